@@ -1,0 +1,250 @@
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Bound;
+
+use in_mem_core::{Error, Result};
+use in_mem_storage::{Snapshot, SnapshotTracker, Store, Value};
+use parking_lot::{Mutex, MutexGuard};
+use serde_json::json;
+
+/// A buffered write.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Write {
+    Put(Value),
+    Delete,
+}
+
+pub struct Transaction {
+    snapshot: Snapshot,
+    reads: HashSet<Box<[u8]>>,
+    ranges: Vec<(Box<[u8]>, Option<Box<[u8]>>)>,
+    writes: BTreeMap<Box<[u8]>, Write>,
+}
+
+impl Transaction {
+    pub fn begin(tracker: &std::sync::Arc<SnapshotTracker>) -> Self {
+        Transaction {
+            snapshot: tracker.acquire(),
+            reads: HashSet::new(),
+            ranges: Vec::new(),
+            writes: BTreeMap::new(),
+        }
+    }
+
+    pub fn snapshot_version(&self) -> u64 {
+        self.snapshot.version()
+    }
+
+    /// Reads a key: the transaction's own write first (reported at version
+    /// `u64::MAX`: it has none yet), else the snapshot. The key joins the
+    /// read set.
+    pub fn get(&mut self, store: &Store, key: &[u8]) -> Option<(u64, Value)> {
+        if let Some(w) = self.writes.get(key) {
+            return match w {
+                Write::Put(v) => Some((u64::MAX, v.clone())),
+                Write::Delete => None,
+            };
+        }
+        if !self.reads.contains(key) {
+            self.reads.insert(key.into());
+        }
+        store.get(key, self.snapshot.version())
+    }
+
+    pub fn put(&mut self, key: &[u8], value: Value) {
+        self.writes.insert(key.into(), Write::Put(value));
+    }
+
+    pub fn delete(&mut self, key: &[u8]) {
+        self.writes.insert(key.into(), Write::Delete);
+    }
+
+    /// Scans `[start, end)` merging the snapshot with the transaction's own
+    /// writes (at version `u64::MAX`), in key order or reverse. The range joins the read set, so a
+    /// key inserted into it by another commit is a conflict (no phantoms).
+    pub fn scan(
+        &mut self,
+        store: &Store,
+        start: &[u8],
+        end: Option<&[u8]>,
+        reverse: bool,
+        mut f: impl FnMut(&[u8], u64, &Value) -> bool,
+    ) {
+        self.ranges.push((start.into(), end.map(Into::into)));
+        let mut merged: BTreeMap<Box<[u8]>, (u64, Value)> = BTreeMap::new();
+        store.scan(start, end, self.snapshot.version(), false, |k, version, v| {
+            merged.insert(k.into(), (version, v.clone()));
+            true
+        });
+        let bounds = (Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded));
+        for (k, w) in self.writes.range::<[u8], _>(bounds) {
+            match w {
+                Write::Put(v) => {
+                    merged.insert(k.clone(), (u64::MAX, v.clone()));
+                }
+                Write::Delete => {
+                    merged.remove(k);
+                }
+            }
+        }
+        let mut visit = |(k, (version, v)): (&Box<[u8]>, &(u64, Value))| f(k, *version, v);
+        if reverse {
+            for e in merged.iter().rev() {
+                if !visit(e) {
+                    break;
+                }
+            }
+        } else {
+            for e in merged.iter() {
+                if !visit(e) {
+                    break;
+                }
+            }
+        }
+    }
+
+    pub fn writes(&self) -> &BTreeMap<Box<[u8]>, Write> {
+        &self.writes
+    }
+
+    pub fn is_read_only(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    /// Hands the write set to the committer.
+    pub fn into_writes(self) -> BTreeMap<Box<[u8]>, Write> {
+        self.writes
+    }
+}
+
+/// First committer wins: fails with `ConflictError` if anything this
+/// transaction read or wrote changed after its snapshot. Must be called with
+/// the [`CommitLock`] held, so nothing commits between validation and apply.
+pub fn validate(tx: &Transaction, store: &Store, _lock: &MutexGuard<'_, u64>) -> Result<()> {
+    if tx.is_read_only() {
+        return Ok(());
+    }
+    let snap = tx.snapshot.version();
+    let conflict = |key: &[u8]| {
+        Error::conflict(
+            "a key this transaction used was committed by another transaction first",
+            json!({ "key": String::from_utf8_lossy(in_mem_core::InternalKey::user(key)), "snapshot": snap }),
+        )
+    };
+    for key in tx.writes.keys().chain(tx.reads.iter()) {
+        if store.latest_version(key) > snap {
+            return Err(conflict(key));
+        }
+    }
+    for (start, end) in &tx.ranges {
+        if store.latest_version_in(start, end.as_deref()) > snap {
+            return Err(conflict(start));
+        }
+    }
+    Ok(())
+}
+
+/// Serializes commits and hands out commit versions in order. The guarded
+/// value is the last version assigned.
+pub struct CommitLock {
+    last: Mutex<u64>,
+}
+
+impl CommitLock {
+    pub fn new(last: u64) -> Self {
+        CommitLock { last: Mutex::new(last) }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, u64> {
+        self.last.lock()
+    }
+
+    pub fn last(&self) -> u64 {
+        *self.last.lock()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn commit(store: &Store, tracker: &Arc<SnapshotTracker>, lock: &CommitLock, tx: Transaction) -> Result<u64> {
+        let mut last = lock.lock();
+        validate(&tx, store, &last)?;
+        *last += 1;
+        let v = *last;
+        for (k, w) in tx.into_writes() {
+            let value = match w {
+                Write::Put(v) => Some(v),
+                Write::Delete => None,
+            };
+            store.apply(&k, v, value, tracker.oldest_needed());
+        }
+        tracker.publish(v);
+        Ok(v)
+    }
+
+    fn setup() -> (Store, Arc<SnapshotTracker>, CommitLock) {
+        (Store::new(), SnapshotTracker::new(0), CommitLock::new(0))
+    }
+
+    #[test]
+    fn reads_see_own_writes_first() {
+        let (store, tracker, _) = setup();
+        let mut tx = Transaction::begin(&tracker);
+        tx.put(b"k", Arc::from(&b"v"[..]));
+        assert_eq!(&*tx.get(&store, b"k").unwrap().1, b"v");
+        tx.delete(b"k");
+        assert!(tx.get(&store, b"k").is_none());
+    }
+
+    #[test]
+    fn first_committer_wins_on_a_read_key() {
+        let (store, tracker, lock) = setup();
+        let mut a = Transaction::begin(&tracker);
+        let mut b = Transaction::begin(&tracker);
+        a.get(&store, b"x");
+        a.put(b"y", Arc::from(&b"1"[..]));
+        b.put(b"x", Arc::from(&b"2"[..]));
+        commit(&store, &tracker, &lock, b).unwrap();
+        assert!(matches!(commit(&store, &tracker, &lock, a), Err(Error::Conflict { .. })));
+    }
+
+    #[test]
+    fn a_phantom_in_a_scanned_range_conflicts() {
+        let (store, tracker, lock) = setup();
+        let mut a = Transaction::begin(&tracker);
+        a.scan(&store, b"p", Some(b"q"), false, |_, _, _| true);
+        a.put(b"z", Arc::from(&b"1"[..]));
+        let mut b = Transaction::begin(&tracker);
+        b.put(b"p1", Arc::from(&b"2"[..]));
+        commit(&store, &tracker, &lock, b).unwrap();
+        assert!(matches!(commit(&store, &tracker, &lock, a), Err(Error::Conflict { .. })));
+    }
+
+    #[test]
+    fn disjoint_transactions_both_commit() {
+        let (store, tracker, lock) = setup();
+        let mut a = Transaction::begin(&tracker);
+        let mut b = Transaction::begin(&tracker);
+        a.get(&store, b"a");
+        a.put(b"a", Arc::from(&b"1"[..]));
+        b.get(&store, b"b");
+        b.put(b"b", Arc::from(&b"1"[..]));
+        commit(&store, &tracker, &lock, a).unwrap();
+        commit(&store, &tracker, &lock, b).unwrap();
+    }
+
+    #[test]
+    fn a_snapshot_does_not_see_later_commits() {
+        let (store, tracker, lock) = setup();
+        let mut w = Transaction::begin(&tracker);
+        w.put(b"k", Arc::from(&b"1"[..]));
+        commit(&store, &tracker, &lock, w).unwrap();
+        let mut r = Transaction::begin(&tracker);
+        let mut w = Transaction::begin(&tracker);
+        w.put(b"k", Arc::from(&b"2"[..]));
+        commit(&store, &tracker, &lock, w).unwrap();
+        assert_eq!(&*r.get(&store, b"k").unwrap().1, b"1");
+    }
+}

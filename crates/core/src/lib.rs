@@ -1,0 +1,22 @@
+//! Shared vocabulary of in-mem: run ids, the layout of internal keys, type
+//! tags, the error type every crate returns, and the limits of SPEC §10.
+//!
+//! This crate owns no state and performs no I/O. Every other crate depends on
+//! it; it depends on none of them.
+
+pub mod error;
+pub mod key;
+pub mod limits;
+pub mod run_id;
+
+pub use error::{Error, Result};
+pub use key::{InternalKey, TypeTag, KEY_PREFIX_LEN};
+pub use run_id::RunId;
+
+/// Milliseconds since the Unix epoch, from the system clock.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,140 @@
+//! Recovery: reads every WAL segment in order and hands each commit record to
+//! the caller.
+//!
+//! The rule (also in `docs/durability.md`):
+//! - Only the newest segment may end in a torn tail: an incomplete record, a
+//!   last record whose checksum fails, or a run of zero bytes to the end of
+//!   the file. It is truncated (after the whole log was checked) and reported.
+//! - Anything else that does not decode — a bad header, a bad checksum with
+//!   records after it, a damaged older segment, a missing segment number,
+//!   versions that do not rise — is a `CorruptionError` naming the file and
+//!   offset, and nothing on disk is changed.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use in_mem_core::{Error, Result};
+
+use crate::format::{Decoded, SEGMENT_HEADER_LEN, SegmentHeader, decode_record};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TornTail {
+    pub file: String,
+    pub offset: u64,
+    pub dropped_bytes: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RecoveryReport {
+    pub segments: u64,
+    pub records: u64,
+    pub bytes: u64,
+    pub last_version: u64,
+    pub torn_tail: Option<TornTail>,
+    /// The newest segment and its valid length, to append to.
+    pub tail_segment: Option<(u64, u64)>,
+    pub next_segment: u64,
+    pub database_id: Option<[u8; 16]>,
+}
+
+/// Segment numbers and paths in `dir`, oldest first.
+pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let mut out = vec![];
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(Error::io(dir.display(), e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir.display(), e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if let Some(stem) = name.strip_suffix(".wal") {
+            if let Ok(n) = stem.parse::<u64>() {
+                out.push((n, entry.path()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Replays the log in `dir`, calling `apply(version, payload)` for every
+/// record in order.
+pub fn recover(dir: &Path, mut apply: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<RecoveryReport> {
+    let segments = list_segments(dir)?;
+    let mut report = RecoveryReport { next_segment: 1, ..Default::default() };
+    let mut truncate: Option<(PathBuf, u64)> = None;
+    for (i, (number, path)) in segments.iter().enumerate() {
+        let last_segment = i + 1 == segments.len();
+        let file = path.display().to_string();
+        let corrupt = |offset: u64, reason: &str| Error::Corruption { file: file.clone(), offset, reason: reason.into() };
+        if i > 0 && *number != segments[i - 1].0 + 1 {
+            return Err(corrupt(0, &format!("segment {} is missing", segments[i - 1].0 + 1)));
+        }
+        let bytes = fs::read(path).map_err(|e| Error::io(&file, e))?;
+        if bytes.len() < SEGMENT_HEADER_LEN && last_segment && bytes.iter().all(|&b| b == 0) {
+            // Created but its header never reached the disk: a torn tail.
+            truncate = Some((path.clone(), 0));
+            report.torn_tail = Some(TornTail { file: file.clone(), offset: 0, dropped_bytes: bytes.len() as u64 });
+            break;
+        }
+        let header = SegmentHeader::decode(&bytes).map_err(|r| corrupt(0, r))?;
+        if header.segment != *number {
+            return Err(corrupt(16, "segment number in the header does not match the file name"));
+        }
+        match report.database_id {
+            None => report.database_id = Some(header.database_id),
+            Some(id) if id != header.database_id => return Err(corrupt(24, "segment belongs to another database")),
+            _ => {}
+        }
+        let mut offset = SEGMENT_HEADER_LEN;
+        while offset < bytes.len() {
+            let rest = &bytes[offset..];
+            let torn = |offset: usize| TornTail { file: file.clone(), offset: offset as u64, dropped_bytes: (bytes.len() - offset) as u64 };
+            match decode_record(rest) {
+                Decoded::Record { version, payload, len } => {
+                    if version <= report.last_version {
+                        return Err(corrupt(offset as u64, "commit versions do not rise"));
+                    }
+                    apply(version, payload)?;
+                    report.records += 1;
+                    report.last_version = version;
+                    offset += len;
+                }
+                Decoded::Incomplete if last_segment => {
+                    report.torn_tail = Some(torn(offset));
+                    break;
+                }
+                Decoded::BadChecksum { len } if last_segment && offset + len == bytes.len() => {
+                    report.torn_tail = Some(torn(offset));
+                    break;
+                }
+                _ if last_segment && rest.iter().all(|&b| b == 0) => {
+                    report.torn_tail = Some(torn(offset));
+                    break;
+                }
+                Decoded::Incomplete => return Err(corrupt(offset as u64, "record is cut short in a closed segment")),
+                Decoded::BadChecksum { .. } => return Err(corrupt(offset as u64, "record checksum mismatch")),
+                Decoded::BadLength => return Err(corrupt(offset as u64, "record length is impossible")),
+            }
+        }
+        if report.torn_tail.is_some() {
+            truncate = Some((path.clone(), offset as u64));
+        }
+        report.segments += 1;
+        report.bytes += offset as u64;
+        report.tail_segment = Some((*number, offset as u64));
+        report.next_segment = number + 1;
+    }
+    if let Some((path, len)) = truncate {
+        if len == 0 {
+            fs::remove_file(&path).map_err(|e| Error::io(path.display(), e))?;
+        } else {
+            let f = fs::OpenOptions::new().write(true).open(&path).map_err(|e| Error::io(path.display(), e))?;
+            f.set_len(len).map_err(|e| Error::io(path.display(), e))?;
+            f.sync_all().map_err(|e| Error::io(path.display(), e))?;
+        }
+    }
+    Ok(report)
+}

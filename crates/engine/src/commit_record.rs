@@ -1,0 +1,122 @@
+//! The payload of a WAL commit record (documented in `docs/format.md`):
+//!
+//! ```text
+//! kind u8 (1 = commit) | timestamp ms u64 | op count u32 |
+//! op*: op u8 (1 = put, 2 = delete) | key length u32 | key | [value length u32 | value]
+//! ```
+//!
+//! Integers are little-endian. One record holds every write of one commit, so
+//! a commit is atomic in the log by construction.
+
+use std::sync::Arc;
+
+use in_mem_core::{Error, Result};
+use in_mem_storage::Value;
+
+pub const KIND_COMMIT: u8 = 1;
+const OP_PUT: u8 = 1;
+const OP_DELETE: u8 = 2;
+
+pub fn encode<'a>(out: &mut Vec<u8>, timestamp: u64, writes: impl ExactSizeIterator<Item = (&'a [u8], Option<&'a [u8]>)>) {
+    out.push(KIND_COMMIT);
+    out.extend_from_slice(&timestamp.to_le_bytes());
+    out.extend_from_slice(&(writes.len() as u32).to_le_bytes());
+    for (key, value) in writes {
+        out.push(if value.is_some() { OP_PUT } else { OP_DELETE });
+        out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        out.extend_from_slice(key);
+        if let Some(v) = value {
+            out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            out.extend_from_slice(v);
+        }
+    }
+}
+
+pub struct Decoded {
+    pub timestamp: u64,
+    pub writes: Vec<(Box<[u8]>, Option<Value>)>,
+}
+
+pub fn decode(payload: &[u8]) -> Result<Decoded> {
+    let bad = |what: &str| Error::internal(format!("undecodable commit record: {what}"));
+    let mut r = Reader::new(payload);
+    if r.u8().ok_or_else(|| bad("empty"))? != KIND_COMMIT {
+        return Err(bad("unknown record kind"));
+    }
+    let timestamp = r.u64().ok_or_else(|| bad("no timestamp"))?;
+    let count = r.u32().ok_or_else(|| bad("no op count"))? as usize;
+    let mut writes = Vec::with_capacity(count.min(1 << 16));
+    for _ in 0..count {
+        let op = r.u8().ok_or_else(|| bad("op cut short"))?;
+        let klen = r.u32().ok_or_else(|| bad("key length cut short"))? as usize;
+        let key: Box<[u8]> = r.take(klen).ok_or_else(|| bad("key cut short"))?.into();
+        let value = match op {
+            OP_PUT => {
+                let vlen = r.u32().ok_or_else(|| bad("value length cut short"))? as usize;
+                Some(Arc::from(r.take(vlen).ok_or_else(|| bad("value cut short"))?))
+            }
+            OP_DELETE => None,
+            _ => return Err(bad("unknown op")),
+        };
+        writes.push((key, value));
+    }
+    if r.at != payload.len() {
+        return Err(bad("trailing bytes"));
+    }
+    Ok(Decoded { timestamp, writes })
+}
+
+/// A little-endian cursor over bytes; every read is bounds-checked.
+pub(crate) struct Reader<'a> {
+    pub bytes: &'a [u8],
+    pub at: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes, at: 0 }
+    }
+    pub fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(n)?;
+        let s = self.bytes.get(self.at..end)?;
+        self.at = end;
+        Some(s)
+    }
+    pub fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+    pub fn u32(&mut self) -> Option<u32> {
+        self.take(4).map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+    }
+    pub fn u64(&mut self) -> Option<u64> {
+        self.take(8).map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_records_round_trip() {
+        let writes: Vec<(&[u8], Option<&[u8]>)> = vec![(b"a", Some(b"1")), (b"b", None)];
+        let mut out = vec![];
+        encode(&mut out, 77, writes.into_iter());
+        let d = decode(&out).unwrap();
+        assert_eq!(d.timestamp, 77);
+        assert_eq!(d.writes.len(), 2);
+        assert_eq!(&*d.writes[0].0, b"a");
+        assert_eq!(d.writes[0].1.as_deref(), Some(&b"1"[..]));
+        assert!(d.writes[1].1.is_none());
+    }
+
+    #[test]
+    fn truncated_records_do_not_decode() {
+        let writes: Vec<(&[u8], Option<&[u8]>)> = vec![(b"key", Some(b"value"))];
+        let mut out = vec![];
+        encode(&mut out, 1, writes.into_iter());
+        for cut in 0..out.len() {
+            assert!(decode(&out[..cut]).is_err());
+        }
+    }
+}

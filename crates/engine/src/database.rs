@@ -1,0 +1,637 @@
+//! The engine: open and recovery, the one commit path, the fast paths of
+//! single operations, runs, stats and the maintenance thread.
+//!
+//! Commit order (enforced in `commit`, with the commit lock held):
+//! 1. validate the transaction (first committer wins);
+//! 2. check that every run written to is active;
+//! 3. assign the next version;
+//! 4. append the commit's one WAL record;
+//! 5. apply every write to the store at that version;
+//! 6. publish the version, making the whole commit visible at once.
+//!
+//! Then, outside the lock, a strict commit waits for its record's fsync
+//! (group commit); its caller is answered only after that.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use in_mem_concurrency::{CommitLock, Transaction, validate};
+use in_mem_core::{Error, InternalKey, Result, RunId, TypeTag, now_ms};
+use in_mem_durability::{DirLock, Mode, Wal, WalOptions, recover};
+use in_mem_storage::{SnapshotTracker, Store, Value};
+use parking_lot::{Condvar, Mutex, RwLock};
+use serde_json::json;
+
+use crate::kv::{self, KvEntry, KvListOptions, View};
+use crate::options::{Durability, OpenOptions};
+use crate::runs::{self, RunAction, RunInfo, RunListOptions, RunStatus, validate_new_run};
+use crate::{commit_record, registry};
+
+#[derive(Clone, Debug, Default)]
+pub struct RecoveryStats {
+    pub segments: u64,
+    pub records: u64,
+    pub bytes: u64,
+    pub last_version: u64,
+    /// Wall-clock time (ms) of the newest recovered commit, 0 if none.
+    pub last_commit_at: u64,
+    pub duration_ms: f64,
+    pub torn_tail: Option<in_mem_durability::TornTail>,
+    /// Runs that were active when the process that wrote them stopped.
+    pub orphaned_runs: Vec<RunId>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Stats {
+    pub version: u64,
+    pub durability: Durability,
+    pub path: Option<PathBuf>,
+    pub keys: usize,
+    pub runs: usize,
+    pub active_snapshots: usize,
+    pub wal: Option<in_mem_durability::WalStats>,
+    pub recovery: RecoveryStats,
+}
+
+struct Maintenance {
+    stop: Mutex<bool>,
+    wake: Condvar,
+}
+
+pub struct Engine {
+    path: Option<PathBuf>,
+    options: OpenOptions,
+    store: Store,
+    tracker: Arc<SnapshotTracker>,
+    commit: CommitLock,
+    wal: Option<Wal>,
+    /// Status of every run, kept equal to the run table by `apply`.
+    runs: RwLock<HashMap<RunId, RunStatus>>,
+    /// Expiring KV entries: (expiresAt, key, version that set it).
+    ttl: Mutex<BTreeSet<(u64, Box<[u8]>, u64)>>,
+    recovery: RecoveryStats,
+    maintenance: Arc<Maintenance>,
+    maintenance_thread: Mutex<Option<JoinHandle<()>>>,
+    shut: AtomicBool,
+    _lock: Option<DirLock>,
+}
+
+/// Reads at the newest visible version, for the fast path.
+struct Live<'a> {
+    engine: &'a Engine,
+}
+
+impl View for Live<'_> {
+    fn get(&mut self, key: &[u8]) -> Option<(u64, Value)> {
+        self.engine.store.get(key, self.engine.tracker.visible())
+    }
+    fn scan(&mut self, start: &[u8], end: Option<&[u8]>, reverse: bool, f: &mut dyn FnMut(&[u8], u64, &Value) -> bool) {
+        let snap = self.engine.tracker.acquire();
+        self.engine.store.scan(start, end, snap.version(), reverse, f);
+    }
+}
+
+impl Engine {
+    /// Opens a database: in memory when `path` is `None`, else the data
+    /// directory at `path`, shared with any other opener in this process.
+    pub fn open(path: Option<&Path>, options: OpenOptions) -> Result<Arc<Engine>> {
+        match path {
+            None => {
+                if options.durability != Durability::Memory {
+                    return Err(Error::invalid_argument(format!(
+                        "durability '{}' needs a path; without one the database is memory-only",
+                        options.durability.as_str()
+                    )));
+                }
+                Self::start(Self::new(None, options, None, None, RecoveryStats::default()))
+            }
+            Some(path) => {
+                if options.durability == Durability::Memory {
+                    return Err(Error::invalid_argument(
+                        "durability 'memory' keeps no files; open without a path for a memory-only database",
+                    ));
+                }
+                std::fs::create_dir_all(path).map_err(|e| Error::io(path.display(), e))?;
+                let canonical = path.canonicalize().map_err(|e| Error::io(path.display(), e))?;
+                registry::open_shared(canonical.clone(), || Self::open_dir(&canonical, options))
+            }
+        }
+    }
+
+    fn new(path: Option<PathBuf>, options: OpenOptions, wal: Option<Wal>, lock: Option<DirLock>, recovery: RecoveryStats) -> Engine {
+        Engine {
+            path,
+            options,
+            store: Store::new(),
+            tracker: SnapshotTracker::new(0),
+            commit: CommitLock::new(0),
+            wal,
+            runs: RwLock::default(),
+            ttl: Mutex::default(),
+            recovery,
+            maintenance: Arc::new(Maintenance { stop: Mutex::new(false), wake: Condvar::new() }),
+            maintenance_thread: Mutex::new(None),
+            shut: AtomicBool::new(false),
+            _lock: lock,
+        }
+    }
+
+    fn open_dir(dir: &Path, options: OpenOptions) -> Result<Arc<Engine>> {
+        let lock = DirLock::acquire(dir)?;
+        let wal_dir = dir.join("wal");
+        std::fs::create_dir_all(&wal_dir).map_err(|e| Error::io(wal_dir.display(), e))?;
+        let started = Instant::now();
+        let mut last_commit_at = 0;
+        let mut engine = Self::new(Some(dir.to_path_buf()), options.clone(), None, Some(lock), RecoveryStats::default());
+        let report = recover(&wal_dir, |version, payload| {
+            let record = commit_record::decode(payload).map_err(|e| match e {
+                Error::Internal { message } => Error::Corruption { file: wal_dir.display().to_string(), offset: 0, reason: format!("commit {version}: {message}") },
+                other => other,
+            })?;
+            engine.apply(version, &record.writes, engine.tracker.visible());
+            last_commit_at = record.timestamp;
+            engine.tracker.publish(version);
+            Ok(())
+        })?;
+        *engine.commit.lock() = report.last_version;
+        let orphaned_runs = engine.runs.read().iter().filter(|(_, s)| **s == RunStatus::Active).map(|(r, _)| *r).collect::<Vec<_>>();
+        let mut orphaned_runs = orphaned_runs;
+        orphaned_runs.sort();
+        engine.recovery = RecoveryStats {
+            segments: report.segments,
+            records: report.records,
+            bytes: report.bytes,
+            last_version: report.last_version,
+            last_commit_at,
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            torn_tail: report.torn_tail.clone(),
+            orphaned_runs,
+        };
+        let database_id = report.database_id.unwrap_or(*RunId::new().as_bytes());
+        let wal_options = WalOptions {
+            mode: if options.durability == Durability::Strict { Mode::Strict } else { Mode::Buffered },
+            segment_bytes: options.segment_bytes,
+            flush_interval: options.flush_interval,
+            max_pending_writes: options.max_pending_writes.max(1),
+        };
+        let segment_count = report.segments;
+        engine.wal = Some(Wal::open(&wal_dir, database_id, wal_options, report.tail_segment, report.next_segment, report.last_version, segment_count)?);
+        Self::start(engine)
+    }
+
+    fn start(engine: Engine) -> Result<Arc<Engine>> {
+        let engine = Arc::new(engine);
+        let weak = Arc::downgrade(&engine);
+        let m = engine.maintenance.clone();
+        let interval = engine.options.purge_interval;
+        let handle = std::thread::Builder::new()
+            .name("in-mem-maintenance".into())
+            .spawn(move || maintenance_loop(weak, m, interval))
+            .map_err(|e| Error::io("starting the maintenance thread", e))?;
+        *engine.maintenance_thread.lock() = Some(handle);
+        Ok(engine)
+    }
+
+    pub fn durability(&self) -> Durability {
+        self.options.durability
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    pub fn version(&self) -> u64 {
+        self.tracker.visible()
+    }
+
+    // ----- the commit path -------------------------------------------------
+
+    /// Applies a commit's writes to the store and the derived in-memory
+    /// state. Called with the commit lock held, or during recovery.
+    fn apply<K: AsRef<[u8]>>(&self, version: u64, writes: &[(K, Option<Value>)], oldest_needed: u64) {
+        for (key, value) in writes {
+            let key = key.as_ref();
+            self.store.apply(key, version, value.clone(), oldest_needed);
+            match InternalKey::tag(key) {
+                Some(TypeTag::RunInfo) if key[..16] == [0u8; 16] => {
+                    if let Ok(run) = RunId::from_slice(InternalKey::user(key)) {
+                        let mut runs = self.runs.write();
+                        match value.as_deref().and_then(RunInfo::status_of) {
+                            Some(status) => {
+                                runs.insert(run, status);
+                            }
+                            None => {
+                                runs.remove(&run);
+                            }
+                        }
+                    }
+                }
+                Some(TypeTag::Kv) => {
+                    if let Some(expires) = value.as_deref().and_then(kv::expires_at) {
+                        self.ttl.lock().insert((expires, key.into(), version));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Refuses writes into runs that do not exist or are not active. Writes
+    /// to the SYSTEM keyspace (the run table) are the engine's own.
+    fn check_writable<K: AsRef<[u8]>>(&self, writes: &[(K, Option<Value>)]) -> Result<()> {
+        let runs = self.runs.read();
+        let mut last: Option<&[u8]> = None;
+        for (key, _) in writes {
+            let run = &key.as_ref()[..16];
+            if run == [0u8; 16] || last == Some(run) {
+                continue;
+            }
+            last = Some(run);
+            let id = RunId::from_slice(run)?;
+            check_status(&runs, &id)?;
+        }
+        Ok(())
+    }
+
+    /// Checks that `run` accepts writes now (also used early, inside
+    /// transactions, so a closed run fails at the first write).
+    pub fn check_run_writable(&self, run: &RunId) -> Result<()> {
+        check_status(&self.runs.read(), run)
+    }
+
+    /// The one commit path. Returns the commit version. With `wait`, a strict
+    /// commit returns only after its record is fsynced; without, the caller
+    /// must call [`Engine::wait_durable`] before acknowledging it.
+    pub(crate) fn commit<K: AsRef<[u8]>>(&self, writes: &[(K, Option<Value>)], tx: Option<&Transaction>, wait: bool) -> Result<u64> {
+        self.check_open()?;
+        let version = {
+            let mut last = self.commit.lock();
+            if let Some(tx) = tx {
+                validate(tx, &self.store, &last)?;
+            }
+            self.check_writable(writes)?;
+            let version = *last + 1;
+            if let Some(wal) = &self.wal {
+                let ts = now_ms();
+                wal.append_with(version, |buf| {
+                    commit_record::encode(buf, ts, writes.iter().map(|(k, v)| (k.as_ref(), v.as_deref())))
+                })?;
+            }
+            self.apply(version, writes, self.tracker.oldest_needed());
+            *last = version;
+            self.tracker.publish(version);
+            version
+        };
+        if wait {
+            self.wait_durable(version)?;
+        }
+        Ok(version)
+    }
+
+    /// Returns once `version` is durable for this database's mode: at once in
+    /// memory and buffered mode, after its fsync in strict mode.
+    pub fn wait_durable(&self, version: u64) -> Result<()> {
+        match &self.wal {
+            Some(wal) if wal.mode() == Mode::Strict => wal.sync_to(version),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn begin(&self) -> Result<Transaction> {
+        self.check_open()?;
+        Ok(Transaction::begin(&self.tracker))
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    // ----- KV fast path ----------------------------------------------------
+
+    /// Reads a KV entry by its internal key; `f` sees (version, updatedAt,
+    /// encoded value) while the value is pinned.
+    pub fn kv_get_with<R>(&self, key: &[u8], f: impl FnOnce(u64, u64, &[u8]) -> R) -> Result<Option<R>> {
+        self.check_open()?;
+        kv::check_key(key)?;
+        let now = now_ms();
+        Ok(self
+            .store
+            .with(key, self.tracker.visible(), |version, stored| {
+                kv::is_live(stored, now).then(|| f(version, kv::updated_at(stored), kv::payload(stored)))
+            })
+            .flatten())
+    }
+
+    pub fn kv_put(&self, key: &[u8], payload: &[u8], ttl_ms: Option<u64>) -> Result<u64> {
+        kv::check_key(key)?;
+        kv::check_value(payload)?;
+        let value = kv::encode(payload, now_ms(), ttl_ms);
+        self.commit(&[(key, Some(value))], None, true)
+    }
+
+    /// Deletes a KV entry; returns whether a live one was there. Deleting an
+    /// absent key writes nothing.
+    pub fn kv_delete(&self, key: &[u8]) -> Result<bool> {
+        kv::check_key(key)?;
+        self.check_open()?;
+        let existed = kv::get_live(&mut Live { engine: self }, key, now_ms()).is_some();
+        if existed {
+            self.commit(&[(key, None)], None, true)?;
+        }
+        Ok(existed)
+    }
+
+    /// Writes several entries of one run in one commit.
+    pub fn kv_put_many(&self, run: &RunId, entries: &[(Vec<u8>, Vec<u8>)], ttl_ms: Option<u64>) -> Result<u64> {
+        let now = now_ms();
+        let mut writes = Vec::with_capacity(entries.len());
+        for (user, payload) in entries {
+            kv::check_value(payload)?;
+            writes.push((kv::key(run, user)?, Some(kv::encode(payload, now, ttl_ms))));
+        }
+        writes.sort_by(|a, b| a.0.cmp(&b.0));
+        writes.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                std::mem::swap(later, earlier);
+            }
+            same
+        });
+        if writes.is_empty() {
+            return Ok(self.version());
+        }
+        self.commit(&writes, None, true)
+    }
+
+    pub fn kv_list(&self, run: &RunId, opts: &KvListOptions) -> Result<Vec<KvEntry>> {
+        self.check_open()?;
+        kv::list(&mut Live { engine: self }, run, opts, now_ms())
+    }
+
+    pub fn kv_count(&self, run: &RunId, prefix: Option<&[u8]>) -> Result<u64> {
+        self.check_open()?;
+        Ok(kv::count(&mut Live { engine: self }, run, prefix, now_ms()))
+    }
+
+    /// Drops expired TTL entries from memory. Expired entries are already
+    /// invisible; this only frees them. Returns how many were purged.
+    pub fn purge_expired(&self) -> usize {
+        let now = now_ms();
+        let _last = self.commit.lock();
+        let mut ttl = self.ttl.lock();
+        let mut purged = 0;
+        while let Some(first) = ttl.first() {
+            if first.0 > now {
+                break;
+            }
+            let (_, key, version) = ttl.pop_first().unwrap();
+            if self.tracker.oldest_needed() >= version && self.store.remove_if_latest(&key, version) {
+                purged += 1;
+            }
+        }
+        purged
+    }
+
+    // ----- runs ------------------------------------------------------------
+
+    pub fn run_get(&self, run: &RunId) -> Result<Option<RunInfo>> {
+        self.check_open()?;
+        self.run_read(run, self.tracker.visible())
+    }
+
+    fn run_read(&self, run: &RunId, at: u64) -> Result<Option<RunInfo>> {
+        match self.store.get(&runs::info_key(run), at) {
+            Some((_, bytes)) => Ok(Some(RunInfo::decode(*run, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn run_begin(&self, name: Option<String>, parent: Option<RunId>, tags: Vec<String>, metadata: Option<Vec<u8>>) -> Result<RunInfo> {
+        self.check_open()?;
+        validate_new_run(name.as_deref(), &tags)?;
+        if let Some(m) = &metadata {
+            kv::check_value(m)?;
+        }
+        let mut tags = tags;
+        tags.sort();
+        tags.dedup();
+        let info = RunInfo { id: RunId::new(), name, status: RunStatus::Active, parent, tags, metadata, created_at: now_ms(), ended_at: None, error: None };
+        let mut writes: Vec<(Vec<u8>, Option<Value>)> = vec![(runs::info_key(&info.id), Some(Arc::from(info.encode())))];
+        for k in info.index_keys() {
+            writes.push((k, Some(Arc::from(&[][..]))));
+        }
+        self.run_commit(writes, parent.as_ref())?;
+        Ok(info)
+    }
+
+    /// Commits run-table writes, checking (under the commit lock, through a
+    /// transaction that read it) that the parent, if any, exists.
+    fn run_commit(&self, writes: Vec<(Vec<u8>, Option<Value>)>, parent: Option<&RunId>) -> Result<u64> {
+        let mut tx = self.begin()?;
+        if let Some(p) = parent {
+            if tx.get(&self.store, &runs::info_key(p)).is_none() {
+                return Err(Error::not_found(format!("parent run {p} does not exist"), json!({ "run": p.to_string() })));
+            }
+        }
+        for (k, v) in &writes {
+            match v {
+                Some(v) => tx.put(k, v.clone()),
+                None => tx.delete(k),
+            }
+        }
+        let writes: Vec<(Box<[u8]>, Option<Value>)> = tx
+            .writes()
+            .iter()
+            .map(|(k, w)| (k.clone(), match w { in_mem_concurrency::Write::Put(v) => Some(v.clone()), in_mem_concurrency::Write::Delete => None }))
+            .collect();
+        self.commit(&writes, Some(&tx), true)
+    }
+
+    /// Moves a run to a new status by `action`, with `error` for `fail`.
+    pub fn run_update(&self, run: &RunId, action: RunAction, error: Option<String>) -> Result<RunInfo> {
+        loop {
+            let mut tx = self.begin()?;
+            let key = runs::info_key(run);
+            let Some((_, bytes)) = tx.get(&self.store, &key) else {
+                return Err(Error::not_found(format!("run {run} does not exist"), json!({ "run": run.to_string() })));
+            };
+            let old = RunInfo::decode(*run, &bytes)?;
+            let status = action.apply(run, old.status)?;
+            let mut new = old.clone();
+            new.status = status;
+            if matches!(status, RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled) {
+                new.ended_at = Some(now_ms());
+            }
+            if action == RunAction::Fail {
+                new.error = error.clone();
+            }
+            tx.delete(&runs::status_key(old.status, run));
+            tx.put(&runs::status_key(new.status, run), Arc::from(&[][..]));
+            tx.put(&key, Arc::from(new.encode()));
+            let writes: Vec<(Box<[u8]>, Option<Value>)> = tx
+                .writes()
+                .iter()
+                .map(|(k, w)| (k.clone(), match w { in_mem_concurrency::Write::Put(v) => Some(v.clone()), in_mem_concurrency::Write::Delete => None }))
+                .collect();
+            match self.commit(&writes, Some(&tx), true) {
+                Err(Error::Conflict { .. }) => continue,
+                Err(e) => return Err(e),
+                Ok(_) => return Ok(new),
+            }
+        }
+    }
+
+    /// Lists runs through the most selective index for `opts`, in creation
+    /// order, starting after the `after` cursor.
+    pub fn run_list(&self, opts: &RunListOptions) -> Result<Vec<RunInfo>> {
+        self.check_open()?;
+        let snap = self.tracker.acquire();
+        let prefix = runs::index_range(opts);
+        let end = InternalKey::prefix_end(&prefix);
+        let mut start = prefix.clone();
+        if let Some(after) = &opts.after {
+            start.extend_from_slice(after.as_bytes());
+            start.push(0); // strictly after
+        }
+        let limit = opts.limit.unwrap_or(usize::MAX);
+        let mut out = Vec::new();
+        let mut err = None;
+        if limit == 0 {
+            return Ok(out);
+        }
+        self.store.scan(&start, end.as_deref(), snap.version(), false, |k, _, _| {
+            let id = match RunId::from_slice(&k[k.len() - 16..]) {
+                Ok(id) => id,
+                Err(e) => {
+                    err = Some(e);
+                    return false;
+                }
+            };
+            match self.run_read(&id, snap.version()) {
+                Ok(Some(info)) => {
+                    let keep = opts.status.is_none_or(|s| s == info.status)
+                        && opts.parent.is_none_or(|p| info.parent == Some(p))
+                        && opts.tag.as_ref().is_none_or(|t| info.tags.contains(t));
+                    if keep {
+                        out.push(info);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    err = Some(e);
+                    return false;
+                }
+            }
+            out.len() < limit
+        });
+        match err {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    pub fn run_children(&self, run: &RunId) -> Result<Vec<RunInfo>> {
+        self.run_list(&RunListOptions { parent: Some(*run), ..Default::default() })
+    }
+
+    /// The run and its ancestors, nearest first.
+    pub fn run_lineage(&self, run: &RunId) -> Result<Vec<RunInfo>> {
+        let mut out = Vec::new();
+        let mut next = Some(*run);
+        while let Some(id) = next {
+            let Some(info) = self.run_get(&id)? else {
+                if out.is_empty() {
+                    return Err(Error::not_found(format!("run {id} does not exist"), json!({ "run": id.to_string() })));
+                }
+                break;
+            };
+            next = info.parent;
+            out.push(info);
+        }
+        Ok(out)
+    }
+
+    // ----- operations ------------------------------------------------------
+
+    /// Writes and fsyncs everything committed so far.
+    pub fn flush(&self) -> Result<()> {
+        self.check_open()?;
+        match &self.wal {
+            Some(wal) => wal.flush(),
+            None => Ok(()),
+        }
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats {
+            version: self.version(),
+            durability: self.options.durability,
+            path: self.path.clone(),
+            keys: self.store.key_count(),
+            runs: self.runs.read().len(),
+            active_snapshots: self.tracker.active_count(),
+            wal: self.wal.as_ref().map(|w| w.stats()),
+            recovery: self.recovery.clone(),
+        }
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.shut.load(Ordering::Acquire) { Err(Error::Closed) } else { Ok(()) }
+    }
+
+    /// Stops background work and makes every commit durable. Called when the
+    /// last handle goes away; later calls are no-ops.
+    pub fn shutdown(&self) -> Result<()> {
+        if self.shut.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        *self.maintenance.stop.lock() = true;
+        self.maintenance.wake.notify_all();
+        if let Some(handle) = self.maintenance_thread.lock().take() {
+            if handle.thread().id() != std::thread::current().id() {
+                let _ = handle.join();
+            }
+        }
+        // Wait for in-flight commits, then close the log.
+        let _last = self.commit.lock();
+        match &self.wal {
+            Some(wal) => wal.close(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+fn check_status(runs: &HashMap<RunId, RunStatus>, run: &RunId) -> Result<()> {
+    match runs.get(run) {
+        Some(RunStatus::Active) => Ok(()),
+        Some(status) => Err(Error::RunClosed { run: run.to_string(), status: status.as_str().into() }),
+        None => Err(Error::not_found(format!("run {run} does not exist"), json!({ "run": run.to_string() }))),
+    }
+}
+
+fn maintenance_loop(engine: Weak<Engine>, m: Arc<Maintenance>, interval: std::time::Duration) {
+    loop {
+        {
+            let mut stop = m.stop.lock();
+            if *stop {
+                return;
+            }
+            m.wake.wait_for(&mut stop, interval);
+            if *stop {
+                return;
+            }
+        }
+        let Some(engine) = engine.upgrade() else { return };
+        engine.purge_expired();
+    }
+}

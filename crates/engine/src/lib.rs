@@ -1,0 +1,24 @@
+//! The in-mem `Database`: it opens a data directory (or none, in memory),
+//! recovers it, and gives the semantics of runs and primitives on top of the
+//! MVCC store, the OCC transactions and the WAL.
+//!
+//! Every write goes through one commit path (`Engine::commit_writes`), which
+//! checks run status, assigns the version, logs, applies and publishes, in
+//! that order. The engine never talks to JavaScript: values arrive as encoded
+//! bytes and leave as bytes.
+
+mod commit_record;
+mod database;
+mod kv;
+mod options;
+mod registry;
+mod runs;
+mod txn;
+
+pub use database::{Engine, RecoveryStats, Stats};
+pub use kv::{KvEntry, KvListOptions, payload as kv_payload};
+pub use options::{Durability, OpenOptions};
+pub use runs::{RunAction, RunInfo, RunListOptions, RunStatus};
+pub use txn::EngineTx;
+
+pub use in_mem_core::{Error, Result, RunId};

@@ -1,0 +1,57 @@
+use std::time::Duration;
+
+use in_mem_core::{Error, Result};
+
+/// How much a commit survives (SPEC §7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Applied in memory; no files at all.
+    Memory,
+    /// Queued for the WAL; a background flusher writes and fsyncs.
+    Buffered,
+    /// Returns once the commit's WAL record is fsynced (group commit).
+    Strict,
+}
+
+impl Durability {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "memory" => Ok(Durability::Memory),
+            "buffered" => Ok(Durability::Buffered),
+            "strict" => Ok(Durability::Strict),
+            other => Err(Error::invalid_argument(format!(
+                "durability must be 'memory', 'buffered' or 'strict', not {other:?}"
+            ))),
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Durability::Memory => "memory",
+            Durability::Buffered => "buffered",
+            Durability::Strict => "strict",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct OpenOptions {
+    pub durability: Durability,
+    pub flush_interval: Duration,
+    pub max_pending_writes: usize,
+    pub segment_bytes: u64,
+    /// How often expired TTL keys are purged.
+    pub purge_interval: Duration,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            durability: Durability::Buffered,
+            flush_interval: Duration::from_millis(100),
+            max_pending_writes: 1000,
+            segment_bytes: 64 * 1024 * 1024,
+            purge_interval: Duration::from_millis(1000),
+        }
+    }
+}

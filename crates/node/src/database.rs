@@ -1,0 +1,363 @@
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use in_mem_core::RunId;
+use in_mem_engine::{Durability, Engine, KvEntry, KvListOptions, OpenOptions, RunAction, RunInfo, RunListOptions, RunStatus};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use serde_json::json;
+
+use crate::IO_VALUE_OFFSET;
+use crate::errors::{IntoNapi, invalid, to_napi};
+use crate::transaction::NativeTransaction;
+
+#[napi(object)]
+pub struct NativeOpenOptions {
+    pub durability: Option<String>,
+    pub flush_interval_ms: Option<f64>,
+    pub max_pending_writes: Option<f64>,
+    pub segment_bytes: Option<f64>,
+    pub purge_interval_ms: Option<f64>,
+}
+
+#[napi(object)]
+pub struct NativeRunInfo {
+    pub id: String,
+    pub name: Option<String>,
+    pub status: String,
+    pub parent: Option<String>,
+    pub tags: Vec<String>,
+    pub metadata: Option<Buffer>,
+    pub created_at: f64,
+    pub ended_at: Option<f64>,
+    pub error: Option<String>,
+}
+
+impl From<RunInfo> for NativeRunInfo {
+    fn from(r: RunInfo) -> Self {
+        NativeRunInfo {
+            id: r.id.to_string(),
+            name: r.name,
+            status: r.status.as_str().into(),
+            parent: r.parent.map(|p| p.to_string()),
+            tags: r.tags,
+            metadata: r.metadata.map(Buffer::from),
+            created_at: r.created_at as f64,
+            ended_at: r.ended_at.map(|t| t as f64),
+            error: r.error,
+        }
+    }
+}
+
+pub fn parse_run(s: &str) -> Result<RunId> {
+    RunId::parse(s).napi()
+}
+
+fn positive(name: &str, v: Option<f64>) -> Result<Option<f64>> {
+    match v {
+        Some(x) if !(x.is_finite() && x > 0.0) => Err(invalid(format!("{name} must be a positive number"))),
+        other => Ok(other),
+    }
+}
+
+/// Writes a read's answer into `out` (the I/O buffer from
+/// `IO_VALUE_OFFSET` on): `[version f64][updatedAt f64][payload]` when
+/// `versioned`, else the payload alone. Returns the payload length, or the
+/// length without writing when it does not fit (the caller grows the buffer
+/// and asks again).
+pub fn write_answer(out: &mut [u8], version: u64, updated_at: u64, payload: &[u8], versioned: bool) -> i64 {
+    let io = out;
+    let mut at = 0;
+    let need = at + if versioned { 16 } else { 0 } + payload.len();
+    if need > io.len() {
+        return payload.len() as i64;
+    }
+    if versioned {
+        io[at..at + 8].copy_from_slice(&(version as f64).to_le_bytes());
+        io[at + 8..at + 16].copy_from_slice(&(updated_at as f64).to_le_bytes());
+        at += 16;
+    }
+    io[at..at + payload.len()].copy_from_slice(payload);
+    payload.len() as i64
+}
+
+pub fn key_of(io: &[u8], key_len: u32) -> Result<&[u8]> {
+    io.get(..key_len as usize).ok_or_else(|| invalid("key length exceeds the I/O buffer"))
+}
+
+pub fn ttl_of(ttl_ms: f64) -> Result<Option<u64>> {
+    if ttl_ms.is_nan() || ttl_ms < 0.0 {
+        return Err(invalid("ttlMs must be a positive number"));
+    }
+    Ok((ttl_ms > 0.0).then(|| ttl_ms.ceil() as u64))
+}
+
+pub fn list_options(prefix: Option<String>, after: Option<String>, limit: Option<f64>, reverse: Option<bool>) -> Result<KvListOptions> {
+    let limit = match limit {
+        Some(l) if !(l.is_finite() && l >= 0.0 && l.fract() == 0.0) => return Err(invalid("limit must be a non-negative integer")),
+        Some(l) => Some(l as usize),
+        None => None,
+    };
+    Ok(KvListOptions { prefix: prefix.map(String::into_bytes), after: after.map(String::into_bytes), limit, reverse: reverse.unwrap_or(false) })
+}
+
+/// Packs entries as `[key len u32][key][value len u32][value]...` so that a
+/// listing crosses the boundary as one buffer.
+pub fn pack_entries(entries: &[KvEntry]) -> Buffer {
+    let mut out = Vec::with_capacity(entries.iter().map(|e| 8 + e.key.len() + e.payload().len()).sum());
+    for e in entries {
+        out.extend_from_slice(&(e.key.len() as u32).to_le_bytes());
+        out.extend_from_slice(&e.key);
+        out.extend_from_slice(&(e.payload().len() as u32).to_le_bytes());
+        out.extend_from_slice(e.payload());
+    }
+    out.into()
+}
+
+pub fn keys_of(entries: Vec<KvEntry>) -> Vec<String> {
+    entries.into_iter().map(|e| String::from_utf8(e.key).unwrap_or_default()).collect()
+}
+
+#[napi]
+pub struct NativeDatabase {
+    engine: Option<Arc<Engine>>,
+}
+
+impl NativeDatabase {
+    fn engine(&self) -> Result<&Arc<Engine>> {
+        self.engine.as_ref().ok_or_else(|| to_napi(in_mem_core::Error::Closed))
+    }
+}
+
+#[napi]
+impl NativeDatabase {
+    #[napi(factory, catch_unwind)]
+    pub fn open(path: Option<String>, options: Option<NativeOpenOptions>) -> Result<NativeDatabase> {
+        let mut opts = OpenOptions::default();
+        let o = options.unwrap_or(NativeOpenOptions { durability: None, flush_interval_ms: None, max_pending_writes: None, segment_bytes: None, purge_interval_ms: None });
+        opts.durability = match (&o.durability, &path) {
+            (Some(d), _) => Durability::parse(d).napi()?,
+            (None, Some(_)) => Durability::Buffered,
+            (None, None) => Durability::Memory,
+        };
+        if let Some(ms) = positive("flushIntervalMs", o.flush_interval_ms)? {
+            opts.flush_interval = Duration::from_secs_f64(ms / 1000.0);
+        }
+        if let Some(n) = positive("maxPendingWrites", o.max_pending_writes)? {
+            opts.max_pending_writes = n as usize;
+        }
+        if let Some(n) = positive("segmentBytes", o.segment_bytes)? {
+            if n < 4096.0 {
+                return Err(invalid("segmentBytes must be at least 4096"));
+            }
+            opts.segment_bytes = n as u64;
+        }
+        if let Some(ms) = positive("purgeIntervalMs", o.purge_interval_ms)? {
+            opts.purge_interval = Duration::from_secs_f64(ms / 1000.0);
+        }
+        if let Some(p) = &path {
+            if p.is_empty() {
+                return Err(invalid("path must not be empty"));
+            }
+        }
+        let engine = Engine::open(path.as_deref().map(Path::new), opts).napi()?;
+        Ok(NativeDatabase { engine: Some(engine) })
+    }
+
+    /// Makes this handle's writes durable and lets go of the engine; the
+    /// engine shuts down when its last handle closes.
+    #[napi(catch_unwind)]
+    pub fn close(&mut self) -> Result<()> {
+        if let Some(engine) = self.engine.take() {
+            engine.flush().napi()?;
+            drop(engine);
+        }
+        Ok(())
+    }
+
+    #[napi(getter)]
+    pub fn is_open(&self) -> bool {
+        self.engine.is_some()
+    }
+
+    #[napi(catch_unwind)]
+    pub fn kv_get(&self, mut io: BufferSlice<'_>, key_len: u32, versioned: bool) -> Result<i64> {
+        let engine = self.engine()?;
+        if key_len as usize > IO_VALUE_OFFSET {
+            return Err(invalid("key length exceeds the key area of the I/O buffer"));
+        }
+        let io: &mut [u8] = &mut io;
+        let (key, out) = io.split_at_mut(IO_VALUE_OFFSET.min(io.len()));
+        let found = engine
+            .kv_get_with(key_of(key, key_len)?, |version, updated_at, payload| write_answer(out, version, updated_at, payload, versioned))
+            .napi()?;
+        Ok(found.unwrap_or(-1))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn kv_put(&self, io: &[u8], key_len: u32, value: &[u8], ttl_ms: f64) -> Result<f64> {
+        let engine = self.engine()?;
+        let key = key_of(io, key_len)?;
+        engine.kv_put(key, value, ttl_of(ttl_ms)?).napi().map(|v| v as f64)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn kv_delete(&self, io: &[u8], key_len: u32) -> Result<bool> {
+        self.engine()?.kv_delete(key_of(io, key_len)?).napi()
+    }
+
+    #[napi(catch_unwind)]
+    pub fn kv_exists(&self, io: &[u8], key_len: u32) -> Result<bool> {
+        Ok(self.engine()?.kv_get_with(key_of(io, key_len)?, |_, _, _| ()).napi()?.is_some())
+    }
+
+    #[napi(catch_unwind)]
+    pub fn kv_put_many(&self, run: String, keys: Vec<String>, values: Vec<Buffer>, ttl_ms: f64) -> Result<f64> {
+        if keys.len() != values.len() {
+            return Err(invalid("putMany needs as many values as keys"));
+        }
+        let run = parse_run(&run)?;
+        let entries: Vec<(Vec<u8>, Vec<u8>)> = keys.into_iter().map(String::into_bytes).zip(values.into_iter().map(|b| b.to_vec())).collect();
+        self.engine()?.kv_put_many(&run, &entries, ttl_of(ttl_ms)?).napi().map(|v| v as f64)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn kv_keys(&self, run: String, prefix: Option<String>, after: Option<String>, limit: Option<f64>, reverse: Option<bool>) -> Result<Vec<String>> {
+        let opts = list_options(prefix, after, limit, reverse)?;
+        Ok(keys_of(self.engine()?.kv_list(&parse_run(&run)?, &opts).napi()?))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn kv_entries(&self, run: String, prefix: Option<String>, after: Option<String>, limit: Option<f64>, reverse: Option<bool>) -> Result<Buffer> {
+        let opts = list_options(prefix, after, limit, reverse)?;
+        Ok(pack_entries(&self.engine()?.kv_list(&parse_run(&run)?, &opts).napi()?))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn kv_count(&self, run: String, prefix: Option<String>) -> Result<f64> {
+        let prefix = prefix.map(String::into_bytes);
+        self.engine()?.kv_count(&parse_run(&run)?, prefix.as_deref()).napi().map(|n| n as f64)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn run_begin(&self, name: Option<String>, parent: Option<String>, tags: Option<Vec<String>>, metadata: Option<Buffer>) -> Result<NativeRunInfo> {
+        let parent = parent.as_deref().map(parse_run).transpose()?;
+        let info = self.engine()?.run_begin(name, parent, tags.unwrap_or_default(), metadata.map(|m| m.to_vec())).napi()?;
+        Ok(info.into())
+    }
+
+    #[napi(catch_unwind)]
+    pub fn run_update(&self, run: String, action: String, error: Option<String>) -> Result<NativeRunInfo> {
+        let action = RunAction::parse(&action).napi()?;
+        Ok(self.engine()?.run_update(&parse_run(&run)?, action, error).napi()?.into())
+    }
+
+    #[napi(catch_unwind)]
+    pub fn run_get(&self, run: String) -> Result<Option<NativeRunInfo>> {
+        Ok(self.engine()?.run_get(&parse_run(&run)?).napi()?.map(Into::into))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn run_list(&self, status: Option<String>, tag: Option<String>, parent: Option<String>, limit: Option<f64>, after: Option<String>) -> Result<Vec<NativeRunInfo>> {
+        let limit = match limit {
+            Some(l) if !(l.is_finite() && l >= 0.0 && l.fract() == 0.0) => return Err(invalid("limit must be a non-negative integer")),
+            l => l.map(|l| l as usize),
+        };
+        let opts = RunListOptions {
+            status: status.as_deref().map(RunStatus::parse).transpose().napi()?,
+            tag,
+            parent: parent.as_deref().map(parse_run).transpose()?,
+            limit,
+            after: after.as_deref().map(parse_run).transpose()?,
+        };
+        Ok(self.engine()?.run_list(&opts).napi()?.into_iter().map(Into::into).collect())
+    }
+
+    #[napi(catch_unwind)]
+    pub fn run_children(&self, run: String) -> Result<Vec<NativeRunInfo>> {
+        Ok(self.engine()?.run_children(&parse_run(&run)?).napi()?.into_iter().map(Into::into).collect())
+    }
+
+    #[napi(catch_unwind)]
+    pub fn run_lineage(&self, run: String) -> Result<Vec<NativeRunInfo>> {
+        Ok(self.engine()?.run_lineage(&parse_run(&run)?).napi()?.into_iter().map(Into::into).collect())
+    }
+
+    #[napi(catch_unwind)]
+    pub fn begin_transaction(&self) -> Result<NativeTransaction> {
+        NativeTransaction::begin(self.engine()?)
+    }
+
+    /// Resolves once `version` is durable for the mode (off the event loop).
+    #[napi(catch_unwind)]
+    pub fn wait_durable(&self, version: f64) -> Result<AsyncTask<Durable>> {
+        Ok(AsyncTask::new(Durable { engine: self.engine()?.clone(), version: Some(version as u64) }))
+    }
+
+    /// Writes and fsyncs everything committed so far (off the event loop).
+    #[napi(catch_unwind)]
+    pub fn flush(&self) -> Result<AsyncTask<Durable>> {
+        Ok(AsyncTask::new(Durable { engine: self.engine()?.clone(), version: None }))
+    }
+
+    /// Database statistics as JSON.
+    #[napi(catch_unwind)]
+    pub fn stats(&self) -> Result<String> {
+        let s = self.engine()?.stats();
+        let r = &s.recovery;
+        Ok(json!({
+            "version": s.version,
+            "durability": s.durability.as_str(),
+            "path": s.path.map(|p| p.display().to_string()),
+            "keys": s.keys,
+            "runs": s.runs,
+            "activeSnapshots": s.active_snapshots,
+            "wal": s.wal.map(|w| json!({
+                "segments": w.segments,
+                "bytesWritten": w.bytes_written,
+                "fsyncs": w.fsyncs,
+                "durableVersion": w.durable_version,
+                "pendingRecords": w.pending_records,
+            })),
+            "recovery": {
+                "segments": r.segments,
+                "records": r.records,
+                "bytes": r.bytes,
+                "lastVersion": r.last_version,
+                "lastCommitAt": r.last_commit_at,
+                "durationMs": r.duration_ms,
+                "tornTail": r.torn_tail.as_ref().map(|t| json!({ "file": t.file, "offset": t.offset, "droppedBytes": t.dropped_bytes })),
+                "orphanedRuns": r.orphaned_runs.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+            },
+        })
+        .to_string())
+    }
+
+    /// Test hook: a Rust panic must reach JS as an error, never a crash.
+    #[napi(catch_unwind)]
+    pub fn panic_for_test(&self) -> Result<()> {
+        panic!("deliberate panic from panicForTest");
+    }
+}
+
+pub struct Durable {
+    engine: Arc<Engine>,
+    version: Option<u64>,
+}
+
+impl Task for Durable {
+    type Output = ();
+    type JsValue = ();
+
+    fn compute(&mut self) -> Result<()> {
+        match self.version {
+            Some(v) => self.engine.wait_durable(v).napi(),
+            None => self.engine.flush().napi(),
+        }
+    }
+
+    fn resolve(&mut self, _env: Env, _output: ()) -> Result<()> {
+        Ok(())
+    }
+}

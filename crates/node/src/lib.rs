@@ -1,0 +1,17 @@
+//! The napi-rs binding: converts arguments, calls the engine, maps errors.
+//! No semantics live here.
+//!
+//! Hot KV calls use a shared I/O buffer owned by the JS side: the caller
+//! writes the internal key (`run id | tag | user key`) at offset 0, and a
+//! read writes its answer at [`IO_VALUE_OFFSET`]. No strings or objects
+//! cross the boundary on those paths.
+
+mod database;
+mod errors;
+mod transaction;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Where a read writes its answer in the shared I/O buffer.
+pub const IO_VALUE_OFFSET: usize = 4096;

@@ -1,0 +1,111 @@
+use std::sync::Arc;
+
+use in_mem_core::Error;
+use in_mem_engine::{Engine, EngineTx, kv_payload};
+
+use crate::IO_VALUE_OFFSET;
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::database::{key_of, keys_of, list_options, pack_entries, parse_run, ttl_of, write_answer};
+use crate::errors::{IntoNapi, invalid, to_napi};
+
+/// An open transaction. Its methods mirror `NativeDatabase`'s KV calls and
+/// use the same I/O buffer protocol.
+#[napi]
+pub struct NativeTransaction {
+    tx: Option<EngineTx>,
+}
+
+impl NativeTransaction {
+    pub fn begin(engine: &Arc<Engine>) -> Result<NativeTransaction> {
+        Ok(NativeTransaction { tx: Some(EngineTx::begin(engine).napi()?) })
+    }
+
+    fn tx(&mut self) -> Result<&mut EngineTx> {
+        self.tx.as_mut().ok_or_else(|| invalid("the transaction has already finished"))
+    }
+}
+
+#[napi]
+impl NativeTransaction {
+    #[napi(catch_unwind)]
+    pub fn kv_get(&mut self, mut io: BufferSlice<'_>, key_len: u32, versioned: bool) -> Result<i64> {
+        if key_len as usize > IO_VALUE_OFFSET {
+            return Err(invalid("key length exceeds the key area of the I/O buffer"));
+        }
+        let io: &mut [u8] = &mut io;
+        let (key, out) = io.split_at_mut(IO_VALUE_OFFSET.min(io.len()));
+        Ok(match self.tx()?.kv_get(key_of(key, key_len)?).napi()? {
+            Some((version, updated_at, stored)) => write_answer(out, version, updated_at, kv_payload(&stored), versioned),
+            None => -1,
+        })
+    }
+
+    #[napi(catch_unwind)]
+    pub fn kv_put(&mut self, io: &[u8], key_len: u32, value: &[u8], ttl_ms: f64) -> Result<()> {
+        let ttl = ttl_of(ttl_ms)?;
+        let key = key_of(io, key_len)?;
+        self.tx()?.kv_put(key, value, ttl).napi()
+    }
+
+    #[napi(catch_unwind)]
+    pub fn kv_delete(&mut self, io: &[u8], key_len: u32) -> Result<bool> {
+        let key = key_of(io, key_len)?;
+        self.tx()?.kv_delete(key).napi()
+    }
+
+    #[napi(catch_unwind)]
+    pub fn kv_exists(&mut self, io: &[u8], key_len: u32) -> Result<bool> {
+        let key = key_of(io, key_len)?;
+        Ok(self.tx()?.kv_get(key).napi()?.is_some())
+    }
+
+    #[napi(catch_unwind)]
+    pub fn kv_keys(&mut self, run: String, prefix: Option<String>, after: Option<String>, limit: Option<f64>, reverse: Option<bool>) -> Result<Vec<String>> {
+        let opts = list_options(prefix, after, limit, reverse)?;
+        let run = parse_run(&run)?;
+        Ok(keys_of(self.tx()?.kv_list(&run, &opts).napi()?))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn kv_entries(&mut self, run: String, prefix: Option<String>, after: Option<String>, limit: Option<f64>, reverse: Option<bool>) -> Result<Buffer> {
+        let opts = list_options(prefix, after, limit, reverse)?;
+        let run = parse_run(&run)?;
+        Ok(pack_entries(&self.tx()?.kv_list(&run, &opts).napi()?))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn kv_count(&mut self, run: String, prefix: Option<String>) -> Result<f64> {
+        let run = parse_run(&run)?;
+        let prefix = prefix.map(String::into_bytes);
+        self.tx()?.kv_count(&run, prefix.as_deref()).napi().map(|n| n as f64)
+    }
+
+    /// Commits. Returns the commit version, or -1 for a read-only
+    /// transaction. With `wait`, a strict commit returns after its fsync;
+    /// without, the caller awaits `NativeDatabase.waitDurable(version)`.
+    #[napi(catch_unwind)]
+    pub fn commit(&mut self, wait: bool) -> Result<f64> {
+        let tx = self.tx.take().ok_or_else(|| invalid("the transaction has already finished"))?;
+        match tx.commit(wait) {
+            Ok(Some(v)) => Ok(v as f64),
+            Ok(None) => Ok(-1.0),
+            Err(e) => Err(to_napi(e)),
+        }
+    }
+
+    /// Discards every buffered write.
+    #[napi]
+    pub fn abort(&mut self) {
+        self.tx = None;
+    }
+
+    #[napi(getter)]
+    pub fn snapshot_version(&self) -> Result<f64> {
+        match &self.tx {
+            Some(tx) => Ok(tx.snapshot_version() as f64),
+            None => Err(to_napi(Error::invalid_argument("the transaction has already finished"))),
+        }
+    }
+}

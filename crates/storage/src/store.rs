@@ -1,0 +1,228 @@
+//! The versioned skip list.
+//!
+//! Invariants:
+//! - Each chain is ordered by version, oldest first; versions are unique.
+//! - `apply` is called by one committer at a time, with versions rising.
+//! - Pruning keeps, for every reader at a snapshot `>= oldest_needed`, the
+//!   version it would see: everything older than the newest version
+//!   `<= oldest_needed` is dropped.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use crossbeam_skiplist::SkipMap;
+use parking_lot::Mutex;
+use smallvec::SmallVec;
+
+/// A stored value: immutable bytes shared between the store and readers.
+pub type Value = Arc<[u8]>;
+
+struct Version {
+    version: u64,
+    /// `None` is a tombstone.
+    value: Option<Value>,
+}
+
+#[derive(Default)]
+struct Chain {
+    versions: Mutex<SmallVec<[Version; 1]>>,
+}
+
+impl Chain {
+    fn read(&self, snapshot: u64) -> Option<(u64, Option<Value>)> {
+        let versions = self.versions.lock();
+        versions
+            .iter()
+            .rev()
+            .find(|v| v.version <= snapshot)
+            .map(|v| (v.version, v.value.clone()))
+    }
+}
+
+#[derive(Default)]
+pub struct Store {
+    map: SkipMap<Box<[u8]>, Chain>,
+}
+
+impl Store {
+    pub fn new() -> Self {
+        Store::default()
+    }
+
+    /// The value of `key` at `snapshot`, with the version that wrote it.
+    pub fn get(&self, key: &[u8], snapshot: u64) -> Option<(u64, Value)> {
+        let entry = self.map.get(key)?;
+        match entry.value().read(snapshot)? {
+            (v, Some(value)) => Some((v, value)),
+            (_, None) => None,
+        }
+    }
+
+    /// Calls `f` with the value of `key` at `snapshot` while it is pinned,
+    /// without cloning it: the read path of the hottest calls.
+    pub fn with<R>(&self, key: &[u8], snapshot: u64, f: impl FnOnce(u64, &[u8]) -> R) -> Option<R> {
+        let entry = self.map.get(key)?;
+        let versions = entry.value().versions.lock();
+        let found = versions.iter().rev().find(|v| v.version <= snapshot)?;
+        found.value.as_deref().map(|bytes| f(found.version, bytes))
+    }
+
+    /// The newest version written to `key`, tombstones included; 0 if never.
+    pub fn latest_version(&self, key: &[u8]) -> u64 {
+        self.map
+            .get(key)
+            .and_then(|e| e.value().versions.lock().last().map(|v| v.version))
+            .unwrap_or(0)
+    }
+
+    /// The newest version written to any key in `[start, end)`.
+    pub fn latest_version_in(&self, start: &[u8], end: Option<&[u8]>) -> u64 {
+        let mut max = 0;
+        for entry in self.map.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded))) {
+            if let Some(v) = entry.value().versions.lock().last() {
+                max = max.max(v.version);
+            }
+        }
+        max
+    }
+
+    /// Writes one key at `version`. `oldest_needed` lets the chain drop
+    /// versions no reader can see any more.
+    pub fn apply(&self, key: &[u8], version: u64, value: Option<Value>, oldest_needed: u64) {
+        let entry = match self.map.get(key) {
+            Some(e) => e,
+            None => self.map.get_or_insert_with(key.into(), Chain::default),
+        };
+        let mut versions = entry.value().versions.lock();
+        debug_assert!(versions.last().is_none_or(|v| v.version < version));
+        versions.push(Version { version, value });
+        // Keep the newest version <= oldest_needed and everything after it.
+        if versions.len() > 1 {
+            let keep_from = versions.iter().rposition(|v| v.version <= oldest_needed).unwrap_or(0);
+            if keep_from > 0 {
+                versions.drain(..keep_from);
+            }
+        }
+        let only_tombstone = versions.len() == 1 && versions[0].value.is_none() && versions[0].version <= oldest_needed;
+        drop(versions);
+        if only_tombstone {
+            // Nobody can see anything but "absent": the key can go. Its last
+            // write version is then forgotten, which is safe because every
+            // live reader's snapshot is at or past it.
+            entry.remove();
+        }
+    }
+
+    /// Removes `key` outright if its newest version is still `version` (used
+    /// to purge expired entries). Returns whether it did.
+    pub fn remove_if_latest(&self, key: &[u8], version: u64) -> bool {
+        if let Some(entry) = self.map.get(key) {
+            let versions = entry.value().versions.lock();
+            if versions.last().map(|v| v.version) == Some(version) {
+                drop(versions);
+                entry.remove();
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Visits the live entries of `[start, end)` at `snapshot` in key order
+    /// (or reverse order), until `f` returns false.
+    pub fn scan(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        snapshot: u64,
+        reverse: bool,
+        mut f: impl FnMut(&[u8], u64, &Value) -> bool,
+    ) {
+        let range = self.map.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded)));
+        let mut visit = |entry: crossbeam_skiplist::map::Entry<'_, Box<[u8]>, Chain>| -> bool {
+            match entry.value().read(snapshot) {
+                Some((v, Some(value))) => f(entry.key(), v, &value),
+                _ => true,
+            }
+        };
+        if reverse {
+            for entry in range.rev() {
+                if !visit(entry) {
+                    break;
+                }
+            }
+        } else {
+            for entry in range {
+                if !visit(entry) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Number of keys with at least one version (live or not).
+    pub fn key_count(&self) -> usize {
+        self.map.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn val(s: &str) -> Option<Value> {
+        Some(Arc::from(s.as_bytes()))
+    }
+
+    #[test]
+    fn a_reader_sees_the_newest_version_at_or_below_its_snapshot() {
+        let s = Store::new();
+        s.apply(b"k", 1, val("a"), 0);
+        s.apply(b"k", 3, val("b"), 0);
+        assert!(s.get(b"k", 0).is_none());
+        assert_eq!(&*s.get(b"k", 1).unwrap().1, b"a");
+        assert_eq!(&*s.get(b"k", 2).unwrap().1, b"a");
+        assert_eq!(&*s.get(b"k", 3).unwrap().1, b"b");
+    }
+
+    #[test]
+    fn tombstones_hide_older_versions_and_are_collected() {
+        let s = Store::new();
+        s.apply(b"k", 1, val("a"), 0);
+        s.apply(b"k", 2, None, 1);
+        assert!(s.get(b"k", 2).is_none());
+        assert_eq!(&*s.get(b"k", 1).unwrap().1, b"a");
+        s.apply(b"j", 3, val("x"), 3);
+        s.apply(b"k", 4, None, 4);
+        assert_eq!(s.key_count(), 1);
+    }
+
+    #[test]
+    fn pruning_keeps_what_the_oldest_reader_needs() {
+        let s = Store::new();
+        for v in 1..=5 {
+            s.apply(b"k", v, val(&v.to_string()), 3);
+        }
+        assert_eq!(&*s.get(b"k", 3).unwrap().1, b"3");
+        assert_eq!(&*s.get(b"k", 5).unwrap().1, b"5");
+    }
+
+    #[test]
+    fn scans_are_ordered_and_bounded() {
+        let s = Store::new();
+        for (i, k) in ["b", "a", "d", "c"].iter().enumerate() {
+            s.apply(k.as_bytes(), i as u64 + 1, val(k), 0);
+        }
+        let mut seen = vec![];
+        s.scan(b"b", Some(b"d"), 10, false, |k, _, _| {
+            seen.push(String::from_utf8(k.to_vec()).unwrap());
+            true
+        });
+        assert_eq!(seen, ["b", "c"]);
+        seen.clear();
+        s.scan(b"a", None, 10, true, |k, _, _| {
+            seen.push(String::from_utf8(k.to_vec()).unwrap());
+            true
+        });
+        assert_eq!(seen, ["d", "c", "b", "a"]);
+    }
+}
