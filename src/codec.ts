@@ -1,0 +1,100 @@
+/**
+ * The value codec: validates a JavaScript value against SPEC §3 and encodes
+ * it as plain MessagePack (msgpackr), so that a round trip is exact:
+ * integers stay numbers, bigints stay bigints, bytes stay bytes, object key
+ * order is kept.
+ * @module
+ */
+import { Packr, Unpackr } from 'msgpackr'
+import { InvalidArgumentError, LimitError } from './errors.js'
+
+/** A value in-mem can store. */
+export type Value =
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | Uint8Array
+  | Value[]
+  | { [key: string]: Value }
+
+/** Largest encoded value, in bytes (16 MiB). */
+export const MAX_VALUE_BYTES = 16 * 1024 * 1024
+/** Deepest nesting of arrays and objects. */
+export const MAX_DEPTH = 128
+const I64_MIN = -(2n ** 63n)
+const I64_MAX = 2n ** 63n - 1n
+
+const packr = new Packr({ useRecords: false, moreTypes: false, structuredClone: false, variableMapSize: true })
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'bigint', copyBuffers: true })
+
+function reject(path: string, what: string): never {
+  throw new InvalidArgumentError(`${what} at ${path} cannot be stored`, { path })
+}
+
+function check(v: unknown, depth: number, path: string, stack: object[]): void {
+  switch (typeof v) {
+    case 'string':
+    case 'number':
+    case 'boolean':
+      return
+    case 'bigint':
+      if (v < I64_MIN || v > I64_MAX) {
+        throw new InvalidArgumentError(`bigint at ${path} is outside the 64-bit signed range`, { path })
+      }
+      return
+    case 'undefined':
+      return reject(path, 'undefined')
+    case 'function':
+      return reject(path, 'a function')
+    case 'symbol':
+      return reject(path, 'a symbol')
+  }
+  if (v === null) return
+  if (v instanceof Uint8Array) return
+  const obj = v as object
+  if (depth >= MAX_DEPTH) {
+    if (stack.includes(obj)) throw new InvalidArgumentError(`a cycle at ${path} cannot be stored`, { path })
+    throw new LimitError(`value nests deeper than ${MAX_DEPTH} levels at ${path}`, { path, limit: MAX_DEPTH })
+  }
+  if (stack.includes(obj)) throw new InvalidArgumentError(`a cycle at ${path} cannot be stored`, { path })
+  stack.push(obj)
+  if (Array.isArray(obj)) {
+    for (let i = 0; i < obj.length; i++) check(obj[i], depth + 1, `${path}[${i}]`, stack)
+  } else {
+    const proto = Object.getPrototypeOf(obj)
+    if (proto !== Object.prototype && proto !== null) {
+      reject(path, `an instance of ${(obj as { constructor?: { name?: string } }).constructor?.name ?? 'a class'}`)
+    }
+    if (Object.getOwnPropertySymbols(obj).length > 0) reject(path, 'a symbol-keyed property')
+    for (const key of Object.keys(obj)) {
+      if (key === '__proto__') reject(path, 'the key "__proto__"')
+      check((obj as Record<string, unknown>)[key], depth + 1, `${path}.${key}`, stack)
+    }
+  }
+  stack.pop()
+}
+
+/**
+ * Validates and encodes a value. The returned bytes are only valid until the
+ * next call (they live in the encoder's reusable buffer).
+ * @throws InvalidArgumentError for values SPEC §3 rejects
+ * @throws LimitError for nesting deeper than 128 or more than 16 MiB encoded
+ */
+export function encode(value: unknown): Uint8Array {
+  check(value, 0, '$', [])
+  const bytes = packr.pack(value)
+  if (bytes.length > MAX_VALUE_BYTES) {
+    throw new LimitError(`value is ${bytes.length} bytes encoded; the limit is ${MAX_VALUE_BYTES} bytes (16 MiB)`, {
+      size: bytes.length,
+      limit: MAX_VALUE_BYTES,
+    })
+  }
+  return bytes
+}
+
+/** Decodes `bytes[start, end)`. */
+export function decode(bytes: Uint8Array, start = 0, end = bytes.length): Value {
+  return unpackr.unpack(bytes, { start, end }) as Value
+}

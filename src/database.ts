@@ -1,0 +1,270 @@
+/**
+ * `Database`: opening, transactions, run helpers and operations.
+ * @module
+ */
+import { ConflictError, InvalidArgumentError, translate } from './errors.js'
+import { Kv } from './kv.js'
+import { runBytes } from './keys.js'
+import { NativeDatabase } from './native.js'
+import { type BeginOptions, type RunId, Runs } from './runs.js'
+import { RunScope, TxScope } from './scope.js'
+
+/** How much a commit survives a crash (see docs/durability.md). */
+export type Durability = 'memory' | 'buffered' | 'strict'
+
+/** Options of {@link Database.open}. */
+export interface OpenOptions {
+  /**
+   * `memory` (the default without a path): no files. `buffered` (the default
+   * with a path): a write returns once queued; a crash loses at most
+   * `flushIntervalMs` or `maxPendingWrites` of writes. `strict`: a write
+   * returns once fsynced; a crash loses nothing acknowledged.
+   */
+  durability?: Durability
+  /** Buffered mode: how often the WAL is written and fsynced. Default 100. */
+  flushIntervalMs?: number
+  /** Buffered mode: commits queued before they are written to the OS. Default 1000. */
+  maxPendingWrites?: number
+  /** WAL segment size in bytes. Default 64 MiB. */
+  segmentBytes?: number
+  /** How often expired TTL keys are purged from memory. Default 1000. */
+  purgeIntervalMs?: number
+}
+
+/** Options of {@link Database.transaction}. */
+export interface TransactionOptions {
+  /** How many times to re-run the closure after a `ConflictError`. Default 3. */
+  retries?: number
+}
+
+/** What {@link Database.stats} reports. */
+export interface Stats {
+  /** The newest visible commit version. */
+  version: number
+  durability: Durability
+  path: string | null
+  /** Keys held in memory, across all runs and primitives. */
+  keys: number
+  runs: number
+  activeSnapshots: number
+  wal: { segments: number; bytesWritten: number; fsyncs: number; durableVersion: number; pendingRecords: number } | null
+  recovery: {
+    segments: number
+    records: number
+    bytes: number
+    lastVersion: number
+    lastCommitAt: number
+    durationMs: number
+    /** The incomplete last record that recovery cut off, if any. */
+    tornTail: { file: string; offset: number; droppedBytes: number } | null
+    /** Runs that were active when the previous process stopped. */
+    orphanedRuns: RunId[]
+  }
+}
+
+function retriesOf(opts: TransactionOptions | undefined): number {
+  const r = opts?.retries ?? 3
+  if (!Number.isInteger(r) || r < 0) throw new InvalidArgumentError('retries must be a non-negative integer')
+  return r
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function'
+}
+
+/**
+ * An in-mem database. Open it once per process and share it; opening the
+ * same path again (from this thread or a `worker_threads` worker) shares one
+ * engine.
+ *
+ * ```ts
+ * const db = Database.open('./agent-data', { durability: 'strict' })
+ * const run = db.runs.begin({ name: 'triage' })
+ * db.kv.put(run, 'plan', { steps: 3 })
+ * db.transaction(run, (tx) => { tx.kv.put('a', 1); tx.kv.put('b', 2) })
+ * db.close()
+ * ```
+ */
+export class Database {
+  /** KV working memory; every method names its run. */
+  readonly kv: Kv<number>
+  /** The run index. */
+  readonly runs: Runs
+  readonly #native: NativeDatabase
+
+  private constructor(native: NativeDatabase) {
+    this.#native = native
+    this.kv = new Kv<number>(native)
+    this.runs = new Runs(native)
+  }
+
+  /**
+   * Opens a database. With a path: durable (`buffered` by default), in that
+   * directory, recovered from its WAL. Without: memory only.
+   * @throws LockedError if another process holds the directory
+   * @throws CorruptionError if the WAL is damaged before its tail
+   */
+  static open(path?: string, options?: OpenOptions): Database
+  static open(options: OpenOptions): Database
+  static open(pathOrOptions?: string | OpenOptions, options?: OpenOptions): Database {
+    let path: string | undefined
+    let opts: OpenOptions | undefined
+    if (typeof pathOrOptions === 'string') {
+      path = pathOrOptions
+      opts = options
+    } else if (pathOrOptions === undefined || (typeof pathOrOptions === 'object' && pathOrOptions !== null)) {
+      opts = pathOrOptions ?? options
+    } else {
+      throw new InvalidArgumentError('Database.open takes a path string and/or an options object')
+    }
+    if (opts !== undefined && (typeof opts !== 'object' || opts === null)) throw new InvalidArgumentError('options must be an object')
+    try {
+      return new Database(NativeDatabase.open(path, opts ?? null))
+    } catch (e) {
+      throw translate(e)
+    }
+  }
+
+  /** Whether {@link Database.close} has not been called. */
+  get isOpen(): boolean {
+    return this.#native.isOpen
+  }
+
+  /** The API bound to one run: `db.scope(run).kv.put(key, value)`. */
+  scope(run: RunId): RunScope {
+    runBytes(run)
+    return new RunScope(this.kv, run)
+  }
+
+  /**
+   * Runs `fn` in a transaction on `run` and commits it: snapshot isolation,
+   * read-your-writes, first committer wins. On a `ConflictError` the closure
+   * is re-run, up to `retries` times. If `fn` throws, nothing it wrote is
+   * kept. Synchronous: in strict mode it returns after the commit's fsync.
+   * @returns what `fn` returned
+   */
+  transaction<T>(run: RunId, fn: (tx: TxScope) => T, opts?: TransactionOptions): T {
+    runBytes(run)
+    if (typeof fn !== 'function') throw new InvalidArgumentError('transaction needs a function')
+    const retries = retriesOf(opts)
+    for (let attempt = 0; ; attempt++) {
+      let native
+      try {
+        native = this.#native.beginTransaction()
+      } catch (e) {
+        throw translate(e)
+      }
+      try {
+        const result = fn(new TxScope(native, run))
+        if (isThenable(result)) {
+          throw new InvalidArgumentError('the transaction closure returned a promise; use transactionAsync for async work')
+        }
+        native.commit(true)
+        return result
+      } catch (e) {
+        native.abort()
+        const err = translate(e)
+        if (err instanceof ConflictError && attempt < retries) continue
+        throw err
+      }
+    }
+  }
+
+  /**
+   * Like {@link Database.transaction}, for closures that await. Resolves
+   * once the commit is durable for the mode; in strict mode concurrent
+   * callers share one fsync (group commit) and the event loop is never
+   * blocked waiting for it.
+   */
+  async transactionAsync<T>(run: RunId, fn: (tx: TxScope) => T | Promise<T>, opts?: TransactionOptions): Promise<T> {
+    runBytes(run)
+    if (typeof fn !== 'function') throw new InvalidArgumentError('transactionAsync needs a function')
+    const retries = retriesOf(opts)
+    for (let attempt = 0; ; attempt++) {
+      let native
+      try {
+        native = this.#native.beginTransaction()
+      } catch (e) {
+        throw translate(e)
+      }
+      let version: number
+      let result: T
+      try {
+        result = await fn(new TxScope(native, run))
+        version = native.commit(false)
+      } catch (e) {
+        native.abort()
+        const err = translate(e)
+        if (err instanceof ConflictError && attempt < retries) continue
+        throw err
+      }
+      if (version >= 0) {
+        try {
+          await this.#native.waitDurable(version)
+        } catch (e) {
+          throw translate(e)
+        }
+      }
+      return result
+    }
+  }
+
+  /**
+   * Begins a run, runs `fn` with its scope, and completes the run when `fn`
+   * returns, or fails it (and rethrows) when `fn` throws.
+   */
+  async withRun<T>(opts: BeginOptions, fn: (scope: RunScope) => T | Promise<T>): Promise<T> {
+    const run = this.runs.begin(opts)
+    let result: T
+    try {
+      result = await fn(this.scope(run))
+    } catch (e) {
+      const info = this.runs.get(run)
+      if (info?.status === 'active') this.runs.fail(run, e)
+      throw e
+    }
+    const info = this.runs.get(run)
+    if (info?.status === 'active') this.runs.complete(run)
+    return result
+  }
+
+  /** Writes and fsyncs every commit made so far, whatever the mode. */
+  async flush(): Promise<void> {
+    try {
+      await this.#native.flush()
+    } catch (e) {
+      throw translate(e)
+    }
+  }
+
+  /** Counters of the engine, the WAL and the last recovery. */
+  stats(): Stats {
+    try {
+      return JSON.parse(this.#native.stats()) as Stats
+    } catch (e) {
+      throw translate(e)
+    }
+  }
+
+  /**
+   * Makes this handle's writes durable and closes it. The engine (and its
+   * directory lock) is released when the last handle in the process closes.
+   * Later calls on this handle throw `ClosedError`; closing twice is a no-op.
+   */
+  close(): void {
+    try {
+      this.#native.close()
+    } catch (e) {
+      throw translate(e)
+    }
+  }
+
+  /** @internal Test hook: makes the native side panic. */
+  _panicForTest(): void {
+    try {
+      this.#native.panicForTest()
+    } catch (e) {
+      throw translate(e)
+    }
+  }
+}

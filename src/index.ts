@@ -1,0 +1,36 @@
+/**
+ * in-mem: an embedded database for AI-agent workloads.
+ *
+ * ```ts
+ * import { Database } from 'in-mem'
+ * const db = Database.open('./agent-data')
+ * ```
+ * @module
+ */
+export { Database } from './database.js'
+export type { Durability, OpenOptions, Stats, TransactionOptions } from './database.js'
+export { Kv, ScopedKv } from './kv.js'
+export type { ListOptions, PutOptions, Versioned } from './kv.js'
+export { Runs } from './runs.js'
+export type { BeginOptions, RunId, RunInfo, RunListOptions, RunStatus } from './runs.js'
+export { RunScope, TxScope } from './scope.js'
+export type { Value } from './codec.js'
+export { MAX_DEPTH, MAX_VALUE_BYTES } from './codec.js'
+export { MAX_KEY_BYTES } from './keys.js'
+export {
+  AlreadyExistsError,
+  ClosedError,
+  ConflictError,
+  CorruptionError,
+  GuardFailedError,
+  InMemError,
+  InternalError,
+  InvalidArgumentError,
+  InvalidTransitionError,
+  IoError,
+  LimitError,
+  LockedError,
+  MachineVersionExistsError,
+  NotFoundError,
+  RunClosedError,
+} from './errors.js'

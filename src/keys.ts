@@ -1,0 +1,77 @@
+/**
+ * The shared I/O buffer of the hot KV calls, and run-id parsing.
+ *
+ * Layout (mirrors `crates/node/src/lib.rs`): the internal key
+ * `run id (16 bytes) | type tag (1 byte) | user key` is written at offset 0;
+ * a read answers at {@link IO_VALUE_OFFSET}. One buffer per thread: calls are
+ * synchronous, so no two calls on one thread ever use it at once.
+ * @internal
+ * @module
+ */
+import { InvalidArgumentError, LimitError } from './errors.js'
+
+/** Where a read writes its answer; the key area is before it. */
+export const IO_VALUE_OFFSET = 4096
+/** Longest user key, in UTF-8 bytes. */
+export const MAX_KEY_BYTES = 1024
+/** The type tag of KV entries (`crates/core/src/key.rs`). */
+export const TAG_KV = 0x10
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+const runCache = new Map<string, Buffer>()
+
+/** The 16 bytes of a run id, validated and cached. */
+export function runBytes(run: string): Buffer {
+  const cached = runCache.get(run)
+  if (cached !== undefined) return cached
+  if (typeof run !== 'string' || !UUID.test(run)) {
+    throw new InvalidArgumentError(`run id ${JSON.stringify(run)} is not a UUID`, { run })
+  }
+  const bytes = Buffer.from(run.replace(/-/g, ''), 'hex')
+  if (bytes.every((b) => b === 0)) throw new InvalidArgumentError('run id 00000000-0000-0000-0000-000000000000 is reserved')
+  if (runCache.size > 4096) runCache.clear()
+  runCache.set(run, bytes)
+  return bytes
+}
+
+/** Checks a user key: a string of 1–1024 UTF-8 bytes, well-formed, no NUL. */
+export function checkKey(key: unknown): asserts key is string {
+  if (typeof key !== 'string') throw new InvalidArgumentError(`a key must be a string, not ${typeof key}`)
+  if (key.length === 0) throw new InvalidArgumentError('a key must not be empty')
+  if (key.length > MAX_KEY_BYTES) {
+    throw new LimitError(`key is longer than ${MAX_KEY_BYTES} bytes`, { limit: MAX_KEY_BYTES })
+  }
+  if (key.indexOf('\0') !== -1) throw new InvalidArgumentError('a key must not contain NUL')
+  if (!key.isWellFormed()) throw new InvalidArgumentError('a key must be well-formed UTF-16 (no lone surrogates)')
+}
+
+/** The per-thread I/O buffer. */
+export class Io {
+  buf: Buffer = Buffer.allocUnsafe(64 * 1024)
+
+  /** Writes `run | tag | key` at offset 0 and returns its length. */
+  key(run: string, tag: number, key: string): number {
+    const rb = runBytes(run)
+    checkKey(key)
+    const buf = this.buf
+    rb.copy(buf, 0)
+    buf[16] = tag
+    const n = buf.write(key, 17)
+    if (n > MAX_KEY_BYTES) {
+      throw new LimitError(`key is ${n} bytes; the limit is ${MAX_KEY_BYTES} bytes`, { size: n, limit: MAX_KEY_BYTES })
+    }
+    return 17 + n
+  }
+
+  /** Makes room for an answer of `len` bytes (plus `extra` header bytes). */
+  grow(len: number, extra: number): void {
+    let size = this.buf.length
+    while (size < IO_VALUE_OFFSET + extra + len) size *= 2
+    const next = Buffer.allocUnsafe(size)
+    this.buf.copy(next, 0, 0, IO_VALUE_OFFSET)
+    this.buf = next
+  }
+}
+
+/** The one I/O buffer of this thread (module state is per worker). */
+export const io = new Io()

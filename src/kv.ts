@@ -1,0 +1,265 @@
+/**
+ * KV working memory: ordered keys per run, with optional TTL.
+ * @module
+ */
+import { type Value, decode, encode } from './codec.js'
+import { InvalidArgumentError, translate } from './errors.js'
+import { IO_VALUE_OFFSET, TAG_KV, io, runBytes } from './keys.js'
+import type { NativeDatabase, NativeTransaction } from './native.js'
+
+/** Options of {@link Kv.put}. */
+export interface PutOptions {
+  /** Milliseconds until the key becomes invisible; expired keys are purged in the background. */
+  ttlMs?: number
+}
+
+/** A value with the commit version that wrote it and when. */
+export interface Versioned<T = Value> {
+  value: T
+  /** Commit version of the write (inside a transaction, its own writes report the snapshot version + 1). */
+  version: number
+  /** Milliseconds since the epoch when the value was written. */
+  updatedAt: number
+}
+
+/** Options of {@link Kv.list}, {@link Kv.entries} and {@link Kv.count}. */
+export interface ListOptions {
+  /** Only keys that start with this. */
+  prefix?: string
+  /** Start after this key (exclusive): the cursor of the previous page. */
+  after?: string
+  /** At most this many. */
+  limit?: number
+  /** Descending key order. */
+  reverse?: boolean
+}
+
+type Target = NativeDatabase | NativeTransaction
+
+function ttlOf(opts: PutOptions | undefined): number {
+  if (opts === undefined || opts.ttlMs === undefined) return 0
+  const t = opts.ttlMs
+  if (typeof t !== 'number' || !Number.isFinite(t) || t <= 0) {
+    throw new InvalidArgumentError(`ttlMs must be a positive number of milliseconds, not ${String(t)}`)
+  }
+  return t
+}
+
+function checkList(opts: ListOptions | undefined): ListOptions {
+  if (opts === undefined) return {}
+  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('list options must be an object')
+  const { prefix, after, limit, reverse } = opts
+  if (prefix !== undefined && typeof prefix !== 'string') throw new InvalidArgumentError('prefix must be a string')
+  if (after !== undefined && typeof after !== 'string') throw new InvalidArgumentError('after must be a string')
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
+    throw new InvalidArgumentError('limit must be a non-negative integer')
+  }
+  if (reverse !== undefined && typeof reverse !== 'boolean') throw new InvalidArgumentError('reverse must be a boolean')
+  return opts
+}
+
+function unpackEntries(buf: Buffer): [string, Value][] {
+  const out: [string, Value][] = []
+  let at = 0
+  while (at < buf.length) {
+    const klen = buf.readUInt32LE(at)
+    at += 4
+    const key = buf.toString('utf8', at, at + klen)
+    at += klen
+    const vlen = buf.readUInt32LE(at)
+    at += 4
+    out.push([key, decode(buf, at, at + vlen)])
+    at += vlen
+  }
+  return out
+}
+
+/**
+ * KV operations, each naming its run. `db.kv` writes through the fast path
+ * (each call is its own commit); a transaction's `tx.kv` reads its snapshot
+ * and buffers writes until commit.
+ * @typeParam W - what `put` returns: the commit version on the database, nothing inside a transaction
+ */
+export class Kv<W = number> {
+  /** @internal */
+  constructor(private readonly target: Target) {}
+
+  /**
+   * Writes `value` under `key`.
+   * @returns the commit version (outside a transaction)
+   * @throws RunClosedError if the run is not active; NotFoundError if it does not exist
+   * @throws InvalidArgumentError / LimitError for a bad key or value (nothing is written)
+   */
+  put(run: string, key: string, value: Value, opts?: PutOptions): W {
+    const n = io.key(run, TAG_KV, key)
+    const bytes = encode(value)
+    const ttl = ttlOf(opts)
+    try {
+      return this.target.kvPut(io.buf, n, bytes, ttl) as W
+    } catch (e) {
+      throw translate(e)
+    }
+  }
+
+  /** The value of `key`, or `undefined` if absent or expired. */
+  get(run: string, key: string): Value | undefined {
+    const n = io.key(run, TAG_KV, key)
+    let len: number
+    try {
+      len = this.target.kvGet(io.buf, n, false)
+      if (len < 0) return undefined
+      if (IO_VALUE_OFFSET + len > io.buf.length) {
+        io.grow(len, 0)
+        io.key(run, TAG_KV, key)
+        len = this.target.kvGet(io.buf, n, false)
+        if (len < 0) return undefined
+      }
+    } catch (e) {
+      throw translate(e)
+    }
+    return decode(io.buf, IO_VALUE_OFFSET, IO_VALUE_OFFSET + len)
+  }
+
+  /** The value with its commit version and write time, or `undefined`. */
+  getVersioned(run: string, key: string): Versioned | undefined {
+    const n = io.key(run, TAG_KV, key)
+    let len: number
+    try {
+      len = this.target.kvGet(io.buf, n, true)
+      if (len < 0) return undefined
+      if (IO_VALUE_OFFSET + 16 + len > io.buf.length) {
+        io.grow(len, 16)
+        io.key(run, TAG_KV, key)
+        len = this.target.kvGet(io.buf, n, true)
+        if (len < 0) return undefined
+      }
+    } catch (e) {
+      throw translate(e)
+    }
+    const buf = io.buf
+    return {
+      value: decode(buf, IO_VALUE_OFFSET + 16, IO_VALUE_OFFSET + 16 + len),
+      version: buf.readDoubleLE(IO_VALUE_OFFSET),
+      updatedAt: buf.readDoubleLE(IO_VALUE_OFFSET + 8),
+    }
+  }
+
+  /**
+   * Deletes `key`.
+   * @returns whether a live value was there (deleting an absent key writes nothing)
+   */
+  delete(run: string, key: string): boolean {
+    const n = io.key(run, TAG_KV, key)
+    try {
+      return this.target.kvDelete(io.buf, n)
+    } catch (e) {
+      throw translate(e)
+    }
+  }
+
+  /** Whether `key` has a live value. */
+  exists(run: string, key: string): boolean {
+    const n = io.key(run, TAG_KV, key)
+    try {
+      return this.target.kvExists(io.buf, n)
+    } catch (e) {
+      throw translate(e)
+    }
+  }
+
+  /** The values of several keys, in order (`undefined` where absent). */
+  getMany(run: string, keys: readonly string[]): (Value | undefined)[] {
+    if (!Array.isArray(keys)) throw new InvalidArgumentError('keys must be an array of strings')
+    return keys.map((k) => this.get(run, k))
+  }
+
+  /**
+   * Writes several entries in one commit: all of them or none.
+   * @returns the commit version (outside a transaction)
+   */
+  putMany(run: string, entries: Iterable<readonly [string, Value]> | Record<string, Value>, opts?: PutOptions): W {
+    const list: (readonly [string, Value])[] =
+      entries !== null && typeof entries === 'object' && Symbol.iterator in entries
+        ? [...(entries as Iterable<readonly [string, Value]>)]
+        : Object.entries(entries as Record<string, Value>)
+    const ttl = ttlOf(opts)
+    if ('kvPutMany' in this.target) {
+      runBytes(run)
+      const keys: string[] = []
+      const values: Buffer[] = []
+      for (const entry of list) {
+        if (!Array.isArray(entry) || entry.length !== 2) throw new InvalidArgumentError('each entry must be a [key, value] pair')
+        const [k, v] = entry
+        io.key(run, TAG_KV, k)
+        keys.push(k)
+        values.push(Buffer.from(encode(v)))
+      }
+      try {
+        return this.target.kvPutMany(run, keys, values, ttl) as W
+      } catch (e) {
+        throw translate(e)
+      }
+    }
+    for (const [k, v] of list) this.put(run, k, v, opts)
+    return undefined as W
+  }
+
+  /** Keys of the run in key order (or reverse), paged by `after` and `limit`. */
+  list(run: string, opts?: ListOptions): string[] {
+    runBytes(run)
+    const o = checkList(opts)
+    try {
+      return this.target.kvKeys(run, o.prefix, o.after, o.limit, o.reverse)
+    } catch (e) {
+      throw translate(e)
+    }
+  }
+
+  /** `[key, value]` pairs of the run in key order (or reverse), paged like {@link Kv.list}. */
+  entries(run: string, opts?: ListOptions): [string, Value][] {
+    runBytes(run)
+    const o = checkList(opts)
+    try {
+      return unpackEntries(this.target.kvEntries(run, o.prefix, o.after, o.limit, o.reverse))
+    } catch (e) {
+      throw translate(e)
+    }
+  }
+
+  /** Number of live keys in the run (with `prefix`, of those that start with it). */
+  count(run: string, opts?: Pick<ListOptions, 'prefix'>): number {
+    runBytes(run)
+    const o = checkList(opts)
+    try {
+      return this.target.kvCount(run, o.prefix)
+    } catch (e) {
+      throw translate(e)
+    }
+  }
+}
+
+/** {@link Kv} bound to one run: the same methods without the `run` argument. */
+export class ScopedKv<W = number> {
+  /** @internal */
+  constructor(private readonly kv: Kv<W>, readonly run: string) {}
+  /** See {@link Kv.put}. */
+  put(key: string, value: Value, opts?: PutOptions): W { return this.kv.put(this.run, key, value, opts) }
+  /** See {@link Kv.get}. */
+  get(key: string): Value | undefined { return this.kv.get(this.run, key) }
+  /** See {@link Kv.getVersioned}. */
+  getVersioned(key: string): Versioned | undefined { return this.kv.getVersioned(this.run, key) }
+  /** See {@link Kv.delete}. */
+  delete(key: string): boolean { return this.kv.delete(this.run, key) }
+  /** See {@link Kv.exists}. */
+  exists(key: string): boolean { return this.kv.exists(this.run, key) }
+  /** See {@link Kv.getMany}. */
+  getMany(keys: readonly string[]): (Value | undefined)[] { return this.kv.getMany(this.run, keys) }
+  /** See {@link Kv.putMany}. */
+  putMany(entries: Iterable<readonly [string, Value]> | Record<string, Value>, opts?: PutOptions): W { return this.kv.putMany(this.run, entries, opts) }
+  /** See {@link Kv.list}. */
+  list(opts?: ListOptions): string[] { return this.kv.list(this.run, opts) }
+  /** See {@link Kv.entries}. */
+  entries(opts?: ListOptions): [string, Value][] { return this.kv.entries(this.run, opts) }
+  /** See {@link Kv.count}. */
+  count(opts?: Pick<ListOptions, 'prefix'>): number { return this.kv.count(this.run, opts) }
+}

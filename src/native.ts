@@ -1,0 +1,15 @@
+/**
+ * The native addon, loaded through the loader that `napi build` generates at
+ * the package root (`index.js`).
+ * @internal
+ * @module
+ */
+import type * as Native from '../index.js'
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const native: typeof Native = require('../index.js')
+
+export type NativeDatabase = Native.NativeDatabase
+export type NativeTransaction = Native.NativeTransaction
+export type NativeRunInfo = Native.NativeRunInfo
+export const NativeDatabase = native.NativeDatabase

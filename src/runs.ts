@@ -1,0 +1,169 @@
+/**
+ * The run index: begin, end, pause, list and follow the lineage of runs.
+ * @module
+ */
+import { type Value, decode, encode } from './codec.js'
+import { InvalidArgumentError, translate } from './errors.js'
+import { runBytes } from './keys.js'
+import type { NativeDatabase, NativeRunInfo } from './native.js'
+
+/** A run id: a UUIDv7 string, time-ordered. */
+export type RunId = string
+
+/** Where a run is in its life. */
+export type RunStatus = 'active' | 'paused' | 'completed' | 'failed' | 'cancelled' | 'archived'
+
+/** What the run index knows of one run. */
+export interface RunInfo {
+  id: RunId
+  name?: string
+  status: RunStatus
+  parent?: RunId
+  tags: string[]
+  metadata?: Value
+  /** Milliseconds since the epoch. */
+  createdAt: number
+  /** When it completed, failed or was cancelled. */
+  endedAt?: number
+  /** The message given to {@link Runs.fail}. */
+  error?: string
+}
+
+/** Options of {@link Runs.begin}. */
+export interface BeginOptions {
+  /** Up to 256 characters. */
+  name?: string
+  /** A run that exists: the new run is its child. */
+  parent?: RunId
+  /** Up to 64 tags, each up to 256 characters; `list({ tag })` finds runs by them. */
+  tags?: string[]
+  /** Any storable value. */
+  metadata?: Value
+}
+
+/** Options of {@link Runs.list}. */
+export interface RunListOptions {
+  status?: RunStatus
+  tag?: string
+  parent?: RunId
+  /** At most this many. */
+  limit?: number
+  /** Runs created after this one (the cursor of the previous page). */
+  after?: RunId
+}
+
+const STATUSES = new Set(['active', 'paused', 'completed', 'failed', 'cancelled', 'archived'])
+
+/** @internal */
+export function toRunInfo(n: NativeRunInfo): RunInfo {
+  const info: RunInfo = { id: n.id, status: n.status as RunStatus, tags: n.tags, createdAt: n.createdAt }
+  if (n.name != null) info.name = n.name
+  if (n.parent != null) info.parent = n.parent
+  if (n.metadata != null) info.metadata = decode(n.metadata)
+  if (n.endedAt != null) info.endedAt = n.endedAt
+  if (n.error != null) info.error = n.error
+  return info
+}
+
+/**
+ * Runs: every data operation belongs to one. Status moves `active` →
+ * `completed | failed | cancelled`, `active ↔ paused`, and any ended status
+ * → `archived`; any other move is an `InvalidTransitionError`. Only an
+ * active run accepts writes.
+ */
+export class Runs {
+  /** @internal */
+  constructor(private readonly db: NativeDatabase) {}
+
+  /**
+   * Starts a run.
+   * @returns its id
+   * @throws NotFoundError if `parent` does not exist; LimitError for a name or tags over their limits
+   */
+  begin(opts: BeginOptions = {}): RunId {
+    if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('begin options must be an object')
+    const { name, parent, tags, metadata } = opts
+    if (name !== undefined && typeof name !== 'string') throw new InvalidArgumentError('name must be a string')
+    if (parent !== undefined) runBytes(parent)
+    if (tags !== undefined && (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string'))) {
+      throw new InvalidArgumentError('tags must be an array of strings')
+    }
+    const meta = metadata === undefined ? undefined : Buffer.from(encode(metadata))
+    try {
+      return this.db.runBegin(name, parent, tags, meta).id
+    } catch (e) {
+      throw translate(e)
+    }
+  }
+
+  private update(run: RunId, action: string, error?: string): RunInfo {
+    runBytes(run)
+    try {
+      return toRunInfo(this.db.runUpdate(run, action, error))
+    } catch (e) {
+      throw translate(e)
+    }
+  }
+
+  /** Ends an active run successfully. */
+  complete(run: RunId): RunInfo { return this.update(run, 'complete') }
+  /** Ends an active run as failed, keeping the error's message. */
+  fail(run: RunId, error?: unknown): RunInfo {
+    const message = error === undefined ? undefined : error instanceof Error ? error.message : String(error)
+    return this.update(run, 'fail', message)
+  }
+  /** Ends an active run as cancelled. */
+  cancel(run: RunId): RunInfo { return this.update(run, 'cancel') }
+  /** Pauses an active run: it accepts no writes until {@link Runs.resume}. */
+  pause(run: RunId): RunInfo { return this.update(run, 'pause') }
+  /** Makes a paused run active again. */
+  resume(run: RunId): RunInfo { return this.update(run, 'resume') }
+  /** Archives a completed, failed or cancelled run. */
+  archive(run: RunId): RunInfo { return this.update(run, 'archive') }
+
+  /** The run, or `undefined` if there is none with that id. */
+  get(run: RunId): RunInfo | undefined {
+    runBytes(run)
+    try {
+      const n = this.db.runGet(run)
+      return n == null ? undefined : toRunInfo(n)
+    } catch (e) {
+      throw translate(e)
+    }
+  }
+
+  /** Runs in creation order, through the index of the first filter given (status, then parent, then tag). */
+  list(opts: RunListOptions = {}): RunInfo[] {
+    const { status, tag, parent, limit, after } = opts
+    if (status !== undefined && !STATUSES.has(status)) throw new InvalidArgumentError(`unknown run status ${JSON.stringify(status)}`)
+    if (tag !== undefined && typeof tag !== 'string') throw new InvalidArgumentError('tag must be a string')
+    if (parent !== undefined) runBytes(parent)
+    if (after !== undefined) runBytes(after)
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) throw new InvalidArgumentError('limit must be a non-negative integer')
+    try {
+      return this.db.runList(status, tag, parent, limit, after).map(toRunInfo)
+    } catch (e) {
+      throw translate(e)
+    }
+  }
+
+  /** Runs whose parent is `run`. */
+  children(run: RunId): RunInfo[] {
+    runBytes(run)
+    try {
+      return this.db.runChildren(run).map(toRunInfo)
+    } catch (e) {
+      throw translate(e)
+    }
+  }
+
+  /** The run and its ancestors, nearest first. */
+  lineage(run: RunId): RunInfo[] {
+    runBytes(run)
+    try {
+      return this.db.runLineage(run).map(toRunInfo)
+    } catch (e) {
+      throw translate(e)
+    }
+  }
+}
