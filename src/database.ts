@@ -2,7 +2,7 @@
  * `Database`: opening, transactions, run helpers and operations.
  * @module
  */
-import { ConflictError, InvalidArgumentError, translate } from './errors.js'
+import { ClosedError, ConflictError, InvalidArgumentError, translate } from './errors.js'
 import { Kv } from './kv.js'
 import { runBytes } from './keys.js'
 import { NativeDatabase } from './native.js'
@@ -154,11 +154,23 @@ export class Database {
       } catch (e) {
         throw translate(e)
       }
+      let result: T
       try {
-        const result = fn(new TxScope(native, run))
+        result = fn(new TxScope(native, run))
         if (isThenable(result)) {
           throw new InvalidArgumentError('the transaction closure returned a promise; use transactionAsync for async work')
         }
+      } catch (e) {
+        // The closure's own errors pass through as thrown: the facades
+        // already translated the engine's, and the caller's are theirs.
+        native.abort()
+        if (e instanceof ConflictError && attempt < retries) continue
+        throw e
+      }
+      try {
+        // A handle closed inside the closure accepts no more writes, even
+        // though the transaction still holds the engine.
+        if (!this.#native.isOpen) throw new ClosedError()
         native.commit(true)
         return result
       } catch (e) {
@@ -191,6 +203,14 @@ export class Database {
       let result: T
       try {
         result = await fn(new TxScope(native, run))
+      } catch (e) {
+        // As in `transaction`: the closure's errors pass through as thrown.
+        native.abort()
+        if (e instanceof ConflictError && attempt < retries) continue
+        throw e
+      }
+      try {
+        if (!this.#native.isOpen) throw new ClosedError()
         version = native.commit(false)
       } catch (e) {
         native.abort()

@@ -100,7 +100,8 @@ const byCode: Record<string, ErrorClass> = {
 /**
  * Turns an error thrown by the native addon into the matching class. Engine
  * errors arrive as a JSON reason; anything else (a panic, a failed argument
- * conversion) becomes an `InternalError` or `InvalidArgumentError`.
+ * conversion) becomes an `InternalError` or `InvalidArgumentError`. Only
+ * for errors thrown by the addon: a caller's own errors pass through as is.
  * @internal
  */
 export function translate(e: unknown): unknown {
@@ -119,6 +120,8 @@ export function translate(e: unknown): unknown {
   if (code === 'InvalidArg' || code === 'NumberExpected' || code === 'StringExpected' || code === 'ObjectExpected') {
     return new InvalidArgumentError(message)
   }
-  if (/panic/i.test(message)) return new InternalError(`internal error (a Rust panic was caught): ${message}`)
+  // napi-rs reports a caught panic as GenericFailure with the panic's own
+  // message (which need not say "panic"); every engine error is JSON above.
+  if (code === 'GenericFailure') return new InternalError(`internal error (a Rust panic was caught): ${message}`)
   return e
 }

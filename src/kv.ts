@@ -178,18 +178,21 @@ export class Kv<W = number> {
    * @returns the commit version (outside a transaction)
    */
   putMany(run: string, entries: Iterable<readonly [string, Value]> | Record<string, Value>, opts?: PutOptions): W {
+    // Only an object: a string would otherwise spread into one key per character.
+    if (entries === null || typeof entries !== 'object') {
+      throw new InvalidArgumentError('putMany takes an iterable of [key, value] pairs or a record of values')
+    }
     const list: (readonly [string, Value])[] =
-      entries !== null && typeof entries === 'object' && Symbol.iterator in entries
-        ? [...(entries as Iterable<readonly [string, Value]>)]
-        : Object.entries(entries as Record<string, Value>)
+      Symbol.iterator in entries ? [...(entries as Iterable<readonly [string, Value]>)] : Object.entries(entries as Record<string, Value>)
+    for (const entry of list) {
+      if (!Array.isArray(entry) || entry.length !== 2) throw new InvalidArgumentError('each entry must be a [key, value] pair')
+    }
     const ttl = ttlOf(opts)
     if ('kvPutMany' in this.target) {
       runBytes(run)
       const keys: string[] = []
       const values: Buffer[] = []
-      for (const entry of list) {
-        if (!Array.isArray(entry) || entry.length !== 2) throw new InvalidArgumentError('each entry must be a [key, value] pair')
-        const [k, v] = entry
+      for (const [k, v] of list) {
         io.key(run, TAG_KV, k)
         keys.push(k)
         values.push(Buffer.from(encode(v)))

@@ -2,8 +2,9 @@
 //! the caller.
 //!
 //! The rule (also in `docs/durability.md`):
-//! - Only the newest segment may end in a torn tail: an incomplete record, a
-//!   last record whose checksum fails, or a run of zero bytes to the end of
+//! - Only the newest segment may end in a torn tail: an incomplete record
+//!   with no valid later record after it (else its length field is damaged),
+//!   a last record whose checksum fails, or a run of zero bytes to the end of
 //!   the file. It is truncated (after the whole log was checked) and reported.
 //! - Anything else that does not decode — a bad header, a bad checksum with
 //!   records after it, a damaged older segment, a missing segment number,
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use in_mem_core::{Error, Result};
 
-use crate::format::{Decoded, SEGMENT_HEADER_LEN, SegmentHeader, decode_record};
+use crate::format::{Decoded, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, decode_record};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TornTail {
@@ -57,6 +58,19 @@ pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     }
     out.sort();
     Ok(out)
+}
+
+/// Whether a valid record of a later commit starts inside `rest` (past its
+/// first byte). A torn tail is a prefix of one record, so it holds none; one
+/// found there means the length field at the start of `rest` is damaged, and
+/// cutting the log at it would silently drop acknowledged commits. Only
+/// offsets whose version field could be a later commit are checksummed.
+fn later_record_follows(rest: &[u8], last_version: u64) -> bool {
+    let max_version = last_version.saturating_add(1 + (rest.len() / RECORD_HEADER_LEN) as u64);
+    (1..=rest.len().saturating_sub(RECORD_HEADER_LEN)).any(|i| {
+        let version = u64::from_le_bytes(rest[i + 8..i + 16].try_into().unwrap());
+        version > last_version && version <= max_version && matches!(decode_record(&rest[i..]), Decoded::Record { .. })
+    })
 }
 
 /// Replays the log in `dir`, calling `apply(version, payload)` for every
@@ -102,7 +116,7 @@ pub fn recover(dir: &Path, mut apply: impl FnMut(u64, &[u8]) -> Result<()>) -> R
                     report.last_version = version;
                     offset += len;
                 }
-                Decoded::Incomplete if last_segment => {
+                Decoded::Incomplete if last_segment && !later_record_follows(rest, report.last_version) => {
                     report.torn_tail = Some(torn(offset));
                     break;
                 }
@@ -113,6 +127,9 @@ pub fn recover(dir: &Path, mut apply: impl FnMut(u64, &[u8]) -> Result<()>) -> R
                 _ if last_segment && rest.iter().all(|&b| b == 0) => {
                     report.torn_tail = Some(torn(offset));
                     break;
+                }
+                Decoded::Incomplete if last_segment => {
+                    return Err(corrupt(offset as u64, "record length runs past the end of the log, but a later record follows it"));
                 }
                 Decoded::Incomplete => return Err(corrupt(offset as u64, "record is cut short in a closed segment")),
                 Decoded::BadChecksum { .. } => return Err(corrupt(offset as u64, "record checksum mismatch")),

@@ -86,6 +86,24 @@ fn a_flipped_bit_before_the_tail_is_corruption_and_changes_nothing() {
 }
 
 #[test]
+fn a_damaged_length_before_the_tail_is_corruption_not_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let payloads: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 30]).collect();
+    write_log(dir.path(), &payloads, 1 << 20);
+    let path = dir.path().join(segment_file_name(1));
+    let mut bytes = fs::read(&path).unwrap();
+    // The second record's length now runs past the end of the file, which
+    // alone looks like a torn tail; the valid records after it say otherwise.
+    bytes[48 + 46 + 2] ^= 0x01;
+    fs::write(&path, &bytes).unwrap();
+    match recover(dir.path(), |_, _| Ok(())) {
+        Err(Error::Corruption { offset, .. }) => assert_eq!(offset, 48 + 46),
+        other => panic!("expected corruption, got {other:?}"),
+    }
+    assert_eq!(fs::read(&path).unwrap(), bytes, "recovery must not change a corrupt log");
+}
+
+#[test]
 fn a_missing_segment_is_corruption() {
     let dir = tempfile::tempdir().unwrap();
     let payloads: Vec<Vec<u8>> = (0..30u8).map(|i| vec![i; 30]).collect();

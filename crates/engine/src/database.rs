@@ -87,7 +87,7 @@ struct Live<'a> {
 
 impl View for Live<'_> {
     fn get(&mut self, key: &[u8]) -> Option<(u64, Value)> {
-        self.engine.store.get(key, self.engine.tracker.visible())
+        self.engine.store.get_visible(key, &self.engine.tracker)
     }
     fn scan(&mut self, start: &[u8], end: Option<&[u8]>, reverse: bool, f: &mut dyn FnMut(&[u8], u64, &Value) -> bool) {
         let snap = self.engine.tracker.acquire();
@@ -320,7 +320,7 @@ impl Engine {
         let now = now_ms();
         Ok(self
             .store
-            .with(key, self.tracker.visible(), |version, stored| {
+            .with_visible(key, &self.tracker, |version, stored| {
                 kv::is_live(stored, now).then(|| f(version, kv::updated_at(stored), kv::payload(stored)))
             })
             .flatten())
@@ -334,10 +334,12 @@ impl Engine {
     }
 
     /// Deletes a KV entry; returns whether a live one was there. Deleting an
-    /// absent key writes nothing.
+    /// absent key writes nothing, but is still refused (like any write) in a
+    /// run that is missing or not active, as it is inside a transaction.
     pub fn kv_delete(&self, key: &[u8]) -> Result<bool> {
         kv::check_key(key)?;
         self.check_open()?;
+        self.check_run_writable(&RunId::from_slice(&key[..16])?)?;
         let existed = kv::get_live(&mut Live { engine: self }, key, now_ms()).is_some();
         if existed {
             self.commit(&[(key, None)], None, true)?;
@@ -400,9 +402,13 @@ impl Engine {
 
     pub fn run_get(&self, run: &RunId) -> Result<Option<RunInfo>> {
         self.check_open()?;
-        self.run_read(run, self.tracker.visible())
+        match self.store.get_visible(&runs::info_key(run), &self.tracker) {
+            Some((_, bytes)) => Ok(Some(RunInfo::decode(*run, &bytes)?)),
+            None => Ok(None),
+        }
     }
 
+    /// The run as of `at`, a registered snapshot.
     fn run_read(&self, run: &RunId, at: u64) -> Result<Option<RunInfo>> {
         match self.store.get(&runs::info_key(run), at) {
             Some((_, bytes)) => Ok(Some(RunInfo::decode(*run, &bytes)?)),

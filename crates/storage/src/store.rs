@@ -14,6 +14,8 @@ use crossbeam_skiplist::SkipMap;
 use parking_lot::Mutex;
 use smallvec::SmallVec;
 
+use crate::SnapshotTracker;
+
 /// A stored value: immutable bytes shared between the store and readers.
 pub type Value = Arc<[u8]>;
 
@@ -50,6 +52,8 @@ impl Store {
     }
 
     /// The value of `key` at `snapshot`, with the version that wrote it.
+    /// `snapshot` must be registered with the tracker, or be one no commit
+    /// can prune past (see [`Store::get_visible`]).
     pub fn get(&self, key: &[u8], snapshot: u64) -> Option<(u64, Value)> {
         let entry = self.map.get(key)?;
         match entry.value().read(snapshot)? {
@@ -59,10 +63,35 @@ impl Store {
     }
 
     /// Calls `f` with the value of `key` at `snapshot` while it is pinned,
-    /// without cloning it: the read path of the hottest calls.
+    /// without cloning it. `snapshot` must be registered with the tracker
+    /// (or use [`Store::with_visible`]).
     pub fn with<R>(&self, key: &[u8], snapshot: u64, f: impl FnOnce(u64, &[u8]) -> R) -> Option<R> {
         let entry = self.map.get(key)?;
         let versions = entry.value().versions.lock();
+        let found = versions.iter().rev().find(|v| v.version <= snapshot)?;
+        found.value.as_deref().map(|bytes| f(found.version, bytes))
+    }
+
+    /// The value of `key` at the newest version `tracker` makes visible, for
+    /// a reader that holds no registered snapshot (the fast path). The
+    /// version is read with the chain locked: read before, a commit could
+    /// prune the version it selects in between (pruning keeps only what
+    /// registered readers and the visible version need), and a key that
+    /// exists would read as absent.
+    pub fn get_visible(&self, key: &[u8], tracker: &SnapshotTracker) -> Option<(u64, Value)> {
+        let entry = self.map.get(key)?;
+        let versions = entry.value().versions.lock();
+        let snapshot = tracker.visible();
+        let found = versions.iter().rev().find(|v| v.version <= snapshot)?;
+        found.value.clone().map(|value| (found.version, value))
+    }
+
+    /// [`Store::with`] at the newest visible version, chosen as in
+    /// [`Store::get_visible`].
+    pub fn with_visible<R>(&self, key: &[u8], tracker: &SnapshotTracker, f: impl FnOnce(u64, &[u8]) -> R) -> Option<R> {
+        let entry = self.map.get(key)?;
+        let versions = entry.value().versions.lock();
+        let snapshot = tracker.visible();
         let found = versions.iter().rev().find(|v| v.version <= snapshot)?;
         found.value.as_deref().map(|bytes| f(found.version, bytes))
     }
@@ -204,6 +233,34 @@ mod tests {
         }
         assert_eq!(&*s.get(b"k", 3).unwrap().1, b"3");
         assert_eq!(&*s.get(b"k", 5).unwrap().1, b"5");
+    }
+
+    #[test]
+    fn an_unregistered_reader_never_misses_a_key_that_commits_keep_rewriting() {
+        // A writer rewrites one key, pruning with no registered reader; a
+        // reader on another thread must find it every time.
+        let s = Arc::new(Store::new());
+        let tracker = SnapshotTracker::new(0);
+        s.apply(b"k", 1, val("0"), 0);
+        tracker.publish(1);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (s, tracker, stop) = (s.clone(), tracker.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut reads = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    assert!(s.get_visible(b"k", &tracker).is_some(), "key read as absent after {reads} reads");
+                    assert!(s.with_visible(b"k", &tracker, |_, b| b.len()).is_some(), "key read as absent after {reads} reads");
+                    reads += 1;
+                }
+            })
+        };
+        for v in 2..200_000u64 {
+            s.apply(b"k", v, val("x"), tracker.oldest_needed());
+            tracker.publish(v);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        reader.join().unwrap();
     }
 
     #[test]

@@ -1,0 +1,66 @@
+// Shared helpers of the vitest suites. Not a test file itself.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { expect } from 'vitest'
+import { InMemError } from '../dist/index.js'
+
+type Class<T> = abstract new (...args: never[]) => T
+
+/**
+ * Calls `fn`, expects it to throw an instance of `cls` (which must extend
+ * InMemError) with the given `code`, and returns the error.
+ */
+export function expectError<T extends InMemError>(fn: () => unknown, cls: Class<T>, code: string): T {
+  let thrown: unknown
+  let threw = false
+  try {
+    fn()
+  } catch (e) {
+    threw = true
+    thrown = e
+  }
+  expect(threw, `expected ${cls.name} (${code}) but nothing was thrown`).toBe(true)
+  expect(thrown).toBeInstanceOf(cls)
+  expect(thrown).toBeInstanceOf(InMemError)
+  expect(thrown).toBeInstanceOf(Error)
+  const err = thrown as T
+  expect(err.code).toBe(code)
+  expect(err.name).toBe(cls.name)
+  expect(typeof err.message).toBe('string')
+  expect(err.message.length).toBeGreaterThan(0)
+  expect(typeof err.details).toBe('object')
+  return err
+}
+
+/** Like {@link expectError}, for a promise. */
+export async function expectRejection<T extends InMemError>(p: Promise<unknown>, cls: Class<T>, code: string): Promise<T> {
+  let thrown: unknown
+  let threw = false
+  try {
+    await p
+  } catch (e) {
+    threw = true
+    thrown = e
+  }
+  expect(threw, `expected ${cls.name} (${code}) but the promise resolved`).toBe(true)
+  expect(thrown).toBeInstanceOf(cls)
+  expect(thrown).toBeInstanceOf(InMemError)
+  const err = thrown as T
+  expect(err.code).toBe(code)
+  return err
+}
+
+/** A fresh temporary directory; remove it with {@link removeDir}. */
+export function makeTmpDir(label = 'in-mem-test'): string {
+  return mkdtempSync(join(tmpdir(), `${label}-`))
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true })
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** A well-formed UUIDv7 that no database has handed out. */
+export const UNKNOWN_RUN = '01890a5d-ac96-774b-bcce-b302099a8057'
