@@ -1,0 +1,171 @@
+// `npm run bench` (after the release build): runs the JS suite (bench/kv.mjs),
+// then the Rust criterion bench of the engine, and prints one cross-language
+// table with the SPEC §12 targets marked PASS/FAIL. Machine-readable results
+// go to bench/results/ (kv.json from kv.mjs, summary.json from here).
+//
+// A peer that fails to load is reported by kv.mjs and skipped; a failed step
+// (the JS suite or cargo) is reported here and the table shows what exists.
+//
+// Environment: everything bench/kv.mjs reads (BENCH_KEYS, ...), and
+// BENCH_SKIP_RUST=1 / BENCH_SKIP_JS=1 to reuse the previous results of a step.
+
+import { spawnSync } from 'node:child_process'
+import { existsSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const root = join(here, '..')
+const resultsDir = join(here, 'results')
+const targetDir = process.env.CARGO_TARGET_DIR ?? join(root, 'target')
+const criterionHome = process.env.CRITERION_HOME ?? join(targetDir, 'criterion')
+const started = Date.now()
+const problems = []
+
+function step(title, cmd, args, env) {
+  console.log(`\n### ${title}: ${cmd} ${args.join(' ')}\n`)
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } })
+  if (r.error || r.status !== 0) {
+    const why = r.error ? r.error.message : `exit status ${r.status}${r.signal ? ` (signal ${r.signal})` : ''}`
+    problems.push(`${title} failed: ${why}`)
+    console.log(`\n### ${title} FAILED: ${why}`)
+  }
+}
+
+if (!process.env.BENCH_SKIP_JS) step('JS suite', process.execPath, [join(here, 'kv.mjs')])
+if (!process.env.BENCH_SKIP_RUST) step('Rust criterion bench', 'cargo', ['bench', '-p', 'in-mem-engine', '--bench', 'engine'], { CRITERION_HOME: criterionHome })
+
+// ----- inputs ----------------------------------------------------------------
+
+let kv = null
+try {
+  const file = join(resultsDir, 'kv.json')
+  kv = JSON.parse(readFileSync(file, 'utf8'))
+  if (!process.env.BENCH_SKIP_JS && statSync(file).mtimeMs < started) {
+    problems.push('bench/results/kv.json is from an earlier run (the JS suite did not write it)')
+  }
+} catch (e) {
+  problems.push(`no JS results: ${e.message}`)
+}
+
+if (kv?.addon?.atStart?.debug) problems.push(`the JS suite ran a debug build of the addon (${kv.addon.atStart.file}); its numbers are not release numbers`)
+if (kv?.addon?.changed) problems.push('the native addon was rebuilt while the JS suite ran; its numbers are suspect')
+
+/** Criterion's mean estimate of one benchmark, in ns per operation. */
+function rust(name) {
+  const file = join(criterionHome, name, 'new', 'estimates.json')
+  if (!existsSync(file)) return undefined
+  if (!process.env.BENCH_SKIP_RUST && statSync(file).mtimeMs < started) {
+    problems.push(`${name}: criterion estimate is from an earlier run`)
+  }
+  const e = JSON.parse(readFileSync(file, 'utf8'))
+  return { ns: e.mean.point_estimate, lo: e.mean.confidence_interval.lower_bound, hi: e.mean.confidence_interval.upper_bound }
+}
+
+const js = (lib, op, mode) => kv?.results.find((r) => r.lib === lib && r.op === op && (mode === undefined || r.mode === mode))
+
+// ----- the cross-language table ----------------------------------------------
+
+const OPS = [
+  { label: 'kv.put memory', js: ['in-mem', 'put', 'memory'], rust: 'kv_put_memory' },
+  { label: 'kv.put buffered', js: ['in-mem', 'put', 'buffered'], rust: 'kv_put_buffered' },
+  { label: 'kv.get hit', js: ['in-mem', 'get-hit', 'memory'], rust: 'kv_get_hit' },
+  { label: 'kv.get miss', js: ['in-mem', 'get-miss', 'memory'], rust: 'kv_get_miss' },
+]
+
+const mark = (ok) => (ok === undefined ? 'n/a ' : ok ? 'PASS' : 'FAIL')
+const ns = (x) => (x === undefined ? '-' : x >= 100_000 ? `${(x / 1e6).toFixed(2)} ms` : x >= 10_000 ? `${(x / 1000).toFixed(1)} µs` : `${x.toFixed(0)} ns`)
+const ops = (x) => (x === undefined ? '-' : x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : x >= 1e3 ? `${(x / 1e3).toFixed(1)}K` : x.toFixed(0))
+
+const rows = []
+for (const op of OPS) {
+  const j = js(...op.js)
+  const r = rust(op.rust)
+  const jsNs = j?.nsPerOp
+  const rustNs = r?.ns
+  const limit = rustNs === undefined ? undefined : 1.5 * rustNs + 150
+  rows.push({
+    op: op.label,
+    jsNs,
+    jsOpsPerSec: j?.opsPerSec,
+    rustNs,
+    rustOpsPerSec: rustNs === undefined ? undefined : 1e9 / rustNs,
+    ratio: jsNs !== undefined && rustNs !== undefined ? jsNs / rustNs : undefined,
+    overheadNs: jsNs !== undefined && rustNs !== undefined ? jsNs - rustNs : undefined,
+    napiLimitNs: limit,
+    napiPass: jsNs !== undefined && limit !== undefined ? jsNs <= limit : undefined,
+  })
+}
+
+const m = kv?.machine
+console.log('\n\n================ in-mem: JS vs Rust, and the SPEC §12 targets ================')
+if (m) console.log(`machine: ${m.cpu} (${m.cores} cores), node ${m.node}, ${m.platform}`)
+if (kv) console.log(`workload: ${kv.config.keys} keys, ${kv.config.valueBytes}-byte values (MessagePack), shuffled key order`)
+console.log()
+console.log(
+  `${'operation'.padEnd(16)} ${'JS/op'.padStart(9)} ${'JS ops/s'.padStart(9)} ${'Rust/op'.padStart(10)} ${'JS÷Rust'.padStart(8)} ${'JS−Rust'.padStart(9)}  napi overhead: JS ≤ 1.5×Rust+150 ns`,
+)
+for (const r of rows) {
+  console.log(
+    `${r.op.padEnd(16)} ${ns(r.jsNs).padStart(9)} ${ops(r.jsOpsPerSec).padStart(9)} ${ns(r.rustNs).padStart(10)} ${(r.ratio === undefined ? '-' : `${r.ratio.toFixed(2)}×`).padStart(8)} ${ns(r.overheadNs).padStart(9)}  ${mark(r.napiPass)} (limit ${ns(r.napiLimitNs)})`,
+  )
+}
+
+// ----- targets ---------------------------------------------------------------
+
+const targets = []
+function target(name, value, ok, detail) {
+  targets.push({ target: name, value, pass: ok, detail })
+}
+const putMem = js('in-mem', 'put', 'memory')
+const putBuf = js('in-mem', 'put', 'buffered')
+const putStrict = js('in-mem', 'put', 'strict')
+const getHit = js('in-mem', 'get-hit', 'memory')
+const lmdbGet = js('lmdb', 'get-hit')
+const fsync = js('fs', 'put', 'append 100 B + fdatasync')
+const fsyncFloor = js('fs', 'put', 'overwrite 100 B + fdatasync')
+const sqliteFull = js('better-sqlite3', 'put', 'WAL synchronous=FULL')
+const lmdbSynced = js('lmdb', 'put', 'putSync synced')
+
+target('kv.put memory ≥ 1,000,000 ops/s', putMem && `${ops(putMem.opsPerSec)} ops/s`, putMem && putMem.opsPerSec >= 1e6)
+target('kv.get hit ≥ 2,000,000 ops/s', getHit && `${ops(getHit.opsPerSec)} ops/s`, getHit && getHit.opsPerSec >= 2e6)
+target(
+  'kv.get hit ≥ lmdb-js get',
+  getHit && lmdbGet ? `${ops(getHit.opsPerSec)} vs ${ops(lmdbGet.opsPerSec)} ops/s (${(getHit.opsPerSec / lmdbGet.opsPerSec).toFixed(2)}×)` : lmdbGet ? undefined : 'lmdb did not run',
+  getHit && lmdbGet ? getHit.opsPerSec >= lmdbGet.opsPerSec : undefined,
+)
+target(
+  'kv.put buffered ≥ 80% of memory',
+  putMem && putBuf ? `${((100 * putBuf.opsPerSec) / putMem.opsPerSec).toFixed(0)}% (${ops(putBuf.opsPerSec)} vs ${ops(putMem.opsPerSec)} ops/s)` : undefined,
+  putMem && putBuf ? putBuf.opsPerSec >= 0.8 * putMem.opsPerSec : undefined,
+)
+for (const r of rows) target(`napi overhead, ${r.op}: JS ≤ 1.5×Rust + 150 ns`, r.napiPass === undefined ? undefined : `${ns(r.jsNs)} vs limit ${ns(r.napiLimitNs)}`, r.napiPass)
+// Also from this run's data (SPEC §12, single writer; not the 64-writer group-commit target):
+target(
+  'strict put latency ≤ 1.2 × raw fdatasync',
+  putStrict && fsync
+    ? `${ns(putStrict.nsPerOp)} vs ${ns(fsync.nsPerOp)} append+fdatasync (${(putStrict.nsPerOp / fsync.nsPerOp).toFixed(2)}×)` +
+        (fsyncFloor ? `; ${(putStrict.nsPerOp / fsyncFloor.nsPerOp).toFixed(2)}× the in-place floor ${ns(fsyncFloor.nsPerOp)}` : '')
+    : undefined,
+  putStrict && fsync ? putStrict.nsPerOp <= 1.2 * fsync.nsPerOp : undefined,
+)
+target(
+  'strict put ahead of better-sqlite3 FULL and lmdb synced',
+  putStrict && sqliteFull && lmdbSynced
+    ? `${ops(putStrict.opsPerSec)} vs sqlite ${ops(sqliteFull.opsPerSec)}, lmdb ${ops(lmdbSynced.opsPerSec)} ops/s`
+    : undefined,
+  putStrict && sqliteFull && lmdbSynced ? putStrict.opsPerSec > sqliteFull.opsPerSec && putStrict.opsPerSec > lmdbSynced.opsPerSec : undefined,
+)
+
+console.log()
+for (const t of targets) console.log(`${mark(t.pass)}  ${t.target.padEnd(58)} ${t.value ?? '-'}`)
+
+if (kv && Object.keys(kv.errors).length > 0) {
+  console.log()
+  for (const [lib, e] of Object.entries(kv.errors)) console.log(`peer ${lib} failed: ${e.split('\n')[0]}`)
+}
+for (const p of problems) console.log(`problem: ${p}`)
+
+mkdirSync(resultsDir, { recursive: true })
+writeFileSync(join(resultsDir, 'summary.json'), JSON.stringify({ date: new Date().toISOString(), machine: m, rows, targets, problems }, null, 2))
+console.log(`\nwrote bench/results/summary.json`)
