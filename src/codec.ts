@@ -77,13 +77,45 @@ function check(v: unknown, depth: number, path: string, stack: object[]): void {
 }
 
 /**
+ * The allocation-free check of the hot path: true if `v` is storable. On
+ * false, {@link check} walks again to say what and where. A cycle shows up
+ * here as nesting past the depth limit.
+ */
+function storable(v: unknown, depth: number): boolean {
+  switch (typeof v) {
+    case 'string':
+    case 'number':
+    case 'boolean':
+      return true
+    case 'bigint':
+      return v >= I64_MIN && v <= I64_MAX
+    case 'object':
+      break
+    default:
+      return false
+  }
+  if (v === null || v instanceof Uint8Array) return true
+  if (depth >= MAX_DEPTH) return false
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (!storable(v[i], depth + 1)) return false
+    return true
+  }
+  const proto = Object.getPrototypeOf(v)
+  if (proto !== Object.prototype && proto !== null) return false
+  for (const key in v) {
+    if (key === '__proto__' || !storable((v as Record<string, unknown>)[key], depth + 1)) return false
+  }
+  return Object.getOwnPropertySymbols(v).length === 0
+}
+
+/**
  * Validates and encodes a value. The returned bytes are only valid until the
  * next call (they live in the encoder's reusable buffer).
  * @throws InvalidArgumentError for values SPEC §3 rejects
  * @throws LimitError for nesting deeper than 128 or more than 16 MiB encoded
  */
 export function encode(value: unknown): Uint8Array {
-  check(value, 0, '$', [])
+  if (!storable(value, 0)) check(value, 0, '$', [])
   const bytes = packr.pack(value)
   if (bytes.length > MAX_VALUE_BYTES) {
     throw new LimitError(`value is ${bytes.length} bytes encoded; the limit is ${MAX_VALUE_BYTES} bytes (16 MiB)`, {

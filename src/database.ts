@@ -8,6 +8,7 @@ import { runBytes } from './keys.js'
 import { NativeDatabase } from './native.js'
 import { type BeginOptions, type RunId, Runs } from './runs.js'
 import { RunScope, TxScope } from './scope.js'
+import { DbTarget } from './targets.js'
 
 /** How much a commit survives a crash (see docs/durability.md). */
 export type Durability = 'memory' | 'buffered' | 'strict'
@@ -91,10 +92,12 @@ export class Database {
   /** The run index. */
   readonly runs: Runs
   readonly #native: NativeDatabase
+  readonly #target: DbTarget
 
   private constructor(native: NativeDatabase) {
     this.#native = native
-    this.kv = new Kv<number>(native)
+    this.#target = new DbTarget(native)
+    this.kv = new Kv<number>(this.#target)
     this.runs = new Runs(native)
   }
 
@@ -156,7 +159,7 @@ export class Database {
       }
       let result: T
       try {
-        result = fn(new TxScope(native, run))
+        result = fn(new TxScope(native, this.#target.io, run))
         if (isThenable(result)) {
           throw new InvalidArgumentError('the transaction closure returned a promise; use transactionAsync for async work')
         }
@@ -202,7 +205,7 @@ export class Database {
       let version: number
       let result: T
       try {
-        result = await fn(new TxScope(native, run))
+        result = await fn(new TxScope(native, this.#target.io, run))
       } catch (e) {
         // As in `transaction`: the closure's errors pass through as thrown.
         native.abort()

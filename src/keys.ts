@@ -45,17 +45,41 @@ export function checkKey(key: unknown): asserts key is string {
   if (!key.isWellFormed()) throw new InvalidArgumentError('a key must be well-formed UTF-16 (no lone surrogates)')
 }
 
-/** The per-thread I/O buffer. */
+/**
+ * An I/O buffer: one per `Database` handle, used by its calls and its
+ * transactions' calls. Calls are synchronous, so no two ever use it at once.
+ */
 export class Io {
   buf: Buffer = Buffer.allocUnsafe(64 * 1024)
 
+  /** @param onGrow - told of every replacement buffer, before the old one is dropped */
+  constructor(private readonly onGrow: (buf: Buffer) => void = () => {}) {
+    onGrow(this.buf)
+  }
+  /** The run whose 16 bytes are at offset 0 now: consecutive calls on one run skip the copy. */
+  private lastRun: string | undefined
+
   /** Writes `run | tag | key` at offset 0 and returns its length. */
   key(run: string, tag: number, key: string): number {
-    const rb = runBytes(run)
-    checkKey(key)
     const buf = this.buf
-    rb.copy(buf, 0)
+    if (run !== this.lastRun) {
+      runBytes(run).copy(buf, 0)
+      this.lastRun = run
+    }
     buf[16] = tag
+    // Fast path: a short ASCII key without NUL is valid as it is, and
+    // writing it byte by byte is cheaper than a call into the UTF-8 encoder.
+    if (typeof key === 'string' && key.length > 0 && key.length <= 64) {
+      const len = key.length
+      let i = 0
+      for (; i < len; i++) {
+        const c = key.charCodeAt(i)
+        if (c === 0 || c > 0x7f) break
+        buf[17 + i] = c
+      }
+      if (i === len) return 17 + len
+    }
+    checkKey(key)
     const n = buf.write(key, 17)
     if (n > MAX_KEY_BYTES) {
       throw new LimitError(`key is ${n} bytes; the limit is ${MAX_KEY_BYTES} bytes`, { size: n, limit: MAX_KEY_BYTES })
@@ -63,15 +87,13 @@ export class Io {
     return 17 + n
   }
 
-  /** Makes room for an answer of `len` bytes (plus `extra` header bytes). */
+  /** Makes room for a value of `len` bytes (plus `extra` header bytes) at {@link IO_VALUE_OFFSET}. */
   grow(len: number, extra: number): void {
     let size = this.buf.length
     while (size < IO_VALUE_OFFSET + extra + len) size *= 2
     const next = Buffer.allocUnsafe(size)
     this.buf.copy(next, 0, 0, IO_VALUE_OFFSET)
+    this.onGrow(next)
     this.buf = next
   }
 }
-
-/** The one I/O buffer of this thread (module state is per worker). */
-export const io = new Io()

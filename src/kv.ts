@@ -4,8 +4,8 @@
  */
 import { type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError, translate } from './errors.js'
-import { IO_VALUE_OFFSET, TAG_KV, io, runBytes } from './keys.js'
-import type { NativeDatabase, NativeTransaction } from './native.js'
+import { IO_VALUE_OFFSET, TAG_KV, runBytes } from './keys.js'
+import type { KvTarget } from './targets.js'
 
 /** Options of {@link Kv.put}. */
 export interface PutOptions {
@@ -33,8 +33,6 @@ export interface ListOptions {
   /** Descending key order. */
   reverse?: boolean
 }
-
-type Target = NativeDatabase | NativeTransaction
 
 function ttlOf(opts: PutOptions | undefined): number {
   if (opts === undefined || opts.ttlMs === undefined) return 0
@@ -82,7 +80,7 @@ function unpackEntries(buf: Buffer): [string, Value][] {
  */
 export class Kv<W = number> {
   /** @internal */
-  constructor(private readonly target: Target) {}
+  constructor(private readonly target: KvTarget<W>) {}
 
   /**
    * Writes `value` under `key`.
@@ -91,11 +89,11 @@ export class Kv<W = number> {
    * @throws InvalidArgumentError / LimitError for a bad key or value (nothing is written)
    */
   put(run: string, key: string, value: Value, opts?: PutOptions): W {
-    const n = io.key(run, TAG_KV, key)
+    const n = this.target.io.key(run, TAG_KV, key)
     const bytes = encode(value)
     const ttl = ttlOf(opts)
     try {
-      return this.target.kvPut(io.buf, n, bytes, ttl) as W
+      return this.target.put(n, bytes, ttl)
     } catch (e) {
       throw translate(e)
     }
@@ -103,15 +101,15 @@ export class Kv<W = number> {
 
   /** The value of `key`, or `undefined` if absent or expired. */
   get(run: string, key: string): Value | undefined {
+    const io = this.target.io
     const n = io.key(run, TAG_KV, key)
     let len: number
     try {
-      len = this.target.kvGet(io.buf, n, false)
+      len = this.target.get(n, false)
       if (len < 0) return undefined
       if (IO_VALUE_OFFSET + len > io.buf.length) {
         io.grow(len, 0)
-        io.key(run, TAG_KV, key)
-        len = this.target.kvGet(io.buf, n, false)
+        len = this.target.get(n, false)
         if (len < 0) return undefined
       }
     } catch (e) {
@@ -122,15 +120,15 @@ export class Kv<W = number> {
 
   /** The value with its commit version and write time, or `undefined`. */
   getVersioned(run: string, key: string): Versioned | undefined {
+    const io = this.target.io
     const n = io.key(run, TAG_KV, key)
     let len: number
     try {
-      len = this.target.kvGet(io.buf, n, true)
+      len = this.target.get(n, true)
       if (len < 0) return undefined
       if (IO_VALUE_OFFSET + 16 + len > io.buf.length) {
         io.grow(len, 16)
-        io.key(run, TAG_KV, key)
-        len = this.target.kvGet(io.buf, n, true)
+        len = this.target.get(n, true)
         if (len < 0) return undefined
       }
     } catch (e) {
@@ -149,9 +147,9 @@ export class Kv<W = number> {
    * @returns whether a live value was there (deleting an absent key writes nothing)
    */
   delete(run: string, key: string): boolean {
-    const n = io.key(run, TAG_KV, key)
+    const n = this.target.io.key(run, TAG_KV, key)
     try {
-      return this.target.kvDelete(io.buf, n)
+      return this.target.delete(n)
     } catch (e) {
       throw translate(e)
     }
@@ -159,9 +157,9 @@ export class Kv<W = number> {
 
   /** Whether `key` has a live value. */
   exists(run: string, key: string): boolean {
-    const n = io.key(run, TAG_KV, key)
+    const n = this.target.io.key(run, TAG_KV, key)
     try {
-      return this.target.kvExists(io.buf, n)
+      return this.target.exists(n)
     } catch (e) {
       throw translate(e)
     }
@@ -188,17 +186,18 @@ export class Kv<W = number> {
       if (!Array.isArray(entry) || entry.length !== 2) throw new InvalidArgumentError('each entry must be a [key, value] pair')
     }
     const ttl = ttlOf(opts)
-    if ('kvPutMany' in this.target) {
+    const putMany = this.target.putMany
+    if (putMany !== undefined) {
       runBytes(run)
       const keys: string[] = []
       const values: Buffer[] = []
       for (const [k, v] of list) {
-        io.key(run, TAG_KV, k)
+        this.target.io.key(run, TAG_KV, k)
         keys.push(k)
         values.push(Buffer.from(encode(v)))
       }
       try {
-        return this.target.kvPutMany(run, keys, values, ttl) as W
+        return putMany.call(this.target, run, keys, values, ttl)
       } catch (e) {
         throw translate(e)
       }
@@ -212,7 +211,7 @@ export class Kv<W = number> {
     runBytes(run)
     const o = checkList(opts)
     try {
-      return this.target.kvKeys(run, o.prefix, o.after, o.limit, o.reverse)
+      return this.target.keys(run, o.prefix, o.after, o.limit, o.reverse)
     } catch (e) {
       throw translate(e)
     }
@@ -223,7 +222,7 @@ export class Kv<W = number> {
     runBytes(run)
     const o = checkList(opts)
     try {
-      return unpackEntries(this.target.kvEntries(run, o.prefix, o.after, o.limit, o.reverse))
+      return unpackEntries(this.target.entries(run, o.prefix, o.after, o.limit, o.reverse))
     } catch (e) {
       throw translate(e)
     }
@@ -234,7 +233,7 @@ export class Kv<W = number> {
     runBytes(run)
     const o = checkList(opts)
     try {
-      return this.target.kvCount(run, o.prefix)
+      return this.target.count(run, o.prefix)
     } catch (e) {
       throw translate(e)
     }

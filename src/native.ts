@@ -13,3 +13,7 @@ export type NativeDatabase = Native.NativeDatabase
 export type NativeTransaction = Native.NativeTransaction
 export type NativeRunInfo = Native.NativeRunInfo
 export const NativeDatabase = native.NativeDatabase
+/** The hot KV functions of the fast path (`crates/node/src/hot.rs`). */
+export const { kvGet, kvPut, kvExists, kvDelete } = native
+/** What `NativeDatabase.handle()` returns. */
+export type Handle = ReturnType<Native.NativeDatabase['handle']>

@@ -3,8 +3,10 @@
  * @module
  */
 import { Kv, ScopedKv } from './kv.js'
+import type { Io } from './keys.js'
 import type { NativeTransaction } from './native.js'
 import type { RunId } from './runs.js'
+import { TxTarget } from './targets.js'
 
 /** Every primitive bound to one run: `scope.kv.put(key, value)`. */
 export class RunScope {
@@ -24,7 +26,7 @@ export class TxScope {
   /** KV of this run, inside the transaction (`put` returns nothing: the version is known at commit). */
   readonly kv: ScopedKv<void>
   /** @internal */
-  constructor(native: NativeTransaction, readonly run: RunId) {
-    this.kv = new ScopedKv(new Kv<void>(native), run)
+  constructor(native: NativeTransaction, io: Io, readonly run: RunId) {
+    this.kv = new ScopedKv(new Kv<void>(new TxTarget(native, io)), run)
   }
 }

@@ -208,6 +208,15 @@ describe('one engine per path in a process', () => {
     expect(a.kv.get(run, 'tx')).toBe(3)
   })
 
+  it('a second open of an open path with another durability is InvalidArgumentError, not a silently weaker mode', () => {
+    const a = openDb(dir, 'buffered')
+    const err = expectError(() => Database.open(dir, { durability: 'strict' }), InvalidArgumentError, 'INVALID_ARGUMENT')
+    expect(err.message).toMatch(/already open in this process with durability 'buffered'/)
+    const run = a.runs.begin()
+    a.kv.put(run, 'still', 'usable')
+    expect(a.kv.get(run, 'still')).toBe('usable')
+  })
+
   it('the same directory named differently (trailing slash, relative path) is the same engine', () => {
     const a = openDb(dir, 'buffered')
     const b = openDb(`${dir}/`, 'buffered')

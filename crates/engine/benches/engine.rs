@@ -139,6 +139,14 @@ fn kv(c: &mut Criterion) {
     }
 }
 
+/// The machine speed probe, as in bench/kv.mjs (there: JSON.parse of the
+/// same JSON): not an engine measure, a way to see that the machine itself got
+/// faster or slower between runs.
+fn probe(c: &mut Criterion) {
+    let json = r#"{"role":"assistant","step":42,"score":0.875,"done":false,"tags":["plan","tool"],"text":"The meeting moved to 3pm, room 4B."}"#;
+    c.bench_function("probe_json_parse", |b| b.iter(|| serde_json::from_str::<serde_json::Value>(black_box(json)).unwrap()));
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -150,6 +158,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = kv
+    targets = kv, probe
 }
 criterion_main!(benches);

@@ -117,7 +117,17 @@ impl Engine {
                 }
                 std::fs::create_dir_all(path).map_err(|e| Error::io(path.display(), e))?;
                 let canonical = path.canonicalize().map_err(|e| Error::io(path.display(), e))?;
-                registry::open_shared(canonical.clone(), || Self::open_dir(&canonical, options))
+                let wanted = options.durability;
+                let engine = registry::open_shared(canonical.clone(), || Self::open_dir(&canonical, options))?;
+                if engine.durability() != wanted {
+                    return Err(Error::invalid_argument(format!(
+                        "{} is already open in this process with durability '{}'; open it with the same durability (asked for '{}')",
+                        canonical.display(),
+                        engine.durability().as_str(),
+                        wanted.as_str()
+                    )));
+                }
+                Ok(engine)
             }
         }
     }
@@ -316,12 +326,13 @@ impl Engine {
     /// encoded value) while the value is pinned.
     pub fn kv_get_with<R>(&self, key: &[u8], f: impl FnOnce(u64, u64, &[u8]) -> R) -> Result<Option<R>> {
         self.check_open()?;
-        kv::check_key(key)?;
-        let now = now_ms();
+        kv::check_key_shape(key)?;
         Ok(self
             .store
             .with_visible(key, &self.tracker, |version, stored| {
-                kv::is_live(stored, now).then(|| f(version, kv::updated_at(stored), kv::payload(stored)))
+                // The clock is read only for entries that can expire.
+                let live = kv::expires_at(stored).is_none_or(|e| e > now_ms());
+                live.then(|| f(version, kv::updated_at(stored), kv::payload(stored)))
             })
             .flatten())
     }

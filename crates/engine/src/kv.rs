@@ -94,15 +94,23 @@ pub fn key(run: &RunId, user: &[u8]) -> Result<Vec<u8>> {
     Ok(InternalKey::build(run, TypeTag::Kv, user))
 }
 
-/// Checks an internal key that arrived pre-built from the binding.
+/// Checks an internal key that arrived pre-built from the binding, before
+/// it is written.
 pub fn check_key(key: &[u8]) -> Result<()> {
-    if key.len() < 17 || key[16] != TypeTag::Kv as u8 {
+    check_key_shape(key)?;
+    InternalKey::validate_user_key(&key[17..])
+}
+
+/// The cheaper check of the read path: a key that is not valid UTF-8 can
+/// never have been written, so a read of it only needs the right shape.
+pub fn check_key_shape(key: &[u8]) -> Result<()> {
+    if key.len() < 18 || key.len() > 17 + in_mem_core::limits::MAX_KEY_BYTES || key[16] != TypeTag::Kv as u8 {
         return Err(Error::invalid_argument("malformed KV key"));
     }
     if key[..16] == [0u8; 16] {
         return Err(Error::invalid_argument("run id 00000000-0000-0000-0000-000000000000 is reserved"));
     }
-    InternalKey::validate_user_key(&key[17..])
+    Ok(())
 }
 
 pub fn get_live(view: &mut dyn View, key: &[u8], now: u64) -> Option<(u64, Value)> {

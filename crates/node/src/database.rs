@@ -9,7 +9,8 @@ use napi_derive::napi;
 use serde_json::json;
 
 use crate::IO_VALUE_OFFSET;
-use crate::errors::{IntoNapi, invalid, to_napi};
+use crate::errors::{IntoNapi, invalid};
+use crate::hot::Slot;
 use crate::transaction::NativeTransaction;
 
 #[napi(object)]
@@ -121,12 +122,12 @@ pub fn keys_of(entries: Vec<KvEntry>) -> Vec<String> {
 
 #[napi]
 pub struct NativeDatabase {
-    engine: Option<Arc<Engine>>,
+    slot: Arc<Slot>,
 }
 
 impl NativeDatabase {
-    fn engine(&self) -> Result<&Arc<Engine>> {
-        self.engine.as_ref().ok_or_else(|| to_napi(in_mem_core::Error::Closed))
+    fn engine(&self) -> Result<Arc<Engine>> {
+        self.slot.engine()
     }
 }
 
@@ -162,14 +163,14 @@ impl NativeDatabase {
             }
         }
         let engine = Engine::open(path.as_deref().map(Path::new), opts).napi()?;
-        Ok(NativeDatabase { engine: Some(engine) })
+        Ok(NativeDatabase { slot: Slot::new(engine) })
     }
 
     /// Makes this handle's writes durable and lets go of the engine; the
     /// engine shuts down when its last handle closes.
     #[napi(catch_unwind)]
     pub fn close(&mut self) -> Result<()> {
-        if let Some(engine) = self.engine.take() {
+        if let Some(engine) = self.slot.take() {
             engine.flush().napi()?;
             drop(engine);
         }
@@ -178,38 +179,24 @@ impl NativeDatabase {
 
     #[napi(getter)]
     pub fn is_open(&self) -> bool {
-        self.engine.is_some()
+        self.slot.is_open()
     }
 
-    #[napi(catch_unwind)]
-    pub fn kv_get(&self, mut io: BufferSlice<'_>, key_len: u32, versioned: bool) -> Result<i64> {
-        let engine = self.engine()?;
-        if key_len as usize > IO_VALUE_OFFSET {
-            return Err(invalid("key length exceeds the key area of the I/O buffer"));
+    /// The handle the hot functions (`kvGet`, `kvPut`, ...) take.
+    #[napi]
+    pub fn handle(&self) -> External<Arc<Slot>> {
+        External::new(self.slot.clone())
+    }
+
+    /// Registers the I/O buffer of the hot functions. The caller keeps it
+    /// alive until it registers another.
+    #[napi]
+    pub fn register_io(&self, mut io: BufferSlice<'_>) -> Result<()> {
+        if io.len() < 2 * IO_VALUE_OFFSET {
+            return Err(invalid("the I/O buffer must be at least 8 KiB"));
         }
-        let io: &mut [u8] = &mut io;
-        let (key, out) = io.split_at_mut(IO_VALUE_OFFSET.min(io.len()));
-        let found = engine
-            .kv_get_with(key_of(key, key_len)?, |version, updated_at, payload| write_answer(out, version, updated_at, payload, versioned))
-            .napi()?;
-        Ok(found.unwrap_or(-1))
-    }
-
-    #[napi(catch_unwind)]
-    pub fn kv_put(&self, io: &[u8], key_len: u32, value: &[u8], ttl_ms: f64) -> Result<f64> {
-        let engine = self.engine()?;
-        let key = key_of(io, key_len)?;
-        engine.kv_put(key, value, ttl_of(ttl_ms)?).napi().map(|v| v as f64)
-    }
-
-    #[napi(catch_unwind)]
-    pub fn kv_delete(&self, io: &[u8], key_len: u32) -> Result<bool> {
-        self.engine()?.kv_delete(key_of(io, key_len)?).napi()
-    }
-
-    #[napi(catch_unwind)]
-    pub fn kv_exists(&self, io: &[u8], key_len: u32) -> Result<bool> {
-        Ok(self.engine()?.kv_get_with(key_of(io, key_len)?, |_, _, _| ()).napi()?.is_some())
+        self.slot.register_io(&mut io);
+        Ok(())
     }
 
     #[napi(catch_unwind)]
@@ -286,19 +273,19 @@ impl NativeDatabase {
 
     #[napi(catch_unwind)]
     pub fn begin_transaction(&self) -> Result<NativeTransaction> {
-        NativeTransaction::begin(self.engine()?)
+        NativeTransaction::begin(&self.engine()?)
     }
 
     /// Resolves once `version` is durable for the mode (off the event loop).
     #[napi(catch_unwind)]
     pub fn wait_durable(&self, version: f64) -> Result<AsyncTask<Durable>> {
-        Ok(AsyncTask::new(Durable { engine: self.engine()?.clone(), version: Some(version as u64) }))
+        Ok(AsyncTask::new(Durable { engine: self.engine()?, version: Some(version as u64) }))
     }
 
     /// Writes and fsyncs everything committed so far (off the event loop).
     #[napi(catch_unwind)]
     pub fn flush(&self) -> Result<AsyncTask<Durable>> {
-        Ok(AsyncTask::new(Durable { engine: self.engine()?.clone(), version: None }))
+        Ok(AsyncTask::new(Durable { engine: self.engine()?, version: None }))
     }
 
     /// Database statistics as JSON.
@@ -361,3 +348,4 @@ impl Task for Durable {
         Ok(())
     }
 }
+

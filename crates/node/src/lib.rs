@@ -1,13 +1,14 @@
 //! The napi-rs binding: converts arguments, calls the engine, maps errors.
 //! No semantics live here.
 //!
-//! Hot KV calls use a shared I/O buffer owned by the JS side: the caller
-//! writes the internal key (`run id | tag | user key`) at offset 0, and a
-//! read writes its answer at [`IO_VALUE_OFFSET`]. No strings or objects
-//! cross the boundary on those paths.
+//! Hot KV calls use an I/O buffer owned by the JS side: the caller writes
+//! the internal key (`run id | tag | user key`) at offset 0, and a put's
+//! value or a read's answer sits at [`IO_VALUE_OFFSET`]. No strings or
+//! objects cross the boundary on those paths (see `hot.rs`).
 
 mod database;
 mod errors;
+mod hot;
 mod transaction;
 
 #[global_allocator]

@@ -16,11 +16,15 @@ use parking_lot::Mutex;
 pub struct SnapshotTracker {
     visible: AtomicU64,
     active: Mutex<BTreeMap<u64, usize>>,
+    /// The oldest registered snapshot, `u64::MAX` when there is none: a copy
+    /// of `active`'s first key, kept so that committers read it without the
+    /// lock. Updated with `active` locked.
+    oldest: AtomicU64,
 }
 
 impl SnapshotTracker {
     pub fn new(visible: u64) -> Arc<Self> {
-        Arc::new(SnapshotTracker { visible: AtomicU64::new(visible), active: Mutex::default() })
+        Arc::new(SnapshotTracker { visible: AtomicU64::new(visible), active: Mutex::default(), oldest: AtomicU64::new(u64::MAX) })
     }
 
     /// The newest version every reader may see.
@@ -39,14 +43,17 @@ impl SnapshotTracker {
         let mut active = self.active.lock();
         let version = self.visible();
         *active.entry(version).or_insert(0) += 1;
+        self.oldest.store(*active.keys().next().unwrap(), Ordering::Release);
         Snapshot { version, tracker: self.clone() }
     }
 
     /// The oldest version some registered reader may still need. Versions
     /// older than the newest one at or below this can be pruned.
     pub fn oldest_needed(&self) -> u64 {
-        let active = self.active.lock();
-        active.keys().next().copied().unwrap_or_else(|| self.visible())
+        // Read `oldest` first: a snapshot registered after this load is at a
+        // version >= the visible version read next, so it needs nothing older.
+        let oldest = self.oldest.load(Ordering::Acquire);
+        oldest.min(self.visible())
     }
 
     pub fn active_count(&self) -> usize {
@@ -61,6 +68,7 @@ impl SnapshotTracker {
                 active.remove(&version);
             }
         }
+        self.oldest.store(active.keys().next().copied().unwrap_or(u64::MAX), Ordering::Release);
     }
 }
 

@@ -1,6 +1,11 @@
-//! The versioned skip list.
+//! The versioned store: one version chain per key, reachable two ways — a
+//! skip list in key order for scans, and a hash index for point reads and
+//! writes (one or two cache misses instead of one per skip-list level).
 //!
 //! Invariants:
+//! - Both indexes hold the same keys and the same `Arc<Chain>` per key; a key
+//!   is inserted into (or removed from) both by the committer, under the
+//!   commit lock, before the version that needs it is published.
 //! - Each chain is ordered by version, oldest first; versions are unique.
 //! - `apply` is called by one committer at a time, with versions rising.
 //! - Pruning keeps, for every reader at a snapshot `>= oldest_needed`, the
@@ -11,6 +16,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use crossbeam_skiplist::SkipMap;
+use dashmap::DashMap;
 use parking_lot::Mutex;
 use smallvec::SmallVec;
 
@@ -41,9 +47,12 @@ impl Chain {
     }
 }
 
+type Key = Arc<[u8]>;
+
 #[derive(Default)]
 pub struct Store {
-    map: SkipMap<Box<[u8]>, Chain>,
+    ordered: SkipMap<Key, Arc<Chain>>,
+    points: DashMap<Key, Arc<Chain>, foldhash::fast::RandomState>,
 }
 
 impl Store {
@@ -55,8 +64,8 @@ impl Store {
     /// `snapshot` must be registered with the tracker, or be one no commit
     /// can prune past (see [`Store::get_visible`]).
     pub fn get(&self, key: &[u8], snapshot: u64) -> Option<(u64, Value)> {
-        let entry = self.map.get(key)?;
-        match entry.value().read(snapshot)? {
+        let chain = self.points.get(key)?;
+        match chain.read(snapshot)? {
             (v, Some(value)) => Some((v, value)),
             (_, None) => None,
         }
@@ -66,8 +75,8 @@ impl Store {
     /// without cloning it. `snapshot` must be registered with the tracker
     /// (or use [`Store::with_visible`]).
     pub fn with<R>(&self, key: &[u8], snapshot: u64, f: impl FnOnce(u64, &[u8]) -> R) -> Option<R> {
-        let entry = self.map.get(key)?;
-        let versions = entry.value().versions.lock();
+        let chain = self.points.get(key)?;
+        let versions = chain.versions.lock();
         let found = versions.iter().rev().find(|v| v.version <= snapshot)?;
         found.value.as_deref().map(|bytes| f(found.version, bytes))
     }
@@ -79,8 +88,8 @@ impl Store {
     /// registered readers and the visible version need), and a key that
     /// exists would read as absent.
     pub fn get_visible(&self, key: &[u8], tracker: &SnapshotTracker) -> Option<(u64, Value)> {
-        let entry = self.map.get(key)?;
-        let versions = entry.value().versions.lock();
+        let chain = self.points.get(key)?;
+        let versions = chain.versions.lock();
         let snapshot = tracker.visible();
         let found = versions.iter().rev().find(|v| v.version <= snapshot)?;
         found.value.clone().map(|value| (found.version, value))
@@ -89,8 +98,8 @@ impl Store {
     /// [`Store::with`] at the newest visible version, chosen as in
     /// [`Store::get_visible`].
     pub fn with_visible<R>(&self, key: &[u8], tracker: &SnapshotTracker, f: impl FnOnce(u64, &[u8]) -> R) -> Option<R> {
-        let entry = self.map.get(key)?;
-        let versions = entry.value().versions.lock();
+        let chain = self.points.get(key)?;
+        let versions = chain.versions.lock();
         let snapshot = tracker.visible();
         let found = versions.iter().rev().find(|v| v.version <= snapshot)?;
         found.value.as_deref().map(|bytes| f(found.version, bytes))
@@ -98,16 +107,13 @@ impl Store {
 
     /// The newest version written to `key`, tombstones included; 0 if never.
     pub fn latest_version(&self, key: &[u8]) -> u64 {
-        self.map
-            .get(key)
-            .and_then(|e| e.value().versions.lock().last().map(|v| v.version))
-            .unwrap_or(0)
+        self.points.get(key).and_then(|c| c.versions.lock().last().map(|v| v.version)).unwrap_or(0)
     }
 
     /// The newest version written to any key in `[start, end)`.
     pub fn latest_version_in(&self, start: &[u8], end: Option<&[u8]>) -> u64 {
         let mut max = 0;
-        for entry in self.map.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded))) {
+        for entry in self.ordered.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded))) {
             if let Some(v) = entry.value().versions.lock().last() {
                 max = max.max(v.version);
             }
@@ -118,11 +124,17 @@ impl Store {
     /// Writes one key at `version`. `oldest_needed` lets the chain drop
     /// versions no reader can see any more.
     pub fn apply(&self, key: &[u8], version: u64, value: Option<Value>, oldest_needed: u64) {
-        let entry = match self.map.get(key) {
-            Some(e) => e,
-            None => self.map.get_or_insert_with(key.into(), Chain::default),
+        let chain = match self.points.get(key) {
+            Some(c) => c.clone(),
+            None => {
+                let k: Key = Arc::from(key);
+                let c = Arc::new(Chain::default());
+                self.ordered.insert(k.clone(), c.clone());
+                self.points.insert(k, c.clone());
+                c
+            }
         };
-        let mut versions = entry.value().versions.lock();
+        let mut versions = chain.versions.lock();
         debug_assert!(versions.last().is_none_or(|v| v.version < version));
         versions.push(Version { version, value });
         // Keep the newest version <= oldest_needed and everything after it.
@@ -138,22 +150,24 @@ impl Store {
             // Nobody can see anything but "absent": the key can go. Its last
             // write version is then forgotten, which is safe because every
             // live reader's snapshot is at or past it.
-            entry.remove();
+            self.remove(key);
         }
     }
 
     /// Removes `key` outright if its newest version is still `version` (used
     /// to purge expired entries). Returns whether it did.
     pub fn remove_if_latest(&self, key: &[u8], version: u64) -> bool {
-        if let Some(entry) = self.map.get(key) {
-            let versions = entry.value().versions.lock();
-            if versions.last().map(|v| v.version) == Some(version) {
-                drop(versions);
-                entry.remove();
-                return true;
-            }
+        let latest = self.points.get(key).and_then(|c| c.versions.lock().last().map(|v| v.version));
+        if latest == Some(version) {
+            self.remove(key);
+            return true;
         }
         false
+    }
+
+    fn remove(&self, key: &[u8]) {
+        self.points.remove(key);
+        self.ordered.remove(key);
     }
 
     /// Visits the live entries of `[start, end)` at `snapshot` in key order
@@ -166,8 +180,8 @@ impl Store {
         reverse: bool,
         mut f: impl FnMut(&[u8], u64, &Value) -> bool,
     ) {
-        let range = self.map.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded)));
-        let mut visit = |entry: crossbeam_skiplist::map::Entry<'_, Box<[u8]>, Chain>| -> bool {
+        let range = self.ordered.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded)));
+        let mut visit = |entry: crossbeam_skiplist::map::Entry<'_, Key, Arc<Chain>>| -> bool {
             match entry.value().read(snapshot) {
                 Some((v, Some(value))) => f(entry.key(), v, &value),
                 _ => true,
@@ -190,7 +204,7 @@ impl Store {
 
     /// Number of keys with at least one version (live or not).
     pub fn key_count(&self) -> usize {
-        self.map.len()
+        self.points.len()
     }
 }
 

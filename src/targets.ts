@@ -1,0 +1,87 @@
+/**
+ * Where the KV facade sends its calls: the database's fast path (plain
+ * functions on a handle, with a registered I/O buffer) or a transaction.
+ * Both take the key already written into the I/O buffer.
+ * @internal
+ * @module
+ */
+import { IO_VALUE_OFFSET, Io } from './keys.js'
+import { type Handle, type NativeDatabase, type NativeTransaction, kvDelete, kvExists, kvGet, kvPut } from './native.js'
+
+/** @internal */
+export interface KvTarget<W> {
+  readonly io: Io
+  /** Reads the key of length `n`; answers at IO_VALUE_OFFSET; -1 if absent. */
+  get(n: number, versioned: boolean): number
+  put(n: number, bytes: Uint8Array, ttlMs: number): W
+  delete(n: number): boolean
+  exists(n: number): boolean
+  /** One commit of many entries; absent inside a transaction. */
+  putMany?(run: string, keys: string[], values: Buffer[], ttlMs: number): W
+  keys(run: string, prefix?: string, after?: string, limit?: number, reverse?: boolean): string[]
+  entries(run: string, prefix?: string, after?: string, limit?: number, reverse?: boolean): Buffer
+  count(run: string, prefix?: string): number
+}
+
+/** @internal */
+export class DbTarget implements KvTarget<number> {
+  readonly io: Io
+  private readonly handle: Handle
+  constructor(private readonly native: NativeDatabase) {
+    this.handle = native.handle()
+    this.io = new Io((buf) => native.registerIo(buf))
+  }
+  get(n: number, versioned: boolean): number {
+    return kvGet(this.handle, n, versioned)
+  }
+  put(n: number, bytes: Uint8Array, ttlMs: number): number {
+    const io = this.io
+    if (IO_VALUE_OFFSET + bytes.length > io.buf.length) io.grow(bytes.length, 0)
+    io.buf.set(bytes, IO_VALUE_OFFSET)
+    return kvPut(this.handle, n, bytes.length, ttlMs)
+  }
+  delete(n: number): boolean {
+    return kvDelete(this.handle, n)
+  }
+  exists(n: number): boolean {
+    return kvExists(this.handle, n)
+  }
+  putMany(run: string, keys: string[], values: Buffer[], ttlMs: number): number {
+    return this.native.kvPutMany(run, keys, values, ttlMs)
+  }
+  keys(run: string, prefix?: string, after?: string, limit?: number, reverse?: boolean): string[] {
+    return this.native.kvKeys(run, prefix, after, limit, reverse)
+  }
+  entries(run: string, prefix?: string, after?: string, limit?: number, reverse?: boolean): Buffer {
+    return this.native.kvEntries(run, prefix, after, limit, reverse)
+  }
+  count(run: string, prefix?: string): number {
+    return this.native.kvCount(run, prefix)
+  }
+}
+
+/** @internal */
+export class TxTarget implements KvTarget<void> {
+  constructor(private readonly tx: NativeTransaction, readonly io: Io) {}
+  get(n: number, versioned: boolean): number {
+    return this.tx.kvGet(this.io.buf, n, versioned)
+  }
+  put(n: number, bytes: Uint8Array, ttlMs: number): void {
+    this.tx.kvPut(this.io.buf, n, bytes, ttlMs)
+  }
+  delete(n: number): boolean {
+    return this.tx.kvDelete(this.io.buf, n)
+  }
+  exists(n: number): boolean {
+    return this.tx.kvExists(this.io.buf, n)
+  }
+  keys(run: string, prefix?: string, after?: string, limit?: number, reverse?: boolean): string[] {
+    return this.tx.kvKeys(run, prefix, after, limit, reverse)
+  }
+  entries(run: string, prefix?: string, after?: string, limit?: number, reverse?: boolean): Buffer {
+    return this.tx.kvEntries(run, prefix, after, limit, reverse)
+  }
+  count(run: string, prefix?: string): number {
+    return this.tx.kvCount(run, prefix)
+  }
+}
