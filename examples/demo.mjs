@@ -44,13 +44,14 @@ const results = [
   { title: 'LMDB: memory-mapped B+tree', score: 0.91 },
   { title: 'SQLite WAL mode', score: 0.87 },
 ]
-const version = db.transaction(run, (tx) => {
+db.transaction(run, (tx) => {
   const plan = tx.kv.get('plan')
   tx.kv.put('tool/search/1', { query: 'embedded kv store node', results, durationMs: 412 })
   tx.kv.put('plan', { ...plan, current: plan.current + 1 })
-  return db.stats().version + 1
 })
-say(`   committed at version ~${version}: ${results.length} results, plan step -> ${agent.kv.get('plan').current}`)
+const plan = agent.kv.getVersioned('plan')
+const search = agent.kv.getVersioned('tool/search/1')
+say(`   plan step -> ${plan.value.current} at version ${plan.version}; search result (${results.length} hits) at version ${search.version}: one commit`)
 
 step('pause the run (a human reviews), then resume')
 db.runs.pause(run)
