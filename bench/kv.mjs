@@ -59,10 +59,12 @@ const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
 
 /**
- * The native addon in use: size, mtime, and whether it looks like a debug
- * build (debug builds keep Rust's `precondition_check` UB checks). Taken at
- * the start and the end, so a rebuild during the run (another `npm run
- * build:debug` in the same checkout) is noticed instead of silently measured.
+ * The native addon on disk: size, mtime, and whether it looks like a debug
+ * build (debug builds keep Rust's `precondition_check` UB checks). Taken just
+ * before and just after in-mem is loaded: the library this process maps is
+ * the file seen then (napi-rs replaces the file by rename, so a later rebuild
+ * in the same checkout does not change what this process runs, and is only
+ * reported).
  */
 function addon() {
   const name = readdirSync(root).find((f) => /^in-mem\..*\.node$/.test(f))
@@ -71,8 +73,8 @@ function addon() {
   const st = statSync(file)
   return { file: name, size: st.size, mtimeMs: st.mtimeMs, debug: readFileSync(file).includes('precondition_check') }
 }
-const addonAtStart = addon()
-if (addonAtStart?.debug) console.log(`WARNING: ${addonAtStart.file} looks like a debug build; run npm run build first`)
+let addonLoaded = null
+let addonRaced = false
 
 const N = Number(process.env.BENCH_KEYS ?? 100_000)
 const TIME = Number(process.env.BENCH_TIME_MS ?? 1000)
@@ -125,6 +127,27 @@ function shuffled(n) {
 const ORDER = shuffled(N)
 const HIT = ORDER.map((i) => KEYS[i])
 const MISS = Array.from({ length: N }, (_, i) => missOf(i))
+
+// ----- machine speed probe -----------------------------------------------------
+// JSON.parse of the value's JSON, ns per call, at the start and at the end of
+// the run. On a shared or throttled machine the speed drifts (this suite has
+// seen 2× between runs); the probe makes that visible instead of silently
+// moving every number. engine.rs has the same probe (serde_json) for the Rust
+// side, so summaries of different runs can be compared.
+
+const PROBE_JSON = JSON.stringify(VALUE)
+function probe() {
+  let best = Infinity
+  let s = 0
+  for (let r = 0; r < 5; r++) {
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < 50_000; i++) s += JSON.parse(PROBE_JSON).step
+    best = Math.min(best, Number(process.hrtime.bigint() - t0) / 50_000)
+  }
+  return s > 0 ? best : best
+}
+const probeAtStart = probe()
+console.log(`speed probe: JSON.parse of the value ${probeAtStart.toFixed(0)} ns`)
 
 // ----- measuring -------------------------------------------------------------
 
@@ -247,7 +270,12 @@ let sink = 0
 // ----- in-mem ----------------------------------------------------------------
 
 await suite('in-mem', async () => {
+  const before = addon()
   const { Database } = require('../dist/index.js')
+  addonLoaded = addon()
+  addonRaced = JSON.stringify(before) !== JSON.stringify(addonLoaded)
+  if (addonRaced) console.log('  WARNING: the native addon was being replaced while in-mem loaded it; which build ran is unknown')
+  if (addonLoaded?.debug) console.log(`  WARNING: ${addonLoaded.file} looks like a debug build; run npm run build first`)
   const modes = [
     { mode: 'memory', cls: 'memory', open: () => Database.open() },
     { mode: 'buffered', cls: 'nosync', open: () => Database.open(tmp('inmem-buffered'), { durability: 'buffered' }) },
@@ -449,12 +477,16 @@ let cpu = cpus()[0]?.model ?? 'unknown'
 try {
   cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpu
 } catch {}
+const probeAtEnd = probe()
+console.log(`\nspeed probe: JSON.parse of the value ${probeAtStart.toFixed(0)} ns at the start, ${probeAtEnd.toFixed(0)} ns at the end`)
 const addonAtEnd = addon()
-const addonChanged = JSON.stringify(addonAtStart) !== JSON.stringify(addonAtEnd)
-if (addonChanged) console.log(`\nWARNING: the native addon changed during the run: ${JSON.stringify(addonAtStart)} -> ${JSON.stringify(addonAtEnd)}`)
+if (addonLoaded && JSON.stringify(addonLoaded) !== JSON.stringify(addonAtEnd)) {
+  console.log('(the addon file was rebuilt after in-mem loaded it; this run used the build it loaded)')
+}
 const out = {
   date: new Date().toISOString(),
-  addon: { atStart: addonAtStart, changed: addonChanged },
+  addon: { loaded: addonLoaded, raced: addonRaced, rebuiltLater: addonLoaded !== null && JSON.stringify(addonLoaded) !== JSON.stringify(addonAtEnd) },
+  probe: { jsonParseNs: { start: probeAtStart, end: probeAtEnd } },
   machine: { cpu, cores: cpus().length, node: process.version, platform: `${process.platform}-${process.arch}` },
   config: { keys: N, batch: BATCH, asyncBatch: ASYNC_BATCH, timeMs: TIME, durableTimeMs: DURABLE_TIME, dir: BASE, valueBytes: VALUE_BYTES.length, valueHex: VALUE_BYTES.toString('hex') },
   results,

@@ -20,6 +20,15 @@ const resultsDir = join(here, 'results')
 const targetDir = process.env.CARGO_TARGET_DIR ?? join(root, 'target')
 const criterionHome = process.env.CRITERION_HOME ?? join(targetDir, 'criterion')
 const started = Date.now()
+
+/** What was measured: the commit, and how many files differed from it. */
+function tree() {
+  const git = (...a) => spawnSync('git', a, { cwd: root, encoding: 'utf8' })
+  const head = git('rev-parse', '--short', 'HEAD').stdout?.trim()
+  const dirty = git('status', '--porcelain', '--untracked-files=no').stdout?.split('\n').filter(Boolean).length
+  return head ? `${head}${dirty ? ` + ${dirty} modified file${dirty === 1 ? '' : 's'}` : ''}` : 'unknown'
+}
+const measured = tree()
 const problems = []
 
 function step(title, cmd, args, env) {
@@ -48,8 +57,8 @@ try {
   problems.push(`no JS results: ${e.message}`)
 }
 
-if (kv?.addon?.atStart?.debug) problems.push(`the JS suite ran a debug build of the addon (${kv.addon.atStart.file}); its numbers are not release numbers`)
-if (kv?.addon?.changed) problems.push('the native addon was rebuilt while the JS suite ran; its numbers are suspect')
+if (kv?.addon?.loaded?.debug) problems.push(`the JS suite ran a debug build of the addon (${kv.addon.loaded.file}); its numbers are not release numbers`)
+if (kv?.addon?.raced) problems.push('the native addon was being rebuilt while the JS suite loaded it; which build ran is unknown')
 
 /** Criterion's mean estimate of one benchmark, in ns per operation. */
 function rust(name) {
@@ -100,7 +109,13 @@ for (const op of OPS) {
 const m = kv?.machine
 console.log('\n\n================ in-mem: JS vs Rust, and the SPEC §12 targets ================')
 if (m) console.log(`machine: ${m.cpu} (${m.cores} cores), node ${m.node}, ${m.platform}`)
+console.log(`tree: ${measured}`)
 if (kv) console.log(`workload: ${kv.config.keys} keys, ${kv.config.valueBytes}-byte values (MessagePack), shuffled key order`)
+const rustProbe = rust('probe_json_parse')
+const jsProbe = kv?.probe?.jsonParseNs
+console.log(
+  `speed probe (compare across runs; the machine's speed drifts): JS JSON.parse ${jsProbe ? `${jsProbe.start.toFixed(0)} ns at the start, ${jsProbe.end.toFixed(0)} ns at the end` : '-'}; Rust serde_json ${rustProbe ? `${rustProbe.ns.toFixed(0)} ns` : '-'}`,
+)
 console.log()
 console.log(
   `${'operation'.padEnd(16)} ${'JS/op'.padStart(9)} ${'JS ops/s'.padStart(9)} ${'Rust/op'.padStart(10)} ${'JS÷Rust'.padStart(8)} ${'JS−Rust'.padStart(9)}  napi overhead: JS ≤ 1.5×Rust+150 ns`,
@@ -167,5 +182,8 @@ if (kv && Object.keys(kv.errors).length > 0) {
 for (const p of problems) console.log(`problem: ${p}`)
 
 mkdirSync(resultsDir, { recursive: true })
-writeFileSync(join(resultsDir, 'summary.json'), JSON.stringify({ date: new Date().toISOString(), machine: m, rows, targets, problems }, null, 2))
+writeFileSync(
+  join(resultsDir, 'summary.json'),
+  JSON.stringify({ date: new Date().toISOString(), tree: measured, machine: m, probe: { jsJsonParseNs: jsProbe, rustJsonParseNs: rustProbe?.ns }, rows, targets, problems }, null, 2),
+)
 console.log(`\nwrote bench/results/summary.json`)
