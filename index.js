@@ -837,7 +837,3 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeDatabase = nativeBinding.NativeDatabase
 module.exports.NativeTransaction = nativeBinding.NativeTransaction
-module.exports.kvDelete = nativeBinding.kvDelete
-module.exports.kvExists = nativeBinding.kvExists
-module.exports.kvGet = nativeBinding.kvGet
-module.exports.kvPut = nativeBinding.kvPut

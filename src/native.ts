@@ -13,7 +13,5 @@ export type NativeDatabase = Native.NativeDatabase
 export type NativeTransaction = Native.NativeTransaction
 export type NativeRunInfo = Native.NativeRunInfo
 export const NativeDatabase = native.NativeDatabase
-/** The hot KV functions of the fast path (`crates/node/src/hot.rs`). */
-export const { kvGet, kvPut, kvExists, kvDelete } = native
-/** What `NativeDatabase.handle()` returns. */
-export type Handle = ReturnType<Native.NativeDatabase['handle']>
+/** The hot KV calls bound to one handle (`crates/node/src/hot.rs`). */
+export type HotFunctions = ReturnType<Native.NativeDatabase['hotFunctions']>

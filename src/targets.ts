@@ -6,7 +6,7 @@
  * @module
  */
 import { IO_VALUE_OFFSET, Io } from './keys.js'
-import { type Handle, type NativeDatabase, type NativeTransaction, kvDelete, kvExists, kvGet, kvPut } from './native.js'
+import type { HotFunctions, NativeDatabase, NativeTransaction } from './native.js'
 
 /** @internal */
 export interface KvTarget<W> {
@@ -26,25 +26,25 @@ export interface KvTarget<W> {
 /** @internal */
 export class DbTarget implements KvTarget<number> {
   readonly io: Io
-  private readonly handle: Handle
+  private readonly hot: HotFunctions
   constructor(private readonly native: NativeDatabase) {
-    this.handle = native.handle()
+    this.hot = native.hotFunctions()
     this.io = new Io((buf) => native.registerIo(buf))
   }
   get(n: number, versioned: boolean): number {
-    return kvGet(this.handle, n, versioned)
+    return this.hot.get(n, versioned)
   }
   put(n: number, bytes: Uint8Array, ttlMs: number): number {
     const io = this.io
     if (IO_VALUE_OFFSET + bytes.length > io.buf.length) io.grow(bytes.length, 0)
     io.buf.set(bytes, IO_VALUE_OFFSET)
-    return kvPut(this.handle, n, bytes.length, ttlMs)
+    return this.hot.put(n, bytes.length, ttlMs)
   }
   delete(n: number): boolean {
-    return kvDelete(this.handle, n)
+    return this.hot.delete(n)
   }
   exists(n: number): boolean {
-    return kvExists(this.handle, n)
+    return this.hot.exists(n)
   }
   putMany(run: string, keys: string[], values: Buffer[], ttlMs: number): number {
     return this.native.kvPutMany(run, keys, values, ttlMs)

@@ -57,6 +57,9 @@ pub struct Stats {
     pub recovery: RecoveryStats,
 }
 
+/// Run statuses by id, hashed with foldhash: checked on every write.
+type RunTable = HashMap<RunId, RunStatus, foldhash::fast::RandomState>;
+
 struct Maintenance {
     stop: Mutex<bool>,
     wake: Condvar,
@@ -70,7 +73,7 @@ pub struct Engine {
     commit: CommitLock,
     wal: Option<Wal>,
     /// Status of every run, kept equal to the run table by `apply`.
-    runs: RwLock<HashMap<RunId, RunStatus>>,
+    runs: RwLock<RunTable>,
     /// Expiring KV entries: (expiresAt, key, version that set it).
     ttl: Mutex<BTreeSet<(u64, Box<[u8]>, u64)>>,
     recovery: RecoveryStats,
@@ -628,7 +631,7 @@ impl Drop for Engine {
     }
 }
 
-fn check_status(runs: &HashMap<RunId, RunStatus>, run: &RunId) -> Result<()> {
+fn check_status(runs: &RunTable, run: &RunId) -> Result<()> {
     match runs.get(run) {
         Some(RunStatus::Active) => Ok(()),
         Some(status) => Err(Error::RunClosed { run: run.to_string(), status: status.as_str().into() }),

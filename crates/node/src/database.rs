@@ -182,10 +182,11 @@ impl NativeDatabase {
         self.slot.is_open()
     }
 
-    /// The handle the hot functions (`kvGet`, `kvPut`, ...) take.
-    #[napi]
-    pub fn handle(&self) -> External<Arc<Slot>> {
-        External::new(self.slot.clone())
+    /// `{ get, put, exists, delete }`: the hot KV calls bound to this handle
+    /// (see `hot.rs`).
+    #[napi(ts_return_type = "{ get(keyLen: number, versioned: boolean): number; put(keyLen: number, valueLen: number, ttlMs: number): number; exists(keyLen: number): boolean; delete(keyLen: number): boolean }")]
+    pub fn hot_functions<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+        crate::hot::hot_functions(env, &self.slot)
     }
 
     /// Registers the I/O buffer of the hot functions. The caller keeps it
