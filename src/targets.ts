@@ -32,7 +32,7 @@ export class DbTarget implements KvTarget<number> {
     this.io = new Io((buf) => native.registerIo(buf))
   }
   get(n: number, versioned: boolean): number {
-    return this.hot.get(n, versioned)
+    return this.hot.get(n, versioned ? 1 : 0)
   }
   put(n: number, bytes: Uint8Array, ttlMs: number): number {
     const io = this.io

@@ -184,7 +184,7 @@ impl NativeDatabase {
 
     /// `{ get, put, exists, delete }`: the hot KV calls bound to this handle
     /// (see `hot.rs`).
-    #[napi(ts_return_type = "{ get(keyLen: number, versioned: boolean): number; put(keyLen: number, valueLen: number, ttlMs: number): number; exists(keyLen: number): boolean; delete(keyLen: number): boolean }")]
+    #[napi(ts_return_type = "{ get(keyLen: number, versioned: 0 | 1): number; put(keyLen: number, valueLen: number, ttlMs: number): number; exists(keyLen: number): boolean; delete(keyLen: number): boolean }")]
     pub fn hot_functions<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
         crate::hot::hot_functions(env, &self.slot)
     }

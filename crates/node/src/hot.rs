@@ -119,7 +119,7 @@ fn kv_delete(slot: &Slot, key_len: u32) -> Result<Answer> {
     slot.with_engine(|engine| engine.kv_delete(key).napi().map(Answer::Bool))
 }
 
-/// Reads up to four arguments of a call as numbers (booleans read as 0/1).
+/// Reads the first `n` arguments of a call, all numbers.
 unsafe fn args(env: sys::napi_env, info: sys::napi_callback_info, n: usize) -> Result<(&'static Slot, [f64; 4])> {
     let mut argc = 4usize;
     let mut argv = [ptr::null_mut(); 4];
@@ -133,17 +133,7 @@ unsafe fn args(env: sys::napi_env, info: sys::napi_callback_info, n: usize) -> R
     }
     let mut out = [0f64; 4];
     for i in 0..n {
-        let mut ty = 0;
-        unsafe { sys::napi_typeof(env, argv[i], &mut ty) };
-        let ok = if ty == sys::ValueType::napi_boolean {
-            let mut b = false;
-            let s = unsafe { sys::napi_get_value_bool(env, argv[i], &mut b) };
-            out[i] = b as u8 as f64;
-            s == sys::Status::napi_ok
-        } else {
-            unsafe { sys::napi_get_value_double(env, argv[i], &mut out[i]) == sys::Status::napi_ok }
-        };
-        if !ok {
+        if unsafe { sys::napi_get_value_double(env, argv[i], &mut out[i]) } != sys::Status::napi_ok {
             return Err(invalid(format!("argument {i} must be a number")));
         }
     }
@@ -211,8 +201,9 @@ unsafe extern "C" fn release(_env: sys::napi_env, data: *mut c_void, _hint: *mut
     drop(unsafe { Arc::from_raw(data as *const Slot) });
 }
 
-/// Creates `{ get(keyLen, versioned), put(keyLen, valueLen, ttlMs),
-/// exists(keyLen), delete(keyLen) }` bound to `slot`.
+/// Creates `{ get(keyLen, versioned 0|1), put(keyLen, valueLen, ttlMs),
+/// exists(keyLen), delete(keyLen) }` bound to `slot`. Every argument is a
+/// number: reading one costs a single Node-API call.
 pub fn hot_functions<'env>(env: &'env Env, slot: &Arc<Slot>) -> Result<Unknown<'env>> {
     let raw = env.raw();
     let check = |status: sys::napi_status, what: &str| {
