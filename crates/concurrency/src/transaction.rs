@@ -13,21 +13,19 @@ pub enum Write {
     Delete,
 }
 
+/// A scanned key range `[start, end)`; no end means to the end of the keyspace.
+type KeyRange = (Box<[u8]>, Option<Box<[u8]>>);
+
 pub struct Transaction {
     snapshot: Snapshot,
     reads: HashSet<Box<[u8]>>,
-    ranges: Vec<(Box<[u8]>, Option<Box<[u8]>>)>,
+    ranges: Vec<KeyRange>,
     writes: BTreeMap<Box<[u8]>, Write>,
 }
 
 impl Transaction {
     pub fn begin(tracker: &std::sync::Arc<SnapshotTracker>) -> Self {
-        Transaction {
-            snapshot: tracker.acquire(),
-            reads: HashSet::new(),
-            ranges: Vec::new(),
-            writes: BTreeMap::new(),
-        }
+        Transaction { snapshot: tracker.acquire(), reads: HashSet::new(), ranges: Vec::new(), writes: BTreeMap::new() }
     }
 
     pub fn snapshot_version(&self) -> u64 {
@@ -61,14 +59,7 @@ impl Transaction {
     /// Scans `[start, end)` merging the snapshot with the transaction's own
     /// writes (at version `u64::MAX`), in key order or reverse. The range joins the read set, so a
     /// key inserted into it by another commit is a conflict (no phantoms).
-    pub fn scan(
-        &mut self,
-        store: &Store,
-        start: &[u8],
-        end: Option<&[u8]>,
-        reverse: bool,
-        mut f: impl FnMut(&[u8], u64, &Value) -> bool,
-    ) {
+    pub fn scan(&mut self, store: &Store, start: &[u8], end: Option<&[u8]>, reverse: bool, mut f: impl FnMut(&[u8], u64, &Value) -> bool) {
         self.ranges.push((start.into(), end.map(Into::into)));
         let mut merged: BTreeMap<Box<[u8]>, (u64, Value)> = BTreeMap::new();
         store.scan(start, end, self.snapshot.version(), false, |k, version, v| {
@@ -86,16 +77,16 @@ impl Transaction {
                 }
             }
         }
-        let mut visit = |(k, (version, v)): (&Box<[u8]>, &(u64, Value))| f(k, *version, v);
+        let mut visit = |k: &[u8], (version, v): &(u64, Value)| f(k, *version, v);
         if reverse {
-            for e in merged.iter().rev() {
-                if !visit(e) {
+            for (k, e) in merged.iter().rev() {
+                if !visit(k, e) {
                     break;
                 }
             }
         } else {
-            for e in merged.iter() {
-                if !visit(e) {
+            for (k, e) in merged.iter() {
+                if !visit(k, e) {
                     break;
                 }
             }

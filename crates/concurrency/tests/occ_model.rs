@@ -27,6 +27,9 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
+/// An open transaction and the model's view of what it read: (key, value seen).
+type OpenTx = (Transaction, Vec<(u8, Option<u8>)>);
+
 proptest! {
     #[test]
     fn committed_transactions_are_serializable_in_commit_order(steps in prop::collection::vec(step(), 1..120)) {
@@ -35,7 +38,7 @@ proptest! {
         let lock = CommitLock::new(0);
         // history[v] = model state after commit v
         let mut history: Vec<BTreeMap<u8, u8>> = vec![BTreeMap::new()];
-        let mut open: Vec<Option<(Transaction, Vec<(u8, Option<u8>)>)>> = (0..4).map(|_| None).collect();
+        let mut open: Vec<Option<OpenTx>> = (0..4).map(|_| None).collect();
         let mut next = 0usize;
         for s in steps {
             match s {

@@ -9,19 +9,49 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Error {
-    NotFound { message: String, details: Json },
-    AlreadyExists { message: String, details: Json },
+    NotFound {
+        message: String,
+        details: Json,
+    },
+    AlreadyExists {
+        message: String,
+        details: Json,
+    },
     /// Retryable: another transaction committed first.
-    Conflict { message: String, details: Json },
-    InvalidArgument { message: String },
-    Limit { message: String },
-    RunClosed { run: String, status: String },
-    InvalidTransition { message: String, details: Json },
-    Corruption { file: String, offset: u64, reason: String },
-    Locked { path: String, pid: Option<u32> },
+    Conflict {
+        message: String,
+        details: Json,
+    },
+    InvalidArgument {
+        message: String,
+    },
+    Limit {
+        message: String,
+    },
+    RunClosed {
+        run: String,
+        status: String,
+    },
+    InvalidTransition {
+        message: String,
+        details: Json,
+    },
+    Corruption {
+        file: String,
+        offset: u64,
+        reason: String,
+    },
+    Locked {
+        path: String,
+        pid: Option<u32>,
+    },
     Closed,
-    Io { message: String },
-    Internal { message: String },
+    Io {
+        message: String,
+    },
+    Internal {
+        message: String,
+    },
 }
 
 impl Error {
@@ -80,8 +110,7 @@ impl Error {
     /// `{"code": ..., "message": ..., "details": ...}`: the form that crosses
     /// the JS boundary.
     pub fn to_json(&self) -> String {
-        json!({ "code": self.code(), "message": self.to_string(), "details": self.details() })
-            .to_string()
+        json!({ "code": self.code(), "message": self.to_string(), "details": self.details() }).to_string()
     }
 }
 

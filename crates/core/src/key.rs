@@ -86,10 +86,7 @@ impl InternalKey {
             return Err(Error::invalid_argument("a key must not be empty"));
         }
         if user.len() > MAX_KEY_BYTES {
-            return Err(Error::limit(format!(
-                "key is {} bytes; the limit is {MAX_KEY_BYTES} bytes",
-                user.len()
-            )));
+            return Err(Error::limit(format!("key is {} bytes; the limit is {MAX_KEY_BYTES} bytes", user.len())));
         }
         if user.contains(&0) {
             return Err(Error::invalid_argument("a key must not contain NUL"));

@@ -10,13 +10,10 @@ pub mod limits;
 pub mod run_id;
 
 pub use error::{Error, Result};
-pub use key::{InternalKey, TypeTag, KEY_PREFIX_LEN};
+pub use key::{InternalKey, KEY_PREFIX_LEN, TypeTag};
 pub use run_id::RunId;
 
 /// Milliseconds since the Unix epoch, from the system clock.
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }

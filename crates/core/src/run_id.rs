@@ -20,8 +20,7 @@ impl RunId {
 
     /// Parses the canonical hyphenated form (`xxxxxxxx-xxxx-...`).
     pub fn parse(s: &str) -> Result<Self> {
-        let parsed = uuid::Uuid::try_parse(s)
-            .map_err(|_| Error::invalid_argument(format!("run id {s:?} is not a UUID")))?;
+        let parsed = uuid::Uuid::try_parse(s).map_err(|_| Error::invalid_argument(format!("run id {s:?} is not a UUID")))?;
         let id = RunId(*parsed.as_bytes());
         if id == RunId::SYSTEM {
             return Err(Error::invalid_argument("run id 00000000-0000-0000-0000-000000000000 is reserved"));
@@ -30,9 +29,7 @@ impl RunId {
     }
 
     pub fn from_slice(bytes: &[u8]) -> Result<Self> {
-        let arr: [u8; 16] = bytes
-            .try_into()
-            .map_err(|_| Error::invalid_argument("a run id is 16 bytes"))?;
+        let arr: [u8; 16] = bytes.try_into().map_err(|_| Error::invalid_argument("a run id is 16 bytes"))?;
         Ok(RunId(arr))
     }
 

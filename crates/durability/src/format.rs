@@ -53,10 +53,7 @@ impl SegmentHeader {
         if version != FORMAT_VERSION {
             return Err("unsupported WAL format version");
         }
-        Ok(SegmentHeader {
-            segment: u64::from_le_bytes(bytes[16..24].try_into().unwrap()),
-            database_id: bytes[24..40].try_into().unwrap(),
-        })
+        Ok(SegmentHeader { segment: u64::from_le_bytes(bytes[16..24].try_into().unwrap()), database_id: bytes[24..40].try_into().unwrap() })
     }
 }
 
@@ -89,11 +86,17 @@ pub fn finish_record(out: &mut [u8], start: usize, version: u64) {
 /// What decoding the bytes at one offset found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decoded<'a> {
-    Record { version: u64, payload: &'a [u8], len: usize },
+    Record {
+        version: u64,
+        payload: &'a [u8],
+        len: usize,
+    },
     /// The bytes end before the record does.
     Incomplete,
     /// The record is complete but its checksum does not match.
-    BadChecksum { len: usize },
+    BadChecksum {
+        len: usize,
+    },
     /// The length field is impossible.
     BadLength,
 }

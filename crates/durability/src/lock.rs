@@ -15,22 +15,13 @@ pub struct DirLock {
 impl DirLock {
     pub fn acquire(dir: &Path) -> Result<DirLock> {
         let path = dir.join("LOCK");
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| Error::io(path.display(), e))?;
+        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(|e| Error::io(path.display(), e))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 let mut text = String::new();
                 let _ = file.read_to_string(&mut text);
-                return Err(Error::Locked {
-                    path: dir.display().to_string(),
-                    pid: text.trim().parse().ok(),
-                });
+                return Err(Error::Locked { path: dir.display().to_string(), pid: text.trim().parse().ok() });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(path.display(), e)),
         }

@@ -50,10 +50,10 @@ pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
         let entry = entry.map_err(|e| Error::io(dir.display(), e))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if let Some(stem) = name.strip_suffix(".wal") {
-            if let Ok(n) = stem.parse::<u64>() {
-                out.push((n, entry.path()));
-            }
+        if let Some(stem) = name.strip_suffix(".wal")
+            && let Ok(n) = stem.parse::<u64>()
+        {
+            out.push((n, entry.path()));
         }
     }
     out.sort();

@@ -45,12 +45,7 @@ pub struct WalOptions {
 
 impl Default for WalOptions {
     fn default() -> Self {
-        WalOptions {
-            mode: Mode::Buffered,
-            segment_bytes: 64 * 1024 * 1024,
-            flush_interval: Duration::from_millis(100),
-            max_pending_writes: 1000,
-        }
+        WalOptions { mode: Mode::Buffered, segment_bytes: 64 * 1024 * 1024, flush_interval: Duration::from_millis(100), max_pending_writes: 1000 }
     }
 }
 
@@ -246,8 +241,7 @@ impl Shared {
             if p.records == 0 {
                 return Ok((seg.file.clone(), self.written.load(Ordering::Acquire)));
             }
-            let records = std::mem::take(&mut *p);
-            records
+            std::mem::take(&mut *p)
         };
         if seg.len >= self.options.segment_bytes {
             seg.file.sync_data().map_err(|e| self.fail("fsync of a full segment", e))?;
@@ -305,11 +299,7 @@ fn flusher_loop(shared: Arc<Shared>) {
 
 fn create_segment(dir: &Path, number: u64, database_id: [u8; 16]) -> Result<Segment> {
     let path = dir.join(segment_file_name(number));
-    let mut file = OpenOptions::new()
-        .create_new(true)
-        .append(true)
-        .open(&path)
-        .map_err(|e| Error::io(path.display(), e))?;
+    let mut file = OpenOptions::new().create_new(true).append(true).open(&path).map_err(|e| Error::io(path.display(), e))?;
     let header = SegmentHeader { segment: number, database_id }.encode();
     file.write_all(&header).map_err(|e| Error::io(path.display(), e))?;
     file.sync_all().map_err(|e| Error::io(path.display(), e))?;

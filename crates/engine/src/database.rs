@@ -57,6 +57,9 @@ pub struct Stats {
     pub recovery: RecoveryStats,
 }
 
+/// An expiring KV entry: (expiresAt, key, version that set it).
+type TtlEntry = (u64, Box<[u8]>, u64);
+
 /// Run statuses by id, hashed with foldhash: checked on every write.
 type RunTable = HashMap<RunId, RunStatus, foldhash::fast::RandomState>;
 
@@ -75,7 +78,7 @@ pub struct Engine {
     /// Status of every run, kept equal to the run table by `apply`.
     runs: RwLock<RunTable>,
     /// Expiring KV entries: (expiresAt, key, version that set it).
-    ttl: Mutex<BTreeSet<(u64, Box<[u8]>, u64)>>,
+    ttl: Mutex<BTreeSet<TtlEntry>>,
     recovery: RecoveryStats,
     maintenance: Arc<Maintenance>,
     maintenance_thread: Mutex<Option<JoinHandle<()>>>,
@@ -114,9 +117,7 @@ impl Engine {
             }
             Some(path) => {
                 if options.durability == Durability::Memory {
-                    return Err(Error::invalid_argument(
-                        "durability 'memory' keeps no files; open without a path for a memory-only database",
-                    ));
+                    return Err(Error::invalid_argument("durability 'memory' keeps no files; open without a path for a memory-only database"));
                 }
                 std::fs::create_dir_all(path).map_err(|e| Error::io(path.display(), e))?;
                 let canonical = path.canonicalize().map_err(|e| Error::io(path.display(), e))?;
@@ -162,7 +163,9 @@ impl Engine {
         let mut engine = Self::new(Some(dir.to_path_buf()), options.clone(), None, Some(lock), RecoveryStats::default());
         let report = recover(&wal_dir, |version, payload| {
             let record = commit_record::decode(payload).map_err(|e| match e {
-                Error::Internal { message } => Error::Corruption { file: wal_dir.display().to_string(), offset: 0, reason: format!("commit {version}: {message}") },
+                Error::Internal { message } => {
+                    Error::Corruption { file: wal_dir.display().to_string(), offset: 0, reason: format!("commit {version}: {message}") }
+                }
                 other => other,
             })?;
             engine.apply(version, &record.writes, engine.tracker.visible());
@@ -290,9 +293,7 @@ impl Engine {
             let version = *last + 1;
             if let Some(wal) = &self.wal {
                 let ts = now_ms();
-                wal.append_with(version, |buf| {
-                    commit_record::encode(buf, ts, writes.iter().map(|(k, v)| (k.as_ref(), v.as_deref())))
-                })?;
+                wal.append_with(version, |buf| commit_record::encode(buf, ts, writes.iter().map(|(k, v)| (k.as_ref(), v.as_deref()))))?;
             }
             self.apply(version, writes, self.tracker.oldest_needed());
             *last = version;
@@ -452,10 +453,10 @@ impl Engine {
     /// transaction that read it) that the parent, if any, exists.
     fn run_commit(&self, writes: Vec<(Vec<u8>, Option<Value>)>, parent: Option<&RunId>) -> Result<u64> {
         let mut tx = self.begin()?;
-        if let Some(p) = parent {
-            if tx.get(&self.store, &runs::info_key(p)).is_none() {
-                return Err(Error::not_found(format!("parent run {p} does not exist"), json!({ "run": p.to_string() })));
-            }
+        if let Some(p) = parent
+            && tx.get(&self.store, &runs::info_key(p)).is_none()
+        {
+            return Err(Error::not_found(format!("parent run {p} does not exist"), json!({ "run": p.to_string() })));
         }
         for (k, v) in &writes {
             match v {
@@ -466,7 +467,15 @@ impl Engine {
         let writes: Vec<(Box<[u8]>, Option<Value>)> = tx
             .writes()
             .iter()
-            .map(|(k, w)| (k.clone(), match w { in_mem_concurrency::Write::Put(v) => Some(v.clone()), in_mem_concurrency::Write::Delete => None }))
+            .map(|(k, w)| {
+                (
+                    k.clone(),
+                    match w {
+                        in_mem_concurrency::Write::Put(v) => Some(v.clone()),
+                        in_mem_concurrency::Write::Delete => None,
+                    },
+                )
+            })
             .collect();
         self.commit(&writes, Some(&tx), true)
     }
@@ -495,7 +504,15 @@ impl Engine {
             let writes: Vec<(Box<[u8]>, Option<Value>)> = tx
                 .writes()
                 .iter()
-                .map(|(k, w)| (k.clone(), match w { in_mem_concurrency::Write::Put(v) => Some(v.clone()), in_mem_concurrency::Write::Delete => None }))
+                .map(|(k, w)| {
+                    (
+                        k.clone(),
+                        match w {
+                            in_mem_concurrency::Write::Put(v) => Some(v.clone()),
+                            in_mem_concurrency::Write::Delete => None,
+                        },
+                    )
+                })
                 .collect();
             match self.commit(&writes, Some(&tx), true) {
                 Err(Error::Conflict { .. }) => continue,
@@ -611,10 +628,10 @@ impl Engine {
         }
         *self.maintenance.stop.lock() = true;
         self.maintenance.wake.notify_all();
-        if let Some(handle) = self.maintenance_thread.lock().take() {
-            if handle.thread().id() != std::thread::current().id() {
-                let _ = handle.join();
-            }
+        if let Some(handle) = self.maintenance_thread.lock().take()
+            && handle.thread().id() != std::thread::current().id()
+        {
+            let _ = handle.join();
         }
         // Wait for in-flight commits, then close the log.
         let _last = self.commit.lock();

@@ -47,10 +47,7 @@ pub struct KvListOptions {
 
 pub fn check_value(payload: &[u8]) -> Result<()> {
     if payload.len() > MAX_VALUE_BYTES {
-        return Err(Error::limit(format!(
-            "value is {} bytes encoded; the limit is {MAX_VALUE_BYTES} bytes (16 MiB)",
-            payload.len()
-        )));
+        return Err(Error::limit(format!("value is {} bytes encoded; the limit is {MAX_VALUE_BYTES} bytes (16 MiB)", payload.len())));
     }
     Ok(())
 }

@@ -19,9 +19,7 @@ impl Durability {
             "memory" => Ok(Durability::Memory),
             "buffered" => Ok(Durability::Buffered),
             "strict" => Ok(Durability::Strict),
-            other => Err(Error::invalid_argument(format!(
-                "durability must be 'memory', 'buffered' or 'strict', not {other:?}"
-            ))),
+            other => Err(Error::invalid_argument(format!("durability must be 'memory', 'buffered' or 'strict', not {other:?}"))),
         }
     }
 

@@ -29,9 +29,7 @@ impl View for TxView<'_> {
         // The transaction's own writes have no version yet: they report the
         // snapshot's version + 1.
         let pending = self.tx.snapshot_version() + 1;
-        self.tx.scan(self.engine.store(), start, end, reverse, |k, version, v| {
-            f(k, if version == u64::MAX { pending } else { version }, v)
-        });
+        self.tx.scan(self.engine.store(), start, end, reverse, |k, version, v| f(k, if version == u64::MAX { pending } else { version }, v));
     }
 }
 
@@ -97,7 +95,15 @@ impl EngineTx {
             .tx
             .writes()
             .iter()
-            .map(|(k, w)| (k.clone(), match w { Write::Put(v) => Some(v.clone()), Write::Delete => None }))
+            .map(|(k, w)| {
+                (
+                    k.clone(),
+                    match w {
+                        Write::Put(v) => Some(v.clone()),
+                        Write::Delete => None,
+                    },
+                )
+            })
             .collect();
         self.engine.commit(&writes, Some(&self.tx), wait).map(Some)
     }

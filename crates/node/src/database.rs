@@ -136,7 +136,13 @@ impl NativeDatabase {
     #[napi(factory, catch_unwind)]
     pub fn open(path: Option<String>, options: Option<NativeOpenOptions>) -> Result<NativeDatabase> {
         let mut opts = OpenOptions::default();
-        let o = options.unwrap_or(NativeOpenOptions { durability: None, flush_interval_ms: None, max_pending_writes: None, segment_bytes: None, purge_interval_ms: None });
+        let o = options.unwrap_or(NativeOpenOptions {
+            durability: None,
+            flush_interval_ms: None,
+            max_pending_writes: None,
+            segment_bytes: None,
+            purge_interval_ms: None,
+        });
         opts.durability = match (&o.durability, &path) {
             (Some(d), _) => Durability::parse(d).napi()?,
             (None, Some(_)) => Durability::Buffered,
@@ -157,10 +163,10 @@ impl NativeDatabase {
         if let Some(ms) = positive("purgeIntervalMs", o.purge_interval_ms)? {
             opts.purge_interval = Duration::from_secs_f64(ms / 1000.0);
         }
-        if let Some(p) = &path {
-            if p.is_empty() {
-                return Err(invalid("path must not be empty"));
-            }
+        if let Some(p) = &path
+            && p.is_empty()
+        {
+            return Err(invalid("path must not be empty"));
         }
         let engine = Engine::open(path.as_deref().map(Path::new), opts).napi()?;
         Ok(NativeDatabase { slot: Slot::new(engine) })
@@ -184,7 +190,9 @@ impl NativeDatabase {
 
     /// `{ get, put, exists, delete }`: the hot KV calls bound to this handle
     /// (see `hot.rs`).
-    #[napi(ts_return_type = "{ get(keyLen: number, versioned: 0 | 1): number; put(keyLen: number, valueLen: number, ttlMs: number): number; exists(keyLen: number): boolean; delete(keyLen: number): boolean }")]
+    #[napi(
+        ts_return_type = "{ get(keyLen: number, versioned: 0 | 1): number; put(keyLen: number, valueLen: number, ttlMs: number): number; exists(keyLen: number): boolean; delete(keyLen: number): boolean }"
+    )]
     pub fn hot_functions<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
         crate::hot::hot_functions(env, &self.slot)
     }
@@ -247,7 +255,14 @@ impl NativeDatabase {
     }
 
     #[napi(catch_unwind)]
-    pub fn run_list(&self, status: Option<String>, tag: Option<String>, parent: Option<String>, limit: Option<f64>, after: Option<String>) -> Result<Vec<NativeRunInfo>> {
+    pub fn run_list(
+        &self,
+        status: Option<String>,
+        tag: Option<String>,
+        parent: Option<String>,
+        limit: Option<f64>,
+        after: Option<String>,
+    ) -> Result<Vec<NativeRunInfo>> {
         let limit = match limit {
             Some(l) if !(l.is_finite() && l >= 0.0 && l.fract() == 0.0) => return Err(invalid("limit must be a non-negative integer")),
             l => l.map(|l| l as usize),
@@ -349,4 +364,3 @@ impl Task for Durable {
         Ok(())
     }
 }
-

@@ -36,6 +36,9 @@ pub struct Slot {
 }
 
 impl Slot {
+    // Shared between the `Database` handle and the callbacks bound to it,
+    // all on the JS thread that owns them (see `Slot`); never sent across threads.
+    #[allow(clippy::arc_with_non_send_sync)]
     pub fn new(engine: Arc<Engine>) -> Arc<Slot> {
         Arc::new(Slot { engine: RefCell::new(Some(engine)), io: Cell::new((0, 0)) })
     }
@@ -66,6 +69,8 @@ impl Slot {
         self.io.set((buf.as_mut_ptr() as usize, buf.len()));
     }
 
+    // The buffer is JS memory, not part of `self`; see the SAFETY note below.
+    #[allow(clippy::mut_from_ref)]
     fn io(&self) -> Result<&mut [u8]> {
         let (ptr, len) = self.io.get();
         if ptr == 0 {
@@ -91,19 +96,14 @@ fn kv_get(slot: &Slot, key_len: u32, versioned: bool) -> Result<Answer> {
     let (key, out) = io.split_at_mut(IO_VALUE_OFFSET);
     let key = key_of(key, key_len)?;
     slot.with_engine(|engine| {
-        let n = engine
-            .kv_get_with(key, |version, updated_at, payload| write_answer(out, version, updated_at, payload, versioned))
-            .napi()?
-            .unwrap_or(-1);
+        let n = engine.kv_get_with(key, |version, updated_at, payload| write_answer(out, version, updated_at, payload, versioned)).napi()?.unwrap_or(-1);
         Ok(Answer::Number(n as f64))
     })
 }
 
 fn kv_put(slot: &Slot, key_len: u32, value_len: u32, ttl_ms: f64) -> Result<Answer> {
     let io = slot.io()?;
-    let value = io
-        .get(IO_VALUE_OFFSET..IO_VALUE_OFFSET + value_len as usize)
-        .ok_or_else(|| invalid("value length exceeds the I/O buffer"))?;
+    let value = io.get(IO_VALUE_OFFSET..IO_VALUE_OFFSET + value_len as usize).ok_or_else(|| invalid("value length exceeds the I/O buffer"))?;
     let key = key_of(io, key_len)?;
     let ttl = ttl_of(ttl_ms)?;
     slot.with_engine(|engine| engine.kv_put(key, value, ttl).napi().map(|v| Answer::Number(v as f64)))

@@ -39,11 +39,7 @@ struct Chain {
 impl Chain {
     fn read(&self, snapshot: u64) -> Option<(u64, Option<Value>)> {
         let versions = self.versions.lock();
-        versions
-            .iter()
-            .rev()
-            .find(|v| v.version <= snapshot)
-            .map(|v| (v.version, v.value.clone()))
+        versions.iter().rev().find(|v| v.version <= snapshot).map(|v| (v.version, v.value.clone()))
     }
 }
 
@@ -172,14 +168,7 @@ impl Store {
 
     /// Visits the live entries of `[start, end)` at `snapshot` in key order
     /// (or reverse order), until `f` returns false.
-    pub fn scan(
-        &self,
-        start: &[u8],
-        end: Option<&[u8]>,
-        snapshot: u64,
-        reverse: bool,
-        mut f: impl FnMut(&[u8], u64, &Value) -> bool,
-    ) {
+    pub fn scan(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, reverse: bool, mut f: impl FnMut(&[u8], u64, &Value) -> bool) {
         let range = self.ordered.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded)));
         let mut visit = |entry: crossbeam_skiplist::map::Entry<'_, Key, Arc<Chain>>| -> bool {
             match entry.value().read(snapshot) {
