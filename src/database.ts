@@ -42,22 +42,52 @@ export interface TransactionOptions {
 export interface Stats {
   /** The newest visible commit version. */
   version: number
+  /** The durability mode the database was opened with. */
   durability: Durability
+  /** The data directory, or `null` for a memory-only database. */
   path: string | null
   /** Keys held in memory, across all runs and primitives. */
   keys: number
+  /** Runs known to the database, whatever their status. */
   runs: number
+  /** Snapshots currently held open (by transactions and scans in progress). */
   activeSnapshots: number
-  wal: { segments: number; bytesWritten: number; fsyncs: number; durableVersion: number; pendingRecords: number } | null
-  recovery: {
+  /** The write-ahead log's counters since open; `null` for a memory-only database. */
+  wal: {
+    /** WAL segment files, including the one being written. */
     segments: number
+    /** Bytes appended to the log by this process. */
+    bytesWritten: number
+    /** fsync calls made by this process. */
+    fsyncs: number
+    /** The newest commit version known to be on disk. */
+    durableVersion: number
+    /** Commits queued but not yet written (buffered mode). */
+    pendingRecords: number
+  } | null
+  /** What the open replayed from the log. */
+  recovery: {
+    /** WAL segments read. */
+    segments: number
+    /** Commit records replayed. */
     records: number
+    /** Bytes of valid records read. */
     bytes: number
+    /** The commit version of the newest replayed record (0 if none). */
     lastVersion: number
+    /** Milliseconds since the epoch of the newest replayed commit (0 if none). */
     lastCommitAt: number
+    /** How long recovery took, in milliseconds. */
     durationMs: number
     /** The incomplete last record that recovery cut off, if any. */
-    tornTail: { file: string; offset: number; droppedBytes: number } | null
+    tornTail: {
+      /** The segment file that was truncated. */
+      file: string
+      /** The byte offset it was truncated at. */
+      offset: number
+      /** How many bytes were cut off. */
+      droppedBytes: number
+    } | null
     /** Runs that were active when the previous process stopped. */
     orphanedRuns: RunId[]
   }

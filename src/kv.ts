@@ -15,6 +15,7 @@ export interface PutOptions {
 
 /** A value with the commit version that wrote it and when. */
 export interface Versioned<T = Value> {
+  /** The stored value. */
   value: T
   /** Commit version of the write (inside a transaction, its own writes report the snapshot version + 1). */
   version: number
@@ -243,7 +244,11 @@ export class Kv<W = number> {
 /** {@link Kv} bound to one run: the same methods without the `run` argument. */
 export class ScopedKv<W = number> {
   /** @internal */
-  constructor(private readonly kv: Kv<W>, readonly run: string) {}
+  constructor(
+    private readonly kv: Kv<W>,
+    /** The run every call of this facade reads and writes. */
+    readonly run: string,
+  ) {}
   /** See {@link Kv.put}. */
   put(key: string, value: Value, opts?: PutOptions): W { return this.kv.put(this.run, key, value, opts) }
   /** See {@link Kv.get}. */

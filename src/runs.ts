@@ -15,11 +15,17 @@ export type RunStatus = 'active' | 'paused' | 'completed' | 'failed' | 'cancelle
 
 /** What the run index knows of one run. */
 export interface RunInfo {
+  /** The run's id (a UUIDv7 string). */
   id: RunId
+  /** The name given to {@link Runs.begin}, if any. */
   name?: string
+  /** Where the run is in its lifecycle. */
   status: RunStatus
+  /** The run it was begun as a child of, if any. */
   parent?: RunId
+  /** The tags given to {@link Runs.begin} (possibly empty). */
   tags: string[]
+  /** The metadata given to {@link Runs.begin}, if any. */
   metadata?: Value
   /** Milliseconds since the epoch. */
   createdAt: number
@@ -43,8 +49,11 @@ export interface BeginOptions {
 
 /** Options of {@link Runs.list}. */
 export interface RunListOptions {
+  /** Only runs with this status. */
   status?: RunStatus
+  /** Only runs carrying this tag. */
   tag?: string
+  /** Only the children of this run. */
   parent?: RunId
   /** At most this many. */
   limit?: number

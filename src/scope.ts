@@ -13,7 +13,11 @@ export class RunScope {
   /** KV working memory of this run. */
   readonly kv: ScopedKv<number>
   /** @internal */
-  constructor(kv: Kv<number>, readonly run: RunId) {
+  constructor(
+    kv: Kv<number>,
+    /** The run this scope is bound to. */
+    readonly run: RunId,
+  ) {
     this.kv = new ScopedKv(kv, run)
   }
 }
@@ -26,7 +30,12 @@ export class TxScope {
   /** KV of this run, inside the transaction (`put` returns nothing: the version is known at commit). */
   readonly kv: ScopedKv<void>
   /** @internal */
-  constructor(native: NativeTransaction, io: Io, readonly run: RunId) {
+  constructor(
+    native: NativeTransaction,
+    io: Io,
+    /** The run of the transaction. */
+    readonly run: RunId,
+  ) {
     this.kv = new ScopedKv(new Kv<void>(new TxTarget(native, io)), run)
   }
 }
