@@ -1,0 +1,30 @@
+// Smoke test of an installed in-mem through import: the same steps as
+// scripts/smoke.cjs (see there), through the package's ESM entry point.
+//
+//   node scripts/smoke.mjs [module]     (module defaults to 'in-mem')
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import assert from 'node:assert/strict'
+
+const { Database } = await import(process.argv[2] || 'in-mem')
+const dir = mkdtempSync(join(tmpdir(), 'in-mem-smoke-'))
+try {
+  const value = { steps: ['search', 'answer'], n: 42, big: 2n ** 40n, bytes: Buffer.from([1, 2, 3]) }
+  let db = Database.open(dir, { durability: 'strict' })
+  const run = db.runs.begin({ name: 'smoke' })
+  db.kv.put(run, 'plan', value)
+  assert.deepStrictEqual(db.kv.get(run, 'plan'), value)
+  db.runs.complete(run)
+  db.close()
+  db = Database.open(dir)
+  assert.deepStrictEqual(db.kv.get(run, 'plan'), value)
+  assert.equal(db.runs.get(run).status, 'completed')
+  db.close()
+  // The CommonJS loader behind the ESM entry records the addon in require's cache.
+  const binary = Object.keys(createRequire(import.meta.url).cache).find((f) => /in-mem[^\\/]*\.node$/.test(f))
+  console.log(JSON.stringify({ ok: true, via: 'import', binary }))
+} finally {
+  rmSync(dir, { recursive: true, force: true })
+}
