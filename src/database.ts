@@ -5,7 +5,7 @@
 import { ClosedError, ConflictError, InvalidArgumentError, translate } from './errors.js'
 import { Kv } from './kv.js'
 import { runBytes } from './keys.js'
-import { NativeDatabase } from './native.js'
+import { NativeDatabase, type NativeTransaction } from './native.js'
 import { type BeginOptions, type RunId, Runs } from './runs.js'
 import { RunScope, TxScope } from './scope.js'
 import { DbTarget } from './targets.js'
@@ -181,36 +181,21 @@ export class Database {
     if (typeof fn !== 'function') throw new InvalidArgumentError('transaction needs a function')
     const retries = retriesOf(opts)
     for (let attempt = 0; ; attempt++) {
-      let native
+      const native = this.#begin()
       try {
-        native = this.#native.beginTransaction()
-      } catch (e) {
-        throw translate(e)
-      }
-      let result: T
-      try {
-        result = fn(new TxScope(native, this.#target.io, run))
+        const result = fn(new TxScope(native, this.#target.io, run))
         if (isThenable(result)) {
           throw new InvalidArgumentError('the transaction closure returned a promise; use transactionAsync for async work')
         }
+        this.#commit(native, true)
+        return result
       } catch (e) {
-        // The closure's own errors pass through as thrown: the facades
-        // already translated the engine's, and the caller's are theirs.
+        // Errors pass through as thrown: the closure's own are the caller's
+        // (the facades already translated the engine's), and #commit
+        // translated its own.
         native.abort()
         if (e instanceof ConflictError && attempt < retries) continue
         throw e
-      }
-      try {
-        // A handle closed inside the closure accepts no more writes, even
-        // though the transaction still holds the engine.
-        if (!this.#native.isOpen) throw new ClosedError()
-        native.commit(true)
-        return result
-      } catch (e) {
-        native.abort()
-        const err = translate(e)
-        if (err instanceof ConflictError && attempt < retries) continue
-        throw err
       }
     }
   }
@@ -226,30 +211,17 @@ export class Database {
     if (typeof fn !== 'function') throw new InvalidArgumentError('transactionAsync needs a function')
     const retries = retriesOf(opts)
     for (let attempt = 0; ; attempt++) {
-      let native
-      try {
-        native = this.#native.beginTransaction()
-      } catch (e) {
-        throw translate(e)
-      }
-      let version: number
+      const native = this.#begin()
       let result: T
+      let version: number
       try {
         result = await fn(new TxScope(native, this.#target.io, run))
+        version = this.#commit(native, false)
       } catch (e) {
-        // As in `transaction`: the closure's errors pass through as thrown.
+        // As in `transaction`: errors pass through as thrown.
         native.abort()
         if (e instanceof ConflictError && attempt < retries) continue
         throw e
-      }
-      try {
-        if (!this.#native.isOpen) throw new ClosedError()
-        version = native.commit(false)
-      } catch (e) {
-        native.abort()
-        const err = translate(e)
-        if (err instanceof ConflictError && attempt < retries) continue
-        throw err
       }
       if (version >= 0) {
         try {
@@ -259,6 +231,33 @@ export class Database {
         }
       }
       return result
+    }
+  }
+
+  /** Begins a native transaction on this handle. */
+  #begin(): NativeTransaction {
+    try {
+      return this.#native.beginTransaction()
+    } catch (e) {
+      throw translate(e)
+    }
+  }
+
+  /**
+   * Commits `native`; with `wait`, a strict commit returns after its fsync.
+   * On failure the transaction is aborted and the engine's error thrown,
+   * translated (a `ConflictError` is retryable).
+   * @returns the commit version, or -1 for a read-only transaction
+   */
+  #commit(native: NativeTransaction, wait: boolean): number {
+    try {
+      // A handle closed inside the closure accepts no more writes, even
+      // though the transaction still holds the engine.
+      if (!this.#native.isOpen) throw new ClosedError()
+      return native.commit(wait)
+    } catch (e) {
+      native.abort()
+      throw translate(e)
     }
   }
 
