@@ -148,10 +148,6 @@ impl CommitLock {
     pub fn lock(&self) -> MutexGuard<'_, u64> {
         self.last.lock()
     }
-
-    pub fn last(&self) -> u64 {
-        *self.last.lock()
-    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use in_mem_concurrency::{CommitLock, Transaction, validate};
+use in_mem_concurrency::{CommitLock, Transaction, Write, validate};
 use in_mem_core::{Error, InternalKey, Result, RunId, TypeTag, now_ms};
 use in_mem_durability::{DirLock, Mode, Wal, WalOptions, recover};
 use in_mem_storage::{SnapshotTracker, Store, Value};
@@ -306,6 +306,22 @@ impl Engine {
         Ok(version)
     }
 
+    /// Commits a transaction's write set through [`Engine::commit`].
+    pub(crate) fn commit_tx(&self, tx: &Transaction, wait: bool) -> Result<u64> {
+        let writes: Vec<(&[u8], Option<Value>)> = tx
+            .writes()
+            .iter()
+            .map(|(k, w)| {
+                let value = match w {
+                    Write::Put(v) => Some(v.clone()),
+                    Write::Delete => None,
+                };
+                (&k[..], value)
+            })
+            .collect();
+        self.commit(&writes, Some(tx), wait)
+    }
+
     /// Returns once `version` is durable for this database's mode: at once in
     /// memory and buffered mode, after its fsync in strict mode.
     pub fn wait_durable(&self, version: u64) -> Result<()> {
@@ -464,20 +480,7 @@ impl Engine {
                 None => tx.delete(k),
             }
         }
-        let writes: Vec<(Box<[u8]>, Option<Value>)> = tx
-            .writes()
-            .iter()
-            .map(|(k, w)| {
-                (
-                    k.clone(),
-                    match w {
-                        in_mem_concurrency::Write::Put(v) => Some(v.clone()),
-                        in_mem_concurrency::Write::Delete => None,
-                    },
-                )
-            })
-            .collect();
-        self.commit(&writes, Some(&tx), true)
+        self.commit_tx(&tx, true)
     }
 
     /// Moves a run to a new status by `action`, with `error` for `fail`.
@@ -501,20 +504,7 @@ impl Engine {
             tx.delete(&runs::status_key(old.status, run));
             tx.put(&runs::status_key(new.status, run), Arc::from(&[][..]));
             tx.put(&key, Arc::from(new.encode()));
-            let writes: Vec<(Box<[u8]>, Option<Value>)> = tx
-                .writes()
-                .iter()
-                .map(|(k, w)| {
-                    (
-                        k.clone(),
-                        match w {
-                            in_mem_concurrency::Write::Put(v) => Some(v.clone()),
-                            in_mem_concurrency::Write::Delete => None,
-                        },
-                    )
-                })
-                .collect();
-            match self.commit(&writes, Some(&tx), true) {
+            match self.commit_tx(&tx, true) {
                 Err(Error::Conflict { .. }) => continue,
                 Err(e) => return Err(e),
                 Ok(_) => return Ok(new),

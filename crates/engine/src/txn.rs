@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use in_mem_concurrency::{Transaction, Write};
+use in_mem_concurrency::Transaction;
 use in_mem_core::{Result, RunId, now_ms};
 use in_mem_storage::Value;
 
@@ -91,24 +91,6 @@ impl EngineTx {
         if self.tx.is_read_only() {
             return Ok(None);
         }
-        let writes: Vec<(Box<[u8]>, Option<Value>)> = self
-            .tx
-            .writes()
-            .iter()
-            .map(|(k, w)| {
-                (
-                    k.clone(),
-                    match w {
-                        Write::Put(v) => Some(v.clone()),
-                        Write::Delete => None,
-                    },
-                )
-            })
-            .collect();
-        self.engine.commit(&writes, Some(&self.tx), wait).map(Some)
-    }
-
-    pub fn engine(&self) -> &Arc<Engine> {
-        &self.engine
+        self.engine.commit_tx(&self.tx, wait).map(Some)
     }
 }

@@ -68,18 +68,15 @@ fn positive(name: &str, v: Option<f64>) -> Result<Option<f64>> {
 /// length without writing when it does not fit (the caller grows the buffer
 /// and asks again).
 pub fn write_answer(out: &mut [u8], version: u64, updated_at: u64, payload: &[u8], versioned: bool) -> i64 {
-    let io = out;
-    let mut at = 0;
-    let need = at + if versioned { 16 } else { 0 } + payload.len();
-    if need > io.len() {
+    let header = if versioned { 16 } else { 0 };
+    if header + payload.len() > out.len() {
         return payload.len() as i64;
     }
     if versioned {
-        io[at..at + 8].copy_from_slice(&(version as f64).to_le_bytes());
-        io[at + 8..at + 16].copy_from_slice(&(updated_at as f64).to_le_bytes());
-        at += 16;
+        out[0..8].copy_from_slice(&(version as f64).to_le_bytes());
+        out[8..16].copy_from_slice(&(updated_at as f64).to_le_bytes());
     }
-    io[at..at + payload.len()].copy_from_slice(payload);
+    out[header..header + payload.len()].copy_from_slice(payload);
     payload.len() as i64
 }
 

@@ -67,16 +67,6 @@ impl Store {
         }
     }
 
-    /// Calls `f` with the value of `key` at `snapshot` while it is pinned,
-    /// without cloning it. `snapshot` must be registered with the tracker
-    /// (or use [`Store::with_visible`]).
-    pub fn with<R>(&self, key: &[u8], snapshot: u64, f: impl FnOnce(u64, &[u8]) -> R) -> Option<R> {
-        let chain = self.points.get(key)?;
-        let versions = chain.versions.lock();
-        let found = versions.iter().rev().find(|v| v.version <= snapshot)?;
-        found.value.as_deref().map(|bytes| f(found.version, bytes))
-    }
-
     /// The value of `key` at the newest version `tracker` makes visible, for
     /// a reader that holds no registered snapshot (the fast path). The
     /// version is read with the chain locked: read before, a commit could
@@ -91,7 +81,8 @@ impl Store {
         found.value.clone().map(|value| (found.version, value))
     }
 
-    /// [`Store::with`] at the newest visible version, chosen as in
+    /// Calls `f` with the value of `key` at the newest visible version while
+    /// it is pinned, without cloning it; the version is chosen as in
     /// [`Store::get_visible`].
     pub fn with_visible<R>(&self, key: &[u8], tracker: &SnapshotTracker, f: impl FnOnce(u64, &[u8]) -> R) -> Option<R> {
         let chain = self.points.get(key)?;
