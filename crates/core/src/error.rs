@@ -36,6 +36,16 @@ pub enum Error {
         message: String,
         details: Json,
     },
+    /// Every guarded alternative of a machine transition was false.
+    GuardFailed {
+        message: String,
+        details: Json,
+    },
+    /// A machine definition with another body already has this version.
+    MachineVersionExists {
+        message: String,
+        details: Json,
+    },
     Corruption {
         file: String,
         offset: u64,
@@ -64,6 +74,12 @@ impl Error {
     pub fn not_found(message: impl Into<String>, details: Json) -> Self {
         Error::NotFound { message: message.into(), details }
     }
+    pub fn already_exists(message: impl Into<String>, details: Json) -> Self {
+        Error::AlreadyExists { message: message.into(), details }
+    }
+    pub fn invalid_transition(message: impl Into<String>, details: Json) -> Self {
+        Error::InvalidTransition { message: message.into(), details }
+    }
     pub fn conflict(message: impl Into<String>, details: Json) -> Self {
         Error::Conflict { message: message.into(), details }
     }
@@ -84,6 +100,8 @@ impl Error {
             Error::Limit { .. } => "LIMIT_EXCEEDED",
             Error::RunClosed { .. } => "RUN_CLOSED",
             Error::InvalidTransition { .. } => "INVALID_TRANSITION",
+            Error::GuardFailed { .. } => "GUARD_FAILED",
+            Error::MachineVersionExists { .. } => "MACHINE_VERSION_EXISTS",
             Error::Corruption { .. } => "CORRUPTION",
             Error::Locked { .. } => "LOCKED",
             Error::Closed => "CLOSED",
@@ -97,7 +115,9 @@ impl Error {
             Error::NotFound { details, .. }
             | Error::AlreadyExists { details, .. }
             | Error::Conflict { details, .. }
-            | Error::InvalidTransition { details, .. } => details.clone(),
+            | Error::InvalidTransition { details, .. }
+            | Error::GuardFailed { details, .. }
+            | Error::MachineVersionExists { details, .. } => details.clone(),
             Error::RunClosed { run, status } => json!({ "run": run, "status": status }),
             Error::Corruption { file, offset, reason } => {
                 json!({ "file": file, "offset": offset, "reason": reason })
@@ -123,6 +143,8 @@ impl fmt::Display for Error {
             | Error::InvalidArgument { message }
             | Error::Limit { message }
             | Error::InvalidTransition { message, .. }
+            | Error::GuardFailed { message, .. }
+            | Error::MachineVersionExists { message, .. }
             | Error::Io { message }
             | Error::Internal { message } => f.write_str(message),
             Error::RunClosed { run, status } => {

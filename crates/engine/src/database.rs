@@ -26,6 +26,7 @@ use in_mem_storage::{SnapshotTracker, Store, Value};
 use parking_lot::{Condvar, Mutex, RwLock};
 use serde_json::json;
 
+use crate::json::{self, DocTxs, PathLog};
 use crate::kv::{self, KvEntry, KvListOptions, View};
 use crate::options::{Durability, OpenOptions};
 use crate::runs::{self, RunAction, RunInfo, RunListOptions, RunStatus, validate_new_run};
@@ -79,6 +80,8 @@ pub struct Engine {
     runs: RwLock<RunTable>,
     /// Expiring KV entries: (expiresAt, key, version that set it).
     ttl: Mutex<BTreeSet<TtlEntry>>,
+    /// Paths of JSON documents written by recent commits.
+    json_paths: PathLog,
     recovery: RecoveryStats,
     maintenance: Arc<Maintenance>,
     maintenance_thread: Mutex<Option<JoinHandle<()>>>,
@@ -146,6 +149,7 @@ impl Engine {
             wal,
             runs: RwLock::default(),
             ttl: Mutex::default(),
+            json_paths: PathLog::default(),
             recovery,
             maintenance: Arc::new(Maintenance { stop: Mutex::new(false), wake: Condvar::new() }),
             maintenance_thread: Mutex::new(None),
@@ -283,19 +287,43 @@ impl Engine {
     /// commit returns only after its record is fsynced; without, the caller
     /// must call [`Engine::wait_durable`] before acknowledging it.
     pub(crate) fn commit<K: AsRef<[u8]>>(&self, writes: &[(K, Option<Value>)], tx: Option<&Transaction>, wait: bool) -> Result<u64> {
+        self.commit_with_docs(writes, tx, None, wait)
+    }
+
+    /// [`Engine::commit`] for a transaction that also touched JSON documents:
+    /// their paths are validated and their operations resolved against the
+    /// newest documents under the commit lock (see `json.rs`).
+    fn commit_with_docs<K: AsRef<[u8]>>(&self, writes: &[(K, Option<Value>)], tx: Option<&Transaction>, docs: Option<&DocTxs>, wait: bool) -> Result<u64> {
         self.check_open()?;
         let version = {
             let mut last = self.commit.lock();
             if let Some(tx) = tx {
                 validate(tx, &self.store, &last)?;
             }
+            let resolved;
+            let mut joined: Vec<(&[u8], Option<Value>)> = Vec::new();
+            let writes: &[(&[u8], Option<Value>)] = match docs {
+                Some(docs) => {
+                    self.json_paths.check(docs, tx.map_or(0, |t| t.snapshot_version()))?;
+                    resolved = json::resolve(&self.store, docs)?;
+                    joined.extend(writes.iter().map(|(k, v)| (k.as_ref(), v.clone())));
+                    joined.extend(resolved.iter().map(|(k, v)| (&k[..], v.clone())));
+                    &joined
+                }
+                None => {
+                    joined.extend(writes.iter().map(|(k, v)| (k.as_ref(), v.clone())));
+                    &joined
+                }
+            };
             self.check_writable(writes)?;
             let version = *last + 1;
             if let Some(wal) = &self.wal {
                 let ts = now_ms();
                 wal.append_with(version, |buf| commit_record::encode(buf, ts, writes.iter().map(|(k, v)| (k.as_ref(), v.as_deref()))))?;
             }
-            self.apply(version, writes, self.tracker.oldest_needed());
+            let oldest = self.tracker.oldest_needed();
+            self.apply(version, writes, oldest);
+            self.json_paths.record(version, docs, writes.iter().map(|(k, _)| *k), oldest);
             *last = version;
             self.tracker.publish(version);
             version
@@ -307,7 +335,7 @@ impl Engine {
     }
 
     /// Commits a transaction's write set through [`Engine::commit`].
-    pub(crate) fn commit_tx(&self, tx: &Transaction, wait: bool) -> Result<u64> {
+    pub(crate) fn commit_tx(&self, tx: &Transaction, docs: Option<&DocTxs>, wait: bool) -> Result<u64> {
         let writes: Vec<(&[u8], Option<Value>)> = tx
             .writes()
             .iter()
@@ -319,7 +347,7 @@ impl Engine {
                 (&k[..], value)
             })
             .collect();
-        self.commit(&writes, Some(tx), wait)
+        self.commit_with_docs(&writes, Some(tx), docs, wait)
     }
 
     /// Returns once `version` is durable for this database's mode: at once in
@@ -480,7 +508,7 @@ impl Engine {
                 None => tx.delete(k),
             }
         }
-        self.commit_tx(&tx, true)
+        self.commit_tx(&tx, None, true)
     }
 
     /// Moves a run to a new status by `action`, with `error` for `fail`.
@@ -504,7 +532,7 @@ impl Engine {
             tx.delete(&runs::status_key(old.status, run));
             tx.put(&runs::status_key(new.status, run), Arc::from(&[][..]));
             tx.put(&key, Arc::from(new.encode()));
-            match self.commit_tx(&tx, true) {
+            match self.commit_tx(&tx, None, true) {
                 Err(Error::Conflict { .. }) => continue,
                 Err(e) => return Err(e),
                 Ok(_) => return Ok(new),

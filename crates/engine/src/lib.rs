@@ -9,6 +9,8 @@
 
 mod commit_record;
 mod database;
+mod json;
+mod json_path;
 mod kv;
 mod options;
 mod registry;

@@ -9,11 +9,18 @@ use in_mem_core::{Result, RunId, now_ms};
 use in_mem_storage::Value;
 
 use crate::database::Engine;
+use crate::json::DocTxs;
 use crate::kv::{self, KvEntry, KvListOptions, View};
 
+/// A transaction over every primitive. Each primitive's operations are an
+/// `impl EngineTx` block in that primitive's module, written over the
+/// accessors below, so that a single operation outside a transaction is the
+/// same code run in a transaction of its own.
 pub struct EngineTx {
     engine: Arc<Engine>,
     tx: Transaction,
+    /// JSON documents touched, with their path operations (see `json.rs`).
+    pub(crate) docs: DocTxs,
 }
 
 struct TxView<'a> {
@@ -35,7 +42,48 @@ impl View for TxView<'_> {
 
 impl EngineTx {
     pub fn begin(engine: &Arc<Engine>) -> Result<EngineTx> {
-        Ok(EngineTx { engine: engine.clone(), tx: engine.begin()? })
+        Ok(EngineTx { engine: engine.clone(), tx: engine.begin()?, docs: DocTxs::new() })
+    }
+
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Reads a key through the transaction (joining its read set). Its own
+    /// writes report the snapshot version + 1.
+    pub(crate) fn read(&mut self, key: &[u8]) -> Option<(u64, Value)> {
+        let pending = self.tx.snapshot_version() + 1;
+        self.tx.get(self.engine.store(), key).map(|(v, value)| (if v == u64::MAX { pending } else { v }, value))
+    }
+
+    /// Reads a key at the snapshot without joining the read set: for data
+    /// whose conflicts are tracked another way (JSON paths).
+    pub(crate) fn read_untracked(&self, key: &[u8]) -> Option<Value> {
+        self.engine.store().get(key, self.tx.snapshot_version()).map(|(_, v)| v)
+    }
+
+    /// Buffers a write into a run's keyspace; the run must accept writes.
+    pub(crate) fn write(&mut self, key: &[u8], value: Option<Value>) -> Result<()> {
+        if key[..16] != [0u8; 16] {
+            self.engine.check_run_writable(&RunId::from_slice(&key[..16])?)?;
+        }
+        match value {
+            Some(v) => self.tx.put(key, v),
+            None => self.tx.delete(key),
+        }
+        Ok(())
+    }
+
+    /// Scans `[start, end)` through the transaction (the range joins the
+    /// read set).
+    pub(crate) fn scan(&mut self, start: &[u8], end: Option<&[u8]>, reverse: bool, f: &mut dyn FnMut(&[u8], u64, &Value) -> bool) {
+        self.view().scan(start, end, reverse, f)
+    }
+
+    /// Every key of `run` and `tag` in key order, as (key, version, value).
+    pub(crate) fn scan_prefix(&mut self, prefix: &[u8], reverse: bool, f: &mut dyn FnMut(&[u8], u64, &Value) -> bool) {
+        let end = in_mem_core::InternalKey::prefix_end(prefix);
+        self.scan(prefix, end.as_deref(), reverse, f)
     }
 
     fn view(&mut self) -> TxView<'_> {
@@ -88,9 +136,10 @@ impl EngineTx {
     /// never touches the WAL), else the commit version. Without `wait`, the
     /// caller must `Engine::wait_durable` before acknowledging a strict commit.
     pub fn commit(self, wait: bool) -> Result<Option<u64>> {
-        if self.tx.is_read_only() {
+        let docs = self.docs.values().any(|d| d.writes_anything()).then_some(&self.docs);
+        if self.tx.is_read_only() && docs.is_none() {
             return Ok(None);
         }
-        self.engine.commit_tx(&self.tx, wait).map(Some)
+        self.engine.commit_tx(&self.tx, docs, wait).map(Some)
     }
 }

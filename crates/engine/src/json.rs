@@ -1,0 +1,408 @@
+//! JSON documents: values addressed by path inside one stored document, with
+//! conflicts at the level of paths rather than documents.
+//!
+//! A document is stored whole under `run | Json | doc id` as one MessagePack
+//! value (the bytes the TypeScript codec wrote). A transaction does not write
+//! the document it read: it records path operations (set, delete, merge) and
+//! the paths it read. At commit, with the commit lock held:
+//!
+//! 1. every path it wrote or read is checked against the paths other commits
+//!    wrote to the same document after its snapshot ([`PathLog`]); an
+//!    overlap (one path a prefix of the other) is a `ConflictError`;
+//! 2. its operations are replayed, in order, on the newest committed
+//!    document, and the result is the write that goes to the WAL and store.
+//!
+//! So two transactions writing disjoint paths both commit, each keeping the
+//! other's change. Any other write of a document key (a run's deletion) is
+//! logged as a write of the root path, which overlaps everything.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use in_mem_core::limits::{MAX_DEPTH, MAX_VALUE_BYTES};
+use in_mem_core::{Error, InternalKey, Result, TypeTag};
+use in_mem_storage::{Store, Value};
+use parking_lot::Mutex;
+use rmpv::Value as Doc;
+use serde_json::json;
+
+use crate::json_path::{self, Path, Segment, overlaps};
+
+#[derive(Clone, Debug)]
+pub enum Op {
+    Set(Doc),
+    Delete,
+    Merge(Doc),
+}
+
+/// What one transaction did to one document.
+#[derive(Clone, Debug, Default)]
+pub struct DocTx {
+    ops: Vec<(Path, Op)>,
+    reads: Vec<Path>,
+    /// The document as this transaction sees it: its snapshot plus its ops.
+    current: Option<Doc>,
+}
+
+/// Every document a transaction touched, by internal key.
+pub type DocTxs = BTreeMap<Vec<u8>, DocTx>;
+
+/// Paths written to each document by recent commits, kept while some
+/// snapshot older than them is open.
+#[derive(Default)]
+pub struct PathLog {
+    writes: Mutex<HashMap<Box<[u8]>, Vec<(u64, Path)>>>,
+}
+
+pub fn decode(bytes: &[u8]) -> Result<Doc> {
+    let mut r = bytes;
+    let v = rmpv::decode::read_value(&mut r).map_err(|e| Error::invalid_argument(format!("not a MessagePack value: {e}")))?;
+    if !r.is_empty() {
+        return Err(Error::invalid_argument("trailing bytes after the MessagePack value"));
+    }
+    Ok(v)
+}
+
+pub fn encode(v: &Doc) -> Vec<u8> {
+    let mut out = Vec::new();
+    rmpv::encode::write_value(&mut out, v).expect("writing to a Vec cannot fail");
+    out
+}
+
+fn depth(v: &Doc) -> usize {
+    match v {
+        Doc::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        Doc::Map(m) => 1 + m.iter().map(|(_, v)| depth(v)).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn kind(v: &Doc) -> &'static str {
+    match v {
+        Doc::Nil => "null",
+        Doc::Boolean(_) => "a boolean",
+        Doc::Integer(_) | Doc::F32(_) | Doc::F64(_) => "a number",
+        Doc::String(_) => "a string",
+        Doc::Binary(_) => "bytes",
+        Doc::Array(_) => "an array",
+        Doc::Map(_) => "an object",
+        Doc::Ext(..) => "an extension value",
+    }
+}
+
+fn map_get<'a>(m: &'a [(Doc, Doc)], key: &str) -> Option<&'a Doc> {
+    m.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
+}
+
+fn map_index(m: &[(Doc, Doc)], key: &str) -> Option<usize> {
+    m.iter().position(|(k, _)| k.as_str() == Some(key))
+}
+
+/// The value at `path`, if there is one.
+pub fn get<'a>(doc: &'a Doc, path: &[Segment]) -> Option<&'a Doc> {
+    let mut cur = doc;
+    for seg in path {
+        cur = match (seg, cur) {
+            (Segment::Key(k), Doc::Map(m)) => map_get(m, k)?,
+            (Segment::Index(i), Doc::Array(a)) => a.get(*i)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// The slot at `path`, creating missing objects on the way when `create`.
+fn slot<'a>(doc: &'a mut Doc, path: &[Segment], full: &[Segment], create: bool) -> Result<Option<&'a mut Doc>> {
+    let Some((seg, rest)) = path.split_first() else {
+        return Ok(Some(doc));
+    };
+    let here = &full[..full.len() - path.len()];
+    let next = match (seg, doc) {
+        (Segment::Key(k), Doc::Map(m)) => match map_index(m, k) {
+            Some(i) => &mut m[i].1,
+            None if create => {
+                let fresh = if rest.is_empty() { Doc::Nil } else { Doc::Map(Vec::new()) };
+                m.push((Doc::String(k.as_str().into()), fresh));
+                &mut m.last_mut().unwrap().1
+            }
+            None => return Ok(None),
+        },
+        (Segment::Index(i), Doc::Array(a)) => {
+            if *i == a.len() && create && rest.is_empty() {
+                a.push(Doc::Nil);
+            }
+            let len = a.len();
+            if *i >= len {
+                if create {
+                    return Err(Error::invalid_argument(format!(
+                        "cannot write {}: index {i} is past the end of the array at {} (length {len})",
+                        json_path::display(full),
+                        json_path::display(here),
+                    )));
+                }
+                return Ok(None);
+            }
+            &mut a[*i]
+        }
+        (seg, other) if create => {
+            let wanted = if matches!(seg, Segment::Key(_)) { "an object" } else { "an array" };
+            return Err(Error::invalid_argument(format!(
+                "cannot write {}: {} is {}, not {wanted}",
+                json_path::display(full),
+                json_path::display(here),
+                kind(other)
+            )));
+        }
+        _ => return Ok(None),
+    };
+    slot(next, rest, full, create)
+}
+
+/// RFC 7386 JSON Merge Patch.
+pub fn merge_patch(target: &mut Doc, patch: Doc) {
+    let Doc::Map(entries) = patch else {
+        *target = patch;
+        return;
+    };
+    if !matches!(target, Doc::Map(_)) {
+        *target = Doc::Map(Vec::new());
+    }
+    let Doc::Map(t) = target else { unreachable!() };
+    for (k, v) in entries {
+        let Some(key) = k.as_str() else { continue };
+        let at = map_index(t, key);
+        match (v, at) {
+            (Doc::Nil, Some(i)) => {
+                t.remove(i);
+            }
+            (Doc::Nil, None) => {}
+            (v, Some(i)) => merge_patch(&mut t[i].1, v),
+            (v, None) => {
+                let mut fresh = Doc::Nil;
+                merge_patch(&mut fresh, v);
+                t.push((k, fresh));
+            }
+        }
+    }
+}
+
+/// Applies one operation; `Ok(false)` when a delete found nothing.
+pub fn apply(doc: &mut Option<Doc>, path: &[Segment], op: &Op) -> Result<bool> {
+    match op {
+        Op::Delete if path.is_empty() => Ok(doc.take().is_some()),
+        Op::Delete => {
+            let Some(root) = doc.as_mut() else { return Ok(false) };
+            let (last, parent) = path.split_last().unwrap();
+            let Some(container) = slot(root, parent, path, false)? else { return Ok(false) };
+            Ok(match (last, container) {
+                (Segment::Key(k), Doc::Map(m)) => match map_index(m, k) {
+                    Some(i) => {
+                        m.remove(i);
+                        true
+                    }
+                    None => false,
+                },
+                (Segment::Index(i), Doc::Array(a)) if *i < a.len() => {
+                    a.remove(*i);
+                    true
+                }
+                _ => false,
+            })
+        }
+        Op::Set(v) | Op::Merge(v) => {
+            if path.is_empty() {
+                match op {
+                    Op::Set(_) => *doc = Some(v.clone()),
+                    _ => merge_patch(doc.get_or_insert(Doc::Nil), v.clone()),
+                }
+                return Ok(true);
+            }
+            if doc.is_none() {
+                *doc = Some(Doc::Map(Vec::new()));
+            }
+            let target = slot(doc.as_mut().unwrap(), path, path, true)?.expect("created");
+            match op {
+                Op::Set(_) => *target = v.clone(),
+                _ => merge_patch(target, v.clone()),
+            }
+            Ok(true)
+        }
+    }
+}
+
+/// Checks a document against the limits and encodes it.
+pub fn finish(doc: &Doc) -> Result<Vec<u8>> {
+    if depth(doc) > MAX_DEPTH {
+        return Err(Error::limit(format!("the document nests deeper than {MAX_DEPTH} levels")));
+    }
+    let bytes = encode(doc);
+    if bytes.len() > MAX_VALUE_BYTES {
+        return Err(Error::limit(format!("the document is {} bytes encoded; the limit is {MAX_VALUE_BYTES} bytes (16 MiB)", bytes.len())));
+    }
+    Ok(bytes)
+}
+
+impl DocTx {
+    pub fn new(base: Option<Doc>) -> DocTx {
+        DocTx { ops: Vec::new(), reads: Vec::new(), current: base }
+    }
+
+    pub fn current(&self) -> Option<&Doc> {
+        self.current.as_ref()
+    }
+
+    pub fn read(&mut self, path: Path) {
+        if !self.reads.contains(&path) {
+            self.reads.push(path);
+        }
+    }
+
+    /// Applies `op` to this transaction's view now (so errors surface at the
+    /// call) and records it for commit.
+    pub fn write(&mut self, path: Path, op: Op) -> Result<bool> {
+        let mut next = self.current.clone();
+        let changed = apply(&mut next, &path, &op)?;
+        if let Some(doc) = &next {
+            finish(doc)?;
+        }
+        self.current = next;
+        self.ops.push((path, op));
+        Ok(changed)
+    }
+
+    pub fn writes_anything(&self) -> bool {
+        !self.ops.is_empty()
+    }
+}
+
+impl PathLog {
+    /// Fails if a path `docs` read or wrote was written by a commit after
+    /// `snapshot`. Called with the commit lock held.
+    pub fn check(&self, docs: &DocTxs, snapshot: u64) -> Result<()> {
+        let log = self.writes.lock();
+        for (key, doc) in docs {
+            let Some(entries) = log.get(&key[..]) else { continue };
+            for (version, written) in entries.iter().filter(|(v, _)| *v > snapshot) {
+                let mine = doc.ops.iter().map(|(p, _)| p).chain(doc.reads.iter());
+                for p in mine {
+                    if overlaps(p, written) {
+                        return Err(Error::conflict(
+                            "a JSON path this transaction used was written by another transaction first",
+                            json!({
+                                "doc": String::from_utf8_lossy(InternalKey::user(key)),
+                                "path": json_path::display(p),
+                                "writtenPath": json_path::display(written),
+                                "version": version,
+                                "snapshot": snapshot,
+                            }),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the paths a commit at `version` wrote: each document's own
+    /// paths, and the root for any other write of a document key. Drops what
+    /// no open snapshot can conflict with any more.
+    pub fn record<'a>(&self, version: u64, docs: Option<&DocTxs>, other_keys: impl Iterator<Item = &'a [u8]>, oldest_needed: u64) {
+        let mut log = self.writes.lock();
+        let mut touched: Vec<(Box<[u8]>, Vec<Path>)> = Vec::new();
+        if let Some(docs) = docs {
+            for (key, doc) in docs.iter().filter(|(_, d)| d.writes_anything()) {
+                touched.push((key[..].into(), doc.ops.iter().map(|(p, _)| p.clone()).collect()));
+            }
+        }
+        for key in other_keys {
+            if InternalKey::tag(key) == Some(TypeTag::Json) && !docs.is_some_and(|d| d.contains_key(key)) {
+                touched.push((key.into(), vec![Vec::new()]));
+            }
+        }
+        for (key, paths) in touched {
+            let entries = log.entry(key).or_default();
+            entries.retain(|(v, _)| *v > oldest_needed);
+            entries.extend(paths.into_iter().map(|p| (version, p)));
+        }
+        if log.len() > 1024 {
+            log.retain(|_, e| {
+                e.retain(|(v, _)| *v > oldest_needed);
+                !e.is_empty()
+            });
+        }
+    }
+}
+
+/// Replays each document's operations on its newest committed value: the
+/// writes the commit stores. Called with the commit lock held.
+pub fn resolve(store: &Store, docs: &DocTxs) -> Result<Vec<(Vec<u8>, Option<Value>)>> {
+    let mut out = Vec::new();
+    for (key, doc) in docs.iter().filter(|(_, d)| d.writes_anything()) {
+        let latest = store.get(key, u64::MAX).map(|(_, v)| v);
+        let mut value = match &latest {
+            Some(bytes) => Some(decode(bytes)?),
+            None => None,
+        };
+        for (path, op) in &doc.ops {
+            apply(&mut value, path, op)?;
+        }
+        let stored = match value {
+            Some(v) => Some(Arc::from(finish(&v)?)),
+            None => None,
+        };
+        if stored.is_some() || latest.is_some() {
+            out.push((key.clone(), stored));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json_path::parse;
+
+    fn v(s: &str) -> Doc {
+        let j: serde_json::Value = serde_json::from_str(s).unwrap();
+        let bytes = rmp_serde::to_vec(&j).unwrap();
+        decode(&bytes).unwrap()
+    }
+
+    fn run(doc: Option<&str>, path: &str, op: Op) -> Result<Option<Doc>> {
+        let mut d = doc.map(v);
+        apply(&mut d, &parse(path).unwrap(), &op)?;
+        Ok(d)
+    }
+
+    #[test]
+    fn set_creates_missing_objects() {
+        assert_eq!(run(None, "$.a.b", Op::Set(v("1"))).unwrap(), Some(v(r#"{"a":{"b":1}}"#)));
+        assert_eq!(run(Some(r#"{"a":[1,2]}"#), "$.a[2]", Op::Set(v("3"))).unwrap(), Some(v(r#"{"a":[1,2,3]}"#)));
+    }
+
+    #[test]
+    fn set_through_a_scalar_names_the_path() {
+        let e = run(Some(r#"{"a":5}"#), "$.a.b", Op::Set(v("1"))).unwrap_err().to_string();
+        assert!(e.contains("$.a is a number, not an object"), "{e}");
+        let e = run(Some(r#"{"a":[]}"#), "$.a[3]", Op::Set(v("1"))).unwrap_err().to_string();
+        assert!(e.contains("past the end"), "{e}");
+    }
+
+    #[test]
+    fn merge_follows_rfc_7386() {
+        let out = run(Some(r#"{"a":"b","c":{"d":"e","f":"g"}}"#), "$", Op::Merge(v(r#"{"a":"z","c":{"f":null}}"#))).unwrap();
+        assert_eq!(out, Some(v(r#"{"a":"z","c":{"d":"e"}}"#)));
+        assert_eq!(run(Some(r#"{"a":[1]}"#), "$.a", Op::Merge(v(r#"{"x":1}"#))).unwrap(), Some(v(r#"{"a":{"x":1}}"#)));
+    }
+
+    #[test]
+    fn delete_reports_whether_something_went() {
+        let mut d = Some(v(r#"{"a":{"b":1},"c":[1,2]}"#));
+        assert!(apply(&mut d, &parse("$.a.b").unwrap(), &Op::Delete).unwrap());
+        assert!(!apply(&mut d, &parse("$.a.b").unwrap(), &Op::Delete).unwrap());
+        assert!(apply(&mut d, &parse("$.c[0]").unwrap(), &Op::Delete).unwrap());
+        assert_eq!(d, Some(v(r#"{"a":{},"c":[2]}"#)));
+        assert!(apply(&mut d, &[], &Op::Delete).unwrap());
+        assert_eq!(d, None);
+    }
+}
