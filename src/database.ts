@@ -7,7 +7,11 @@ import { Kv } from './kv.js'
 import { runBytes } from './keys.js'
 import { NativeDatabase, type NativeTransaction } from './native.js'
 import { type BeginOptions, type RunId, Runs } from './runs.js'
+import { Events } from './events.js'
+import { Json } from './json.js'
+import { DbOps } from './ops.js'
 import { RunScope, TxScope } from './scope.js'
+import { State } from './state.js'
 import { DbTarget } from './targets.js'
 
 /** How much a commit survives a crash (see docs/durability.md). */
@@ -121,14 +125,24 @@ export class Database {
   readonly kv: Kv<number>
   /** The run index. */
   readonly runs: Runs
+  /** The EventLog of each run: append-only and hash-chained. */
+  readonly events: Events
+  /** StateCells: versioned values with compare-and-swap. */
+  readonly state: State
+  /** JSON documents with path-level conflicts. */
+  readonly json: Json
   readonly #native: NativeDatabase
   readonly #target: DbTarget
 
   private constructor(native: NativeDatabase) {
     this.#native = native
     this.#target = new DbTarget(native)
+    const ops = new DbOps(native)
     this.kv = new Kv<number>(this.#target)
     this.runs = new Runs(native)
+    this.events = new Events(ops)
+    this.state = new State(ops, (run, fn) => this.transaction(run, (tx) => fn(tx.state), { retries: 0 }))
+    this.json = new Json(ops)
   }
 
   /**
@@ -166,7 +180,7 @@ export class Database {
   /** The API bound to one run: `db.scope(run).kv.put(key, value)`. */
   scope(run: RunId): RunScope {
     runBytes(run)
-    return new RunScope(this.kv, run)
+    return new RunScope(this, run)
   }
 
   /**

@@ -2,23 +2,44 @@
  * Run scopes: the API bound to one run. A transaction's `tx` is a scope too.
  * @module
  */
+import { Events, ScopedEvents } from './events.js'
+import { Json, ScopedJson } from './json.js'
 import { Kv, ScopedKv } from './kv.js'
 import type { Io } from './keys.js'
 import type { NativeTransaction } from './native.js'
+import { TxOps } from './ops.js'
 import type { RunId } from './runs.js'
+import { ScopedState, State } from './state.js'
 import { TxTarget } from './targets.js'
+
+/** The primitives' facades of one database or one transaction. @internal */
+export interface Facades<W> {
+  kv: Kv<W>
+  events: Events
+  state: State
+  json: Json
+}
 
 /** Every primitive bound to one run: `scope.kv.put(key, value)`. */
 export class RunScope {
   /** KV working memory of this run. */
   readonly kv: ScopedKv<number>
+  /** The EventLog of this run. */
+  readonly events: ScopedEvents
+  /** The StateCells of this run. */
+  readonly state: ScopedState
+  /** The JSON documents of this run. */
+  readonly json: ScopedJson
   /** @internal */
   constructor(
-    kv: Kv<number>,
+    f: Facades<number>,
     /** The run this scope is bound to. */
     readonly run: RunId,
   ) {
-    this.kv = new ScopedKv(kv, run)
+    this.kv = new ScopedKv(f.kv, run)
+    this.events = new ScopedEvents(f.events, run)
+    this.state = new ScopedState(f.state, run)
+    this.json = new ScopedJson(f.json, run)
   }
 }
 
@@ -29,6 +50,12 @@ export class RunScope {
 export class TxScope {
   /** KV of this run, inside the transaction (`put` returns nothing: the version is known at commit). */
   readonly kv: ScopedKv<void>
+  /** The EventLog of this run, inside the transaction. */
+  readonly events: ScopedEvents
+  /** The StateCells of this run, inside the transaction. */
+  readonly state: ScopedState
+  /** The JSON documents of this run, inside the transaction. */
+  readonly json: ScopedJson
   /** @internal */
   constructor(
     native: NativeTransaction,
@@ -36,6 +63,11 @@ export class TxScope {
     /** The run of the transaction. */
     readonly run: RunId,
   ) {
+    const ops = new TxOps(native)
     this.kv = new ScopedKv(new Kv<void>(new TxTarget(native, io)), run)
+    this.events = new ScopedEvents(new Events(ops), run)
+    const state: State = new State(ops, (r, fn) => fn(new ScopedState(state, r)))
+    this.state = new ScopedState(state, run)
+    this.json = new ScopedJson(new Json(ops), run)
   }
 }

@@ -300,37 +300,36 @@ impl Engine {
             if let Some(tx) = tx {
                 validate(tx, &self.store, &last)?;
             }
-            let resolved;
-            let mut joined: Vec<(&[u8], Option<Value>)> = Vec::new();
-            let writes: &[(&[u8], Option<Value>)] = match docs {
+            match docs {
+                None => self.log_and_apply(&mut last, writes, None)?,
                 Some(docs) => {
                     self.json_paths.check(docs, tx.map_or(0, |t| t.snapshot_version()))?;
-                    resolved = json::resolve(&self.store, docs)?;
-                    joined.extend(writes.iter().map(|(k, v)| (k.as_ref(), v.clone())));
+                    let resolved = json::resolve(&self.store, docs)?;
+                    let mut joined: Vec<(&[u8], Option<Value>)> = writes.iter().map(|(k, v)| (k.as_ref(), v.clone())).collect();
                     joined.extend(resolved.iter().map(|(k, v)| (&k[..], v.clone())));
-                    &joined
+                    self.log_and_apply(&mut last, &joined, Some(docs))?
                 }
-                None => {
-                    joined.extend(writes.iter().map(|(k, v)| (k.as_ref(), v.clone())));
-                    &joined
-                }
-            };
-            self.check_writable(writes)?;
-            let version = *last + 1;
-            if let Some(wal) = &self.wal {
-                let ts = now_ms();
-                wal.append_with(version, |buf| commit_record::encode(buf, ts, writes.iter().map(|(k, v)| (k.as_ref(), v.as_deref()))))?;
             }
-            let oldest = self.tracker.oldest_needed();
-            self.apply(version, writes, oldest);
-            self.json_paths.record(version, docs, writes.iter().map(|(k, _)| *k), oldest);
-            *last = version;
-            self.tracker.publish(version);
-            version
         };
         if wait {
             self.wait_durable(version)?;
         }
+        Ok(version)
+    }
+
+    /// Steps 2–6 of the commit order, with the commit lock (`last`) held.
+    fn log_and_apply<K: AsRef<[u8]>>(&self, last: &mut u64, writes: &[(K, Option<Value>)], docs: Option<&DocTxs>) -> Result<u64> {
+        self.check_writable(writes)?;
+        let version = *last + 1;
+        if let Some(wal) = &self.wal {
+            let ts = now_ms();
+            wal.append_with(version, |buf| commit_record::encode(buf, ts, writes.iter().map(|(k, v)| (k.as_ref(), v.as_deref()))))?;
+        }
+        let oldest = self.tracker.oldest_needed();
+        self.apply(version, writes, oldest);
+        self.json_paths.record(version, docs, writes.iter().map(|(k, _)| k.as_ref()), oldest);
+        *last = version;
+        self.tracker.publish(version);
         Ok(version)
     }
 

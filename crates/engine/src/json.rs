@@ -20,13 +20,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use in_mem_core::limits::{MAX_DEPTH, MAX_VALUE_BYTES};
-use in_mem_core::{Error, InternalKey, Result, TypeTag};
+use in_mem_core::{Error, InternalKey, Result, RunId, TypeTag};
 use in_mem_storage::{Store, Value};
 use parking_lot::Mutex;
 use rmpv::Value as Doc;
 use serde_json::json;
 
 use crate::json_path::{self, Path, Segment, overlaps};
+use crate::txn::EngineTx;
 
 #[derive(Clone, Debug)]
 pub enum Op {
@@ -51,8 +52,11 @@ pub type DocTxs = BTreeMap<Vec<u8>, DocTx>;
 /// snapshot older than them is open.
 #[derive(Default)]
 pub struct PathLog {
-    writes: Mutex<HashMap<Box<[u8]>, Vec<(u64, Path)>>>,
+    writes: Mutex<HashMap<Box<[u8]>, Vec<Written>>>,
 }
+
+/// A path written to a document by the commit at that version.
+type Written = (u64, Path);
 
 pub fn decode(bytes: &[u8]) -> Result<Doc> {
     let mut r = bytes;
@@ -307,7 +311,6 @@ impl PathLog {
     /// paths, and the root for any other write of a document key. Drops what
     /// no open snapshot can conflict with any more.
     pub fn record<'a>(&self, version: u64, docs: Option<&DocTxs>, other_keys: impl Iterator<Item = &'a [u8]>, oldest_needed: u64) {
-        let mut log = self.writes.lock();
         let mut touched: Vec<(Box<[u8]>, Vec<Path>)> = Vec::new();
         if let Some(docs) = docs {
             for (key, doc) in docs.iter().filter(|(_, d)| d.writes_anything()) {
@@ -319,12 +322,17 @@ impl PathLog {
                 touched.push((key.into(), vec![Vec::new()]));
             }
         }
+        if touched.is_empty() {
+            return;
+        }
+        let mut log = self.writes.lock();
         for (key, paths) in touched {
             let entries = log.entry(key).or_default();
             entries.retain(|(v, _)| *v > oldest_needed);
             entries.extend(paths.into_iter().map(|p| (version, p)));
         }
-        if log.len() > 1024 {
+        // Documents not written again keep stale entries until a sweep.
+        if log.len() > 1024 && version.is_multiple_of(256) {
             log.retain(|_, e| {
                 e.retain(|(v, _)| *v > oldest_needed);
                 !e.is_empty()
@@ -355,6 +363,62 @@ pub fn resolve(store: &Store, docs: &DocTxs) -> Result<Vec<(Vec<u8>, Option<Valu
         }
     }
     Ok(out)
+}
+
+fn doc_key(run: &RunId, doc: &str) -> Result<Vec<u8>> {
+    InternalKey::validate_user_key(doc.as_bytes())?;
+    Ok(InternalKey::build(run, TypeTag::Json, doc.as_bytes()))
+}
+
+impl EngineTx {
+    /// This transaction's view of a document, loaded from its snapshot on
+    /// first use.
+    fn doc(&mut self, key: &[u8]) -> Result<&mut DocTx> {
+        if !self.docs.contains_key(key) {
+            let base = match self.read_untracked(key) {
+                Some(bytes) => Some(decode(&bytes)?),
+                None => None,
+            };
+            self.docs.insert(key.to_vec(), DocTx::new(base));
+        }
+        Ok(self.docs.get_mut(key).unwrap())
+    }
+
+    /// The encoded value at `path` of `doc`, if present. The path joins the
+    /// transaction's read set.
+    pub fn json_get(&mut self, run: &RunId, doc: &str, path: &str) -> Result<Option<Vec<u8>>> {
+        let key = doc_key(run, doc)?;
+        let path = json_path::parse(path)?;
+        let d = self.doc(&key)?;
+        let found = d.current().and_then(|v| get(v, &path)).map(encode);
+        d.read(path);
+        Ok(found)
+    }
+
+    fn json_write(&mut self, run: &RunId, doc: &str, path: &str, op: Op) -> Result<bool> {
+        let key = doc_key(run, doc)?;
+        let path = json_path::parse(path)?;
+        self.engine().check_run_writable(run)?;
+        self.doc(&key)?.write(path, op)
+    }
+
+    /// Sets the value at `path`, creating missing intermediate objects.
+    pub fn json_set(&mut self, run: &RunId, doc: &str, path: &str, value: &[u8]) -> Result<()> {
+        let v = decode(value)?;
+        self.json_write(run, doc, path, Op::Set(v)).map(|_| ())
+    }
+
+    /// Removes the value at `path` (`$`: the whole document); whether there
+    /// was one.
+    pub fn json_delete(&mut self, run: &RunId, doc: &str, path: &str) -> Result<bool> {
+        self.json_write(run, doc, path, Op::Delete)
+    }
+
+    /// Merges `patch` into the value at `path` (RFC 7386).
+    pub fn json_merge(&mut self, run: &RunId, doc: &str, path: &str, patch: &[u8]) -> Result<()> {
+        let v = decode(patch)?;
+        self.json_write(run, doc, path, Op::Merge(v)).map(|_| ())
+    }
 }
 
 #[cfg(test)]

@@ -142,7 +142,10 @@ mod tests {
         assert_eq!(parse("$").unwrap(), vec![]);
         assert_eq!(parse("$.a.b").unwrap(), vec![Segment::Key("a".into()), Segment::Key("b".into())]);
         assert_eq!(parse("$.a[0]").unwrap(), vec![Segment::Key("a".into()), Segment::Index(0)]);
-        assert_eq!(parse(r#"$["odd key"]['x\'y']["\u0041"]"#).unwrap(), vec![Segment::Key("odd key".into()), Segment::Key("x'y".into()), Segment::Key("A".into())]);
+        assert_eq!(
+            parse(r#"$["odd key"]['x\'y']["\u0041"]"#).unwrap(),
+            vec![Segment::Key("odd key".into()), Segment::Key("x'y".into()), Segment::Key("A".into())]
+        );
     }
 
     #[test]

@@ -9,18 +9,22 @@
 
 mod commit_record;
 mod database;
+mod events;
 mod json;
 mod json_path;
 mod kv;
 mod options;
 mod registry;
 mod runs;
+mod state;
 mod txn;
 
 pub use database::{Engine, RecoveryStats, Stats};
+pub use events::{Appended, Event, RangeOptions as EventRangeOptions, Verification};
 pub use kv::{KvEntry, KvListOptions, payload as kv_payload};
 pub use options::{Durability, OpenOptions};
 pub use runs::{RunAction, RunInfo, RunListOptions, RunStatus};
+pub use state::Cell;
 pub use txn::EngineTx;
 
 pub use in_mem_core::{Error, Result, RunId};

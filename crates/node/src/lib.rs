@@ -8,7 +8,10 @@
 
 mod database;
 mod errors;
+mod events;
 mod hot;
+mod json;
+mod state;
 mod transaction;
 
 #[global_allocator]

@@ -22,7 +22,7 @@ impl NativeTransaction {
         Ok(NativeTransaction { tx: Some(EngineTx::begin(engine).napi()?) })
     }
 
-    fn tx(&mut self) -> Result<&mut EngineTx> {
+    pub(crate) fn tx(&mut self) -> Result<&mut EngineTx> {
         self.tx.as_mut().ok_or_else(|| invalid("the transaction has already finished"))
     }
 }

@@ -1,0 +1,117 @@
+//! StateCells: named values per run with a version that starts at 1 and
+//! rises by 1 on every write.
+//!
+//! Layout: `run | State | name → version u64 LE | updatedAt ms u64 LE | value`.
+//! `cas` answers from the transaction's snapshot at once; a concurrent write
+//! to the same cell makes the commit a conflict, never a silent overwrite.
+
+use std::sync::Arc;
+
+use in_mem_core::{Error, InternalKey, Result, RunId, TypeTag, now_ms};
+use in_mem_storage::Value;
+use serde_json::json;
+
+use crate::kv::check_value;
+use crate::txn::EngineTx;
+
+/// A cell as read.
+#[derive(Clone, Debug)]
+pub struct Cell {
+    pub name: String,
+    pub version: u64,
+    pub updated_at: u64,
+    stored: Value,
+}
+
+impl Cell {
+    pub fn value(&self) -> &[u8] {
+        &self.stored[16..]
+    }
+
+    fn decode(name: &[u8], stored: &Value) -> Cell {
+        Cell {
+            name: String::from_utf8_lossy(name).into_owned(),
+            version: u64::from_le_bytes(stored[..8].try_into().unwrap()),
+            updated_at: u64::from_le_bytes(stored[8..16].try_into().unwrap()),
+            stored: stored.clone(),
+        }
+    }
+}
+
+fn cell_key(run: &RunId, name: &str) -> Result<Vec<u8>> {
+    InternalKey::validate_user_key(name.as_bytes())?;
+    Ok(InternalKey::build(run, TypeTag::State, name.as_bytes()))
+}
+
+fn stored(version: u64, value: &[u8]) -> Value {
+    let mut v = Vec::with_capacity(16 + value.len());
+    v.extend_from_slice(&version.to_le_bytes());
+    v.extend_from_slice(&now_ms().to_le_bytes());
+    v.extend_from_slice(value);
+    Arc::from(v)
+}
+
+impl EngineTx {
+    pub fn state_get(&mut self, run: &RunId, name: &str) -> Result<Option<Cell>> {
+        let key = cell_key(run, name)?;
+        Ok(self.read(&key).map(|(_, v)| Cell::decode(name.as_bytes(), &v)))
+    }
+
+    fn state_write(&mut self, key: &[u8], version: u64, value: &[u8]) -> Result<u64> {
+        check_value(value)?;
+        self.write(key, Some(stored(version, value)))?;
+        Ok(version)
+    }
+
+    /// Creates the cell at version 1; `AlreadyExistsError` if it exists.
+    pub fn state_init(&mut self, run: &RunId, name: &str, value: &[u8]) -> Result<u64> {
+        let key = cell_key(run, name)?;
+        if let Some((_, v)) = self.read(&key) {
+            let version = u64::from_le_bytes(v[..8].try_into().unwrap());
+            return Err(Error::already_exists(
+                format!("state cell {name:?} already exists in run {run} (version {version})"),
+                json!({ "run": run.to_string(), "name": name, "version": version }),
+            ));
+        }
+        self.state_write(&key, 1, value)
+    }
+
+    /// Writes unconditionally; returns the new version.
+    pub fn state_set(&mut self, run: &RunId, name: &str, value: &[u8]) -> Result<u64> {
+        let key = cell_key(run, name)?;
+        let current = self.read(&key).map_or(0, |(_, v)| u64::from_le_bytes(v[..8].try_into().unwrap()));
+        self.state_write(&key, current + 1, value)
+    }
+
+    /// Writes if the cell is at `expected` (0: absent). Returns whether it
+    /// wrote and the cell's version after the call.
+    pub fn state_cas(&mut self, run: &RunId, name: &str, expected: u64, value: &[u8]) -> Result<(bool, u64)> {
+        let key = cell_key(run, name)?;
+        check_value(value)?;
+        let current = self.read(&key).map_or(0, |(_, v)| u64::from_le_bytes(v[..8].try_into().unwrap()));
+        if current != expected {
+            return Ok((false, current));
+        }
+        self.state_write(&key, current + 1, value).map(|v| (true, v))
+    }
+
+    pub fn state_delete(&mut self, run: &RunId, name: &str) -> Result<bool> {
+        let key = cell_key(run, name)?;
+        if self.read(&key).is_none() {
+            return Ok(false);
+        }
+        self.write(&key, None)?;
+        Ok(true)
+    }
+
+    /// Every cell of the run, by name.
+    pub fn state_list(&mut self, run: &RunId) -> Vec<Cell> {
+        let prefix = InternalKey::prefix(run, TypeTag::State);
+        let mut out = Vec::new();
+        self.scan_prefix(&prefix, false, &mut |k, _, v| {
+            out.push(Cell::decode(&k[17..], v));
+            true
+        });
+        out
+    }
+}

@@ -1,0 +1,36 @@
+//! JSON document calls of a transaction.
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::database::parse_run;
+use crate::errors::IntoNapi;
+use crate::transaction::NativeTransaction;
+
+#[napi]
+impl NativeTransaction {
+    /// The encoded value at `path`, or null.
+    #[napi(catch_unwind)]
+    pub fn json_get(&mut self, run: String, doc: String, path: String) -> Result<Option<Buffer>> {
+        let run = parse_run(&run)?;
+        Ok(self.tx()?.json_get(&run, &doc, &path).napi()?.map(Into::into))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn json_set(&mut self, run: String, doc: String, path: String, value: &[u8]) -> Result<()> {
+        let run = parse_run(&run)?;
+        self.tx()?.json_set(&run, &doc, &path, value).napi()
+    }
+
+    #[napi(catch_unwind)]
+    pub fn json_delete(&mut self, run: String, doc: String, path: String) -> Result<bool> {
+        let run = parse_run(&run)?;
+        self.tx()?.json_delete(&run, &doc, &path).napi()
+    }
+
+    #[napi(catch_unwind)]
+    pub fn json_merge(&mut self, run: String, doc: String, path: String, patch: &[u8]) -> Result<()> {
+        let run = parse_run(&run)?;
+        self.tx()?.json_merge(&run, &doc, &path, patch).napi()
+    }
+}

@@ -1,0 +1,74 @@
+/**
+ * JSON documents addressed by path, with path-level conflicts.
+ * @module
+ */
+import { type Value, decode, encode } from './codec.js'
+import { InvalidArgumentError } from './errors.js'
+import type { OpTarget } from './ops.js'
+
+function checkDoc(doc: unknown, path: unknown): asserts doc is string {
+  if (typeof doc !== 'string') throw new InvalidArgumentError('a document id must be a string')
+  if (typeof path !== 'string') throw new InvalidArgumentError('a JSON path must be a string such as "$.a.b"')
+}
+
+/**
+ * JSON documents of each run. Paths are `$`, `$.a.b`, `$.a[0]` and
+ * `$["odd key"]`. Two transactions writing disjoint paths of one document
+ * both commit; overlapping paths (one a prefix of the other) conflict.
+ */
+export class Json {
+  /** @internal */
+  constructor(private readonly target: OpTarget) {}
+
+  /** Sets the value at `path`, creating missing intermediate objects. */
+  set(run: string, doc: string, path: string, value: Value): void {
+    checkDoc(doc, path)
+    const bytes = encode(value)
+    this.target.write(run, (tx) => tx.jsonSet(run, doc, path, bytes))
+  }
+
+  /** The value at `path` (default `$`, the whole document), or `undefined`. */
+  get(run: string, doc: string, path = '$'): Value | undefined {
+    checkDoc(doc, path)
+    const b = this.target.read(run, (tx) => tx.jsonGet(run, doc, path))
+    return b == null ? undefined : decode(b)
+  }
+
+  /** Removes the value at `path` (`$`: the whole document); whether there was one. */
+  delete(run: string, doc: string, path: string): boolean {
+    checkDoc(doc, path)
+    return this.target.write(run, (tx) => tx.jsonDelete(run, doc, path))
+  }
+
+  /** Merges `patch` into the value at `path` as an RFC 7386 merge patch (`null` removes a key). */
+  merge(run: string, doc: string, path: string, patch: Value): void {
+    checkDoc(doc, path)
+    const bytes = encode(patch)
+    this.target.write(run, (tx) => tx.jsonMerge(run, doc, path, bytes))
+  }
+}
+
+/** {@link Json} bound to one run. */
+export class ScopedJson {
+  /** @internal */
+  constructor(
+    private readonly json: Json,
+    private readonly run: string,
+  ) {}
+  /** See {@link Json.set}. */
+  set(doc: string, path: string, value: Value): void {
+    this.json.set(this.run, doc, path, value)
+  }
+  /** See {@link Json.get}. */
+  get(doc: string, path = '$'): Value | undefined {
+    return this.json.get(this.run, doc, path)
+  }
+  /** See {@link Json.delete}. */
+  delete(doc: string, path: string): boolean {
+    return this.json.delete(this.run, doc, path)
+  }
+  /** See {@link Json.merge}. */
+  merge(doc: string, path: string, patch: Value): void {
+    this.json.merge(this.run, doc, path, patch)
+  }
+}

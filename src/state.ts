@@ -1,0 +1,172 @@
+/**
+ * StateCells: named, versioned values per run with compare-and-swap.
+ * @module
+ */
+import { type Value, decode, encode } from './codec.js'
+import { ConflictError, InvalidArgumentError } from './errors.js'
+import type { OpTarget } from './ops.js'
+
+/** A cell's value with its version and write time. */
+export interface Cell<T = Value> {
+  /** The stored value. */
+  value: T
+  /** Starts at 1 and rises by 1 on every write. */
+  version: number
+  /** Milliseconds since the epoch of the last write. */
+  updatedAt: number
+}
+
+/** One entry of {@link State.list}. */
+export interface NamedCell<T = Value> extends Cell<T> {
+  /** The cell's name. */
+  name: string
+}
+
+/** What {@link State.cas} returns. */
+export interface CasResult {
+  /** Whether the value was written. */
+  ok: boolean
+  /** The cell's version after the call: the new one, or the current one on a mismatch (0: absent). */
+  version: number
+}
+
+/** What {@link State.transition} returns. */
+export interface TransitionResult<T = Value> {
+  /** The value written. */
+  value: T
+  /** Its version. */
+  version: number
+}
+
+/** How often {@link State.transition} re-runs on a conflict. */
+const TRANSITION_RETRIES = 1000
+
+function checkName(name: unknown): asserts name is string {
+  if (typeof name !== 'string') throw new InvalidArgumentError('a state cell name must be a string')
+}
+
+interface RawCell {
+  name: string
+  value: Buffer
+  version: number
+  updatedAt: number
+}
+
+/**
+ * StateCells of each run. Every write raises the cell's version by 1;
+ * {@link State.cas} writes only at an expected version and answers at once.
+ */
+export class State {
+  /** @internal */
+  constructor(
+    private readonly target: OpTarget,
+    private readonly transact: <T>(run: string, fn: (state: ScopedState) => T) => T,
+  ) {}
+
+  /** Creates a cell at version 1; `AlreadyExistsError` if it exists. */
+  init(run: string, name: string, value: Value): number {
+    checkName(name)
+    const bytes = encode(value)
+    return this.target.write(run, (tx) => tx.stateInit(run, name, bytes))
+  }
+
+  /** The cell, or `undefined`. */
+  get(run: string, name: string): Cell | undefined {
+    checkName(name)
+    const c = this.target.read(run, (tx) => tx.stateGet(run, name))
+    return c == null ? undefined : { value: decode(c.value), version: c.version, updatedAt: c.updatedAt }
+  }
+
+  /** Writes unconditionally (creating the cell at version 1); returns the new version. */
+  set(run: string, name: string, value: Value): number {
+    checkName(name)
+    const bytes = encode(value)
+    return this.target.write(run, (tx) => tx.stateSet(run, name, bytes))
+  }
+
+  /**
+   * Writes `value` only if the cell is at `expectedVersion` (0: only if it
+   * does not exist). On a mismatch it returns `{ ok: false, version: current }`
+   * at once, with no retry.
+   */
+  cas(run: string, name: string, expectedVersion: number, value: Value): CasResult {
+    checkName(name)
+    if (typeof expectedVersion !== 'number' || !Number.isSafeInteger(expectedVersion) || expectedVersion < 0) {
+      throw new InvalidArgumentError(`expectedVersion must be a non-negative integer, not ${String(expectedVersion)}`)
+    }
+    const bytes = encode(value)
+    return this.target.write(run, (tx) => tx.stateCas(run, name, expectedVersion, bytes))
+  }
+
+  /**
+   * Read-modify-write: calls `fn` with the current value (`undefined` when
+   * the cell does not exist) and writes what it returns, re-running `fn` on
+   * a newer value if another writer got in first. `fn` must be synchronous
+   * and may run more than once.
+   */
+  transition<T extends Value = Value>(run: string, name: string, fn: (current: T | undefined) => T): TransitionResult<T> {
+    checkName(name)
+    if (typeof fn !== 'function') throw new InvalidArgumentError('transition needs a function')
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return this.transact(run, (state) => {
+          const next = fn(state.get(name)?.value as T | undefined)
+          return { value: next, version: state.set(name, next) }
+        })
+      } catch (e) {
+        if (e instanceof ConflictError && attempt < TRANSITION_RETRIES) continue
+        throw e
+      }
+    }
+  }
+
+  /** Removes the cell; whether it existed. */
+  delete(run: string, name: string): boolean {
+    checkName(name)
+    return this.target.write(run, (tx) => tx.stateDelete(run, name))
+  }
+
+  /** Every cell of the run, by name. */
+  list(run: string): NamedCell[] {
+    return this.target
+      .read(run, (tx) => tx.stateList(run))
+      .map((c: RawCell) => ({ name: c.name, value: decode(c.value), version: c.version, updatedAt: c.updatedAt }))
+  }
+}
+
+/** {@link State} bound to one run. */
+export class ScopedState {
+  /** @internal */
+  constructor(
+    private readonly state: State,
+    private readonly run: string,
+  ) {}
+  /** See {@link State.init}. */
+  init(name: string, value: Value): number {
+    return this.state.init(this.run, name, value)
+  }
+  /** See {@link State.get}. */
+  get(name: string): Cell | undefined {
+    return this.state.get(this.run, name)
+  }
+  /** See {@link State.set}. */
+  set(name: string, value: Value): number {
+    return this.state.set(this.run, name, value)
+  }
+  /** See {@link State.cas}. */
+  cas(name: string, expectedVersion: number, value: Value): CasResult {
+    return this.state.cas(this.run, name, expectedVersion, value)
+  }
+  /** See {@link State.transition}. */
+  transition<T extends Value = Value>(name: string, fn: (current: T | undefined) => T): TransitionResult<T> {
+    return this.state.transition(this.run, name, fn)
+  }
+  /** See {@link State.delete}. */
+  delete(name: string): boolean {
+    return this.state.delete(this.run, name)
+  }
+  /** See {@link State.list}. */
+  list(): NamedCell[] {
+    return this.state.list(this.run)
+  }
+}
