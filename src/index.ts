@@ -12,7 +12,7 @@ export type { Durability, OpenOptions, Stats, TransactionOptions } from './datab
 export { Kv, ScopedKv } from './kv.js'
 export type { ListOptions, PutOptions, Versioned } from './kv.js'
 export { Runs } from './runs.js'
-export type { BeginOptions, RunId, RunInfo, RunListOptions, RunStatus } from './runs.js'
+export type { BeginOptions, RunChanges, RunId, RunInfo, RunListOptions, RunStatus } from './runs.js'
 export { RunScope, TxScope } from './scope.js'
 export { Events, ScopedEvents } from './events.js'
 export type { Appended, Event, RangeOptions, Verification } from './events.js'

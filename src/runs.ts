@@ -3,7 +3,7 @@
  * @module
  */
 import { type Value, decode, encode } from './codec.js'
-import { InvalidArgumentError, translate } from './errors.js'
+import { InvalidArgumentError, NotFoundError, translate } from './errors.js'
 import { runBytes } from './keys.js'
 import type { NativeDatabase, NativeRunInfo } from './native.js'
 
@@ -74,6 +74,14 @@ export function toRunInfo(n: NativeRunInfo): RunInfo {
   return info
 }
 
+/** What {@link Runs.update} changes. */
+export interface RunChanges {
+  /** The run's new tags (replacing the old ones). */
+  tags?: string[]
+  /** The run's new metadata. */
+  metadata?: Value
+}
+
 /**
  * Runs: every data operation belongs to one. Status moves `active` →
  * `completed | failed | cancelled`, `active ↔ paused`, and any ended status
@@ -105,7 +113,7 @@ export class Runs {
     }
   }
 
-  private update(run: RunId, action: string, error?: string): RunInfo {
+  private move(run: RunId, action: string, error?: string): RunInfo {
     runBytes(run)
     try {
       return toRunInfo(this.db.runUpdate(run, action, error))
@@ -115,20 +123,68 @@ export class Runs {
   }
 
   /** Ends an active run successfully. */
-  complete(run: RunId): RunInfo { return this.update(run, 'complete') }
+  complete(run: RunId): RunInfo { return this.move(run, 'complete') }
   /** Ends an active run as failed, keeping the error's message. */
   fail(run: RunId, error?: unknown): RunInfo {
     const message = error === undefined ? undefined : error instanceof Error ? error.message : String(error)
-    return this.update(run, 'fail', message)
+    return this.move(run, 'fail', message)
   }
   /** Ends an active run as cancelled. */
-  cancel(run: RunId): RunInfo { return this.update(run, 'cancel') }
+  cancel(run: RunId): RunInfo { return this.move(run, 'cancel') }
   /** Pauses an active run: it accepts no writes until {@link Runs.resume}. */
-  pause(run: RunId): RunInfo { return this.update(run, 'pause') }
+  pause(run: RunId): RunInfo { return this.move(run, 'pause') }
   /** Makes a paused run active again. */
-  resume(run: RunId): RunInfo { return this.update(run, 'resume') }
+  resume(run: RunId): RunInfo { return this.move(run, 'resume') }
   /** Archives a completed, failed or cancelled run. */
-  archive(run: RunId): RunInfo { return this.update(run, 'archive') }
+  archive(run: RunId): RunInfo { return this.move(run, 'archive') }
+
+  /**
+   * Replaces a run's tags and/or metadata, in any status; the tag index
+   * follows. Fields left out are kept.
+   * @throws NotFoundError if the run does not exist; LimitError for tags over their limits
+   */
+  update(run: RunId, changes: RunChanges): RunInfo {
+    runBytes(run)
+    if (typeof changes !== 'object' || changes === null) throw new InvalidArgumentError('update takes an object of changes')
+    const { tags, metadata } = changes
+    if (tags !== undefined && (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string'))) {
+      throw new InvalidArgumentError('tags must be an array of strings')
+    }
+    const meta = 'metadata' in changes ? Buffer.from(encode(metadata as Value)) : undefined
+    try {
+      return toRunInfo(this.db.runEdit(run, tags, meta))
+    } catch (e) {
+      throw translate(e)
+    }
+  }
+
+  /** Adds tags to a run (see {@link Runs.update}). */
+  tag(run: RunId, ...tags: string[]): RunInfo {
+    const info = this.get(run)
+    if (info === undefined) throw new NotFoundError(`run ${run} does not exist`, { run })
+    return this.update(run, { tags: [...info.tags, ...tags] })
+  }
+
+  /** Removes tags from a run (see {@link Runs.update}). */
+  untag(run: RunId, ...tags: string[]): RunInfo {
+    const info = this.get(run)
+    if (info === undefined) throw new NotFoundError(`run ${run} does not exist`, { run })
+    return this.update(run, { tags: info.tags.filter((t) => !tags.includes(t)) })
+  }
+
+  /**
+   * Deletes a run in any status with all its data (every primitive) and its
+   * index entries, in one commit. Its child runs stay; their lineage ends
+   * here. Returns `false` if there was no such run.
+   */
+  delete(run: RunId): boolean {
+    runBytes(run)
+    try {
+      return this.db.runDelete(run)
+    } catch (e) {
+      throw translate(e)
+    }
+  }
 
   /** The run, or `undefined` if there is none with that id. */
   get(run: RunId): RunInfo | undefined {

@@ -400,3 +400,85 @@ describe('runs in stats', () => {
     expect(db.stats().runs).toBe(before + 2)
   })
 })
+
+describe('runs.update, tag and untag', () => {
+  it('update replaces tags and metadata and the tag index follows', () => {
+    const run = db.runs.begin({ tags: ['old', 'keep'], metadata: { a: 1 } })
+    const info = db.runs.update(run, { tags: ['keep', 'new', 'new'] })
+    expect(info.tags).toEqual(['keep', 'new'])
+    expect(info.metadata).toEqual({ a: 1 })
+    expect(ids(db.runs.list({ tag: 'old' }))).toEqual([])
+    expect(ids(db.runs.list({ tag: 'new' }))).toEqual([run])
+    expect(ids(db.runs.list({ tag: 'keep' }))).toEqual([run])
+    expect(db.runs.update(run, { metadata: { b: [1, 2] } }).metadata).toEqual({ b: [1, 2] })
+    expect(db.runs.get(run)!.tags).toEqual(['keep', 'new'])
+  })
+
+  it('tag and untag add and remove single tags, also on an ended run', () => {
+    const run = db.runs.begin()
+    db.runs.complete(run)
+    expect(db.runs.tag(run, 'reviewed', 'good').tags).toEqual(['good', 'reviewed'])
+    expect(db.runs.untag(run, 'good').tags).toEqual(['reviewed'])
+    expect(ids(db.runs.list({ tag: 'good' }))).toEqual([])
+    expect(ids(db.runs.list({ tag: 'reviewed' }))).toEqual([run])
+  })
+
+  it('update of an unknown run is NotFoundError; bad tags write nothing', () => {
+    expectError(() => db.runs.update(UNKNOWN_RUN, { tags: ['x'] }), NotFoundError, 'NOT_FOUND')
+    expectError(() => db.runs.tag(UNKNOWN_RUN, 'x'), NotFoundError, 'NOT_FOUND')
+    const run = db.runs.begin({ tags: ['a'] })
+    expect(() => db.runs.update(run, { tags: [''] })).toThrow(/tag/)
+    expect(() => db.runs.update(run, { tags: 'a' as unknown as string[] })).toThrow(/array of strings/)
+    expect(() => db.runs.update(run, { tags: Array.from({ length: 65 }, (_, i) => `t${i}`) })).toThrow(/64 tags|limit/)
+    expect(db.runs.get(run)!.tags).toEqual(['a'])
+  })
+})
+
+describe('runs.delete', () => {
+  it('removes the run, its index entries and the data of every primitive in one commit', () => {
+    const parent = db.runs.begin()
+    const run = db.runs.begin({ tags: ['t'], parent })
+    const other = db.runs.begin()
+    for (const r of [run, other]) {
+      db.kv.put(r, 'k', 1)
+      db.events.append(r, 'e', 1)
+      db.state.set(r, 'c', 1)
+      db.json.set(r, 'd', '$.a', 1)
+    }
+    db.runs.complete(run)
+    expect(db.runs.delete(run)).toBe(true)
+    expect(db.runs.get(run)).toBeUndefined()
+    expect(db.kv.get(run, 'k')).toBeUndefined()
+    expect(db.kv.count(run)).toBe(0)
+    expect(db.events.length(run)).toBe(0)
+    expect(db.events.range(run)).toEqual([])
+    expect(db.state.list(run)).toEqual([])
+    expect(db.json.get(run, 'd')).toBeUndefined()
+    expect(ids(db.runs.list({ tag: 't' }))).toEqual([])
+    expect(ids(db.runs.list({ status: 'completed' }))).toEqual([])
+    expect(ids(db.runs.children(parent))).toEqual([])
+    // The other run is untouched.
+    expect(db.kv.get(other, 'k')).toBe(1)
+    expect(db.events.length(other)).toBe(1)
+    expect(db.state.get(other, 'c')!.value).toBe(1)
+    expect(db.json.get(other, 'd', '$.a')).toBe(1)
+  })
+
+  it('returns false for an unknown run, and writes into a deleted run are NotFoundError', () => {
+    expect(db.runs.delete(UNKNOWN_RUN)).toBe(false)
+    const run = db.runs.begin()
+    expect(db.runs.delete(run)).toBe(true)
+    expect(db.runs.delete(run)).toBe(false)
+    expectError(() => db.kv.put(run, 'k', 1), NotFoundError, 'NOT_FOUND')
+    expectError(() => db.events.append(run, 'e', 1), NotFoundError, 'NOT_FOUND')
+  })
+
+  it('children keep their data and their lineage ends at the deleted parent', () => {
+    const parent = db.runs.begin()
+    const child = db.runs.begin({ parent })
+    db.kv.put(child, 'k', 'v')
+    db.runs.delete(parent)
+    expect(db.kv.get(child, 'k')).toBe('v')
+    expect(ids(db.runs.lineage(child))).toEqual([child])
+  })
+})

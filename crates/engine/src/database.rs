@@ -262,12 +262,19 @@ impl Engine {
 
     /// Refuses writes into runs that do not exist or are not active. Writes
     /// to the SYSTEM keyspace (the run table) are the engine's own.
+    /// A commit that deletes a run's record (`run_delete`) may also remove
+    /// the run's data, whatever its status.
     fn check_writable<K: AsRef<[u8]>>(&self, writes: &[(K, Option<Value>)]) -> Result<()> {
         let runs = self.runs.read();
+        let deleted: Vec<&[u8]> = writes
+            .iter()
+            .filter(|(k, v)| v.is_none() && k.as_ref()[..16] == [0u8; 16] && InternalKey::tag(k.as_ref()) == Some(TypeTag::RunInfo))
+            .map(|(k, _)| InternalKey::user(k.as_ref()))
+            .collect();
         let mut last: Option<&[u8]> = None;
         for (key, _) in writes {
             let run = &key.as_ref()[..16];
-            if run == [0u8; 16] || last == Some(run) {
+            if run == [0u8; 16] || last == Some(run) || deleted.contains(&run) {
                 continue;
             }
             last = Some(run);
@@ -535,6 +542,82 @@ impl Engine {
                 Err(Error::Conflict { .. }) => continue,
                 Err(e) => return Err(e),
                 Ok(_) => return Ok(new),
+            }
+        }
+    }
+
+    /// Replaces a run's tags and/or metadata (in any status), keeping the tag
+    /// index in step.
+    pub fn run_edit(&self, run: &RunId, tags: Option<Vec<String>>, metadata: Option<Option<Vec<u8>>>) -> Result<RunInfo> {
+        let tags = match tags {
+            Some(mut t) => {
+                validate_new_run(None, &t)?;
+                t.sort();
+                t.dedup();
+                Some(t)
+            }
+            None => None,
+        };
+        if let Some(Some(m)) = &metadata {
+            kv::check_value(m)?;
+        }
+        loop {
+            let mut tx = self.begin()?;
+            let key = runs::info_key(run);
+            let Some((_, bytes)) = tx.get(&self.store, &key) else {
+                return Err(Error::not_found(format!("run {run} does not exist"), json!({ "run": run.to_string() })));
+            };
+            let old = RunInfo::decode(*run, &bytes)?;
+            let mut new = old.clone();
+            if let Some(t) = &tags {
+                new.tags = t.clone();
+            }
+            if let Some(m) = &metadata {
+                new.metadata = m.clone();
+            }
+            for t in old.tags.iter().filter(|t| !new.tags.contains(t)) {
+                tx.delete(&runs::tag_key(t, run));
+            }
+            for t in new.tags.iter().filter(|t| !old.tags.contains(t)) {
+                tx.put(&runs::tag_key(t, run), Arc::from(&[][..]));
+            }
+            tx.put(&key, Arc::from(new.encode()));
+            match self.commit_tx(&tx, None, true) {
+                Err(Error::Conflict { .. }) => continue,
+                Err(e) => return Err(e),
+                Ok(_) => return Ok(new),
+            }
+        }
+    }
+
+    /// Deletes a run, whatever its status, with every record of every
+    /// primitive in it and its index entries, in one commit. Its child runs
+    /// stay; their lineage ends at the deleted run. Returns `false` if there
+    /// was no such run.
+    pub fn run_delete(&self, run: &RunId) -> Result<bool> {
+        loop {
+            let mut tx = self.begin()?;
+            let key = runs::info_key(run);
+            let Some((_, bytes)) = tx.get(&self.store, &key) else {
+                return Ok(false);
+            };
+            let info = RunInfo::decode(*run, &bytes)?;
+            let mut doomed: Vec<Vec<u8>> = Vec::new();
+            let start = run.as_bytes().to_vec();
+            let end = InternalKey::prefix_end(&start);
+            tx.scan(&self.store, &start, end.as_deref(), false, |k, _, _| {
+                doomed.push(k.to_vec());
+                true
+            });
+            doomed.push(key);
+            doomed.extend(info.index_keys());
+            for k in &doomed {
+                tx.delete(k);
+            }
+            match self.commit_tx(&tx, None, true) {
+                Err(Error::Conflict { .. }) => continue,
+                Err(e) => return Err(e),
+                Ok(_) => return Ok(true),
             }
         }
     }

@@ -247,6 +247,16 @@ impl NativeDatabase {
     }
 
     #[napi(catch_unwind)]
+    pub fn run_edit(&self, run: String, tags: Option<Vec<String>>, metadata: Option<Buffer>) -> Result<NativeRunInfo> {
+        Ok(self.engine()?.run_edit(&parse_run(&run)?, tags, metadata.map(|m| Some(m.to_vec()))).napi()?.into())
+    }
+
+    #[napi(catch_unwind)]
+    pub fn run_delete(&self, run: String) -> Result<bool> {
+        self.engine()?.run_delete(&parse_run(&run)?).napi()
+    }
+
+    #[napi(catch_unwind)]
     pub fn run_get(&self, run: String) -> Result<Option<NativeRunInfo>> {
         Ok(self.engine()?.run_get(&parse_run(&run)?).napi()?.map(Into::into))
     }
