@@ -294,6 +294,14 @@ impl NativeDatabase {
         Ok(self.engine()?.run_lineage(&parse_run(&run)?).napi()?.into_iter().map(Into::into).collect())
     }
 
+    /// The single-operation handle: each call on it is its own transaction
+    /// (see `NativeTransaction::run`).
+    #[napi(catch_unwind)]
+    pub fn single_operations(&self) -> Result<NativeTransaction> {
+        self.slot.engine()?;
+        Ok(NativeTransaction::single(self.slot.clone()))
+    }
+
     #[napi(catch_unwind)]
     pub fn begin_transaction(&self) -> Result<NativeTransaction> {
         NativeTransaction::begin(&self.engine()?)

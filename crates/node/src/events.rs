@@ -5,7 +5,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::database::parse_run;
-use crate::errors::{IntoNapi, invalid};
+use crate::errors::invalid;
 use crate::transaction::NativeTransaction;
 
 #[napi(object)]
@@ -73,14 +73,14 @@ impl NativeTransaction {
     #[napi(catch_unwind)]
     pub fn events_append(&mut self, run: String, event_type: String, payload: &[u8]) -> Result<NativeAppended> {
         let run = parse_run(&run)?;
-        self.tx()?.events_append(&run, &event_type, payload).napi().map(Into::into)
+        self.run(|tx| tx.events_append(&run, &event_type, payload)).map(Into::into)
     }
 
     #[napi(catch_unwind)]
     pub fn events_get(&mut self, run: String, sequence: f64) -> Result<Option<NativeEvent>> {
         let run = parse_run(&run)?;
         let seq = sequence_of("sequence", sequence)?;
-        Ok(self.tx()?.events_get(&run, seq).napi()?.map(Into::into))
+        Ok(self.run(|tx| tx.events_get(&run, seq))?.map(Into::into))
     }
 
     #[napi(catch_unwind)]
@@ -99,24 +99,24 @@ impl NativeTransaction {
             event_type,
             limit: limit.map(|v| sequence_of("limit", v).map(|n| n as usize)).transpose()?,
         };
-        Ok(self.tx()?.events_range(&run, &opts).napi()?.into_iter().map(Into::into).collect())
+        Ok(self.run(|tx| tx.events_range(&run, &opts))?.into_iter().map(Into::into).collect())
     }
 
     #[napi(catch_unwind)]
     pub fn events_length(&mut self, run: String) -> Result<f64> {
         let run = parse_run(&run)?;
-        Ok(self.tx()?.events_length(&run) as f64)
+        Ok(self.run(|tx| Ok(tx.events_length(&run)))? as f64)
     }
 
     #[napi(catch_unwind)]
     pub fn events_head(&mut self, run: String) -> Result<Option<NativeEvent>> {
         let run = parse_run(&run)?;
-        Ok(self.tx()?.events_last(&run).napi()?.map(Into::into))
+        Ok(self.run(|tx| tx.events_last(&run))?.map(Into::into))
     }
 
     #[napi(catch_unwind)]
     pub fn events_verify(&mut self, run: String) -> Result<NativeVerification> {
         let run = parse_run(&run)?;
-        self.tx()?.events_verify(&run).napi().map(Into::into)
+        self.run(|tx| tx.events_verify(&run)).map(Into::into)
     }
 }

@@ -4,7 +4,6 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::database::parse_run;
-use crate::errors::IntoNapi;
 use crate::transaction::NativeTransaction;
 
 #[napi]
@@ -13,24 +12,24 @@ impl NativeTransaction {
     #[napi(catch_unwind)]
     pub fn json_get(&mut self, run: String, doc: String, path: String) -> Result<Option<Buffer>> {
         let run = parse_run(&run)?;
-        Ok(self.tx()?.json_get(&run, &doc, &path).napi()?.map(Into::into))
+        Ok(self.run(|tx| tx.json_get(&run, &doc, &path))?.map(Into::into))
     }
 
     #[napi(catch_unwind)]
     pub fn json_set(&mut self, run: String, doc: String, path: String, value: &[u8]) -> Result<()> {
         let run = parse_run(&run)?;
-        self.tx()?.json_set(&run, &doc, &path, value).napi()
+        self.run(|tx| tx.json_set(&run, &doc, &path, value))
     }
 
     #[napi(catch_unwind)]
     pub fn json_delete(&mut self, run: String, doc: String, path: String) -> Result<bool> {
         let run = parse_run(&run)?;
-        self.tx()?.json_delete(&run, &doc, &path).napi()
+        self.run(|tx| tx.json_delete(&run, &doc, &path))
     }
 
     #[napi(catch_unwind)]
     pub fn json_merge(&mut self, run: String, doc: String, path: String, patch: &[u8]) -> Result<()> {
         let run = parse_run(&run)?;
-        self.tx()?.json_merge(&run, &doc, &path, patch).napi()
+        self.run(|tx| tx.json_merge(&run, &doc, &path, patch))
     }
 }

@@ -5,7 +5,6 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::database::parse_run;
-use crate::errors::IntoNapi;
 use crate::events::sequence_of;
 use crate::transaction::NativeTransaction;
 
@@ -34,38 +33,38 @@ impl NativeTransaction {
     #[napi(catch_unwind)]
     pub fn state_get(&mut self, run: String, name: String) -> Result<Option<NativeCell>> {
         let run = parse_run(&run)?;
-        Ok(self.tx()?.state_get(&run, &name).napi()?.map(Into::into))
+        Ok(self.run(|tx| tx.state_get(&run, &name))?.map(Into::into))
     }
 
     #[napi(catch_unwind)]
     pub fn state_init(&mut self, run: String, name: String, value: &[u8]) -> Result<f64> {
         let run = parse_run(&run)?;
-        self.tx()?.state_init(&run, &name, value).napi().map(|v| v as f64)
+        self.run(|tx| tx.state_init(&run, &name, value)).map(|v| v as f64)
     }
 
     #[napi(catch_unwind)]
     pub fn state_set(&mut self, run: String, name: String, value: &[u8]) -> Result<f64> {
         let run = parse_run(&run)?;
-        self.tx()?.state_set(&run, &name, value).napi().map(|v| v as f64)
+        self.run(|tx| tx.state_set(&run, &name, value)).map(|v| v as f64)
     }
 
     #[napi(catch_unwind)]
     pub fn state_cas(&mut self, run: String, name: String, expected_version: f64, value: &[u8]) -> Result<NativeCas> {
         let run = parse_run(&run)?;
         let expected = sequence_of("expectedVersion", expected_version)?;
-        let (ok, version) = self.tx()?.state_cas(&run, &name, expected, value).napi()?;
+        let (ok, version) = self.run(|tx| tx.state_cas(&run, &name, expected, value))?;
         Ok(NativeCas { ok, version: version as f64 })
     }
 
     #[napi(catch_unwind)]
     pub fn state_delete(&mut self, run: String, name: String) -> Result<bool> {
         let run = parse_run(&run)?;
-        self.tx()?.state_delete(&run, &name).napi()
+        self.run(|tx| tx.state_delete(&run, &name))
     }
 
     #[napi(catch_unwind)]
     pub fn state_list(&mut self, run: String) -> Result<Vec<NativeCell>> {
         let run = parse_run(&run)?;
-        Ok(self.tx()?.state_list(&run).into_iter().map(Into::into).collect())
+        Ok(self.run(|tx| Ok(tx.state_list(&run)))?.into_iter().map(Into::into).collect())
     }
 }

@@ -4,26 +4,78 @@ use in_mem_core::Error;
 use in_mem_engine::{Engine, EngineTx, kv_payload};
 
 use crate::IO_VALUE_OFFSET;
+use crate::hot::Slot;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::database::{key_of, keys_of, list_options, pack_entries, parse_run, ttl_of, write_answer};
 use crate::errors::{IntoNapi, invalid, to_napi};
 
-/// An open transaction. Its methods mirror `NativeDatabase`'s KV calls and
-/// use the same I/O buffer protocol.
+/// How often a single operation is re-run after a conflict before the
+/// `ConflictError` reaches the caller.
+const SINGLE_OP_RETRIES: usize = 1000;
+
+/// A transaction, or the database's single-operation handle. Its KV methods
+/// mirror `NativeDatabase`'s and use the same I/O buffer protocol; the other
+/// primitives' methods are in their own files and go through
+/// [`NativeTransaction::run`].
 #[napi]
 pub struct NativeTransaction {
-    tx: Option<EngineTx>,
+    mode: Mode,
+}
+
+enum Mode {
+    /// An open transaction (`None` once committed or aborted).
+    Tx(Option<EngineTx>),
+    /// Every call is its own transaction, committed before it returns and
+    /// re-run on a conflict: the fast path of single operations, one native
+    /// call each.
+    Single(Arc<Slot>),
 }
 
 impl NativeTransaction {
     pub fn begin(engine: &Arc<Engine>) -> Result<NativeTransaction> {
-        Ok(NativeTransaction { tx: Some(EngineTx::begin(engine).napi()?) })
+        Ok(NativeTransaction { mode: Mode::Tx(Some(EngineTx::begin(engine).napi()?)) })
+    }
+
+    pub fn single(slot: Arc<Slot>) -> NativeTransaction {
+        NativeTransaction { mode: Mode::Single(slot) }
     }
 
     pub(crate) fn tx(&mut self) -> Result<&mut EngineTx> {
-        self.tx.as_mut().ok_or_else(|| invalid("the transaction has already finished"))
+        match &mut self.mode {
+            Mode::Tx(tx) => tx.as_mut().ok_or_else(|| invalid("the transaction has already finished")),
+            Mode::Single(_) => Err(invalid("KV calls of the single-operation handle go through NativeDatabase")),
+        }
+    }
+
+    /// Runs one operation: in the transaction, or, on the single-operation
+    /// handle, in a transaction of its own that commits (waiting for
+    /// durability in strict mode) before this returns.
+    pub(crate) fn run<T>(&mut self, mut op: impl FnMut(&mut EngineTx) -> in_mem_core::Result<T>) -> Result<T> {
+        match &mut self.mode {
+            Mode::Tx(_) => op(self.tx()?).napi(),
+            Mode::Single(slot) => {
+                let engine = slot.engine()?;
+                let mut attempt = 0;
+                loop {
+                    let mut tx = EngineTx::begin(&engine).napi()?;
+                    let out = op(&mut tx).napi()?;
+                    match tx.commit(true) {
+                        Ok(_) => return Ok(out),
+                        Err(Error::Conflict { .. }) if attempt < SINGLE_OP_RETRIES => attempt += 1,
+                        Err(e) => return Err(to_napi(e)),
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<EngineTx> {
+        match &mut self.mode {
+            Mode::Tx(tx) => tx.take().ok_or_else(|| invalid("the transaction has already finished")),
+            Mode::Single(_) => Err(invalid("the single-operation handle has nothing to commit")),
+        }
     }
 }
 
@@ -87,7 +139,7 @@ impl NativeTransaction {
     /// without, the caller awaits `NativeDatabase.waitDurable(version)`.
     #[napi(catch_unwind)]
     pub fn commit(&mut self, wait: bool) -> Result<f64> {
-        let tx = self.tx.take().ok_or_else(|| invalid("the transaction has already finished"))?;
+        let tx = self.finish()?;
         match tx.commit(wait) {
             Ok(Some(v)) => Ok(v as f64),
             Ok(None) => Ok(-1.0),
@@ -98,14 +150,16 @@ impl NativeTransaction {
     /// Discards every buffered write.
     #[napi]
     pub fn abort(&mut self) {
-        self.tx = None;
+        if let Mode::Tx(tx) = &mut self.mode {
+            *tx = None;
+        }
     }
 
     #[napi(getter)]
     pub fn snapshot_version(&self) -> Result<f64> {
-        match &self.tx {
-            Some(tx) => Ok(tx.snapshot_version() as f64),
-            None => Err(to_napi(Error::invalid_argument("the transaction has already finished"))),
+        match &self.mode {
+            Mode::Tx(Some(tx)) => Ok(tx.snapshot_version() as f64),
+            _ => Err(to_napi(Error::invalid_argument("no transaction is open on this handle"))),
         }
     }
 }
