@@ -33,10 +33,17 @@ export declare class NativeDatabase {
   kvCount(run: string, prefix?: string | undefined | null): number
   runBegin(name?: string | undefined | null, parent?: string | undefined | null, tags?: Array<string> | undefined | null, metadata?: Buffer | undefined | null): NativeRunInfo
   runUpdate(run: string, action: string, error?: string | undefined | null): NativeRunInfo
+  runEdit(run: string, tags?: Array<string> | undefined | null, metadata?: Buffer | undefined | null): NativeRunInfo
+  runDelete(run: string): boolean
   runGet(run: string): NativeRunInfo | null
   runList(status?: string | undefined | null, tag?: string | undefined | null, parent?: string | undefined | null, limit?: number | undefined | null, after?: string | undefined | null): Array<NativeRunInfo>
   runChildren(run: string): Array<NativeRunInfo>
   runLineage(run: string): Array<NativeRunInfo>
+  /**
+   * The single-operation handle: each call on it is its own transaction
+   * (see `NativeTransaction::run`).
+   */
+  singleOperations(): NativeTransaction
   beginTransaction(): NativeTransaction
   /** Resolves once `version` is durable for the mode (off the event loop). */
   waitDurable(version: number): Promise<unknown>
@@ -44,15 +51,41 @@ export declare class NativeDatabase {
   flush(): Promise<unknown>
   /** Database statistics as JSON. */
   stats(): string
+  /**
+   * Writes a checkpoint off the JS thread; resolves to its report as
+   * JSON, or null for a memory-only database.
+   */
+  checkpoint(): Promise<string | null>
+  /** `{ running, entriesWritten, entriesTotal }` of the checkpoint in progress. */
+  checkpointProgress(): string
   /** Test hook: a Rust panic must reach JS as an error, never a crash. */
   panicForTest(): void
 }
 
 /**
- * An open transaction. Its methods mirror `NativeDatabase`'s KV calls and
- * use the same I/O buffer protocol.
+ * A transaction, or the database's single-operation handle. Its KV methods
+ * mirror `NativeDatabase`'s and use the same I/O buffer protocol; the other
+ * primitives' methods are in their own files and go through
+ * [`NativeTransaction::run`].
  */
 export declare class NativeTransaction {
+  eventsAppend(run: string, eventType: string, payload: Uint8Array): NativeAppended
+  eventsGet(run: string, sequence: number): NativeEvent | null
+  eventsRange(run: string, from?: number | undefined | null, to?: number | undefined | null, eventType?: string | undefined | null, limit?: number | undefined | null): Array<NativeEvent>
+  eventsLength(run: string): number
+  eventsHead(run: string): NativeEvent | null
+  eventsVerify(run: string): NativeVerification
+  /** The encoded value at `path`, or null. */
+  jsonGet(run: string, doc: string, path: string): Buffer | null
+  jsonSet(run: string, doc: string, path: string, value: Uint8Array): void
+  jsonDelete(run: string, doc: string, path: string): boolean
+  jsonMerge(run: string, doc: string, path: string, patch: Uint8Array): void
+  stateGet(run: string, name: string): NativeCell | null
+  stateInit(run: string, name: string, value: Uint8Array): number
+  stateSet(run: string, name: string, value: Uint8Array): number
+  stateCas(run: string, name: string, expectedVersion: number, value: Uint8Array): NativeCas
+  stateDelete(run: string, name: string): boolean
+  stateList(run: string): Array<NativeCell>
   kvGet(io: Buffer, keyLen: number, versioned: boolean): number
   kvPut(io: Uint8Array, keyLen: number, value: Uint8Array, ttlMs: number): void
   kvDelete(io: Uint8Array, keyLen: number): boolean
@@ -71,12 +104,42 @@ export declare class NativeTransaction {
   get snapshotVersion(): number
 }
 
+export interface NativeAppended {
+  sequence: number
+  hash: string
+  prevHash: string
+  timestamp: number
+}
+
+export interface NativeCas {
+  ok: boolean
+  version: number
+}
+
+export interface NativeCell {
+  name: string
+  value: Buffer
+  version: number
+  updatedAt: number
+}
+
+export interface NativeEvent {
+  sequence: number
+  type: string
+  timestamp: number
+  payload: Buffer
+  hash: string
+  prevHash: string
+}
+
 export interface NativeOpenOptions {
   durability?: string
   flushIntervalMs?: number
   maxPendingWrites?: number
   segmentBytes?: number
   purgeIntervalMs?: number
+  checkpointBytes?: number
+  checkpointOnClose?: boolean
 }
 
 export interface NativeRunInfo {
@@ -89,4 +152,11 @@ export interface NativeRunInfo {
   createdAt: number
   endedAt?: number
   error?: string
+}
+
+export interface NativeVerification {
+  valid: boolean
+  length: number
+  firstInvalid?: number
+  reason?: string
 }

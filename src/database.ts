@@ -34,6 +34,44 @@ export interface OpenOptions {
   segmentBytes?: number
   /** How often expired TTL keys are purged from memory. Default 1000. */
   purgeIntervalMs?: number
+  /** A checkpoint is taken in the background once the WAL on disk is larger than this many bytes; 0: never automatically. Default 64 MiB. */
+  checkpointBytes?: number
+  /** Whether closing the last handle takes a checkpoint when anything was committed since the newest one. Default true. */
+  checkpointOnClose?: boolean
+}
+
+/** Progress of a checkpoint, as {@link CheckpointOptions.onProgress} sees it. */
+export interface CheckpointProgress {
+  /** Whether a checkpoint is being written. */
+  running: boolean
+  /** Entries written so far. */
+  entriesWritten: number
+  /** Keys in memory when it started (tombstones included, so an upper bound). */
+  entriesTotal: number
+}
+
+/** Options of {@link Database.checkpoint}. */
+export interface CheckpointOptions {
+  /** Called every `progressIntervalMs` while the checkpoint runs, and once at the end. */
+  onProgress?: (progress: CheckpointProgress) => void
+  /** How often `onProgress` is called. Default 100. */
+  progressIntervalMs?: number
+}
+
+/** What {@link Database.checkpoint} did. */
+export interface CheckpointReport {
+  /** The commit version the image holds. */
+  version: number
+  /** Keys written. */
+  entries: number
+  /** Size of the checkpoint file. */
+  bytes: number
+  /** How long it took. */
+  durationMs: number
+  /** WAL segments deleted because a checkpoint covers them. */
+  removedSegments: number
+  /** The newest checkpoint was already at this version, so nothing was written. */
+  unchanged: boolean
 }
 
 /** Options of {@link Database.transaction}. */
@@ -94,6 +132,10 @@ export interface Stats {
     } | null
     /** Runs that were active when the previous process stopped. */
     orphanedRuns: RunId[]
+    /** The commit version of the checkpoint recovery started from (0: none). */
+    checkpointVersion: number
+    /** Why the newest checkpoint could not be used, when recovery fell back to the previous one. */
+    checkpointFallback: string | null
   }
 }
 
@@ -300,6 +342,38 @@ export class Database {
       await this.#native.flush()
     } catch (e) {
       throw translate(e)
+    }
+  }
+
+  /**
+   * Writes a checkpoint: a compressed, checksummed image of every live key at
+   * the current version, written in the background while writers go on.
+   * Older WAL segments are deleted once a newer checkpoint covers them (see
+   * docs/durability.md). Resolves to `null` for a memory-only database.
+   * `onProgress` is called while it runs and once at the end.
+   */
+  async checkpoint(opts: CheckpointOptions = {}): Promise<CheckpointReport | null> {
+    if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('checkpoint options must be an object')
+    const { onProgress } = opts
+    if (onProgress !== undefined && typeof onProgress !== 'function') throw new InvalidArgumentError('onProgress must be a function')
+    const native = this.#native
+    const poll = (): void => {
+      if (onProgress === undefined || !native.isOpen) return
+      const p = JSON.parse(native.checkpointProgress()) as CheckpointProgress
+      onProgress(p)
+    }
+    const timer = onProgress === undefined ? undefined : setInterval(poll, opts.progressIntervalMs ?? 100)
+    try {
+      const report = await native.checkpoint()
+      const parsed = report === null ? null : (JSON.parse(report) as CheckpointReport)
+      if (onProgress !== undefined && parsed !== null) {
+        onProgress({ running: false, entriesWritten: parsed.entries, entriesTotal: parsed.entries })
+      }
+      return parsed
+    } catch (e) {
+      throw translate(e)
+    } finally {
+      if (timer !== undefined) clearInterval(timer)
     }
   }
 

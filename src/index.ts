@@ -8,7 +8,7 @@
  * @module
  */
 export { Database } from './database.js'
-export type { Durability, OpenOptions, Stats, TransactionOptions } from './database.js'
+export type { CheckpointOptions, CheckpointProgress, CheckpointReport, Durability, OpenOptions, Stats, TransactionOptions } from './database.js'
 export { Kv, ScopedKv } from './kv.js'
 export type { ListOptions, PutOptions, Versioned } from './kv.js'
 export { Runs } from './runs.js'

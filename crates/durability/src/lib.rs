@@ -6,8 +6,10 @@
 //! an opaque payload and the commit version it belongs to. It must never
 //! acknowledge durability it has not obtained from `fdatasync`.
 
+pub mod checkpoint;
 pub mod format;
 mod lock;
+pub mod manifest;
 mod recovery;
 mod wal;
 

@@ -36,6 +36,11 @@ pub struct RecoveryReport {
     pub tail_segment: Option<(u64, u64)>,
     pub next_segment: u64,
     pub database_id: Option<[u8; 16]>,
+    /// Each segment read and the newest commit version it holds (that of
+    /// the segment before it when it holds none).
+    pub segment_versions: Vec<(u64, u64)>,
+    /// Records at or below the checkpoint, read and checked but not applied.
+    pub skipped: u64,
 }
 
 /// Segment numbers and paths in `dir`, oldest first.
@@ -73,11 +78,16 @@ fn later_record_follows(rest: &[u8], last_version: u64) -> bool {
     })
 }
 
-/// Replays the log in `dir`, calling `apply(version, payload)` for every
-/// record in order.
-pub fn recover(dir: &Path, mut apply: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<RecoveryReport> {
+/// Replays the log in `dir` after the checkpoint at version `after` (0: none),
+/// calling `apply(version, payload)` for every later record in order.
+///
+/// The log must continue the checkpoint: its first record is at most
+/// `after + 1` (older segments may have been deleted once a checkpoint
+/// covered them), else commits are missing and it is a `CorruptionError`.
+pub fn recover(dir: &Path, after: u64, mut apply: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<RecoveryReport> {
     let segments = list_segments(dir)?;
-    let mut report = RecoveryReport { next_segment: 1, ..Default::default() };
+    let mut report = RecoveryReport { next_segment: 1, last_version: 0, ..Default::default() };
+    let mut first_record = true;
     let mut truncate: Option<(PathBuf, u64)> = None;
     for (i, (number, path)) in segments.iter().enumerate() {
         let last_segment = i + 1 == segments.len();
@@ -108,11 +118,24 @@ pub fn recover(dir: &Path, mut apply: impl FnMut(u64, &[u8]) -> Result<()>) -> R
             let torn = |offset: usize| TornTail { file: file.clone(), offset: offset as u64, dropped_bytes: (bytes.len() - offset) as u64 };
             match decode_record(rest) {
                 Decoded::Record { version, payload, len } => {
-                    if version <= report.last_version {
+                    if first_record {
+                        first_record = false;
+                        if version > after + 1 {
+                            let reason = match after {
+                                0 => format!("the log starts at commit {version}, not 1, and there is no checkpoint: earlier segments are missing"),
+                                _ => format!("the log starts at commit {version} but the checkpoint ends at commit {after}: the commits between are missing"),
+                            };
+                            return Err(corrupt(offset as u64, &reason));
+                        }
+                    } else if version <= report.last_version {
                         return Err(corrupt(offset as u64, "commit versions do not rise"));
                     }
-                    apply(version, payload)?;
-                    report.records += 1;
+                    if version > after {
+                        apply(version, payload)?;
+                        report.records += 1;
+                    } else {
+                        report.skipped += 1;
+                    }
                     report.last_version = version;
                     offset += len;
                 }
@@ -140,10 +163,12 @@ pub fn recover(dir: &Path, mut apply: impl FnMut(u64, &[u8]) -> Result<()>) -> R
             truncate = Some((path.clone(), offset as u64));
         }
         report.segments += 1;
+        report.segment_versions.push((*number, report.last_version));
         report.bytes += offset as u64;
         report.tail_segment = Some((*number, offset as u64));
         report.next_segment = number + 1;
     }
+    report.last_version = report.last_version.max(after);
     if let Some((path, len)) = truncate {
         if len == 0 {
             fs::remove_file(&path).map_err(|e| Error::io(path.display(), e))?;

@@ -83,6 +83,9 @@ struct Shared {
     bytes_written: AtomicU64,
     fsyncs: AtomicU64,
     segments: AtomicU64,
+    /// Every segment on disk and the newest commit version it holds, oldest
+    /// first; the last is the one being written.
+    segment_versions: Mutex<Vec<(u64, u64)>>,
     stop: AtomicBool,
     wake: Condvar,
     wake_lock: Mutex<()>,
@@ -105,7 +108,7 @@ impl Wal {
         append_to: Option<(u64, u64)>,
         next_segment: u64,
         last_version: u64,
-        segment_count: u64,
+        segment_versions: Vec<(u64, u64)>,
     ) -> Result<Wal> {
         let (segment, new) = match append_to {
             Some((number, len)) if len < options.segment_bytes => {
@@ -115,6 +118,10 @@ impl Wal {
             }
             _ => (create_segment(dir, next_segment, database_id)?, true),
         };
+        let mut segment_versions = segment_versions;
+        if new {
+            segment_versions.push((segment.number, last_version));
+        }
         let shared = Arc::new(Shared {
             dir: dir.to_path_buf(),
             database_id,
@@ -126,7 +133,8 @@ impl Wal {
             durable: AtomicU64::new(last_version),
             bytes_written: AtomicU64::new(0),
             fsyncs: AtomicU64::new(0),
-            segments: AtomicU64::new(segment_count + new as u64),
+            segments: AtomicU64::new(segment_versions.len() as u64),
+            segment_versions: Mutex::new(segment_versions),
             stop: AtomicBool::new(false),
             wake: Condvar::new(),
             wake_lock: Mutex::new(()),
@@ -204,6 +212,38 @@ impl Wal {
         }
     }
 
+    /// Deletes every segment, other than the one being written, whose
+    /// commits are all at or below `version` (a checkpoint covers them).
+    /// Returns how many went.
+    pub fn remove_segments_upto(&self, version: u64) -> Result<u64> {
+        let current = self.shared.segment.lock().number;
+        let doomed: Vec<u64> = {
+            let sv = self.shared.segment_versions.lock();
+            sv.iter().take_while(|(n, last)| *n != current && *last <= version).map(|(n, _)| *n).collect()
+        };
+        for n in &doomed {
+            let path = self.shared.dir.join(segment_file_name(*n));
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(path.display(), e)),
+            }
+            self.shared.segment_versions.lock().retain(|(m, _)| m != n);
+            self.shared.segments.fetch_sub(1, Ordering::Relaxed);
+        }
+        if !doomed.is_empty() {
+            sync_dir(&self.shared.dir)?;
+        }
+        Ok(doomed.len() as u64)
+    }
+
+    /// Bytes in the segments on disk, headers included (an estimate taken
+    /// from their lengths as written).
+    pub fn disk_bytes(&self) -> u64 {
+        let names: Vec<u64> = self.shared.segment_versions.lock().iter().map(|(n, _)| *n).collect();
+        names.iter().filter_map(|n| std::fs::metadata(self.shared.dir.join(segment_file_name(*n))).ok()).map(|m| m.len()).sum()
+    }
+
     /// Stops the flusher and makes everything queued durable.
     pub fn close(&self) -> Result<()> {
         self.shared.stop.store(true, Ordering::Release);
@@ -248,9 +288,15 @@ impl Shared {
             let next = create_segment(&self.dir, seg.number + 1, self.database_id)?;
             *seg = next;
             self.segments.fetch_add(1, Ordering::Relaxed);
+            let mut sv = self.segment_versions.lock();
+            let prev = sv.last().map_or(0, |s| s.1);
+            sv.push((seg.number, prev));
         }
         (&*seg.file).write_all(&batch.buf).map_err(|e| self.fail("write to the WAL", e))?;
         seg.len += batch.buf.len() as u64;
+        if let Some(last) = self.segment_versions.lock().last_mut() {
+            last.1 = batch.last_version;
+        }
         self.bytes_written.fetch_add(batch.buf.len() as u64, Ordering::Relaxed);
         self.written.store(batch.last_version, Ordering::Release);
         Ok((seg.file.clone(), batch.last_version))

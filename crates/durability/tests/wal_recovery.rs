@@ -15,7 +15,7 @@ fn strict(segment_bytes: u64) -> WalOptions {
 }
 
 fn write_log(dir: &Path, payloads: &[Vec<u8>], segment_bytes: u64) {
-    let wal = Wal::open(dir, [9; 16], strict(segment_bytes), None, 1, 0, 0).unwrap();
+    let wal = Wal::open(dir, [9; 16], strict(segment_bytes), None, 1, 0, Vec::new()).unwrap();
     for (i, p) in payloads.iter().enumerate() {
         wal.append(i as u64 + 1, p).unwrap();
         wal.sync_to(i as u64 + 1).unwrap();
@@ -25,7 +25,7 @@ fn write_log(dir: &Path, payloads: &[Vec<u8>], segment_bytes: u64) {
 
 fn read_log(dir: &Path) -> (Vec<(u64, Vec<u8>)>, in_mem_durability::RecoveryReport) {
     let mut got = vec![];
-    let report = recover(dir, |v, p| {
+    let report = recover(dir, 0, |v, p| {
         got.push((v, p.to_vec()));
         Ok(())
     })
@@ -74,7 +74,7 @@ fn a_flipped_bit_before_the_tail_is_corruption_and_changes_nothing() {
     let offset = 48 + 46 + 20;
     bytes[offset] ^= 0x10;
     fs::write(&path, &bytes).unwrap();
-    let err = recover(dir.path(), |_, _| Ok(())).unwrap_err();
+    let err = recover(dir.path(), 0, |_, _| Ok(())).unwrap_err();
     match err {
         Error::Corruption { file, offset, .. } => {
             assert!(file.ends_with(&segment_file_name(1)));
@@ -96,7 +96,7 @@ fn a_damaged_length_before_the_tail_is_corruption_not_a_torn_tail() {
     // alone looks like a torn tail; the valid records after it say otherwise.
     bytes[48 + 46 + 2] ^= 0x01;
     fs::write(&path, &bytes).unwrap();
-    match recover(dir.path(), |_, _| Ok(())) {
+    match recover(dir.path(), 0, |_, _| Ok(())) {
         Err(Error::Corruption { offset, .. }) => assert_eq!(offset, 48 + 46),
         other => panic!("expected corruption, got {other:?}"),
     }
@@ -109,13 +109,13 @@ fn a_missing_segment_is_corruption() {
     let payloads: Vec<Vec<u8>> = (0..30u8).map(|i| vec![i; 30]).collect();
     write_log(dir.path(), &payloads, 200);
     fs::remove_file(dir.path().join(segment_file_name(2))).unwrap();
-    assert!(matches!(recover(dir.path(), |_, _| Ok(())), Err(Error::Corruption { .. })));
+    assert!(matches!(recover(dir.path(), 0, |_, _| Ok(())), Err(Error::Corruption { .. })));
 }
 
 #[test]
 fn group_commit_shares_fsyncs_between_threads() {
     let dir = tempfile::tempdir().unwrap();
-    let wal = std::sync::Arc::new(Wal::open(dir.path(), [1; 16], strict(1 << 30), None, 1, 0, 0).unwrap());
+    let wal = std::sync::Arc::new(Wal::open(dir.path(), [1; 16], strict(1 << 30), None, 1, 0, Vec::new()).unwrap());
     let lock = std::sync::Arc::new(parking_lot::Mutex::new(0u64));
     let threads: Vec<_> = (0..8)
         .map(|_| {

@@ -22,10 +22,11 @@ use std::time::Instant;
 use in_mem_concurrency::{CommitLock, Transaction, Write, validate};
 use in_mem_core::{Error, InternalKey, Result, RunId, TypeTag, now_ms};
 use in_mem_durability::{DirLock, Mode, Wal, WalOptions, recover};
-use in_mem_storage::{SnapshotTracker, Store, Value};
+use in_mem_storage::{Snapshot, SnapshotTracker, Store, Value};
 use parking_lot::{Condvar, Mutex, RwLock};
 use serde_json::json;
 
+use crate::checkpointing::{self, Checkpoints};
 use crate::json::{self, DocTxs, PathLog};
 use crate::kv::{self, KvEntry, KvListOptions, View};
 use crate::options::{Durability, OpenOptions};
@@ -44,6 +45,11 @@ pub struct RecoveryStats {
     pub torn_tail: Option<in_mem_durability::TornTail>,
     /// Runs that were active when the process that wrote them stopped.
     pub orphaned_runs: Vec<RunId>,
+    /// The commit version of the checkpoint recovery started from (0: none).
+    pub checkpoint_version: u64,
+    /// Why the newest checkpoint could not be used, when recovery fell back
+    /// to the previous one.
+    pub checkpoint_fallback: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -82,6 +88,8 @@ pub struct Engine {
     ttl: Mutex<BTreeSet<TtlEntry>>,
     /// Paths of JSON documents written by recent commits.
     json_paths: PathLog,
+    /// Checkpoint state of a durable database.
+    checkpoints: Option<Checkpoints>,
     recovery: RecoveryStats,
     maintenance: Arc<Maintenance>,
     maintenance_thread: Mutex<Option<JoinHandle<()>>>,
@@ -150,6 +158,7 @@ impl Engine {
             runs: RwLock::default(),
             ttl: Mutex::default(),
             json_paths: PathLog::default(),
+            checkpoints: None,
             recovery,
             maintenance: Arc::new(Maintenance { stop: Mutex::new(false), wake: Condvar::new() }),
             maintenance_thread: Mutex::new(None),
@@ -163,9 +172,12 @@ impl Engine {
         let wal_dir = dir.join("wal");
         std::fs::create_dir_all(&wal_dir).map_err(|e| Error::io(wal_dir.display(), e))?;
         let started = Instant::now();
+        let make = || Self::new(Some(dir.to_path_buf()), options.clone(), None, None, RecoveryStats::default());
+        let loaded = Self::load_checkpoint(make, dir)?;
+        let (mut engine, checkpoint_version, checkpoint_id, checkpoint_fallback) = (loaded.engine, loaded.version, loaded.database_id, loaded.fallback_reason);
+        engine._lock = Some(lock);
         let mut last_commit_at = 0;
-        let mut engine = Self::new(Some(dir.to_path_buf()), options.clone(), None, Some(lock), RecoveryStats::default());
-        let report = recover(&wal_dir, |version, payload| {
+        let report = recover(&wal_dir, checkpoint_version, |version, payload| {
             let record = commit_record::decode(payload).map_err(|e| match e {
                 Error::Internal { message } => {
                     Error::Corruption { file: wal_dir.display().to_string(), offset: 0, reason: format!("commit {version}: {message}") }
@@ -177,9 +189,17 @@ impl Engine {
             engine.tracker.publish(version);
             Ok(())
         })?;
+        if let (Some(a), Some(b)) = (checkpoint_id, report.database_id)
+            && a != b
+        {
+            return Err(Error::Corruption {
+                file: wal_dir.display().to_string(),
+                offset: 24,
+                reason: "the WAL belongs to another database than the checkpoint".into(),
+            });
+        }
         *engine.commit.lock() = report.last_version;
-        let orphaned_runs = engine.runs.read().iter().filter(|(_, s)| **s == RunStatus::Active).map(|(r, _)| *r).collect::<Vec<_>>();
-        let mut orphaned_runs = orphaned_runs;
+        let mut orphaned_runs = engine.runs.read().iter().filter(|(_, s)| **s == RunStatus::Active).map(|(r, _)| *r).collect::<Vec<_>>();
         orphaned_runs.sort();
         engine.recovery = RecoveryStats {
             segments: report.segments,
@@ -190,16 +210,22 @@ impl Engine {
             duration_ms: started.elapsed().as_secs_f64() * 1000.0,
             torn_tail: report.torn_tail.clone(),
             orphaned_runs,
+            checkpoint_version,
+            checkpoint_fallback,
         };
-        let database_id = report.database_id.unwrap_or(*RunId::new().as_bytes());
+        let database_id = report.database_id.or(checkpoint_id).unwrap_or(*RunId::new().as_bytes());
         let wal_options = WalOptions {
             mode: if options.durability == Durability::Strict { Mode::Strict } else { Mode::Buffered },
             segment_bytes: options.segment_bytes,
             flush_interval: options.flush_interval,
             max_pending_writes: options.max_pending_writes.max(1),
         };
-        let segment_count = report.segments;
-        engine.wal = Some(Wal::open(&wal_dir, database_id, wal_options, report.tail_segment, report.next_segment, report.last_version, segment_count)?);
+        engine.wal =
+            Some(Wal::open(&wal_dir, database_id, wal_options, report.tail_segment, report.next_segment, report.last_version, report.segment_versions)?);
+        // A checkpoint that could not be loaded is no longer named: the
+        // next checkpoint keeps the loaded one as its fallback.
+        let kept = checkpointing::named(dir)?.into_iter().skip_while(|v| *v != checkpoint_version).collect();
+        engine.checkpoints = Some(Checkpoints::new(dir, database_id, kept));
         Self::start(engine)
     }
 
@@ -232,7 +258,7 @@ impl Engine {
 
     /// Applies a commit's writes to the store and the derived in-memory
     /// state. Called with the commit lock held, or during recovery.
-    fn apply<K: AsRef<[u8]>>(&self, version: u64, writes: &[(K, Option<Value>)], oldest_needed: u64) {
+    pub(crate) fn apply<K: AsRef<[u8]>>(&self, version: u64, writes: &[(K, Option<Value>)], oldest_needed: u64) {
         for (key, value) in writes {
             let key = key.as_ref();
             self.store.apply(key, version, value.clone(), oldest_needed);
@@ -372,6 +398,25 @@ impl Engine {
 
     pub(crate) fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub(crate) fn wal(&self) -> Option<&Wal> {
+        self.wal.as_ref()
+    }
+
+    pub(crate) fn checkpoints(&self) -> Option<&Checkpoints> {
+        self.checkpoints.as_ref()
+    }
+
+    /// A registered snapshot at the newest visible version.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        self.tracker.acquire()
+    }
+
+    /// Makes a version loaded by recovery visible.
+    pub(crate) fn publish_recovered(&self, version: u64) {
+        self.tracker.publish(version);
+        *self.commit.lock() = version;
     }
 
     // ----- KV fast path ----------------------------------------------------
@@ -716,6 +761,10 @@ impl Engine {
         }
     }
 
+    pub(crate) fn check_open_for_checkpoint(&self) -> Result<()> {
+        self.check_open()
+    }
+
     fn check_open(&self) -> Result<()> {
         if self.shut.load(Ordering::Acquire) { Err(Error::Closed) } else { Ok(()) }
     }
@@ -733,12 +782,17 @@ impl Engine {
         {
             let _ = handle.join();
         }
+        let checkpointed = match &self.checkpoints {
+            Some(c) if self.options.checkpoint_on_close && self.version() > c.newest() => self.checkpoint_now().map(|_| ()),
+            _ => Ok(()),
+        };
         // Wait for in-flight commits, then close the log.
         let _last = self.commit.lock();
-        match &self.wal {
+        let closed = match &self.wal {
             Some(wal) => wal.close(),
             None => Ok(()),
-        }
+        };
+        checkpointed.and(closed)
     }
 }
 
@@ -770,5 +824,13 @@ fn maintenance_loop(engine: Weak<Engine>, m: Arc<Maintenance>, interval: std::ti
         }
         let Some(engine) = engine.upgrade() else { return };
         engine.purge_expired();
+        if let Some(wal) = engine.wal()
+            && engine.options.checkpoint_bytes > 0
+            && wal.disk_bytes() > engine.options.checkpoint_bytes
+        {
+            // A failure is the WAL's or the disk's: it surfaces on the next
+            // write or the next explicit checkpoint.
+            let _ = engine.checkpoint_now();
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! that order. The engine never talks to JavaScript: values arrive as encoded
 //! bytes and leave as bytes.
 
+mod checkpointing;
 mod commit_record;
 mod database;
 mod events;
@@ -19,6 +20,7 @@ mod runs;
 mod state;
 mod txn;
 
+pub use checkpointing::{CheckpointProgress, CheckpointReport};
 pub use database::{Engine, RecoveryStats, Stats};
 pub use events::{Appended, Event, RangeOptions as EventRangeOptions, Verification};
 pub use kv::{KvEntry, KvListOptions, payload as kv_payload};

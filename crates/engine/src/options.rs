@@ -38,8 +38,14 @@ pub struct OpenOptions {
     pub flush_interval: Duration,
     pub max_pending_writes: usize,
     pub segment_bytes: u64,
-    /// How often expired TTL keys are purged.
+    /// How often expired TTL keys are purged (and the WAL size checked).
     pub purge_interval: Duration,
+    /// A checkpoint is taken in the background once the WAL on disk is
+    /// larger than this; 0: never automatically.
+    pub checkpoint_bytes: u64,
+    /// Whether closing the last handle takes a checkpoint (when anything was
+    /// committed since the newest one).
+    pub checkpoint_on_close: bool,
 }
 
 impl Default for OpenOptions {
@@ -50,6 +56,8 @@ impl Default for OpenOptions {
             max_pending_writes: 1000,
             segment_bytes: 64 * 1024 * 1024,
             purge_interval: Duration::from_millis(1000),
+            checkpoint_bytes: 64 * 1024 * 1024,
+            checkpoint_on_close: true,
         }
     }
 }

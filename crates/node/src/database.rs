@@ -20,6 +20,8 @@ pub struct NativeOpenOptions {
     pub max_pending_writes: Option<f64>,
     pub segment_bytes: Option<f64>,
     pub purge_interval_ms: Option<f64>,
+    pub checkpoint_bytes: Option<f64>,
+    pub checkpoint_on_close: Option<bool>,
 }
 
 #[napi(object)]
@@ -139,6 +141,8 @@ impl NativeDatabase {
             max_pending_writes: None,
             segment_bytes: None,
             purge_interval_ms: None,
+            checkpoint_bytes: None,
+            checkpoint_on_close: None,
         });
         opts.durability = match (&o.durability, &path) {
             (Some(d), _) => Durability::parse(d).napi()?,
@@ -159,6 +163,15 @@ impl NativeDatabase {
         }
         if let Some(ms) = positive("purgeIntervalMs", o.purge_interval_ms)? {
             opts.purge_interval = Duration::from_secs_f64(ms / 1000.0);
+        }
+        if let Some(n) = o.checkpoint_bytes {
+            if !(n.is_finite() && n >= 0.0 && n.fract() == 0.0) {
+                return Err(invalid(format!("checkpointBytes must be a non-negative integer (0: never automatically), not {n}")));
+            }
+            opts.checkpoint_bytes = n as u64;
+        }
+        if let Some(b) = o.checkpoint_on_close {
+            opts.checkpoint_on_close = b;
         }
         if let Some(p) = &path
             && p.is_empty()
@@ -347,9 +360,25 @@ impl NativeDatabase {
                 "durationMs": r.duration_ms,
                 "tornTail": r.torn_tail.as_ref().map(|t| json!({ "file": t.file, "offset": t.offset, "droppedBytes": t.dropped_bytes })),
                 "orphanedRuns": r.orphaned_runs.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+                "checkpointVersion": r.checkpoint_version,
+                "checkpointFallback": r.checkpoint_fallback,
             },
         })
         .to_string())
+    }
+
+    /// Writes a checkpoint off the JS thread; resolves to its report as
+    /// JSON, or null for a memory-only database.
+    #[napi(catch_unwind, ts_return_type = "Promise<string | null>")]
+    pub fn checkpoint(&self) -> Result<AsyncTask<Checkpoint>> {
+        Ok(AsyncTask::new(Checkpoint { engine: self.engine()? }))
+    }
+
+    /// `{ running, entriesWritten, entriesTotal }` of the checkpoint in progress.
+    #[napi(catch_unwind)]
+    pub fn checkpoint_progress(&self) -> Result<String> {
+        let p = self.engine()?.checkpoint_progress();
+        Ok(json!({ "running": p.running, "entriesWritten": p.entries_written, "entriesTotal": p.entries_total }).to_string())
     }
 
     /// Test hook: a Rust panic must reach JS as an error, never a crash.
@@ -377,5 +406,32 @@ impl Task for Durable {
 
     fn resolve(&mut self, _env: Env, _output: ()) -> Result<()> {
         Ok(())
+    }
+}
+
+pub struct Checkpoint {
+    engine: Arc<Engine>,
+}
+
+impl Task for Checkpoint {
+    type Output = Option<String>;
+    type JsValue = Option<String>;
+
+    fn compute(&mut self) -> Result<Option<String>> {
+        Ok(self.engine.checkpoint().napi()?.map(|r| {
+            json!({
+                "version": r.version,
+                "entries": r.entries,
+                "bytes": r.bytes,
+                "durationMs": r.duration_ms,
+                "removedSegments": r.removed_segments,
+                "unchanged": r.unchanged,
+            })
+            .to_string()
+        }))
+    }
+
+    fn resolve(&mut self, _env: Env, output: Option<String>) -> Result<Option<String>> {
+        Ok(output)
     }
 }

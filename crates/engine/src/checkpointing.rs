@@ -1,0 +1,221 @@
+//! Taking checkpoints and starting recovery from them.
+//!
+//! A checkpoint is written from a registered snapshot, so writers never
+//! stop: the image is every live key as of the snapshot's version `V`.
+//! Order (each step durable before the next):
+//! 1. the WAL is fsynced up to `V`, so the log also holds everything the
+//!    image holds (a damaged image can then fall back to an older one);
+//! 2. the image is written to a temp file, fsynced, renamed, and the
+//!    directory fsynced (`in_mem_durability::checkpoint`);
+//! 3. the manifest is replaced to name it and the previous checkpoint;
+//! 4. checkpoint files older than those two are deleted, and WAL segments
+//!    wholly at or below the *previous* checkpoint: the log keeps covering
+//!    the previous one, which is what makes falling back possible.
+//!
+//! Recovery rule (also in `docs/durability.md`): load the newest checkpoint
+//! the manifest names; if it is damaged or missing, the previous one; then
+//! replay the WAL after the loaded one, which must continue it without a gap.
+//! If no named checkpoint loads, or the WAL does not continue the one that
+//! did, open fails with a `CorruptionError` naming the file.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use in_mem_core::{Error, Result};
+use in_mem_durability::checkpoint::{self, CheckpointWriter};
+use in_mem_durability::manifest::{self, Manifest};
+use parking_lot::Mutex;
+
+use crate::database::Engine;
+
+/// How many checkpoints are kept: the newest and one to fall back to.
+const KEPT: usize = 2;
+
+/// What one checkpoint did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckpointReport {
+    pub version: u64,
+    pub entries: u64,
+    pub bytes: u64,
+    pub duration_ms: f64,
+    pub removed_segments: u64,
+    /// The newest checkpoint was already at this version: nothing written.
+    pub unchanged: bool,
+}
+
+/// Progress of the checkpoint being written, for `db.checkpoint()`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CheckpointProgress {
+    pub running: bool,
+    pub entries_written: u64,
+    pub entries_total: u64,
+}
+
+/// The checkpoint state of a durable engine.
+pub struct Checkpoints {
+    dir: PathBuf,
+    data_dir: PathBuf,
+    database_id: [u8; 16],
+    /// Versions named by the manifest, newest first. Held while a
+    /// checkpoint runs, so there is one at a time.
+    kept: Mutex<Vec<u64>>,
+    running: AtomicBool,
+    written: AtomicU64,
+    total: AtomicU64,
+}
+
+impl Checkpoints {
+    pub fn new(data_dir: &Path, database_id: [u8; 16], kept: Vec<u64>) -> Checkpoints {
+        Checkpoints {
+            dir: data_dir.join("checkpoints"),
+            data_dir: data_dir.to_path_buf(),
+            database_id,
+            kept: Mutex::new(kept),
+            running: AtomicBool::new(false),
+            written: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+        }
+    }
+
+    pub fn newest(&self) -> u64 {
+        self.kept.lock().first().copied().unwrap_or(0)
+    }
+
+    pub fn progress(&self) -> CheckpointProgress {
+        CheckpointProgress {
+            running: self.running.load(Ordering::Acquire),
+            entries_written: self.written.load(Ordering::Relaxed),
+            entries_total: self.total.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What recovery starts from.
+pub(crate) struct Loaded {
+    pub engine: Engine,
+    /// The loaded checkpoint's version; 0: none.
+    pub version: u64,
+    pub database_id: Option<[u8; 16]>,
+    /// Why the newest checkpoint could not be used, if it could not.
+    pub fallback_reason: Option<String>,
+}
+
+pub fn checkpoint_path(data_dir: &Path, version: u64) -> PathBuf {
+    data_dir.join("checkpoints").join(checkpoint::file_name(version))
+}
+
+/// The checkpoint versions the manifest in `data_dir` names, newest first.
+pub fn named(data_dir: &Path) -> Result<Vec<u64>> {
+    Ok(manifest::read(data_dir)?.map(|m| m.checkpoints).unwrap_or_default())
+}
+
+impl Engine {
+    /// Writes a checkpoint now (see the module comment). `None` for a
+    /// memory-only database.
+    pub fn checkpoint(&self) -> Result<Option<CheckpointReport>> {
+        self.check_open_for_checkpoint()?;
+        self.checkpoint_now()
+    }
+
+    pub fn checkpoint_progress(&self) -> CheckpointProgress {
+        self.checkpoints().map(|c| c.progress()).unwrap_or_default()
+    }
+
+    pub(crate) fn checkpoint_now(&self) -> Result<Option<CheckpointReport>> {
+        let (Some(wal), Some(cps)) = (self.wal(), self.checkpoints()) else {
+            return Ok(None);
+        };
+        let started = Instant::now();
+        let mut kept = cps.kept.lock();
+        let snapshot = self.snapshot();
+        let version = snapshot.version();
+        if kept.first() == Some(&version) {
+            return Ok(Some(CheckpointReport { version, entries: 0, bytes: 0, duration_ms: 0.0, removed_segments: 0, unchanged: true }));
+        }
+        wal.sync_to(version)?;
+        cps.written.store(0, Ordering::Relaxed);
+        cps.total.store(self.store().key_count() as u64, Ordering::Relaxed);
+        cps.running.store(true, Ordering::Release);
+        let written = (|| {
+            let mut w = CheckpointWriter::create(&cps.dir, version, cps.database_id)?;
+            let mut failed = None;
+            self.store().scan(&[], None, version, false, |k, _, v| match w.add(k, v) {
+                Ok(()) => {
+                    cps.written.fetch_add(1, Ordering::Relaxed);
+                    true
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            });
+            match failed {
+                Some(e) => Err(e),
+                None => w.finish(),
+            }
+        })();
+        cps.running.store(false, Ordering::Release);
+        drop(snapshot);
+        let info = written?;
+        let previous = kept.first().copied();
+        let mut next: Vec<u64> = std::iter::once(version).chain(kept.iter().copied()).take(KEPT).collect();
+        next.dedup();
+        manifest::write(&cps.data_dir, &Manifest { checkpoints: next.clone() })?;
+        for old in kept.iter().filter(|v| !next.contains(v)) {
+            let path = checkpoint_path(&cps.data_dir, *old);
+            if let Err(e) = std::fs::remove_file(&path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                return Err(Error::io(path.display(), e));
+            }
+        }
+        *kept = next;
+        let removed_segments = match previous {
+            Some(p) => wal.remove_segments_upto(p)?,
+            None => 0,
+        };
+        Ok(Some(CheckpointReport {
+            version,
+            entries: info.entries,
+            bytes: info.bytes,
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            removed_segments,
+            unchanged: false,
+        }))
+    }
+
+    /// Loads the newest loadable checkpoint named by the manifest into a
+    /// fresh engine from `make`, through `apply`.
+    pub(crate) fn load_checkpoint(make: impl Fn() -> Engine, data_dir: &Path) -> Result<Loaded> {
+        let versions = named(data_dir)?;
+        let mut fallback_reason = None;
+        for (i, version) in versions.iter().enumerate() {
+            let engine = make();
+            let path = checkpoint_path(data_dir, *version);
+            let loaded = checkpoint::read(&path, None, |k, v| {
+                engine.apply(*version, &[(k, Some(Arc::from(v)))], *version);
+                Ok(())
+            });
+            match loaded {
+                Ok(info) if info.version == *version => {
+                    engine.publish_recovered(*version);
+                    return Ok(Loaded { engine, version: *version, database_id: Some(info.database_id), fallback_reason });
+                }
+                outcome => {
+                    let reason = match outcome {
+                        Ok(info) => format!("{} holds commit {} but the manifest names {version}", path.display(), info.version),
+                        Err(e) => e.to_string(),
+                    };
+                    if i + 1 == versions.len() {
+                        let what = if i == 0 { "the only checkpoint" } else { "no checkpoint named by the manifest" };
+                        return Err(Error::Corruption { file: path.display().to_string(), offset: 0, reason: format!("{what} could be loaded: {reason}") });
+                    }
+                    fallback_reason.get_or_insert(reason);
+                }
+            }
+        }
+        Ok(Loaded { engine: make(), version: 0, database_id: None, fallback_reason: None })
+    }
+}
