@@ -53,6 +53,33 @@ export declare class NativeDatabase {
  * use the same I/O buffer protocol.
  */
 export declare class NativeTransaction {
+  eventsAppend(run: string, eventType: string, payload: Uint8Array): NativeAppended
+  eventsGet(run: string, sequence: number): NativeEvent | null
+  eventsRange(run: string, from?: number | undefined | null, to?: number | undefined | null, eventType?: string | undefined | null, limit?: number | undefined | null): Array<NativeEvent>
+  eventsLength(run: string): number
+  eventsHead(run: string): NativeEvent | null
+  eventsVerify(run: string): NativeVerification
+  /** The encoded value at `path`, or null. */
+  jsonGet(run: string, doc: string, path: string): Buffer | null
+  jsonSet(run: string, doc: string, path: string, value: Uint8Array): void
+  jsonDelete(run: string, doc: string, path: string): boolean
+  jsonMerge(run: string, doc: string, path: string, patch: Uint8Array): void
+  stateGet(run: string, name: string): NativeCell | null
+  stateInit(run: string, name: string, value: Uint8Array): number
+  stateSet(run: string, name: string, value: Uint8Array): number
+  stateCas(run: string, name: string, expectedVersion: number, value: Uint8Array): NativeCas
+  stateDelete(run: string, name: string): boolean
+  stateList(run: string): Array<NativeCell>
+  tracesRecord(run: string, traceType: string, parent: string | undefined | null, data: Uint8Array, tags?: Array<string> | undefined | null, metadata?: Buffer | undefined | null): string
+  tracesGet(run: string, id: string): NativeTrace | null
+  tracesChildren(run: string, id: string): Array<NativeTrace>
+  tracesRoots(run: string): Array<NativeTrace>
+  /**
+   * The subtree under `id` (or every tree of the run) in depth-first
+   * order, each trace before its children.
+   */
+  tracesTree(run: string, id?: string | undefined | null): Array<NativeTrace>
+  tracesQuery(run: string, traceType?: string | undefined | null, tag?: string | undefined | null, since?: number | undefined | null, until?: number | undefined | null, limit?: number | undefined | null): Array<NativeTrace>
   kvGet(io: Buffer, keyLen: number, versioned: boolean): number
   kvPut(io: Uint8Array, keyLen: number, value: Uint8Array, ttlMs: number): void
   kvDelete(io: Uint8Array, keyLen: number): boolean
@@ -69,6 +96,34 @@ export declare class NativeTransaction {
   /** Discards every buffered write. */
   abort(): void
   get snapshotVersion(): number
+}
+
+export interface NativeAppended {
+  sequence: number
+  hash: string
+  prevHash: string
+  timestamp: number
+}
+
+export interface NativeCas {
+  ok: boolean
+  version: number
+}
+
+export interface NativeCell {
+  name: string
+  value: Buffer
+  version: number
+  updatedAt: number
+}
+
+export interface NativeEvent {
+  sequence: number
+  type: string
+  timestamp: number
+  payload: Buffer
+  hash: string
+  prevHash: string
 }
 
 export interface NativeOpenOptions {
@@ -89,4 +144,21 @@ export interface NativeRunInfo {
   createdAt: number
   endedAt?: number
   error?: string
+}
+
+export interface NativeTrace {
+  id: string
+  type: string
+  parent?: string
+  data: Buffer
+  tags: Array<string>
+  metadata?: Buffer
+  timestamp: number
+}
+
+export interface NativeVerification {
+  valid: boolean
+  length: number
+  firstInvalid?: number
+  reason?: string
 }
