@@ -33,10 +33,17 @@ export declare class NativeDatabase {
   kvCount(run: string, prefix?: string | undefined | null): number
   runBegin(name?: string | undefined | null, parent?: string | undefined | null, tags?: Array<string> | undefined | null, metadata?: Buffer | undefined | null): NativeRunInfo
   runUpdate(run: string, action: string, error?: string | undefined | null): NativeRunInfo
+  runEdit(run: string, tags?: Array<string> | undefined | null, metadata?: Buffer | undefined | null): NativeRunInfo
+  runDelete(run: string): boolean
   runGet(run: string): NativeRunInfo | null
   runList(status?: string | undefined | null, tag?: string | undefined | null, parent?: string | undefined | null, limit?: number | undefined | null, after?: string | undefined | null): Array<NativeRunInfo>
   runChildren(run: string): Array<NativeRunInfo>
   runLineage(run: string): Array<NativeRunInfo>
+  /**
+   * The single-operation handle: each call on it is its own transaction
+   * (see `NativeTransaction::run`).
+   */
+  singleOperations(): NativeTransaction
   beginTransaction(): NativeTransaction
   /** Resolves once `version` is durable for the mode (off the event loop). */
   waitDurable(version: number): Promise<unknown>
@@ -49,8 +56,10 @@ export declare class NativeDatabase {
 }
 
 /**
- * An open transaction. Its methods mirror `NativeDatabase`'s KV calls and
- * use the same I/O buffer protocol.
+ * A transaction, or the database's single-operation handle. Its KV methods
+ * mirror `NativeDatabase`'s and use the same I/O buffer protocol; the other
+ * primitives' methods are in their own files and go through
+ * [`NativeTransaction::run`].
  */
 export declare class NativeTransaction {
   eventsAppend(run: string, eventType: string, payload: Uint8Array): NativeAppended

@@ -343,6 +343,22 @@ describe('traces in scopes and transactions', () => {
   })
 })
 
+describe('deleting a run', () => {
+  it('takes its traces with it, from every query', () => {
+    const root = thought('root', { tags: ['t'] })
+    thought('child', { parent: root, tags: ['t'] })
+    const keep = db.runs.begin()
+    const kept = db.traces.record(keep, { type: 'thought', data: { content: 'kept' }, tags: ['t'] })
+    expect(db.runs.delete(run)).toBe(true)
+    expect(db.traces.get(run, root)).toBeUndefined()
+    expect(db.traces.roots(run)).toEqual([])
+    expect(db.traces.query(run)).toEqual([])
+    expect(db.traces.query(run, { type: 'thought' })).toEqual([])
+    expect(db.traces.query(run, { tag: 't' })).toEqual([])
+    expect(ids(db.traces.query(keep, { tag: 't' }))).toEqual([kept])
+  })
+})
+
 describe('durability', () => {
   it('traces, their tree and their indexes survive close and reopen', () => {
     const dir = makeTmpDir('in-mem-traces')

@@ -409,7 +409,7 @@ impl IndexState {
 impl EngineTx {
     /// Records a trace in `run` and returns its id. The parent, if any, must
     /// exist in `run` (a trace recorded earlier in this transaction counts).
-    pub fn trace_record(&mut self, run: &RunId, trace: NewTrace<'_>) -> Result<TraceId> {
+    pub fn trace_record(&mut self, run: &RunId, trace: &NewTrace<'_>) -> Result<TraceId> {
         check_payload("data", trace.data)?;
         if let Some(m) = trace.metadata {
             check_payload("metadata", m)?;
@@ -589,7 +589,7 @@ mod tests {
     /// Records one trace in a transaction of its own.
     fn record(engine: &Arc<Engine>, run: &RunId, trace: NewTrace<'_>) -> Result<TraceId> {
         let mut tx = EngineTx::begin(engine)?;
-        let id = tx.trace_record(run, trace)?;
+        let id = tx.trace_record(run, &trace)?;
         tx.commit(true)?;
         Ok(id)
     }
@@ -666,8 +666,8 @@ mod tests {
         let engine = memory();
         let run = begin_run(&engine);
         let mut tx = EngineTx::begin(&engine).unwrap();
-        let parent = tx.trace_record(&run, new(TraceType::Decision, None, &[])).unwrap();
-        let child = tx.trace_record(&run, new(TraceType::ToolCall, Some(parent), &[])).unwrap();
+        let parent = tx.trace_record(&run, &new(TraceType::Decision, None, &[])).unwrap();
+        let child = tx.trace_record(&run, &new(TraceType::ToolCall, Some(parent), &[])).unwrap();
         assert_eq!(ids(&tx.trace_children(&run, &parent).unwrap()), vec![child]);
         tx.commit(true).unwrap();
         let got = read(&engine, |tx| tx.trace_get(&run, &child)).unwrap().unwrap();
@@ -748,7 +748,7 @@ mod tests {
         let run = begin_run(&engine);
         let mut tx = EngineTx::begin(&engine).unwrap();
         for _ in 0..2000 {
-            tx.trace_record(&run, new(TraceType::Thought, None, &["common"])).unwrap();
+            tx.trace_record(&run, &new(TraceType::Thought, None, &["common"])).unwrap();
         }
         tx.commit(true).unwrap();
         let rare: Vec<TraceId> = (0..3).map(|_| record(&engine, &run, new(TraceType::Error, None, &["rare"])).unwrap()).collect();
@@ -780,8 +780,8 @@ mod tests {
         let run = begin_run(&engine);
         let committed = record(&engine, &run, new(TraceType::ToolCall, None, &["a"])).unwrap();
         let mut tx = EngineTx::begin(&engine).unwrap();
-        let mine = tx.trace_record(&run, new(TraceType::ToolCall, None, &["a"])).unwrap();
-        let other = tx.trace_record(&run, new(TraceType::Thought, None, &["b"])).unwrap();
+        let mine = tx.trace_record(&run, &new(TraceType::ToolCall, None, &["a"])).unwrap();
+        let other = tx.trace_record(&run, &new(TraceType::Thought, None, &["b"])).unwrap();
         assert_eq!(ids(&tx.trace_query(&run, &TraceQuery { kind: Some(TraceType::ToolCall), ..Default::default() }).unwrap()), vec![committed, mine]);
         assert_eq!(ids(&tx.trace_query(&run, &TraceQuery { tag: Some("b".into()), ..Default::default() }).unwrap()), vec![other]);
         assert_eq!(ids(&tx.trace_query(&run, &TraceQuery::default()).unwrap()), vec![committed, mine, other]);
@@ -820,39 +820,38 @@ mod tests {
         let parent = record(&engine, &run, new(TraceType::Decision, None, &[])).unwrap();
         let mut tx = EngineTx::begin(&engine).unwrap();
         assert!(tx.trace_children(&run, &parent).unwrap().is_empty());
-        tx.trace_record(&run, new(TraceType::Thought, None, &[])).unwrap();
+        tx.trace_record(&run, &new(TraceType::Thought, None, &[])).unwrap();
         record(&engine, &run, new(TraceType::ToolCall, Some(parent), &[])).unwrap();
         assert!(matches!(tx.commit(true), Err(Error::Conflict { .. })));
     }
 
     #[test]
-    fn a_deleted_trace_leaves_the_index_once_no_snapshot_sees_it() {
+    fn a_deleted_run_leaves_the_index_once_no_snapshot_sees_it() {
         let engine = memory();
         let run = begin_run(&engine);
+        let other = begin_run(&engine);
         let doomed = record(&engine, &run, new(TraceType::Error, None, &["x"])).unwrap();
         let by_error = TraceQuery { kind: Some(TraceType::Error), ..Default::default() };
+        let by_tag = TraceQuery { tag: Some("x".into()), ..Default::default() };
         let mut old = EngineTx::begin(&engine).unwrap();
-        // Delete both entries, as deleting the run's data does.
-        let mut del = EngineTx::begin(&engine).unwrap();
-        del.write(&record_key(&run, &doomed), None).unwrap();
-        let mut index_key = children_prefix(&run, None);
-        index_key.extend_from_slice(&doomed.0);
-        del.write(&index_key, None).unwrap();
-        del.commit(true).unwrap();
-        // The old snapshot still sees it, through the index.
+        assert!(engine.run_delete(&run).unwrap());
+        // The old snapshot still finds the trace through the index.
         assert_eq!(ids(&old.trace_query(&run, &by_error).unwrap()), vec![doomed]);
+        assert_eq!(ids(&old.trace_query(&run, &by_tag).unwrap()), vec![doomed]);
         read(&engine, |tx| {
             assert!(tx.trace_query(&run, &by_error)?.is_empty());
+            assert!(tx.trace_query(&run, &by_tag)?.is_empty());
+            assert!(tx.trace_get(&run, &doomed)?.is_none());
             Ok(())
         })
         .unwrap();
+        assert!(engine.traces.state.read().runs.contains_key(&run), "kept while a snapshot can see it");
         drop(old);
-        // The next trace write drops it from the index.
-        record(&engine, &run, new(TraceType::Thought, None, &[])).unwrap();
+        // The next trace write, in any run, drops what no snapshot sees.
+        record(&engine, &other, new(TraceType::Thought, None, &[])).unwrap();
         let state = engine.traces.state.read();
-        let index = state.runs.get(&run).unwrap();
-        assert!(index.by_type[TraceType::Error as usize].is_empty());
-        assert!(!index.by_tag.contains_key("x"));
+        assert!(!state.runs.contains_key(&run));
+        assert!(state.runs.contains_key(&other));
         assert!(state.removals.is_empty());
     }
 
@@ -864,9 +863,14 @@ mod tests {
         let run = begin_run(&engine);
         let root = record(&engine, &run, new(TraceType::Decision, None, &["plan"])).unwrap();
         let child = record(&engine, &run, new(TraceType::ToolCall, Some(root), &["search"])).unwrap();
+        let gone = begin_run(&engine);
+        record(&engine, &gone, new(TraceType::ToolCall, None, &["search"])).unwrap();
+        engine.run_delete(&gone).unwrap();
         drop(engine);
         let engine = open();
         read(&engine, |tx| {
+            assert!(tx.trace_query(&gone, &TraceQuery { kind: Some(TraceType::ToolCall), ..Default::default() })?.is_empty());
+            assert!(tx.trace_roots(&gone)?.is_empty());
             assert_eq!(ids(&tx.trace_tree(&run, None)?), vec![root, child]);
             assert_eq!(ids(&tx.trace_query(&run, &TraceQuery { kind: Some(TraceType::ToolCall), ..Default::default() })?), vec![child]);
             assert_eq!(ids(&tx.trace_query(&run, &TraceQuery { tag: Some("plan".into()), ..Default::default() })?), vec![root]);

@@ -70,27 +70,27 @@ impl NativeTransaction {
             tags: tags.unwrap_or_default(),
             metadata: metadata.as_deref(),
         };
-        Ok(self.tx()?.trace_record(&run, trace).napi()?.to_string())
+        Ok(self.run(|tx| tx.trace_record(&run, &trace))?.to_string())
     }
 
     #[napi(catch_unwind)]
     pub fn traces_get(&mut self, run: String, id: String) -> Result<Option<NativeTrace>> {
         let run = parse_run(&run)?;
         let id = parse_id(&id)?;
-        Ok(self.tx()?.trace_get(&run, &id).napi()?.map(Into::into))
+        Ok(self.run(|tx| tx.trace_get(&run, &id))?.map(Into::into))
     }
 
     #[napi(catch_unwind)]
     pub fn traces_children(&mut self, run: String, id: String) -> Result<Vec<NativeTrace>> {
         let run = parse_run(&run)?;
         let id = parse_id(&id)?;
-        self.tx()?.trace_children(&run, &id).napi().map(traces)
+        self.run(|tx| tx.trace_children(&run, &id)).map(traces)
     }
 
     #[napi(catch_unwind)]
     pub fn traces_roots(&mut self, run: String) -> Result<Vec<NativeTrace>> {
         let run = parse_run(&run)?;
-        self.tx()?.trace_roots(&run).napi().map(traces)
+        self.run(|tx| tx.trace_roots(&run)).map(traces)
     }
 
     /// The subtree under `id` (or every tree of the run) in depth-first
@@ -99,7 +99,7 @@ impl NativeTransaction {
     pub fn traces_tree(&mut self, run: String, id: Option<String>) -> Result<Vec<NativeTrace>> {
         let run = parse_run(&run)?;
         let id = id.as_deref().map(parse_id).transpose()?;
-        self.tx()?.trace_tree(&run, id.as_ref()).napi().map(traces)
+        self.run(|tx| tx.trace_tree(&run, id.as_ref())).map(traces)
     }
 
     #[napi(catch_unwind)]
@@ -120,6 +120,6 @@ impl NativeTransaction {
             until: until.map(|v| whole("until", v)).transpose()?,
             limit: limit.map(|v| whole("limit", v).map(|n| n as usize)).transpose()?,
         };
-        self.tx()?.trace_query(&run, &q).napi().map(traces)
+        self.run(|tx| tx.trace_query(&run, &q)).map(traces)
     }
 }
