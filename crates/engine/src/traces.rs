@@ -629,6 +629,27 @@ mod tests {
     }
 
     #[test]
+    fn the_record_is_the_documented_messagepack_array() {
+        let parent = TraceId([7; 16]);
+        let stored = Stored { kind: "thought", parent: Some(Bin(&parent.0)), tags: vec!["a"], data: Bin(&[0xC3]), metadata: None };
+        let bytes = rmp_serde::to_vec(&stored).unwrap();
+        let mut expected = vec![0x95, 0xA7];
+        expected.extend_from_slice(b"thought");
+        expected.extend_from_slice(&[0xC4, 16]);
+        expected.extend_from_slice(&[7; 16]);
+        expected.extend_from_slice(&[0x91, 0xA1, b'a', 0xC4, 1, 0xC3, 0xC0]);
+        assert_eq!(bytes, expected);
+        let run = RunId::new();
+        let id = TraceId::new();
+        let trace = decode(&run, id, &bytes).unwrap();
+        assert_eq!(
+            (trace.kind, trace.parent, trace.tags, trace.data, trace.metadata),
+            (TraceType::Thought, Some(parent), vec!["a".to_string()], vec![0xC3], None)
+        );
+        assert!(matches!(decode(&run, id, &[0x93, 0xC0]), Err(Error::Internal { .. })));
+    }
+
+    #[test]
     fn ids_made_in_a_row_sort_in_the_order_they_were_made() {
         let ids: Vec<TraceId> = (0..10_000).map(|_| TraceId::new()).collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]));
