@@ -23,8 +23,8 @@ export { ScopedTraces, Traces } from './traces.js'
 export type {
   DecisionData,
   ErrorData,
+  NewTrace,
   QueryData,
-  RecordOptions,
   ThoughtData,
   ToolCallData,
   Trace,

@@ -116,7 +116,7 @@ export type Trace<T extends TraceType = TraceType> = {
 }[T]
 
 /** The argument of {@link Traces.record}: `data` must fit `type`. */
-export type RecordOptions<T extends TraceType = TraceType> = {
+export type NewTrace<T extends TraceType = TraceType> = {
   [K in T]: {
     /** What kind of step it records. */
     type: K
@@ -212,7 +212,7 @@ function checkId(name: string, id: unknown): asserts id is string {
   if (typeof id !== 'string') fail(`${name} must be a trace id string`)
 }
 
-function checkMillis(name: string, v: unknown): number | undefined {
+function wholeNumber(name: string, v: unknown): number | undefined {
   if (v === undefined) return undefined
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail(`${name} must be a non-negative integer, not ${String(v)}`)
   return v
@@ -262,9 +262,9 @@ export class Traces {
    * @throws NotFoundError if `parent` is not a trace of this run
    * @throws LimitError for more than 64 tags or a tag over 256 characters
    */
-  record<T extends TraceType>(run: RunId, opts: RecordOptions<T>): TraceId {
+  record<T extends TraceType>(run: RunId, opts: NewTrace<T>): TraceId {
     if (!isObject(opts)) fail('record options must be an object')
-    const { type, data, parent, tags, metadata } = opts as RecordOptions
+    const { type, data, parent, tags, metadata } = opts as NewTrace
     if (typeof type !== 'string' || !TYPES.has(type)) {
       fail(`unknown trace type ${JSON.stringify(type)}; a trace type is one of tool_call, decision, thought, query, error, custom`)
     }
@@ -322,9 +322,9 @@ export class Traces {
       fail(`unknown trace type ${JSON.stringify(type)}; a trace type is one of tool_call, decision, thought, query, error, custom`)
     }
     if (tag !== undefined && typeof tag !== 'string') fail('tag must be a string')
-    const since = checkMillis('since', opts.since)
-    const until = checkMillis('until', opts.until)
-    const limit = checkMillis('limit', opts.limit)
+    const since = wholeNumber('since', opts.since)
+    const until = wholeNumber('until', opts.until)
+    const limit = wholeNumber('limit', opts.limit)
     return this.target.read(run, (tx) => tx.tracesQuery(run, type, tag, since, until, limit)).map(toTrace) as Trace<T>[]
   }
 }
@@ -337,7 +337,7 @@ export class ScopedTraces {
     private readonly run: RunId,
   ) {}
   /** See {@link Traces.record}. */
-  record<T extends TraceType>(opts: RecordOptions<T>): TraceId {
+  record<T extends TraceType>(opts: NewTrace<T>): TraceId {
     return this.traces.record(this.run, opts)
   }
   /** See {@link Traces.get}. */
