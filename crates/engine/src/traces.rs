@@ -16,13 +16,10 @@
 //! - Traces are never rewritten. A parent exists (in the same run, as the
 //!   recording transaction sees it) before its child is recorded, so the
 //!   parent index has no cycles.
-//! - Type and tag queries take their candidates from [`TraceIndex`], which
-//!   `Engine::apply` derives from the records (so recovery rebuilds it). It
-//!   may name traces a reader cannot see (committed after its snapshot, or
-//!   deleted): every candidate is confirmed by reading it at the reader's
-//!   snapshot, and a deleted trace leaves the index only once no open
-//!   snapshot can still see it. A transaction's own uncommitted traces are
-//!   taken from its write set.
+//! - Type and tag queries take their candidates from [`TraceIndex`]
+//!   (`traces/index.rs`), which may name traces a reader cannot see: every
+//!   candidate is confirmed by reading it at the reader's snapshot. A
+//!   transaction's own uncommitted traces are taken from its write set.
 //! - Conflicts: every record read (`get`, a parent check, each candidate a
 //!   query confirms) joins the transaction's read set; `children`, `roots`
 //!   and `tree` scan parent-index ranges, so a child another transaction
@@ -30,18 +27,19 @@
 //!   examined, not its window: a trace another transaction records after the
 //!   snapshot is not a conflict (snapshot isolation).
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
 use in_mem_core::limits::{MAX_TAG_CHARS, MAX_TAGS, MAX_VALUE_BYTES};
 use in_mem_core::{Error, InternalKey, Result, RunId, TypeTag};
-use in_mem_storage::Store;
-use parking_lot::RwLock;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::json;
 
 use crate::txn::EngineTx;
+
+mod index;
+
+pub(crate) use index::TraceIndex;
 
 /// The user-key byte of a trace's record.
 const RECORD: u8 = 0x01;
@@ -289,120 +287,6 @@ impl Trace {
             && q.tag.as_ref().is_none_or(|t| self.tags.contains(t))
             && q.since.is_none_or(|s| self.timestamp >= s)
             && q.until.is_none_or(|u| self.timestamp <= u)
-    }
-}
-
-/// The in-memory index of traces by type and tag, per run (see the
-/// invariants above). Maintained by [`TraceIndex::on_write`] under the
-/// commit lock.
-#[derive(Default)]
-pub(crate) struct TraceIndex {
-    state: RwLock<IndexState>,
-}
-
-#[derive(Default)]
-struct IndexState {
-    runs: HashMap<RunId, RunIndex, foldhash::fast::RandomState>,
-    /// Deleted traces, in commit order, to drop once no snapshot sees them.
-    removals: VecDeque<Removal>,
-}
-
-#[derive(Default)]
-struct RunIndex {
-    by_type: [BTreeSet<TraceId>; 6],
-    by_tag: HashMap<Box<str>, BTreeSet<TraceId>, foldhash::fast::RandomState>,
-}
-
-struct Removal {
-    version: u64,
-    key: Box<[u8]>,
-    run: RunId,
-    id: TraceId,
-    kind: TraceType,
-    tags: Vec<Box<str>>,
-}
-
-impl TraceIndex {
-    /// Follows one write of a commit at `version`. Called by
-    /// `Engine::apply`, with the commit lock held (or during recovery),
-    /// before the store applies the write: a deletion reads the record it
-    /// removes. Writes of other keys return at once.
-    pub(crate) fn on_write(&self, store: &Store, key: &[u8], value: Option<&[u8]>, version: u64, oldest_needed: u64) {
-        let Some((run, id)) = record_of(key) else { return };
-        let mut state = self.state.write();
-        state.drop_unseen(store, oldest_needed);
-        match value {
-            Some(bytes) => {
-                if let Some((stored, kind)) = Stored::decode(bytes) {
-                    let index = state.runs.entry(run).or_default();
-                    index.by_type[kind as usize].insert(id);
-                    for t in stored.tags {
-                        index.by_tag.entry(t.into()).or_default().insert(id);
-                    }
-                }
-            }
-            None => {
-                if let Some((_, old)) = store.get(key, u64::MAX)
-                    && let Some((stored, kind)) = Stored::decode(&old)
-                {
-                    let tags = stored.tags.into_iter().map(Box::from).collect();
-                    state.removals.push_back(Removal { version, key: key.into(), run, id, kind, tags });
-                }
-            }
-        }
-    }
-
-    /// Candidate ids in `lo ..= hi`, in id (time) order, for a query by
-    /// type and/or tag; `None` when neither is given (no index applies).
-    fn candidates(&self, run: &RunId, kind: Option<TraceType>, tag: Option<&str>, lo: TraceId, hi: TraceId) -> Option<Vec<TraceId>> {
-        if kind.is_none() && tag.is_none() {
-            return None;
-        }
-        let state = self.state.read();
-        let Some(index) = state.runs.get(run) else { return Some(Vec::new()) };
-        let by_type = kind.map(|k| &index.by_type[k as usize]);
-        let by_tag = match tag {
-            Some(t) => match index.by_tag.get(t) {
-                Some(set) => Some(set),
-                None => return Some(Vec::new()),
-            },
-            None => None,
-        };
-        let ids = match (by_type, by_tag) {
-            (Some(a), Some(b)) => {
-                let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-                small.range(lo..=hi).filter(|id| large.contains(id)).copied().collect()
-            }
-            (Some(set), None) | (None, Some(set)) => set.range(lo..=hi).copied().collect(),
-            (None, None) => unreachable!("checked above"),
-        };
-        Some(ids)
-    }
-}
-
-impl IndexState {
-    /// Drops deleted traces that no snapshot at or after `oldest_needed`
-    /// can see.
-    fn drop_unseen(&mut self, store: &Store, oldest_needed: u64) {
-        while self.removals.front().is_some_and(|r| r.version <= oldest_needed) {
-            let r = self.removals.pop_front().expect("checked non-empty");
-            if store.get(&r.key, u64::MAX).is_some() {
-                continue;
-            }
-            let Some(index) = self.runs.get_mut(&r.run) else { continue };
-            index.by_type[r.kind as usize].remove(&r.id);
-            for t in &r.tags {
-                if let Some(set) = index.by_tag.get_mut(t) {
-                    set.remove(&r.id);
-                    if set.is_empty() {
-                        index.by_tag.remove(t);
-                    }
-                }
-            }
-            if index.by_tag.is_empty() && index.by_type.iter().all(BTreeSet::is_empty) {
-                self.runs.remove(&r.run);
-            }
-        }
     }
 }
 
