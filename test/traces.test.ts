@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
+  ClosedError,
   Database,
   InvalidArgumentError,
   LimitError,
@@ -160,6 +161,14 @@ describe('traces.record and traces.get', () => {
     expect(e.details).toMatchObject({ run, trace: elsewhere })
     expectError(() => thought('x', { parent: UNKNOWN_TRACE }), NotFoundError, 'NOT_FOUND')
     expect(db.traces.roots(run)).toEqual([])
+  })
+
+  it('a closed database answers ClosedError', () => {
+    const id = thought('before')
+    db.close()
+    expectError(() => thought('after'), ClosedError, 'CLOSED')
+    expectError(() => db.traces.get(run, id), ClosedError, 'CLOSED')
+    expectError(() => db.traces.query(run, { type: 'thought' }), ClosedError, 'CLOSED')
   })
 
   it('a closed or unknown run accepts no traces', () => {
