@@ -86,6 +86,16 @@ export declare class NativeTransaction {
   stateCas(run: string, name: string, expectedVersion: number, value: Uint8Array): NativeCas
   stateDelete(run: string, name: string): boolean
   stateList(run: string): Array<NativeCell>
+  tracesRecord(run: string, traceType: string, parent: string | undefined | null, data: Uint8Array, tags?: Array<string> | undefined | null, metadata?: Buffer | undefined | null): string
+  tracesGet(run: string, id: string): NativeTrace | null
+  tracesChildren(run: string, id: string): Array<NativeTrace>
+  tracesRoots(run: string): Array<NativeTrace>
+  /**
+   * The subtree under `id` (or every tree of the run) in depth-first
+   * order, each trace before its children.
+   */
+  tracesTree(run: string, id?: string | undefined | null): Array<NativeTrace>
+  tracesQuery(run: string, traceType?: string | undefined | null, tag?: string | undefined | null, since?: number | undefined | null, until?: number | undefined | null, limit?: number | undefined | null): Array<NativeTrace>
   kvGet(io: Buffer, keyLen: number, versioned: boolean): number
   kvPut(io: Uint8Array, keyLen: number, value: Uint8Array, ttlMs: number): void
   kvDelete(io: Uint8Array, keyLen: number): boolean
@@ -152,6 +162,16 @@ export interface NativeRunInfo {
   createdAt: number
   endedAt?: number
   error?: string
+}
+
+export interface NativeTrace {
+  id: string
+  type: string
+  parent?: string
+  data: Buffer
+  tags: Array<string>
+  metadata?: Buffer
+  timestamp: number
 }
 
 export interface NativeVerification {

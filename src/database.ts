@@ -12,6 +12,7 @@ import { Json } from './json.js'
 import { DbOps } from './ops.js'
 import { RunScope, TxScope } from './scope.js'
 import { State } from './state.js'
+import { Traces } from './traces.js'
 import { DbTarget } from './targets.js'
 
 /** How much a commit survives a crash (see docs/durability.md). */
@@ -173,6 +174,8 @@ export class Database {
   readonly state: State
   /** JSON documents with path-level conflicts. */
   readonly json: Json
+  /** The TraceStore: each run's reasoning traces, as a forest. */
+  readonly traces: Traces
   readonly #native: NativeDatabase
   readonly #target: DbTarget
 
@@ -185,6 +188,7 @@ export class Database {
     this.events = new Events(ops)
     this.state = new State(ops, (run, fn) => this.transaction(run, (tx) => fn(tx.state), { retries: 0 }))
     this.json = new Json(ops)
+    this.traces = new Traces(ops)
   }
 
   /**

@@ -19,6 +19,23 @@ export type { Appended, Event, RangeOptions, Verification } from './events.js'
 export { ScopedState, State } from './state.js'
 export type { CasResult, Cell, NamedCell, TransitionResult } from './state.js'
 export { Json, ScopedJson } from './json.js'
+export { ScopedTraces, Traces } from './traces.js'
+export type {
+  DecisionData,
+  ErrorData,
+  NewTrace,
+  QueryData,
+  ThoughtData,
+  ToolCallData,
+  Trace,
+  TraceBase,
+  TraceData,
+  TraceDataMap,
+  TraceId,
+  TraceNode,
+  TraceQuery,
+  TraceType,
+} from './traces.js'
 export type { Value } from './codec.js'
 export { MAX_DEPTH, MAX_VALUE_BYTES } from './codec.js'
 export { MAX_KEY_BYTES } from './keys.js'

@@ -11,6 +11,7 @@ import { TxOps } from './ops.js'
 import type { RunId } from './runs.js'
 import { ScopedState, State } from './state.js'
 import { TxTarget } from './targets.js'
+import { ScopedTraces, Traces } from './traces.js'
 
 /** The primitives' facades of one database or one transaction. @internal */
 export interface Facades<W> {
@@ -18,6 +19,7 @@ export interface Facades<W> {
   events: Events
   state: State
   json: Json
+  traces: Traces
 }
 
 /** Every primitive bound to one run: `scope.kv.put(key, value)`. */
@@ -30,6 +32,8 @@ export class RunScope {
   readonly state: ScopedState
   /** The JSON documents of this run. */
   readonly json: ScopedJson
+  /** The traces of this run. */
+  readonly traces: ScopedTraces
   /** @internal */
   constructor(
     f: Facades<number>,
@@ -40,6 +44,7 @@ export class RunScope {
     this.events = new ScopedEvents(f.events, run)
     this.state = new ScopedState(f.state, run)
     this.json = new ScopedJson(f.json, run)
+    this.traces = new ScopedTraces(f.traces, run)
   }
 }
 
@@ -56,6 +61,8 @@ export class TxScope {
   readonly state: ScopedState
   /** The JSON documents of this run, inside the transaction. */
   readonly json: ScopedJson
+  /** The traces of this run, inside the transaction. */
+  readonly traces: ScopedTraces
   /** @internal */
   constructor(
     native: NativeTransaction,
@@ -69,5 +76,6 @@ export class TxScope {
     const state: State = new State(ops, (r, fn) => fn(new ScopedState(state, r)))
     this.state = new ScopedState(state, run)
     this.json = new ScopedJson(new Json(ops), run)
+    this.traces = new ScopedTraces(new Traces(ops), run)
   }
 }

@@ -31,6 +31,7 @@ use crate::json::{self, DocTxs, PathLog};
 use crate::kv::{self, KvEntry, KvListOptions, View};
 use crate::options::{Durability, OpenOptions};
 use crate::runs::{self, RunAction, RunInfo, RunListOptions, RunStatus, validate_new_run};
+use crate::traces::TraceIndex;
 use crate::{commit_record, registry};
 
 #[derive(Clone, Debug, Default)]
@@ -90,6 +91,8 @@ pub struct Engine {
     json_paths: PathLog,
     /// Checkpoint state of a durable database.
     checkpoints: Option<Checkpoints>,
+    /// Traces by type and tag, derived from the trace records by `apply`.
+    pub(crate) traces: TraceIndex,
     recovery: RecoveryStats,
     maintenance: Arc<Maintenance>,
     maintenance_thread: Mutex<Option<JoinHandle<()>>>,
@@ -159,6 +162,7 @@ impl Engine {
             ttl: Mutex::default(),
             json_paths: PathLog::default(),
             checkpoints: None,
+            traces: TraceIndex::default(),
             recovery,
             maintenance: Arc::new(Maintenance { stop: Mutex::new(false), wake: Condvar::new() }),
             maintenance_thread: Mutex::new(None),
@@ -261,6 +265,7 @@ impl Engine {
     pub(crate) fn apply<K: AsRef<[u8]>>(&self, version: u64, writes: &[(K, Option<Value>)], oldest_needed: u64) {
         for (key, value) in writes {
             let key = key.as_ref();
+            self.traces.on_write(&self.store, key, value.as_deref(), version, oldest_needed);
             self.store.apply(key, version, value.clone(), oldest_needed);
             match InternalKey::tag(key) {
                 Some(TypeTag::RunInfo) if key[..16] == [0u8; 16] => {

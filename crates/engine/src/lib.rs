@@ -18,6 +18,7 @@ mod options;
 mod registry;
 mod runs;
 mod state;
+mod traces;
 mod txn;
 
 pub use checkpointing::{CheckpointProgress, CheckpointReport};
@@ -27,6 +28,7 @@ pub use kv::{KvEntry, KvListOptions, payload as kv_payload};
 pub use options::{Durability, OpenOptions};
 pub use runs::{RunAction, RunInfo, RunListOptions, RunStatus};
 pub use state::Cell;
+pub use traces::{NewTrace, Trace, TraceId, TraceQuery, TraceType};
 pub use txn::EngineTx;
 
 pub use in_mem_core::{Error, Result, RunId};

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use in_mem_concurrency::Transaction;
+use in_mem_concurrency::{Transaction, Write};
 use in_mem_core::{Result, RunId, now_ms};
 use in_mem_storage::Value;
 
@@ -84,6 +84,20 @@ impl EngineTx {
     pub(crate) fn scan_prefix(&mut self, prefix: &[u8], reverse: bool, f: &mut dyn FnMut(&[u8], u64, &Value) -> bool) {
         let end = in_mem_core::InternalKey::prefix_end(prefix);
         self.scan(prefix, end.as_deref(), reverse, f)
+    }
+
+    /// The transaction's own buffered writes in `[start, end)`, in key
+    /// order: `Some(value)` for a put, `None` for a delete. Reading them
+    /// joins nothing.
+    pub(crate) fn own_writes<'a>(&'a self, start: &[u8], end: &[u8]) -> impl Iterator<Item = (&'a [u8], Option<&'a Value>)> + use<'a> {
+        let bounds = (std::ops::Bound::Included(start), std::ops::Bound::Excluded(end));
+        self.tx.writes().range::<[u8], _>(bounds).map(|(k, w)| {
+            let value = match w {
+                Write::Put(v) => Some(v),
+                Write::Delete => None,
+            };
+            (&k[..], value)
+        })
     }
 
     fn view(&mut self) -> TxView<'_> {

@@ -12,6 +12,7 @@ mod events;
 mod hot;
 mod json;
 mod state;
+mod traces;
 mod transaction;
 
 #[global_allocator]
