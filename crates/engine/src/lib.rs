@@ -13,6 +13,7 @@ mod events;
 mod json;
 mod json_path;
 mod kv;
+mod machine_guard;
 mod options;
 mod registry;
 mod runs;
