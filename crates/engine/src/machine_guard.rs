@@ -103,10 +103,6 @@ impl Guard {
         Ok(Guard { expr })
     }
 
-    pub fn expr(&self) -> &Expr {
-        &self.expr
-    }
-
     /// Whether the guard passes for this context and payload.
     pub fn eval(&self, ctx: &Value, payload: &Value) -> bool {
         is_true(&eval(&self.expr, ctx, payload))
