@@ -9,6 +9,7 @@ import { NativeDatabase, type NativeTransaction } from './native.js'
 import { type BeginOptions, type RunId, Runs } from './runs.js'
 import { Events } from './events.js'
 import { Json } from './json.js'
+import { Machines } from './machines.js'
 import { DbOps } from './ops.js'
 import { RunScope, TxScope } from './scope.js'
 import { State } from './state.js'
@@ -131,6 +132,8 @@ export class Database {
   readonly state: State
   /** JSON documents with path-level conflicts. */
   readonly json: Json
+  /** State machines: database-wide definitions, instances per run. */
+  readonly machines: Machines
   readonly #native: NativeDatabase
   readonly #target: DbTarget
 
@@ -143,6 +146,7 @@ export class Database {
     this.events = new Events(ops)
     this.state = new State(ops, (run, fn) => this.transaction(run, (tx) => fn(tx.state), { retries: 0 }))
     this.json = new Json(ops)
+    this.machines = new Machines(ops)
   }
 
   /**

@@ -19,6 +19,22 @@ export type { Appended, Event, RangeOptions, Verification } from './events.js'
 export { ScopedState, State } from './state.js'
 export type { CasResult, Cell, NamedCell, TransitionResult } from './state.js'
 export { Json, ScopedJson } from './json.js'
+export { Machines, ScopedMachines } from './machines.js'
+export type {
+} from './machines.js'
+export type {
+  MachineApplyOptions,
+  MachineApplyResult,
+  MachineContext,
+  MachineCreateOptions,
+  MachineDefineResult,
+  MachineInstance,
+  MachineListOptions,
+  MachineDefinition,
+  StoredMachineDefinition,
+  StoredMachineTransition,
+  MachineTransitionSpec,
+} from './machines.js'
 export type { Value } from './codec.js'
 export { MAX_DEPTH, MAX_VALUE_BYTES } from './codec.js'
 export { MAX_KEY_BYTES } from './keys.js'

@@ -5,6 +5,7 @@
 import { Events, ScopedEvents } from './events.js'
 import { Json, ScopedJson } from './json.js'
 import { Kv, ScopedKv } from './kv.js'
+import { Machines, ScopedMachines } from './machines.js'
 import type { Io } from './keys.js'
 import type { NativeTransaction } from './native.js'
 import { TxOps } from './ops.js'
@@ -18,6 +19,7 @@ export interface Facades<W> {
   events: Events
   state: State
   json: Json
+  machines: Machines
 }
 
 /** Every primitive bound to one run: `scope.kv.put(key, value)`. */
@@ -30,6 +32,8 @@ export class RunScope {
   readonly state: ScopedState
   /** The JSON documents of this run. */
   readonly json: ScopedJson
+  /** The state machine instances of this run (definitions are database-wide). */
+  readonly machines: ScopedMachines
   /** @internal */
   constructor(
     f: Facades<number>,
@@ -40,6 +44,7 @@ export class RunScope {
     this.events = new ScopedEvents(f.events, run)
     this.state = new ScopedState(f.state, run)
     this.json = new ScopedJson(f.json, run)
+    this.machines = new ScopedMachines(f.machines, run)
   }
 }
 
@@ -56,6 +61,8 @@ export class TxScope {
   readonly state: ScopedState
   /** The JSON documents of this run, inside the transaction. */
   readonly json: ScopedJson
+  /** The state machines of this run, inside the transaction (definitions too: a define commits or rolls back with it). */
+  readonly machines: ScopedMachines
   /** @internal */
   constructor(
     native: NativeTransaction,
@@ -69,5 +76,6 @@ export class TxScope {
     const state: State = new State(ops, (r, fn) => fn(new ScopedState(state, r)))
     this.state = new ScopedState(state, run)
     this.json = new ScopedJson(new Json(ops), run)
+    this.machines = new ScopedMachines(new Machines(ops), run)
   }
 }

@@ -461,7 +461,12 @@ impl Parser {
                     let t = self.next();
                     match t.tok {
                         Tok::Ident(name) => steps.push(Step::Key(name)),
-                        other => return err(t.pos, format!("expected a name after '.', found {}; use [n] for an index or [\"...\"] for other keys", other.describe())),
+                        other => {
+                            return err(
+                                t.pos,
+                                format!("expected a name after '.', found {}; use [n] for an index or [\"...\"] for other keys", other.describe()),
+                            );
+                        }
                     }
                 }
                 Tok::LBracket => {
@@ -470,7 +475,9 @@ impl Parser {
                     match t.tok {
                         Tok::Str(key) => steps.push(Step::Key(key)),
                         Tok::Num(Value::Integer(n)) if n.as_u64().is_some() => steps.push(Step::Index(n.as_u64().unwrap())),
-                        other => return err(t.pos, format!("expected an index (a non-negative integer) or a quoted key after '[', found {}", other.describe())),
+                        other => {
+                            return err(t.pos, format!("expected an index (a non-negative integer) or a quoted key after '[', found {}", other.describe()));
+                        }
                     }
                     let close = self.next();
                     if close.tok != Tok::RBracket {
@@ -598,9 +605,8 @@ pub fn equal(a: &Value, b: &Value) -> bool {
         (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| equal(p, q)),
         (Value::Map(x), Value::Map(y)) => {
             let in_order = || x.iter().zip(y).all(|((k, v), (k2, v2))| equal(k, k2) && equal(v, v2));
-            let within = |p: &[(Value, Value)], q: &[(Value, Value)]| {
-                p.iter().all(|(k, v)| q.iter().find(|(k2, _)| equal(k, k2)).is_some_and(|(_, v2)| equal(v, v2)))
-            };
+            let within =
+                |p: &[(Value, Value)], q: &[(Value, Value)]| p.iter().all(|(k, v)| q.iter().find(|(k2, _)| equal(k, k2)).is_some_and(|(_, v2)| equal(v, v2)));
             x.len() == y.len() && (in_order() || (within(x, y) && within(y, x)))
         }
         (Value::Ext(t, x), Value::Ext(u, y)) => t == u && x == y,
@@ -916,11 +922,7 @@ mod tests {
     }
 
     fn arb_expr() -> impl Strategy<Value = Expr> {
-        let step = prop_oneof![
-            "[a-zA-Z_$][a-zA-Z0-9_$]{0,4}".prop_map(Step::Key),
-            "\\PC{0,4}".prop_map(Step::Key),
-            (0u64..1000).prop_map(Step::Index),
-        ];
+        let step = prop_oneof!["[a-zA-Z_$][a-zA-Z0-9_$]{0,4}".prop_map(Step::Key), "\\PC{0,4}".prop_map(Step::Key), (0u64..1000).prop_map(Step::Index),];
         let leaf = prop_oneof![
             arb_literal().prop_map(Expr::Literal),
             (prop_oneof![Just(Root::Ctx), Just(Root::Payload)], prop::collection::vec(step, 0..4)).prop_map(|(r, s)| Expr::Path(r, s)),

@@ -274,9 +274,8 @@ impl Definition {
                 if n > MAX_GUARD_CHARS {
                     return Err(Error::limit(format!("{at} ({:?}): the guard is {n} characters; the limit is {MAX_GUARD_CHARS}", t.event)));
                 }
-                Guard::parse(g).map_err(|e| {
-                    Error::invalid_argument(format!("{at} ({:?}): invalid guard {g:?} at position {}: {}", t.event, e.position, e.message))
-                })?;
+                Guard::parse(g)
+                    .map_err(|e| Error::invalid_argument(format!("{at} ({:?}): invalid guard {g:?} at position {}: {}", t.event, e.position, e.message)))?;
             }
             for earlier in self.transitions[..i].iter().enumerate().filter(|(_, e)| e.event == t.event && e.guard.is_none()) {
                 if let Some(s) = t.from.iter().find(|s| earlier.1.from.contains(s)) {
@@ -336,6 +335,11 @@ fn entry(k: &str, v: impl Into<Value>) -> (Value, Value) {
 }
 
 impl Instance {
+    /// The context as MessagePack.
+    pub fn context_bytes(&self) -> Vec<u8> {
+        json::encode(&self.context)
+    }
+
     fn record(&self) -> Value {
         Value::Map(vec![
             entry("machine", self.machine.as_str()),
@@ -373,6 +377,11 @@ impl Instance {
 }
 
 impl Applied {
+    /// The context after the transition, as MessagePack.
+    pub fn context_bytes(&self) -> Vec<u8> {
+        json::encode(&self.context)
+    }
+
     fn record(&self) -> Value {
         Value::Map(vec![
             entry("from", self.from.as_str()),
@@ -512,7 +521,12 @@ impl EngineTx {
                 if let Some((_, bytes)) = self.read(&ikey) {
                     return match FirstResult::decode(id, k, &bytes)? {
                         FirstResult::Create(first) if first.machine == opts.machine => Ok(first),
-                        FirstResult::Create(first) => Err(reused_key(k, id, &format!("create it from machine {:?}", first.machine), &format!("create it from machine {:?}", opts.machine))),
+                        FirstResult::Create(first) => Err(reused_key(
+                            k,
+                            id,
+                            &format!("create it from machine {:?}", first.machine),
+                            &format!("create it from machine {:?}", opts.machine),
+                        )),
                         FirstResult::Apply { event, .. } => Err(reused_key(k, id, &format!("apply event {event:?}"), "create it")),
                     };
                 }
@@ -616,7 +630,9 @@ impl EngineTx {
         for t in &candidates {
             let passes = match &t.guard {
                 None => true,
-                Some(g) => Guard::parse(g).map_err(|e| malformed(&format!("{}: guard {g:?} ({})", def.label(), e.message)))?.eval(&instance.context, payload.as_ref().unwrap_or(&null)),
+                Some(g) => Guard::parse(g)
+                    .map_err(|e| malformed(&format!("{}: guard {g:?} ({})", def.label(), e.message)))?
+                    .eval(&instance.context, payload.as_ref().unwrap_or(&null)),
             };
             if passes {
                 chosen = Some(*t);
@@ -703,8 +719,8 @@ mod tests {
 
     use super::*;
     use crate::events::RangeOptions;
-    use crate::{Engine, OpenOptions};
     use crate::options::Durability;
+    use crate::{Engine, OpenOptions};
 
     fn mp(json: &str) -> Vec<u8> {
         let j: serde_json::Value = serde_json::from_str(json).unwrap();
@@ -807,7 +823,10 @@ mod tests {
             (base(r#"["a"]"#, r#""a""#, r#"[{"from":"a","event":"e","to":"y"}]"#), r#"'to' state "y" is not one of the states"#),
             (base(r#"["a"]"#, r#""a""#, r#"[{"from":"a","event":"","to":"a"}]"#), "the event must not be empty"),
             (base(r#"["a"]"#, r#""a""#, r#"[{"from":"a","event":"e","to":"a","guard":"ctx.x = 1"}]"#), r#"invalid guard "ctx.x = 1" at position 6"#),
-            (base(r#"["a"]"#, r#""a""#, r#"[{"from":"a","event":"e","to":"a","guard":"ctx.x == 1 )"}]"#), "at position 11: unexpected ')' after a complete expression"),
+            (
+                base(r#"["a"]"#, r#""a""#, r#"[{"from":"a","event":"e","to":"a","guard":"ctx.x == 1 )"}]"#),
+                "at position 11: unexpected ')' after a complete expression",
+            ),
             (
                 base(r#"["a","b"]"#, r#""a""#, r#"[{"from":["b","a"],"event":"e","to":"a"},{"from":"a","event":"e","to":"b","guard":"true"}]"#),
                 r#"transition 1 ("e") can never be taken from state "a": transition 0 has no guard"#,
@@ -817,10 +836,14 @@ mod tests {
             let msg = invalid(&json);
             assert!(msg.contains(what), "{json}: {msg}");
         }
-        assert!(matches!(def(&base(r#"["a"]"#, r#""a""#, &format!(r#"[{{"from":"a","event":"{}","to":"a"}}]"#, "e".repeat(257)))).validate(), Err(Error::Limit { .. })));
+        assert!(matches!(
+            def(&base(r#"["a"]"#, r#""a""#, &format!(r#"[{{"from":"a","event":"{}","to":"a"}}]"#, "e".repeat(257)))).validate(),
+            Err(Error::Limit { .. })
+        ));
         assert!(Definition::decode(&mp(r#"{"name":"m","version":1,"states":["a"],"initial":"a","transitions":[],"extra":1}"#)).is_err());
         assert!(Definition::decode(&mp(r#"{"name":"m","version":-1,"states":["a"],"initial":"a","transitions":[]}"#)).is_err());
-        let e = Definition::decode(&mp(r#"{"name":"m","version":1,"states":["a"],"initial":"a","transitions":[{"from":1,"event":"e","to":"a"}]}"#)).unwrap_err();
+        let e =
+            Definition::decode(&mp(r#"{"name":"m","version":1,"states":["a"],"initial":"a","transitions":[{"from":1,"event":"e","to":"a"}]}"#)).unwrap_err();
         assert!(e.to_string().contains("'from' must be a state name or a list of state names"), "{e}");
         def(ORDER).validate().unwrap();
     }
@@ -898,7 +921,10 @@ mod tests {
                  "payload":{"notes":{"a":null,"c":3},"by":"ada"}}"#),
         );
         f.apply("o-1", "reject", ApplyOptions::default()).unwrap();
-        assert_same(&f.transitions()[1], &v(r#"{"machine":"order","version":1,"instance":"o-1","event":"reject","from":"review","to":"rejected","revision":3}"#));
+        assert_same(
+            &f.transitions()[1],
+            &v(r#"{"machine":"order","version":1,"instance":"o-1","event":"reject","from":"review","to":"rejected","revision":3}"#),
+        );
     }
 
     #[test]
@@ -988,7 +1014,8 @@ mod tests {
         // A key names one request.
         let e = f.apply("o-1", "reject", keyed("{}")).unwrap_err();
         assert!(matches!(&e, Error::InvalidArgument { message } if message.contains(r#"first used to apply event "submit""#)), "{e:?}");
-        let e = f.tx(|tx| tx.machines_create(&f.run, "o-1", &CreateOptions { machine: "order".into(), idempotency_key: Some("k1".into()), ..Default::default() }));
+        let e =
+            f.tx(|tx| tx.machines_create(&f.run, "o-1", &CreateOptions { machine: "order".into(), idempotency_key: Some("k1".into()), ..Default::default() }));
         assert!(matches!(&e, Err(Error::InvalidArgument { message }) if message.contains("first used to apply")), "{e:?}");
         // Keys are per instance.
         f.create("o-2", None).unwrap();
