@@ -1,3 +1,5 @@
+import { join } from 'node:path'
+import { Worker } from 'node:worker_threads'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
   AlreadyExistsError,
@@ -485,6 +487,45 @@ describe('durability', () => {
       expect(d.machines.create(r, 'o', { machine: 'order', idempotencyKey: 'c' })).toMatchObject({ state: 'draft', revision: 1 })
       expect(d.machines.get(r, 'o')).toMatchObject({ state: 'review', revision: 2, context: { total: 1, by: 'ada' } })
       expect(d.events.range(r).map((e) => e.type)).toEqual(['machine.transition'])
+    } finally {
+      d.close()
+    }
+  })
+})
+
+describe('worker_threads', () => {
+  let dir: string
+  beforeEach(() => {
+    dir = makeTmpDir('in-mem-machine-workers')
+  })
+  afterEach(() => {
+    removeDir(dir)
+  })
+
+  it('concurrent applies to one instance lose no transition and never fork its revisions', async () => {
+    const d = Database.open(dir, { durability: 'buffered' })
+    try {
+      const r = d.runs.begin({ name: 'ticks' })
+      d.machines.define({ name: 'ticker', version: 1, states: ['on'], initial: 'on', transitions: [{ from: 'on', event: 'tick', to: 'on' }] })
+      d.machines.create(r, 'shared', { machine: 'ticker' })
+      const workers = 4
+      const applies = 100
+      const reports = await Promise.all(
+        Array.from({ length: workers }, (_, id) => {
+          const worker = new Worker(join(__dirname, 'fixtures', 'machine-worker.cjs'), { workerData: { path: dir, run: r, instance: 'shared', applies, id } })
+          return new Promise<{ id: number; applied: number; repeated: number }>((resolve, reject) => {
+            worker.once('message', resolve)
+            worker.once('error', reject)
+          })
+        }),
+      )
+      reports.forEach((rep, id) => expect(rep).toEqual({ id, applied: applies, repeated: applies / 2 }))
+      const instance = d.machines.get(r, 'shared')!
+      expect(instance.revision).toBe(1 + workers * applies)
+      for (let id = 0; id < workers; id++) expect(instance.context[`w${id}`]).toBe(applies - 1)
+      const revisions = d.events.range(r, { type: 'machine.transition' }).map((e) => (e.payload as { revision: number }).revision)
+      expect(revisions).toEqual(Array.from({ length: workers * applies }, (_, i) => i + 2))
+      expect(d.events.verify(r).valid).toBe(true)
     } finally {
       d.close()
     }
