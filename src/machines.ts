@@ -186,7 +186,7 @@ function optStr(what: string, v: unknown): string | undefined {
   return v === undefined ? undefined : str(what, v)
 }
 
-function version(what: string, v: unknown): number | undefined {
+function positiveInt(what: string, v: unknown): number | undefined {
   if (v === undefined) return undefined
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new InvalidArgumentError(`${what} must be a positive integer`)
   return v
@@ -213,7 +213,7 @@ function defined(o: Record<string, unknown>): Record<string, unknown> {
 function encodeDefinition(def: MachineDefinition): Uint8Array {
   if (!isObject(def)) throw new InvalidArgumentError('a machine definition must be an object')
   str('a machine name', def.name)
-  if (version('version', def.version) === undefined) throw new InvalidArgumentError('version must be a positive integer')
+  if (positiveInt('version', def.version) === undefined) throw new InvalidArgumentError('version must be a positive integer')
   if (!Array.isArray(def.states)) throw new InvalidArgumentError('states must be an array of state names')
   def.states.forEach((s, i) => str(`states[${i}]`, s))
   str('initial', def.initial)
@@ -289,9 +289,9 @@ export class Machines {
   }
 
   /** One version of a definition, or the newest when `version` is omitted; `undefined` if there is none. */
-  getDefinition(name: string, version_?: number): StoredMachineDefinition | undefined {
+  getDefinition(name: string, version?: number): StoredMachineDefinition | undefined {
     str('a machine name', name)
-    const v = version('version', version_)
+    const v = positiveInt('version', version)
     const d = this.target.read(undefined, (tx) => tx.machinesDefinition(name, v))
     return d == null ? undefined : toDefinition(d)
   }
@@ -311,7 +311,7 @@ export class Machines {
     str('an instance id', id)
     if (!isObject(opts)) throw new InvalidArgumentError('create options must be an object with at least { machine }')
     const machine = str('machine', opts.machine)
-    const v = version('version', opts.version)
+    const v = positiveInt('version', opts.version)
     const context = object('the context', opts.context)
     const key = optStr('idempotencyKey', opts.idempotencyKey)
     return toInstance(this.target.write(run, (tx) => tx.machinesCreate(run, id, machine, v, context, key)))
@@ -351,11 +351,11 @@ export class Machines {
   }
 
   /** The run's instances in id order, optionally only one machine's or those in one state. */
-  list(run: string, opts?: MachineListOptions): MachineInstance[] {
+  list<C extends MachineContext = MachineContext>(run: string, opts?: MachineListOptions): MachineInstance<C>[] {
     const o = options('list options', opts)
     const machine = optStr('machine', o.machine)
     const state = optStr('state', o.state)
-    return this.target.read(run, (tx) => tx.machinesList(run, machine, state)).map((i) => toInstance(i))
+    return this.target.read(run, (tx) => tx.machinesList(run, machine, state)).map((i) => toInstance<C>(i))
   }
 }
 
@@ -391,7 +391,7 @@ export class ScopedMachines {
     return this.machines.get<C>(this.run, id)
   }
   /** See {@link Machines.list}. */
-  list(opts?: MachineListOptions): MachineInstance[] {
-    return this.machines.list(this.run, opts)
+  list<C extends MachineContext = MachineContext>(opts?: MachineListOptions): MachineInstance<C>[] {
+    return this.machines.list<C>(this.run, opts)
   }
 }
