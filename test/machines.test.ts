@@ -272,6 +272,17 @@ describe('instances', () => {
     expect(db.machines.get(other, 'a')).toBeUndefined()
   })
 
+  it('deleting a run deletes its instances and keys but not the database-wide definitions', () => {
+    db.machines.create(run, 'o', { machine: 'order' })
+    db.machines.apply(run, 'o', 'submit', { idempotencyKey: 'k' })
+    db.runs.delete(run)
+    const again = db.runs.begin({ name: 'after' })
+    expect(db.machines.list(run)).toEqual([])
+    expect(db.machines.get(run, 'o')).toBeUndefined()
+    expect(db.machines.getDefinition('order', 1)?.name).toBe('order')
+    expect(db.machines.create(again, 'o', { machine: 'order' }).revision).toBe(1)
+  })
+
   it('a closed run accepts no create or apply', () => {
     db.machines.create(run, 'o', { machine: 'order' })
     db.runs.complete(run)
