@@ -1,5 +1,3 @@
-import { join } from 'node:path'
-import { Worker } from 'node:worker_threads'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
   AlreadyExistsError,
@@ -15,6 +13,7 @@ import {
   RunClosedError,
 } from '../dist/index.js'
 import { expectError, makeTmpDir, removeDir } from './helpers.js'
+import { runWorker } from './worker-helpers.js'
 
 /** An order: guarded alternatives on `approve`, a list `from` on `cancel`. */
 const ORDER: MachineDefinition = {
@@ -523,11 +522,8 @@ describe('worker_threads', () => {
       const applies = 100
       const reports = await Promise.all(
         Array.from({ length: workers }, (_, id) => {
-          const worker = new Worker(join(__dirname, 'fixtures', 'machine-worker.cjs'), { workerData: { path: dir, run: r, instance: 'shared', applies, id } })
-          return new Promise<{ id: number; applied: number; repeated: number }>((resolve, reject) => {
-            worker.once('message', resolve)
-            worker.once('error', reject)
-          })
+          const data = { path: dir, run: r, instance: 'shared', applies, id }
+          return runWorker<{ id: number; applied: number; repeated: number }>('machine-worker.cjs', data).result
         }),
       )
       reports.forEach((rep, id) => expect(rep).toEqual({ id, applied: applies, repeated: applies / 2 }))
