@@ -80,6 +80,17 @@ export declare class NativeTransaction {
   jsonSet(run: string, doc: string, path: string, value: Uint8Array): void
   jsonDelete(run: string, doc: string, path: string): boolean
   jsonMerge(run: string, doc: string, path: string, patch: Uint8Array): void
+  /**
+   * Defines a machine version from its MessagePack; true when written,
+   * false when the same body was already defined.
+   */
+  machinesDefine(definition: Uint8Array): boolean
+  machinesDefinition(name: string, version?: number | undefined | null): NativeDefinition | null
+  machinesDefinitions(name?: string | undefined | null): Array<NativeDefinition>
+  machinesCreate(run: string, id: string, machine: string, version?: number | undefined | null, context?: Uint8Array | undefined | null, idempotencyKey?: string | undefined | null): NativeInstance
+  machinesApply(run: string, id: string, event: string, payload?: Uint8Array | undefined | null, expectedState?: string | undefined | null, expectedRevision?: number | undefined | null, idempotencyKey?: string | undefined | null): NativeApplied
+  machinesGet(run: string, id: string): NativeInstance | null
+  machinesList(run: string, machine?: string | undefined | null, state?: string | undefined | null): Array<NativeInstance>
   stateGet(run: string, name: string): NativeCell | null
   stateInit(run: string, name: string, value: Uint8Array): number
   stateSet(run: string, name: string, value: Uint8Array): number
@@ -121,6 +132,14 @@ export interface NativeAppended {
   timestamp: number
 }
 
+export interface NativeApplied {
+  from: string
+  to: string
+  context: Buffer
+  revision: number
+  applied: boolean
+}
+
 export interface NativeCas {
   ok: boolean
   version: number
@@ -133,6 +152,14 @@ export interface NativeCell {
   updatedAt: number
 }
 
+export interface NativeDefinition {
+  name: string
+  version: number
+  states: Array<string>
+  initial: string
+  transitions: Array<NativeTransitionDef>
+}
+
 export interface NativeEvent {
   sequence: number
   type: string
@@ -140,6 +167,17 @@ export interface NativeEvent {
   payload: Buffer
   hash: string
   prevHash: string
+}
+
+export interface NativeInstance {
+  id: string
+  machine: string
+  version: number
+  state: string
+  context: Buffer
+  revision: number
+  createdAt: number
+  updatedAt: number
 }
 
 export interface NativeOpenOptions {
@@ -172,6 +210,13 @@ export interface NativeTrace {
   tags: Array<string>
   metadata?: Buffer
   timestamp: number
+}
+
+export interface NativeTransitionDef {
+  from: Array<string>
+  event: string
+  to: string
+  guard?: string
 }
 
 export interface NativeVerification {

@@ -9,6 +9,7 @@ import { NativeDatabase, type NativeTransaction } from './native.js'
 import { type BeginOptions, type RunId, Runs } from './runs.js'
 import { Events } from './events.js'
 import { Json } from './json.js'
+import { Machines } from './machines.js'
 import { DbOps } from './ops.js'
 import { RunScope, TxScope } from './scope.js'
 import { State } from './state.js'
@@ -176,6 +177,8 @@ export class Database {
   readonly json: Json
   /** The TraceStore: each run's reasoning traces, as a forest. */
   readonly traces: Traces
+  /** State machines: database-wide definitions, instances per run. */
+  readonly machines: Machines
   readonly #native: NativeDatabase
   readonly #target: DbTarget
 
@@ -189,6 +192,7 @@ export class Database {
     this.state = new State(ops, (run, fn) => this.transaction(run, (tx) => fn(tx.state), { retries: 0 }))
     this.json = new Json(ops)
     this.traces = new Traces(ops)
+    this.machines = new Machines(ops)
   }
 
   /**

@@ -36,6 +36,20 @@ export type {
   TraceQuery,
   TraceType,
 } from './traces.js'
+export { Machines, ScopedMachines } from './machines.js'
+export type {
+  MachineApplyOptions,
+  MachineApplyResult,
+  MachineContext,
+  MachineCreateOptions,
+  MachineDefineResult,
+  MachineInstance,
+  MachineListOptions,
+  MachineDefinition,
+  StoredMachineDefinition,
+  StoredMachineTransition,
+  MachineTransitionSpec,
+} from './machines.js'
 export type { Value } from './codec.js'
 export { MAX_DEPTH, MAX_VALUE_BYTES } from './codec.js'
 export { MAX_KEY_BYTES } from './keys.js'

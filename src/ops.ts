@@ -9,12 +9,16 @@ import { translate } from './errors.js'
 import type { NativeDatabase, NativeTransaction } from './native.js'
 import { runBytes } from './keys.js'
 
-/** @internal */
+/**
+ * `run` is checked to be a run id before anything is called; it is
+ * `undefined` for the database-wide operations (machine definitions).
+ * @internal
+ */
 export interface OpTarget {
   /** Runs a read. */
-  read<T>(run: string, fn: (tx: NativeTransaction) => T): T
+  read<T>(run: string | undefined, fn: (tx: NativeTransaction) => T): T
   /** Runs a write; on the database it is committed before this returns. */
-  write<T>(run: string, fn: (tx: NativeTransaction) => T): T
+  write<T>(run: string | undefined, fn: (tx: NativeTransaction) => T): T
 }
 
 /**
@@ -29,8 +33,8 @@ export class DbOps implements OpTarget {
     this.#single = native.singleOperations()
   }
 
-  read<T>(run: string, fn: (tx: NativeTransaction) => T): T {
-    runBytes(run)
+  read<T>(run: string | undefined, fn: (tx: NativeTransaction) => T): T {
+    if (run !== undefined) runBytes(run)
     try {
       return fn(this.#single)
     } catch (e) {
@@ -38,7 +42,7 @@ export class DbOps implements OpTarget {
     }
   }
 
-  write<T>(run: string, fn: (tx: NativeTransaction) => T): T {
+  write<T>(run: string | undefined, fn: (tx: NativeTransaction) => T): T {
     return this.read(run, fn)
   }
 }
@@ -47,8 +51,8 @@ export class DbOps implements OpTarget {
 export class TxOps implements OpTarget {
   constructor(private readonly tx: NativeTransaction) {}
 
-  read<T>(run: string, fn: (tx: NativeTransaction) => T): T {
-    runBytes(run)
+  read<T>(run: string | undefined, fn: (tx: NativeTransaction) => T): T {
+    if (run !== undefined) runBytes(run)
     try {
       return fn(this.tx)
     } catch (e) {
@@ -56,7 +60,7 @@ export class TxOps implements OpTarget {
     }
   }
 
-  write<T>(run: string, fn: (tx: NativeTransaction) => T): T {
+  write<T>(run: string | undefined, fn: (tx: NativeTransaction) => T): T {
     return this.read(run, fn)
   }
 }

@@ -5,6 +5,7 @@
 import { Events, ScopedEvents } from './events.js'
 import { Json, ScopedJson } from './json.js'
 import { Kv, ScopedKv } from './kv.js'
+import { Machines, ScopedMachines } from './machines.js'
 import type { Io } from './keys.js'
 import type { NativeTransaction } from './native.js'
 import { TxOps } from './ops.js'
@@ -20,6 +21,7 @@ export interface Facades<W> {
   state: State
   json: Json
   traces: Traces
+  machines: Machines
 }
 
 /** Every primitive bound to one run: `scope.kv.put(key, value)`. */
@@ -34,6 +36,8 @@ export class RunScope {
   readonly json: ScopedJson
   /** The traces of this run. */
   readonly traces: ScopedTraces
+  /** The state machine instances of this run (definitions are database-wide). */
+  readonly machines: ScopedMachines
   /** @internal */
   constructor(
     f: Facades<number>,
@@ -45,6 +49,7 @@ export class RunScope {
     this.state = new ScopedState(f.state, run)
     this.json = new ScopedJson(f.json, run)
     this.traces = new ScopedTraces(f.traces, run)
+    this.machines = new ScopedMachines(f.machines, run)
   }
 }
 
@@ -63,6 +68,8 @@ export class TxScope {
   readonly json: ScopedJson
   /** The traces of this run, inside the transaction. */
   readonly traces: ScopedTraces
+  /** The state machines of this run, inside the transaction (definitions too: a define commits or rolls back with it). */
+  readonly machines: ScopedMachines
   /** @internal */
   constructor(
     native: NativeTransaction,
@@ -77,5 +84,6 @@ export class TxScope {
     this.state = new ScopedState(state, run)
     this.json = new ScopedJson(new Json(ops), run)
     this.traces = new ScopedTraces(new Traces(ops), run)
+    this.machines = new ScopedMachines(new Machines(ops), run)
   }
 }

@@ -11,6 +11,7 @@ mod errors;
 mod events;
 mod hot;
 mod json;
+mod machines;
 mod state;
 mod traces;
 mod transaction;
