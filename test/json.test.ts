@@ -632,11 +632,10 @@ describe('reads take part in conflicts, by path', () => {
   })
 })
 
-// The next two tests fail against 64a8c0d; see the report. They state what
-// SPEC §6 asks: a transaction fails with ConflictError if anything it read was
+// SPEC §6: a transaction fails with ConflictError if anything it read was
 // committed by another transaction since its snapshot, and a conflict is
 // always retryable.
-describe('BUG (open): JSON path conflicts outside the cases above', () => {
+describe('JSON path conflicts outside the cases above', () => {
   it('a transaction that read $.x and writes only KV conflicts when another commits $.x first', () => {
     db.json.set(run, 'doc', '$', { x: 1 })
     expectError(
@@ -676,7 +675,7 @@ describe('BUG (open): JSON path conflicts outside the cases above', () => {
   })
 })
 
-describe('BUG (open): deleting an array element shifts the indices that other transactions address', () => {
+describe('deleting an array element changes the whole array for conflicts, because it shifts later indices', () => {
   it('a concurrent set of a later index either conflicts or lands on the element the writer saw; another element is never overwritten', () => {
     db.json.set(run, 'doc', '$', { arr: ['a', 'b', 'c'] })
     let thrown: unknown

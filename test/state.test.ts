@@ -441,9 +441,7 @@ describe('runs that are not active', () => {
   }
 })
 
-// These two tests fail against 64a8c0d: StateCell calls that end up writing
-// nothing skip the run check that kv.delete and json.delete make first.
-describe('BUG (open): state calls that would write nothing still refuse a closed or unknown run, as kv.delete does', () => {
+describe('state writes that would change nothing still refuse a closed or unknown run, as kv.delete does', () => {
   it('state.delete of an absent cell in a completed run is RunClosedError (kv.delete of an absent key is)', () => {
     db.runs.complete(run)
     expectRejectedWrite(() => db.kv.delete(run, 'absent'), RunClosedError, 'RUN_CLOSED')

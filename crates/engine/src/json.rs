@@ -190,6 +190,15 @@ pub fn merge_patch(target: &mut Doc, patch: Doc) {
     }
 }
 
+/// The paths an operation can change: removing an array element shifts every
+/// later index, so it changes the whole array.
+fn footprint<'a>(path: &'a [Segment], op: &Op) -> &'a [Segment] {
+    match (op, path.last()) {
+        (Op::Delete, Some(Segment::Index(_))) => &path[..path.len() - 1],
+        _ => path,
+    }
+}
+
 /// Applies one operation; `Ok(false)` when a delete found nothing.
 pub fn apply(doc: &mut Option<Doc>, path: &[Segment], op: &Op) -> Result<bool> {
     match op {
@@ -287,7 +296,7 @@ impl PathLog {
         for (key, doc) in docs {
             let Some(entries) = log.get(&key[..]) else { continue };
             for (version, written) in entries.iter().filter(|(v, _)| *v > snapshot) {
-                let mine = doc.ops.iter().map(|(p, _)| p).chain(doc.reads.iter());
+                let mine = doc.ops.iter().map(|(p, op)| footprint(p, op)).chain(doc.reads.iter().map(|p| &p[..]));
                 for p in mine {
                     if overlaps(p, written) {
                         return Err(Error::conflict(
@@ -314,7 +323,7 @@ impl PathLog {
         let mut touched: Vec<(Box<[u8]>, Vec<Path>)> = Vec::new();
         if let Some(docs) = docs {
             for (key, doc) in docs.iter().filter(|(_, d)| d.writes_anything()) {
-                touched.push((key[..].into(), doc.ops.iter().map(|(p, _)| p.clone()).collect()));
+                touched.push((key[..].into(), doc.ops.iter().map(|(p, op)| footprint(p, op).to_vec()).collect()));
             }
         }
         for key in other_keys {
@@ -352,7 +361,15 @@ pub fn resolve(store: &Store, docs: &DocTxs) -> Result<Vec<(Vec<u8>, Option<Valu
             None => None,
         };
         for (path, op) in &doc.ops {
-            apply(&mut value, path, op)?;
+            // The transaction applied this to its snapshot without error, and
+            // no overlapping path changed since (checked first): failing now
+            // means a concurrent change it could not see, so it is retryable.
+            apply(&mut value, path, op).map_err(|e| {
+                Error::conflict(
+                    format!("a concurrent change to the document makes this write impossible: {e}"),
+                    json!({ "doc": String::from_utf8_lossy(InternalKey::user(key)), "path": json_path::display(path) }),
+                )
+            })?;
         }
         let stored = match value {
             Some(v) => Some(Arc::from(finish(&v)?)),

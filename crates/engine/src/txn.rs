@@ -150,10 +150,12 @@ impl EngineTx {
     /// never touches the WAL), else the commit version. Without `wait`, the
     /// caller must `Engine::wait_durable` before acknowledging a strict commit.
     pub fn commit(self, wait: bool) -> Result<Option<u64>> {
-        let docs = self.docs.values().any(|d| d.writes_anything()).then_some(&self.docs);
-        if self.tx.is_read_only() && docs.is_none() {
+        let writes_docs = self.docs.values().any(|d| d.writes_anything());
+        if self.tx.is_read_only() && !writes_docs {
             return Ok(None);
         }
+        // Document paths read are validated too, whatever else it writes.
+        let docs = (!self.docs.is_empty()).then_some(&self.docs);
         self.engine.commit_tx(&self.tx, docs, wait).map(Some)
     }
 }
