@@ -188,6 +188,7 @@ export interface NativeOpenOptions {
   purgeIntervalMs?: number
   checkpointBytes?: number
   checkpointOnClose?: boolean
+  repair?: boolean
 }
 
 export interface NativeRunInfo {

@@ -40,6 +40,13 @@ export interface OpenOptions {
   checkpointBytes?: number
   /** Whether closing the last handle takes a checkpoint when anything was committed since the newest one. Default true. */
   checkpointOnClose?: boolean
+  /**
+   * Open a damaged directory instead of failing with `CorruptionError`: the
+   * damaged bytes (and everything after them in the WAL) are copied to
+   * `damaged/<time>/` and cut away, and `stats().recovery.repairs` says what
+   * was dropped. See docs/durability.md. Default false.
+   */
+  repair?: boolean
 }
 
 /** Progress of a checkpoint, as {@link CheckpointOptions.onProgress} sees it. */
@@ -138,6 +145,21 @@ export interface Stats {
     checkpointVersion: number
     /** Why the newest checkpoint could not be used, when recovery fell back to the previous one. */
     checkpointFallback: string | null
+    /** What `repair: true` cut away to open, one entry per damaged place; empty when nothing was. */
+    repairs: {
+      /** The damaged file. */
+      file: string
+      /** Where in it the damage starts. */
+      offset: number
+      /** What was wrong. */
+      reason: string
+      /** Bytes removed from the data directory (all saved aside). */
+      droppedBytes: number
+      /** Whole files removed (all saved aside). */
+      droppedFiles: string[]
+      /** The directory the removed bytes were copied to. */
+      savedTo: string
+    }[]
   }
 }
 

@@ -11,6 +11,7 @@ pub mod format;
 mod lock;
 pub mod manifest;
 mod recovery;
+pub mod repair;
 mod wal;
 
 pub use lock::DirLock;

@@ -131,7 +131,12 @@ pub fn recover(dir: &Path, after: u64, mut apply: impl FnMut(u64, &[u8]) -> Resu
                         return Err(corrupt(offset as u64, "commit versions do not rise"));
                     }
                     if version > after {
-                        apply(version, payload)?;
+                        apply(version, payload).map_err(|e| match e {
+                            // A record that passed its checksum but does not
+                            // decode: damage at this record.
+                            Error::Corruption { reason, .. } => corrupt(offset as u64, &reason),
+                            other => other,
+                        })?;
                         report.records += 1;
                     } else {
                         report.skipped += 1;

@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use in_mem_concurrency::{CommitLock, Transaction, Write, validate};
 use in_mem_core::{Error, InternalKey, Result, RunId, TypeTag, now_ms};
+use in_mem_durability::repair::{Repair, repair};
 use in_mem_durability::{DirLock, Mode, Wal, WalOptions, recover};
 use in_mem_storage::{Snapshot, SnapshotTracker, Store, Value};
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -51,6 +52,18 @@ pub struct RecoveryStats {
     /// Why the newest checkpoint could not be used, when recovery fell back
     /// to the previous one.
     pub checkpoint_fallback: Option<String>,
+    /// What `{ repair: true }` removed (and saved aside) to open.
+    pub repairs: Vec<Repair>,
+}
+
+/// The state recovery rebuilt, before the WAL is opened for writing.
+struct Replayed {
+    engine: Engine,
+    report: in_mem_durability::RecoveryReport,
+    last_commit_at: u64,
+    checkpoint_version: u64,
+    checkpoint_id: Option<[u8; 16]>,
+    checkpoint_fallback: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -176,12 +189,59 @@ impl Engine {
         let wal_dir = dir.join("wal");
         std::fs::create_dir_all(&wal_dir).map_err(|e| Error::io(wal_dir.display(), e))?;
         let started = Instant::now();
+        let mut repairs = Vec::new();
+        let mut replayed = loop {
+            match Self::replay(dir, &wal_dir, &options) {
+                Ok(r) => break r,
+                // Each repair removes the damage it names, so the next replay
+                // gets further; the bound only guards against a repair that
+                // could not.
+                Err(e @ Error::Corruption { .. }) if options.repair && repairs.len() < 64 => repairs.push(repair(dir, &wal_dir, e)?),
+                Err(e) => return Err(e),
+            }
+        };
+        let engine = &mut replayed.engine;
+        engine._lock = Some(lock);
+        let report = replayed.report;
+        let mut orphaned_runs = engine.runs.read().iter().filter(|(_, s)| **s == RunStatus::Active).map(|(r, _)| *r).collect::<Vec<_>>();
+        orphaned_runs.sort();
+        engine.recovery = RecoveryStats {
+            segments: report.segments,
+            records: report.records,
+            bytes: report.bytes,
+            last_version: report.last_version,
+            last_commit_at: replayed.last_commit_at,
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            torn_tail: report.torn_tail.clone(),
+            orphaned_runs,
+            checkpoint_version: replayed.checkpoint_version,
+            checkpoint_fallback: replayed.checkpoint_fallback,
+            repairs,
+        };
+        let database_id = report.database_id.or(replayed.checkpoint_id).unwrap_or(*RunId::new().as_bytes());
+        let wal_options = WalOptions {
+            mode: if options.durability == Durability::Strict { Mode::Strict } else { Mode::Buffered },
+            segment_bytes: options.segment_bytes,
+            flush_interval: options.flush_interval,
+            max_pending_writes: options.max_pending_writes.max(1),
+        };
+        engine.wal =
+            Some(Wal::open(&wal_dir, database_id, wal_options, report.tail_segment, report.next_segment, report.last_version, report.segment_versions)?);
+        // A checkpoint that could not be loaded is no longer named: the
+        // next checkpoint keeps the loaded one as its fallback.
+        let kept = checkpointing::named(dir)?.into_iter().skip_while(|v| *v != replayed.checkpoint_version).collect();
+        engine.checkpoints = Some(Checkpoints::new(dir, database_id, kept));
+        Self::start(replayed.engine)
+    }
+
+    /// Loads the newest usable checkpoint and replays the WAL after it into
+    /// a fresh engine. Changes nothing on disk except cutting a torn tail.
+    fn replay(dir: &Path, wal_dir: &Path, options: &OpenOptions) -> Result<Replayed> {
         let make = || Self::new(Some(dir.to_path_buf()), options.clone(), None, None, RecoveryStats::default());
         let loaded = Self::load_checkpoint(make, dir)?;
-        let (mut engine, checkpoint_version, checkpoint_id, checkpoint_fallback) = (loaded.engine, loaded.version, loaded.database_id, loaded.fallback_reason);
-        engine._lock = Some(lock);
+        let engine = loaded.engine;
         let mut last_commit_at = 0;
-        let report = recover(&wal_dir, checkpoint_version, |version, payload| {
+        let report = recover(wal_dir, loaded.version, |version, payload| {
             let record = commit_record::decode(payload).map_err(|e| match e {
                 Error::Internal { message } => {
                     Error::Corruption { file: wal_dir.display().to_string(), offset: 0, reason: format!("commit {version}: {message}") }
@@ -193,7 +253,7 @@ impl Engine {
             engine.tracker.publish(version);
             Ok(())
         })?;
-        if let (Some(a), Some(b)) = (checkpoint_id, report.database_id)
+        if let (Some(a), Some(b)) = (loaded.database_id, report.database_id)
             && a != b
         {
             return Err(Error::Corruption {
@@ -203,34 +263,14 @@ impl Engine {
             });
         }
         *engine.commit.lock() = report.last_version;
-        let mut orphaned_runs = engine.runs.read().iter().filter(|(_, s)| **s == RunStatus::Active).map(|(r, _)| *r).collect::<Vec<_>>();
-        orphaned_runs.sort();
-        engine.recovery = RecoveryStats {
-            segments: report.segments,
-            records: report.records,
-            bytes: report.bytes,
-            last_version: report.last_version,
+        Ok(Replayed {
+            engine,
+            report,
             last_commit_at,
-            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-            torn_tail: report.torn_tail.clone(),
-            orphaned_runs,
-            checkpoint_version,
-            checkpoint_fallback,
-        };
-        let database_id = report.database_id.or(checkpoint_id).unwrap_or(*RunId::new().as_bytes());
-        let wal_options = WalOptions {
-            mode: if options.durability == Durability::Strict { Mode::Strict } else { Mode::Buffered },
-            segment_bytes: options.segment_bytes,
-            flush_interval: options.flush_interval,
-            max_pending_writes: options.max_pending_writes.max(1),
-        };
-        engine.wal =
-            Some(Wal::open(&wal_dir, database_id, wal_options, report.tail_segment, report.next_segment, report.last_version, report.segment_versions)?);
-        // A checkpoint that could not be loaded is no longer named: the
-        // next checkpoint keeps the loaded one as its fallback.
-        let kept = checkpointing::named(dir)?.into_iter().skip_while(|v| *v != checkpoint_version).collect();
-        engine.checkpoints = Some(Checkpoints::new(dir, database_id, kept));
-        Self::start(engine)
+            checkpoint_version: loaded.version,
+            checkpoint_id: loaded.database_id,
+            checkpoint_fallback: loaded.fallback_reason,
+        })
     }
 
     fn start(engine: Engine) -> Result<Arc<Engine>> {

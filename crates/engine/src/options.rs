@@ -46,6 +46,9 @@ pub struct OpenOptions {
     /// Whether closing the last handle takes a checkpoint (when anything was
     /// committed since the newest one).
     pub checkpoint_on_close: bool,
+    /// Open a damaged directory by cutting the damage away (copied aside
+    /// first) instead of failing with `CorruptionError`.
+    pub repair: bool,
 }
 
 impl Default for OpenOptions {
@@ -58,6 +61,7 @@ impl Default for OpenOptions {
             purge_interval: Duration::from_millis(1000),
             checkpoint_bytes: 64 * 1024 * 1024,
             checkpoint_on_close: true,
+            repair: false,
         }
     }
 }

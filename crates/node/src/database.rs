@@ -22,6 +22,7 @@ pub struct NativeOpenOptions {
     pub purge_interval_ms: Option<f64>,
     pub checkpoint_bytes: Option<f64>,
     pub checkpoint_on_close: Option<bool>,
+    pub repair: Option<bool>,
 }
 
 #[napi(object)]
@@ -143,6 +144,7 @@ impl NativeDatabase {
             purge_interval_ms: None,
             checkpoint_bytes: None,
             checkpoint_on_close: None,
+            repair: None,
         });
         opts.durability = match (&o.durability, &path) {
             (Some(d), _) => Durability::parse(d).napi()?,
@@ -173,6 +175,7 @@ impl NativeDatabase {
         if let Some(b) = o.checkpoint_on_close {
             opts.checkpoint_on_close = b;
         }
+        opts.repair = o.repair.unwrap_or(false);
         if let Some(p) = &path
             && p.is_empty()
         {
@@ -362,6 +365,14 @@ impl NativeDatabase {
                 "orphanedRuns": r.orphaned_runs.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
                 "checkpointVersion": r.checkpoint_version,
                 "checkpointFallback": r.checkpoint_fallback,
+                "repairs": r.repairs.iter().map(|p| json!({
+                    "file": p.file,
+                    "offset": p.offset,
+                    "reason": p.reason,
+                    "droppedBytes": p.dropped_bytes,
+                    "droppedFiles": p.dropped_files,
+                    "savedTo": p.saved_to,
+                })).collect::<Vec<_>>(),
             },
         })
         .to_string())
