@@ -60,6 +60,16 @@ export declare class NativeDatabase {
   checkpointProgress(): string
   /** Test hook: a Rust panic must reach JS as an error, never a crash. */
   panicForTest(): void
+  /** A memory-only database holding `run` as of version `at`. */
+  replay(run: string, at?: number | undefined | null): NativeDatabase
+  runFork(run: string, name?: string | undefined | null, at?: number | undefined | null): NativeRunInfo
+  /**
+   * The commits that wrote the run's own data, oldest first. Bookkeeping
+   * entries (event heads, trace parent index, idempotency records) are left
+   * out.
+   */
+  runLog(run: string, at?: number | undefined | null): Array<NativeLoggedCommit>
+  diff(a: string, b: string): NativeRunDiff
 }
 
 /**
@@ -160,6 +170,13 @@ export interface NativeDefinition {
   transitions: Array<NativeTransitionDef>
 }
 
+export interface NativeDiffEntry {
+  primitive: string
+  key: string
+  a?: Buffer
+  b?: Buffer
+}
+
 export interface NativeEvent {
   sequence: number
   type: string
@@ -180,6 +197,21 @@ export interface NativeInstance {
   updatedAt: number
 }
 
+export interface NativeLoggedCommit {
+  version: number
+  writes: Array<NativeLoggedWrite>
+}
+
+export interface NativeLoggedWrite {
+  primitive: string
+  /**
+   * The user key; for traces and machine instances, their id; for
+   * events, the sequence; empty for bookkeeping entries.
+   */
+  key: string
+  deleted: boolean
+}
+
 export interface NativeOpenOptions {
   durability?: string
   flushIntervalMs?: number
@@ -189,6 +221,13 @@ export interface NativeOpenOptions {
   checkpointBytes?: number
   checkpointOnClose?: boolean
   repair?: boolean
+}
+
+export interface NativeRunDiff {
+  entries: Array<NativeDiffEntry>
+  eventsCommon: number
+  eventsA: number
+  eventsB: number
 }
 
 export interface NativeRunInfo {

@@ -8,6 +8,7 @@ import { runBytes } from './keys.js'
 import { NativeDatabase, type NativeTransaction } from './native.js'
 import { type BeginOptions, type RunId, Runs } from './runs.js'
 import { Events } from './events.js'
+import { type RawDiff, type ReplayOptions, type RunDiff, type RunView, assembleDiff } from './history.js'
 import { Json } from './json.js'
 import { Machines } from './machines.js'
 import { DbOps } from './ops.js'
@@ -405,6 +406,63 @@ export class Database {
     } finally {
       if (timer !== undefined) clearInterval(timer)
     }
+  }
+
+  /**
+   * The run as it was at commit version `at` (default: now), rebuilt from
+   * empty by re-applying the run's own commits in order (a fork's parent's
+   * first, up to the fork point). A read-only view; see `db.runs.log(run)`
+   * for the versions to pick from.
+   * @throws NotFoundError for an unknown run; InvalidArgumentError for an `at` past the newest commit
+   */
+  replay(run: RunId, opts: ReplayOptions = {}): RunView {
+    runBytes(run)
+    if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('replay options must be an object')
+    const at = opts.at
+    if (at !== undefined && (typeof at !== 'number' || !Number.isSafeInteger(at) || at < 0)) {
+      throw new InvalidArgumentError(`at must be a non-negative integer commit version, not ${String(at)}`)
+    }
+    let native: NativeDatabase
+    try {
+      native = this.#native.replay(run, at)
+    } catch (e) {
+      throw translate(e)
+    }
+    const copy = new Database(native)
+    const scope = copy.scope(run)
+    return {
+      run,
+      at: copy.stats().version,
+      kv: scope.kv,
+      events: scope.events,
+      state: scope.state,
+      json: scope.json,
+      traces: scope.traces,
+      machines: scope.machines,
+      close: () => copy.close(),
+    }
+  }
+
+  /**
+   * Compares two runs as they are now, by user key, per primitive: added,
+   * removed and changed entries with both values; for the event logs, the
+   * prefix they share and each one's tail after it. Typical use: a fork and
+   * its parent.
+   */
+  diff(a: RunId, b: RunId): RunDiff {
+    runBytes(a)
+    runBytes(b)
+    let raw: RawDiff
+    try {
+      raw = this.#native.diff(a, b) as RawDiff
+    } catch (e) {
+      throw translate(e)
+    }
+    return assembleDiff(a, b, raw, {
+      trace: (run, id) => this.traces.get(run, id),
+      machine: (run, id) => this.machines.get(run, id),
+      events: (run, from) => this.events.range(run, { from }),
+    })
   }
 
   /** Counters of the engine, the WAL and the last recovery. */

@@ -5,6 +5,7 @@
 import { type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError, NotFoundError, translate } from './errors.js'
 import { runBytes } from './keys.js'
+import type { LoggedCommit } from './history.js'
 import type { NativeDatabase, NativeRunInfo } from './native.js'
 
 /** A run id: a UUIDv7 string, time-ordered. */
@@ -72,6 +73,14 @@ export function toRunInfo(n: NativeRunInfo): RunInfo {
   if (n.endedAt != null) info.endedAt = n.endedAt
   if (n.error != null) info.error = n.error
   return info
+}
+
+/** Options of {@link Runs.fork}. */
+export interface ForkOptions {
+  /** The fork's name. Default: the parent's. */
+  name?: string
+  /** The commit version to fork at (see {@link Runs.log}). Default: now. */
+  at?: number
 }
 
 /** What {@link Runs.update} changes. */
@@ -181,6 +190,42 @@ export class Runs {
     runBytes(run)
     try {
       return this.db.runDelete(run)
+    } catch (e) {
+      throw translate(e)
+    }
+  }
+
+  /**
+   * Forks `run` at commit version `at` (default: now) into a new active run,
+   * without copying anything: the fork reads its parent's data as of `at`
+   * until it writes its own, and writes to either never reach the other.
+   * The fork's parent is `run` (see {@link Runs.lineage}); it takes the
+   * parent's tags and metadata, and `name` or the parent's name.
+   * @returns the fork's id
+   */
+  fork(run: RunId, opts: ForkOptions = {}): RunId {
+    runBytes(run)
+    if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('fork options must be an object')
+    const { name, at } = opts
+    if (name !== undefined && typeof name !== 'string') throw new InvalidArgumentError('name must be a string')
+    if (at !== undefined && (typeof at !== 'number' || !Number.isSafeInteger(at) || at < 0)) {
+      throw new InvalidArgumentError(`at must be a non-negative integer commit version, not ${String(at)}`)
+    }
+    try {
+      return this.db.runFork(run, name, at).id
+    } catch (e) {
+      throw translate(e)
+    }
+  }
+
+  /**
+   * The run's log: every commit that wrote its own data, oldest first, with
+   * what each wrote. Versions are what `db.replay(run, { at })` takes.
+   */
+  log(run: RunId): LoggedCommit[] {
+    runBytes(run)
+    try {
+      return this.db.runLog(run) as LoggedCommit[]
     } catch (e) {
       throw translate(e)
     }

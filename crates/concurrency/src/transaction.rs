@@ -2,7 +2,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::ops::Bound;
 
 use in_mem_core::{Error, Result};
-use in_mem_storage::{Snapshot, SnapshotTracker, Store, Value};
+use in_mem_storage::{Snapshot, SnapshotTracker, Source, Store, Value};
 use parking_lot::{Mutex, MutexGuard};
 use serde_json::json;
 
@@ -35,7 +35,7 @@ impl Transaction {
     /// Reads a key: the transaction's own write first (reported at version
     /// `u64::MAX`: it has none yet), else the snapshot. The key joins the
     /// read set.
-    pub fn get(&mut self, store: &Store, key: &[u8]) -> Option<(u64, Value)> {
+    pub fn get<S: Source + ?Sized>(&mut self, store: &S, key: &[u8]) -> Option<(u64, Value)> {
         if let Some(w) = self.writes.get(key) {
             return match w {
                 Write::Put(v) => Some((u64::MAX, v.clone())),
@@ -45,7 +45,7 @@ impl Transaction {
         if !self.reads.contains(key) {
             self.reads.insert(key.into());
         }
-        store.get(key, self.snapshot.version())
+        store.read(key, self.snapshot.version())
     }
 
     pub fn put(&mut self, key: &[u8], value: Value) {
@@ -59,10 +59,10 @@ impl Transaction {
     /// Scans `[start, end)` merging the snapshot with the transaction's own
     /// writes (at version `u64::MAX`), in key order or reverse. The range joins the read set, so a
     /// key inserted into it by another commit is a conflict (no phantoms).
-    pub fn scan(&mut self, store: &Store, start: &[u8], end: Option<&[u8]>, reverse: bool, mut f: impl FnMut(&[u8], u64, &Value) -> bool) {
+    pub fn scan<S: Source + ?Sized>(&mut self, store: &S, start: &[u8], end: Option<&[u8]>, reverse: bool, mut f: impl FnMut(&[u8], u64, &Value) -> bool) {
         self.ranges.push((start.into(), end.map(Into::into)));
         let mut merged: BTreeMap<Box<[u8]>, (u64, Value)> = BTreeMap::new();
-        store.scan(start, end, self.snapshot.version(), false, |k, version, v| {
+        store.scan_live(start, end, self.snapshot.version(), false, &mut |k, version, v| {
             merged.insert(k.into(), (version, v.clone()));
             true
         });

@@ -22,6 +22,8 @@ pub enum TypeTag {
     RunByTag = 0x03,
     /// Run index by parent: SYSTEM | RunByParent | parent id | child id.
     RunByParent = 0x04,
+    /// Forks: SYSTEM | ForkOf | fork id → parent id, version.
+    ForkOf = 0x05,
     Kv = 0x10,
     Event = 0x11,
     State = 0x12,
@@ -39,6 +41,7 @@ impl TypeTag {
             0x02 => RunByStatus,
             0x03 => RunByTag,
             0x04 => RunByParent,
+            0x05 => ForkOf,
             0x10 => Kv,
             0x11 => Event,
             0x12 => State,

@@ -10,9 +10,10 @@
 //! end:     zero u32 | zero u32 | entry count u64 | crc32c of the previous 8 bytes u32
 //! ```
 //!
-//! A chunk's raw bytes are whole entries, `key length u32 | key | value
-//! length u32 | value`, so a chunk decodes on its own. Integers are
-//! little-endian.
+//! A chunk's raw bytes are whole entries, `key length u32 | key | commit
+//! version u64 | value length u32 (0xFFFFFFFF: a delete) | value`, so a chunk
+//! decodes on its own. One key may have several entries (its retained
+//! history), oldest first. Integers are little-endian.
 //!
 //! Invariant: a checkpoint file is only ever seen under its final name once
 //! it is complete and fsynced (written as `.tmp`, fsynced, renamed, then the
@@ -31,6 +32,7 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const HEADER_LEN: usize = 48;
 const CHUNK_RAW_BYTES: usize = 1 << 20;
 const CHUNK_HEADER_LEN: usize = 12;
+const TOMBSTONE: u32 = u32::MAX;
 const END_LEN: usize = 20;
 /// Chunks are written at about 1 MiB raw, but one entry may be a whole
 /// 16 MiB value plus its key: a chunk larger than this is damage.
@@ -89,11 +91,17 @@ impl CheckpointWriter {
         })
     }
 
-    pub fn add(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+    pub fn add(&mut self, key: &[u8], version: u64, value: Option<&[u8]>) -> Result<()> {
         self.raw.extend_from_slice(&(key.len() as u32).to_le_bytes());
         self.raw.extend_from_slice(key);
-        self.raw.extend_from_slice(&(value.len() as u32).to_le_bytes());
-        self.raw.extend_from_slice(value);
+        self.raw.extend_from_slice(&version.to_le_bytes());
+        match value {
+            Some(v) => {
+                self.raw.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                self.raw.extend_from_slice(v);
+            }
+            None => self.raw.extend_from_slice(&TOMBSTONE.to_le_bytes()),
+        }
         self.entries += 1;
         if self.raw.len() >= CHUNK_RAW_BYTES {
             self.flush_chunk()?;
@@ -144,7 +152,7 @@ impl CheckpointWriter {
 /// entry. Every byte is checked before it is used: any damage is a
 /// `CorruptionError` naming `file` and the offset, and `f` may then have
 /// seen some entries (the caller discards them).
-pub fn decode(bytes: &[u8], file: &str, database_id: Option<[u8; 16]>, mut f: impl FnMut(&[u8], &[u8]) -> Result<()>) -> Result<(u64, u64)> {
+pub fn decode(bytes: &[u8], file: &str, database_id: Option<[u8; 16]>, mut f: impl FnMut(&[u8], u64, Option<&[u8]>) -> Result<()>) -> Result<(u64, u64)> {
     let corrupt = |offset: usize, reason: &str| Error::Corruption { file: file.to_string(), offset: offset as u64, reason: reason.into() };
     if bytes.len() < HEADER_LEN + END_LEN {
         return Err(corrupt(0, "checkpoint is shorter than its header and end marker"));
@@ -197,13 +205,26 @@ pub fn decode(bytes: &[u8], file: &str, database_id: Option<[u8; 16]>, mut f: im
         }
         let mut r = 0;
         while r < raw.len() {
-            let field = |r: usize| -> Option<(&[u8], usize)> {
-                let n = u32::from_le_bytes(raw.get(r..r + 4)?.try_into().unwrap()) as usize;
-                Some((raw.get(r + 4..r + 4 + n)?, r + 4 + n))
+            let u32_at = |r: usize| raw.get(r..r + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize);
+            let klen = u32_at(r).ok_or_else(|| corrupt(at, "entry runs past its chunk"))?;
+            let key = raw.get(r + 4..r + 4 + klen).ok_or_else(|| corrupt(at, "entry key runs past its chunk"))?;
+            let mut next = r + 4 + klen;
+            let entry_version =
+                raw.get(next..next + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap())).ok_or_else(|| corrupt(at, "entry runs past its chunk"))?;
+            if entry_version > version {
+                return Err(corrupt(at, "entry is newer than the checkpoint"));
+            }
+            next += 8;
+            let vlen = u32_at(next).ok_or_else(|| corrupt(at, "entry runs past its chunk"))?;
+            next += 4;
+            let value = if vlen == TOMBSTONE as usize {
+                None
+            } else {
+                let v = raw.get(next..next + vlen).ok_or_else(|| corrupt(at, "entry value runs past its chunk"))?;
+                next += vlen;
+                Some(v)
             };
-            let (key, next) = field(r).ok_or_else(|| corrupt(at, "entry key runs past its chunk"))?;
-            let (value, next) = field(next).ok_or_else(|| corrupt(at, "entry value runs past its chunk"))?;
-            f(key, value)?;
+            f(key, entry_version, value)?;
             entries += 1;
             r = next;
         }
@@ -212,7 +233,7 @@ pub fn decode(bytes: &[u8], file: &str, database_id: Option<[u8; 16]>, mut f: im
 }
 
 /// Reads the checkpoint file at `path` (see [`decode`]).
-pub fn read(path: &Path, database_id: Option<[u8; 16]>, f: impl FnMut(&[u8], &[u8]) -> Result<()>) -> Result<CheckpointInfo> {
+pub fn read(path: &Path, database_id: Option<[u8; 16]>, f: impl FnMut(&[u8], u64, Option<&[u8]>) -> Result<()>) -> Result<CheckpointInfo> {
     let bytes = fs::read(path).map_err(|e| Error::io(path.display(), e))?;
     let (version, entries) = decode(&bytes, &path.display().to_string(), database_id, f)?;
     let database_id = bytes[24..40].try_into().unwrap();
@@ -223,16 +244,18 @@ pub fn read(path: &Path, database_id: Option<[u8; 16]>, f: impl FnMut(&[u8], &[u
 mod tests {
     use super::*;
 
-    fn write(dir: &Path, version: u64, entries: &[(Vec<u8>, Vec<u8>)]) -> CheckpointInfo {
+    type Entry = (Vec<u8>, u64, Option<Vec<u8>>);
+
+    fn write(dir: &Path, version: u64, entries: &[Entry]) -> CheckpointInfo {
         let mut w = CheckpointWriter::create(dir, version, [7; 16]).unwrap();
-        for (k, v) in entries {
-            w.add(k, v).unwrap();
+        for (k, v, val) in entries {
+            w.add(k, *v, val.as_deref()).unwrap();
         }
         w.finish().unwrap()
     }
 
-    fn sample(n: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
-        (0..n).map(|i| (format!("key{i:08}").into_bytes(), vec![(i % 251) as u8; i % 300])).collect()
+    fn sample(n: usize) -> Vec<Entry> {
+        (0..n).map(|i| (format!("key{i:08}").into_bytes(), (i % 40) as u64, (i % 7 != 0).then(|| vec![(i % 251) as u8; i % 300]))).collect()
     }
 
     #[test]
@@ -242,8 +265,8 @@ mod tests {
         let info = write(dir.path(), 42, &entries);
         assert!(!dir.path().join("00000000000000000042.tmp").exists());
         let mut seen = Vec::new();
-        let read = read(&info.path, Some([7; 16]), |k, v| {
-            seen.push((k.to_vec(), v.to_vec()));
+        let read = read(&info.path, Some([7; 16]), |k, v, val| {
+            seen.push((k.to_vec(), v, val.map(|x| x.to_vec())));
             Ok(())
         })
         .unwrap();
@@ -260,15 +283,15 @@ mod tests {
         for i in (0..HEADER_LEN).chain((HEADER_LEN..bytes.len()).step_by(7)) {
             let mut b = bytes.clone();
             b[i] ^= 0x10;
-            let r = decode(&b, "f", Some([7; 16]), |_, _| Ok(()));
+            let r = decode(&b, "f", Some([7; 16]), |_, _, _| Ok(()));
             assert!(matches!(r, Err(Error::Corruption { .. })), "flip at {i} was accepted");
         }
         for cut in [0, 10, HEADER_LEN, bytes.len() / 2, bytes.len() - 1] {
-            assert!(matches!(decode(&bytes[..cut], "f", None, |_, _| Ok(())), Err(Error::Corruption { .. })), "cut at {cut}");
+            assert!(matches!(decode(&bytes[..cut], "f", None, |_, _, _| Ok(())), Err(Error::Corruption { .. })), "cut at {cut}");
         }
         let mut longer = bytes.clone();
         longer.push(0);
-        assert!(matches!(decode(&longer, "f", None, |_, _| Ok(())), Err(Error::Corruption { .. })));
-        assert!(matches!(decode(&bytes, "f", Some([8; 16]), |_, _| Ok(())), Err(Error::Corruption { .. })));
+        assert!(matches!(decode(&longer, "f", None, |_, _, _| Ok(())), Err(Error::Corruption { .. })));
+        assert!(matches!(decode(&bytes, "f", Some([8; 16]), |_, _, _| Ok(())), Err(Error::Corruption { .. })));
     }
 }

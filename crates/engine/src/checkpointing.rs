@@ -141,15 +141,26 @@ impl Engine {
         let written = (|| {
             let mut w = CheckpointWriter::create(&cps.dir, version, cps.database_id)?;
             let mut failed = None;
-            self.store().scan(&[], None, version, false, |k, _, v| match w.add(k, v) {
-                Ok(()) => {
-                    cps.written.fetch_add(1, Ordering::Relaxed);
-                    true
+            // Run data keeps its history (replay and forks read it); the
+            // SYSTEM tables need only their newest value; a deleted run's
+            // keys are not carried over.
+            self.store().scan_history(&[], None, version, |k, history| {
+                let system = k[..16] == [0u8; 16];
+                if !system && !self.run_exists(&k[..16]) {
+                    return true;
                 }
-                Err(e) => {
-                    failed = Some(e);
-                    false
+                let kept = if system { &history[history.len() - 1..] } else { history };
+                for (v, value) in kept {
+                    if system && value.is_none() {
+                        continue;
+                    }
+                    if let Err(e) = w.add(k, *v, value.as_deref()) {
+                        failed = Some(e);
+                        return false;
+                    }
                 }
+                cps.written.fetch_add(1, Ordering::Relaxed);
+                true
             });
             match failed {
                 Some(e) => Err(e),
@@ -194,8 +205,8 @@ impl Engine {
         for (i, version) in versions.iter().enumerate() {
             let engine = make();
             let path = checkpoint_path(data_dir, *version);
-            let loaded = checkpoint::read(&path, None, |k, v| {
-                engine.apply(*version, &[(k, Some(Arc::from(v)))], *version);
+            let loaded = checkpoint::read(&path, None, |k, v, value| {
+                engine.apply_loaded(v, k, value.map(Arc::from));
                 Ok(())
             });
             match loaded {

@@ -23,11 +23,12 @@ use in_mem_concurrency::{CommitLock, Transaction, Write, validate};
 use in_mem_core::{Error, InternalKey, Result, RunId, TypeTag, now_ms};
 use in_mem_durability::repair::{Repair, repair};
 use in_mem_durability::{DirLock, Mode, Wal, WalOptions, recover};
-use in_mem_storage::{Snapshot, SnapshotTracker, Store, Value};
+use in_mem_storage::{Snapshot, SnapshotTracker, Source, Store, Value};
 use parking_lot::{Condvar, Mutex, RwLock};
 use serde_json::json;
 
 use crate::checkpointing::{self, Checkpoints};
+use crate::forks;
 use crate::json::{self, DocTxs, PathLog};
 use crate::kv::{self, KvEntry, KvListOptions, View};
 use crate::options::{Durability, OpenOptions};
@@ -104,6 +105,12 @@ pub struct Engine {
     json_paths: PathLog,
     /// Checkpoint state of a durable database.
     checkpoints: Option<Checkpoints>,
+    /// Forks by id: (parent, version), kept equal to the ForkOf table by
+    /// `apply`; `any_forks` lets reads skip the lookup while there are none.
+    pub(crate) forks: RwLock<HashMap<RunId, (RunId, u64)>>,
+    any_forks: AtomicBool,
+    /// Runs deleted at a version, whose keys go once no snapshot needs them.
+    deleted_runs: Mutex<Vec<(RunId, u64)>>,
     /// Traces by type and tag, derived from the trace records by `apply`.
     pub(crate) traces: TraceIndex,
     recovery: RecoveryStats,
@@ -120,11 +127,15 @@ struct Live<'a> {
 
 impl View for Live<'_> {
     fn get(&mut self, key: &[u8]) -> Option<(u64, Value)> {
+        if self.engine.has_forks() {
+            let snap = self.engine.tracker.acquire();
+            return self.engine.read(key, snap.version());
+        }
         self.engine.store.get_visible(key, &self.engine.tracker)
     }
     fn scan(&mut self, start: &[u8], end: Option<&[u8]>, reverse: bool, f: &mut dyn FnMut(&[u8], u64, &Value) -> bool) {
         let snap = self.engine.tracker.acquire();
-        self.engine.store.scan(start, end, snap.version(), reverse, f);
+        self.engine.scan_live(start, end, snap.version(), reverse, f);
     }
 }
 
@@ -163,7 +174,7 @@ impl Engine {
         }
     }
 
-    fn new(path: Option<PathBuf>, options: OpenOptions, wal: Option<Wal>, lock: Option<DirLock>, recovery: RecoveryStats) -> Engine {
+    pub(crate) fn new(path: Option<PathBuf>, options: OpenOptions, wal: Option<Wal>, lock: Option<DirLock>, recovery: RecoveryStats) -> Engine {
         Engine {
             path,
             options,
@@ -175,6 +186,9 @@ impl Engine {
             ttl: Mutex::default(),
             json_paths: PathLog::default(),
             checkpoints: None,
+            deleted_runs: Mutex::default(),
+            forks: RwLock::default(),
+            any_forks: AtomicBool::new(false),
             traces: TraceIndex::default(),
             recovery,
             maintenance: Arc::new(Maintenance { stop: Mutex::new(false), wake: Condvar::new() }),
@@ -191,7 +205,7 @@ impl Engine {
         let started = Instant::now();
         let mut repairs = Vec::new();
         let mut replayed = loop {
-            match Self::replay(dir, &wal_dir, &options) {
+            match Self::recover_dir(dir, &wal_dir, &options) {
                 Ok(r) => break r,
                 // Each repair removes the damage it names, so the next replay
                 // gets further; the bound only guards against a repair that
@@ -236,7 +250,7 @@ impl Engine {
 
     /// Loads the newest usable checkpoint and replays the WAL after it into
     /// a fresh engine. Changes nothing on disk except cutting a torn tail.
-    fn replay(dir: &Path, wal_dir: &Path, options: &OpenOptions) -> Result<Replayed> {
+    fn recover_dir(dir: &Path, wal_dir: &Path, options: &OpenOptions) -> Result<Replayed> {
         let make = || Self::new(Some(dir.to_path_buf()), options.clone(), None, None, RecoveryStats::default());
         let loaded = Self::load_checkpoint(make, dir)?;
         let engine = loaded.engine;
@@ -273,7 +287,7 @@ impl Engine {
         })
     }
 
-    fn start(engine: Engine) -> Result<Arc<Engine>> {
+    pub(crate) fn start(engine: Engine) -> Result<Arc<Engine>> {
         let engine = Arc::new(engine);
         let weak = Arc::downgrade(&engine);
         let m = engine.maintenance.clone();
@@ -304,31 +318,83 @@ impl Engine {
     /// state. Called with the commit lock held, or during recovery.
     pub(crate) fn apply<K: AsRef<[u8]>>(&self, version: u64, writes: &[(K, Option<Value>)], oldest_needed: u64) {
         for (key, value) in writes {
-            let key = key.as_ref();
-            self.traces.on_write(&self.store, key, value.as_deref(), version, oldest_needed);
-            self.store.apply(key, version, value.clone(), oldest_needed);
-            match InternalKey::tag(key) {
-                Some(TypeTag::RunInfo) if key[..16] == [0u8; 16] => {
-                    if let Ok(run) = RunId::from_slice(InternalKey::user(key)) {
-                        let mut runs = self.runs.write();
-                        match value.as_deref().and_then(RunInfo::status_of) {
-                            Some(status) => {
-                                runs.insert(run, status);
-                            }
-                            None => {
-                                runs.remove(&run);
-                            }
+            self.apply_one(key.as_ref(), version, value.clone(), oldest_needed);
+        }
+    }
+
+    /// Applies one entry of a checkpoint (a key's versions come oldest first).
+    pub(crate) fn apply_loaded(&self, version: u64, key: &[u8], value: Option<Value>) {
+        self.apply_one(key, version, value, version);
+    }
+
+    /// Writes one key and keeps the derived in-memory state (run table, TTL
+    /// index, trace index) in step. Run data keeps every version: its history
+    /// is what replay and forks read. Only the SYSTEM tables are pruned.
+    fn apply_one(&self, key: &[u8], version: u64, value: Option<Value>, oldest_needed: u64) {
+        let system = key[..16] == [0u8; 16];
+        self.traces.on_write(&self.store, key, value.as_deref(), version, oldest_needed);
+        match InternalKey::tag(key) {
+            Some(TypeTag::RunInfo) if system => {
+                if let Ok(run) = RunId::from_slice(InternalKey::user(key)) {
+                    let mut runs = self.runs.write();
+                    match value.as_deref().and_then(RunInfo::status_of) {
+                        Some(status) => {
+                            runs.insert(run, status);
+                        }
+                        None => {
+                            runs.remove(&run);
+                            self.deleted_runs.lock().push((run, version));
                         }
                     }
                 }
-                Some(TypeTag::Kv) => {
-                    if let Some(expires) = value.as_deref().and_then(kv::expires_at) {
-                        self.ttl.lock().insert((expires, key.into(), version));
+            }
+            Some(TypeTag::ForkOf) if system => {
+                if let Ok(run) = RunId::from_slice(InternalKey::user(key)) {
+                    match value.as_deref().and_then(forks::decode) {
+                        Some(of) => {
+                            self.forks.write().insert(run, of);
+                            self.any_forks.store(true, Ordering::Release);
+                        }
+                        None => {
+                            self.forks.write().remove(&run);
+                        }
                     }
                 }
-                _ => {}
             }
+            Some(TypeTag::Kv) => {
+                if let Some(expires) = value.as_deref().and_then(kv::expires_at) {
+                    self.ttl.lock().insert((expires, key.into(), version));
+                }
+            }
+            _ => {}
         }
+        self.store.apply(key, version, value, if system { oldest_needed } else { 0 });
+    }
+
+    pub(crate) fn has_forks(&self) -> bool {
+        self.any_forks.load(Ordering::Acquire)
+    }
+
+    /// Whether the run with these 16 id bytes exists.
+    pub(crate) fn run_exists(&self, run: &[u8]) -> bool {
+        RunId::from_slice(run).is_ok_and(|id| self.runs.read().contains_key(&id))
+    }
+
+    /// Drops the data of deleted runs, history and all, once no snapshot
+    /// can still read it.
+    pub(crate) fn drop_deleted_runs(&self) {
+        let _last = self.commit.lock();
+        let oldest = self.tracker.oldest_needed();
+        let mut doomed = self.deleted_runs.lock();
+        doomed.retain(|(run, version)| {
+            if *version > oldest || self.runs.read().contains_key(run) {
+                return *version > oldest;
+            }
+            let start = run.as_bytes().to_vec();
+            let end = InternalKey::prefix_end(&start);
+            self.store.remove_range(&start, end.as_deref());
+            false
+        });
     }
 
     /// Refuses writes into runs that do not exist or are not active. Writes
@@ -382,7 +448,7 @@ impl Engine {
                 None => self.log_and_apply(&mut last, writes, None)?,
                 Some(docs) => {
                     self.json_paths.check(docs, tx.map_or(0, |t| t.snapshot_version()))?;
-                    let resolved = json::resolve(&self.store, docs)?;
+                    let resolved = json::resolve(self, docs)?;
                     let mut joined: Vec<(&[u8], Option<Value>)> = writes.iter().map(|(k, v)| (k.as_ref(), v.clone())).collect();
                     joined.extend(resolved.iter().map(|(k, v)| (&k[..], v.clone())));
                     self.log_and_apply(&mut last, &joined, Some(docs))?
@@ -445,6 +511,10 @@ impl Engine {
         &self.store
     }
 
+    pub(crate) fn options_ref(&self) -> &OpenOptions {
+        &self.options
+    }
+
     pub(crate) fn wal(&self) -> Option<&Wal> {
         self.wal.as_ref()
     }
@@ -471,6 +541,13 @@ impl Engine {
     pub fn kv_get_with<R>(&self, key: &[u8], f: impl FnOnce(u64, u64, &[u8]) -> R) -> Result<Option<R>> {
         self.check_open()?;
         kv::check_key_shape(key)?;
+        if self.has_forks() {
+            let snap = self.tracker.acquire();
+            return Ok(self.read(key, snap.version()).and_then(|(version, stored)| {
+                let live = kv::is_live(&stored, now_ms());
+                live.then(|| f(version, kv::updated_at(&stored), kv::payload(&stored)))
+            }));
+        }
         Ok(self
             .store
             .with_visible(key, &self.tracker, |version, stored| {
@@ -591,7 +668,7 @@ impl Engine {
 
     /// Commits run-table writes, checking (under the commit lock, through a
     /// transaction that read it) that the parent, if any, exists.
-    fn run_commit(&self, writes: Vec<(Vec<u8>, Option<Value>)>, parent: Option<&RunId>) -> Result<u64> {
+    pub(crate) fn run_commit(&self, writes: Vec<(Vec<u8>, Option<Value>)>, parent: Option<&RunId>) -> Result<u64> {
         let mut tx = self.begin()?;
         if let Some(p) = parent
             && tx.get(&self.store, &runs::info_key(p)).is_none()
@@ -869,6 +946,7 @@ fn maintenance_loop(engine: Weak<Engine>, m: Arc<Maintenance>, interval: std::ti
         }
         let Some(engine) = engine.upgrade() else { return };
         engine.purge_expired();
+        engine.drop_deleted_runs();
         if let Some(wal) = engine.wal()
             && engine.options.checkpoint_bytes > 0
             && wal.disk_bytes() > engine.options.checkpoint_bytes

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use in_mem_core::limits::{MAX_DEPTH, MAX_VALUE_BYTES};
 use in_mem_core::{Error, InternalKey, Result, RunId, TypeTag};
-use in_mem_storage::{Store, Value};
+use in_mem_storage::{Source, Value};
 use parking_lot::Mutex;
 use rmpv::Value as Doc;
 use serde_json::json;
@@ -352,10 +352,10 @@ impl PathLog {
 
 /// Replays each document's operations on its newest committed value: the
 /// writes the commit stores. Called with the commit lock held.
-pub fn resolve(store: &Store, docs: &DocTxs) -> Result<Vec<(Vec<u8>, Option<Value>)>> {
+pub fn resolve(store: &dyn Source, docs: &DocTxs) -> Result<Vec<(Vec<u8>, Option<Value>)>> {
     let mut out = Vec::new();
     for (key, doc) in docs.iter().filter(|(_, d)| d.writes_anything()) {
-        let latest = store.get(key, u64::MAX).map(|(_, v)| v);
+        let latest = store.read(key, u64::MAX).map(|(_, v)| v);
         let mut value = match &latest {
             Some(bytes) => Some(decode(bytes)?),
             None => None,

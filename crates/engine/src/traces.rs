@@ -32,6 +32,7 @@ use std::sync::Arc;
 
 use in_mem_core::limits::{MAX_TAG_CHARS, MAX_TAGS, MAX_VALUE_BYTES};
 use in_mem_core::{Error, InternalKey, Result, RunId, TypeTag};
+use in_mem_storage::Source;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::json;
 
@@ -402,12 +403,12 @@ impl EngineTx {
         }
         let engine = self.engine().clone();
         let mut examined = 0;
-        let mut ids = match engine.traces.candidates(run, q.kind, q.tag.as_deref(), lo, hi) {
+        let mut ids = match engine.trace_candidates(run, q.kind, q.tag.as_deref(), lo, hi) {
             Some(ids) => ids,
             None => {
                 let want = limit.saturating_add(own_deletes);
                 let mut ids = Vec::new();
-                engine.store().scan(&start, Some(&end), self.snapshot_version(), false, |key, _, _| {
+                engine.scan_live(&start, Some(&end), self.snapshot_version(), false, &mut |key, _, _| {
                     ids.push(TraceId::from_key_tail(key));
                     ids.len() < want
                 });

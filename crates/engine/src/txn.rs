@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use in_mem_concurrency::{Transaction, Write};
 use in_mem_core::{Result, RunId, now_ms};
-use in_mem_storage::Value;
+use in_mem_storage::{Source, Value};
 
 use crate::database::Engine;
 use crate::json::DocTxs;
@@ -30,13 +30,13 @@ struct TxView<'a> {
 
 impl View for TxView<'_> {
     fn get(&mut self, key: &[u8]) -> Option<(u64, Value)> {
-        self.tx.get(self.engine.store(), key)
+        self.tx.get(self.engine, key)
     }
     fn scan(&mut self, start: &[u8], end: Option<&[u8]>, reverse: bool, f: &mut dyn FnMut(&[u8], u64, &Value) -> bool) {
         // The transaction's own writes have no version yet: they report the
         // snapshot's version + 1.
         let pending = self.tx.snapshot_version() + 1;
-        self.tx.scan(self.engine.store(), start, end, reverse, |k, version, v| f(k, if version == u64::MAX { pending } else { version }, v));
+        self.tx.scan(self.engine, start, end, reverse, |k, version, v| f(k, if version == u64::MAX { pending } else { version }, v));
     }
 }
 
@@ -53,13 +53,13 @@ impl EngineTx {
     /// writes report the snapshot version + 1.
     pub(crate) fn read(&mut self, key: &[u8]) -> Option<(u64, Value)> {
         let pending = self.tx.snapshot_version() + 1;
-        self.tx.get(self.engine.store(), key).map(|(v, value)| (if v == u64::MAX { pending } else { v }, value))
+        self.tx.get(&*self.engine, key).map(|(v, value)| (if v == u64::MAX { pending } else { v }, value))
     }
 
     /// Reads a key at the snapshot without joining the read set: for data
     /// whose conflicts are tracked another way (JSON paths).
     pub(crate) fn read_untracked(&self, key: &[u8]) -> Option<Value> {
-        self.engine.store().get(key, self.tx.snapshot_version()).map(|(_, v)| v)
+        self.engine.read(key, self.tx.snapshot_version()).map(|(_, v)| v)
     }
 
     /// Buffers a write into a run's keyspace; the run must accept writes.

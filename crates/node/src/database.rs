@@ -126,8 +126,13 @@ pub struct NativeDatabase {
 }
 
 impl NativeDatabase {
-    fn engine(&self) -> Result<Arc<Engine>> {
+    pub(crate) fn engine(&self) -> Result<Arc<Engine>> {
         self.slot.engine()
+    }
+
+    /// A handle on an engine made here (a replay).
+    pub(crate) fn wrap(engine: Arc<Engine>) -> NativeDatabase {
+        NativeDatabase { slot: Slot::new(engine) }
     }
 }
 

@@ -9,6 +9,7 @@
 mod database;
 mod errors;
 mod events;
+mod history;
 mod hot;
 mod json;
 mod machines;

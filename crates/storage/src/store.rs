@@ -45,6 +45,25 @@ impl Chain {
 
 type Key = Arc<[u8]>;
 
+/// What transactions read from: the store itself, or a view over it that
+/// adds meaning (the engine's forks read through to their parent run).
+pub trait Source {
+    /// The value of `key` at `snapshot`, with the version that wrote it.
+    fn read(&self, key: &[u8], snapshot: u64) -> Option<(u64, Value)>;
+    /// The live entries of `[start, end)` at `snapshot`, in key order (or
+    /// reverse), until `f` returns false.
+    fn scan_live(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, reverse: bool, f: &mut dyn FnMut(&[u8], u64, &Value) -> bool);
+}
+
+impl Source for Store {
+    fn read(&self, key: &[u8], snapshot: u64) -> Option<(u64, Value)> {
+        self.get(key, snapshot)
+    }
+    fn scan_live(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, reverse: bool, f: &mut dyn FnMut(&[u8], u64, &Value) -> bool) {
+        self.scan(start, end, snapshot, reverse, f)
+    }
+}
+
 #[derive(Default)]
 pub struct Store {
     ordered: SkipMap<Key, Arc<Chain>>,
@@ -180,6 +199,57 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// The newest version of `key` at or below `snapshot`, tombstone or not:
+    /// `None` if the key had no version then.
+    pub fn read_any(&self, key: &[u8], snapshot: u64) -> Option<(u64, Option<Value>)> {
+        self.points.get(key)?.read(snapshot)
+    }
+
+    /// Like [`Store::scan`] in key order, but tombstones are visited too
+    /// (`None`).
+    pub fn scan_any(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, mut f: impl FnMut(&[u8], u64, Option<&Value>) -> bool) {
+        for entry in self.ordered.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded))) {
+            if let Some((v, value)) = entry.value().read(snapshot)
+                && !f(entry.key(), v, value.as_ref())
+            {
+                break;
+            }
+        }
+    }
+
+    /// Visits every key of `[start, end)` in key order with its versions at
+    /// or below `snapshot`, oldest first, tombstones included (`None`), until
+    /// `f` returns false. For checkpoints, which keep retained history.
+    pub fn scan_history(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, mut f: impl FnMut(&[u8], &[(u64, Option<Value>)]) -> bool) {
+        let mut buf: Vec<(u64, Option<Value>)> = Vec::new();
+        for entry in self.ordered.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded))) {
+            buf.clear();
+            buf.extend(entry.value().versions.lock().iter().filter(|v| v.version <= snapshot).map(|v| (v.version, v.value.clone())));
+            if !buf.is_empty() && !f(entry.key(), &buf) {
+                break;
+            }
+        }
+    }
+
+    /// The value `key` was given by the commit at exactly `version`: `None`
+    /// if that commit did not write it (or its history is gone),
+    /// `Some(None)` for a delete.
+    pub fn written_at(&self, key: &[u8], version: u64) -> Option<Option<Value>> {
+        let chain = self.points.get(key)?;
+        let versions = chain.versions.lock();
+        versions.iter().find(|v| v.version == version).map(|v| v.value.clone())
+    }
+
+    /// Removes every key of `[start, end)` outright, history and all.
+    pub fn remove_range(&self, start: &[u8], end: Option<&[u8]>) -> usize {
+        let keys: Vec<Key> =
+            self.ordered.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded))).map(|e| e.key().clone()).collect();
+        for k in &keys {
+            self.remove(k);
+        }
+        keys.len()
     }
 
     /// Number of keys with at least one version (live or not).

@@ -76,7 +76,7 @@ impl TraceIndex {
 
     /// Candidate ids in `lo ..= hi`, in id (time) order, for a query by
     /// type and/or tag; `None` when neither is given (no index applies).
-    pub(super) fn candidates(&self, run: &RunId, kind: Option<TraceType>, tag: Option<&str>, lo: TraceId, hi: TraceId) -> Option<Vec<TraceId>> {
+    pub(crate) fn candidates(&self, run: &RunId, kind: Option<TraceType>, tag: Option<&str>, lo: TraceId, hi: TraceId) -> Option<Vec<TraceId>> {
         if kind.is_none() && tag.is_none() {
             return None;
         }

@@ -1,0 +1,226 @@
+//! A run's history: its log of commits, replay to any version, fork, and
+//! the diff of two runs.
+//!
+//! The run log is not stored twice: run data keeps every version of every
+//! key (see `Engine::apply_one`), so the commits that touched a run are the
+//! distinct versions in the history of its keys, and each commit's writes
+//! are the versions it wrote. That history is durable like any data: the
+//! WAL holds it, and checkpoints carry it for the keys of existing runs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use in_mem_core::{Error, InternalKey, Result, RunId, TypeTag, now_ms};
+use in_mem_storage::Value;
+use serde_json::json;
+
+use crate::database::{Engine, RecoveryStats};
+use crate::forks;
+use crate::kv;
+use crate::options::{Durability, OpenOptions};
+use crate::runs::{self, RunInfo, RunStatus};
+
+/// One commit in a run's log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoggedCommit {
+    pub version: u64,
+    /// The run's internal keys it wrote, with the value (`None`: deleted).
+    pub writes: Vec<(Vec<u8>, Option<Value>)>,
+}
+
+/// One entry that differs between two runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiffEntry {
+    pub tag: TypeTag,
+    /// The user key (for traces and machine instances: the id).
+    pub key: Vec<u8>,
+    /// The comparable payload in each run; `None` where absent.
+    pub a: Option<Vec<u8>>,
+    pub b: Option<Vec<u8>>,
+}
+
+/// What `diff` finds.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunDiff {
+    pub entries: Vec<DiffEntry>,
+    /// Events both logs share, from sequence 0 (same hashes).
+    pub events_common: u64,
+    pub events_a: u64,
+    pub events_b: u64,
+}
+
+/// Writes grouped by commit version.
+type Commits = BTreeMap<u64, Vec<(Vec<u8>, Option<Value>)>>;
+
+const TRACE_RECORD: u8 = 0x01;
+const MACHINE_INSTANCE: u8 = 0x01;
+
+impl Engine {
+    fn run_exists_or_not_found(&self, run: &RunId) -> Result<RunInfo> {
+        self.run_get(run)?.ok_or_else(|| Error::not_found(format!("run {run} does not exist"), json!({ "run": run.to_string() })))
+    }
+
+    /// The commits that wrote the run's own data, oldest first, up to `at`.
+    pub fn run_log(&self, run: &RunId, at: Option<u64>) -> Result<Vec<LoggedCommit>> {
+        self.run_exists_or_not_found(run)?;
+        let at = at.unwrap_or_else(|| self.version());
+        let start = run.as_bytes().to_vec();
+        let end = InternalKey::prefix_end(&start);
+        let mut by_version = Commits::new();
+        self.store().scan_history(&start, end.as_deref(), at, |k, history| {
+            for (v, value) in history {
+                by_version.entry(*v).or_default().push((k.to_vec(), value.clone()));
+            }
+            true
+        });
+        Ok(by_version.into_iter().map(|(version, writes)| LoggedCommit { version, writes }).collect())
+    }
+
+    /// A memory-only engine holding `run` as it was at version `at` (default:
+    /// now), rebuilt from empty by re-applying the run's own commits in order
+    /// (for a fork: its parent's up to the fork point first). The run is
+    /// `archived` there, so it takes no writes.
+    pub fn replay(&self, run: &RunId, at: Option<u64>) -> Result<Arc<Engine>> {
+        let info = self.run_exists_or_not_found(run)?;
+        let now = self.version();
+        let at = at.unwrap_or(now);
+        if at > now {
+            return Err(Error::invalid_argument(format!("cannot replay to version {at}: the newest commit is {now}")));
+        }
+        let target = Engine::new(None, OpenOptions { durability: Durability::Memory, ..self.options_ref().clone() }, None, None, RecoveryStats::default());
+        let mut shown = info.clone();
+        shown.status = RunStatus::Archived;
+        let mut system: Vec<(Vec<u8>, Option<Value>)> = vec![(runs::info_key(run), Some(Arc::from(shown.encode())))];
+        // Machine definitions are database-wide: the replay sees them all.
+        let defs = InternalKey::prefix(&RunId::SYSTEM, TypeTag::Machine);
+        let defs_end = InternalKey::prefix_end(&defs);
+        self.store().scan(&defs, defs_end.as_deref(), now, false, |k, _, v| {
+            system.push((k.to_vec(), Some(v.clone())));
+            true
+        });
+        target.apply(0, &system, 0);
+        self.replay_into(&target, run, run, at)?;
+        target.publish_recovered(at.max(1));
+        Engine::start(target)
+    }
+
+    fn replay_into(&self, target: &Engine, dst: &RunId, src: &RunId, at: u64) -> Result<()> {
+        if let Some((parent, fork_at)) = self.fork_of(src) {
+            self.replay_into(target, dst, &parent, at.min(fork_at))?;
+        }
+        let start = src.as_bytes().to_vec();
+        let end = InternalKey::prefix_end(&start);
+        let mut by_version = Commits::new();
+        self.store().scan_history(&start, end.as_deref(), at, |k, history| {
+            for (v, value) in history {
+                let mut key = dst.as_bytes().to_vec();
+                key.extend_from_slice(&k[16..]);
+                by_version.entry(*v).or_default().push((key, value.clone()));
+            }
+            true
+        });
+        for (version, writes) in by_version {
+            target.apply(version, &writes, 0);
+        }
+        Ok(())
+    }
+
+    /// Forks `run` at version `at` (default: now) into a new run, copying
+    /// nothing (see `forks.rs`). The new run's parent is `run`; it takes its
+    /// tags and metadata, and `name` or the parent's name.
+    pub fn run_fork(&self, run: &RunId, name: Option<String>, at: Option<u64>) -> Result<RunInfo> {
+        self.check_open_for_checkpoint()?;
+        let parent = self.run_exists_or_not_found(run)?;
+        let now = self.version();
+        let at = at.unwrap_or(now);
+        if at > now {
+            return Err(Error::invalid_argument(format!("cannot fork at version {at}: the newest commit is {now}")));
+        }
+        runs::validate_new_run(name.as_deref(), &[])?;
+        let info = RunInfo {
+            id: RunId::new(),
+            name: name.or(parent.name.clone()),
+            status: RunStatus::Active,
+            parent: Some(*run),
+            tags: parent.tags.clone(),
+            metadata: parent.metadata.clone(),
+            created_at: now_ms(),
+            ended_at: None,
+            error: None,
+        };
+        let mut writes: Vec<(Vec<u8>, Option<Value>)> =
+            vec![(forks::fork_key(&info.id), Some(Arc::from(forks::encode(run, at)))), (runs::info_key(&info.id), Some(Arc::from(info.encode())))];
+        for k in info.index_keys() {
+            writes.push((k, Some(Arc::from(&[][..]))));
+        }
+        self.run_commit(writes, Some(run))?;
+        Ok(info)
+    }
+
+    /// Compares the current state of two runs by user key, per primitive.
+    pub fn diff(&self, a: &RunId, b: &RunId) -> Result<RunDiff> {
+        self.run_exists_or_not_found(a)?;
+        self.run_exists_or_not_found(b)?;
+        let snapshot = self.snapshot();
+        let at = snapshot.version();
+        let now = now_ms();
+        let view = |run: &RunId| -> BTreeMap<Vec<u8>, Vec<u8>> {
+            let mut out = BTreeMap::new();
+            for (suffix, (_, value)) in self.merged_view(run, at) {
+                let Some(value) = value else { continue };
+                if let Some(payload) = comparable(&suffix, &value, now) {
+                    out.insert(suffix, payload);
+                }
+            }
+            out
+        };
+        let (va, vb) = (view(a), view(b));
+        let mut entries = Vec::new();
+        let mut keys: Vec<&Vec<u8>> = va.keys().chain(vb.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        for suffix in keys {
+            let (x, y) = (va.get(suffix), vb.get(suffix));
+            if x == y {
+                continue;
+            }
+            let tag = TypeTag::from_u8(suffix[0]).expect("comparable keys have a known tag");
+            let key = match tag {
+                TypeTag::Trace | TypeTag::Machine => suffix[2..].to_vec(),
+                _ => suffix[1..].to_vec(),
+            };
+            entries.push(DiffEntry { tag, key, a: x.cloned(), b: y.cloned() });
+        }
+        let events = |run: &RunId| -> Vec<(u64, [u8; 32])> {
+            let mut out = Vec::new();
+            for (suffix, (_, value)) in self.merged_view(run, at) {
+                if suffix.len() == 9
+                    && suffix[0] == TypeTag::Event as u8
+                    && let Some(v) = value
+                    && v.len() >= 72
+                {
+                    out.push((u64::from_be_bytes(suffix[1..9].try_into().unwrap()), v[40..72].try_into().unwrap()));
+                }
+            }
+            out
+        };
+        let (ea, eb) = (events(a), events(b));
+        let events_common = ea.iter().zip(eb.iter()).take_while(|(x, y)| x == y).count() as u64;
+        Ok(RunDiff { entries, events_common, events_a: ea.len() as u64, events_b: eb.len() as u64 })
+    }
+}
+
+/// What two runs' values of one key are compared by: the stored value
+/// without write times, or `None` for bookkeeping entries (event log entries
+/// and head, trace parent index, idempotency records) that are not compared
+/// key by key.
+fn comparable(suffix: &[u8], stored: &[u8], now: u64) -> Option<Vec<u8>> {
+    match TypeTag::from_u8(*suffix.first()?)? {
+        TypeTag::Kv => kv::is_live(stored, now).then(|| kv::payload(stored).to_vec()),
+        TypeTag::State => stored.get(16..).map(<[u8]>::to_vec),
+        TypeTag::Json => Some(stored.to_vec()),
+        TypeTag::Trace if suffix.get(1) == Some(&TRACE_RECORD) => Some(stored.to_vec()),
+        TypeTag::Machine if suffix.get(1) == Some(&MACHINE_INSTANCE) => Some(stored.to_vec()),
+        _ => None,
+    }
+}

@@ -1,0 +1,155 @@
+/**
+ * Debugging runs: the run log, replay to any version, and the diff of two
+ * runs. Forks are `db.runs.fork`.
+ * @module
+ */
+import { type Value, decode } from './codec.js'
+import type { Event, ScopedEvents } from './events.js'
+import type { ScopedJson } from './json.js'
+import type { ScopedKv } from './kv.js'
+import type { MachineInstance, ScopedMachines } from './machines.js'
+import type { RunId } from './runs.js'
+import type { ScopedState } from './state.js'
+import type { ScopedTraces, Trace } from './traces.js'
+
+/** A primitive's name, as the run log and diff report it. */
+export type Primitive = 'kv' | 'events' | 'state' | 'json' | 'traces' | 'machines'
+
+/** One write of a logged commit. */
+export interface LoggedWrite {
+  /** The primitive written. */
+  primitive: Primitive
+  /** The KV key, cell name or document id; for events the sequence; for traces and machine instances the id. */
+  key: string
+  /** Whether it was a delete. */
+  deleted: boolean
+}
+
+/** One commit in a run's log. */
+export interface LoggedCommit {
+  /** The commit version: pass it to `db.replay(run, { at })`. */
+  version: number
+  /** What it wrote in the run. */
+  writes: LoggedWrite[]
+}
+
+/**
+ * A run as it was at one version: every read of a run scope, and no writes.
+ * Rebuilt from empty by re-applying the run's own commits in order.
+ */
+export interface RunView {
+  /** The run shown. */
+  readonly run: RunId
+  /** The commit version it is shown at. */
+  readonly at: number
+  /** KV reads. */
+  readonly kv: Pick<ScopedKv<number>, 'get' | 'getVersioned' | 'exists' | 'getMany' | 'list' | 'entries' | 'count'>
+  /** EventLog reads. */
+  readonly events: Pick<ScopedEvents, 'get' | 'range' | 'length' | 'head' | 'verify'>
+  /** StateCell reads. */
+  readonly state: Pick<ScopedState, 'get' | 'list'>
+  /** JSON document reads. */
+  readonly json: Pick<ScopedJson, 'get'>
+  /** Trace reads. */
+  readonly traces: Pick<ScopedTraces, 'get' | 'children' | 'roots' | 'tree' | 'query'>
+  /** State machine reads (definitions are database-wide and all visible). */
+  readonly machines: Pick<ScopedMachines, 'get' | 'list' | 'getDefinition' | 'listDefinitions'>
+  /** Frees the replayed copy now rather than when it is garbage-collected. */
+  close(): void
+}
+
+/** Options of `db.replay`. */
+export interface ReplayOptions {
+  /** The commit version to show the run at (see `db.runs.log`). Default: the newest. */
+  at?: number
+}
+
+/** Entries of one primitive that differ between run `a` and run `b`. */
+export interface Changes<T> {
+  /** In `b` only. */
+  added: { key: string; value: T }[]
+  /** In `a` only. */
+  removed: { key: string; value: T }[]
+  /** In both, with different values. */
+  changed: { key: string; a: T; b: T }[]
+}
+
+/** What `db.diff(a, b)` finds: by user key, per primitive. */
+export interface RunDiff {
+  /** The first run compared. */
+  a: RunId
+  /** The second run compared. */
+  b: RunId
+  /** KV entries. */
+  kv: Changes<Value>
+  /** StateCells, by value. */
+  state: Changes<Value>
+  /** JSON documents, whole. */
+  json: Changes<Value>
+  /** Traces, by id. */
+  traces: Changes<Trace>
+  /** Machine instances, by id. */
+  machines: Changes<MachineInstance>
+  /** The event logs: the prefix they share and where each goes after it. */
+  events: {
+    /** Events both logs hold, from sequence 0, with equal hashes. */
+    common: number
+    /** `a`'s events after the common prefix. */
+    a: Event[]
+    /** `b`'s events after the common prefix. */
+    b: Event[]
+  }
+  /** Whether the runs hold the same data. */
+  same: boolean
+}
+
+/** @internal */
+export interface RawDiff {
+  entries: { primitive: string; key: string; a?: Buffer | null; b?: Buffer | null }[]
+  eventsCommon: number
+  eventsA: number
+  eventsB: number
+}
+
+/** @internal */
+export interface DiffReaders {
+  trace(run: RunId, id: string): Trace | undefined
+  machine(run: RunId, id: string): MachineInstance | undefined
+  events(run: RunId, from: number): Event[]
+}
+
+const empty = <T>(): Changes<T> => ({ added: [], removed: [], changed: [] })
+
+/** Turns the engine's raw diff into {@link RunDiff}. @internal */
+export function assembleDiff(a: RunId, b: RunId, raw: RawDiff, read: DiffReaders): RunDiff {
+  const out: RunDiff = {
+    a,
+    b,
+    kv: empty(),
+    state: empty(),
+    json: empty(),
+    traces: empty(),
+    machines: empty(),
+    events: { common: raw.eventsCommon, a: [], b: [] },
+    same: false,
+  }
+  for (const e of raw.entries) {
+    const fetch = (run: RunId, bytes: Buffer | null | undefined): unknown => {
+      if (bytes == null) return undefined
+      if (e.primitive === 'traces') return read.trace(run, e.key)
+      if (e.primitive === 'machines') return read.machine(run, e.key)
+      return decode(bytes)
+    }
+    const target = out[e.primitive as 'kv' | 'state' | 'json' | 'traces' | 'machines'] as Changes<unknown> | undefined
+    if (target === undefined) continue
+    const va = fetch(a, e.a)
+    const vb = fetch(b, e.b)
+    if (va === undefined) target.added.push({ key: e.key, value: vb })
+    else if (vb === undefined) target.removed.push({ key: e.key, value: va })
+    else target.changed.push({ key: e.key, a: va, b: vb })
+  }
+  if (raw.eventsA > raw.eventsCommon) out.events.a = read.events(a, raw.eventsCommon)
+  if (raw.eventsB > raw.eventsCommon) out.events.b = read.events(b, raw.eventsCommon)
+  out.same = raw.entries.length === 0 && out.events.a.length === 0 && out.events.b.length === 0
+  return out
+}
