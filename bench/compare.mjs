@@ -21,6 +21,12 @@
 // problems (a failed step, stale results, a debug build) or lacks a figure
 // fails: it cannot show that nothing regressed.
 //
+// The agent primitives (bench/primitives.mjs, in summary.json's
+// `primitives`) are gated the same way, in units of that suite's own JS
+// probe: in-mem's memory and buffered figures only (strict ones are bound by
+// the disk's fsync, which the probe does not measure). A baseline without
+// them (made before the primitives suite existed) shows them as `new`.
+//
 // The threshold comes from --threshold, else BENCH_THRESHOLD, else the
 // baseline's own `threshold`, else 0.3.
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs'
@@ -63,7 +69,20 @@ function figuresOf(summary) {
       rust: r.rustNs != null && rustProbe ? r.rustNs / rustProbe : null,
     }
   }
-  return { jsProbeNs: jsProbe ?? null, rustProbeNs: rustProbe ?? null, ops }
+  return { jsProbeNs: jsProbe ?? null, rustProbeNs: rustProbe ?? null, ops, ...primitivesOf(summary) }
+}
+
+/** The gated figures of the primitives suite: in-mem, memory and buffered mode, in units of that suite's probe. */
+function primitivesOf(summary) {
+  const p = summary.primitives
+  if (!p) return {}
+  const probe = mean(p.probe?.jsJsonParseNs)
+  const primitives = {}
+  for (const r of p.rows ?? []) {
+    if (r.mode !== 'memory' && r.mode !== 'buffered') continue
+    primitives[`${r.op} ${r.mode}`] = { jsNs: r.nsPerOp ?? null, js: r.nsPerOp != null && probe ? r.nsPerOp / probe : null }
+  }
+  return { primitivesProbeNs: probe ?? null, primitives }
 }
 
 const machineKey = (m) => (m ? `${m.cpu} (${m.cores} cores), ${m.platform}` : 'unknown')
@@ -122,6 +141,14 @@ function compare(opts) {
     check(op, 'JS ns/op', 'ns', b.jsNs, c.jsNs, gateAbsolute)
     check(op, 'Rust ns/op', 'ns', b.rustNs, c.rustNs, gateAbsolute)
   }
+  for (const [op, b] of Object.entries(baseline.primitives ?? {})) {
+    const c = current.primitives?.[op] ?? {}
+    check(op, 'js (÷ JS probe)', 'x', b.js, c.js, true)
+    check(op, 'JS ns/op', 'ns', b.jsNs, c.jsNs, gateAbsolute)
+  }
+  for (const [op, c] of Object.entries(current.primitives ?? {})) {
+    if (baseline.primitives?.[op] === undefined) check(op, 'js (÷ JS probe)', 'x', undefined, c.js, true)
+  }
   for (const p of summary.problems ?? []) failures.push(`the run reported a problem: ${p}`)
   const flips = (summary.targets ?? []).filter((t) => baseline.targets?.[t.target] === true && t.pass === false).map((t) => t.target)
 
@@ -130,11 +157,14 @@ function compare(opts) {
   lines.push(`baseline: ${baseline.tree} on ${baseline.date}, ${machineKey(baseline.machine)}`)
   lines.push(`this run: ${summary.tree} on ${summary.date}, ${machineKey(summary.machine)}${sameMachine ? ' (same machine)' : ''}`)
   lines.push(
-    `speed probe: JS ${fmt(current.jsProbeNs, 'ns')} (baseline ${fmt(baseline.jsProbeNs, 'ns')}), Rust ${fmt(current.rustProbeNs, 'ns')} (baseline ${fmt(baseline.rustProbeNs, 'ns')})`,
+    `speed probe: JS ${fmt(current.jsProbeNs, 'ns')} (baseline ${fmt(baseline.jsProbeNs, 'ns')}), Rust ${fmt(current.rustProbeNs, 'ns')} (baseline ${fmt(baseline.rustProbeNs, 'ns')})` +
+      (current.primitivesProbeNs != null || baseline.primitivesProbeNs != null
+        ? `, JS in the primitives suite ${fmt(current.primitivesProbeNs, 'ns')} (baseline ${fmt(baseline.primitivesProbeNs, 'ns')})`
+        : ''),
   )
   lines.push(`threshold: +${(100 * threshold).toFixed(0)}% on the probe-normalised figures${gateAbsolute ? ' and on raw ns' : ''}`)
   console.log(lines.join('\n') + '\n')
-  const w = { op: 16, name: 20, base: 10, cur: 10, change: 8 }
+  const w = { op: 24, name: 20, base: 10, cur: 10, change: 8 }
   console.log(`${'operation'.padEnd(w.op)} ${'figure'.padEnd(w.name)} ${'baseline'.padStart(w.base)} ${'this run'.padStart(w.cur)} ${'change'.padStart(w.change)}  verdict`)
   for (const r of rows) {
     console.log(`${r.op.padEnd(w.op)} ${r.name.padEnd(w.name)} ${r.base.padStart(w.base)} ${r.cur.padStart(w.cur)} ${r.change.padStart(w.change)}  ${r.verdict}`)

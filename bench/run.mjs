@@ -1,13 +1,17 @@
-// `npm run bench` (after the release build): runs the JS suite (bench/kv.mjs),
+// `npm run bench` (after the release build): runs the JS suites (bench/kv.mjs,
+// then bench/primitives.mjs: events, state cells, JSON documents, traces),
 // then the Rust criterion bench of the engine, and prints one cross-language
-// table with the SPEC §12 targets marked PASS/FAIL. Machine-readable results
-// go to bench/results/ (kv.json from kv.mjs, summary.json from here).
+// table with the SPEC §12 targets marked PASS/FAIL, and the primitives'
+// figures with their ratios against the peers. Machine-readable results go
+// to bench/results/ (kv.json from kv.mjs, primitives.json from
+// primitives.mjs, summary.json from here).
 //
-// A peer that fails to load is reported by kv.mjs and skipped; a failed step
-// (the JS suite or cargo) is reported here and the table shows what exists.
+// A peer that fails to load is reported by the suite and skipped; a failed
+// step (a JS suite or cargo) is reported here and the table shows what exists.
 //
-// Environment: everything bench/kv.mjs reads (BENCH_KEYS, ...), and
-// BENCH_SKIP_RUST=1 / BENCH_SKIP_JS=1 to reuse the previous results of a step.
+// Environment: everything bench/kv.mjs and bench/primitives.mjs read
+// (BENCH_KEYS, BENCH_OPS, ...), and BENCH_SKIP_RUST=1 / BENCH_SKIP_JS=1 /
+// BENCH_SKIP_PRIMITIVES=1 to reuse the previous results of a step.
 
 import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs'
@@ -42,6 +46,7 @@ function step(title, cmd, args, env) {
 }
 
 if (!process.env.BENCH_SKIP_JS) step('JS suite', process.execPath, [join(here, 'kv.mjs')])
+if (!process.env.BENCH_SKIP_PRIMITIVES) step('JS primitives suite', process.execPath, [join(here, 'primitives.mjs')])
 if (!process.env.BENCH_SKIP_RUST) step('Rust criterion bench', 'cargo', ['bench', '-p', 'in-mem-engine', '--bench', 'engine'], { CRITERION_HOME: criterionHome })
 
 // ----- inputs ----------------------------------------------------------------
@@ -56,6 +61,19 @@ try {
 } catch (e) {
   problems.push(`no JS results: ${e.message}`)
 }
+
+let prim = null
+try {
+  const file = join(resultsDir, 'primitives.json')
+  prim = JSON.parse(readFileSync(file, 'utf8'))
+  if (!process.env.BENCH_SKIP_PRIMITIVES && statSync(file).mtimeMs < started) {
+    problems.push('bench/results/primitives.json is from an earlier run (the primitives suite did not write it)')
+  }
+} catch (e) {
+  problems.push(`no primitives results: ${e.message}`)
+}
+if (prim?.addon?.loaded?.debug) problems.push(`the primitives suite ran a debug build of the addon (${prim.addon.loaded.file}); its numbers are not release numbers`)
+if (prim?.addon?.raced) problems.push('the native addon was being rebuilt while the primitives suite loaded it; which build ran is unknown')
 
 if (kv?.addon?.loaded?.debug) problems.push(`the JS suite ran a debug build of the addon (${kv.addon.loaded.file}); its numbers are not release numbers`)
 if (kv?.addon?.raced) problems.push('the native addon was being rebuilt while the JS suite loaded it; which build ran is unknown')
@@ -172,6 +190,44 @@ target(
   putStrict && sqliteFull && lmdbSynced ? putStrict.opsPerSec > sqliteFull.opsPerSec && putStrict.opsPerSec > lmdbSynced.opsPerSec : undefined,
 )
 
+// The agent primitives (bench/primitives.mjs): in-mem's figure per mode, and
+// in-mem ÷ peer within the durability class (>1: in-mem is faster).
+const primRows = []
+if (prim) {
+  const peerName = { 'better-sqlite3': 'sqlite', lmdb: 'lmdb' }
+  for (const r of prim.results.filter((x) => x.lib === 'in-mem')) {
+    const vs = prim.ratios.filter((q) => q.op === r.op && q.inMemMode === r.mode)
+    primRows.push({
+      op: r.op,
+      mode: r.mode,
+      nsPerOp: r.nsPerOp,
+      opsPerSec: r.opsPerSec,
+      vs: vs.map((q) => ({ peer: q.peer, peerMode: q.peerMode, ratio: q.ratio })),
+    })
+  }
+  const pp = prim.probe?.jsonParseNs
+  console.log('\n---------------- agent primitives (bench/primitives.mjs) ----------------')
+  if (pp) console.log(`speed probe of this suite: JS JSON.parse ${pp.start.toFixed(0)} ns at the start, ${pp.end.toFixed(0)} ns at the end`)
+  console.log(`${'operation'.padEnd(14)} ${'mode'.padEnd(9)} ${'ns/op'.padStart(9)} ${'ops/s'.padStart(8)}  in-mem ÷ peer, same class (>1: in-mem faster)`)
+  for (const r of primRows) {
+    const vs = r.vs.map((q) => `${peerName[q.peer] ?? q.peer} ${q.peerMode.replace('WAL ', '').replace('synchronous=', '').replace('transactionSync ', '')} ${q.ratio.toFixed(2)}×`).join(', ')
+    console.log(`${r.op.padEnd(14)} ${r.mode.padEnd(9)} ${ns(r.nsPerOp).padStart(9)} ${ops(r.opsPerSec).padStart(8)}  ${vs || '-'}`)
+  }
+  for (const sk of prim.skipped ?? []) console.log(`skipped: ${sk.lib} ${sk.op}: ${sk.why}`)
+  for (const [what, e] of Object.entries(prim.errors ?? {})) console.log(`failed: ${what}: ${e.split('\n')[0]}`)
+  // SPEC §12: durable writes ahead of better-sqlite3 (synchronous=FULL) and lmdb-js, per primitive.
+  for (const op of [...new Set(primRows.map((r) => r.op))]) {
+    const strictRow = primRows.find((r) => r.op === op && r.mode === 'strict')
+    if (!strictRow || strictRow.vs.length === 0) continue
+    const worst = Math.min(...strictRow.vs.map((q) => q.ratio))
+    target(
+      `strict ${op} ahead of the durable peers`,
+      strictRow.vs.map((q) => `${peerName[q.peer] ?? q.peer} ${q.ratio.toFixed(2)}×`).join(', '),
+      worst > 1,
+    )
+  }
+}
+
 console.log()
 for (const t of targets) console.log(`${mark(t.pass)}  ${t.target.padEnd(58)} ${t.value ?? '-'}`)
 
@@ -184,6 +240,19 @@ for (const p of problems) console.log(`problem: ${p}`)
 mkdirSync(resultsDir, { recursive: true })
 writeFileSync(
   join(resultsDir, 'summary.json'),
-  JSON.stringify({ date: new Date().toISOString(), tree: measured, machine: m, probe: { jsJsonParseNs: jsProbe, rustJsonParseNs: rustProbe?.ns }, rows, targets, problems }, null, 2),
+  JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      tree: measured,
+      machine: m,
+      probe: { jsJsonParseNs: jsProbe, rustJsonParseNs: rustProbe?.ns },
+      rows,
+      primitives: prim ? { probe: { jsJsonParseNs: prim.probe?.jsonParseNs }, rows: primRows, results: prim.results, skipped: prim.skipped, errors: prim.errors } : null,
+      targets,
+      problems,
+    },
+    null,
+    2,
+  ),
 )
 console.log(`\nwrote bench/results/summary.json`)
