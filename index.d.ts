@@ -70,6 +70,13 @@ export declare class NativeDatabase {
    */
   runLog(run: string, at?: number | undefined | null): Array<NativeLoggedCommit>
   diff(a: string, b: string): NativeRunDiff
+  watchOpen(): NativeWatchStart
+  /**
+   * Resolves with the changes after `after`, or an empty batch after
+   * `timeoutMs`, or null once the watcher is closed.
+   */
+  watchWait(id: number, after: number, run: string | undefined | null, primitives: Array<string> | undefined | null, timeoutMs: number): Promise<NativeWatchBatch | null>
+  watchClose(id: number): void
 }
 
 /**
@@ -162,6 +169,15 @@ export interface NativeCell {
   updatedAt: number
 }
 
+export interface NativeChange {
+  version: number
+  run: string
+  primitive: string
+  key: string
+  deleted: boolean
+  value?: Buffer
+}
+
 export interface NativeDefinition {
   name: string
   version: number
@@ -221,6 +237,7 @@ export interface NativeOpenOptions {
   checkpointBytes?: number
   checkpointOnClose?: boolean
   repair?: boolean
+  watchBuffer?: number
 }
 
 export interface NativeRunDiff {
@@ -264,4 +281,15 @@ export interface NativeVerification {
   length: number
   firstInvalid?: number
   reason?: string
+}
+
+export interface NativeWatchBatch {
+  changes: Array<NativeChange>
+  /** The version the watcher has now seen up to. */
+  upto: number
+}
+
+export interface NativeWatchStart {
+  id: number
+  after: number
 }

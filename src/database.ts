@@ -10,6 +10,7 @@ import { type BeginOptions, type RunId, Runs } from './runs.js'
 import { Events } from './events.js'
 import { type RawDiff, type ReplayOptions, type RunDiff, type RunView, assembleDiff } from './history.js'
 import { Json } from './json.js'
+import { type Change, type WatchOptions, checkWatchOptions, watchChanges } from './watch.js'
 import { Machines } from './machines.js'
 import { DbOps } from './ops.js'
 import { RunScope, TxScope } from './scope.js'
@@ -41,6 +42,8 @@ export interface OpenOptions {
   checkpointBytes?: number
   /** Whether closing the last handle takes a checkpoint when anything was committed since the newest one. Default true. */
   checkpointOnClose?: boolean
+  /** Commits the watch feed keeps for a slow `db.watch` reader before it gets `LaggedError`. Default 10,000. */
+  watchBuffer?: number
   /**
    * Open a damaged directory instead of failing with `CorruptionError`: the
    * damaged bytes (and everything after them in the WAL) are copied to
@@ -204,6 +207,7 @@ export class Database {
   readonly machines: Machines
   readonly #native: NativeDatabase
   readonly #target: DbTarget
+  readonly #watchers = new Set<number>()
 
   private constructor(native: NativeDatabase) {
     this.#native = native
@@ -465,6 +469,21 @@ export class Database {
     })
   }
 
+  /**
+   * Committed changes as they happen, as an async iterator:
+   * `for await (const change of db.watch({ run, primitives, signal }))`.
+   * It starts after the newest commit. In strict mode a change is delivered
+   * only once it is durable. The feed keeps the last `watchBuffer` commits
+   * (an open option, default 10,000) for a slow reader; one that falls
+   * further behind gets `LaggedError` with `details.lastVersion`, the last
+   * version it was given. Breaking out of the loop, aborting the signal or
+   * closing the database ends it.
+   */
+  watch(opts: WatchOptions = {}): AsyncIterableIterator<Change> {
+    checkWatchOptions(opts)
+    return watchChanges(this.#native, opts, this.#watchers)
+  }
+
   /** Counters of the engine, the WAL and the last recovery. */
   stats(): Stats {
     try {
@@ -481,6 +500,9 @@ export class Database {
    */
   close(): void {
     try {
+      // Open watchers end: their pending wait resolves as closed.
+      if (this.#native.isOpen) for (const id of this.#watchers) this.#native.watchClose(id)
+      this.#watchers.clear()
       this.#native.close()
     } catch (e) {
       throw translate(e)

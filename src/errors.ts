@@ -57,6 +57,10 @@ export class GuardFailedError extends InMemError {
 export class MachineVersionExistsError extends InMemError {
   constructor(message: string, details: Record<string, unknown> = {}) { super(message, 'MACHINE_VERSION_EXISTS', details) }
 }
+/** A watcher fell behind its bounded buffer; `details.lastVersion` is the last commit version it was given. */
+export class LaggedError extends InMemError {
+  constructor(message: string, details: Record<string, unknown> = {}) { super(message, 'LAGGED', details) }
+}
 /** Stored data is damaged; `details` has `file`, `offset` and `reason`. Nothing on disk was changed. */
 export class CorruptionError extends InMemError {
   constructor(message: string, details: Record<string, unknown> = {}) { super(message, 'CORRUPTION', details) }
@@ -90,6 +94,7 @@ const byCode: Record<string, ErrorClass> = {
   INVALID_TRANSITION: InvalidTransitionError,
   GUARD_FAILED: GuardFailedError,
   MACHINE_VERSION_EXISTS: MachineVersionExistsError,
+  LAGGED: LaggedError,
   CORRUPTION: CorruptionError,
   LOCKED: LockedError,
   CLOSED: ClosedError,

@@ -14,6 +14,7 @@ export type { ListOptions, PutOptions, Versioned } from './kv.js'
 export { Runs } from './runs.js'
 export type { BeginOptions, ForkOptions, RunChanges, RunId, RunInfo, RunListOptions, RunStatus } from './runs.js'
 export { RunScope, TxScope } from './scope.js'
+export type { Change, WatchOptions } from './watch.js'
 export type { Changes, LoggedCommit, LoggedWrite, Primitive, ReplayOptions, RunDiff, RunView } from './history.js'
 export { Events, ScopedEvents } from './events.js'
 export type { Appended, Event, RangeOptions, Verification } from './events.js'
@@ -65,6 +66,7 @@ export {
   InvalidArgumentError,
   InvalidTransitionError,
   IoError,
+  LaggedError,
   LimitError,
   LockedError,
   MachineVersionExistsError,

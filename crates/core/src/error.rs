@@ -46,6 +46,11 @@ pub enum Error {
         message: String,
         details: Json,
     },
+    /// A watcher fell behind the bounded change buffer.
+    Lagged {
+        message: String,
+        last_delivered: u64,
+    },
     Corruption {
         file: String,
         offset: u64,
@@ -102,6 +107,7 @@ impl Error {
             Error::InvalidTransition { .. } => "INVALID_TRANSITION",
             Error::GuardFailed { .. } => "GUARD_FAILED",
             Error::MachineVersionExists { .. } => "MACHINE_VERSION_EXISTS",
+            Error::Lagged { .. } => "LAGGED",
             Error::Corruption { .. } => "CORRUPTION",
             Error::Locked { .. } => "LOCKED",
             Error::Closed => "CLOSED",
@@ -119,6 +125,7 @@ impl Error {
             | Error::GuardFailed { details, .. }
             | Error::MachineVersionExists { details, .. } => details.clone(),
             Error::RunClosed { run, status } => json!({ "run": run, "status": status }),
+            Error::Lagged { last_delivered, .. } => json!({ "lastVersion": last_delivered }),
             Error::Corruption { file, offset, reason } => {
                 json!({ "file": file, "offset": offset, "reason": reason })
             }
@@ -145,6 +152,7 @@ impl fmt::Display for Error {
             | Error::InvalidTransition { message, .. }
             | Error::GuardFailed { message, .. }
             | Error::MachineVersionExists { message, .. }
+            | Error::Lagged { message, .. }
             | Error::Io { message }
             | Error::Internal { message } => f.write_str(message),
             Error::RunClosed { run, status } => {

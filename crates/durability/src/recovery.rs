@@ -129,6 +129,10 @@ pub fn recover(dir: &Path, after: u64, mut apply: impl FnMut(u64, &[u8]) -> Resu
                         }
                     } else if version <= report.last_version {
                         return Err(corrupt(offset as u64, "commit versions do not rise"));
+                    } else if version != report.last_version + 1 {
+                        // Every commit has exactly one record, so versions
+                        // are consecutive: a gap is a lost record.
+                        return Err(corrupt(offset as u64, &format!("commits {} to {} are missing before this record", report.last_version + 1, version - 1)));
                     }
                     if version > after {
                         apply(version, payload).map_err(|e| match e {

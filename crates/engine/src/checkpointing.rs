@@ -67,7 +67,17 @@ pub struct Checkpoints {
 }
 
 impl Checkpoints {
+    /// The checkpoint state of a database just recovered. A `.tmp` image
+    /// left by a process that died while writing one is deleted.
     pub fn new(data_dir: &Path, database_id: [u8; 16], kept: Vec<u64>) -> Checkpoints {
+        if let Ok(entries) = std::fs::read_dir(data_dir.join("checkpoints")) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().ends_with(".tmp") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        let _ = std::fs::remove_file(data_dir.join(format!("{}.tmp", manifest::FILE_NAME)));
         Checkpoints {
             dir: data_dir.join("checkpoints"),
             data_dir: data_dir.to_path_buf(),
@@ -146,7 +156,7 @@ impl Engine {
             // keys are not carried over.
             self.store().scan_history(&[], None, version, |k, history| {
                 let system = k[..16] == [0u8; 16];
-                if !system && !self.run_exists(&k[..16]) {
+                if !system && !self.run_data_needed(&k[..16]) {
                     return true;
                 }
                 let kept = if system { &history[history.len() - 1..] } else { history };

@@ -34,6 +34,7 @@ use crate::kv::{self, KvEntry, KvListOptions, View};
 use crate::options::{Durability, OpenOptions};
 use crate::runs::{self, RunAction, RunInfo, RunListOptions, RunStatus, validate_new_run};
 use crate::traces::TraceIndex;
+use crate::watch::Feed;
 use crate::{commit_record, registry};
 
 #[derive(Clone, Debug, Default)]
@@ -109,6 +110,8 @@ pub struct Engine {
     /// `apply`; `any_forks` lets reads skip the lookup while there are none.
     pub(crate) forks: RwLock<HashMap<RunId, (RunId, u64)>>,
     any_forks: AtomicBool,
+    /// Committed changes for watchers.
+    feed: Feed,
     /// Runs deleted at a version, whose keys go once no snapshot needs them.
     deleted_runs: Mutex<Vec<(RunId, u64)>>,
     /// Traces by type and tag, derived from the trace records by `apply`.
@@ -175,6 +178,7 @@ impl Engine {
     }
 
     pub(crate) fn new(path: Option<PathBuf>, options: OpenOptions, wal: Option<Wal>, lock: Option<DirLock>, recovery: RecoveryStats) -> Engine {
+        let watch_buffer = options.watch_buffer;
         Engine {
             path,
             options,
@@ -187,6 +191,7 @@ impl Engine {
             json_paths: PathLog::default(),
             checkpoints: None,
             deleted_runs: Mutex::default(),
+            feed: Feed::new(watch_buffer),
             forks: RwLock::default(),
             any_forks: AtomicBool::new(false),
             traces: TraceIndex::default(),
@@ -380,8 +385,14 @@ impl Engine {
         RunId::from_slice(run).is_ok_and(|id| self.runs.read().contains_key(&id))
     }
 
+    /// Whether a run's data must stay: the run exists, or a fork reads
+    /// through to it.
+    pub(crate) fn run_data_needed(&self, run: &[u8]) -> bool {
+        self.run_exists(run) || (self.has_forks() && self.forks.read().values().any(|(parent, _)| parent.as_bytes()[..] == run[..]))
+    }
+
     /// Drops the data of deleted runs, history and all, once no snapshot
-    /// can still read it.
+    /// can still read it and no fork reads through to it.
     pub(crate) fn drop_deleted_runs(&self) {
         let _last = self.commit.lock();
         let oldest = self.tracker.oldest_needed();
@@ -389,6 +400,9 @@ impl Engine {
         doomed.retain(|(run, version)| {
             if *version > oldest || self.runs.read().contains_key(run) {
                 return *version > oldest;
+            }
+            if self.run_data_needed(run.as_bytes()) {
+                return true;
             }
             let start = run.as_bytes().to_vec();
             let end = InternalKey::prefix_end(&start);
@@ -472,6 +486,7 @@ impl Engine {
         let oldest = self.tracker.oldest_needed();
         self.apply(version, writes, oldest);
         self.json_paths.record(version, docs, writes.iter().map(|(k, _)| k.as_ref()), oldest);
+        self.feed.record(version, writes);
         *last = version;
         self.tracker.publish(version);
         Ok(version)
@@ -497,9 +512,35 @@ impl Engine {
     /// memory and buffered mode, after its fsync in strict mode.
     pub fn wait_durable(&self, version: u64) -> Result<()> {
         match &self.wal {
-            Some(wal) if wal.mode() == Mode::Strict => wal.sync_to(version),
+            Some(wal) if wal.mode() == Mode::Strict => {
+                wal.sync_to(version)?;
+                self.feed.notify();
+                Ok(())
+            }
             _ => Ok(()),
         }
+    }
+
+    /// The newest version watchers may be given: the visible one, or in
+    /// strict mode the newest durable one.
+    pub(crate) fn deliverable_version(&self) -> u64 {
+        let visible = self.tracker.visible();
+        match &self.wal {
+            Some(wal) if wal.mode() == Mode::Strict => visible.min(wal.durable_version()),
+            _ => visible,
+        }
+    }
+
+    pub(crate) fn feed(&self) -> &Feed {
+        &self.feed
+    }
+
+    pub(crate) fn commit_lock(&self) -> parking_lot::MutexGuard<'_, u64> {
+        self.commit.lock()
+    }
+
+    pub(crate) fn is_shut(&self) -> bool {
+        self.shut.load(Ordering::Acquire)
     }
 
     pub fn begin(&self) -> Result<Transaction> {
@@ -899,6 +940,7 @@ impl Engine {
         }
         *self.maintenance.stop.lock() = true;
         self.maintenance.wake.notify_all();
+        self.feed.notify();
         if let Some(handle) = self.maintenance_thread.lock().take()
             && handle.thread().id() != std::thread::current().id()
         {

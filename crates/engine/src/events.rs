@@ -53,7 +53,7 @@ impl Event {
         &self.stored[self.payload_at..]
     }
 
-    fn decode(sequence: u64, stored: &Value) -> Result<Event> {
+    pub(crate) fn decode(sequence: u64, stored: &Value) -> Result<Event> {
         let bad = || Error::internal(format!("event {sequence}: malformed stored record"));
         if stored.len() < 74 {
             return Err(bad());

@@ -49,6 +49,8 @@ pub struct OpenOptions {
     /// Open a damaged directory by cutting the damage away (copied aside
     /// first) instead of failing with `CorruptionError`.
     pub repair: bool,
+    /// Commits the watch feed keeps for slow watchers.
+    pub watch_buffer: usize,
 }
 
 impl Default for OpenOptions {
@@ -62,6 +64,7 @@ impl Default for OpenOptions {
             checkpoint_bytes: 64 * 1024 * 1024,
             checkpoint_on_close: true,
             repair: false,
+            watch_buffer: 10_000,
         }
     }
 }

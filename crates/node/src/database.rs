@@ -23,6 +23,7 @@ pub struct NativeOpenOptions {
     pub checkpoint_bytes: Option<f64>,
     pub checkpoint_on_close: Option<bool>,
     pub repair: Option<bool>,
+    pub watch_buffer: Option<f64>,
 }
 
 #[napi(object)]
@@ -150,6 +151,7 @@ impl NativeDatabase {
             checkpoint_bytes: None,
             checkpoint_on_close: None,
             repair: None,
+            watch_buffer: None,
         });
         opts.durability = match (&o.durability, &path) {
             (Some(d), _) => Durability::parse(d).napi()?,
@@ -181,6 +183,9 @@ impl NativeDatabase {
             opts.checkpoint_on_close = b;
         }
         opts.repair = o.repair.unwrap_or(false);
+        if let Some(n) = positive("watchBuffer", o.watch_buffer)? {
+            opts.watch_buffer = n as usize;
+        }
         if let Some(p) = &path
             && p.is_empty()
         {
@@ -193,7 +198,7 @@ impl NativeDatabase {
     /// Makes this handle's writes durable and lets go of the engine; the
     /// engine shuts down when its last handle closes.
     #[napi(catch_unwind)]
-    pub fn close(&mut self) -> Result<()> {
+    pub fn close(&self) -> Result<()> {
         if let Some(engine) = self.slot.take() {
             engine.flush().napi()?;
             drop(engine);

@@ -9,7 +9,7 @@ use crate::database::{NativeDatabase, NativeRunInfo, parse_run};
 use crate::errors::{IntoNapi, invalid};
 use crate::events::sequence_of;
 
-fn primitive(tag: TypeTag) -> &'static str {
+pub(crate) fn primitive(tag: TypeTag) -> &'static str {
     match tag {
         TypeTag::Kv => "kv",
         TypeTag::Event => "events",

@@ -16,6 +16,7 @@ mod machines;
 mod state;
 mod traces;
 mod transaction;
+mod watch;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
