@@ -128,7 +128,7 @@ impl Store {
     }
 
     /// Writes one key at `version`. `oldest_needed` lets the chain drop
-    /// versions no reader can see any more.
+    /// versions no reader can see any more; 0 keeps its whole history.
     pub fn apply(&self, key: &[u8], version: u64, value: Option<Value>, oldest_needed: u64) {
         let chain = match self.points.get(key) {
             Some(c) => c.clone(),
@@ -143,8 +143,9 @@ impl Store {
         let mut versions = chain.versions.lock();
         debug_assert!(versions.last().is_none_or(|v| v.version < version));
         versions.push(Version { version, value });
-        // Keep the newest version <= oldest_needed and everything after it.
-        if versions.len() > 1 {
+        // Keep the newest version <= oldest_needed and everything after it
+        // (0: keep everything, without walking the chain).
+        if oldest_needed > 0 && versions.len() > 1 {
             let keep_from = versions.iter().rposition(|v| v.version <= oldest_needed).unwrap_or(0);
             if keep_from > 0 {
                 versions.drain(..keep_from);
@@ -231,15 +232,6 @@ impl Store {
                 break;
             }
         }
-    }
-
-    /// The value `key` was given by the commit at exactly `version`: `None`
-    /// if that commit did not write it (or its history is gone),
-    /// `Some(None)` for a delete.
-    pub fn written_at(&self, key: &[u8], version: u64) -> Option<Option<Value>> {
-        let chain = self.points.get(key)?;
-        let versions = chain.versions.lock();
-        versions.iter().find(|v| v.version == version).map(|v| v.value.clone())
     }
 
     /// Removes every key of `[start, end)` outright, history and all.
