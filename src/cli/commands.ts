@@ -1,0 +1,768 @@
+/**
+ * The commands of the `in-mem` CLI. Not part of the library's API.
+ * @module
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { Database } from '../database.js'
+import { InMemError, NotFoundError } from '../errors.js'
+import type { Event, Verification } from '../events.js'
+import type { Changes, LoggedCommit, RunDiff, RunView } from '../history.js'
+import type { MachineInstance } from '../machines.js'
+import type { RunInfo, RunListOptions, RunStatus } from '../runs.js'
+import type { Trace, TraceNode } from '../traces.js'
+import { type CommandSpec, UsageError, integer } from './args.js'
+import { type Paint, bar, bytes, compact, deltas, duration, fields, jsonSafe, plural, shortHash, shortRun, table, time, truncate } from './format.js'
+
+/** What a command runs with. */
+export interface Context {
+  /** Positional arguments by name. */
+  args: Record<string, string | undefined>
+  /** Option values by long name. */
+  values: Record<string, string | boolean | undefined>
+  /** The data directory, resolved. */
+  dir: string
+  /** `--json` was given. */
+  json: boolean
+  /** Colours stdout (a no-op when colours are off). */
+  paint: Paint
+  /** Writes lines to stdout. */
+  out: (...lines: string[]) => void
+  /** Writes raw text to stderr (the progress bar). */
+  err: (text: string) => void
+  /** Whether stderr is a terminal. */
+  stderrTTY: boolean
+  /** Terminal width for cutting long values (stdout's, or 120). */
+  columns: number
+}
+
+/** A command: its spec and what it does; resolves to the exit code. */
+export interface Command extends CommandSpec {
+  /** Runs it. */
+  run: (ctx: Context) => Promise<number>
+}
+
+/** The open options of every command but `checkpoint`: nothing a read does rewrites the directory. */
+const READ_ONLY = { durability: 'buffered', checkpointOnClose: false, checkpointBytes: 0 } as const
+
+/**
+ * Opens `dir` for the CLI. A directory that does not exist, or holds no
+ * in-mem files, is refused rather than created.
+ */
+export function openDir(dir: string): Database {
+  if (!existsSync(dir)) {
+    throw new NotFoundError(`no data directory at ${dir} (pass --dir <path>, a trailing [dir], or set IN_MEM_DIR)`, { path: dir })
+  }
+  if (!statSync(dir).isDirectory()) throw new NotFoundError(`${dir} is not a directory`, { path: dir })
+  const known = ['LOCK', 'MANIFEST', 'wal', 'checkpoints']
+  if (!known.some((f) => existsSync(join(dir, f)))) {
+    throw new NotFoundError(`${dir} is not an in-mem data directory (no LOCK, MANIFEST, wal/ or checkpoints/)`, { path: dir })
+  }
+  return Database.open(dir, READ_ONLY)
+}
+
+async function withDb<T>(ctx: Context, fn: (db: Database) => T | Promise<T>): Promise<T> {
+  const db = openDir(ctx.dir)
+  try {
+    return await fn(db)
+  } finally {
+    db.close()
+  }
+}
+
+function emit(ctx: Context, value: unknown): void {
+  ctx.out(JSON.stringify(jsonSafe(value), null, 2))
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+/** A run named by its id, or by a unique prefix or suffix of it (a leading `…` is ignored). */
+export function resolveRun(db: Database, ref: string): RunInfo {
+  const r = ref.trim().replace(/^(…|\.\.\.)/, '').toLowerCase()
+  if (UUID.test(r)) {
+    const info = db.runs.get(r)
+    if (info === undefined) throw new NotFoundError(`run ${r} does not exist`, { run: r })
+    return info
+  }
+  if (!/^[0-9a-f-]{4,}$/.test(r)) throw new UsageError(`"${ref}" is not a run id, nor 4 or more hex digits of one`)
+  const matches = db.runs.list().filter((x) => x.id.startsWith(r) || x.id.endsWith(r))
+  if (matches.length === 0) throw new NotFoundError(`no run id starts or ends with ${r}`, { run: r })
+  if (matches.length > 1) {
+    const shown = matches.slice(0, 5).map((m) => m.id)
+    throw new UsageError(`"${ref}" matches ${matches.length} runs (${shown.join(', ')}${matches.length > 5 ? ', …' : ''}); give more of the id`)
+  }
+  return matches[0]
+}
+
+function statusPaint(ctx: Context, s: string): string {
+  const colour = ({ completed: 'green', failed: 'red', cancelled: 'yellow', paused: 'yellow', active: 'cyan', archived: 'dim' } as const)[s as RunStatus]
+  return colour ? ctx.paint(colour, s) : s
+}
+
+function runLabel(info: RunInfo | undefined, id: string): string {
+  return info?.name ? `${id} "${info.name}"` : id
+}
+
+/** The end time of a run: the time of day when it ended on the day it began. */
+function ended(info: RunInfo): string {
+  if (info.endedAt === undefined) return '-'
+  const full = time(info.endedAt)
+  return full.slice(0, 10) === time(info.createdAt).slice(0, 10) ? full.slice(11) : full
+}
+
+// ---------------------------------------------------------------- runs list
+
+const STATUSES: RunStatus[] = ['active', 'paused', 'completed', 'failed', 'cancelled', 'archived']
+
+const runsList: Command = {
+  name: 'runs list',
+  args: [],
+  summary: 'list runs as a table',
+  description: [
+    'Lists runs in creation order as a table: id, name, status, parent (the last 12 hex digits of its id),',
+    'tags, when it was created and when it ended (the time of day when on the same day).',
+  ],
+  options: {
+    status: { type: 'string', value: '<status>', help: 'only runs with this status: active, paused, completed, failed, cancelled, archived' },
+    tag: { type: 'string', value: '<tag>', help: 'only runs carrying this tag' },
+    parent: { type: 'string', value: '<run>', help: 'only the children of this run (forks included)' },
+    limit: { type: 'string', value: '<n>', help: 'at most n runs' },
+    after: { type: 'string', value: '<run>', help: 'runs created after this one (the next page after a --limit)' },
+  },
+  examples: ['runs list', 'runs list --status completed --tag demo ./agent-data', 'runs list --parent 3f0a9c1e2b7d --json'],
+  run: (ctx) =>
+    withDb(ctx, (db) => {
+      const opts: RunListOptions = {}
+      const v = ctx.values
+      if (v.status !== undefined) {
+        if (!STATUSES.includes(v.status as RunStatus)) throw new UsageError(`--status must be one of ${STATUSES.join(', ')}, not ${JSON.stringify(v.status)}`)
+        opts.status = v.status as RunStatus
+      }
+      if (v.tag !== undefined) opts.tag = v.tag as string
+      if (v.parent !== undefined) opts.parent = resolveRun(db, v.parent as string).id
+      if (v.after !== undefined) opts.after = resolveRun(db, v.after as string).id
+      opts.limit = integer('--limit', v.limit, 0)
+      const runs = db.runs.list(opts)
+      if (ctx.json) {
+        emit(ctx, { runs })
+        return 0
+      }
+      if (runs.length === 0) {
+        ctx.out(Object.keys(opts).some((k) => opts[k as keyof RunListOptions] !== undefined) ? 'no runs match' : 'no runs')
+        return 0
+      }
+      ctx.out(
+        ...table(
+          [
+            { header: 'ID' },
+            { header: 'NAME', max: 32 },
+            { header: 'STATUS', paint: (c) => statusPaint(ctx, c) },
+            { header: 'PARENT' },
+            { header: 'TAGS', max: 24 },
+            { header: 'CREATED' },
+            { header: 'ENDED' },
+          ],
+          runs.map((r) => [r.id, r.name ?? '-', r.status, r.parent ? shortRun(r.parent) : '-', r.tags.join(',') || '-', time(r.createdAt), ended(r)]),
+          ctx.paint,
+        ),
+      )
+      const more = opts.limit !== undefined && runs.length === opts.limit ? ` (--after ${shortRun(runs[runs.length - 1].id)} for the next page)` : ''
+      ctx.out(ctx.paint('dim', `${plural(runs.length, 'run')}${more}`))
+      return 0
+    }),
+}
+
+// ---------------------------------------------------------------- runs show
+
+/** JSON document ids a run (or a fork, through its ancestors) may hold, from the run logs. */
+function docIds(db: Database, lineage: RunInfo[], upTo?: number): string[] {
+  const ids = new Set<string>()
+  for (const r of lineage) {
+    for (const c of db.runs.log(r.id)) {
+      if (upTo !== undefined && c.version > upTo) break
+      for (const w of c.writes) if (w.primitive === 'json') ids.add(w.key)
+    }
+  }
+  return [...ids].sort()
+}
+
+/** What {@link counts} finds. */
+interface Counts {
+  kv: number
+  events: number
+  state: number
+  json: number
+  traces: number
+  traceRoots: number
+  machines: number
+}
+
+type Readable = Pick<RunView, 'kv' | 'events' | 'state' | 'json' | 'traces' | 'machines'>
+
+function counts(view: Readable, docs: string[]): Counts {
+  return {
+    kv: view.kv.count(),
+    events: view.events.length(),
+    state: view.state.list().length,
+    json: docs.filter((d) => view.json.get(d) !== undefined).length,
+    traces: view.traces.query().length,
+    traceRoots: view.traces.roots().length,
+    machines: view.machines.list().length,
+  }
+}
+
+function summarizeWrites(c: LoggedCommit): string {
+  const by = new Map<string, string[]>()
+  for (const w of c.writes) {
+    const key = w.primitive === 'events' ? `#${w.key}` : w.primitive === 'traces' ? shortRun(w.key) : w.key
+    const list = by.get(w.primitive) ?? []
+    list.push(w.deleted ? `-${key}` : key)
+    by.set(w.primitive, list)
+  }
+  return [...by].map(([p, keys]) => `${p} ${keys.join(', ')}`).join('; ')
+}
+
+const runsShow: Command = {
+  name: 'runs show',
+  args: ['run'],
+  summary: "a run's info, lineage, children, contents and log",
+  description: [
+    "Shows a run: its info, its lineage (the run and its ancestors), its children, how much each primitive holds",
+    "(kv keys, events, state cells, JSON documents, traces and trace roots, machine instances) and the last",
+    "commits of its log (db.runs.log): the versions to give `replay --at` and what each one wrote.",
+  ],
+  options: {
+    limit: { type: 'string', short: 'n', value: '<n>', help: 'show the last n commits of the log (default 20; 0: all)' },
+  },
+  examples: ['runs show 01936f0e-8c2a-7d41-9a53-3f0a9c1e2b7d', 'runs show 3f0a9c1e2b7d -n 0 --json'],
+  run: (ctx) =>
+    withDb(ctx, (db) => {
+      const info = resolveRun(db, ctx.args.run!)
+      const n = integer('-n', ctx.values.limit, 0) ?? 20
+      const lineage = db.runs.lineage(info.id)
+      const children = db.runs.children(info.id)
+      const log = db.runs.log(info.id)
+      const scope = db.scope(info.id)
+      const c = counts(scope, docIds(db, lineage))
+      const head = scope.events.head()
+      if (ctx.json) {
+        emit(ctx, { run: info, lineage, children, counts: c, head: head ?? null, log })
+        return 0
+      }
+      const pairs: [string, string][] = [
+        ['run', ctx.paint('bold', info.id)],
+        ['name', info.name ?? '-'],
+        ['status', statusPaint(ctx, info.status)],
+        ['parent', info.parent ?? '-'],
+        ['tags', info.tags.join(', ') || '-'],
+      ]
+      if (info.metadata !== undefined) pairs.push(['metadata', compact(info.metadata, ctx.columns - 12)])
+      pairs.push(['created', time(info.createdAt, true)])
+      pairs.push(['ended', info.endedAt === undefined ? '-' : `${time(info.endedAt, true)} (after ${duration(info.endedAt - info.createdAt)})`])
+      if (info.error !== undefined) pairs.push(['error', ctx.paint('red', info.error)])
+      if (lineage.length > 1) pairs.push(['lineage', lineage.map((r) => shortRun(r.id) + (r.name ? ` "${r.name}"` : '')).join(' ← ')])
+      ctx.out(...fields(pairs, ctx.paint))
+
+      ctx.out('', ctx.paint('bold', 'contents'))
+      const headText = head ? ` (head #${head.sequence} ${head.type} ${shortHash(head.hash)})` : ''
+      ctx.out(
+        ...fields(
+          [
+            ['kv', plural(c.kv, 'key')],
+            ['events', `${plural(c.events, 'event')}${headText}`],
+            ['state', plural(c.state, 'cell')],
+            ['json', plural(c.json, 'document')],
+            ['traces', `${plural(c.traces, 'trace')} (${plural(c.traceRoots, 'root')})`],
+            ['machines', plural(c.machines, 'instance')],
+          ],
+          ctx.paint,
+          '  ',
+        ),
+      )
+
+      ctx.out('', ctx.paint('bold', `children (${children.length})`))
+      if (children.length > 0) {
+        ctx.out(
+          ...table(
+            [{ header: 'ID' }, { header: 'NAME', max: 32 }, { header: 'STATUS', paint: (s) => statusPaint(ctx, s) }, { header: 'CREATED' }],
+            children.map((r) => [r.id, r.name ?? '-', r.status, time(r.createdAt)]),
+            ctx.paint,
+          ).map((l) => `  ${l}`),
+        )
+      }
+
+      const shown = n === 0 ? log : log.slice(-n)
+      const note = shown.length < log.length ? `, the last ${shown.length}; -n 0 for all` : ''
+      ctx.out('', ctx.paint('bold', `log (${plural(log.length, 'commit')}${note})`))
+      if (info.parent !== undefined && lineage.length > 1) {
+        ctx.out(ctx.paint('dim', '  (its own commits; what it holds from its parent is in the parent\'s log)'))
+      }
+      if (shown.length > 0) {
+        ctx.out(
+          ...table(
+            [{ header: 'VERSION', right: true }, { header: 'WRITES', max: Math.max(40, ctx.columns - 12) }],
+            shown.map((cm) => [String(cm.version), summarizeWrites(cm)]),
+            ctx.paint,
+          ).map((l) => `  ${l}`),
+        )
+      }
+      return 0
+    }),
+}
+
+// ---------------------------------------------------------------- events
+
+function eventTable(ctx: Context, events: Event[], indent = ''): string[] {
+  const payloadWidth = Math.max(24, ctx.columns - 70)
+  return table(
+    [
+      { header: 'SEQ', right: true },
+      { header: 'TIME' },
+      { header: 'TYPE', max: 28, paint: (c) => ctx.paint('cyan', c) },
+      { header: 'PAYLOAD', max: payloadWidth },
+      { header: 'HASH', paint: (c) => ctx.paint('dim', c) },
+    ],
+    events.map((e) => [String(e.sequence), time(e.timestamp, true), e.type, compact(e.payload), shortHash(e.hash)]),
+    ctx.paint,
+  ).map((l) => indent + l)
+}
+
+const eventsTail: Command = {
+  name: 'events tail',
+  args: ['run'],
+  summary: "the last events of a run's log",
+  description: ["Prints the last n events of a run's EventLog: sequence, time, type, payload (compact JSON) and the first 12 hex digits of its hash."],
+  options: {
+    lines: { type: 'string', short: 'n', value: '<n>', help: 'how many events (default 20; 0: all)' },
+    type: { type: 'string', value: '<type>', help: 'only events of this type' },
+  },
+  examples: ['events tail 3f0a9c1e2b7d', 'events tail 3f0a9c1e2b7d -n 5 --type tool.called --json'],
+  run: (ctx) =>
+    withDb(ctx, (db) => {
+      const info = resolveRun(db, ctx.args.run!)
+      const n = integer('-n', ctx.values.lines, 0) ?? 20
+      const type = ctx.values.type as string | undefined
+      const length = db.events.length(info.id)
+      let events: Event[]
+      if (type !== undefined) {
+        const all = db.events.range(info.id, { type })
+        events = n === 0 ? all : all.slice(-n)
+      } else {
+        events = db.events.range(info.id, { from: n === 0 ? 0 : Math.max(0, length - n) })
+      }
+      if (ctx.json) {
+        emit(ctx, { run: info.id, length, events })
+        return 0
+      }
+      const of = type === undefined ? '' : ` of type ${type}`
+      if (events.length === 0) {
+        ctx.out(`${runLabel(info, info.id)}: ${plural(length, 'event')}, none${of} to show`)
+        return 0
+      }
+      ctx.out(`${runLabel(info, info.id)}: ${plural(length, 'event')}; the last ${events.length}${of}:`)
+      ctx.out(...eventTable(ctx, events))
+      return 0
+    }),
+}
+
+const eventsVerify: Command = {
+  name: 'events verify',
+  args: ['run'],
+  instead: 'all',
+  summary: "recompute a run's event hash chain (exit 1 if broken)",
+  description: [
+    "Recomputes the SHA-256 hash chain of a run's EventLog (or of every run's, with --all) and says whether",
+    'it is intact; when it is not, names the first event that does not fit and why, and exits with 1.',
+  ],
+  options: { all: { type: 'boolean', help: 'verify every run' } },
+  examples: ['events verify 3f0a9c1e2b7d', 'events verify --all --json ./agent-data'],
+  run: (ctx) =>
+    withDb(ctx, (db) => {
+      const all = ctx.values.all === true
+      const runs = all ? db.runs.list() : [resolveRun(db, ctx.args.run!)]
+      const results: (Verification & { run: string })[] = runs.map((r) => ({ run: r.id, ...db.events.verify(r.id) }))
+      const bad = results.filter((r) => !r.valid)
+      if (ctx.json) {
+        emit(ctx, all ? { valid: bad.length === 0, runs: results } : results[0])
+        return bad.length === 0 ? 0 : 1
+      }
+      const line = (v: Verification & { run: string }) =>
+        v.valid
+          ? `${ctx.paint('green', '✓ valid')}: ${plural(v.length, 'event')}, hash chain intact`
+          : `${ctx.paint('red', '✗ invalid')} at sequence ${v.firstInvalid} of ${v.length}: ${v.reason ?? 'the chain is broken'}`
+      if (!all) {
+        const info = runs[0]
+        ctx.out(`${runLabel(info, info.id)}: ${line(results[0])}`)
+      } else if (results.length === 0) {
+        ctx.out('no runs')
+      } else {
+        for (const r of results) ctx.out(`${r.run}  ${line(r)}`)
+        ctx.out(bad.length === 0 ? ctx.paint('green', `all ${plural(results.length, 'run')} valid`) : ctx.paint('red', `${bad.length} of ${plural(results.length, 'run')} invalid`))
+      }
+      return bad.length === 0 ? 0 : 1
+    }),
+}
+
+// ---------------------------------------------------------------- replay
+
+function traceSummary(t: Trace): string {
+  const d = t.data as Record<string, unknown>
+  switch (t.type) {
+    case 'tool_call': {
+      let s = `${String(d.tool)}(${compact(d.arguments)})`
+      if (d.result !== undefined) s += ` → ${compact(d.result)}`
+      if (typeof d.durationMs === 'number') s += ` ${d.durationMs} ms`
+      return s
+    }
+    case 'decision':
+      return `${String(d.question)} → ${compact(d.chosen)}${Array.isArray(d.options) ? ` of ${compact(d.options)}` : ''}${d.reasoning ? ` (${String(d.reasoning)})` : ''}`
+    case 'thought':
+      return String(d.content)
+    case 'query':
+      return `${String(d.query)}${d.source ? ` @ ${String(d.source)}` : ''}${Array.isArray(d.results) ? ` → ${plural(d.results.length, 'result')}` : ''}`
+    case 'error':
+      return `${String(d.message)}${d.code ? ` [${String(d.code)}]` : ''}`
+    default:
+      return compact(t.data)
+  }
+}
+
+function traceTree(ctx: Context, nodes: TraceNode[], prefix = '  '): string[] {
+  const out: string[] = []
+  nodes.forEach((node, i) => {
+    const last = i === nodes.length - 1
+    const t = node.trace
+    const tags = t.tags.length > 0 ? ctx.paint('dim', ` [${t.tags.join(',')}]`) : ''
+    const head = `${prefix}${last ? '└─ ' : '├─ '}${ctx.paint('cyan', t.type)} `
+    const room = Math.max(20, ctx.columns - prefix.length - t.type.length - 8)
+    out.push(`${head}${truncate(traceSummary(t), room)}${tags}`)
+    out.push(...traceTree(ctx, node.children, prefix + (last ? '   ' : '│  ')))
+  })
+  return out
+}
+
+function machineLine(m: MachineInstance): string {
+  return `${m.machine} v${m.version}, state ${m.state}, revision ${m.revision}, context ${compact(m.context)}`
+}
+
+/** The version right after event `seq` of `run` was appended: the commit that wrote it, in the run's log or an ancestor's. */
+function versionOfEvent(db: Database, lineage: RunInfo[], seq: number): number {
+  for (const r of lineage) {
+    for (const c of db.runs.log(r.id)) {
+      if (c.writes.some((w) => w.primitive === 'events' && w.key === String(seq))) return c.version
+    }
+  }
+  throw new NotFoundError(`event #${seq} is in no commit of the run's log`, { sequence: seq })
+}
+
+const replay: Command = {
+  name: 'replay',
+  args: ['run'],
+  summary: 'the state of a run at a version (default: now)',
+  description: [
+    "Rebuilds a run as it was at a commit version (db.replay): its KV entries, state cells, JSON documents",
+    "(ids taken from the run's log), its event count, head and last events, its trace tree and machine",
+    "instances. `runs show` lists the versions of the run's commits; --event picks the commit that appended",
+    'an event.',
+  ],
+  options: {
+    at: { type: 'string', value: '<version>', help: 'the commit version to show the run at (default: the newest)' },
+    event: { type: 'string', value: '<seq>', help: 'the version at which event <seq> was appended, instead of --at' },
+    events: { type: 'string', short: 'n', value: '<n>', help: 'how many of the last events to list (default 5; 0: none)' },
+    max: { type: 'string', value: '<n>', help: 'list at most n KV entries, cells, documents and instances each (default 50; 0: all; --json lists all)' },
+  },
+  examples: ['replay 3f0a9c1e2b7d --at 42', 'replay 3f0a9c1e2b7d --event 3 --json'],
+  run: (ctx) =>
+    withDb(ctx, (db) => {
+      const info = resolveRun(db, ctx.args.run!)
+      let at = integer('--at', ctx.values.at, 0)
+      const ev = integer('--event', ctx.values.event, 0)
+      if (at !== undefined && ev !== undefined) throw new UsageError('give --at or --event, not both', 'replay')
+      const nEvents = integer('-n', ctx.values.events, 0) ?? 5
+      const max = integer('--max', ctx.values.max, 0) ?? 50
+      const lineage = db.runs.lineage(info.id)
+      if (ev !== undefined) at = versionOfEvent(db, lineage, ev)
+      const newest = db.stats().version
+      const view = db.replay(info.id, at === undefined ? {} : { at })
+      try {
+        const kv = view.kv.entries().map(([key, value]) => ({ key, value }))
+        const state = view.state.list()
+        const json = docIds(db, lineage, view.at)
+          .map((id) => ({ id, value: view.json.get(id) }))
+          .filter((d) => d.value !== undefined)
+        const length = view.events.length()
+        const head = view.events.head()
+        const tail = nEvents === 0 || length === 0 ? [] : view.events.range({ from: Math.max(0, length - nEvents) })
+        const traces = view.traces.tree() as TraceNode[]
+        const machines = view.machines.list()
+        const ownCommits = db.runs.log(info.id).filter((c) => c.version <= view.at).length
+        if (ctx.json) {
+          emit(ctx, { run: info.id, at: view.at, newest, kv, state, json, events: { length, head: head ?? null, tail }, traces, machines })
+          return 0
+        }
+        const w = ctx.columns
+        ctx.out(
+          `${ctx.paint('bold', runLabel(info, info.id))} at version ${ctx.paint('bold', String(view.at))}` +
+            ctx.paint('dim', ` (newest ${newest}; ${plural(ownCommits, 'commit')} of its own log up to here)`),
+        )
+        const section = (title: string, n: number) => ctx.out('', ctx.paint('bold', `${title} (${n})`))
+        const capped = <T>(list: T[]): T[] => (max === 0 ? list : list.slice(0, max))
+        const more = (list: unknown[]) => {
+          if (max !== 0 && list.length > max) ctx.out(ctx.paint('dim', `  … ${list.length - max} more (--max 0 or --json for all)`))
+        }
+        section('kv', kv.length)
+        if (kv.length > 0) {
+          const kw = Math.min(32, Math.max(...capped(kv).map((e) => e.key.length)))
+          for (const e of capped(kv)) ctx.out(`  ${truncate(e.key, 32).padEnd(kw)}  ${compact(e.value, w - kw - 6)}`)
+          more(kv)
+        }
+        section('state', state.length)
+        if (state.length > 0) {
+          const sw = Math.min(32, Math.max(...capped(state).map((c) => c.name.length)))
+          for (const c of capped(state)) ctx.out(`  ${truncate(c.name, 32).padEnd(sw)}  ${compact(c.value, w - sw - 14)}  ${ctx.paint('dim', `v${c.version}`)}`)
+          more(state)
+        }
+        section('json', json.length)
+        for (const d of capped(json)) ctx.out(`  ${d.id}  ${compact(d.value, w - d.id.length - 6)}`)
+        more(json)
+        section('events', length)
+        if (head !== undefined) ctx.out(ctx.paint('dim', `  head #${head.sequence} ${head.type} ${shortHash(head.hash)}`))
+        if (tail.length > 0) ctx.out(...eventTable(ctx, tail, '  '))
+        section('traces', view.traces.query().length)
+        ctx.out(...traceTree(ctx, traces))
+        section('machines', machines.length)
+        for (const m of capped(machines)) ctx.out(`  ${m.id}  ${truncate(machineLine(m), w - m.id.length - 6)}`)
+        more(machines)
+        return 0
+      } finally {
+        view.close()
+      }
+    }),
+}
+
+// ---------------------------------------------------------------- diff
+
+/** A changed entry as lines: `key: a → b`, or `key` then one `path: a → b` line per differing field. */
+function changedLines(key: string, a: unknown, b: unknown, w: number): string[] {
+  const d = deltas(a, b)
+  const side = (v: unknown) => (v === undefined ? '(none)' : compact(v))
+  if (d.length === 0) return [`${key}: (timestamps only)`]
+  if (d.length === 1) return [truncate(`${key}${d[0][0]}: ${side(d[0][1])} → ${side(d[0][2])}`, w)]
+  return [key, ...d.map(([p, x, y]) => truncate(`    ${p}: ${side(x)} → ${side(y)}`, w))]
+}
+
+/** The parts of a trace or machine instance a diff compares (not ids and timestamps). */
+function comparable(v: Trace | MachineInstance): Record<string, unknown> {
+  const { id: _id, timestamp: _t, createdAt: _c, updatedAt: _u, ...rest } = v as unknown as Record<string, unknown>
+  return rest
+}
+
+function diffLines<T>(
+  ctx: Context,
+  changes: Changes<T>,
+  show: (v: T) => string,
+  asCompared: (v: T) => unknown = (v) => v,
+  keyText: (k: string) => string = (k) => k,
+): string[] {
+  const w = ctx.columns - 6
+  const out: string[] = []
+  for (const e of changes.removed) out.push(ctx.paint('red', `  - ${truncate(`${keyText(e.key)}: ${show(e.value)}`, w)}`))
+  for (const e of changes.added) out.push(ctx.paint('green', `  + ${truncate(`${keyText(e.key)}: ${show(e.value)}`, w)}`))
+  for (const e of changes.changed) {
+    const [first, ...more] = changedLines(keyText(e.key), asCompared(e.a), asCompared(e.b), w)
+    out.push(ctx.paint('yellow', `  ~ ${first}`), ...more.map((l) => ctx.paint('yellow', `    ${l}`)))
+  }
+  return out
+}
+
+/** An event in a diff: its type and payload; a machine transition as `event: from → to`. */
+function eventText(e: Event): string {
+  const p = e.payload as Record<string, unknown> | null
+  if (e.type === 'machine.transition' && p !== null && typeof p === 'object' && 'from' in p && 'to' in p) {
+    return `${e.type} ${String(p.instance)} ${String(p.event)}: ${String(p.from)} → ${String(p.to)}`
+  }
+  return `${e.type} ${compact(e.payload)}`
+}
+
+const diff: Command = {
+  name: 'diff',
+  args: ['a', 'b'],
+  summary: 'what differs between two runs (typically a fork and its parent)',
+  description: [
+    'Compares two runs as they are now (db.diff), by user key and per primitive: `+` an entry only in <b>,',
+    '`-` one only in <a>, `~` one in both with different values (a → b). For the event logs, the prefix they',
+    'share and the two tails after it. Green, red and yellow on a terminal. Exits 0 whether or not they differ.',
+  ],
+  options: {},
+  examples: ['diff 3f0a9c1e2b7d 8d41c07a9e55', 'diff <parent> <fork> --json'],
+  run: (ctx) =>
+    withDb(ctx, (db) => {
+      const a = resolveRun(db, ctx.args.a!)
+      const b = resolveRun(db, ctx.args.b!)
+      const d: RunDiff = db.diff(a.id, b.id)
+      if (ctx.json) {
+        emit(ctx, d)
+        return 0
+      }
+      const p = ctx.paint
+      ctx.out(`${p('red', `--- a ${runLabel(a, a.id)}`)}`, `${p('green', `+++ b ${runLabel(b, b.id)}`)}`)
+      if (d.same) {
+        ctx.out('', p('green', 'no differences'))
+        return 0
+      }
+      const val = (v: unknown) => compact(v)
+      const sections: [string, string[]][] = [
+        ['kv', diffLines(ctx, d.kv, val)],
+        ['state', diffLines(ctx, d.state, val)],
+        ['json', diffLines(ctx, d.json, val)],
+        ['traces', diffLines(ctx, d.traces, (t) => `${t.type} ${traceSummary(t)}`, comparable, shortRun)],
+        ['machines', diffLines(ctx, d.machines, machineLine, comparable)],
+      ]
+      for (const [name, lines] of sections) if (lines.length > 0) ctx.out('', p('bold', name), ...lines)
+      const ev = d.events
+      if (ev.a.length > 0 || ev.b.length > 0) {
+        ctx.out('', `${p('bold', 'events')} ${p('dim', `(${ev.common} in common, then ${ev.a.length} only in a and ${ev.b.length} only in b)`)}`)
+        const w = ctx.columns - 8
+        for (const e of ev.a) ctx.out(p('red', `  - a #${e.sequence} ${truncate(eventText(e), w)}`))
+        for (const e of ev.b) ctx.out(p('green', `  + b #${e.sequence} ${truncate(eventText(e), w)}`))
+      }
+      const tally = (name: string, c: Changes<unknown>) =>
+        c.added.length + c.removed.length + c.changed.length === 0 ? [] : [`${name} +${c.added.length} -${c.removed.length} ~${c.changed.length}`]
+      const summary = [
+        ...tally('kv', d.kv),
+        ...tally('state', d.state),
+        ...tally('json', d.json),
+        ...tally('traces', d.traces as Changes<unknown>),
+        ...tally('machines', d.machines as Changes<unknown>),
+        `events ${ev.common} common, a +${ev.a.length}, b +${ev.b.length}`,
+      ]
+      ctx.out('', p('dim', summary.join(' · ')))
+      return 0
+    }),
+}
+
+// ---------------------------------------------------------------- stats
+
+/** Files and bytes under `dir/sub`, by extension. */
+function diskUsage(dir: string): { wal: { files: number; bytes: number }; checkpoints: { files: number; bytes: number } } {
+  const sum = (sub: string, ext: string) => {
+    const p = join(dir, sub)
+    if (!existsSync(p)) return { files: 0, bytes: 0 }
+    let files = 0
+    let total = 0
+    for (const f of readdirSync(p)) {
+      if (!f.endsWith(ext)) continue
+      files++
+      total += statSync(join(p, f)).size
+    }
+    return { files, bytes: total }
+  }
+  return { wal: sum('wal', '.wal'), checkpoints: sum('checkpoints', '.ckpt') }
+}
+
+const stats: Command = {
+  name: 'stats',
+  args: [],
+  summary: "the database's figures: version, runs, keys, WAL, recovery, disk",
+  description: [
+    "Opens the directory and prints db.stats(): the newest commit version, runs and keys, what recovery",
+    'replayed (records, segments, the checkpoint it started from, a torn tail, orphaned runs, repairs), and the',
+    'size of the WAL and checkpoint files on disk. The WAL counters count this process only, so they are zero.',
+  ],
+  options: {},
+  examples: ['stats', 'stats ./agent-data --json'],
+  run: (ctx) =>
+    withDb(ctx, (db) => {
+      const s = db.stats()
+      const disk = diskUsage(ctx.dir)
+      if (ctx.json) {
+        emit(ctx, { ...s, disk })
+        return 0
+      }
+      const r = s.recovery
+      const p = ctx.paint
+      ctx.out(
+        ...fields(
+          [
+            ['directory', s.path ?? '-'],
+            ['version', String(s.version)],
+            ['runs', s.runs.toLocaleString('en-US')],
+            ['keys', `${s.keys.toLocaleString('en-US')} in memory (every primitive and index, tombstones included)`],
+            ['wal', `${plural(disk.wal.files, 'segment')}, ${bytes(disk.wal.bytes)} on disk`],
+            ['checkpoints', disk.checkpoints.files === 0 ? 'none' : `${plural(disk.checkpoints.files, 'file')}, ${bytes(disk.checkpoints.bytes)}; recovery started from version ${r.checkpointVersion}`],
+          ],
+          p,
+        ),
+        '',
+        p('bold', 'recovery (this open)'),
+        ...fields(
+          [
+            ['replayed', `${plural(r.records, 'WAL record')} after the checkpoint (${bytes(r.bytes)} of ${plural(r.segments, 'segment')} read) in ${duration(r.durationMs)}`],
+            ['last commit', r.lastVersion === 0 ? '-' : `version ${r.lastVersion}${r.lastCommitAt > 0 ? ` at ${time(r.lastCommitAt, true)}` : ''}`],
+            ['torn tail', r.tornTail === null ? 'none' : p('yellow', `${r.tornTail.droppedBytes} bytes cut from ${r.tornTail.file} at ${r.tornTail.offset}`)],
+            ['orphaned runs', r.orphanedRuns.length === 0 ? 'none' : p('yellow', `${r.orphanedRuns.length} (active when the writer stopped): ${r.orphanedRuns.map(shortRun).join(', ')}`)],
+            ['checkpoint', r.checkpointFallback === null ? 'ok' : p('yellow', `fell back to the previous one: ${r.checkpointFallback}`)],
+            ['repairs', r.repairs.length === 0 ? 'none' : p('yellow', r.repairs.map((x) => `${x.file}@${x.offset}: ${x.reason} (${bytes(x.droppedBytes)} saved to ${x.savedTo})`).join('; '))],
+          ],
+          p,
+          '  ',
+        ),
+      )
+      return 0
+    }),
+}
+
+// ---------------------------------------------------------------- checkpoint
+
+const checkpoint: Command = {
+  name: 'checkpoint',
+  args: [],
+  summary: 'write a checkpoint now (a progress bar on a terminal)',
+  description: [
+    'Writes a checkpoint of the directory (db.checkpoint): a compressed image at the newest version, after',
+    'which WAL segments it covers are deleted. The one command that writes. A progress bar goes to stderr',
+    'when it is a terminal (or with --progress); the result is one line on stdout.',
+  ],
+  options: { progress: { type: 'boolean', help: 'draw the progress bar on stderr even when it is not a terminal' } },
+  examples: ['checkpoint ./agent-data', 'checkpoint --json'],
+  run: (ctx) =>
+    withDb(ctx, async (db) => {
+      const drawing = !ctx.json && (ctx.stderrTTY || ctx.values.progress === true)
+      let drawn = false
+      const report = await db.checkpoint({
+        progressIntervalMs: 50,
+        onProgress: drawing
+          ? (pr) => {
+              drawn = true
+              const total = Math.max(pr.entriesTotal, pr.entriesWritten)
+              const text = `${bar(pr.running ? pr.entriesWritten : total, total, pr.running)}  ${pr.entriesWritten.toLocaleString('en-US')} / ${total.toLocaleString('en-US')} entries`
+              ctx.err(ctx.stderrTTY ? `\r\u001b[2K${text}` : `${text}\n`)
+            }
+          : undefined,
+      })
+      if (drawn && ctx.stderrTTY) ctx.err('\r\u001b[2K')
+      if (ctx.json) {
+        emit(ctx, report)
+        return 0
+      }
+      if (report === null) ctx.out('nothing to checkpoint (a memory-only database)')
+      else if (report.unchanged) ctx.out(`already checkpointed at version ${report.version}: nothing written`)
+      else {
+        ctx.out(
+          `${ctx.paint('green', 'checkpoint')} at version ${report.version}: ${plural(report.entries, 'entry', 'entries')}, ${bytes(report.bytes)} in ${duration(report.durationMs)}; ` +
+            `${plural(report.removedSegments, 'WAL segment')} removed`,
+        )
+      }
+      return 0
+    }),
+}
+
+/** Every command, in the order help lists them. */
+export const COMMANDS: Command[] = [runsList, runsShow, eventsTail, eventsVerify, replay, diff, stats, checkpoint]
+
+/** The exit code of an error: 2 for usage and invalid arguments, 1 otherwise. */
+export function exitCodeOf(e: unknown): number {
+  if (e instanceof UsageError) return 2
+  if (e instanceof InMemError && e.code === 'INVALID_ARGUMENT') return 2
+  return 1
+}
