@@ -38,7 +38,7 @@ export interface CommandSpec {
   args: string[]
   /** One line for the command list. */
   summary: string
-  /** Paragraphs of the command's help. */
+  /** The lines of the command's help text. */
   description: string[]
   /** Its own options (the global ones are added). */
   options: Record<string, OptionSpec>
@@ -178,7 +178,7 @@ function usageLine(c: CommandSpec): string {
 
 /** The help of one command. */
 export function commandHelp(c: CommandSpec): string {
-  const lines = [`Usage: ${usageLine(c)}`, '', ...c.description.flatMap((p) => [p, '']).slice(0, -1)]
+  const lines = [`Usage: ${usageLine(c)}`, '', ...c.description]
   if (Object.keys(c.options).length > 0) lines.push('', 'Options:', ...optionLines(c.options))
   lines.push('', 'Global options:', ...optionLines(GLOBAL_OPTIONS))
   if (c.examples.length > 0) lines.push('', 'Examples:', ...c.examples.map((e) => `  in-mem ${e}`))
