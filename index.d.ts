@@ -69,6 +69,7 @@ export declare class NativeDatabase {
    * out.
    */
   runLog(run: string, at?: number | undefined | null): Array<NativeLoggedCommit>
+  eventVersion(run: string, sequence: number): number
   diff(a: string, b: string): NativeRunDiff
   watchOpen(): NativeWatchStart
   /**

@@ -8,7 +8,7 @@ import { runBytes } from './keys.js'
 import { NativeDatabase, type NativeTransaction } from './native.js'
 import { type BeginOptions, type RunId, Runs } from './runs.js'
 import { Events } from './events.js'
-import { type RawDiff, type ReplayOptions, type RunDiff, type RunView, assembleDiff } from './history.js'
+import { type At, type RawDiff, type ReplayOptions, type RunDiff, type RunView, assembleDiff, resolveAt } from './history.js'
 import { Json } from './json.js'
 import { type Change, type WatchOptions, checkWatchOptions, watchChanges } from './watch.js'
 import { Machines } from './machines.js'
@@ -413,7 +413,8 @@ export class Database {
   }
 
   /**
-   * The run as it was at commit version `at` (default: now), rebuilt from
+   * The run as it was at `at` (a commit version, `{ version }` or
+   * `{ eventSequence }`; default: now), rebuilt from
    * empty by re-applying the run's own commits in order (a fork's parent's
    * first, up to the fork point). A read-only view; see `db.runs.log(run)`
    * for the versions to pick from.
@@ -422,10 +423,7 @@ export class Database {
   replay(run: RunId, opts: ReplayOptions = {}): RunView {
     runBytes(run)
     if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('replay options must be an object')
-    const at = opts.at
-    if (at !== undefined && (typeof at !== 'number' || !Number.isSafeInteger(at) || at < 0)) {
-      throw new InvalidArgumentError(`at must be a non-negative integer commit version, not ${String(at)}`)
-    }
+    const at = this.#resolveAt(run, opts.at)
     let native: NativeDatabase
     try {
       native = this.#native.replay(run, at)
@@ -445,6 +443,17 @@ export class Database {
       machines: scope.machines,
       close: () => copy.close(),
     }
+  }
+
+  /** The commit version a point in `run`'s history names. */
+  #resolveAt(run: RunId, at: At | undefined): number | undefined {
+    return resolveAt(at, (sequence) => {
+      try {
+        return this.#native.eventVersion(run, sequence)
+      } catch (e) {
+        throw translate(e)
+      }
+    })
   }
 
   /**

@@ -4,6 +4,7 @@
  * @module
  */
 import { type Value, decode } from './codec.js'
+import { InvalidArgumentError } from './errors.js'
 import type { Event, ScopedEvents } from './events.js'
 import type { ScopedJson } from './json.js'
 import type { ScopedKv } from './kv.js'
@@ -58,20 +59,54 @@ export interface RunView {
   close(): void
 }
 
+/**
+ * A point in a run's history: a commit version (a number, or `{ version }`,
+ * as `db.runs.log` lists them), or `{ eventSequence }`: the commit that
+ * appended that event to the run's log.
+ */
+export type At =
+  | number
+  | {
+      /** A commit version. */
+      version: number
+    }
+  | {
+      /** An event's sequence in the run's log: the commit that appended it. */
+      eventSequence: number
+    }
+
 /** Options of `db.replay`. */
 export interface ReplayOptions {
-  /** The commit version to show the run at (see `db.runs.log`). Default: the newest. */
-  at?: number
+  /** The point to show the run at. Default: now. */
+  at?: At
 }
 
 /** Entries of one primitive that differ between run `a` and run `b`. */
 export interface Changes<T> {
   /** In `b` only. */
-  added: { key: string; value: T }[]
+  added: Entry<T>[]
   /** In `a` only. */
-  removed: { key: string; value: T }[]
+  removed: Entry<T>[]
   /** In both, with different values. */
-  changed: { key: string; a: T; b: T }[]
+  changed: Changed<T>[]
+}
+
+/** An entry present in one run only. */
+export interface Entry<T> {
+  /** The user key (for traces and machine instances, the id). */
+  key: string
+  /** Its value in that run. */
+  value: T
+}
+
+/** An entry whose value differs between the runs. */
+export interface Changed<T> {
+  /** The user key (for traces and machine instances, the id). */
+  key: string
+  /** Its value in run `a`. */
+  a: T
+  /** Its value in run `b`. */
+  b: T
 }
 
 /** What `db.diff(a, b)` finds: by user key, per primitive. */
@@ -101,6 +136,23 @@ export interface RunDiff {
   }
   /** Whether the runs hold the same data. */
   same: boolean
+}
+
+/** The commit version `at` names, or `undefined` for now. @internal */
+export function resolveAt(at: At | undefined, eventVersion: (sequence: number) => number): number | undefined {
+  const check = (name: string, v: unknown): number => {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+      throw new InvalidArgumentError(`${name} must be a non-negative integer, not ${String(v)}`)
+    }
+    return v
+  }
+  if (at === undefined) return undefined
+  if (typeof at === 'number') return check('at', at)
+  if (typeof at === 'object' && at !== null) {
+    if ('version' in at) return check('at.version', at.version)
+    if ('eventSequence' in at) return eventVersion(check('at.eventSequence', at.eventSequence))
+  }
+  throw new InvalidArgumentError('at must be a commit version, { version } or { eventSequence }')
 }
 
 /** @internal */

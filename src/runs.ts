@@ -5,7 +5,7 @@
 import { type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError, NotFoundError, translate } from './errors.js'
 import { runBytes } from './keys.js'
-import type { LoggedCommit } from './history.js'
+import { type At, type LoggedCommit, resolveAt } from './history.js'
 import type { NativeDatabase, NativeRunInfo } from './native.js'
 
 /** A run id: a UUIDv7 string, time-ordered. */
@@ -79,8 +79,8 @@ export function toRunInfo(n: NativeRunInfo): RunInfo {
 export interface ForkOptions {
   /** The fork's name. Default: the parent's. */
   name?: string
-  /** The commit version to fork at (see {@link Runs.log}). Default: now. */
-  at?: number
+  /** The point to fork at: a commit version (see {@link Runs.log}), `{ version }` or `{ eventSequence }`. Default: now. */
+  at?: At
 }
 
 /** What {@link Runs.update} changes. */
@@ -196,7 +196,7 @@ export class Runs {
   }
 
   /**
-   * Forks `run` at commit version `at` (default: now) into a new active run,
+   * Forks `run` at `at` (default: now) into a new active run,
    * without copying anything: the fork reads its parent's data as of `at`
    * until it writes its own, and writes to either never reach the other.
    * The fork's parent is `run` (see {@link Runs.lineage}); it takes the
@@ -206,12 +206,10 @@ export class Runs {
   fork(run: RunId, opts: ForkOptions = {}): RunId {
     runBytes(run)
     if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('fork options must be an object')
-    const { name, at } = opts
+    const { name } = opts
     if (name !== undefined && typeof name !== 'string') throw new InvalidArgumentError('name must be a string')
-    if (at !== undefined && (typeof at !== 'number' || !Number.isSafeInteger(at) || at < 0)) {
-      throw new InvalidArgumentError(`at must be a non-negative integer commit version, not ${String(at)}`)
-    }
     try {
+      const at = resolveAt(opts.at, (sequence) => this.db.eventVersion(run, sequence))
       return this.db.runFork(run, name, at).id
     } catch (e) {
       throw translate(e)

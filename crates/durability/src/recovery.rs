@@ -41,6 +41,19 @@ pub struct RecoveryReport {
     pub segment_versions: Vec<(u64, u64)>,
     /// Records at or below the checkpoint, read and checked but not applied.
     pub skipped: u64,
+    /// Segments not read at all: the checkpoint holds all their commits.
+    pub skipped_segments: u64,
+}
+
+/// The commit version of a segment's first record, if its header and that
+/// record's header can be read (the record itself is checked when the
+/// segment is read).
+fn first_version(path: &Path) -> Option<u64> {
+    use std::io::Read;
+    let mut head = [0u8; SEGMENT_HEADER_LEN + RECORD_HEADER_LEN];
+    fs::File::open(path).ok()?.read_exact(&mut head).ok()?;
+    SegmentHeader::decode(&head).ok()?;
+    Some(u64::from_le_bytes(head[SEGMENT_HEADER_LEN + 8..SEGMENT_HEADER_LEN + 16].try_into().unwrap()))
 }
 
 /// Segment numbers and paths in `dir`, oldest first.
@@ -95,6 +108,23 @@ pub fn recover(dir: &Path, after: u64, mut apply: impl FnMut(u64, &[u8]) -> Resu
         let corrupt = |offset: u64, reason: &str| Error::Corruption { file: file.clone(), offset, reason: reason.into() };
         if i > 0 && *number != segments[i - 1].0 + 1 {
             return Err(corrupt(0, &format!("segment {} is missing", segments[i - 1].0 + 1)));
+        }
+        // A segment whose commits the checkpoint holds entirely (the next
+        // segment starts at or before the commit after it) is not read.
+        if after > 0
+            && !last_segment
+            && let Some(next_first) = first_version(&segments[i + 1].1)
+            && next_first <= after + 1
+            && next_first > report.last_version
+        {
+            report.segments += 1;
+            report.skipped_segments += 1;
+            report.last_version = next_first - 1;
+            report.segment_versions.push((*number, report.last_version));
+            first_record = false;
+            report.tail_segment = Some((*number, 0));
+            report.next_segment = number + 1;
+            continue;
         }
         let bytes = fs::read(path).map_err(|e| Error::io(&file, e))?;
         if bytes.len() < SEGMENT_HEADER_LEN && last_segment && bytes.iter().all(|&b| b == 0) {

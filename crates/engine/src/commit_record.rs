@@ -50,6 +50,11 @@ pub fn decode(payload: &[u8]) -> Result<Decoded> {
         let op = r.u8().ok_or_else(|| bad("op cut short"))?;
         let klen = r.u32().ok_or_else(|| bad("key length cut short"))? as usize;
         let key: Box<[u8]> = r.take(klen).ok_or_else(|| bad("key cut short"))?.into();
+        // Every key is `run id | tag | ...`: anything shorter was not written
+        // by in-mem.
+        if key.len() < in_mem_core::KEY_PREFIX_LEN {
+            return Err(bad("key shorter than a run id and a type tag"));
+        }
         let value = match op {
             OP_PUT => {
                 let vlen = r.u32().ok_or_else(|| bad("value length cut short"))? as usize;

@@ -32,8 +32,40 @@ pub fn decode(bytes: &[u8]) -> Option<(RunId, u64)> {
     (bytes.len() == 24).then(|| (RunId::from_slice(&bytes[..16]).expect("16 bytes"), u64::from_le_bytes(bytes[16..24].try_into().unwrap())))
 }
 
-/// One level of a merged scan: suffix → (version, value or delete).
-type Level = BTreeMap<Vec<u8>, (u64, Option<Value>)>;
+/// An entry of a merged scan: suffix (tag | user key), version, value or
+/// delete.
+type Item = (Vec<u8>, u64, Option<Value>);
+
+/// Two ordered streams, the first (the fork's own entries) winning where
+/// both have a suffix.
+struct Overlay<'a> {
+    own: std::iter::Peekable<Box<dyn Iterator<Item = Item> + 'a>>,
+    inherited: std::iter::Peekable<Box<dyn Iterator<Item = Item> + 'a>>,
+    reverse: bool,
+}
+
+impl Iterator for Overlay<'_> {
+    type Item = Item;
+    fn next(&mut self) -> Option<Item> {
+        let order = match (self.own.peek(), self.inherited.peek()) {
+            (None, None) => return None,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(a), Some(b)) => {
+                let o = a.0.cmp(&b.0);
+                if self.reverse { o.reverse() } else { o }
+            }
+        };
+        match order {
+            std::cmp::Ordering::Less => self.own.next(),
+            std::cmp::Ordering::Greater => self.inherited.next(),
+            std::cmp::Ordering::Equal => {
+                self.inherited.next();
+                self.own.next()
+            }
+        }
+    }
+}
 
 impl Engine {
     /// The run `run` was forked from and at which version, if it is a fork.
@@ -47,12 +79,13 @@ impl Engine {
     /// Every entry of `run` at `snapshot` (suffix → version, value or delete),
     /// its ancestors' filled in.
     pub(crate) fn merged_view(&self, run: &RunId, snapshot: u64) -> BTreeMap<Vec<u8>, (u64, Option<Value>)> {
-        self.merged(run, &[], None, snapshot)
+        self.merged(run, &[], None, snapshot, false).map(|(s, v, value)| (s, (v, value))).collect()
     }
 
     /// `run`'s entries in `[run | lo, run | hi)` at `snapshot`, deletes
-    /// included, with its ancestors' filled in where it wrote nothing.
-    fn merged(&self, run: &RunId, lo: &[u8], hi: Option<&[u8]>, snapshot: u64) -> Level {
+    /// included, with its ancestors' filled in where it wrote nothing, as a
+    /// stream in key order (or reverse): a page costs what it reads.
+    fn merged<'a>(&'a self, run: &RunId, lo: &[u8], hi: Option<&[u8]>, snapshot: u64, reverse: bool) -> Box<dyn Iterator<Item = Item> + 'a> {
         let mut start = run.as_bytes().to_vec();
         start.extend_from_slice(lo);
         let end = match hi {
@@ -63,17 +96,14 @@ impl Engine {
             }
             None => InternalKey::prefix_end(run.as_bytes()),
         };
-        let mut level = Level::new();
-        self.store().scan_any(&start, end.as_deref(), snapshot, |k, v, value| {
-            level.insert(k[16..].to_vec(), (v, value.cloned()));
-            true
-        });
-        if let Some((parent, at)) = self.fork_of(run) {
-            for (suffix, entry) in self.merged(&parent, lo, hi, snapshot.min(at)) {
-                level.entry(suffix).or_insert(entry);
+        let own: Box<dyn Iterator<Item = Item> + 'a> =
+            Box::new(self.store().range_any(start, end, snapshot, reverse).map(|(k, v, value)| (k[16..].to_vec(), v, value)));
+        match self.fork_of(run) {
+            None => own,
+            Some((parent, at)) => {
+                Box::new(Overlay { own: own.peekable(), inherited: self.merged(&parent, lo, hi, snapshot.min(at), reverse).peekable(), reverse })
             }
         }
-        level
     }
 }
 
@@ -130,25 +160,13 @@ impl Source for Engine {
         };
         // A range inside one forked run: its own entries over its ancestors'.
         let hi = end.filter(|e| e.len() >= 16 && e[..16] == start[..16]).map(|e| &e[16..]);
-        let level = self.merged(&forked, &start[16..], hi, snapshot);
         let mut key = forked.as_bytes().to_vec();
-        let mut visit = |suffix: &Vec<u8>, (v, value): &(u64, Option<Value>)| -> bool {
-            let Some(value) = value else { return true };
+        for (suffix, v, value) in self.merged(&forked, &start[16..], hi, snapshot, reverse) {
+            let Some(value) = value else { continue };
             key.truncate(16);
-            key.extend_from_slice(suffix);
-            f(&key, *v, value)
-        };
-        if reverse {
-            for (s, e) in level.iter().rev() {
-                if !visit(s, e) {
-                    break;
-                }
-            }
-        } else {
-            for (s, e) in level.iter() {
-                if !visit(s, e) {
-                    break;
-                }
+            key.extend_from_slice(&suffix);
+            if !f(&key, v, &value) {
+                break;
             }
         }
     }

@@ -157,6 +157,17 @@ impl Engine {
         Ok(info)
     }
 
+    /// The commit version that appended event `sequence` to `run`'s log (a
+    /// fork's inherited events keep their parent's), for `at: { eventSequence }`.
+    pub fn event_version(&self, run: &RunId, sequence: u64) -> Result<u64> {
+        self.run_exists_or_not_found(run)?;
+        let key = InternalKey::build(run, TypeTag::Event, &sequence.to_be_bytes());
+        let snapshot = self.snapshot();
+        in_mem_storage::Source::read(self, &key, snapshot.version())
+            .map(|(v, _)| v)
+            .ok_or_else(|| Error::not_found(format!("run {run} has no event {sequence}"), json!({ "run": run.to_string(), "sequence": sequence })))
+    }
+
     /// Compares the current state of two runs by user key, per primitive.
     pub fn diff(&self, a: &RunId, b: &RunId) -> Result<RunDiff> {
         self.run_exists_or_not_found(a)?;

@@ -128,6 +128,11 @@ impl NativeDatabase {
     }
 
     #[napi(catch_unwind)]
+    pub fn event_version(&self, run: String, sequence: f64) -> Result<f64> {
+        Ok(self.engine()?.event_version(&parse_run(&run)?, sequence_of("eventSequence", sequence)?).napi()? as f64)
+    }
+
+    #[napi(catch_unwind)]
     pub fn diff(&self, a: String, b: String) -> Result<NativeRunDiff> {
         if a == b {
             return Err(invalid("diff compares two different runs"));

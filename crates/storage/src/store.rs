@@ -45,6 +45,21 @@ impl Chain {
 
 type Key = Arc<[u8]>;
 
+/// `[start, end)` with owned bounds, for iterators that outlive the call.
+struct OwnedRange {
+    start: Vec<u8>,
+    end: Option<Vec<u8>>,
+}
+
+impl std::ops::RangeBounds<[u8]> for OwnedRange {
+    fn start_bound(&self) -> Bound<&[u8]> {
+        Bound::Included(&self.start)
+    }
+    fn end_bound(&self) -> Bound<&[u8]> {
+        self.end.as_deref().map_or(Bound::Unbounded, Bound::Excluded)
+    }
+}
+
 /// What transactions read from: the store itself, or a view over it that
 /// adds meaning (the engine's forks read through to their parent run).
 pub trait Source {
@@ -206,6 +221,14 @@ impl Store {
     /// `None` if the key had no version then.
     pub fn read_any(&self, key: &[u8], snapshot: u64) -> Option<(u64, Option<Value>)> {
         self.points.get(key)?.read(snapshot)
+    }
+
+    /// The entries of `[start, end)` at `snapshot` as an iterator, in key
+    /// order or reverse, tombstones included (`None`).
+    pub fn range_any(&self, start: Vec<u8>, end: Option<Vec<u8>>, snapshot: u64, reverse: bool) -> Box<dyn Iterator<Item = (Key, u64, Option<Value>)> + '_> {
+        let range = self.ordered.range::<[u8], _>(OwnedRange { start, end });
+        let read = move |e: crossbeam_skiplist::map::Entry<'_, Key, Arc<Chain>>| e.value().read(snapshot).map(|(v, value)| (e.key().clone(), v, value));
+        if reverse { Box::new(range.rev().filter_map(read)) } else { Box::new(range.filter_map(read)) }
     }
 
     /// Like [`Store::scan`] in key order, but tombstones are visited too
