@@ -102,22 +102,34 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
 
+    /// An internal key: 16 bytes of run id, a tag, the user key.
+    const A: &[u8] = b"0123456789abcdef\x10a";
+    const B: &[u8] = b"0123456789abcdef\x10b";
+
     #[test]
     fn commit_records_round_trip() {
-        let writes: Vec<(&[u8], Option<&[u8]>)> = vec![(b"a", Some(b"1")), (b"b", None)];
+        let writes: Vec<(&[u8], Option<&[u8]>)> = vec![(A, Some(b"1")), (B, None)];
         let mut out = vec![];
         encode(&mut out, 77, writes.into_iter());
         let d = decode(&out).unwrap();
         assert_eq!(d.timestamp, 77);
         assert_eq!(d.writes.len(), 2);
-        assert_eq!(&*d.writes[0].0, b"a");
+        assert_eq!(&*d.writes[0].0, A);
         assert_eq!(d.writes[0].1.as_deref(), Some(&b"1"[..]));
         assert!(d.writes[1].1.is_none());
     }
 
     #[test]
+    fn a_key_shorter_than_a_run_id_and_tag_does_not_decode() {
+        let writes: Vec<(&[u8], Option<&[u8]>)> = vec![(b"short", Some(b"1"))];
+        let mut out = vec![];
+        encode(&mut out, 1, writes.into_iter());
+        assert!(decode(&out).is_err());
+    }
+
+    #[test]
     fn truncated_records_do_not_decode() {
-        let writes: Vec<(&[u8], Option<&[u8]>)> = vec![(b"key", Some(b"value"))];
+        let writes: Vec<(&[u8], Option<&[u8]>)> = vec![(A, Some(b"value"))];
         let mut out = vec![];
         encode(&mut out, 1, writes.into_iter());
         for cut in 0..out.len() {
