@@ -258,6 +258,8 @@ export interface NativeRunInfo {
   createdAt: number
   endedAt?: number
   error?: string
+  /** For a fork: the parent's commit version it was forked at. */
+  forkedAt?: number
 }
 
 export interface NativeTrace {

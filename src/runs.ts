@@ -34,6 +34,8 @@ export interface RunInfo {
   endedAt?: number
   /** The message given to {@link Runs.fail}. */
   error?: string
+  /** For a fork ({@link Runs.fork}): the commit version of its parent it started from. */
+  forkedAt?: number
 }
 
 /** Options of {@link Runs.begin}. */
@@ -72,6 +74,7 @@ export function toRunInfo(n: NativeRunInfo): RunInfo {
   if (n.metadata != null) info.metadata = decode(n.metadata)
   if (n.endedAt != null) info.endedAt = n.endedAt
   if (n.error != null) info.error = n.error
+  if (n.forkedAt != null) info.forkedAt = n.forkedAt
   return info
 }
 

@@ -722,6 +722,14 @@ describe('fork', () => {
     expect(db.kv.get(p, 'k')).toBeUndefined()
     expect(db.runs.lineage(ff).map((i) => i.id)).toStrictEqual([ff, f, p])
     expect(db.runs.get(ff)!.parent).toBe(f)
+    // Every way of reading a run tells a fork's starting point; a run that
+    // is no fork has none.
+    expect(db.runs.get(f)!.forkedAt).toBe(v1)
+    expect(db.runs.get(ff)!.forkedAt).toBe(v2)
+    expect(db.runs.get(p)!.forkedAt).toBeUndefined()
+    expect(db.runs.lineage(ff).map((i) => i.forkedAt)).toStrictEqual([v2, v1, undefined])
+    expect(db.runs.list({ parent: f })[0].forkedAt).toBe(v2)
+    expect(db.runs.children(p)[0].forkedAt).toBe(v1)
     expect(db.runs.children(p).map((i) => i.id)).toStrictEqual([f])
     expect(db.runs.list({ parent: f }).map((i) => i.id)).toStrictEqual([ff])
     // replay of the grandchild: the grandparent's part up to the first fork point

@@ -216,12 +216,8 @@ impl Engine {
             let engine = make();
             let path = checkpoint_path(data_dir, *version);
             let loaded = checkpoint::read(&path, None, |k, v, value| {
-                if k.len() < in_mem_core::KEY_PREFIX_LEN {
-                    return Err(Error::Corruption {
-                        file: path.display().to_string(),
-                        offset: 0,
-                        reason: "an entry's key is shorter than a run id and a type tag".into(),
-                    });
+                if let Err(why) = crate::commit_record::check_shape(k, value) {
+                    return Err(Error::Corruption { file: path.display().to_string(), offset: 0, reason: format!("an entry does not decode: {why}") });
                 }
                 engine.apply_loaded(v, k, value.map(Arc::from));
                 Ok(())

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use in_mem_core::{Error, Result};
+use in_mem_core::{Error, InternalKey, Result, TypeTag};
 use in_mem_storage::Value;
 
 pub const KIND_COMMIT: u8 = 1;
@@ -50,25 +50,38 @@ pub fn decode(payload: &[u8]) -> Result<Decoded> {
         let op = r.u8().ok_or_else(|| bad("op cut short"))?;
         let klen = r.u32().ok_or_else(|| bad("key length cut short"))? as usize;
         let key: Box<[u8]> = r.take(klen).ok_or_else(|| bad("key cut short"))?.into();
-        // Every key is `run id | tag | ...`: anything shorter was not written
-        // by in-mem.
-        if key.len() < in_mem_core::KEY_PREFIX_LEN {
-            return Err(bad("key shorter than a run id and a type tag"));
-        }
         let value = match op {
             OP_PUT => {
                 let vlen = r.u32().ok_or_else(|| bad("value length cut short"))? as usize;
-                Some(Arc::from(r.take(vlen).ok_or_else(|| bad("value cut short"))?))
+                Some(r.take(vlen).ok_or_else(|| bad("value cut short"))?)
             }
             OP_DELETE => None,
             _ => return Err(bad("unknown op")),
         };
-        writes.push((key, value));
+        check_shape(&key, value).map_err(bad)?;
+        writes.push((key, value.map(Arc::from)));
     }
     if r.at != payload.len() {
         return Err(bad("trailing bytes"));
     }
     Ok(Decoded { timestamp, writes })
+}
+
+/// Checks what recovery reads from a checksummed WAL record or checkpoint
+/// entry before it reaches the store: every key is `run id | tag | ...`, and
+/// a KV value has its stored header (reads slice by both). Anything else was
+/// not written by in-mem; the reason names what is wrong.
+pub(crate) fn check_shape(key: &[u8], value: Option<&[u8]>) -> std::result::Result<(), &'static str> {
+    if key.len() < in_mem_core::KEY_PREFIX_LEN {
+        return Err("key shorter than a run id and a type tag");
+    }
+    if let Some(v) = value
+        && InternalKey::tag(key) == Some(TypeTag::Kv)
+        && !crate::kv::is_stored_shape(v)
+    {
+        return Err("KV value shorter than its stored header");
+    }
+    Ok(())
 }
 
 /// A little-endian cursor over bytes; every read is bounds-checked.

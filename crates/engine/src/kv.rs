@@ -82,6 +82,16 @@ pub fn is_live(stored: &[u8], now: u64) -> bool {
     expires_at(stored).is_none_or(|e| e > now)
 }
 
+/// Whether `stored` has the layout [`encode`] writes: the flags, the update
+/// time and, with an expiry, its time. Reads slice by that layout, so a
+/// recovered value that lacks it is refused before it reaches the store.
+pub fn is_stored_shape(stored: &[u8]) -> bool {
+    match stored.first() {
+        Some(flags) => stored.len() >= if flags & HAS_EXPIRY != 0 { 17 } else { 9 },
+        None => false,
+    }
+}
+
 pub fn payload(stored: &[u8]) -> &[u8] {
     if stored[0] & HAS_EXPIRY != 0 { &stored[17..] } else { &stored[9..] }
 }

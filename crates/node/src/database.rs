@@ -37,6 +37,16 @@ pub struct NativeRunInfo {
     pub created_at: f64,
     pub ended_at: Option<f64>,
     pub error: Option<String>,
+    /// For a fork: the parent's commit version it was forked at.
+    pub forked_at: Option<f64>,
+}
+
+/// A run as JS sees it, with its fork point if it is a fork.
+pub(crate) fn described(engine: &Engine, r: RunInfo) -> NativeRunInfo {
+    let at = engine.fork_of(&r.id).map(|(_, at)| at as f64);
+    let mut n = NativeRunInfo::from(r);
+    n.forked_at = at;
+    n
 }
 
 impl From<RunInfo> for NativeRunInfo {
@@ -51,6 +61,7 @@ impl From<RunInfo> for NativeRunInfo {
             created_at: r.created_at as f64,
             ended_at: r.ended_at.map(|t| t as f64),
             error: r.error,
+            forked_at: None,
         }
     }
 }
@@ -284,7 +295,8 @@ impl NativeDatabase {
 
     #[napi(catch_unwind)]
     pub fn run_get(&self, run: String) -> Result<Option<NativeRunInfo>> {
-        Ok(self.engine()?.run_get(&parse_run(&run)?).napi()?.map(Into::into))
+        let engine = self.engine()?;
+        Ok(engine.run_get(&parse_run(&run)?).napi()?.map(|r| described(&engine, r)))
     }
 
     #[napi(catch_unwind)]
@@ -307,17 +319,20 @@ impl NativeDatabase {
             limit,
             after: after.as_deref().map(parse_run).transpose()?,
         };
-        Ok(self.engine()?.run_list(&opts).napi()?.into_iter().map(Into::into).collect())
+        let engine = self.engine()?;
+        Ok(engine.run_list(&opts).napi()?.into_iter().map(|r| described(&engine, r)).collect())
     }
 
     #[napi(catch_unwind)]
     pub fn run_children(&self, run: String) -> Result<Vec<NativeRunInfo>> {
-        Ok(self.engine()?.run_children(&parse_run(&run)?).napi()?.into_iter().map(Into::into).collect())
+        let engine = self.engine()?;
+        Ok(engine.run_children(&parse_run(&run)?).napi()?.into_iter().map(|r| described(&engine, r)).collect())
     }
 
     #[napi(catch_unwind)]
     pub fn run_lineage(&self, run: String) -> Result<Vec<NativeRunInfo>> {
-        Ok(self.engine()?.run_lineage(&parse_run(&run)?).napi()?.into_iter().map(Into::into).collect())
+        let engine = self.engine()?;
+        Ok(engine.run_lineage(&parse_run(&run)?).napi()?.into_iter().map(|r| described(&engine, r)).collect())
     }
 
     /// The single-operation handle: each call on it is its own transaction

@@ -109,7 +109,8 @@ impl NativeDatabase {
 
     #[napi(catch_unwind)]
     pub fn run_fork(&self, run: String, name: Option<String>, at: Option<f64>) -> Result<NativeRunInfo> {
-        Ok(self.engine()?.run_fork(&parse_run(&run)?, name, at_of(at)?).napi()?.into())
+        let engine = self.engine()?;
+        Ok(crate::database::described(&engine, engine.run_fork(&parse_run(&run)?, name, at_of(at)?).napi()?))
     }
 
     /// The commits that wrote the run's own data, oldest first. Bookkeeping
