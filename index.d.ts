@@ -85,6 +85,11 @@ export declare class NativeDatabase {
  * mirror `NativeDatabase`'s and use the same I/O buffer protocol; the other
  * primitives' methods are in their own files and go through
  * [`NativeTransaction::run`].
+ *
+ * A finished transaction can be begun again ([`NativeTransaction::restart`]):
+ * making a JS object of a napi class costs several microseconds, more than
+ * a small transaction's own work, so the TypeScript layer keeps finished
+ * ones and reuses them.
  */
 export declare class NativeTransaction {
   eventsAppend(run: string, eventType: string, payload: Uint8Array): NativeAppended
@@ -140,6 +145,8 @@ export declare class NativeTransaction {
   commit(wait: boolean): number
   /** Discards every buffered write. */
   abort(): void
+  /** Begins a new transaction on this finished one, at the newest version. */
+  restart(): void
   get snapshotVersion(): number
 }
 

@@ -17,6 +17,8 @@ import { RunScope, TxScope } from './scope.js'
 import { State } from './state.js'
 import { Traces } from './traces.js'
 import { DbTarget } from './targets.js'
+import { DurableWaiter } from './durable.js'
+import { TxLease } from './txlease.js'
 
 /** How much a commit survives a crash (see docs/durability.md). */
 export type Durability = 'memory' | 'buffered' | 'strict'
@@ -167,6 +169,9 @@ export interface Stats {
   }
 }
 
+/** How many finished native transactions a handle keeps for reuse (as many as usually run at once). */
+const KEPT_TRANSACTIONS = 128
+
 function retriesOf(opts: TransactionOptions | undefined): number {
   const r = opts?.retries ?? 3
   if (!Number.isInteger(r) || r < 0) throw new InvalidArgumentError('retries must be a non-negative integer')
@@ -208,9 +213,14 @@ export class Database {
   readonly #native: NativeDatabase
   readonly #target: DbTarget
   readonly #watchers = new Set<number>()
+  /** Finished native transactions, kept to begin the next ones on. */
+  readonly #finished: NativeTransaction[] = []
+  /** Acknowledges strict `transactionAsync` commits; absent in the modes where a commit is durable once applied. */
+  readonly #durable: DurableWaiter | undefined
 
   private constructor(native: NativeDatabase) {
     this.#native = native
+    this.#durable = (JSON.parse(native.stats()) as { durability: Durability }).durability === 'strict' ? new DurableWaiter(native) : undefined
     this.#target = new DbTarget(native)
     const ops = new DbOps(native)
     this.kv = new Kv<number>(this.#target)
@@ -272,19 +282,19 @@ export class Database {
     if (typeof fn !== 'function') throw new InvalidArgumentError('transaction needs a function')
     const retries = retriesOf(opts)
     for (let attempt = 0; ; attempt++) {
-      const native = this.#begin()
+      const lease = this.#begin()
       try {
-        const result = fn(new TxScope(native, this.#target.io, run))
+        const result = fn(new TxScope(lease, this.#target.io, run))
         if (isThenable(result)) {
           throw new InvalidArgumentError('the transaction closure returned a promise; use transactionAsync for async work')
         }
-        this.#commit(native, true)
+        this.#commit(lease, true)
         return result
       } catch (e) {
         // Errors pass through as thrown: the closure's own are the caller's
         // (the facades already translated the engine's), and #commit
         // translated its own.
-        native.abort()
+        this.#abort(lease)
         if (e instanceof ConflictError && attempt < retries) continue
         throw e
       }
@@ -302,45 +312,47 @@ export class Database {
     if (typeof fn !== 'function') throw new InvalidArgumentError('transactionAsync needs a function')
     const retries = retriesOf(opts)
     for (let attempt = 0; ; attempt++) {
-      const native = this.#begin()
+      const lease = this.#begin()
       let result: T
       let version: number
       try {
-        result = await fn(new TxScope(native, this.#target.io, run))
-        version = this.#commit(native, false)
+        result = await fn(new TxScope(lease, this.#target.io, run))
+        version = this.#commit(lease, false)
       } catch (e) {
         // As in `transaction`: errors pass through as thrown.
-        native.abort()
+        this.#abort(lease)
         if (e instanceof ConflictError && attempt < retries) continue
         throw e
       }
-      if (version >= 0) {
-        try {
-          await this.#native.waitDurable(version)
-        } catch (e) {
-          throw translate(e)
-        }
-      }
+      if (version >= 0 && this.#durable) await this.#durable.wait(version)
       return result
     }
   }
 
-  /** Begins a native transaction on this handle. */
-  #begin(): NativeTransaction {
+  /**
+   * Begins a transaction on this handle: on a finished native transaction
+   * when one is kept, else on a new one.
+   */
+  #begin(): TxLease {
     try {
-      return this.#native.beginTransaction()
+      const kept = this.#finished.pop()
+      if (kept === undefined) return new TxLease(this.#native.beginTransaction())
+      kept.restart()
+      return new TxLease(kept)
     } catch (e) {
       throw translate(e)
     }
   }
 
   /**
-   * Commits `native`; with `wait`, a strict commit returns after its fsync.
-   * On failure the transaction is aborted and the engine's error thrown,
-   * translated (a `ConflictError` is retryable).
+   * Commits the leased transaction; with `wait`, a strict commit returns
+   * after its fsync. On failure the transaction is aborted and the engine's
+   * error thrown, translated (a `ConflictError` is retryable). Either way
+   * the lease ends.
    * @returns the commit version, or -1 for a read-only transaction
    */
-  #commit(native: NativeTransaction, wait: boolean): number {
+  #commit(lease: TxLease, wait: boolean): number {
+    const native = lease.end()
     try {
       // A handle closed inside the closure accepts no more writes, even
       // though the transaction still holds the engine.
@@ -349,7 +361,23 @@ export class Database {
     } catch (e) {
       native.abort()
       throw translate(e)
+    } finally {
+      this.#keep(native)
     }
+  }
+
+  /** Discards the leased transaction's writes, if its lease has not ended. */
+  #abort(lease: TxLease): void {
+    if (!lease.ended) {
+      const native = lease.end()
+      native.abort()
+      this.#keep(native)
+    }
+  }
+
+  /** Keeps a finished native transaction for the next {@link Database.transaction}. */
+  #keep(native: NativeTransaction): void {
+    if (this.#finished.length < KEPT_TRANSACTIONS) this.#finished.push(native)
   }
 
   /**

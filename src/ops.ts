@@ -8,6 +8,7 @@
 import { translate } from './errors.js'
 import type { NativeDatabase, NativeTransaction } from './native.js'
 import { runBytes } from './keys.js'
+import type { TxLease } from './txlease.js'
 
 /**
  * `run` is checked to be a run id before anything is called; it is
@@ -49,12 +50,13 @@ export class DbOps implements OpTarget {
 
 /** @internal */
 export class TxOps implements OpTarget {
-  constructor(private readonly tx: NativeTransaction) {}
+  constructor(private readonly lease: TxLease) {}
 
   read<T>(run: string | undefined, fn: (tx: NativeTransaction) => T): T {
     if (run !== undefined) runBytes(run)
+    const tx = this.lease.tx
     try {
-      return fn(this.tx)
+      return fn(tx)
     } catch (e) {
       throw translate(e)
     }

@@ -7,11 +7,11 @@ import { Json, ScopedJson } from './json.js'
 import { Kv, ScopedKv } from './kv.js'
 import { Machines, ScopedMachines } from './machines.js'
 import type { Io } from './keys.js'
-import type { NativeTransaction } from './native.js'
 import { TxOps } from './ops.js'
 import type { RunId } from './runs.js'
 import { ScopedState, State } from './state.js'
 import { TxTarget } from './targets.js'
+import type { TxLease } from './txlease.js'
 import { ScopedTraces, Traces } from './traces.js'
 
 /** The primitives' facades of one database or one transaction. @internal */
@@ -72,13 +72,13 @@ export class TxScope {
   readonly machines: ScopedMachines
   /** @internal */
   constructor(
-    native: NativeTransaction,
+    lease: TxLease,
     io: Io,
     /** The run of the transaction. */
     readonly run: RunId,
   ) {
-    const ops = new TxOps(native)
-    this.kv = new ScopedKv(new Kv<void>(new TxTarget(native, io)), run)
+    const ops = new TxOps(lease)
+    this.kv = new ScopedKv(new Kv<void>(new TxTarget(lease, io)), run)
     this.events = new ScopedEvents(new Events(ops), run)
     const state: State = new State(ops, (r, fn) => fn(new ScopedState(state, r)))
     this.state = new ScopedState(state, run)

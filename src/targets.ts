@@ -6,7 +6,8 @@
  * @module
  */
 import { IO_VALUE_OFFSET, Io } from './keys.js'
-import type { HotFunctions, NativeDatabase, NativeTransaction } from './native.js'
+import type { HotFunctions, NativeDatabase } from './native.js'
+import type { TxLease } from './txlease.js'
 
 /** @internal */
 export interface KvTarget<W> {
@@ -62,26 +63,29 @@ export class DbTarget implements KvTarget<number> {
 
 /** @internal */
 export class TxTarget implements KvTarget<void> {
-  constructor(private readonly tx: NativeTransaction, readonly io: Io) {}
+  constructor(
+    private readonly lease: TxLease,
+    readonly io: Io,
+  ) {}
   get(n: number, versioned: boolean): number {
-    return this.tx.kvGet(this.io.buf, n, versioned)
+    return this.lease.tx.kvGet(this.io.buf, n, versioned)
   }
   put(n: number, bytes: Uint8Array, ttlMs: number): void {
-    this.tx.kvPut(this.io.buf, n, bytes, ttlMs)
+    this.lease.tx.kvPut(this.io.buf, n, bytes, ttlMs)
   }
   delete(n: number): boolean {
-    return this.tx.kvDelete(this.io.buf, n)
+    return this.lease.tx.kvDelete(this.io.buf, n)
   }
   exists(n: number): boolean {
-    return this.tx.kvExists(this.io.buf, n)
+    return this.lease.tx.kvExists(this.io.buf, n)
   }
   keys(run: string, prefix?: string, after?: string, limit?: number, reverse?: boolean): string[] {
-    return this.tx.kvKeys(run, prefix, after, limit, reverse)
+    return this.lease.tx.kvKeys(run, prefix, after, limit, reverse)
   }
   entries(run: string, prefix?: string, after?: string, limit?: number, reverse?: boolean): Buffer {
-    return this.tx.kvEntries(run, prefix, after, limit, reverse)
+    return this.lease.tx.kvEntries(run, prefix, after, limit, reverse)
   }
   count(run: string, prefix?: string): number {
-    return this.tx.kvCount(run, prefix)
+    return this.lease.tx.kvCount(run, prefix)
   }
 }

@@ -559,6 +559,31 @@ describe('flush and transactionAsync', () => {
     for (let i = 0; i < 16; i++) expect(again.kv.getMany(run, [`a${i}`, `b${i}`])).toEqual([i, 100 + i])
   })
 
+  it('concurrent strict transactionAsync commits share fsyncs, and each is acknowledged only once its record is fsynced', async () => {
+    const db = openDb(dir, 'strict')
+    const run = db.runs.begin()
+    const fsyncsBefore = db.stats().wal!.fsyncs
+    const early: string[] = []
+    const writers = 64
+    const rounds = 5
+    await Promise.all(
+      Array.from({ length: writers }, async (_, w) => {
+        for (let r = 0; r < rounds; r++) {
+          const key = `w${w}/r${r}`
+          await db.transactionAsync(run, (tx) => tx.kv.put(key, r))
+          const version = db.kv.getVersioned(run, key)!.version
+          const durable = db.stats().wal!.durableVersion
+          if (durable < version) early.push(`${key}: acknowledged at durable version ${durable} < its commit ${version}`)
+        }
+      }),
+    )
+    expect(early).toEqual([])
+    const fsyncs = db.stats().wal!.fsyncs - fsyncsBefore
+    expect(db.kv.count(run)).toBe(writers * rounds)
+    // Group commit: far fewer fsyncs than commits.
+    expect(fsyncs).toBeLessThan((writers * rounds) / 4)
+  })
+
   it('a read-only transactionAsync writes no WAL record', async () => {
     const db = openDb(dir, 'strict')
     const run = db.runs.begin()

@@ -14,6 +14,7 @@ import {
   MAX_VALUE_BYTES,
   NotFoundError,
   RunClosedError,
+  type TxScope,
   type Value,
 } from '../dist/index.js'
 import { expectError, expectRejection, UNKNOWN_RUN } from './helpers.js'
@@ -526,6 +527,49 @@ describe('panics', () => {
 })
 
 describe('transactions that fail', () => {
+  it('a tx scope kept past its transaction throws InvalidArgumentError and writes nothing, also while a later transaction runs', async () => {
+    let stale: TxScope | undefined
+    db.transaction(run, (tx) => {
+      stale = tx
+      tx.kv.put('inside', 1)
+    })
+    const ended = /already finished/
+    expect(expectError(() => stale!.kv.put('late', 1), InvalidArgumentError, 'INVALID_ARGUMENT').message).toMatch(ended)
+    expectError(() => stale!.kv.get('inside'), InvalidArgumentError, 'INVALID_ARGUMENT')
+    expectError(() => stale!.events.append('late', 1), InvalidArgumentError, 'INVALID_ARGUMENT')
+    expectError(() => stale!.state.set('late', 1), InvalidArgumentError, 'INVALID_ARGUMENT')
+    // Later transactions (sync and async, which may run on the same native
+    // transaction object) are untouched by the stale scope.
+    db.transaction(run, (tx) => {
+      expectError(() => stale!.kv.put('late', 2), InvalidArgumentError, 'INVALID_ARGUMENT')
+      tx.kv.put('second', 2)
+    })
+    let staleAsync: TxScope | undefined
+    await db.transactionAsync(run, async (tx) => {
+      staleAsync = tx
+      await Promise.resolve()
+      expectError(() => stale!.json.set('doc', '$', 1), InvalidArgumentError, 'INVALID_ARGUMENT')
+      tx.kv.put('third', 3)
+    })
+    expectError(() => staleAsync!.kv.delete('third'), InvalidArgumentError, 'INVALID_ARGUMENT')
+    expect(db.kv.get(run, 'late')).toBeUndefined()
+    expect(db.events.length(run)).toBe(0)
+    expect(db.state.get(run, 'late')).toBeUndefined()
+    expect(db.json.get(run, 'doc')).toBeUndefined()
+    expect(db.kv.entries(run, { prefix: 's' })).toStrictEqual([['second', 2]])
+    expect(db.kv.get(run, 'third')).toBe(3)
+    // A transaction that threw ends its scope the same way.
+    let thrown: TxScope | undefined
+    expect(() =>
+      db.transaction(run, (tx) => {
+        thrown = tx
+        throw new Error('boom')
+      }),
+    ).toThrow('boom')
+    expectError(() => thrown!.kv.put('late', 3), InvalidArgumentError, 'INVALID_ARGUMENT')
+    expect(db.kv.get(run, 'late')).toBeUndefined()
+  })
+
   it('a closure that throws leaves nothing behind and its error is rethrown as is', () => {
     const before = state()
     const boom = new Error('boom')

@@ -345,7 +345,7 @@ impl NativeDatabase {
 
     #[napi(catch_unwind)]
     pub fn begin_transaction(&self) -> Result<NativeTransaction> {
-        NativeTransaction::begin(&self.engine()?)
+        NativeTransaction::begin(self.slot.clone())
     }
 
     /// Resolves once `version` is durable for the mode (off the event loop).

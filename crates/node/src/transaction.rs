@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use in_mem_core::Error;
-use in_mem_engine::{Engine, EngineTx, kv_payload};
+use in_mem_engine::{EngineTx, kv_payload};
 
 use crate::IO_VALUE_OFFSET;
 use crate::hot::Slot;
@@ -19,14 +19,20 @@ const SINGLE_OP_RETRIES: usize = 1000;
 /// mirror `NativeDatabase`'s and use the same I/O buffer protocol; the other
 /// primitives' methods are in their own files and go through
 /// [`NativeTransaction::run`].
+///
+/// A finished transaction can be begun again ([`NativeTransaction::restart`]):
+/// making a JS object of a napi class costs several microseconds, more than
+/// a small transaction's own work, so the TypeScript layer keeps finished
+/// ones and reuses them.
 #[napi]
 pub struct NativeTransaction {
     mode: Mode,
 }
 
 enum Mode {
-    /// An open transaction (`None` once committed or aborted).
-    Tx(Option<EngineTx>),
+    /// A transaction of the engine in `slot` (`tx` is `None` once committed
+    /// or aborted, until it is restarted).
+    Tx { slot: Arc<Slot>, tx: Option<EngineTx> },
     /// Every call is its own transaction, committed before it returns and
     /// re-run on a conflict: the fast path of single operations, one native
     /// call each.
@@ -34,8 +40,9 @@ enum Mode {
 }
 
 impl NativeTransaction {
-    pub fn begin(engine: &Arc<Engine>) -> Result<NativeTransaction> {
-        Ok(NativeTransaction { mode: Mode::Tx(Some(EngineTx::begin(engine).napi()?)) })
+    pub fn begin(slot: Arc<Slot>) -> Result<NativeTransaction> {
+        let tx = EngineTx::begin(&slot.engine()?).napi()?;
+        Ok(NativeTransaction { mode: Mode::Tx { slot, tx: Some(tx) } })
     }
 
     pub fn single(slot: Arc<Slot>) -> NativeTransaction {
@@ -44,7 +51,7 @@ impl NativeTransaction {
 
     pub(crate) fn tx(&mut self) -> Result<&mut EngineTx> {
         match &mut self.mode {
-            Mode::Tx(tx) => tx.as_mut().ok_or_else(|| invalid("the transaction has already finished")),
+            Mode::Tx { tx, .. } => tx.as_mut().ok_or_else(|| invalid("the transaction has already finished")),
             Mode::Single(_) => Err(invalid("KV calls of the single-operation handle go through NativeDatabase")),
         }
     }
@@ -54,7 +61,7 @@ impl NativeTransaction {
     /// durability in strict mode) before this returns.
     pub(crate) fn run<T>(&mut self, mut op: impl FnMut(&mut EngineTx) -> in_mem_core::Result<T>) -> Result<T> {
         match &mut self.mode {
-            Mode::Tx(_) => op(self.tx()?).napi(),
+            Mode::Tx { .. } => op(self.tx()?).napi(),
             Mode::Single(slot) => {
                 let engine = slot.engine()?;
                 let mut attempt = 0;
@@ -73,7 +80,7 @@ impl NativeTransaction {
 
     fn finish(&mut self) -> Result<EngineTx> {
         match &mut self.mode {
-            Mode::Tx(tx) => tx.take().ok_or_else(|| invalid("the transaction has already finished")),
+            Mode::Tx { tx, .. } => tx.take().ok_or_else(|| invalid("the transaction has already finished")),
             Mode::Single(_) => Err(invalid("the single-operation handle has nothing to commit")),
         }
     }
@@ -150,15 +157,28 @@ impl NativeTransaction {
     /// Discards every buffered write.
     #[napi]
     pub fn abort(&mut self) {
-        if let Mode::Tx(tx) = &mut self.mode {
+        if let Mode::Tx { tx, .. } = &mut self.mode {
             *tx = None;
+        }
+    }
+
+    /// Begins a new transaction on this finished one, at the newest version.
+    #[napi(catch_unwind)]
+    pub fn restart(&mut self) -> Result<()> {
+        match &mut self.mode {
+            Mode::Tx { tx: Some(_), .. } => Err(invalid("the transaction is still open")),
+            Mode::Tx { slot, tx } => {
+                *tx = Some(EngineTx::begin(&slot.engine()?).napi()?);
+                Ok(())
+            }
+            Mode::Single(_) => Err(invalid("the single-operation handle is no transaction")),
         }
     }
 
     #[napi(getter)]
     pub fn snapshot_version(&self) -> Result<f64> {
         match &self.mode {
-            Mode::Tx(Some(tx)) => Ok(tx.snapshot_version() as f64),
+            Mode::Tx { tx: Some(tx), .. } => Ok(tx.snapshot_version() as f64),
             _ => Err(to_napi(Error::invalid_argument("no transaction is open on this handle"))),
         }
     }
