@@ -1,5 +1,7 @@
 // `npm run bench` (after the release build): runs the JS suites (bench/kv.mjs,
-// then bench/primitives.mjs: events, state cells, JSON documents, traces),
+// then bench/primitives.mjs: events, state cells, JSON documents, traces;
+// bench/durability.mjs: recovery, checkpoints, strict and group commit;
+// bench/history.mjs: replay, fork, diff — each prints its own targets),
 // then the Rust criterion bench of the engine, and prints one cross-language
 // table with the SPEC §12 targets marked PASS/FAIL, and the primitives'
 // figures with their ratios against the peers. Machine-readable results go
@@ -11,7 +13,8 @@
 //
 // Environment: everything bench/kv.mjs and bench/primitives.mjs read
 // (BENCH_KEYS, BENCH_OPS, ...), and BENCH_SKIP_RUST=1 / BENCH_SKIP_JS=1 /
-// BENCH_SKIP_PRIMITIVES=1 to reuse the previous results of a step.
+// BENCH_SKIP_PRIMITIVES=1 / BENCH_SKIP_DURABILITY=1 / BENCH_SKIP_HISTORY=1
+// to reuse the previous results of a step.
 
 import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs'
@@ -47,6 +50,8 @@ function step(title, cmd, args, env) {
 
 if (!process.env.BENCH_SKIP_JS) step('JS suite', process.execPath, [join(here, 'kv.mjs')])
 if (!process.env.BENCH_SKIP_PRIMITIVES) step('JS primitives suite', process.execPath, [join(here, 'primitives.mjs')])
+if (!process.env.BENCH_SKIP_DURABILITY) step('JS durability suite', process.execPath, [join(here, 'durability.mjs')])
+if (!process.env.BENCH_SKIP_HISTORY) step('JS history suite', process.execPath, [join(here, 'history.mjs')])
 if (!process.env.BENCH_SKIP_RUST) step('Rust criterion bench', 'cargo', ['bench', '-p', 'in-mem-engine', '--bench', 'engine'], { CRITERION_HOME: criterionHome })
 
 // ----- inputs ----------------------------------------------------------------

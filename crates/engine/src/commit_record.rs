@@ -121,15 +121,34 @@ mod tests {
 
     #[test]
     fn commit_records_round_trip() {
-        let writes: Vec<(&[u8], Option<&[u8]>)> = vec![(A, Some(b"1")), (B, None)];
+        // A KV value as the store holds it: flags, update time, payload.
+        let stored = crate::kv::encode(b"1", 5, None);
+        let writes: Vec<(&[u8], Option<&[u8]>)> = vec![(A, Some(&stored)), (B, None)];
         let mut out = vec![];
         encode(&mut out, 77, writes.into_iter());
         let d = decode(&out).unwrap();
         assert_eq!(d.timestamp, 77);
         assert_eq!(d.writes.len(), 2);
         assert_eq!(&*d.writes[0].0, A);
-        assert_eq!(d.writes[0].1.as_deref(), Some(&b"1"[..]));
+        assert_eq!(d.writes[0].1.as_deref(), Some(&stored[..]));
         assert!(d.writes[1].1.is_none());
+    }
+
+    #[test]
+    fn a_kv_value_without_its_stored_header_does_not_decode() {
+        for value in [&b""[..], b"1", &[0u8; 8], &[1u8; 16]] {
+            let writes: Vec<(&[u8], Option<&[u8]>)> = vec![(A, Some(value))];
+            let mut out = vec![];
+            encode(&mut out, 1, writes.into_iter());
+            let Err(err) = decode(&out) else { panic!("a bad KV value decoded") };
+            assert!(err.to_string().contains("stored header"), "{err}");
+        }
+        // The same bytes under another primitive's tag are that primitive's to judge.
+        let other: &[u8] = b"0123456789abcdef\x12a";
+        let writes: Vec<(&[u8], Option<&[u8]>)> = vec![(other, Some(b"1"))];
+        let mut out = vec![];
+        encode(&mut out, 1, writes.into_iter());
+        assert!(decode(&out).is_ok());
     }
 
     #[test]

@@ -11,8 +11,6 @@
 //! other. Conflicts are the fork's own keys': what it reads from its parent
 //! at `at` can never change.
 
-use std::collections::BTreeMap;
-
 use in_mem_core::{InternalKey, RunId, TypeTag};
 use in_mem_storage::{Source, Value};
 
@@ -76,10 +74,10 @@ impl Engine {
         self.forks.read().get(run).copied()
     }
 
-    /// Every entry of `run` at `snapshot` (suffix → version, value or delete),
-    /// its ancestors' filled in.
-    pub(crate) fn merged_view(&self, run: &RunId, snapshot: u64) -> BTreeMap<Vec<u8>, (u64, Option<Value>)> {
-        self.merged(run, &[], None, snapshot, false).map(|(s, v, value)| (s, (v, value))).collect()
+    /// Every entry of `run` at `snapshot` as (suffix, version, value or
+    /// delete), its ancestors' filled in, streamed in suffix order.
+    pub(crate) fn merged_entries(&self, run: &RunId, snapshot: u64) -> impl Iterator<Item = Item> + '_ {
+        self.merged(run, &[], None, snapshot, false)
     }
 
     /// `run`'s entries in `[run | lo, run | hi)` at `snapshot`, deletes

@@ -108,20 +108,21 @@ impl Engine {
         if let Some((parent, fork_at)) = self.fork_of(src) {
             self.replay_into(target, dst, &parent, at.min(fork_at))?;
         }
+        // Each key's history goes in oldest first, as a checkpoint loads it:
+        // the store and the derived state (trace index) need only that
+        // order, not the commits' order across keys, and `target` is not
+        // visible until the caller publishes it.
         let start = src.as_bytes().to_vec();
         let end = InternalKey::prefix_end(&start);
-        let mut by_version = Commits::new();
+        let mut key = dst.as_bytes().to_vec();
         self.store().scan_history(&start, end.as_deref(), at, |k, history| {
+            key.truncate(16);
+            key.extend_from_slice(&k[16..]);
             for (v, value) in history {
-                let mut key = dst.as_bytes().to_vec();
-                key.extend_from_slice(&k[16..]);
-                by_version.entry(*v).or_default().push((key, value.clone()));
+                target.apply_loaded(*v, &key, value.clone());
             }
             true
         });
-        for (version, writes) in by_version {
-            target.apply(version, &writes, 0);
-        }
         Ok(())
     }
 
@@ -175,24 +176,33 @@ impl Engine {
         let snapshot = self.snapshot();
         let at = snapshot.version();
         let now = now_ms();
-        let view = |run: &RunId| -> BTreeMap<Vec<u8>, Vec<u8>> {
-            let mut out = BTreeMap::new();
-            for (suffix, (_, value)) in self.merged_view(run, at) {
-                let Some(value) = value else { continue };
-                if let Some(payload) = comparable(&suffix, &value, now) {
-                    out.insert(suffix, payload);
-                }
-            }
-            out
-        };
-        let (va, vb) = (view(a), view(b));
+        // One pass over both runs' entries, each streamed in suffix order
+        // (forks read through to their parents): a merge join, so a diff
+        // costs one read of each run and holds only what it reports.
+        let (mut ia, mut ib) = (self.merged_entries(a, at).peekable(), self.merged_entries(b, at).peekable());
+        let (mut ea, mut eb) = (Vec::new(), Vec::new());
         let mut entries = Vec::new();
-        let mut keys: Vec<&Vec<u8>> = va.keys().chain(vb.keys()).collect();
-        keys.sort();
-        keys.dedup();
-        for suffix in keys {
-            let (x, y) = (va.get(suffix), vb.get(suffix));
-            if x == y {
+        loop {
+            let (x, y) = match (ia.peek(), ib.peek()) {
+                (None, None) => break,
+                (Some(_), None) => (ia.next(), None),
+                (None, Some(_)) => (None, ib.next()),
+                (Some(x), Some(y)) => match x.0.cmp(&y.0) {
+                    std::cmp::Ordering::Less => (ia.next(), None),
+                    std::cmp::Ordering::Greater => (None, ib.next()),
+                    std::cmp::Ordering::Equal => (ia.next(), ib.next()),
+                },
+            };
+            let suffix = match (&x, &y) {
+                (Some(e), _) | (None, Some(e)) => e.0.clone(),
+                (None, None) => unreachable!("one side has an entry"),
+            };
+            let xa = x.as_ref().and_then(|e| e.2.as_deref());
+            let yb = y.as_ref().and_then(|e| e.2.as_deref());
+            event_hash(&suffix, xa, &mut ea);
+            event_hash(&suffix, yb, &mut eb);
+            let (cx, cy) = (xa.and_then(|v| comparable(&suffix, v, now)), yb.and_then(|v| comparable(&suffix, v, now)));
+            if cx == cy {
                 continue;
             }
             let tag = TypeTag::from_u8(suffix[0]).expect("comparable keys have a known tag");
@@ -200,22 +210,8 @@ impl Engine {
                 TypeTag::Trace | TypeTag::Machine => suffix[2..].to_vec(),
                 _ => suffix[1..].to_vec(),
             };
-            entries.push(DiffEntry { tag, key, a: x.cloned(), b: y.cloned() });
+            entries.push(DiffEntry { tag, key, a: cx.map(<[u8]>::to_vec), b: cy.map(<[u8]>::to_vec) });
         }
-        let events = |run: &RunId| -> Vec<(u64, [u8; 32])> {
-            let mut out = Vec::new();
-            for (suffix, (_, value)) in self.merged_view(run, at) {
-                if suffix.len() == 9
-                    && suffix[0] == TypeTag::Event as u8
-                    && let Some(v) = value
-                    && v.len() >= 72
-                {
-                    out.push((u64::from_be_bytes(suffix[1..9].try_into().unwrap()), v[40..72].try_into().unwrap()));
-                }
-            }
-            out
-        };
-        let (ea, eb) = (events(a), events(b));
         let events_common = ea.iter().zip(eb.iter()).take_while(|(x, y)| x == y).count() as u64;
         Ok(RunDiff { entries, events_common, events_a: ea.len() as u64, events_b: eb.len() as u64 })
     }
@@ -225,13 +221,25 @@ impl Engine {
 /// without write times, or `None` for bookkeeping entries (event log entries
 /// and head, trace parent index, idempotency records) that are not compared
 /// key by key.
-fn comparable(suffix: &[u8], stored: &[u8], now: u64) -> Option<Vec<u8>> {
+fn comparable<'v>(suffix: &[u8], stored: &'v [u8], now: u64) -> Option<&'v [u8]> {
     match TypeTag::from_u8(*suffix.first()?)? {
-        TypeTag::Kv => kv::is_live(stored, now).then(|| kv::payload(stored).to_vec()),
-        TypeTag::State => stored.get(16..).map(<[u8]>::to_vec),
-        TypeTag::Json => Some(stored.to_vec()),
-        TypeTag::Trace if suffix.get(1) == Some(&TRACE_RECORD) => Some(stored.to_vec()),
-        TypeTag::Machine if suffix.get(1) == Some(&MACHINE_INSTANCE) => Some(stored.to_vec()),
+        TypeTag::Kv => kv::is_live(stored, now).then(|| kv::payload(stored)),
+        TypeTag::State => stored.get(16..),
+        TypeTag::Json => Some(stored),
+        TypeTag::Trace if suffix.get(1) == Some(&TRACE_RECORD) => Some(stored),
+        TypeTag::Machine if suffix.get(1) == Some(&MACHINE_INSTANCE) => Some(stored),
         _ => None,
+    }
+}
+
+/// Adds an event log entry's (sequence, hash) to `out`; other entries are
+/// ignored. Entries stream in key order, so `out` is in sequence order.
+fn event_hash(suffix: &[u8], stored: Option<&[u8]>, out: &mut Vec<(u64, [u8; 32])>) {
+    if suffix.len() == 9
+        && suffix[0] == TypeTag::Event as u8
+        && let Some(v) = stored
+        && v.len() >= 72
+    {
+        out.push((u64::from_be_bytes(suffix[1..9].try_into().unwrap()), v[40..72].try_into().unwrap()));
     }
 }

@@ -2,6 +2,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::bytes::Bytes;
 use in_mem_core::RunId;
 use in_mem_engine::{Durability, Engine, KvEntry, KvListOptions, OpenOptions, RunAction, RunInfo, RunListOptions, RunStatus};
 use napi::bindgen_prelude::*;
@@ -33,7 +34,8 @@ pub struct NativeRunInfo {
     pub status: String,
     pub parent: Option<String>,
     pub tags: Vec<String>,
-    pub metadata: Option<Buffer>,
+    #[napi(ts_type = "Buffer")]
+    pub metadata: Option<Bytes>,
     pub created_at: f64,
     pub ended_at: Option<f64>,
     pub error: Option<String>,
@@ -57,7 +59,7 @@ impl From<RunInfo> for NativeRunInfo {
             status: r.status.as_str().into(),
             parent: r.parent.map(|p| p.to_string()),
             tags: r.tags,
-            metadata: r.metadata.map(Buffer::from),
+            metadata: r.metadata.map(Bytes::from),
             created_at: r.created_at as f64,
             ended_at: r.ended_at.map(|t| t as f64),
             error: r.error,

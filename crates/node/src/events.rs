@@ -1,5 +1,6 @@
 //! EventLog calls of a transaction.
 
+use crate::bytes::Bytes;
 use in_mem_engine::{Appended, Event, EventRangeOptions, Verification};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -28,7 +29,8 @@ pub struct NativeEvent {
     #[napi(js_name = "type")]
     pub event_type: String,
     pub timestamp: f64,
-    pub payload: Buffer,
+    #[napi(ts_type = "Buffer")]
+    pub payload: Bytes,
     pub hash: String,
     pub prev_hash: String,
 }

@@ -1,5 +1,6 @@
 //! Replay, fork, the run log and diff.
 
+use crate::bytes::Bytes;
 use in_mem_core::{InternalKey, RunId, TypeTag};
 use in_mem_engine::RunDiff;
 use napi::bindgen_prelude::*;
@@ -53,8 +54,10 @@ pub struct NativeLoggedCommit {
 pub struct NativeDiffEntry {
     pub primitive: String,
     pub key: String,
-    pub a: Option<Buffer>,
-    pub b: Option<Buffer>,
+    #[napi(ts_type = "Buffer")]
+    pub a: Option<Bytes>,
+    #[napi(ts_type = "Buffer")]
+    pub b: Option<Bytes>,
 }
 
 #[napi(object)]

@@ -1,5 +1,6 @@
 //! JSON document calls of a transaction.
 
+use crate::bytes::Bytes;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -9,8 +10,8 @@ use crate::transaction::NativeTransaction;
 #[napi]
 impl NativeTransaction {
     /// The encoded value at `path`, or null.
-    #[napi(catch_unwind)]
-    pub fn json_get(&mut self, run: String, doc: String, path: String) -> Result<Option<Buffer>> {
+    #[napi(catch_unwind, ts_return_type = "Buffer | null")]
+    pub fn json_get(&mut self, run: String, doc: String, path: String) -> Result<Option<Bytes>> {
         let run = parse_run(&run)?;
         Ok(self.run(|tx| tx.json_get(&run, &doc, &path))?.map(Into::into))
     }

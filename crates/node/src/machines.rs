@@ -2,6 +2,7 @@
 //! (the engine decodes and validates it); contexts and payloads cross as
 //! MessagePack bytes.
 
+use crate::bytes::Bytes;
 use in_mem_engine::{Applied, ApplyOptions, CreateOptions, Definition, Instance, InstanceListOptions, TransitionDef};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -42,7 +43,8 @@ pub struct NativeInstance {
     pub machine: String,
     pub version: u32,
     pub state: String,
-    pub context: Buffer,
+    #[napi(ts_type = "Buffer")]
+    pub context: Bytes,
     pub revision: f64,
     pub created_at: f64,
     pub updated_at: f64,
@@ -67,7 +69,8 @@ impl From<Instance> for NativeInstance {
 pub struct NativeApplied {
     pub from: String,
     pub to: String,
-    pub context: Buffer,
+    #[napi(ts_type = "Buffer")]
+    pub context: Bytes,
     pub revision: f64,
     pub applied: bool,
 }

@@ -1,5 +1,6 @@
 //! StateCell calls of a transaction.
 
+use crate::bytes::Bytes;
 use in_mem_engine::Cell;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -11,7 +12,8 @@ use crate::transaction::NativeTransaction;
 #[napi(object)]
 pub struct NativeCell {
     pub name: String,
-    pub value: Buffer,
+    #[napi(ts_type = "Buffer")]
+    pub value: Bytes,
     pub version: f64,
     pub updated_at: f64,
 }

@@ -1,5 +1,6 @@
 //! TraceStore calls of a transaction.
 
+use crate::bytes::Bytes;
 use in_mem_engine::{NewTrace, Trace, TraceId, TraceQuery, TraceType};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -14,9 +15,11 @@ pub struct NativeTrace {
     #[napi(js_name = "type")]
     pub trace_type: String,
     pub parent: Option<String>,
-    pub data: Buffer,
+    #[napi(ts_type = "Buffer")]
+    pub data: Bytes,
     pub tags: Vec<String>,
-    pub metadata: Option<Buffer>,
+    #[napi(ts_type = "Buffer")]
+    pub metadata: Option<Bytes>,
     pub timestamp: f64,
 }
 
@@ -28,7 +31,7 @@ impl From<Trace> for NativeTrace {
             parent: t.parent.map(|p| p.to_string()),
             data: t.data.into(),
             tags: t.tags,
-            metadata: t.metadata.map(Buffer::from),
+            metadata: t.metadata.map(Bytes::from),
             timestamp: t.timestamp as f64,
         }
     }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::bytes::Bytes;
 use in_mem_engine::{Engine, WatchFilter, watch_tag};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -24,7 +25,8 @@ pub struct NativeChange {
     pub primitive: String,
     pub key: String,
     pub deleted: bool,
-    pub value: Option<Buffer>,
+    #[napi(ts_type = "Buffer")]
+    pub value: Option<Bytes>,
 }
 
 #[napi(object)]
