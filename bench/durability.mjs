@@ -76,9 +76,10 @@
 //   references make that visible; a speed probe (JSON.parse of the value)
 //   at the start and the end makes CPU drift visible.
 
+import { addonInfo, jsonParseProbe, machineInfo } from './common.mjs'
 import { createRequire } from 'node:module'
 import { mkdtempSync, rmSync, mkdirSync, writeFileSync, readFileSync, readdirSync, statSync, openSync, writeSync, fdatasyncSync, fsyncSync, closeSync, existsSync } from 'node:fs'
-import { tmpdir, cpus, totalmem } from 'node:os'
+import { tmpdir, totalmem } from 'node:os'
 import { join, dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Bench } from 'tinybench'
@@ -89,13 +90,7 @@ const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
 
 /** The native addon on disk (see kv.mjs): size, mtime, and whether it looks like a debug build. */
-function addon() {
-  const name = readdirSync(root).find((f) => /^in-mem\..*\.node$/.test(f))
-  if (name === undefined) return null
-  const file = join(root, name)
-  const st = statSync(file)
-  return { file: name, size: st.size, mtimeMs: st.mtimeMs, debug: readFileSync(file).includes('precondition_check') }
-}
+const addon = () => addonInfo(root)
 
 const num = (name, dflt) => {
   const v = Number(process.env[name] ?? dflt)
@@ -184,17 +179,7 @@ const SINGLE_KEYS = Array.from({ length: 10_000 }, (_, i) => `key:${String(i).pa
 
 // ----- machine speed probe (as kv.mjs: JSON.parse of the value) --------------
 
-const PROBE_JSON = JSON.stringify(VALUE)
-function probe() {
-  let best = Infinity
-  let s = 0
-  for (let r = 0; r < 5; r++) {
-    const t0 = process.hrtime.bigint()
-    for (let i = 0; i < 50_000; i++) s += JSON.parse(PROBE_JSON).step
-    best = Math.min(best, Number(process.hrtime.bigint() - t0) / 50_000)
-  }
-  return s > 0 ? best : best
-}
+const probe = () => jsonParseProbe(VALUE)
 const probeAtStart = probe()
 console.log(`speed probe: JSON.parse of the value ${probeAtStart.toFixed(0)} ns`)
 
@@ -848,13 +833,7 @@ console.log(`checkpoint of ${CKPT_KEYS.toLocaleString('en')} keys`.padEnd(40) + 
 for (const s of skipped) console.log(`\nskipped: ${s.lib} ${s.op}: ${s.why}`)
 for (const [what, e] of Object.entries(errors)) console.log(`\n${what} failed:\n${e}`)
 
-let cpu = cpus()[0]?.model ?? 'unknown'
-try {
-  cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpu
-} catch {
-  // no /proc/cpuinfo: keep os.cpus()
-}
-const machine = { cpu, cores: cpus().length, memBytes: totalmem(), node: process.version, platform: `${process.platform}-${process.arch}` }
+const machine = { ...machineInfo(), memBytes: totalmem() }
 const probeAtEnd = probe()
 console.log(`\nmachine: ${machine.cpu} (${machine.cores} cores), node ${machine.node}, ${machine.platform}; databases on ${BASE_FS}`)
 console.log(`speed probe: JSON.parse of the value ${probeAtStart.toFixed(0)} ns at the start, ${probeAtEnd.toFixed(0)} ns at the end`)

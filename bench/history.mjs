@@ -84,9 +84,10 @@
 //   drifts. A debug build of the addon is detected and flagged; its figures
 //   say nothing about the targets.
 
+import { addonInfo, jsonParseProbe, machineInfo } from './common.mjs'
 import { createRequire } from 'node:module'
-import { mkdtempSync, rmSync, mkdirSync, writeFileSync, readFileSync, readdirSync, statSync } from 'node:fs'
-import { tmpdir, cpus } from 'node:os'
+import { mkdtempSync, rmSync, mkdirSync, writeFileSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
@@ -103,13 +104,7 @@ setFlagsFromString('--expose_gc')
 const gc = globalThis.gc ?? runInNewContext('gc')
 
 /** The native addon on disk (see kv.mjs): size, mtime, and whether it looks like a debug build. */
-function addon() {
-  const name = readdirSync(root).find((f) => /^in-mem\..*\.node$/.test(f))
-  if (name === undefined) return null
-  const file = join(root, name)
-  const st = statSync(file)
-  return { file: name, size: st.size, mtimeMs: st.mtimeMs, debug: readFileSync(file).includes('precondition_check') }
-}
+const addon = () => addonInfo(root)
 
 const int = (name, dflt) => {
   const v = process.env[name]
@@ -357,17 +352,7 @@ function loadKeys(db, run, n, prefix = '') {
 
 // ----- machine speed probe (as kv.mjs: JSON.parse of the value) --------------
 
-const PROBE_JSON = JSON.stringify(VALUE)
-function probe() {
-  let best = Infinity
-  let s = 0
-  for (let r = 0; r < 5; r++) {
-    const t0 = process.hrtime.bigint()
-    for (let i = 0; i < 50_000; i++) s += JSON.parse(PROBE_JSON).step
-    best = Math.min(best, Number(process.hrtime.bigint() - t0) / 50_000)
-  }
-  return s > 0 ? best : best
-}
+const probe = () => jsonParseProbe(VALUE)
 const probeAtStart = probe()
 console.log(`speed probe: JSON.parse of the value ${probeAtStart.toFixed(0)} ns`)
 
@@ -1007,13 +992,7 @@ for (const c of failedChecks) console.log(`  FAILED: ${c.what}`)
 for (const s of skipped) console.log(`\nskipped: ${s.lib} ${s.op}: ${s.why}`)
 for (const [what, e] of Object.entries(errors)) console.log(`\n${what} failed:\n${e}`)
 
-let cpu = cpus()[0]?.model ?? 'unknown'
-try {
-  cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpu
-} catch {
-  // no /proc/cpuinfo: keep os.cpus()
-}
-const machine = { cpu, cores: cpus().length, node: process.version, platform: `${process.platform}-${process.arch}` }
+const machine = machineInfo()
 const probeAtEnd = probe()
 console.log(`\nmachine: ${machine.cpu} (${machine.cores} cores), node ${machine.node}, ${machine.platform}`)
 console.log(`speed probe: JSON.parse of the value ${probeAtStart.toFixed(0)} ns at the start, ${probeAtEnd.toFixed(0)} ns at the end`)

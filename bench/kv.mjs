@@ -46,9 +46,10 @@
 // - classic-level 2 has no synchronous get or put; its rows are measured with
 //   await in a loop, so they include one promise round trip per operation.
 
+import { addonInfo, jsonParseProbe, machineInfo } from './common.mjs'
 import { createRequire } from 'node:module'
-import { mkdtempSync, rmSync, mkdirSync, writeFileSync, openSync, writeSync, fdatasyncSync, fsyncSync, closeSync, readFileSync, readdirSync, statSync } from 'node:fs'
-import { tmpdir, cpus } from 'node:os'
+import { mkdtempSync, rmSync, mkdirSync, writeFileSync, openSync, writeSync, fdatasyncSync, fsyncSync, closeSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Bench } from 'tinybench'
@@ -66,13 +67,7 @@ const root = join(here, '..')
  * in the same checkout does not change what this process runs, and is only
  * reported).
  */
-function addon() {
-  const name = readdirSync(root).find((f) => /^in-mem\..*\.node$/.test(f))
-  if (name === undefined) return null
-  const file = join(root, name)
-  const st = statSync(file)
-  return { file: name, size: st.size, mtimeMs: st.mtimeMs, debug: readFileSync(file).includes('precondition_check') }
-}
+const addon = () => addonInfo(root)
 let addonLoaded = null
 let addonRaced = false
 
@@ -135,17 +130,7 @@ const MISS = Array.from({ length: N }, (_, i) => missOf(i))
 // moving every number. engine.rs has the same probe (serde_json) for the Rust
 // side, so summaries of different runs can be compared.
 
-const PROBE_JSON = JSON.stringify(VALUE)
-function probe() {
-  let best = Infinity
-  let s = 0
-  for (let r = 0; r < 5; r++) {
-    const t0 = process.hrtime.bigint()
-    for (let i = 0; i < 50_000; i++) s += JSON.parse(PROBE_JSON).step
-    best = Math.min(best, Number(process.hrtime.bigint() - t0) / 50_000)
-  }
-  return s > 0 ? best : best
-}
+const probe = () => jsonParseProbe(VALUE)
 const probeAtStart = probe()
 console.log(`speed probe: JSON.parse of the value ${probeAtStart.toFixed(0)} ns`)
 
@@ -473,10 +458,6 @@ for (const r of ratios) {
 }
 for (const [lib, e] of Object.entries(errors)) console.log(`\n${lib} failed:\n${e}`)
 
-let cpu = cpus()[0]?.model ?? 'unknown'
-try {
-  cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpu
-} catch {}
 const probeAtEnd = probe()
 console.log(`\nspeed probe: JSON.parse of the value ${probeAtStart.toFixed(0)} ns at the start, ${probeAtEnd.toFixed(0)} ns at the end`)
 const addonAtEnd = addon()
@@ -487,7 +468,7 @@ const out = {
   date: new Date().toISOString(),
   addon: { loaded: addonLoaded, raced: addonRaced, rebuiltLater: addonLoaded !== null && JSON.stringify(addonLoaded) !== JSON.stringify(addonAtEnd) },
   probe: { jsonParseNs: { start: probeAtStart, end: probeAtEnd } },
-  machine: { cpu, cores: cpus().length, node: process.version, platform: `${process.platform}-${process.arch}` },
+  machine: machineInfo(),
   config: { keys: N, batch: BATCH, asyncBatch: ASYNC_BATCH, timeMs: TIME, durableTimeMs: DURABLE_TIME, dir: BASE, valueBytes: VALUE_BYTES.length, valueHex: VALUE_BYTES.toString('hex') },
   results,
   ratios,

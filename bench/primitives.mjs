@@ -87,9 +87,10 @@
 //   empty), so events.append and traces.record are not steady-state figures
 //   for very long logs.
 
+import { addonInfo, jsonParseProbe, machineInfo } from './common.mjs'
 import { createRequire } from 'node:module'
-import { mkdtempSync, rmSync, mkdirSync, writeFileSync, readFileSync, readdirSync, statSync, openSync, writeSync, fdatasyncSync, fsyncSync, closeSync } from 'node:fs'
-import { tmpdir, cpus } from 'node:os'
+import { mkdtempSync, rmSync, mkdirSync, writeFileSync, openSync, writeSync, fdatasyncSync, fsyncSync, closeSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { hash as cryptoHash, randomBytes } from 'node:crypto'
@@ -101,13 +102,7 @@ const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
 
 /** The native addon on disk (see kv.mjs): size, mtime, and whether it looks like a debug build. */
-function addon() {
-  const name = readdirSync(root).find((f) => /^in-mem\..*\.node$/.test(f))
-  if (name === undefined) return null
-  const file = join(root, name)
-  const st = statSync(file)
-  return { file: name, size: st.size, mtimeMs: st.mtimeMs, debug: readFileSync(file).includes('precondition_check') }
-}
+const addon = () => addonInfo(root)
 
 const TIME = Number(process.env.BENCH_TIME_MS ?? 1000)
 const DURABLE_TIME = Number(process.env.BENCH_DURABLE_MS ?? 750)
@@ -233,17 +228,7 @@ function uuidv7() {
 
 // ----- machine speed probe (as kv.mjs: JSON.parse of the value) --------------
 
-const PROBE_JSON = JSON.stringify(VALUE)
-function probe() {
-  let best = Infinity
-  let s = 0
-  for (let r = 0; r < 5; r++) {
-    const t0 = process.hrtime.bigint()
-    for (let i = 0; i < 50_000; i++) s += JSON.parse(PROBE_JSON).step
-    best = Math.min(best, Number(process.hrtime.bigint() - t0) / 50_000)
-  }
-  return s > 0 ? best : best
-}
+const probe = () => jsonParseProbe(VALUE)
 const probeAtStart = probe()
 console.log(`speed probe: JSON.parse of the value ${probeAtStart.toFixed(0)} ns`)
 
@@ -844,13 +829,7 @@ for (const r of ratios) {
 for (const s of skipped) console.log(`\nskipped: ${s.lib} ${s.op}: ${s.why}`)
 for (const [what, e] of Object.entries(errors)) console.log(`\n${what} failed:\n${e}`)
 
-let cpu = cpus()[0]?.model ?? 'unknown'
-try {
-  cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpu
-} catch {
-  // no /proc/cpuinfo: keep os.cpus()
-}
-const machine = { cpu, cores: cpus().length, node: process.version, platform: `${process.platform}-${process.arch}` }
+const machine = machineInfo()
 const probeAtEnd = probe()
 console.log(`\nmachine: ${machine.cpu} (${machine.cores} cores), node ${machine.node}, ${machine.platform}`)
 console.log(`speed probe: JSON.parse of the value ${probeAtStart.toFixed(0)} ns at the start, ${probeAtEnd.toFixed(0)} ns at the end`)

@@ -1,0 +1,40 @@
+// What every benchmark suite reports about the run it measured: which addon
+// build it loaded, the machine, and a speed probe (the VM's speed drifts up
+// to 2x between runs, so figures of different runs are compared through it).
+
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { join } from 'node:path'
+
+/** The native addon in `root`: its name, size and time, and whether it is a debug build; `null` if there is none. */
+export function addonInfo(root) {
+  const name = readdirSync(root).find((f) => /^in-mem\..*\.node$/.test(f))
+  if (name === undefined) return null
+  const file = join(root, name)
+  const st = statSync(file)
+  return { file: name, size: st.size, mtimeMs: st.mtimeMs, debug: readFileSync(file).includes('precondition_check') }
+}
+
+/** Nanoseconds of one JSON.parse of `value`'s JSON text, best of 5 rounds of 50,000. */
+export function jsonParseProbe(value) {
+  const text = JSON.stringify(value)
+  let best = Infinity
+  let sink = 0
+  for (let r = 0; r < 5; r++) {
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < 50_000; i++) sink += JSON.parse(text) === null ? 1 : 0
+    best = Math.min(best, Number(process.hrtime.bigint() - t0) / 50_000)
+  }
+  return sink >= 0 ? best : best
+}
+
+/** The CPU model (from /proc/cpuinfo where there is one), cores, Node version and platform. */
+export function machineInfo() {
+  let cpu = cpus()[0]?.model ?? 'unknown'
+  try {
+    cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpu
+  } catch {
+    // no /proc/cpuinfo: keep os.cpus()
+  }
+  return { cpu, cores: cpus().length, node: process.version, platform: `${process.platform}-${process.arch}` }
+}
