@@ -38,3 +38,16 @@ export function machineInfo() {
   }
   return { cpu, cores: cpus().length, node: process.version, platform: `${process.platform}-${process.arch}` }
 }
+
+/**
+ * Ends a suite's report: takes the speed probe again and checks whether the
+ * addon in `root` changed after `loaded` was read, printing both, and
+ * returns them as the results file records them.
+ */
+export function endOfRun({ root, loaded, raced, probeAtStart, probe }) {
+  const probeAtEnd = probe()
+  console.log(`speed probe: JSON.parse of the value ${probeAtStart.toFixed(0)} ns at the start, ${probeAtEnd.toFixed(0)} ns at the end`)
+  const rebuiltLater = loaded !== null && JSON.stringify(loaded) !== JSON.stringify(addonInfo(root))
+  if (rebuiltLater) console.log('(the addon file was rebuilt after in-mem loaded it; this run used the build it loaded)')
+  return { addon: { loaded, raced, rebuiltLater }, probe: { jsonParseNs: { start: probeAtStart, end: probeAtEnd } } }
+}

@@ -76,7 +76,7 @@
 //   references make that visible; a speed probe (JSON.parse of the value)
 //   at the start and the end makes CPU drift visible.
 
-import { addonInfo, jsonParseProbe, machineInfo } from './common.mjs'
+import { addonInfo, endOfRun, jsonParseProbe, machineInfo } from './common.mjs'
 import { createRequire } from 'node:module'
 import { mkdtempSync, rmSync, mkdirSync, writeFileSync, readFileSync, readdirSync, statSync, openSync, writeSync, fdatasyncSync, fsyncSync, closeSync, existsSync } from 'node:fs'
 import { tmpdir, totalmem } from 'node:os'
@@ -834,17 +834,11 @@ for (const s of skipped) console.log(`\nskipped: ${s.lib} ${s.op}: ${s.why}`)
 for (const [what, e] of Object.entries(errors)) console.log(`\n${what} failed:\n${e}`)
 
 const machine = { ...machineInfo(), memBytes: totalmem() }
-const probeAtEnd = probe()
 console.log(`\nmachine: ${machine.cpu} (${machine.cores} cores), node ${machine.node}, ${machine.platform}; databases on ${BASE_FS}`)
-console.log(`speed probe: JSON.parse of the value ${probeAtStart.toFixed(0)} ns at the start, ${probeAtEnd.toFixed(0)} ns at the end`)
-const addonAtEnd = addon()
-if (addonLoaded && JSON.stringify(addonLoaded) !== JSON.stringify(addonAtEnd)) {
-  console.log('(the addon file was rebuilt after in-mem loaded it; this run used the build it loaded)')
-}
+const ended = endOfRun({ root, loaded: addonLoaded, raced: addonRaced, probeAtStart, probe })
 const out = {
   date: new Date().toISOString(),
-  addon: { loaded: addonLoaded, raced: addonRaced, rebuiltLater: addonLoaded !== null && JSON.stringify(addonLoaded) !== JSON.stringify(addonAtEnd) },
-  probe: { jsonParseNs: { start: probeAtStart, end: probeAtEnd } },
+  ...ended,
   machine,
   config: {
     sections: [...SECTIONS],

@@ -46,7 +46,7 @@
 // - classic-level 2 has no synchronous get or put; its rows are measured with
 //   await in a loop, so they include one promise round trip per operation.
 
-import { addonInfo, jsonParseProbe, machineInfo } from './common.mjs'
+import { addonInfo, endOfRun, jsonParseProbe, machineInfo } from './common.mjs'
 import { createRequire } from 'node:module'
 import { mkdtempSync, rmSync, mkdirSync, writeFileSync, openSync, writeSync, fdatasyncSync, fsyncSync, closeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -458,16 +458,11 @@ for (const r of ratios) {
 }
 for (const [lib, e] of Object.entries(errors)) console.log(`\n${lib} failed:\n${e}`)
 
-const probeAtEnd = probe()
-console.log(`\nspeed probe: JSON.parse of the value ${probeAtStart.toFixed(0)} ns at the start, ${probeAtEnd.toFixed(0)} ns at the end`)
-const addonAtEnd = addon()
-if (addonLoaded && JSON.stringify(addonLoaded) !== JSON.stringify(addonAtEnd)) {
-  console.log('(the addon file was rebuilt after in-mem loaded it; this run used the build it loaded)')
-}
+console.log()
+const ended = endOfRun({ root, loaded: addonLoaded, raced: addonRaced, probeAtStart, probe })
 const out = {
   date: new Date().toISOString(),
-  addon: { loaded: addonLoaded, raced: addonRaced, rebuiltLater: addonLoaded !== null && JSON.stringify(addonLoaded) !== JSON.stringify(addonAtEnd) },
-  probe: { jsonParseNs: { start: probeAtStart, end: probeAtEnd } },
+  ...ended,
   machine: machineInfo(),
   config: { keys: N, batch: BATCH, asyncBatch: ASYNC_BATCH, timeMs: TIME, durableTimeMs: DURABLE_TIME, dir: BASE, valueBytes: VALUE_BYTES.length, valueHex: VALUE_BYTES.toString('hex') },
   results,

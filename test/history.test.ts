@@ -730,6 +730,7 @@ describe('fork', () => {
     expect(db.runs.lineage(ff).map((i) => i.forkedAt)).toStrictEqual([v2, v1, undefined])
     expect(db.runs.list({ parent: f })[0].forkedAt).toBe(v2)
     expect(db.runs.children(p)[0].forkedAt).toBe(v1)
+    expect(db.runs.update(ff, { tags: ['t'] }).forkedAt).toBe(v2)
     expect(db.runs.children(p).map((i) => i.id)).toStrictEqual([f])
     expect(db.runs.list({ parent: f }).map((i) => i.id)).toStrictEqual([ff])
     // replay of the grandchild: the grandparent's part up to the first fork point

@@ -193,15 +193,15 @@ impl Engine {
                     std::cmp::Ordering::Equal => (ia.next(), ib.next()),
                 },
             };
-            let suffix = match (&x, &y) {
-                (Some(e), _) | (None, Some(e)) => e.0.clone(),
+            let suffix: &[u8] = match (&x, &y) {
+                (Some(e), _) | (None, Some(e)) => &e.0,
                 (None, None) => unreachable!("one side has an entry"),
             };
             let xa = x.as_ref().and_then(|e| e.2.as_deref());
             let yb = y.as_ref().and_then(|e| e.2.as_deref());
-            event_hash(&suffix, xa, &mut ea);
-            event_hash(&suffix, yb, &mut eb);
-            let (cx, cy) = (xa.and_then(|v| comparable(&suffix, v, now)), yb.and_then(|v| comparable(&suffix, v, now)));
+            event_hash(suffix, xa, &mut ea);
+            event_hash(suffix, yb, &mut eb);
+            let (cx, cy) = (xa.and_then(|v| comparable(suffix, v, now)), yb.and_then(|v| comparable(suffix, v, now)));
             if cx == cy {
                 continue;
             }

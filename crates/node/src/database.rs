@@ -43,28 +43,20 @@ pub struct NativeRunInfo {
     pub forked_at: Option<f64>,
 }
 
-/// A run as JS sees it, with its fork point if it is a fork.
+/// A run as JS sees it, with its fork point if it is a fork. Every run the
+/// binding returns goes through here, so none lacks `forkedAt`.
 pub(crate) fn described(engine: &Engine, r: RunInfo) -> NativeRunInfo {
-    let at = engine.fork_of(&r.id).map(|(_, at)| at as f64);
-    let mut n = NativeRunInfo::from(r);
-    n.forked_at = at;
-    n
-}
-
-impl From<RunInfo> for NativeRunInfo {
-    fn from(r: RunInfo) -> Self {
-        NativeRunInfo {
-            id: r.id.to_string(),
-            name: r.name,
-            status: r.status.as_str().into(),
-            parent: r.parent.map(|p| p.to_string()),
-            tags: r.tags,
-            metadata: r.metadata.map(Bytes::from),
-            created_at: r.created_at as f64,
-            ended_at: r.ended_at.map(|t| t as f64),
-            error: r.error,
-            forked_at: None,
-        }
+    NativeRunInfo {
+        forked_at: engine.fork_of(&r.id).map(|(_, at)| at as f64),
+        id: r.id.to_string(),
+        name: r.name,
+        status: r.status.as_str().into(),
+        parent: r.parent.map(|p| p.to_string()),
+        tags: r.tags,
+        metadata: r.metadata.map(Bytes::from),
+        created_at: r.created_at as f64,
+        ended_at: r.ended_at.map(|t| t as f64),
+        error: r.error,
     }
 }
 
@@ -275,19 +267,22 @@ impl NativeDatabase {
     #[napi(catch_unwind)]
     pub fn run_begin(&self, name: Option<String>, parent: Option<String>, tags: Option<Vec<String>>, metadata: Option<Buffer>) -> Result<NativeRunInfo> {
         let parent = parent.as_deref().map(parse_run).transpose()?;
-        let info = self.engine()?.run_begin(name, parent, tags.unwrap_or_default(), metadata.map(|m| m.to_vec())).napi()?;
-        Ok(info.into())
+        let engine = self.engine()?;
+        let info = engine.run_begin(name, parent, tags.unwrap_or_default(), metadata.map(|m| m.to_vec())).napi()?;
+        Ok(described(&engine, info))
     }
 
     #[napi(catch_unwind)]
     pub fn run_update(&self, run: String, action: String, error: Option<String>) -> Result<NativeRunInfo> {
         let action = RunAction::parse(&action).napi()?;
-        Ok(self.engine()?.run_update(&parse_run(&run)?, action, error).napi()?.into())
+        let engine = self.engine()?;
+        Ok(described(&engine, engine.run_update(&parse_run(&run)?, action, error).napi()?))
     }
 
     #[napi(catch_unwind)]
     pub fn run_edit(&self, run: String, tags: Option<Vec<String>>, metadata: Option<Buffer>) -> Result<NativeRunInfo> {
-        Ok(self.engine()?.run_edit(&parse_run(&run)?, tags, metadata.map(|m| Some(m.to_vec()))).napi()?.into())
+        let engine = self.engine()?;
+        Ok(described(&engine, engine.run_edit(&parse_run(&run)?, tags, metadata.map(|m| Some(m.to_vec()))).napi()?))
     }
 
     #[napi(catch_unwind)]
