@@ -6,7 +6,14 @@ import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 
-/** The native addon in `root`: its name, size and time, and whether it is a debug build; `null` if there is none. */
+/**
+ * The native addon in `root`: its name, size and time, and whether it is a
+ * debug build (debug builds keep Rust's `precondition_check` UB checks);
+ * `null` if there is none. Taken just before and just after in-mem is
+ * loaded, it names the library the process maps (napi-rs replaces the file
+ * by rename, so a later rebuild in the checkout changes nothing that runs,
+ * and is only reported).
+ */
 export function addonInfo(root) {
   const name = readdirSync(root).find((f) => /^in-mem\..*\.node$/.test(f))
   if (name === undefined) return null
@@ -50,4 +57,19 @@ export function endOfRun({ root, loaded, raced, probeAtStart, probe }) {
   const rebuiltLater = loaded !== null && JSON.stringify(loaded) !== JSON.stringify(addonInfo(root))
   if (rebuiltLater) console.log('(the addon file was rebuilt after in-mem loaded it; this run used the build it loaded)')
   return { addon: { loaded, raced, rebuiltLater }, probe: { jsonParseNs: { start: probeAtStart, end: probeAtEnd } } }
+}
+
+/**
+ * Loads in-mem's `dist/` through the suite's `require`, noting which addon
+ * build in `root` it loaded and whether the file changed meanwhile (then
+ * which build ran is unknown); warns about both, and about a debug build.
+ */
+export function loadInMem(root, require, { indent = '', debugNote = '' } = {}) {
+  const before = addonInfo(root)
+  const { Database } = require('../dist/index.js')
+  const loaded = addonInfo(root)
+  const raced = JSON.stringify(before) !== JSON.stringify(loaded)
+  if (raced) console.log(`${indent}WARNING: the native addon was being replaced while in-mem loaded it; which build ran is unknown`)
+  if (loaded?.debug) console.log(`${indent}WARNING: ${loaded.file} looks like a debug build; run npm run build first${debugNote}`)
+  return { Database, loaded, raced }
 }

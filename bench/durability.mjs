@@ -76,7 +76,7 @@
 //   references make that visible; a speed probe (JSON.parse of the value)
 //   at the start and the end makes CPU drift visible.
 
-import { addonInfo, endOfRun, jsonParseProbe, machineInfo } from './common.mjs'
+import { endOfRun, jsonParseProbe, loadInMem, machineInfo } from './common.mjs'
 import { createRequire } from 'node:module'
 import { mkdtempSync, rmSync, mkdirSync, writeFileSync, readFileSync, readdirSync, statSync, openSync, writeSync, fdatasyncSync, fsyncSync, closeSync, existsSync } from 'node:fs'
 import { tmpdir, totalmem } from 'node:os'
@@ -88,9 +88,6 @@ import { Packr } from 'msgpackr'
 const require = createRequire(import.meta.url)
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
-
-/** The native addon on disk (see kv.mjs): size, mtime, and whether it looks like a debug build. */
-const addon = () => addonInfo(root)
 
 const num = (name, dflt) => {
   const v = Number(process.env[name] ?? dflt)
@@ -310,14 +307,7 @@ let sink = 0
 let addonLoaded = null
 let addonRaced = false
 let Database = null
-if (wants('in-mem')) {
-  const before = addon()
-  ;({ Database } = require('../dist/index.js'))
-  addonLoaded = addon()
-  addonRaced = JSON.stringify(before) !== JSON.stringify(addonLoaded)
-  if (addonRaced) console.log('WARNING: the native addon was being replaced while in-mem loaded it; which build ran is unknown')
-  if (addonLoaded?.debug) console.log(`WARNING: ${addonLoaded.file} looks like a debug build; run npm run build first`)
-}
+if (wants('in-mem')) ({ Database, loaded: addonLoaded, raced: addonRaced } = loadInMem(root, require))
 const Sqlite = require('better-sqlite3')
 const { open: openLmdb } = await import('lmdb')
 const lmdbEncoder = { useRecords: false, variableMapSize: true } // plain MessagePack, as in-mem stores values

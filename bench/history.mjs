@@ -84,7 +84,7 @@
 //   drifts. A debug build of the addon is detected and flagged; its figures
 //   say nothing about the targets.
 
-import { addonInfo, endOfRun, jsonParseProbe, machineInfo } from './common.mjs'
+import { endOfRun, jsonParseProbe, loadInMem, machineInfo } from './common.mjs'
 import { createRequire } from 'node:module'
 import { mkdtempSync, rmSync, mkdirSync, writeFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -102,9 +102,6 @@ const root = join(here, '..')
 setFlagsFromString('--expose_gc')
 /** A full GC (memory figures are taken after one). */
 const gc = globalThis.gc ?? runInNewContext('gc')
-
-/** The native addon on disk (see kv.mjs): size, mtime, and whether it looks like a debug build. */
-const addon = () => addonInfo(root)
 
 const int = (name, dflt) => {
   const v = process.env[name]
@@ -474,14 +471,7 @@ async function attempt(what, fn) {
 let addonLoaded = null
 let addonRaced = false
 let Database = null
-if (wantLib('in-mem')) {
-  const before = addon()
-  ;({ Database } = require('../dist/index.js'))
-  addonLoaded = addon()
-  addonRaced = JSON.stringify(before) !== JSON.stringify(addonLoaded)
-  if (addonRaced) console.log('WARNING: the native addon was being replaced while in-mem loaded it; which build ran is unknown')
-  if (addonLoaded?.debug) console.log(`WARNING: ${addonLoaded.file} looks like a debug build; run npm run build first (targets are reported but not valid)`)
-}
+if (wantLib('in-mem')) ({ Database, loaded: addonLoaded, raced: addonRaced } = loadInMem(root, require, { debugNote: ' (targets are reported but not valid)' }))
 let Sqlite = null
 if (wantLib('better-sqlite3')) {
   try {

@@ -46,7 +46,7 @@
 // - classic-level 2 has no synchronous get or put; its rows are measured with
 //   await in a loop, so they include one promise round trip per operation.
 
-import { addonInfo, endOfRun, jsonParseProbe, machineInfo } from './common.mjs'
+import { endOfRun, jsonParseProbe, loadInMem, machineInfo } from './common.mjs'
 import { createRequire } from 'node:module'
 import { mkdtempSync, rmSync, mkdirSync, writeFileSync, openSync, writeSync, fdatasyncSync, fsyncSync, closeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -59,15 +59,6 @@ const require = createRequire(import.meta.url)
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
 
-/**
- * The native addon on disk: size, mtime, and whether it looks like a debug
- * build (debug builds keep Rust's `precondition_check` UB checks). Taken just
- * before and just after in-mem is loaded: the library this process maps is
- * the file seen then (napi-rs replaces the file by rename, so a later rebuild
- * in the same checkout does not change what this process runs, and is only
- * reported).
- */
-const addon = () => addonInfo(root)
 let addonLoaded = null
 let addonRaced = false
 
@@ -255,12 +246,10 @@ let sink = 0
 // ----- in-mem ----------------------------------------------------------------
 
 await suite('in-mem', async () => {
-  const before = addon()
-  const { Database } = require('../dist/index.js')
-  addonLoaded = addon()
-  addonRaced = JSON.stringify(before) !== JSON.stringify(addonLoaded)
-  if (addonRaced) console.log('  WARNING: the native addon was being replaced while in-mem loaded it; which build ran is unknown')
-  if (addonLoaded?.debug) console.log(`  WARNING: ${addonLoaded.file} looks like a debug build; run npm run build first`)
+  const loaded = loadInMem(root, require, { indent: '  ' })
+  const { Database } = loaded
+  addonLoaded = loaded.loaded
+  addonRaced = loaded.raced
   const modes = [
     { mode: 'memory', cls: 'memory', open: () => Database.open() },
     { mode: 'buffered', cls: 'nosync', open: () => Database.open(tmp('inmem-buffered'), { durability: 'buffered' }) },

@@ -87,7 +87,7 @@
 //   empty), so events.append and traces.record are not steady-state figures
 //   for very long logs.
 
-import { addonInfo, endOfRun, jsonParseProbe, machineInfo } from './common.mjs'
+import { endOfRun, jsonParseProbe, loadInMem, machineInfo } from './common.mjs'
 import { createRequire } from 'node:module'
 import { mkdtempSync, rmSync, mkdirSync, writeFileSync, openSync, writeSync, fdatasyncSync, fsyncSync, closeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -100,9 +100,6 @@ import { Packr, Unpackr } from 'msgpackr'
 const require = createRequire(import.meta.url)
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
-
-/** The native addon on disk (see kv.mjs): size, mtime, and whether it looks like a debug build. */
-const addon = () => addonInfo(root)
 
 const TIME = Number(process.env.BENCH_TIME_MS ?? 1000)
 const DURABLE_TIME = Number(process.env.BENCH_DURABLE_MS ?? 750)
@@ -327,14 +324,7 @@ let sink = 0
 let addonLoaded = null
 let addonRaced = false
 let Database = null
-if (!ONLY || ONLY.has('in-mem')) {
-  const before = addon()
-  ;({ Database } = require('../dist/index.js'))
-  addonLoaded = addon()
-  addonRaced = JSON.stringify(before) !== JSON.stringify(addonLoaded)
-  if (addonRaced) console.log('WARNING: the native addon was being replaced while in-mem loaded it; which build ran is unknown')
-  if (addonLoaded?.debug) console.log(`WARNING: ${addonLoaded.file} looks like a debug build; run npm run build first`)
-}
+if (!ONLY || ONLY.has('in-mem')) ({ Database, loaded: addonLoaded, raced: addonRaced } = loadInMem(root, require))
 const Sqlite = require('better-sqlite3')
 const { open: openLmdb } = await import('lmdb')
 
