@@ -246,6 +246,7 @@ export interface NativeOpenOptions {
   checkpointOnClose?: boolean
   repair?: boolean
   watchBuffer?: number
+  readOnly?: boolean
 }
 
 export interface NativeRunDiff {

@@ -18,6 +18,7 @@ import { State } from './state.js'
 import { Traces } from './traces.js'
 import { DbTarget } from './targets.js'
 import { DurableWaiter } from './durable.js'
+import { checkOptions } from './options.js'
 import { TxLease } from './txlease.js'
 
 /** How much a commit survives a crash (see docs/durability.md). */
@@ -27,14 +28,17 @@ export type Durability = 'memory' | 'buffered' | 'strict'
 export interface OpenOptions {
   /**
    * `memory` (the default without a path): no files. `buffered` (the default
-   * with a path): a write returns once queued; a crash loses at most
-   * `flushIntervalMs` or `maxPendingWrites` of writes. `strict`: a write
-   * returns once fsynced; a crash loses nothing acknowledged.
+   * with a path): a write returns once its WAL record is handed to the OS
+   * (not fsynced), so the death of the process — an uncaught exception,
+   * `process.exit()`, SIGKILL — loses nothing acknowledged; an OS crash or
+   * power loss loses at most `flushIntervalMs` or `maxPendingWrites` of
+   * writes. `strict`: a write returns once fsynced; nothing acknowledged is
+   * lost.
    */
   durability?: Durability
-  /** Buffered mode: how often the WAL is written and fsynced. Default 100. */
+  /** Buffered mode: how often the WAL is fsynced. Default 100. */
   flushIntervalMs?: number
-  /** Buffered mode: commits queued before they are written to the OS. Default 1000. */
+  /** Buffered mode: commits written since the last fsync that start the next one early. Default 1000. */
   maxPendingWrites?: number
   /** WAL segment size in bytes. Default 64 MiB. */
   segmentBytes?: number
@@ -53,7 +57,27 @@ export interface OpenOptions {
    * was dropped. See docs/durability.md. Default false.
    */
   repair?: boolean
+  /**
+   * Recover and read without changing any file but `LOCK` (the CLI's reading
+   * commands open this way): a torn tail is reported in `stats().recovery`
+   * and left on disk, no WAL is opened, and every write or checkpoint is an
+   * `InvalidArgumentError`. The directory must exist. Default false.
+   */
+  readOnly?: boolean
 }
+
+const OPEN_OPTIONS = [
+  'durability',
+  'flushIntervalMs',
+  'maxPendingWrites',
+  'segmentBytes',
+  'purgeIntervalMs',
+  'checkpointBytes',
+  'checkpointOnClose',
+  'watchBuffer',
+  'repair',
+  'readOnly',
+] as const satisfies readonly (keyof OpenOptions)[]
 
 /** Progress of a checkpoint, as {@link CheckpointOptions.onProgress} sees it. */
 export interface CheckpointProgress {
@@ -252,6 +276,7 @@ export class Database {
       throw new InvalidArgumentError('Database.open takes a path string and/or an options object')
     }
     if (opts !== undefined && (typeof opts !== 'object' || opts === null)) throw new InvalidArgumentError('options must be an object')
+    checkOptions(opts, OPEN_OPTIONS, 'Database.open options')
     try {
       return new Database(NativeDatabase.open(path, opts ?? null))
     } catch (e) {

@@ -46,6 +46,8 @@ export function walRecords(segment: Buffer): WalRecord[] {
   const out: WalRecord[] = []
   let at = SEGMENT_HEADER
   while (at + RECORD_HEADER <= segment.length) {
+    // A zero header: where the file grew ahead of its records (docs/format.md).
+    if (segment.subarray(at, at + RECORD_HEADER).every((b) => b === 0)) break
     const len = RECORD_HEADER + segment.readUInt32LE(at)
     if (at + len > segment.length) break
     out.push({ offset: at, len, version: Number(segment.readBigUInt64LE(at + 8)), crc: segment.readUInt32LE(at + 4) })

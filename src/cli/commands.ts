@@ -42,14 +42,16 @@ export interface Command extends CommandSpec {
   run: (ctx: Context) => Promise<number>
 }
 
-/** The open options of every command but `checkpoint`: nothing a read does rewrites the directory. */
-const READ_ONLY = { durability: 'buffered', checkpointOnClose: false, checkpointBytes: 0 } as const
+/** The open options of every command but `checkpoint`: nothing a read does changes a file but LOCK. */
+const READ_ONLY = { durability: 'buffered', readOnly: true } as const
+/** The open options of `checkpoint`, the one command that writes. */
+const WRITABLE = { durability: 'buffered', checkpointOnClose: false, checkpointBytes: 0 } as const
 
 /**
  * Opens `dir` for the CLI. A directory that does not exist, or holds no
  * in-mem files, is refused rather than created.
  */
-export function openDir(dir: string): Database {
+export function openDir(dir: string, write = false): Database {
   if (!existsSync(dir)) {
     throw new NotFoundError(`no data directory at ${dir} (pass --dir <path>, a trailing [dir], or set IN_MEM_DIR)`, { path: dir })
   }
@@ -58,11 +60,11 @@ export function openDir(dir: string): Database {
   if (!known.some((f) => existsSync(join(dir, f)))) {
     throw new NotFoundError(`${dir} is not an in-mem data directory (no LOCK, MANIFEST, wal/ or checkpoints/)`, { path: dir })
   }
-  return Database.open(dir, READ_ONLY)
+  return Database.open(dir, write ? WRITABLE : READ_ONLY)
 }
 
-async function withDb<T>(ctx: Context, fn: (db: Database) => T | Promise<T>): Promise<T> {
-  const db = openDir(ctx.dir)
+async function withDb<T>(ctx: Context, fn: (db: Database) => T | Promise<T>, write = false): Promise<T> {
+  const db = openDir(ctx.dir, write)
   try {
     return await fn(db)
   } finally {
@@ -754,7 +756,7 @@ const checkpoint: Command = {
         )
       }
       return 0
-    }),
+    }, true),
 }
 
 /** Every command, in the order help lists them. */

@@ -15,7 +15,7 @@ pub mod repair;
 mod wal;
 
 pub use lock::DirLock;
-pub use recovery::{RecoveryReport, TornTail, recover};
+pub use recovery::{RecoveryReport, TornTail, recover, recover_read_only};
 pub use wal::{Mode, Wal, WalOptions, WalStats, sync_dir};
 
 /// File name of WAL segment `n` inside the `wal/` directory.

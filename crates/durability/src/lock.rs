@@ -21,7 +21,14 @@ impl DirLock {
             Err(std::fs::TryLockError::WouldBlock) => {
                 let mut text = String::new();
                 let _ = file.read_to_string(&mut text);
-                return Err(Error::Locked { path: dir.display().to_string(), pid: text.trim().parse().ok() });
+                let pid: Option<u32> = text.trim().parse().ok();
+                if pid == Some(std::process::id()) {
+                    // This process holds it, under another path to the same
+                    // directory (a bind mount, say): the registry shares one
+                    // engine per canonical path only.
+                    return Err(Error::invalid_argument(format!("{} is already open in this process under another path; open it by one path", dir.display())));
+                }
+                return Err(Error::Locked { path: dir.display().to_string(), pid });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(path.display(), e)),
         }

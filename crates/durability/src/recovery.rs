@@ -4,8 +4,10 @@
 //! The rule (also in `docs/durability.md`):
 //! - Only the newest segment may end in a torn tail: an incomplete record
 //!   with no valid later record after it (else its length field is damaged),
-//!   a last record whose checksum fails, or a run of zero bytes to the end of
-//!   the file. It is truncated (after the whole log was checked) and reported.
+//!   or a last record whose checksum fails (zeros may follow either). It is
+//!   truncated (after the whole log was checked) and reported. Zero bytes
+//!   after the last record of the newest segment are where its file had
+//!   grown ahead of the records: cut too, but not reported.
 //! - Anything else that does not decode — a bad header, a bad checksum with
 //!   records after it, a damaged older segment, a missing segment number,
 //!   versions that do not rise — is a `CorruptionError` naming the file and
@@ -97,7 +99,18 @@ fn later_record_follows(rest: &[u8], last_version: u64) -> bool {
 /// The log must continue the checkpoint: its first record is at most
 /// `after + 1` (older segments may have been deleted once a checkpoint
 /// covered them), else commits are missing and it is a `CorruptionError`.
-pub fn recover(dir: &Path, after: u64, mut apply: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<RecoveryReport> {
+pub fn recover(dir: &Path, after: u64, apply: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<RecoveryReport> {
+    recover_inner(dir, after, true, apply)
+}
+
+/// Like [`recover`], for a read-only open: a torn tail is reported but the
+/// file is left as it is, for whoever investigates (the next read-write
+/// open cuts it).
+pub fn recover_read_only(dir: &Path, after: u64, apply: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<RecoveryReport> {
+    recover_inner(dir, after, false, apply)
+}
+
+fn recover_inner(dir: &Path, after: u64, cut: bool, mut apply: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<RecoveryReport> {
     let segments = list_segments(dir)?;
     let mut report = RecoveryReport { next_segment: 1, last_version: 0, ..Default::default() };
     let mut first_record = true;
@@ -143,6 +156,7 @@ pub fn recover(dir: &Path, after: u64, mut apply: impl FnMut(u64, &[u8]) -> Resu
             _ => {}
         }
         let mut offset = SEGMENT_HEADER_LEN;
+        let mut zero_tail = false;
         while offset < bytes.len() {
             let rest = &bytes[offset..];
             let torn = |offset: usize| TornTail { file: file.clone(), offset: offset as u64, dropped_bytes: (bytes.len() - offset) as u64 };
@@ -178,6 +192,13 @@ pub fn recover(dir: &Path, after: u64, mut apply: impl FnMut(u64, &[u8]) -> Resu
                     report.last_version = version;
                     offset += len;
                 }
+                // The newest segment's file grows ahead of its records, so
+                // zeros after the last record are its normal end, not damage
+                // (they are cut on a read-write open).
+                _ if last_segment && rest.iter().all(|&b| b == 0) => {
+                    zero_tail = true;
+                    break;
+                }
                 Decoded::Incomplete if last_segment && !later_record_follows(rest, report.last_version) => {
                     report.torn_tail = Some(torn(offset));
                     break;
@@ -186,7 +207,14 @@ pub fn recover(dir: &Path, after: u64, mut apply: impl FnMut(u64, &[u8]) -> Resu
                     report.torn_tail = Some(torn(offset));
                     break;
                 }
-                _ if last_segment && rest.iter().all(|&b| b == 0) => {
+                // A record is copied payload first and header last, so a
+                // copy the process died in has a zero header; with no valid
+                // record after it, it is a torn tail.
+                _ if last_segment
+                    && rest.len() >= RECORD_HEADER_LEN
+                    && rest[..RECORD_HEADER_LEN].iter().all(|&b| b == 0)
+                    && !later_record_follows(rest, report.last_version) =>
+                {
                     report.torn_tail = Some(torn(offset));
                     break;
                 }
@@ -198,7 +226,7 @@ pub fn recover(dir: &Path, after: u64, mut apply: impl FnMut(u64, &[u8]) -> Resu
                 Decoded::BadLength => return Err(corrupt(offset as u64, "record length is impossible")),
             }
         }
-        if report.torn_tail.is_some() {
+        if report.torn_tail.is_some() || zero_tail {
             truncate = Some((path.clone(), offset as u64));
         }
         report.segments += 1;
@@ -208,7 +236,7 @@ pub fn recover(dir: &Path, after: u64, mut apply: impl FnMut(u64, &[u8]) -> Resu
         report.next_segment = number + 1;
     }
     report.last_version = report.last_version.max(after);
-    if let Some((path, len)) = truncate {
+    if let Some((path, len)) = truncate.filter(|_| cut) {
         if len == 0 {
             fs::remove_file(&path).map_err(|e| Error::io(path.display(), e))?;
         } else {

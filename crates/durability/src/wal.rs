@@ -1,35 +1,51 @@
-//! The WAL writer: commit records are appended to an in-memory batch under
-//! the engine's commit lock, and reach the disk in batches.
+//! The WAL writer: each commit record is written under the engine's commit
+//! lock straight into a shared memory map of the current segment, so it is
+//! in the OS page cache (and survives the death of the process) before the
+//! commit is acknowledged, at the cost of a `memcpy`.
 //!
 //! Invariants:
 //! - Records are written in commit-version order: `append` is only called
-//!   with the commit lock held, and batches are written whole, in order.
-//! - `durable` is raised only after `fdatasync` returned for every byte up to
-//!   the record of that version.
+//!   with the commit lock held.
+//! - `written` is the newest version whose record is in the page cache;
+//!   `durable` is raised only after `fdatasync` returned for every byte up
+//!   to the record of that version.
 //! - Group commit: `sync_to(v)` is called by every strict committer after it
 //!   released the commit lock. One of them (the leader, holding `sync_lock`)
-//!   writes the whole batch and fsyncs once; the others find their version
-//!   already durable when they get the lock.
-//! - A record never spans two segments. A segment is closed (fsynced) before
-//!   the next one is created, so only the newest segment can have a torn tail.
+//!   fsyncs once for every record written so far; the others find their
+//!   version already durable when they get the lock. In buffered mode a
+//!   background flusher does the same every `flush_interval`, or sooner once
+//!   `max_pending_writes` records wait for it.
+//! - A segment's file grows ahead of the records in chunks of
+//!   [`GROW_BYTES`] (reserved with `fallocate` where there is one, so a
+//!   full disk is an `IoError` at the grow and never a `SIGBUS` in the
+//!   copy); the bytes past the last record are zero. A segment is cut to
+//!   its records and fsynced before the next one is created, and on close,
+//!   so only the newest segment can end in zeros or a torn record.
+//! - A record never spans two segments; a segment holds more than
+//!   `segment_bytes` only when its one record is larger.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use in_mem_core::{Error, Result};
+use memmap2::{MmapOptions, MmapRaw};
 use parking_lot::{Condvar, Mutex};
 
-use crate::format::{SegmentHeader, begin_record, finish_record};
+use crate::format::{RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, begin_record, finish_record};
 use crate::segment_file_name;
+
+/// How far a segment's file grows at a time, ahead of its records.
+pub const GROW_BYTES: u64 = 1 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// A commit returns once queued; a background flusher writes and fsyncs.
+    /// A commit returns once its record is in the OS page cache; a
+    /// background flusher fsyncs.
     Buffered,
     /// A commit returns once its record is fsynced.
     Strict,
@@ -55,31 +71,107 @@ pub struct WalStats {
     pub bytes_written: u64,
     pub fsyncs: u64,
     pub durable_version: u64,
+    /// Records written to the OS but not yet fsynced.
     pub pending_records: usize,
 }
 
-#[derive(Default)]
-struct Pending {
-    buf: Vec<u8>,
-    records: usize,
-    last_version: u64,
-}
-
+/// The segment being written: its file, a shared map of it, how many bytes
+/// of records it holds and how far the file reaches.
 struct Segment {
     file: Arc<File>,
+    map: Arc<MmapRaw>,
     number: u64,
     len: u64,
+    capacity: u64,
+    /// Where a record is encoded before it is copied into the map.
+    scratch: Vec<u8>,
+}
+
+impl Segment {
+    fn path(dir: &Path, number: u64) -> PathBuf {
+        dir.join(segment_file_name(number))
+    }
+
+    /// Maps `file` (whose records end at `len`) for records up to
+    /// `map_len` bytes.
+    fn map(dir: &Path, file: File, number: u64, len: u64, map_len: u64) -> Result<Segment> {
+        let path = Self::path(dir, number);
+        let capacity = file.metadata().map_err(|e| Error::io(path.display(), e))?.len();
+        let map = MmapOptions::new().len(map_len as usize).map_raw(&file).map_err(|e| Error::io(path.display(), e))?;
+        Ok(Segment { file: Arc::new(file), map: Arc::new(map), number, len, capacity, scratch: Vec::new() })
+    }
+
+    /// Makes the file reach `end` bytes (at most the map's length).
+    fn grow(&mut self, dir: &Path, end: u64) -> Result<()> {
+        if end <= self.capacity {
+            return Ok(());
+        }
+        let target = end.div_ceil(GROW_BYTES).saturating_mul(GROW_BYTES).min(self.map.len() as u64).max(end);
+        let path = Self::path(dir, self.number);
+        reserve(&self.file, self.capacity, target).map_err(|e| Error::io(path.display(), e))?;
+        self.capacity = target;
+        Ok(())
+    }
+
+    /// Copies the encoded record `bytes` after the records: its payload
+    /// first and its header last, so that a process that dies during the
+    /// copy leaves a zero header, which recovery knows for a torn tail. The
+    /// caller grew the file first.
+    fn put(&mut self, bytes: &[u8]) {
+        let at = self.len as usize;
+        assert!(bytes.len() >= RECORD_HEADER_LEN && at + bytes.len() <= self.capacity as usize && self.capacity as usize <= self.map.len());
+        // SAFETY: the range is inside the map and inside the file (checked
+        // above); only the holder of the segment lock writes to the map, and
+        // nothing in this process reads it.
+        unsafe {
+            let dst = self.map.as_mut_ptr().add(at);
+            std::ptr::copy_nonoverlapping(bytes.as_ptr().add(RECORD_HEADER_LEN), dst.add(RECORD_HEADER_LEN), bytes.len() - RECORD_HEADER_LEN);
+            std::sync::atomic::compiler_fence(Ordering::Release);
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, RECORD_HEADER_LEN);
+        }
+        self.len += bytes.len() as u64;
+    }
+
+    /// Writes the mapped records back, cuts the file to them and fsyncs it:
+    /// the segment is closed.
+    fn seal(&self, dir: &Path) -> Result<()> {
+        let path = Self::path(dir, self.number);
+        self.map.flush_range(0, self.len as usize).map_err(|e| Error::io(path.display(), e))?;
+        self.file.set_len(self.len).map_err(|e| Error::io(path.display(), e))?;
+        self.file.sync_all().map_err(|e| Error::io(path.display(), e))
+    }
+}
+
+/// Extends `file` from `from` to `to` bytes, with the blocks reserved where
+/// the platform can (so a full disk fails here, not in a write to the map).
+fn reserve(file: &File, from: u64, to: u64) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a plain syscall on a valid descriptor.
+        let r = unsafe { libc::fallocate(file.as_raw_fd(), 0, from as libc::off_t, (to - from) as libc::off_t) };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EOPNOTSUPP) {
+            return Err(e);
+        }
+    }
+    let _ = from;
+    file.set_len(to)
 }
 
 struct Shared {
     dir: PathBuf,
     database_id: [u8; 16],
     options: WalOptions,
-    pending: Mutex<Pending>,
     segment: Mutex<Segment>,
     sync_lock: Mutex<()>,
     written: AtomicU64,
     durable: AtomicU64,
+    /// Records written since the last fsync began.
+    unsynced: AtomicUsize,
     bytes_written: AtomicU64,
     fsyncs: AtomicU64,
     segments: AtomicU64,
@@ -87,6 +179,7 @@ struct Shared {
     /// first; the last is the one being written.
     segment_versions: Mutex<Vec<(u64, u64)>>,
     stop: AtomicBool,
+    closed: AtomicBool,
     wake: Condvar,
     wake_lock: Mutex<()>,
     failed: Mutex<Option<String>>,
@@ -111,12 +204,14 @@ impl Wal {
         segment_versions: Vec<(u64, u64)>,
     ) -> Result<Wal> {
         let (segment, new) = match append_to {
-            Some((number, len)) if len < options.segment_bytes => {
-                let path = dir.join(segment_file_name(number));
-                let file = OpenOptions::new().append(true).open(&path).map_err(|e| Error::io(path.display(), e))?;
-                (Segment { file: Arc::new(file), number, len }, false)
+            Some((number, len)) if len >= SEGMENT_HEADER_LEN as u64 && len < options.segment_bytes => {
+                let path = Segment::path(dir, number);
+                let file = OpenOptions::new().read(true).write(true).open(&path).map_err(|e| Error::io(path.display(), e))?;
+                // Whatever lies past the records (zeros a crash left) goes.
+                file.set_len(len).map_err(|e| Error::io(path.display(), e))?;
+                (Segment::map(dir, file, number, len, options.segment_bytes)?, false)
             }
-            _ => (create_segment(dir, next_segment, database_id)?, true),
+            _ => (create_segment(dir, next_segment, database_id, options.segment_bytes)?, true),
         };
         let mut segment_versions = segment_versions;
         if new {
@@ -126,16 +221,17 @@ impl Wal {
             dir: dir.to_path_buf(),
             database_id,
             options: options.clone(),
-            pending: Mutex::default(),
             segment: Mutex::new(segment),
             sync_lock: Mutex::new(()),
             written: AtomicU64::new(last_version),
             durable: AtomicU64::new(last_version),
+            unsynced: AtomicUsize::new(0),
             bytes_written: AtomicU64::new(0),
             fsyncs: AtomicU64::new(0),
             segments: AtomicU64::new(segment_versions.len() as u64),
             segment_versions: Mutex::new(segment_versions),
             stop: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             wake: Condvar::new(),
             wake_lock: Mutex::new(()),
             failed: Mutex::new(None),
@@ -158,31 +254,34 @@ impl Wal {
         self.shared.options.mode
     }
 
-    /// Queues the record of commit `version`. Must be called with the commit
-    /// lock held, in version order. In buffered mode, a full batch is written
-    /// to the OS here so that a process crash loses at most
-    /// `max_pending_writes` commits.
+    /// Writes the record of commit `version` to the OS. Must be called with
+    /// the commit lock held, in version order.
     pub fn append(&self, version: u64, payload: &[u8]) -> Result<()> {
         self.append_with(version, |buf| buf.extend_from_slice(payload))
     }
 
-    /// Like [`Wal::append`], with the payload written by `fill` straight
-    /// into the batch, so a commit is encoded once and never copied.
+    /// Like [`Wal::append`], with the payload written by `fill`.
     pub fn append_with(&self, version: u64, fill: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
         self.check_failed()?;
-        let full = {
-            let mut p = self.shared.pending.lock();
-            let start = begin_record(&mut p.buf);
-            fill(&mut p.buf);
-            finish_record(&mut p.buf, start, version);
-            p.records += 1;
-            p.last_version = version;
-            p.records >= self.shared.options.max_pending_writes
-        };
-        if full && self.shared.options.mode == Mode::Buffered {
-            self.shared.write_pending()?;
-            let _g = self.shared.wake_lock.lock();
-            self.shared.wake.notify_one();
+        let s = &*self.shared;
+        if s.closed.load(Ordering::Acquire) {
+            return Err(Error::Io { message: "the WAL is closed".into() });
+        }
+        let mut seg = s.segment.lock();
+        let mut scratch = std::mem::take(&mut seg.scratch);
+        scratch.clear();
+        let start = begin_record(&mut scratch);
+        fill(&mut scratch);
+        finish_record(&mut scratch, start, version);
+        let written = s.write_record(&mut seg, &scratch, version);
+        if scratch.capacity() <= GROW_BYTES as usize {
+            seg.scratch = scratch;
+        }
+        drop(seg);
+        written?;
+        let waiting = s.unsynced.fetch_add(1, Ordering::AcqRel) + 1;
+        if waiting == s.options.max_pending_writes && s.options.mode == Mode::Buffered {
+            s.wake.notify_one();
         }
         Ok(())
     }
@@ -192,10 +291,9 @@ impl Wal {
         self.shared.sync_to(version)
     }
 
-    /// Writes and fsyncs everything queued so far.
+    /// Fsyncs everything written so far.
     pub fn flush(&self) -> Result<()> {
-        let last = self.shared.pending.lock().last_version.max(self.shared.written.load(Ordering::Acquire));
-        self.shared.sync_to(last)
+        self.shared.sync_to(self.shared.written.load(Ordering::Acquire))
     }
 
     pub fn durable_version(&self) -> u64 {
@@ -208,7 +306,7 @@ impl Wal {
             bytes_written: self.shared.bytes_written.load(Ordering::Relaxed),
             fsyncs: self.shared.fsyncs.load(Ordering::Relaxed),
             durable_version: self.durable_version(),
-            pending_records: self.shared.pending.lock().records,
+            pending_records: self.shared.unsynced.load(Ordering::Relaxed),
         }
     }
 
@@ -222,7 +320,7 @@ impl Wal {
             sv.iter().take_while(|(n, last)| *n != current && *last <= version).map(|(n, _)| *n).collect()
         };
         for n in &doomed {
-            let path = self.shared.dir.join(segment_file_name(*n));
+            let path = Segment::path(&self.shared.dir, *n);
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -237,14 +335,19 @@ impl Wal {
         Ok(doomed.len() as u64)
     }
 
-    /// Bytes in the segments on disk, headers included (an estimate taken
-    /// from their lengths as written).
+    /// Bytes of records and headers in the segments on disk.
     pub fn disk_bytes(&self) -> u64 {
-        let names: Vec<u64> = self.shared.segment_versions.lock().iter().map(|(n, _)| *n).collect();
-        names.iter().filter_map(|n| std::fs::metadata(self.shared.dir.join(segment_file_name(*n))).ok()).map(|m| m.len()).sum()
+        let (current, current_len) = {
+            let seg = self.shared.segment.lock();
+            (seg.number, seg.len)
+        };
+        let names: Vec<u64> = self.shared.segment_versions.lock().iter().map(|(n, _)| *n).filter(|n| *n != current).collect();
+        let closed: u64 = names.iter().filter_map(|n| std::fs::metadata(Segment::path(&self.shared.dir, *n)).ok()).map(|m| m.len()).sum();
+        closed + current_len
     }
 
-    /// Stops the flusher and makes everything queued durable.
+    /// Stops the flusher, makes everything written durable and cuts the
+    /// current segment to its records. Later appends are refused.
     pub fn close(&self) -> Result<()> {
         self.shared.stop.store(true, Ordering::Release);
         {
@@ -254,7 +357,12 @@ impl Wal {
         if let Some(handle) = self.flusher.lock().take() {
             let _ = handle.join();
         }
-        self.flush()
+        let synced = self.flush();
+        let seg = self.shared.segment.lock();
+        if self.shared.closed.swap(true, Ordering::AcqRel) {
+            return synced;
+        }
+        synced.and(seg.seal(&self.shared.dir))
     }
 
     fn check_failed(&self) -> Result<()> {
@@ -272,34 +380,30 @@ impl Drop for Wal {
 }
 
 impl Shared {
-    /// Moves the queued batch to the current segment (rotating first if it
-    /// is full) and returns the file to fsync and the version it covers.
-    fn write_pending(&self) -> Result<(Arc<File>, u64)> {
-        let mut seg = self.segment.lock();
-        let batch = {
-            let mut p = self.pending.lock();
-            if p.records == 0 {
-                return Ok((seg.file.clone(), self.written.load(Ordering::Acquire)));
-            }
-            std::mem::take(&mut *p)
-        };
-        if seg.len >= self.options.segment_bytes {
-            seg.file.sync_data().map_err(|e| self.fail("fsync of a full segment", e))?;
-            let next = create_segment(&self.dir, seg.number + 1, self.database_id)?;
+    /// Copies one encoded record into the current segment, rotating first
+    /// when it would not fit. Called with the segment lock held.
+    fn write_record(&self, seg: &mut Segment, record: &[u8], version: u64) -> Result<()> {
+        let len = record.len() as u64;
+        if seg.len + len > seg.map.len() as u64 {
+            // Every record before this one is fsynced as the segment closes.
+            seg.seal(&self.dir).map_err(|e| self.fail_with("closing a full WAL segment", e))?;
+            self.durable.fetch_max(self.written.load(Ordering::Acquire), Ordering::AcqRel);
+            let map_len = self.options.segment_bytes.max(SEGMENT_HEADER_LEN as u64 + len);
+            let next = create_segment(&self.dir, seg.number + 1, self.database_id, map_len)?;
             *seg = next;
             self.segments.fetch_add(1, Ordering::Relaxed);
             let mut sv = self.segment_versions.lock();
             let prev = sv.last().map_or(0, |s| s.1);
             sv.push((seg.number, prev));
         }
-        (&*seg.file).write_all(&batch.buf).map_err(|e| self.fail("write to the WAL", e))?;
-        seg.len += batch.buf.len() as u64;
+        seg.grow(&self.dir, seg.len + len).map_err(|e| self.fail_with("growing the WAL", e))?;
+        seg.put(record);
         if let Some(last) = self.segment_versions.lock().last_mut() {
-            last.1 = batch.last_version;
+            last.1 = version;
         }
-        self.bytes_written.fetch_add(batch.buf.len() as u64, Ordering::Relaxed);
-        self.written.store(batch.last_version, Ordering::Release);
-        Ok((seg.file.clone(), batch.last_version))
+        self.bytes_written.fetch_add(len, Ordering::Relaxed);
+        self.written.store(version, Ordering::Release);
+        Ok(())
     }
 
     fn sync_to(&self, version: u64) -> Result<()> {
@@ -310,7 +414,26 @@ impl Shared {
         if self.durable.load(Ordering::Acquire) >= version {
             return Ok(());
         }
-        let (file, covered) = self.write_pending()?;
+        if let Some(reason) = &*self.failed.lock() {
+            return Err(Error::Io { message: format!("the WAL failed earlier: {reason}") });
+        }
+        // Older segments were fsynced when they closed, so the current file
+        // holds every record not yet durable.
+        let (file, map, len, covered) = {
+            let seg = self.segment.lock();
+            (seg.file.clone(), seg.map.clone(), seg.len, self.written.load(Ordering::Acquire))
+        };
+        self.unsynced.store(0, Ordering::Release);
+        if self.closed.load(Ordering::Acquire) {
+            // close() sealed (and fsynced) the segment.
+            self.durable.fetch_max(covered, Ordering::AcqRel);
+            return Ok(());
+        }
+        // On Linux fdatasync writes back the pages written through the map;
+        // elsewhere msync does it first.
+        #[cfg(not(target_os = "linux"))]
+        map.flush_range(0, len as usize).map_err(|e| self.fail("msync of the WAL", e))?;
+        let _ = (&map, len);
         file.sync_data().map_err(|e| self.fail("fdatasync of the WAL", e))?;
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.durable.fetch_max(covered, Ordering::AcqRel);
@@ -318,6 +441,10 @@ impl Shared {
     }
 
     fn fail(&self, what: &str, e: std::io::Error) -> Error {
+        self.fail_with(what, Error::Io { message: e.to_string() })
+    }
+
+    fn fail_with(&self, what: &str, e: Error) -> Error {
         let reason = format!("{what}: {e}");
         *self.failed.lock() = Some(reason.clone());
         Error::Io { message: reason }
@@ -328,14 +455,14 @@ fn flusher_loop(shared: Arc<Shared>) {
     loop {
         {
             let mut g = shared.wake_lock.lock();
-            if !shared.stop.load(Ordering::Acquire) {
+            if !shared.stop.load(Ordering::Acquire) && shared.unsynced.load(Ordering::Acquire) < shared.options.max_pending_writes {
                 shared.wake.wait_for(&mut g, shared.options.flush_interval);
             }
         }
         if shared.stop.load(Ordering::Acquire) {
             return;
         }
-        let last = shared.pending.lock().last_version.max(shared.written.load(Ordering::Acquire));
+        let last = shared.written.load(Ordering::Acquire);
         if last > shared.durable.load(Ordering::Acquire) {
             // An I/O failure is remembered in `failed` and refuses later writes.
             let _ = shared.sync_to(last);
@@ -343,14 +470,16 @@ fn flusher_loop(shared: Arc<Shared>) {
     }
 }
 
-fn create_segment(dir: &Path, number: u64, database_id: [u8; 16]) -> Result<Segment> {
-    let path = dir.join(segment_file_name(number));
-    let mut file = OpenOptions::new().create_new(true).append(true).open(&path).map_err(|e| Error::io(path.display(), e))?;
+/// Creates segment `number` with its header, fsynced, mapped for records up
+/// to `map_len` bytes.
+fn create_segment(dir: &Path, number: u64, database_id: [u8; 16], map_len: u64) -> Result<Segment> {
+    let path = Segment::path(dir, number);
+    let mut file = OpenOptions::new().create_new(true).read(true).write(true).open(&path).map_err(|e| Error::io(path.display(), e))?;
     let header = SegmentHeader { segment: number, database_id }.encode();
     file.write_all(&header).map_err(|e| Error::io(path.display(), e))?;
     file.sync_all().map_err(|e| Error::io(path.display(), e))?;
     sync_dir(dir)?;
-    Ok(Segment { file: Arc::new(file), number, len: header.len() as u64 })
+    Segment::map(dir, file, number, header.len() as u64, map_len.max(header.len() as u64))
 }
 
 /// fsyncs a directory so that a created or renamed entry in it survives.

@@ -24,11 +24,6 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use in_mem_core::{InternalKey, TypeTag};
 use in_mem_engine::{Durability, Engine, OpenOptions};
 
-// The addon's allocator, so that both sides of the JS/Rust comparison
-// allocate alike.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// The value: the 100 bytes of plain MessagePack that bench/kv.mjs stores
 /// (msgpackr, no records, of
 /// `{ role: 'assistant', step: 42, score: 0.875, done: false, tags: ['plan', 'tool'], text: 'The meeting moved to 3pm, room 4B.' }`).

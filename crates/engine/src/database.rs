@@ -22,7 +22,7 @@ use std::time::Instant;
 use in_mem_concurrency::{CommitLock, Transaction, Write, validate};
 use in_mem_core::{Error, InternalKey, Result, RunId, TypeTag, now_ms};
 use in_mem_durability::repair::{Repair, repair};
-use in_mem_durability::{DirLock, Mode, Wal, WalOptions, recover};
+use in_mem_durability::{DirLock, Mode, Wal, WalOptions, recover, recover_read_only};
 use in_mem_storage::{Snapshot, SnapshotTracker, Source, Store, Value};
 use parking_lot::{Condvar, Mutex, RwLock};
 use serde_json::json;
@@ -121,6 +121,8 @@ pub struct Engine {
     maintenance_thread: Mutex<Option<JoinHandle<()>>>,
     shut: AtomicBool,
     _lock: Option<DirLock>,
+    /// Raised once this engine has shut down and released `_lock`.
+    closed: Arc<registry::Closed>,
 }
 
 /// Reads at the newest visible version, for the fast path.
@@ -160,10 +162,24 @@ impl Engine {
                 if options.durability == Durability::Memory {
                     return Err(Error::invalid_argument("durability 'memory' keeps no files; open without a path for a memory-only database"));
                 }
+                if options.read_only && !path.is_dir() {
+                    return Err(Error::not_found(format!("no data directory at {}", path.display()), json!({ "path": path.display().to_string() })));
+                }
                 std::fs::create_dir_all(path).map_err(|e| Error::io(path.display(), e))?;
                 let canonical = path.canonicalize().map_err(|e| Error::io(path.display(), e))?;
                 let wanted = options.durability;
+                let read_only = options.read_only;
+                if read_only && options.repair {
+                    return Err(Error::invalid_argument("repair writes to the directory; it cannot be combined with readOnly"));
+                }
                 let engine = registry::open_shared(canonical.clone(), || Self::open_dir(&canonical, options))?;
+                if engine.options.read_only != read_only {
+                    return Err(Error::invalid_argument(format!(
+                        "{} is already open in this process {}; open it the same way",
+                        canonical.display(),
+                        if engine.options.read_only { "read-only" } else { "for writing" }
+                    )));
+                }
                 if engine.durability() != wanted {
                     return Err(Error::invalid_argument(format!(
                         "{} is already open in this process with durability '{}'; open it with the same durability (asked for '{}')",
@@ -200,13 +216,16 @@ impl Engine {
             maintenance_thread: Mutex::new(None),
             shut: AtomicBool::new(false),
             _lock: lock,
+            closed: Arc::default(),
         }
     }
 
     fn open_dir(dir: &Path, options: OpenOptions) -> Result<Arc<Engine>> {
         let lock = DirLock::acquire(dir)?;
         let wal_dir = dir.join("wal");
-        std::fs::create_dir_all(&wal_dir).map_err(|e| Error::io(wal_dir.display(), e))?;
+        if !options.read_only {
+            std::fs::create_dir_all(&wal_dir).map_err(|e| Error::io(wal_dir.display(), e))?;
+        }
         let started = Instant::now();
         let mut repairs = Vec::new();
         let mut replayed = loop {
@@ -244,6 +263,9 @@ impl Engine {
             flush_interval: options.flush_interval,
             max_pending_writes: options.max_pending_writes.max(1),
         };
+        if options.read_only {
+            return Self::start(replayed.engine);
+        }
         engine.wal =
             Some(Wal::open(&wal_dir, database_id, wal_options, report.tail_segment, report.next_segment, report.last_version, report.segment_versions)?);
         // A checkpoint that could not be loaded is no longer named: the
@@ -260,7 +282,7 @@ impl Engine {
         let loaded = Self::load_checkpoint(make, dir)?;
         let engine = loaded.engine;
         let mut last_commit_at = 0;
-        let report = recover(wal_dir, loaded.version, |version, payload| {
+        let apply = |version: u64, payload: &[u8]| {
             let record = commit_record::decode(payload).map_err(|e| match e {
                 Error::Internal { message } => {
                     Error::Corruption { file: wal_dir.display().to_string(), offset: 0, reason: format!("commit {version}: {message}") }
@@ -271,7 +293,8 @@ impl Engine {
             last_commit_at = record.timestamp;
             engine.tracker.publish(version);
             Ok(())
-        })?;
+        };
+        let report = if options.read_only { recover_read_only(wal_dir, loaded.version, apply)? } else { recover(wal_dir, loaded.version, apply)? };
         if let (Some(a), Some(b)) = (loaded.database_id, report.database_id)
             && a != b
         {
@@ -303,6 +326,10 @@ impl Engine {
             .map_err(|e| Error::io("starting the maintenance thread", e))?;
         *engine.maintenance_thread.lock() = Some(handle);
         Ok(engine)
+    }
+
+    pub(crate) fn closed_signal(&self) -> Arc<registry::Closed> {
+        self.closed.clone()
     }
 
     pub fn durability(&self) -> Durability {
@@ -477,6 +504,9 @@ impl Engine {
 
     /// Steps 2–6 of the commit order, with the commit lock (`last`) held.
     fn log_and_apply<K: AsRef<[u8]>>(&self, last: &mut u64, writes: &[(K, Option<Value>)], docs: Option<&DocTxs>) -> Result<u64> {
+        if self.options.read_only {
+            return Err(Error::invalid_argument("the database was opened read-only (readOnly: true); open it without readOnly to write"));
+        }
         self.check_writable(writes)?;
         let version = *last + 1;
         if let Some(wal) = &self.wal {
@@ -925,7 +955,11 @@ impl Engine {
     }
 
     pub(crate) fn check_open_for_checkpoint(&self) -> Result<()> {
-        self.check_open()
+        self.check_open()?;
+        if self.options.read_only {
+            return Err(Error::invalid_argument("the database was opened read-only (readOnly: true): a checkpoint writes; open it without readOnly"));
+        }
+        Ok(())
     }
 
     fn check_open(&self) -> Result<()> {
@@ -963,6 +997,10 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         let _ = self.shutdown();
+        // The WAL's last fsync is done; let go of the directory, then tell
+        // an open waiting in the registry that it may take it.
+        drop(self._lock.take());
+        self.closed.mark();
     }
 }
 
@@ -987,6 +1025,9 @@ fn maintenance_loop(engine: Weak<Engine>, m: Arc<Maintenance>, interval: std::ti
             }
         }
         let Some(engine) = engine.upgrade() else { return };
+        if engine.options.read_only {
+            continue;
+        }
         engine.purge_expired();
         engine.drop_deleted_runs();
         if let Some(wal) = engine.wal()

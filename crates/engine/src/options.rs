@@ -51,6 +51,9 @@ pub struct OpenOptions {
     pub repair: bool,
     /// Commits the watch feed keeps for slow watchers.
     pub watch_buffer: usize,
+    /// Recover and read, change no file but `LOCK`: no WAL is opened, a
+    /// torn tail is reported and left, writes are refused.
+    pub read_only: bool,
 }
 
 impl Default for OpenOptions {
@@ -65,6 +68,7 @@ impl Default for OpenOptions {
             checkpoint_on_close: true,
             repair: false,
             watch_buffer: 10_000,
+            read_only: false,
         }
     }
 }

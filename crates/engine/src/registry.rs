@@ -1,26 +1,65 @@
 //! One engine per data directory per process: opening a path that is already
 //! open (from any thread, `worker_threads` included, since they share the
 //! addon's statics) returns the same engine.
+//!
+//! An engine's last handle can go (a `close()`, a worker exiting, the
+//! garbage collector) while another thread opens the same path. The
+//! registry's `Weak` dies first, and the engine's shutdown (the checkpoint
+//! on close, the WAL's last fsync, releasing `LOCK`) runs after it. An open
+//! that finds a dead engine therefore waits for its [`Closed`] signal, so
+//! it never meets this process's own lock.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Weak};
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use crate::database::Engine;
 
-static OPEN: LazyLock<Mutex<HashMap<PathBuf, Weak<Engine>>>> = LazyLock::new(Default::default);
+/// Raised by an engine once it has shut down and let go of its directory.
+#[derive(Default)]
+pub struct Closed {
+    done: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Closed {
+    pub fn mark(&self) {
+        *self.done.lock() = true;
+        self.cv.notify_all();
+    }
+
+    fn wait(&self) {
+        let mut done = self.done.lock();
+        while !*done {
+            self.cv.wait(&mut done);
+        }
+    }
+}
+
+struct Entry {
+    engine: Weak<Engine>,
+    closed: Arc<Closed>,
+}
+
+static OPEN: LazyLock<Mutex<HashMap<PathBuf, Entry>>> = LazyLock::new(Default::default);
 
 /// Returns the engine open at `path`, or the one `open` creates. The
-/// registry lock is held across `open`, so two threads never both open it.
+/// registry lock is held across `open`, so two threads never both open it;
+/// an engine still shutting down is waited for first.
 pub fn open_shared(path: PathBuf, open: impl FnOnce() -> in_mem_core::Result<Arc<Engine>>) -> in_mem_core::Result<Arc<Engine>> {
     let mut map = OPEN.lock();
-    if let Some(engine) = map.get(&path).and_then(Weak::upgrade) {
-        return Ok(engine);
+    if let Some(entry) = map.get(&path) {
+        if let Some(engine) = entry.engine.upgrade() {
+            return Ok(engine);
+        }
+        // Its shutdown never takes the registry lock, so this cannot wait
+        // on ourselves.
+        entry.closed.wait();
     }
     let engine = open()?;
-    map.retain(|_, w| w.strong_count() > 0);
-    map.insert(path, Arc::downgrade(&engine));
+    map.retain(|_, e| e.engine.strong_count() > 0);
+    map.insert(path, Entry { engine: Arc::downgrade(&engine), closed: engine.closed_signal() });
     Ok(engine)
 }

@@ -25,6 +25,7 @@ pub struct NativeOpenOptions {
     pub checkpoint_on_close: Option<bool>,
     pub repair: Option<bool>,
     pub watch_buffer: Option<f64>,
+    pub read_only: Option<bool>,
 }
 
 #[napi(object)]
@@ -157,6 +158,7 @@ impl NativeDatabase {
             checkpoint_on_close: None,
             repair: None,
             watch_buffer: None,
+            read_only: None,
         });
         opts.durability = match (&o.durability, &path) {
             (Some(d), _) => Durability::parse(d).napi()?,
@@ -188,6 +190,7 @@ impl NativeDatabase {
             opts.checkpoint_on_close = b;
         }
         opts.repair = o.repair.unwrap_or(false);
+        opts.read_only = o.read_only.unwrap_or(false);
         if let Some(n) = positive("watchBuffer", o.watch_buffer)? {
             opts.watch_buffer = n as usize;
         }

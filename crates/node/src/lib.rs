@@ -19,8 +19,10 @@ mod traces;
 mod transaction;
 mod watch;
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// No #[global_allocator]: the system allocator. mimalloc as the global
+// allocator of this dlopen'd addon crashed the process (SIGSEGV in
+// mi_thread_init) when a second worker thread loaded the addon after a first
+// one had exited; see docs/durability.md "Lifecycle" for the measurement.
 
 /// Where a read writes its answer in the shared I/O buffer.
 pub const IO_VALUE_OFFSET: usize = 4096;
