@@ -122,13 +122,13 @@ describe('crash tests (SIGKILL)', () => {
     }
   })
 
-  it('buffered: the recovered history is a gap-free prefix of the acknowledged one, losing fewer than maxPendingWrites', async () => {
-    // No timed flush during the test: only full batches reach the OS.
-    const maxPendingWrites = 64
+  it('buffered: SIGKILL loses no acknowledged write, though none was fsynced (every ack is in the OS before it returns)', async () => {
+    // No fsync during the test (a one-minute interval, no early flush): what
+    // survives the kill is what the process handed to the OS.
     for (let iteration = 0; iteration < 2; iteration++) {
       const iterDir = join(dir, `buffered-${iteration}`)
       const killAfter = 150 + Math.floor(Math.random() * 350)
-      const crash = await crashWriter(iterDir, 'buffered', killAfter, { flushIntervalMs: 60_000, maxPendingWrites })
+      const crash = await crashWriter(iterDir, 'buffered', killAfter, { flushIntervalMs: 60_000, maxPendingWrites: 1_000_000 })
       const context = `buffered iteration ${iteration}, killed after ${killAfter} acks`
       const db = Database.open(iterDir, { durability: 'buffered' })
       try {
@@ -137,43 +137,31 @@ describe('crash tests (SIGKILL)', () => {
         // Commits are the run's begin plus one per write.
         expect(db.stats().version, context).toBe(recovered + 1)
         expect(db.stats().recovery.records, context).toBe(recovered + 1)
-        expect(recovered, context).toBeGreaterThan(crash.acked.length - maxPendingWrites)
+        // Writes the child made after its last ack reached us may be there too.
+        expect(recovered, context).toBeGreaterThanOrEqual(crash.acked.length)
+        expect(db.stats().recovery.tornTail, context).toBeNull()
       } finally {
         db.close()
       }
     }
   })
 
-  it('buffered: a process crash loses only the last flushIntervalMs of writes (2 kills at random times)', async () => {
-    // Only the timed flusher writes to the OS: batches never fill up.
-    const flushIntervalMs = 40
-    // Room for the flusher to be scheduled and for its previous fdatasync to
-    // finish on a busy 2-core machine: a write acknowledged longer ago than
-    // the interval plus this is on disk, or the window is broken.
-    const slackMs = 750
-    const windows: string[] = []
+  it('buffered: SIGKILL at a random time, mid-stream, loses nothing acknowledged (2 kills)', async () => {
     for (let iteration = 0; iteration < 2; iteration++) {
       const iterDir = join(dir, `window-${iteration}`)
-      const killAtMs = 1500 + Math.floor(Math.random() * 1000)
-      const crash = await crashWriter(iterDir, 'buffered', Infinity, { flushIntervalMs, maxPendingWrites: 1_000_000 }, killAtMs)
-      const context = `buffered window iteration ${iteration}, killed ${killAtMs} ms after the first ack`
+      const killAtMs = 300 + Math.floor(Math.random() * 700)
+      const crash = await crashWriter(iterDir, 'buffered', Infinity, { flushIntervalMs: 40 }, killAtMs)
+      const context = `buffered iteration ${iteration}, killed ${killAtMs} ms after the first ack`
       const db = Database.open(iterDir, { durability: 'buffered', checkpointOnClose: false })
       try {
         const recovered = checkWholeAndPrefix(db, crash.run, context)
         expect(db.stats().recovery.records, context).toBe(recovered + 1)
         const lost = crash.acked.filter((a) => a.i >= recovered)
-        const oldestLostAge = lost.length === 0 ? 0 : crash.killAt - Math.min(...lost.map((a) => a.t))
-        windows.push(`${lost.length}/${crash.acked.length} lost, oldest ${oldestLostAge} ms`)
-        expect(oldestLostAge, `${context}: ${lost.length} of ${crash.acked.length} acknowledged writes lost, the oldest ${oldestLostAge} ms before the kill`).toBeLessThanOrEqual(
-          flushIntervalMs + slackMs,
-        )
-        // The test means something only if most writes were older than the window.
-        expect(crash.acked.filter((a) => crash.killAt - a.t > flushIntervalMs + slackMs).length, context).toBeGreaterThan(crash.acked.length / 4)
+        expect(lost.length, `${context}: ${lost.length} of ${crash.acked.length} acknowledged writes lost`).toBe(0)
       } finally {
         db.close()
       }
     }
-    console.log(`buffered window test (flushIntervalMs ${flushIntervalMs}): ${windows.join('; ')}`)
   }, 120_000)
 })
 

@@ -1,0 +1,144 @@
+// The lifecycle a real program has: worker threads that come and go, opens
+// racing closes, a worker terminated mid-write, and a buffered writer whose
+// process dies without close(). Each scenario runs in its own child process
+// (test/fixtures/lifecycle.cjs), so a SIGSEGV is a failed test, not a dead
+// runner.
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { Database } from '../dist/index.js'
+import { makeTmpDir, removeDir } from './helpers.js'
+
+const script = join(__dirname, 'fixtures', 'lifecycle.cjs')
+
+interface Ended {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stderr: string
+  result: unknown
+}
+
+/**
+ * Runs one scenario; resolves when the process has ended. `onResult` is
+ * called with the child itself once it printed its RESULT line.
+ */
+function scenario(args: string[], opts: { gc?: boolean; onResult?: (child: ReturnType<typeof spawn>) => void } = {}): Promise<Ended> {
+  const child = spawn(process.execPath, [...(opts.gc ? ['--expose-gc'] : []), script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  let result: unknown
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d
+    const line = stdout.split('\n').find((l) => l.startsWith('RESULT '))
+    if (line && result === undefined) {
+      result = JSON.parse(line.slice(7))
+      opts.onResult?.(child)
+    }
+  })
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stderr, result })))
+}
+
+function expectClean(ended: Ended): void {
+  expect(ended.signal, `the child died of ${ended.signal}; stderr:\n${ended.stderr}`).toBeNull()
+  expect(ended.code, `stderr:\n${ended.stderr}`).toBe(0)
+}
+
+let dir: string
+beforeEach(() => {
+  dir = makeTmpDir('lifecycle')
+})
+afterEach(() => removeDir(dir))
+
+describe('worker threads that come and go', () => {
+  it('20 workers in a row load the addon, each after the previous exited (was SIGSEGV in the allocator)', async () => {
+    const ended = await scenario(['require-only', dir])
+    expectClean(ended)
+    expect(ended.result).toEqual({ workers: 20 })
+  })
+
+  it('20 workers in a row open, use and close a memory database', async () => {
+    const ended = await scenario(['sequential', dir, 'memory'])
+    expectClean(ended)
+    expect(ended.result).toEqual({ seen: Array(20).fill(0), count: 0 })
+  })
+
+  it('20 workers in a row open the same directory, each finding what the previous ones wrote', async () => {
+    const ended = await scenario(['sequential', join(dir, 'db'), 'buffered'])
+    expectClean(ended)
+    expect(ended.result).toEqual({ seen: Array.from({ length: 20 }, (_, i) => i), count: 20 })
+  })
+})
+
+describe('opens racing closes on one path', () => {
+  it('200 rounds of two workers opening, writing and closing the same new directory: no LockedError, nothing lost', async () => {
+    const ended = await scenario(['race', dir, 'close'])
+    expectClean(ended)
+    expect(ended.result).toEqual({ rounds: 200, complete: 200 })
+  }, 60_000)
+
+  it('200 rounds with the handles left to the garbage collector instead of close()', async () => {
+    const ended = await scenario(['race', dir, 'gc'], { gc: true })
+    expectClean(ended)
+    expect(ended.result).toEqual({ rounds: 200, complete: 200 })
+  }, 60_000)
+
+  it('the main thread and two workers open, write and close the same path in a loop', async () => {
+    const ended = await scenario(['main-and-workers', join(dir, 'db')])
+    expectClean(ended)
+    expect(ended.result).toEqual({ count: 150, expected: 150 })
+  }, 60_000)
+
+  it('a worker terminated mid-write: a new worker finds every acknowledged write, without gaps', async () => {
+    const ended = await scenario(['terminate', join(dir, 'db')])
+    expectClean(ended)
+    const r = ended.result as { acked: number; count: number; max: number; gapless: boolean }
+    expect(r.acked).toBeGreaterThanOrEqual(3000)
+    expect(r.gapless).toBe(true)
+    // Writes after the last ack that reached the main thread may be there too.
+    expect(r.max).toBeGreaterThanOrEqual(r.acked)
+    expect(r.count).toBe(r.max + 1)
+  }, 60_000)
+})
+
+describe('buffered mode survives the death of the process', () => {
+  /** Reopens `path` and counts the keys of `run`, with the last event. */
+  function recovered(path: string, run: string): { keys: number; lastEvent: string | undefined } {
+    const db = Database.open(path)
+    try {
+      const events = db.events.range(run)
+      return { keys: db.kv.count(run), lastEvent: events[events.length - 1]?.type }
+    } finally {
+      db.close()
+    }
+  }
+
+  for (const how of ['throw', 'exit'] as const) {
+    it(`5,000 puts then ${how === 'throw' ? 'an uncaught exception' : 'process.exit(0)'}: every acknowledged write is there`, async () => {
+      const path = join(dir, how)
+      const ended = await scenario(['die', path, how])
+      if (how === 'throw') {
+        expect(ended.code).toBe(1)
+        expect(ended.stderr).toContain('agent bug')
+      } else expectClean(ended)
+      const { run, acked } = ended.result as { run: string; acked: number }
+      expect(recovered(path, run)).toEqual({ keys: acked, lastEvent: 'about-to-die' })
+    })
+  }
+
+  it('5,000 puts then SIGTERM: every acknowledged write is there', async () => {
+    const path = join(dir, 'sigterm')
+    const ended = await scenario(['die', path, 'wait'], { onResult: (child) => child.kill('SIGTERM') })
+    expect(ended.signal).toBe('SIGTERM')
+    const { run, acked } = ended.result as { run: string; acked: number }
+    expect(recovered(path, run)).toEqual({ keys: acked, lastEvent: 'about-to-die' })
+  })
+
+  it('5,000 puts then SIGKILL: every acknowledged write is there', async () => {
+    const path = join(dir, 'sigkill')
+    const ended = await scenario(['die', path, 'wait'], { onResult: (child) => child.kill('SIGKILL') })
+    expect(ended.signal).toBe('SIGKILL')
+    const { run, acked } = ended.result as { run: string; acked: number }
+    expect(recovered(path, run)).toEqual({ keys: acked, lastEvent: 'about-to-die' })
+  })
+})
