@@ -1,20 +1,21 @@
 // `npm run bench` (after the release build): runs the JS suites (bench/kv.mjs,
 // then bench/primitives.mjs: events, state cells, JSON documents, traces;
 // bench/durability.mjs: recovery, checkpoints, strict and group commit;
-// bench/history.mjs: replay, fork, diff — each prints its own targets),
-// then the Rust criterion bench of the engine, and prints one cross-language
+// bench/history.mjs: replay, fork, diff; bench/workers.mjs: kv.put from 1,
+// 2 and 4 worker_threads on disjoint runs of one directory — each prints its
+// own targets), then the Rust criterion bench of the engine, and prints one cross-language
 // table with the SPEC §12 targets marked PASS/FAIL, and the primitives'
 // figures with their ratios against the peers. Machine-readable results go
 // to bench/results/ (kv.json from kv.mjs, primitives.json from
-// primitives.mjs, summary.json from here).
+// primitives.mjs, workers.json from workers.mjs, summary.json from here).
 //
 // A peer that fails to load is reported by the suite and skipped; a failed
 // step (a JS suite or cargo) is reported here and the table shows what exists.
 //
 // Environment: everything bench/kv.mjs and bench/primitives.mjs read
 // (BENCH_KEYS, BENCH_OPS, ...), and BENCH_SKIP_RUST=1 / BENCH_SKIP_JS=1 /
-// BENCH_SKIP_PRIMITIVES=1 / BENCH_SKIP_DURABILITY=1 / BENCH_SKIP_HISTORY=1
-// to reuse the previous results of a step.
+// BENCH_SKIP_PRIMITIVES=1 / BENCH_SKIP_DURABILITY=1 / BENCH_SKIP_HISTORY=1 /
+// BENCH_SKIP_WORKERS=1 to reuse the previous results of a step.
 
 import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs'
@@ -52,6 +53,7 @@ if (!process.env.BENCH_SKIP_JS) step('JS suite', process.execPath, [join(here, '
 if (!process.env.BENCH_SKIP_PRIMITIVES) step('JS primitives suite', process.execPath, [join(here, 'primitives.mjs')])
 if (!process.env.BENCH_SKIP_DURABILITY) step('JS durability suite', process.execPath, [join(here, 'durability.mjs')])
 if (!process.env.BENCH_SKIP_HISTORY) step('JS history suite', process.execPath, [join(here, 'history.mjs')])
+if (!process.env.BENCH_SKIP_WORKERS) step('JS worker_threads suite', process.execPath, [join(here, 'workers.mjs')])
 if (!process.env.BENCH_SKIP_RUST) step('Rust criterion bench', 'cargo', ['bench', '-p', 'in-mem-engine', '--bench', 'engine'], { CRITERION_HOME: criterionHome })
 
 // ----- inputs ----------------------------------------------------------------
@@ -79,6 +81,20 @@ try {
 }
 if (prim?.addon?.loaded?.debug) problems.push(`the primitives suite ran a debug build of the addon (${prim.addon.loaded.file}); its numbers are not release numbers`)
 if (prim?.addon?.raced) problems.push('the native addon was being rebuilt while the primitives suite loaded it; which build ran is unknown')
+
+let workers = null
+try {
+  const file = join(resultsDir, 'workers.json')
+  workers = JSON.parse(readFileSync(file, 'utf8'))
+  if (!process.env.BENCH_SKIP_WORKERS && statSync(file).mtimeMs < started) {
+    problems.push('bench/results/workers.json is from an earlier run (the worker_threads suite did not write it)')
+  }
+} catch (e) {
+  problems.push(`no worker_threads results: ${e.message}`)
+}
+if (workers?.addon?.loaded?.debug) problems.push(`the worker_threads suite ran a debug build of the addon (${workers.addon.loaded.file}); its numbers are not release numbers`)
+if (workers?.addon?.raced) problems.push('the native addon was being rebuilt while the worker_threads suite loaded it; which build ran is unknown')
+for (const [what, e] of Object.entries(workers?.errors ?? {})) problems.push(`worker_threads suite, ${what}: ${e.split('\n')[0]}`)
 
 if (kv?.addon?.loaded?.debug) problems.push(`the JS suite ran a debug build of the addon (${kv.addon.loaded.file}); its numbers are not release numbers`)
 if (kv?.addon?.raced) problems.push('the native addon was being rebuilt while the JS suite loaded it; which build ran is unknown')
@@ -233,6 +249,33 @@ if (prim) {
   }
 }
 
+// worker_threads (bench/workers.mjs): aggregate kv.put ops/s of 1, 2, 4
+// workers writing disjoint runs of one buffered directory, and the scaling.
+let workerRows = []
+if (workers) {
+  const wp = workers.probe?.jsonParseNs
+  console.log('\n---------------- worker_threads (bench/workers.mjs) ----------------')
+  if (wp) console.log(`speed probe of this suite: JS JSON.parse ${wp.start.toFixed(0)} ns at the start, ${wp.end.toFixed(0)} ns at the end`)
+  console.log(`kv.put, buffered, each worker on its own run of one data directory; ${workers.machine?.cores ?? '?'} cores; median of ${workers.config?.rounds ?? '?'} rounds`)
+  console.log(`${'workers'.padEnd(8)} ${'ops/s'.padStart(9)} ${'per worker'.padStart(11)} ${'÷ 1 worker'.padStart(11)}`)
+  const one = workers.results.find((x) => x.workers === 1)
+  workerRows = workers.results.map((x) => ({
+    workers: x.workers,
+    opsPerSec: x.opsPerSec,
+    perWorkerOpsPerSec: x.perWorkerOpsPerSec,
+    vsOne: one?.opsPerSec && x.opsPerSec ? x.opsPerSec / one.opsPerSec : undefined,
+  }))
+  for (const r of workerRows) {
+    console.log(`${String(r.workers).padEnd(8)} ${ops(r.opsPerSec).padStart(9)} ${ops(r.perWorkerOpsPerSec).padStart(11)} ${(r.vsOne === undefined ? '-' : `${r.vsOne.toFixed(2)}×`).padStart(11)}`)
+  }
+  const two = workerRows.find((r) => r.workers === 2)
+  target(
+    'two worker_threads on disjoint runs ≥ 1.8 × one thread',
+    two?.vsOne === undefined ? undefined : `${two.vsOne.toFixed(2)}× (${ops(two.opsPerSec)} vs ${ops(one.opsPerSec)} ops/s, kv.put buffered)`,
+    two?.vsOne === undefined ? undefined : two.vsOne >= 1.8,
+  )
+}
+
 console.log()
 for (const t of targets) console.log(`${mark(t.pass)}  ${t.target.padEnd(58)} ${t.value ?? '-'}`)
 
@@ -252,6 +295,7 @@ writeFileSync(
       machine: m,
       probe: { jsJsonParseNs: jsProbe, rustJsonParseNs: rustProbe?.ns },
       rows,
+      workers: workers ? { probe: { jsJsonParseNs: workers.probe?.jsonParseNs }, cores: workers.machine?.cores, rows: workerRows, errors: workers.errors } : null,
       primitives: prim ? { probe: { jsJsonParseNs: prim.probe?.jsonParseNs }, rows: primRows, results: prim.results, skipped: prim.skipped, errors: prim.errors } : null,
       targets,
       problems,

@@ -2,7 +2,8 @@
  * The value codec: validates a JavaScript value against SPEC §3 and encodes
  * it as plain MessagePack (msgpackr), so that a round trip is exact:
  * integers stay numbers, bigints stay bigints, bytes stay bytes, object key
- * order is kept.
+ * order is kept. A string (or object key) with a lone surrogate is refused:
+ * UTF-8 cannot carry it, and it would come back as U+FFFD.
  * @module
  */
 import { Packr, Unpackr } from 'msgpackr'
@@ -19,6 +20,25 @@ export type Value =
   | Value[]
   | { [key: string]: Value }
 
+/**
+ * `T` where every part is storable, for checking a caller's own types:
+ * `interface Plan { steps: string[]; current: number }` is storable as it
+ * is (an interface has no index signature, so it is not a {@link Value}).
+ * A function, `Date`, `Map`, `Set`, `RegExp`, `Promise`, `symbol` or
+ * `undefined` anywhere in it becomes `never`, so passing such a value is a
+ * type error (`value: T & Storable<T>`). A class instance with methods is
+ * refused the same way; one with fields only is refused at run time.
+ */
+export type Storable<T> = [T] extends [Value]
+  ? T
+  : T extends null | boolean | number | bigint | string | Uint8Array
+  ? T
+  : T extends ((...args: never[]) => unknown) | Date | RegExp | Map<unknown, unknown> | Set<unknown> | PromiseLike<unknown> | symbol | undefined
+    ? never
+    : T extends object
+      ? { [K in keyof T]: Storable<T[K]> }
+      : never
+
 /** Largest encoded value, in bytes (16 MiB). */
 export const MAX_VALUE_BYTES = 16 * 1024 * 1024
 /** Deepest nesting of arrays and objects. */
@@ -33,9 +53,16 @@ function reject(path: string, what: string): never {
   throw new InvalidArgumentError(`${what} at ${path} cannot be stored`, { path })
 }
 
+/** Whether `s` has no lone surrogate (UTF-16 that UTF-8 cannot carry). */
+const wellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed()
+
 function check(v: unknown, depth: number, path: string, stack: object[]): void {
   switch (typeof v) {
     case 'string':
+      if (!wellFormed(v)) {
+        throw new InvalidArgumentError(`the string at ${path} has a lone surrogate (not valid Unicode); it cannot be stored as UTF-8`, { path })
+      }
+      return
     case 'number':
     case 'boolean':
       return
@@ -70,6 +97,7 @@ function check(v: unknown, depth: number, path: string, stack: object[]): void {
     if (Object.getOwnPropertySymbols(obj).length > 0) reject(path, 'a symbol-keyed property')
     for (const key of Object.keys(obj)) {
       if (key === '__proto__') reject(path, 'the key "__proto__"')
+      if (!wellFormed(key)) throw new InvalidArgumentError(`an object key at ${path} has a lone surrogate (not valid Unicode)`, { path })
       check((obj as Record<string, unknown>)[key], depth + 1, `${path}.${key}`, stack)
     }
   }
@@ -84,6 +112,7 @@ function check(v: unknown, depth: number, path: string, stack: object[]): void {
 function storable(v: unknown, depth: number): boolean {
   switch (typeof v) {
     case 'string':
+      return wellFormed(v)
     case 'number':
     case 'boolean':
       return true
@@ -103,7 +132,7 @@ function storable(v: unknown, depth: number): boolean {
   const proto = Object.getPrototypeOf(v)
   if (proto !== Object.prototype && proto !== null) return false
   for (const key in v) {
-    if (key === '__proto__' || !storable((v as Record<string, unknown>)[key], depth + 1)) return false
+    if (key === '__proto__' || !wellFormed(key) || !storable((v as Record<string, unknown>)[key], depth + 1)) return false
   }
   return Object.getOwnPropertySymbols(v).length === 0
 }

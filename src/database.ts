@@ -2,6 +2,7 @@
  * `Database`: opening, transactions, run helpers and operations.
  * @module
  */
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { ClosedError, ConflictError, InvalidArgumentError, translate } from './errors.js'
 import { Kv } from './kv.js'
 import { runBytes } from './keys.js'
@@ -115,8 +116,24 @@ export interface CheckpointReport {
 
 /** Options of {@link Database.transaction}. */
 export interface TransactionOptions {
-  /** How many times to re-run the closure after a `ConflictError`. Default 3. */
+  /**
+   * How many times to re-run the closure after a `ConflictError`. Default 3.
+   * `transactionAsync` waits a random, growing delay before each re-run
+   * (jittered exponential backoff, 1 ms doubling up to 100 ms), so writers
+   * that collide on one key spread out instead of colliding again in
+   * lockstep.
+   */
   retries?: number
+}
+
+/** A closure's result that is not a promise: `transaction` is for synchronous closures. */
+export type NotPromise<T> = T extends PromiseLike<unknown> ? never : T
+
+const TRANSACTION_OPTIONS = ['retries'] as const satisfies readonly (keyof TransactionOptions)[]
+
+/** The delay before re-run `attempt` (0-based) of a conflicting `transactionAsync`. */
+function backoffMs(attempt: number): number {
+  return Math.random() * Math.min(100, 2 ** attempt)
 }
 
 /** What {@link Database.stats} reports. */
@@ -193,10 +210,14 @@ export interface Stats {
   }
 }
 
+/** The handle whose `transactionAsync` closure is running, in that closure's async context. */
+const asyncTx = new AsyncLocalStorage<object>()
+
 /** How many finished native transactions a handle keeps for reuse (as many as usually run at once). */
 const KEPT_TRANSACTIONS = 128
 
 function retriesOf(opts: TransactionOptions | undefined): number {
+  checkOptions(opts, TRANSACTION_OPTIONS, 'transaction options')
   const r = opts?.retries ?? 3
   if (!Number.isInteger(r) || r < 0) throw new InvalidArgumentError('retries must be a non-negative integer')
   return r
@@ -239,6 +260,8 @@ export class Database {
   readonly #watchers = new Set<number>()
   /** Finished native transactions, kept to begin the next ones on. */
   readonly #finished: NativeTransaction[] = []
+  /** How many synchronous transaction closures of this handle are running (0 or 1: a nested one is refused). */
+  #depth = 0
   /** Acknowledges strict `transactionAsync` commits; absent in the modes where a commit is durable once applied. */
   readonly #durable: DurableWaiter | undefined
 
@@ -250,7 +273,7 @@ export class Database {
     this.kv = new Kv<number>(this.#target)
     this.runs = new Runs(native)
     this.events = new Events(ops)
-    this.state = new State(ops, (run, fn) => this.transaction(run, (tx) => fn(tx.state), { retries: 0 }))
+    this.state = new State(ops, (run, fn) => this.transaction(run, (tx) => fn(tx.state) as NotPromise<ReturnType<typeof fn>>, { retries: 0 }))
     this.json = new Json(ops)
     this.traces = new Traces(ops)
     this.machines = new Machines(ops)
@@ -302,19 +325,29 @@ export class Database {
    * kept. Synchronous: in strict mode it returns after the commit's fsync.
    * @returns what `fn` returned
    */
-  transaction<T>(run: RunId, fn: (tx: TxScope) => T, opts?: TransactionOptions): T {
+  transaction<T>(run: RunId, fn: (tx: TxScope) => NotPromise<T>, opts?: TransactionOptions): T {
     runBytes(run)
     if (typeof fn !== 'function') throw new InvalidArgumentError('transaction needs a function')
     const retries = retriesOf(opts)
+    this.#refuseNested('transaction')
     for (let attempt = 0; ; attempt++) {
       const lease = this.#begin()
       try {
-        const result = fn(new TxScope(lease, this.#target.io, run))
+        let result: unknown
+        this.#depth++
+        try {
+          result = fn(new TxScope(lease, this.#target.io, run))
+        } finally {
+          this.#depth--
+        }
         if (isThenable(result)) {
+          // Its later rejection (a write to the finished transaction) is a
+          // consequence of this refusal, not a second error to report.
+          Promise.resolve(result).catch(() => {})
           throw new InvalidArgumentError('the transaction closure returned a promise; use transactionAsync for async work')
         }
         this.#commit(lease, true)
-        return result
+        return result as T
       } catch (e) {
         // Errors pass through as thrown: the closure's own are the caller's
         // (the facades already translated the engine's), and #commit
@@ -323,6 +356,18 @@ export class Database {
         if (e instanceof ConflictError && attempt < retries) continue
         throw e
       }
+    }
+  }
+
+  /**
+   * A transaction started inside another's closure would commit on its own,
+   * outside the outer one's atomicity, and again on each outer retry.
+   */
+  #refuseNested(what: string): void {
+    if (this.#depth > 0 || asyncTx.getStore() === this) {
+      throw new InvalidArgumentError(
+        `${what} was called inside another transaction's closure; it would commit on its own, outside the outer transaction — use the closure's tx (tx.kv, tx.state, ...) instead`,
+      )
     }
   }
 
@@ -336,17 +381,21 @@ export class Database {
     runBytes(run)
     if (typeof fn !== 'function') throw new InvalidArgumentError('transactionAsync needs a function')
     const retries = retriesOf(opts)
+    this.#refuseNested('transactionAsync')
     for (let attempt = 0; ; attempt++) {
       const lease = this.#begin()
       let result: T
       let version: number
       try {
-        result = await fn(new TxScope(lease, this.#target.io, run))
+        result = await asyncTx.run(this, () => fn(new TxScope(lease, this.#target.io, run)))
         version = this.#commit(lease, false)
       } catch (e) {
         // As in `transaction`: errors pass through as thrown.
         this.#abort(lease)
-        if (e instanceof ConflictError && attempt < retries) continue
+        if (e instanceof ConflictError && attempt < retries) {
+          await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt)))
+          continue
+        }
         throw e
       }
       if (version >= 0 && this.#durable) await this.#durable.wait(version)
@@ -541,7 +590,7 @@ export class Database {
    * version it was given. Breaking out of the loop, aborting the signal or
    * closing the database ends it.
    */
-  watch(opts: WatchOptions = {}): AsyncIterableIterator<Change> {
+  watch(opts: WatchOptions = {}): AsyncGenerator<Change, void, undefined> {
     checkWatchOptions(opts)
     return watchChanges(this.#native, opts, this.#watchers)
   }

@@ -57,16 +57,43 @@ export class GuardFailedError extends InMemError {
 export class MachineVersionExistsError extends InMemError {
   constructor(message: string, details: Record<string, unknown> = {}) { super(message, 'MACHINE_VERSION_EXISTS', details) }
 }
+/** {@link LaggedError.details}. */
+export interface LaggedDetails {
+  /** The last commit version the watcher was given. */
+  lastVersion: number
+  [key: string]: unknown
+}
+/** {@link CorruptionError.details}. */
+export interface CorruptionDetails {
+  /** The damaged file. */
+  file: string
+  /** Where in it the damage starts. */
+  offset: number
+  /** What is wrong there. */
+  reason: string
+  [key: string]: unknown
+}
+/** {@link LockedError.details}. */
+export interface LockedDetails {
+  /** The data directory. */
+  path: string
+  /** The process that holds it, when it could be read. */
+  pid: number | null
+  [key: string]: unknown
+}
 /** A watcher fell behind its bounded buffer; `details.lastVersion` is the last commit version it was given. */
 export class LaggedError extends InMemError {
+  declare readonly details: LaggedDetails
   constructor(message: string, details: Record<string, unknown> = {}) { super(message, 'LAGGED', details) }
 }
 /** Stored data is damaged; `details` has `file`, `offset` and `reason`. Nothing on disk was changed. */
 export class CorruptionError extends InMemError {
+  declare readonly details: CorruptionDetails
   constructor(message: string, details: Record<string, unknown> = {}) { super(message, 'CORRUPTION', details) }
 }
 /** Another process holds the data directory; `details.pid` names it. */
 export class LockedError extends InMemError {
+  declare readonly details: LockedDetails
   constructor(message: string, details: Record<string, unknown> = {}) { super(message, 'LOCKED', details) }
 }
 /** The database (or transaction) is closed. */

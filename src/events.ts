@@ -2,7 +2,7 @@
  * The EventLog: an append-only, hash-chained log per run.
  * @module
  */
-import { type Value, decode, encode } from './codec.js'
+import { type Storable, type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError } from './errors.js'
 import type { OpTarget } from './ops.js'
 
@@ -85,10 +85,13 @@ export class Events {
   /** @internal */
   constructor(private readonly target: OpTarget) {}
 
+  /** Appends an event with a `null` payload; returns its sequence, hash, previous hash and timestamp. */
+  append(run: string, type: string): Appended
   /** Appends an event; returns its sequence, hash, previous hash and timestamp. */
-  append(run: string, type: string, payload: Value = null): Appended {
+  append<T = Value>(run: string, type: string, payload: T & Storable<T>): Appended
+  append(run: string, type: string, payload?: unknown): Appended {
     checkType(type)
-    const bytes = encode(payload)
+    const bytes = encode(payload === undefined ? null : payload)
     return this.target.write(run, (tx) => tx.eventsAppend(run, type, bytes))
   }
 
@@ -138,8 +141,11 @@ export class ScopedEvents {
     private readonly run: string,
   ) {}
   /** See {@link Events.append}. */
-  append(type: string, payload: Value = null): Appended {
-    return this.events.append(this.run, type, payload)
+  append(type: string): Appended
+  /** See {@link Events.append}. */
+  append<T = Value>(type: string, payload: T & Storable<T>): Appended
+  append(type: string, payload?: unknown): Appended {
+    return this.events.append(this.run, type, payload as Value)
   }
   /** See {@link Events.get}. */
   get(sequence: number): Event | undefined {

@@ -8,7 +8,7 @@
  * @module
  */
 export { Database } from './database.js'
-export type { CheckpointOptions, CheckpointProgress, CheckpointReport, Durability, OpenOptions, Stats, TransactionOptions } from './database.js'
+export type { CheckpointOptions, CheckpointProgress, CheckpointReport, Durability, OpenOptions, NotPromise, Stats, TransactionOptions } from './database.js'
 export { Kv, ScopedKv } from './kv.js'
 export type { ListOptions, PutOptions, Versioned } from './kv.js'
 export { Runs } from './runs.js'
@@ -52,7 +52,7 @@ export type {
   StoredMachineTransition,
   MachineTransitionSpec,
 } from './machines.js'
-export type { Value } from './codec.js'
+export type { Storable, Value } from './codec.js'
 export { MAX_DEPTH, MAX_VALUE_BYTES } from './codec.js'
 export { MAX_KEY_BYTES } from './keys.js'
 export {
@@ -73,3 +73,4 @@ export {
   NotFoundError,
   RunClosedError,
 } from './errors.js'
+export type { CorruptionDetails, LaggedDetails, LockedDetails } from './errors.js'

@@ -2,7 +2,7 @@
  * JSON documents addressed by path, with path-level conflicts.
  * @module
  */
-import { type Value, decode, encode } from './codec.js'
+import { type Storable, type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError } from './errors.js'
 import type { OpTarget } from './ops.js'
 
@@ -21,7 +21,7 @@ export class Json {
   constructor(private readonly target: OpTarget) {}
 
   /** Sets the value at `path`, creating missing intermediate objects. */
-  set(run: string, doc: string, path: string, value: Value): void {
+  set<T = Value>(run: string, doc: string, path: string, value: T & Storable<T>): void {
     checkDoc(doc, path)
     const bytes = encode(value)
     this.target.write(run, (tx) => tx.jsonSet(run, doc, path, bytes))
@@ -41,7 +41,7 @@ export class Json {
   }
 
   /** Merges `patch` into the value at `path` as an RFC 7386 merge patch (`null` removes a key). */
-  merge(run: string, doc: string, path: string, patch: Value): void {
+  merge<T = Value>(run: string, doc: string, path: string, patch: T & Storable<T>): void {
     checkDoc(doc, path)
     const bytes = encode(patch)
     this.target.write(run, (tx) => tx.jsonMerge(run, doc, path, bytes))
@@ -56,7 +56,7 @@ export class ScopedJson {
     private readonly run: string,
   ) {}
   /** See {@link Json.set}. */
-  set(doc: string, path: string, value: Value): void {
+  set<T = Value>(doc: string, path: string, value: T & Storable<T>): void {
     this.json.set(this.run, doc, path, value)
   }
   /** See {@link Json.get}. */
@@ -68,7 +68,7 @@ export class ScopedJson {
     return this.json.delete(this.run, doc, path)
   }
   /** See {@link Json.merge}. */
-  merge(doc: string, path: string, patch: Value): void {
+  merge<T = Value>(doc: string, path: string, patch: T & Storable<T>): void {
     this.json.merge(this.run, doc, path, patch)
   }
 }

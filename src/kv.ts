@@ -2,7 +2,7 @@
  * KV working memory: ordered keys per run, with optional TTL.
  * @module
  */
-import { type Value, decode, encode } from './codec.js'
+import { type Storable, type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError, translate } from './errors.js'
 import { IO_VALUE_OFFSET, TAG_KV, runBytes } from './keys.js'
 import type { KvTarget } from './targets.js'
@@ -89,7 +89,7 @@ export class Kv<W = number> {
    * @throws RunClosedError if the run is not active; NotFoundError if it does not exist
    * @throws InvalidArgumentError / LimitError for a bad key or value (nothing is written)
    */
-  put(run: string, key: string, value: Value, opts?: PutOptions): W {
+  put<T = Value>(run: string, key: string, value: T & Storable<T>, opts?: PutOptions): W {
     const n = this.target.io.key(run, TAG_KV, key)
     const bytes = encode(value)
     const ttl = ttlOf(opts)
@@ -250,7 +250,7 @@ export class ScopedKv<W = number> {
     readonly run: string,
   ) {}
   /** See {@link Kv.put}. */
-  put(key: string, value: Value, opts?: PutOptions): W { return this.kv.put(this.run, key, value, opts) }
+  put<T = Value>(key: string, value: T & Storable<T>, opts?: PutOptions): W { return this.kv.put<T>(this.run, key, value, opts) }
   /** See {@link Kv.get}. */
   get(key: string): Value | undefined { return this.kv.get(this.run, key) }
   /** See {@link Kv.getVersioned}. */

@@ -76,7 +76,7 @@ export interface MachineDefineResult {
 }
 
 /** A machine instance. */
-export interface MachineInstance<C extends MachineContext = MachineContext> {
+export interface MachineInstance<C = MachineContext> {
   /** The instance id, unique within its run. */
   id: string
   /** The machine it runs. */
@@ -133,7 +133,7 @@ export interface MachineApplyOptions {
 }
 
 /** What {@link Machines.apply} returns. */
-export interface MachineApplyResult<C extends MachineContext = MachineContext> {
+export interface MachineApplyResult<C = MachineContext> {
   /** The state before the transition. */
   from: string
   /** The state after it. */
@@ -230,7 +230,7 @@ function encodeDefinition(def: MachineDefinition): Uint8Array {
   return encode({ ...def, transitions })
 }
 
-function toInstance<C extends MachineContext>(i: RawInstance): MachineInstance<C> {
+function toInstance<C>(i: RawInstance): MachineInstance<C> {
   return {
     id: i.id,
     machine: i.machine,
@@ -307,14 +307,14 @@ export class Machines {
    * @throws AlreadyExistsError if the id exists in the run (unless `idempotencyKey` repeats its create)
    * @throws NotFoundError if the machine (or that version) is not defined
    */
-  create<C extends MachineContext = MachineContext>(run: string, id: string, opts: MachineCreateOptions): MachineInstance<C> {
+  create<C = MachineContext>(run: string, id: string, opts: MachineCreateOptions): MachineInstance<C> {
     str('an instance id', id)
     if (!isObject(opts)) throw new InvalidArgumentError('create options must be an object with at least { machine }')
     const machine = str('machine', opts.machine)
     const v = positiveInt('version', opts.version)
     const context = object('the context', opts.context)
     const key = optStr('idempotencyKey', opts.idempotencyKey)
-    return toInstance(this.target.write(run, (tx) => tx.machinesCreate(run, id, machine, v, context, key)))
+    return toInstance<C>(this.target.write(run, (tx) => tx.machinesCreate(run, id, machine, v, context, key)))
   }
 
   /**
@@ -328,7 +328,7 @@ export class Machines {
    * @throws ConflictError if `expectedState` or `expectedRevision` does not match (`details` has both sides)
    * @throws NotFoundError if the instance does not exist
    */
-  apply<C extends MachineContext = MachineContext>(run: string, id: string, event: string, opts?: MachineApplyOptions): MachineApplyResult<C> {
+  apply<C = MachineContext>(run: string, id: string, event: string, opts?: MachineApplyOptions): MachineApplyResult<C> {
     str('an instance id', id)
     str('an event', event)
     const o = options('apply options', opts)
@@ -344,14 +344,14 @@ export class Machines {
   }
 
   /** The instance, or `undefined`. */
-  get<C extends MachineContext = MachineContext>(run: string, id: string): MachineInstance<C> | undefined {
+  get<C = MachineContext>(run: string, id: string): MachineInstance<C> | undefined {
     str('an instance id', id)
     const i = this.target.read(run, (tx) => tx.machinesGet(run, id))
     return i == null ? undefined : toInstance<C>(i)
   }
 
   /** The run's instances in id order, optionally only one machine's or those in one state. */
-  list<C extends MachineContext = MachineContext>(run: string, opts?: MachineListOptions): MachineInstance<C>[] {
+  list<C = MachineContext>(run: string, opts?: MachineListOptions): MachineInstance<C>[] {
     const o = options('list options', opts)
     const machine = optStr('machine', o.machine)
     const state = optStr('state', o.state)
@@ -379,19 +379,19 @@ export class ScopedMachines {
     return this.machines.listDefinitions(name)
   }
   /** See {@link Machines.create}. */
-  create<C extends MachineContext = MachineContext>(id: string, opts: MachineCreateOptions): MachineInstance<C> {
+  create<C = MachineContext>(id: string, opts: MachineCreateOptions): MachineInstance<C> {
     return this.machines.create<C>(this.run, id, opts)
   }
   /** See {@link Machines.apply}. */
-  apply<C extends MachineContext = MachineContext>(id: string, event: string, opts?: MachineApplyOptions): MachineApplyResult<C> {
+  apply<C = MachineContext>(id: string, event: string, opts?: MachineApplyOptions): MachineApplyResult<C> {
     return this.machines.apply<C>(this.run, id, event, opts)
   }
   /** See {@link Machines.get}. */
-  get<C extends MachineContext = MachineContext>(id: string): MachineInstance<C> | undefined {
+  get<C = MachineContext>(id: string): MachineInstance<C> | undefined {
     return this.machines.get<C>(this.run, id)
   }
   /** See {@link Machines.list}. */
-  list<C extends MachineContext = MachineContext>(opts?: MachineListOptions): MachineInstance<C>[] {
+  list<C = MachineContext>(opts?: MachineListOptions): MachineInstance<C>[] {
     return this.machines.list<C>(this.run, opts)
   }
 }

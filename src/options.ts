@@ -29,7 +29,7 @@ export function checkOptions(options: unknown, known: readonly string[], what: s
     if (known.includes(key)) continue
     let nearest = known[0]
     for (const k of known) if (distance(key.toLowerCase(), k.toLowerCase()) < distance(key.toLowerCase(), nearest.toLowerCase())) nearest = k
-    const hint = nearest !== undefined && distance(key.toLowerCase(), nearest.toLowerCase()) <= Math.max(2, nearest.length / 3) ? `; did you mean '${nearest}'?` : ''
+    const hint = nearest !== undefined && distance(key.toLowerCase(), nearest.toLowerCase()) <= Math.max(2, Math.ceil(nearest.length / 2)) ? `; did you mean '${nearest}'?` : ''
     throw new InvalidArgumentError(`unknown option '${key}' in ${what}${hint} (valid: ${known.join(', ')})`, { option: key, nearest: hint ? nearest : null, valid: [...known] })
   }
 }

@@ -2,7 +2,7 @@
  * StateCells: named, versioned values per run with compare-and-swap.
  * @module
  */
-import { type Value, decode, encode } from './codec.js'
+import { type Storable, type Value, decode, encode } from './codec.js'
 import { ConflictError, InvalidArgumentError } from './errors.js'
 import type { OpTarget } from './ops.js'
 
@@ -64,7 +64,7 @@ export class State {
   ) {}
 
   /** Creates a cell at version 1; `AlreadyExistsError` if it exists. */
-  init(run: string, name: string, value: Value): number {
+  init<T = Value>(run: string, name: string, value: T & Storable<T>): number {
     checkName(name)
     const bytes = encode(value)
     return this.target.write(run, (tx) => tx.stateInit(run, name, bytes))
@@ -78,7 +78,7 @@ export class State {
   }
 
   /** Writes unconditionally (creating the cell at version 1); returns the new version. */
-  set(run: string, name: string, value: Value): number {
+  set<T = Value>(run: string, name: string, value: T & Storable<T>): number {
     checkName(name)
     const bytes = encode(value)
     return this.target.write(run, (tx) => tx.stateSet(run, name, bytes))
@@ -89,7 +89,7 @@ export class State {
    * does not exist). On a mismatch it returns `{ ok: false, version: current }`
    * at once, with no retry.
    */
-  cas(run: string, name: string, expectedVersion: number, value: Value): CasResult {
+  cas<T = Value>(run: string, name: string, expectedVersion: number, value: T & Storable<T>): CasResult {
     checkName(name)
     if (typeof expectedVersion !== 'number' || !Number.isSafeInteger(expectedVersion) || expectedVersion < 0) {
       throw new InvalidArgumentError(`expectedVersion must be a non-negative integer, not ${String(expectedVersion)}`)
@@ -104,7 +104,7 @@ export class State {
    * a newer value if another writer got in first. `fn` must be synchronous
    * and may run more than once.
    */
-  transition<T extends Value = Value>(run: string, name: string, fn: (current: T | undefined) => T): TransitionResult<T> {
+  transition<T = Value>(run: string, name: string, fn: (current: T | undefined) => T & Storable<T>): TransitionResult<T> {
     checkName(name)
     if (typeof fn !== 'function') throw new InvalidArgumentError('transition needs a function')
     for (let attempt = 0; ; attempt++) {
@@ -142,7 +142,7 @@ export class ScopedState {
     private readonly run: string,
   ) {}
   /** See {@link State.init}. */
-  init(name: string, value: Value): number {
+  init<T = Value>(name: string, value: T & Storable<T>): number {
     return this.state.init(this.run, name, value)
   }
   /** See {@link State.get}. */
@@ -150,15 +150,15 @@ export class ScopedState {
     return this.state.get(this.run, name)
   }
   /** See {@link State.set}. */
-  set(name: string, value: Value): number {
+  set<T = Value>(name: string, value: T & Storable<T>): number {
     return this.state.set(this.run, name, value)
   }
   /** See {@link State.cas}. */
-  cas(name: string, expectedVersion: number, value: Value): CasResult {
+  cas<T = Value>(name: string, expectedVersion: number, value: T & Storable<T>): CasResult {
     return this.state.cas(this.run, name, expectedVersion, value)
   }
   /** See {@link State.transition}. */
-  transition<T extends Value = Value>(name: string, fn: (current: T | undefined) => T): TransitionResult<T> {
+  transition<T = Value>(name: string, fn: (current: T | undefined) => T & Storable<T>): TransitionResult<T> {
     return this.state.transition(this.run, name, fn)
   }
   /** See {@link State.delete}. */

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { Database, InvalidArgumentError, type ListOptions, type PutOptions, type Value, type Versioned } from '../dist/index.js'
+import { Database, InvalidArgumentError, type ListOptions, type NotPromise, type PutOptions, type Value, type Versioned } from '../dist/index.js'
 import { expectError, sleep } from './helpers.js'
 
 /** The KV methods without the run argument: what a scope and `tx.kv` offer. */
@@ -43,7 +43,7 @@ interface Surface {
 const surfaces: Surface[] = [
   { name: 'db.kv', returnsVersion: true, use: (db, run, fn) => fn(bindDbKv(db, run)) },
   { name: 'db.scope(run).kv', returnsVersion: true, use: (db, run, fn) => fn(db.scope(run).kv) },
-  { name: 'tx.kv in db.transaction', returnsVersion: false, use: (db, run, fn) => db.transaction(run, (tx) => fn(tx.kv)) },
+  { name: 'tx.kv in db.transaction', returnsVersion: false, use: (db, run, fn) => db.transaction(run, (tx) => fn(tx.kv) as NotPromise<ReturnType<typeof fn>>) },
 ]
 
 const utf8Order = (a: string, b: string): number => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
