@@ -2,6 +2,7 @@
  * The EventLog: an append-only, hash-chained log per run.
  * @module
  */
+import { describe } from './options.js'
 import { type Storable, type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError } from './errors.js'
 import type { OpTarget } from './ops.js'
@@ -53,7 +54,7 @@ export interface Verification {
 function seq(name: string, v: unknown): number | undefined {
   if (v === undefined) return undefined
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-    throw new InvalidArgumentError(`${name} must be a non-negative integer, not ${String(v)}`)
+    throw new InvalidArgumentError(`${name} must be a non-negative integer, not ${describe(v)}`)
   }
   return v
 }

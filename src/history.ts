@@ -3,6 +3,7 @@
  * runs. Forks are `db.runs.fork`.
  * @module
  */
+import { describe } from './options.js'
 import { type Value, decode } from './codec.js'
 import { InvalidArgumentError } from './errors.js'
 import type { Event, ScopedEvents } from './events.js'
@@ -142,7 +143,7 @@ export interface RunDiff {
 export function resolveAt(at: At | undefined, eventVersion: (sequence: number) => number): number | undefined {
   const check = (name: string, v: unknown): number => {
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-      throw new InvalidArgumentError(`${name} must be a non-negative integer, not ${String(v)}`)
+      throw new InvalidArgumentError(`${name} must be a non-negative integer, not ${describe(v)}`)
     }
     return v
   }

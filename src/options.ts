@@ -33,3 +33,25 @@ export function checkOptions(options: unknown, known: readonly string[], what: s
     throw new InvalidArgumentError(`unknown option '${key}' in ${what}${hint} (valid: ${known.join(', ')})`, { option: key, nearest: hint ? nearest : null, valid: [...known] })
   }
 }
+
+/** A value as an error message shows it: `the string "1"`, `1.5`, `an object`. */
+export function describe(v: unknown): string {
+  switch (typeof v) {
+    case 'string':
+      return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`
+    case 'number':
+    case 'boolean':
+      return String(v)
+    case 'bigint':
+      return `${v}n`
+    case 'undefined':
+      return 'undefined'
+    case 'function':
+      return 'a function'
+    case 'symbol':
+      return 'a symbol'
+  }
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'an array'
+  return 'an object'
+}

@@ -136,9 +136,9 @@ export class Runs {
 
   /** Ends an active run successfully. */
   complete(run: RunId): RunInfo { return this.move(run, 'complete') }
-  /** Ends an active run as failed, keeping the error's message. */
+  /** Ends an active run as failed, keeping the error's message (an Error's `message`, a string as is, anything else as JSON). */
   fail(run: RunId, error?: unknown): RunInfo {
-    const message = error === undefined ? undefined : error instanceof Error ? error.message : String(error)
+    const message = error === undefined ? undefined : failureMessage(error)
     return this.move(run, 'fail', message)
   }
   /** Ends an active run as cancelled. */
@@ -277,4 +277,17 @@ export class Runs {
       throw translate(e)
     }
   }
+}
+
+/** What {@link Runs.fail} keeps of `error`. */
+function failureMessage(error: unknown): string {
+  if (error instanceof Error) return error.message
+  if (typeof error === 'string') return error
+  try {
+    const json = JSON.stringify(error, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))
+    if (json !== undefined) return json
+  } catch {
+    // a cycle: fall back to the string form
+  }
+  return String(error)
 }

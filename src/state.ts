@@ -2,6 +2,7 @@
  * StateCells: named, versioned values per run with compare-and-swap.
  * @module
  */
+import { describe } from './options.js'
 import { type Storable, type Value, decode, encode } from './codec.js'
 import { ConflictError, InvalidArgumentError } from './errors.js'
 import type { OpTarget } from './ops.js'
@@ -92,7 +93,7 @@ export class State {
   cas<T = Value>(run: string, name: string, expectedVersion: number, value: T & Storable<T>): CasResult {
     checkName(name)
     if (typeof expectedVersion !== 'number' || !Number.isSafeInteger(expectedVersion) || expectedVersion < 0) {
-      throw new InvalidArgumentError(`expectedVersion must be a non-negative integer, not ${String(expectedVersion)}`)
+      throw new InvalidArgumentError(`expectedVersion must be a non-negative integer, not ${describe(expectedVersion)}`)
     }
     const bytes = encode(value)
     return this.target.write(run, (tx) => tx.stateCas(run, name, expectedVersion, bytes))

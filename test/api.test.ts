@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process'
 import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { ConflictError, Database, InvalidArgumentError, type NotPromise } from '../dist/index.js'
+import { ConflictError, Database, InvalidArgumentError, NotFoundError, type NotPromise } from '../dist/index.js'
 import { expectError, makeTmpDir, removeDir } from './helpers.js'
 import { walFiles } from './wal-helpers.js'
 
@@ -186,5 +186,107 @@ describe('the CLI reads without writing', () => {
     expect(rw.stats().recovery.tornTail).toMatchObject({ droppedBytes: 16 })
     expect(rw.kv.get(run, 'a')).toBe(1)
     writeFileSync(join(dir, 'done'), '')
+  })
+})
+
+describe('idempotency keys name one request', () => {
+  const MACHINE = { name: 'job', version: 1, initial: 'todo', states: ['todo', 'doing', 'done'], transitions: [{ from: 'todo', event: 'go', to: 'doing' }] }
+
+  it('apply with a reused key and a different payload or expectedState is InvalidArgumentError; the same request returns the first result', () => {
+    const db = open()
+    const run = db.runs.begin()
+    db.machines.define(MACHINE)
+    db.machines.create(run, 'j', { machine: 'job' })
+    const first = db.machines.apply(run, 'j', 'go', { idempotencyKey: 'k1', payload: { x: 1 } })
+    expect(first.applied).toBe(true)
+    const again = db.machines.apply(run, 'j', 'go', { idempotencyKey: 'k1', payload: { x: 1 } })
+    expect(again).toMatchObject({ applied: false, to: 'doing', revision: first.revision })
+    for (const other of [{ payload: { x: 2 } }, { payload: { x: 1 }, expectedState: 'todo' }, { payload: { x: 1 }, expectedRevision: 1 }]) {
+      const err = expectError(() => db.machines.apply(run, 'j', 'go', { idempotencyKey: 'k1', ...other }), InvalidArgumentError, 'INVALID_ARGUMENT')
+      expect(err.message).toContain('k1')
+    }
+    expect(db.machines.get(run, 'j')?.context).toEqual({ x: 1 })
+  })
+
+  it('create with a reused key and a different context is InvalidArgumentError', () => {
+    const db = open()
+    const run = db.runs.begin()
+    db.machines.define(MACHINE)
+    db.machines.create(run, 'j', { machine: 'job', context: { a: 1 }, idempotencyKey: 'c' })
+    expect(db.machines.create(run, 'j', { machine: 'job', context: { a: 1 }, idempotencyKey: 'c' }).context).toEqual({ a: 1 })
+    expectError(() => db.machines.create(run, 'j', { machine: 'job', context: { a: 2 }, idempotencyKey: 'c' }), InvalidArgumentError, 'INVALID_ARGUMENT')
+  })
+})
+
+describe('state cells keep rising versions across delete and re-create', () => {
+  it('a cas holding a version from before the delete fails (no ABA)', () => {
+    const db = open()
+    const run = db.runs.begin()
+    expect(db.state.init(run, 'c', 'a')).toBe(1)
+    expect(db.state.delete(run, 'c')).toBe(true)
+    // Absent: cas expects 0.
+    expect(db.state.cas(run, 'c', 1, 'stale')).toEqual({ ok: false, version: 0 })
+    expect(db.state.init(run, 'c', 'b')).toBe(2)
+    expect(db.state.cas(run, 'c', 1, 'stale')).toEqual({ ok: false, version: 2 })
+    expect(db.state.get(run, 'c')).toMatchObject({ value: 'b', version: 2 })
+    db.state.delete(run, 'c')
+    expect(db.state.cas(run, 'c', 0, 'c')).toEqual({ ok: true, version: 3 })
+    db.state.delete(run, 'c')
+    expect(db.state.set(run, 'c', 'd')).toBe(4)
+    // Inside one transaction: delete then set continues too.
+    db.transaction(run, (tx) => {
+      tx.state.delete('c')
+      expect(tx.state.set('c', 'e')).toBe(5)
+    })
+    expect(db.state.get(run, 'c')).toMatchObject({ value: 'e', version: 5 })
+  })
+})
+
+describe('errors that point the right way', () => {
+  it('Database.open on a file says it is a file', () => {
+    const file = join(dir, 'a-file')
+    writeFileSync(file, 'x')
+    const err = expectError(() => Database.open(file), InvalidArgumentError, 'INVALID_ARGUMENT')
+    expect(err.message).toContain('is a file, not a data directory')
+  })
+
+  it('a write to a replay view says the view is read-only, not that the run is archived', () => {
+    const db = open()
+    const run = db.runs.begin()
+    db.kv.put(run, 'a', 1)
+    const view = db.replay(run)
+    const err = expectError(() => view.kv.put('x', 1), InvalidArgumentError, 'INVALID_ARGUMENT')
+    expect(err.message).toContain('replay view is read-only')
+    view.close()
+  })
+
+  it('events.get with a string sequence names its type', () => {
+    const db = open()
+    const run = db.runs.begin()
+    const err = expectError(() => db.events.get(run, '1' as never), InvalidArgumentError, 'INVALID_ARGUMENT')
+    expect(err.message).toContain('not the string "1"')
+  })
+
+  it('events.verify of a run that does not exist is NotFoundError', () => {
+    const db = open()
+    const err = expectError(() => db.events.verify('01a2493b-f5c6-74d6-8451-4ce8bdfd958c'), NotFoundError, 'NOT_FOUND')
+    expect(err.message).toContain('does not exist')
+  })
+
+  it('runs.fail with a plain object keeps it as JSON, not "[object Object]"', () => {
+    const db = open()
+    const run = db.runs.begin()
+    expect(db.runs.fail(run, { code: 1, why: 'timeout' }).error).toBe('{"code":1,"why":"timeout"}')
+  })
+
+  it('CLI runs list --limit 0 is a usage error (exit 2), not "no runs match"', () => {
+    const path = join(dir, 'db')
+    const db = Database.open(path)
+    db.runs.begin()
+    db.close()
+    const cli = join(__dirname, '..', 'bin', 'in-mem.js')
+    const r = spawnSync(process.execPath, [cli, 'runs', 'list', '--limit', '0', '-d', path], { encoding: 'utf8' })
+    expect(r.status).toBe(2)
+    expect(r.stderr).toContain('--limit must be an integer ≥ 1')
   })
 })

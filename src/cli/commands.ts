@@ -143,7 +143,7 @@ const runsList: Command = {
       if (v.tag !== undefined) opts.tag = v.tag as string
       if (v.parent !== undefined) opts.parent = resolveRun(db, v.parent as string).id
       if (v.after !== undefined) opts.after = resolveRun(db, v.after as string).id
-      opts.limit = integer('--limit', v.limit, 0)
+      opts.limit = integer('--limit', v.limit, 1)
       const runs = db.runs.list(opts)
       if (ctx.json) {
         emit(ctx, { runs })

@@ -150,6 +150,9 @@ impl Engine {
     pub fn open(path: Option<&Path>, options: OpenOptions) -> Result<Arc<Engine>> {
         match path {
             None => {
+                if options.read_only {
+                    return Err(Error::invalid_argument("readOnly needs a data directory; a memory-only database has nothing to read"));
+                }
                 if options.durability != Durability::Memory {
                     return Err(Error::invalid_argument(format!(
                         "durability '{}' needs a path; without one the database is memory-only",
@@ -161,6 +164,12 @@ impl Engine {
             Some(path) => {
                 if options.durability == Durability::Memory {
                     return Err(Error::invalid_argument("durability 'memory' keeps no files; open without a path for a memory-only database"));
+                }
+                if path.exists() && !path.is_dir() {
+                    return Err(Error::invalid_argument(format!(
+                        "{} is a file, not a data directory; give the path of a directory (it is created if missing)",
+                        path.display()
+                    )));
                 }
                 if options.read_only && !path.is_dir() {
                     return Err(Error::not_found(format!("no data directory at {}", path.display()), json!({ "path": path.display().to_string() })));
@@ -465,7 +474,18 @@ impl Engine {
     /// Checks that `run` accepts writes now (also used early, inside
     /// transactions, so a closed run fails at the first write).
     pub fn check_run_writable(&self, run: &RunId) -> Result<()> {
+        if self.options.read_only {
+            return Err(self.read_only_error());
+        }
         check_status(&self.runs.read(), run)
+    }
+
+    fn read_only_error(&self) -> Error {
+        match self.path {
+            // A read-only engine without a directory is a replay view.
+            None => Error::invalid_argument("a replay view is read-only; fork the run at that point (db.runs.fork(run, { at })) to write from there"),
+            Some(_) => Error::invalid_argument("the database was opened read-only (readOnly: true); open it without readOnly to write"),
+        }
     }
 
     /// The one commit path. Returns the commit version. With `wait`, a strict
@@ -505,7 +525,7 @@ impl Engine {
     /// Steps 2–6 of the commit order, with the commit lock (`last`) held.
     fn log_and_apply<K: AsRef<[u8]>>(&self, last: &mut u64, writes: &[(K, Option<Value>)], docs: Option<&DocTxs>) -> Result<u64> {
         if self.options.read_only {
-            return Err(Error::invalid_argument("the database was opened read-only (readOnly: true); open it without readOnly to write"));
+            return Err(self.read_only_error());
         }
         self.check_writable(writes)?;
         let version = *last + 1;

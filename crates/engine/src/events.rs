@@ -211,6 +211,9 @@ impl EngineTx {
 
     /// Recomputes the chain and names the first event that does not fit it.
     pub fn events_verify(&mut self, run: &RunId) -> Result<Verification> {
+        if !self.engine().run_exists(run.as_bytes()) {
+            return Err(Error::not_found(format!("run {run} does not exist"), serde_json::json!({ "run": run.to_string() })));
+        }
         let (length, head_hash) = self.events_head(run);
         let start = event_key(run, 0);
         let end = InternalKey::prefix_end(&head_key(run)).expect("a run prefix has an end");

@@ -87,7 +87,13 @@ impl Engine {
         if at > now {
             return Err(Error::invalid_argument(format!("cannot replay to version {at}: the newest commit is {now}")));
         }
-        let target = Engine::new(None, OpenOptions { durability: Durability::Memory, ..self.options_ref().clone() }, None, None, RecoveryStats::default());
+        let target = Engine::new(
+            None,
+            OpenOptions { durability: Durability::Memory, read_only: true, ..self.options_ref().clone() },
+            None,
+            None,
+            RecoveryStats::default(),
+        );
         let mut shown = info.clone();
         shown.status = RunStatus::Archived;
         let mut system: Vec<(Vec<u8>, Option<Value>)> = vec![(runs::info_key(run), Some(Arc::from(shown.encode())))];

@@ -409,12 +409,36 @@ enum FirstResult {
     Apply { event: String, result: Applied },
 }
 
+/// A fingerprint of a whole request (every argument but the key), so that a
+/// key reused for a request that differs in any of them is refused.
+fn request_hash(parts: &[&[u8]]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    hex::encode(h.finalize())
+}
+
 impl FirstResult {
-    fn encode(&self) -> Result<Vec<u8>> {
+    /// The stored record, with the fingerprint of the request that made it.
+    fn encode(&self, request: &str) -> Result<Vec<u8>> {
         json::finish(&match self {
-            FirstResult::Create(i) => Value::Map(vec![entry("op", "create"), entry("result", i.record())]),
-            FirstResult::Apply { event, result } => Value::Map(vec![entry("op", "apply"), entry("event", event.as_str()), entry("result", result.record())]),
+            FirstResult::Create(i) => Value::Map(vec![entry("op", "create"), entry("request", request), entry("result", i.record())]),
+            FirstResult::Apply { event, result } => {
+                Value::Map(vec![entry("op", "apply"), entry("event", event.as_str()), entry("request", request), entry("result", result.record())])
+            }
         })
+    }
+
+    /// The stored record and its request fingerprint (absent in records
+    /// written before fingerprints were kept).
+    fn decode_with_request(id: &str, key: &str, bytes: &[u8]) -> Result<(FirstResult, Option<String>)> {
+        let what = format!("idempotency key {key:?} of machine instance {id:?}");
+        let m = map_of(json::decode(bytes).map_err(|_| malformed(&what))?, &what)?;
+        let request = field(&m, "request").and_then(Value::as_str).map(str::to_string);
+        Ok((Self::decode(id, key, bytes)?, request))
     }
 
     fn decode(id: &str, key: &str, bytes: &[u8]) -> Result<FirstResult> {
@@ -514,20 +538,25 @@ impl EngineTx {
             Some(bytes) => decode_object("the context", bytes)?.unwrap_or(Value::Map(Vec::new())),
             None => Value::Map(Vec::new()),
         };
+        let version_text = opts.version.map(|v| v.to_string()).unwrap_or_default();
+        let request = request_hash(&[b"create", opts.machine.as_bytes(), version_text.as_bytes(), opts.context.as_deref().unwrap_or(b"")]);
         let idem = match &opts.idempotency_key {
             Some(k) => {
                 check_id("an idempotency key", k)?;
                 let ikey = idempotency_key(run, id, k);
                 if let Some((_, bytes)) = self.read(&ikey) {
-                    return match FirstResult::decode(id, k, &bytes)? {
-                        FirstResult::Create(first) if first.machine == opts.machine => Ok(first),
-                        FirstResult::Create(first) => Err(reused_key(
+                    return match FirstResult::decode_with_request(id, k, &bytes)? {
+                        (FirstResult::Create(first), stored) if first.machine == opts.machine && stored.as_ref().is_none_or(|r| *r == request) => Ok(first),
+                        (FirstResult::Create(first), _) if first.machine == opts.machine => {
+                            Err(reused_key(k, id, "create it with other arguments", "create it with a different version or context"))
+                        }
+                        (FirstResult::Create(first), _) => Err(reused_key(
                             k,
                             id,
                             &format!("create it from machine {:?}", first.machine),
                             &format!("create it from machine {:?}", opts.machine),
                         )),
-                        FirstResult::Apply { event, .. } => Err(reused_key(k, id, &format!("apply event {event:?}"), "create it")),
+                        (FirstResult::Apply { event, .. }, _) => Err(reused_key(k, id, &format!("apply event {event:?}"), "create it")),
                     };
                 }
                 Some(ikey)
@@ -561,7 +590,7 @@ impl EngineTx {
         };
         self.write(&key, Some(instance.encode()?.into()))?;
         if let Some(ikey) = idem {
-            self.write(&ikey, Some(FirstResult::Create(instance.clone()).encode()?.into()))?;
+            self.write(&ikey, Some(FirstResult::Create(instance.clone()).encode(&request)?.into()))?;
         }
         Ok(instance)
     }
@@ -574,15 +603,31 @@ impl EngineTx {
             Some(bytes) => decode_object("the payload", bytes)?,
             None => None,
         };
+        let revision_text = opts.expected_revision.map(|v| v.to_string()).unwrap_or_default();
+        let request = request_hash(&[
+            b"apply",
+            event.as_bytes(),
+            opts.payload.as_deref().unwrap_or(b""),
+            opts.expected_state.as_deref().map_or(b"\0none".as_slice(), str::as_bytes),
+            revision_text.as_bytes(),
+        ]);
         let idem = match &opts.idempotency_key {
             Some(k) => {
                 check_id("an idempotency key", k)?;
                 let ikey = idempotency_key(run, id, k);
                 if let Some((_, bytes)) = self.read(&ikey) {
-                    return match FirstResult::decode(id, k, &bytes)? {
-                        FirstResult::Apply { event: first, result } if first == event => Ok(result),
-                        FirstResult::Apply { event: first, .. } => Err(reused_key(k, id, &format!("apply event {first:?}"), &format!("apply event {event:?}"))),
-                        FirstResult::Create(_) => Err(reused_key(k, id, "create it", &format!("apply event {event:?}"))),
+                    return match FirstResult::decode_with_request(id, k, &bytes)? {
+                        (FirstResult::Apply { event: first, result }, stored) if first == event && stored.as_ref().is_none_or(|r| *r == request) => Ok(result),
+                        (FirstResult::Apply { event: first, .. }, _) if first == event => Err(reused_key(
+                            k,
+                            id,
+                            &format!("apply event {first:?} with other arguments"),
+                            "apply it with a different payload, expectedState or expectedRevision",
+                        )),
+                        (FirstResult::Apply { event: first, .. }, _) => {
+                            Err(reused_key(k, id, &format!("apply event {first:?}"), &format!("apply event {event:?}")))
+                        }
+                        (FirstResult::Create(_), _) => Err(reused_key(k, id, "create it", &format!("apply event {event:?}"))),
                     };
                 }
                 Some(ikey)
@@ -676,7 +721,7 @@ impl EngineTx {
         let result = Applied { from, to: t.to.clone(), context: instance.context, revision: instance.revision, applied: true };
         if let Some(ikey) = idem {
             let first = FirstResult::Apply { event: event.to_string(), result: Applied { applied: false, ..result.clone() } };
-            self.write(&ikey, Some(first.encode()?.into()))?;
+            self.write(&ikey, Some(first.encode(&request)?.into()))?;
         }
         Ok(result)
     }

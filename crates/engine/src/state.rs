@@ -1,5 +1,7 @@
 //! StateCells: named values per run with a version that starts at 1 and
-//! rises by 1 on every write.
+//! rises by 1 on every write. A cell deleted and created again continues
+//! from the version it had when it was deleted, so a version a client read
+//! before the delete never matches again (no ABA through `cas`).
 //!
 //! Layout: `run | State | name → version u64 LE | updatedAt ms u64 LE | value`.
 //! `cas` answers from the transaction's snapshot at once; a concurrent write
@@ -57,6 +59,26 @@ impl EngineTx {
         Ok(self.read(&key).map(|(_, v)| Cell::decode(name.as_bytes(), &v)))
     }
 
+    /// The cell's current version, or when it is absent the version it had
+    /// before it was last deleted (0: it never existed).
+    fn current_version(&mut self, key: &[u8]) -> u64 {
+        if let Some((_, v)) = self.read(key) {
+            return u64::from_le_bytes(v[..8].try_into().unwrap());
+        }
+        let snapshot = self.snapshot_version();
+        let engine = self.engine().clone();
+        match engine.store().read_any(key, snapshot) {
+            // Deleted at `tomb`: the value before it (through a fork's
+            // parent, if that is where it lived).
+            Some((tomb, None)) if tomb > 0 => {
+                in_mem_storage::Source::read(&*engine, key, tomb - 1).map_or(0, |(_, v)| u64::from_le_bytes(v[..8].try_into().unwrap()))
+            }
+            // Present at the snapshot but deleted by this transaction.
+            Some((_, Some(v))) => u64::from_le_bytes(v[..8].try_into().unwrap()),
+            _ => 0,
+        }
+    }
+
     fn state_write(&mut self, key: &[u8], version: u64, value: &[u8]) -> Result<u64> {
         check_value(value)?;
         self.write(key, Some(stored(version, value)))?;
@@ -74,14 +96,15 @@ impl EngineTx {
                 json!({ "run": run.to_string(), "name": name, "version": version }),
             ));
         }
-        self.state_write(&key, 1, value)
+        let next = self.current_version(&key) + 1;
+        self.state_write(&key, next, value)
     }
 
     /// Writes unconditionally; returns the new version.
     pub fn state_set(&mut self, run: &RunId, name: &str, value: &[u8]) -> Result<u64> {
         self.engine().check_run_writable(run)?;
         let key = cell_key(run, name)?;
-        let current = self.read(&key).map_or(0, |(_, v)| u64::from_le_bytes(v[..8].try_into().unwrap()));
+        let current = self.current_version(&key);
         self.state_write(&key, current + 1, value)
     }
 
@@ -91,9 +114,13 @@ impl EngineTx {
         self.engine().check_run_writable(run)?;
         let key = cell_key(run, name)?;
         check_value(value)?;
-        let current = self.read(&key).map_or(0, |(_, v)| u64::from_le_bytes(v[..8].try_into().unwrap()));
-        if current != expected {
-            return Ok((false, current));
+        let present = self.read(&key).is_some();
+        let current = self.current_version(&key);
+        // An absent cell is at version 0 for `cas`, whatever it had before
+        // a delete; creating it continues from that version.
+        let seen = if present { current } else { 0 };
+        if seen != expected {
+            return Ok((false, seen));
         }
         self.state_write(&key, current + 1, value).map(|v| (true, v))
     }
