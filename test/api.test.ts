@@ -4,14 +4,14 @@ import { spawnSync } from 'node:child_process'
 import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { ConflictError, Database, InvalidArgumentError, NotFoundError, type NotPromise } from '../dist/index.js'
+import { ConflictError, Database, InvalidArgumentError, NotFoundError, type NotPromise, type OpenOptions } from '../dist/index.js'
 import { expectError, makeTmpDir, removeDir } from './helpers.js'
 import { walFiles } from './wal-helpers.js'
 
 let dir: string
 const opened: Database[] = []
-function open(...args: Parameters<typeof Database.open>): Database {
-  const db = Database.open(...args)
+function open(path?: string, options?: OpenOptions): Database {
+  const db = Database.open(path, options)
   opened.push(db)
   return db
 }
@@ -255,7 +255,7 @@ describe('errors that point the right way', () => {
     const run = db.runs.begin()
     db.kv.put(run, 'a', 1)
     const view = db.replay(run)
-    const err = expectError(() => view.kv.put('x', 1), InvalidArgumentError, 'INVALID_ARGUMENT')
+    const err = expectError(() => (view.kv as unknown as { put(k: string, v: number): number }).put('x', 1), InvalidArgumentError, 'INVALID_ARGUMENT')
     expect(err.message).toContain('replay view is read-only')
     view.close()
   })
