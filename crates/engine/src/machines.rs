@@ -1048,14 +1048,17 @@ mod tests {
         let keyed = |p: &str| ApplyOptions { idempotency_key: Some("k1".into()), ..payload(p) };
         let first = f.apply("o-1", "submit", keyed(r#"{"n": 1}"#)).unwrap();
         assert!(first.applied);
-        let again = f.apply("o-1", "submit", keyed(r#"{"n": 2}"#)).unwrap();
+        let again = f.apply("o-1", "submit", keyed(r#"{"n": 1}"#)).unwrap();
         assert_eq!(again, Applied { applied: false, ..first.clone() });
+        // The same event with another payload is another request.
+        let e = f.apply("o-1", "submit", keyed(r#"{"n": 2}"#)).unwrap_err();
+        assert!(matches!(&e, Error::InvalidArgument { message } if message.contains("with other arguments")), "{e:?}");
         assert_eq!(f.get("o-1").revision, 2);
         assert_eq!(f.get("o-1").context, v(r#"{"n": 1}"#));
         assert_eq!(f.transitions().len(), 1);
         // Later transitions do not change the stored answer.
         f.apply("o-1", "reject", ApplyOptions::default()).unwrap();
-        assert_eq!(f.apply("o-1", "submit", keyed("{}")).unwrap(), again);
+        assert_eq!(f.apply("o-1", "submit", keyed(r#"{"n": 1}"#)).unwrap(), again);
         // A key names one request.
         let e = f.apply("o-1", "reject", keyed("{}")).unwrap_err();
         assert!(matches!(&e, Error::InvalidArgument { message } if message.contains(r#"first used to apply event "submit""#)), "{e:?}");
@@ -1073,8 +1076,11 @@ mod tests {
         let opts = |ctx: &str| CreateOptions { machine: "order".into(), context: Some(mp(ctx)), idempotency_key: Some("c".into()), ..Default::default() };
         let first = f.tx(|tx| tx.machines_create(&f.run, "o-1", &opts(r#"{"a": 1}"#))).unwrap();
         f.apply("o-1", "submit", ApplyOptions::default()).unwrap();
-        let again = f.tx(|tx| tx.machines_create(&f.run, "o-1", &opts(r#"{"a": 2}"#))).unwrap();
+        let again = f.tx(|tx| tx.machines_create(&f.run, "o-1", &opts(r#"{"a": 1}"#))).unwrap();
         assert_eq!(again, first);
+        // Another context is another request.
+        let e = f.tx(|tx| tx.machines_create(&f.run, "o-1", &opts(r#"{"a": 2}"#)));
+        assert!(matches!(&e, Err(Error::InvalidArgument { message }) if message.contains("with other arguments")), "{e:?}");
         assert_eq!(f.get("o-1").state, "review");
         let other = CreateOptions { idempotency_key: Some("other".into()), ..opts("{}") };
         assert!(matches!(f.tx(|tx| tx.machines_create(&f.run, "o-1", &other)), Err(Error::AlreadyExists { .. })));
