@@ -11,7 +11,11 @@
 // worker counts, default "1,2,4"; the ratios are against the first),
 // BENCH_DIR (where the temporary databases go, default the OS tmp dir; a real
 // disk, not tmpfs), BENCH_OUT (the results file, default
-// bench/results/workers.json).
+// bench/results/workers.json), BENCH_LAYOUT (default "shared", the measure;
+// "separate": each worker on a data directory of its own, and "memory": each
+// worker on a memory database of its own — controls that share no engine,
+// showing what the machine allows; their results go to
+// bench/results/workers-<layout>.json).
 //
 // What is measured, and how it is kept fair:
 // - A round with W workers: a fresh data directory is opened in buffered mode
@@ -36,11 +40,11 @@
 //   drift of the machine's speed moves every count alike; the speed probe is
 //   printed at the start and at the end.
 // - Correctness, checked after every round (a failure fails the suite, exit
-//   status 1): through the main thread's handle, each worker's run has
-//   exactly as many "k:" keys as that worker reported, its last key holds
-//   the value it wrote and the next key does not exist; after the main
-//   thread closes the database and opens it again (recovery from the WAL),
-//   every run still has its count.
+//   status 1): each worker's run has exactly as many "k:" keys as that
+//   worker reported, seen through the worker's own handle and then through
+//   the main thread's; its last key holds the value it wrote and the next
+//   key does not exist; after the main thread closes the database and opens
+//   it again (recovery from the WAL), every run still has its count.
 // - On a machine with C cores, W workers cannot go past min(W, C)× one
 //   worker; the core count is printed with the ratios.
 
@@ -72,12 +76,13 @@ if (!isMainThread) {
 
 // ----- a worker ----------------------------------------------------------------
 
-async function worker({ dir, run, id, warmupMs, flags, ends }) {
+async function worker({ dir, run: given, id, warmupMs, flags, ends }) {
   const { Database } = require('../dist/index.js')
   const flag = new Int32Array(flags)
   const end = new BigInt64Array(ends)
-  const db = Database.open(dir, { durability: 'buffered' })
+  const db = dir === null ? Database.open() : Database.open(dir, { durability: 'buffered' })
   try {
+    const run = given ?? db.runs.begin({ name: `worker ${id}` })
     const kv = db.kv
     const value = { ...VALUE }
     // Warm-up: the same puts, to other keys of the same run.
@@ -101,7 +106,11 @@ async function worker({ dir, run, id, warmupMs, flags, ends }) {
     }
     const t1 = process.hrtime.bigint()
     end[id] = t1
-    parentPort.postMessage({ type: 'done', id, ops: i, warmupOps: w, ns: Number(t1 - t0) })
+    // What this worker's own handle sees (the main thread checks the same through its handle).
+    const counted = kv.count(run, { prefix: 'k:' })
+    const last = i > 0 ? kv.get(run, `k:${i - 1}`) : undefined
+    const lastOk = i === 0 || (last?.text === VALUE.text && last?.step === ((i - 1) & 127))
+    parentPort.postMessage({ type: 'done', id, run, ops: i, warmupOps: w, ns: Number(t1 - t0), counted, lastOk })
   } finally {
     db.close()
   }
@@ -116,7 +125,9 @@ async function main() {
   const COUNTS = (process.env.BENCH_WORKERS ?? '1,2,4').split(',').map(Number)
   if (COUNTS.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`BENCH_WORKERS: worker counts must be positive integers, got ${process.env.BENCH_WORKERS}`)
   if (!(ROUNDS >= 1)) throw new Error(`BENCH_ROUNDS must be ≥ 1, got ${process.env.BENCH_ROUNDS}`)
-  const OUT = process.env.BENCH_OUT ?? join(here, 'results', 'workers.json')
+  const LAYOUT = process.env.BENCH_LAYOUT ?? 'shared'
+  if (!['shared', 'separate', 'memory'].includes(LAYOUT)) throw new Error(`BENCH_LAYOUT must be shared, separate or memory, got ${LAYOUT}`)
+  const OUT = process.env.BENCH_OUT ?? join(here, 'results', LAYOUT === 'shared' ? 'workers.json' : `workers-${LAYOUT}.json`)
   const BASE = process.env.BENCH_DIR ?? tmpdir()
   mkdirSync(BASE, { recursive: true })
 
@@ -134,12 +145,26 @@ async function main() {
     return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
   }
 
-  /** One round: `n` workers on disjoint runs of one fresh directory; returns its figures, checked. */
+  /**
+   * One round: `n` workers on disjoint runs of one fresh directory (or, as
+   * controls, of a directory each, or of a memory database each); returns its
+   * figures, checked.
+   */
   async function round(n) {
-    const dir = mkdtempSync(join(BASE, `in-mem-bench-workers-${n}-`))
+    const dirs = LAYOUT === 'memory' ? [] : Array.from({ length: LAYOUT === 'shared' ? 1 : n }, (_, d) => mkdtempSync(join(BASE, `in-mem-bench-workers-${n}-${d}-`)))
+    const dirOf = (id) => (LAYOUT === 'memory' ? null : LAYOUT === 'shared' ? dirs[0] : dirs[id])
+    const handles = new Map()
+    const openAll = () => {
+      for (const d of dirs) handles.set(d, Database.open(d, { durability: 'buffered' }))
+    }
+    const closeAll = () => {
+      for (const db of handles.values()) db.close()
+      handles.clear()
+    }
     try {
-      let db = Database.open(dir, { durability: 'buffered' })
-      const runs = Array.from({ length: n }, (_, id) => db.runs.begin({ name: `worker ${id}` }))
+      openAll()
+      // Memory databases are private to their worker, which begins its own run.
+      const runs = Array.from({ length: n }, (_, id) => (dirOf(id) === null ? null : handles.get(dirOf(id)).runs.begin({ name: `worker ${id}` })))
       const flags = new SharedArrayBuffer(8)
       const ends = new SharedArrayBuffer(8 * n)
       const flag = new Int32Array(flags)
@@ -149,7 +174,7 @@ async function main() {
       const allReady = new Promise((resolve) => (onAllReady = resolve))
       const finished = []
       for (let id = 0; id < n; id++) {
-        const w = new Worker(fileURLToPath(import.meta.url), { workerData: { dir, run: runs[id], id, warmupMs: WARMUP, flags, ends } })
+        const w = new Worker(fileURLToPath(import.meta.url), { workerData: { dir: dirOf(id), run: runs[id], id, warmupMs: WARMUP, flags, ends } })
         finished.push(
           new Promise((resolve, reject) => {
             w.on('message', (m) => {
@@ -182,9 +207,17 @@ async function main() {
         const perWorker = reports.map((r) => ({ ops: r.ops, ms: r.ns / 1e6, opsPerSec: (r.ops * 1e9) / r.ns, warmupOps: r.warmupOps }))
         const ops = perWorker.reduce((a, r) => a + r.ops, 0)
 
-        // Correctness: each worker's keys, counted through another handle, then after a reopen.
+        // Correctness: each worker's keys, counted by the worker itself, then
+        // through the main thread's handle, then after a close and reopen.
+        for (let id = 0; id < n; id++) {
+          const r = reports[id]
+          if (r.counted !== r.ops) throw new Error(`${n} workers, worker ${id}: its own handle counts ${r.counted} "k:" keys in its run, it reported ${r.ops} puts`)
+          if (!r.lastOk) throw new Error(`${n} workers, worker ${id}: its last key k:${r.ops - 1} does not hold the value it wrote`)
+        }
         const expectKeys = (label) => {
           for (let id = 0; id < n; id++) {
+            if (dirOf(id) === null) continue
+            const db = handles.get(dirOf(id))
             const want = reports[id].ops
             const have = db.kv.count(runs[id], { prefix: 'k:' })
             if (have !== want) throw new Error(`${n} workers, worker ${id}${label}: its run has ${have} "k:" keys, it reported ${want} puts`)
@@ -198,8 +231,8 @@ async function main() {
           }
         }
         expectKeys('')
-        db.close()
-        db = Database.open(dir, { durability: 'buffered' })
+        closeAll()
+        openAll()
         expectKeys(' (after close and reopen)')
         return { workers: n, opsPerSec: (ops * 1e9) / wallNs, ops, wallMs: wallNs / 1e6, perWorker }
       } finally {
@@ -207,14 +240,19 @@ async function main() {
         Atomics.store(flag, STOP, 1)
         Atomics.notify(flag, GO)
         await Promise.allSettled(finished)
-        db.close()
       }
     } finally {
-      rmSync(dir, { recursive: true, force: true })
+      closeAll()
+      for (const d of dirs) rmSync(d, { recursive: true, force: true })
     }
   }
 
-  console.log(`\nin-mem kv.put, buffered, worker_threads on disjoint runs of one data directory (${cores} cores)`)
+  const WHERE = {
+    shared: 'buffered, worker_threads on disjoint runs of one data directory',
+    separate: 'buffered, worker_threads each on a data directory of its own (control: no engine shared)',
+    memory: 'memory mode, worker_threads each on a memory database of its own (control: no engine shared, no files)',
+  }[LAYOUT]
+  console.log(`\nin-mem kv.put, ${WHERE} (${cores} cores)`)
   const rounds = []
   const errors = {}
   try {
@@ -244,14 +282,14 @@ async function main() {
   const base = results[0]
   const ratios = results.slice(1).map((x) => ({ workers: x.workers, vsWorkers: base.workers, ratio: x.opsPerSec / base.opsPerSec }))
 
-  console.log('\n=== worker_threads: kv.put, buffered, disjoint runs of one directory (ops/s, all workers; median of rounds) ===')
+  console.log(`\n=== worker_threads: kv.put, ${WHERE} (ops/s, all workers; median of rounds) ===`)
   console.log(`${'workers'.padEnd(8)} ${'ops/s'.padStart(9)} ${'per worker'.padStart(11)}  rounds`)
   for (const x of results) {
     console.log(`${String(x.workers).padEnd(8)} ${fmtOps(x.opsPerSec).padStart(9)} ${fmtOps(x.perWorkerOpsPerSec).padStart(11)}  ${x.rounds.map(fmtOps).join(', ') || '-'}`)
   }
   console.log(`\n=== scaling (÷ ${base.workers} worker${base.workers === 1 ? '' : 's'}; ${cores} cores: at most ${cores}×) ===`)
   for (const q of ratios) {
-    const target = q.workers === 2 && q.vsWorkers === 1 && Number.isFinite(q.ratio) ? `  SPEC §12 target ≥ 1.8×: ${q.ratio >= 1.8 ? 'PASS' : 'FAIL'}` : ''
+    const target = LAYOUT === 'shared' && q.workers === 2 && q.vsWorkers === 1 && Number.isFinite(q.ratio) ? `  SPEC §12 target ≥ 1.8×: ${q.ratio >= 1.8 ? 'PASS' : 'FAIL'}` : ''
     console.log(`${q.workers}w ÷ ${q.vsWorkers}w  ${Number.isFinite(q.ratio) ? `${q.ratio.toFixed(2)}×` : '-'}${target}`)
   }
   for (const [what, e] of Object.entries(errors)) console.log(`\n${what} failed:\n${e}`)
@@ -262,7 +300,7 @@ async function main() {
     date: new Date().toISOString(),
     ...ended,
     machine: machineInfo(),
-    config: { timeMs: TIME, warmupMs: WARMUP, rounds: ROUNDS, workers: COUNTS, checkEvery: CHECK_EVERY, dir: BASE, durability: 'buffered' },
+    config: { timeMs: TIME, warmupMs: WARMUP, rounds: ROUNDS, workers: COUNTS, checkEvery: CHECK_EVERY, dir: BASE, layout: LAYOUT, durability: LAYOUT === 'memory' ? 'memory' : 'buffered' },
     results,
     rounds,
     ratios,

@@ -1277,7 +1277,7 @@ describe('RunView is read-only', () => {
     db.close()
   })
 
-  it('its type has no writes, and the replayed run refuses them at runtime (it is archived there)', () => {
+  it('its type has no writes, and the replayed view refuses them at runtime (a replay view is read-only)', () => {
     const run = db.runs.begin()
     const s = db.scope(run)
     s.kv.put('a', 1)
@@ -1292,7 +1292,7 @@ describe('RunView is read-only', () => {
     expect(view.run).toBe(run)
     expect(view.at).toBe(version)
     const closed = (fn: () => unknown): void => {
-      expectError(fn, RunClosedError, 'RUN_CLOSED')
+      expect(expectError(fn, InvalidArgumentError, 'INVALID_ARGUMENT').message).toContain('replay view is read-only')
     }
     // @ts-expect-error a RunView has no kv.put
     closed(() => view.kv.put('a', 2))

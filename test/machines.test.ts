@@ -373,13 +373,15 @@ describe('apply', () => {
   it('an idempotency key returns the first result with applied: false and changes nothing', () => {
     const first = db.machines.apply(run, 'o-1', 'submit', { payload: { n: 1 }, idempotencyKey: 'req-1' })
     expect(first.applied).toBe(true)
-    const again = db.machines.apply(run, 'o-1', 'submit', { payload: { n: 2 }, idempotencyKey: 'req-1' })
+    const again = db.machines.apply(run, 'o-1', 'submit', { payload: { n: 1 }, idempotencyKey: 'req-1' })
     expect(again).toEqual({ ...first, applied: false })
+    // The same event with another payload is another request (issue 19).
+    expectError(() => db.machines.apply(run, 'o-1', 'submit', { payload: { n: 2 }, idempotencyKey: 'req-1' }), InvalidArgumentError, 'INVALID_ARGUMENT')
     expect(db.machines.get(run, 'o-1')).toMatchObject({ revision: 2, context: { n: 1 } })
     expect(transitions()).toHaveLength(1)
     // Still the first result after the instance moved on.
     db.machines.apply(run, 'o-1', 'approve')
-    expect(db.machines.apply(run, 'o-1', 'submit', { idempotencyKey: 'req-1' })).toEqual({ ...first, applied: false })
+    expect(db.machines.apply(run, 'o-1', 'submit', { payload: { n: 1 }, idempotencyKey: 'req-1' })).toEqual({ ...first, applied: false })
     // A key names one request: another event under it is refused.
     const e = expectError(() => db.machines.apply(run, 'o-1', 'ship', { idempotencyKey: 'req-1' }), InvalidArgumentError, 'INVALID_ARGUMENT')
     expect(e.message).toContain('first used to apply event "submit"')
@@ -388,7 +390,8 @@ describe('apply', () => {
   it('an idempotent create returns the instance as first created', () => {
     const first = db.machines.create(run, 'o-9', { machine: 'order', context: { v: 1 }, idempotencyKey: 'create-9' })
     db.machines.apply(run, 'o-9', 'submit')
-    expect(db.machines.create(run, 'o-9', { machine: 'order', context: { v: 2 }, idempotencyKey: 'create-9' })).toEqual(first)
+    expect(db.machines.create(run, 'o-9', { machine: 'order', context: { v: 1 }, idempotencyKey: 'create-9' })).toEqual(first)
+    expectError(() => db.machines.create(run, 'o-9', { machine: 'order', context: { v: 2 }, idempotencyKey: 'create-9' }), InvalidArgumentError, 'INVALID_ARGUMENT')
     expect(db.machines.get(run, 'o-9')?.state).toBe('review')
     expectError(() => db.machines.create(run, 'o-9', { machine: 'order', idempotencyKey: 'other' }), AlreadyExistsError, 'ALREADY_EXISTS')
   })
@@ -492,9 +495,9 @@ describe('durability', () => {
     try {
       expect(d.machines.getDefinition('order', 1)?.transitions).toHaveLength(5)
       expect(d.machines.define(ORDER)).toEqual({ created: false })
-      const again = d.machines.apply(r, 'o', 'submit', { payload: { by: 'eve' }, idempotencyKey: 'k' })
+      const again = d.machines.apply(r, 'o', 'submit', { payload: { by: 'ada' }, idempotencyKey: 'k' })
       expect(again).toEqual({ from: 'draft', to: 'review', revision: 2, context: { total: 1, by: 'ada' }, applied: false })
-      expect(d.machines.create(r, 'o', { machine: 'order', idempotencyKey: 'c' })).toMatchObject({ state: 'draft', revision: 1 })
+      expect(d.machines.create(r, 'o', { machine: 'order', context: { total: 1 }, idempotencyKey: 'c' })).toMatchObject({ state: 'draft', revision: 1 })
       expect(d.machines.get(r, 'o')).toMatchObject({ state: 'review', revision: 2, context: { total: 1, by: 'ada' } })
       expect(d.events.range(r).map((e) => e.type)).toEqual(['machine.transition'])
     } finally {
