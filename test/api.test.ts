@@ -290,3 +290,38 @@ describe('errors that point the right way', () => {
     expect(r.stderr).toContain('--limit must be an integer ≥ 1')
   })
 })
+
+describe('bigints stay bigints in JSON documents and machine contexts', () => {
+  it('json.set / merge / get keep small and large bigints, and numbers stay numbers', () => {
+    const db = open()
+    const run = db.runs.begin()
+    db.json.set(run, 'j', '$', { a: 5n, b: 5, c: 2n ** 60n + 1n, d: [-3n, 7], e: { f: 0n } })
+    expect(db.json.get(run, 'j')).toEqual({ a: 5n, b: 5, c: 2n ** 60n + 1n, d: [-3n, 7], e: { f: 0n } })
+    db.json.set(run, 'j', '$.b', 6n)
+    db.json.merge(run, 'j', '$.e', { g: 1n })
+    expect(db.json.get(run, 'j', '$.b')).toBe(6n)
+    expect(db.json.get(run, 'j', '$.e')).toEqual({ f: 0n, g: 1n })
+    expect(typeof db.json.get(run, 'j', '$.d[1]')).toBe('number')
+  })
+
+  it('machine contexts and merged payloads keep bigints; guards compare them as numbers', () => {
+    const db = open()
+    const run = db.runs.begin()
+    db.machines.define({
+      name: 'budget',
+      version: 1,
+      initial: 'open',
+      states: ['open', 'big', 'small'],
+      transitions: [
+        { from: 'open', event: 'check', to: 'big', guard: 'ctx.total > 100' },
+        { from: 'open', event: 'check', to: 'small' },
+      ],
+    })
+    const created = db.machines.create(run, 'b', { machine: 'budget', context: { total: 500n } })
+    expect(created.context).toEqual({ total: 500n })
+    const applied = db.machines.apply(run, 'b', 'check', { payload: { by: 7n } })
+    expect(applied.to).toBe('big')
+    expect(applied.context).toEqual({ total: 500n, by: 7n })
+    expect(db.machines.get(run, 'b')?.context).toEqual({ total: 500n, by: 7n })
+  })
+})

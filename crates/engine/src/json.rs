@@ -58,19 +58,116 @@ pub struct PathLog {
 /// A path written to a document by the commit at that version.
 type Written = (u64, Path);
 
+/// A bigint inside a document. The TypeScript codec writes a bigint, and
+/// only a bigint, in MessagePack's 64-bit integer formats (a number is a
+/// smaller integer or a float), so a document keeps such an integer apart
+/// from `Integer` — as this private extension type holding the value as
+/// 8 big-endian bytes — and [`encode`] writes it back in the 64-bit format.
+/// A small bigint (`5n`) thus reads back as a bigint, not the number 5.
+/// Never stored or returned as an extension value.
+pub const BIGINT_EXT: i8 = 0x62;
+
+/// The value of a bigint held as [`BIGINT_EXT`].
+pub fn bigint(v: &Doc) -> Option<i64> {
+    match v {
+        Doc::Ext(BIGINT_EXT, b) if b.len() == 8 => Some(i64::from_be_bytes(b[..].try_into().unwrap())),
+        _ => None,
+    }
+}
+
 pub fn decode(bytes: &[u8]) -> Result<Doc> {
     let mut r = bytes;
-    let v = rmpv::decode::read_value(&mut r).map_err(|e| Error::invalid_argument(format!("not a MessagePack value: {e}")))?;
+    let v = read_doc(&mut r, 0).map_err(|e| Error::invalid_argument(format!("not a MessagePack value: {e}")))?;
     if !r.is_empty() {
         return Err(Error::invalid_argument("trailing bytes after the MessagePack value"));
     }
     Ok(v)
 }
 
+/// Reads one value, holding an int64 (a bigint) as [`BIGINT_EXT`].
+fn read_doc(r: &mut &[u8], depth: usize) -> std::result::Result<Doc, String> {
+    use rmp::Marker;
+    // Stored documents nest at most MAX_DEPTH; damaged bytes must not
+    // recurse without end.
+    if depth > 4 * MAX_DEPTH {
+        return Err("nested too deeply".into());
+    }
+    let Some(&first) = r.first() else { return Err("unexpected end of input".into()) };
+    let take = |r: &mut &[u8], n: usize| -> std::result::Result<u64, String> {
+        if r.len() < n {
+            return Err("unexpected end of input".into());
+        }
+        let v = r[..n].iter().fold(0u64, |acc, b| (acc << 8) | *b as u64);
+        *r = &r[n..];
+        Ok(v)
+    };
+    match Marker::from_u8(first) {
+        Marker::I64 => {
+            *r = &r[1..];
+            Ok(Doc::Ext(BIGINT_EXT, take(r, 8)?.to_be_bytes().to_vec()))
+        }
+        m @ (Marker::FixArray(_) | Marker::Array16 | Marker::Array32) => {
+            *r = &r[1..];
+            let len = match m {
+                Marker::FixArray(n) => n as u64,
+                Marker::Array16 => take(r, 2)?,
+                _ => take(r, 4)?,
+            } as usize;
+            // Every element takes at least a byte: a length past the input is damage.
+            let mut items = Vec::with_capacity(len.min(r.len()));
+            for _ in 0..len {
+                items.push(read_doc(r, depth + 1)?);
+            }
+            Ok(Doc::Array(items))
+        }
+        m @ (Marker::FixMap(_) | Marker::Map16 | Marker::Map32) => {
+            *r = &r[1..];
+            let len = match m {
+                Marker::FixMap(n) => n as u64,
+                Marker::Map16 => take(r, 2)?,
+                _ => take(r, 4)?,
+            } as usize;
+            let mut entries = Vec::with_capacity(len.min(r.len() / 2));
+            for _ in 0..len {
+                let k = read_doc(r, depth + 1)?;
+                let v = read_doc(r, depth + 1)?;
+                entries.push((k, v));
+            }
+            Ok(Doc::Map(entries))
+        }
+        _ => rmpv::decode::read_value(r).map_err(|e| e.to_string()),
+    }
+}
+
 pub fn encode(v: &Doc) -> Vec<u8> {
     let mut out = Vec::new();
-    rmpv::encode::write_value(&mut out, v).expect("writing to a Vec cannot fail");
+    write_doc(&mut out, v);
     out
+}
+
+fn write_doc(out: &mut Vec<u8>, v: &Doc) {
+    match v {
+        Doc::Array(items) => {
+            rmp::encode::write_array_len(out, items.len() as u32).expect("writing to a Vec cannot fail");
+            for item in items {
+                write_doc(out, item);
+            }
+        }
+        Doc::Map(entries) => {
+            rmp::encode::write_map_len(out, entries.len() as u32).expect("writing to a Vec cannot fail");
+            for (k, v) in entries {
+                write_doc(out, k);
+                write_doc(out, v);
+            }
+        }
+        other => match bigint(other) {
+            Some(n) => {
+                out.push(0xd3);
+                out.extend_from_slice(&n.to_be_bytes());
+            }
+            None => rmpv::encode::write_value(out, other).expect("writing to a Vec cannot fail"),
+        },
+    }
 }
 
 fn depth(v: &Doc) -> usize {
@@ -90,6 +187,7 @@ fn kind(v: &Doc) -> &'static str {
         Doc::Binary(_) => "bytes",
         Doc::Array(_) => "an array",
         Doc::Map(_) => "an object",
+        Doc::Ext(BIGINT_EXT, _) => "a number",
         Doc::Ext(..) => "an extension value",
     }
 }
@@ -441,6 +539,22 @@ impl EngineTx {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_64_bit_integer_keeps_its_format_and_a_small_one_its_own() {
+        // [5 (number), 5n (bigint), -5n, {"n": 2^60 + 1 as bigint}, 2^64 - 1 as uint64]
+        let bytes = hex::decode("9505d30000000000000005d3fffffffffffffffb81a16ed31000000000000001cfffffffffffffffff").unwrap();
+        let doc = decode(&bytes).unwrap();
+        assert_eq!(encode(&doc), bytes);
+        let Doc::Array(items) = &doc else { panic!() };
+        assert_eq!(items[0], Doc::from(5));
+        assert_eq!(bigint(&items[1]), Some(5));
+        assert_eq!(bigint(&items[2]), Some(-5));
+        assert_eq!(kind(&items[1]), "a number");
+        // Damage: a length past the input, nesting without end.
+        assert!(decode(&hex::decode("dc0010").unwrap()).is_err());
+        assert!(decode(&vec![0x91; 100_000]).is_err());
+    }
     use crate::json_path::parse;
 
     fn v(s: &str) -> Doc {

@@ -566,7 +566,8 @@ fn num(v: &Value) -> Option<Num> {
         Value::Integer(n) => n.as_i64().map(|i| Num::Int(i as i128)).or_else(|| n.as_u64().map(|u| Num::Int(u as i128))),
         Value::F32(f) => Some(Num::Float(*f as f64)),
         Value::F64(f) => Some(Num::Float(*f)),
-        _ => None,
+        // A bigint in a context or payload (see `json::BIGINT_EXT`).
+        other => crate::json::bigint(other).map(|i| Num::Int(i as i128)),
     }
 }
 
@@ -650,6 +651,7 @@ fn literal(v: &Value) -> String {
         Value::Nil => "null".into(),
         Value::Boolean(b) => b.to_string(),
         Value::Integer(n) => n.to_string(),
+        other if crate::json::bigint(other).is_some() => crate::json::bigint(other).unwrap().to_string(),
         // Debug prints the shortest text that reads back as the same f64.
         Value::F64(f) => format!("{f:?}"),
         Value::String(s) => quote(s.as_str().unwrap_or_default()),
