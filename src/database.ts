@@ -534,15 +534,31 @@ export class Database {
     }
     const copy = new Database(native)
     const scope = copy.scope(run)
+    // After view.close(), a call says the view is closed, not the database.
+    const view = <F extends object>(facade: F): F =>
+      new Proxy(facade, {
+        get(target, prop, receiver) {
+          const v: unknown = Reflect.get(target, prop, receiver)
+          if (typeof v !== 'function') return v
+          return (...args: unknown[]) => {
+            try {
+              return (v as (...a: unknown[]) => unknown).apply(target, args)
+            } catch (e) {
+              if (e instanceof ClosedError && !copy.isOpen) throw new ClosedError('this replay view is closed (view.close() was called); the database itself is open')
+              throw e
+            }
+          }
+        },
+      })
     return {
       run,
       at: copy.stats().version,
-      kv: scope.kv,
-      events: scope.events,
-      state: scope.state,
-      json: scope.json,
-      traces: scope.traces,
-      machines: scope.machines,
+      kv: view(scope.kv),
+      events: view(scope.events),
+      state: view(scope.state),
+      json: view(scope.json),
+      traces: view(scope.traces),
+      machines: view(scope.machines),
       close: () => copy.close(),
     }
   }

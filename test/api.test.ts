@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process'
 import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { ConflictError, Database, InvalidArgumentError, NotFoundError, type NotPromise, type OpenOptions } from '../dist/index.js'
+import { ClosedError, ConflictError, Database, InvalidArgumentError, NotFoundError, type NotPromise, type OpenOptions } from '../dist/index.js'
 import { expectError, makeTmpDir, removeDir } from './helpers.js'
 import { walFiles } from './wal-helpers.js'
 
@@ -323,5 +323,30 @@ describe('bigints stay bigints in JSON documents and machine contexts', () => {
     expect(applied.to).toBe('big')
     expect(applied.context).toEqual({ total: 500n, by: 7n })
     expect(db.machines.get(run, 'b')?.context).toEqual({ total: 500n, by: 7n })
+  })
+})
+
+describe('more errors that point the right way', () => {
+  it('a read after view.close() says the replay view is closed, not the database', () => {
+    const db = open()
+    const run = db.runs.begin()
+    db.kv.put(run, 'a', 1)
+    const view = db.replay(run)
+    expect(view.kv.get('a')).toBe(1)
+    view.close()
+    const err = expectError(() => view.kv.get('a'), ClosedError, 'CLOSED')
+    expect(err.message).toContain('replay view is closed')
+    expect(db.kv.get(run, 'a')).toBe(1)
+  })
+
+  it('json.set of $.a[0] on a missing document creates the array, not an error about an object', () => {
+    const db = open()
+    const run = db.runs.begin()
+    db.json.set(run, 'j', '$.a[0]', 1)
+    expect(db.json.get(run, 'j')).toEqual({ a: [1] })
+    db.json.set(run, 'k', '$.list[0].name', 'x')
+    expect(db.json.get(run, 'k')).toEqual({ list: [{ name: 'x' }] })
+    const err = expectError(() => db.json.set(run, 'm', '$.a[2]', 1), InvalidArgumentError, 'INVALID_ARGUMENT')
+    expect(err.message).toContain('past the end of the array')
   })
 })

@@ -140,7 +140,8 @@ describe('setting through something that is not a container', () => {
     ['an array, by key', { a: [1] }, '$.a.b', /\$\.a is an array, not an object/],
     ['an object, by index', { a: { b: 1 } }, '$.a[0]', /\$\.a is an object, not an array/],
     ['an index past the end', { a: [1] }, '$.a[2]', /\$\.a\[2\].*past the end.*\$\.a.*length 1/],
-    ['a missing array, by index', {}, '$.a[0]', /\$\.a is an object, not an array/],
+    // A missing array is created from index 0 (issue 19); a later index is past its end.
+    ['a missing array, by an index past 0', {}, '$.a[2]', /\$\.a\[2\].*past the end.*\$\.a.*length 0/],
   ]
   for (const [what, doc, path, message] of cases) {
     it(`${what} (${path}) is InvalidArgumentError naming the path; nothing is written`, () => {

@@ -213,7 +213,19 @@ pub fn get<'a>(doc: &'a Doc, path: &[Segment]) -> Option<&'a Doc> {
     Some(cur)
 }
 
-/// The slot at `path`, creating missing objects on the way when `create`.
+/// What a missing step on the way to a write becomes: an array when the
+/// next step is an index, an object when it is a key, null at the end.
+fn fresh(rest: &[Segment]) -> Doc {
+    match rest.first() {
+        None => Doc::Nil,
+        Some(Segment::Index(_)) => Doc::Array(Vec::new()),
+        Some(Segment::Key(_)) => Doc::Map(Vec::new()),
+    }
+}
+
+/// The slot at `path`, creating missing objects and arrays on the way when
+/// `create` (an array only from its index 0: a later index past its end is
+/// an error).
 fn slot<'a>(doc: &'a mut Doc, path: &[Segment], full: &[Segment], create: bool) -> Result<Option<&'a mut Doc>> {
     let Some((seg, rest)) = path.split_first() else {
         return Ok(Some(doc));
@@ -223,15 +235,14 @@ fn slot<'a>(doc: &'a mut Doc, path: &[Segment], full: &[Segment], create: bool) 
         (Segment::Key(k), Doc::Map(m)) => match map_index(m, k) {
             Some(i) => &mut m[i].1,
             None if create => {
-                let fresh = if rest.is_empty() { Doc::Nil } else { Doc::Map(Vec::new()) };
-                m.push((Doc::String(k.as_str().into()), fresh));
+                m.push((Doc::String(k.as_str().into()), fresh(rest)));
                 &mut m.last_mut().unwrap().1
             }
             None => return Ok(None),
         },
         (Segment::Index(i), Doc::Array(a)) => {
-            if *i == a.len() && create && rest.is_empty() {
-                a.push(Doc::Nil);
+            if *i == a.len() && create {
+                a.push(fresh(rest));
             }
             let len = a.len();
             if *i >= len {
