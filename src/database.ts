@@ -491,6 +491,7 @@ export class Database {
    */
   async checkpoint(opts: CheckpointOptions = {}): Promise<CheckpointReport | null> {
     if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('checkpoint options must be an object')
+    checkOptions(opts, ['onProgress', 'progressIntervalMs'], 'checkpoint options')
     const { onProgress } = opts
     if (onProgress !== undefined && typeof onProgress !== 'function') throw new InvalidArgumentError('onProgress must be a function')
     const native = this.#native
@@ -525,6 +526,7 @@ export class Database {
   replay(run: RunId, opts: ReplayOptions = {}): RunView {
     runBytes(run)
     if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('replay options must be an object')
+    checkOptions(opts, ['at'], 'replay options')
     const at = this.#resolveAt(run, opts.at)
     let native: NativeDatabase
     try {

@@ -2,7 +2,7 @@
  * The EventLog: an append-only, hash-chained log per run.
  * @module
  */
-import { describe } from './options.js'
+import { checkOptions, describe } from './options.js'
 import { type Storable, type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError } from './errors.js'
 import type { OpTarget } from './ops.js'
@@ -106,6 +106,7 @@ export class Events {
   /** Events in sequence order from `from` (inclusive) to `to` (exclusive), optionally of one type. */
   range(run: string, opts: RangeOptions = {}): Event[] {
     if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('range options must be an object')
+    checkOptions(opts, ['from', 'to', 'type', 'limit'], 'range options')
     const from = seq('from', opts.from)
     const to = seq('to', opts.to)
     const limit = seq('limit', opts.limit)

@@ -2,6 +2,7 @@
  * KV working memory: ordered keys per run, with optional TTL.
  * @module
  */
+import { checkOptions } from './options.js'
 import { type Storable, type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError, translate } from './errors.js'
 import { IO_VALUE_OFFSET, TAG_KV, runBytes } from './keys.js'
@@ -36,7 +37,9 @@ export interface ListOptions {
 }
 
 function ttlOf(opts: PutOptions | undefined): number {
-  if (opts === undefined || opts.ttlMs === undefined) return 0
+  if (opts === undefined) return 0
+  checkOptions(opts, ['ttlMs'], 'put options')
+  if (opts.ttlMs === undefined) return 0
   const t = opts.ttlMs
   if (typeof t !== 'number' || !Number.isFinite(t) || t <= 0) {
     throw new InvalidArgumentError(`ttlMs must be a positive number of milliseconds, not ${String(t)}`)
@@ -47,6 +50,7 @@ function ttlOf(opts: PutOptions | undefined): number {
 function checkList(opts: ListOptions | undefined): ListOptions {
   if (opts === undefined) return {}
   if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('list options must be an object')
+  checkOptions(opts, ['prefix', 'after', 'limit', 'reverse'], 'list options')
   const { prefix, after, limit, reverse } = opts
   if (prefix !== undefined && typeof prefix !== 'string') throw new InvalidArgumentError('prefix must be a string')
   if (after !== undefined && typeof after !== 'string') throw new InvalidArgumentError('after must be a string')

@@ -4,6 +4,7 @@
  * EventLog.
  * @module
  */
+import { checkOptions } from './options.js'
 import { type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError } from './errors.js'
 import type { OpTarget } from './ops.js'
@@ -310,6 +311,7 @@ export class Machines {
   create<C = MachineContext>(run: string, id: string, opts: MachineCreateOptions): MachineInstance<C> {
     str('an instance id', id)
     if (!isObject(opts)) throw new InvalidArgumentError('create options must be an object with at least { machine }')
+    checkOptions(opts, ['machine', 'version', 'context', 'idempotencyKey'], 'create options')
     const machine = str('machine', opts.machine)
     const v = positiveInt('version', opts.version)
     const context = object('the context', opts.context)
@@ -332,6 +334,7 @@ export class Machines {
     str('an instance id', id)
     str('an event', event)
     const o = options('apply options', opts)
+    checkOptions(o, ['payload', 'expectedState', 'expectedRevision', 'idempotencyKey'], 'apply options')
     const payload = object('the payload', o.payload)
     const expectedState = optStr('expectedState', o.expectedState)
     const expectedRevision = o.expectedRevision
@@ -353,6 +356,7 @@ export class Machines {
   /** The run's instances in id order, optionally only one machine's or those in one state. */
   list<C = MachineContext>(run: string, opts?: MachineListOptions): MachineInstance<C>[] {
     const o = options('list options', opts)
+    checkOptions(o, ['machine', 'state'], 'list options')
     const machine = optStr('machine', o.machine)
     const state = optStr('state', o.state)
     return this.target.read(run, (tx) => tx.machinesList(run, machine, state)).map((i) => toInstance<C>(i))

@@ -2,6 +2,7 @@
  * The run index: begin, end, pause, list and follow the lineage of runs.
  * @module
  */
+import { checkOptions } from './options.js'
 import { type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError, NotFoundError, translate } from './errors.js'
 import { runBytes } from './keys.js'
@@ -111,6 +112,7 @@ export class Runs {
    */
   begin(opts: BeginOptions = {}): RunId {
     if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('begin options must be an object')
+    checkOptions(opts, ['name', 'parent', 'tags', 'metadata'], 'begin options')
     const { name, parent, tags, metadata } = opts
     if (name !== undefined && typeof name !== 'string') throw new InvalidArgumentError('name must be a string')
     if (parent !== undefined) runBytes(parent)
@@ -209,6 +211,7 @@ export class Runs {
   fork(run: RunId, opts: ForkOptions = {}): RunId {
     runBytes(run)
     if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('fork options must be an object')
+    checkOptions(opts, ['name', 'at'], 'fork options')
     const { name } = opts
     if (name !== undefined && typeof name !== 'string') throw new InvalidArgumentError('name must be a string')
     try {
@@ -245,6 +248,7 @@ export class Runs {
 
   /** Runs in creation order, through the index of the first filter given (status, then parent, then tag). */
   list(opts: RunListOptions = {}): RunInfo[] {
+    checkOptions(opts, ['status', 'tag', 'parent', 'limit', 'after'], 'runs.list options')
     const { status, tag, parent, limit, after } = opts
     if (status !== undefined && !STATUSES.has(status)) throw new InvalidArgumentError(`unknown run status ${JSON.stringify(status)}`)
     if (tag !== undefined && typeof tag !== 'string') throw new InvalidArgumentError('tag must be a string')

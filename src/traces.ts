@@ -3,6 +3,7 @@
  * per trace type.
  * @module
  */
+import { checkOptions } from './options.js'
 import { type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError } from './errors.js'
 import type { NativeTrace } from '../index.js'
@@ -264,6 +265,7 @@ export class Traces {
    */
   record<T extends TraceType>(run: RunId, opts: NewTrace<T>): TraceId {
     if (!isObject(opts)) fail('record options must be an object')
+    checkOptions(opts, ['type', 'data', 'parent', 'tags', 'metadata'], 'record options')
     const { type, data, parent, tags, metadata } = opts as NewTrace
     if (typeof type !== 'string' || !TYPES.has(type)) {
       fail(`unknown trace type ${JSON.stringify(type)}; a trace type is one of tool_call, decision, thought, query, error, custom`)
@@ -317,6 +319,7 @@ export class Traces {
    */
   query<T extends TraceType = TraceType>(run: RunId, opts: TraceQuery<T> = {}): Trace<T>[] {
     if (!isObject(opts)) fail('query options must be an object')
+    checkOptions(opts, ['type', 'tag', 'since', 'until', 'limit'], 'query options')
     const { type, tag } = opts
     if (type !== undefined && (typeof type !== 'string' || !TYPES.has(type))) {
       fail(`unknown trace type ${JSON.stringify(type)}; a trace type is one of tool_call, decision, thought, query, error, custom`)

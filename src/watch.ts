@@ -2,6 +2,7 @@
  * Watch: an async iterator of committed changes.
  * @module
  */
+import { checkOptions } from './options.js'
 import { type Value, decode } from './codec.js'
 import { InvalidArgumentError, translate } from './errors.js'
 import type { Primitive } from './history.js'
@@ -42,6 +43,7 @@ const WAIT_MS = 1000
 /** Checks `opts` before the iteration starts. @internal */
 export function checkWatchOptions(opts: WatchOptions): void {
   if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('watch options must be an object')
+  checkOptions(opts, ['run', 'primitives', 'signal'], 'watch options')
   if (opts.run !== undefined) runBytes(opts.run)
   if (opts.primitives !== undefined && (!Array.isArray(opts.primitives) || opts.primitives.some((p) => !PRIMITIVES.has(p)))) {
     throw new InvalidArgumentError('primitives must be an array of kv, events, state, json, traces, machines')

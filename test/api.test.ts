@@ -136,6 +136,27 @@ describe('options', () => {
     expect(() => statSync(path)).toThrow()
   })
 
+  it('misspelled options of the other calls are InvalidArgumentError naming the nearest valid one; nothing is written', () => {
+    const db = open()
+    const run = db.runs.begin()
+    const cases: [() => unknown, string][] = [
+      [() => db.kv.put(run, 'k', 1, { ttl: 1000 } as never), 'ttlMs'],
+      [() => db.kv.list(run, { prefx: 'a' } as never), 'prefix'],
+      [() => db.runs.begin({ nam: 'x' } as never), 'name'],
+      [() => db.runs.list({ stauts: 'active' } as never), 'status'],
+      [() => db.events.range(run, { form: 0 } as never), 'from'],
+      [() => db.traces.query(run, { tags: 'x' } as never), 'tag'],
+      [() => db.replay(run, { att: 1 } as never), 'at'],
+      [() => db.watch({ runs: run } as never), 'run'],
+    ]
+    for (const [call, nearest] of cases) {
+      const err = expectError(call, InvalidArgumentError, 'INVALID_ARGUMENT')
+      expect(err.message).toContain(`did you mean '${nearest}'`)
+    }
+    expect(db.kv.get(run, 'k')).toBeUndefined()
+    expect(db.runs.list()).toHaveLength(1)
+  })
+
   it('a misspelled transaction option is InvalidArgumentError', () => {
     const db = open()
     const run = db.runs.begin()
