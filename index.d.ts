@@ -28,12 +28,19 @@ export declare class NativeDatabase {
    */
   registerIo(io: Buffer): void
   kvPutMany(run: string, keys: Array<string>, values: Array<Buffer>, ttlMs: number): number
+  /**
+   * Values of several keys read at one snapshot, packed as
+   * `[len u32 | payload]...` with `len = u32::MAX` for an absent key.
+   */
+  kvGetMany(run: string, keys: Array<string>): Buffer
   kvKeys(run: string, prefix?: string | undefined | null, after?: string | undefined | null, limit?: number | undefined | null, reverse?: boolean | undefined | null): Array<string>
   kvEntries(run: string, prefix?: string | undefined | null, after?: string | undefined | null, limit?: number | undefined | null, reverse?: boolean | undefined | null): Buffer
   kvCount(run: string, prefix?: string | undefined | null): number
   runBegin(name?: string | undefined | null, parent?: string | undefined | null, tags?: Array<string> | undefined | null, metadata?: Buffer | undefined | null): NativeRunInfo
   runUpdate(run: string, action: string, error?: string | undefined | null): NativeRunInfo
   runEdit(run: string, tags?: Array<string> | undefined | null, metadata?: Buffer | undefined | null): NativeRunInfo
+  /** Adds (`add`) or removes tags in one engine transaction. */
+  runTag(run: string, tags: Array<string>, add: boolean): NativeRunInfo
   runDelete(run: string): boolean
   runGet(run: string): NativeRunInfo | null
   runList(status?: string | undefined | null, tag?: string | undefined | null, parent?: string | undefined | null, limit?: number | undefined | null, after?: string | undefined | null): Array<NativeRunInfo>
@@ -70,7 +77,11 @@ export declare class NativeDatabase {
    */
   runLog(run: string, at?: number | undefined | null): Array<NativeLoggedCommit>
   eventVersion(run: string, sequence: number): number
-  diff(a: string, b: string): NativeRunDiff
+  /**
+   * Compares two runs; at `at` (a version a transaction of the caller
+   * keeps pinned), or now.
+   */
+  diff(a: string, b: string, at?: number | undefined | null): NativeRunDiff
   watchOpen(): NativeWatchStart
   /**
    * Resolves with the changes after `after`, or an empty batch after
@@ -100,6 +111,8 @@ export declare class NativeTransaction {
   eventsVerify(run: string): NativeVerification
   /** The encoded value at `path`, or null. */
   jsonGet(run: string, doc: string, path: string): Buffer | null
+  /** Document ids of the run in id order (see `EngineTx::json_list`). */
+  jsonList(run: string, prefix?: string | undefined | null, after?: string | undefined | null, limit?: number | undefined | null): Array<string>
   jsonSet(run: string, doc: string, path: string, value: Uint8Array): void
   jsonDelete(run: string, doc: string, path: string): boolean
   jsonMerge(run: string, doc: string, path: string, patch: Uint8Array): void

@@ -585,17 +585,28 @@ export class Database {
   diff(a: RunId, b: RunId): RunDiff {
     runBytes(a)
     runBytes(b)
-    let raw: RawDiff
+    // One snapshot for all of it: a read transaction pins it, the native
+    // diff compares the runs as of its version, and the values the diff
+    // returns (traces, machine instances, event tails) are read through it.
+    const lease = this.#begin()
     try {
-      raw = this.#native.diff(a, b) as RawDiff
-    } catch (e) {
-      throw translate(e)
+      let raw: RawDiff
+      try {
+        raw = this.#native.diff(a, b, lease.tx.snapshotVersion) as RawDiff
+      } catch (e) {
+        throw translate(e)
+      }
+      const sa = new TxScope(lease, this.#target.io, a)
+      const sb = new TxScope(lease, this.#target.io, b)
+      const scope = (run: RunId): TxScope => (run === a ? sa : sb)
+      return assembleDiff(a, b, raw, {
+        trace: (run, id) => scope(run).traces.get(id),
+        machine: (run, id) => scope(run).machines.get(id),
+        events: (run, from) => scope(run).events.range({ from }),
+      })
+    } finally {
+      this.#abort(lease)
     }
-    return assembleDiff(a, b, raw, {
-      trace: (run, id) => this.traces.get(run, id),
-      machine: (run, id) => this.machines.get(run, id),
-      events: (run, from) => this.events.range(run, { from }),
-    })
   }
 
   /**

@@ -51,7 +51,7 @@ export interface RunView {
   /** StateCell reads. */
   readonly state: Pick<ScopedState, 'get' | 'list'>
   /** JSON document reads. */
-  readonly json: Pick<ScopedJson, 'get'>
+  readonly json: Pick<ScopedJson, 'get' | 'list'>
   /** Trace reads. */
   readonly traces: Pick<ScopedTraces, 'get' | 'children' | 'roots' | 'tree' | 'query'>
   /** State machine reads (definitions are database-wide and all visible). */

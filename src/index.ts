@@ -21,6 +21,7 @@ export type { Appended, Event, RangeOptions, Verification } from './events.js'
 export { ScopedState, State } from './state.js'
 export type { CasResult, Cell, NamedCell, TransitionResult } from './state.js'
 export { Json, ScopedJson } from './json.js'
+export type { JsonListOptions } from './json.js'
 export { ScopedTraces, Traces } from './traces.js'
 export type {
   DecisionData,

@@ -5,6 +5,17 @@
 import { type Storable, type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError } from './errors.js'
 import type { OpTarget } from './ops.js'
+import { checkOptions } from './options.js'
+
+/** Options of {@link Json.list}. */
+export interface JsonListOptions {
+  /** Only ids that start with this. */
+  prefix?: string
+  /** Only ids after this one (the next page after a `limit`). */
+  after?: string
+  /** At most this many. */
+  limit?: number
+}
 
 function checkDoc(doc: unknown, path: unknown): asserts doc is string {
   if (typeof doc !== 'string') throw new InvalidArgumentError('a document id must be a string')
@@ -46,6 +57,17 @@ export class Json {
     const bytes = encode(patch)
     this.target.write(run, (tx) => tx.jsonMerge(run, doc, path, bytes))
   }
+
+  /** The run's document ids in id order, read at one snapshot (in a transaction: its own, with its own creations and deletions). */
+  list(run: string, opts: JsonListOptions = {}): string[] {
+    if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('list options must be an object')
+    checkOptions(opts, ['prefix', 'after', 'limit'], 'json.list options')
+    const { prefix, after, limit } = opts
+    if (prefix !== undefined && typeof prefix !== 'string') throw new InvalidArgumentError('prefix must be a string')
+    if (after !== undefined && typeof after !== 'string') throw new InvalidArgumentError('after must be a string')
+    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) throw new InvalidArgumentError('limit must be a non-negative integer')
+    return this.target.read(run, (tx) => tx.jsonList(run, prefix, after, limit))
+  }
 }
 
 /** {@link Json} bound to one run. */
@@ -70,5 +92,9 @@ export class ScopedJson {
   /** See {@link Json.merge}. */
   merge<T = Value>(doc: string, path: string, patch: T & Storable<T>): void {
     this.json.merge(this.run, doc, path, patch)
+  }
+  /** See {@link Json.list}. */
+  list(opts?: JsonListOptions): string[] {
+    return this.json.list(this.run, opts)
   }
 }

@@ -173,7 +173,30 @@ export class Kv<W = number> {
   /** The values of several keys, in order (`undefined` where absent). */
   getMany(run: string, keys: readonly string[]): (Value | undefined)[] {
     if (!Array.isArray(keys)) throw new InvalidArgumentError('keys must be an array of strings')
-    return keys.map((k) => this.get(run, k))
+    const getMany = this.target.getMany
+    // Inside a transaction every read is of its snapshot already.
+    if (getMany === undefined) return keys.map((k) => this.get(run, k))
+    runBytes(run)
+    for (const k of keys) if (typeof k !== 'string') throw new InvalidArgumentError('keys must be an array of strings')
+    for (const k of keys) this.target.io.key(run, TAG_KV, k)
+    let buf: Buffer
+    try {
+      buf = getMany.call(this.target, run, keys as string[])
+    } catch (e) {
+      throw translate(e)
+    }
+    const out: (Value | undefined)[] = []
+    let at = 0
+    while (at < buf.length) {
+      const len = buf.readUInt32LE(at)
+      at += 4
+      if (len === 0xffffffff) out.push(undefined)
+      else {
+        out.push(decode(buf, at, at + len))
+        at += len
+      }
+    }
+    return out
   }
 
   /**

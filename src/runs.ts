@@ -4,7 +4,7 @@
  */
 import { checkOptions } from './options.js'
 import { type Value, decode, encode } from './codec.js'
-import { InvalidArgumentError, NotFoundError, translate } from './errors.js'
+import { InvalidArgumentError, translate } from './errors.js'
 import { runBytes } from './keys.js'
 import { type At, type LoggedCommit, resolveAt } from './history.js'
 import type { NativeDatabase, NativeRunInfo } from './native.js'
@@ -174,16 +174,23 @@ export class Runs {
 
   /** Adds tags to a run (see {@link Runs.update}). */
   tag(run: RunId, ...tags: string[]): RunInfo {
-    const info = this.get(run)
-    if (info === undefined) throw new NotFoundError(`run ${run} does not exist`, { run })
-    return this.update(run, { tags: [...info.tags, ...tags] })
+    return this.#tag(run, tags, true)
   }
 
   /** Removes tags from a run (see {@link Runs.update}). */
   untag(run: RunId, ...tags: string[]): RunInfo {
-    const info = this.get(run)
-    if (info === undefined) throw new NotFoundError(`run ${run} does not exist`, { run })
-    return this.update(run, { tags: info.tags.filter((t) => !tags.includes(t)) })
+    return this.#tag(run, tags, false)
+  }
+
+  /** One engine transaction reads the tags and writes the change: concurrent taggers lose nothing. */
+  #tag(run: RunId, tags: string[], add: boolean): RunInfo {
+    runBytes(run)
+    if (tags.some((t) => typeof t !== 'string')) throw new InvalidArgumentError('tags must be strings')
+    try {
+      return toRunInfo(this.db.runTag(run, tags, add))
+    } catch (e) {
+      throw translate(e)
+    }
   }
 
   /**

@@ -17,6 +17,8 @@ export interface KvTarget<W> {
   put(n: number, bytes: Uint8Array, ttlMs: number): W
   delete(n: number): boolean
   exists(n: number): boolean
+  /** Several values read at one snapshot, packed (see the binding); absent inside a transaction, which reads one snapshot anyway. */
+  getMany?(run: string, keys: string[]): Buffer
   /** One commit of many entries; absent inside a transaction. */
   putMany?(run: string, keys: string[], values: Buffer[], ttlMs: number): W
   keys(run: string, prefix?: string, after?: string, limit?: number, reverse?: boolean): string[]
@@ -49,6 +51,9 @@ export class DbTarget implements KvTarget<number> {
   }
   putMany(run: string, keys: string[], values: Buffer[], ttlMs: number): number {
     return this.native.kvPutMany(run, keys, values, ttlMs)
+  }
+  getMany(run: string, keys: string[]): Buffer {
+    return this.native.kvGetMany(run, keys)
   }
   keys(run: string, prefix?: string, after?: string, limit?: number, reverse?: boolean): string[] {
     return this.native.kvKeys(run, prefix, after, limit, reverse)

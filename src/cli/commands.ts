@@ -176,18 +176,6 @@ const runsList: Command = {
 
 // ---------------------------------------------------------------- runs show
 
-/** JSON document ids a run (or a fork, through its ancestors) may hold, from the run logs. */
-function docIds(db: Database, lineage: RunInfo[], upTo?: number): string[] {
-  const ids = new Set<string>()
-  for (const r of lineage) {
-    for (const c of db.runs.log(r.id)) {
-      if (upTo !== undefined && c.version > upTo) break
-      for (const w of c.writes) if (w.primitive === 'json') ids.add(w.key)
-    }
-  }
-  return [...ids].sort()
-}
-
 /** What {@link counts} finds. */
 interface Counts {
   kv: number
@@ -201,12 +189,12 @@ interface Counts {
 
 type Readable = Pick<RunView, 'kv' | 'events' | 'state' | 'json' | 'traces' | 'machines'>
 
-function counts(view: Readable, docs: string[]): Counts {
+function counts(view: Readable): Counts {
   return {
     kv: view.kv.count(),
     events: view.events.length(),
     state: view.state.list().length,
-    json: docs.filter((d) => view.json.get(d) !== undefined).length,
+    json: view.json.list().length,
     traces: view.traces.query().length,
     traceRoots: view.traces.roots().length,
     machines: view.machines.list().length,
@@ -245,7 +233,7 @@ const runsShow: Command = {
       const children = db.runs.children(info.id)
       const log = db.runs.log(info.id)
       const scope = db.scope(info.id)
-      const c = counts(scope, docIds(db, lineage))
+      const c = counts(scope)
       const head = scope.events.head()
       if (ctx.json) {
         emit(ctx, { run: info, lineage, children, counts: c, head: head ?? null, log })
@@ -447,16 +435,6 @@ function machineLine(m: MachineInstance): string {
   return `${m.machine} v${m.version}, state ${m.state}, revision ${m.revision}, context ${compact(m.context)}`
 }
 
-/** The version right after event `seq` of `run` was appended: the commit that wrote it, in the run's log or an ancestor's. */
-function versionOfEvent(db: Database, lineage: RunInfo[], seq: number): number {
-  for (const r of lineage) {
-    for (const c of db.runs.log(r.id)) {
-      if (c.writes.some((w) => w.primitive === 'events' && w.key === String(seq))) return c.version
-    }
-  }
-  throw new NotFoundError(`event #${seq} is in no commit of the run's log`, { sequence: seq })
-}
-
 const replay: Command = {
   name: 'replay',
   args: ['run'],
@@ -477,19 +455,18 @@ const replay: Command = {
   run: (ctx) =>
     withDb(ctx, (db) => {
       const info = resolveRun(db, ctx.args.run!)
-      let at = integer('--at', ctx.values.at, 0)
+      const at = integer('--at', ctx.values.at, 0)
       const ev = integer('--event', ctx.values.event, 0)
       if (at !== undefined && ev !== undefined) throw new UsageError('give --at or --event, not both', 'replay')
       const nEvents = integer('-n', ctx.values.events, 0) ?? 5
       const max = integer('--max', ctx.values.max, 0) ?? 50
-      const lineage = db.runs.lineage(info.id)
-      if (ev !== undefined) at = versionOfEvent(db, lineage, ev)
       const newest = db.stats().version
-      const view = db.replay(info.id, at === undefined ? {} : { at })
+      const view = db.replay(info.id, ev !== undefined ? { at: { eventSequence: ev } } : at === undefined ? {} : { at })
       try {
         const kv = view.kv.entries().map(([key, value]) => ({ key, value }))
         const state = view.state.list()
-        const json = docIds(db, lineage, view.at)
+        const json = view.json
+          .list()
           .map((id) => ({ id, value: view.json.get(id) }))
           .filter((d) => d.value !== undefined)
         const length = view.events.length()

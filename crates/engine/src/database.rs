@@ -692,6 +692,22 @@ impl Engine {
         self.commit(&writes, None, true)
     }
 
+    /// Calls `each` with the value of every key of `run` in turn, all read
+    /// at one snapshot (`None`: absent or expired).
+    pub fn kv_get_many(&self, run: &RunId, users: &[Vec<u8>], mut each: impl FnMut(Option<&[u8]>)) -> Result<()> {
+        self.check_open()?;
+        let keys = users.iter().map(|u| kv::key(run, u)).collect::<Result<Vec<_>>>()?;
+        let snap = self.tracker.acquire();
+        let now = now_ms();
+        for k in &keys {
+            match in_mem_storage::Source::read(self, k, snap.version()) {
+                Some((_, v)) if kv::is_live(&v, now) => each(Some(kv::payload(&v))),
+                _ => each(None),
+            }
+        }
+        Ok(())
+    }
+
     pub fn kv_list(&self, run: &RunId, opts: &KvListOptions) -> Result<Vec<KvEntry>> {
         self.check_open()?;
         kv::list(&mut Live { engine: self }, run, opts, now_ms())
@@ -807,15 +823,19 @@ impl Engine {
     /// Replaces a run's tags and/or metadata (in any status), keeping the tag
     /// index in step.
     pub fn run_edit(&self, run: &RunId, tags: Option<Vec<String>>, metadata: Option<Option<Vec<u8>>>) -> Result<RunInfo> {
-        let tags = match tags {
-            Some(mut t) => {
-                validate_new_run(None, &t)?;
-                t.sort();
-                t.dedup();
-                Some(t)
-            }
-            None => None,
-        };
+        self.run_change(run, tags.map(TagChange::Set), metadata)
+    }
+
+    /// Adds (`add`) or removes tags, reading and writing the run in one
+    /// transaction, so two concurrent taggers never lose one another's tag.
+    pub fn run_tag(&self, run: &RunId, tags: Vec<String>, add: bool) -> Result<RunInfo> {
+        self.run_change(run, Some(if add { TagChange::Add(tags) } else { TagChange::Remove(tags) }), None)
+    }
+
+    fn run_change(&self, run: &RunId, tags: Option<TagChange>, metadata: Option<Option<Vec<u8>>>) -> Result<RunInfo> {
+        if let Some(TagChange::Set(t) | TagChange::Add(t) | TagChange::Remove(t)) = &tags {
+            validate_new_run(None, t)?;
+        }
         if let Some(Some(m)) = &metadata {
             kv::check_value(m)?;
         }
@@ -827,8 +847,16 @@ impl Engine {
             };
             let old = RunInfo::decode(*run, &bytes)?;
             let mut new = old.clone();
-            if let Some(t) = &tags {
-                new.tags = t.clone();
+            if let Some(change) = &tags {
+                let mut t = match change {
+                    TagChange::Set(t) => t.clone(),
+                    TagChange::Add(t) => old.tags.iter().chain(t).cloned().collect(),
+                    TagChange::Remove(t) => old.tags.iter().filter(|x| !t.contains(x)).cloned().collect(),
+                };
+                t.sort();
+                t.dedup();
+                validate_new_run(None, &t)?;
+                new.tags = t;
             }
             if let Some(m) = &metadata {
                 new.metadata = m.clone();
@@ -935,10 +963,13 @@ impl Engine {
 
     /// The run and its ancestors, nearest first.
     pub fn run_lineage(&self, run: &RunId) -> Result<Vec<RunInfo>> {
+        self.check_open()?;
+        // Every ancestor as of one snapshot.
+        let snap = self.tracker.acquire();
         let mut out = Vec::new();
         let mut next = Some(*run);
         while let Some(id) = next {
-            let Some(info) = self.run_get(&id)? else {
+            let Some(info) = self.run_read(&id, snap.version())? else {
                 if out.is_empty() {
                     return Err(Error::not_found(format!("run {id} does not exist"), json!({ "run": id.to_string() })));
                 }
@@ -1012,6 +1043,13 @@ impl Engine {
         };
         checkpointed.and(closed)
     }
+}
+
+/// How [`Engine::run_change`] changes a run's tags.
+enum TagChange {
+    Set(Vec<String>),
+    Add(Vec<String>),
+    Remove(Vec<String>),
 }
 
 impl Drop for Engine {

@@ -177,10 +177,20 @@ impl Engine {
 
     /// Compares the current state of two runs by user key, per primitive.
     pub fn diff(&self, a: &RunId, b: &RunId) -> Result<RunDiff> {
+        let snapshot = self.snapshot();
+        self.diff_at(a, b, snapshot.version())
+    }
+
+    /// [`Engine::diff`] as of version `at`, which the caller keeps pinned
+    /// (a transaction begun at `at`), so that it can read more of the same
+    /// snapshot — trace and machine values, event tails — through that
+    /// transaction.
+    pub fn diff_at(&self, a: &RunId, b: &RunId, at: u64) -> Result<RunDiff> {
         self.run_exists_or_not_found(a)?;
         self.run_exists_or_not_found(b)?;
-        let snapshot = self.snapshot();
-        let at = snapshot.version();
+        if at > self.version() {
+            return Err(Error::invalid_argument(format!("cannot diff at version {at}: the newest commit is {}", self.version())));
+        }
         let now = now_ms();
         // One pass over both runs' entries, each streamed in suffix order
         // (forks read through to their parents): a merge join, so a diff

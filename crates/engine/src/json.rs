@@ -510,6 +510,32 @@ impl EngineTx {
         Ok(self.docs.get_mut(key).unwrap())
     }
 
+    /// The ids of the run's documents in id order: those starting with
+    /// `prefix`, after `after`, at most `limit`; the transaction's own
+    /// creations and deletions included. The range joins the read set.
+    pub fn json_list(&mut self, run: &RunId, prefix: Option<&str>, after: Option<&str>, limit: Option<usize>) -> Result<Vec<String>> {
+        let start = InternalKey::prefix(run, TypeTag::Json);
+        let mut ids = std::collections::BTreeSet::new();
+        self.scan_prefix(&start, false, &mut |k, _, _| {
+            ids.insert(String::from_utf8_lossy(&k[start.len()..]).into_owned());
+            true
+        });
+        for (key, d) in self.docs.iter().filter(|(k, _)| k.starts_with(&start)) {
+            let id = String::from_utf8_lossy(&key[start.len()..]).into_owned();
+            if d.current.is_some() {
+                ids.insert(id);
+            } else {
+                ids.remove(&id);
+            }
+        }
+        Ok(ids
+            .into_iter()
+            .filter(|id| prefix.is_none_or(|p| id.starts_with(p)))
+            .filter(|id| after.is_none_or(|a| id.as_str() > a))
+            .take(limit.unwrap_or(usize::MAX))
+            .collect())
+    }
+
     /// The encoded value at `path` of `doc`, if present. The path joins the
     /// transaction's read set.
     pub fn json_get(&mut self, run: &RunId, doc: &str, path: &str) -> Result<Option<Vec<u8>>> {

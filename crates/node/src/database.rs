@@ -249,6 +249,24 @@ impl NativeDatabase {
         self.engine()?.kv_put_many(&run, &entries, ttl_of(ttl_ms)?).napi().map(|v| v as f64)
     }
 
+    /// Values of several keys read at one snapshot, packed as
+    /// `[len u32 | payload]...` with `len = u32::MAX` for an absent key.
+    #[napi(catch_unwind)]
+    pub fn kv_get_many(&self, run: String, keys: Vec<String>) -> Result<Buffer> {
+        let users: Vec<Vec<u8>> = keys.into_iter().map(String::into_bytes).collect();
+        let mut out = Vec::new();
+        self.engine()?
+            .kv_get_many(&parse_run(&run)?, &users, |v| match v {
+                Some(payload) => {
+                    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+                    out.extend_from_slice(payload);
+                }
+                None => out.extend_from_slice(&u32::MAX.to_le_bytes()),
+            })
+            .napi()?;
+        Ok(out.into())
+    }
+
     #[napi(catch_unwind)]
     pub fn kv_keys(&self, run: String, prefix: Option<String>, after: Option<String>, limit: Option<f64>, reverse: Option<bool>) -> Result<Vec<String>> {
         let opts = list_options(prefix, after, limit, reverse)?;
@@ -286,6 +304,13 @@ impl NativeDatabase {
     pub fn run_edit(&self, run: String, tags: Option<Vec<String>>, metadata: Option<Buffer>) -> Result<NativeRunInfo> {
         let engine = self.engine()?;
         Ok(described(&engine, engine.run_edit(&parse_run(&run)?, tags, metadata.map(|m| Some(m.to_vec()))).napi()?))
+    }
+
+    /// Adds (`add`) or removes tags in one engine transaction.
+    #[napi(catch_unwind)]
+    pub fn run_tag(&self, run: String, tags: Vec<String>, add: bool) -> Result<NativeRunInfo> {
+        let engine = self.engine()?;
+        Ok(described(&engine, engine.run_tag(&parse_run(&run)?, tags, add).napi()?))
     }
 
     #[napi(catch_unwind)]

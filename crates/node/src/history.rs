@@ -137,10 +137,19 @@ impl NativeDatabase {
     }
 
     #[napi(catch_unwind)]
-    pub fn diff(&self, a: String, b: String) -> Result<NativeRunDiff> {
+    /// Compares two runs; at `at` (a version a transaction of the caller
+    /// keeps pinned), or now.
+    pub fn diff(&self, a: String, b: String, at: Option<f64>) -> Result<NativeRunDiff> {
         if a == b {
             return Err(invalid("diff compares two different runs"));
         }
-        Ok(self.engine()?.diff(&parse_run(&a)?, &parse_run(&b)?).napi()?.into())
+        let engine = self.engine()?;
+        let (a, b) = (parse_run(&a)?, parse_run(&b)?);
+        let d = match at {
+            Some(v) if v.is_finite() && v >= 0.0 && v.fract() == 0.0 => engine.diff_at(&a, &b, v as u64),
+            Some(_) => return Err(invalid("at must be a commit version")),
+            None => engine.diff(&a, &b),
+        };
+        Ok(d.napi()?.into())
     }
 }

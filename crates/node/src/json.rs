@@ -16,6 +16,17 @@ impl NativeTransaction {
         Ok(self.run(|tx| tx.json_get(&run, &doc, &path))?.map(Into::into))
     }
 
+    /// Document ids of the run in id order (see `EngineTx::json_list`).
+    #[napi(catch_unwind)]
+    pub fn json_list(&mut self, run: String, prefix: Option<String>, after: Option<String>, limit: Option<f64>) -> Result<Vec<String>> {
+        let run = parse_run(&run)?;
+        let limit = match limit {
+            Some(l) if !(l.is_finite() && l >= 0.0 && l.fract() == 0.0) => return Err(Error::new(Status::InvalidArg, "limit must be a non-negative integer")),
+            l => l.map(|l| l as usize),
+        };
+        self.run(|tx| tx.json_list(&run, prefix.as_deref(), after.as_deref(), limit))
+    }
+
     #[napi(catch_unwind)]
     pub fn json_set(&mut self, run: String, doc: String, path: String, value: &[u8]) -> Result<()> {
         let run = parse_run(&run)?;
