@@ -65,8 +65,6 @@ export declare class NativeDatabase {
   checkpoint(): Promise<string | null>
   /** `{ running, entriesWritten, entriesTotal }` of the checkpoint in progress. */
   checkpointProgress(): string
-  /** Test hook: a Rust panic must reach JS as an error, never a crash. */
-  panicForTest(): void
   /** A memory-only database holding `run` as of version `at`. */
   replay(run: string, at?: number | undefined | null): NativeDatabase
   runFork(run: string, name?: string | undefined | null, at?: number | undefined | null): NativeRunInfo

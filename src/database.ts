@@ -20,6 +20,7 @@ import { Traces } from './traces.js'
 import { DbTarget } from './targets.js'
 import { DurableWaiter } from './durable.js'
 import { checkOptions } from './options.js'
+import { nativeHandles } from './internal.js'
 import { TxLease } from './txlease.js'
 
 /** How much a commit survives a crash (see docs/durability.md). */
@@ -160,9 +161,24 @@ export interface Stats {
     fsyncs: number
     /** The newest commit version known to be on disk. */
     durableVersion: number
-    /** Commits queued but not yet written (buffered mode). */
+    /** Commits written to the OS but not yet fsynced (buffered mode). */
     pendingRecords: number
   } | null
+  /**
+   * The background maintenance thread (TTL purge, dropping deleted runs,
+   * automatic checkpoints). A panic in one of its rounds is caught, counted
+   * here, and the next round runs as usual.
+   */
+  maintenance: {
+    /** Rounds run since open. */
+    rounds: number
+    /** Rounds that ended in a panic (caught). */
+    panics: number
+    /** The last panic's message, or `null`. */
+    lastError: string | null
+    /** When it happened (ms since the epoch), or `null`. */
+    lastErrorAt: number | null
+  }
   /** What the open replayed from the log. */
   recovery: {
     /** WAL segments read. */
@@ -269,6 +285,7 @@ export class Database {
     this.#native = native
     this.#durable = (JSON.parse(native.stats()) as { durability: Durability }).durability === 'strict' ? new DurableWaiter(native) : undefined
     this.#target = new DbTarget(native)
+    nativeHandles.set(this, native)
     const ops = new DbOps(native)
     this.kv = new Kv<number>(this.#target)
     this.runs = new Runs(native)
@@ -649,12 +666,4 @@ export class Database {
     }
   }
 
-  /** @internal Test hook: makes the native side panic. */
-  _panicForTest(): void {
-    try {
-      this.#native.panicForTest()
-    } catch (e) {
-      throw translate(e)
-    }
-  }
 }

@@ -17,7 +17,7 @@ import {
   type TxScope,
   type Value,
 } from '../dist/index.js'
-import { expectError, expectRejection, UNKNOWN_RUN } from './helpers.js'
+import { expectError, expectRejection, panicForTest, UNKNOWN_RUN } from './helpers.js'
 
 let db: Database
 let run: string
@@ -504,12 +504,12 @@ describe('a closed database', () => {
 describe('panics', () => {
   it('a Rust panic surfaces as InternalError and the database keeps working', () => {
     const before = state()
-    const err = expectError(() => db._panicForTest(), InternalError, 'INTERNAL')
+    const err = expectError(() => panicForTest(db), InternalError, 'INTERNAL')
     expect(err.message).toMatch(/panic/i)
     expect(state()).toStrictEqual(before)
     db.kv.put(run, 'after-panic', 'fine')
     expect(db.kv.get(run, 'after-panic')).toBe('fine')
-    expectError(() => db._panicForTest(), InternalError, 'INTERNAL')
+    expectError(() => panicForTest(db), InternalError, 'INTERNAL')
     expect(db.transaction(run, (tx) => tx.kv.get('after-panic'))).toBe('fine')
   })
 

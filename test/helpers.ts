@@ -3,7 +3,14 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect } from 'vitest'
-import { InMemError } from '../dist/index.js'
+import { createRequire } from 'node:module'
+import { type Database, InMemError } from '../dist/index.js'
+
+// Through Node's own require, as dist/database.js loads them: the module
+// instances (and so the map of native handles) it uses.
+const nodeRequire = createRequire(__filename)
+const { nativeHandles } = nodeRequire('../dist/internal.js') as typeof import('../dist/internal.js')
+const { translate } = nodeRequire('../dist/errors.js') as typeof import('../dist/errors.js')
 
 type Class<T> = abstract new (...args: never[]) => T
 
@@ -64,3 +71,29 @@ export const sleep = (ms: number): Promise<void> => new Promise((resolve) => set
 
 /** A well-formed UUIDv7 that no database has handed out. */
 export const UNKNOWN_RUN = '01890a5d-ac96-774b-bcce-b302099a8057'
+
+/** The native test hooks, present only in the debug build with the `test-hooks` feature (npm test's). */
+interface TestHooks {
+  panicForTest(): void
+  panicInMaintenanceForTest(): void
+}
+
+function hooks(db: Database): TestHooks {
+  const native = nativeHandles.get(db) as unknown as Partial<TestHooks> | undefined
+  if (native?.panicForTest === undefined) throw new Error('the addon was built without the test-hooks feature (npm run build:debug has it)')
+  return native as TestHooks
+}
+
+/** Makes the native side panic inside a call; the error is translated as the facades do. */
+export function panicForTest(db: Database): void {
+  try {
+    hooks(db).panicForTest()
+  } catch (e) {
+    throw translate(e)
+  }
+}
+
+/** Makes the maintenance thread's next round panic. */
+export function panicInMaintenanceForTest(db: Database): void {
+  hooks(db).panicInMaintenanceForTest()
+}

@@ -78,6 +78,19 @@ pub struct Stats {
     pub active_snapshots: usize,
     pub wal: Option<in_mem_durability::WalStats>,
     pub recovery: RecoveryStats,
+    pub maintenance: MaintenanceStats,
+}
+
+/// The background maintenance thread (TTL purge, dropping deleted runs,
+/// automatic checkpoints): a panic in one round is caught and counted here,
+/// and the next round runs as usual.
+#[derive(Clone, Debug, Default)]
+pub struct MaintenanceStats {
+    pub rounds: u64,
+    pub panics: u64,
+    pub last_error: Option<String>,
+    /// When the last panic happened (ms since the epoch).
+    pub last_error_at: Option<u64>,
 }
 
 /// An expiring KV entry: (expiresAt, key, version that set it).
@@ -89,6 +102,10 @@ type RunTable = HashMap<RunId, RunStatus, foldhash::fast::RandomState>;
 struct Maintenance {
     stop: Mutex<bool>,
     wake: Condvar,
+    stats: Mutex<MaintenanceStats>,
+    /// Test hook: the next round panics.
+    #[cfg(feature = "test-hooks")]
+    panic_next: AtomicBool,
 }
 
 pub struct Engine {
@@ -221,7 +238,13 @@ impl Engine {
             any_forks: AtomicBool::new(false),
             traces: TraceIndex::default(),
             recovery,
-            maintenance: Arc::new(Maintenance { stop: Mutex::new(false), wake: Condvar::new() }),
+            maintenance: Arc::new(Maintenance {
+                stop: Mutex::new(false),
+                wake: Condvar::new(),
+                stats: Mutex::default(),
+                #[cfg(feature = "test-hooks")]
+                panic_next: AtomicBool::new(false),
+            }),
             maintenance_thread: Mutex::new(None),
             shut: AtomicBool::new(false),
             _lock: lock,
@@ -1002,7 +1025,15 @@ impl Engine {
             active_snapshots: self.tracker.active_count(),
             wal: self.wal.as_ref().map(|w| w.stats()),
             recovery: self.recovery.clone(),
+            maintenance: self.maintenance.stats.lock().clone(),
         }
+    }
+
+    /// Test hook: makes the maintenance thread's next round panic, and wakes it.
+    #[cfg(feature = "test-hooks")]
+    pub fn panic_in_maintenance_for_test(&self) {
+        self.maintenance.panic_next.store(true, Ordering::Release);
+        self.maintenance.wake.notify_all();
     }
 
     pub(crate) fn check_open_for_checkpoint(&self) -> Result<()> {
@@ -1086,15 +1117,33 @@ fn maintenance_loop(engine: Weak<Engine>, m: Arc<Maintenance>, interval: std::ti
         if engine.options.read_only {
             continue;
         }
-        engine.purge_expired();
-        engine.drop_deleted_runs();
-        if let Some(wal) = engine.wal()
-            && engine.options.checkpoint_bytes > 0
-            && wal.disk_bytes() > engine.options.checkpoint_bytes
-        {
-            // A failure is the WAL's or the disk's: it surfaces on the next
-            // write or the next explicit checkpoint.
-            let _ = engine.checkpoint_now();
+        let round = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            #[cfg(feature = "test-hooks")]
+            if m.panic_next.swap(false, Ordering::AcqRel) {
+                panic!("deliberate panic in the maintenance thread (test hook)");
+            }
+            engine.purge_expired();
+            engine.drop_deleted_runs();
+            if let Some(wal) = engine.wal()
+                && engine.options.checkpoint_bytes > 0
+                && wal.disk_bytes() > engine.options.checkpoint_bytes
+            {
+                // A failure is the WAL's or the disk's: it surfaces on the next
+                // write or the next explicit checkpoint.
+                let _ = engine.checkpoint_now();
+            }
+        }));
+        let mut stats = m.stats.lock();
+        stats.rounds += 1;
+        if let Err(payload) = round {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".into());
+            stats.panics += 1;
+            stats.last_error = Some(message);
+            stats.last_error_at = Some(now_ms());
         }
     }
 }

@@ -404,6 +404,12 @@ impl NativeDatabase {
                 "durableVersion": w.durable_version,
                 "pendingRecords": w.pending_records,
             })),
+            "maintenance": {
+                "rounds": s.maintenance.rounds,
+                "panics": s.maintenance.panics,
+                "lastError": s.maintenance.last_error,
+                "lastErrorAt": s.maintenance.last_error_at,
+            },
             "recovery": {
                 "segments": r.segments,
                 "records": r.records,
@@ -443,9 +449,20 @@ impl NativeDatabase {
     }
 
     /// Test hook: a Rust panic must reach JS as an error, never a crash.
-    #[napi(catch_unwind)]
+    /// Only in a build with the `test-hooks` feature (npm test's debug
+    /// build), and never in the type declarations.
+    #[cfg(feature = "test-hooks")]
+    #[napi(catch_unwind, skip_typescript)]
     pub fn panic_for_test(&self) -> Result<()> {
         panic!("deliberate panic from panicForTest");
+    }
+
+    /// Test hook: the maintenance thread's next round panics.
+    #[cfg(feature = "test-hooks")]
+    #[napi(catch_unwind, skip_typescript)]
+    pub fn panic_in_maintenance_for_test(&self) -> Result<()> {
+        self.engine()?.panic_in_maintenance_for_test();
+        Ok(())
     }
 }
 

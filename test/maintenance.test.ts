@@ -1,0 +1,57 @@
+// The engine's background work is supervised, and nothing named for tests is
+// part of the published surface (issue 11, items 2 and 6).
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { Database } from '../dist/index.js'
+import { makeTmpDir, panicInMaintenanceForTest, removeDir } from './helpers.js'
+
+let dir: string
+let db: Database
+beforeEach(() => {
+  dir = makeTmpDir('maintenance')
+  db = Database.open(dir, { purgeIntervalMs: 10 })
+})
+afterEach(() => {
+  db.close()
+  removeDir(dir)
+})
+
+/** Resolves once `ok()` holds, checking every few milliseconds (the maintenance thread reports nothing else). */
+async function until(ok: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+describe('the maintenance thread', () => {
+  it('a panic in a round is caught, counted and reported in stats(), and purging goes on', async () => {
+    const run = db.runs.begin()
+    expect(db.stats().maintenance).toMatchObject({ panics: 0, lastError: null, lastErrorAt: null })
+    const before = Date.now()
+    panicInMaintenanceForTest(db)
+    await until(() => db.stats().maintenance.panics === 1, 'the panic to be counted')
+    const m = db.stats().maintenance
+    expect(m.lastError).toContain('deliberate panic in the maintenance thread')
+    expect(m.lastErrorAt).toBeGreaterThanOrEqual(before)
+    // Later rounds still run: an expired key is purged from memory.
+    const rounds = m.rounds
+    db.kv.put(run, 'short', 1, { ttlMs: 1 })
+    const keys = db.stats().keys
+    await until(() => db.stats().maintenance.rounds > rounds + 2 && db.stats().keys < keys, 'a later round to purge the expired key')
+    expect(db.kv.get(run, 'short')).toBeUndefined()
+    expect(db.stats().maintenance.panics).toBe(1)
+  })
+})
+
+describe('the published surface', () => {
+  it('has no test hooks: not on Database, not in the type declarations, not through the exports map', () => {
+    expect(Object.getOwnPropertyNames(Database.prototype).filter((n) => /test/i.test(n))).toEqual([])
+    expect(readFileSync(join(__dirname, '..', 'index.d.ts'), 'utf8')).not.toMatch(/ForTest/)
+    expect(readFileSync(join(__dirname, '..', 'dist', 'index.d.ts'), 'utf8')).not.toMatch(/ForTest/)
+    const pkg = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { exports: Record<string, unknown> }
+    expect(Object.keys(pkg.exports).sort()).toEqual(['.', './package.json'])
+  })
+})
