@@ -80,6 +80,7 @@ export declare class NativeDatabase {
    * keeps pinned), or now.
    */
   diff(a: string, b: string, at?: number | undefined | null): NativeRunDiff
+
   watchOpen(): NativeWatchStart
   /**
    * Resolves with the changes after `after`, or an empty batch after

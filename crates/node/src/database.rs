@@ -448,22 +448,6 @@ impl NativeDatabase {
         Ok(json!({ "running": p.running, "entriesWritten": p.entries_written, "entriesTotal": p.entries_total }).to_string())
     }
 
-    /// Test hook: a Rust panic must reach JS as an error, never a crash.
-    /// Only in a build with the `test-hooks` feature (npm test's debug
-    /// build), and never in the type declarations.
-    #[cfg(feature = "test-hooks")]
-    #[napi(catch_unwind, skip_typescript)]
-    pub fn panic_for_test(&self) -> Result<()> {
-        panic!("deliberate panic from panicForTest");
-    }
-
-    /// Test hook: the maintenance thread's next round panics.
-    #[cfg(feature = "test-hooks")]
-    #[napi(catch_unwind, skip_typescript)]
-    pub fn panic_in_maintenance_for_test(&self) -> Result<()> {
-        self.engine()?.panic_in_maintenance_for_test();
-        Ok(())
-    }
 }
 
 pub struct Durable {

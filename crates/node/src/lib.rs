@@ -15,6 +15,8 @@ mod hot;
 mod json;
 mod machines;
 mod state;
+#[cfg(feature = "test-hooks")]
+mod test_hooks;
 mod traces;
 mod transaction;
 mod watch;

@@ -1,0 +1,24 @@
+//! Test hooks, compiled only with the `test-hooks` feature (the debug build
+//! `npm test` makes; the published release build has none) and left out of
+//! the type declarations.
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::database::NativeDatabase;
+
+#[napi]
+impl NativeDatabase {
+    /// A Rust panic must reach JS as an error, never a crash.
+    #[napi(catch_unwind, skip_typescript)]
+    pub fn panic_for_test(&self) -> Result<()> {
+        panic!("deliberate panic from panicForTest");
+    }
+
+    /// The maintenance thread's next round panics.
+    #[napi(catch_unwind, skip_typescript)]
+    pub fn panic_in_maintenance_for_test(&self) -> Result<()> {
+        self.engine()?.panic_in_maintenance_for_test();
+        Ok(())
+    }
+}
