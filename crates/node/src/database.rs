@@ -447,7 +447,6 @@ impl NativeDatabase {
         let p = self.engine()?.checkpoint_progress();
         Ok(json!({ "running": p.running, "entriesWritten": p.entries_written, "entriesTotal": p.entries_total }).to_string())
     }
-
 }
 
 pub struct Durable {
