@@ -172,6 +172,8 @@ export interface Stats {
   maintenance: {
     /** Rounds run since open. */
     rounds: number
+    /** Expired TTL entries retired from the expiry index (the keys stay in their run's history: a replay before the expiry shows them). */
+    expired: number
     /** Rounds that ended in a panic (caught). */
     panics: number
     /** The last panic's message, or `null`. */

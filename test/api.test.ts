@@ -157,6 +157,23 @@ describe('options', () => {
     expect(db.runs.list()).toHaveLength(1)
   })
 
+  it('a second open of a path in this process with other options is InvalidArgumentError naming the option (issue 11)', () => {
+    const path = join(dir, 'db')
+    const first = open(path, { flushIntervalMs: 50, checkpointOnClose: false })
+    // The same options share the engine.
+    const same = open(path, { flushIntervalMs: 50, checkpointOnClose: false })
+    const run = first.runs.begin()
+    expect(same.runs.get(run)?.id).toBe(run)
+    for (const [opts, name] of [
+      [{ flushIntervalMs: 60, checkpointOnClose: false }, 'flushIntervalMs'],
+      [{ flushIntervalMs: 50 }, 'checkpointOnClose'],
+      [{ flushIntervalMs: 50, checkpointOnClose: false, watchBuffer: 5 }, 'watchBuffer'],
+    ] as const) {
+      const err = expectError(() => Database.open(path, opts), InvalidArgumentError, 'INVALID_ARGUMENT')
+      expect(err.message).toContain(`already open in this process with ${name}`)
+    }
+  })
+
   it('a misspelled transaction option is InvalidArgumentError', () => {
     const db = open()
     const run = db.runs.begin()

@@ -444,19 +444,24 @@ describe('KV misc', () => {
     expect(db.kv.get(run, 'via-scope')).toBe(true)
   })
 
-  it('expired keys are purged from memory in the background', async () => {
+  it('expired keys are retired from the expiry index in the background, and stay in the run history (issue 11: TTL keeps history)', async () => {
     const fast = Database.open({ purgeIntervalMs: 5 })
     try {
       const r = fast.runs.begin()
       const keysBefore = fast.stats().keys
-      fast.kv.put(r, 'p', 'x', { ttlMs: 10 })
+      const v = fast.kv.put(r, 'p', 'x', { ttlMs: 10 })
       fast.kv.put(r, 'q', 'kept')
       expect(fast.stats().keys).toBe(keysBefore + 2)
       const deadline = Date.now() + 5_000
-      while (fast.stats().keys !== keysBefore + 1 && Date.now() < deadline) await sleep(10)
-      expect(fast.stats().keys).toBe(keysBefore + 1)
+      while (fast.stats().maintenance.expired < 1 && Date.now() < deadline) await sleep(10)
+      expect(fast.stats().maintenance.expired).toBe(1)
       expect(fast.kv.get(r, 'q')).toBe('kept')
       expect(fast.kv.get(r, 'p')).toBeUndefined()
+      // Its version is still in the run's history: a replay before the expiry shows it.
+      expect(fast.stats().keys).toBe(keysBefore + 2)
+      const view = fast.replay(r, { at: v })
+      expect(view.kv.get('p')).toBe('x')
+      view.close()
     } finally {
       fast.close()
     }
@@ -593,11 +598,10 @@ describe('KV purge and overwrite', () => {
       fast.kv.put(r, 'k', 'expiring', { ttlMs: 10 })
       fast.kv.put(r, 'k', 'permanent')
       fast.kv.put(r, 'gone', 'x', { ttlMs: 10 })
-      const keysBefore = fast.stats().keys
       const deadline = Date.now() + 5_000
-      // Wait until the purge has run (it drops 'gone').
-      while (fast.stats().keys === keysBefore && Date.now() < deadline) await sleep(10)
-      expect(fast.stats().keys).toBe(keysBefore - 1)
+      // Wait until the purge has retired both expiry entries.
+      while (fast.stats().maintenance.expired < 2 && Date.now() < deadline) await sleep(10)
+      expect(fast.stats().maintenance.expired).toBe(2)
       expect(fast.kv.get(r, 'k')).toBe('permanent')
       expect(fast.kv.list(r)).toEqual(['k'])
     } finally {

@@ -87,6 +87,8 @@ pub struct Stats {
 #[derive(Clone, Debug, Default)]
 pub struct MaintenanceStats {
     pub rounds: u64,
+    /// Expired TTL entries retired from the expiry index.
+    pub expired: u64,
     pub panics: u64,
     pub last_error: Option<String>,
     /// When the last panic happened (ms since the epoch).
@@ -137,6 +139,10 @@ pub struct Engine {
     maintenance: Arc<Maintenance>,
     maintenance_thread: Mutex<Option<JoinHandle<()>>>,
     shut: AtomicBool,
+    /// The time TTL expiry is judged at, in ms: `None` is the wall clock; a
+    /// replay view has the time of the newest KV write it shows, so a key
+    /// that had not expired at that point of the run is there.
+    pub(crate) clock: Option<u64>,
     _lock: Option<DirLock>,
     /// Raised once this engine has shut down and released `_lock`.
     closed: Arc<registry::Closed>,
@@ -198,6 +204,7 @@ impl Engine {
                 if read_only && options.repair {
                     return Err(Error::invalid_argument("repair writes to the directory; it cannot be combined with readOnly"));
                 }
+                let options_copy = options.clone();
                 let engine = registry::open_shared(canonical.clone(), || Self::open_dir(&canonical, options))?;
                 if engine.options.read_only != read_only {
                     return Err(Error::invalid_argument(format!(
@@ -212,6 +219,44 @@ impl Engine {
                         canonical.display(),
                         engine.durability().as_str(),
                         wanted.as_str()
+                    )));
+                }
+                // One engine, one set of options: a later open in this
+                // process must ask for what the first one did.
+                let (have, asked) = (&engine.options, &options_copy);
+                let differs = [
+                    (
+                        "flushIntervalMs",
+                        have.flush_interval != asked.flush_interval,
+                        format!("{:?}", have.flush_interval),
+                        format!("{:?}", asked.flush_interval),
+                    ),
+                    (
+                        "maxPendingWrites",
+                        have.max_pending_writes != asked.max_pending_writes,
+                        have.max_pending_writes.to_string(),
+                        asked.max_pending_writes.to_string(),
+                    ),
+                    ("segmentBytes", have.segment_bytes != asked.segment_bytes, have.segment_bytes.to_string(), asked.segment_bytes.to_string()),
+                    (
+                        "purgeIntervalMs",
+                        have.purge_interval != asked.purge_interval,
+                        format!("{:?}", have.purge_interval),
+                        format!("{:?}", asked.purge_interval),
+                    ),
+                    ("checkpointBytes", have.checkpoint_bytes != asked.checkpoint_bytes, have.checkpoint_bytes.to_string(), asked.checkpoint_bytes.to_string()),
+                    (
+                        "checkpointOnClose",
+                        have.checkpoint_on_close != asked.checkpoint_on_close,
+                        have.checkpoint_on_close.to_string(),
+                        asked.checkpoint_on_close.to_string(),
+                    ),
+                    ("watchBuffer", have.watch_buffer != asked.watch_buffer, have.watch_buffer.to_string(), asked.watch_buffer.to_string()),
+                ];
+                if let Some((name, _, first, now)) = differs.into_iter().find(|d| d.1) {
+                    return Err(Error::invalid_argument(format!(
+                        "{} is already open in this process with {name} {first}; every open of a path in one process shares its engine, so give the same options (asked for {name} {now})",
+                        canonical.display()
                     )));
                 }
                 Ok(engine)
@@ -247,6 +292,7 @@ impl Engine {
             }),
             maintenance_thread: Mutex::new(None),
             shut: AtomicBool::new(false),
+            clock: None,
             _lock: lock,
             closed: Arc::default(),
         }
@@ -358,6 +404,11 @@ impl Engine {
             .map_err(|e| Error::io("starting the maintenance thread", e))?;
         *engine.maintenance_thread.lock() = Some(handle);
         Ok(engine)
+    }
+
+    /// The time TTL expiry is judged at (see `clock`).
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.unwrap_or_else(now_ms)
     }
 
     pub(crate) fn closed_signal(&self) -> Arc<registry::Closed> {
@@ -658,7 +709,7 @@ impl Engine {
         if self.has_forks() {
             let snap = self.tracker.acquire();
             return Ok(self.read(key, snap.version()).and_then(|(version, stored)| {
-                let live = kv::is_live(&stored, now_ms());
+                let live = kv::is_live(&stored, self.now());
                 live.then(|| f(version, kv::updated_at(&stored), kv::payload(&stored)))
             }));
         }
@@ -666,7 +717,7 @@ impl Engine {
             .store
             .with_visible(key, &self.tracker, |version, stored| {
                 // The clock is read only for entries that can expire.
-                let live = kv::expires_at(stored).is_none_or(|e| e > now_ms());
+                let live = kv::expires_at(stored).is_none_or(|e| e > self.now());
                 live.then(|| f(version, kv::updated_at(stored), kv::payload(stored)))
             })
             .flatten())
@@ -686,7 +737,7 @@ impl Engine {
         kv::check_key(key)?;
         self.check_open()?;
         self.check_run_writable(&RunId::from_slice(&key[..16])?)?;
-        let existed = kv::get_live(&mut Live { engine: self }, key, now_ms()).is_some();
+        let existed = kv::get_live(&mut Live { engine: self }, key, self.now()).is_some();
         if existed {
             self.commit(&[(key, None)], None, true)?;
         }
@@ -721,7 +772,7 @@ impl Engine {
         self.check_open()?;
         let keys = users.iter().map(|u| kv::key(run, u)).collect::<Result<Vec<_>>>()?;
         let snap = self.tracker.acquire();
-        let now = now_ms();
+        let now = self.now();
         for k in &keys {
             match in_mem_storage::Source::read(self, k, snap.version()) {
                 Some((_, v)) if kv::is_live(&v, now) => each(Some(kv::payload(&v))),
@@ -733,29 +784,29 @@ impl Engine {
 
     pub fn kv_list(&self, run: &RunId, opts: &KvListOptions) -> Result<Vec<KvEntry>> {
         self.check_open()?;
-        kv::list(&mut Live { engine: self }, run, opts, now_ms())
+        kv::list(&mut Live { engine: self }, run, opts, self.now())
     }
 
     pub fn kv_count(&self, run: &RunId, prefix: Option<&[u8]>) -> Result<u64> {
         self.check_open()?;
-        Ok(kv::count(&mut Live { engine: self }, run, prefix, now_ms()))
+        Ok(kv::count(&mut Live { engine: self }, run, prefix, self.now()))
     }
 
-    /// Drops expired TTL entries from memory. Expired entries are already
-    /// invisible; this only frees them. Returns how many were purged.
+    /// Retires expired TTL entries from the expiry index. An expired key is
+    /// already invisible to live reads (they compare its expiry with the
+    /// clock); its versions stay in the run's history, like every other
+    /// write of run data, so a replay of a point before the expiry still
+    /// shows it. Returns how many were retired.
     pub fn purge_expired(&self) -> usize {
         let now = now_ms();
-        let _last = self.commit.lock();
         let mut ttl = self.ttl.lock();
         let mut purged = 0;
         while let Some(first) = ttl.first() {
             if first.0 > now {
                 break;
             }
-            let (_, key, version) = ttl.pop_first().unwrap();
-            if self.tracker.oldest_needed() >= version && self.store.remove_if_latest(&key, version) {
-                purged += 1;
-            }
+            ttl.pop_first();
+            purged += 1;
         }
         purged
     }
@@ -1122,7 +1173,8 @@ fn maintenance_loop(engine: Weak<Engine>, m: Arc<Maintenance>, interval: std::ti
             if m.panic_next.swap(false, Ordering::AcqRel) {
                 panic!("deliberate panic in the maintenance thread (test hook)");
             }
-            engine.purge_expired();
+            let expired = engine.purge_expired() as u64;
+            m.stats.lock().expired += expired;
             engine.drop_deleted_runs();
             if let Some(wal) = engine.wal()
                 && engine.options.checkpoint_bytes > 0

@@ -87,7 +87,7 @@ impl Engine {
         if at > now {
             return Err(Error::invalid_argument(format!("cannot replay to version {at}: the newest commit is {now}")));
         }
-        let target = Engine::new(
+        let mut target = Engine::new(
             None,
             OpenOptions { durability: Durability::Memory, read_only: true, ..self.options_ref().clone() },
             None,
@@ -105,14 +105,18 @@ impl Engine {
             true
         });
         target.apply(0, &system, 0);
-        self.replay_into(&target, run, run, at)?;
+        // TTL expiry in the view is judged at the time of the newest KV
+        // write it shows: a key that had not expired then is there.
+        let mut clock = None;
+        self.replay_into(&target, run, run, at, &mut clock)?;
+        target.clock = clock;
         target.publish_recovered(at.max(1));
         Engine::start(target)
     }
 
-    fn replay_into(&self, target: &Engine, dst: &RunId, src: &RunId, at: u64) -> Result<()> {
+    fn replay_into(&self, target: &Engine, dst: &RunId, src: &RunId, at: u64, clock: &mut Option<u64>) -> Result<()> {
         if let Some((parent, fork_at)) = self.fork_of(src) {
-            self.replay_into(target, dst, &parent, at.min(fork_at))?;
+            self.replay_into(target, dst, &parent, at.min(fork_at), clock)?;
         }
         // Each key's history goes in oldest first, as a checkpoint loads it:
         // the store and the derived state (trace index) need only that
@@ -124,7 +128,11 @@ impl Engine {
         self.store().scan_history(&start, end.as_deref(), at, |k, history| {
             key.truncate(16);
             key.extend_from_slice(&k[16..]);
+            let is_kv = InternalKey::tag(k) == Some(TypeTag::Kv);
             for (v, value) in history {
+                if is_kv && let Some(stored) = value {
+                    *clock = Some(clock.unwrap_or(0).max(crate::kv::updated_at(stored)));
+                }
                 target.apply_loaded(*v, &key, value.clone());
             }
             true

@@ -110,7 +110,7 @@ impl EngineTx {
 
     pub fn kv_get(&mut self, key: &[u8]) -> Result<Option<(u64, u64, Value)>> {
         kv::check_key(key)?;
-        let now = now_ms();
+        let now = self.engine.now();
         let pending = self.tx.snapshot_version() + 1;
         Ok(kv::get_live(&mut self.view(), key, now).map(|(v, stored)| {
             let version = if v == u64::MAX { pending } else { v };
@@ -129,7 +129,8 @@ impl EngineTx {
     pub fn kv_delete(&mut self, key: &[u8]) -> Result<bool> {
         kv::check_key(key)?;
         self.engine.check_run_writable(&RunId::from_slice(&key[..16])?)?;
-        let existed = kv::get_live(&mut self.view(), key, now_ms()).is_some();
+        let now = self.engine.now();
+        let existed = kv::get_live(&mut self.view(), key, now).is_some();
         if existed {
             self.tx.delete(key);
         }
@@ -137,12 +138,12 @@ impl EngineTx {
     }
 
     pub fn kv_list(&mut self, run: &RunId, opts: &KvListOptions) -> Result<Vec<KvEntry>> {
-        let now = now_ms();
+        let now = self.engine.now();
         kv::list(&mut self.view(), run, opts, now)
     }
 
     pub fn kv_count(&mut self, run: &RunId, prefix: Option<&[u8]>) -> Result<u64> {
-        let now = now_ms();
+        let now = self.engine.now();
         Ok(kv::count(&mut self.view(), run, prefix, now))
     }
 

@@ -406,6 +406,7 @@ impl NativeDatabase {
             })),
             "maintenance": {
                 "rounds": s.maintenance.rounds,
+                "expired": s.maintenance.expired,
                 "panics": s.maintenance.panics,
                 "lastError": s.maintenance.last_error,
                 "lastErrorAt": s.maintenance.last_error_at,
