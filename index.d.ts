@@ -65,8 +65,11 @@ export declare class NativeDatabase {
   checkpoint(): Promise<string | null>
   /** `{ running, entriesWritten, entriesTotal }` of the checkpoint in progress. */
   checkpointProgress(): string
-  /** A memory-only database holding `run` as of version `at`. */
-  replay(run: string, at?: number | undefined | null): NativeDatabase
+  /**
+   * A read-only view of `run` as of version `at`: a transaction pinned
+   * there on this engine (no copy, no thread).
+   */
+  replay(run: string, at?: number | undefined | null): NativeTransaction
   runFork(run: string, name?: string | undefined | null, at?: number | undefined | null): NativeRunInfo
   /**
    * The commits that wrote the run's own data, oldest first. Bookkeeping

@@ -536,10 +536,12 @@ export class Database {
 
   /**
    * The run as it was at `at` (a commit version, `{ version }` or
-   * `{ eventSequence }`; default: now), rebuilt from
-   * empty by re-applying the run's own commits in order (a fork's parent's
-   * first, up to the fork point). A read-only view; see `db.runs.log(run)`
-   * for the versions to pick from.
+   * `{ eventSequence }`; default: now): a read-only view that reads the
+   * database's own history at that version (a fork through its parent, up to
+   * the fork point). It copies nothing and starts no thread; it holds a
+   * snapshot until `close()`. TTL expiry in it is judged at the time of the
+   * newest KV write it shows. See `db.runs.log(run)` for the versions to
+   * pick from.
    * @throws NotFoundError for an unknown run; InvalidArgumentError for an `at` past the newest commit
    */
   replay(run: RunId, opts: ReplayOptions = {}): RunView {
@@ -547,14 +549,18 @@ export class Database {
     if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('replay options must be an object')
     checkOptions(opts, ['at'], 'replay options')
     const at = this.#resolveAt(run, opts.at)
-    let native: NativeDatabase
+    // A read-only transaction pinned at `at` on this engine: no copy, no
+    // engine, no thread; it holds only its snapshot.
+    let native: NativeTransaction
     try {
       native = this.#native.replay(run, at)
     } catch (e) {
       throw translate(e)
     }
-    const copy = new Database(native)
-    const scope = copy.scope(run)
+    const version = native.snapshotVersion
+    const lease = new TxLease(native)
+    const scope = new TxScope(lease, this.#target.io, run)
+    let closed = false
     // After view.close(), a call says the view is closed, not the database.
     const view = <F extends object>(facade: F): F =>
       new Proxy(facade, {
@@ -562,25 +568,25 @@ export class Database {
           const v: unknown = Reflect.get(target, prop, receiver)
           if (typeof v !== 'function') return v
           return (...args: unknown[]) => {
-            try {
-              return (v as (...a: unknown[]) => unknown).apply(target, args)
-            } catch (e) {
-              if (e instanceof ClosedError && !copy.isOpen) throw new ClosedError('this replay view is closed (view.close() was called); the database itself is open')
-              throw e
-            }
+            if (closed) throw new ClosedError('this replay view is closed (view.close() was called); the database itself is open')
+            return (v as (...a: unknown[]) => unknown).apply(target, args)
           }
         },
       })
     return {
       run,
-      at: copy.stats().version,
+      at: version,
       kv: view(scope.kv),
       events: view(scope.events),
       state: view(scope.state),
       json: view(scope.json),
       traces: view(scope.traces),
       machines: view(scope.machines),
-      close: () => copy.close(),
+      close: () => {
+        if (closed) return
+        closed = true
+        lease.end().abort()
+      },
     }
   }
 

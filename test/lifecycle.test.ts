@@ -3,7 +3,8 @@
 // process dies without close(). Each scenario runs in its own child process
 // (test/fixtures/lifecycle.cjs), so a SIGSEGV is a failed test, not a dead
 // runner.
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { Database } from '../dist/index.js'
@@ -98,6 +99,30 @@ describe('opens racing closes on one path', () => {
     // Writes after the last ack that reached the main thread may be there too.
     expect(r.max).toBeGreaterThanOrEqual(r.acked)
     expect(r.count).toBe(r.max + 1)
+  }, 60_000)
+})
+
+describe('close() is synchronous', () => {
+  it('when close() returns, the checkpoint on close is written and LOCK is free, though the maintenance thread runs all the time (50 rounds)', () => {
+    const path = join(dir, 'db')
+    for (let i = 0; i < 50; i++) {
+      // A 1 ms maintenance interval: a background round holds the engine
+      // most of the time, so the last handle's close often meets it.
+      const db = Database.open(path, { purgeIntervalMs: 1 })
+      const run = db.runs.begin()
+      db.kv.put(run, 'k', i)
+      const version = db.stats().version
+      db.close()
+      const newest = readdirSync(join(path, 'checkpoints'))
+        .map((f) => Number(f.replace('.ckpt', '')))
+        .sort((a, b) => b - a)[0]
+      expect(newest, `round ${i}: the checkpoint on close was not written before close() returned`).toBe(version)
+      // LOCK is free: another process can take it at once.
+      if (i % 10 === 0) {
+        const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(join(__dirname, '..', 'dist', 'index.js'))}).Database.open(${JSON.stringify(path)}, { checkpointOnClose: false }).close()`], { encoding: 'utf8' })
+        expect(r.status, r.stderr).toBe(0)
+      }
+    }
   }, 60_000)
 })
 

@@ -514,7 +514,7 @@ fn manifest_damage(u: &mut Unstructured) -> arbitrary::Result<()> {
 fn engine() -> &'static (Arc<Engine>, RunId) {
     static ENGINE: OnceLock<(Arc<Engine>, RunId)> = OnceLock::new();
     ENGINE.get_or_init(|| {
-        let engine = Engine::open(None, OpenOptions { durability: Durability::Memory, ..OpenOptions::default() }).unwrap();
+        let engine = Engine::open(None, OpenOptions { durability: Durability::Memory, ..OpenOptions::default() }).unwrap().into_shared();
         let run = engine.run_begin(Some("fuzz".into()), None, vec![], None).unwrap().id;
         (engine, run)
     })

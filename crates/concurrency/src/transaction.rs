@@ -28,6 +28,11 @@ impl Transaction {
         Transaction { snapshot: tracker.acquire(), reads: HashSet::new(), ranges: Vec::new(), writes: BTreeMap::new() }
     }
 
+    /// A transaction reading at `version`, an older point (a replay view).
+    pub fn begin_at(tracker: &std::sync::Arc<SnapshotTracker>, version: u64) -> Self {
+        Transaction { snapshot: tracker.acquire_at(version), reads: HashSet::new(), ranges: Vec::new(), writes: BTreeMap::new() }
+    }
+
     pub fn snapshot_version(&self) -> u64 {
         self.snapshot.version()
     }

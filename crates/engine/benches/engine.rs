@@ -68,7 +68,7 @@ fn loaded(engine: &Engine, n: usize, value: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>
 }
 
 fn memory() -> std::sync::Arc<Engine> {
-    Engine::open(None, OpenOptions { durability: Durability::Memory, ..OpenOptions::default() }).unwrap()
+    Engine::open(None, OpenOptions { durability: Durability::Memory, ..OpenOptions::default() }).unwrap().into_shared()
 }
 
 /// One key after another, wrapping around.
@@ -131,7 +131,7 @@ fn kv(c: &mut Criterion) {
 
     {
         let dir = tempfile::tempdir().unwrap();
-        let engine = Engine::open(Some(dir.path()), OpenOptions { durability: Durability::Buffered, ..OpenOptions::default() }).unwrap();
+        let engine = Engine::open(Some(dir.path()), OpenOptions { durability: Durability::Buffered, ..OpenOptions::default() }).unwrap().into_shared();
         let (hit, _) = loaded(&engine, n, &value);
         let mut keys = Cycle::new(&hit);
         c.bench_function("kv_put_buffered", |b| b.iter(|| engine.kv_put(black_box(keys.next()), black_box(&value), None).unwrap()));

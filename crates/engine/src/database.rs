@@ -139,11 +139,10 @@ pub struct Engine {
     maintenance: Arc<Maintenance>,
     maintenance_thread: Mutex<Option<JoinHandle<()>>>,
     shut: AtomicBool,
-    /// The time TTL expiry is judged at, in ms: `None` is the wall clock; a
-    /// replay view has the time of the newest KV write it shows, so a key
-    /// that had not expired at that point of the run is there.
-    pub(crate) clock: Option<u64>,
-    _lock: Option<DirLock>,
+    _lock: Mutex<Option<DirLock>>,
+    /// The open handles ([`Handle`]); the last one to close shuts the
+    /// engine down, in the thread that closes it.
+    handles: Mutex<HandleCount>,
     /// Raised once this engine has shut down and released `_lock`.
     closed: Arc<registry::Closed>,
 }
@@ -170,7 +169,7 @@ impl View for Live<'_> {
 impl Engine {
     /// Opens a database: in memory when `path` is `None`, else the data
     /// directory at `path`, shared with any other opener in this process.
-    pub fn open(path: Option<&Path>, options: OpenOptions) -> Result<Arc<Engine>> {
+    pub fn open(path: Option<&Path>, options: OpenOptions) -> Result<Handle> {
         match path {
             None => {
                 if options.read_only {
@@ -182,7 +181,7 @@ impl Engine {
                         options.durability.as_str()
                     )));
                 }
-                Self::start(Self::new(None, options, None, None, RecoveryStats::default()))
+                Ok(Self::start(Self::new(None, options, None, None, RecoveryStats::default()))?.try_handle().expect("a new engine takes handles"))
             }
             Some(path) => {
                 if options.durability == Durability::Memory {
@@ -292,8 +291,8 @@ impl Engine {
             }),
             maintenance_thread: Mutex::new(None),
             shut: AtomicBool::new(false),
-            clock: None,
-            _lock: lock,
+            _lock: Mutex::new(lock),
+            handles: Mutex::default(),
             closed: Arc::default(),
         }
     }
@@ -317,7 +316,7 @@ impl Engine {
             }
         };
         let engine = &mut replayed.engine;
-        engine._lock = Some(lock);
+        *engine._lock.get_mut() = Some(lock);
         let report = replayed.report;
         let mut orphaned_runs = engine.runs.read().iter().filter(|(_, s)| **s == RunStatus::Active).map(|(r, _)| *r).collect::<Vec<_>>();
         orphaned_runs.sort();
@@ -406,9 +405,31 @@ impl Engine {
         Ok(engine)
     }
 
-    /// The time TTL expiry is judged at (see `clock`).
+    /// The time TTL expiry is judged at by live reads: the wall clock (a
+    /// replay view judges at its own point; see `EngineTx::now`).
     pub(crate) fn now(&self) -> u64 {
-        self.clock.unwrap_or_else(now_ms)
+        now_ms()
+    }
+
+    /// A new handle, unless the last one has closed (the engine is shutting
+    /// down or shut).
+    pub(crate) fn try_handle(self: &Arc<Self>) -> Option<Handle> {
+        let mut h = self.handles.lock();
+        if h.closing || self.shut.load(Ordering::Acquire) {
+            return None;
+        }
+        h.open += 1;
+        Some(Handle { engine: Some(self.clone()) })
+    }
+
+    fn release_handle(&self) -> Result<()> {
+        let last = {
+            let mut h = self.handles.lock();
+            h.open = h.open.saturating_sub(1);
+            h.closing |= h.open == 0;
+            h.open == 0
+        };
+        if last { self.shutdown() } else { Ok(()) }
     }
 
     pub(crate) fn closed_signal(&self) -> Arc<registry::Closed> {
@@ -555,11 +576,7 @@ impl Engine {
     }
 
     fn read_only_error(&self) -> Error {
-        match self.path {
-            // A read-only engine without a directory is a replay view.
-            None => Error::invalid_argument("a replay view is read-only; fork the run at that point (db.runs.fork(run, { at })) to write from there"),
-            Some(_) => Error::invalid_argument("the database was opened read-only (readOnly: true); open it without readOnly to write"),
-        }
+        Error::invalid_argument("the database was opened read-only (readOnly: true); open it without readOnly to write")
     }
 
     /// The one commit path. Returns the commit version. With `wait`, a strict
@@ -674,10 +691,6 @@ impl Engine {
 
     pub(crate) fn store(&self) -> &Store {
         &self.store
-    }
-
-    pub(crate) fn options_ref(&self) -> &OpenOptions {
-        &self.options
     }
 
     pub(crate) fn wal(&self) -> Option<&Wal> {
@@ -1095,6 +1108,14 @@ impl Engine {
         Ok(())
     }
 
+    pub(crate) fn check_open_for_reads(&self) -> Result<()> {
+        self.check_open()
+    }
+
+    pub(crate) fn tracker(&self) -> &Arc<SnapshotTracker> {
+        &self.tracker
+    }
+
     fn check_open(&self) -> Result<()> {
         if self.shut.load(Ordering::Acquire) { Err(Error::Closed) } else { Ok(()) }
     }
@@ -1118,11 +1139,17 @@ impl Engine {
             _ => Ok(()),
         };
         // Wait for in-flight commits, then close the log.
-        let _last = self.commit.lock();
-        let closed = match &self.wal {
-            Some(wal) => wal.close(),
-            None => Ok(()),
+        let closed = {
+            let _last = self.commit.lock();
+            match &self.wal {
+                Some(wal) => wal.close(),
+                None => Ok(()),
+            }
         };
+        // The WAL's last fsync is done; let go of the directory, then tell
+        // an open waiting in the registry that it may take it.
+        drop(self._lock.lock().take());
+        self.closed.mark();
         checkpointed.and(closed)
     }
 }
@@ -1137,10 +1164,66 @@ enum TagChange {
 impl Drop for Engine {
     fn drop(&mut self) {
         let _ = self.shutdown();
-        // The WAL's last fsync is done; let go of the directory, then tell
-        // an open waiting in the registry that it may take it.
-        drop(self._lock.take());
-        self.closed.mark();
+    }
+}
+
+#[derive(Default)]
+struct HandleCount {
+    open: usize,
+    /// The last handle closed: the engine is shutting down and takes no
+    /// new handle (an open waits for it to finish and opens anew).
+    closing: bool,
+}
+
+/// A user's hold on an engine: each `Database` (each open of a path in this
+/// process) is one. Closing the last one shuts the engine down then and
+/// there — the checkpoint on close, the WAL's last fsync, releasing `LOCK` —
+/// in the closing thread, however many internal references (a background
+/// round, a replay view, a transaction) are still about.
+pub struct Handle {
+    engine: Option<Arc<Engine>>,
+}
+
+impl Handle {
+    /// Closes this handle; the last one shuts the engine down and returns
+    /// what that shutdown did.
+    pub fn close(mut self) -> Result<()> {
+        match self.engine.take() {
+            Some(engine) => engine.release_handle(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Handle {
+    /// The engine as a plain `Arc`, for a caller that manages its lifetime
+    /// itself: this handle is never closed, and the engine shuts down when
+    /// the last `Arc` goes.
+    pub fn into_shared(mut self) -> Arc<Engine> {
+        self.engine.take().expect("a handle is only emptied by close, which consumes it")
+    }
+}
+
+impl std::ops::Deref for Handle {
+    type Target = Arc<Engine>;
+    fn deref(&self) -> &Arc<Engine> {
+        self.engine.as_ref().expect("a handle is only emptied by close, which consumes it")
+    }
+}
+
+impl Clone for Handle {
+    fn clone(&self) -> Handle {
+        let engine = (**self).clone();
+        engine.handles.lock().open += 1;
+        Handle { engine: Some(engine) }
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if let Some(engine) = self.engine.take() {
+            let _ = engine.release_handle();
+        }
     }
 }
 

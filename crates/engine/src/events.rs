@@ -141,7 +141,7 @@ impl EngineTx {
         if event_type.len() > u16::MAX as usize {
             return Err(Error::limit("event type is too long"));
         }
-        self.engine().check_run_writable(run)?;
+        self.check_run_writable(run)?;
         let (sequence, prev_hash) = self.events_head(run);
         let timestamp = now_ms();
         let hash = hash_of(sequence, event_type, timestamp, payload, &prev_hash);

@@ -14,10 +14,9 @@ use in_mem_core::{Error, InternalKey, Result, RunId, TypeTag, now_ms};
 use in_mem_storage::Value;
 use serde_json::json;
 
-use crate::database::{Engine, RecoveryStats};
+use crate::database::Engine;
 use crate::forks;
 use crate::kv;
-use crate::options::{Durability, OpenOptions};
 use crate::runs::{self, RunInfo, RunStatus};
 
 /// One commit in a run's log.
@@ -60,6 +59,40 @@ impl Engine {
         self.run_get(run)?.ok_or_else(|| Error::not_found(format!("run {run} does not exist"), json!({ "run": run.to_string() })))
     }
 
+    /// A replay view of `run` at `at` (default: now): a read-only
+    /// transaction pinned at that version on this engine. TTL expiry in it
+    /// is judged at the time of the newest KV write of the run (or of the
+    /// ancestors it reads through) at or before `at`.
+    pub fn replay_view(self: &Arc<Self>, run: &RunId, at: Option<u64>) -> Result<crate::EngineTx> {
+        self.run_exists_or_not_found(run)?;
+        let now = self.version();
+        let at = at.unwrap_or(now);
+        if at > now {
+            return Err(Error::invalid_argument(format!("cannot replay to version {at}: the newest commit is {now}")));
+        }
+        let mut clock = None;
+        self.kv_clock(run, at, &mut clock);
+        crate::EngineTx::begin_view(self, at, clock)
+    }
+
+    /// The newest KV write time of `run` (and the ancestors a fork reads
+    /// through) at or before `at`.
+    fn kv_clock(&self, run: &RunId, at: u64, clock: &mut Option<u64>) {
+        if let Some((parent, fork_at)) = self.fork_of(run) {
+            self.kv_clock(&parent, at.min(fork_at), clock);
+        }
+        let start = InternalKey::prefix(run, TypeTag::Kv);
+        let end = InternalKey::prefix_end(&start);
+        self.store().scan_history(&start, end.as_deref(), at, |_, history| {
+            for (_, value) in history {
+                if let Some(stored) = value {
+                    *clock = Some(clock.unwrap_or(0).max(crate::kv::updated_at(stored)));
+                }
+            }
+            true
+        });
+    }
+
     /// The commits that wrote the run's own data, oldest first, up to `at`.
     pub fn run_log(&self, run: &RunId, at: Option<u64>) -> Result<Vec<LoggedCommit>> {
         self.run_exists_or_not_found(run)?;
@@ -74,70 +107,6 @@ impl Engine {
             true
         });
         Ok(by_version.into_iter().map(|(version, writes)| LoggedCommit { version, writes }).collect())
-    }
-
-    /// A memory-only engine holding `run` as it was at version `at` (default:
-    /// now), rebuilt from empty by re-applying the run's own commits in order
-    /// (for a fork: its parent's up to the fork point first). The run is
-    /// `archived` there, so it takes no writes.
-    pub fn replay(&self, run: &RunId, at: Option<u64>) -> Result<Arc<Engine>> {
-        let info = self.run_exists_or_not_found(run)?;
-        let now = self.version();
-        let at = at.unwrap_or(now);
-        if at > now {
-            return Err(Error::invalid_argument(format!("cannot replay to version {at}: the newest commit is {now}")));
-        }
-        let mut target = Engine::new(
-            None,
-            OpenOptions { durability: Durability::Memory, read_only: true, ..self.options_ref().clone() },
-            None,
-            None,
-            RecoveryStats::default(),
-        );
-        let mut shown = info.clone();
-        shown.status = RunStatus::Archived;
-        let mut system: Vec<(Vec<u8>, Option<Value>)> = vec![(runs::info_key(run), Some(Arc::from(shown.encode())))];
-        // Machine definitions are database-wide: the replay sees them all.
-        let defs = InternalKey::prefix(&RunId::SYSTEM, TypeTag::Machine);
-        let defs_end = InternalKey::prefix_end(&defs);
-        self.store().scan(&defs, defs_end.as_deref(), now, false, |k, _, v| {
-            system.push((k.to_vec(), Some(v.clone())));
-            true
-        });
-        target.apply(0, &system, 0);
-        // TTL expiry in the view is judged at the time of the newest KV
-        // write it shows: a key that had not expired then is there.
-        let mut clock = None;
-        self.replay_into(&target, run, run, at, &mut clock)?;
-        target.clock = clock;
-        target.publish_recovered(at.max(1));
-        Engine::start(target)
-    }
-
-    fn replay_into(&self, target: &Engine, dst: &RunId, src: &RunId, at: u64, clock: &mut Option<u64>) -> Result<()> {
-        if let Some((parent, fork_at)) = self.fork_of(src) {
-            self.replay_into(target, dst, &parent, at.min(fork_at), clock)?;
-        }
-        // Each key's history goes in oldest first, as a checkpoint loads it:
-        // the store and the derived state (trace index) need only that
-        // order, not the commits' order across keys, and `target` is not
-        // visible until the caller publishes it.
-        let start = src.as_bytes().to_vec();
-        let end = InternalKey::prefix_end(&start);
-        let mut key = dst.as_bytes().to_vec();
-        self.store().scan_history(&start, end.as_deref(), at, |k, history| {
-            key.truncate(16);
-            key.extend_from_slice(&k[16..]);
-            let is_kv = InternalKey::tag(k) == Some(TypeTag::Kv);
-            for (v, value) in history {
-                if is_kv && let Some(stored) = value {
-                    *clock = Some(clock.unwrap_or(0).max(crate::kv::updated_at(stored)));
-                }
-                target.apply_loaded(*v, &key, value.clone());
-            }
-            true
-        });
-        Ok(())
     }
 
     /// Forks `run` at version `at` (default: now) into a new run, copying

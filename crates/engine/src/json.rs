@@ -550,7 +550,7 @@ impl EngineTx {
     fn json_write(&mut self, run: &RunId, doc: &str, path: &str, op: Op) -> Result<bool> {
         let key = doc_key(run, doc)?;
         let path = json_path::parse(path)?;
-        self.engine().check_run_writable(run)?;
+        self.check_run_writable(run)?;
         self.doc(&key)?.write(path, op)
     }
 

@@ -27,7 +27,7 @@ mod txn;
 mod watch;
 
 pub use checkpointing::{CheckpointProgress, CheckpointReport};
-pub use database::{Engine, RecoveryStats, Stats};
+pub use database::{Engine, Handle, MaintenanceStats, RecoveryStats, Stats};
 pub use events::{Appended, Event, RangeOptions as EventRangeOptions, Verification};
 pub use history::{DiffEntry, LoggedCommit, RunDiff};
 pub use kv::{KvEntry, KvListOptions, payload as kv_payload};

@@ -805,7 +805,7 @@ mod tests {
 
     impl Fixture {
         fn new() -> Fixture {
-            let engine = Engine::open(None, OpenOptions { durability: Durability::Memory, ..Default::default() }).unwrap();
+            let engine = Engine::open(None, OpenOptions { durability: Durability::Memory, ..Default::default() }).unwrap().into_shared();
             let run = engine.run_begin(Some("machines".into()), None, vec![], None).unwrap().id;
             let f = Fixture { engine, run };
             assert!(f.tx(|tx| tx.machines_define(&def(ORDER))).unwrap());

@@ -15,7 +15,7 @@ use std::sync::{Arc, LazyLock, Weak};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::database::Engine;
+use crate::database::{Engine, Handle};
 
 /// Raised by an engine once it has shut down and let go of its directory.
 #[derive(Default)]
@@ -28,6 +28,10 @@ impl Closed {
     pub fn mark(&self) {
         *self.done.lock() = true;
         self.cv.notify_all();
+    }
+
+    fn is_marked(&self) -> bool {
+        *self.done.lock()
     }
 
     fn wait(&self) {
@@ -45,21 +49,22 @@ struct Entry {
 
 static OPEN: LazyLock<Mutex<HashMap<PathBuf, Entry>>> = LazyLock::new(Default::default);
 
-/// Returns the engine open at `path`, or the one `open` creates. The
+/// A handle on the engine open at `path`, or on the one `open` creates. The
 /// registry lock is held across `open`, so two threads never both open it;
-/// an engine still shutting down is waited for first.
-pub fn open_shared(path: PathBuf, open: impl FnOnce() -> in_mem_core::Result<Arc<Engine>>) -> in_mem_core::Result<Arc<Engine>> {
+/// an engine whose last handle has closed is waited for (it is shutting
+/// down) and the directory opened anew.
+pub fn open_shared(path: PathBuf, open: impl FnOnce() -> in_mem_core::Result<Arc<Engine>>) -> in_mem_core::Result<Handle> {
     let mut map = OPEN.lock();
     if let Some(entry) = map.get(&path) {
-        if let Some(engine) = entry.engine.upgrade() {
-            return Ok(engine);
+        if let Some(handle) = entry.engine.upgrade().and_then(|e| e.try_handle()) {
+            return Ok(handle);
         }
         // Its shutdown never takes the registry lock, so this cannot wait
         // on ourselves.
         entry.closed.wait();
     }
     let engine = open()?;
-    map.retain(|_, e| e.engine.strong_count() > 0);
+    map.retain(|_, e| e.engine.strong_count() > 0 && !e.closed.is_marked());
     map.insert(path, Entry { engine: Arc::downgrade(&engine), closed: engine.closed_signal() });
-    Ok(engine)
+    Ok(engine.try_handle().expect("a new engine takes handles"))
 }

@@ -87,7 +87,7 @@ impl EngineTx {
 
     /// Creates the cell at version 1; `AlreadyExistsError` if it exists.
     pub fn state_init(&mut self, run: &RunId, name: &str, value: &[u8]) -> Result<u64> {
-        self.engine().check_run_writable(run)?;
+        self.check_run_writable(run)?;
         let key = cell_key(run, name)?;
         if let Some((_, v)) = self.read(&key) {
             let version = u64::from_le_bytes(v[..8].try_into().unwrap());
@@ -102,7 +102,7 @@ impl EngineTx {
 
     /// Writes unconditionally; returns the new version.
     pub fn state_set(&mut self, run: &RunId, name: &str, value: &[u8]) -> Result<u64> {
-        self.engine().check_run_writable(run)?;
+        self.check_run_writable(run)?;
         let key = cell_key(run, name)?;
         let current = self.current_version(&key);
         self.state_write(&key, current + 1, value)
@@ -111,7 +111,7 @@ impl EngineTx {
     /// Writes if the cell is at `expected` (0: absent). Returns whether it
     /// wrote and the cell's version after the call.
     pub fn state_cas(&mut self, run: &RunId, name: &str, expected: u64, value: &[u8]) -> Result<(bool, u64)> {
-        self.engine().check_run_writable(run)?;
+        self.check_run_writable(run)?;
         let key = cell_key(run, name)?;
         check_value(value)?;
         let present = self.read(&key).is_some();
@@ -126,7 +126,7 @@ impl EngineTx {
     }
 
     pub fn state_delete(&mut self, run: &RunId, name: &str) -> Result<bool> {
-        self.engine().check_run_writable(run)?;
+        self.check_run_writable(run)?;
         let key = cell_key(run, name)?;
         if self.read(&key).is_none() {
             return Ok(false);

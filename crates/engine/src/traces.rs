@@ -300,7 +300,7 @@ impl EngineTx {
             check_payload("metadata", m)?;
         }
         check_tags(&trace.tags)?;
-        self.engine().check_run_writable(run)?;
+        self.check_run_writable(run)?;
         if let Some(parent) = &trace.parent
             && self.read(&record_key(run, parent)).is_none()
         {
@@ -460,7 +460,7 @@ mod tests {
     use crate::options::{Durability, OpenOptions};
 
     fn memory() -> Arc<Engine> {
-        Engine::open(None, OpenOptions { durability: Durability::Memory, ..Default::default() }).unwrap()
+        Engine::open(None, OpenOptions { durability: Durability::Memory, ..Default::default() }).unwrap().into_shared()
     }
 
     fn begin_run(engine: &Arc<Engine>) -> RunId {
@@ -764,7 +764,7 @@ mod tests {
     #[test]
     fn traces_and_their_index_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let open = || Engine::open(Some(dir.path()), OpenOptions { durability: Durability::Strict, ..Default::default() }).unwrap();
+        let open = || Engine::open(Some(dir.path()), OpenOptions { durability: Durability::Strict, ..Default::default() }).unwrap().into_shared();
         let engine = open();
         let run = begin_run(&engine);
         let root = record(&engine, &run, new(TraceType::Decision, None, &["plan"])).unwrap();

@@ -21,6 +21,14 @@ pub struct EngineTx {
     tx: Transaction,
     /// JSON documents touched, with their path operations (see `json.rs`).
     pub(crate) docs: DocTxs,
+    /// A replay view: reads at an older version, refuses every write, and
+    /// judges TTL expiry at `clock`.
+    view: Option<ViewAt>,
+}
+
+/// What makes an [`EngineTx`] a replay view.
+struct ViewAt {
+    clock: Option<u64>,
 }
 
 struct TxView<'a> {
@@ -42,7 +50,32 @@ impl View for TxView<'_> {
 
 impl EngineTx {
     pub fn begin(engine: &Arc<Engine>) -> Result<EngineTx> {
-        Ok(EngineTx { engine: engine.clone(), tx: engine.begin()?, docs: DocTxs::new() })
+        Ok(EngineTx { engine: engine.clone(), tx: engine.begin()?, docs: DocTxs::new(), view: None })
+    }
+
+    /// A replay view of the database at version `at`: a read-only
+    /// transaction pinned there, with TTL expiry judged at `clock`. No
+    /// engine, thread or copy is made for it.
+    pub(crate) fn begin_view(engine: &Arc<Engine>, at: u64, clock: Option<u64>) -> Result<EngineTx> {
+        engine.check_open_for_reads()?;
+        Ok(EngineTx { engine: engine.clone(), tx: Transaction::begin_at(engine.tracker(), at), docs: DocTxs::new(), view: Some(ViewAt { clock }) })
+    }
+
+    /// The time TTL expiry is judged at.
+    pub(crate) fn now(&self) -> u64 {
+        match &self.view {
+            Some(ViewAt { clock: Some(c) }) => *c,
+            _ => self.engine.now(),
+        }
+    }
+
+    /// Whether `run` accepts this transaction's writes: a replay view
+    /// accepts none, else the run must be active.
+    pub(crate) fn check_run_writable(&self, run: &RunId) -> Result<()> {
+        if self.view.is_some() {
+            return Err(view_is_read_only());
+        }
+        self.engine.check_run_writable(run)
     }
 
     pub(crate) fn engine(&self) -> &Arc<Engine> {
@@ -64,8 +97,11 @@ impl EngineTx {
 
     /// Buffers a write into a run's keyspace; the run must accept writes.
     pub(crate) fn write(&mut self, key: &[u8], value: Option<Value>) -> Result<()> {
+        if self.view.is_some() {
+            return Err(view_is_read_only());
+        }
         if key[..16] != [0u8; 16] {
-            self.engine.check_run_writable(&RunId::from_slice(&key[..16])?)?;
+            self.check_run_writable(&RunId::from_slice(&key[..16])?)?;
         }
         match value {
             Some(v) => self.tx.put(key, v),
@@ -110,7 +146,7 @@ impl EngineTx {
 
     pub fn kv_get(&mut self, key: &[u8]) -> Result<Option<(u64, u64, Value)>> {
         kv::check_key(key)?;
-        let now = self.engine.now();
+        let now = self.now();
         let pending = self.tx.snapshot_version() + 1;
         Ok(kv::get_live(&mut self.view(), key, now).map(|(v, stored)| {
             let version = if v == u64::MAX { pending } else { v };
@@ -121,15 +157,15 @@ impl EngineTx {
     pub fn kv_put(&mut self, key: &[u8], payload: &[u8], ttl_ms: Option<u64>) -> Result<()> {
         kv::check_key(key)?;
         kv::check_value(payload)?;
-        self.engine.check_run_writable(&RunId::from_slice(&key[..16])?)?;
+        self.check_run_writable(&RunId::from_slice(&key[..16])?)?;
         self.tx.put(key, kv::encode(payload, now_ms(), ttl_ms));
         Ok(())
     }
 
     pub fn kv_delete(&mut self, key: &[u8]) -> Result<bool> {
         kv::check_key(key)?;
-        self.engine.check_run_writable(&RunId::from_slice(&key[..16])?)?;
-        let now = self.engine.now();
+        self.check_run_writable(&RunId::from_slice(&key[..16])?)?;
+        let now = self.now();
         let existed = kv::get_live(&mut self.view(), key, now).is_some();
         if existed {
             self.tx.delete(key);
@@ -138,12 +174,12 @@ impl EngineTx {
     }
 
     pub fn kv_list(&mut self, run: &RunId, opts: &KvListOptions) -> Result<Vec<KvEntry>> {
-        let now = self.engine.now();
+        let now = self.now();
         kv::list(&mut self.view(), run, opts, now)
     }
 
     pub fn kv_count(&mut self, run: &RunId, prefix: Option<&[u8]>) -> Result<u64> {
-        let now = self.engine.now();
+        let now = self.now();
         Ok(kv::count(&mut self.view(), run, prefix, now))
     }
 
@@ -159,4 +195,8 @@ impl EngineTx {
         let docs = (!self.docs.is_empty()).then_some(&self.docs);
         self.engine.commit_tx(&self.tx, docs, wait).map(Some)
     }
+}
+
+fn view_is_read_only() -> in_mem_core::Error {
+    in_mem_core::Error::invalid_argument("a replay view is read-only; fork the run at that point (db.runs.fork(run, { at })) to write from there")
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use in_mem_engine::{Durability, Engine, EngineTx, Error, OpenOptions, RunId};
 
 fn setup() -> (Arc<Engine>, RunId) {
-    let engine = Engine::open(None, OpenOptions { durability: Durability::Memory, ..OpenOptions::default() }).unwrap();
+    let engine = Engine::open(None, OpenOptions { durability: Durability::Memory, ..OpenOptions::default() }).unwrap().into_shared();
     let run = engine.run_begin(None, None, vec![], None).unwrap().id;
     (engine, run)
 }

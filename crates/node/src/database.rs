@@ -137,9 +137,8 @@ impl NativeDatabase {
         self.slot.engine()
     }
 
-    /// A handle on an engine made here (a replay).
-    pub(crate) fn wrap(engine: Arc<Engine>) -> NativeDatabase {
-        NativeDatabase { slot: Slot::new(engine) }
+    pub(crate) fn slot(&self) -> Arc<Slot> {
+        self.slot.clone()
     }
 }
 
@@ -207,9 +206,10 @@ impl NativeDatabase {
     /// engine shuts down when its last handle closes.
     #[napi(catch_unwind)]
     pub fn close(&self) -> Result<()> {
-        if let Some(engine) = self.slot.take() {
-            engine.flush().napi()?;
-            drop(engine);
+        if let Some(handle) = self.slot.take() {
+            handle.flush().napi()?;
+            // The last handle shuts the engine down here, before close returns.
+            handle.close().napi()?;
         }
         Ok(())
     }

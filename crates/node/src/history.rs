@@ -9,6 +9,7 @@ use napi_derive::napi;
 use crate::database::{NativeDatabase, NativeRunInfo, parse_run};
 use crate::errors::{IntoNapi, invalid};
 use crate::events::sequence_of;
+use crate::transaction::NativeTransaction;
 
 pub(crate) fn primitive(tag: TypeTag) -> &'static str {
     match tag {
@@ -103,11 +104,12 @@ fn logged_write(key: &[u8], deleted: bool) -> NativeLoggedWrite {
 
 #[napi]
 impl NativeDatabase {
-    /// A memory-only database holding `run` as of version `at`.
+    /// A read-only view of `run` as of version `at`: a transaction pinned
+    /// there on this engine (no copy, no thread).
     #[napi(catch_unwind)]
-    pub fn replay(&self, run: String, at: Option<f64>) -> Result<NativeDatabase> {
-        let engine = self.engine()?.replay(&parse_run(&run)?, at_of(at)?).napi()?;
-        Ok(NativeDatabase::wrap(engine))
+    pub fn replay(&self, run: String, at: Option<f64>) -> Result<NativeTransaction> {
+        let tx = self.engine()?.replay_view(&parse_run(&run)?, at_of(at)?).napi()?;
+        Ok(NativeTransaction::view(self.slot(), tx))
     }
 
     #[napi(catch_unwind)]

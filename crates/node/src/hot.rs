@@ -19,7 +19,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 use std::sync::Arc;
 
-use in_mem_engine::Engine;
+use in_mem_engine::{Engine, Handle};
 use napi::bindgen_prelude::*;
 use napi::sys;
 
@@ -27,11 +27,12 @@ use crate::IO_VALUE_OFFSET;
 use crate::database::{key_of, ttl_of, write_answer};
 use crate::errors::{IntoNapi, invalid, to_napi};
 
-/// What a JS `Database` handle holds: its engine (taken out on close) and
-/// its registered I/O buffer. Used only from the JS thread that owns it.
+/// What a JS `Database` handle holds: its handle on the engine (taken out
+/// on close; the last one closed shuts the engine down) and its registered
+/// I/O buffer. Used only from the JS thread that owns it.
 #[derive(Default)]
 pub struct Slot {
-    engine: RefCell<Option<Arc<Engine>>>,
+    engine: RefCell<Option<Handle>>,
     io: Cell<(usize, usize)>,
 }
 
@@ -39,12 +40,12 @@ impl Slot {
     // Shared between the `Database` handle and the callbacks bound to it,
     // all on the JS thread that owns them (see `Slot`); never sent across threads.
     #[allow(clippy::arc_with_non_send_sync)]
-    pub fn new(engine: Arc<Engine>) -> Arc<Slot> {
+    pub fn new(engine: Handle) -> Arc<Slot> {
         Arc::new(Slot { engine: RefCell::new(Some(engine)), io: Cell::new((0, 0)) })
     }
 
     pub fn engine(&self) -> Result<Arc<Engine>> {
-        self.engine.borrow().clone().ok_or_else(|| to_napi(in_mem_core::Error::Closed))
+        self.engine.borrow().as_ref().map(|h| Arc::clone(h)).ok_or_else(|| to_napi(in_mem_core::Error::Closed))
     }
 
     fn with_engine<R>(&self, f: impl FnOnce(&Engine) -> Result<R>) -> Result<R> {
@@ -54,7 +55,7 @@ impl Slot {
         }
     }
 
-    pub fn take(&self) -> Option<Arc<Engine>> {
+    pub fn take(&self) -> Option<Handle> {
         self.engine.borrow_mut().take()
     }
 

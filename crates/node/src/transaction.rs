@@ -45,6 +45,12 @@ impl NativeTransaction {
         Ok(NativeTransaction { mode: Mode::Tx { slot, tx: Some(tx) } })
     }
 
+    /// Wraps a replay view (`Engine::replay_view`): a read-only transaction
+    /// pinned at an older version.
+    pub fn view(slot: Arc<Slot>, tx: EngineTx) -> NativeTransaction {
+        NativeTransaction { mode: Mode::Tx { slot, tx: Some(tx) } }
+    }
+
     pub fn single(slot: Arc<Slot>) -> NativeTransaction {
         NativeTransaction { mode: Mode::Single(slot) }
     }

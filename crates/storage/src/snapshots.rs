@@ -47,6 +47,18 @@ impl SnapshotTracker {
         Snapshot { version, tracker: self.clone() }
     }
 
+    /// Registers a reader at `version`, an older point than the visible one
+    /// (a replay view). Run data keeps every version, so it reads exactly;
+    /// SYSTEM tables keep older versions only while a reader needed them
+    /// when they were overwritten.
+    pub fn acquire_at(self: &Arc<Self>, version: u64) -> Snapshot {
+        let mut active = self.active.lock();
+        let version = version.min(self.visible());
+        *active.entry(version).or_insert(0) += 1;
+        self.oldest.store(*active.keys().next().unwrap(), Ordering::Release);
+        Snapshot { version, tracker: self.clone() }
+    }
+
     /// The oldest version some registered reader may still need. Versions
     /// older than the newest one at or below this can be pruned.
     pub fn oldest_needed(&self) -> u64 {
