@@ -1,6 +1,6 @@
 // The engine's background work is supervised, and nothing named for tests is
 // part of the published surface (issue 11, items 2 and 6).
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { Database } from '../dist/index.js'
@@ -79,6 +79,21 @@ describe('TTL keeps history', () => {
       if (d !== undefined) db.close()
     }
     db = Database.open(dir, { purgeIntervalMs: 10 })
+  })
+})
+
+describe('replay views are cheap', () => {
+  it('100 open views start no thread (was one OS thread and one engine each) and each still answers from its own version', () => {
+    const run = db.runs.begin()
+    const versions: number[] = []
+    for (let i = 0; i < 100; i++) versions.push(db.kv.put(run, 'n', i))
+    const threads = (): number => readdirSync('/proc/self/task').length
+    const before = threads()
+    const views = versions.map((v) => db.replay(run, { at: v }))
+    expect(threads()).toBeLessThanOrEqual(before + 1)
+    views.forEach((view, i) => expect(view.kv.get('n')).toBe(i))
+    for (const view of views) view.close()
+    expect(db.stats().activeSnapshots).toBe(0)
   })
 })
 
