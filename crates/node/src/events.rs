@@ -5,7 +5,7 @@ use in_mem_engine::{Appended, Event, EventRangeOptions, Verification};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::database::parse_run;
+use crate::convert::parse_run;
 use crate::errors::invalid;
 use crate::transaction::NativeTransaction;
 

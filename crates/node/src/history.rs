@@ -6,7 +6,8 @@ use in_mem_engine::RunDiff;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::database::{NativeDatabase, NativeRunInfo, parse_run};
+use crate::convert::{NativeRunInfo, parse_run};
+use crate::database::NativeDatabase;
 use crate::errors::{IntoNapi, invalid};
 use crate::events::sequence_of;
 use crate::transaction::NativeTransaction;
@@ -115,7 +116,7 @@ impl NativeDatabase {
     #[napi(catch_unwind)]
     pub fn run_fork(&self, run: String, name: Option<String>, at: Option<f64>) -> Result<NativeRunInfo> {
         let engine = self.engine()?;
-        Ok(crate::database::described(&engine, engine.run_fork(&parse_run(&run)?, name, at_of(at)?).napi()?))
+        Ok(crate::convert::described(&engine, engine.run_fork(&parse_run(&run)?, name, at_of(at)?).napi()?))
     }
 
     /// The commits that wrote the run's own data, oldest first. Bookkeeping

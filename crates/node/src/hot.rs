@@ -24,7 +24,7 @@ use napi::bindgen_prelude::*;
 use napi::sys;
 
 use crate::IO_VALUE_OFFSET;
-use crate::database::{key_of, ttl_of, write_answer};
+use crate::convert::{key_of, ttl_of, write_answer};
 use crate::errors::{IntoNapi, invalid, to_napi};
 
 /// What a JS `Database` handle holds: its handle on the engine (taken out

@@ -4,7 +4,7 @@ use crate::bytes::Bytes;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::database::parse_run;
+use crate::convert::parse_run;
 use crate::transaction::NativeTransaction;
 
 #[napi]

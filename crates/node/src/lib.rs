@@ -7,6 +7,7 @@
 //! objects cross the boundary on those paths (see `hot.rs`).
 
 mod bytes;
+mod convert;
 mod database;
 mod errors;
 mod events;

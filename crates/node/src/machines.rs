@@ -7,7 +7,7 @@ use in_mem_engine::{Applied, ApplyOptions, CreateOptions, Definition, Instance, 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::database::parse_run;
+use crate::convert::parse_run;
 use crate::errors::{IntoNapi, invalid};
 use crate::events::sequence_of;
 use crate::transaction::NativeTransaction;

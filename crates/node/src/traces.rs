@@ -5,7 +5,7 @@ use in_mem_engine::{NewTrace, Trace, TraceId, TraceQuery, TraceType};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::database::parse_run;
+use crate::convert::parse_run;
 use crate::errors::{IntoNapi, invalid};
 use crate::transaction::NativeTransaction;
 

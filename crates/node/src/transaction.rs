@@ -8,7 +8,7 @@ use crate::hot::Slot;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::database::{key_of, keys_of, list_options, pack_entries, parse_run, ttl_of, write_answer};
+use crate::convert::{key_of, keys_of, list_options, pack_entries, parse_run, ttl_of, write_answer};
 use crate::errors::{IntoNapi, invalid, to_napi};
 
 /// How often a single operation is re-run after a conflict before the

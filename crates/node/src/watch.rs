@@ -8,7 +8,8 @@ use in_mem_engine::{Engine, WatchFilter, watch_tag};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::database::{NativeDatabase, parse_run};
+use crate::convert::parse_run;
+use crate::database::NativeDatabase;
 use crate::errors::{IntoNapi, invalid};
 use crate::events::sequence_of;
 
