@@ -9,6 +9,13 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/**
+ * Writes a read's answer into `out` (the I/O buffer from
+ * `IO_VALUE_OFFSET` on): `[version f64][updatedAt f64][payload]` when
+ * `versioned`, else the payload alone. Returns the payload length, or the
+ * length without writing when it does not fit (the caller grows the buffer
+ * and asks again).
+ */
 export declare class NativeDatabase {
   static open(path?: string | undefined | null, options?: NativeOpenOptions | undefined | null): NativeDatabase
   /**

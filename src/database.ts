@@ -19,6 +19,7 @@ import { State } from './state.js'
 import { Traces } from './traces.js'
 import { DbTarget } from './targets.js'
 import { DurableWaiter } from './durable.js'
+import type { Storable, Value } from './codec.js'
 import { checkOptions } from './options.js'
 import { nativeHandles } from './internal.js'
 import { TxLease } from './txlease.js'
@@ -118,7 +119,9 @@ export interface CheckpointReport {
 /** Options of {@link Database.transaction}. */
 export interface TransactionOptions {
   /**
-   * How many times to re-run the closure after a `ConflictError`. Default 3.
+   * How many times to re-run the closure after a `ConflictError`. Default 3
+   * for `transaction`, 10 for `transactionAsync` (an async closure holds its
+   * snapshot across its awaits, so it meets more conflicts).
    * `transactionAsync` waits a random, growing delay before each re-run
    * (jittered exponential backoff, 1 ms doubling up to 100 ms), so writers
    * that collide on one key spread out instead of colliding again in
@@ -234,9 +237,9 @@ const asyncTx = new AsyncLocalStorage<object>()
 /** How many finished native transactions a handle keeps for reuse (as many as usually run at once). */
 const KEPT_TRANSACTIONS = 128
 
-function retriesOf(opts: TransactionOptions | undefined): number {
+function retriesOf(opts: TransactionOptions | undefined, byDefault: number): number {
   checkOptions(opts, TRANSACTION_OPTIONS, 'transaction options')
-  const r = opts?.retries ?? 3
+  const r = opts?.retries ?? byDefault
   if (!Number.isInteger(r) || r < 0) throw new InvalidArgumentError('retries must be a non-negative integer')
   return r
 }
@@ -347,7 +350,7 @@ export class Database {
   transaction<T>(run: RunId, fn: (tx: TxScope) => NotPromise<T>, opts?: TransactionOptions): T {
     runBytes(run)
     if (typeof fn !== 'function') throw new InvalidArgumentError('transaction needs a function')
-    const retries = retriesOf(opts)
+    const retries = retriesOf(opts, 3)
     this.#refuseNested('transaction')
     for (let attempt = 0; ; attempt++) {
       const lease = this.#begin()
@@ -399,7 +402,7 @@ export class Database {
   async transactionAsync<T>(run: RunId, fn: (tx: TxScope) => T | Promise<T>, opts?: TransactionOptions): Promise<T> {
     runBytes(run)
     if (typeof fn !== 'function') throw new InvalidArgumentError('transactionAsync needs a function')
-    const retries = retriesOf(opts)
+    const retries = retriesOf(opts, 10)
     this.#refuseNested('transactionAsync')
     for (let attempt = 0; ; attempt++) {
       const lease = this.#begin()
@@ -477,7 +480,7 @@ export class Database {
    * Begins a run, runs `fn` with its scope, and completes the run when `fn`
    * returns, or fails it (and rethrows) when `fn` throws.
    */
-  async withRun<T>(opts: BeginOptions, fn: (scope: RunScope) => T | Promise<T>): Promise<T> {
+  async withRun<T, M = Value>(opts: BeginOptions<M> & { metadata?: Storable<M> }, fn: (scope: RunScope) => T | Promise<T>): Promise<T> {
     const run = this.runs.begin(opts)
     let result: T
     try {

@@ -38,11 +38,11 @@ export class Json {
     this.target.write(run, (tx) => tx.jsonSet(run, doc, path, bytes))
   }
 
-  /** The value at `path` (default `$`, the whole document), or `undefined`. */
-  get(run: string, doc: string, path = '$'): Value | undefined {
+  /** The value at `path` (default `$`, the whole document), or `undefined`. `T` names its type (unchecked, like a cast). */
+  get<T = Value>(run: string, doc: string, path = '$'): T | undefined {
     checkDoc(doc, path)
     const b = this.target.read(run, (tx) => tx.jsonGet(run, doc, path))
-    return b == null ? undefined : decode(b)
+    return b == null ? undefined : (decode(b) as T)
   }
 
   /** Removes the value at `path` (`$`: the whole document); whether there was one. */
@@ -82,7 +82,7 @@ export class ScopedJson {
     this.json.set(this.run, doc, path, value)
   }
   /** See {@link Json.get}. */
-  get(doc: string, path = '$'): Value | undefined {
+  get<T = Value>(doc: string, path = '$'): T | undefined {
     return this.json.get(this.run, doc, path)
   }
   /** See {@link Json.delete}. */

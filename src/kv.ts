@@ -104,8 +104,8 @@ export class Kv<W = number> {
     }
   }
 
-  /** The value of `key`, or `undefined` if absent or expired. */
-  get(run: string, key: string): Value | undefined {
+  /** The value of `key`, or `undefined` if absent or expired. `T` names the type you stored (unchecked, like a cast: the codec returns what was written). */
+  get<T = Value>(run: string, key: string): T | undefined {
     const io = this.target.io
     const n = io.key(run, TAG_KV, key)
     let len: number
@@ -120,11 +120,11 @@ export class Kv<W = number> {
     } catch (e) {
       throw translate(e)
     }
-    return decode(io.buf, IO_VALUE_OFFSET, IO_VALUE_OFFSET + len)
+    return decode(io.buf, IO_VALUE_OFFSET, IO_VALUE_OFFSET + len) as T
   }
 
-  /** The value with its commit version and write time, or `undefined`. */
-  getVersioned(run: string, key: string): Versioned | undefined {
+  /** The value with its commit version and write time, or `undefined`. `T` names the type you stored (unchecked, like a cast: the codec returns what was written). */
+  getVersioned<T = Value>(run: string, key: string): Versioned<T> | undefined {
     const io = this.target.io
     const n = io.key(run, TAG_KV, key)
     let len: number
@@ -141,7 +141,7 @@ export class Kv<W = number> {
     }
     const buf = io.buf
     return {
-      value: decode(buf, IO_VALUE_OFFSET + 16, IO_VALUE_OFFSET + 16 + len),
+      value: decode(buf, IO_VALUE_OFFSET + 16, IO_VALUE_OFFSET + 16 + len) as T,
       version: buf.readDoubleLE(IO_VALUE_OFFSET),
       updatedAt: buf.readDoubleLE(IO_VALUE_OFFSET + 8),
     }
@@ -171,11 +171,11 @@ export class Kv<W = number> {
   }
 
   /** The values of several keys, in order (`undefined` where absent). */
-  getMany(run: string, keys: readonly string[]): (Value | undefined)[] {
+  getMany<T = Value>(run: string, keys: readonly string[]): (T | undefined)[] {
     if (!Array.isArray(keys)) throw new InvalidArgumentError('keys must be an array of strings')
     const getMany = this.target.getMany
     // Inside a transaction every read is of its snapshot already.
-    if (getMany === undefined) return keys.map((k) => this.get(run, k))
+    if (getMany === undefined) return keys.map((k) => this.get<T>(run, k))
     runBytes(run)
     for (const k of keys) if (typeof k !== 'string') throw new InvalidArgumentError('keys must be an array of strings')
     for (const k of keys) this.target.io.key(run, TAG_KV, k)
@@ -185,14 +185,14 @@ export class Kv<W = number> {
     } catch (e) {
       throw translate(e)
     }
-    const out: (Value | undefined)[] = []
+    const out: (T | undefined)[] = []
     let at = 0
     while (at < buf.length) {
       const len = buf.readUInt32LE(at)
       at += 4
       if (len === 0xffffffff) out.push(undefined)
       else {
-        out.push(decode(buf, at, at + len))
+        out.push(decode(buf, at, at + len) as T)
         at += len
       }
     }
@@ -203,7 +203,10 @@ export class Kv<W = number> {
    * Writes several entries in one commit: all of them or none.
    * @returns the commit version (outside a transaction)
    */
-  putMany(run: string, entries: Iterable<readonly [string, Value]> | Record<string, Value>, opts?: PutOptions): W {
+  putMany(run: string, entries: Iterable<readonly [string, Value]> | Record<string, Value>, opts?: PutOptions): W
+  /** Entries whose values are all of one type of yours (an interface is fine). */
+  putMany<T>(run: string, entries: Iterable<readonly [string, T & Storable<T>]> | Record<string, T & Storable<T>>, opts?: PutOptions): W
+  putMany(run: string, entries: Iterable<readonly [string, unknown]> | Record<string, unknown>, opts?: PutOptions): W {
     // Only an object: a string would otherwise spread into one key per character.
     if (entries === null || typeof entries !== 'object') {
       throw new InvalidArgumentError('putMany takes an iterable of [key, value] pairs or a record of values')
@@ -246,11 +249,11 @@ export class Kv<W = number> {
   }
 
   /** `[key, value]` pairs of the run in key order (or reverse), paged like {@link Kv.list}. */
-  entries(run: string, opts?: ListOptions): [string, Value][] {
+  entries<T = Value>(run: string, opts?: ListOptions): [string, T][] {
     runBytes(run)
     const o = checkList(opts)
     try {
-      return unpackEntries(this.target.entries(run, o.prefix, o.after, o.limit, o.reverse))
+      return unpackEntries(this.target.entries(run, o.prefix, o.after, o.limit, o.reverse)) as [string, T][]
     } catch (e) {
       throw translate(e)
     }
@@ -279,21 +282,26 @@ export class ScopedKv<W = number> {
   /** See {@link Kv.put}. */
   put<T = Value>(key: string, value: T & Storable<T>, opts?: PutOptions): W { return this.kv.put<T>(this.run, key, value, opts) }
   /** See {@link Kv.get}. */
-  get(key: string): Value | undefined { return this.kv.get(this.run, key) }
+  get<T = Value>(key: string): T | undefined { return this.kv.get<T>(this.run, key) }
   /** See {@link Kv.getVersioned}. */
-  getVersioned(key: string): Versioned | undefined { return this.kv.getVersioned(this.run, key) }
+  getVersioned<T = Value>(key: string): Versioned<T> | undefined { return this.kv.getVersioned<T>(this.run, key) }
   /** See {@link Kv.delete}. */
   delete(key: string): boolean { return this.kv.delete(this.run, key) }
   /** See {@link Kv.exists}. */
   exists(key: string): boolean { return this.kv.exists(this.run, key) }
   /** See {@link Kv.getMany}. */
-  getMany(keys: readonly string[]): (Value | undefined)[] { return this.kv.getMany(this.run, keys) }
+  getMany<T = Value>(keys: readonly string[]): (T | undefined)[] { return this.kv.getMany<T>(this.run, keys) }
   /** See {@link Kv.putMany}. */
-  putMany(entries: Iterable<readonly [string, Value]> | Record<string, Value>, opts?: PutOptions): W { return this.kv.putMany(this.run, entries, opts) }
+  putMany(entries: Iterable<readonly [string, Value]> | Record<string, Value>, opts?: PutOptions): W
+  /** See {@link Kv.putMany}. */
+  putMany<T>(entries: Iterable<readonly [string, T & Storable<T>]> | Record<string, T & Storable<T>>, opts?: PutOptions): W
+  putMany(entries: Iterable<readonly [string, unknown]> | Record<string, unknown>, opts?: PutOptions): W {
+    return this.kv.putMany(this.run, entries as Record<string, Value>, opts)
+  }
   /** See {@link Kv.list}. */
   list(opts?: ListOptions): string[] { return this.kv.list(this.run, opts) }
   /** See {@link Kv.entries}. */
-  entries(opts?: ListOptions): [string, Value][] { return this.kv.entries(this.run, opts) }
+  entries<T = Value>(opts?: ListOptions): [string, T][] { return this.kv.entries<T>(this.run, opts) }
   /** See {@link Kv.count}. */
   count(opts?: Pick<ListOptions, 'prefix'>): number { return this.kv.count(this.run, opts) }
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import { checkOptions } from './options.js'
-import { type Value, decode, encode } from './codec.js'
+import { type Storable, type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError } from './errors.js'
 import type { OpTarget } from './ops.js'
 
@@ -96,14 +96,14 @@ export interface MachineInstance<C = MachineContext> {
   updatedAt: number
 }
 
-/** Options of {@link Machines.create}. */
-export interface MachineCreateOptions {
+/** Options of {@link Machines.create}; `C` is the context's type (an interface is fine). */
+export interface MachineCreateOptions<C = MachineContext> {
   /** The machine to run. */
   machine: string
   /** The definition version; the newest one when omitted. */
   version?: number
   /** The initial context, an object. Default `{}`. */
-  context?: MachineContext
+  context?: C
   /**
    * Repeating a create with the same key returns the first result (the
    * instance as it was created) instead of `AlreadyExistsError`. Keys are
@@ -112,14 +112,14 @@ export interface MachineCreateOptions {
   idempotencyKey?: string
 }
 
-/** Options of {@link Machines.apply}. */
-export interface MachineApplyOptions {
+/** Options of {@link Machines.apply}; `P` is the payload's type (an interface is fine). */
+export interface MachineApplyOptions<P = MachineContext> {
   /**
    * The event's payload, an object. Guards see it as `payload`; after the
    * transition it is merged into the context as an RFC 7386 merge patch
    * (a `null` member removes that key).
    */
-  payload?: MachineContext
+  payload?: P
   /** Apply only if the instance is in this state; else `ConflictError`. */
   expectedState?: string
   /** Apply only if the instance is at this revision; else `ConflictError`. */
@@ -308,7 +308,7 @@ export class Machines {
    * @throws AlreadyExistsError if the id exists in the run (unless `idempotencyKey` repeats its create)
    * @throws NotFoundError if the machine (or that version) is not defined
    */
-  create<C = MachineContext>(run: string, id: string, opts: MachineCreateOptions): MachineInstance<C> {
+  create<C = MachineContext>(run: string, id: string, opts: MachineCreateOptions<C> & { context?: Storable<C> }): MachineInstance<C> {
     str('an instance id', id)
     if (!isObject(opts)) throw new InvalidArgumentError('create options must be an object with at least { machine }')
     checkOptions(opts, ['machine', 'version', 'context', 'idempotencyKey'], 'create options')
@@ -330,7 +330,7 @@ export class Machines {
    * @throws ConflictError if `expectedState` or `expectedRevision` does not match (`details` has both sides)
    * @throws NotFoundError if the instance does not exist
    */
-  apply<C = MachineContext>(run: string, id: string, event: string, opts?: MachineApplyOptions): MachineApplyResult<C> {
+  apply<C = MachineContext, P = MachineContext>(run: string, id: string, event: string, opts?: MachineApplyOptions<P> & { payload?: Storable<P> }): MachineApplyResult<C> {
     str('an instance id', id)
     str('an event', event)
     const o = options('apply options', opts)
@@ -383,12 +383,12 @@ export class ScopedMachines {
     return this.machines.listDefinitions(name)
   }
   /** See {@link Machines.create}. */
-  create<C = MachineContext>(id: string, opts: MachineCreateOptions): MachineInstance<C> {
+  create<C = MachineContext>(id: string, opts: MachineCreateOptions<C> & { context?: Storable<C> }): MachineInstance<C> {
     return this.machines.create<C>(this.run, id, opts)
   }
   /** See {@link Machines.apply}. */
-  apply<C = MachineContext>(id: string, event: string, opts?: MachineApplyOptions): MachineApplyResult<C> {
-    return this.machines.apply<C>(this.run, id, event, opts)
+  apply<C = MachineContext, P = MachineContext>(id: string, event: string, opts?: MachineApplyOptions<P> & { payload?: Storable<P> }): MachineApplyResult<C> {
+    return this.machines.apply<C, P>(this.run, id, event, opts)
   }
   /** See {@link Machines.get}. */
   get<C = MachineContext>(id: string): MachineInstance<C> | undefined {

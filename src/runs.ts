@@ -3,7 +3,7 @@
  * @module
  */
 import { checkOptions } from './options.js'
-import { type Value, decode, encode } from './codec.js'
+import { type Storable, type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError, translate } from './errors.js'
 import { runBytes } from './keys.js'
 import { type At, type LoggedCommit, resolveAt } from './history.js'
@@ -39,8 +39,8 @@ export interface RunInfo {
   forkedAt?: number
 }
 
-/** Options of {@link Runs.begin}. */
-export interface BeginOptions {
+/** Options of {@link Runs.begin}; `M` is the metadata's type (an interface is fine). */
+export interface BeginOptions<M = Value> {
   /** Up to 256 characters. */
   name?: string
   /** A run that exists: the new run is its child. */
@@ -48,7 +48,7 @@ export interface BeginOptions {
   /** Up to 64 tags, each up to 256 characters; `list({ tag })` finds runs by them. */
   tags?: string[]
   /** Any storable value. */
-  metadata?: Value
+  metadata?: M
 }
 
 /** Options of {@link Runs.list}. */
@@ -87,12 +87,12 @@ export interface ForkOptions {
   at?: At
 }
 
-/** What {@link Runs.update} changes. */
-export interface RunChanges {
+/** What {@link Runs.update} changes; `M` is the metadata's type. */
+export interface RunChanges<M = Value> {
   /** The run's new tags (replacing the old ones). */
   tags?: string[]
   /** The run's new metadata. */
-  metadata?: Value
+  metadata?: M
 }
 
 /**
@@ -110,7 +110,7 @@ export class Runs {
    * @returns its id
    * @throws NotFoundError if `parent` does not exist; LimitError for a name or tags over their limits
    */
-  begin(opts: BeginOptions = {}): RunId {
+  begin<M = Value>(opts: BeginOptions<M> & { metadata?: Storable<M> } = {}): RunId {
     if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('begin options must be an object')
     checkOptions(opts, ['name', 'parent', 'tags', 'metadata'], 'begin options')
     const { name, parent, tags, metadata } = opts
@@ -157,9 +157,10 @@ export class Runs {
    * follows. Fields left out are kept.
    * @throws NotFoundError if the run does not exist; LimitError for tags over their limits
    */
-  update(run: RunId, changes: RunChanges): RunInfo {
+  update<M = Value>(run: RunId, changes: RunChanges<M> & { metadata?: Storable<M> }): RunInfo {
     runBytes(run)
     if (typeof changes !== 'object' || changes === null) throw new InvalidArgumentError('update takes an object of changes')
+    checkOptions(changes, ['tags', 'metadata'], 'runs.update changes')
     const { tags, metadata } = changes
     if (tags !== undefined && (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string'))) {
       throw new InvalidArgumentError('tags must be an array of strings')

@@ -71,11 +71,11 @@ export class State {
     return this.target.write(run, (tx) => tx.stateInit(run, name, bytes))
   }
 
-  /** The cell, or `undefined`. */
-  get(run: string, name: string): Cell | undefined {
+  /** The cell, or `undefined`. `T` names the type you stored (unchecked, like a cast). */
+  get<T = Value>(run: string, name: string): Cell<T> | undefined {
     checkName(name)
     const c = this.target.read(run, (tx) => tx.stateGet(run, name))
-    return c == null ? undefined : { value: decode(c.value), version: c.version, updatedAt: c.updatedAt }
+    return c == null ? undefined : { value: decode(c.value) as T, version: c.version, updatedAt: c.updatedAt }
   }
 
   /** Writes unconditionally (creating the cell at version 1); returns the new version. */
@@ -147,7 +147,7 @@ export class ScopedState {
     return this.state.init(this.run, name, value)
   }
   /** See {@link State.get}. */
-  get(name: string): Cell | undefined {
+  get<T = Value>(name: string): Cell<T> | undefined {
     return this.state.get(this.run, name)
   }
   /** See {@link State.set}. */

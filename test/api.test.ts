@@ -106,7 +106,7 @@ describe('transactions as users write them', () => {
     expect(attempts).toBeLessThan((n * (n + 1)) / 2 / 4)
   })
 
-  it('with the default retries, a burst of 20 async writers on one key all commit', async () => {
+  it('with the default retries, a burst of 20 async writers on one key all commit, though each waits a turn of the event loop between read and write', async () => {
     const db = open()
     const run = db.runs.begin()
     db.kv.put(run, 'counter', 0)
@@ -114,7 +114,7 @@ describe('transactions as users write them', () => {
       Array.from({ length: 20 }, () =>
         db.transactionAsync(run, async (tx) => {
           const v = tx.kv.get('counter') as number
-          await null
+          await new Promise((r) => setImmediate(r))
           tx.kv.put('counter', v + 1)
         }),
       ),
@@ -172,6 +172,27 @@ describe('options', () => {
       const err = expectError(() => Database.open(path, opts), InvalidArgumentError, 'INVALID_ARGUMENT')
       expect(err.message).toContain(`already open in this process with ${name}`)
     }
+  })
+
+  it('runs.update refuses a misspelled change and commits nothing', () => {
+    const db = open()
+    const run = db.runs.begin({ tags: ['a'] })
+    const v = db.stats().version
+    const err = expectError(() => db.runs.update(run, { tag: ['x'] } as never), InvalidArgumentError, 'INVALID_ARGUMENT')
+    expect(err.message).toContain("did you mean 'tags'")
+    expect(db.stats().version).toBe(v)
+  })
+
+  it('a readOnly database refuses a fork naming the fork, and still watches', async () => {
+    const path = join(dir, 'ro')
+    const w = Database.open(path)
+    const run = w.runs.begin()
+    w.close()
+    const ro = open(path, { readOnly: true })
+    const err = expectError(() => ro.runs.fork(run), InvalidArgumentError, 'INVALID_ARGUMENT')
+    expect(err.message).toContain('a fork writes')
+    const it = ro.watch()
+    await it.return()
   })
 
   it('a misspelled transaction option is InvalidArgumentError', () => {

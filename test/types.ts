@@ -90,3 +90,28 @@ const where: string = `${corrupt.details.file}@${corrupt.details.offset}: ${corr
 declare const locked: LockedError
 const pid: number | null = locked.details.pid
 void [last, where, pid]
+
+// ----- typed reads, and interfaces in every write (found by a stranger's agent) ---
+
+const p1 = db.kv.get<Plan>(run, 'plan')
+const steps: string[] | undefined = p1?.steps
+const many: (Plan | undefined)[] = db.kv.getMany<Plan>(run, ['a', 'b'])
+const versioned: number | undefined = db.kv.getVersioned<Plan>(run, 'plan')?.value.current
+const cell: number | undefined = db.state.get<Plan>(run, 'plan')?.value.current
+const doc: Plan | undefined = db.json.get<Plan>(run, 'doc')
+const listed: [string, Plan][] = db.kv.entries<Plan>(run)
+void [steps, many, versioned, cell, doc, listed]
+db.kv.putMany(run, [['a', plan]])
+db.kv.putMany(run, { a: plan, b: plan })
+db.runs.begin({ metadata: plan })
+db.runs.update(run, { metadata: plan })
+void db.withRun({ metadata: plan }, () => 1)
+db.machines.create(run, 'm', { machine: 'x', context: { plan } })
+db.machines.create<OrderCtx>(run, 'o', { machine: 'order', context: ctx })
+db.machines.apply(run, 'm', 'go', { payload: plan })
+// @ts-expect-error putMany refuses a Date
+db.kv.putMany(run, [['d', new Date()]])
+// @ts-expect-error metadata refuses a function
+db.runs.begin({ metadata: { f: () => 1 } })
+// @ts-expect-error a machine context refuses a Map
+db.machines.create(run, 'm2', { machine: 'x', context: { m: new Map<string, number>() } })

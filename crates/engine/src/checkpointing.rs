@@ -125,7 +125,7 @@ impl Engine {
     /// Writes a checkpoint now (see the module comment). `None` for a
     /// memory-only database.
     pub fn checkpoint(&self) -> Result<Option<CheckpointReport>> {
-        self.check_open_for_checkpoint()?;
+        self.check_open_to_write("a checkpoint")?;
         self.checkpoint_now()
     }
 

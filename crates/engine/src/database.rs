@@ -1100,10 +1100,11 @@ impl Engine {
         self.maintenance.wake.notify_all();
     }
 
-    pub(crate) fn check_open_for_checkpoint(&self) -> Result<()> {
+    /// Open, and (for `what`, an operation that writes) not read-only.
+    pub(crate) fn check_open_to_write(&self, what: &str) -> Result<()> {
         self.check_open()?;
         if self.options.read_only {
-            return Err(Error::invalid_argument("the database was opened read-only (readOnly: true): a checkpoint writes; open it without readOnly"));
+            return Err(Error::invalid_argument(format!("the database was opened read-only (readOnly: true): {what} writes; open it without readOnly")));
         }
         Ok(())
     }

@@ -113,7 +113,7 @@ impl Engine {
     /// nothing (see `forks.rs`). The new run's parent is `run`; it takes its
     /// tags and metadata, and `name` or the parent's name.
     pub fn run_fork(&self, run: &RunId, name: Option<String>, at: Option<u64>) -> Result<RunInfo> {
-        self.check_open_for_checkpoint()?;
+        self.check_open_to_write("a fork")?;
         let parent = self.run_exists_or_not_found(run)?;
         let now = self.version();
         let at = at.unwrap_or(now);
