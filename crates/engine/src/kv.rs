@@ -63,11 +63,17 @@ pub fn encode(payload: &[u8], now: u64, ttl_ms: Option<u64>) -> Value {
     if let Some(ttl) = ttl_ms {
         head[9..17].copy_from_slice(&now.saturating_add(ttl).to_le_bytes());
     }
-    for (dst, src) in buf.iter_mut().zip(head[..header].iter().chain(payload.iter())) {
-        dst.write(*src);
+    // Two memcpys (was a byte-by-byte loop over a chained iterator, a third
+    // of a 50 KB put's time).
+    let dst = buf.as_mut_ptr() as *mut u8;
+    // SAFETY: `buf` has room for exactly `header + payload.len()` bytes, the
+    // sources do not overlap it, and every byte is written before
+    // `assume_init`.
+    unsafe {
+        std::ptr::copy_nonoverlapping(head.as_ptr(), dst, header);
+        std::ptr::copy_nonoverlapping(payload.as_ptr(), dst.add(header), payload.len());
+        v.assume_init()
     }
-    // SAFETY: every byte was written by the loop above (header + payload).
-    unsafe { v.assume_init() }
 }
 
 pub fn updated_at(stored: &[u8]) -> u64 {
