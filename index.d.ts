@@ -170,6 +170,19 @@ export declare class NativeTransaction {
   /** Begins a new transaction on this finished one, at the newest version. */
   restart(): void
   get snapshotVersion(): number
+  vectorsCreate(run: string, collection: string, dimension: number, metric: string): boolean
+  vectorsUpsert(run: string, collection: string, id: string, vector: Uint8Array, metadata?: Uint8Array | undefined | null): void
+  /**
+   * Several upserts in one operation (on the single-operation handle: one
+   * commit, all or none).
+   */
+  vectorsUpsertMany(run: string, collection: string, ids: Array<string>, vectors: Array<Buffer>, metadata: Array<Buffer | undefined | null>): void
+  vectorsGet(run: string, collection: string, id: string): NativeVector | null
+  vectorsDelete(run: string, collection: string, id: string): boolean
+  vectorsCount(run: string, collection: string): number
+  vectorsCollections(run: string): Array<NativeCollection>
+  vectorsDrop(run: string, collection: string): boolean
+  vectorsSearch(run: string, collection: string, query: Uint8Array, k: number, filter?: Uint8Array | undefined | null): Array<NativeHit>
 }
 
 export interface NativeAppended {
@@ -208,6 +221,12 @@ export interface NativeChange {
   value?: Buffer
 }
 
+export interface NativeCollection {
+  name: string
+  dimension: number
+  metric: string
+}
+
 export interface NativeDefinition {
   name: string
   version: number
@@ -230,6 +249,12 @@ export interface NativeEvent {
   payload: Buffer
   hash: string
   prevHash: string
+}
+
+export interface NativeHit {
+  id: string
+  score: number
+  metadata?: Buffer | null
 }
 
 export interface NativeInstance {
@@ -307,6 +332,13 @@ export interface NativeTransitionDef {
   event: string
   to: string
   guard?: string
+}
+
+export interface NativeVector {
+  id: string
+  /** The components, little-endian f32s. */
+  vector: Buffer
+  metadata?: Buffer | null
 }
 
 export interface NativeVerification {

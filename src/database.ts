@@ -17,6 +17,7 @@ import { DbOps } from './ops.js'
 import { RunScope, TxScope } from './scope.js'
 import { State } from './state.js'
 import { Traces } from './traces.js'
+import { Vectors } from './vectors.js'
 import { DbTarget } from './targets.js'
 import { DurableWaiter } from './durable.js'
 import type { Storable, Value } from './codec.js'
@@ -274,6 +275,8 @@ export class Database {
   readonly json: Json
   /** The TraceStore: each run's reasoning traces, as a forest. */
   readonly traces: Traces
+  /** Vector collections of each run, with filtered nearest-neighbour search (SPEC §14). */
+  readonly vectors: Vectors
   /** State machines: database-wide definitions, instances per run. */
   readonly machines: Machines
   readonly #native: NativeDatabase
@@ -298,6 +301,7 @@ export class Database {
     this.state = new State(ops, (run, fn) => this.transaction(run, (tx) => fn(tx.state) as NotPromise<ReturnType<typeof fn>>, { retries: 0 }))
     this.json = new Json(ops)
     this.traces = new Traces(ops)
+    this.vectors = new Vectors(ops)
     this.machines = new Machines(ops)
   }
 
@@ -585,6 +589,7 @@ export class Database {
       json: view(scope.json),
       traces: view(scope.traces),
       machines: view(scope.machines),
+      vectors: view(scope.vectors),
       close: () => {
         if (closed) return
         closed = true
@@ -631,6 +636,11 @@ export class Database {
         trace: (run, id) => scope(run).traces.get(id),
         machine: (run, id) => scope(run).machines.get(id),
         events: (run, from) => scope(run).events.range({ from }),
+        vector: (run, key) => {
+          const slash = key.indexOf('/')
+          if (slash < 0) return scope(run).vectors.collections().find((c) => c.name === key)
+          return scope(run).vectors.get(key.slice(0, slash), key.slice(slash + 1))
+        },
       })
     } finally {
       this.#abort(lease)

@@ -13,9 +13,10 @@ import type { MachineInstance, ScopedMachines } from './machines.js'
 import type { RunId } from './runs.js'
 import type { ScopedState } from './state.js'
 import type { ScopedTraces, Trace } from './traces.js'
+import type { CollectionInfo, ScopedVectors, VectorRecord } from './vectors.js'
 
 /** A primitive's name, as the run log and diff report it. */
-export type Primitive = 'kv' | 'events' | 'state' | 'json' | 'traces' | 'machines'
+export type Primitive = 'kv' | 'events' | 'state' | 'json' | 'traces' | 'machines' | 'vectors'
 
 /** One write of a logged commit. */
 export interface LoggedWrite {
@@ -56,6 +57,8 @@ export interface RunView {
   readonly traces: Pick<ScopedTraces, 'get' | 'children' | 'roots' | 'tree' | 'query'>
   /** State machine reads (definitions are database-wide and all visible). */
   readonly machines: Pick<ScopedMachines, 'get' | 'list' | 'getDefinition' | 'listDefinitions'>
+  /** Vector reads and searches, as of the view's version. */
+  readonly vectors: Pick<ScopedVectors, 'get' | 'count' | 'collections' | 'search'>
   /** Frees the replayed copy now rather than when it is garbage-collected. */
   close(): void
 }
@@ -126,6 +129,8 @@ export interface RunDiff {
   traces: Changes<Trace>
   /** Machine instances, by id. */
   machines: Changes<MachineInstance>
+  /** Vector collections (by name: their configuration) and vectors (by `collection/id`). */
+  vectors: Changes<VectorRecord | CollectionInfo>
   /** The event logs: the prefix they share and where each goes after it. */
   events: {
     /** Events both logs hold, from sequence 0, with equal hashes. */
@@ -169,6 +174,7 @@ export interface DiffReaders {
   trace(run: RunId, id: string): Trace | undefined
   machine(run: RunId, id: string): MachineInstance | undefined
   events(run: RunId, from: number): Event[]
+  vector(run: RunId, key: string): VectorRecord | CollectionInfo | undefined
 }
 
 const empty = <T>(): Changes<T> => ({ added: [], removed: [], changed: [] })
@@ -183,6 +189,7 @@ export function assembleDiff(a: RunId, b: RunId, raw: RawDiff, read: DiffReaders
     json: empty(),
     traces: empty(),
     machines: empty(),
+    vectors: empty(),
     events: { common: raw.eventsCommon, a: [], b: [] },
     same: false,
   }
@@ -191,9 +198,10 @@ export function assembleDiff(a: RunId, b: RunId, raw: RawDiff, read: DiffReaders
       if (bytes == null) return undefined
       if (e.primitive === 'traces') return read.trace(run, e.key)
       if (e.primitive === 'machines') return read.machine(run, e.key)
+      if (e.primitive === 'vectors') return read.vector(run, e.key)
       return decode(bytes)
     }
-    const target = out[e.primitive as 'kv' | 'state' | 'json' | 'traces' | 'machines'] as Changes<unknown> | undefined
+    const target = out[e.primitive as 'kv' | 'state' | 'json' | 'traces' | 'machines' | 'vectors'] as Changes<unknown> | undefined
     if (target === undefined) continue
     const va = fetch(a, e.a)
     const vb = fetch(b, e.b)

@@ -23,6 +23,8 @@ export type { CasResult, Cell, NamedCell, TransitionResult } from './state.js'
 export { Json, ScopedJson } from './json.js'
 export type { JsonListOptions } from './json.js'
 export { ScopedTraces, Traces } from './traces.js'
+export { ScopedVectors, Vectors } from './vectors.js'
+export type { CollectionInfo, CollectionOptions, Metric, SearchHit, SearchOptions, VectorEntry, VectorFilter, VectorRecord } from './vectors.js'
 export type {
   DecisionData,
   ErrorData,

@@ -13,6 +13,7 @@ import { ScopedState, State } from './state.js'
 import { TxTarget } from './targets.js'
 import type { TxLease } from './txlease.js'
 import { ScopedTraces, Traces } from './traces.js'
+import { ScopedVectors, Vectors } from './vectors.js'
 
 /** The primitives' facades of one database or one transaction. @internal */
 export interface Facades<W> {
@@ -22,6 +23,7 @@ export interface Facades<W> {
   json: Json
   traces: Traces
   machines: Machines
+  vectors: Vectors
 }
 
 /** Every primitive bound to one run: `scope.kv.put(key, value)`. */
@@ -38,6 +40,8 @@ export class RunScope {
   readonly traces: ScopedTraces
   /** The state machine instances of this run (definitions are database-wide). */
   readonly machines: ScopedMachines
+  /** The vector collections of this run. */
+  readonly vectors: ScopedVectors
   /** @internal */
   constructor(
     f: Facades<number>,
@@ -50,6 +54,7 @@ export class RunScope {
     this.json = new ScopedJson(f.json, run)
     this.traces = new ScopedTraces(f.traces, run)
     this.machines = new ScopedMachines(f.machines, run)
+    this.vectors = new ScopedVectors(f.vectors, run)
   }
 }
 
@@ -70,6 +75,8 @@ export class TxScope {
   readonly traces: ScopedTraces
   /** The state machines of this run, inside the transaction (definitions too: a define commits or rolls back with it). */
   readonly machines: ScopedMachines
+  /** The vector collections of this run, inside the transaction: a search sees its snapshot and its own upserts and deletes. */
+  readonly vectors: ScopedVectors
   /** @internal */
   constructor(
     lease: TxLease,
@@ -85,5 +92,6 @@ export class TxScope {
     this.json = new ScopedJson(new Json(ops), run)
     this.traces = new ScopedTraces(new Traces(ops), run)
     this.machines = new ScopedMachines(new Machines(ops), run)
+    this.vectors = new ScopedVectors(new Vectors(ops), run)
   }
 }

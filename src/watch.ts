@@ -36,7 +36,7 @@ export interface WatchOptions {
   signal?: AbortSignal
 }
 
-const PRIMITIVES = new Set(['kv', 'events', 'state', 'json', 'traces', 'machines'])
+const PRIMITIVES = new Set(['kv', 'events', 'state', 'json', 'traces', 'machines', 'vectors'])
 /** How long one native wait lasts before the loop checks the signal again. */
 const WAIT_MS = 1000
 
@@ -46,7 +46,7 @@ export function checkWatchOptions(opts: WatchOptions): void {
   checkOptions(opts, ['run', 'primitives', 'signal'], 'watch options')
   if (opts.run !== undefined) runBytes(opts.run)
   if (opts.primitives !== undefined && (!Array.isArray(opts.primitives) || opts.primitives.some((p) => !PRIMITIVES.has(p)))) {
-    throw new InvalidArgumentError('primitives must be an array of kv, events, state, json, traces, machines')
+    throw new InvalidArgumentError('primitives must be an array of kv, events, state, json, traces, machines, vectors')
   }
   if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) throw new InvalidArgumentError('signal must be an AbortSignal')
 }

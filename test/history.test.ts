@@ -927,7 +927,7 @@ function sortedDiff(d: RunDiff): RunDiff {
     removed: [...c.removed].sort(byKey),
     changed: [...c.changed].sort(byKey),
   })
-  return { ...d, kv: s(d.kv), state: s(d.state), json: s(d.json), traces: s(d.traces), machines: s(d.machines) }
+  return { ...d, kv: s(d.kv), state: s(d.state), json: s(d.json), traces: s(d.traces), machines: s(d.machines), vectors: s(d.vectors) }
 }
 
 const none = { added: [], removed: [], changed: [] }
@@ -964,7 +964,7 @@ describe('diff', () => {
     const p = seeded()
     const f = db.runs.fork(p)
     const d = db.diff(p, f)
-    expect(d).toStrictEqual({ a: p, b: f, kv: none, state: none, json: none, traces: none, machines: none, events: { common: 2, a: [], b: [] }, same: true })
+    expect(d).toStrictEqual({ a: p, b: f, kv: none, state: none, json: none, traces: none, machines: none, vectors: none, events: { common: 2, a: [], b: [] }, same: true })
     expect(db.diff(f, p).same).toBe(true)
   })
 
@@ -1033,6 +1033,7 @@ describe('diff', () => {
         removed: [{ key: 'm3', value: db.machines.get(p, 'm3')! }],
         changed: [{ key: 'm1', a: m1Before, b: db.machines.get(f, 'm1')! }],
       },
+      vectors: { added: [], removed: [], changed: [] },
       events: { common: 2, a: [db.events.get(p, 2)!], b: [db.events.get(f, 2)!, db.events.get(f, 3)!] },
       same: false,
     }
@@ -1060,6 +1061,7 @@ describe('diff', () => {
         json: swap(expected.json),
         traces: swap(expected.traces),
         machines: swap(expected.machines),
+        vectors: swap(expected.vectors),
         events: { common: 2, a: expected.events.b, b: expected.events.a },
         same: false,
       }),

@@ -221,6 +221,7 @@ fn comparable<'v>(suffix: &[u8], stored: &'v [u8], now: u64) -> Option<&'v [u8]>
         TypeTag::Json => Some(stored),
         TypeTag::Trace if suffix.get(1) == Some(&TRACE_RECORD) => Some(stored),
         TypeTag::Machine if suffix.get(1) == Some(&MACHINE_INSTANCE) => Some(stored),
+        TypeTag::Vector => Some(stored),
         _ => None,
     }
 }

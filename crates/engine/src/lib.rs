@@ -24,6 +24,7 @@ mod runs;
 mod state;
 mod traces;
 mod txn;
+mod vectors;
 mod watch;
 
 pub use checkpointing::{CheckpointProgress, CheckpointReport};
@@ -37,6 +38,7 @@ pub use runs::{RunAction, RunInfo, RunListOptions, RunStatus};
 pub use state::Cell;
 pub use traces::{NewTrace, Trace, TraceId, TraceQuery, TraceType};
 pub use txn::EngineTx;
+pub use vectors::{Collection as VectorCollection, Hit as VectorHit, MAX_DIMENSION, MAX_K, Metric, StoredVector};
 pub use watch::{Change, Described, WatchFilter, tag_of as watch_tag};
 
 pub use in_mem_core::{Error, Result, RunId};

@@ -57,6 +57,8 @@ impl Change {
             }
             TypeTag::Trace if user.len() == 17 && user[0] == 0x01 => (RunId::from_slice(&user[1..]).ok()?.to_string(), None),
             TypeTag::Machine if user.first() == Some(&0x01) => (text(&user[1..]), None),
+            // A vector (0x02 | collection | 0x00 | id) as "collection/id".
+            TypeTag::Vector if user.first() == Some(&0x02) => (text(&user[1..]).replacen('\0', "/", 1), None),
             _ => return None,
         };
         Some(Described { run, tag, key, deleted: value.is_none(), payload })
@@ -205,8 +207,9 @@ pub fn tag_of(name: &str) -> Result<TypeTag> {
         "machines" => TypeTag::Machine,
         "traces" => TypeTag::Trace,
         "json" => TypeTag::Json,
+        "vectors" => TypeTag::Vector,
         other => {
-            return Err(Error::invalid_argument(format!("unknown primitive {other:?}; one of kv, events, state, json, traces, machines")));
+            return Err(Error::invalid_argument(format!("unknown primitive {other:?}; one of kv, events, state, json, traces, machines, vectors")));
         }
     })
 }

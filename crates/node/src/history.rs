@@ -29,6 +29,9 @@ pub(crate) fn primitive(tag: TypeTag) -> &'static str {
 fn key_text(tag: TypeTag, key: &[u8]) -> String {
     match tag {
         TypeTag::Trace if key.len() == 16 => uuid_text(key),
+        // A collection's configuration (0x01 | name) or a vector
+        // (0x02 | collection | 0x00 | id): "collection" / "collection/id".
+        TypeTag::Vector if !key.is_empty() => String::from_utf8_lossy(&key[1..]).replacen('\0', "/", 1),
         _ => String::from_utf8_lossy(key).into_owned(),
     }
 }
@@ -98,6 +101,7 @@ fn logged_write(key: &[u8], deleted: bool) -> NativeLoggedWrite {
         Some(TypeTag::Trace) if user.len() == 17 && user[0] == 0x01 => uuid_text(&user[1..]),
         Some(TypeTag::Machine) if user.first() == Some(&0x01) => String::from_utf8_lossy(&user[1..]).into_owned(),
         Some(TypeTag::Kv | TypeTag::State | TypeTag::Json) => String::from_utf8_lossy(user).into_owned(),
+        Some(TypeTag::Vector) => key_text(TypeTag::Vector, user),
         _ => String::new(),
     };
     NativeLoggedWrite { primitive: tag.map_or("system", primitive).into(), key, deleted }

@@ -20,6 +20,7 @@ mod state;
 mod test_hooks;
 mod traces;
 mod transaction;
+mod vectors;
 mod watch;
 
 // No #[global_allocator]: the system allocator. mimalloc as the global

@@ -1,0 +1,141 @@
+//! Vector calls of a transaction (SPEC §14).
+
+use crate::bytes::Bytes;
+use in_mem_engine::{Metric, StoredVector, VectorHit};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::convert::parse_run;
+use crate::errors::invalid;
+use crate::transaction::NativeTransaction;
+
+#[napi(object)]
+pub struct NativeVector {
+    pub id: String,
+    /// The components, little-endian f32s.
+    #[napi(ts_type = "Buffer")]
+    pub vector: Bytes,
+    #[napi(ts_type = "Buffer | null")]
+    pub metadata: Option<Bytes>,
+}
+
+impl From<StoredVector> for NativeVector {
+    fn from(v: StoredVector) -> Self {
+        let mut bytes = Vec::with_capacity(4 * v.vector.len());
+        for x in &v.vector {
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+        NativeVector { id: v.id, vector: bytes.into(), metadata: v.metadata.map(Into::into) }
+    }
+}
+
+#[napi(object)]
+pub struct NativeHit {
+    pub id: String,
+    pub score: f64,
+    #[napi(ts_type = "Buffer | null")]
+    pub metadata: Option<Bytes>,
+}
+
+impl From<VectorHit> for NativeHit {
+    fn from(h: VectorHit) -> Self {
+        NativeHit { id: h.id, score: h.score, metadata: h.metadata.map(Into::into) }
+    }
+}
+
+#[napi(object)]
+pub struct NativeCollection {
+    pub name: String,
+    pub dimension: u32,
+    pub metric: String,
+}
+
+fn dimension_of(d: f64) -> Result<u32> {
+    if !(d.is_finite() && d.fract() == 0.0 && d >= 1.0 && d <= in_mem_engine::MAX_DIMENSION as f64) {
+        return Err(invalid(format!("dimension must be an integer 1–{}, not {d}", in_mem_engine::MAX_DIMENSION)));
+    }
+    Ok(d as u32)
+}
+
+#[napi]
+impl NativeTransaction {
+    #[napi(catch_unwind)]
+    pub fn vectors_create(&mut self, run: String, collection: String, dimension: f64, metric: String) -> Result<bool> {
+        let run = parse_run(&run)?;
+        let dimension = dimension_of(dimension)?;
+        let metric = Metric::parse(&metric).map_err(crate::errors::to_napi)?;
+        self.run(|tx| tx.vectors_create(&run, &collection, dimension, metric))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn vectors_upsert(&mut self, run: String, collection: String, id: String, vector: &[u8], metadata: Option<&[u8]>) -> Result<()> {
+        let run = parse_run(&run)?;
+        self.run(|tx| tx.vectors_upsert(&run, &collection, &id, vector, metadata))
+    }
+
+    /// Several upserts in one operation (on the single-operation handle: one
+    /// commit, all or none).
+    #[napi(catch_unwind)]
+    pub fn vectors_upsert_many(
+        &mut self,
+        run: String,
+        collection: String,
+        ids: Vec<String>,
+        vectors: Vec<Buffer>,
+        metadata: Vec<Option<Buffer>>,
+    ) -> Result<()> {
+        let run = parse_run(&run)?;
+        if ids.len() != vectors.len() || ids.len() != metadata.len() {
+            return Err(invalid("upsertMany needs as many vectors and metadata as ids"));
+        }
+        self.run(|tx| {
+            for ((id, v), m) in ids.iter().zip(&vectors).zip(&metadata) {
+                tx.vectors_upsert(&run, &collection, id, v, m.as_deref())?;
+            }
+            Ok(())
+        })
+    }
+
+    #[napi(catch_unwind)]
+    pub fn vectors_get(&mut self, run: String, collection: String, id: String) -> Result<Option<NativeVector>> {
+        let run = parse_run(&run)?;
+        Ok(self.run(|tx| tx.vectors_get(&run, &collection, &id))?.map(Into::into))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn vectors_delete(&mut self, run: String, collection: String, id: String) -> Result<bool> {
+        let run = parse_run(&run)?;
+        self.run(|tx| tx.vectors_delete(&run, &collection, &id))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn vectors_count(&mut self, run: String, collection: String) -> Result<f64> {
+        let run = parse_run(&run)?;
+        Ok(self.run(|tx| tx.vectors_count(&run, &collection))? as f64)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn vectors_collections(&mut self, run: String) -> Result<Vec<NativeCollection>> {
+        let run = parse_run(&run)?;
+        Ok(self
+            .run(|tx| tx.vectors_collections(&run))?
+            .into_iter()
+            .map(|(name, c)| NativeCollection { name, dimension: c.dimension, metric: c.metric.as_str().into() })
+            .collect())
+    }
+
+    #[napi(catch_unwind)]
+    pub fn vectors_drop(&mut self, run: String, collection: String) -> Result<bool> {
+        let run = parse_run(&run)?;
+        self.run(|tx| tx.vectors_drop(&run, &collection))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn vectors_search(&mut self, run: String, collection: String, query: &[u8], k: f64, filter: Option<&[u8]>) -> Result<Vec<NativeHit>> {
+        let run = parse_run(&run)?;
+        if !(k.is_finite() && k.fract() == 0.0 && k >= 1.0 && k <= in_mem_engine::MAX_K as f64) {
+            return Err(invalid(format!("k must be an integer 1–{}, not {k}", in_mem_engine::MAX_K)));
+        }
+        Ok(self.run(|tx| tx.vectors_search(&run, &collection, query, k as usize, filter))?.into_iter().map(Into::into).collect())
+    }
+}

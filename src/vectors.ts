@@ -1,0 +1,259 @@
+/**
+ * Vectors: collections of fixed-dimension vectors with metadata, per run,
+ * and nearest-neighbour search with metadata filters (SPEC §14).
+ *
+ * Vectors are stored in the MVCC store like every other record, so they are
+ * in transactions, the WAL, checkpoints, replay views and forks; a search
+ * answers as of its snapshot (in a transaction: plus its own upserts and
+ * deletes). This version searches exactly (every vector of the collection
+ * is scored); an approximate index is to come.
+ * @module
+ */
+import { type Storable, type Value, decode, encode } from './codec.js'
+import { InvalidArgumentError } from './errors.js'
+import type { OpTarget } from './ops.js'
+import { checkOptions } from './options.js'
+
+/** How a collection scores a match; higher is better for all three. */
+export type Metric = 'cosine' | 'dot' | 'euclidean'
+
+/** Options of {@link Vectors.create}. */
+export interface CollectionOptions {
+  /** Components per vector, 1–8192. */
+  dimension: number
+  /** `cosine` (similarity), `dot` (product) or `euclidean` (negated L2 distance). Default `cosine`. */
+  metric?: Metric
+}
+
+/** A collection as {@link Vectors.collections} lists it. */
+export interface CollectionInfo {
+  name: string
+  dimension: number
+  metric: Metric
+}
+
+/** A stored vector. */
+export interface VectorRecord<M = Value> {
+  id: string
+  vector: Float32Array
+  /** The metadata given to `upsert`, or `undefined`. */
+  metadata: M | undefined
+}
+
+/** One entry of {@link Vectors.upsertMany}. */
+export interface VectorEntry<M = Value> {
+  id: string
+  vector: Float32Array | readonly number[]
+  metadata?: M
+}
+
+/**
+ * A MongoDB-style predicate over metadata: `{ field: value }` (equality;
+ * an array field matches a value it contains), `$eq $ne $gt $gte $lt $lte
+ * $in $nin $exists`, `$and $or $not`, and dotted paths into nested objects.
+ */
+export type VectorFilter = { [key: string]: Value }
+
+/** Options of {@link Vectors.search}. */
+export interface SearchOptions {
+  /** How many results, 1–10,000. Default 10. */
+  k?: number
+  /** Only vectors whose metadata passes this predicate. */
+  filter?: VectorFilter
+  /** Accepted for the approximate index to come; the search is exact today. */
+  ef?: number
+  /** Accepted for the approximate index to come; the search is exact today. */
+  exact?: boolean
+}
+
+/** A search result: higher `score` is nearer. */
+export interface SearchHit<M = Value> {
+  id: string
+  score: number
+  metadata: M | undefined
+}
+
+interface RawVector {
+  id: string
+  vector: Buffer
+  metadata: Buffer | null
+}
+
+function checkName(what: string, v: unknown): asserts v is string {
+  if (typeof v !== 'string') throw new InvalidArgumentError(`${what} must be a string`)
+}
+
+/** A vector as the little-endian f32 bytes the engine takes; bad components are refused here. */
+function vectorBytes(v: unknown): Buffer {
+  if (!(v instanceof Float32Array) && !Array.isArray(v)) {
+    throw new InvalidArgumentError('a vector must be a Float32Array or an array of numbers')
+  }
+  const out = Buffer.alloc(4 * v.length)
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i] as unknown
+    if (typeof x !== 'number' || !Number.isFinite(x)) throw new InvalidArgumentError(`component ${i} of the vector is ${String(x)}, not a finite number`)
+    out.writeFloatLE(x, 4 * i)
+  }
+  return out
+}
+
+function toFloat32(b: Buffer): Float32Array {
+  const out = new Float32Array(b.length / 4)
+  for (let i = 0; i < out.length; i++) out[i] = b.readFloatLE(4 * i)
+  return out
+}
+
+function metadataBytes(m: unknown): Buffer | undefined {
+  return m === undefined ? undefined : Buffer.from(encode(m))
+}
+
+/**
+ * The vector collections of each run (`db.vectors`, `scope.vectors`,
+ * `tx.vectors`, and the reading methods on a replay view).
+ */
+export class Vectors {
+  /** @internal */
+  constructor(private readonly target: OpTarget) {}
+
+  /**
+   * Creates a collection; `{ created: false }` when it exists with the same
+   * configuration. @throws AlreadyExistsError when it exists with another
+   */
+  create(run: string, collection: string, opts: CollectionOptions): { created: boolean } {
+    checkName('a collection name', collection)
+    if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('create takes { dimension, metric? }')
+    checkOptions(opts, ['dimension', 'metric'], 'vectors.create options')
+    const { dimension, metric = 'cosine' } = opts
+    if (typeof dimension !== 'number' || !Number.isInteger(dimension)) throw new InvalidArgumentError('dimension must be an integer 1–8192')
+    if (typeof metric !== 'string') throw new InvalidArgumentError("metric must be 'cosine', 'dot' or 'euclidean'")
+    return { created: this.target.write(run, (tx) => tx.vectorsCreate(run, collection, dimension, metric)) }
+  }
+
+  /** Inserts or replaces the vector `id` with its metadata. @throws NotFoundError when the collection does not exist */
+  upsert<M = Value>(run: string, collection: string, id: string, vector: Float32Array | readonly number[], metadata?: M & Storable<M>): void {
+    checkName('a collection name', collection)
+    checkName('a vector id', id)
+    const v = vectorBytes(vector)
+    const m = metadataBytes(metadata)
+    this.target.write(run, (tx) => tx.vectorsUpsert(run, collection, id, v, m))
+  }
+
+  /** Several upserts in one commit: all or none. */
+  upsertMany<M = Value>(run: string, collection: string, entries: readonly (VectorEntry<M> & { metadata?: Storable<M> })[]): void {
+    checkName('a collection name', collection)
+    if (!Array.isArray(entries)) throw new InvalidArgumentError('upsertMany takes an array of { id, vector, metadata? }')
+    const prepared = entries.map((e: unknown) => {
+      if (typeof e !== 'object' || e === null) throw new InvalidArgumentError('each entry must be { id, vector, metadata? }')
+      checkOptions(e, ['id', 'vector', 'metadata'], 'a vectors.upsertMany entry')
+      const { id, vector, metadata } = e as VectorEntry
+      checkName('a vector id', id)
+      return { id, v: vectorBytes(vector), m: metadataBytes(metadata) }
+    })
+    this.target.write(run, (tx) =>
+      tx.vectorsUpsertMany(
+        run,
+        collection,
+        prepared.map((p) => p.id),
+        prepared.map((p) => p.v),
+        prepared.map((p) => p.m ?? null),
+      ),
+    )
+  }
+
+  /** The vector `id`, or `undefined`. `M` names its metadata's type (unchecked, like a cast). */
+  get<M = Value>(run: string, collection: string, id: string): VectorRecord<M> | undefined {
+    checkName('a collection name', collection)
+    checkName('a vector id', id)
+    const r = this.target.read(run, (tx) => tx.vectorsGet(run, collection, id)) as RawVector | null
+    return r == null ? undefined : { id: r.id, vector: toFloat32(r.vector), metadata: r.metadata == null ? undefined : (decode(r.metadata) as M) }
+  }
+
+  /** Removes the vector `id`; whether it existed. */
+  delete(run: string, collection: string, id: string): boolean {
+    checkName('a collection name', collection)
+    checkName('a vector id', id)
+    return this.target.write(run, (tx) => tx.vectorsDelete(run, collection, id))
+  }
+
+  /** How many vectors the collection holds. */
+  count(run: string, collection: string): number {
+    checkName('a collection name', collection)
+    return this.target.read(run, (tx) => tx.vectorsCount(run, collection))
+  }
+
+  /** The run's collections, in name order. */
+  collections(run: string): CollectionInfo[] {
+    return this.target.read(run, (tx) => tx.vectorsCollections(run)).map((c) => ({ name: c.name, dimension: c.dimension, metric: c.metric as Metric }))
+  }
+
+  /** Removes a collection and its vectors, in one commit; whether it existed. */
+  drop(run: string, collection: string): boolean {
+    checkName('a collection name', collection)
+    return this.target.write(run, (tx) => tx.vectorsDrop(run, collection))
+  }
+
+  /**
+   * The `k` vectors nearest `query` (highest score first) among those whose
+   * metadata passes `filter`, as of this read's snapshot.
+   */
+  search<M = Value>(run: string, collection: string, query: Float32Array | readonly number[], opts: SearchOptions = {}): SearchHit<M>[] {
+    checkName('a collection name', collection)
+    if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('search options must be an object')
+    checkOptions(opts, ['k', 'filter', 'ef', 'exact'], 'vectors.search options')
+    const { k = 10, filter } = opts
+    if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > 10_000) throw new InvalidArgumentError('k must be an integer 1–10,000')
+    if (filter !== undefined && (typeof filter !== 'object' || filter === null || Array.isArray(filter))) {
+      throw new InvalidArgumentError('filter must be an object such as { field: value } or { $and: [...] }')
+    }
+    const q = vectorBytes(query)
+    const f = filter === undefined ? undefined : Buffer.from(encode(filter))
+    return this.target
+      .read(run, (tx) => tx.vectorsSearch(run, collection, q, k, f))
+      .map((h) => ({ id: h.id, score: h.score, metadata: h.metadata == null ? undefined : (decode(h.metadata) as M) }))
+  }
+}
+
+/** {@link Vectors} bound to one run. */
+export class ScopedVectors {
+  /** @internal */
+  constructor(
+    private readonly vectors: Vectors,
+    private readonly run: string,
+  ) {}
+  /** See {@link Vectors.create}. */
+  create(collection: string, opts: CollectionOptions): { created: boolean } {
+    return this.vectors.create(this.run, collection, opts)
+  }
+  /** See {@link Vectors.upsert}. */
+  upsert<M = Value>(collection: string, id: string, vector: Float32Array | readonly number[], metadata?: M & Storable<M>): void {
+    this.vectors.upsert<M>(this.run, collection, id, vector, metadata)
+  }
+  /** See {@link Vectors.upsertMany}. */
+  upsertMany<M = Value>(collection: string, entries: readonly (VectorEntry<M> & { metadata?: Storable<M> })[]): void {
+    this.vectors.upsertMany<M>(this.run, collection, entries)
+  }
+  /** See {@link Vectors.get}. */
+  get<M = Value>(collection: string, id: string): VectorRecord<M> | undefined {
+    return this.vectors.get<M>(this.run, collection, id)
+  }
+  /** See {@link Vectors.delete}. */
+  delete(collection: string, id: string): boolean {
+    return this.vectors.delete(this.run, collection, id)
+  }
+  /** See {@link Vectors.count}. */
+  count(collection: string): number {
+    return this.vectors.count(this.run, collection)
+  }
+  /** See {@link Vectors.collections}. */
+  collections(): CollectionInfo[] {
+    return this.vectors.collections(this.run)
+  }
+  /** See {@link Vectors.drop}. */
+  drop(collection: string): boolean {
+    return this.vectors.drop(this.run, collection)
+  }
+  /** See {@link Vectors.search}. */
+  search<M = Value>(collection: string, query: Float32Array | readonly number[], opts?: SearchOptions): SearchHit<M>[] {
+    return this.vectors.search<M>(this.run, collection, query, opts)
+  }
+}
