@@ -78,7 +78,28 @@ impl Metric {
         }
     }
 
+    /// [`Metric::score`] of `a` against stored components (little-endian
+    /// f32s), read in place.
+    fn score_stored(self, a: &[f32], b: &[u8]) -> f64 {
+        let b = b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64);
+        let a = a.iter().map(|x| *x as f64);
+        match self {
+            Metric::Dot => a.zip(b).map(|(x, y)| x * y).sum(),
+            Metric::Euclidean => -a.zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt(),
+            Metric::Cosine => {
+                let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);
+                for (x, y) in a.zip(b) {
+                    dot += x * y;
+                    na += x * x;
+                    nb += y * y;
+                }
+                if na == 0.0 || nb == 0.0 { 0.0 } else { dot / (na.sqrt() * nb.sqrt()) }
+            }
+        }
+    }
+
     /// Higher is better: cosine similarity, dot product, negated L2 distance.
+    #[cfg(test)]
     fn score(self, a: &[f32], b: &[f32]) -> f64 {
         match self {
             Metric::Dot => a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum(),
@@ -199,15 +220,20 @@ fn encode_record(vector: &[f32], metadata: Option<&[u8]>) -> Vec<u8> {
     out
 }
 
-/// The components and metadata bytes of a stored record.
-fn decode_record(bytes: &[u8]) -> Result<(Vec<f32>, Option<&[u8]>)> {
+/// The components (little-endian f32 bytes) and metadata bytes of a stored record.
+fn split_record(bytes: &[u8]) -> Result<(&[u8], Option<&[u8]>)> {
     let bad = || Error::internal("a stored vector is malformed");
     let dim = u32::from_le_bytes(bytes.get(..4).ok_or_else(bad)?.try_into().unwrap()) as usize;
     let end = 4 + 4 * dim;
     let comps = bytes.get(4..end).ok_or_else(bad)?;
-    let v = comps.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
     let meta = &bytes[end..];
-    Ok((v, (!meta.is_empty()).then_some(meta)))
+    Ok((comps, (!meta.is_empty()).then_some(meta)))
+}
+
+/// The components and metadata bytes of a stored record.
+fn decode_record(bytes: &[u8]) -> Result<(Vec<f32>, Option<&[u8]>)> {
+    let (comps, meta) = split_record(bytes)?;
+    Ok((comps.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(), meta))
 }
 
 // ----- filters -----------------------------------------------------------------
@@ -510,7 +536,7 @@ impl EngineTx {
         let mut heap: BinaryHeap<Ranked> = BinaryHeap::with_capacity(k + 1);
         let mut failed = None;
         self.scan_prefix(&prefix, false, &mut |key, _, bytes| {
-            let (v, meta) = match decode_record(bytes) {
+            let (v, meta) = match split_record(bytes) {
                 Ok(x) => x,
                 Err(e) => {
                     failed = Some(e);
@@ -529,7 +555,7 @@ impl EngineTx {
                     return true;
                 }
             }
-            let score = c.metric.score(&q, &v);
+            let score = c.metric.score_stored(&q, v);
             let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
             if heap.len() < k {
                 heap.push(Ranked(score, id, meta.map(<[u8]>::to_vec)));
@@ -583,6 +609,10 @@ mod tests {
             assert!(m.score(&a, &b) > m.score(&a, &c), "{m:?}");
         }
         assert!((Metric::Cosine.score(&a, &a) - 1.0).abs() < 1e-9);
+        let stored: Vec<u8> = b.iter().flat_map(|x| x.to_le_bytes()).collect();
+        for m in [Metric::Cosine, Metric::Dot, Metric::Euclidean] {
+            assert_eq!(m.score_stored(&a, &stored), m.score(&a, &b), "{m:?}");
+        }
         assert_eq!(Metric::Euclidean.score(&a, &a), 0.0);
     }
 }
