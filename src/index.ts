@@ -24,7 +24,7 @@ export { Json, ScopedJson } from './json.js'
 export type { JsonListOptions } from './json.js'
 export { ScopedTraces, Traces } from './traces.js'
 export { ScopedVectors, Vectors } from './vectors.js'
-export type { CollectionInfo, CollectionOptions, Metric, SearchHit, SearchOptions, VectorEntry, VectorFilter, VectorRecord } from './vectors.js'
+export type { CollectionInfo, CollectionOptions, CreatedCollection, Metric, SearchHit, SearchOptions, VectorEntry, VectorFilter, VectorRecord } from './vectors.js'
 export type {
   DecisionData,
   ErrorData,

@@ -25,16 +25,27 @@ export interface CollectionOptions {
   metric?: Metric
 }
 
+/** What {@link Vectors.create} did. */
+export interface CreatedCollection {
+  /** False when the collection existed already with this configuration. */
+  created: boolean
+}
+
 /** A collection as {@link Vectors.collections} lists it. */
 export interface CollectionInfo {
+  /** The collection's name. */
   name: string
+  /** Components per vector. */
   dimension: number
+  /** How matches are scored. */
   metric: Metric
 }
 
 /** A stored vector. */
 export interface VectorRecord<M = Value> {
+  /** The vector's id in its collection. */
   id: string
+  /** Its components. */
   vector: Float32Array
   /** The metadata given to `upsert`, or `undefined`. */
   metadata: M | undefined
@@ -42,8 +53,11 @@ export interface VectorRecord<M = Value> {
 
 /** One entry of {@link Vectors.upsertMany}. */
 export interface VectorEntry<M = Value> {
+  /** The vector's id in its collection (1–1024 bytes of UTF-8, no NUL). */
   id: string
+  /** Its components: finite numbers, as many as the collection's dimension. */
   vector: Float32Array | readonly number[]
+  /** Any storable value; search filters read it. */
   metadata?: M
 }
 
@@ -68,8 +82,11 @@ export interface SearchOptions {
 
 /** A search result: higher `score` is nearer. */
 export interface SearchHit<M = Value> {
+  /** The vector's id. */
   id: string
+  /** Cosine similarity, dot product or negated L2 distance: higher is nearer. */
   score: number
+  /** Its metadata, or `undefined`. */
   metadata: M | undefined
 }
 
@@ -119,7 +136,7 @@ export class Vectors {
    * Creates a collection; `{ created: false }` when it exists with the same
    * configuration. @throws AlreadyExistsError when it exists with another
    */
-  create(run: string, collection: string, opts: CollectionOptions): { created: boolean } {
+  create(run: string, collection: string, opts: CollectionOptions): CreatedCollection {
     checkName('a collection name', collection)
     if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('create takes { dimension, metric? }')
     checkOptions(opts, ['dimension', 'metric'], 'vectors.create options')
@@ -221,7 +238,7 @@ export class ScopedVectors {
     private readonly run: string,
   ) {}
   /** See {@link Vectors.create}. */
-  create(collection: string, opts: CollectionOptions): { created: boolean } {
+  create(collection: string, opts: CollectionOptions): CreatedCollection {
     return this.vectors.create(this.run, collection, opts)
   }
   /** See {@link Vectors.upsert}. */
