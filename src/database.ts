@@ -298,7 +298,7 @@ export class Database {
     this.kv = new Kv<number>(this.#target)
     this.runs = new Runs(native)
     this.events = new Events(ops)
-    this.state = new State(ops, (run, fn) => this.transaction(run, (tx) => fn(tx.state) as NotPromise<ReturnType<typeof fn>>, { retries: 0 }))
+    this.state = new State(ops, (run, fn) => this.transaction(run, (tx) => fn(tx.state) as NotPromise<ReturnType<typeof fn>>, { retries: 0 }), this.#target)
     this.json = new Json(ops)
     this.traces = new Traces(ops)
     this.vectors = new Vectors(ops)

@@ -4,8 +4,10 @@
  */
 import { describe } from './options.js'
 import { type Storable, type Value, decode, encode } from './codec.js'
-import { ConflictError, InvalidArgumentError } from './errors.js'
+import { ConflictError, InvalidArgumentError, translate } from './errors.js'
+import { IO_VALUE_OFFSET, TAG_STATE } from './keys.js'
 import type { OpTarget } from './ops.js'
+import type { DbTarget } from './targets.js'
 
 /** A cell's value with its version and write time. */
 export interface Cell<T = Value> {
@@ -62,6 +64,8 @@ export class State {
   constructor(
     private readonly target: OpTarget,
     private readonly transact: <T>(run: string, fn: (state: ScopedState) => T) => T,
+    /** The database's fast path for `get` (absent inside a transaction). */
+    private readonly fast?: DbTarget,
   ) {}
 
   /** Creates a cell at version 1; `AlreadyExistsError` if it exists. */
@@ -74,6 +78,30 @@ export class State {
   /** The cell, or `undefined`. `T` names the type you stored (unchecked, like a cast). */
   get<T = Value>(run: string, name: string): Cell<T> | undefined {
     checkName(name)
+    const fast = this.fast
+    if (fast !== undefined) {
+      // Through the I/O buffer: no native object per call.
+      const io = fast.io
+      const n = io.key(run, TAG_STATE, name)
+      let len: number
+      try {
+        len = fast.stateGet(n)
+        if (len < 0) return undefined
+        if (IO_VALUE_OFFSET + 16 + len > io.buf.length) {
+          io.grow(len, 16)
+          len = fast.stateGet(n)
+          if (len < 0) return undefined
+        }
+      } catch (e) {
+        throw translate(e)
+      }
+      const buf = io.buf
+      return {
+        value: decode(buf, IO_VALUE_OFFSET + 16, IO_VALUE_OFFSET + 16 + len) as T,
+        version: buf.readDoubleLE(IO_VALUE_OFFSET),
+        updatedAt: buf.readDoubleLE(IO_VALUE_OFFSET + 8),
+      }
+    }
     const c = this.target.read(run, (tx) => tx.stateGet(run, name))
     return c == null ? undefined : { value: decode(c.value) as T, version: c.version, updatedAt: c.updatedAt }
   }

@@ -55,6 +55,10 @@ export class DbTarget implements KvTarget<number> {
   getMany(run: string, keys: string[]): Buffer {
     return this.native.kvGetMany(run, keys)
   }
+  /** The state cell whose key (run | State | name) is in the I/O buffer: payload length, or -1; version and updatedAt first. */
+  stateGet(n: number): number {
+    return this.hot.stateGet(n)
+  }
   keys(run: string, prefix?: string, after?: string, limit?: number, reverse?: boolean): string[] {
     return this.native.kvKeys(run, prefix, after, limit, reverse)
   }

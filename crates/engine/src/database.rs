@@ -779,6 +779,27 @@ impl Engine {
         self.commit(&writes, None, true)
     }
 
+    /// Reads the state cell at internal key `key` (run | State | name) at the
+    /// current snapshot, calling `f(cell version, updatedAt, value)`: the
+    /// fast path of `state.get`, as [`Engine::kv_get_with`] is of `kv.get`.
+    pub fn state_get_with<R>(&self, key: &[u8], f: impl FnOnce(u64, u64, &[u8]) -> R) -> Result<Option<R>> {
+        self.check_open()?;
+        if key.len() < 18 || key.len() > 17 + in_mem_core::limits::MAX_KEY_BYTES || key[16] != TypeTag::State as u8 || key[..16] == [0u8; 16] {
+            return Err(Error::invalid_argument("malformed state cell key"));
+        }
+        InternalKey::validate_user_key(&key[17..])?;
+        let cell = |stored: &[u8]| {
+            let version = u64::from_le_bytes(stored[..8].try_into().unwrap());
+            let updated_at = u64::from_le_bytes(stored[8..16].try_into().unwrap());
+            f(version, updated_at, &stored[16..])
+        };
+        if self.has_forks() {
+            let snap = self.tracker.acquire();
+            return Ok(self.read(key, snap.version()).map(|(_, stored)| cell(&stored)));
+        }
+        Ok(self.store.with_visible(key, &self.tracker, |_, stored| cell(stored)))
+    }
+
     /// Calls `each` with the value of every key of `run` in turn, all read
     /// at one snapshot (`None`: absent or expired).
     pub fn kv_get_many(&self, run: &RunId, users: &[Vec<u8>], mut each: impl FnMut(Option<&[u8]>)) -> Result<()> {

@@ -102,6 +102,19 @@ fn kv_get(slot: &Slot, key_len: u32, versioned: bool) -> Result<Answer> {
     })
 }
 
+fn state_get(slot: &Slot, key_len: u32) -> Result<Answer> {
+    let io = slot.io()?;
+    if key_len as usize > IO_VALUE_OFFSET || io.len() < IO_VALUE_OFFSET {
+        return Err(invalid("key length exceeds the key area of the I/O buffer"));
+    }
+    let (key, out) = io.split_at_mut(IO_VALUE_OFFSET);
+    let key = key_of(key, key_len)?;
+    slot.with_engine(|engine| {
+        let n = engine.state_get_with(key, |version, updated_at, value| write_answer(out, version, updated_at, value, true)).napi()?.unwrap_or(-1);
+        Ok(Answer::Number(n as f64))
+    })
+}
+
 fn kv_put(slot: &Slot, key_len: u32, value_len: u32, ttl_ms: f64) -> Result<Answer> {
     let io = slot.io()?;
     let value = io.get(IO_VALUE_OFFSET..IO_VALUE_OFFSET + value_len as usize).ok_or_else(|| invalid("value length exceeds the I/O buffer"))?;
@@ -185,6 +198,10 @@ unsafe extern "C" fn get_cb(env: sys::napi_env, info: sys::napi_callback_info) -
     unsafe { call(env, info, 2, |s, a| kv_get(s, as_u32(a[0])?, a[1] != 0.0)) }
 }
 
+unsafe extern "C" fn state_get_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    unsafe { call(env, info, 1, |s, a| state_get(s, as_u32(a[0])?)) }
+}
+
 unsafe extern "C" fn put_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     unsafe { call(env, info, 3, |s, a| kv_put(s, as_u32(a[0])?, as_u32(a[1])?, a[2])) }
 }
@@ -213,7 +230,7 @@ pub fn hot_functions<'env>(env: &'env Env, slot: &Arc<Slot>) -> Result<Unknown<'
     let mut obj = ptr::null_mut();
     check(unsafe { sys::napi_create_object(raw, &mut obj) }, "the hot function table")?;
     type Cb = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
-    let table: [(&str, Cb); 4] = [("get", get_cb), ("put", put_cb), ("exists", exists_cb), ("delete", delete_cb)];
+    let table: [(&str, Cb); 5] = [("get", get_cb), ("put", put_cb), ("exists", exists_cb), ("delete", delete_cb), ("stateGet", state_get_cb)];
     for (name, cb) in table {
         let data = Arc::into_raw(slot.clone()) as *mut c_void;
         let cname = CString::new(name).unwrap();
