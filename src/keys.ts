@@ -98,3 +98,18 @@ export class Io {
     this.buf = next
   }
 }
+
+/**
+ * Runs a hot read whose answer (a `header`-byte prefix, then the value)
+ * goes to `IO_VALUE_OFFSET`: when the value did not fit, grows the buffer and
+ * reads again. Returns the value's length, or -1 when absent.
+ * @internal
+ */
+export function readIntoIo(io: Io, header: number, read: () => number): number {
+  let len = read()
+  if (len >= 0 && IO_VALUE_OFFSET + header + len > io.buf.length) {
+    io.grow(len, header)
+    len = read()
+  }
+  return len
+}

@@ -5,7 +5,7 @@
 import { checkOptions } from './options.js'
 import { type Storable, type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError, translate } from './errors.js'
-import { IO_VALUE_OFFSET, TAG_KV, runBytes } from './keys.js'
+import { IO_VALUE_OFFSET, TAG_KV, readIntoIo, runBytes } from './keys.js'
 import type { KvTarget } from './targets.js'
 
 /** Options of {@link Kv.put}. */
@@ -106,6 +106,7 @@ export class Kv<W = number> {
 
   /** The value of `key`, or `undefined` if absent or expired. `T` names the type you stored (unchecked, like a cast: the codec returns what was written). */
   get<T = Value>(run: string, key: string): T | undefined {
+    // The hottest read: inline, with no closure (see readIntoIo for the rest).
     const io = this.target.io
     const n = io.key(run, TAG_KV, key)
     let len: number
@@ -129,22 +130,11 @@ export class Kv<W = number> {
     const n = io.key(run, TAG_KV, key)
     let len: number
     try {
-      len = this.target.get(n, true)
-      if (len < 0) return undefined
-      if (IO_VALUE_OFFSET + 16 + len > io.buf.length) {
-        io.grow(len, 16)
-        len = this.target.get(n, true)
-        if (len < 0) return undefined
-      }
+      len = readIntoIo(io, 16, () => this.target.get(n, true))
     } catch (e) {
       throw translate(e)
     }
-    const buf = io.buf
-    return {
-      value: decode(buf, IO_VALUE_OFFSET + 16, IO_VALUE_OFFSET + 16 + len) as T,
-      version: buf.readDoubleLE(IO_VALUE_OFFSET),
-      updatedAt: buf.readDoubleLE(IO_VALUE_OFFSET + 8),
-    }
+    return len < 0 ? undefined : versionedAt<T>(io.buf, len)
   }
 
   /**
@@ -304,4 +294,13 @@ export class ScopedKv<W = number> {
   entries<T = Value>(opts?: ListOptions): [string, T][] { return this.kv.entries<T>(this.run, opts) }
   /** See {@link Kv.count}. */
   count(opts?: Pick<ListOptions, 'prefix'>): number { return this.kv.count(this.run, opts) }
+}
+
+/** The versioned answer of a hot read at `IO_VALUE_OFFSET`: version, write time, then the value. @internal */
+export function versionedAt<T>(buf: Buffer, len: number): Versioned<T> {
+  return {
+    value: decode(buf, IO_VALUE_OFFSET + 16, IO_VALUE_OFFSET + 16 + len) as T,
+    version: buf.readDoubleLE(IO_VALUE_OFFSET),
+    updatedAt: buf.readDoubleLE(IO_VALUE_OFFSET + 8),
+  }
 }

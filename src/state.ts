@@ -5,7 +5,8 @@
 import { describe } from './options.js'
 import { type Storable, type Value, decode, encode } from './codec.js'
 import { ConflictError, InvalidArgumentError, translate } from './errors.js'
-import { IO_VALUE_OFFSET, TAG_STATE } from './keys.js'
+import { TAG_STATE, readIntoIo } from './keys.js'
+import { versionedAt } from './kv.js'
 import type { OpTarget } from './ops.js'
 import type { DbTarget } from './targets.js'
 
@@ -85,22 +86,11 @@ export class State {
       const n = io.key(run, TAG_STATE, name)
       let len: number
       try {
-        len = fast.stateGet(n)
-        if (len < 0) return undefined
-        if (IO_VALUE_OFFSET + 16 + len > io.buf.length) {
-          io.grow(len, 16)
-          len = fast.stateGet(n)
-          if (len < 0) return undefined
-        }
+        len = readIntoIo(io, 16, () => fast.stateGet(n))
       } catch (e) {
         throw translate(e)
       }
-      const buf = io.buf
-      return {
-        value: decode(buf, IO_VALUE_OFFSET + 16, IO_VALUE_OFFSET + 16 + len) as T,
-        version: buf.readDoubleLE(IO_VALUE_OFFSET),
-        updatedAt: buf.readDoubleLE(IO_VALUE_OFFSET + 8),
-      }
+      return len < 0 ? undefined : versionedAt<T>(io.buf, len)
     }
     const c = this.target.read(run, (tx) => tx.stateGet(run, name))
     return c == null ? undefined : { value: decode(c.value) as T, version: c.version, updatedAt: c.updatedAt }

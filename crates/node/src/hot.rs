@@ -89,29 +89,28 @@ enum Answer {
     Bool(bool),
 }
 
-fn kv_get(slot: &Slot, key_len: u32, versioned: bool) -> Result<Answer> {
+/// A read of the hot path: the key is at the start of the I/O buffer, and
+/// `read(engine, key, out)` writes its answer at `IO_VALUE_OFFSET` (`out`)
+/// and returns its length, -1 when absent.
+fn read_into_io(slot: &Slot, key_len: u32, read: impl FnOnce(&Engine, &[u8], &mut [u8]) -> Result<i64>) -> Result<Answer> {
     let io = slot.io()?;
     if key_len as usize > IO_VALUE_OFFSET || io.len() < IO_VALUE_OFFSET {
         return Err(invalid("key length exceeds the key area of the I/O buffer"));
     }
     let (key, out) = io.split_at_mut(IO_VALUE_OFFSET);
     let key = key_of(key, key_len)?;
-    slot.with_engine(|engine| {
-        let n = engine.kv_get_with(key, |version, updated_at, payload| write_answer(out, version, updated_at, payload, versioned)).napi()?.unwrap_or(-1);
-        Ok(Answer::Number(n as f64))
+    slot.with_engine(|engine| read(engine, key, out).map(|n| Answer::Number(n as f64)))
+}
+
+fn kv_get(slot: &Slot, key_len: u32, versioned: bool) -> Result<Answer> {
+    read_into_io(slot, key_len, |engine, key, out| {
+        Ok(engine.kv_get_with(key, |version, updated_at, payload| write_answer(out, version, updated_at, payload, versioned)).napi()?.unwrap_or(-1))
     })
 }
 
 fn state_get(slot: &Slot, key_len: u32) -> Result<Answer> {
-    let io = slot.io()?;
-    if key_len as usize > IO_VALUE_OFFSET || io.len() < IO_VALUE_OFFSET {
-        return Err(invalid("key length exceeds the key area of the I/O buffer"));
-    }
-    let (key, out) = io.split_at_mut(IO_VALUE_OFFSET);
-    let key = key_of(key, key_len)?;
-    slot.with_engine(|engine| {
-        let n = engine.state_get_with(key, |version, updated_at, value| write_answer(out, version, updated_at, value, true)).napi()?.unwrap_or(-1);
-        Ok(Answer::Number(n as f64))
+    read_into_io(slot, key_len, |engine, key, out| {
+        Ok(engine.state_get_with(key, |version, updated_at, value| write_answer(out, version, updated_at, value, true)).napi()?.unwrap_or(-1))
     })
 }
 
