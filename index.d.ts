@@ -28,7 +28,7 @@ export declare class NativeDatabase {
    * `{ get, put, exists, delete }`: the hot KV calls bound to this handle
    * (see `hot.rs`).
    */
-  hotFunctions(): { get(keyLen: number, versioned: 0 | 1): number; put(keyLen: number, valueLen: number, ttlMs: number): number; exists(keyLen: number): boolean; delete(keyLen: number): boolean; stateGet(keyLen: number): number }
+  hotFunctions(): { get(keyLen: number, versioned: 0 | 1): number; put(keyLen: number, valueLen: number, ttlMs: number): number; exists(keyLen: number): boolean; delete(keyLen: number): boolean; stateGet(keyLen: number): number; jsonGet(keyLen: number, pathLen: number): number }
   /**
    * Registers the I/O buffer of the hot functions. The caller keeps it
    * alive until it registers another.

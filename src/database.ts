@@ -299,7 +299,7 @@ export class Database {
     this.runs = new Runs(native)
     this.events = new Events(ops)
     this.state = new State(ops, (run, fn) => this.transaction(run, (tx) => fn(tx.state) as NotPromise<ReturnType<typeof fn>>, { retries: 0 }), this.#target)
-    this.json = new Json(ops)
+    this.json = new Json(ops, this.#target)
     this.traces = new Traces(ops)
     this.vectors = new Vectors(ops)
     this.machines = new Machines(ops)

@@ -3,7 +3,9 @@
  * @module
  */
 import { type Storable, type Value, decode, encode } from './codec.js'
-import { InvalidArgumentError } from './errors.js'
+import { InvalidArgumentError, translate } from './errors.js'
+import { IO_VALUE_OFFSET, TAG_JSON, readIntoIo } from './keys.js'
+import type { DbTarget } from './targets.js'
 import type { OpTarget } from './ops.js'
 import { checkOptions } from './options.js'
 
@@ -29,7 +31,11 @@ function checkDoc(doc: unknown, path: unknown): asserts doc is string {
  */
 export class Json {
   /** @internal */
-  constructor(private readonly target: OpTarget) {}
+  constructor(
+    private readonly target: OpTarget,
+    /** The database's fast path for `get` (absent inside a transaction, whose reads join its read set). */
+    private readonly fast?: DbTarget,
+  ) {}
 
   /** Sets the value at `path`, creating missing intermediate objects. */
   set<T = Value>(run: string, doc: string, path: string, value: T & Storable<T>): void {
@@ -41,6 +47,23 @@ export class Json {
   /** The value at `path` (default `$`, the whole document), or `undefined`. `T` names its type (unchecked, like a cast). */
   get<T = Value>(run: string, doc: string, path = '$'): T | undefined {
     checkDoc(doc, path)
+    const fast = this.fast
+    if (fast !== undefined) {
+      // Through the I/O buffer: the key, then the path, in its key area.
+      const io = fast.io
+      const n = io.key(run, TAG_JSON, doc)
+      const pathLen = Buffer.byteLength(path)
+      if (n + pathLen <= IO_VALUE_OFFSET) {
+        io.buf.write(path, n, 'utf8')
+        let len: number
+        try {
+          len = readIntoIo(io, 0, () => fast.jsonGet(n, pathLen))
+        } catch (e) {
+          throw translate(e)
+        }
+        return len < 0 ? undefined : (decode(io.buf, IO_VALUE_OFFSET, IO_VALUE_OFFSET + len) as T)
+      }
+    }
     const b = this.target.read(run, (tx) => tx.jsonGet(run, doc, path))
     return b == null ? undefined : (decode(b) as T)
   }

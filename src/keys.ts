@@ -17,6 +17,7 @@ export const MAX_KEY_BYTES = 1024
 /** The type tag of KV entries (`crates/core/src/key.rs`). */
 export const TAG_KV = 0x10
 export const TAG_STATE = 0x12
+export const TAG_JSON = 0x15
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const runCache = new Map<string, Buffer>()

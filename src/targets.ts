@@ -59,6 +59,10 @@ export class DbTarget implements KvTarget<number> {
   stateGet(n: number): number {
     return this.hot.stateGet(n)
   }
+  /** The value at the path (its UTF-8 bytes after the key) of the JSON document whose key is in the I/O buffer: its length, or -1. */
+  jsonGet(n: number, pathLen: number): number {
+    return this.hot.jsonGet(n, pathLen)
+  }
   keys(run: string, prefix?: string, after?: string, limit?: number, reverse?: boolean): string[] {
     return this.native.kvKeys(run, prefix, after, limit, reverse)
   }

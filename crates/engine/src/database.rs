@@ -800,6 +800,22 @@ impl Engine {
         Ok(self.store.with_visible(key, &self.tracker, |_, stored| cell(stored)))
     }
 
+    /// Reads the value at `path` of the JSON document at internal key `key`
+    /// (run | Json | doc id) at the current snapshot and calls `f` with it
+    /// encoded: the fast path of `json.get`.
+    pub fn json_get_with<R>(&self, key: &[u8], path: &str, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
+        self.check_open()?;
+        if key.len() < 18 || key.len() > 17 + in_mem_core::limits::MAX_KEY_BYTES || key[16] != TypeTag::Json as u8 || key[..16] == [0u8; 16] {
+            return Err(Error::invalid_argument("malformed JSON document key"));
+        }
+        InternalKey::validate_user_key(&key[17..])?;
+        let path = crate::json_path::parse(path)?;
+        let snap = self.tracker.acquire();
+        let Some((_, stored)) = self.read(key, snap.version()) else { return Ok(None) };
+        let doc = json::decode(&stored)?;
+        Ok(json::get(&doc, &path).map(|v| f(&json::encode(v))))
+    }
+
     /// Calls `each` with the value of every key of `run` in turn, all read
     /// at one snapshot (`None`: absent or expired).
     pub fn kv_get_many(&self, run: &RunId, users: &[Vec<u8>], mut each: impl FnMut(Option<&[u8]>)) -> Result<()> {

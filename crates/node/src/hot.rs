@@ -114,6 +114,19 @@ fn state_get(slot: &Slot, key_len: u32) -> Result<Answer> {
     })
 }
 
+/// `json.get`: the key, then the path's UTF-8 bytes, in the key area.
+fn json_get(slot: &Slot, key_len: u32, path_len: u32) -> Result<Answer> {
+    let end = key_len as usize + path_len as usize;
+    if end > IO_VALUE_OFFSET {
+        return Err(invalid("key and path exceed the key area of the I/O buffer"));
+    }
+    read_into_io(slot, end as u32, |engine, key_and_path, out| {
+        let (key, path) = key_and_path.split_at(key_len as usize);
+        let path = std::str::from_utf8(path).map_err(|_| invalid("the path is not UTF-8"))?;
+        Ok(engine.json_get_with(key, path, |bytes| write_answer(out, 0, 0, bytes, false)).napi()?.unwrap_or(-1))
+    })
+}
+
 fn kv_put(slot: &Slot, key_len: u32, value_len: u32, ttl_ms: f64) -> Result<Answer> {
     let io = slot.io()?;
     let value = io.get(IO_VALUE_OFFSET..IO_VALUE_OFFSET + value_len as usize).ok_or_else(|| invalid("value length exceeds the I/O buffer"))?;
@@ -201,6 +214,10 @@ unsafe extern "C" fn state_get_cb(env: sys::napi_env, info: sys::napi_callback_i
     unsafe { call(env, info, 1, |s, a| state_get(s, as_u32(a[0])?)) }
 }
 
+unsafe extern "C" fn json_get_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    unsafe { call(env, info, 2, |s, a| json_get(s, as_u32(a[0])?, as_u32(a[1])?)) }
+}
+
 unsafe extern "C" fn put_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     unsafe { call(env, info, 3, |s, a| kv_put(s, as_u32(a[0])?, as_u32(a[1])?, a[2])) }
 }
@@ -229,7 +246,8 @@ pub fn hot_functions<'env>(env: &'env Env, slot: &Arc<Slot>) -> Result<Unknown<'
     let mut obj = ptr::null_mut();
     check(unsafe { sys::napi_create_object(raw, &mut obj) }, "the hot function table")?;
     type Cb = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
-    let table: [(&str, Cb); 5] = [("get", get_cb), ("put", put_cb), ("exists", exists_cb), ("delete", delete_cb), ("stateGet", state_get_cb)];
+    let table: [(&str, Cb); 6] =
+        [("get", get_cb), ("put", put_cb), ("exists", exists_cb), ("delete", delete_cb), ("stateGet", state_get_cb), ("jsonGet", json_get_cb)];
     for (name, cb) in table {
         let data = Arc::into_raw(slot.clone()) as *mut c_void;
         let cname = CString::new(name).unwrap();
