@@ -176,7 +176,8 @@ struct Shared {
     fsyncs: AtomicU64,
     segments: AtomicU64,
     /// Every segment on disk and the newest commit version it holds, oldest
-    /// first; the last is the one being written.
+    /// first; the last is the one being written, whose version is brought up
+    /// to date (from `written`) only when it closes: nothing reads it before.
     segment_versions: Mutex<Vec<(u64, u64)>>,
     stop: AtomicBool,
     closed: AtomicBool,
@@ -387,20 +388,20 @@ impl Shared {
         if seg.len + len > seg.map.len() as u64 {
             // Every record before this one is fsynced as the segment closes.
             seg.seal(&self.dir).map_err(|e| self.fail_with("closing a full WAL segment", e))?;
-            self.durable.fetch_max(self.written.load(Ordering::Acquire), Ordering::AcqRel);
+            let written = self.written.load(Ordering::Acquire);
+            self.durable.fetch_max(written, Ordering::AcqRel);
             let map_len = self.options.segment_bytes.max(SEGMENT_HEADER_LEN as u64 + len);
             let next = create_segment(&self.dir, seg.number + 1, self.database_id, map_len)?;
             *seg = next;
             self.segments.fetch_add(1, Ordering::Relaxed);
             let mut sv = self.segment_versions.lock();
-            let prev = sv.last().map_or(0, |s| s.1);
-            sv.push((seg.number, prev));
+            if let Some(last) = sv.last_mut() {
+                last.1 = written;
+            }
+            sv.push((seg.number, written));
         }
         seg.grow(&self.dir, seg.len + len).map_err(|e| self.fail_with("growing the WAL", e))?;
         seg.put(record);
-        if let Some(last) = self.segment_versions.lock().last_mut() {
-            last.1 = version;
-        }
         self.bytes_written.fetch_add(len, Ordering::Relaxed);
         self.written.store(version, Ordering::Release);
         Ok(())

@@ -222,37 +222,7 @@ impl Engine {
                 }
                 // One engine, one set of options: a later open in this
                 // process must ask for what the first one did.
-                let (have, asked) = (&engine.options, &options_copy);
-                let differs = [
-                    (
-                        "flushIntervalMs",
-                        have.flush_interval != asked.flush_interval,
-                        format!("{:?}", have.flush_interval),
-                        format!("{:?}", asked.flush_interval),
-                    ),
-                    (
-                        "maxPendingWrites",
-                        have.max_pending_writes != asked.max_pending_writes,
-                        have.max_pending_writes.to_string(),
-                        asked.max_pending_writes.to_string(),
-                    ),
-                    ("segmentBytes", have.segment_bytes != asked.segment_bytes, have.segment_bytes.to_string(), asked.segment_bytes.to_string()),
-                    (
-                        "purgeIntervalMs",
-                        have.purge_interval != asked.purge_interval,
-                        format!("{:?}", have.purge_interval),
-                        format!("{:?}", asked.purge_interval),
-                    ),
-                    ("checkpointBytes", have.checkpoint_bytes != asked.checkpoint_bytes, have.checkpoint_bytes.to_string(), asked.checkpoint_bytes.to_string()),
-                    (
-                        "checkpointOnClose",
-                        have.checkpoint_on_close != asked.checkpoint_on_close,
-                        have.checkpoint_on_close.to_string(),
-                        asked.checkpoint_on_close.to_string(),
-                    ),
-                    ("watchBuffer", have.watch_buffer != asked.watch_buffer, have.watch_buffer.to_string(), asked.watch_buffer.to_string()),
-                ];
-                if let Some((name, _, first, now)) = differs.into_iter().find(|d| d.1) {
+                if let Some((name, first, now)) = engine.options.first_difference(&options_copy) {
                     return Err(Error::invalid_argument(format!(
                         "{} is already open in this process with {name} {first}; every open of a path in one process shares its engine, so give the same options (asked for {name} {now})",
                         canonical.display()
@@ -403,12 +373,6 @@ impl Engine {
             .map_err(|e| Error::io("starting the maintenance thread", e))?;
         *engine.maintenance_thread.lock() = Some(handle);
         Ok(engine)
-    }
-
-    /// The time TTL expiry is judged at by live reads: the wall clock (a
-    /// replay view judges at its own point; see `EngineTx::now`).
-    pub(crate) fn now(&self) -> u64 {
-        now_ms()
     }
 
     /// A new handle, unless the last one has closed (the engine is shutting
@@ -722,7 +686,7 @@ impl Engine {
         if self.has_forks() {
             let snap = self.tracker.acquire();
             return Ok(self.read(key, snap.version()).and_then(|(version, stored)| {
-                let live = kv::is_live(&stored, self.now());
+                let live = kv::is_live(&stored, now_ms());
                 live.then(|| f(version, kv::updated_at(&stored), kv::payload(&stored)))
             }));
         }
@@ -730,7 +694,7 @@ impl Engine {
             .store
             .with_visible(key, &self.tracker, |version, stored| {
                 // The clock is read only for entries that can expire.
-                let live = kv::expires_at(stored).is_none_or(|e| e > self.now());
+                let live = kv::expires_at(stored).is_none_or(|e| e > now_ms());
                 live.then(|| f(version, kv::updated_at(stored), kv::payload(stored)))
             })
             .flatten())
@@ -750,7 +714,7 @@ impl Engine {
         kv::check_key(key)?;
         self.check_open()?;
         self.check_run_writable(&RunId::from_slice(&key[..16])?)?;
-        let existed = kv::get_live(&mut Live { engine: self }, key, self.now()).is_some();
+        let existed = kv::get_live(&mut Live { engine: self }, key, now_ms()).is_some();
         if existed {
             self.commit(&[(key, None)], None, true)?;
         }
@@ -784,10 +748,7 @@ impl Engine {
     /// fast path of `state.get`, as [`Engine::kv_get_with`] is of `kv.get`.
     pub fn state_get_with<R>(&self, key: &[u8], f: impl FnOnce(u64, u64, &[u8]) -> R) -> Result<Option<R>> {
         self.check_open()?;
-        if key.len() < 18 || key.len() > 17 + in_mem_core::limits::MAX_KEY_BYTES || key[16] != TypeTag::State as u8 || key[..16] == [0u8; 16] {
-            return Err(Error::invalid_argument("malformed state cell key"));
-        }
-        InternalKey::validate_user_key(&key[17..])?;
+        check_fast_key(key, TypeTag::State, "state cell")?;
         let cell = |stored: &[u8]| {
             let version = u64::from_le_bytes(stored[..8].try_into().unwrap());
             let updated_at = u64::from_le_bytes(stored[8..16].try_into().unwrap());
@@ -805,10 +766,7 @@ impl Engine {
     /// encoded: the fast path of `json.get`.
     pub fn json_get_with<R>(&self, key: &[u8], path: &str, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
         self.check_open()?;
-        if key.len() < 18 || key.len() > 17 + in_mem_core::limits::MAX_KEY_BYTES || key[16] != TypeTag::Json as u8 || key[..16] == [0u8; 16] {
-            return Err(Error::invalid_argument("malformed JSON document key"));
-        }
-        InternalKey::validate_user_key(&key[17..])?;
+        check_fast_key(key, TypeTag::Json, "JSON document")?;
         let path = crate::json_path::parse(path)?;
         let snap = self.tracker.acquire();
         let Some((_, stored)) = self.read(key, snap.version()) else { return Ok(None) };
@@ -822,7 +780,7 @@ impl Engine {
         self.check_open()?;
         let keys = users.iter().map(|u| kv::key(run, u)).collect::<Result<Vec<_>>>()?;
         let snap = self.tracker.acquire();
-        let now = self.now();
+        let now = now_ms();
         for k in &keys {
             match in_mem_storage::Source::read(self, k, snap.version()) {
                 Some((_, v)) if kv::is_live(&v, now) => each(Some(kv::payload(&v))),
@@ -834,12 +792,12 @@ impl Engine {
 
     pub fn kv_list(&self, run: &RunId, opts: &KvListOptions) -> Result<Vec<KvEntry>> {
         self.check_open()?;
-        kv::list(&mut Live { engine: self }, run, opts, self.now())
+        kv::list(&mut Live { engine: self }, run, opts, now_ms())
     }
 
     pub fn kv_count(&self, run: &RunId, prefix: Option<&[u8]>) -> Result<u64> {
         self.check_open()?;
-        Ok(kv::count(&mut Live { engine: self }, run, prefix, self.now()))
+        Ok(kv::count(&mut Live { engine: self }, run, prefix, now_ms()))
     }
 
     /// Retires expired TTL entries from the expiry index. An expired key is
@@ -1146,15 +1104,11 @@ impl Engine {
         Ok(())
     }
 
-    pub(crate) fn check_open_for_reads(&self) -> Result<()> {
-        self.check_open()
-    }
-
     pub(crate) fn tracker(&self) -> &Arc<SnapshotTracker> {
         &self.tracker
     }
 
-    fn check_open(&self) -> Result<()> {
+    pub(crate) fn check_open(&self) -> Result<()> {
         if self.shut.load(Ordering::Acquire) { Err(Error::Closed) } else { Ok(()) }
     }
 
@@ -1231,9 +1185,7 @@ impl Handle {
             None => Ok(()),
         }
     }
-}
 
-impl Handle {
     /// The engine as a plain `Arc`, for a caller that manages its lifetime
     /// itself: this handle is never closed, and the engine shuts down when
     /// the last `Arc` goes.
@@ -1263,6 +1215,15 @@ impl Drop for Handle {
             let _ = engine.release_handle();
         }
     }
+}
+
+/// Checks an internal key a fast-path read was given (run | `tag` | name):
+/// a run's key of that primitive, with a valid name.
+fn check_fast_key(key: &[u8], tag: TypeTag, what: &str) -> Result<()> {
+    if key.len() < 18 || key[16] != tag as u8 || key[..16] == [0u8; 16] {
+        return Err(Error::invalid_argument(format!("malformed {what} key")));
+    }
+    InternalKey::validate_user_key(&key[17..])
 }
 
 fn check_status(runs: &RunTable, run: &RunId) -> Result<()> {
@@ -1309,13 +1270,8 @@ fn maintenance_loop(engine: Weak<Engine>, m: Arc<Maintenance>, interval: std::ti
         let mut stats = m.stats.lock();
         stats.rounds += 1;
         if let Err(payload) = round {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic without a message".into());
             stats.panics += 1;
-            stats.last_error = Some(message);
+            stats.last_error = Some(in_mem_core::panic_message(&*payload));
             stats.last_error_at = Some(now_ms());
         }
     }

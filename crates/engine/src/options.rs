@@ -72,3 +72,21 @@ impl Default for OpenOptions {
         }
     }
 }
+
+impl OpenOptions {
+    /// The first option, by its JavaScript name, whose value differs from
+    /// `other`'s, with both values as text. `durability`, `readOnly` and
+    /// `repair` (which acts only at open) are not compared here.
+    pub(crate) fn first_difference(&self, other: &OpenOptions) -> Option<(&'static str, String, String)> {
+        fn differ<T: PartialEq + std::fmt::Debug>(name: &'static str, a: &T, b: &T) -> Option<(&'static str, String, String)> {
+            (a != b).then(|| (name, format!("{a:?}"), format!("{b:?}")))
+        }
+        differ("flushIntervalMs", &self.flush_interval, &other.flush_interval)
+            .or_else(|| differ("maxPendingWrites", &self.max_pending_writes, &other.max_pending_writes))
+            .or_else(|| differ("segmentBytes", &self.segment_bytes, &other.segment_bytes))
+            .or_else(|| differ("purgeIntervalMs", &self.purge_interval, &other.purge_interval))
+            .or_else(|| differ("checkpointBytes", &self.checkpoint_bytes, &other.checkpoint_bytes))
+            .or_else(|| differ("checkpointOnClose", &self.checkpoint_on_close, &other.checkpoint_on_close))
+            .or_else(|| differ("watchBuffer", &self.watch_buffer, &other.watch_buffer))
+    }
+}

@@ -59,24 +59,25 @@ impl EngineTx {
         Ok(self.read(&key).map(|(_, v)| Cell::decode(name.as_bytes(), &v)))
     }
 
-    /// The cell's current version, or when it is absent the version it had
-    /// before it was last deleted (0: it never existed).
-    fn current_version(&mut self, key: &[u8]) -> u64 {
+    /// Whether the cell is present, and its version — or, when it is
+    /// absent, the version it had before it was last deleted (0: it never
+    /// existed).
+    fn current_version(&mut self, key: &[u8]) -> (bool, u64) {
+        let version_of = |v: &[u8]| u64::from_le_bytes(v[..8].try_into().unwrap());
         if let Some((_, v)) = self.read(key) {
-            return u64::from_le_bytes(v[..8].try_into().unwrap());
+            return (true, version_of(&v));
         }
         let snapshot = self.snapshot_version();
         let engine = self.engine().clone();
-        match engine.store().read_any(key, snapshot) {
+        let before = match engine.store().read_any(key, snapshot) {
             // Deleted at `tomb`: the value before it (through a fork's
             // parent, if that is where it lived).
-            Some((tomb, None)) if tomb > 0 => {
-                in_mem_storage::Source::read(&*engine, key, tomb - 1).map_or(0, |(_, v)| u64::from_le_bytes(v[..8].try_into().unwrap()))
-            }
+            Some((tomb, None)) if tomb > 0 => in_mem_storage::Source::read(&*engine, key, tomb - 1).map_or(0, |(_, v)| version_of(&v)),
             // Present at the snapshot but deleted by this transaction.
-            Some((_, Some(v))) => u64::from_le_bytes(v[..8].try_into().unwrap()),
+            Some((_, Some(v))) => version_of(&v),
             _ => 0,
-        }
+        };
+        (false, before)
     }
 
     fn state_write(&mut self, key: &[u8], version: u64, value: &[u8]) -> Result<u64> {
@@ -85,26 +86,26 @@ impl EngineTx {
         Ok(version)
     }
 
-    /// Creates the cell at version 1; `AlreadyExistsError` if it exists.
+    /// Creates the cell (at version 1, or past the version it had before a
+    /// delete); `AlreadyExistsError` if it exists.
     pub fn state_init(&mut self, run: &RunId, name: &str, value: &[u8]) -> Result<u64> {
         self.check_run_writable(run)?;
         let key = cell_key(run, name)?;
-        if let Some((_, v)) = self.read(&key) {
-            let version = u64::from_le_bytes(v[..8].try_into().unwrap());
+        let (present, version) = self.current_version(&key);
+        if present {
             return Err(Error::already_exists(
                 format!("state cell {name:?} already exists in run {run} (version {version})"),
                 json!({ "run": run.to_string(), "name": name, "version": version }),
             ));
         }
-        let next = self.current_version(&key) + 1;
-        self.state_write(&key, next, value)
+        self.state_write(&key, version + 1, value)
     }
 
     /// Writes unconditionally; returns the new version.
     pub fn state_set(&mut self, run: &RunId, name: &str, value: &[u8]) -> Result<u64> {
         self.check_run_writable(run)?;
         let key = cell_key(run, name)?;
-        let current = self.current_version(&key);
+        let (_, current) = self.current_version(&key);
         self.state_write(&key, current + 1, value)
     }
 
@@ -114,8 +115,7 @@ impl EngineTx {
         self.check_run_writable(run)?;
         let key = cell_key(run, name)?;
         check_value(value)?;
-        let present = self.read(&key).is_some();
-        let current = self.current_version(&key);
+        let (present, current) = self.current_version(&key);
         // An absent cell is at version 0 for `cas`, whatever it had before
         // a delete; creating it continues from that version.
         let seen = if present { current } else { 0 };

@@ -57,7 +57,7 @@ impl EngineTx {
     /// transaction pinned there, with TTL expiry judged at `clock`. No
     /// engine, thread or copy is made for it.
     pub(crate) fn begin_view(engine: &Arc<Engine>, at: u64, clock: Option<u64>) -> Result<EngineTx> {
-        engine.check_open_for_reads()?;
+        engine.check_open()?;
         Ok(EngineTx { engine: engine.clone(), tx: Transaction::begin_at(engine.tracker(), at), docs: DocTxs::new(), view: Some(ViewAt { clock }) })
     }
 
@@ -65,7 +65,7 @@ impl EngineTx {
     pub(crate) fn now(&self) -> u64 {
         match &self.view {
             Some(ViewAt { clock: Some(c) }) => *c,
-            _ => self.engine.now(),
+            _ => now_ms(),
         }
     }
 

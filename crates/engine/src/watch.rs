@@ -137,7 +137,7 @@ impl WatchFilter {
 impl Engine {
     /// Opens a watcher; returns its id and the version it starts after.
     pub fn watch_open(&self) -> Result<(u64, u64)> {
-        self.check_open_for_reads()?;
+        self.check_open()?;
         let feed = self.feed();
         // Hold the commit lock so no commit falls between the start version
         // and the first one recorded.

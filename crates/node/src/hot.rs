@@ -188,12 +188,7 @@ unsafe fn call(env: sys::napi_env, info: sys::napi_callback_info, n: usize, f: f
             return ptr::null_mut();
         }
         Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a Rust panic".into());
-            throw(env, &message);
+            throw(env, &in_mem_core::panic_message(&*panic));
             return ptr::null_mut();
         }
     };
