@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use in_mem_core::{InternalKey, TypeTag};
-use in_mem_engine::{Durability, Engine, OpenOptions};
+use in_mem_engine::{Durability, Engine, KvDb, OpenOptions};
 
 /// The value: the 100 bytes of plain MessagePack that bench/kv.mjs stores
 /// (msgpackr, no records, of

@@ -8,15 +8,13 @@
 //! is durable. No watcher: nothing is recorded, the commit path pays one
 //! atomic load.
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use in_mem_core::{Error, InternalKey, Result, RunId, TypeTag};
 use in_mem_storage::Value;
-use parking_lot::{Condvar, Mutex};
 
-use crate::database::Engine;
+use crate::core::Engine;
 
 /// One committed write, as a watcher sees it.
 #[derive(Clone, Debug)]
@@ -48,12 +46,15 @@ impl Change {
         let value = self.value.as_deref();
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let (key, payload) = match tag {
-            TypeTag::Kv => (text(user), value.map(|v| crate::kv::payload(v).to_vec())),
+            TypeTag::Kv => (text(user), value.map(|v| crate::primitives::kv::payload(v).to_vec())),
             TypeTag::State => (text(user), value.and_then(|v| v.get(16..)).map(<[u8]>::to_vec)),
             TypeTag::Json => (text(user), value.map(<[u8]>::to_vec)),
             TypeTag::Event if user.len() == 8 => {
                 let seq = u64::from_be_bytes(user.try_into().unwrap());
-                (seq.to_string(), value.and_then(|v| crate::events::Event::decode(seq, &std::sync::Arc::from(v)).ok()).map(|e| e.payload().to_vec()))
+                (
+                    seq.to_string(),
+                    value.and_then(|v| crate::primitives::events::Event::decode(seq, &std::sync::Arc::from(v)).ok()).map(|e| e.payload().to_vec()),
+                )
             }
             TypeTag::Trace if user.len() == 17 && user[0] == 0x01 => (RunId::from_slice(&user[1..]).ok()?.to_string(), None),
             TypeTag::Machine if user.first() == Some(&0x01) => (text(&user[1..]), None),
@@ -62,53 +63,6 @@ impl Change {
             _ => return None,
         };
         Some(Described { run, tag, key, deleted: value.is_none(), payload })
-    }
-}
-
-/// One recorded commit: its version and writes.
-type Recorded = (u64, Vec<(Box<[u8]>, Option<Value>)>);
-
-#[derive(Default)]
-struct Ring {
-    commits: VecDeque<Recorded>,
-    closed: HashSet<u64>,
-}
-
-pub struct Feed {
-    ring: Mutex<Ring>,
-    wake: Condvar,
-    watchers: AtomicUsize,
-    next_id: AtomicU64,
-    capacity: usize,
-}
-
-impl Feed {
-    pub fn new(capacity: usize) -> Feed {
-        Feed { ring: Mutex::default(), wake: Condvar::new(), watchers: AtomicUsize::new(0), next_id: AtomicU64::new(1), capacity: capacity.max(1) }
-    }
-
-    /// Records a commit's writes, if anyone watches. Called with the commit
-    /// lock held, so commits arrive in version order.
-    pub fn record<K: AsRef<[u8]>>(&self, version: u64, writes: &[(K, Option<Value>)]) {
-        if self.watchers.load(Ordering::Acquire) == 0 {
-            return;
-        }
-        let entry: Vec<(Box<[u8]>, Option<Value>)> =
-            writes.iter().filter(|(k, _)| k.as_ref()[..16] != [0u8; 16]).map(|(k, v)| (k.as_ref().into(), v.clone())).collect();
-        let mut ring = self.ring.lock();
-        ring.commits.push_back((version, entry));
-        while ring.commits.len() > self.capacity {
-            ring.commits.pop_front();
-        }
-        drop(ring);
-        self.wake.notify_all();
-    }
-
-    /// Wakes waiting watchers (a commit became durable).
-    pub fn notify(&self) {
-        if self.watchers.load(Ordering::Acquire) > 0 {
-            self.wake.notify_all();
-        }
     }
 }
 

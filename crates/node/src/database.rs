@@ -2,7 +2,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use in_mem_engine::{Durability, Engine, OpenOptions, RunAction, RunListOptions, RunStatus};
+use in_mem_engine::{Durability, Engine, KvDb, OpenOptions, RunAction, RunListOptions, RunStatus};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use serde_json::json;

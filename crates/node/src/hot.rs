@@ -19,7 +19,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 use std::sync::Arc;
 
-use in_mem_engine::{Engine, Handle};
+use in_mem_engine::{Engine, Handle, JsonDb, KvDb, StateDb};
 use napi::bindgen_prelude::*;
 use napi::sys;
 

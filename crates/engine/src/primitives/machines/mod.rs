@@ -29,9 +29,11 @@ use rmpv::Value;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
 
-use crate::json;
-use crate::machine_guard::Guard;
-use crate::txn::EngineTx;
+pub mod guard;
+
+use self::guard::Guard;
+use crate::access::EngineTx;
+use crate::primitives::json;
 
 /// Longest machine, state or event name, in characters.
 pub const MAX_NAME_CHARS: usize = 256;
@@ -760,12 +762,11 @@ impl EngineTx {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use super::*;
-    use crate::events::RangeOptions;
-    use crate::options::Durability;
-    use crate::{Engine, OpenOptions};
+    use crate::primitives::events::RangeOptions;
+
+    use crate::testing::{self, TestDb};
 
     fn mp(json: &str) -> Vec<u8> {
         let j: serde_json::Value = serde_json::from_str(json).unwrap();
@@ -778,7 +779,7 @@ mod tests {
 
     /// Equal up to object key order (serde_json sorts the keys of `v`).
     fn assert_same(a: &Value, b: &Value) {
-        assert!(crate::machine_guard::equal(a, b), "{a} != {b}");
+        assert!(crate::primitives::machines::guard::equal(a, b), "{a} != {b}");
     }
 
     fn def(json: &str) -> Definition {
@@ -799,13 +800,13 @@ mod tests {
     }"#;
 
     struct Fixture {
-        engine: Arc<Engine>,
+        engine: TestDb,
         run: RunId,
     }
 
     impl Fixture {
         fn new() -> Fixture {
-            let engine = Engine::open(None, OpenOptions { durability: Durability::Memory, ..Default::default() }).unwrap().into_shared();
+            let engine = testing::memory();
             let run = engine.run_begin(Some("machines".into()), None, vec![], None).unwrap().id;
             let f = Fixture { engine, run };
             assert!(f.tx(|tx| tx.machines_define(&def(ORDER))).unwrap());

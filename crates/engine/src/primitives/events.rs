@@ -22,8 +22,8 @@ use in_mem_core::{Error, InternalKey, Result, RunId, TypeTag, now_ms};
 use in_mem_storage::Value;
 use sha2::{Digest, Sha256};
 
-use crate::kv::check_value;
-use crate::txn::EngineTx;
+use crate::access::EngineTx;
+use crate::primitives::kv::check_value;
 
 pub type Hash = [u8; 32];
 
@@ -211,7 +211,7 @@ impl EngineTx {
 
     /// Recomputes the chain and names the first event that does not fit it.
     pub fn events_verify(&mut self, run: &RunId) -> Result<Verification> {
-        if !self.engine().run_exists(run.as_bytes()) {
+        if !self.run_exists(run) {
             return Err(Error::not_found(format!("run {run} does not exist"), serde_json::json!({ "run": run.to_string() })));
         }
         let (length, head_hash) = self.events_head(run);

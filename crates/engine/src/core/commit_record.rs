@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use in_mem_core::{Error, InternalKey, Result, TypeTag};
+use in_mem_core::{Error, Result};
 use in_mem_storage::Value;
 
 pub const KIND_COMMIT: u8 = 1;
@@ -37,7 +37,9 @@ pub struct Decoded {
     pub writes: Vec<(Box<[u8]>, Option<Value>)>,
 }
 
-pub fn decode(payload: &[u8]) -> Result<Decoded> {
+/// Decodes a commit record; `check` judges each write's shape (see
+/// [`check_shape`]) and names what is wrong.
+pub fn decode(payload: &[u8], check: impl Fn(&[u8], Option<&[u8]>) -> std::result::Result<(), &'static str>) -> Result<Decoded> {
     let bad = |what: &str| Error::internal(format!("undecodable commit record: {what}"));
     let mut r = Reader::new(payload);
     if r.u8().ok_or_else(|| bad("empty"))? != KIND_COMMIT {
@@ -58,7 +60,7 @@ pub fn decode(payload: &[u8]) -> Result<Decoded> {
             OP_DELETE => None,
             _ => return Err(bad("unknown op")),
         };
-        check_shape(&key, value).map_err(bad)?;
+        check(&key, value).map_err(bad)?;
         writes.push((key, value.map(Arc::from)));
     }
     if r.at != payload.len() {
@@ -68,18 +70,13 @@ pub fn decode(payload: &[u8]) -> Result<Decoded> {
 }
 
 /// Checks what recovery reads from a checksummed WAL record or checkpoint
-/// entry before it reaches the store: every key is `run id | tag | ...`, and
-/// a KV value has its stored header (reads slice by both). Anything else was
-/// not written by in-mem; the reason names what is wrong.
-pub(crate) fn check_shape(key: &[u8], value: Option<&[u8]>) -> std::result::Result<(), &'static str> {
+/// entry before it reaches the store: every key is `run id | tag | ...`
+/// (reads slice by it). The primitives check their values' shapes through
+/// `SecondaryIndex::check_recovered`. Anything else was not written by
+/// in-mem; the reason names what is wrong.
+pub(crate) fn check_shape(key: &[u8]) -> std::result::Result<(), &'static str> {
     if key.len() < in_mem_core::KEY_PREFIX_LEN {
         return Err("key shorter than a run id and a type tag");
-    }
-    if let Some(v) = value
-        && InternalKey::tag(key) == Some(TypeTag::Kv)
-        && !crate::kv::is_stored_shape(v)
-    {
-        return Err("KV value shorter than its stored header");
     }
     Ok(())
 }
@@ -122,25 +119,28 @@ mod tests {
     #[test]
     fn commit_records_round_trip() {
         // A KV value as the store holds it: flags, update time, payload.
-        let stored = crate::kv::encode(b"1", 5, None);
-        let writes: Vec<(&[u8], Option<&[u8]>)> = vec![(A, Some(&stored)), (B, None)];
+        let stored: &[u8] = &[0, 5, 0, 0, 0, 0, 0, 0, 0, b'1'];
+        let writes: Vec<(&[u8], Option<&[u8]>)> = vec![(A, Some(stored)), (B, None)];
         let mut out = vec![];
         encode(&mut out, 77, writes.into_iter());
-        let d = decode(&out).unwrap();
+        let d = decode(&out, |_, _| Ok(())).unwrap();
         assert_eq!(d.timestamp, 77);
         assert_eq!(d.writes.len(), 2);
         assert_eq!(&*d.writes[0].0, A);
-        assert_eq!(d.writes[0].1.as_deref(), Some(&stored[..]));
+        assert_eq!(d.writes[0].1.as_deref(), Some(stored));
         assert!(d.writes[1].1.is_none());
     }
 
     #[test]
     fn a_kv_value_without_its_stored_header_does_not_decode() {
+        // Recovery's check: the key's shape, then the registered primitives'.
+        let db = crate::testing::memory();
+        let check = |k: &[u8], v: Option<&[u8]>| db.check_recovered(k, v);
         for value in [&b""[..], b"1", &[0u8; 8], &[1u8; 16]] {
             let writes: Vec<(&[u8], Option<&[u8]>)> = vec![(A, Some(value))];
             let mut out = vec![];
             encode(&mut out, 1, writes.into_iter());
-            let Err(err) = decode(&out) else { panic!("a bad KV value decoded") };
+            let Err(err) = decode(&out, check) else { panic!("a bad KV value decoded") };
             assert!(err.to_string().contains("stored header"), "{err}");
         }
         // The same bytes under another primitive's tag are that primitive's to judge.
@@ -148,7 +148,7 @@ mod tests {
         let writes: Vec<(&[u8], Option<&[u8]>)> = vec![(other, Some(b"1"))];
         let mut out = vec![];
         encode(&mut out, 1, writes.into_iter());
-        assert!(decode(&out).is_ok());
+        assert!(decode(&out, check).is_ok());
     }
 
     #[test]
@@ -156,7 +156,7 @@ mod tests {
         let writes: Vec<(&[u8], Option<&[u8]>)> = vec![(b"short", Some(b"1"))];
         let mut out = vec![];
         encode(&mut out, 1, writes.into_iter());
-        assert!(decode(&out).is_err());
+        assert!(decode(&out, |k, _| check_shape(k)).is_err());
     }
 
     #[test]
@@ -165,7 +165,7 @@ mod tests {
         let mut out = vec![];
         encode(&mut out, 1, writes.into_iter());
         for cut in 0..out.len() {
-            assert!(decode(&out[..cut]).is_err());
+            assert!(decode(&out[..cut], |k, _| check_shape(k)).is_err());
         }
     }
 }

@@ -567,7 +567,7 @@ fn num(v: &Value) -> Option<Num> {
         Value::F32(f) => Some(Num::Float(*f as f64)),
         Value::F64(f) => Some(Num::Float(*f)),
         // A bigint in a context or payload (see `json::BIGINT_EXT`).
-        other => crate::json::bigint(other).map(|i| Num::Int(i as i128)),
+        other => crate::primitives::json::bigint(other).map(|i| Num::Int(i as i128)),
     }
 }
 
@@ -651,7 +651,7 @@ fn literal(v: &Value) -> String {
         Value::Nil => "null".into(),
         Value::Boolean(b) => b.to_string(),
         Value::Integer(n) => n.to_string(),
-        other if crate::json::bigint(other).is_some() => crate::json::bigint(other).unwrap().to_string(),
+        other if crate::primitives::json::bigint(other).is_some() => crate::primitives::json::bigint(other).unwrap().to_string(),
         // Debug prints the shortest text that reads back as the same f64.
         Value::F64(f) => format!("{f:?}"),
         Value::String(s) => quote(s.as_str().unwrap_or_default()),
@@ -693,7 +693,7 @@ mod tests {
 
     fn v(json: &str) -> Value {
         let j: serde_json::Value = serde_json::from_str(json).unwrap();
-        crate::json::decode(&rmp_serde::to_vec(&j).unwrap()).unwrap()
+        crate::primitives::json::decode(&rmp_serde::to_vec(&j).unwrap()).unwrap()
     }
 
     fn parse(s: &str) -> Expr {

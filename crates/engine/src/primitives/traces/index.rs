@@ -1,22 +1,24 @@
 //! The in-memory index of traces by type and tag, per run: the candidates
-//! of `trace_query`. Derived from the trace records by `Engine::apply`
-//! through [`TraceIndex::on_write`], so recovery rebuilds it.
+//! of `trace_query`. Derived from the trace records by the core's `apply`
+//! through its [`SecondaryIndex::on_write`], so recovery rebuilds it.
 //!
 //! Invariant: the index names every trace a snapshot can see, and possibly
 //! more (traces committed after the snapshot, or deleted since); readers
 //! confirm each candidate by reading it. A deleted trace is dropped only
 //! once no open snapshot can still see it.
 
+use std::any::Any;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use in_mem_core::RunId;
 use in_mem_storage::Store;
 use parking_lot::RwLock;
 
-use super::{Stored, TraceId, TraceType, record_of};
+use super::record::{Stored, TraceId, TraceType, record_of};
+use crate::access::SecondaryIndex;
 
 /// Trace ids by type and by tag, per run. Maintained by
-/// [`TraceIndex::on_write`] under the commit lock.
+/// [`SecondaryIndex::on_write`] under the commit lock.
 #[derive(Default)]
 pub(crate) struct TraceIndex {
     pub(super) state: RwLock<IndexState>,
@@ -46,10 +48,10 @@ pub(super) struct Removal {
 
 impl TraceIndex {
     /// Follows one write of a commit at `version`. Called by
-    /// `Engine::apply`, with the commit lock held (or during recovery),
+    /// the core's `apply`, with the commit lock held (or during recovery),
     /// before the store applies the write: a deletion reads the record it
     /// removes. Writes of other keys return at once.
-    pub(crate) fn on_write(&self, store: &Store, key: &[u8], value: Option<&[u8]>, version: u64, oldest_needed: u64) {
+    fn follow(&self, store: &Store, key: &[u8], value: Option<&[u8]>, version: u64, oldest_needed: u64) {
         let Some((run, id)) = record_of(key) else { return };
         let mut state = self.state.write();
         state.drop_unseen(store, oldest_needed);
@@ -125,5 +127,15 @@ impl IndexState {
                 self.runs.remove(&r.run);
             }
         }
+    }
+}
+
+impl SecondaryIndex for TraceIndex {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn on_write(&self, store: &Store, key: &[u8], value: Option<&[u8]>, version: u64, oldest_needed: u64) {
+        self.follow(store, key, value, version, oldest_needed);
     }
 }

@@ -12,7 +12,7 @@
 //! Then, outside the lock, a strict commit waits for its record's fsync
 //! (group commit); its caller is answered only after that.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
@@ -27,15 +27,19 @@ use in_mem_storage::{Snapshot, SnapshotTracker, Source, Store, Value};
 use parking_lot::{Condvar, Mutex, RwLock};
 use serde_json::json;
 
-use crate::checkpointing::{self, Checkpoints};
-use crate::forks;
-use crate::json::{self, DocTxs, PathLog};
-use crate::kv::{self, KvEntry, KvListOptions, View};
-use crate::options::{Durability, OpenOptions};
-use crate::runs::{self, RunAction, RunInfo, RunListOptions, RunStatus, validate_new_run};
-use crate::traces::TraceIndex;
-use crate::watch::Feed;
-use crate::{commit_record, registry};
+use super::checkpointing::{self, CheckpointProgress, CheckpointReport, Checkpoints, LoadTarget};
+use super::feed::Feed;
+use super::forks::{self, ForkTable};
+use super::options::{Durability, OpenOptions};
+use super::runs::{self, RunAction, RunInfo, RunListOptions, RunStatus, validate_new_run};
+use super::{commit_record, registry};
+use crate::access::{Db, Extensions, SecondaryIndex};
+
+/// One engine per data directory per process (see `registry.rs`).
+static OPEN: std::sync::LazyLock<registry::Registry<Engine>> = std::sync::LazyLock::new(Default::default);
+
+/// Makes the secondary indexes a new engine keeps (see [`SecondaryIndex`]).
+pub type IndexFactory = fn() -> Vec<Arc<dyn SecondaryIndex>>;
 
 #[derive(Clone, Debug, Default)]
 pub struct RecoveryStats {
@@ -95,9 +99,6 @@ pub struct MaintenanceStats {
     pub last_error_at: Option<u64>,
 }
 
-/// An expiring KV entry: (expiresAt, key, version that set it).
-type TtlEntry = (u64, Box<[u8]>, u64);
-
 /// Run statuses by id, hashed with foldhash: checked on every write.
 type RunTable = HashMap<RunId, RunStatus, foldhash::fast::RandomState>;
 
@@ -119,22 +120,17 @@ pub struct Engine {
     wal: Option<Wal>,
     /// Status of every run, kept equal to the run table by `apply`.
     runs: RwLock<RunTable>,
-    /// Expiring KV entries: (expiresAt, key, version that set it).
-    ttl: Mutex<BTreeSet<TtlEntry>>,
-    /// Paths of JSON documents written by recent commits.
-    json_paths: PathLog,
+    /// The primitives' derived state, registered at open.
+    indexes: Vec<Arc<dyn SecondaryIndex>>,
     /// Checkpoint state of a durable database.
     checkpoints: Option<Checkpoints>,
     /// Forks by id: (parent, version), kept equal to the ForkOf table by
     /// `apply`; `any_forks` lets reads skip the lookup while there are none.
-    pub(crate) forks: RwLock<HashMap<RunId, (RunId, u64)>>,
-    any_forks: AtomicBool,
+    forks: ForkTable,
     /// Committed changes for watchers.
     feed: Feed,
     /// Runs deleted at a version, whose keys go once no snapshot needs them.
     deleted_runs: Mutex<Vec<(RunId, u64)>>,
-    /// Traces by type and tag, derived from the trace records by `apply`.
-    pub(crate) traces: TraceIndex,
     recovery: RecoveryStats,
     maintenance: Arc<Maintenance>,
     maintenance_thread: Mutex<Option<JoinHandle<()>>>,
@@ -147,29 +143,11 @@ pub struct Engine {
     closed: Arc<registry::Closed>,
 }
 
-/// Reads at the newest visible version, for the fast path.
-struct Live<'a> {
-    engine: &'a Engine,
-}
-
-impl View for Live<'_> {
-    fn get(&mut self, key: &[u8]) -> Option<(u64, Value)> {
-        if self.engine.has_forks() {
-            let snap = self.engine.tracker.acquire();
-            return self.engine.read(key, snap.version());
-        }
-        self.engine.store.get_visible(key, &self.engine.tracker)
-    }
-    fn scan(&mut self, start: &[u8], end: Option<&[u8]>, reverse: bool, f: &mut dyn FnMut(&[u8], u64, &Value) -> bool) {
-        let snap = self.engine.tracker.acquire();
-        self.engine.scan_live(start, end, snap.version(), reverse, f);
-    }
-}
-
 impl Engine {
     /// Opens a database: in memory when `path` is `None`, else the data
-    /// directory at `path`, shared with any other opener in this process.
-    pub fn open(path: Option<&Path>, options: OpenOptions) -> Result<Handle> {
+    /// directory at `path`, shared with any other opener in this process;
+    /// a new engine keeps the secondary indexes `indexes` makes.
+    pub fn open_with(path: Option<&Path>, options: OpenOptions, indexes: IndexFactory) -> Result<Handle> {
         match path {
             None => {
                 if options.read_only {
@@ -181,7 +159,7 @@ impl Engine {
                         options.durability.as_str()
                     )));
                 }
-                Ok(Self::start(Self::new(None, options, None, None, RecoveryStats::default()))?.try_handle().expect("a new engine takes handles"))
+                Ok(Self::start(Self::new(None, options, None, None, RecoveryStats::default(), indexes))?.try_handle().expect("a new engine takes handles"))
             }
             Some(path) => {
                 if options.durability == Durability::Memory {
@@ -204,7 +182,7 @@ impl Engine {
                     return Err(Error::invalid_argument("repair writes to the directory; it cannot be combined with readOnly"));
                 }
                 let options_copy = options.clone();
-                let engine = registry::open_shared(canonical.clone(), || Self::open_dir(&canonical, options))?;
+                let engine = OPEN.open_shared(canonical.clone(), || Self::open_dir(&canonical, options, indexes), |e| e.try_handle(), |e| e.closed_signal())?;
                 if engine.options.read_only != read_only {
                     return Err(Error::invalid_argument(format!(
                         "{} is already open in this process {}; open it the same way",
@@ -233,7 +211,14 @@ impl Engine {
         }
     }
 
-    pub(crate) fn new(path: Option<PathBuf>, options: OpenOptions, wal: Option<Wal>, lock: Option<DirLock>, recovery: RecoveryStats) -> Engine {
+    pub(crate) fn new(
+        path: Option<PathBuf>,
+        options: OpenOptions,
+        wal: Option<Wal>,
+        lock: Option<DirLock>,
+        recovery: RecoveryStats,
+        indexes: IndexFactory,
+    ) -> Engine {
         let watch_buffer = options.watch_buffer;
         Engine {
             path,
@@ -243,14 +228,11 @@ impl Engine {
             commit: CommitLock::new(0),
             wal,
             runs: RwLock::default(),
-            ttl: Mutex::default(),
-            json_paths: PathLog::default(),
+            indexes: indexes(),
             checkpoints: None,
             deleted_runs: Mutex::default(),
             feed: Feed::new(watch_buffer),
-            forks: RwLock::default(),
-            any_forks: AtomicBool::new(false),
-            traces: TraceIndex::default(),
+            forks: ForkTable::default(),
             recovery,
             maintenance: Arc::new(Maintenance {
                 stop: Mutex::new(false),
@@ -267,7 +249,7 @@ impl Engine {
         }
     }
 
-    fn open_dir(dir: &Path, options: OpenOptions) -> Result<Arc<Engine>> {
+    fn open_dir(dir: &Path, options: OpenOptions, indexes: IndexFactory) -> Result<Arc<Engine>> {
         let lock = DirLock::acquire(dir)?;
         let wal_dir = dir.join("wal");
         if !options.read_only {
@@ -276,7 +258,7 @@ impl Engine {
         let started = Instant::now();
         let mut repairs = Vec::new();
         let mut replayed = loop {
-            match Self::recover_dir(dir, &wal_dir, &options) {
+            match Self::recover_dir(dir, &wal_dir, &options, indexes) {
                 Ok(r) => break r,
                 // Each repair removes the damage it names, so the next replay
                 // gets further; the bound only guards against a repair that
@@ -324,13 +306,13 @@ impl Engine {
 
     /// Loads the newest usable checkpoint and replays the WAL after it into
     /// a fresh engine. Changes nothing on disk except cutting a torn tail.
-    fn recover_dir(dir: &Path, wal_dir: &Path, options: &OpenOptions) -> Result<Replayed> {
-        let make = || Self::new(Some(dir.to_path_buf()), options.clone(), None, None, RecoveryStats::default());
-        let loaded = Self::load_checkpoint(make, dir)?;
+    fn recover_dir(dir: &Path, wal_dir: &Path, options: &OpenOptions, indexes: IndexFactory) -> Result<Replayed> {
+        let make = || Self::new(Some(dir.to_path_buf()), options.clone(), None, None, RecoveryStats::default(), indexes);
+        let loaded = checkpointing::load(make, dir)?;
         let engine = loaded.engine;
         let mut last_commit_at = 0;
         let apply = |version: u64, payload: &[u8]| {
-            let record = commit_record::decode(payload).map_err(|e| match e {
+            let record = commit_record::decode(payload, |k, v| engine.check_recovered(k, v)).map_err(|e| match e {
                 Error::Internal { message } => {
                     Error::Corruption { file: wal_dir.display().to_string(), offset: 0, reason: format!("commit {version}: {message}") }
                 }
@@ -422,17 +404,32 @@ impl Engine {
         }
     }
 
-    /// Applies one entry of a checkpoint (a key's versions come oldest first).
-    pub(crate) fn apply_loaded(&self, version: u64, key: &[u8], value: Option<Value>) {
-        self.apply_one(key, version, value, version);
+    /// Writes a checkpoint now (see `checkpointing.rs`). `None` for a
+    /// memory-only database.
+    pub fn checkpoint(&self) -> Result<Option<CheckpointReport>> {
+        self.check_open_to_write("a checkpoint")?;
+        self.checkpoint_now()
     }
 
-    /// Writes one key and keeps the derived in-memory state (run table, TTL
-    /// index, trace index) in step. Run data keeps every version: its history
+    pub fn checkpoint_progress(&self) -> CheckpointProgress {
+        self.checkpoints.as_ref().map(|c| c.progress()).unwrap_or_default()
+    }
+
+    pub(crate) fn checkpoint_now(&self) -> Result<Option<CheckpointReport>> {
+        let (Some(wal), Some(cps)) = (&self.wal, &self.checkpoints) else {
+            return Ok(None);
+        };
+        cps.write(wal, &self.store, self.snapshot(), |run| self.run_data_needed(run))
+    }
+
+    /// Writes one key and keeps the derived in-memory state (run table, fork
+    /// table, the secondary indexes) in step. Run data keeps every version: its history
     /// is what replay and forks read. Only the SYSTEM tables are pruned.
     fn apply_one(&self, key: &[u8], version: u64, value: Option<Value>, oldest_needed: u64) {
         let system = key[..16] == [0u8; 16];
-        self.traces.on_write(&self.store, key, value.as_deref(), version, oldest_needed);
+        for index in &self.indexes {
+            index.on_write(&self.store, key, value.as_deref(), version, oldest_needed);
+        }
         match InternalKey::tag(key) {
             Some(TypeTag::RunInfo) if system => {
                 if let Ok(run) = RunId::from_slice(InternalKey::user(key)) {
@@ -450,20 +447,7 @@ impl Engine {
             }
             Some(TypeTag::ForkOf) if system => {
                 if let Ok(run) = RunId::from_slice(InternalKey::user(key)) {
-                    match value.as_deref().and_then(forks::decode) {
-                        Some(of) => {
-                            self.forks.write().insert(run, of);
-                            self.any_forks.store(true, Ordering::Release);
-                        }
-                        None => {
-                            self.forks.write().remove(&run);
-                        }
-                    }
-                }
-            }
-            Some(TypeTag::Kv) => {
-                if let Some(expires) = value.as_deref().and_then(kv::expires_at) {
-                    self.ttl.lock().insert((expires, key.into(), version));
+                    self.forks.set(run, value.as_deref());
                 }
             }
             _ => {}
@@ -471,8 +455,19 @@ impl Engine {
         self.store.apply(key, version, value, if system { oldest_needed } else { 0 });
     }
 
+    /// The run `run` was forked from and at which version, if it is a fork.
+    pub fn fork_of(&self, run: &RunId) -> Option<(RunId, u64)> {
+        self.forks.of(run)
+    }
+
+    /// Every entry of `run` at `snapshot` as (suffix, version, value or
+    /// delete), its ancestors' filled in, streamed in suffix order.
+    pub(crate) fn merged_entries(&self, run: &RunId, snapshot: u64) -> impl Iterator<Item = forks::Item> + '_ {
+        self.forks.merged(&self.store, run, &[], None, snapshot, false)
+    }
+
     pub(crate) fn has_forks(&self) -> bool {
-        self.any_forks.load(Ordering::Acquire)
+        self.forks.any()
     }
 
     /// Whether the run with these 16 id bytes exists.
@@ -483,7 +478,7 @@ impl Engine {
     /// Whether a run's data must stay: the run exists, or a fork reads
     /// through to it.
     pub(crate) fn run_data_needed(&self, run: &[u8]) -> bool {
-        self.run_exists(run) || (self.has_forks() && self.forks.read().values().any(|(parent, _)| parent.as_bytes()[..] == run[..]))
+        self.run_exists(run) || self.forks.is_parent(run)
     }
 
     /// Drops the data of deleted runs, history and all, once no snapshot
@@ -547,27 +542,36 @@ impl Engine {
     /// commit returns only after its record is fsynced; without, the caller
     /// must call [`Engine::wait_durable`] before acknowledging it.
     pub(crate) fn commit<K: AsRef<[u8]>>(&self, writes: &[(K, Option<Value>)], tx: Option<&Transaction>, wait: bool) -> Result<u64> {
-        self.commit_with_docs(writes, tx, None, wait)
+        self.commit_with_state(writes, tx, None, wait)
     }
 
-    /// [`Engine::commit`] for a transaction that also touched JSON documents:
-    /// their paths are validated and their operations resolved against the
-    /// newest documents under the commit lock (see `json.rs`).
-    fn commit_with_docs<K: AsRef<[u8]>>(&self, writes: &[(K, Option<Value>)], tx: Option<&Transaction>, docs: Option<&DocTxs>, wait: bool) -> Result<u64> {
+    /// [`Engine::commit`] for a transaction with primitive state (JSON path
+    /// operations): each secondary index checks it and resolves it into
+    /// writes against the newest data, under the commit lock.
+    fn commit_with_state<K: AsRef<[u8]>>(
+        &self,
+        writes: &[(K, Option<Value>)],
+        tx: Option<&Transaction>,
+        state: Option<&Extensions>,
+        wait: bool,
+    ) -> Result<u64> {
         self.check_open()?;
         let version = {
             let mut last = self.commit.lock();
             if let Some(tx) = tx {
                 validate(tx, &self.store, &last)?;
             }
-            match docs {
+            match state {
                 None => self.log_and_apply(&mut last, writes, None)?,
-                Some(docs) => {
-                    self.json_paths.check(docs, tx.map_or(0, |t| t.snapshot_version()))?;
-                    let resolved = json::resolve(self, docs)?;
+                Some(state) => {
+                    let snapshot = tx.map_or(0, |t| t.snapshot_version());
+                    let mut resolved = Vec::new();
+                    for index in &self.indexes {
+                        resolved.extend(index.prepare(state, snapshot, self)?);
+                    }
                     let mut joined: Vec<(&[u8], Option<Value>)> = writes.iter().map(|(k, v)| (k.as_ref(), v.clone())).collect();
                     joined.extend(resolved.iter().map(|(k, v)| (&k[..], v.clone())));
-                    self.log_and_apply(&mut last, &joined, Some(docs))?
+                    self.log_and_apply(&mut last, &joined, Some(state))?
                 }
             }
         };
@@ -578,7 +582,7 @@ impl Engine {
     }
 
     /// Steps 2–6 of the commit order, with the commit lock (`last`) held.
-    fn log_and_apply<K: AsRef<[u8]>>(&self, last: &mut u64, writes: &[(K, Option<Value>)], docs: Option<&DocTxs>) -> Result<u64> {
+    fn log_and_apply<K: AsRef<[u8]>>(&self, last: &mut u64, writes: &[(K, Option<Value>)], state: Option<&Extensions>) -> Result<u64> {
         if self.options.read_only {
             return Err(self.read_only_error());
         }
@@ -590,7 +594,9 @@ impl Engine {
         }
         let oldest = self.tracker.oldest_needed();
         self.apply(version, writes, oldest);
-        self.json_paths.record(version, docs, writes.iter().map(|(k, _)| k.as_ref()), oldest);
+        for index in &self.indexes {
+            index.committed(version, state, &mut writes.iter().map(|(k, _)| k.as_ref()), oldest);
+        }
         self.feed.record(version, writes);
         *last = version;
         self.tracker.publish(version);
@@ -598,7 +604,7 @@ impl Engine {
     }
 
     /// Commits a transaction's write set through [`Engine::commit`].
-    pub(crate) fn commit_tx(&self, tx: &Transaction, docs: Option<&DocTxs>, wait: bool) -> Result<u64> {
+    pub(crate) fn commit_tx(&self, tx: &Transaction, state: Option<&Extensions>, wait: bool) -> Result<u64> {
         let writes: Vec<(&[u8], Option<Value>)> = tx
             .writes()
             .iter()
@@ -610,7 +616,7 @@ impl Engine {
                 (&k[..], value)
             })
             .collect();
-        self.commit_with_docs(&writes, Some(tx), docs, wait)
+        self.commit_with_state(&writes, Some(tx), state, wait)
     }
 
     /// Returns once `version` is durable for this database's mode: at once in
@@ -661,162 +667,34 @@ impl Engine {
         self.wal.as_ref()
     }
 
-    pub(crate) fn checkpoints(&self) -> Option<&Checkpoints> {
-        self.checkpoints.as_ref()
-    }
-
     /// A registered snapshot at the newest visible version.
     pub(crate) fn snapshot(&self) -> Snapshot {
         self.tracker.acquire()
     }
 
-    /// Makes a version loaded by recovery visible.
-    pub(crate) fn publish_recovered(&self, version: u64) {
-        self.tracker.publish(version);
-        *self.commit.lock() = version;
-    }
-
-    // ----- KV fast path ----------------------------------------------------
-
-    /// Reads a KV entry by its internal key; `f` sees (version, updatedAt,
-    /// encoded value) while the value is pinned.
-    pub fn kv_get_with<R>(&self, key: &[u8], f: impl FnOnce(u64, u64, &[u8]) -> R) -> Result<Option<R>> {
-        self.check_open()?;
-        kv::check_key_shape(key)?;
-        if self.has_forks() {
-            let snap = self.tracker.acquire();
-            return Ok(self.read(key, snap.version()).and_then(|(version, stored)| {
-                let live = kv::is_live(&stored, now_ms());
-                live.then(|| f(version, kv::updated_at(&stored), kv::payload(&stored)))
-            }));
-        }
-        Ok(self
-            .store
-            .with_visible(key, &self.tracker, |version, stored| {
-                // The clock is read only for entries that can expire.
-                let live = kv::expires_at(stored).is_none_or(|e| e > now_ms());
-                live.then(|| f(version, kv::updated_at(stored), kv::payload(stored)))
-            })
-            .flatten())
-    }
-
-    pub fn kv_put(&self, key: &[u8], payload: &[u8], ttl_ms: Option<u64>) -> Result<u64> {
-        kv::check_key(key)?;
-        kv::check_value(payload)?;
-        let value = kv::encode(payload, now_ms(), ttl_ms);
-        self.commit(&[(key, Some(value))], None, true)
-    }
-
-    /// Deletes a KV entry; returns whether a live one was there. Deleting an
-    /// absent key writes nothing, but is still refused (like any write) in a
-    /// run that is missing or not active, as it is inside a transaction.
-    pub fn kv_delete(&self, key: &[u8]) -> Result<bool> {
-        kv::check_key(key)?;
-        self.check_open()?;
-        self.check_run_writable(&RunId::from_slice(&key[..16])?)?;
-        let existed = kv::get_live(&mut Live { engine: self }, key, now_ms()).is_some();
-        if existed {
-            self.commit(&[(key, None)], None, true)?;
-        }
-        Ok(existed)
-    }
-
-    /// Writes several entries of one run in one commit.
-    pub fn kv_put_many(&self, run: &RunId, entries: &[(Vec<u8>, Vec<u8>)], ttl_ms: Option<u64>) -> Result<u64> {
+    /// A maintenance round of every secondary index (TTL expiry): returns
+    /// how many entries they retired.
+    pub fn maintain_indexes(&self) -> usize {
         let now = now_ms();
-        let mut writes = Vec::with_capacity(entries.len());
-        for (user, payload) in entries {
-            kv::check_value(payload)?;
-            writes.push((kv::key(run, user)?, Some(kv::encode(payload, now, ttl_ms))));
-        }
-        writes.sort_by(|a, b| a.0.cmp(&b.0));
-        writes.dedup_by(|later, earlier| {
-            let same = later.0 == earlier.0;
-            if same {
-                std::mem::swap(later, earlier);
-            }
-            same
-        });
-        if writes.is_empty() {
-            return Ok(self.version());
-        }
-        self.commit(&writes, None, true)
+        self.indexes.iter().map(|i| i.maintain(now)).sum()
     }
 
-    /// Reads the state cell at internal key `key` (run | State | name) at the
-    /// current snapshot, calling `f(cell version, updatedAt, value)`: the
-    /// fast path of `state.get`, as [`Engine::kv_get_with`] is of `kv.get`.
-    pub fn state_get_with<R>(&self, key: &[u8], f: impl FnOnce(u64, u64, &[u8]) -> R) -> Result<Option<R>> {
-        self.check_open()?;
-        check_fast_key(key, TypeTag::State, "state cell")?;
-        let cell = |stored: &[u8]| {
-            let version = u64::from_le_bytes(stored[..8].try_into().unwrap());
-            let updated_at = u64::from_le_bytes(stored[8..16].try_into().unwrap());
-            f(version, updated_at, &stored[16..])
-        };
-        if self.has_forks() {
-            let snap = self.tracker.acquire();
-            return Ok(self.read(key, snap.version()).map(|(_, stored)| cell(&stored)));
-        }
-        Ok(self.store.with_visible(key, &self.tracker, |_, stored| cell(stored)))
+    /// Checks a write read back by recovery (a WAL record, a checkpoint
+    /// entry) before it reaches the store: the key's shape, then each
+    /// index's judgement of the value.
+    pub(crate) fn check_recovered(&self, key: &[u8], value: Option<&[u8]>) -> std::result::Result<(), &'static str> {
+        LoadTarget::check_recovered(self, key, value)
     }
 
-    /// Reads the value at `path` of the JSON document at internal key `key`
-    /// (run | Json | doc id) at the current snapshot and calls `f` with it
-    /// encoded: the fast path of `json.get`.
-    pub fn json_get_with<R>(&self, key: &[u8], path: &str, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
-        self.check_open()?;
-        check_fast_key(key, TypeTag::Json, "JSON document")?;
-        let path = crate::json_path::parse(path)?;
-        let snap = self.tracker.acquire();
-        let Some((_, stored)) = self.read(key, snap.version()) else { return Ok(None) };
-        let doc = json::decode(&stored)?;
-        Ok(json::get(&doc, &path).map(|v| f(&json::encode(v))))
+    /// The registered secondary index of type `I`.
+    #[cfg(test)]
+    pub(crate) fn index<I: SecondaryIndex>(&self) -> Option<&I> {
+        self.indexes.iter().find_map(|i| i.as_any().downcast_ref::<I>())
     }
 
-    /// Calls `each` with the value of every key of `run` in turn, all read
-    /// at one snapshot (`None`: absent or expired).
-    pub fn kv_get_many(&self, run: &RunId, users: &[Vec<u8>], mut each: impl FnMut(Option<&[u8]>)) -> Result<()> {
-        self.check_open()?;
-        let keys = users.iter().map(|u| kv::key(run, u)).collect::<Result<Vec<_>>>()?;
-        let snap = self.tracker.acquire();
-        let now = now_ms();
-        for k in &keys {
-            match in_mem_storage::Source::read(self, k, snap.version()) {
-                Some((_, v)) if kv::is_live(&v, now) => each(Some(kv::payload(&v))),
-                _ => each(None),
-            }
-        }
-        Ok(())
-    }
-
-    pub fn kv_list(&self, run: &RunId, opts: &KvListOptions) -> Result<Vec<KvEntry>> {
-        self.check_open()?;
-        kv::list(&mut Live { engine: self }, run, opts, now_ms())
-    }
-
-    pub fn kv_count(&self, run: &RunId, prefix: Option<&[u8]>) -> Result<u64> {
-        self.check_open()?;
-        Ok(kv::count(&mut Live { engine: self }, run, prefix, now_ms()))
-    }
-
-    /// Retires expired TTL entries from the expiry index. An expired key is
-    /// already invisible to live reads (they compare its expiry with the
-    /// clock); its versions stay in the run's history, like every other
-    /// write of run data, so a replay of a point before the expiry still
-    /// shows it. Returns how many were retired.
-    pub fn purge_expired(&self) -> usize {
-        let now = now_ms();
-        let mut ttl = self.ttl.lock();
-        let mut purged = 0;
-        while let Some(first) = ttl.first() {
-            if first.0 > now {
-                break;
-            }
-            ttl.pop_first();
-            purged += 1;
-        }
-        purged
+    /// The secondary indexes registered at open.
+    pub(crate) fn indexes(&self) -> &[Arc<dyn SecondaryIndex>] {
+        &self.indexes
     }
 
     // ----- runs ------------------------------------------------------------
@@ -841,7 +719,7 @@ impl Engine {
         self.check_open()?;
         validate_new_run(name.as_deref(), &tags)?;
         if let Some(m) = &metadata {
-            kv::check_value(m)?;
+            check_metadata(m)?;
         }
         let mut tags = tags;
         tags.sort();
@@ -919,7 +797,7 @@ impl Engine {
             validate_new_run(None, t)?;
         }
         if let Some(Some(m)) = &metadata {
-            kv::check_value(m)?;
+            check_metadata(m)?;
         }
         loop {
             let mut tx = self.begin()?;
@@ -1219,13 +1097,6 @@ impl Drop for Handle {
 
 /// Checks an internal key a fast-path read was given (run | `tag` | name):
 /// a run's key of that primitive, with a valid name.
-fn check_fast_key(key: &[u8], tag: TypeTag, what: &str) -> Result<()> {
-    if key.len() < 18 || key[16] != tag as u8 || key[..16] == [0u8; 16] {
-        return Err(Error::invalid_argument(format!("malformed {what} key")));
-    }
-    InternalKey::validate_user_key(&key[17..])
-}
-
 fn check_status(runs: &RunTable, run: &RunId) -> Result<()> {
     match runs.get(run) {
         Some(RunStatus::Active) => Ok(()),
@@ -1255,7 +1126,7 @@ fn maintenance_loop(engine: Weak<Engine>, m: Arc<Maintenance>, interval: std::ti
             if m.panic_next.swap(false, Ordering::AcqRel) {
                 panic!("deliberate panic in the maintenance thread (test hook)");
             }
-            let expired = engine.purge_expired() as u64;
+            let expired = engine.maintain_indexes() as u64;
             m.stats.lock().expired += expired;
             engine.drop_deleted_runs();
             if let Some(wal) = engine.wal()
@@ -1274,5 +1145,78 @@ fn maintenance_loop(engine: Weak<Engine>, m: Arc<Maintenance>, interval: std::ti
             stats.last_error = Some(in_mem_core::panic_message(&*payload));
             stats.last_error_at = Some(now_ms());
         }
+    }
+}
+
+/// Run metadata is a value like any other: at most `MAX_VALUE_BYTES`.
+fn check_metadata(m: &[u8]) -> Result<()> {
+    use in_mem_core::limits::MAX_VALUE_BYTES;
+    if m.len() > MAX_VALUE_BYTES {
+        return Err(Error::limit(format!("value is {} bytes encoded; the limit is {MAX_VALUE_BYTES} bytes (16 MiB)", m.len())));
+    }
+    Ok(())
+}
+
+impl Db for Engine {
+    fn check_open(&self) -> Result<()> {
+        Engine::check_open(self)
+    }
+
+    fn check_run_writable(&self, run: &RunId) -> Result<()> {
+        Engine::check_run_writable(self, run)
+    }
+
+    fn version(&self) -> u64 {
+        Engine::version(self)
+    }
+
+    fn pin(&self) -> Snapshot {
+        self.tracker.acquire()
+    }
+
+    fn get_visible(&self, key: &[u8]) -> Option<(u64, Value)> {
+        if self.has_forks() {
+            let snap = self.tracker.acquire();
+            return self.read(key, snap.version());
+        }
+        self.store.get_visible(key, &self.tracker)
+    }
+
+    fn with_visible<R>(&self, key: &[u8], f: impl FnOnce(u64, &[u8]) -> R) -> Option<R> {
+        if self.has_forks() {
+            let snap = self.tracker.acquire();
+            return self.read(key, snap.version()).map(|(version, stored)| f(version, &stored));
+        }
+        self.store.with_visible(key, &self.tracker, f)
+    }
+
+    fn commit_writes<K: AsRef<[u8]>>(&self, writes: &[(K, Option<Value>)]) -> Result<u64> {
+        self.commit(writes, None, true)
+    }
+}
+
+impl Source for Engine {
+    fn read(&self, key: &[u8], snapshot: u64) -> Option<(u64, Value)> {
+        self.forks.read(&self.store, key, snapshot)
+    }
+
+    fn scan_live(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, reverse: bool, f: &mut dyn FnMut(&[u8], u64, &Value) -> bool) {
+        self.forks.scan(&self.store, start, end, snapshot, reverse, f)
+    }
+}
+
+impl LoadTarget for Engine {
+    fn check_recovered(&self, key: &[u8], value: Option<&[u8]>) -> std::result::Result<(), &'static str> {
+        commit_record::check_shape(key)?;
+        self.indexes.iter().try_for_each(|i| i.check_recovered(key, value))
+    }
+
+    fn apply_loaded(&self, version: u64, key: &[u8], value: Option<Value>) {
+        self.apply_one(key, version, value, version);
+    }
+
+    fn publish_recovered(&self, version: u64) {
+        self.tracker.publish(version);
+        *self.commit.lock() = version;
     }
 }

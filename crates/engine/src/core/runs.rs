@@ -15,7 +15,7 @@ use in_mem_core::limits::{MAX_RUN_NAME_CHARS, MAX_TAG_CHARS, MAX_TAGS};
 use in_mem_core::{Error, InternalKey, Result, RunId, TypeTag};
 use serde_json::json;
 
-use crate::commit_record::Reader;
+use crate::core::commit_record::Reader;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]

@@ -2,7 +2,7 @@
 //! made without copying anything.
 //!
 //! A fork is recorded as `SYSTEM | ForkOf | fork id → parent id | at u64 LE`
-//! (derived into `Engine::forks` by `apply`). Reading key `fork | s` at
+//! (derived into the [`ForkTable`] by the core's `apply`). Reading key `fork | s` at
 //! snapshot `S`: the fork's own newest version at or below `S` decides, a
 //! delete included; if the fork never wrote it, the read goes on to
 //! `parent | s` at `min(S, at)`, and so on up a chain of forks. Run data keeps
@@ -11,10 +11,12 @@
 //! other. Conflicts are the fork's own keys': what it reads from its parent
 //! at `at` can never change.
 
-use in_mem_core::{InternalKey, RunId, TypeTag};
-use in_mem_storage::{Source, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::database::Engine;
+use in_mem_core::{InternalKey, RunId, TypeTag};
+use in_mem_storage::{Store, Value};
+use parking_lot::RwLock;
 
 pub fn fork_key(fork: &RunId) -> Vec<u8> {
     InternalKey::build(&RunId::SYSTEM, TypeTag::ForkOf, fork.as_bytes())
@@ -32,7 +34,7 @@ pub fn decode(bytes: &[u8]) -> Option<(RunId, u64)> {
 
 /// An entry of a merged scan: suffix (tag | user key), version, value or
 /// delete.
-type Item = (Vec<u8>, u64, Option<Value>);
+pub type Item = (Vec<u8>, u64, Option<Value>);
 
 /// Two ordered streams, the first (the fork's own entries) winning where
 /// both have a suffix.
@@ -65,25 +67,58 @@ impl Iterator for Overlay<'_> {
     }
 }
 
-impl Engine {
+/// The fork table: each fork's parent and fork version, kept equal to the
+/// ForkOf table by the core's `apply`; `any` lets reads skip the lookup
+/// while there are no forks.
+#[derive(Default)]
+pub struct ForkTable {
+    forks: RwLock<HashMap<RunId, (RunId, u64)>>,
+    any: AtomicBool,
+}
+
+impl ForkTable {
+    /// Follows a write of `fork`'s ForkOf record (`None`: deleted).
+    pub fn set(&self, fork: RunId, record: Option<&[u8]>) {
+        match record.and_then(decode) {
+            Some(of) => {
+                self.forks.write().insert(fork, of);
+                self.any.store(true, Ordering::Release);
+            }
+            None => {
+                self.forks.write().remove(&fork);
+            }
+        }
+    }
+
+    pub fn any(&self) -> bool {
+        self.any.load(Ordering::Acquire)
+    }
+
     /// The run `run` was forked from and at which version, if it is a fork.
-    pub fn fork_of(&self, run: &RunId) -> Option<(RunId, u64)> {
-        if !self.has_forks() {
+    pub fn of(&self, run: &RunId) -> Option<(RunId, u64)> {
+        if !self.any() {
             return None;
         }
         self.forks.read().get(run).copied()
     }
 
-    /// Every entry of `run` at `snapshot` as (suffix, version, value or
-    /// delete), its ancestors' filled in, streamed in suffix order.
-    pub(crate) fn merged_entries(&self, run: &RunId, snapshot: u64) -> impl Iterator<Item = Item> + '_ {
-        self.merged(run, &[], None, snapshot, false)
+    /// Whether some fork was made from `run`.
+    pub fn is_parent(&self, run: &[u8]) -> bool {
+        self.any() && self.forks.read().values().any(|(parent, _)| parent.as_bytes()[..] == run[..])
     }
 
     /// `run`'s entries in `[run | lo, run | hi)` at `snapshot`, deletes
     /// included, with its ancestors' filled in where it wrote nothing, as a
     /// stream in key order (or reverse): a page costs what it reads.
-    fn merged<'a>(&'a self, run: &RunId, lo: &[u8], hi: Option<&[u8]>, snapshot: u64, reverse: bool) -> Box<dyn Iterator<Item = Item> + 'a> {
+    pub fn merged<'a>(
+        &'a self,
+        store: &'a Store,
+        run: &RunId,
+        lo: &[u8],
+        hi: Option<&[u8]>,
+        snapshot: u64,
+        reverse: bool,
+    ) -> Box<dyn Iterator<Item = Item> + 'a> {
         let mut start = run.as_bytes().to_vec();
         start.extend_from_slice(lo);
         let end = match hi {
@@ -95,54 +130,30 @@ impl Engine {
             None => InternalKey::prefix_end(run.as_bytes()),
         };
         let own: Box<dyn Iterator<Item = Item> + 'a> =
-            Box::new(self.store().range_any(start, end, snapshot, reverse).map(|(k, v, value)| (k[16..].to_vec(), v, value)));
-        match self.fork_of(run) {
+            Box::new(store.range_any(start, end, snapshot, reverse).map(|(k, v, value)| (k[16..].to_vec(), v, value)));
+        match self.of(run) {
             None => own,
             Some((parent, at)) => {
-                Box::new(Overlay { own: own.peekable(), inherited: self.merged(&parent, lo, hi, snapshot.min(at), reverse).peekable(), reverse })
+                Box::new(Overlay { own: own.peekable(), inherited: self.merged(store, &parent, lo, hi, snapshot.min(at), reverse).peekable(), reverse })
             }
         }
     }
-}
 
-impl Engine {
-    /// Trace ids of `run` and of the runs it was forked from (up to each
-    /// fork point) that the type/tag index offers; `None` when the query has
-    /// neither filter. Callers confirm each by reading it through the fork.
-    pub(crate) fn trace_candidates(
-        &self,
-        run: &RunId,
-        kind: Option<crate::traces::TraceType>,
-        tag: Option<&str>,
-        lo: crate::traces::TraceId,
-        hi: crate::traces::TraceId,
-    ) -> Option<Vec<crate::traces::TraceId>> {
-        let mut ids = self.traces.candidates(run, kind, tag, lo, hi)?;
-        let mut next = self.fork_of(run);
-        while let Some((parent, _)) = next {
-            ids.extend(self.traces.candidates(&parent, kind, tag, lo, hi).unwrap_or_default());
-            next = self.fork_of(&parent);
-        }
-        ids.sort_unstable();
-        ids.dedup();
-        Some(ids)
-    }
-}
-
-impl Source for Engine {
-    fn read(&self, key: &[u8], snapshot: u64) -> Option<(u64, Value)> {
-        if !self.has_forks() || key[..16] == [0u8; 16] {
-            return self.store().get(key, snapshot);
+    /// Reads `key` at `snapshot`: the run's own newest version decides, else
+    /// its parent's at the fork point, up the chain.
+    pub fn read(&self, store: &Store, key: &[u8], snapshot: u64) -> Option<(u64, Value)> {
+        if !self.any() || key[..16] == [0u8; 16] {
+            return store.get(key, snapshot);
         }
         let mut key = key.to_vec();
         let mut snapshot = snapshot;
         loop {
-            match self.store().read_any(&key, snapshot) {
+            match store.read_any(&key, snapshot) {
                 Some((v, Some(value))) => return Some((v, value)),
                 Some((_, None)) => return None,
                 None => {
                     let run = RunId::from_slice(&key[..16]).ok()?;
-                    let (parent, at) = self.fork_of(&run)?;
+                    let (parent, at) = self.of(&run)?;
                     key[..16].copy_from_slice(parent.as_bytes());
                     snapshot = snapshot.min(at);
                 }
@@ -150,16 +161,17 @@ impl Source for Engine {
         }
     }
 
-    fn scan_live(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, reverse: bool, f: &mut dyn FnMut(&[u8], u64, &Value) -> bool) {
+    /// Scans `[start, end)` at `snapshot`, through forks.
+    pub fn scan(&self, store: &Store, start: &[u8], end: Option<&[u8]>, snapshot: u64, reverse: bool, f: &mut dyn FnMut(&[u8], u64, &Value) -> bool) {
         let run = RunId::from_slice(&start[..16.min(start.len())]).ok();
         let forked = match run {
-            Some(r) if start.len() >= 16 && self.fork_of(&r).is_some() => r,
-            _ => return self.store().scan(start, end, snapshot, reverse, f),
+            Some(r) if start.len() >= 16 && self.of(&r).is_some() => r,
+            _ => return store.scan(start, end, snapshot, reverse, f),
         };
         // A range inside one forked run: its own entries over its ancestors'.
         let hi = end.filter(|e| e.len() >= 16 && e[..16] == start[..16]).map(|e| &e[16..]);
         let mut key = forked.as_bytes().to_vec();
-        for (suffix, v, value) in self.merged(&forked, &start[16..], hi, snapshot, reverse) {
+        for (suffix, v, value) in self.merged(store, &forked, &start[16..], hi, snapshot, reverse) {
             let Some(value) = value else { continue };
             key.truncate(16);
             key.extend_from_slice(&suffix);

@@ -26,9 +26,9 @@ use in_mem_core::{Error, InternalKey, Result, RunId, TypeTag};
 use rmpv::Value as Doc;
 use serde_json::json;
 
-use crate::json;
-use crate::machine_guard::{equal, order};
-use crate::txn::EngineTx;
+use crate::access::EngineTx;
+use crate::primitives::json;
+use crate::primitives::machines::guard::{equal, order};
 
 const CONFIG: u8 = 0x01;
 const RECORD: u8 = 0x02;
@@ -444,7 +444,7 @@ impl EngineTx {
         let key = record_key(run, collection, id)?;
         let v = parse_vector(vector, c.dimension)?;
         if let Some(m) = metadata {
-            crate::kv::check_value(m)?;
+            crate::primitives::kv::check_value(m)?;
         }
         self.check_run_writable(run)?;
         self.write(&key, Some(encode_record(&v, metadata).into()))

@@ -16,6 +16,7 @@
 //! other's change. Any other write of a document key (a run's deletion) is
 //! logged as a write of the root path, which overlaps everything.
 
+use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -26,8 +27,11 @@ use parking_lot::Mutex;
 use rmpv::Value as Doc;
 use serde_json::json;
 
-use crate::json_path::{self, Path, Segment, overlaps};
-use crate::txn::EngineTx;
+pub mod path;
+
+use self::path as json_path;
+use self::path::{Path, Segment, overlaps};
+use crate::access::{Db, EngineTx, Extensions, Resolved, SecondaryIndex, TxState, check_fast_key};
 
 #[derive(Clone, Debug)]
 pub enum Op {
@@ -46,7 +50,33 @@ pub struct DocTx {
 }
 
 /// Every document a transaction touched, by internal key.
-pub type DocTxs = BTreeMap<Vec<u8>, DocTx>;
+#[derive(Default)]
+pub struct DocTxs(BTreeMap<Vec<u8>, DocTx>);
+
+impl std::ops::Deref for DocTxs {
+    type Target = BTreeMap<Vec<u8>, DocTx>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for DocTxs {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl TxState for DocTxs {
+    fn writes_anything(&self) -> bool {
+        self.values().any(|d| d.writes_anything())
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
 
 /// Paths written to each document by recent commits, kept while some
 /// snapshot older than them is open.
@@ -402,7 +432,7 @@ impl PathLog {
     /// `snapshot`. Called with the commit lock held.
     pub fn check(&self, docs: &DocTxs, snapshot: u64) -> Result<()> {
         let log = self.writes.lock();
-        for (key, doc) in docs {
+        for (key, doc) in docs.iter() {
             let Some(entries) = log.get(&key[..]) else { continue };
             for (version, written) in entries.iter().filter(|(v, _)| *v > snapshot) {
                 let mine = doc.ops.iter().map(|(p, op)| footprint(p, op)).chain(doc.reads.iter().map(|p| &p[..]));
@@ -500,14 +530,14 @@ impl EngineTx {
     /// This transaction's view of a document, loaded from its snapshot on
     /// first use.
     fn doc(&mut self, key: &[u8]) -> Result<&mut DocTx> {
-        if !self.docs.contains_key(key) {
+        if !self.state::<DocTxs>().is_some_and(|d| d.contains_key(key)) {
             let base = match self.read_untracked(key) {
                 Some(bytes) => Some(decode(&bytes)?),
                 None => None,
             };
-            self.docs.insert(key.to_vec(), DocTx::new(base));
+            self.state_mut::<DocTxs>().insert(key.to_vec(), DocTx::new(base));
         }
-        Ok(self.docs.get_mut(key).unwrap())
+        Ok(self.state_mut::<DocTxs>().get_mut(key).unwrap())
     }
 
     /// The ids of the run's documents in id order: those starting with
@@ -520,7 +550,7 @@ impl EngineTx {
             ids.insert(String::from_utf8_lossy(&k[start.len()..]).into_owned());
             true
         });
-        for (key, d) in self.docs.iter().filter(|(k, _)| k.starts_with(&start)) {
+        for (key, d) in self.state::<DocTxs>().into_iter().flat_map(|d| d.iter()).filter(|(k, _)| k.starts_with(&start)) {
             let id = String::from_utf8_lossy(&key[start.len()..]).into_owned();
             if d.current.is_some() {
                 ids.insert(id);
@@ -573,6 +603,43 @@ impl EngineTx {
     }
 }
 
+impl SecondaryIndex for PathLog {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn prepare(&self, state: &Extensions, snapshot: u64, newest: &dyn Source) -> Result<Resolved> {
+        match state.get::<DocTxs>() {
+            Some(docs) => {
+                self.check(docs, snapshot)?;
+                resolve(newest, docs)
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn committed(&self, version: u64, state: Option<&Extensions>, keys: &mut dyn Iterator<Item = &[u8]>, oldest_needed: u64) {
+        self.record(version, state.and_then(|s| s.get::<DocTxs>()), keys, oldest_needed);
+    }
+}
+
+/// JSON operations outside a transaction.
+pub trait JsonDb: Db {
+    /// Reads the value at `path` of the JSON document at internal key `key`
+    /// (run | Json | doc id) at the current snapshot and calls `f` with it
+    /// encoded: the fast path of `json.get`.
+    fn json_get_with<R>(&self, key: &[u8], path: &str, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
+        self.check_open()?;
+        check_fast_key(key, TypeTag::Json, "JSON document")?;
+        let path = json_path::parse(path)?;
+        let Some((_, stored)) = self.get_visible(key) else { return Ok(None) };
+        let doc = decode(&stored)?;
+        Ok(get(&doc, &path).map(|v| f(&encode(v))))
+    }
+}
+
+impl<D: Db + ?Sized> JsonDb for D {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -592,7 +659,7 @@ mod tests {
         assert!(decode(&hex::decode("dc0010").unwrap()).is_err());
         assert!(decode(&vec![0x91; 100_000]).is_err());
     }
-    use crate::json_path::parse;
+    use crate::primitives::json::path::parse;
 
     fn v(s: &str) -> Doc {
         let j: serde_json::Value = serde_json::from_str(s).unwrap();

@@ -14,10 +14,10 @@ use in_mem_core::{Error, InternalKey, Result, RunId, TypeTag, now_ms};
 use in_mem_storage::Value;
 use serde_json::json;
 
-use crate::database::Engine;
-use crate::forks;
-use crate::kv;
-use crate::runs::{self, RunInfo, RunStatus};
+use crate::core::Engine;
+use crate::core::forks;
+use crate::core::runs::{self, RunInfo, RunStatus};
+use crate::primitives::kv;
 
 /// One commit in a run's log.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,7 +86,7 @@ impl Engine {
         self.store().scan_history(&start, end.as_deref(), at, |_, history| {
             for (_, value) in history {
                 if let Some(stored) = value {
-                    *clock = Some(clock.unwrap_or(0).max(crate::kv::updated_at(stored)));
+                    *clock = Some(clock.unwrap_or(0).max(crate::primitives::kv::updated_at(stored)));
                 }
             }
             true

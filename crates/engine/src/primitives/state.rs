@@ -13,8 +13,8 @@ use in_mem_core::{Error, InternalKey, Result, RunId, TypeTag, now_ms};
 use in_mem_storage::Value;
 use serde_json::json;
 
-use crate::kv::check_value;
-use crate::txn::EngineTx;
+use crate::access::{Db, EngineTx, check_fast_key};
+use crate::primitives::kv::check_value;
 
 /// A cell as read.
 #[derive(Clone, Debug)]
@@ -67,12 +67,10 @@ impl EngineTx {
         if let Some((_, v)) = self.read(key) {
             return (true, version_of(&v));
         }
-        let snapshot = self.snapshot_version();
-        let engine = self.engine().clone();
-        let before = match engine.store().read_any(key, snapshot) {
+        let before = match self.read_any(key) {
             // Deleted at `tomb`: the value before it (through a fork's
             // parent, if that is where it lived).
-            Some((tomb, None)) if tomb > 0 => in_mem_storage::Source::read(&*engine, key, tomb - 1).map_or(0, |(_, v)| version_of(&v)),
+            Some((tomb, None)) if tomb > 0 => self.read_at(key, tomb - 1).map_or(0, |(_, v)| version_of(&v)),
             // Present at the snapshot but deleted by this transaction.
             Some((_, Some(v))) => version_of(&v),
             _ => 0,
@@ -146,3 +144,20 @@ impl EngineTx {
         out
     }
 }
+/// State operations outside a transaction.
+pub trait StateDb: Db {
+    /// Reads the state cell at internal key `key` (run | State | name) at the
+    /// current snapshot, calling `f(cell version, updatedAt, value)`: the
+    /// fast path of `state.get`, as `kv_get_with` is of `kv.get`.
+    fn state_get_with<R>(&self, key: &[u8], f: impl FnOnce(u64, u64, &[u8]) -> R) -> Result<Option<R>> {
+        self.check_open()?;
+        check_fast_key(key, TypeTag::State, "state cell")?;
+        Ok(self.with_visible(key, |_, stored| {
+            let version = u64::from_le_bytes(stored[..8].try_into().unwrap());
+            let updated_at = u64::from_le_bytes(stored[8..16].try_into().unwrap());
+            f(version, updated_at, &stored[16..])
+        }))
+    }
+}
+
+impl<D: Db + ?Sized> StateDb for D {}

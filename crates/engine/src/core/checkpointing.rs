@@ -28,7 +28,8 @@ use in_mem_durability::checkpoint::{self, CheckpointWriter};
 use in_mem_durability::manifest::{self, Manifest};
 use parking_lot::Mutex;
 
-use crate::database::Engine;
+use in_mem_durability::Wal;
+use in_mem_storage::{Snapshot, Store, Value};
 
 /// How many checkpoints are kept: the newest and one to fall back to.
 const KEPT: usize = 2;
@@ -103,8 +104,8 @@ impl Checkpoints {
 }
 
 /// What recovery starts from.
-pub(crate) struct Loaded {
-    pub engine: Engine,
+pub(crate) struct Loaded<E> {
+    pub engine: E,
     /// The loaded checkpoint's version; 0: none.
     pub version: u64,
     pub database_id: Option<[u8; 16]>,
@@ -121,32 +122,31 @@ pub fn named(data_dir: &Path) -> Result<Vec<u64>> {
     Ok(manifest::read(data_dir)?.map(|m| m.checkpoints).unwrap_or_default())
 }
 
-impl Engine {
-    /// Writes a checkpoint now (see the module comment). `None` for a
-    /// memory-only database.
-    pub fn checkpoint(&self) -> Result<Option<CheckpointReport>> {
-        self.check_open_to_write("a checkpoint")?;
-        self.checkpoint_now()
-    }
+/// What a checkpoint is loaded into: the engine's recovery side.
+pub(crate) trait LoadTarget {
+    /// Judges an entry before it reaches the store.
+    fn check_recovered(&self, key: &[u8], value: Option<&[u8]>) -> std::result::Result<(), &'static str>;
+    /// Applies one entry (a key's versions come oldest first).
+    fn apply_loaded(&self, version: u64, key: &[u8], value: Option<Value>);
+    /// Makes everything loaded up to `version` visible.
+    fn publish_recovered(&self, version: u64);
+}
 
-    pub fn checkpoint_progress(&self) -> CheckpointProgress {
-        self.checkpoints().map(|c| c.progress()).unwrap_or_default()
-    }
-
-    pub(crate) fn checkpoint_now(&self) -> Result<Option<CheckpointReport>> {
-        let (Some(wal), Some(cps)) = (self.wal(), self.checkpoints()) else {
-            return Ok(None);
-        };
+impl Checkpoints {
+    /// Writes a checkpoint of `store` at `snapshot` (see the module
+    /// comment), after syncing `wal` to it; the runs `keep_run` refuses
+    /// (deleted ones) are not carried over.
+    pub(crate) fn write(&self, wal: &Wal, store: &Store, snapshot: Snapshot, keep_run: impl Fn(&[u8]) -> bool) -> Result<Option<CheckpointReport>> {
+        let cps = self;
         let started = Instant::now();
         let mut kept = cps.kept.lock();
-        let snapshot = self.snapshot();
         let version = snapshot.version();
         if kept.first() == Some(&version) {
             return Ok(Some(CheckpointReport { version, entries: 0, bytes: 0, duration_ms: 0.0, removed_segments: 0, unchanged: true }));
         }
         wal.sync_to(version)?;
         cps.written.store(0, Ordering::Relaxed);
-        cps.total.store(self.store().key_count() as u64, Ordering::Relaxed);
+        cps.total.store(store.key_count() as u64, Ordering::Relaxed);
         cps.running.store(true, Ordering::Release);
         let written = (|| {
             let mut w = CheckpointWriter::create(&cps.dir, version, cps.database_id)?;
@@ -154,9 +154,9 @@ impl Engine {
             // Run data keeps its history (replay and forks read it); the
             // SYSTEM tables need only their newest value; a deleted run's
             // keys are not carried over.
-            self.store().scan_history(&[], None, version, |k, history| {
+            store.scan_history(&[], None, version, |k, history| {
                 let system = k[..16] == [0u8; 16];
-                if !system && !self.run_data_needed(&k[..16]) {
+                if !system && !keep_run(&k[..16]) {
                     return true;
                 }
                 let kept = if system { &history[history.len() - 1..] } else { history };
@@ -206,40 +206,40 @@ impl Engine {
             unchanged: false,
         }))
     }
+}
 
-    /// Loads the newest loadable checkpoint named by the manifest into a
-    /// fresh engine from `make`, through `apply`.
-    pub(crate) fn load_checkpoint(make: impl Fn() -> Engine, data_dir: &Path) -> Result<Loaded> {
-        let versions = named(data_dir)?;
-        let mut fallback_reason = None;
-        for (i, version) in versions.iter().enumerate() {
-            let engine = make();
-            let path = checkpoint_path(data_dir, *version);
-            let loaded = checkpoint::read(&path, None, |k, v, value| {
-                if let Err(why) = crate::commit_record::check_shape(k, value) {
-                    return Err(Error::Corruption { file: path.display().to_string(), offset: 0, reason: format!("an entry does not decode: {why}") });
+/// Loads the newest loadable checkpoint named by the manifest into a fresh
+/// engine from `make`.
+pub(crate) fn load<E: LoadTarget>(make: impl Fn() -> E, data_dir: &Path) -> Result<Loaded<E>> {
+    let versions = named(data_dir)?;
+    let mut fallback_reason = None;
+    for (i, version) in versions.iter().enumerate() {
+        let engine = make();
+        let path = checkpoint_path(data_dir, *version);
+        let loaded = checkpoint::read(&path, None, |k, v, value| {
+            if let Err(why) = engine.check_recovered(k, value) {
+                return Err(Error::Corruption { file: path.display().to_string(), offset: 0, reason: format!("an entry does not decode: {why}") });
+            }
+            engine.apply_loaded(v, k, value.map(Arc::from));
+            Ok(())
+        });
+        match loaded {
+            Ok(info) if info.version == *version => {
+                engine.publish_recovered(*version);
+                return Ok(Loaded { engine, version: *version, database_id: Some(info.database_id), fallback_reason });
+            }
+            outcome => {
+                let reason = match outcome {
+                    Ok(info) => format!("{} holds commit {} but the manifest names {version}", path.display(), info.version),
+                    Err(e) => e.to_string(),
+                };
+                if i + 1 == versions.len() {
+                    let what = if i == 0 { "the only checkpoint" } else { "no checkpoint named by the manifest" };
+                    return Err(Error::Corruption { file: path.display().to_string(), offset: 0, reason: format!("{what} could be loaded: {reason}") });
                 }
-                engine.apply_loaded(v, k, value.map(Arc::from));
-                Ok(())
-            });
-            match loaded {
-                Ok(info) if info.version == *version => {
-                    engine.publish_recovered(*version);
-                    return Ok(Loaded { engine, version: *version, database_id: Some(info.database_id), fallback_reason });
-                }
-                outcome => {
-                    let reason = match outcome {
-                        Ok(info) => format!("{} holds commit {} but the manifest names {version}", path.display(), info.version),
-                        Err(e) => e.to_string(),
-                    };
-                    if i + 1 == versions.len() {
-                        let what = if i == 0 { "the only checkpoint" } else { "no checkpoint named by the manifest" };
-                        return Err(Error::Corruption { file: path.display().to_string(), offset: 0, reason: format!("{what} could be loaded: {reason}") });
-                    }
-                    fallback_reason.get_or_insert(reason);
-                }
+                fallback_reason.get_or_insert(reason);
             }
         }
-        Ok(Loaded { engine: make(), version: 0, database_id: None, fallback_reason: None })
     }
+    Ok(Loaded { engine: make(), version: 0, database_id: None, fallback_reason: None })
 }
