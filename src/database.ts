@@ -46,7 +46,7 @@ export interface OpenOptions {
   maxPendingWrites?: number
   /** WAL segment size in bytes. Default 64 MiB. */
   segmentBytes?: number
-  /** How often expired TTL keys are purged from memory. Default 1000. */
+  /** How often (ms) the maintenance thread runs: it retires expired TTL entries from the expiry index (an expired key is already invisible to live reads, and stays in its run's history for replay), drops deleted runs' data and takes automatic checkpoints. Default 1000. */
   purgeIntervalMs?: number
   /** A checkpoint is taken in the background once the WAL on disk is larger than this many bytes; 0: never automatically. Default 64 MiB. */
   checkpointBytes?: number

@@ -116,6 +116,37 @@ describe('one snapshot per answer, with a worker committing all the while', () =
     expect(mixed).toEqual([])
   })
 
+  it('runs.lineage reads every ancestor at one moment', async () => {
+    // A chain of five runs, nearest first from the leaf. The worker pauses
+    // them leaf first and resumes them root first, one commit each: at every
+    // moment the paused runs are the ones nearest the leaf. A lineage read
+    // run by run (the leaf, then later its parent, ...) sees an active run
+    // nearer the leaf than a paused one when the worker moves in between.
+    const chain = [db.runs.begin({ name: 'root' })]
+    for (let d = 1; d < 5; d++) chain.push(db.runs.begin({ parent: chain[d - 1], name: `depth ${d}` }))
+    const leaf = chain[4]
+    const w = writer(
+      dir,
+      { chain },
+      `for (let d = 4; d >= 0; d--) db.runs.pause(data.chain[d])
+      for (let d = 0; d < 5; d++) db.runs.resume(data.chain[d])`,
+    )
+    await w.started
+    const mixed: string[][] = []
+    let sawPaused = 0
+    const reads = forAWhile(400, () => {
+      const statuses = db.runs.lineage(leaf).map((r) => r.status)
+      expect(statuses).toHaveLength(5)
+      const lastPaused = statuses.lastIndexOf('paused')
+      if (lastPaused !== -1) sawPaused++
+      if (lastPaused !== -1 && statuses.slice(0, lastPaused).some((s) => s !== 'paused')) mixed.push(statuses)
+    })
+    await w.stop()
+    expect(mixed).toEqual([])
+    expect(reads).toBeGreaterThan(100)
+    expect(sawPaused, 'the reads met the worker mid-way').toBeGreaterThan(0)
+  })
+
   it('runs.tag from one worker while another untags in a loop loses no tag', async () => {
     const run = db.runs.begin({ tags: ['keep'] })
     // The untagger removes a tag the run never has, without pause: a
