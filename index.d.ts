@@ -182,7 +182,7 @@ export declare class NativeTransaction {
   vectorsCount(run: string, collection: string): number
   vectorsCollections(run: string): Array<NativeCollection>
   vectorsDrop(run: string, collection: string): boolean
-  vectorsSearch(run: string, collection: string, query: Uint8Array, k: number, filter?: Uint8Array | undefined | null): Array<NativeHit>
+  vectorsSearch(run: string, collection: string, query: Uint8Array, k: number, filter: Uint8Array | undefined | null, walk: NativeWalk): Array<NativeHit>
 }
 
 export interface NativeAppended {
@@ -346,6 +346,13 @@ export interface NativeVerification {
   length: number
   firstInvalid?: number
   reason?: string
+}
+
+export interface NativeWalk {
+  /** The graph walk's expansion. */
+  ef?: number
+  /** Score every vector instead of walking the graph. */
+  exact?: boolean
 }
 
 export interface NativeWatchBatch {

@@ -74,9 +74,17 @@ export interface SearchOptions {
   k?: number
   /** Only vectors whose metadata passes this predicate. */
   filter?: VectorFilter
-  /** Accepted for the approximate index to come; the search is exact today. */
+  /**
+   * The HNSW walk's expansion, 1–10,000 (at least `k` is used): higher finds
+   * the true nearest more often and costs more. Default 64.
+   */
   ef?: number
-  /** Accepted for the approximate index to come; the search is exact today. */
+  /**
+   * Score every vector instead of walking the index: exact, and linear in
+   * the collection's size. A search is exact anyway for a collection under
+   * 1,000 vectors, a filter that admits few vectors, a fork, and a replay of
+   * an older version.
+   */
   exact?: boolean
 }
 
@@ -217,15 +225,17 @@ export class Vectors {
     checkName('a collection name', collection)
     if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('search options must be an object')
     checkOptions(opts, ['k', 'filter', 'ef', 'exact'], 'vectors.search options')
-    const { k = 10, filter } = opts
+    const { k = 10, filter, ef, exact = false } = opts
     if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > 10_000) throw new InvalidArgumentError('k must be an integer 1–10,000')
+    if (ef !== undefined && (typeof ef !== 'number' || !Number.isInteger(ef) || ef < 1 || ef > 10_000)) throw new InvalidArgumentError('ef must be an integer 1–10,000')
+    if (typeof exact !== 'boolean') throw new InvalidArgumentError('exact must be true or false')
     if (filter !== undefined && (typeof filter !== 'object' || filter === null || Array.isArray(filter))) {
       throw new InvalidArgumentError('filter must be an object such as { field: value } or { $and: [...] }')
     }
     const q = vectorBytes(query)
     const f = filter === undefined ? undefined : Buffer.from(encode(filter))
     return this.target
-      .read(run, (tx) => tx.vectorsSearch(run, collection, q, k, f))
+      .read(run, (tx) => tx.vectorsSearch(run, collection, q, k, f, { ef, exact }))
       .map((h) => ({ id: h.id, score: h.score, metadata: h.metadata == null ? undefined : (decode(h.metadata) as M) }))
   }
 }

@@ -223,3 +223,92 @@ describe('snapshots, transactions, forks, replay and durability', () => {
     db = Database.open(join(dir, 'db'))
   })
 })
+
+describe('the HNSW graph', () => {
+  const N = 2000
+  const D = 24
+  /** `N` random vectors in collection `g`, metadata `{ i, even }`; returns them. */
+  function fill(metric: 'cosine' | 'dot' | 'euclidean', seed: number): number[][] {
+    const r = rng(seed)
+    db.vectors.create(run, 'g', { dimension: D, metric })
+    const vs = Array.from({ length: N }, () => Array.from({ length: D }, () => r() - 0.5))
+    db.vectors.upsertMany(run, 'g', vs.map((vector, i) => ({ id: `v${i}`, vector, metadata: { i, even: i % 2 === 0 } })))
+    return vs
+  }
+  const ids = (hits: { id: string }[]): string[] => hits.map((h) => h.id)
+  const recall = (a: string[], truth: string[]): number => a.filter((id) => truth.includes(id)).length / truth.length
+
+  it('finds what the exact scan finds, with the same scores, in every metric', () => {
+    for (const metric of ['cosine', 'dot', 'euclidean'] as const) {
+      db.vectors.drop(run, 'g')
+      fill(metric, 42)
+      const r = rng(7)
+      let total = 0
+      for (let t = 0; t < 10; t++) {
+        const q = Array.from({ length: D }, () => r() - 0.5)
+        const approx = db.vectors.search(run, 'g', q, { k: 10, ef: 128 })
+        const exact = db.vectors.search(run, 'g', q, { k: 10, exact: true })
+        expect(approx).toHaveLength(10)
+        for (const h of approx) {
+          const e = exact.find((x) => x.id === h.id)
+          if (e) expect(h.score).toBe(e.score)
+        }
+        total += recall(ids(approx), ids(exact))
+      }
+      expect(total / 10, metric).toBeGreaterThanOrEqual(0.9)
+    }
+  })
+
+  it('a filter holds for every result, and a filter few pass still returns all of them', () => {
+    fill('cosine', 3)
+    const q = Array.from({ length: D }, (_, i) => Math.sin(i))
+    const even = db.vectors.search<{ i: number; even: boolean }>(run, 'g', q, { k: 20, filter: { even: true } })
+    expect(even).toHaveLength(20)
+    expect(even.every((h) => h.metadata!.even)).toBe(true)
+    const few = db.vectors.search(run, 'g', q, { k: 10, filter: { i: { $in: [1, 999, 1998] } } })
+    expect(ids(few).sort()).toEqual(['v1', 'v1998', 'v999'])
+  })
+
+  it('answers as of a transaction’s snapshot and its own writes, and of a replay view', () => {
+    const vs = fill('euclidean', 5)
+    const q = vs[17]
+    const version = db.stats().version
+    db.transaction(run, (tx) => {
+      expect(tx.vectors.search('g', q, { k: 1 })[0].id).toBe('v17')
+      tx.vectors.delete('g', 'v17')
+      tx.vectors.upsert('g', 'mine', q.map((x) => x + 1e-4))
+      expect(tx.vectors.search('g', q, { k: 1 })[0].id).toBe('mine')
+    })
+    expect(db.vectors.search(run, 'g', q, { k: 1 })[0].id).toBe('mine')
+    const view = db.replay(run, { at: version })
+    expect(view.vectors.search('g', q, { k: 1 })[0].id).toBe('v17')
+    view.close()
+  })
+
+  it('is rebuilt at open from the log and from a checkpoint', async () => {
+    const vs = fill('cosine', 9)
+    const before = db.vectors.search(run, 'g', vs[3], { k: 10 })
+    expect(before[0].id).toBe('v3')
+    db.close()
+    db = Database.open(join(dir, 'db'))
+    expect(db.vectors.search(run, 'g', vs[3], { k: 10 })[0].id).toBe('v3')
+    await db.checkpoint()
+    db.close()
+    db = Database.open(join(dir, 'db'))
+    const after = db.vectors.search(run, 'g', vs[3], { k: 10 })
+    expect(after[0].id).toBe('v3')
+    expect(recall(ids(after), ids(db.vectors.search(run, 'g', vs[3], { k: 10, exact: true })))).toBeGreaterThanOrEqual(0.9)
+  })
+
+  it('ef and exact are checked', () => {
+    fill('dot', 1)
+    const q = new Array(D).fill(0.1)
+    for (const ef of [0, 1.5, 10_001, Number.NaN, '8']) {
+      const e = expectError(() => db.vectors.search(run, 'g', q, { ef: ef as number }), InvalidArgumentError, 'INVALID_ARGUMENT')
+      expect(e.message).toContain('ef must be an integer 1–10,000')
+    }
+    const e = expectError(() => db.vectors.search(run, 'g', q, { exact: 'yes' as unknown as boolean }), InvalidArgumentError, 'INVALID_ARGUMENT')
+    expect(e.message).toContain('exact must be true or false')
+    expect(db.vectors.search(run, 'g', q, { k: 5, ef: 1 })).toHaveLength(5)
+  })
+})

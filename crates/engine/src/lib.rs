@@ -40,7 +40,7 @@ pub use primitives::kv::{KvDb, KvEntry, KvListOptions, payload as kv_payload};
 pub use primitives::machines::{Applied, ApplyOptions, CreateOptions, Definition, Instance, InstanceListOptions, TransitionDef};
 pub use primitives::state::{Cell, StateDb};
 pub use primitives::traces::{NewTrace, Trace, TraceId, TraceQuery, TraceType};
-pub use primitives::vectors::{Collection as VectorCollection, Hit as VectorHit, MAX_DIMENSION, MAX_K, Metric, StoredVector};
+pub use primitives::vectors::{Collection as VectorCollection, DEFAULT_EF, Hit as VectorHit, MAX_DIMENSION, MAX_EF, MAX_K, Metric, StoredVector, VectorQuery};
 pub use watch::{Change, Described, WatchFilter, tag_of as watch_tag};
 
 pub use in_mem_core::{Error, Result, RunId};

@@ -30,6 +30,14 @@ impl From<StoredVector> for NativeVector {
 }
 
 #[napi(object)]
+pub struct NativeWalk {
+    /// The graph walk's expansion.
+    pub ef: Option<f64>,
+    /// Score every vector instead of walking the graph.
+    pub exact: Option<bool>,
+}
+
+#[napi(object)]
 pub struct NativeHit {
     pub id: String,
     pub score: f64,
@@ -131,11 +139,24 @@ impl NativeTransaction {
     }
 
     #[napi(catch_unwind)]
-    pub fn vectors_search(&mut self, run: String, collection: String, query: &[u8], k: f64, filter: Option<&[u8]>) -> Result<Vec<NativeHit>> {
+    pub fn vectors_search(&mut self, run: String, collection: String, query: &[u8], k: f64, filter: Option<&[u8]>, walk: NativeWalk) -> Result<Vec<NativeHit>> {
+        let NativeWalk { ef, exact } = walk;
         let run = parse_run(&run)?;
         if !(k.is_finite() && k.fract() == 0.0 && k >= 1.0 && k <= in_mem_engine::MAX_K as f64) {
             return Err(invalid(format!("k must be an integer 1–{}, not {k}", in_mem_engine::MAX_K)));
         }
-        Ok(self.run(|tx| tx.vectors_search(&run, &collection, query, k as usize, filter))?.into_iter().map(Into::into).collect())
+        if let Some(ef) = ef
+            && !(ef.is_finite() && ef.fract() == 0.0 && ef >= 1.0 && ef <= in_mem_engine::MAX_EF as f64)
+        {
+            return Err(invalid(format!("ef must be an integer 1–{}, not {ef}", in_mem_engine::MAX_EF)));
+        }
+        let ef = ef.map(|e| e as usize);
+        Ok(self
+            .run(|tx| {
+                tx.vectors_search(&run, &collection, &in_mem_engine::VectorQuery { vector: query, k: k as usize, filter, ef, exact: exact.unwrap_or(false) })
+            })?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 }

@@ -21,5 +21,10 @@ pub mod vectors;
 
 /// The secondary indexes the primitives keep, registered by every open.
 pub fn indexes() -> Vec<Arc<dyn SecondaryIndex>> {
-    vec![Arc::new(kv::TtlIndex::default()), Arc::new(traces::TraceIndex::default()), Arc::new(json::PathLog::default())]
+    vec![
+        Arc::new(kv::TtlIndex::default()),
+        Arc::new(traces::TraceIndex::default()),
+        Arc::new(json::PathLog::default()),
+        Arc::new(vectors::VectorIndex::default()),
+    ]
 }

@@ -13,11 +13,14 @@
 //! with no extra machinery; a search reads its transaction's snapshot (and
 //! its own upserts and deletes) and so answers as of that snapshot.
 //!
-//! This first version searches exactly: a scan of the collection at the
-//! snapshot, the filter applied to each vector before it is scored, the top
-//! `k` kept in a heap. It is the ground truth an approximate index (HNSW,
-//! a secondary index derived from these records) is checked against and
-//! falls back to for selective filters; it does not have that index yet.
+//! Search walks an HNSW graph per collection (usearch), a secondary index
+//! derived from these records (`index.rs`) that keeps one node per version
+//! a snapshot can still read, so a search answers as of its snapshot; the
+//! metadata filter is applied during the walk. An exact scan — the filter
+//! applied to each vector before it is scored, the top `k` kept in a heap —
+//! is the ground truth the graph is checked against, and what a search
+//! falls back to for a small collection, a selective filter, a fork, a
+//! replay of an old version, or `exact: true`.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -27,214 +30,47 @@ use rmpv::Value as Doc;
 use serde_json::json;
 
 use crate::access::EngineTx;
+
+mod index;
+mod record;
+
+pub(crate) use index::VectorIndex;
+use record::*;
+pub use record::{Collection, Hit, MAX_DIMENSION, MAX_K, Metric, StoredVector};
+
+/// What a search asks for (SPEC §14): the query vector (little-endian
+/// f32s), how many results, a filter (compiled MessagePack), the graph
+/// walk's expansion, and whether to score every vector instead.
+#[derive(Clone, Copy, Debug)]
+pub struct VectorQuery<'a> {
+    pub vector: &'a [u8],
+    pub k: usize,
+    pub filter: Option<&'a [u8]>,
+    pub ef: Option<usize>,
+    pub exact: bool,
+}
+
+/// A graph walk's parameters.
+#[derive(Clone, Copy)]
+struct Walk<'f> {
+    k: usize,
+    filter: Option<&'f Filter>,
+    ef: usize,
+}
+
+/// The graph's search expansion when a search gives no `ef`.
+pub const DEFAULT_EF: usize = 64;
+/// The largest `ef` a search may ask for.
+pub const MAX_EF: usize = 10_000;
+/// Collections smaller than this are scanned: it is as fast, and exact.
+const EXACT_BELOW: usize = 1_000;
+/// Vectors sampled to estimate how many a filter admits.
+const SAMPLE: usize = 128;
+/// A filter estimated to admit fewer than this many times `k` vectors is
+/// scanned exactly: the walk would end before it found `k`.
+const SELECTIVE_FACTOR: usize = 10;
 use crate::primitives::json;
 use crate::primitives::machines::guard::{equal, order};
-
-const CONFIG: u8 = 0x01;
-const RECORD: u8 = 0x02;
-pub const MAX_DIMENSION: u32 = 8192;
-/// The most results one search returns.
-pub const MAX_K: usize = 10_000;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Metric {
-    Cosine,
-    Dot,
-    Euclidean,
-}
-
-impl Metric {
-    pub fn parse(s: &str) -> Result<Metric> {
-        match s {
-            "cosine" => Ok(Metric::Cosine),
-            "dot" => Ok(Metric::Dot),
-            "euclidean" => Ok(Metric::Euclidean),
-            other => Err(Error::invalid_argument(format!("metric must be 'cosine', 'dot' or 'euclidean', not {other:?}"))),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Metric::Cosine => "cosine",
-            Metric::Dot => "dot",
-            Metric::Euclidean => "euclidean",
-        }
-    }
-
-    fn byte(self) -> u8 {
-        match self {
-            Metric::Cosine => 1,
-            Metric::Dot => 2,
-            Metric::Euclidean => 3,
-        }
-    }
-
-    fn from_byte(b: u8) -> Option<Metric> {
-        match b {
-            1 => Some(Metric::Cosine),
-            2 => Some(Metric::Dot),
-            3 => Some(Metric::Euclidean),
-            _ => None,
-        }
-    }
-
-    /// [`Metric::score`] of `a` against stored components (little-endian
-    /// f32s), read in place.
-    fn score_stored(self, a: &[f32], b: &[u8]) -> f64 {
-        let b = b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64);
-        let a = a.iter().map(|x| *x as f64);
-        match self {
-            Metric::Dot => a.zip(b).map(|(x, y)| x * y).sum(),
-            Metric::Euclidean => -a.zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt(),
-            Metric::Cosine => {
-                let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);
-                for (x, y) in a.zip(b) {
-                    dot += x * y;
-                    na += x * x;
-                    nb += y * y;
-                }
-                if na == 0.0 || nb == 0.0 { 0.0 } else { dot / (na.sqrt() * nb.sqrt()) }
-            }
-        }
-    }
-
-    /// Higher is better: cosine similarity, dot product, negated L2 distance.
-    #[cfg(test)]
-    fn score(self, a: &[f32], b: &[f32]) -> f64 {
-        match self {
-            Metric::Dot => a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum(),
-            Metric::Euclidean => -a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum::<f64>().sqrt(),
-            Metric::Cosine => {
-                let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);
-                for (x, y) in a.iter().zip(b) {
-                    let (x, y) = (*x as f64, *y as f64);
-                    dot += x * y;
-                    na += x * x;
-                    nb += y * y;
-                }
-                if na == 0.0 || nb == 0.0 { 0.0 } else { dot / (na.sqrt() * nb.sqrt()) }
-            }
-        }
-    }
-}
-
-/// A collection's configuration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Collection {
-    pub dimension: u32,
-    pub metric: Metric,
-}
-
-impl Collection {
-    fn encode(&self) -> Vec<u8> {
-        let mut v = self.dimension.to_le_bytes().to_vec();
-        v.push(self.metric.byte());
-        v
-    }
-
-    fn decode(bytes: &[u8]) -> Result<Collection> {
-        let bad = || Error::internal("a vector collection's configuration is malformed");
-        if bytes.len() != 5 {
-            return Err(bad());
-        }
-        Ok(Collection { dimension: u32::from_le_bytes(bytes[..4].try_into().unwrap()), metric: Metric::from_byte(bytes[4]).ok_or_else(bad)? })
-    }
-}
-
-/// A vector as read: its id, components and metadata (MessagePack, if any).
-#[derive(Clone, Debug, PartialEq)]
-pub struct StoredVector {
-    pub id: String,
-    pub vector: Vec<f32>,
-    pub metadata: Option<Vec<u8>>,
-}
-
-/// A search result.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Hit {
-    pub id: String,
-    pub score: f64,
-    pub metadata: Option<Vec<u8>>,
-}
-
-fn check_name(what: &str, name: &str) -> Result<()> {
-    InternalKey::validate_user_key(name.as_bytes()).map_err(|e| match e {
-        Error::InvalidArgument { message } => Error::invalid_argument(format!("{what}: {message}")),
-        other => other,
-    })
-}
-
-fn config_key(run: &RunId, collection: &str) -> Result<Vec<u8>> {
-    check_name("a collection name", collection)?;
-    // Histories, diffs and watch name a vector "collection/id".
-    if collection.contains('/') {
-        return Err(Error::invalid_argument(format!("a collection name must not contain '/': {collection:?}")));
-    }
-    let mut user = vec![CONFIG];
-    user.extend_from_slice(collection.as_bytes());
-    Ok(InternalKey::build(run, TypeTag::Vector, &user))
-}
-
-fn records_prefix(run: &RunId, collection: &str) -> Vec<u8> {
-    let mut user = vec![RECORD];
-    user.extend_from_slice(collection.as_bytes());
-    user.push(0);
-    InternalKey::build(run, TypeTag::Vector, &user)
-}
-
-fn record_key(run: &RunId, collection: &str, id: &str) -> Result<Vec<u8>> {
-    check_name("a vector id", id)?;
-    let mut key = records_prefix(run, collection);
-    key.extend_from_slice(id.as_bytes());
-    if key.len() - 17 > in_mem_core::limits::MAX_KEY_BYTES + 2 {
-        return Err(Error::limit("a collection name and a vector id together are over the key limit"));
-    }
-    Ok(key)
-}
-
-/// Checks `vector` (little-endian f32s) against the collection: its
-/// dimension, and every component finite.
-fn parse_vector(bytes: &[u8], dimension: u32) -> Result<Vec<f32>> {
-    if !bytes.len().is_multiple_of(4) {
-        return Err(Error::invalid_argument("a vector must be whole 32-bit floats"));
-    }
-    let v: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
-    if v.len() as u32 != dimension {
-        return Err(Error::invalid_argument(format!("the vector has {} dimensions; the collection has {dimension}", v.len())));
-    }
-    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-        return Err(Error::invalid_argument(format!("component {i} of the vector is {}, not a finite number", v[i])));
-    }
-    Ok(v)
-}
-
-fn encode_record(vector: &[f32], metadata: Option<&[u8]>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4 + 4 * vector.len() + metadata.map_or(0, <[u8]>::len));
-    out.extend_from_slice(&(vector.len() as u32).to_le_bytes());
-    for x in vector {
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    if let Some(m) = metadata {
-        out.extend_from_slice(m);
-    }
-    out
-}
-
-/// The components (little-endian f32 bytes) and metadata bytes of a stored record.
-fn split_record(bytes: &[u8]) -> Result<(&[u8], Option<&[u8]>)> {
-    let bad = || Error::internal("a stored vector is malformed");
-    let dim = u32::from_le_bytes(bytes.get(..4).ok_or_else(bad)?.try_into().unwrap()) as usize;
-    let end = 4 + 4 * dim;
-    let comps = bytes.get(4..end).ok_or_else(bad)?;
-    let meta = &bytes[end..];
-    Ok((comps, (!meta.is_empty()).then_some(meta)))
-}
-
-/// The components and metadata bytes of a stored record.
-fn decode_record(bytes: &[u8]) -> Result<(Vec<f32>, Option<&[u8]>)> {
-    let (comps, meta) = split_record(bytes)?;
-    Ok((comps.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(), meta))
-}
 
 // ----- filters -----------------------------------------------------------------
 
@@ -523,19 +359,111 @@ impl EngineTx {
 
     /// The `k` best vectors for `query` by the collection's metric, among
     /// those whose metadata passes `filter` (compiled MessagePack), as of
-    /// this transaction's snapshot and its own writes. Exact: every vector
-    /// of the collection is considered.
-    pub fn vectors_search(&mut self, run: &RunId, collection: &str, query: &[u8], k: usize, filter: Option<&[u8]>) -> Result<Vec<Hit>> {
+    /// this transaction's snapshot and its own writes.
+    ///
+    /// Through the collection's HNSW graph ([`VectorIndex`]), the filter
+    /// applied during the walk, with an expansion of `ef` (default
+    /// [`DEFAULT_EF`]); exactly (every vector scored) when `exact` is set,
+    /// when the collection is small, when the filter admits too few vectors
+    /// for the walk to find `k` (estimated from a sample), in a fork, and at
+    /// a snapshot older than the graph holds (a replay view). Either way the
+    /// scores are computed exactly from the stored vectors.
+    pub fn vectors_search(&mut self, run: &RunId, collection: &str, query: &VectorQuery<'_>) -> Result<Vec<Hit>> {
+        let VectorQuery { vector, k, filter, ef, exact } = *query;
         let c = self.existing(run, collection)?;
-        let q = parse_vector(query, c.dimension)?;
+        let q = parse_vector(vector, c.dimension)?;
         if k == 0 || k > MAX_K {
             return Err(Error::invalid_argument(format!("k must be 1–{MAX_K}, not {k}")));
         }
+        if let Some(ef) = ef
+            && !(1..=MAX_EF).contains(&ef)
+        {
+            return Err(Error::invalid_argument(format!("ef must be 1–{MAX_EF}, not {ef}")));
+        }
         let filter = filter.map(Filter::compile).transpose()?;
         let prefix = records_prefix(run, collection);
+        if !exact && let Some(hits) = self.search_graph(run, &prefix, &c, &q, Walk { k, filter: filter.as_ref(), ef: ef.unwrap_or(DEFAULT_EF) })? {
+            return Ok(hits);
+        }
+        self.search_exact(&prefix, &c, &q, k, filter.as_ref())
+    }
+
+    /// [`EngineTx::vectors_search`] through the graph; `None` when it should
+    /// scan instead.
+    fn search_graph(&mut self, run: &RunId, prefix: &[u8], c: &Collection, q: &[f32], walk: Walk<'_>) -> Result<Option<Vec<Hit>>> {
+        let Walk { k, filter, ef } = walk;
+        if self.fork_chain(run).len() > 1 {
+            return Ok(None);
+        }
+        let snapshot = self.snapshot_version();
+        let end = InternalKey::prefix_end(prefix).expect("a collection prefix has an end");
+        let own = self.own_writes(prefix, &end);
+        let Some(index) = self.index::<VectorIndex>() else { return Ok(None) };
+        let Some(sample) = index.sample(prefix, SAMPLE) else { return Ok(None) };
+        if sample.live < EXACT_BELOW {
+            return Ok(None);
+        }
+        // The filter, judged on the record visible at the snapshot.
+        let admits = |id: &[u8]| -> bool {
+            let Some(f) = filter else { return true };
+            let mut key = prefix.to_vec();
+            key.extend_from_slice(id);
+            match self.read_at(&key, snapshot) {
+                Some((_, bytes)) => match split_record(&bytes).and_then(|(_, meta)| meta.map(json::decode).transpose()) {
+                    Ok(meta) => f.matches(&meta.unwrap_or(Doc::Nil)),
+                    Err(_) => false,
+                },
+                None => false,
+            }
+        };
+        if filter.is_some() {
+            // Too selective a filter starves the walk: scan instead.
+            let passing = sample.ids.iter().filter(|id| admits(id)).count();
+            let estimate = passing as f64 / sample.ids.len().max(1) as f64 * sample.live as f64;
+            if passing == 0 || estimate < (SELECTIVE_FACTOR * k) as f64 {
+                return Ok(None);
+            }
+        }
+        let mine: std::collections::HashSet<&[u8]> = own.iter().map(|(key, _)| &key[prefix.len()..]).collect();
+        let accept = |id: &[u8]| !mine.contains(id) && admits(id);
+        let Some(ids) = index.search(prefix, snapshot, q, k, ef, &accept) else { return Ok(None) };
+        let mut hits = Vec::with_capacity(ids.len() + own.len());
+        let mut key = prefix.to_vec();
+        for id in ids {
+            key.truncate(prefix.len());
+            key.extend_from_slice(&id);
+            let Some((_, bytes)) = self.read_at(&key, snapshot) else { continue };
+            let (components, meta) = split_record(&bytes)?;
+            hits.push(Hit { id: String::from_utf8_lossy(&id).into_owned(), score: c.metric.score_stored(q, components), metadata: meta.map(<[u8]>::to_vec) });
+        }
+        // The transaction's own upserts, scored exactly.
+        for (key, value) in &own {
+            let Some(bytes) = value else { continue };
+            let (components, meta) = split_record(bytes)?;
+            if let Some(f) = filter
+                && !f.matches(&meta.map(json::decode).transpose()?.unwrap_or(Doc::Nil))
+            {
+                continue;
+            }
+            hits.push(Hit {
+                id: String::from_utf8_lossy(&key[prefix.len()..]).into_owned(),
+                score: c.metric.score_stored(q, components),
+                metadata: meta.map(<[u8]>::to_vec),
+            });
+        }
+        // The collection's range joins the read set, as a scan's does: a
+        // vector another transaction adds or changes there conflicts.
+        self.scan(prefix, Some(&end), false, &mut |_, _, _| false);
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+        hits.truncate(k);
+        Ok(Some(hits))
+    }
+
+    /// [`EngineTx::vectors_search`] by scoring every vector of the collection.
+    fn search_exact(&mut self, prefix: &[u8], c: &Collection, q: &[f32], k: usize, filter: Option<&Filter>) -> Result<Vec<Hit>> {
         let mut heap: BinaryHeap<Ranked> = BinaryHeap::with_capacity(k + 1);
         let mut failed = None;
-        self.scan_prefix(&prefix, false, &mut |key, _, bytes| {
+        self.scan_prefix(prefix, false, &mut |key, _, bytes| {
             let (v, meta) = match split_record(bytes) {
                 Ok(x) => x,
                 Err(e) => {
@@ -543,7 +471,7 @@ impl EngineTx {
                     return false;
                 }
             };
-            if let Some(f) = &filter {
+            if let Some(f) = filter {
                 let doc = match meta.map(json::decode).transpose() {
                     Ok(d) => d.unwrap_or(Doc::Nil),
                     Err(e) => {
@@ -555,7 +483,7 @@ impl EngineTx {
                     return true;
                 }
             }
-            let score = c.metric.score_stored(&q, v);
+            let score = c.metric.score_stored(q, v);
             let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
             if heap.len() < k {
                 heap.push(Ranked(score, id, meta.map(<[u8]>::to_vec)));
@@ -580,6 +508,135 @@ mod tests {
 
     fn doc(j: &str) -> Vec<u8> {
         rmp_serde::to_vec(&serde_json::from_str::<serde_json::Value>(j).unwrap()).unwrap()
+    }
+
+    struct Rng(u32);
+    impl Rng {
+        fn f32(&mut self) -> f32 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 17;
+            self.0 ^= self.0 << 5;
+            self.0 as f32 / u32::MAX as f32 - 0.5
+        }
+        fn vector(&mut self, d: usize) -> Vec<u8> {
+            (0..d).flat_map(|_| self.f32().to_le_bytes()).collect()
+        }
+    }
+
+    const DIM: usize = 16;
+
+    /// A memory database with one collection of `n` random vectors whose
+    /// metadata is `{ "even": i % 2 == 0, "i": i }`.
+    fn filled(n: usize, metric: Metric, r: &mut Rng) -> (crate::testing::TestDb, RunId) {
+        let db = crate::testing::memory();
+        let run = db.run_begin(None, None, vec![], None).unwrap().id;
+        let mut tx = EngineTx::begin(&db).unwrap();
+        tx.vectors_create(&run, "c", DIM as u32, metric).unwrap();
+        for i in 0..n {
+            let meta = doc(&format!(r#"{{"even": {}, "i": {i}}}"#, i % 2 == 0));
+            tx.vectors_upsert(&run, "c", &format!("v{i}"), &r.vector(DIM), Some(&meta)).unwrap();
+        }
+        tx.commit(true).unwrap();
+        (db, run)
+    }
+
+    fn search(db: &crate::testing::TestDb, run: &RunId, q: &[u8], k: usize, filter: Option<&str>, exact: bool) -> Vec<Hit> {
+        let mut tx = EngineTx::begin(db).unwrap();
+        let filter = filter.map(doc);
+        tx.vectors_search(run, "c", &VectorQuery { vector: q, k, filter: filter.as_deref(), ef: Some(128), exact }).unwrap()
+    }
+
+    fn walks(db: &crate::testing::TestDb) -> u64 {
+        db.index::<VectorIndex>().unwrap().walks.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn recall(approx: &[Hit], exact: &[Hit]) -> f64 {
+        let truth: std::collections::HashSet<&str> = exact.iter().map(|h| h.id.as_str()).collect();
+        approx.iter().filter(|h| truth.contains(h.id.as_str())).count() as f64 / exact.len().max(1) as f64
+    }
+
+    #[test]
+    fn the_graph_finds_what_the_exact_scan_finds() {
+        let mut r = Rng(7);
+        for metric in [Metric::Cosine, Metric::Dot, Metric::Euclidean] {
+            let (db, run) = filled(3000, metric, &mut r);
+            let mut total = 0.0;
+            for _ in 0..20 {
+                let q = r.vector(DIM);
+                let walked = walks(&db);
+                let approx = search(&db, &run, &q, 10, None, false);
+                assert_eq!(walks(&db), walked + 1, "the search walked the graph");
+                let exact = search(&db, &run, &q, 10, None, true);
+                assert_eq!(walks(&db), walked + 1, "exact: true scans");
+                assert_eq!(approx.len(), 10);
+                // Scores are exact either way, so the hits both found agree.
+                for h in &approx {
+                    if let Some(e) = exact.iter().find(|e| e.id == h.id) {
+                        assert_eq!(e.score, h.score);
+                    }
+                }
+                total += recall(&approx, &exact);
+            }
+            assert!(total / 20.0 >= 0.9, "{metric:?}: recall@10 {}", total / 20.0);
+        }
+    }
+
+    #[test]
+    fn a_filter_applies_during_the_walk_and_a_selective_one_scans() {
+        let mut r = Rng(11);
+        let (db, run) = filled(3000, Metric::Cosine, &mut r);
+        let q = r.vector(DIM);
+        let walked = walks(&db);
+        let approx = search(&db, &run, &q, 10, Some(r#"{"even": true}"#), false);
+        assert_eq!(walks(&db), walked + 1, "a filter passing half walks the graph");
+        assert_eq!(approx.len(), 10);
+        assert!(approx.iter().all(|h| h.id[1..].parse::<usize>().unwrap() % 2 == 0), "{approx:?}");
+        let exact = search(&db, &run, &q, 10, Some(r#"{"even": true}"#), true);
+        assert!(recall(&approx, &exact) >= 0.7);
+        // Three vectors pass: all three come back.
+        let walked = walks(&db);
+        let few = search(&db, &run, &q, 10, Some(r#"{"i": {"$in": [5, 500, 2999]}}"#), false);
+        assert_eq!(walks(&db), walked, "a filter passing three scans");
+        let mut ids: Vec<&str> = few.iter().map(|h| h.id.as_str()).collect();
+        ids.sort();
+        assert_eq!(ids, ["v2999", "v5", "v500"]);
+    }
+
+    #[test]
+    fn a_search_answers_as_of_its_snapshot_and_its_own_writes() {
+        let mut r = Rng(13);
+        let (db, run) = filled(2000, Metric::Euclidean, &mut r);
+        let q = r.vector(DIM);
+        let mut old = EngineTx::begin(&db).unwrap();
+        let before = old.vectors_search(&run, "c", &VectorQuery { vector: &q, k: 10, filter: None, ef: Some(128), exact: true }).unwrap();
+        // After the snapshot: the ten nearest move far away, and a new
+        // vector lands on the query.
+        let mut tx = EngineTx::begin(&db).unwrap();
+        for h in &before {
+            let far: Vec<u8> = (0..DIM).flat_map(|_| 100f32.to_le_bytes()).collect();
+            tx.vectors_upsert(&run, "c", &h.id, &far, None).unwrap();
+        }
+        tx.vectors_upsert(&run, "c", "on-the-query", &q, None).unwrap();
+        tx.commit(true).unwrap();
+        // The old snapshot still finds the old ten, through the graph.
+        let walked = walks(&db);
+        let seen = old.vectors_search(&run, "c", &VectorQuery { vector: &q, k: 10, filter: None, ef: Some(128), exact: false }).unwrap();
+        assert_eq!(walks(&db), walked + 1, "the old snapshot walked the graph");
+        assert!(recall(&seen, &before) >= 0.9, "{seen:?}");
+        assert!(seen.iter().all(|h| h.id != "on-the-query"));
+        // A new one finds the new vector first and none of the moved ten.
+        let now = search(&db, &run, &q, 10, None, false);
+        assert_eq!(now[0].id, "on-the-query");
+        assert!(now.iter().all(|h| !before.iter().any(|b| b.id == h.id)));
+        // Its own writes: an upsert it made, a delete it made.
+        let mut mine = EngineTx::begin(&db).unwrap();
+        mine.vectors_upsert(&run, "c", "mine", &q, None).unwrap();
+        mine.vectors_delete(&run, "c", "on-the-query").unwrap();
+        let walked = walks(&db);
+        let hits = mine.vectors_search(&run, "c", &VectorQuery { vector: &q, k: 10, filter: None, ef: Some(128), exact: false }).unwrap();
+        assert_eq!(walks(&db), walked + 1);
+        assert_eq!(hits[0].id, "mine");
+        assert!(hits.iter().all(|h| h.id != "on-the-query"));
     }
 
     #[test]
