@@ -12,7 +12,7 @@ import type { MachineInstance } from '../machines.js'
 import type { RunInfo, RunListOptions, RunStatus } from '../runs.js'
 import type { Trace, TraceNode } from '../traces.js'
 import { type CommandSpec, UsageError, integer } from './args.js'
-import { replayReport, runReport } from './reports.js'
+import { replayReport, runReport, tailReport } from './reports.js'
 import { type Paint, bar, bytes, compact, deltas, duration, fields, jsonSafe, plural, shortHash, shortRun, table, time, truncate } from './format.js'
 
 /** What a command runs with. */
@@ -304,18 +304,12 @@ const eventsTail: Command = {
       const info = resolveRun(db, ctx.args.run!)
       const n = integer('-n', ctx.values.lines, 0) ?? 20
       const type = ctx.values.type as string | undefined
-      const length = db.events.length(info.id)
-      let events: Event[]
-      if (type !== undefined) {
-        const all = db.events.range(info.id, { type })
-        events = n === 0 ? all : all.slice(-n)
-      } else {
-        events = db.events.range(info.id, { from: n === 0 ? 0 : Math.max(0, length - n) })
-      }
+      const report = tailReport(db, info.id, n, type)
       if (ctx.json) {
-        emit(ctx, { run: info.id, length, events })
+        emit(ctx, report)
         return 0
       }
+      const { length, events } = report
       const of = type === undefined ? '' : ` of type ${type}`
       if (events.length === 0) {
         ctx.out(`${runLabel(info, info.id)}: ${plural(length, 'event')}, none${of} to show`)
@@ -699,8 +693,45 @@ const checkpoint: Command = {
     }, true),
 }
 
+// ---------------------------------------------------------------- mcp
+
+const DURABILITIES = ['buffered', 'strict'] as const
+
+const mcp: Command = {
+  name: 'mcp',
+  args: [],
+  summary: 'serve the directory to an agent over the Model Context Protocol (stdio)',
+  description: [
+    'Serves the data directory (created if absent) as an MCP server on stdin/stdout, for desktop and IDE agents:',
+    'tools for runs, KV, state, JSON, events, traces, vector search, replay and diff, the knowledge-graph tools',
+    'of the reference memory server (create_entities, read_graph, ...), and the resources inmem://runs,',
+    'inmem://runs/{id} and inmem://runs/{id}/events. It runs until the client closes stdin (or SIGINT/SIGTERM),',
+    'then closes the database. stdout carries only the protocol; logs go to stderr. The README has the',
+    "configuration an MCP client takes. A directory open in another process is refused (LockedError, with its pid).",
+  ],
+  options: {
+    'read-only': { type: 'boolean', help: 'only the tools that read; the directory is opened read-only (it must exist)' },
+    durability: { type: 'string', value: '<mode>', help: 'buffered (default: a tool call returns once its commit is written to the OS) or strict (once fsynced)' },
+  },
+  examples: ['mcp --dir ./agent-data', 'mcp --dir ./agent-data --durability strict', 'mcp --dir ./agent-data --read-only'],
+  run: async (ctx) => {
+    const durability = (ctx.values.durability ?? 'buffered') as string
+    if (!(DURABILITIES as readonly string[]).includes(durability)) {
+      throw new UsageError(`--durability must be one of ${DURABILITIES.join(', ')}, not ${JSON.stringify(durability)}`, 'mcp')
+    }
+    // Loaded here, so that no other command loads the MCP SDK.
+    const { serveStdio } = await import('../mcp/stdio.js')
+    return serveStdio({
+      dir: ctx.dir,
+      readOnly: ctx.values['read-only'] === true,
+      durability: durability as (typeof DURABILITIES)[number],
+      log: (line) => ctx.err(`${line}\n`),
+    })
+  },
+}
+
 /** Every command, in the order help lists them. */
-export const COMMANDS: Command[] = [runsList, runsShow, eventsTail, eventsVerify, replay, diff, stats, checkpoint]
+export const COMMANDS: Command[] = [runsList, runsShow, eventsTail, eventsVerify, replay, diff, stats, checkpoint, mcp]
 
 /** The exit code of an error: 2 for usage and invalid arguments, 1 otherwise. */
 export function exitCodeOf(e: unknown): number {

@@ -132,3 +132,26 @@ export function replayReport(db: Database, run: RunId, point: ReplayPoint): Repl
     view.close()
   }
 }
+
+/** `events tail --json`: a run's log length and its last `n` events (of `type`, if given; `n` 0: all). */
+export interface TailReport {
+  /** The run. */
+  run: RunId
+  /** Events in its log, of every type. */
+  length: number
+  /** The last events, oldest first. */
+  events: Event[]
+}
+
+/** The {@link TailReport} of `run`. */
+export function tailReport(db: Database, run: RunId, n: number, type?: string): TailReport {
+  const length = db.events.length(run)
+  let events: Event[]
+  if (type !== undefined) {
+    const all = db.events.range(run, { type })
+    events = n === 0 ? all : all.slice(-n)
+  } else {
+    events = db.events.range(run, { from: n === 0 ? 0 : Math.max(0, length - n) })
+  }
+  return { run, length, events }
+}
