@@ -125,8 +125,9 @@ class GraphTx {
   /** @param kv - the KV of the transaction, bound to the graph's run */
   constructor(readonly kv: TxScope['kv']) {}
 
-  entity(name: string, where: string): StoredEntity | undefined {
-    return this.kv.get<StoredEntity>(entityKey(name, where))
+  /** The entity `name` (whose key was checked against the limit when the arguments were). */
+  entity(name: string): StoredEntity | undefined {
+    return this.kv.get<StoredEntity>(ENTITY + name)
   }
 
   putEntity(name: string, e: StoredEntity): void {
@@ -194,8 +195,17 @@ export class KnowledgeGraph {
     return this.#run
   }
 
-  #write<T>(fn: (g: GraphTx) => T): T {
-    const run = this.run ?? (this.#run = this.db.runs.begin({ name: 'knowledge graph', tags: [GRAPH_TAG] }))
+  /**
+   * Runs `fn` in one transaction on the graph's run. Before the graph has a
+   * run, `onEmpty` (when given) answers instead: a call that would change
+   * nothing in an empty graph begins no run.
+   */
+  #write<T>(fn: (g: GraphTx) => T, onEmpty?: () => T): T {
+    let run = this.run
+    if (run === undefined) {
+      if (onEmpty !== undefined) return onEmpty()
+      run = this.#run = this.db.runs.begin({ name: 'knowledge graph', tags: [GRAPH_TAG] })
+    }
     return this.db.transaction(run, (tx) => fn(new GraphTx(tx.kv)) as NotPromise<T>)
   }
 
@@ -211,32 +221,42 @@ export class KnowledgeGraph {
       const where = `entities[${i}]`
       if (typeof v !== 'object' || v === null) throw new InvalidArgumentError(`${where} must be { name, entityType, observations }`, { argument: where })
       const e = v as Record<string, unknown>
-      return { name: text(e.name, `${where}.name`), entityType: text(e.entityType, `${where}.entityType`), observations: stringList(e.observations, `${where}.observations`) }
+      const name = text(e.name, `${where}.name`)
+      entityKey(name, `${where}.name`)
+      return { name, entityType: text(e.entityType, `${where}.entityType`), observations: stringList(e.observations, `${where}.observations`) }
     })
-    return this.#write((g) => {
-      const created: Entity[] = []
-      given.forEach((e, i) => {
-        if (g.entity(e.name, `entities[${i}].name`) !== undefined) return
-        g.putEntity(e.name, { entityType: e.entityType, observations: e.observations, order: g.order() })
-        created.push(e)
-      })
-      return created
-    })
+    return this.#write(
+      (g) => {
+        const created: Entity[] = []
+        for (const e of given) {
+          if (g.entity(e.name) !== undefined) continue
+          g.putEntity(e.name, { entityType: e.entityType, observations: e.observations, order: g.order() })
+          created.push(e)
+        }
+        return created
+      },
+      given.length === 0 ? () => [] : undefined,
+    )
   }
 
   /** Creates the relations that are new (the entities they join need not exist); returns those it created. */
   createRelations(relations: Relation[]): Relation[] {
-    const given = list<unknown>(relations, 'relations').map((v, i) => checkRelation(v, `relations[${i}]`))
-    return this.#write((g) => {
-      const created: Relation[] = []
-      given.forEach((r, i) => {
-        const key = relationKey(r, `relations[${i}]`)
-        if (g.kv.exists(key)) return
-        g.kv.put(key, { ...r, order: g.order() })
-        created.push(r)
-      })
-      return created
+    const given = list<unknown>(relations, 'relations').map((v, i) => {
+      const r = checkRelation(v, `relations[${i}]`)
+      return { r, key: relationKey(r, `relations[${i}]`) }
     })
+    return this.#write(
+      (g) => {
+        const created: Relation[] = []
+        for (const { r, key } of given) {
+          if (g.kv.exists(key)) continue
+          g.kv.put(key, { ...r, order: g.order() })
+          created.push(r)
+        }
+        return created
+      },
+      given.length === 0 ? () => [] : undefined,
+    )
   }
 
   /**
@@ -248,27 +268,37 @@ export class KnowledgeGraph {
       const where = `observations[${i}]`
       if (typeof v !== 'object' || v === null) throw new InvalidArgumentError(`${where} must be { entityName, contents }`, { argument: where })
       const o = v as Record<string, unknown>
-      return { entityName: text(o.entityName, `${where}.entityName`), contents: stringList(o.contents, `${where}.contents`) }
+      const entityName = text(o.entityName, `${where}.entityName`)
+      entityKey(entityName, `${where}.entityName`)
+      return { entityName, contents: stringList(o.contents, `${where}.contents`) }
     })
-    return this.#write((g) =>
-      given.map((o, i) => {
-        const e = g.entity(o.entityName, `observations[${i}].entityName`)
-        if (e === undefined) throw new NotFoundError(`Entity with name ${o.entityName} not found`, { argument: `observations[${i}].entityName`, entity: o.entityName })
-        const added = [...new Set(o.contents)].filter((c) => !e.observations.includes(c))
-        g.putEntity(o.entityName, { ...e, observations: [...e.observations, ...added] })
-        return { entityName: o.entityName, addedObservations: added }
-      }),
+    const missing = (o: ObservationAddition, i: number): never => {
+      throw new NotFoundError(`Entity with name ${o.entityName} not found`, { argument: `observations[${i}].entityName`, entity: o.entityName })
+    }
+    return this.#write(
+      (g) =>
+        given.map((o, i) => {
+          const e = g.entity(o.entityName) ?? missing(o, i)
+          const added = [...new Set(o.contents)].filter((c) => !e.observations.includes(c))
+          g.putEntity(o.entityName, { ...e, observations: [...e.observations, ...added] })
+          return { entityName: o.entityName, addedObservations: added }
+        }),
+      () => (given.length === 0 ? [] : missing(given[0], 0)),
     )
   }
 
   /** Deletes entities and every relation from or to them; names that do not exist are skipped. */
   deleteEntities(names: string[]): void {
     const given = stringList(names, 'entityNames')
-    this.#write((g) => {
-      const gone = new Set(given)
-      given.forEach((name, i) => g.kv.delete(entityKey(name, `entityNames[${i}]`)))
-      for (const [key, r] of g.relations()) if (gone.has(r.from) || gone.has(r.to)) g.kv.delete(key)
-    })
+    const keys = given.map((name, i) => entityKey(name, `entityNames[${i}]`))
+    this.#write(
+      (g) => {
+        const gone = new Set(given)
+        for (const key of keys) g.kv.delete(key)
+        for (const [key, r] of g.relations()) if (gone.has(r.from) || gone.has(r.to)) g.kv.delete(key)
+      },
+      () => {},
+    )
   }
 
   /** Removes observations from entities; entities that do not exist are skipped. */
@@ -277,23 +307,30 @@ export class KnowledgeGraph {
       const where = `deletions[${i}]`
       if (typeof v !== 'object' || v === null) throw new InvalidArgumentError(`${where} must be { entityName, observations }`, { argument: where })
       const d = v as Record<string, unknown>
-      return { entityName: text(d.entityName, `${where}.entityName`), observations: stringList(d.observations, `${where}.observations`) }
+      const entityName = text(d.entityName, `${where}.entityName`)
+      entityKey(entityName, `${where}.entityName`)
+      return { entityName, observations: stringList(d.observations, `${where}.observations`) }
     })
-    this.#write((g) => {
-      given.forEach((d, i) => {
-        const e = g.entity(d.entityName, `deletions[${i}].entityName`)
-        if (e === undefined) return
-        g.putEntity(d.entityName, { ...e, observations: e.observations.filter((o) => !d.observations.includes(o)) })
-      })
-    })
+    this.#write(
+      (g) => {
+        for (const d of given) {
+          const e = g.entity(d.entityName)
+          if (e !== undefined) g.putEntity(d.entityName, { ...e, observations: e.observations.filter((o) => !d.observations.includes(o)) })
+        }
+      },
+      () => {},
+    )
   }
 
   /** Deletes relations; those that do not exist are skipped. */
   deleteRelations(relations: Relation[]): void {
-    const given = list<unknown>(relations, 'relations').map((v, i) => checkRelation(v, `relations[${i}]`))
-    this.#write((g) => {
-      given.forEach((r, i) => g.kv.delete(relationKey(r, `relations[${i}]`)))
-    })
+    const keys = list<unknown>(relations, 'relations').map((v, i) => relationKey(checkRelation(v, `relations[${i}]`), `relations[${i}]`))
+    this.#write(
+      (g) => {
+        for (const key of keys) g.kv.delete(key)
+      },
+      () => {},
+    )
   }
 
   /** The whole graph. */
