@@ -6,7 +6,8 @@
 // addon that `npm test` just built, installs both tarballs into a fresh
 // project whose PATH has no cargo or rustc, and runs a script there that
 // opens a database, writes, reads and closes: once through require(), once
-// through import. msgpackr comes from the npm registry; the other platforms'
+// through import; and serves `in-mem mcp` from it. msgpackr and the MCP SDK
+// come from the npm registry; the other platforms'
 // packages are not published, and npm skips those optional dependencies as it
 // does for a user on another platform.
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process'
@@ -15,6 +16,7 @@ import { delimiter, join, resolve } from 'node:path'
 import { readNapiConfig } from '@napi-rs/cli'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { makeTmpDir, removeDir } from './helpers.js'
+import { connect } from './mcp-helpers.js'
 
 const root = resolve(__dirname, '..')
 const rootPkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name: string; version: string }
@@ -138,7 +140,8 @@ describe.skipIf(!target)('offline install of the packed packages', () => {
     }
     const stray = files.filter((f) => /^(test|bench|crates|examples|scripts|npm|docs|target|\.github)\//.test(f) || f.endsWith('.node') || /\.test\./.test(f))
     expect(stray).toEqual([])
-    expect(rootTarball.size).toBeLessThan(200 * 1024)
+    // The API, the CLI and the MCP server (dist/mcp, src/mcp: about 65 kB of it), with source maps.
+    expect(rootTarball.size).toBeLessThan(256 * 1024)
     expect(platformTarball.files.sort()).toEqual([binaryName, 'README.md', 'package.json'].sort())
   })
 
@@ -173,6 +176,17 @@ describe.skipIf(!target)('offline install of the packed packages', () => {
     const args = [tsc, '--noEmit', '--strict', '--module', 'node16', '--moduleResolution', 'node16', '--target', 'es2022']
     args.push('--typeRoots', join(root, 'node_modules', '@types'), '--types', 'node', 'esm.mts', 'cjs.cts')
     ok(run(process.execPath, args, project, childEnv(noRust)), 'tsc on the consumer')
+  })
+
+  it('serves `in-mem mcp` from the installed package, its MCP dependencies installed with it', async () => {
+    const mcp = await connect(process.execPath, [join(project, 'node_modules', 'in-mem', 'bin', 'in-mem.js'), 'mcp', '--dir', join(tmp, 'mcp-data')])
+    try {
+      const { tools } = await mcp.client.listTools()
+      expect(tools.map((t) => t.name)).toContain('create_entities')
+      expect(await mcp.ok('runs_begin', { name: 'installed' })).toMatchObject({ run: { name: 'installed', status: 'active' } })
+    } finally {
+      await mcp.close()
+    }
   })
 
   it('names the missing platform package and how to build from source', () => {
