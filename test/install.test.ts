@@ -51,6 +51,12 @@ function pack(dir: string, dest: string): { file: string; size: number; files: s
   return { file: join(dest, info.filename), size: info.size, files: info.files.map((f) => f.path).sort() }
 }
 
+/** The arguments of a strict node16 `tsc --noEmit` of `files` in the consumer project. */
+function consumerTsc(...files: string[]): string[] {
+  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
+  return [tsc, '--noEmit', '--strict', '--module', 'node16', '--moduleResolution', 'node16', '--target', 'es2022', '--typeRoots', join(root, 'node_modules', '@types'), '--types', 'node', ...files]
+}
+
 /** PATH without any directory that holds cargo or rustc. */
 function pathWithoutRust(): string {
   const exe = windows ? ['cargo.exe', 'rustc.exe'] : ['cargo', 'rustc']
@@ -172,10 +178,23 @@ describe.skipIf(!target)('offline install of the packed packages', () => {
       "import inMem, { Database, type Value } from 'in-mem'\nconst v: Value = 1\nexport const open: typeof Database.open = inMem.Database.open\nexport { v }\n",
     )
     writeFileSync(join(project, 'cjs.cts'), "import inMem = require('in-mem')\nexport const open: typeof inMem.Database.open = inMem.Database.open\n")
-    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
-    const args = [tsc, '--noEmit', '--strict', '--module', 'node16', '--moduleResolution', 'node16', '--target', 'es2022']
-    args.push('--typeRoots', join(root, 'node_modules', '@types'), '--types', 'node', 'esm.mts', 'cjs.cts')
-    ok(run(process.execPath, args, project, childEnv(noRust)), 'tsc on the consumer')
+    ok(run(process.execPath, consumerTsc('esm.mts', 'cjs.cts'), project, childEnv(noRust)), 'tsc on the consumer')
+  })
+
+  it('resolves the types of in-mem/mcp, through import and require', () => {
+    writeFileSync(
+      join(project, 'mcp-esm.mts'),
+      "import { Database } from 'in-mem'\nimport { createMcpServer, type McpServerOptions } from 'in-mem/mcp'\nconst o: McpServerOptions = { readOnly: true }\n" +
+        'export const serve = () => createMcpServer(Database.open(), o).connect\n',
+    )
+    writeFileSync(
+      join(project, 'mcp-cjs.cts'),
+      "import inMem = require('in-mem')\nimport mcp = require('in-mem/mcp')\nexport const names: string[] = new mcp.KnowledgeGraph(inMem.Database.open()).read().entities.map((e) => e.name)\n",
+    )
+    // --skipLibCheck: the MCP SDK's own CommonJS declarations fail a strict
+    // node16 check (TS1541 in @modelcontextprotocol/sdk/dist/cjs/validation/types.d.ts),
+    // as they would in any consumer's project without it.
+    ok(run(process.execPath, [...consumerTsc('mcp-esm.mts', 'mcp-cjs.cts'), '--skipLibCheck'], project, childEnv(noRust)), 'tsc on the consumer (in-mem/mcp)')
   })
 
   it('serves `in-mem mcp` from the installed package, its MCP dependencies installed with it', async () => {

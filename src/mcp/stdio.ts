@@ -28,6 +28,12 @@ export interface StdioOptions {
  * holder's pid).
  */
 export async function serveStdio(opts: StdioOptions): Promise<number> {
+  // stdout is the protocol's: anything that would print there (a stray
+  // console.log in a dependency) goes to stderr instead.
+  const toStderr = (...args: unknown[]): void => console.error(...args)
+  console.log = toStderr
+  console.info = toStderr
+  console.debug = toStderr
   const db = Database.open(opts.dir, opts.readOnly ? { durability: 'buffered', readOnly: true } : { durability: opts.durability })
   const server = createMcpServer(db, { readOnly: opts.readOnly, log: opts.log })
   const transport = new StdioServerTransport()
