@@ -4,6 +4,8 @@
 // opened after the server exits; read-only mode; a locked directory; stdout
 // carrying nothing but the protocol; the subpath export.
 import { spawn, spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Database, type RunDiff } from '../dist/index.js'
 import { makeTmpDir, removeDir } from './helpers.js'
@@ -114,6 +116,8 @@ describe('in-mem mcp', () => {
       expect(t.annotations?.readOnlyHint, t.name).toBe(READ_TOOLS.includes(t.name))
     }
     expect(tools.find((t) => t.name === 'kv_put')!.inputSchema.required!.sort()).toEqual(['key', 'run', 'value'])
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }
+    expect(mcp.client.getServerVersion()).toMatchObject({ name: 'in-mem', version: pkg.version })
   })
 
   it('lists its resources: inmem://runs, one per run, and the two templates', async () => {
@@ -464,9 +468,10 @@ describe('in-mem mcp, the process', () => {
 })
 
 describe('the in-mem/mcp entry point', () => {
-  it('loads through require and import; the main entry loads neither the MCP SDK nor zod', () => {
+  it('loads through require and import; neither the main entry nor the CLI loads the MCP SDK or zod until asked', () => {
     const script = [
       "require('in-mem')",
+      "require('./dist/cli.js')",
       "const loaded = () => Object.keys(require.cache).filter((k) => /[\\\\/](@modelcontextprotocol|zod)[\\\\/]/.test(k)).length",
       'const before = loaded()',
       "const mcp = require('in-mem/mcp')",

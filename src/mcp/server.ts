@@ -43,11 +43,6 @@ function packageVersion(): string {
   }
 }
 
-/** The tools {@link createMcpServer} registers, in the order it lists them. @internal */
-export function allTools(db: Database, graph: KnowledgeGraph): Tool[] {
-  return [...dataTools(db), ...graphTools(graph)]
-}
-
 /**
  * An MCP server over `db`: tools for runs, KV, state cells, JSON documents,
  * events, traces, vector search, replay and diff, the knowledge-graph tools
@@ -79,7 +74,8 @@ export function createMcpServer(db: Database, options: McpServerOptions = {}): M
     },
   )
   const graph = new KnowledgeGraph(db, options.graphRun)
-  for (const t of allTools(db, graph)) if (!options.readOnly || !t.writes) register(server, t, log)
+  const tools: Tool[] = [...dataTools(db), ...graphTools(graph)]
+  for (const t of tools) if (!options.readOnly || !t.writes) register(server, t, log)
   registerResources(server, db)
   return server
 }
