@@ -110,6 +110,16 @@ describe('KnowledgeGraph, in process', () => {
     db.close()
   })
 
+  it("names its run when that run takes no writes", () => {
+    const db = Database.open()
+    const g = new KnowledgeGraph(db)
+    g.createEntities([person('A')])
+    db.runs.complete(g.run!)
+    expect(() => g.createEntities([person('B')])).toThrow(new RegExp(`the knowledge graph is kept in run ${g.run}, which takes no writes: .*completed`))
+    expect(g.read().entities).toEqual([person('A')])
+    db.close()
+  })
+
   it('writes nothing when one part of a call fails', () => {
     const db = Database.open()
     const g = new KnowledgeGraph(db)

@@ -15,7 +15,7 @@
  * @module
  */
 import type { Database, NotPromise } from '../database.js'
-import { InvalidArgumentError, LimitError, NotFoundError } from '../errors.js'
+import { InvalidArgumentError, LimitError, NotFoundError, RunClosedError } from '../errors.js'
 import { MAX_KEY_BYTES } from '../keys.js'
 import type { RunId } from '../runs.js'
 import type { TxScope } from '../scope.js'
@@ -206,7 +206,12 @@ export class KnowledgeGraph {
       if (onEmpty !== undefined) return onEmpty()
       run = this.#run = this.db.runs.begin({ name: 'knowledge graph', tags: [GRAPH_TAG] })
     }
-    return this.db.transaction(run, (tx) => fn(new GraphTx(tx.kv)) as NotPromise<T>)
+    try {
+      return this.db.transaction(run, (tx) => fn(new GraphTx(tx.kv)) as NotPromise<T>)
+    } catch (e) {
+      if (!(e instanceof RunClosedError)) throw e
+      throw new RunClosedError(`the knowledge graph is kept in run ${run}, which takes no writes: ${e.message}`, { ...e.details, run })
+    }
   }
 
   #read<T>(fn: (g: GraphTx) => T, empty: T): T {
