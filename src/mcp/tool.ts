@@ -100,7 +100,7 @@ export const jsonValue = (description: string): z.ZodType<unknown> =>
 export const storedValue = (description: string): z.ZodType<unknown> => z.unknown().describe(description)
 
 /** A whole number ≥ `min`. */
-export const count = (description: string, min = 0): z.ZodNumber => z.number().int().min(min).describe(description)
+export const wholeNumber = (description: string, min = 0): z.ZodNumber => z.number().int().min(min).describe(description)
 
 /** What the run index says of a run (`RunInfo`). */
 export const runInfo = z

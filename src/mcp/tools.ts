@@ -13,7 +13,7 @@ import type { RunId, RunInfo } from '../runs.js'
 import type { NewTrace, TraceNode } from '../traces.js'
 import type { Value } from '../codec.js'
 import { replayReport, runReport, tailReport } from '../cli/reports.js'
-import { type Tool, count, event, jsonValue, runId, runInfo, storedValue, tool, trace, traceNode } from './tool.js'
+import { type Tool, event, jsonValue, runId, runInfo, storedValue, tool, trace, traceNode, wholeNumber } from './tool.js'
 
 /** The run, or a `NotFoundError` that names it. */
 function known(db: Database, run: RunId): RunInfo {
@@ -68,7 +68,7 @@ export function dataTools(db: Database): Tool[] {
         status: STATUS.optional().describe('only runs with this status'),
         tag: z.string().optional().describe('only runs carrying this tag'),
         parent: runId('a parent run').optional().describe('only the children of this run'),
-        limit: count('at most this many runs (default 100)', 1).optional(),
+        limit: wholeNumber('at most this many runs (default 100)', 1).optional(),
         after: runId('the last run of the previous page').optional().describe('runs created after this one (the next page)'),
       },
       output: { runs: z.array(runInfo) },
@@ -79,7 +79,7 @@ export function dataTools(db: Database): Tool[] {
       title: 'Show a run',
       description: "Show a run: its info, lineage (the run and its ancestors), children, how much each primitive holds, its newest event and its last commits (versions for replay).",
       writes: false,
-      input: { run: runId(), log: count('how many of the newest commits of the run log to list (default 20; 0: all)').optional() },
+      input: { run: runId(), log: wholeNumber('how many of the newest commits of the run log to list (default 20; 0: all)').optional() },
       output: {
         run: runInfo,
         lineage: z.array(runInfo),
@@ -141,7 +141,7 @@ export function dataTools(db: Database): Tool[] {
         run: runId(),
         prefix: z.string().optional().describe('only keys that start with this'),
         after: z.string().optional().describe('start after this key (the last key of the previous page)'),
-        limit: count('at most this many keys (default 100)', 1).optional(),
+        limit: wholeNumber('at most this many keys (default 100)', 1).optional(),
         values: z.boolean().optional().describe('also return each value (default false)'),
       },
       output: { keys: z.array(z.string()), entries: z.array(z.object({ key: z.string(), value: z.unknown() })).optional().describe('with values: true') },
@@ -194,7 +194,7 @@ export function dataTools(db: Database): Tool[] {
       description: "Write a run's state cell only if its version is still expectedVersion (0: only if it does not exist); ok false returns the current version.",
       writes: true,
       idempotent: false,
-      input: { run: runId(), name: cellName, expectedVersion: count('the version read with state_get (0: create only if absent)'), value: jsonValue('the new value: any JSON value') },
+      input: { run: runId(), name: cellName, expectedVersion: wholeNumber('the version read with state_get (0: create only if absent)'), value: jsonValue('the new value: any JSON value') },
       output: { ok: z.boolean().describe('whether it was written'), version: z.number().describe("the cell's version now") },
       run: (a) => db.state.cas(known(db, a.run).id, a.name, a.expectedVersion, a.value as Value),
     }),
@@ -263,7 +263,7 @@ export function dataTools(db: Database): Tool[] {
       writes: false,
       input: {
         run: runId(),
-        limit: count('how many events (default 20; 0: all)').optional(),
+        limit: wholeNumber('how many events (default 20; 0: all)').optional(),
         type: z.string().optional().describe('only events of this type'),
       },
       output: { run: z.string(), length: z.number().describe('events in the log, of every type'), events: z.array(event) },
@@ -325,7 +325,7 @@ export function dataTools(db: Database): Tool[] {
         tag: z.string().optional().describe('only traces carrying this tag'),
         since: z.number().optional().describe('only traces recorded at or after this time (ms since the epoch)'),
         until: z.number().optional().describe('only traces recorded at or before this time (ms since the epoch)'),
-        limit: count('at most this many (default 100)', 1).optional(),
+        limit: wholeNumber('at most this many (default 100)', 1).optional(),
       },
       output: { traces: z.array(trace) },
       run: (a) => ({ traces: db.traces.query(known(db, a.run).id, { type: a.type, tag: a.tag, since: a.since, until: a.until, limit: a.limit ?? 100 }) }),
@@ -351,7 +351,7 @@ export function dataTools(db: Database): Tool[] {
         run: runId(),
         collection: z.string().min(1).describe('the collection name'),
         vector: z.array(z.number()).min(1).describe("the query vector: as many numbers as the collection's dimension"),
-        k: count('how many results, 1–10,000 (default 10)', 1).max(10_000).optional(),
+        k: wholeNumber('how many results, 1–10,000 (default 10)', 1).max(10_000).optional(),
         filter: z.record(z.string(), z.unknown()).optional().describe('a metadata predicate such as {"topic": "billing", "year": {"$gte": 2024}}'),
       },
       output: { hits: z.array(z.object({ id: z.string(), score: z.number().describe('higher is nearer'), metadata: z.unknown().optional() })) },
@@ -367,9 +367,9 @@ export function dataTools(db: Database): Tool[] {
       writes: false,
       input: {
         run: runId(),
-        at: count('the commit version to show it at (default: now)').optional(),
-        event: count('instead of at: the version at which this event sequence was appended').optional(),
-        events: count('how many of the last events to list (default 5; 0: none)').optional(),
+        at: wholeNumber('the commit version to show it at (default: now)').optional(),
+        event: wholeNumber('instead of at: the version at which this event sequence was appended').optional(),
+        events: wholeNumber('how many of the last events to list (default 5; 0: none)').optional(),
       },
       output: {
         run: z.string(),
