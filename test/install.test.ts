@@ -141,7 +141,8 @@ describe.skipIf(!target)('offline install of the packed packages', () => {
     const files = rootTarball.files
     console.log(`root tarball: ${(rootTarball.size / 1024).toFixed(1)} kB packed, ${files.length} files; ` +
       `${platformPkg} tarball: ${(platformTarball.size / 1024 / 1024).toFixed(1)} MB packed (debug build)`)
-    for (const f of ['package.json', 'README.md', 'LICENSE', 'index.js', 'index.d.ts', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts']) {
+    const entries = ['index', 'mcp'].flatMap((e) => [`dist/${e}.js`, `dist/${e}.mjs`, `dist/${e}.d.ts`, `dist/${e}.d.mts`])
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'index.js', 'index.d.ts', ...entries]) {
       expect(files).toContain(f)
     }
     const stray = files.filter((f) => /^(test|bench|crates|examples|scripts|npm|docs|target|\.github)\//.test(f) || f.endsWith('.node') || /\.test\./.test(f))
