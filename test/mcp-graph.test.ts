@@ -3,9 +3,11 @@
 // second subprocess: the same calls give the same results, errors and
 // read_graph answers; and what in-mem keeps is in a run, transactionally.
 import { join } from 'node:path'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Database } from '../dist/index.js'
-import { GRAPH_TAG, KnowledgeGraph } from '../dist/mcp.js'
+import { Database, InvalidArgumentError, NotFoundError } from '../dist/index.js'
+import { GRAPH_TAG, KnowledgeGraph, type McpServerOptions, createMcpServer } from '../dist/mcp.js'
 import { makeTmpDir, removeDir } from './helpers.js'
 import { type Session, inMemMcp, reference } from './mcp-helpers.js'
 
@@ -97,7 +99,31 @@ describe('knowledge-graph tools, against the reference memory server', () => {
   })
 })
 
-describe('KnowledgeGraph, in process', () => {
+describe('createMcpServer and KnowledgeGraph, in process', () => {
+  it('refuses what is not a database, an unknown option, and a graph run that does not exist', () => {
+    const db = Database.open()
+    expect(() => createMcpServer({} as Database)).toThrow(InvalidArgumentError)
+    expect(() => createMcpServer(db, { readonly: true } as McpServerOptions)).toThrow(/unknown option 'readonly' .*did you mean 'readOnly'/)
+    expect(() => createMcpServer(db, { graphRun: '01890a5d-ac96-774b-bcce-b302099a8057' })).toThrow(NotFoundError)
+    db.close()
+  })
+
+  it('serves a transport of your own, keeping the graph in the run given as graphRun', async () => {
+    const db = Database.open()
+    const run = db.runs.begin({ name: 'mine' })
+    const server = createMcpServer(db, { graphRun: run })
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair()
+    const client = new Client({ name: 'in-process', version: '1.0.0' })
+    await Promise.all([server.connect(serverSide), client.connect(clientSide)])
+    const r = await client.callTool({ name: 'create_entities', arguments: { entities: [person('Ada', 'likes tea')] } })
+    expect(r.isError).toBeFalsy()
+    expect(db.kv.get(run, 'entity/Ada')).toMatchObject({ entityType: 'person', observations: ['likes tea'] })
+    expect(db.runs.list({ tag: GRAPH_TAG })).toEqual([])
+    await client.close()
+    db.close()
+  })
+
+
   it('collapses a name given twice in one call (where the reference server stores it twice)', () => {
     const db = Database.open()
     const g = new KnowledgeGraph(db)

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
-import type { Database } from '../database.js'
+import { Database } from '../database.js'
 import { InvalidArgumentError } from '../errors.js'
 import { checkOptions } from '../options.js'
 import type { RunId } from '../runs.js'
@@ -61,6 +61,7 @@ function packageVersion(): string {
  * ```
  */
 export function createMcpServer(db: Database, options: McpServerOptions = {}): McpServer {
+  if (!(db instanceof Database)) throw new InvalidArgumentError('createMcpServer takes a Database (Database.open(...))')
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('createMcpServer options must be an object')
   checkOptions(options, ['readOnly', 'graphRun', 'log'], 'createMcpServer options')
   const log = options.log ?? ((line: string) => void process.stderr.write(`${line}\n`))
