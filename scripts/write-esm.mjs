@@ -1,16 +1,23 @@
-// Writes the ESM entry point (dist/index.mjs) as a re-export of the CommonJS
-// build, so that `import` and `require` share one copy of every class.
+// Writes an ESM entry point beside each CommonJS entry point of dist/
+// (dist/<name>.mjs and its types dist/<name>.d.mts) as a re-export of the
+// CommonJS build, so that `import` and `require` share one copy of every
+// class. ENTRIES lists the package's entry points: `in-mem` (index) and its
+// subpath exports, each also in package.json's "exports".
 import { createRequire } from 'node:module'
 import { writeFileSync } from 'node:fs'
 
+const ENTRIES = ['index', 'mcp']
+
 const require = createRequire(import.meta.url)
-const cjs = require('../dist/index.js')
-const names = Object.keys(cjs).filter((n) => n !== 'default' && n !== '__esModule')
-writeFileSync(
-  new URL('../dist/index.mjs', import.meta.url),
-  `import cjs from './index.js'\nexport const { ${names.join(', ')} } = cjs\nexport default cjs\n`,
-)
-writeFileSync(
-  new URL('../dist/index.d.mts', import.meta.url),
-  `import * as cjs from './index.js'\nexport * from './index.js'\nexport default cjs\n`,
-)
+for (const entry of ENTRIES) {
+  const cjs = require(`../dist/${entry}.js`)
+  const names = Object.keys(cjs).filter((n) => n !== 'default' && n !== '__esModule')
+  writeFileSync(
+    new URL(`../dist/${entry}.mjs`, import.meta.url),
+    `import cjs from './${entry}.js'\nexport const { ${names.join(', ')} } = cjs\nexport default cjs\n`,
+  )
+  writeFileSync(
+    new URL(`../dist/${entry}.d.mts`, import.meta.url),
+    `import * as cjs from './${entry}.js'\nexport * from './${entry}.js'\nexport default cjs\n`,
+  )
+}

@@ -1,6 +1,6 @@
 /**
  * The `in-mem` command-line tool: inspect a data directory that another
- * process wrote and closed. `bin/in-mem.js` runs {@link main}; see
+ * process wrote and closed, or serve one to an agent over MCP (`in-mem mcp`). `bin/in-mem.js` runs {@link main}; see
  * `in-mem --help` and the README's CLI section. Not part of the library's API.
  * @module
  */

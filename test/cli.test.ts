@@ -382,7 +382,7 @@ describe('in-mem errors and exit codes', () => {
   })
 
   it('--help for every command, and --version', () => {
-    for (const name of ['runs list', 'runs show', 'events tail', 'events verify', 'replay', 'diff', 'stats', 'checkpoint']) {
+    for (const name of ['runs list', 'runs show', 'events tail', 'events verify', 'replay', 'diff', 'stats', 'checkpoint', 'mcp']) {
       const r = cli([...name.split(' '), '--help'])
       expect(r.status, name).toBe(0)
       expect(r.stdout).toContain(`Usage: in-mem ${name}`)

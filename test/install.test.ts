@@ -6,7 +6,8 @@
 // addon that `npm test` just built, installs both tarballs into a fresh
 // project whose PATH has no cargo or rustc, and runs a script there that
 // opens a database, writes, reads and closes: once through require(), once
-// through import. msgpackr comes from the npm registry; the other platforms'
+// through import; and serves `in-mem mcp` from it. msgpackr and the MCP SDK
+// come from the npm registry; the other platforms'
 // packages are not published, and npm skips those optional dependencies as it
 // does for a user on another platform.
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process'
@@ -15,6 +16,7 @@ import { delimiter, join, resolve } from 'node:path'
 import { readNapiConfig } from '@napi-rs/cli'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { makeTmpDir, removeDir } from './helpers.js'
+import { connect } from './mcp-helpers.js'
 
 const root = resolve(__dirname, '..')
 const rootPkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name: string; version: string }
@@ -47,6 +49,12 @@ function pack(dir: string, dest: string): { file: string; size: number; files: s
   const out = ok(run('npm', ['pack', '--json', '--pack-destination', dest], dir, childEnv()), `npm pack ${dir}`)
   const [info] = JSON.parse(out.slice(out.indexOf('['))) as { filename: string; size: number; files: { path: string }[] }[]
   return { file: join(dest, info.filename), size: info.size, files: info.files.map((f) => f.path).sort() }
+}
+
+/** The arguments of a strict node16 `tsc --noEmit` of `files` in the consumer project. */
+function consumerTsc(...files: string[]): string[] {
+  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
+  return [tsc, '--noEmit', '--strict', '--module', 'node16', '--moduleResolution', 'node16', '--target', 'es2022', '--typeRoots', join(root, 'node_modules', '@types'), '--types', 'node', ...files]
 }
 
 /** PATH without any directory that holds cargo or rustc. */
@@ -133,12 +141,14 @@ describe.skipIf(!target)('offline install of the packed packages', () => {
     const files = rootTarball.files
     console.log(`root tarball: ${(rootTarball.size / 1024).toFixed(1)} kB packed, ${files.length} files; ` +
       `${platformPkg} tarball: ${(platformTarball.size / 1024 / 1024).toFixed(1)} MB packed (debug build)`)
-    for (const f of ['package.json', 'README.md', 'LICENSE', 'index.js', 'index.d.ts', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts']) {
+    const entries = ['index', 'mcp'].flatMap((e) => [`dist/${e}.js`, `dist/${e}.mjs`, `dist/${e}.d.ts`, `dist/${e}.d.mts`])
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'index.js', 'index.d.ts', ...entries]) {
       expect(files).toContain(f)
     }
     const stray = files.filter((f) => /^(test|bench|crates|examples|scripts|npm|docs|target|\.github)\//.test(f) || f.endsWith('.node') || /\.test\./.test(f))
     expect(stray).toEqual([])
-    expect(rootTarball.size).toBeLessThan(200 * 1024)
+    // The API, the CLI and the MCP server (dist/mcp, src/mcp: about 65 kB of it), with source maps.
+    expect(rootTarball.size).toBeLessThan(256 * 1024)
     expect(platformTarball.files.sort()).toEqual([binaryName, 'README.md', 'package.json'].sort())
   })
 
@@ -169,10 +179,34 @@ describe.skipIf(!target)('offline install of the packed packages', () => {
       "import inMem, { Database, type Value } from 'in-mem'\nconst v: Value = 1\nexport const open: typeof Database.open = inMem.Database.open\nexport { v }\n",
     )
     writeFileSync(join(project, 'cjs.cts'), "import inMem = require('in-mem')\nexport const open: typeof inMem.Database.open = inMem.Database.open\n")
-    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
-    const args = [tsc, '--noEmit', '--strict', '--module', 'node16', '--moduleResolution', 'node16', '--target', 'es2022']
-    args.push('--typeRoots', join(root, 'node_modules', '@types'), '--types', 'node', 'esm.mts', 'cjs.cts')
-    ok(run(process.execPath, args, project, childEnv(noRust)), 'tsc on the consumer')
+    ok(run(process.execPath, consumerTsc('esm.mts', 'cjs.cts'), project, childEnv(noRust)), 'tsc on the consumer')
+  })
+
+  it('resolves the types of in-mem/mcp, through import and require', () => {
+    writeFileSync(
+      join(project, 'mcp-esm.mts'),
+      "import { Database } from 'in-mem'\nimport { createMcpServer, type McpServerOptions } from 'in-mem/mcp'\nconst o: McpServerOptions = { readOnly: true }\n" +
+        'export const serve = () => createMcpServer(Database.open(), o).connect\n',
+    )
+    writeFileSync(
+      join(project, 'mcp-cjs.cts'),
+      "import inMem = require('in-mem')\nimport mcp = require('in-mem/mcp')\nexport const names: string[] = new mcp.KnowledgeGraph(inMem.Database.open()).read().entities.map((e) => e.name)\n",
+    )
+    // --skipLibCheck: the MCP SDK's own CommonJS declarations fail a strict
+    // node16 check (TS1541 in @modelcontextprotocol/sdk/dist/cjs/validation/types.d.ts),
+    // as they would in any consumer's project without it.
+    ok(run(process.execPath, [...consumerTsc('mcp-esm.mts', 'mcp-cjs.cts'), '--skipLibCheck'], project, childEnv(noRust)), 'tsc on the consumer (in-mem/mcp)')
+  })
+
+  it('serves `in-mem mcp` from the installed package, its MCP dependencies installed with it', async () => {
+    const mcp = await connect(process.execPath, [join(project, 'node_modules', 'in-mem', 'bin', 'in-mem.js'), 'mcp', '--dir', join(tmp, 'mcp-data')])
+    try {
+      const { tools } = await mcp.client.listTools()
+      expect(tools.map((t) => t.name)).toContain('create_entities')
+      expect(await mcp.ok('runs_begin', { name: 'installed' })).toMatchObject({ run: { name: 'installed', status: 'active' } })
+    } finally {
+      await mcp.close()
+    }
   })
 
   it('names the missing platform package and how to build from source', () => {

@@ -7,11 +7,12 @@ import { join } from 'node:path'
 import { Database } from '../database.js'
 import { InMemError, NotFoundError } from '../errors.js'
 import type { Event, Verification } from '../events.js'
-import type { Changes, LoggedCommit, RunDiff, RunView } from '../history.js'
+import type { Changes, LoggedCommit, RunDiff } from '../history.js'
 import type { MachineInstance } from '../machines.js'
 import type { RunInfo, RunListOptions, RunStatus } from '../runs.js'
 import type { Trace, TraceNode } from '../traces.js'
 import { type CommandSpec, UsageError, integer } from './args.js'
+import { replayReport, runReport, tailReport } from './reports.js'
 import { type Paint, bar, bytes, compact, deltas, duration, fields, jsonSafe, plural, shortHash, shortRun, table, time, truncate } from './format.js'
 
 /** What a command runs with. */
@@ -176,31 +177,6 @@ const runsList: Command = {
 
 // ---------------------------------------------------------------- runs show
 
-/** What {@link counts} finds. */
-interface Counts {
-  kv: number
-  events: number
-  state: number
-  json: number
-  traces: number
-  traceRoots: number
-  machines: number
-}
-
-type Readable = Pick<RunView, 'kv' | 'events' | 'state' | 'json' | 'traces' | 'machines'>
-
-function counts(view: Readable): Counts {
-  return {
-    kv: view.kv.count(),
-    events: view.events.length(),
-    state: view.state.list().length,
-    json: view.json.list().length,
-    traces: view.traces.query().length,
-    traceRoots: view.traces.roots().length,
-    machines: view.machines.list().length,
-  }
-}
-
 function summarizeWrites(c: LoggedCommit): string {
   const by = new Map<string, string[]>()
   for (const w of c.writes) {
@@ -229,16 +205,12 @@ const runsShow: Command = {
     withDb(ctx, (db) => {
       const info = resolveRun(db, ctx.args.run!)
       const n = integer('-n', ctx.values.limit, 0) ?? 20
-      const lineage = db.runs.lineage(info.id)
-      const children = db.runs.children(info.id)
-      const log = db.runs.log(info.id)
-      const scope = db.scope(info.id)
-      const c = counts(scope)
-      const head = scope.events.head()
+      const report = runReport(db, info)
       if (ctx.json) {
-        emit(ctx, { run: info, lineage, children, counts: c, head: head ?? null, log })
+        emit(ctx, report)
         return 0
       }
+      const { lineage, children, log, head, counts: c } = report
       const pairs: [string, string][] = [
         ['run', ctx.paint('bold', info.id)],
         ['name', info.name ?? '-'],
@@ -332,18 +304,12 @@ const eventsTail: Command = {
       const info = resolveRun(db, ctx.args.run!)
       const n = integer('-n', ctx.values.lines, 0) ?? 20
       const type = ctx.values.type as string | undefined
-      const length = db.events.length(info.id)
-      let events: Event[]
-      if (type !== undefined) {
-        const all = db.events.range(info.id, { type })
-        events = n === 0 ? all : all.slice(-n)
-      } else {
-        events = db.events.range(info.id, { from: n === 0 ? 0 : Math.max(0, length - n) })
-      }
+      const report = tailReport(db, info.id, n, type)
       if (ctx.json) {
-        emit(ctx, { run: info.id, length, events })
+        emit(ctx, report)
         return 0
       }
+      const { length, events } = report
       const of = type === undefined ? '' : ` of type ${type}`
       if (events.length === 0) {
         ctx.out(`${runLabel(info, info.id)}: ${plural(length, 'event')}, none${of} to show`)
@@ -417,6 +383,11 @@ function traceSummary(t: Trace): string {
   }
 }
 
+/** How many traces a forest holds. */
+function treeSize(nodes: TraceNode[]): number {
+  return nodes.reduce((n, node) => n + 1 + treeSize(node.children), 0)
+}
+
 function traceTree(ctx: Context, nodes: TraceNode[], prefix = '  '): string[] {
   const out: string[] = []
   nodes.forEach((node, i) => {
@@ -460,62 +431,48 @@ const replay: Command = {
       if (at !== undefined && ev !== undefined) throw new UsageError('give --at or --event, not both', 'replay')
       const nEvents = integer('-n', ctx.values.events, 0) ?? 5
       const max = integer('--max', ctx.values.max, 0) ?? 50
-      const newest = db.stats().version
-      const view = db.replay(info.id, ev !== undefined ? { at: { eventSequence: ev } } : at === undefined ? {} : { at })
-      try {
-        const kv = view.kv.entries().map(([key, value]) => ({ key, value }))
-        const state = view.state.list()
-        const json = view.json
-          .list()
-          .map((id) => ({ id, value: view.json.get(id) }))
-          .filter((d) => d.value !== undefined)
-        const length = view.events.length()
-        const head = view.events.head()
-        const tail = nEvents === 0 || length === 0 ? [] : view.events.range({ from: Math.max(0, length - nEvents) })
-        const traces = view.traces.tree() as TraceNode[]
-        const machines = view.machines.list()
-        const ownCommits = db.runs.log(info.id).filter((c) => c.version <= view.at).length
-        if (ctx.json) {
-          emit(ctx, { run: info.id, at: view.at, newest, kv, state, json, events: { length, head: head ?? null, tail }, traces, machines })
-          return 0
-        }
-        const w = ctx.columns
-        ctx.out(
-          `${ctx.paint('bold', runLabel(info, info.id))} at version ${ctx.paint('bold', String(view.at))}` +
-            ctx.paint('dim', ` (newest ${newest}; ${plural(ownCommits, 'commit')} of its own log up to here)`),
-        )
-        const section = (title: string, n: number) => ctx.out('', ctx.paint('bold', `${title} (${n})`))
-        const capped = <T>(list: T[]): T[] => (max === 0 ? list : list.slice(0, max))
-        const more = (list: unknown[]) => {
-          if (max !== 0 && list.length > max) ctx.out(ctx.paint('dim', `  … ${list.length - max} more (--max 0 or --json for all)`))
-        }
-        section('kv', kv.length)
-        if (kv.length > 0) {
-          const kw = Math.min(32, Math.max(...capped(kv).map((e) => e.key.length)))
-          for (const e of capped(kv)) ctx.out(`  ${truncate(e.key, 32).padEnd(kw)}  ${compact(e.value, w - kw - 6)}`)
-          more(kv)
-        }
-        section('state', state.length)
-        if (state.length > 0) {
-          const sw = Math.min(32, Math.max(...capped(state).map((c) => c.name.length)))
-          for (const c of capped(state)) ctx.out(`  ${truncate(c.name, 32).padEnd(sw)}  ${compact(c.value, w - sw - 14)}  ${ctx.paint('dim', `v${c.version}`)}`)
-          more(state)
-        }
-        section('json', json.length)
-        for (const d of capped(json)) ctx.out(`  ${d.id}  ${compact(d.value, w - d.id.length - 6)}`)
-        more(json)
-        section('events', length)
-        if (head !== undefined) ctx.out(ctx.paint('dim', `  head #${head.sequence} ${head.type} ${shortHash(head.hash)}`))
-        if (tail.length > 0) ctx.out(...eventTable(ctx, tail, '  '))
-        section('traces', view.traces.query().length)
-        ctx.out(...traceTree(ctx, traces))
-        section('machines', machines.length)
-        for (const m of capped(machines)) ctx.out(`  ${m.id}  ${truncate(machineLine(m), w - m.id.length - 6)}`)
-        more(machines)
+      const report = replayReport(db, info.id, { at, event: ev, tail: nEvents })
+      if (ctx.json) {
+        emit(ctx, report)
         return 0
-      } finally {
-        view.close()
       }
+      const { at: version, newest, kv, state, json, traces, machines } = report
+      const { length, head, tail } = report.events
+      const ownCommits = db.runs.log(info.id).filter((c) => c.version <= version).length
+      const w = ctx.columns
+      ctx.out(
+        `${ctx.paint('bold', runLabel(info, info.id))} at version ${ctx.paint('bold', String(version))}` +
+          ctx.paint('dim', ` (newest ${newest}; ${plural(ownCommits, 'commit')} of its own log up to here)`),
+      )
+      const section = (title: string, n: number) => ctx.out('', ctx.paint('bold', `${title} (${n})`))
+      const capped = <T>(list: T[]): T[] => (max === 0 ? list : list.slice(0, max))
+      const more = (list: unknown[]) => {
+        if (max !== 0 && list.length > max) ctx.out(ctx.paint('dim', `  … ${list.length - max} more (--max 0 or --json for all)`))
+      }
+      section('kv', kv.length)
+      if (kv.length > 0) {
+        const kw = Math.min(32, Math.max(...capped(kv).map((e) => e.key.length)))
+        for (const e of capped(kv)) ctx.out(`  ${truncate(e.key, 32).padEnd(kw)}  ${compact(e.value, w - kw - 6)}`)
+        more(kv)
+      }
+      section('state', state.length)
+      if (state.length > 0) {
+        const sw = Math.min(32, Math.max(...capped(state).map((c) => c.name.length)))
+        for (const c of capped(state)) ctx.out(`  ${truncate(c.name, 32).padEnd(sw)}  ${compact(c.value, w - sw - 14)}  ${ctx.paint('dim', `v${c.version}`)}`)
+        more(state)
+      }
+      section('json', json.length)
+      for (const d of capped(json)) ctx.out(`  ${d.id}  ${compact(d.value, w - d.id.length - 6)}`)
+      more(json)
+      section('events', length)
+      if (head !== null) ctx.out(ctx.paint('dim', `  head #${head.sequence} ${head.type} ${shortHash(head.hash)}`))
+      if (tail.length > 0) ctx.out(...eventTable(ctx, tail, '  '))
+      section('traces', treeSize(traces))
+      ctx.out(...traceTree(ctx, traces))
+      section('machines', machines.length)
+      for (const m of capped(machines)) ctx.out(`  ${m.id}  ${truncate(machineLine(m), w - m.id.length - 6)}`)
+      more(machines)
+      return 0
     }),
 }
 
@@ -736,8 +693,45 @@ const checkpoint: Command = {
     }, true),
 }
 
+// ---------------------------------------------------------------- mcp
+
+const DURABILITIES = ['buffered', 'strict'] as const
+
+const mcp: Command = {
+  name: 'mcp',
+  args: [],
+  summary: 'serve the directory to an agent over the Model Context Protocol (stdio)',
+  description: [
+    'Serves the data directory (created if absent) as an MCP server on stdin/stdout, for desktop and IDE agents:',
+    'tools for runs, KV, state, JSON, events, traces, vector search, replay and diff, the knowledge-graph tools',
+    'of the reference memory server (create_entities, read_graph, ...), and the resources inmem://runs,',
+    'inmem://runs/{id} and inmem://runs/{id}/events. It runs until the client closes stdin (or SIGINT/SIGTERM),',
+    'then closes the database. stdout carries only the protocol; logs go to stderr. The README has the',
+    "configuration an MCP client takes. A directory open in another process is refused (LockedError, with its pid).",
+  ],
+  options: {
+    'read-only': { type: 'boolean', help: 'only the tools that read; the directory is opened read-only (it must exist)' },
+    durability: { type: 'string', value: '<mode>', help: 'buffered (default: a tool call returns once its commit is written to the OS) or strict (once fsynced)' },
+  },
+  examples: ['mcp --dir ./agent-data', 'mcp --dir ./agent-data --durability strict', 'mcp --dir ./agent-data --read-only'],
+  run: async (ctx) => {
+    const durability = (ctx.values.durability ?? 'buffered') as string
+    if (!(DURABILITIES as readonly string[]).includes(durability)) {
+      throw new UsageError(`--durability must be one of ${DURABILITIES.join(', ')}, not ${JSON.stringify(durability)}`, 'mcp')
+    }
+    // Loaded here, so that no other command loads the MCP SDK.
+    const { serveStdio } = await import('../mcp/stdio.js')
+    return serveStdio({
+      dir: ctx.dir,
+      readOnly: ctx.values['read-only'] === true,
+      durability: durability as (typeof DURABILITIES)[number],
+      log: (line) => ctx.err(`${line}\n`),
+    })
+  },
+}
+
 /** Every command, in the order help lists them. */
-export const COMMANDS: Command[] = [runsList, runsShow, eventsTail, eventsVerify, replay, diff, stats, checkpoint]
+export const COMMANDS: Command[] = [runsList, runsShow, eventsTail, eventsVerify, replay, diff, stats, checkpoint, mcp]
 
 /** The exit code of an error: 2 for usage and invalid arguments, 1 otherwise. */
 export function exitCodeOf(e: unknown): number {

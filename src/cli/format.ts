@@ -141,11 +141,13 @@ export function deltas(a: unknown, b: unknown, path = ''): [string, unknown, unk
 
 /**
  * `v` made JSON-safe for `--json`: bigints become `{"$bigint": "digits"}`,
- * bytes `{"$bytes": "<base64>"}`, `undefined` fields are dropped.
+ * bytes `{"$bytes": "<base64>"}`, a vector (`Float32Array`) an array of
+ * numbers; `undefined` fields are dropped.
  */
 export function jsonSafe(v: unknown): unknown {
   if (typeof v === 'bigint') return { $bigint: v.toString() }
   if (v instanceof Uint8Array) return { $bytes: Buffer.from(v).toString('base64') }
+  if (v instanceof Float32Array) return Array.from(v)
   if (Array.isArray(v)) return v.map((x) => (x === undefined ? null : jsonSafe(x)))
   if (v !== null && typeof v === 'object') {
     const out: Record<string, unknown> = {}

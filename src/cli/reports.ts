@@ -1,0 +1,157 @@
+/**
+ * The structures the CLI prints with `--json` and the MCP server returns:
+ * a run shown (`runs show`), a run replayed at a version (`replay`). One
+ * function each, so the two front ends cannot drift apart. Not part of the
+ * library's API.
+ * @module
+ */
+import type { Database } from '../database.js'
+import type { Event } from '../events.js'
+import type { LoggedCommit, RunView } from '../history.js'
+import type { MachineInstance } from '../machines.js'
+import type { NamedCell } from '../state.js'
+import type { RunId, RunInfo } from '../runs.js'
+import type { TraceNode } from '../traces.js'
+
+/** How much each primitive of a run holds. */
+export interface Counts {
+  /** KV keys. */
+  kv: number
+  /** Events in the log. */
+  events: number
+  /** State cells. */
+  state: number
+  /** JSON documents. */
+  json: number
+  /** Traces. */
+  traces: number
+  /** Traces without a parent. */
+  traceRoots: number
+  /** State machine instances. */
+  machines: number
+}
+
+type Readable = Pick<RunView, 'kv' | 'events' | 'state' | 'json' | 'traces' | 'machines'>
+
+/** Counts what `view` (a run scope or a replay view) holds. */
+export function counts(view: Readable): Counts {
+  return {
+    kv: view.kv.count(),
+    events: view.events.length(),
+    state: view.state.list().length,
+    json: view.json.list().length,
+    traces: view.traces.query().length,
+    traceRoots: view.traces.roots().length,
+    machines: view.machines.list().length,
+  }
+}
+
+/** `runs show --json`: a run, its lineage (nearest first), children, counts, event head and log. */
+export interface RunReport {
+  /** The run. */
+  run: RunInfo
+  /** The run and its ancestors, nearest first. */
+  lineage: RunInfo[]
+  /** Runs whose parent it is. */
+  children: RunInfo[]
+  /** How much each primitive holds. */
+  counts: Counts
+  /** The newest event, or `null`. */
+  head: Event | null
+  /** The run's own commits, oldest first (the last `logLimit` when one is given). */
+  log: LoggedCommit[]
+}
+
+/** The {@link RunReport} of `info`; `logLimit` keeps the newest commits of the log only. */
+export function runReport(db: Database, info: RunInfo, logLimit?: number): RunReport {
+  const scope = db.scope(info.id)
+  const log = db.runs.log(info.id)
+  return {
+    run: info,
+    lineage: db.runs.lineage(info.id),
+    children: db.runs.children(info.id),
+    counts: counts(scope),
+    head: scope.events.head() ?? null,
+    log: logLimit === undefined || logLimit === 0 ? log : log.slice(-logLimit),
+  }
+}
+
+/** `replay --json`: a run's contents as of one commit version. */
+export interface ReplayReport {
+  /** The run. */
+  run: RunId
+  /** The commit version it is shown at. */
+  at: number
+  /** The newest commit version of the database. */
+  newest: number
+  /** KV entries in key order. */
+  kv: { key: string; value: unknown }[]
+  /** State cells. */
+  state: NamedCell[]
+  /** JSON documents. */
+  json: { id: string; value: unknown }[]
+  /** The event log: its length, newest event and last `tail` events. */
+  events: { length: number; head: Event | null; tail: Event[] }
+  /** The trace forest. */
+  traces: TraceNode[]
+  /** State machine instances. */
+  machines: MachineInstance[]
+}
+
+/** Where {@link replayReport} shows a run: a commit version or the commit of an event; and how many last events to list. */
+export interface ReplayPoint {
+  /** A commit version (default: the newest). */
+  at?: number
+  /** The commit that appended this event sequence, instead of `at`. */
+  event?: number
+  /** How many of the last events to list. */
+  tail: number
+}
+
+/** The {@link ReplayReport} of `run` at `point` (the view it reads is closed before it returns). */
+export function replayReport(db: Database, run: RunId, point: ReplayPoint): ReplayReport {
+  const newest = db.stats().version
+  const view = db.replay(run, point.event !== undefined ? { at: { eventSequence: point.event } } : point.at === undefined ? {} : { at: point.at })
+  try {
+    const length = view.events.length()
+    return {
+      run,
+      at: view.at,
+      newest,
+      kv: view.kv.entries().map(([key, value]) => ({ key, value })),
+      state: view.state.list(),
+      json: view.json
+        .list()
+        .map((id) => ({ id, value: view.json.get(id) as unknown }))
+        .filter((d) => d.value !== undefined),
+      events: { length, head: view.events.head() ?? null, tail: point.tail === 0 || length === 0 ? [] : view.events.range({ from: Math.max(0, length - point.tail) }) },
+      traces: view.traces.tree() as TraceNode[],
+      machines: view.machines.list(),
+    }
+  } finally {
+    view.close()
+  }
+}
+
+/** `events tail --json`: a run's log length and its last `n` events (of `type`, if given; `n` 0: all). */
+export interface TailReport {
+  /** The run. */
+  run: RunId
+  /** Events in its log, of every type. */
+  length: number
+  /** The last events, oldest first. */
+  events: Event[]
+}
+
+/** The {@link TailReport} of `run`. */
+export function tailReport(db: Database, run: RunId, n: number, type?: string): TailReport {
+  const length = db.events.length(run)
+  let events: Event[]
+  if (type !== undefined) {
+    const all = db.events.range(run, { type })
+    events = n === 0 ? all : all.slice(-n)
+  } else {
+    events = db.events.range(run, { from: n === 0 ? 0 : Math.max(0, length - n) })
+  }
+  return { run, length, events }
+}
