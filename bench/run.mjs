@@ -2,7 +2,8 @@
 // then bench/primitives.mjs: events, state cells, JSON documents, traces;
 // bench/durability.mjs: recovery, checkpoints, strict and group commit;
 // bench/history.mjs: replay, fork, diff; bench/workers.mjs: kv.put from 1,
-// 2 and 4 worker_threads on disjoint runs of one directory — each prints its
+// 2 and 4 worker_threads on disjoint runs of one directory; bench/vectors.mjs:
+// vector search beside hnswlib-node — each prints its
 // own targets), then the Rust criterion bench of the engine, and prints one cross-language
 // table with the SPEC §12 targets marked PASS/FAIL, and the primitives'
 // figures with their ratios against the peers. Machine-readable results go
@@ -15,7 +16,7 @@
 // Environment: everything bench/kv.mjs and bench/primitives.mjs read
 // (BENCH_KEYS, BENCH_OPS, ...), and BENCH_SKIP_RUST=1 / BENCH_SKIP_JS=1 /
 // BENCH_SKIP_PRIMITIVES=1 / BENCH_SKIP_DURABILITY=1 / BENCH_SKIP_HISTORY=1 /
-// BENCH_SKIP_WORKERS=1 to reuse the previous results of a step.
+// BENCH_SKIP_WORKERS=1 / BENCH_SKIP_VECTORS=1 to reuse the previous results of a step.
 
 import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs'
@@ -54,6 +55,7 @@ if (!process.env.BENCH_SKIP_PRIMITIVES) step('JS primitives suite', process.exec
 if (!process.env.BENCH_SKIP_DURABILITY) step('JS durability suite', process.execPath, [join(here, 'durability.mjs')])
 if (!process.env.BENCH_SKIP_HISTORY) step('JS history suite', process.execPath, [join(here, 'history.mjs')])
 if (!process.env.BENCH_SKIP_WORKERS) step('JS worker_threads suite', process.execPath, [join(here, 'workers.mjs')])
+if (!process.env.BENCH_SKIP_VECTORS) step('JS vector search suite', process.execPath, [join(here, 'vectors.mjs')])
 if (!process.env.BENCH_SKIP_RUST) step('Rust criterion bench', 'cargo', ['bench', '-p', 'in-mem-engine', '--bench', 'engine'], { CRITERION_HOME: criterionHome })
 
 // ----- inputs ----------------------------------------------------------------

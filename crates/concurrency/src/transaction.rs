@@ -13,6 +13,9 @@ pub enum Write {
     Delete,
 }
 
+/// A transaction's own writes in a range, in scan order.
+type OwnWrites<'a> = Box<dyn Iterator<Item = (&'a Box<[u8]>, &'a Write)> + 'a>;
+
 /// A scanned key range `[start, end)`; no end means to the end of the keyspace.
 type KeyRange = (Box<[u8]>, Option<Box<[u8]>>);
 
@@ -66,32 +69,50 @@ impl Transaction {
     /// key inserted into it by another commit is a conflict (no phantoms).
     pub fn scan<S: Source + ?Sized>(&mut self, store: &S, start: &[u8], end: Option<&[u8]>, reverse: bool, mut f: impl FnMut(&[u8], u64, &Value) -> bool) {
         self.ranges.push((start.into(), end.map(Into::into)));
-        let mut merged: BTreeMap<Box<[u8]>, (u64, Value)> = BTreeMap::new();
-        store.scan_live(start, end, self.snapshot.version(), false, &mut |k, version, v| {
-            merged.insert(k.into(), (version, v.clone()));
-            true
-        });
+        // A streaming merge: the store's entries as they come, each preceded
+        // by the own writes that sort before it, an own write replacing the
+        // entry of its key. A scan that stops early reads no further.
         let bounds = (Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded));
-        for (k, w) in self.writes.range::<[u8], _>(bounds) {
-            match w {
-                Write::Put(v) => {
-                    merged.insert(k.clone(), (u64::MAX, v.clone()));
-                }
-                Write::Delete => {
-                    merged.remove(k);
-                }
-            }
-        }
-        let mut visit = |k: &[u8], (version, v): &(u64, Value)| f(k, *version, v);
-        if reverse {
-            for (k, e) in merged.iter().rev() {
-                if !visit(k, e) {
+        let own = self.writes.range::<[u8], _>(bounds);
+        let own: OwnWrites<'_> = if reverse { Box::new(own.rev()) } else { Box::new(own) };
+        let mut own = own.peekable();
+        let before = |a: &[u8], b: &[u8]| if reverse { a > b } else { a < b };
+        let mut stopped = false;
+        store.scan_live(start, end, self.snapshot.version(), reverse, &mut |k, version, v| {
+            while let Some((ok, w)) = own.peek() {
+                if !before(ok, k) {
                     break;
                 }
+                if let Write::Put(value) = w
+                    && !f(ok, u64::MAX, value)
+                {
+                    stopped = true;
+                    return false;
+                }
+                own.next();
             }
-        } else {
-            for (k, e) in merged.iter() {
-                if !visit(k, e) {
+            if let Some((ok, w)) = own.peek()
+                && &ok[..] == k
+            {
+                let keep_going = match w {
+                    Write::Put(value) => f(k, u64::MAX, value),
+                    Write::Delete => true,
+                };
+                own.next();
+                stopped = !keep_going;
+                return keep_going;
+            }
+            if !f(k, version, v) {
+                stopped = true;
+                return false;
+            }
+            true
+        });
+        if !stopped {
+            for (k, w) in own {
+                if let Write::Put(value) = w
+                    && !f(k, u64::MAX, value)
+                {
                     break;
                 }
             }
@@ -238,5 +259,54 @@ mod tests {
         w.put(b"k", Arc::from(&b"2"[..]));
         commit(&store, &tracker, &lock, w).unwrap();
         assert_eq!(&*r.get(&store, b"k").unwrap().1, b"1");
+    }
+
+    proptest::proptest! {
+        /// The streaming merge of a scan gives what merging the whole range
+        /// into a map and walking it gives: forward and reverse, stopping
+        /// after any number of entries, with puts and deletes of the
+        /// transaction's own over the store's.
+        #[test]
+        fn a_scan_merges_own_writes_as_a_whole_range_merge_would(
+            stored in proptest::collection::btree_map(0u8..40, 0u8..255, 0..25),
+            own in proptest::collection::btree_map(0u8..40, proptest::option::of(0u8..255), 0..15),
+            lo in 0u8..40,
+            len in 0u8..45,
+            reverse in proptest::bool::ANY,
+            limit in 0usize..50,
+        ) {
+            let store = Store::new();
+            let tracker = SnapshotTracker::new(0);
+            for (k, v) in &stored {
+                store.apply(&[*k], 1, Some(Arc::from(vec![*v])), 0);
+            }
+            tracker.publish(1);
+            let mut tx = Transaction::begin(&tracker);
+            for (k, v) in &own {
+                match v {
+                    Some(v) => tx.put(&[*k], Arc::from(vec![*v])),
+                    None => tx.delete(&[*k]),
+                }
+            }
+            let (start, end) = ([lo], [lo.saturating_add(len)]);
+            // The model: the whole range in a map, own writes over it.
+            let mut model: BTreeMap<u8, (u64, u8)> = stored.iter().filter(|(k, _)| **k >= start[0] && **k < end[0]).map(|(k, v)| (*k, (1, *v))).collect();
+            for (k, v) in own.iter().filter(|(k, _)| **k >= start[0] && **k < end[0]) {
+                match v {
+                    Some(v) => { model.insert(*k, (u64::MAX, *v)); }
+                    None => { model.remove(k); }
+                }
+            }
+            let mut want: Vec<(u8, u64, u8)> = model.into_iter().map(|(k, (ver, v))| (k, ver, v)).collect();
+            if reverse { want.reverse(); }
+            want.truncate(limit);
+            let mut got = Vec::new();
+            tx.scan(&store, &start, Some(&end), reverse, |k, ver, v| {
+                if got.len() == limit { return false; }
+                got.push((k[0], ver, v[0]));
+                got.len() < limit
+            });
+            proptest::prop_assert_eq!(got, want);
+        }
     }
 }
