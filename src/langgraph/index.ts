@@ -1,0 +1,16 @@
+/**
+ * `in-mem/langgraph`: persistence for LangGraph.js on in-mem.
+ *
+ * ```ts
+ * import { Database } from 'in-mem'
+ * import { InMemSaver, InMemStore } from 'in-mem/langgraph'
+ * const db = Database.open('./agent-data', { durability: 'strict' })
+ * const graph = builder.compile({ checkpointer: new InMemSaver(db), store: new InMemStore(db) })
+ * ```
+ *
+ * `@langchain/langgraph-checkpoint` is a peer dependency of this entry point.
+ * @module
+ */
+export { InMemSaver } from './saver.js'
+export type { ForkThreadOptions, InMemSaverOptions } from './saver.js'
+export type { CheckpointRecord, Serialized, WriteRecord } from './threads.js'

@@ -1,0 +1,401 @@
+/**
+ * `InMemSaver`: a LangGraph.js checkpointer on in-mem.
+ *
+ * Invariants:
+ * - a thread is one in-mem run (see `threads.ts` for its keys); every `put`
+ *   and every `putWrites` is one in-mem transaction, so a crash leaves a
+ *   checkpoint whole or absent, never half-written;
+ * - a channel value is stored once per version, by the `put` whose
+ *   `newVersions` names it; a checkpoint read back gets, for each channel of
+ *   its `channel_versions`, the value stored for that version (none: the
+ *   channel had no value, as LangGraph's empty channels);
+ * - pending writes follow the reference savers: a regular write (index ≥ 0)
+ *   already stored for a task is kept, a special one (ERROR, INTERRUPT,
+ *   SCHEDULED, RESUME: negative indexes) replaces the stored one; they come
+ *   back in `writesSortKey` order.
+ * @module
+ */
+import {
+  BaseCheckpointSaver,
+  TASKS,
+  WRITES_IDX_MAP,
+  compareWritesSortKeys,
+  copyCheckpoint,
+  maxChannelVersion,
+  writesSortKey,
+  type ChannelVersions,
+  type Checkpoint,
+  type CheckpointListOptions,
+  type CheckpointMetadata,
+  type CheckpointPendingWrite,
+  type CheckpointTuple,
+  type PendingWrite,
+  type SerializerProtocol,
+} from '@langchain/langgraph-checkpoint'
+import type { RunnableConfig } from '@langchain/core/runnables'
+import type { Database } from '../database.js'
+import { InvalidArgumentError, NotFoundError } from '../errors.js'
+import type { RunId } from '../runs.js'
+import type { TxScope } from '../scope.js'
+import {
+  THREAD_TAG,
+  beginThread,
+  checkPart,
+  checkpointKey,
+  checkpointPrefix,
+  findThread,
+  parseCheckpointKey,
+  parseWriteKey,
+  threadOf,
+  threadTag,
+  valueKey,
+  writeKey,
+  writesPrefix,
+  type CheckpointRecord,
+  type Serialized,
+  type WriteRecord,
+} from './threads.js'
+
+/** Options of {@link InMemSaver}. */
+export interface InMemSaverOptions {
+  /** The serializer of checkpoints, metadata and values; LangGraph's `JsonPlusSerializer` by default. */
+  serde?: SerializerProtocol
+}
+
+/** Options of {@link InMemSaver.forkThread}. */
+export interface ForkThreadOptions {
+  /** The new thread's id. */
+  threadId: string
+}
+
+/** One checkpoint found by a listing, before it is decoded. */
+interface Found {
+  run: RunId
+  threadId: string
+  ns: string
+  id: string
+  record: CheckpointRecord
+}
+
+const PAGE = 64
+
+/**
+ * A LangGraph.js checkpointer that keeps each thread as an in-mem run:
+ * `graph.compile({ checkpointer: new InMemSaver(db) })`. Durable in the
+ * database's mode (`strict`: a `put` resolves once fsynced), inspectable
+ * with the `in-mem` CLI (`runs list --tag langgraph`, `runs show`, `replay`,
+ * `diff`).
+ */
+export class InMemSaver extends BaseCheckpointSaver {
+  readonly #db: Database
+  readonly #strict: boolean
+  /** Thread id → its run, as found or begun by this saver. */
+  readonly #threads = new Map<string, RunId>()
+
+  /** A saver on `db`; threads already in `db` are found by their run's tag. */
+  constructor(db: Database, options: InMemSaverOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('InMemSaver options must be an object')
+    super(options.serde)
+    this.#db = db
+    this.#strict = db.stats().durability === 'strict'
+  }
+
+  /** The database this saver writes to. */
+  get db(): Database {
+    return this.#db
+  }
+
+  /** The run holding a thread, or `undefined` if the thread has no checkpoint. */
+  threadRun(threadId: string): RunId | undefined {
+    checkPart('thread_id', threadId)
+    const cached = this.#threads.get(threadId)
+    if (cached !== undefined && this.#db.runs.get(cached) !== undefined) return cached
+    this.#threads.delete(threadId)
+    const run = findThread(this.#db, threadId)
+    if (run !== undefined) this.#threads.set(threadId, run)
+    return run
+  }
+
+  #runFor(threadId: string): RunId {
+    const cached = this.#threads.get(threadId)
+    if (cached !== undefined) return cached
+    const run = findThread(this.#db, threadId) ?? beginThread(this.#db, threadId)
+    this.#threads.set(threadId, run)
+    return run
+  }
+
+  /** Writes in one transaction on the thread's run: awaited to durability in strict mode. */
+  async #write(threadId: string, fn: (tx: TxScope) => void): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const run = this.#runFor(threadId)
+      try {
+        if (this.#strict) await this.#db.transactionAsync(run, fn)
+        else this.#db.transaction(run, fn)
+        return
+      } catch (e) {
+        // The run was deleted behind this saver's cache (deleteThread from another saver).
+        if (e instanceof NotFoundError && attempt === 0) {
+          this.#threads.delete(threadId)
+          continue
+        }
+        throw e
+      }
+    }
+  }
+
+  async #serialize(v: unknown): Promise<Serialized> {
+    const [serde, data] = await this.serde.dumpsTyped(v)
+    return { serde, data }
+  }
+
+  #deserialize(s: Serialized): Promise<unknown> {
+    return this.serde.loadsTyped(s.serde, s.data)
+  }
+
+  /**
+   * Stores a checkpoint: its channel values only for the channels in
+   * `newVersions`; the rest are the values stored for their versions before.
+   */
+  override async put(config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, newVersions: ChannelVersions): Promise<RunnableConfig> {
+    const conf = config?.configurable
+    if (conf === undefined || conf === null) throw new InvalidArgumentError('put needs config.configurable with a thread_id')
+    const threadId = checkPart('thread_id', conf.thread_id)
+    const ns = checkPart('checkpoint_ns', conf.checkpoint_ns ?? '', true)
+    const parent: unknown = conf.checkpoint_id
+    if (parent !== undefined && parent !== '') checkPart('checkpoint_id', parent)
+    if (checkpoint === null || typeof checkpoint !== 'object') throw new InvalidArgumentError('put needs a checkpoint object')
+    const id = checkPart('checkpoint.id', checkpoint.id)
+    const copy = copyCheckpoint(checkpoint)
+    const values = copy.channel_values
+    const { channel_values: _values, ...rest } = copy
+    const record: CheckpointRecord = {
+      parent: typeof parent === 'string' && parent !== '' ? parent : null,
+      checkpoint: await this.#serialize(rest),
+      metadata: await this.#serialize(metadata),
+    }
+    const blobs: [string, Serialized][] = []
+    for (const [channel, version] of Object.entries(newVersions ?? {})) {
+      checkPart('channel', channel)
+      if (typeof version !== 'number' && typeof version !== 'string') throw new InvalidArgumentError(`the version of channel ${JSON.stringify(channel)} must be a number or a string`)
+      if (!Object.prototype.hasOwnProperty.call(values, channel) || values[channel] === undefined) continue
+      blobs.push([valueKey(ns, channel, version), await this.#serialize(values[channel])])
+    }
+    await this.#write(threadId, (tx) => {
+      tx.kv.put(checkpointKey(ns, id), record as never)
+      for (const [key, blob] of blobs) tx.kv.put(key, blob as never)
+    })
+    return { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: id } }
+  }
+
+  /** Stores the writes of a task for a checkpoint, with the reference savers' semantics (see the module's invariants). */
+  override async putWrites(config: RunnableConfig, writes: PendingWrite[], taskId: string, taskPath?: string): Promise<void> {
+    const conf = config?.configurable
+    if (conf === undefined || conf === null) throw new InvalidArgumentError('putWrites needs config.configurable with a thread_id and a checkpoint_id')
+    const threadId = checkPart('thread_id', conf.thread_id)
+    const ns = checkPart('checkpoint_ns', conf.checkpoint_ns ?? '', true)
+    const checkpointId = checkPart('checkpoint_id', conf.checkpoint_id)
+    checkPart('task_id', taskId)
+    if (!Array.isArray(writes)) throw new InvalidArgumentError('putWrites needs an array of [channel, value] writes')
+    const rows: [string, boolean, WriteRecord][] = []
+    for (let i = 0; i < writes.length; i++) {
+      const [channel, value] = writes[i]
+      if (typeof channel !== 'string') throw new InvalidArgumentError(`the channel of write ${i} must be a string`)
+      const idx = (WRITES_IDX_MAP as Record<string, number>)[channel] ?? i
+      rows.push([writeKey(ns, checkpointId, taskId, idx), idx >= 0, { channel, taskPath: taskPath ?? '', value: await this.#serialize(value) }])
+    }
+    await this.#write(threadId, (tx) => {
+      for (const [key, keepFirst, record] of rows) {
+        if (keepFirst && tx.kv.exists(key)) continue
+        tx.kv.put(key, record as never)
+      }
+    })
+  }
+
+  /** Deletes a thread: its run, with every checkpoint and write, in one commit. */
+  override async deleteThread(threadId: string): Promise<void> {
+    checkPart('thread_id', threadId)
+    this.#threads.delete(threadId)
+    for (const r of this.#db.runs.list({ tag: threadTag(threadId) })) {
+      if (threadOf(r) === threadId) this.#db.runs.delete(r.id)
+    }
+  }
+
+  /**
+   * Forks a thread into a new one as an in-mem fork of its run: the new
+   * thread starts with every checkpoint of the old one, shares their stored
+   * values (nothing is copied), and goes its own way from there, for
+   * example with `graph.updateState` at one of its checkpoints. `in-mem diff`
+   * of the two runs then shows where they differ.
+   * @returns the new thread's run
+   * @throws NotFoundError if `threadId` has no checkpoint; AlreadyExistsError if the new thread has some
+   */
+  forkThread(threadId: string, options: ForkThreadOptions): RunId {
+    const run = this.threadRun(threadId)
+    if (run === undefined) throw new NotFoundError(`thread ${JSON.stringify(threadId)} has no checkpoint to fork`, { threadId })
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('forkThread needs { threadId }')
+    const to = checkPart('threadId', options.threadId)
+    if (this.threadRun(to) !== undefined) {
+      throw new InvalidArgumentError(`thread ${JSON.stringify(to)} exists already`, { threadId: to })
+    }
+    const fork = this.#db.runs.fork(run, { name: `thread ${to}`.slice(0, 256) })
+    this.#db.runs.update(fork, { tags: [THREAD_TAG, threadTag(to)], metadata: { langgraph: 'thread', thread_id: to, forkedFrom: threadId } })
+    this.#threads.set(to, fork)
+    return fork
+  }
+
+  /** The checkpoint `config` names (its `checkpoint_id`), or the newest of its thread and namespace. */
+  override async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
+    const conf = config?.configurable ?? {}
+    if (conf.thread_id === undefined) return undefined
+    const threadId = checkPart('thread_id', conf.thread_id)
+    const ns = checkPart('checkpoint_ns', conf.checkpoint_ns ?? '', true)
+    const wanted: unknown = conf.checkpoint_id ?? conf.thread_ts
+    const run = this.threadRun(threadId)
+    if (run === undefined) return undefined
+    let found: Found | undefined
+    if (wanted !== undefined && wanted !== '') {
+      const id = checkPart('checkpoint_id', wanted)
+      const record = this.#db.kv.get<CheckpointRecord>(run, checkpointKey(ns, id))
+      if (record !== undefined) found = { run, threadId, ns, id, record }
+    } else {
+      const newest = this.#db.kv.entries<CheckpointRecord>(run, { prefix: checkpointPrefix(ns), reverse: true, limit: 1 })
+      if (newest.length > 0) found = { run, threadId, ns, id: parseCheckpointKey(newest[0][0]).id, record: newest[0][1] }
+    }
+    return found === undefined ? undefined : this.#tuple(found)
+  }
+
+  /**
+   * Checkpoints newest first: of `config`'s thread (all threads when it has
+   * no `thread_id`) and namespace (all when it has no `checkpoint_ns`);
+   * older than `before`, whose metadata has every `filter` key equal to the
+   * given value, at most `limit`.
+   */
+  override async *list(config: RunnableConfig, options: CheckpointListOptions = {}): AsyncGenerator<CheckpointTuple> {
+    const conf = config?.configurable ?? {}
+    const { before, filter } = options ?? {}
+    let limit = options?.limit
+    if (limit !== undefined && (typeof limit !== 'number' || Number.isNaN(limit))) throw new InvalidArgumentError('limit must be a number')
+    const ns = conf.checkpoint_ns === undefined || conf.checkpoint_ns === null ? undefined : checkPart('checkpoint_ns', conf.checkpoint_ns, true)
+    const only: string | undefined = conf.checkpoint_id ? checkPart('checkpoint_id', conf.checkpoint_id) : undefined
+    const beforeId: string | undefined = before?.configurable?.checkpoint_id ? checkPart('before.checkpoint_id', before.configurable.checkpoint_id) : undefined
+    const wanted = Object.entries(filter ?? {}).filter(([, v]) => v !== undefined)
+    const threads: [string, RunId][] = []
+    if (conf.thread_id !== undefined && conf.thread_id !== null && conf.thread_id !== '') {
+      const threadId = checkPart('thread_id', conf.thread_id)
+      const run = this.threadRun(threadId)
+      if (run !== undefined) threads.push([threadId, run])
+    } else {
+      for (const r of this.#db.runs.list({ tag: THREAD_TAG })) {
+        const t = threadOf(r)
+        if (t !== undefined) threads.push([t, r.id])
+      }
+    }
+    for await (const found of this.#newestFirst(threads, ns)) {
+      if (limit !== undefined && limit <= 0) return
+      if (only !== undefined && found.id !== only) continue
+      if (beforeId !== undefined && found.id >= beforeId) continue
+      if (wanted.length > 0) {
+        const metadata = (await this.#deserialize(found.record.metadata)) as Record<string, unknown> | undefined
+        if (!wanted.every(([k, v]) => metadata !== undefined && metadata !== null && sameValue(metadata[k], v))) continue
+      }
+      if (limit !== undefined) limit--
+      yield await this.#tuple(found)
+    }
+  }
+
+  /** Checkpoints of the threads (in the namespace, or all), newest id first: a merge of one page-wise cursor per thread. */
+  async *#newestFirst(threads: [string, RunId][], ns: string | undefined): AsyncGenerator<Found> {
+    const prefix = checkpointPrefix(ns)
+    const cursors = threads.map(([threadId, run]) => ({ threadId, run, page: [] as [string, CheckpointRecord][], after: undefined as string | undefined, done: false }))
+    const fill = (c: (typeof cursors)[number]) => {
+      if (c.page.length > 0 || c.done) return
+      const page = this.#db.kv.entries<CheckpointRecord>(c.run, { prefix, reverse: true, limit: PAGE, ...(c.after === undefined ? {} : { after: c.after }) })
+      if (page.length < PAGE) c.done = true
+      if (page.length > 0) c.after = page[page.length - 1][0]
+      c.page = page
+    }
+    if (ns === undefined) {
+      // Ids across namespaces interleave: read each thread whole, then merge.
+      const all: Found[] = []
+      for (const c of cursors) {
+        for (const [key, record] of this.#db.kv.entries<CheckpointRecord>(c.run, { prefix })) {
+          const { ns: n, id } = parseCheckpointKey(key)
+          all.push({ run: c.run, threadId: c.threadId, ns: n, id, record })
+        }
+      }
+      all.sort((a, b) => cmp(b.id, a.id) || cmp(b.ns, a.ns))
+      yield* all
+      return
+    }
+    for (;;) {
+      let best: (typeof cursors)[number] | undefined
+      for (const c of cursors) {
+        fill(c)
+        if (c.page.length === 0) continue
+        if (best === undefined || cmp(parseCheckpointKey(c.page[0][0]).id, parseCheckpointKey(best.page[0][0]).id) > 0) best = c
+      }
+      if (best === undefined) return
+      const [key, record] = best.page.shift()!
+      yield { run: best.run, threadId: best.threadId, ns, id: parseCheckpointKey(key).id, record }
+    }
+  }
+
+  /** A stored checkpoint as LangGraph's tuple: values rebuilt from their versions, pending writes in order. */
+  async #tuple(f: Found): Promise<CheckpointTuple> {
+    const { run, threadId, ns, id, record } = f
+    const kv = this.#db.kv
+    const checkpoint = (await this.#deserialize(record.checkpoint)) as Checkpoint
+    const versions = Object.entries(checkpoint.channel_versions ?? {})
+    const blobs = kv.getMany<Serialized>(run, versions.map(([ch, v]) => valueKey(ns, ch, v)))
+    const channelValues: Record<string, unknown> = {}
+    for (let i = 0; i < versions.length; i++) {
+      const blob = blobs[i]
+      if (blob !== undefined) channelValues[versions[i][0]] = await this.#deserialize(blob)
+    }
+    checkpoint.channel_values = channelValues
+    const pendingWrites: CheckpointPendingWrite[] = []
+    for (const [taskId, record] of this.#writes(run, ns, id)) pendingWrites.push([taskId, record.channel, await this.#deserialize(record.value)])
+    if (checkpoint.v < 4 && record.parent !== null) {
+      // Checkpoints before format 4 kept pending sends in the parent's TASKS writes.
+      const sends: unknown[] = []
+      for (const [, w] of this.#writes(run, ns, record.parent)) if (w.channel === TASKS) sends.push(await this.#deserialize(w.value))
+      checkpoint.channel_values[TASKS] = sends
+      const all = Object.values(checkpoint.channel_versions)
+      checkpoint.channel_versions[TASKS] = all.length > 0 ? maxChannelVersion(...all) : this.getNextVersion(undefined)
+    }
+    const tuple: CheckpointTuple = {
+      config: { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: id } },
+      checkpoint,
+      metadata: (await this.#deserialize(record.metadata)) as CheckpointMetadata,
+      pendingWrites,
+    }
+    if (record.parent !== null) tuple.parentConfig = { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: record.parent } }
+    return tuple
+  }
+
+  /** The pending writes of a checkpoint as `[task id, record]`, in `writesSortKey` order. */
+  #writes(run: RunId, ns: string, checkpointId: string): [string, WriteRecord][] {
+    const rows = this.#db.kv.entries<WriteRecord>(run, { prefix: writesPrefix(ns, checkpointId) }).map(([key, record]) => {
+      const { taskId, idx } = parseWriteKey(key)
+      return { sortKey: writesSortKey(record.taskPath, taskId, idx), taskId, record }
+    })
+    rows.sort((a, b) => compareWritesSortKeys(a.sortKey, b.sortKey))
+    return rows.map((r) => [r.taskId, r.record])
+  }
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+/** Equality of metadata values as JSON would see them (objects key by key, in any order). */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
+  if (Array.isArray(a) !== Array.isArray(b)) return false
+  const ka = Object.keys(a)
+  const kb = Object.keys(b)
+  if (ka.length !== kb.length) return false
+  return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+}
+
