@@ -13,6 +13,8 @@ import type { RunInfo, RunListOptions, RunStatus } from '../runs.js'
 import type { Trace, TraceNode } from '../traces.js'
 import { type CommandSpec, UsageError, integer } from './args.js'
 import { type Paint, bar, bytes, compact, deltas, duration, fields, jsonSafe, plural, shortHash, shortRun, table, time, truncate } from './format.js'
+import { threadOf } from '../langgraph/threads.js'
+import { checkpoints, head, readable, readableKey, type KvReader } from './langgraph.js'
 
 /** What a command runs with. */
 export interface Context {
@@ -201,15 +203,43 @@ function counts(view: Readable): Counts {
   }
 }
 
-function summarizeWrites(c: LoggedCommit): string {
+function summarizeWrites(c: LoggedCommit, thread = false): string {
   const by = new Map<string, string[]>()
   for (const w of c.writes) {
-    const key = w.primitive === 'events' ? `#${w.key}` : w.primitive === 'traces' ? shortRun(w.key) : w.key
+    const key = w.primitive === 'events' ? `#${w.key}` : w.primitive === 'traces' ? shortRun(w.key) : thread ? readableKey(w.key) : w.key
     const list = by.get(w.primitive) ?? []
     list.push(w.deleted ? `-${key}` : key)
     by.set(w.primitive, list)
   }
   return [...by].map(([p, keys]) => `${p} ${keys.join(', ')}`).join('; ')
+}
+
+/** A LangGraph thread's checkpoints (newest first) and the channel values of its newest root checkpoint. */
+function threadLines(ctx: Context, thread: string, kv: KvReader, shown: ReturnType<typeof checkpoints>, keys: number): string[] {
+  const all = checkpoints(kv).length
+  const out = ['', ctx.paint('bold', `langgraph thread ${JSON.stringify(thread)} (${plural(all, 'checkpoint')}${shown.length < all ? `, the newest ${shown.length}` : ''}; ${plural(keys, 'key')})`)]
+  if (shown.length > 0) {
+    const meta = (m: unknown, k: string) => String((m as Record<string, unknown> | null)?.[k] ?? '-')
+    out.push(
+      ...table(
+        [{ header: 'CHECKPOINT' }, { header: 'NS', max: 24 }, { header: 'STEP', right: true }, { header: 'SOURCE' }, { header: 'WRITES', right: true }, { header: 'PARENT' }],
+        shown.map((cp) => [cp.id, cp.ns || '-', meta(cp.metadata, 'step'), meta(cp.metadata, 'source'), String(cp.writes), cp.parent ?? '-']),
+        ctx.paint,
+      ).map((l) => `  ${l}`),
+    )
+  }
+  out.push(...channelLines(ctx, kv))
+  return out
+}
+
+/** The channel values of the thread's newest root checkpoint, one per line. */
+function channelLines(ctx: Context, kv: KvReader): string[] {
+  const h = head(kv)
+  if (h === undefined) return []
+  const entries = Object.entries(h.values)
+  const out = ['', ctx.paint('bold', `channels at ${h.id} (${entries.length})`)]
+  if (entries.length > 0) out.push(...fields(entries.map(([ch, v]) => [ch, compact(v, ctx.columns - 30)]), ctx.paint, '  '))
+  return out
 }
 
 const runsShow: Command = {
@@ -234,9 +264,11 @@ const runsShow: Command = {
       const log = db.runs.log(info.id)
       const scope = db.scope(info.id)
       const c = counts(scope)
-      const head = scope.events.head()
+      const eventHead = scope.events.head()
+      const thread = threadOf(info)
+      const graph = thread === undefined ? undefined : { thread, checkpoints: checkpoints(scope.kv, n), head: head(scope.kv) ?? null }
       if (ctx.json) {
-        emit(ctx, { run: info, lineage, children, counts: c, head: head ?? null, log })
+        emit(ctx, { run: info, lineage, children, counts: c, head: eventHead ?? null, log, ...(graph === undefined ? {} : { langgraph: graph }) })
         return 0
       }
       const pairs: [string, string][] = [
@@ -254,7 +286,7 @@ const runsShow: Command = {
       ctx.out(...fields(pairs, ctx.paint))
 
       ctx.out('', ctx.paint('bold', 'contents'))
-      const headText = head ? ` (head #${head.sequence} ${head.type} ${shortHash(head.hash)})` : ''
+      const headText = eventHead ? ` (head #${eventHead.sequence} ${eventHead.type} ${shortHash(eventHead.hash)})` : ''
       ctx.out(
         ...fields(
           [
@@ -269,6 +301,8 @@ const runsShow: Command = {
           '  ',
         ),
       )
+
+      if (graph !== undefined) ctx.out(...threadLines(ctx, graph.thread, scope.kv, graph.checkpoints, c.kv))
 
       ctx.out('', ctx.paint('bold', `children (${children.length})`))
       if (children.length > 0) {
@@ -291,7 +325,7 @@ const runsShow: Command = {
         ctx.out(
           ...table(
             [{ header: 'VERSION', right: true }, { header: 'WRITES', max: Math.max(40, ctx.columns - 12) }],
-            shown.map((cm) => [String(cm.version), summarizeWrites(cm)]),
+            shown.map((cm) => [String(cm.version), summarizeWrites(cm, thread !== undefined)]),
             ctx.paint,
           ).map((l) => `  ${l}`),
         )
@@ -462,21 +496,23 @@ const replay: Command = {
       const max = integer('--max', ctx.values.max, 0) ?? 50
       const newest = db.stats().version
       const view = db.replay(info.id, ev !== undefined ? { at: { eventSequence: ev } } : at === undefined ? {} : { at })
+      const thread = threadOf(info)
       try {
-        const kv = view.kv.entries().map(([key, value]) => ({ key, value }))
+        const kv = view.kv.entries().map(([key, value]) => (thread === undefined ? { key, value } : { key: readableKey(key), value: readable(value) }))
         const state = view.state.list()
         const json = view.json
           .list()
           .map((id) => ({ id, value: view.json.get(id) }))
           .filter((d) => d.value !== undefined)
         const length = view.events.length()
-        const head = view.events.head()
+        const eventHead = view.events.head()
         const tail = nEvents === 0 || length === 0 ? [] : view.events.range({ from: Math.max(0, length - nEvents) })
         const traces = view.traces.tree() as TraceNode[]
         const machines = view.machines.list()
         const ownCommits = db.runs.log(info.id).filter((c) => c.version <= view.at).length
         if (ctx.json) {
-          emit(ctx, { run: info.id, at: view.at, newest, kv, state, json, events: { length, head: head ?? null, tail }, traces, machines })
+          const graph = thread === undefined ? {} : { langgraph: { thread, head: head(view.kv) ?? null } }
+          emit(ctx, { run: info.id, at: view.at, newest, kv, state, json, events: { length, head: eventHead ?? null, tail }, traces, machines, ...graph })
           return 0
         }
         const w = ctx.columns
@@ -489,6 +525,7 @@ const replay: Command = {
         const more = (list: unknown[]) => {
           if (max !== 0 && list.length > max) ctx.out(ctx.paint('dim', `  … ${list.length - max} more (--max 0 or --json for all)`))
         }
+        if (thread !== undefined) ctx.out(...channelLines(ctx, view.kv))
         section('kv', kv.length)
         if (kv.length > 0) {
           const kw = Math.min(32, Math.max(...capped(kv).map((e) => e.key.length)))
@@ -505,7 +542,7 @@ const replay: Command = {
         for (const d of capped(json)) ctx.out(`  ${d.id}  ${compact(d.value, w - d.id.length - 6)}`)
         more(json)
         section('events', length)
-        if (head !== undefined) ctx.out(ctx.paint('dim', `  head #${head.sequence} ${head.type} ${shortHash(head.hash)}`))
+        if (eventHead !== undefined) ctx.out(ctx.paint('dim', `  head #${eventHead.sequence} ${eventHead.type} ${shortHash(eventHead.hash)}`))
         if (tail.length > 0) ctx.out(...eventTable(ctx, tail, '  '))
         section('traces', view.traces.query().length)
         ctx.out(...traceTree(ctx, traces))
@@ -554,6 +591,36 @@ function diffLines<T>(
   return out
 }
 
+/** KV changes of two thread runs with keys and values readable. */
+function decodedChanges(c: Changes<unknown>): Changes<unknown> {
+  const entry = (e: { key: string; value: unknown }) => ({ ...e, key: readableKey(e.key), value: readable(e.value) })
+  return {
+    added: c.added.map(entry),
+    removed: c.removed.map(entry),
+    changed: c.changed.map((e) => ({ ...e, key: readableKey(e.key), a: readable(e.a), b: readable(e.b) })),
+  }
+}
+
+/** The channel values of two threads' newest checkpoints as changes. */
+function channelChanges(a: Record<string, unknown>, b: Record<string, unknown>): Changes<unknown> {
+  const out: Changes<unknown> = { added: [], removed: [], changed: [] }
+  for (const [key, value] of Object.entries(a)) if (!(key in b)) out.removed.push({ key, value })
+  for (const [key, value] of Object.entries(b)) {
+    const was = a[key]
+    if (!(key in a)) out.added.push({ key, value })
+    else if (Array.isArray(was) && Array.isArray(value)) {
+      // A list channel (messages): item by item.
+      for (let i = 0; i < Math.max(was.length, value.length); i++) {
+        const k = `${key}[${i}]`
+        if (i >= was.length) out.added.push({ key: k, value: value[i] })
+        else if (i >= value.length) out.removed.push({ key: k, value: was[i] })
+        else if (deltas(was[i], value[i]).length > 0) out.changed.push({ key: k, a: was[i], b: value[i] })
+      }
+    } else if (deltas(was, value).length > 0) out.changed.push({ key, a: was, b: value })
+  }
+  return out
+}
+
 /** An event in a diff: its type and payload; a machine transition as `event: from → to`. */
 function eventText(e: Event): string {
   const p = e.payload as Record<string, unknown> | null
@@ -578,9 +645,12 @@ const diff: Command = {
     withDb(ctx, (db) => {
       const a = resolveRun(db, ctx.args.a!)
       const b = resolveRun(db, ctx.args.b!)
-      const d: RunDiff = db.diff(a.id, b.id)
+      const raw: RunDiff = db.diff(a.id, b.id)
+      const threads = threadOf(a) !== undefined && threadOf(b) !== undefined
+      const d: RunDiff = threads ? { ...raw, kv: decodedChanges(raw.kv) as RunDiff['kv'] } : raw
+      const graph = threads ? channelChanges(head(db.scope(a.id).kv)?.values ?? {}, head(db.scope(b.id).kv)?.values ?? {}) : undefined
       if (ctx.json) {
-        emit(ctx, d)
+        emit(ctx, graph === undefined ? d : { ...d, langgraph: graph })
         return 0
       }
       const p = ctx.paint
@@ -591,6 +661,7 @@ const diff: Command = {
       }
       const val = (v: unknown) => compact(v)
       const sections: [string, string[]][] = [
+        ['langgraph channels (newest checkpoints)', graph === undefined ? [] : diffLines(ctx, graph, val)],
         ['kv', diffLines(ctx, d.kv, val)],
         ['state', diffLines(ctx, d.state, val)],
         ['json', diffLines(ctx, d.json, val)],

@@ -9,6 +9,8 @@
  *   `newVersions` names it; a checkpoint read back gets, for each channel of
  *   its `channel_versions`, the value stored for that version (none: the
  *   channel had no value, as LangGraph's empty channels);
+ * - channel versions are unique per branch (see `getNextVersion`), so a
+ *   stored value is never replaced by another branch's;
  * - pending writes follow the reference savers: a regular write (index ≥ 0)
  *   already stored for a task is kept, a special one (ERROR, INTERRUPT,
  *   SCHEDULED, RESUME: negative indexes) replaces the stored one; they come
@@ -33,6 +35,7 @@ import {
   type SerializerProtocol,
 } from '@langchain/langgraph-checkpoint'
 import type { RunnableConfig } from '@langchain/core/runnables'
+import { randomBytes } from 'node:crypto'
 import type { Database } from '../database.js'
 import { InvalidArgumentError, NotFoundError } from '../errors.js'
 import type { RunId } from '../runs.js'
@@ -86,7 +89,7 @@ const PAGE = 64
  * with the `in-mem` CLI (`runs list --tag langgraph`, `runs show`, `replay`,
  * `diff`).
  */
-export class InMemSaver extends BaseCheckpointSaver {
+export class InMemSaver extends BaseCheckpointSaver<string> {
   readonly #db: Database
   readonly #strict: boolean
   /** Thread id → its run, as found or begun by this saver. */
@@ -98,6 +101,20 @@ export class InMemSaver extends BaseCheckpointSaver {
     super(options.serde)
     this.#db = db
     this.#strict = db.stats().durability === 'strict'
+  }
+
+  /**
+   * The version after `current`: a zero-padded counter and a random suffix
+   * (as LangGraph's Postgres saver), so that two branches of one thread
+   * (after `updateState` at an older checkpoint) never give one channel the
+   * same version with different values. Versions compare in counter order.
+   */
+  override getNextVersion(current: string | undefined): string {
+    // A number: a version written by another saver (LangGraph's default versions are integers).
+    const was: unknown = current
+    const n = was === undefined ? 0 : typeof was === 'number' ? was : parseInt(String(was).split('.')[0], 10)
+    if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`channel version ${JSON.stringify(current)} is not one this saver made`)
+    return `${String(n + 1).padStart(32, '0')}.${randomBytes(8).toString('hex')}`
   }
 
   /** The database this saver writes to. */
