@@ -14,7 +14,7 @@ import type { Trace, TraceNode } from '../traces.js'
 import { type CommandSpec, UsageError, integer } from './args.js'
 import { type Paint, bar, bytes, compact, deltas, duration, fields, jsonSafe, plural, shortHash, shortRun, table, time, truncate } from './format.js'
 import { threadOf } from '../langgraph/threads.js'
-import { checkpoints, head, readable, readableKey, type KvReader } from './langgraph.js'
+import { checkpoints, head, readableEntry, readableKey, type KvReader } from './langgraph.js'
 
 /** What a command runs with. */
 export interface Context {
@@ -498,7 +498,7 @@ const replay: Command = {
       const view = db.replay(info.id, ev !== undefined ? { at: { eventSequence: ev } } : at === undefined ? {} : { at })
       const thread = threadOf(info)
       try {
-        const kv = view.kv.entries().map(([key, value]) => (thread === undefined ? { key, value } : { key: readableKey(key), value: readable(value) }))
+        const kv = view.kv.entries().map(([key, value]) => (thread === undefined ? { key, value } : { key: readableKey(key), value: readableEntry(key, value) }))
         const state = view.state.list()
         const json = view.json
           .list()
@@ -593,11 +593,11 @@ function diffLines<T>(
 
 /** KV changes of two thread runs with keys and values readable. */
 function decodedChanges(c: Changes<unknown>): Changes<unknown> {
-  const entry = (e: { key: string; value: unknown }) => ({ ...e, key: readableKey(e.key), value: readable(e.value) })
+  const entry = (e: { key: string; value: unknown }) => ({ ...e, key: readableKey(e.key), value: readableEntry(e.key, e.value) })
   return {
     added: c.added.map(entry),
     removed: c.removed.map(entry),
-    changed: c.changed.map((e) => ({ ...e, key: readableKey(e.key), a: readable(e.a), b: readable(e.b) })),
+    changed: c.changed.map((e) => ({ ...e, key: readableKey(e.key), a: readableEntry(e.key, e.a), b: readableEntry(e.key, e.b) })),
   }
 }
 

@@ -13,6 +13,6 @@
  */
 export { InMemSaver } from './saver.js'
 export type { ForkThreadOptions, InMemSaverOptions } from './saver.js'
-export type { CheckpointRecord, Serialized, WriteRecord } from './threads.js'
+export type { CheckpointRecord, Stored, WriteRecord } from './threads.js'
 export { InMemStore } from './store.js'
 export type { InMemStoreOptions, StoredItem } from './store.js'

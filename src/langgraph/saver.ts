@@ -36,6 +36,7 @@ import {
 } from '@langchain/langgraph-checkpoint'
 import type { RunnableConfig } from '@langchain/core/runnables'
 import { randomBytes } from 'node:crypto'
+import type { Value } from '../codec.js'
 import type { Database } from '../database.js'
 import { InvalidArgumentError, NotFoundError } from '../errors.js'
 import type { RunId } from '../runs.js'
@@ -47,6 +48,7 @@ import {
   checkpointKey,
   checkpointPrefix,
   findThread,
+  isPlain,
   parseCheckpointKey,
   parseWriteKey,
   threadOf,
@@ -55,7 +57,7 @@ import {
   writeKey,
   writesPrefix,
   type CheckpointRecord,
-  type Serialized,
+  type Stored,
   type WriteRecord,
 } from './threads.js'
 
@@ -92,6 +94,8 @@ const PAGE = 64
 export class InMemSaver extends BaseCheckpointSaver<string> {
   readonly #db: Database
   readonly #strict: boolean
+  /** Whether plain data is stored as in-mem values: with the default serializer (a custom one, say encrypting, sees every value). */
+  readonly #native: boolean
   /** Thread id → its run, as found or begun by this saver. */
   readonly #threads = new Map<string, RunId>()
 
@@ -101,6 +105,7 @@ export class InMemSaver extends BaseCheckpointSaver<string> {
     super(options.serde)
     this.#db = db
     this.#strict = db.stats().durability === 'strict'
+    this.#native = options.serde === undefined
   }
 
   /**
@@ -127,10 +132,25 @@ export class InMemSaver extends BaseCheckpointSaver<string> {
     checkPart('thread_id', threadId)
     const cached = this.#threads.get(threadId)
     if (cached !== undefined && this.#db.runs.get(cached) !== undefined) return cached
+    return this.#lookUp(threadId)
+  }
+
+  /** The thread's run as found in the database now (not from the cache). */
+  #lookUp(threadId: string): RunId | undefined {
     this.#threads.delete(threadId)
     const run = findThread(this.#db, threadId)
     if (run !== undefined) this.#threads.set(threadId, run)
     return run
+  }
+
+  /**
+   * The thread's run for a read: from the cache without asking the engine
+   * (reads are the hot path), or looked up when not cached or when `miss`
+   * says the cached run answered nothing (deleted, maybe by another saver).
+   */
+  #readRun(threadId: string, miss = false): RunId | undefined {
+    const cached = this.#threads.get(threadId)
+    return cached !== undefined && !miss ? cached : this.#lookUp(threadId)
   }
 
   #runFor(threadId: string): RunId {
@@ -160,13 +180,15 @@ export class InMemSaver extends BaseCheckpointSaver<string> {
     }
   }
 
-  async #serialize(v: unknown): Promise<Serialized> {
+  /** Plain data as in-mem's own value (with the default serializer only), anything else through the serializer. */
+  async #serialize(v: unknown): Promise<Stored> {
+    if (this.#native && isPlain(v)) return { native: v as Value }
     const [serde, data] = await this.serde.dumpsTyped(v)
     return { serde, data }
   }
 
-  #deserialize(s: Serialized): Promise<unknown> {
-    return this.serde.loadsTyped(s.serde, s.data)
+  #deserialize(s: Stored): unknown {
+    return 'native' in s ? s.native : this.serde.loadsTyped(s.serde, s.data)
   }
 
   /**
@@ -190,7 +212,7 @@ export class InMemSaver extends BaseCheckpointSaver<string> {
       checkpoint: await this.#serialize(rest),
       metadata: await this.#serialize(metadata),
     }
-    const blobs: [string, Serialized][] = []
+    const blobs: [string, Stored][] = []
     for (const [channel, version] of Object.entries(newVersions ?? {})) {
       checkPart('channel', channel)
       if (typeof version !== 'number' && typeof version !== 'string') throw new InvalidArgumentError(`the version of channel ${JSON.stringify(channel)} must be a number or a string`)
@@ -267,18 +289,22 @@ export class InMemSaver extends BaseCheckpointSaver<string> {
     const threadId = checkPart('thread_id', conf.thread_id)
     const ns = checkPart('checkpoint_ns', conf.checkpoint_ns ?? '', true)
     const wanted: unknown = conf.checkpoint_id ?? conf.thread_ts
-    const run = this.threadRun(threadId)
-    if (run === undefined) return undefined
-    let found: Found | undefined
-    if (wanted !== undefined && wanted !== '') {
-      const id = checkPart('checkpoint_id', wanted)
-      const record = this.#db.kv.get<CheckpointRecord>(run, checkpointKey(ns, id))
-      if (record !== undefined) found = { run, threadId, ns, id, record }
-    } else {
-      const newest = this.#db.kv.entries<CheckpointRecord>(run, { prefix: checkpointPrefix(ns), reverse: true, limit: 1 })
-      if (newest.length > 0) found = { run, threadId, ns, id: parseCheckpointKey(newest[0][0]).id, record: newest[0][1] }
-    }
+    const id = wanted !== undefined && wanted !== '' ? checkPart('checkpoint_id', wanted) : undefined
+    const cached = this.#threads.has(threadId)
+    let found = this.#find(this.#readRun(threadId), threadId, ns, id)
+    if (found === undefined && cached) found = this.#find(this.#readRun(threadId, true), threadId, ns, id)
     return found === undefined ? undefined : this.#tuple(found)
+  }
+
+  /** A checkpoint by id, or the newest of the namespace. */
+  #find(run: RunId | undefined, threadId: string, ns: string, id: string | undefined): Found | undefined {
+    if (run === undefined) return undefined
+    if (id !== undefined) {
+      const record = this.#db.kv.get<CheckpointRecord>(run, checkpointKey(ns, id))
+      return record === undefined ? undefined : { run, threadId, ns, id, record }
+    }
+    const newest = this.#db.kv.entries<CheckpointRecord>(run, { prefix: checkpointPrefix(ns), reverse: true, limit: 1 })
+    return newest.length === 0 ? undefined : { run, threadId, ns, id: parseCheckpointKey(newest[0][0]).id, record: newest[0][1] }
   }
 
   /**
@@ -363,7 +389,7 @@ export class InMemSaver extends BaseCheckpointSaver<string> {
     const kv = this.#db.kv
     const checkpoint = (await this.#deserialize(record.checkpoint)) as Checkpoint
     const versions = Object.entries(checkpoint.channel_versions ?? {})
-    const blobs = kv.getMany<Serialized>(run, versions.map(([ch, v]) => valueKey(ns, ch, v)))
+    const blobs = kv.getMany<Stored>(run, versions.map(([ch, v]) => valueKey(ns, ch, v)))
     const channelValues: Record<string, unknown> = {}
     for (let i = 0; i < versions.length; i++) {
       const blob = blobs[i]

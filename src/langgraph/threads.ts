@@ -6,7 +6,7 @@
  * Keys of a thread's run (parts joined by U+001F, which ids may not hold):
  * - `c␟<ns>␟<checkpoint id>` → {@link CheckpointRecord}: the checkpoint
  *   without its channel values, its metadata and its parent's id;
- * - `v␟<ns>␟<channel>␟<version>` → {@link Serialized}: one channel value,
+ * - `v␟<ns>␟<channel>␟<version>` → {@link Stored}: one channel value,
  *   written once, by the checkpoint that gave the channel that version;
  * - `w␟<ns>␟<checkpoint id>␟<task id>␟<idx>` → {@link WriteRecord}: a
  *   pending write.
@@ -15,6 +15,7 @@
  * is checkpoint order.
  * @module
  */
+import type { Value } from '../codec.js'
 import type { Database } from '../database.js'
 import { InvalidArgumentError } from '../errors.js'
 import type { RunId, RunInfo } from '../runs.js'
@@ -29,22 +30,21 @@ export function threadTag(threadId: string): string {
   return `langgraph:thread:${threadId}`
 }
 
-/** A value as the saver's serializer wrote it: its type (`json`, `bytes`, ...) and its bytes. */
-export interface Serialized {
-  /** The serializer's type tag. */
-  serde: string
-  /** The serialized bytes (JSON text for the `json` type). */
-  data: Uint8Array
-}
+/**
+ * A value as the saver stored it: as in-mem's own value when it is plain
+ * data (`native`: readable as is by every in-mem tool), else as the
+ * serializer's type tag and bytes (JSON text for the `json` type).
+ */
+export type Stored = { native: Value } | { serde: string; data: Uint8Array }
 
 /** What the saver stores for one checkpoint. */
 export interface CheckpointRecord {
   /** The parent checkpoint's id, or `null` for the first. */
   parent: string | null
   /** The checkpoint without `channel_values`. */
-  checkpoint: Serialized
+  checkpoint: Stored
   /** The checkpoint's metadata. */
-  metadata: Serialized
+  metadata: Stored
 }
 
 /** What the saver stores for one pending write. */
@@ -54,7 +54,7 @@ export interface WriteRecord {
   /** The task path given to `putWrites` (`''` when none). */
   taskPath: string
   /** The written value. */
-  value: Serialized
+  value: Stored
 }
 
 /** Rejects an id part that cannot go into a key (not a string, or holding the separator or NUL). */
@@ -117,4 +117,37 @@ export function findThread(db: Database, threadId: string): RunId | undefined {
 /** Begins the run of a thread: named and tagged so that `in-mem runs list --tag langgraph` finds it. */
 export function beginThread(db: Database, threadId: string): RunId {
   return db.runs.begin({ name: `thread ${threadId}`.slice(0, 256), tags: [THREAD_TAG, threadTag(threadId)], metadata: { langgraph: 'thread', thread_id: threadId } })
+}
+
+/**
+ * Whether `v` round-trips exactly through in-mem's codec as the plain data
+ * the JSON serializer would see: null, booleans, finite numbers (not -0),
+ * well-formed strings, arrays without holes and plain objects of those, at
+ * most 64 deep. Anything else (class instances such as LangChain messages,
+ * bytes, undefined, Map, Date) goes through the serializer.
+ */
+export function isPlain(v: unknown, depth = 0): boolean {
+  switch (typeof v) {
+    case 'boolean':
+      return true
+    case 'string':
+      return v.isWellFormed()
+    case 'number':
+      return Number.isFinite(v) && !Object.is(v, -0)
+    case 'object': {
+      if (v === null) return true
+      if (depth >= 64) return false
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) if (!(i in v) || !isPlain(v[i], depth + 1)) return false
+        return true
+      }
+      const proto = Object.getPrototypeOf(v)
+      if (proto !== Object.prototype && proto !== null) return false
+      if (Object.prototype.hasOwnProperty.call(v, '__proto__')) return false
+      for (const k in v) if (!isPlain((v as Record<string, unknown>)[k], depth + 1)) return false
+      return true
+    }
+    default:
+      return false
+  }
 }
