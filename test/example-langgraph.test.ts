@@ -15,7 +15,7 @@ let out: string
 beforeAll(() => {
   tmp = makeTmpDir('in-mem-example-langgraph')
   dir = join(tmp, 'data')
-  const env = { ...process.env, NO_COLOR: '1', COLUMNS: '160' }
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', COLUMNS: '160' }
   delete env.FORCE_COLOR
   const r = spawnSync(process.execPath, [join(root, 'examples', 'langgraph.mjs'), dir], { encoding: 'utf8', env, timeout: 60_000 })
   if (r.status !== 0) throw new Error(`the example failed (${r.status}):\n${r.stdout}\n${r.stderr}`)

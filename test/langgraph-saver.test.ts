@@ -15,13 +15,13 @@ const meta = (step: number, extra: Record<string, unknown> = {}) => ({ source: '
 /** `steps` checkpoints of a state of 20 channels, 2 of which change per step; returns each step's full values. */
 async function putSteps(saver: InMemSaver, threadId: string, steps: number): Promise<{ configs: { configurable: Record<string, string> }[]; values: Record<string, unknown>[] }> {
   const values: Record<string, unknown> = {}
-  const versions: Record<string, string> = {}
+  const versions: Record<string, number> = {}
   for (let c = 0; c < 20; c++) values[`ch${c}`] = { channel: c, step: 0 }
   let config: { configurable: Record<string, string> } = { configurable: { thread_id: threadId, checkpoint_ns: '' } }
   const out = { configs: [] as (typeof config)[], values: [] as Record<string, unknown>[] }
   for (let s = 0; s < steps; s++) {
     const changed = s === 0 ? Object.keys(values) : [`ch${s % 20}`, `ch${(s + 7) % 20}`]
-    const newVersions: Record<string, string> = {}
+    const newVersions: Record<string, number> = {}
     for (const ch of changed) {
       if (s > 0) values[ch] = { channel: ch, step: s }
       versions[ch] = saver.getNextVersion(versions[ch])
@@ -157,7 +157,7 @@ describe('the in-mem CLI on a LangGraph thread', () => {
       saver.forkThread('a', { threadId: 'b' })
       const config = { configurable: { thread_id: 'b', checkpoint_ns: '' } }
       const head = (await saver.getTuple(config))!
-      const versions = { ...head.checkpoint.channel_versions, ch5: saver.getNextVersion(head.checkpoint.channel_versions.ch5 as string) }
+      const versions = { ...head.checkpoint.channel_versions, ch5: saver.getNextVersion(head.checkpoint.channel_versions.ch5 as number) }
       await saver.put(head.config, { ...head.checkpoint, id: uuid6(9), channel_values: { ...head.checkpoint.channel_values, ch5: { note: 'only in b' } }, channel_versions: versions }, meta(3), { ch5: versions.ch5 })
       const a = saver.threadRun('a')!
       const b = saver.threadRun('b')!

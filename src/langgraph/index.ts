@@ -9,10 +9,11 @@
  * ```
  *
  * `@langchain/langgraph-checkpoint` is a peer dependency of this entry point.
- * @module
+ * @module in-mem/langgraph
  */
 export { InMemSaver } from './saver.js'
 export type { ForkThreadOptions, InMemSaverOptions } from './saver.js'
-export type { CheckpointRecord, Stored, WriteRecord } from './threads.js'
+export type { CheckpointRecord, NativeValue, SerializedValue, Stored, WriteRecord } from './threads.js'
+export { isPlain } from './threads.js'
 export { InMemStore } from './store.js'
 export type { InMemStoreOptions, StoredItem } from './store.js'

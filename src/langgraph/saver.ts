@@ -35,7 +35,6 @@ import {
   type SerializerProtocol,
 } from '@langchain/langgraph-checkpoint'
 import type { RunnableConfig } from '@langchain/core/runnables'
-import { randomBytes } from 'node:crypto'
 import type { Value } from '../codec.js'
 import type { Database } from '../database.js'
 import { InvalidArgumentError, NotFoundError } from '../errors.js'
@@ -91,7 +90,7 @@ const PAGE = 64
  * with the `in-mem` CLI (`runs list --tag langgraph`, `runs show`, `replay`,
  * `diff`).
  */
-export class InMemSaver extends BaseCheckpointSaver<string> {
+export class InMemSaver extends BaseCheckpointSaver {
   readonly #db: Database
   readonly #strict: boolean
   /** Whether plain data is stored as in-mem values: with the default serializer (a custom one, say encrypting, sees every value). */
@@ -109,17 +108,18 @@ export class InMemSaver extends BaseCheckpointSaver<string> {
   }
 
   /**
-   * The version after `current`: a zero-padded counter and a random suffix
-   * (as LangGraph's Postgres saver), so that two branches of one thread
-   * (after `updateState` at an older checkpoint) never give one channel the
-   * same version with different values. Versions compare in counter order.
+   * The version after `current`: the next integer plus a random fraction,
+   * so that two branches of one thread (after `updateState` at an older
+   * checkpoint) never give one channel the same version with different
+   * values (LangGraph's Postgres saver adds a random suffix for the same
+   * reason). Versions still compare in step order.
    */
-  override getNextVersion(current: string | undefined): string {
-    // A number: a version written by another saver (LangGraph's default versions are integers).
+  override getNextVersion(current: number | undefined): number {
+    // A string: a version written by a saver with string versions.
     const was: unknown = current
-    const n = was === undefined ? 0 : typeof was === 'number' ? was : parseInt(String(was).split('.')[0], 10)
-    if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`channel version ${JSON.stringify(current)} is not one this saver made`)
-    return `${String(n + 1).padStart(32, '0')}.${randomBytes(8).toString('hex')}`
+    const n = was === undefined ? 0 : Math.floor(typeof was === 'number' ? was : parseFloat(String(was)))
+    if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`channel version ${JSON.stringify(was)} is not a version this saver can follow`)
+    return n + 1 + Math.random()
   }
 
   /** The database this saver writes to. */

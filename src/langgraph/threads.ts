@@ -30,12 +30,25 @@ export function threadTag(threadId: string): string {
   return `langgraph:thread:${threadId}`
 }
 
+/** Plain data, stored as in-mem's own value: readable as is by every in-mem tool. */
+export interface NativeValue {
+  /** The value. */
+  native: Value
+}
+
+/** A value as the saver's serializer wrote it. */
+export interface SerializedValue {
+  /** The serializer's type tag (`json`, `bytes`, ...). */
+  serde: string
+  /** The serialized bytes (JSON text for the `json` type). */
+  data: Uint8Array
+}
+
 /**
- * A value as the saver stored it: as in-mem's own value when it is plain
- * data (`native`: readable as is by every in-mem tool), else as the
- * serializer's type tag and bytes (JSON text for the `json` type).
+ * A value as the saver stored it: in-mem's own value when it is plain data,
+ * else the serializer's output (see {@link isPlain}).
  */
-export type Stored = { native: Value } | { serde: string; data: Uint8Array }
+export type Stored = NativeValue | SerializedValue
 
 /** What the saver stores for one checkpoint. */
 export interface CheckpointRecord {
