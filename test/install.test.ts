@@ -138,7 +138,8 @@ describe.skipIf(!target)('offline install of the packed packages', () => {
     }
     const stray = files.filter((f) => /^(test|bench|crates|examples|scripts|npm|docs|target|\.github)\//.test(f) || f.endsWith('.node') || /\.test\./.test(f))
     expect(stray).toEqual([])
-    expect(rootTarball.size).toBeLessThan(200 * 1024)
+    // 171 kB before in-mem/langgraph, which added about 45 kB (its sources, their builds and maps).
+    expect(rootTarball.size).toBeLessThan(256 * 1024)
     expect(platformTarball.files.sort()).toEqual([binaryName, 'README.md', 'package.json'].sort())
   })
 

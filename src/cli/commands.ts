@@ -249,7 +249,8 @@ const runsShow: Command = {
   description: [
     "Shows a run: its info, its lineage (the run and its ancestors), its children, how much each primitive holds",
     "(kv keys, events, state cells, JSON documents, traces and trace roots, machine instances) and the last",
-    "commits of its log (db.runs.log): the versions to give `replay --at` and what each one wrote.",
+    "commits of its log (db.runs.log): the versions to give `replay --at` and what each one wrote. For a LangGraph",
+    "thread's run (in-mem/langgraph), its checkpoints and the channel values of the newest, decoded.",
   ],
   options: {
     limit: { type: 'string', short: 'n', value: '<n>', help: 'show the last n commits of the log (default 20; 0: all)' },
@@ -477,7 +478,7 @@ const replay: Command = {
     "Rebuilds a run as it was at a commit version (db.replay): its KV entries, state cells, JSON documents",
     "(ids taken from the run's log), its event count, head and last events, its trace tree and machine",
     "instances. `runs show` lists the versions of the run's commits; --event picks the commit that appended",
-    'an event.',
+    "an event. For a LangGraph thread's run, the channel values of its newest checkpoint then, and its entries decoded.",
   ],
   options: {
     at: { type: 'string', value: '<version>', help: 'the commit version to show the run at (default: the newest)' },
@@ -637,7 +638,8 @@ const diff: Command = {
   description: [
     'Compares two runs as they are now (db.diff), by user key and per primitive: `+` an entry only in <b>,',
     '`-` one only in <a>, `~` one in both with different values (a → b). For the event logs, the prefix they',
-    'share and the two tails after it. Green, red and yellow on a terminal. Exits 0 whether or not they differ.',
+    'share and the two tails after it. For two LangGraph threads, the channel values of their newest checkpoints',
+    'first, and every entry decoded. Green, red and yellow on a terminal. Exits 0 whether or not they differ.',
   ],
   options: {},
   examples: ['diff 3f0a9c1e2b7d 8d41c07a9e55', 'diff <parent> <fork> --json'],
