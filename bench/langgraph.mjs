@@ -18,9 +18,10 @@
 // - getTuple: of the newest checkpoint of that thread, BENCH_READS times.
 // - list: `list(thread, { limit: 100 })` read whole, BENCH_LISTS times.
 // - graph: a real StateGraph (CHANNELS channels; one node, looping, changes
-//   2 per step) run BENCH_GRAPH_STEPS steps with `durability: "sync"` (each
-//   checkpoint stored before the next step), BENCH_GRAPH_RUNS runs, each on
-//   a new thread; time per run.
+//   2 per step) run BENCH_GRAPH_STEPS steps with LangGraph's default
+//   durability, `async` (a step's checkpoint is written while the next step
+//   runs; every one is stored when invoke resolves), BENCH_GRAPH_RUNS runs,
+//   each on a new thread; time per run.
 // - disk: bytes of the data directory (in-mem) or of the database files
 //   (SQLite: main, -wal, -shm) after BENCH_DISK_STEPS steps and close.
 // Every timed result is checked once (untimed): getTuple rebuilds the newest
@@ -30,7 +31,8 @@
 //
 // Environment: BENCH_STEPS (default 2000), BENCH_READS (2000), BENCH_LISTS
 // (50), BENCH_GRAPH_STEPS (50), BENCH_GRAPH_RUNS (10), BENCH_DISK_STEPS
-// (10000), BENCH_DIR (where the data goes; default the OS tmp dir),
+// (10000), BENCH_GRAPH_DURABILITY (async or sync; default async),
+// BENCH_DIR (where the data goes; default the OS tmp dir),
 // BENCH_OUT (default bench/results/langgraph.json).
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -54,6 +56,8 @@ const GRAPH_STEPS = env('BENCH_GRAPH_STEPS', 50)
 const GRAPH_RUNS = env('BENCH_GRAPH_RUNS', 10)
 const DISK_STEPS = env('BENCH_DISK_STEPS', 10000)
 const CHANNELS = 20
+/** LangGraph's durability for the graph runs: its default, `async` (a step's checkpoint is written while the next step runs), or BENCH_GRAPH_DURABILITY=sync. */
+const DURABILITY = process.env.BENCH_GRAPH_DURABILITY ?? 'async'
 const OUT = process.env.BENCH_OUT ?? join(here, 'results', 'langgraph.json')
 const base = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'in-mem-bench-langgraph-'))
 
@@ -173,9 +177,13 @@ async function measureSaver(name) {
   const graph = buildGraph(g.saver)
   t0 = process.hrtime.bigint()
   let final
-  for (let r = 0; r < GRAPH_RUNS; r++) final = await graph.invoke({ step: 0 }, { configurable: { thread_id: `graph-${r}` }, durability: 'sync', recursionLimit: GRAPH_STEPS + 10 })
+  for (let r = 0; r < GRAPH_RUNS; r++) final = await graph.invoke({ step: 0 }, { configurable: { thread_id: `graph-${r}` }, durability: DURABILITY, recursionLimit: GRAPH_STEPS + 10 })
   row.graphNs = Number(process.hrtime.bigint() - t0) / GRAPH_RUNS
   row.valid = check(name, final.step === GRAPH_STEPS && final.ch0 === expectedGraphCh0(), `the graph ended at step ${final.step}`) && row.valid
+  // Every step's checkpoint is stored once invoke has resolved.
+  let stored = 0
+  for await (const _ of g.saver.list({ configurable: { thread_id: `graph-${GRAPH_RUNS - 1}` } })) stored++
+  row.valid = check(name, stored === GRAPH_STEPS + 2, `the last graph run stored ${stored} checkpoints, not ${GRAPH_STEPS + 2}`) && row.valid
   g.close()
   rmSync(g.dir, { recursive: true, force: true })
 
@@ -215,7 +223,7 @@ function expectedGraphCh0() {
 
 // ----- run and report ---------------------------------------------------------------
 
-console.log(`LangGraph checkpointers: ${STEPS} steps of ${CHANNELS} channels (2 change per step), getTuple ×${READS}, list of 100 ×${LISTS}, a ${GRAPH_STEPS}-step graph ×${GRAPH_RUNS}, disk after ${DISK_STEPS} steps`)
+console.log(`LangGraph checkpointers: ${STEPS} steps of ${CHANNELS} channels (2 change per step), getTuple ×${READS}, list of 100 ×${LISTS}, a ${GRAPH_STEPS}-step graph ×${GRAPH_RUNS} (durability ${DURABILITY}), disk after ${DISK_STEPS} steps`)
 console.log(`${machine.cpu}, ${machine.cores} cores, Node ${machine.node}`)
 const rows = []
 const errors = {}
@@ -267,7 +275,7 @@ writeFileSync(
     {
       date: new Date().toISOString(),
       machine,
-      config: { steps: STEPS, reads: READS, lists: LISTS, graphSteps: GRAPH_STEPS, graphRuns: GRAPH_RUNS, diskSteps: DISK_STEPS, channels: CHANNELS },
+      config: { steps: STEPS, reads: READS, lists: LISTS, graphSteps: GRAPH_STEPS, graphRuns: GRAPH_RUNS, graphDurability: DURABILITY, diskSteps: DISK_STEPS, channels: CHANNELS },
       results: rows,
       ratios,
       targets: PAIRS.slice(0, 2).map(([a, b]) => ({ inMem: a, peer: b, pass: target(a, b) })),

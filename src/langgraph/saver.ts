@@ -333,7 +333,7 @@ export class InMemSaver extends BaseCheckpointSaver {
         if (t !== undefined) threads.push([t, r.id])
       }
     }
-    for await (const found of this.#newestFirst(threads, ns)) {
+    for await (const found of this.#newestFirst(threads, ns, beforeId)) {
       if (limit !== undefined && limit <= 0) return
       if (only !== undefined && found.id !== only) continue
       if (beforeId !== undefined && found.id >= beforeId) continue
@@ -346,10 +346,14 @@ export class InMemSaver extends BaseCheckpointSaver {
     }
   }
 
-  /** Checkpoints of the threads (in the namespace, or all), newest id first: a merge of one page-wise cursor per thread. */
-  async *#newestFirst(threads: [string, RunId][], ns: string | undefined): AsyncGenerator<Found> {
+  /**
+   * Checkpoints of the threads (in the namespace, or all), newest id first:
+   * a merge of one page-wise cursor per thread, each starting below `before`.
+   */
+  async *#newestFirst(threads: [string, RunId][], ns: string | undefined, before: string | undefined): AsyncGenerator<Found> {
     const prefix = checkpointPrefix(ns)
-    const cursors = threads.map(([threadId, run]) => ({ threadId, run, page: [] as [string, CheckpointRecord][], after: undefined as string | undefined, done: false }))
+    const start = ns === undefined || before === undefined ? undefined : checkpointKey(ns, before)
+    const cursors = threads.map(([threadId, run]) => ({ threadId, run, page: [] as [string, CheckpointRecord][], after: start, done: false }))
     const fill = (c: (typeof cursors)[number]) => {
       if (c.page.length > 0 || c.done) return
       const page = this.#db.kv.entries<CheckpointRecord>(c.run, { prefix, reverse: true, limit: PAGE, ...(c.after === undefined ? {} : { after: c.after }) })
