@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { emptyCheckpoint, uuid6, type Checkpoint } from '@langchain/langgraph-checkpoint'
 import { Annotation, END, START, StateGraph } from '@langchain/langgraph'
 import { describe, expect, it } from 'vitest'
-import { Database, InvalidArgumentError } from '../dist/index.js'
+import { Database, InvalidArgumentError, LimitError } from '../dist/index.js'
 import { InMemSaver } from '../dist/langgraph/index.js'
 import { expectRejection, makeTmpDir, removeDir } from './helpers.js'
 
@@ -127,7 +127,10 @@ describe('InMemSaver', () => {
     await expectRejection(saver.put({ configurable: { thread_id: 7 } }, cp, meta(0), {}), InvalidArgumentError, 'INVALID_ARGUMENT')
     await expectRejection(saver.put({ configurable: { thread_id: 't', checkpoint_ns: 'x\u0000' } }, cp, meta(0), {}), InvalidArgumentError, 'INVALID_ARGUMENT')
     await expectRejection(saver.putWrites({ configurable: { thread_id: 't' } }, [['c', 1]], 'task'), InvalidArgumentError, 'INVALID_ARGUMENT')
+    // Refused by the engine inside the first transaction of a new thread: a key over 1,024 bytes.
+    await expectRejection(saver.put({ configurable: { thread_id: 't', checkpoint_ns: 'n'.repeat(1100) } }, cp, meta(0), {}), LimitError, 'LIMIT_EXCEEDED')
     expect(db.runs.list()).toEqual([])
+    expect(saver.threadRun('t')).toBeUndefined()
     db.close()
   })
 

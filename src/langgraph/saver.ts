@@ -153,25 +153,36 @@ export class InMemSaver extends BaseCheckpointSaver {
     return cached !== undefined && !miss ? cached : this.#lookUp(threadId)
   }
 
-  #runFor(threadId: string): RunId {
+  /** The thread's run for a write, begun if the thread has none yet (`begun`). */
+  #runFor(threadId: string): { run: RunId; begun: boolean } {
     const cached = this.#threads.get(threadId)
-    if (cached !== undefined) return cached
-    const run = findThread(this.#db, threadId) ?? beginThread(this.#db, threadId)
+    if (cached !== undefined) return { run: cached, begun: false }
+    const found = findThread(this.#db, threadId)
+    const run = found ?? beginThread(this.#db, threadId)
     this.#threads.set(threadId, run)
-    return run
+    return { run, begun: found === undefined }
   }
 
-  /** Writes in one transaction on the thread's run: awaited to durability in strict mode. */
+  /**
+   * Writes in one transaction on the thread's run: awaited to durability in
+   * strict mode. A run begun for it is deleted again if the write fails, so
+   * a refused first write leaves nothing behind.
+   */
   async #write(threadId: string, fn: (tx: TxScope) => void): Promise<void> {
     for (let attempt = 0; ; attempt++) {
-      const run = this.#runFor(threadId)
+      const { run, begun } = this.#runFor(threadId)
       try {
         if (this.#strict) await this.#db.transactionAsync(run, fn)
         else this.#db.transaction(run, fn)
         return
       } catch (e) {
+        // (Unless another write to the new thread got in meanwhile.)
+        if (begun && this.#db.kv.count(run) === 0) {
+          this.#threads.delete(threadId)
+          this.#db.runs.delete(run)
+        }
         // The run was deleted behind this saver's cache (deleteThread from another saver).
-        if (e instanceof NotFoundError && attempt === 0) {
+        if (e instanceof NotFoundError && attempt === 0 && !begun) {
           this.#threads.delete(threadId)
           continue
         }
