@@ -199,12 +199,12 @@ export class InMemStore extends BaseStore {
     return stored === undefined ? null : toItem(op.namespace, op.key, stored)
   }
 
-  /** The items under a namespace prefix that pass the filter, in key order. */
-  #candidates(run: RunId, op: SearchOperation): Item[] {
+  /** The items under a namespace prefix that pass the filter, in key order, with whether each has vectors. */
+  #candidates(run: RunId, op: SearchOperation): { item: Item; indexed: boolean }[] {
     const prefix = op.namespacePrefix.join(':')
     const scans = prefix === '' ? [`i${SEP}`] : [`i${SEP}${prefix}${SEP}`, `i${SEP}${prefix}:`]
     const filter = Object.entries(op.filter ?? {})
-    const out: Item[] = []
+    const out: { item: Item; indexed: boolean }[] = []
     for (const scan of scans) {
       for (const [k, stored] of this.#db.kv.entries<StoredItem>(run, { prefix: scan })) {
         // The namespace holds no separator; the key may.
@@ -212,7 +212,7 @@ export class InMemStore extends BaseStore {
         const cut = rest.indexOf(SEP)
         const ns = rest.slice(0, cut)
         const key = rest.slice(cut + 1)
-        if (filter.every(([f, v]) => matches(stored.value[f], v))) out.push(toItem(ns.split(':'), key, stored))
+        if (filter.every(([f, v]) => matches(stored.value[f], v))) out.push({ item: toItem(ns.split(':'), key, stored), indexed: (stored.vectors?.length ?? 0) > 0 })
       }
     }
     return out
@@ -223,12 +223,12 @@ export class InMemStore extends BaseStore {
     const limit = op.limit ?? 10
     const candidates = this.#candidates(run, op)
     if (op.query === undefined || op.query === '' || this.#index === undefined) {
-      return candidates.slice(offset, offset + limit).map((item) => ({ ...item, score: undefined }))
+      return candidates.slice(offset, offset + limit).map(({ item }) => ({ ...item, score: undefined }))
     }
     const query = await this.#index.embeddings.embedQuery(op.query)
     const prefix = op.namespacePrefix.join(':')
     const count = this.#db.vectors.count(run, COLLECTION)
-    const byKey = new Map(candidates.map((item) => [`${item.namespace.join(':')}${SEP}${item.key}`, item]))
+    const byKey = new Map(candidates.map(({ item }) => [`${item.namespace.join(':')}${SEP}${item.key}`, item]))
     const seen = new Set<string>()
     const kept: SearchItem[] = []
     if (count > 0) {
@@ -247,8 +247,8 @@ export class InMemStore extends BaseStore {
     }
     if (kept.length < limit) {
       // Items without vectors come after the scored ones, unscored (as InMemoryStore).
-      const scoreless = candidates.filter((item) => (this.#db.kv.get<StoredItem>(run, itemKey(item.namespace.join(':'), item.key))?.vectors ?? []).length === 0)
-      for (const item of scoreless.slice(0, limit - kept.length)) kept.push({ ...item, score: undefined })
+      const scoreless = candidates.filter((c) => !c.indexed)
+      for (const { item } of scoreless.slice(0, limit - kept.length)) kept.push({ ...item, score: undefined })
     }
     return kept
   }
