@@ -3,8 +3,8 @@
 // branches that keep their own values, bad input, and the CLI's view of a thread.
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
-import { emptyCheckpoint, uuid6, type Checkpoint } from '@langchain/langgraph-checkpoint'
-import { Annotation, END, START, StateGraph } from '@langchain/langgraph'
+import { MemorySaver, emptyCheckpoint, uuid6, type BaseCheckpointSaver, type Checkpoint } from '@langchain/langgraph-checkpoint'
+import { Annotation, Command, END, START, StateGraph, interrupt } from '@langchain/langgraph'
 import { describe, expect, it } from 'vitest'
 import { Database, InvalidArgumentError, LimitError } from '../dist/index.js'
 import { InMemSaver } from '../dist/langgraph/index.js'
@@ -116,6 +116,49 @@ describe('InMemSaver', () => {
     expect((await graph.getState(config)).values.log).toEqual(['start', 'one', 'edited', 'two'])
     // The first branch reads as it did.
     expect((await graph.getState(history[0].config)).values).toEqual(finalBefore)
+    db.close()
+  })
+
+  it('runs a graph whose subgraph interrupts, with the same states and history as MemorySaver', async () => {
+    const Inner = Annotation.Root({ items: Annotation<string[]>({ reducer: (a, b) => a.concat(b), default: () => [] }) })
+    const inner = new StateGraph(Inner)
+      .addNode('ask', () => ({ items: [`answer:${String(interrupt('which item?'))}`] }))
+      .addNode('more', () => ({ items: ['more'] }))
+      .addEdge(START, 'ask')
+      .addEdge('ask', 'more')
+      .addEdge('more', END)
+      .compile()
+    const outer = (checkpointer: BaseCheckpointSaver) =>
+      new StateGraph(Inner)
+        .addNode('first', () => ({ items: ['first'] }))
+        .addNode('inner', inner)
+        .addNode('last', () => ({ items: ['last'] }))
+        .addEdge(START, 'first')
+        .addEdge('first', 'inner')
+        .addEdge('inner', 'last')
+        .addEdge('last', END)
+        .compile({ checkpointer })
+    const run = async (checkpointer: BaseCheckpointSaver) => {
+      const graph = outer(checkpointer)
+      const config = { configurable: { thread_id: 'nested' } }
+      await graph.invoke({ items: ['start'] }, config)
+      const paused = await graph.getState(config, { subgraphs: true })
+      await graph.invoke(new Command({ resume: 'apple' }), config)
+      const history = []
+      for await (const s of graph.getStateHistory(config)) history.push({ values: s.values, next: s.next, step: s.metadata?.step })
+      return { next: paused.next, interrupts: paused.tasks.flatMap((t) => t.interrupts.map((i) => i.value)), final: (await graph.getState(config)).values, history }
+    }
+    const db = Database.open()
+    const saver = new InMemSaver(db)
+    const ours = await run(saver)
+    expect(ours).toEqual(await run(new MemorySaver()))
+    // (The subgraph returns its whole state, input included, and the reducer appends it.)
+    expect(ours.final.items).toEqual(['start', 'first', 'start', 'first', 'answer:apple', 'more', 'last'])
+    expect(ours.interrupts).toEqual(['which item?'])
+    // The subgraph's checkpoints are kept under their namespace.
+    const namespaces = new Set<string>()
+    for await (const t of saver.list({ configurable: { thread_id: 'nested' } })) namespaces.add(t.config.configurable!.checkpoint_ns as string)
+    expect([...namespaces].some((ns) => ns.startsWith('inner:'))).toBe(true)
     db.close()
   })
 
