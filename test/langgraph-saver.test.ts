@@ -92,6 +92,23 @@ describe('InMemSaver', () => {
     db.close()
   })
 
+  it('lists 150 checkpoints (read a page at a time) exactly as getTuple gives each', async () => {
+    const db = Database.open()
+    const saver = new InMemSaver(db)
+    const { configs } = await putSteps(saver, 't', 150)
+    // Another thread in between, so the pages' scans must keep to their own.
+    await putSteps(saver, 'u', 3)
+    const listed = []
+    for await (const t of saver.list({ configurable: { thread_id: 't', checkpoint_ns: '' } })) listed.push(t)
+    expect(listed).toHaveLength(150)
+    for (let i = 0; i < 150; i++) expect(listed[i]).toEqual(await saver.getTuple(configs[149 - i]))
+    const older = []
+    for await (const t of saver.list({ configurable: { thread_id: 't', checkpoint_ns: '' } }, { before: configs[100], limit: 70 })) older.push(t)
+    expect(older.map((t) => t.metadata!.step)).toEqual(Array.from({ length: 70 }, (_, i) => 99 - i))
+    for (const t of older) expect(t.pendingWrites).toEqual([[`task-${t.metadata!.step}`, `ch${(t.metadata!.step as number) % 20}`, { pending: t.metadata!.step }]])
+    db.close()
+  })
+
   it('keeps the values of both branches when a thread is updated at an older checkpoint', async () => {
     const db = Database.open()
     const saver = new InMemSaver(db)

@@ -48,6 +48,7 @@ import {
   checkpointPrefix,
   findThread,
   isPlain,
+  namespaceWritesPrefix,
   parseCheckpointKey,
   parseWriteKey,
   threadOf,
@@ -304,7 +305,7 @@ export class InMemSaver extends BaseCheckpointSaver {
     const cached = this.#threads.has(threadId)
     let found = this.#find(this.#readRun(threadId), threadId, ns, id)
     if (found === undefined && cached) found = this.#find(this.#readRun(threadId, true), threadId, ns, id)
-    return found === undefined ? undefined : this.#tuple(found)
+    return found === undefined ? undefined : (await this.#tuples([found], false))[0]
   }
 
   /** A checkpoint by id, or the newest of the namespace. */
@@ -344,8 +345,11 @@ export class InMemSaver extends BaseCheckpointSaver {
         if (t !== undefined) threads.push([t, r.id])
       }
     }
+    // Checkpoints are decoded a page at a time (see #tuples); with no filter a page is a run of consecutive ones.
+    const contiguous = wanted.length === 0 && only === undefined
+    let page: Found[] = []
     for await (const found of this.#newestFirst(threads, ns, beforeId)) {
-      if (limit !== undefined && limit <= 0) return
+      if (limit !== undefined && limit <= 0) break
       if (only !== undefined && found.id !== only) continue
       if (beforeId !== undefined && found.id >= beforeId) continue
       if (wanted.length > 0) {
@@ -353,8 +357,13 @@ export class InMemSaver extends BaseCheckpointSaver {
         if (!wanted.every(([k, v]) => metadata !== undefined && metadata !== null && sameValue(metadata[k], v))) continue
       }
       if (limit !== undefined) limit--
-      yield await this.#tuple(found)
+      page.push(found)
+      if (page.length === PAGE) {
+        yield* await this.#tuples(page, contiguous)
+        page = []
+      }
     }
+    if (page.length > 0) yield* await this.#tuples(page, contiguous)
   }
 
   /**
@@ -398,21 +407,59 @@ export class InMemSaver extends BaseCheckpointSaver {
     }
   }
 
-  /** A stored checkpoint as LangGraph's tuple: values rebuilt from their versions, pending writes in order. */
-  async #tuple(f: Found): Promise<CheckpointTuple> {
+  /**
+   * Stored checkpoints as LangGraph's tuples: values rebuilt from their
+   * versions, pending writes in order. Per run and namespace, the values of
+   * all of them are read in one call, and so are their writes when the
+   * checkpoints are `contiguous` (consecutive ones: one scan from the oldest
+   * to the newest).
+   */
+  async #tuples(found: Found[], contiguous: boolean): Promise<CheckpointTuple[]> {
+    const checkpoints: Checkpoint[] = []
+    for (const f of found) checkpoints.push((await this.#deserialize(f.record.checkpoint)) as Checkpoint)
+    const groups = new Map<string, number[]>()
+    found.forEach((f, i) => {
+      const g = `${f.run}\u0000${f.ns}`
+      const list = groups.get(g)
+      if (list === undefined) groups.set(g, [i])
+      else list.push(i)
+    })
+    const blobs: (Stored | undefined)[][] = new Array(found.length)
+    const writes: [string, WriteRecord][][] = new Array(found.length)
+    for (const members of groups.values()) {
+      const { run, ns } = found[members[0]]
+      const keys: string[] = []
+      for (const i of members) for (const [ch, v] of Object.entries(checkpoints[i].channel_versions ?? {})) keys.push(valueKey(ns, ch, v))
+      const read = this.#db.kv.getMany<Stored>(run, keys)
+      let at = 0
+      for (const i of members) {
+        const n = Object.keys(checkpoints[i].channel_versions ?? {}).length
+        blobs[i] = read.slice(at, at + n)
+        at += n
+      }
+      if (contiguous && members.length > 1) {
+        const ids = members.map((i) => found[i].id).sort()
+        const byId = this.#writesBetween(run, ns, ids[0], ids[ids.length - 1])
+        for (const i of members) writes[i] = byId.get(found[i].id) ?? []
+      } else for (const i of members) writes[i] = this.#writes(run, ns, found[i].id)
+    }
+    const out: CheckpointTuple[] = []
+    for (let i = 0; i < found.length; i++) out.push(await this.#assemble(found[i], checkpoints[i], blobs[i], writes[i]))
+    return out
+  }
+
+  /** One tuple from its decoded checkpoint, its value blobs (in `channel_versions` order) and its ordered writes. */
+  async #assemble(f: Found, checkpoint: Checkpoint, blobs: (Stored | undefined)[], writes: [string, WriteRecord][]): Promise<CheckpointTuple> {
     const { run, threadId, ns, id, record } = f
-    const kv = this.#db.kv
-    const checkpoint = (await this.#deserialize(record.checkpoint)) as Checkpoint
-    const versions = Object.entries(checkpoint.channel_versions ?? {})
-    const blobs = kv.getMany<Stored>(run, versions.map(([ch, v]) => valueKey(ns, ch, v)))
+    const channels = Object.keys(checkpoint.channel_versions ?? {})
     const channelValues: Record<string, unknown> = {}
-    for (let i = 0; i < versions.length; i++) {
+    for (let i = 0; i < channels.length; i++) {
       const blob = blobs[i]
-      if (blob !== undefined) channelValues[versions[i][0]] = await this.#deserialize(blob)
+      if (blob !== undefined) channelValues[channels[i]] = 'native' in blob ? blob.native : await this.#deserialize(blob)
     }
     checkpoint.channel_values = channelValues
     const pendingWrites: CheckpointPendingWrite[] = []
-    for (const [taskId, record] of this.#writes(run, ns, id)) pendingWrites.push([taskId, record.channel, await this.#deserialize(record.value)])
+    for (const [taskId, w] of writes) pendingWrites.push([taskId, w.channel, 'native' in w.value ? w.value.native : await this.#deserialize(w.value)])
     if (checkpoint.v < 4 && record.parent !== null) {
       // Checkpoints before format 4 kept pending sends in the parent's TASKS writes.
       const sends: unknown[] = []
@@ -424,11 +471,38 @@ export class InMemSaver extends BaseCheckpointSaver {
     const tuple: CheckpointTuple = {
       config: { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: id } },
       checkpoint,
-      metadata: (await this.#deserialize(record.metadata)) as CheckpointMetadata,
+      metadata: ('native' in record.metadata ? record.metadata.native : await this.#deserialize(record.metadata)) as CheckpointMetadata,
       pendingWrites,
     }
     if (record.parent !== null) tuple.parentConfig = { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: record.parent } }
     return tuple
+  }
+
+  /** The pending writes of the checkpoints of a namespace with ids from `oldest` to `newest`, by checkpoint, each in `writesSortKey` order. */
+  #writesBetween(run: RunId, ns: string, oldest: string, newest: string): Map<string, [string, WriteRecord][]> {
+    const prefix = namespaceWritesPrefix(ns)
+    const rows = new Map<string, { sortKey: ReturnType<typeof writesSortKey>; taskId: string; record: WriteRecord }[]>()
+    // Every key of `oldest`'s writes extends this one, so they all come after it.
+    let after = `${prefix}${oldest}`
+    scan: for (;;) {
+      const page = this.#db.kv.entries<WriteRecord>(run, { prefix, after, limit: 256 })
+      for (const [key, record] of page) {
+        const { checkpointId, taskId, idx } = parseWriteKey(key)
+        if (checkpointId > newest) break scan
+        const list = rows.get(checkpointId)
+        const row = { sortKey: writesSortKey(record.taskPath, taskId, idx), taskId, record }
+        if (list === undefined) rows.set(checkpointId, [row])
+        else list.push(row)
+      }
+      if (page.length < 256) break
+      after = page[page.length - 1][0]
+    }
+    const out = new Map<string, [string, WriteRecord][]>()
+    for (const [id, list] of rows) {
+      list.sort((a, b) => compareWritesSortKeys(a.sortKey, b.sortKey))
+      out.set(id, list.map((r) => [r.taskId, r.record]))
+    }
+    return out
   }
 
   /** The pending writes of a checkpoint as `[task id, record]`, in `writesSortKey` order. */

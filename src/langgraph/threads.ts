@@ -109,10 +109,15 @@ export function parseCheckpointKey(key: string): { ns: string; id: string } {
   return { ns: parts[1], id: parts[2] }
 }
 
-/** A pending-write key split into its task id and index. */
-export function parseWriteKey(key: string): { taskId: string; idx: number } {
+/** The key prefix of every pending write of a namespace. */
+export function namespaceWritesPrefix(ns: string): string {
+  return `w${SEP}${ns}${SEP}`
+}
+
+/** A pending-write key split into its checkpoint id, task id and index. */
+export function parseWriteKey(key: string): { checkpointId: string; taskId: string; idx: number } {
   const parts = key.split(SEP)
-  return { taskId: parts[3], idx: Number(parts[4]) }
+  return { checkpointId: parts[2], taskId: parts[3], idx: Number(parts[4]) }
 }
 
 /** Whether a run holds a LangGraph thread, and which. */
