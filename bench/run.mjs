@@ -3,7 +3,8 @@
 // bench/durability.mjs: recovery, checkpoints, strict and group commit;
 // bench/history.mjs: replay, fork, diff; bench/workers.mjs: kv.put from 1,
 // 2 and 4 worker_threads on disjoint runs of one directory; bench/vectors.mjs:
-// vector search beside hnswlib-node — each prints its
+// vector search beside hnswlib-node; bench/langgraph.mjs: InMemSaver beside
+// SqliteSaver and MemorySaver — each prints its
 // own targets), then the Rust criterion bench of the engine, and prints one cross-language
 // table with the SPEC §12 targets marked PASS/FAIL, and the primitives'
 // figures with their ratios against the peers. Machine-readable results go
@@ -16,7 +17,7 @@
 // Environment: everything bench/kv.mjs and bench/primitives.mjs read
 // (BENCH_KEYS, BENCH_OPS, ...), and BENCH_SKIP_RUST=1 / BENCH_SKIP_JS=1 /
 // BENCH_SKIP_PRIMITIVES=1 / BENCH_SKIP_DURABILITY=1 / BENCH_SKIP_HISTORY=1 /
-// BENCH_SKIP_WORKERS=1 / BENCH_SKIP_VECTORS=1 to reuse the previous results of a step.
+// BENCH_SKIP_WORKERS=1 / BENCH_SKIP_VECTORS=1 / BENCH_SKIP_LANGGRAPH=1 to reuse the previous results of a step.
 
 import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs'
@@ -56,6 +57,7 @@ if (!process.env.BENCH_SKIP_DURABILITY) step('JS durability suite', process.exec
 if (!process.env.BENCH_SKIP_HISTORY) step('JS history suite', process.execPath, [join(here, 'history.mjs')])
 if (!process.env.BENCH_SKIP_WORKERS) step('JS worker_threads suite', process.execPath, [join(here, 'workers.mjs')])
 if (!process.env.BENCH_SKIP_VECTORS) step('JS vector search suite', process.execPath, [join(here, 'vectors.mjs')])
+if (!process.env.BENCH_SKIP_LANGGRAPH) step('JS LangGraph checkpointers suite', process.execPath, [join(here, 'langgraph.mjs')])
 if (!process.env.BENCH_SKIP_RUST) step('Rust criterion bench', 'cargo', ['bench', '-p', 'in-mem-engine', '--bench', 'engine'], { CRITERION_HOME: criterionHome })
 
 // ----- inputs ----------------------------------------------------------------
@@ -97,6 +99,20 @@ try {
 if (workers?.addon?.loaded?.debug) problems.push(`the worker_threads suite ran a debug build of the addon (${workers.addon.loaded.file}); its numbers are not release numbers`)
 if (workers?.addon?.raced) problems.push('the native addon was being rebuilt while the worker_threads suite loaded it; which build ran is unknown')
 for (const [what, e] of Object.entries(workers?.errors ?? {})) problems.push(`worker_threads suite, ${what}: ${e.split('\n')[0]}`)
+
+let langgraph = null
+try {
+  const file = join(resultsDir, 'langgraph.json')
+  langgraph = JSON.parse(readFileSync(file, 'utf8'))
+  if (!process.env.BENCH_SKIP_LANGGRAPH && statSync(file).mtimeMs < started) {
+    problems.push('bench/results/langgraph.json is from an earlier run (the LangGraph suite did not write it)')
+  }
+} catch (e) {
+  problems.push(`no LangGraph results: ${e.message}`)
+}
+if (langgraph?.addon?.loaded?.debug) problems.push(`the LangGraph suite ran a debug build of the addon (${langgraph.addon.loaded.file}); its numbers are not release numbers`)
+for (const c of langgraph?.checks ?? []) problems.push(`LangGraph suite check failed: ${c}`)
+for (const [what, e] of Object.entries(langgraph?.errors ?? {})) problems.push(`LangGraph suite, ${what}: ${e.split('\n')[0]}`)
 
 if (kv?.addon?.loaded?.debug) problems.push(`the JS suite ran a debug build of the addon (${kv.addon.loaded.file}); its numbers are not release numbers`)
 if (kv?.addon?.raced) problems.push('the native addon was being rebuilt while the JS suite loaded it; which build ran is unknown')
@@ -278,6 +294,31 @@ if (workers) {
   )
 }
 
+let langgraphRows = []
+if (langgraph) {
+  const c = langgraph.config
+  console.log('\n---------------- LangGraph checkpointers (bench/langgraph.mjs) ----------------')
+  console.log(`${c.steps} steps of ${c.channels} channels (2 change per step); list of 100; a ${c.graphSteps}-step graph; disk after ${c.diskSteps} steps`)
+  console.log(`${'in-mem'.padEnd(16)} ${'peer'.padEnd(14)} ${'put+writes'.padStart(10)} ${'getTuple'.padStart(9)} ${'list 100'.padStart(9)} ${'graph'.padStart(7)} ${'disk'.padStart(7)}   (peer time ÷ in-mem time; disk: peer bytes ÷ in-mem bytes)`)
+  const pairs = [...new Set(langgraph.ratios.map((r) => `${r.inMem}|${r.peer}`))]
+  for (const pair of pairs) {
+    const [a, b] = pair.split('|')
+    const r = (m) => langgraph.ratios.find((x) => x.inMem === a && x.peer === b && x.measure === m)?.ratio
+    const row = { inMem: a, peer: b, put: r('stepNs'), getTuple: r('getTupleNs'), list: r('listNs'), graph: r('graphNs'), disk: r('diskBytes') }
+    langgraphRows.push(row)
+    const f = (x, w) => (x === undefined ? '-' : `${x.toFixed(2)}×`).padStart(w)
+    console.log(`${a.padEnd(16)} ${b.padEnd(14)} ${f(row.put, 10)} ${f(row.getTuple, 9)} ${f(row.list, 9)} ${f(row.graph, 7)} ${f(row.disk, 7)}`)
+  }
+  for (const t of langgraph.targets ?? []) {
+    const row = langgraphRows.find((x) => x.inMem === t.inMem && x.peer === t.peer)
+    target(
+      `LangGraph ${t.inMem} put/getTuple/list ≥ 3 × ${t.peer}, less disk`,
+      row ? `${[row.put, row.getTuple, row.list].map((x) => (x === undefined ? '-' : `${x.toFixed(2)}×`)).join(' / ')}, disk ${row.disk?.toFixed(2) ?? '-'}×` : undefined,
+      langgraph.checks?.length ? undefined : t.pass,
+    )
+  }
+}
+
 console.log()
 for (const t of targets) console.log(`${mark(t.pass)}  ${t.target.padEnd(58)} ${t.value ?? '-'}`)
 
@@ -297,6 +338,7 @@ writeFileSync(
       machine: m,
       probe: { jsJsonParseNs: jsProbe, rustJsonParseNs: rustProbe?.ns },
       rows,
+      langgraph: langgraph ? { rows: langgraphRows, results: langgraph.results, checks: langgraph.checks, errors: langgraph.errors } : null,
       workers: workers ? { probe: { jsJsonParseNs: workers.probe?.jsonParseNs }, cores: workers.machine?.cores, rows: workerRows, errors: workers.errors } : null,
       primitives: prim ? { probe: { jsJsonParseNs: prim.probe?.jsonParseNs }, rows: primRows, results: prim.results, skipped: prim.skipped, errors: prim.errors } : null,
       targets,

@@ -5,7 +5,7 @@
  * import { Database } from 'in-mem'
  * const db = Database.open('./agent-data')
  * ```
- * @module
+ * @module in-mem
  */
 export { Database } from './database.js'
 export type { CheckpointOptions, CheckpointProgress, CheckpointReport, Durability, OpenOptions, NotPromise, Stats, TransactionOptions } from './database.js'

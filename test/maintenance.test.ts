@@ -103,6 +103,7 @@ describe('the published surface', () => {
     expect(readFileSync(join(__dirname, '..', 'index.d.ts'), 'utf8')).not.toMatch(/ForTest/)
     expect(readFileSync(join(__dirname, '..', 'dist', 'index.d.ts'), 'utf8')).not.toMatch(/ForTest/)
     const pkg = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { exports: Record<string, unknown> }
-    expect(Object.keys(pkg.exports).sort()).toEqual(['.', './mcp', './package.json'])
+    expect(Object.keys(pkg.exports).sort()).toEqual(['.', './langgraph', './mcp', './package.json'])
+    expect(readFileSync(join(__dirname, '..', 'dist', 'langgraph', 'index.d.ts'), 'utf8')).not.toMatch(/ForTest/)
   })
 })

@@ -14,6 +14,8 @@ import type { Trace, TraceNode } from '../traces.js'
 import { type CommandSpec, UsageError, integer } from './args.js'
 import { replayReport, runReport, tailReport } from './reports.js'
 import { type Paint, bar, bytes, compact, deltas, duration, fields, jsonSafe, plural, shortHash, shortRun, table, time, truncate } from './format.js'
+import { threadOf } from '../langgraph/threads.js'
+import { checkpoints, head, readableEntry, readableKey, type KvReader } from './langgraph.js'
 
 /** What a command runs with. */
 export interface Context {
@@ -177,15 +179,43 @@ const runsList: Command = {
 
 // ---------------------------------------------------------------- runs show
 
-function summarizeWrites(c: LoggedCommit): string {
+function summarizeWrites(c: LoggedCommit, thread = false): string {
   const by = new Map<string, string[]>()
   for (const w of c.writes) {
-    const key = w.primitive === 'events' ? `#${w.key}` : w.primitive === 'traces' ? shortRun(w.key) : w.key
+    const key = w.primitive === 'events' ? `#${w.key}` : w.primitive === 'traces' ? shortRun(w.key) : thread ? readableKey(w.key) : w.key
     const list = by.get(w.primitive) ?? []
     list.push(w.deleted ? `-${key}` : key)
     by.set(w.primitive, list)
   }
   return [...by].map(([p, keys]) => `${p} ${keys.join(', ')}`).join('; ')
+}
+
+/** A LangGraph thread's checkpoints (newest first) and the channel values of its newest root checkpoint. */
+function threadLines(ctx: Context, thread: string, kv: KvReader, shown: ReturnType<typeof checkpoints>, keys: number): string[] {
+  const all = checkpoints(kv).length
+  const out = ['', ctx.paint('bold', `langgraph thread ${JSON.stringify(thread)} (${plural(all, 'checkpoint')}${shown.length < all ? `, the newest ${shown.length}` : ''}; ${plural(keys, 'key')})`)]
+  if (shown.length > 0) {
+    const meta = (m: unknown, k: string) => String((m as Record<string, unknown> | null)?.[k] ?? '-')
+    out.push(
+      ...table(
+        [{ header: 'CHECKPOINT' }, { header: 'NS', max: 24 }, { header: 'STEP', right: true }, { header: 'SOURCE' }, { header: 'WRITES', right: true }, { header: 'PARENT' }],
+        shown.map((cp) => [cp.id, cp.ns || '-', meta(cp.metadata, 'step'), meta(cp.metadata, 'source'), String(cp.writes), cp.parent ?? '-']),
+        ctx.paint,
+      ).map((l) => `  ${l}`),
+    )
+  }
+  out.push(...channelLines(ctx, kv))
+  return out
+}
+
+/** The channel values of the thread's newest root checkpoint, one per line. */
+function channelLines(ctx: Context, kv: KvReader): string[] {
+  const h = head(kv)
+  if (h === undefined) return []
+  const entries = Object.entries(h.values)
+  const out = ['', ctx.paint('bold', `channels at ${h.id} (${entries.length})`)]
+  if (entries.length > 0) out.push(...fields(entries.map(([ch, v]) => [ch, compact(v, ctx.columns - 30)]), ctx.paint, '  '))
+  return out
 }
 
 const runsShow: Command = {
@@ -195,7 +225,8 @@ const runsShow: Command = {
   description: [
     "Shows a run: its info, its lineage (the run and its ancestors), its children, how much each primitive holds",
     "(kv keys, events, state cells, JSON documents, traces and trace roots, machine instances) and the last",
-    "commits of its log (db.runs.log): the versions to give `replay --at` and what each one wrote.",
+    "commits of its log (db.runs.log): the versions to give `replay --at` and what each one wrote. For a LangGraph",
+    "thread's run (in-mem/langgraph), its checkpoints and the channel values of the newest, decoded.",
   ],
   options: {
     limit: { type: 'string', short: 'n', value: '<n>', help: 'show the last n commits of the log (default 20; 0: all)' },
@@ -205,12 +236,16 @@ const runsShow: Command = {
     withDb(ctx, (db) => {
       const info = resolveRun(db, ctx.args.run!)
       const n = integer('-n', ctx.values.limit, 0) ?? 20
-      const report = runReport(db, info)
+      const report = runReport(db, info, undefined, n)
       if (ctx.json) {
         emit(ctx, report)
         return 0
       }
-      const { lineage, children, log, head, counts: c } = report
+      const { lineage, children, log, counts: c } = report
+      const eventHead = report.head ?? undefined
+      const graph = report.langgraph
+      const thread = graph?.thread
+      const scope = db.scope(info.id)
       const pairs: [string, string][] = [
         ['run', ctx.paint('bold', info.id)],
         ['name', info.name ?? '-'],
@@ -226,7 +261,7 @@ const runsShow: Command = {
       ctx.out(...fields(pairs, ctx.paint))
 
       ctx.out('', ctx.paint('bold', 'contents'))
-      const headText = head ? ` (head #${head.sequence} ${head.type} ${shortHash(head.hash)})` : ''
+      const headText = eventHead ? ` (head #${eventHead.sequence} ${eventHead.type} ${shortHash(eventHead.hash)})` : ''
       ctx.out(
         ...fields(
           [
@@ -241,6 +276,8 @@ const runsShow: Command = {
           '  ',
         ),
       )
+
+      if (graph !== undefined) ctx.out(...threadLines(ctx, graph.thread, scope.kv, graph.checkpoints, c.kv))
 
       ctx.out('', ctx.paint('bold', `children (${children.length})`))
       if (children.length > 0) {
@@ -263,7 +300,7 @@ const runsShow: Command = {
         ctx.out(
           ...table(
             [{ header: 'VERSION', right: true }, { header: 'WRITES', max: Math.max(40, ctx.columns - 12) }],
-            shown.map((cm) => [String(cm.version), summarizeWrites(cm)]),
+            shown.map((cm) => [String(cm.version), summarizeWrites(cm, thread !== undefined)]),
             ctx.paint,
           ).map((l) => `  ${l}`),
         )
@@ -414,7 +451,7 @@ const replay: Command = {
     "Rebuilds a run as it was at a commit version (db.replay): its KV entries, state cells, JSON documents",
     "(ids taken from the run's log), its event count, head and last events, its trace tree and machine",
     "instances. `runs show` lists the versions of the run's commits; --event picks the commit that appended",
-    'an event.',
+    "an event. For a LangGraph thread's run, the channel values of its newest checkpoint then, and its entries decoded.",
   ],
   options: {
     at: { type: 'string', value: '<version>', help: 'the commit version to show the run at (default: the newest)' },
@@ -448,6 +485,15 @@ const replay: Command = {
       const capped = <T>(list: T[]): T[] => (max === 0 ? list : list.slice(0, max))
       const more = (list: unknown[]) => {
         if (max !== 0 && list.length > max) ctx.out(ctx.paint('dim', `  … ${list.length - max} more (--max 0 or --json for all)`))
+      }
+      if (report.langgraph !== undefined) {
+        // The channel values as of that version, decoded.
+        const view = db.replay(info.id, { at: version })
+        try {
+          ctx.out(...channelLines(ctx, view.kv))
+        } finally {
+          view.close()
+        }
       }
       section('kv', kv.length)
       if (kv.length > 0) {
@@ -511,6 +557,36 @@ function diffLines<T>(
   return out
 }
 
+/** KV changes of two thread runs with keys and values readable. */
+function decodedChanges(c: Changes<unknown>): Changes<unknown> {
+  const entry = (e: { key: string; value: unknown }) => ({ ...e, key: readableKey(e.key), value: readableEntry(e.key, e.value) })
+  return {
+    added: c.added.map(entry),
+    removed: c.removed.map(entry),
+    changed: c.changed.map((e) => ({ ...e, key: readableKey(e.key), a: readableEntry(e.key, e.a), b: readableEntry(e.key, e.b) })),
+  }
+}
+
+/** The channel values of two threads' newest checkpoints as changes. */
+function channelChanges(a: Record<string, unknown>, b: Record<string, unknown>): Changes<unknown> {
+  const out: Changes<unknown> = { added: [], removed: [], changed: [] }
+  for (const [key, value] of Object.entries(a)) if (!(key in b)) out.removed.push({ key, value })
+  for (const [key, value] of Object.entries(b)) {
+    const was = a[key]
+    if (!(key in a)) out.added.push({ key, value })
+    else if (Array.isArray(was) && Array.isArray(value)) {
+      // A list channel (messages): item by item.
+      for (let i = 0; i < Math.max(was.length, value.length); i++) {
+        const k = `${key}[${i}]`
+        if (i >= was.length) out.added.push({ key: k, value: value[i] })
+        else if (i >= value.length) out.removed.push({ key: k, value: was[i] })
+        else if (deltas(was[i], value[i]).length > 0) out.changed.push({ key: k, a: was[i], b: value[i] })
+      }
+    } else if (deltas(was, value).length > 0) out.changed.push({ key, a: was, b: value })
+  }
+  return out
+}
+
 /** An event in a diff: its type and payload; a machine transition as `event: from → to`. */
 function eventText(e: Event): string {
   const p = e.payload as Record<string, unknown> | null
@@ -527,7 +603,8 @@ const diff: Command = {
   description: [
     'Compares two runs as they are now (db.diff), by user key and per primitive: `+` an entry only in <b>,',
     '`-` one only in <a>, `~` one in both with different values (a → b). For the event logs, the prefix they',
-    'share and the two tails after it. Green, red and yellow on a terminal. Exits 0 whether or not they differ.',
+    'share and the two tails after it. For two LangGraph threads, the channel values of their newest checkpoints',
+    'first, and every entry decoded. Green, red and yellow on a terminal. Exits 0 whether or not they differ.',
   ],
   options: {},
   examples: ['diff 3f0a9c1e2b7d 8d41c07a9e55', 'diff <parent> <fork> --json'],
@@ -535,9 +612,12 @@ const diff: Command = {
     withDb(ctx, (db) => {
       const a = resolveRun(db, ctx.args.a!)
       const b = resolveRun(db, ctx.args.b!)
-      const d: RunDiff = db.diff(a.id, b.id)
+      const raw: RunDiff = db.diff(a.id, b.id)
+      const threads = threadOf(a) !== undefined && threadOf(b) !== undefined
+      const d: RunDiff = threads ? { ...raw, kv: decodedChanges(raw.kv) as RunDiff['kv'] } : raw
+      const graph = threads ? channelChanges(head(db.scope(a.id).kv)?.values ?? {}, head(db.scope(b.id).kv)?.values ?? {}) : undefined
       if (ctx.json) {
-        emit(ctx, d)
+        emit(ctx, graph === undefined ? d : { ...d, langgraph: graph })
         return 0
       }
       const p = ctx.paint
@@ -548,6 +628,7 @@ const diff: Command = {
       }
       const val = (v: unknown) => compact(v)
       const sections: [string, string[]][] = [
+        ['langgraph channels (newest checkpoints)', graph === undefined ? [] : diffLines(ctx, graph, val)],
         ['kv', diffLines(ctx, d.kv, val)],
         ['state', diffLines(ctx, d.state, val)],
         ['json', diffLines(ctx, d.json, val)],

@@ -12,6 +12,8 @@ import type { MachineInstance } from '../machines.js'
 import type { NamedCell } from '../state.js'
 import type { RunId, RunInfo } from '../runs.js'
 import type { TraceNode } from '../traces.js'
+import { threadOf } from '../langgraph/threads.js'
+import { checkpoints, head, readableEntry, readableKey, type ThreadCheckpoint } from './langgraph.js'
 
 /** How much each primitive of a run holds. */
 export interface Counts {
@@ -60,12 +62,19 @@ export interface RunReport {
   head: Event | null
   /** The run's own commits, oldest first (the last `logLimit` when one is given). */
   log: LoggedCommit[]
+  /** For a LangGraph thread's run (in-mem/langgraph): its checkpoints, newest first, and the newest one's channel values, decoded. */
+  langgraph?: { thread: string; checkpoints: ThreadCheckpoint[]; head: { id: string; values: Record<string, unknown> } | null }
 }
 
-/** The {@link RunReport} of `info`; `logLimit` keeps the newest commits of the log only. */
-export function runReport(db: Database, info: RunInfo, logLimit?: number): RunReport {
+/**
+ * The {@link RunReport} of `info`; `logLimit` keeps the newest commits of
+ * the log only, `checkpointLimit` the newest checkpoints of a LangGraph
+ * thread (0: all).
+ */
+export function runReport(db: Database, info: RunInfo, logLimit?: number, checkpointLimit = 20): RunReport {
   const scope = db.scope(info.id)
   const log = db.runs.log(info.id)
+  const thread = threadOf(info)
   return {
     run: info,
     lineage: db.runs.lineage(info.id),
@@ -73,6 +82,7 @@ export function runReport(db: Database, info: RunInfo, logLimit?: number): RunRe
     counts: counts(scope),
     head: scope.events.head() ?? null,
     log: logLimit === undefined || logLimit === 0 ? log : log.slice(-logLimit),
+    ...(thread === undefined ? {} : { langgraph: { thread, checkpoints: checkpoints(scope.kv, checkpointLimit), head: head(scope.kv) ?? null } }),
   }
 }
 
@@ -96,6 +106,8 @@ export interface ReplayReport {
   traces: TraceNode[]
   /** State machine instances. */
   machines: MachineInstance[]
+  /** For a LangGraph thread's run: the newest checkpoint's channel values at this version, decoded (its KV entries are shown decoded too). */
+  langgraph?: { thread: string; head: { id: string; values: Record<string, unknown> } | null }
 }
 
 /** Where {@link replayReport} shows a run: a commit version or the commit of an event; and how many last events to list. */
@@ -111,6 +123,8 @@ export interface ReplayPoint {
 /** The {@link ReplayReport} of `run` at `point` (the view it reads is closed before it returns). */
 export function replayReport(db: Database, run: RunId, point: ReplayPoint): ReplayReport {
   const newest = db.stats().version
+  const info = db.runs.get(run)
+  const thread = info === undefined ? undefined : threadOf(info)
   const view = db.replay(run, point.event !== undefined ? { at: { eventSequence: point.event } } : point.at === undefined ? {} : { at: point.at })
   try {
     const length = view.events.length()
@@ -118,7 +132,7 @@ export function replayReport(db: Database, run: RunId, point: ReplayPoint): Repl
       run,
       at: view.at,
       newest,
-      kv: view.kv.entries().map(([key, value]) => ({ key, value })),
+      kv: view.kv.entries().map(([key, value]) => (thread === undefined ? { key, value } : { key: readableKey(key), value: readableEntry(key, value) })),
       state: view.state.list(),
       json: view.json
         .list()
@@ -127,6 +141,7 @@ export function replayReport(db: Database, run: RunId, point: ReplayPoint): Repl
       events: { length, head: view.events.head() ?? null, tail: point.tail === 0 || length === 0 ? [] : view.events.range({ from: Math.max(0, length - point.tail) }) },
       traces: view.traces.tree() as TraceNode[],
       machines: view.machines.list(),
+      ...(thread === undefined ? {} : { langgraph: { thread, head: head(view.kv) ?? null } }),
     }
   } finally {
     view.close()
