@@ -147,8 +147,9 @@ describe.skipIf(!target)('offline install of the packed packages', () => {
     }
     const stray = files.filter((f) => /^(test|bench|crates|examples|scripts|npm|docs|target|\.github)\//.test(f) || f.endsWith('.node') || /\.test\./.test(f))
     expect(stray).toEqual([])
-    // The API, the CLI, the MCP server (dist/mcp, src/mcp: about 65 kB) and in-mem/langgraph (about 45 kB), with source maps.
-    expect(rootTarball.size).toBeLessThan(256 * 1024)
+    // The API and the CLI (about 150 kB), the MCP server (dist/mcp, src/mcp: about 65 kB) and in-mem/langgraph
+    // (about 45 kB), with source maps: 265 kB at the merge of the two. The budget catches what nobody meant to ship.
+    expect(rootTarball.size).toBeLessThan(300 * 1024)
     expect(platformTarball.files.sort()).toEqual([binaryName, 'README.md', 'package.json'].sort())
   })
 

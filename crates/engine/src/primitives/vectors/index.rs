@@ -21,8 +21,11 @@ use in_mem_storage::Store;
 use parking_lot::Mutex;
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
+use rmpv::Value as Doc;
+
 use super::record::{CONFIG, Collection, Metric, RECORD, split_record};
 use crate::access::SecondaryIndex;
+use crate::primitives::json;
 
 /// Concurrent searches the graph has contexts for.
 const THREADS: usize = 64;
@@ -32,11 +35,16 @@ struct Node {
     id: Box<[u8]>,
     version: u64,
     removed_at: Option<u64>,
+    /// This version's metadata, decoded once (`Nil`: none), for filters
+    /// during the walk.
+    meta: Doc,
 }
 
 /// One collection's graph.
 struct Graph {
     index: Index,
+    /// Vectors go in scaled to unit length (cosine).
+    unit: bool,
     /// Snapshots before this version (the collection's creation) cannot use it.
     valid_from: u64,
     /// The newest removal the graph has forgotten: older snapshots cannot use it.
@@ -51,8 +59,10 @@ struct Graph {
 
 impl Graph {
     fn new(config: Collection, version: u64) -> Option<Graph> {
+        // Cosine walks as the inner product of unit vectors: one product
+        // per component instead of three.
         let metric = match config.metric {
-            Metric::Cosine => MetricKind::Cos,
+            Metric::Cosine => MetricKind::IP,
             Metric::Dot => MetricKind::IP,
             Metric::Euclidean => MetricKind::L2sq,
         };
@@ -69,6 +79,7 @@ impl Graph {
         index.reserve_capacity_and_threads(64, THREADS).ok()?;
         Some(Graph {
             index,
+            unit: config.metric == Metric::Cosine,
             valid_from: version,
             retired_upto: 0,
             nodes: HashMap::default(),
@@ -87,9 +98,12 @@ impl Graph {
         }
     }
 
-    fn add(&mut self, id: &[u8], version: u64, components: &[u8]) {
+    fn add(&mut self, id: &[u8], version: u64, components: &[u8], meta: Doc) {
         self.remove_current(id, version);
-        let vector: Vec<f32> = components.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+        let mut vector: Vec<f32> = components.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+        if self.unit {
+            to_unit(&mut vector);
+        }
         if self.index.size() + 1 > self.index.capacity() {
             let grown = (self.index.capacity() * 2).max(64);
             if self.index.reserve_capacity_and_threads(grown, THREADS).is_err() {
@@ -99,7 +113,7 @@ impl Graph {
         let label = self.next_label;
         self.next_label += 1;
         if self.index.add(label, &vector).is_ok() {
-            self.nodes.insert(label, Node { id: id.into(), version, removed_at: None });
+            self.nodes.insert(label, Node { id: id.into(), version, removed_at: None, meta });
             self.current.insert(id.into(), label);
         }
     }
@@ -114,6 +128,17 @@ impl Graph {
             let _ = self.index.remove(label);
             self.nodes.remove(&label);
             self.retired_upto = self.retired_upto.max(at);
+        }
+    }
+}
+
+/// Scales `v` to unit length (a zero vector stays zero: its cosine with
+/// anything is 0, as the exact score has it).
+fn to_unit(v: &mut [f32]) {
+    let norm = v.iter().map(|x| (*x as f64) * (*x as f64)).sum::<f64>().sqrt();
+    if norm > 0.0 {
+        for x in v.iter_mut() {
+            *x = (*x as f64 / norm) as f32;
         }
     }
 }
@@ -151,8 +176,8 @@ fn parse(key: &[u8]) -> Option<(Vec<u8>, Option<&[u8]>)> {
 pub(crate) struct Sample {
     /// Vectors present now.
     pub live: usize,
-    /// Up to the number asked for of their ids (in no particular order).
-    pub ids: Vec<Box<[u8]>>,
+    /// Up to the number asked for of their ids and metadata (in no particular order).
+    pub entries: Vec<(Box<[u8]>, Doc)>,
 }
 
 impl VectorIndex {
@@ -161,22 +186,40 @@ impl VectorIndex {
     pub(crate) fn sample(&self, prefix: &[u8], n: usize) -> Option<Sample> {
         let graphs = self.graphs.lock();
         let g = graphs.get(prefix)?;
-        Some(Sample { live: g.current.len(), ids: g.current.keys().take(n).cloned().collect() })
+        let entries = g.current.iter().take(n).filter_map(|(id, label)| g.nodes.get(label).map(|node| (id.clone(), node.meta.clone()))).collect();
+        Some(Sample { live: g.current.len(), entries })
     }
 
     /// The ids of up to `k` vectors nearest `query` among those visible at
-    /// `snapshot` that `accept` admits (called during the walk), with an
+    /// `snapshot` that `accept` admits (called during the walk with a
+    /// vector's id and metadata), with an
     /// expansion of `ef`; `None` when the graph cannot answer for
     /// `snapshot`.
-    pub(crate) fn search(&self, prefix: &[u8], snapshot: u64, query: &[f32], k: usize, ef: usize, accept: &dyn Fn(&[u8]) -> bool) -> Option<Vec<Box<[u8]>>> {
+    pub(crate) fn search(
+        &self,
+        prefix: &[u8],
+        snapshot: u64,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: &dyn Fn(&[u8], &Doc) -> bool,
+    ) -> Option<Vec<Box<[u8]>>> {
         let graphs = self.graphs.lock();
         let g = graphs.get(prefix)?;
         if snapshot < g.valid_from || snapshot < g.retired_upto {
             return None;
         }
         g.index.change_expansion_search(ef.max(k));
+        let mut unit;
+        let query = if g.unit {
+            unit = query.to_vec();
+            to_unit(&mut unit);
+            &unit[..]
+        } else {
+            query
+        };
         let visible = |label: u64| match g.nodes.get(&label) {
-            Some(node) => node.version <= snapshot && node.removed_at.is_none_or(|r| r > snapshot) && accept(&node.id),
+            Some(node) => node.version <= snapshot && node.removed_at.is_none_or(|r| r > snapshot) && accept(&node.id, &node.meta),
             None => false,
         };
         let found = g.index.filtered_search(query, k, visible).ok()?;
@@ -213,7 +256,10 @@ impl SecondaryIndex for VectorIndex {
             (Some(id), value) => {
                 let Some(g) = graphs.get_mut(&prefix[..]) else { return };
                 match value.map(split_record) {
-                    Some(Ok((components, _))) => g.add(id, version, components),
+                    Some(Ok((components, meta))) => {
+                        let meta = meta.and_then(|m| json::decode(m).ok()).unwrap_or(Doc::Nil);
+                        g.add(id, version, components, meta)
+                    }
                     Some(Err(_)) => {}
                     None => g.remove_current(id, version),
                 }

@@ -65,7 +65,7 @@ pub const MAX_EF: usize = 10_000;
 /// Collections smaller than this are scanned: it is as fast, and exact.
 const EXACT_BELOW: usize = 1_000;
 /// Vectors sampled to estimate how many a filter admits.
-const SAMPLE: usize = 128;
+const SAMPLE: usize = 48;
 /// A filter estimated to admit fewer than this many times `k` vectors is
 /// scanned exactly: the walk would end before it found `k`.
 const SELECTIVE_FACTOR: usize = 10;
@@ -399,33 +399,22 @@ impl EngineTx {
         let end = InternalKey::prefix_end(prefix).expect("a collection prefix has an end");
         let own = self.own_writes(prefix, &end);
         let Some(index) = self.index::<VectorIndex>() else { return Ok(None) };
-        let Some(sample) = index.sample(prefix, SAMPLE) else { return Ok(None) };
+        let Some(sample) = index.sample(prefix, if filter.is_some() { SAMPLE } else { 0 }) else { return Ok(None) };
         if sample.live < EXACT_BELOW {
             return Ok(None);
         }
-        // The filter, judged on the record visible at the snapshot.
-        let admits = |id: &[u8]| -> bool {
-            let Some(f) = filter else { return true };
-            let mut key = prefix.to_vec();
-            key.extend_from_slice(id);
-            match self.read_at(&key, snapshot) {
-                Some((_, bytes)) => match split_record(&bytes).and_then(|(_, meta)| meta.map(json::decode).transpose()) {
-                    Ok(meta) => f.matches(&meta.unwrap_or(Doc::Nil)),
-                    Err(_) => false,
-                },
-                None => false,
-            }
-        };
+        let admits = |meta: &Doc| filter.is_none_or(|f| f.matches(meta));
         if filter.is_some() {
             // Too selective a filter starves the walk: scan instead.
-            let passing = sample.ids.iter().filter(|id| admits(id)).count();
-            let estimate = passing as f64 / sample.ids.len().max(1) as f64 * sample.live as f64;
+            let passing = sample.entries.iter().filter(|(_, meta)| admits(meta)).count();
+            let estimate = passing as f64 / sample.entries.len().max(1) as f64 * sample.live as f64;
             if passing == 0 || estimate < (SELECTIVE_FACTOR * k) as f64 {
                 return Ok(None);
             }
         }
         let mine: std::collections::HashSet<&[u8]> = own.iter().map(|(key, _)| &key[prefix.len()..]).collect();
-        let accept = |id: &[u8]| !mine.contains(id) && admits(id);
+        // A node is one version of a vector, with that version's metadata.
+        let accept = |id: &[u8], meta: &Doc| !mine.contains(id) && admits(meta);
         let Some(ids) = index.search(prefix, snapshot, q, k, ef, &accept) else { return Ok(None) };
         let mut hits = Vec::with_capacity(ids.len() + own.len());
         let mut key = prefix.to_vec();
