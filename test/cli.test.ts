@@ -126,7 +126,7 @@ describe('in-mem runs', () => {
     expect(p.run).toMatchObject({ id: w.parent, status: 'completed' })
     expect(p.lineage.map((r) => r.id)).toEqual([w.parent])
     expect(p.children.map((r) => r.id)).toEqual([w.fork])
-    expect(p.counts).toEqual({ kv: 2, events: 4, state: 1, json: 1, traces: 3, traceRoots: 1, machines: 1 })
+    expect(p.counts).toEqual({ kv: 2, events: 4, state: 1, json: 1, traces: 3, traceRoots: 1, machines: 1, vectors: 0 })
     expect(p.head).toMatchObject({ sequence: 3, type: 'machine.transition' })
     const versions = p.log.map((c) => c.version)
     expect(versions).toEqual([...versions].sort((x, y) => x - y))
@@ -137,7 +137,7 @@ describe('in-mem runs', () => {
     const f = json<typeof p>(['runs', 'show', w.fork.slice(-12), dir])
     expect(f.run.id).toBe(w.fork)
     expect(f.lineage.map((r) => r.id)).toEqual([w.fork, w.parent])
-    expect(f.counts).toEqual({ kv: 4, events: 3, state: 1, json: 1, traces: 2, traceRoots: 1, machines: 1 })
+    expect(f.counts).toEqual({ kv: 4, events: 3, state: 1, json: 1, traces: 2, traceRoots: 1, machines: 1, vectors: 0 })
     expect(f.log.every((c) => c.version > w.decisionVersion)).toBe(true)
   })
 

@@ -146,7 +146,7 @@ describe('in-mem mcp', () => {
     expect((await mcp.ok<{ runs: { id: string }[] }>('runs_list', { limit: 1, after: s.fork })).runs.map((r) => r.id)).toEqual([run])
     const shown = await mcp.ok<{ lineage: { id: string }[]; children: { id: string }[]; counts: Record<string, number> }>('runs_show', { run: other })
     expect(shown.lineage.map((r) => r.id)).toEqual([other, run])
-    expect(shown.counts).toEqual({ kv: 0, events: 0, state: 0, json: 0, traces: 0, traceRoots: 0, machines: 0 })
+    expect(shown.counts).toEqual({ kv: 0, events: 0, state: 0, json: 0, traces: 0, traceRoots: 0, machines: 0, vectors: 0 })
     const failed = await mcp.ok<{ run: { status: string; error: string } }>('runs_fail', { run: other, error: 'gave up' })
     expect(failed.run).toMatchObject({ status: 'failed', error: 'gave up' })
   })

@@ -271,6 +271,7 @@ const runsShow: Command = {
             ['json', plural(c.json, 'document')],
             ['traces', `${plural(c.traces, 'trace')} (${plural(c.traceRoots, 'root')})`],
             ['machines', plural(c.machines, 'instance')],
+            ['vectors', plural(c.vectors, 'vector')],
           ],
           ctx.paint,
           '  ',
@@ -393,6 +394,89 @@ const eventsVerify: Command = {
         ctx.out(bad.length === 0 ? ctx.paint('green', `all ${plural(results.length, 'run')} valid`) : ctx.paint('red', `${bad.length} of ${plural(results.length, 'run')} invalid`))
       }
       return bad.length === 0 ? 0 : 1
+    }),
+}
+
+// ---------------------------------------------------------------- vectors
+
+const vectorsList: Command = {
+  name: 'vectors list',
+  args: ['run'],
+  summary: "a run's vector collections: dimension, metric and how many vectors",
+  description: ["Lists the vector collections of a run (db.vectors): each one's name, dimension, metric and number of vectors."],
+  options: {},
+  examples: ['vectors list 3f0a9c1e2b7d', 'vectors list 3f0a9c1e2b7d --json'],
+  run: (ctx) =>
+    withDb(ctx, (db) => {
+      const info = resolveRun(db, ctx.args.run!)
+      const collections = db.vectors.collections(info.id).map((c) => ({ ...c, count: db.vectors.count(info.id, c.name) }))
+      if (ctx.json) {
+        emit(ctx, { run: info.id, collections })
+        return 0
+      }
+      if (collections.length === 0) {
+        ctx.out(`${runLabel(info, info.id)}: no vector collections`)
+        return 0
+      }
+      ctx.out(`${runLabel(info, info.id)}: ${plural(collections.length, 'collection')}`)
+      ctx.out(
+        ...table(
+          [{ header: 'COLLECTION', max: 40 }, { header: 'DIMENSION', right: true }, { header: 'METRIC' }, { header: 'VECTORS', right: true }],
+          collections.map((c) => [c.name, String(c.dimension), c.metric, String(c.count)]),
+          ctx.paint,
+        ),
+      )
+      return 0
+    }),
+}
+
+const vectorsSearch: Command = {
+  name: 'vectors search',
+  args: ['run', 'collection'],
+  summary: 'the vectors of a collection nearest a stored one',
+  description: [
+    'Searches a collection for the k vectors nearest the vector stored under --near (itself included), as',
+    'db.vectors.search does: best first, with the score (cosine similarity, dot product or negated L2 distance)',
+    'and the metadata; --filter takes the same MongoDB-style filter as JSON.',
+  ],
+  options: {
+    near: { type: 'string', value: '<id>', help: 'the id of the vector to search near (required)' },
+    k: { type: 'string', short: 'k', value: '<n>', help: 'how many results (default 10)' },
+    filter: { type: 'string', value: '<json>', help: 'a metadata filter, e.g. \'{"kind":"fact"}\'' },
+    exact: { type: 'boolean', help: 'score every vector instead of walking the index' },
+  },
+  examples: ['vectors search 3f0a9c1e2b7d notes --near n1', 'vectors search 3f0a9c1e2b7d notes --near n1 -k 3 --filter \'{"kind":"fact"}\' --json'],
+  run: (ctx) =>
+    withDb(ctx, (db) => {
+      const info = resolveRun(db, ctx.args.run!)
+      const collection = ctx.args.collection!
+      const near = ctx.values.near as string | undefined
+      if (near === undefined) throw new UsageError('give --near <id>: the vector to search near', 'vectors search')
+      const k = integer('-k', ctx.values.k, 1) ?? 10
+      let filter: Record<string, unknown> | undefined
+      if (ctx.values.filter !== undefined) {
+        try {
+          filter = JSON.parse(ctx.values.filter as string) as Record<string, unknown>
+        } catch (e) {
+          throw new UsageError(`--filter is not JSON: ${(e as Error).message}`, 'vectors search')
+        }
+      }
+      const from = db.vectors.get(info.id, collection, near)
+      if (from === undefined) throw new NotFoundError(`no vector ${JSON.stringify(near)} in collection ${JSON.stringify(collection)} of run ${info.id}`, { run: info.id, collection, id: near })
+      const hits = db.vectors.search(info.id, collection, from.vector, { k, filter: filter as never, exact: ctx.values.exact === true })
+      if (ctx.json) {
+        emit(ctx, { run: info.id, collection, near, hits })
+        return 0
+      }
+      ctx.out(`${runLabel(info, info.id)} ${collection}: ${plural(hits.length, 'vector')} nearest ${near}`)
+      ctx.out(
+        ...table(
+          [{ header: 'ID', max: 40 }, { header: 'SCORE', right: true }, { header: 'METADATA', max: Math.max(20, ctx.columns - 60) }],
+          hits.map((h) => [h.id, h.score.toFixed(4), h.metadata === undefined ? '-' : compact(h.metadata)]),
+          ctx.paint,
+        ),
+      )
+      return 0
     }),
 }
 
@@ -812,7 +896,7 @@ const mcp: Command = {
 }
 
 /** Every command, in the order help lists them. */
-export const COMMANDS: Command[] = [runsList, runsShow, eventsTail, eventsVerify, replay, diff, stats, checkpoint, mcp]
+export const COMMANDS: Command[] = [runsList, runsShow, eventsTail, eventsVerify, vectorsList, vectorsSearch, replay, diff, stats, checkpoint, mcp]
 
 /** The exit code of an error: 2 for usage and invalid arguments, 1 otherwise. */
 export function exitCodeOf(e: unknown): number {

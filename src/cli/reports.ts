@@ -31,9 +31,11 @@ export interface Counts {
   traceRoots: number
   /** State machine instances. */
   machines: number
+  /** Vectors, in all collections. */
+  vectors: number
 }
 
-type Readable = Pick<RunView, 'kv' | 'events' | 'state' | 'json' | 'traces' | 'machines'>
+type Readable = Pick<RunView, 'kv' | 'events' | 'state' | 'json' | 'traces' | 'machines' | 'vectors'>
 
 /** Counts what `view` (a run scope or a replay view) holds. */
 export function counts(view: Readable): Counts {
@@ -45,6 +47,7 @@ export function counts(view: Readable): Counts {
     traces: view.traces.query().length,
     traceRoots: view.traces.roots().length,
     machines: view.machines.list().length,
+    vectors: view.vectors.collections().reduce((n, c) => n + view.vectors.count(c.name), 0),
   }
 }
 

@@ -30,7 +30,7 @@ const jsonPath = z.string().describe('a JSONPath into the document: $, $.a.b, $.
 const cellName = z.string().min(1).describe('the state cell name')
 const found = z.boolean().describe('whether it exists')
 const runOut = { run: runInfo }
-const counts = z.object({ kv: z.number(), events: z.number(), state: z.number(), json: z.number(), traces: z.number(), traceRoots: z.number(), machines: z.number() })
+const counts = z.object({ kv: z.number(), events: z.number(), state: z.number(), json: z.number(), traces: z.number(), traceRoots: z.number(), machines: z.number(), vectors: z.number() })
 const changes = z.object({
   added: z.array(z.object({ key: z.string(), value: z.unknown() })),
   removed: z.array(z.object({ key: z.string(), value: z.unknown() })),
