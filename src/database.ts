@@ -214,6 +214,17 @@ export interface Stats {
     checkpointVersion: number
     /** Why the newest checkpoint could not be used, when recovery fell back to the previous one. */
     checkpointFallback: string | null
+    /**
+     * The indexes saved beside the checkpoint (one HNSW graph per vector
+     * collection): how many were loaded, and each one that could not be
+     * (why), rebuilt from its records instead.
+     */
+    indexes: {
+      /** Saved graphs loaded. */
+      loaded: number
+      /** Saved graphs that were bad or unreadable, and were rebuilt: one line each, naming the collection and why. */
+      rebuilt: string[]
+    }
     /** What `repair: true` cut away to open, one entry per damaged place; empty when nothing was. */
     repairs: {
       /** The damaged file. */

@@ -1,5 +1,6 @@
 // db.vectors (SPEC §14), exact search: every answer checked against a
 // brute-force computation in JS.
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { AlreadyExistsError, Database, InvalidArgumentError, LimitError, NotFoundError } from '../dist/index.js'
@@ -285,19 +286,63 @@ describe('the HNSW graph', () => {
     view.close()
   })
 
-  it('is rebuilt at open from the log and from a checkpoint', async () => {
+  it('is rebuilt at open from the log, loaded from beside a checkpoint, and rebuilt when that file is bad', async () => {
     const vs = fill('cosine', 9)
-    const before = db.vectors.search(run, 'g', vs[3], { k: 10 })
-    expect(before[0].id).toBe('v3')
+    const path = join(dir, 'db')
+    const nearest = (q: number[]) => db.vectors.search(run, 'g', q, { k: 10 })
+    expect(nearest(vs[3])[0].id).toBe('v3')
+    // Closing writes a checkpoint, and the graph beside it.
     db.close()
-    db = Database.open(join(dir, 'db'))
-    expect(db.vectors.search(run, 'g', vs[3], { k: 10 })[0].id).toBe('v3')
+    const manual = { checkpointOnClose: false }
+    db = Database.open(path, manual)
+    expect(db.stats().recovery.indexes).toEqual({ loaded: 1, rebuilt: [] })
+    expect(nearest(vs[3])[0].id).toBe('v3')
+    // After the checkpoint, in the WAL only: one vector moved onto another's place, one deleted.
+    db.vectors.upsert(run, 'g', 'v5', vs[7])
+    db.vectors.delete(run, 'g', 'v7')
+    db.close()
+    const saved = readdirSync(join(path, 'checkpoints')).filter((f) => f.endsWith('.indexes'))
+    expect(saved).toHaveLength(1)
+    const files = readdirSync(join(path, 'checkpoints', saved[0]))
+    expect(files.filter((f) => f.endsWith('.nodes'))).toHaveLength(1)
+    expect(files.filter((f) => f.endsWith('.graph'))).toHaveLength(1)
+
+    db = Database.open(path, manual)
+    expect(db.stats().recovery.indexes).toEqual({ loaded: 1, rebuilt: [] })
+    const check = (count = N - 1) => {
+      expect(nearest(vs[3])[0].id).toBe('v3')
+      const at7 = nearest(vs[7])
+      expect(at7[0].id).toBe('v5')
+      expect(ids(at7)).not.toContain('v7')
+      expect(recall(ids(at7), ids(db.vectors.search(run, 'g', vs[7], { k: 10, exact: true })))).toBeGreaterThanOrEqual(0.9)
+      expect(db.vectors.count(run, 'g')).toBe(count)
+    }
+    check()
+    db.close()
+
+    // A damaged node table: the graph is rebuilt from the records, and said.
+    const nodes = join(path, 'checkpoints', saved[0], files.find((f) => f.endsWith('.nodes'))!)
+    const bytes = readFileSync(nodes)
+    bytes[bytes.length >> 1] ^= 0xff
+    writeFileSync(nodes, bytes)
+    db = Database.open(path, manual)
+    const { indexes } = db.stats().recovery
+    expect(indexes.loaded).toBe(0)
+    expect(indexes.rebuilt).toHaveLength(1)
+    expect(indexes.rebuilt[0]).toMatch(/vector collection "g": the node table's checksum does not match; rebuilt from its records/)
+    check()
+    // The next checkpoint saves again, and the old one's files go with it.
     await db.checkpoint()
+    db.vectors.upsert(run, 'g', 'late', vs[11])
+    await db.checkpoint()
+    const after = readdirSync(join(path, 'checkpoints')).filter((f) => f.endsWith('.indexes'))
+    expect(after).toHaveLength(2)
+    expect(after).not.toContain(saved[0])
     db.close()
-    db = Database.open(join(dir, 'db'))
-    const after = db.vectors.search(run, 'g', vs[3], { k: 10 })
-    expect(after[0].id).toBe('v3')
-    expect(recall(ids(after), ids(db.vectors.search(run, 'g', vs[3], { k: 10, exact: true })))).toBeGreaterThanOrEqual(0.9)
+    db = Database.open(path, manual)
+    expect(db.stats().recovery.indexes).toEqual({ loaded: 1, rebuilt: [] })
+    check(N)
+    expect(nearest(vs[11]).slice(0, 2).map((h) => h.id).sort()).toEqual(['late', 'v11'])
   })
 
   it('ef and exact are checked', () => {

@@ -19,10 +19,20 @@
 //! The core never names a primitive; a primitive never names the engine.
 
 use std::any::{Any, TypeId};
+use std::path::Path;
 use std::sync::Arc;
 
 use in_mem_core::{Error, InternalKey, Result, RunId, TypeTag, now_ms};
 use in_mem_storage::{Snapshot, Source, Store, Value};
+
+/// What recovery loaded of the saved secondary indexes.
+#[derive(Clone, Debug, Default)]
+pub struct IndexLoad {
+    /// Saved indexes loaded (one per vector collection).
+    pub loaded: usize,
+    /// Saved indexes that could not be loaded and were rebuilt, with why.
+    pub rebuilt: Vec<String>,
+}
 
 /// Writes produced at commit by a [`SecondaryIndex`] (key, value or delete).
 pub type Resolved = Vec<(Vec<u8>, Option<Value>)>;
@@ -57,6 +67,22 @@ pub trait SecondaryIndex: Any + Send + Sync {
     /// After a commit at `version` is applied: `state` is the transaction's
     /// (`None` for a single write), `keys` every key it wrote.
     fn committed(&self, _version: u64, _state: Option<&Extensions>, _keys: &mut dyn Iterator<Item = &[u8]>, _oldest_needed: u64) {}
+
+    /// A checkpoint is being written, its snapshot held: save into `dir`
+    /// what lets a later open skip rebuilding the index from the records.
+    fn save(&self, _dir: &Path) -> Result<()> {
+        Ok(())
+    }
+
+    /// Before recovery applies checkpoint `version`: load what [`save`]
+    /// wrote into `dir` (if anything), and from then on ignore the
+    /// checkpoint's writes for what was loaded. What could not be loaded is
+    /// rebuilt from the records, and said in the answer.
+    ///
+    /// [`save`]: SecondaryIndex::save
+    fn load(&self, _dir: &Path, _version: u64) -> IndexLoad {
+        IndexLoad::default()
+    }
 
     /// A maintenance round at `now` (ms): returns how many entries it
     /// retired.

@@ -28,7 +28,7 @@ mod watch;
 
 use std::path::Path;
 
-pub use access::{Db, EngineTx, SecondaryIndex};
+pub use access::{Db, EngineTx, IndexLoad, SecondaryIndex};
 pub use core::checkpointing::{CheckpointProgress, CheckpointReport};
 pub use core::options::{Durability, OpenOptions};
 pub use core::runs::{RunAction, RunInfo, RunListOptions, RunStatus};

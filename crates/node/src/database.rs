@@ -342,6 +342,7 @@ impl NativeDatabase {
                     "droppedFiles": p.dropped_files,
                     "savedTo": p.saved_to,
                 })).collect::<Vec<_>>(),
+                "indexes": { "loaded": r.indexes.loaded, "rebuilt": r.indexes.rebuilt },
             },
         })
         .to_string())

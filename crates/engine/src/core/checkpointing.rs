@@ -75,6 +75,7 @@ impl Checkpoints {
             for e in entries.flatten() {
                 if e.file_name().to_string_lossy().ends_with(".tmp") {
                     let _ = std::fs::remove_file(e.path());
+                    let _ = std::fs::remove_dir_all(e.path());
                 }
             }
         }
@@ -113,6 +114,12 @@ pub(crate) struct Loaded<E> {
     pub fallback_reason: Option<String>,
 }
 
+/// The directory beside checkpoint `version` where the secondary indexes
+/// save what lets an open skip rebuilding them.
+pub fn indexes_dir(data_dir: &Path, version: u64) -> PathBuf {
+    data_dir.join("checkpoints").join(format!("{}.indexes", checkpoint::file_name(version)))
+}
+
 pub fn checkpoint_path(data_dir: &Path, version: u64) -> PathBuf {
     data_dir.join("checkpoints").join(checkpoint::file_name(version))
 }
@@ -130,13 +137,28 @@ pub(crate) trait LoadTarget {
     fn apply_loaded(&self, version: u64, key: &[u8], value: Option<Value>);
     /// Makes everything loaded up to `version` visible.
     fn publish_recovered(&self, version: u64);
+    /// Before checkpoint `version`'s entries are applied: the secondary
+    /// indexes load what they saved beside it in `dir`.
+    fn load_indexes(&self, dir: &Path, version: u64);
 }
 
 impl Checkpoints {
     /// Writes a checkpoint of `store` at `snapshot` (see the module
     /// comment), after syncing `wal` to it; the runs `keep_run` refuses
     /// (deleted ones) are not carried over.
-    pub(crate) fn write(&self, wal: &Wal, store: &Store, snapshot: Snapshot, keep_run: impl Fn(&[u8]) -> bool) -> Result<Option<CheckpointReport>> {
+    ///
+    /// While the snapshot is still held, `save_indexes` saves the secondary
+    /// indexes into a directory beside the checkpoint (written as `.tmp`,
+    /// then renamed). An index that cannot be saved is rebuilt at the next
+    /// open instead; the checkpoint stands either way.
+    pub(crate) fn write(
+        &self,
+        wal: &Wal,
+        store: &Store,
+        snapshot: Snapshot,
+        keep_run: impl Fn(&[u8]) -> bool,
+        save_indexes: impl Fn(&Path) -> Result<()>,
+    ) -> Result<Option<CheckpointReport>> {
         let cps = self;
         let started = Instant::now();
         let mut kept = cps.kept.lock();
@@ -177,6 +199,20 @@ impl Checkpoints {
                 None => w.finish(),
             }
         })();
+        if written.is_ok() {
+            let dir = indexes_dir(&cps.data_dir, version);
+            let tmp = dir.with_extension("indexes.tmp");
+            let _ = std::fs::remove_dir_all(&tmp);
+            let saved = std::fs::create_dir_all(&tmp).map_err(|e| Error::io(tmp.display(), e)).and_then(|_| save_indexes(&tmp)).and_then(|_| {
+                in_mem_durability::sync_dir(&tmp)?;
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::rename(&tmp, &dir).map_err(|e| Error::io(dir.display(), e))?;
+                in_mem_durability::sync_dir(&cps.dir)
+            });
+            if saved.is_err() {
+                let _ = std::fs::remove_dir_all(&tmp);
+            }
+        }
         cps.running.store(false, Ordering::Release);
         drop(snapshot);
         let info = written?;
@@ -186,6 +222,7 @@ impl Checkpoints {
         manifest::write(&cps.data_dir, &Manifest { checkpoints: next.clone() })?;
         for old in kept.iter().filter(|v| !next.contains(v)) {
             let path = checkpoint_path(&cps.data_dir, *old);
+            let _ = std::fs::remove_dir_all(indexes_dir(&cps.data_dir, *old));
             if let Err(e) = std::fs::remove_file(&path)
                 && e.kind() != std::io::ErrorKind::NotFound
             {
@@ -216,6 +253,7 @@ pub(crate) fn load<E: LoadTarget>(make: impl Fn() -> E, data_dir: &Path) -> Resu
     for (i, version) in versions.iter().enumerate() {
         let engine = make();
         let path = checkpoint_path(data_dir, *version);
+        engine.load_indexes(&indexes_dir(data_dir, *version), *version);
         let loaded = checkpoint::read(&path, None, |k, v, value| {
             if let Err(why) = engine.check_recovered(k, value) {
                 return Err(Error::Corruption { file: path.display().to_string(), offset: 0, reason: format!("an entry does not decode: {why}") });

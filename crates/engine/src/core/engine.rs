@@ -33,7 +33,7 @@ use super::forks::{self, ForkTable};
 use super::options::{Durability, OpenOptions};
 use super::runs::{self, RunAction, RunInfo, RunListOptions, RunStatus, validate_new_run};
 use super::{commit_record, registry};
-use crate::access::{Db, Extensions, SecondaryIndex};
+use crate::access::{Db, Extensions, IndexLoad, SecondaryIndex};
 
 /// One engine per data directory per process (see `registry.rs`).
 static OPEN: std::sync::LazyLock<registry::Registry<Engine>> = std::sync::LazyLock::new(Default::default);
@@ -60,6 +60,9 @@ pub struct RecoveryStats {
     pub checkpoint_fallback: Option<String>,
     /// What `{ repair: true }` removed (and saved aside) to open.
     pub repairs: Vec<Repair>,
+    /// The secondary indexes saved beside the checkpoint: how many loaded,
+    /// which were rebuilt and why.
+    pub indexes: IndexLoad,
 }
 
 /// The state recovery rebuilt, before the WAL is opened for writing.
@@ -122,6 +125,8 @@ pub struct Engine {
     runs: RwLock<RunTable>,
     /// The primitives' derived state, registered at open.
     indexes: Vec<Arc<dyn SecondaryIndex>>,
+    /// What recovery loaded of the indexes saved beside the checkpoint.
+    index_load: Mutex<IndexLoad>,
     /// Checkpoint state of a durable database.
     checkpoints: Option<Checkpoints>,
     /// Forks by id: (parent, version), kept equal to the ForkOf table by
@@ -229,6 +234,7 @@ impl Engine {
             wal,
             runs: RwLock::default(),
             indexes: indexes(),
+            index_load: Mutex::default(),
             checkpoints: None,
             deleted_runs: Mutex::default(),
             feed: Feed::new(watch_buffer),
@@ -284,6 +290,7 @@ impl Engine {
             checkpoint_version: replayed.checkpoint_version,
             checkpoint_fallback: replayed.checkpoint_fallback,
             repairs,
+            indexes: std::mem::take(&mut *engine.index_load.lock()),
         };
         let database_id = report.database_id.or(replayed.checkpoint_id).unwrap_or(*RunId::new().as_bytes());
         let wal_options = WalOptions {
@@ -419,7 +426,7 @@ impl Engine {
         let (Some(wal), Some(cps)) = (&self.wal, &self.checkpoints) else {
             return Ok(None);
         };
-        cps.write(wal, &self.store, self.snapshot(), |run| self.run_data_needed(run))
+        cps.write(wal, &self.store, self.snapshot(), |run| self.run_data_needed(run), |dir| self.indexes.iter().try_for_each(|i| i.save(dir)))
     }
 
     /// Writes one key and keeps the derived in-memory state (run table, fork
@@ -1213,6 +1220,15 @@ impl LoadTarget for Engine {
 
     fn apply_loaded(&self, version: u64, key: &[u8], value: Option<Value>) {
         self.apply_one(key, version, value, version);
+    }
+
+    fn load_indexes(&self, dir: &Path, version: u64) {
+        let mut total = self.index_load.lock();
+        for index in &self.indexes {
+            let l = index.load(dir, version);
+            total.loaded += l.loaded;
+            total.rebuilt.extend(l.rebuilt);
+        }
     }
 
     fn publish_recovered(&self, version: u64) {

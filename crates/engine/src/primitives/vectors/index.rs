@@ -14,6 +14,10 @@
 //! the caller scans exactly.
 
 use std::any::Any;
+use std::io::Write;
+use std::path::Path;
+
+use in_mem_core::{Error, Result};
 use std::collections::{HashMap, VecDeque};
 
 use in_mem_core::{InternalKey, TypeTag};
@@ -24,8 +28,31 @@ use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 use rmpv::Value as Doc;
 
 use super::record::{CONFIG, Collection, Metric, RECORD, split_record};
-use crate::access::SecondaryIndex;
+use crate::access::{IndexLoad, SecondaryIndex};
 use crate::primitives::json;
+
+/// The first bytes of a saved node table.
+const NODES_MAGIC: &[u8; 8] = b"INMEMVIX";
+
+/// A bounds-checked little-endian reader of a saved node table.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], String> {
+        if self.0.len() < n {
+            return Err("the node table is cut short".into());
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    fn u32(&mut self) -> std::result::Result<u32, String> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+    }
+    fn u64(&mut self) -> std::result::Result<u64, String> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
+    }
+}
 
 /// Concurrent searches the graph has contexts for.
 const THREADS: usize = 64;
@@ -42,6 +69,10 @@ struct Node {
 
 /// One collection's graph.
 struct Graph {
+    config: Collection,
+    /// Loaded from a checkpoint at this version: writes up to it are
+    /// already in the graph (0: built here).
+    loaded_upto: u64,
     index: Index,
     /// Vectors go in scaled to unit length (cosine).
     unit: bool,
@@ -59,6 +90,23 @@ struct Graph {
 
 impl Graph {
     fn new(config: Collection, version: u64) -> Option<Graph> {
+        let index = Self::empty_index(config)?;
+        index.reserve_capacity_and_threads(64, THREADS).ok()?;
+        Some(Graph {
+            config,
+            loaded_upto: 0,
+            index,
+            unit: config.metric == Metric::Cosine,
+            valid_from: version,
+            retired_upto: 0,
+            nodes: HashMap::default(),
+            current: HashMap::default(),
+            removed: VecDeque::new(),
+            next_label: 0,
+        })
+    }
+
+    fn empty_index(config: Collection) -> Option<Index> {
         // Cosine walks as the inner product of unit vectors: one product
         // per component instead of three.
         let metric = match config.metric {
@@ -75,18 +123,101 @@ impl Graph {
             expansion_search: 0,
             multi: false,
         };
-        let index = Index::new(&options).ok()?;
-        index.reserve_capacity_and_threads(64, THREADS).ok()?;
-        Some(Graph {
+        Index::new(&options).ok()
+    }
+
+    /// The node table as [`VectorIndex::save`] writes it (the graph itself
+    /// is usearch's own file beside it).
+    fn encode_nodes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(NODES_MAGIC);
+        out.extend_from_slice(&self.config.dimension.to_le_bytes());
+        out.push(self.config.metric.byte());
+        for n in [self.valid_from, self.retired_upto, self.next_label, self.nodes.len() as u64] {
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        let mut meta = Vec::new();
+        for (label, node) in &self.nodes {
+            meta.clear();
+            let _ = rmpv::encode::write_value(&mut meta, &node.meta);
+            for n in [*label, node.version, node.removed_at.unwrap_or(0)] {
+                out.extend_from_slice(&n.to_le_bytes());
+            }
+            out.extend_from_slice(&(node.id.len() as u32).to_le_bytes());
+            out.extend_from_slice(&node.id);
+            out.extend_from_slice(&(meta.len() as u32).to_le_bytes());
+            out.extend_from_slice(&meta);
+        }
+        let crc = crc32c::crc32c(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// A graph from its saved node table and usearch file, as it was at
+    /// checkpoint `version`: nodes written after it are dropped and
+    /// removals after it undone (the WAL replays both).
+    fn load(nodes: &[u8], graph: &Path, version: u64) -> std::result::Result<Option<Graph>, String> {
+        let (body, crc) = nodes.split_at_checked(nodes.len().saturating_sub(4)).ok_or("the node table is cut short")?;
+        if crc.len() != 4 || crc32c::crc32c(body) != u32::from_le_bytes(crc.try_into().unwrap()) {
+            return Err("the node table's checksum does not match".into());
+        }
+        let mut r = Reader(body);
+        if r.take(8)? != NODES_MAGIC {
+            return Err("not a node table".into());
+        }
+        let dimension = r.u32()?;
+        let metric = Metric::from_byte(r.take(1)?[0]).ok_or("unknown metric")?;
+        let config = Collection { dimension, metric };
+        let (valid_from, retired_upto, next_label, count) = (r.u64()?, r.u64()?, r.u64()?, r.u64()?);
+        if valid_from > version {
+            // Created after the checkpoint: the WAL creates it.
+            return Ok(None);
+        }
+        let index = Self::empty_index(config).ok_or("the index could not be made")?;
+        index.load(graph.to_str().ok_or("a path that is not UTF-8")?).map_err(|e| format!("usearch could not load {}: {e}", graph.display()))?;
+        let mut g = Graph {
+            config,
+            loaded_upto: version,
             index,
-            unit: config.metric == Metric::Cosine,
-            valid_from: version,
-            retired_upto: 0,
+            unit: metric == Metric::Cosine,
+            valid_from,
+            retired_upto,
             nodes: HashMap::default(),
             current: HashMap::default(),
             removed: VecDeque::new(),
-            next_label: 0,
-        })
+            next_label,
+        };
+        let mut removed = Vec::new();
+        for _ in 0..count {
+            let (label, node_version, removed_at) = (r.u64()?, r.u64()?, r.u64()?);
+            let id_len = r.u32()? as usize;
+            let id: Box<[u8]> = r.take(id_len)?.into();
+            let meta_len = r.u32()? as usize;
+            let meta = json::decode(r.take(meta_len)?).map_err(|e| e.to_string())?;
+            if node_version > version {
+                let _ = g.index.remove(label);
+                continue;
+            }
+            let removed_at = (removed_at != 0 && removed_at <= version).then_some(removed_at);
+            match removed_at {
+                Some(at) => removed.push((at, label)),
+                None => {
+                    g.current.insert(id.clone(), label);
+                }
+            }
+            g.nodes.insert(label, Node { id, version: node_version, removed_at, meta });
+        }
+        if !r.0.is_empty() {
+            return Err("trailing bytes after the node table".into());
+        }
+        if g.index.size() != g.nodes.len() {
+            return Err(format!("the graph holds {} vectors, the node table {}", g.index.size(), g.nodes.len()));
+        }
+        removed.sort_unstable();
+        g.removed = removed.into();
+        let capacity = g.index.capacity().max(64);
+        g.index.reserve_capacity_and_threads(capacity, THREADS).map_err(|e| e.to_string())?;
+        Ok(Some(g))
     }
 
     fn remove_current(&mut self, id: &[u8], version: u64) {
@@ -239,6 +370,10 @@ impl SecondaryIndex for VectorIndex {
         }
         let Some((prefix, id)) = parse(key) else { return };
         let mut graphs = self.graphs.lock();
+        // A graph loaded from the checkpoint already holds its writes.
+        if graphs.get(&prefix[..]).is_some_and(|g| version <= g.loaded_upto) {
+            return;
+        }
         match (id, value) {
             // A collection created (or created again): a new graph; a
             // snapshot from before it scans.
@@ -266,6 +401,44 @@ impl SecondaryIndex for VectorIndex {
                 g.retire(oldest_needed);
             }
         }
+    }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        let graphs = self.graphs.lock();
+        for (prefix, g) in graphs.iter() {
+            let stem = dir.join(hex::encode(prefix));
+            let graph = stem.with_extension("graph");
+            g.index.save(graph.to_str().unwrap_or_default()).map_err(|e| Error::internal(format!("saving a vector graph: {e}")))?;
+            let nodes = stem.with_extension("nodes");
+            let mut f = std::fs::File::create(&nodes).map_err(|e| Error::io(nodes.display(), e))?;
+            f.write_all(&g.encode_nodes()).and_then(|_| f.sync_all()).map_err(|e| Error::io(nodes.display(), e))?;
+            std::fs::File::open(&graph).and_then(|f| f.sync_all()).map_err(|e| Error::io(graph.display(), e))?;
+        }
+        Ok(())
+    }
+
+    fn load(&self, dir: &Path, version: u64) -> IndexLoad {
+        let mut out = IndexLoad::default();
+        let Ok(entries) = std::fs::read_dir(dir) else { return out };
+        let mut graphs = self.graphs.lock();
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.extension().is_none_or(|x| x != "nodes") {
+                continue;
+            }
+            let Some(prefix) = path.file_stem().and_then(|s| hex::decode(s.to_string_lossy().as_bytes()).ok()) else { continue };
+            let name = prefix.get(18..prefix.len().saturating_sub(1)).map(String::from_utf8_lossy).unwrap_or_default().into_owned();
+            let loaded = std::fs::read(&path).map_err(|e| e.to_string()).and_then(|bytes| Graph::load(&bytes, &path.with_extension("graph"), version));
+            match loaded {
+                Ok(Some(g)) => {
+                    graphs.insert(prefix.into(), g);
+                    out.loaded += 1;
+                }
+                Ok(None) => {}
+                Err(why) => out.rebuilt.push(format!("vector collection {name:?}: {why}; rebuilt from its records")),
+            }
+        }
+        out
     }
 
     fn committed(&self, _version: u64, _state: Option<&crate::access::Extensions>, _keys: &mut dyn Iterator<Item = &[u8]>, oldest_needed: u64) {
