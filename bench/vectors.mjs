@@ -6,7 +6,9 @@
 // queries are BENCH_QUERIES more points of the same kind. Measured: building
 // the index (in-mem: upsertMany in commits of 1,000, memory mode; hnswlib:
 // addPoint), k=10 search at ef 64 (unfiltered, and filtered to the half with
-// `even: true`), in-mem's exact scan, and recall@10 against a brute-force
+// `even: true`), in-mem's exact scan, reopening a data directory with the
+// graph loaded from beside its checkpoint and with it rebuilt from the
+// records, and recall@10 against a brute-force
 // computation in JS. The suite fails (exit 1) if in-mem's exact search
 // disagrees with brute force or its graph's recall is under 0.8: what it
 // times must be right.
@@ -140,6 +142,38 @@ function row(library, op, us, rec) {
   const graphRecall = rows.find((r) => r.library === 'in-mem' && r.op.startsWith('search') && !r.op.includes('filter') && !r.op.includes('exact')).recall
   if (graphRecall < 0.8) failures.push(`in-mem: recall@${K} ${graphRecall.toFixed(3)} < 0.8`)
   db.close()
+}
+
+// ----- in-mem: reopening a data directory ------------------------------------
+
+{
+  const { mkdtempSync, readdirSync, rmSync } = require('node:fs')
+  const { tmpdir } = require('node:os')
+  const dir = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'in-mem-bench-vectors-'))
+  try {
+    let db = Database.open(dir, { durability: 'buffered' })
+    const run = db.runs.begin({ name: 'bench vectors reopen' })
+    db.vectors.create(run, 'v', { dimension: D, metric: 'cosine' })
+    for (let b = 0; b < N; b += 1000) db.vectors.upsertMany(run, 'v', data.slice(b, b + 1000).map((vector, j) => ({ id: String(b + j), vector })))
+    db.close() // writes a checkpoint, and the graph beside it
+    const open = (what) => {
+      const start = process.hrtime.bigint()
+      db = Database.open(dir, { durability: 'buffered', checkpointOnClose: false })
+      const ms = Number(process.hrtime.bigint() - start) / 1e6
+      const { indexes } = db.stats().recovery
+      const top = db.vectors.search(run, 'v', queries[0], { k: K }).map((h) => Number(h.id))
+      if (recall(top, truths[0]) < 0.8) failures.push(`in-mem: after a reopen (${what}) the search found ${top}`)
+      db.close()
+      rows.push({ library: 'in-mem', op: `open, graph ${what}`, ms, indexes })
+      console.log(`  in-mem         open, graph ${what.padEnd(26)} ${ms.toFixed(0)} ms  (${JSON.stringify(indexes)})`)
+      return indexes
+    }
+    if (open('loaded').loaded !== 1) failures.push('in-mem: the graph saved beside the checkpoint was not loaded')
+    for (const f of readdirSync(join(dir, 'checkpoints'))) if (f.endsWith('.indexes')) rmSync(join(dir, 'checkpoints', f), { recursive: true })
+    if (open('rebuilt from the records').loaded !== 0) failures.push('in-mem: a graph loaded with its files removed')
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 }
 
 // ----- hnswlib-node ------------------------------------------------------------

@@ -26,7 +26,7 @@ interface VectorsJson {
 describe('bench/vectors.mjs', () => {
   it('runs in-mem (through its graph: the collection is past the exact-scan size) beside hnswlib-node, with the recall it reports', () => {
     const out = join(dir, 'vectors.json')
-    const env: NodeJS.ProcessEnv = { ...process.env, BENCH_VECTORS: '1500', BENCH_DIM: '16', BENCH_QUERIES: '20', BENCH_OUT: out }
+    const env: NodeJS.ProcessEnv = { ...process.env, BENCH_VECTORS: '1500', BENCH_DIM: '16', BENCH_QUERIES: '20', BENCH_OUT: out, BENCH_DIR: dir }
     const r = spawnSync(process.execPath, [join(root, 'bench', 'vectors.mjs')], { cwd: root, encoding: 'utf8', env, timeout: 120_000 })
     expect(r.stderr).toBe('')
     expect(r.status, r.stdout).toBe(0)
@@ -34,7 +34,14 @@ describe('bench/vectors.mjs', () => {
     expect(json.errors).toEqual({})
     expect(json.failures).toEqual([])
     const ops = (lib: string): string[] => json.rows.filter((row) => row.library === lib).map((row) => row.op)
-    expect(ops('in-mem')).toEqual(['build', 'search k=10 ef=64', 'search k=10 ef=64, filter 1/2', 'search k=10 exact'])
+    expect(ops('in-mem')).toEqual([
+      'build',
+      'search k=10 ef=64',
+      'search k=10 ef=64, filter 1/2',
+      'search k=10 exact',
+      'open, graph loaded',
+      'open, graph rebuilt from the records',
+    ])
     expect(ops('hnswlib-node')).toEqual(['build', 'search k=10 ef=64', 'search k=10 ef=64, filter 1/2'])
     for (const row of json.rows.filter((x) => x.recall !== undefined)) expect(row.recall, `${row.library} ${row.op}`).toBeGreaterThanOrEqual(0.8)
     expect(json.ratios.map((x) => x.op)).toEqual(['search k=10 ef=64', 'search k=10 ef=64, filter 1/2', 'build'])
