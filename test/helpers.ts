@@ -97,3 +97,33 @@ export function panicForTest(db: Database): void {
 export function panicInMaintenanceForTest(db: Database): void {
   hooks(db).panicInMaintenanceForTest()
 }
+
+/** xorshift32: small, fast and reproducible from one 32-bit seed. */
+export class Rng {
+  private s: number
+  constructor(seed: number) {
+    this.s = seed >>> 0 || 0x9e3779b9
+  }
+  next(): number {
+    let x = this.s
+    x ^= x << 13
+    x >>>= 0
+    x ^= x >>> 17
+    x ^= x << 5
+    x >>>= 0
+    this.s = x
+    return x / 0x1_0000_0000
+  }
+  int(n: number): number {
+    return Math.floor(this.next() * n)
+  }
+  range(lo: number, hi: number): number {
+    return lo + this.int(hi - lo + 1)
+  }
+  chance(p: number): boolean {
+    return this.next() < p
+  }
+  pick<T>(xs: readonly T[]): T {
+    return xs[this.int(xs.length)]
+  }
+}

@@ -10,7 +10,7 @@
 // a failure names it, and TTL_SEED=<seed> repeats the run.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { Database, type RunId } from '../dist/index.js'
-import { makeTmpDir, removeDir, sleep } from './helpers.js'
+import { makeTmpDir, removeDir, Rng, sleep } from './helpers.js'
 
 /** One KV write as the model keeps it. */
 interface Write {
@@ -20,26 +20,6 @@ interface Write {
   value: number | undefined
   updatedAt: number
   ttlMs: number | undefined
-}
-
-class Rng {
-  private s: number
-  constructor(seed: number) {
-    this.s = seed >>> 0 || 0x9e3779b9
-  }
-  next(): number {
-    let x = this.s
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    this.s = x
-    return x / 0x1_0000_0000
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n)
-  }
 }
 
 const KEYS = ['a', 'b', 'c', 'd', 'e', 'f']
