@@ -204,6 +204,10 @@ impl Checkpoints {
             let tmp = dir.with_extension("indexes.tmp");
             let _ = std::fs::remove_dir_all(&tmp);
             let saved = std::fs::create_dir_all(&tmp).map_err(|e| Error::io(tmp.display(), e)).and_then(|_| save_indexes(&tmp)).and_then(|_| {
+                // Nothing saved (no index keeps files): no directory.
+                if std::fs::read_dir(&tmp).map_err(|e| Error::io(tmp.display(), e))?.next().is_none() {
+                    return Err(Error::internal("no index saved anything"));
+                }
                 in_mem_durability::sync_dir(&tmp)?;
                 let _ = std::fs::remove_dir_all(&dir);
                 std::fs::rename(&tmp, &dir).map_err(|e| Error::io(dir.display(), e))?;
