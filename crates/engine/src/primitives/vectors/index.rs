@@ -443,7 +443,9 @@ impl SecondaryIndex for VectorIndex {
 
     fn committed(&self, _version: u64, _state: Option<&crate::access::Extensions>, _keys: &mut dyn Iterator<Item = &[u8]>, oldest_needed: u64) {
         // Snapshots close between commits: forget what none can read now.
-        let mut graphs = self.graphs.lock();
+        // Every commit passes here, so it never waits: while a checkpoint
+        // saves the graphs, retiring waits for a later commit.
+        let Some(mut graphs) = self.graphs.try_lock() else { return };
         for g in graphs.values_mut() {
             if g.removed.front().is_some_and(|(at, _)| *at <= oldest_needed) {
                 g.retire(oldest_needed);
