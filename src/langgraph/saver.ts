@@ -57,6 +57,7 @@ import {
   writeKey,
   writesPrefix,
   type CheckpointRecord,
+  type NativeValue,
   type Stored,
   type WriteRecord,
 } from './threads.js'
@@ -305,7 +306,7 @@ export class InMemSaver extends BaseCheckpointSaver {
     const cached = this.#threads.has(threadId)
     let found = this.#find(this.#readRun(threadId), threadId, ns, id)
     if (found === undefined && cached) found = this.#find(this.#readRun(threadId, true), threadId, ns, id)
-    return found === undefined ? undefined : (await this.#tuples([found], false))[0]
+    return found === undefined ? undefined : this.#assemble(found, this.#writes(found.run, ns, found.id), undefined)
   }
 
   /** A checkpoint by id, or the newest of the namespace. */
@@ -315,8 +316,10 @@ export class InMemSaver extends BaseCheckpointSaver {
       const record = this.#db.kv.get<CheckpointRecord>(run, checkpointKey(ns, id))
       return record === undefined ? undefined : { run, threadId, ns, id, record }
     }
-    const newest = this.#db.kv.entries<CheckpointRecord>(run, { prefix: checkpointPrefix(ns), reverse: true, limit: 1 })
-    return newest.length === 0 ? undefined : { run, threadId, ns, id: parseCheckpointKey(newest[0][0]).id, record: newest[0][1] }
+    // The newest key, then its record: cheaper than an `entries` call (whose answer is a new buffer).
+    const [key] = this.#db.kv.list(run, { prefix: checkpointPrefix(ns), reverse: true, limit: 1 })
+    const record = key === undefined ? undefined : this.#db.kv.get<CheckpointRecord>(run, key)
+    return record === undefined ? undefined : { run, threadId, ns, id: parseCheckpointKey(key).id, record }
   }
 
   /**
@@ -409,53 +412,51 @@ export class InMemSaver extends BaseCheckpointSaver {
 
   /**
    * Stored checkpoints as LangGraph's tuples: values rebuilt from their
-   * versions, pending writes in order. Per run and namespace, the values of
-   * all of them are read in one call, and so are their writes when the
-   * checkpoints are `contiguous` (consecutive ones: one scan from the oldest
-   * to the newest).
+   * versions, pending writes in order. A page of several shares one read of
+   * each stored value (see {@link SharedValues}); its writes are one scan
+   * per run and namespace when the checkpoints are `contiguous`
+   * (consecutive ones: from the oldest to the newest).
    */
   async #tuples(found: Found[], contiguous: boolean): Promise<CheckpointTuple[]> {
-    const checkpoints: Checkpoint[] = []
-    for (const f of found) checkpoints.push((await this.#deserialize(f.record.checkpoint)) as Checkpoint)
-    const groups = new Map<string, number[]>()
-    found.forEach((f, i) => {
-      const g = `${f.run}\u0000${f.ns}`
-      const list = groups.get(g)
-      if (list === undefined) groups.set(g, [i])
-      else list.push(i)
-    })
-    const blobs: (Stored | undefined)[][] = new Array(found.length)
     const writes: [string, WriteRecord][][] = new Array(found.length)
-    for (const members of groups.values()) {
-      const { run, ns } = found[members[0]]
-      const keys: string[] = []
-      for (const i of members) for (const [ch, v] of Object.entries(checkpoints[i].channel_versions ?? {})) keys.push(valueKey(ns, ch, v))
-      const read = this.#db.kv.getMany<Stored>(run, keys)
-      let at = 0
-      for (const i of members) {
-        const n = Object.keys(checkpoints[i].channel_versions ?? {}).length
-        blobs[i] = read.slice(at, at + n)
-        at += n
-      }
-      if (contiguous && members.length > 1) {
-        const ids = members.map((i) => found[i].id).sort()
-        const byId = this.#writesBetween(run, ns, ids[0], ids[ids.length - 1])
+    if (contiguous && found.length > 1) {
+      const groups = new Map<string, number[]>()
+      found.forEach((f, i) => {
+        const g = `${f.run}\u0000${f.ns}`
+        const list = groups.get(g)
+        if (list === undefined) groups.set(g, [i])
+        else list.push(i)
+      })
+      for (const members of groups.values()) {
+        const { run, ns } = found[members[0]]
+        let oldest = found[members[0]].id
+        let newest = oldest
+        for (const i of members) {
+          if (found[i].id < oldest) oldest = found[i].id
+          if (found[i].id > newest) newest = found[i].id
+        }
+        const byId = this.#writesBetween(run, ns, oldest, newest)
         for (const i of members) writes[i] = byId.get(found[i].id) ?? []
-      } else for (const i of members) writes[i] = this.#writes(run, ns, found[i].id)
-    }
+      }
+    } else for (let i = 0; i < found.length; i++) writes[i] = this.#writes(found[i].run, found[i].ns, found[i].id)
+    const shared = found.length > 1 ? new SharedValues() : undefined
     const out: CheckpointTuple[] = []
-    for (let i = 0; i < found.length; i++) out.push(await this.#assemble(found[i], checkpoints[i], blobs[i], writes[i]))
+    for (let i = 0; i < found.length; i++) out.push(await this.#assemble(found[i], writes[i], shared))
     return out
   }
 
-  /** One tuple from its decoded checkpoint, its value blobs (in `channel_versions` order) and its ordered writes. */
-  async #assemble(f: Found, checkpoint: Checkpoint, blobs: (Stored | undefined)[], writes: [string, WriteRecord][]): Promise<CheckpointTuple> {
+  /** One tuple from its stored checkpoint and its ordered writes; values read through `shared` when given. */
+  async #assemble(f: Found, writes: [string, WriteRecord][], shared: SharedValues | undefined): Promise<CheckpointTuple> {
     const { run, threadId, ns, id, record } = f
-    const channels = Object.keys(checkpoint.channel_versions ?? {})
+    const checkpoint = ('native' in record.checkpoint ? record.checkpoint.native : await this.#deserialize(record.checkpoint)) as Checkpoint
+    const versions = checkpoint.channel_versions ?? {}
     const channelValues: Record<string, unknown> = {}
-    for (let i = 0; i < channels.length; i++) {
-      const blob = blobs[i]
-      if (blob !== undefined) channelValues[channels[i]] = 'native' in blob ? blob.native : await this.#deserialize(blob)
+    for (const channel of Object.keys(versions)) {
+      const key = valueKey(ns, channel, versions[channel])
+      const stored = shared === undefined ? this.#db.kv.get<Stored>(run, key) : shared.read(this.#db, run, key)
+      if (stored === undefined) continue
+      if (!('native' in stored)) channelValues[channel] = await this.#deserialize(stored)
+      else channelValues[channel] = shared === undefined ? stored.native : shared.handOut(stored)
     }
     checkpoint.channel_values = channelValues
     const pendingWrites: CheckpointPendingWrite[] = []
@@ -480,10 +481,14 @@ export class InMemSaver extends BaseCheckpointSaver {
 
   /** The pending writes of the checkpoints of a namespace with ids from `oldest` to `newest`, by checkpoint, each in `writesSortKey` order. */
   #writesBetween(run: RunId, ns: string, oldest: string, newest: string): Map<string, [string, WriteRecord][]> {
-    const prefix = namespaceWritesPrefix(ns)
+    // Every id from `oldest` to `newest` starts with their common prefix:
+    // scanning under it skips no writes of older checkpoints but those that share it.
+    let common = 0
+    while (common < oldest.length && oldest[common] === newest[common]) common++
+    const prefix = `${namespaceWritesPrefix(ns)}${oldest.slice(0, common)}`
     const rows = new Map<string, { sortKey: ReturnType<typeof writesSortKey>; taskId: string; record: WriteRecord }[]>()
     // Every key of `oldest`'s writes extends this one, so they all come after it.
-    let after = `${prefix}${oldest}`
+    let after = `${namespaceWritesPrefix(ns)}${oldest}`
     scan: for (;;) {
       const page = this.#db.kv.entries<WriteRecord>(run, { prefix, after, limit: 256 })
       for (const [key, record] of page) {
@@ -507,13 +512,61 @@ export class InMemSaver extends BaseCheckpointSaver {
 
   /** The pending writes of a checkpoint as `[task id, record]`, in `writesSortKey` order. */
   #writes(run: RunId, ns: string, checkpointId: string): [string, WriteRecord][] {
-    const rows = this.#db.kv.entries<WriteRecord>(run, { prefix: writesPrefix(ns, checkpointId) }).map(([key, record]) => {
+    // Keys, then each value: cheaper than `entries` for the few writes of one checkpoint.
+    const keys = this.#db.kv.list(run, { prefix: writesPrefix(ns, checkpointId) })
+    const rows: { sortKey: ReturnType<typeof writesSortKey>; taskId: string; record: WriteRecord }[] = []
+    for (const key of keys) {
+      const record = this.#db.kv.get<WriteRecord>(run, key)
+      if (record === undefined) continue
       const { taskId, idx } = parseWriteKey(key)
-      return { sortKey: writesSortKey(record.taskPath, taskId, idx), taskId, record }
-    })
-    rows.sort((a, b) => compareWritesSortKeys(a.sortKey, b.sortKey))
+      rows.push({ sortKey: writesSortKey(record.taskPath, taskId, idx), taskId, record })
+    }
+    if (rows.length > 1) rows.sort((a, b) => compareWritesSortKeys(a.sortKey, b.sortKey))
     return rows.map((r) => [r.taskId, r.record])
   }
+}
+
+/**
+ * The stored values read for one page of checkpoints. Consecutive
+ * checkpoints share most of their values (a step changes a few channels),
+ * so each stored value is read and decoded once per page; a plain value is
+ * handed out as decoded the first time and as a copy after that, so that no
+ * two tuples share an object (a caller may change one).
+ */
+class SharedValues {
+  /** Per run, per key: what is stored (`undefined`: nothing). */
+  readonly #runs = new Map<RunId, Map<string, Stored | undefined>>()
+  /** The plain values handed out once already. */
+  readonly #given = new WeakSet<NativeValue>()
+
+  /** What is stored under `key` in `run`, read once. */
+  read(db: Database, run: RunId, key: string): Stored | undefined {
+    let keys = this.#runs.get(run)
+    if (keys === undefined) this.#runs.set(run, (keys = new Map()))
+    if (keys.has(key)) return keys.get(key)
+    const stored = db.kv.get<Stored>(run, key)
+    keys.set(key, stored)
+    return stored
+  }
+
+  /** A plain value for one tuple: the decoded one first, a copy every later time. */
+  handOut(stored: NativeValue): unknown {
+    if (!this.#given.has(stored)) {
+      this.#given.add(stored)
+      return stored.native
+    }
+    return copyPlain(stored.native)
+  }
+}
+
+/** A deep copy of plain data as the codec decodes it (objects, arrays, bytes and scalars). */
+function copyPlain(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null) return v
+  if (Array.isArray(v)) return v.map(copyPlain)
+  if (ArrayBuffer.isView(v)) return (v as Uint8Array).slice()
+  const out: Record<string, unknown> = {}
+  for (const k of Object.keys(v)) out[k] = copyPlain((v as Record<string, unknown>)[k])
+  return out
 }
 
 function cmp(a: string, b: string): number {
