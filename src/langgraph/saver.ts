@@ -48,7 +48,6 @@ import {
   checkpointPrefix,
   findThread,
   isPlain,
-  namespaceWritesPrefix,
   parseCheckpointKey,
   parseWriteKey,
   threadOf,
@@ -348,8 +347,7 @@ export class InMemSaver extends BaseCheckpointSaver {
         if (t !== undefined) threads.push([t, r.id])
       }
     }
-    // Checkpoints are decoded a page at a time (see #tuples); with no filter a page is a run of consecutive ones.
-    const contiguous = wanted.length === 0 && only === undefined
+    // Checkpoints are rebuilt a page at a time, so that a page reads each stored value once (see #tuples).
     let page: Found[] = []
     for await (const found of this.#newestFirst(threads, ns, beforeId)) {
       if (limit !== undefined && limit <= 0) break
@@ -362,86 +360,71 @@ export class InMemSaver extends BaseCheckpointSaver {
       if (limit !== undefined) limit--
       page.push(found)
       if (page.length === PAGE) {
-        yield* await this.#tuples(page, contiguous)
+        yield* await this.#tuples(page)
         page = []
       }
     }
-    if (page.length > 0) yield* await this.#tuples(page, contiguous)
+    if (page.length > 0) yield* await this.#tuples(page)
   }
 
   /**
    * Checkpoints of the threads (in the namespace, or all), newest id first:
-   * a merge of one page-wise cursor per thread, each starting below `before`.
+   * a merge of one page-wise cursor of keys per thread, each starting below
+   * `before`; a record is read when its checkpoint comes up (keys, then each
+   * record by key: cheaper than an `entries` page, and none is read past
+   * the listing's end).
    */
   async *#newestFirst(threads: [string, RunId][], ns: string | undefined, before: string | undefined): AsyncGenerator<Found> {
     const prefix = checkpointPrefix(ns)
-    const start = ns === undefined || before === undefined ? undefined : checkpointKey(ns, before)
-    const cursors = threads.map(([threadId, run]) => ({ threadId, run, page: [] as [string, CheckpointRecord][], after: start, done: false }))
-    const fill = (c: (typeof cursors)[number]) => {
-      if (c.page.length > 0 || c.done) return
-      const page = this.#db.kv.entries<CheckpointRecord>(c.run, { prefix, reverse: true, limit: PAGE, ...(c.after === undefined ? {} : { after: c.after }) })
-      if (page.length < PAGE) c.done = true
-      if (page.length > 0) c.after = page[page.length - 1][0]
-      c.page = page
+    const found = (run: RunId, threadId: string, key: string): Found | undefined => {
+      const record = this.#db.kv.get<CheckpointRecord>(run, key)
+      if (record === undefined) return undefined
+      const parsed = parseCheckpointKey(key)
+      return { run, threadId, ns: parsed.ns, id: parsed.id, record }
     }
     if (ns === undefined) {
-      // Ids across namespaces interleave: read each thread whole, then merge.
-      const all: Found[] = []
-      for (const c of cursors) {
-        for (const [key, record] of this.#db.kv.entries<CheckpointRecord>(c.run, { prefix })) {
-          const { ns: n, id } = parseCheckpointKey(key)
-          all.push({ run: c.run, threadId: c.threadId, ns: n, id, record })
-        }
+      // Ids across namespaces interleave: list each thread whole, then merge.
+      const all: { run: RunId; threadId: string; key: string; ns: string; id: string }[] = []
+      for (const [threadId, run] of threads) {
+        for (const key of this.#db.kv.list(run, { prefix })) all.push({ run, threadId, key, ...parseCheckpointKey(key) })
       }
       all.sort((a, b) => cmp(b.id, a.id) || cmp(b.ns, a.ns))
-      yield* all
+      for (const a of all) {
+        const f = found(a.run, a.threadId, a.key)
+        if (f !== undefined) yield f
+      }
       return
     }
+    const start = before === undefined ? undefined : checkpointKey(ns, before)
+    const cursors = threads.map(([threadId, run]) => ({ threadId, run, keys: [] as string[], at: 0, after: start, done: false }))
     for (;;) {
       let best: (typeof cursors)[number] | undefined
       for (const c of cursors) {
-        fill(c)
-        if (c.page.length === 0) continue
-        if (best === undefined || cmp(parseCheckpointKey(c.page[0][0]).id, parseCheckpointKey(best.page[0][0]).id) > 0) best = c
+        if (c.at === c.keys.length && !c.done) {
+          c.keys = this.#db.kv.list(c.run, { prefix, reverse: true, limit: PAGE, ...(c.after === undefined ? {} : { after: c.after }) })
+          c.at = 0
+          if (c.keys.length < PAGE) c.done = true
+          if (c.keys.length > 0) c.after = c.keys[c.keys.length - 1]
+        }
+        if (c.at === c.keys.length) continue
+        // Keys of one namespace order as their ids.
+        if (best === undefined || c.keys[c.at] > best.keys[best.at]) best = c
       }
       if (best === undefined) return
-      const [key, record] = best.page.shift()!
-      yield { run: best.run, threadId: best.threadId, ns, id: parseCheckpointKey(key).id, record }
+      const f = found(best.run, best.threadId, best.keys[best.at++])
+      if (f !== undefined) yield f
     }
   }
 
   /**
    * Stored checkpoints as LangGraph's tuples: values rebuilt from their
    * versions, pending writes in order. A page of several shares one read of
-   * each stored value (see {@link SharedValues}); its writes are one scan
-   * per run and namespace when the checkpoints are `contiguous`
-   * (consecutive ones: from the oldest to the newest).
+   * each stored value (see {@link SharedValues}).
    */
-  async #tuples(found: Found[], contiguous: boolean): Promise<CheckpointTuple[]> {
-    const writes: [string, WriteRecord][][] = new Array(found.length)
-    if (contiguous && found.length > 1) {
-      const groups = new Map<string, number[]>()
-      found.forEach((f, i) => {
-        const g = `${f.run}\u0000${f.ns}`
-        const list = groups.get(g)
-        if (list === undefined) groups.set(g, [i])
-        else list.push(i)
-      })
-      for (const members of groups.values()) {
-        const { run, ns } = found[members[0]]
-        let oldest = found[members[0]].id
-        let newest = oldest
-        for (const i of members) {
-          if (found[i].id < oldest) oldest = found[i].id
-          if (found[i].id > newest) newest = found[i].id
-        }
-        const byId = this.#writesBetween(run, ns, oldest, newest)
-        for (const i of members) writes[i] = byId.get(found[i].id) ?? []
-      }
-    } else for (let i = 0; i < found.length; i++) writes[i] = this.#writes(found[i].run, found[i].ns, found[i].id)
-    const shared = found.length > 1 ? new SharedValues() : undefined
+  async #tuples(found: Found[]): Promise<CheckpointTuple[]> {
+    const shared = found.length > 1 ? new SharedValues(this.#db) : undefined
     const out: CheckpointTuple[] = []
-    for (let i = 0; i < found.length; i++) out.push(await this.#assemble(found[i], writes[i], shared))
+    for (const f of found) out.push(await this.#assemble(f, this.#writes(f.run, f.ns, f.id), shared))
     return out
   }
 
@@ -452,11 +435,14 @@ export class InMemSaver extends BaseCheckpointSaver {
     const versions = checkpoint.channel_versions ?? {}
     const channelValues: Record<string, unknown> = {}
     for (const channel of Object.keys(versions)) {
-      const key = valueKey(ns, channel, versions[channel])
-      const stored = shared === undefined ? this.#db.kv.get<Stored>(run, key) : shared.read(this.#db, run, key)
-      if (stored === undefined) continue
-      if (!('native' in stored)) channelValues[channel] = await this.#deserialize(stored)
-      else channelValues[channel] = shared === undefined ? stored.native : shared.handOut(stored)
+      const version = versions[channel]
+      if (shared === undefined) {
+        const stored = this.#db.kv.get<Stored>(run, valueKey(ns, channel, version))
+        if (stored !== undefined) channelValues[channel] = 'native' in stored ? stored.native : await this.#deserialize(stored)
+        continue
+      }
+      const s = shared.get(run, ns, channel, version)
+      if (s.stored !== undefined) channelValues[channel] = 'native' in s.stored ? shared.handOut(s, s.stored) : await this.#deserialize(s.stored)
     }
     checkpoint.channel_values = channelValues
     const pendingWrites: CheckpointPendingWrite[] = []
@@ -477,37 +463,6 @@ export class InMemSaver extends BaseCheckpointSaver {
     }
     if (record.parent !== null) tuple.parentConfig = { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: record.parent } }
     return tuple
-  }
-
-  /** The pending writes of the checkpoints of a namespace with ids from `oldest` to `newest`, by checkpoint, each in `writesSortKey` order. */
-  #writesBetween(run: RunId, ns: string, oldest: string, newest: string): Map<string, [string, WriteRecord][]> {
-    // Every id from `oldest` to `newest` starts with their common prefix:
-    // scanning under it skips no writes of older checkpoints but those that share it.
-    let common = 0
-    while (common < oldest.length && oldest[common] === newest[common]) common++
-    const prefix = `${namespaceWritesPrefix(ns)}${oldest.slice(0, common)}`
-    const rows = new Map<string, { sortKey: ReturnType<typeof writesSortKey>; taskId: string; record: WriteRecord }[]>()
-    // Every key of `oldest`'s writes extends this one, so they all come after it.
-    let after = `${namespaceWritesPrefix(ns)}${oldest}`
-    scan: for (;;) {
-      const page = this.#db.kv.entries<WriteRecord>(run, { prefix, after, limit: 256 })
-      for (const [key, record] of page) {
-        const { checkpointId, taskId, idx } = parseWriteKey(key)
-        if (checkpointId > newest) break scan
-        const list = rows.get(checkpointId)
-        const row = { sortKey: writesSortKey(record.taskPath, taskId, idx), taskId, record }
-        if (list === undefined) rows.set(checkpointId, [row])
-        else list.push(row)
-      }
-      if (page.length < 256) break
-      after = page[page.length - 1][0]
-    }
-    const out = new Map<string, [string, WriteRecord][]>()
-    for (const [id, list] of rows) {
-      list.sort((a, b) => compareWritesSortKeys(a.sortKey, b.sortKey))
-      out.set(id, list.map((r) => [r.taskId, r.record]))
-    }
-    return out
   }
 
   /** The pending writes of a checkpoint as `[task id, record]`, in `writesSortKey` order. */
@@ -534,29 +489,40 @@ export class InMemSaver extends BaseCheckpointSaver {
  * two tuples share an object (a caller may change one).
  */
 class SharedValues {
-  /** Per run, per key: what is stored (`undefined`: nothing). */
-  readonly #runs = new Map<RunId, Map<string, Stored | undefined>>()
-  /** The plain values handed out once already. */
-  readonly #given = new WeakSet<NativeValue>()
+  /** By run, namespace, channel and version (no key is built for a value read already). */
+  readonly #read = new Map<RunId, Map<string, Map<string, Map<number | string, Shared>>>>()
 
-  /** What is stored under `key` in `run`, read once. */
-  read(db: Database, run: RunId, key: string): Stored | undefined {
-    let keys = this.#runs.get(run)
-    if (keys === undefined) this.#runs.set(run, (keys = new Map()))
-    if (keys.has(key)) return keys.get(key)
-    const stored = db.kv.get<Stored>(run, key)
-    keys.set(key, stored)
-    return stored
+  constructor(private readonly db: Database) {}
+
+  /** The stored value of `channel` at `version`, read once. */
+  get(run: RunId, ns: string, channel: string, version: number | string): Shared {
+    const versions = child(child(child(this.#read, run), ns), channel)
+    let shared = versions.get(version)
+    if (shared === undefined) versions.set(version, (shared = { stored: this.db.kv.get<Stored>(run, valueKey(ns, channel, version)), given: false }))
+    return shared
   }
 
   /** A plain value for one tuple: the decoded one first, a copy every later time. */
-  handOut(stored: NativeValue): unknown {
-    if (!this.#given.has(stored)) {
-      this.#given.add(stored)
+  handOut(shared: Shared, stored: NativeValue): unknown {
+    if (!shared.given) {
+      shared.given = true
       return stored.native
     }
     return copyPlain(stored.native)
   }
+}
+
+/** A stored value read for a page, and whether a tuple has it already. */
+interface Shared {
+  stored: Stored | undefined
+  given: boolean
+}
+
+/** The map under `key` in `map`, made when absent. */
+function child<K, IK, IV>(map: Map<K, Map<IK, IV>>, key: K): Map<IK, IV> {
+  let inner = map.get(key)
+  if (inner === undefined) map.set(key, (inner = new Map()))
+  return inner
 }
 
 /** A deep copy of plain data as the codec decodes it (objects, arrays, bytes and scalars). */
