@@ -109,6 +109,21 @@ describe('InMemSaver', () => {
     db.close()
   })
 
+  it('gives every listed checkpoint its own value objects, though consecutive ones share stored values', async () => {
+    const db = Database.open()
+    const saver = new InMemSaver(db)
+    const { values } = await putSteps(saver, 't', 5)
+    const listed = []
+    for await (const t of saver.list({ configurable: { thread_id: 't', checkpoint_ns: '' } })) listed.push(t)
+    // ch5 kept its step-0 version in all five: one stored value, five objects.
+    const ch5 = listed.map((t) => t.checkpoint.channel_values.ch5 as { step: unknown })
+    expect(new Set(ch5).size).toBe(5)
+    ch5[0].step = 'changed by the caller'
+    for (let i = 1; i < 5; i++) expect(listed[i].checkpoint.channel_values).toEqual(values[4 - i])
+    expect((await saver.getTuple({ configurable: { thread_id: 't' } }))!.checkpoint.channel_values).toEqual(values[4])
+    db.close()
+  })
+
   it('keeps the values of both branches when a thread is updated at an older checkpoint', async () => {
     const db = Database.open()
     const saver = new InMemSaver(db)

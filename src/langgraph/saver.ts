@@ -48,7 +48,6 @@ import {
   checkpointPrefix,
   findThread,
   isPlain,
-  namespaceWritesPrefix,
   parseCheckpointKey,
   parseWriteKey,
   threadOf,
@@ -57,6 +56,7 @@ import {
   writeKey,
   writesPrefix,
   type CheckpointRecord,
+  type NativeValue,
   type Stored,
   type WriteRecord,
 } from './threads.js'
@@ -305,7 +305,7 @@ export class InMemSaver extends BaseCheckpointSaver {
     const cached = this.#threads.has(threadId)
     let found = this.#find(this.#readRun(threadId), threadId, ns, id)
     if (found === undefined && cached) found = this.#find(this.#readRun(threadId, true), threadId, ns, id)
-    return found === undefined ? undefined : (await this.#tuples([found], false))[0]
+    return found === undefined ? undefined : this.#assemble(found, this.#writes(found.run, ns, found.id), undefined)
   }
 
   /** A checkpoint by id, or the newest of the namespace. */
@@ -315,8 +315,10 @@ export class InMemSaver extends BaseCheckpointSaver {
       const record = this.#db.kv.get<CheckpointRecord>(run, checkpointKey(ns, id))
       return record === undefined ? undefined : { run, threadId, ns, id, record }
     }
-    const newest = this.#db.kv.entries<CheckpointRecord>(run, { prefix: checkpointPrefix(ns), reverse: true, limit: 1 })
-    return newest.length === 0 ? undefined : { run, threadId, ns, id: parseCheckpointKey(newest[0][0]).id, record: newest[0][1] }
+    // The newest key, then its record: cheaper than an `entries` call (whose answer is a new buffer).
+    const [key] = this.#db.kv.list(run, { prefix: checkpointPrefix(ns), reverse: true, limit: 1 })
+    const record = key === undefined ? undefined : this.#db.kv.get<CheckpointRecord>(run, key)
+    return record === undefined ? undefined : { run, threadId, ns, id: parseCheckpointKey(key).id, record }
   }
 
   /**
@@ -345,8 +347,7 @@ export class InMemSaver extends BaseCheckpointSaver {
         if (t !== undefined) threads.push([t, r.id])
       }
     }
-    // Checkpoints are decoded a page at a time (see #tuples); with no filter a page is a run of consecutive ones.
-    const contiguous = wanted.length === 0 && only === undefined
+    // Checkpoints are rebuilt a page at a time, so that a page reads each stored value once (see #tuples).
     let page: Found[] = []
     for await (const found of this.#newestFirst(threads, ns, beforeId)) {
       if (limit !== undefined && limit <= 0) break
@@ -359,103 +360,89 @@ export class InMemSaver extends BaseCheckpointSaver {
       if (limit !== undefined) limit--
       page.push(found)
       if (page.length === PAGE) {
-        yield* await this.#tuples(page, contiguous)
+        yield* await this.#tuples(page)
         page = []
       }
     }
-    if (page.length > 0) yield* await this.#tuples(page, contiguous)
+    if (page.length > 0) yield* await this.#tuples(page)
   }
 
   /**
    * Checkpoints of the threads (in the namespace, or all), newest id first:
-   * a merge of one page-wise cursor per thread, each starting below `before`.
+   * a merge of one page-wise cursor of keys per thread, each starting below
+   * `before`; a record is read when its checkpoint comes up (keys, then each
+   * record by key: cheaper than an `entries` page, and none is read past
+   * the listing's end).
    */
   async *#newestFirst(threads: [string, RunId][], ns: string | undefined, before: string | undefined): AsyncGenerator<Found> {
     const prefix = checkpointPrefix(ns)
-    const start = ns === undefined || before === undefined ? undefined : checkpointKey(ns, before)
-    const cursors = threads.map(([threadId, run]) => ({ threadId, run, page: [] as [string, CheckpointRecord][], after: start, done: false }))
-    const fill = (c: (typeof cursors)[number]) => {
-      if (c.page.length > 0 || c.done) return
-      const page = this.#db.kv.entries<CheckpointRecord>(c.run, { prefix, reverse: true, limit: PAGE, ...(c.after === undefined ? {} : { after: c.after }) })
-      if (page.length < PAGE) c.done = true
-      if (page.length > 0) c.after = page[page.length - 1][0]
-      c.page = page
+    const found = (run: RunId, threadId: string, key: string): Found | undefined => {
+      const record = this.#db.kv.get<CheckpointRecord>(run, key)
+      if (record === undefined) return undefined
+      const parsed = parseCheckpointKey(key)
+      return { run, threadId, ns: parsed.ns, id: parsed.id, record }
     }
     if (ns === undefined) {
-      // Ids across namespaces interleave: read each thread whole, then merge.
-      const all: Found[] = []
-      for (const c of cursors) {
-        for (const [key, record] of this.#db.kv.entries<CheckpointRecord>(c.run, { prefix })) {
-          const { ns: n, id } = parseCheckpointKey(key)
-          all.push({ run: c.run, threadId: c.threadId, ns: n, id, record })
-        }
+      // Ids across namespaces interleave: list each thread whole, then merge.
+      const all: { run: RunId; threadId: string; key: string; ns: string; id: string }[] = []
+      for (const [threadId, run] of threads) {
+        for (const key of this.#db.kv.list(run, { prefix })) all.push({ run, threadId, key, ...parseCheckpointKey(key) })
       }
       all.sort((a, b) => cmp(b.id, a.id) || cmp(b.ns, a.ns))
-      yield* all
+      for (const a of all) {
+        const f = found(a.run, a.threadId, a.key)
+        if (f !== undefined) yield f
+      }
       return
     }
+    const start = before === undefined ? undefined : checkpointKey(ns, before)
+    const cursors = threads.map(([threadId, run]) => ({ threadId, run, keys: [] as string[], at: 0, after: start, done: false }))
     for (;;) {
       let best: (typeof cursors)[number] | undefined
       for (const c of cursors) {
-        fill(c)
-        if (c.page.length === 0) continue
-        if (best === undefined || cmp(parseCheckpointKey(c.page[0][0]).id, parseCheckpointKey(best.page[0][0]).id) > 0) best = c
+        if (c.at === c.keys.length && !c.done) {
+          c.keys = this.#db.kv.list(c.run, { prefix, reverse: true, limit: PAGE, ...(c.after === undefined ? {} : { after: c.after }) })
+          c.at = 0
+          if (c.keys.length < PAGE) c.done = true
+          if (c.keys.length > 0) c.after = c.keys[c.keys.length - 1]
+        }
+        if (c.at === c.keys.length) continue
+        // Keys of one namespace order as their ids.
+        if (best === undefined || c.keys[c.at] > best.keys[best.at]) best = c
       }
       if (best === undefined) return
-      const [key, record] = best.page.shift()!
-      yield { run: best.run, threadId: best.threadId, ns, id: parseCheckpointKey(key).id, record }
+      const f = found(best.run, best.threadId, best.keys[best.at++])
+      if (f !== undefined) yield f
     }
   }
 
   /**
    * Stored checkpoints as LangGraph's tuples: values rebuilt from their
-   * versions, pending writes in order. Per run and namespace, the values of
-   * all of them are read in one call, and so are their writes when the
-   * checkpoints are `contiguous` (consecutive ones: one scan from the oldest
-   * to the newest).
+   * versions, pending writes in order. A page of several shares one read of
+   * each stored value (see {@link SharedValues}).
    */
-  async #tuples(found: Found[], contiguous: boolean): Promise<CheckpointTuple[]> {
-    const checkpoints: Checkpoint[] = []
-    for (const f of found) checkpoints.push((await this.#deserialize(f.record.checkpoint)) as Checkpoint)
-    const groups = new Map<string, number[]>()
-    found.forEach((f, i) => {
-      const g = `${f.run}\u0000${f.ns}`
-      const list = groups.get(g)
-      if (list === undefined) groups.set(g, [i])
-      else list.push(i)
-    })
-    const blobs: (Stored | undefined)[][] = new Array(found.length)
-    const writes: [string, WriteRecord][][] = new Array(found.length)
-    for (const members of groups.values()) {
-      const { run, ns } = found[members[0]]
-      const keys: string[] = []
-      for (const i of members) for (const [ch, v] of Object.entries(checkpoints[i].channel_versions ?? {})) keys.push(valueKey(ns, ch, v))
-      const read = this.#db.kv.getMany<Stored>(run, keys)
-      let at = 0
-      for (const i of members) {
-        const n = Object.keys(checkpoints[i].channel_versions ?? {}).length
-        blobs[i] = read.slice(at, at + n)
-        at += n
-      }
-      if (contiguous && members.length > 1) {
-        const ids = members.map((i) => found[i].id).sort()
-        const byId = this.#writesBetween(run, ns, ids[0], ids[ids.length - 1])
-        for (const i of members) writes[i] = byId.get(found[i].id) ?? []
-      } else for (const i of members) writes[i] = this.#writes(run, ns, found[i].id)
-    }
+  async #tuples(found: Found[]): Promise<CheckpointTuple[]> {
+    const shared = found.length > 1 ? new SharedValues(this.#db) : undefined
     const out: CheckpointTuple[] = []
-    for (let i = 0; i < found.length; i++) out.push(await this.#assemble(found[i], checkpoints[i], blobs[i], writes[i]))
+    for (const f of found) out.push(await this.#assemble(f, this.#writes(f.run, f.ns, f.id), shared))
     return out
   }
 
-  /** One tuple from its decoded checkpoint, its value blobs (in `channel_versions` order) and its ordered writes. */
-  async #assemble(f: Found, checkpoint: Checkpoint, blobs: (Stored | undefined)[], writes: [string, WriteRecord][]): Promise<CheckpointTuple> {
+  /** One tuple from its stored checkpoint and its ordered writes; values read through `shared` when given. */
+  async #assemble(f: Found, writes: [string, WriteRecord][], shared: SharedValues | undefined): Promise<CheckpointTuple> {
     const { run, threadId, ns, id, record } = f
-    const channels = Object.keys(checkpoint.channel_versions ?? {})
+    const checkpoint = ('native' in record.checkpoint ? record.checkpoint.native : await this.#deserialize(record.checkpoint)) as Checkpoint
+    const versions = checkpoint.channel_versions ?? {}
     const channelValues: Record<string, unknown> = {}
-    for (let i = 0; i < channels.length; i++) {
-      const blob = blobs[i]
-      if (blob !== undefined) channelValues[channels[i]] = 'native' in blob ? blob.native : await this.#deserialize(blob)
+    for (const channel of Object.keys(versions)) {
+      const version = versions[channel]
+      if (shared === undefined) {
+        const stored = this.#db.kv.get<Stored>(run, valueKey(ns, channel, version))
+        if (stored !== undefined) channelValues[channel] = 'native' in stored ? stored.native : await this.#deserialize(stored)
+        continue
+      }
+      const s = shared.get(run, ns, channel, version)
+      if (s.stored !== undefined) channelValues[channel] = 'native' in s.stored ? shared.handOut(s, s.stored) : await this.#deserialize(s.stored)
     }
     checkpoint.channel_values = channelValues
     const pendingWrites: CheckpointPendingWrite[] = []
@@ -478,42 +465,74 @@ export class InMemSaver extends BaseCheckpointSaver {
     return tuple
   }
 
-  /** The pending writes of the checkpoints of a namespace with ids from `oldest` to `newest`, by checkpoint, each in `writesSortKey` order. */
-  #writesBetween(run: RunId, ns: string, oldest: string, newest: string): Map<string, [string, WriteRecord][]> {
-    const prefix = namespaceWritesPrefix(ns)
-    const rows = new Map<string, { sortKey: ReturnType<typeof writesSortKey>; taskId: string; record: WriteRecord }[]>()
-    // Every key of `oldest`'s writes extends this one, so they all come after it.
-    let after = `${prefix}${oldest}`
-    scan: for (;;) {
-      const page = this.#db.kv.entries<WriteRecord>(run, { prefix, after, limit: 256 })
-      for (const [key, record] of page) {
-        const { checkpointId, taskId, idx } = parseWriteKey(key)
-        if (checkpointId > newest) break scan
-        const list = rows.get(checkpointId)
-        const row = { sortKey: writesSortKey(record.taskPath, taskId, idx), taskId, record }
-        if (list === undefined) rows.set(checkpointId, [row])
-        else list.push(row)
-      }
-      if (page.length < 256) break
-      after = page[page.length - 1][0]
-    }
-    const out = new Map<string, [string, WriteRecord][]>()
-    for (const [id, list] of rows) {
-      list.sort((a, b) => compareWritesSortKeys(a.sortKey, b.sortKey))
-      out.set(id, list.map((r) => [r.taskId, r.record]))
-    }
-    return out
-  }
-
   /** The pending writes of a checkpoint as `[task id, record]`, in `writesSortKey` order. */
   #writes(run: RunId, ns: string, checkpointId: string): [string, WriteRecord][] {
-    const rows = this.#db.kv.entries<WriteRecord>(run, { prefix: writesPrefix(ns, checkpointId) }).map(([key, record]) => {
+    // Keys, then each value: cheaper than `entries` for the few writes of one checkpoint.
+    const keys = this.#db.kv.list(run, { prefix: writesPrefix(ns, checkpointId) })
+    const rows: { sortKey: ReturnType<typeof writesSortKey>; taskId: string; record: WriteRecord }[] = []
+    for (const key of keys) {
+      const record = this.#db.kv.get<WriteRecord>(run, key)
+      if (record === undefined) continue
       const { taskId, idx } = parseWriteKey(key)
-      return { sortKey: writesSortKey(record.taskPath, taskId, idx), taskId, record }
-    })
-    rows.sort((a, b) => compareWritesSortKeys(a.sortKey, b.sortKey))
+      rows.push({ sortKey: writesSortKey(record.taskPath, taskId, idx), taskId, record })
+    }
+    if (rows.length > 1) rows.sort((a, b) => compareWritesSortKeys(a.sortKey, b.sortKey))
     return rows.map((r) => [r.taskId, r.record])
   }
+}
+
+/**
+ * The stored values read for one page of checkpoints. Consecutive
+ * checkpoints share most of their values (a step changes a few channels),
+ * so each stored value is read and decoded once per page; a plain value is
+ * handed out as decoded the first time and as a copy after that, so that no
+ * two tuples share an object (a caller may change one).
+ */
+class SharedValues {
+  /** By run, namespace, channel and version (no key is built for a value read already). */
+  readonly #read = new Map<RunId, Map<string, Map<string, Map<number | string, Shared>>>>()
+
+  constructor(private readonly db: Database) {}
+
+  /** The stored value of `channel` at `version`, read once. */
+  get(run: RunId, ns: string, channel: string, version: number | string): Shared {
+    const versions = child(child(child(this.#read, run), ns), channel)
+    let shared = versions.get(version)
+    if (shared === undefined) versions.set(version, (shared = { stored: this.db.kv.get<Stored>(run, valueKey(ns, channel, version)), given: false }))
+    return shared
+  }
+
+  /** A plain value for one tuple: the decoded one first, a copy every later time. */
+  handOut(shared: Shared, stored: NativeValue): unknown {
+    if (!shared.given) {
+      shared.given = true
+      return stored.native
+    }
+    return copyPlain(stored.native)
+  }
+}
+
+/** A stored value read for a page, and whether a tuple has it already. */
+interface Shared {
+  stored: Stored | undefined
+  given: boolean
+}
+
+/** The map under `key` in `map`, made when absent. */
+function child<K, IK, IV>(map: Map<K, Map<IK, IV>>, key: K): Map<IK, IV> {
+  let inner = map.get(key)
+  if (inner === undefined) map.set(key, (inner = new Map()))
+  return inner
+}
+
+/** A deep copy of plain data as the codec decodes it (objects, arrays, bytes and scalars). */
+function copyPlain(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null) return v
+  if (Array.isArray(v)) return v.map(copyPlain)
+  if (ArrayBuffer.isView(v)) return (v as Uint8Array).slice()
+  const out: Record<string, unknown> = {}
+  for (const k of Object.keys(v)) out[k] = copyPlain((v as Record<string, unknown>)[k])
+  return out
 }
 
 function cmp(a: string, b: string): number {

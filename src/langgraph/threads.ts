@@ -109,11 +109,6 @@ export function parseCheckpointKey(key: string): { ns: string; id: string } {
   return { ns: parts[1], id: parts[2] }
 }
 
-/** The key prefix of every pending write of a namespace. */
-export function namespaceWritesPrefix(ns: string): string {
-  return `w${SEP}${ns}${SEP}`
-}
-
 /** A pending-write key split into its checkpoint id, task id and index. */
 export function parseWriteKey(key: string): { checkpointId: string; taskId: string; idx: number } {
   const parts = key.split(SEP)
