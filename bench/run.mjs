@@ -3,7 +3,7 @@
 // bench/durability.mjs: recovery, checkpoints, strict and group commit;
 // bench/history.mjs: replay, fork, diff; bench/workers.mjs: kv.put from 1,
 // 2 and 4 worker_threads on disjoint runs of one directory; bench/vectors.mjs:
-// vector search beside hnswlib-node; bench/langgraph.mjs: InMemSaver beside
+// vector search beside hnswlib-node, on synthetic and real word vectors; bench/langgraph.mjs: InMemSaver beside
 // SqliteSaver and MemorySaver — each prints its
 // own targets), then the Rust criterion bench of the engine, and prints one cross-language
 // table with the SPEC §12 targets marked PASS/FAIL, and the primitives'

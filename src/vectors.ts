@@ -5,8 +5,11 @@
  * Vectors are stored in the MVCC store like every other record, so they are
  * in transactions, the WAL, checkpoints, replay views and forks; a search
  * answers as of its snapshot (in a transaction: plus its own upserts and
- * deletes). This version searches exactly (every vector of the collection
- * is scored); an approximate index is to come.
+ * deletes). Search walks an HNSW graph per collection, in the native
+ * addon, with the filter applied during the walk (approximate: `ef` trades
+ * speed for recall), or scores every vector: with `exact: true`, for a
+ * collection under 1,000 vectors, a filter that admits few, a fork, and a
+ * replay view older than the graph still holds.
  * @module
  */
 import { type Storable, type Value, decode, encode } from './codec.js'

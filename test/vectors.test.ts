@@ -1,6 +1,6 @@
 // db.vectors (SPEC §14), exact search: every answer checked against a
 // brute-force computation in JS.
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { AlreadyExistsError, Database, InvalidArgumentError, LimitError, NotFoundError } from '../dist/index.js'
@@ -343,6 +343,44 @@ describe('the HNSW graph', () => {
     expect(db.stats().recovery.indexes).toEqual({ loaded: 1, rebuilt: [] })
     check(N)
     expect(nearest(vs[11]).slice(0, 2).map((h) => h.id).sort()).toEqual(['late', 'v11'])
+  })
+
+  it('a truncated, empty or missing .graph file is rebuilt from the records, said in stats().recovery.indexes, and searches stay right', () => {
+    const vs = fill('euclidean', 13)
+    const path = join(dir, 'db')
+    db.close() // a checkpoint, and the graph beside it
+    const saved = readdirSync(join(path, 'checkpoints')).find((f) => f.endsWith('.indexes'))!
+    const graph = join(path, 'checkpoints', saved, readdirSync(join(path, 'checkpoints', saved)).find((f) => f.endsWith('.graph'))!)
+    const whole = readFileSync(graph)
+    const damages: [string, () => void][] = [
+      ['cut to half its length', () => writeFileSync(graph, whole.subarray(0, whole.length >> 1))],
+      ['cut by its last byte', () => writeFileSync(graph, whole.subarray(0, whole.length - 1))],
+      ['empty', () => writeFileSync(graph, Buffer.alloc(0))],
+      ['missing', () => rmSync(graph)],
+    ]
+    for (const [what, damage] of damages) {
+      damage()
+      db = Database.open(path, { checkpointOnClose: false })
+      const { indexes } = db.stats().recovery
+      expect(indexes.loaded, what).toBe(0)
+      expect(indexes.rebuilt, what).toHaveLength(1)
+      expect(indexes.rebuilt[0], what).toMatch(/^vector collection "g": usearch could not load .*\.graph: .+; rebuilt from its records$/)
+      expect(db.vectors.count(run, 'g'), what).toBe(N)
+      let total = 0
+      for (const i of [0, 17, 503, 1999]) {
+        const approx = db.vectors.search(run, 'g', vs[i], { k: 10 })
+        const exact = db.vectors.search(run, 'g', vs[i], { k: 10, exact: true })
+        expect(exact[0].id, what).toBe(`v${i}`)
+        expect(approx[0], what).toEqual(exact[0])
+        total += recall(ids(approx), ids(exact))
+      }
+      expect(total / 4, what).toBeGreaterThanOrEqual(0.9)
+      db.close()
+      writeFileSync(graph, whole)
+    }
+    // The whole file again: loaded.
+    db = Database.open(path, { checkpointOnClose: false })
+    expect(db.stats().recovery.indexes).toEqual({ loaded: 1, rebuilt: [] })
   })
 
   it('ef and exact are checked', () => {
