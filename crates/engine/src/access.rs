@@ -69,7 +69,9 @@ pub trait SecondaryIndex: Any + Send + Sync {
     fn committed(&self, _version: u64, _state: Option<&Extensions>, _keys: &mut dyn Iterator<Item = &[u8]>, _oldest_needed: u64) {}
 
     /// A checkpoint is being written, its snapshot held: save into `dir`
-    /// what lets a later open skip rebuilding the index from the records.
+    /// (creating it: it does not exist until an index has something to
+    /// save) what lets a later open skip rebuilding the index from the
+    /// records.
     fn save(&self, _dir: &Path) -> Result<()> {
         Ok(())
     }

@@ -135,7 +135,7 @@ mod tests {
     fn a_kv_value_without_its_stored_header_does_not_decode() {
         // Recovery's check: the key's shape, then the registered primitives'.
         let db = crate::testing::memory();
-        let check = |k: &[u8], v: Option<&[u8]>| db.check_recovered(k, v);
+        let check = |k: &[u8], v: Option<&[u8]>| crate::core::checkpointing::LoadTarget::check_recovered(&*db, k, v);
         for value in [&b""[..], b"1", &[0u8; 8], &[1u8; 16]] {
             let writes: Vec<(&[u8], Option<&[u8]>)> = vec![(A, Some(value))];
             let mut out = vec![];

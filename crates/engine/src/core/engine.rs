@@ -686,13 +686,6 @@ impl Engine {
         self.indexes.iter().map(|i| i.maintain(now)).sum()
     }
 
-    /// Checks a write read back by recovery (a WAL record, a checkpoint
-    /// entry) before it reaches the store: the key's shape, then each
-    /// index's judgement of the value.
-    pub(crate) fn check_recovered(&self, key: &[u8], value: Option<&[u8]>) -> std::result::Result<(), &'static str> {
-        LoadTarget::check_recovered(self, key, value)
-    }
-
     /// The registered secondary index of type `I`.
     #[cfg(test)]
     pub(crate) fn index<I: SecondaryIndex>(&self) -> Option<&I> {
@@ -1213,6 +1206,9 @@ impl Source for Engine {
 }
 
 impl LoadTarget for Engine {
+    /// Checks a write read back by recovery (a WAL record, a checkpoint
+    /// entry) before it reaches the store: the key's shape, then each
+    /// index's judgement of the value.
     fn check_recovered(&self, key: &[u8], value: Option<&[u8]>) -> std::result::Result<(), &'static str> {
         commit_record::check_shape(key)?;
         self.indexes.iter().try_for_each(|i| i.check_recovered(key, value))

@@ -92,18 +92,23 @@ impl Graph {
     fn new(config: Collection, version: u64) -> Option<Graph> {
         let index = Self::empty_index(config)?;
         index.reserve_capacity_and_threads(64, THREADS).ok()?;
-        Some(Graph {
+        Some(Graph::with(config, index, version))
+    }
+
+    /// An empty graph over `index`, for snapshots from `valid_from` on.
+    fn with(config: Collection, index: Index, valid_from: u64) -> Graph {
+        Graph {
             config,
             loaded_upto: 0,
             index,
             unit: config.metric == Metric::Cosine,
-            valid_from: version,
+            valid_from,
             retired_upto: 0,
             nodes: HashMap::default(),
             current: HashMap::default(),
             removed: VecDeque::new(),
             next_label: 0,
-        })
+        }
     }
 
     fn empty_index(config: Collection) -> Option<Index> {
@@ -175,18 +180,7 @@ impl Graph {
         }
         let index = Self::empty_index(config).ok_or("the index could not be made")?;
         index.load(graph.to_str().ok_or("a path that is not UTF-8")?).map_err(|e| format!("usearch could not load {}: {e}", graph.display()))?;
-        let mut g = Graph {
-            config,
-            loaded_upto: version,
-            index,
-            unit: metric == Metric::Cosine,
-            valid_from,
-            retired_upto,
-            nodes: HashMap::default(),
-            current: HashMap::default(),
-            removed: VecDeque::new(),
-            next_label,
-        };
+        let mut g = Graph { loaded_upto: version, retired_upto, next_label, ..Graph::with(config, index, valid_from) };
         let mut removed = Vec::new();
         for _ in 0..count {
             let (label, node_version, removed_at) = (r.u64()?, r.u64()?, r.u64()?);
@@ -405,6 +399,9 @@ impl SecondaryIndex for VectorIndex {
 
     fn save(&self, dir: &Path) -> Result<()> {
         let graphs = self.graphs.lock();
+        if !graphs.is_empty() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
+        }
         for (prefix, g) in graphs.iter() {
             let stem = dir.join(hex::encode(prefix));
             let graph = stem.with_extension("graph");

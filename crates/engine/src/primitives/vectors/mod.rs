@@ -397,7 +397,6 @@ impl EngineTx {
         }
         let snapshot = self.snapshot_version();
         let end = InternalKey::prefix_end(prefix).expect("a collection prefix has an end");
-        let own = self.own_writes(prefix, &end);
         let Some(index) = self.index::<VectorIndex>() else { return Ok(None) };
         let Some(sample) = index.sample(prefix, if filter.is_some() { SAMPLE } else { 0 }) else { return Ok(None) };
         if sample.live < EXACT_BELOW {
@@ -415,6 +414,7 @@ impl EngineTx {
                 return Ok(None);
             }
         }
+        let own = self.own_writes(prefix, &end);
         let mine: std::collections::HashSet<&[u8]> = own.iter().map(|(key, _)| &key[prefix.len()..]).collect();
         // A node is one version of a vector, with that version's metadata.
         let accept = |id: &[u8], meta: &Doc| !mine.contains(id) && admits(meta);
