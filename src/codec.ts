@@ -28,8 +28,12 @@ export type Value =
  * `undefined` anywhere in it becomes `never`, so passing such a value is a
  * type error (`value: T & Storable<T>`). A class instance with methods is
  * refused the same way; one with fields only is refused at run time.
+ * `Storable<unknown>` is {@link Value} (what a remote facade's methods take,
+ * whose type parameters a mapped type cannot keep).
  */
-export type Storable<T> = [T] extends [Value]
+export type Storable<T> = unknown extends T
+  ? Value
+  : [T] extends [Value]
   ? T
   : T extends null | boolean | number | bigint | string | Uint8Array
   ? T

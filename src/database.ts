@@ -3,7 +3,7 @@
  * @module
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { ClosedError, ConflictError, InvalidArgumentError, translate } from './errors.js'
+import { AlreadyExistsError, ClosedError, ConflictError, InvalidArgumentError, translate } from './errors.js'
 import { Kv } from './kv.js'
 import { runBytes } from './keys.js'
 import { NativeDatabase, type NativeTransaction } from './native.js'
@@ -24,6 +24,11 @@ import type { Storable, Value } from './codec.js'
 import { checkOptions } from './options.js'
 import { nativeHandles } from './internal.js'
 import { TxLease } from './txlease.js'
+import { resolve as resolvePath } from 'node:path'
+import { type Server, serve } from './server/owner.js'
+import type { ServeOptions } from './server/listener.js'
+import type { ServerStats } from './server/stats.js'
+import { type ConnectOptions, type RemoteDatabase, connect } from './server/client.js'
 
 /** How much a commit survives a crash (see docs/durability.md). */
 export type Durability = 'memory' | 'buffered' | 'strict'
@@ -185,6 +190,8 @@ export interface Stats {
     /** When it happened (ms since the epoch), or `null`. */
     lastErrorAt: number | null
   }
+  /** While this handle serves other processes (`db.serve()`): its connections, requests, bytes and latency by operation; else `null`. */
+  server: ServerStats | null
   /** What the open replayed from the log. */
   recovery: {
     /** WAL segments read. */
@@ -299,9 +306,16 @@ export class Database {
   #depth = 0
   /** Acknowledges strict `transactionAsync` commits; absent in the modes where a commit is durable once applied. */
   readonly #durable: DurableWaiter | undefined
+  /** The directory (absolute) and the options this handle was opened with: a serving worker opens the same. */
+  readonly #dir: string | null
+  readonly #options: OpenOptions
+  /** The server `serve()` started, until it is closed. */
+  #server: Server | undefined
 
-  private constructor(native: NativeDatabase) {
+  private constructor(native: NativeDatabase, dir: string | null, options: OpenOptions) {
     this.#native = native
+    this.#dir = dir
+    this.#options = options
     this.#durable = (JSON.parse(native.stats()) as { durability: Durability }).durability === 'strict' ? new DurableWaiter(native) : undefined
     this.#target = new DbTarget(native)
     nativeHandles.set(this, native)
@@ -338,7 +352,7 @@ export class Database {
     if (opts !== undefined && (typeof opts !== 'object' || opts === null)) throw new InvalidArgumentError('options must be an object')
     checkOptions(opts, OPEN_OPTIONS, 'Database.open options')
     try {
-      return new Database(NativeDatabase.open(path, opts ?? null))
+      return new Database(NativeDatabase.open(path, opts ?? null), path === undefined ? null : resolvePath(path), { ...opts })
     } catch (e) {
       throw translate(e)
     }
@@ -675,11 +689,55 @@ export class Database {
 
   /** Counters of the engine, the WAL and the last recovery. */
   stats(): Stats {
+    let stats: Stats
     try {
-      return JSON.parse(this.#native.stats()) as Stats
+      stats = JSON.parse(this.#native.stats()) as Stats
     } catch (e) {
       throw translate(e)
     }
+    stats.server = this.#server?.stats() ?? null
+    return stats
+  }
+
+  /**
+   * Serves this database to other processes (SPEC §15): on a Unix socket in
+   * the data directory by default (mode 0600; its URL is written to
+   * `SERVER` beside `LOCK`, where the CLI finds it), and on TCP when
+   * `listen` is given (a token is then required; `tls` encrypts it).
+   * A database with a directory is served from a worker thread sharing its
+   * engine, so serving never blocks this event loop. Clients connect with
+   * {@link Database.connect}. Closing the database closes the server.
+   * See docs/protocol.md and the README's "Server mode".
+   * @throws InvalidArgumentError for bad options (a TCP listener without a token)
+   * @throws AlreadyExistsError if this handle already serves, or another server answers on the socket path
+   */
+  async serve(opts: ServeOptions = {}): Promise<Server> {
+    if (!this.#native.isOpen) throw new ClosedError()
+    if (this.#server !== undefined) throw new AlreadyExistsError('this database is already served: close that server first')
+    const server = await serve(this, this.#dir, this.#options, opts)
+    const close = server.close
+    const handle: Server = {
+      url: server.url,
+      urls: server.urls,
+      stats: server.stats,
+      close: async () => {
+        if (this.#server === handle) this.#server = undefined
+        await close()
+      },
+    }
+    this.#server = handle
+    return handle
+  }
+
+  /**
+   * Connects to the process that owns a database (one that called
+   * `db.serve()`, or `in-mem serve`): `unix:/path/to/in-mem.sock`,
+   * `tcp://host:port` or `tls://host:port`. The remote database has the same
+   * facades, each method returning a Promise, and the same errors.
+   * @throws ConnectionError if the owner cannot be reached or refuses the token
+   */
+  static connect(url: string, opts: ConnectOptions = {}): Promise<RemoteDatabase> {
+    return connect(url, opts)
   }
 
   /**
@@ -688,6 +746,10 @@ export class Database {
    * Later calls on this handle throw `ClosedError`; closing twice is a no-op.
    */
   close(): void {
+    const server = this.#server
+    this.#server = undefined
+    // The serving worker holds its own handle: it closes it as it stops.
+    if (server !== undefined) void server.close()
     try {
       // Open watchers end: their pending wait resolves as closed.
       if (this.#native.isOpen) for (const id of this.#watchers) this.#native.watchClose(id)

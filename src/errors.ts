@@ -109,6 +109,16 @@ export class InternalError extends InMemError {
   constructor(message: string, details: Record<string, unknown> = {}) { super(message, 'INTERNAL', details) }
 }
 
+/**
+ * The connection to a database's owner (server mode) failed or was lost:
+ * the owner is gone, refused the token, or did not answer in time. A
+ * request that was in flight when the connection was lost may or may not
+ * have been applied; `details.url` names the owner.
+ */
+export class ConnectionError extends InMemError {
+  constructor(message: string, details: Record<string, unknown> = {}) { super(message, 'CONNECTION', details) }
+}
+
 type ErrorClass = new (message: string, details?: Record<string, unknown>) => InMemError
 
 const byCode: Record<string, ErrorClass> = {
@@ -127,6 +137,12 @@ const byCode: Record<string, ErrorClass> = {
   CLOSED: ClosedError,
   IO: IoError,
   INTERNAL: InternalError,
+  CONNECTION: ConnectionError,
+}
+
+/** The error class of a stable code (`InternalError` for an unknown one). @internal */
+export function errorClassOf(code: string): ErrorClass {
+  return Object.hasOwn(byCode, code) ? byCode[code] : InternalError
 }
 
 /**

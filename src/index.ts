@@ -61,6 +61,7 @@ export { MAX_KEY_BYTES } from './keys.js'
 export {
   AlreadyExistsError,
   ClosedError,
+  ConnectionError,
   ConflictError,
   CorruptionError,
   GuardFailedError,

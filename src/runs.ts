@@ -127,7 +127,7 @@ export class Runs {
     }
   }
 
-  private move(run: RunId, action: string, error?: string): RunInfo {
+  #move(run: RunId, action: string, error?: string): RunInfo {
     runBytes(run)
     try {
       return toRunInfo(this.db.runUpdate(run, action, error))
@@ -137,20 +137,20 @@ export class Runs {
   }
 
   /** Ends an active run successfully. */
-  complete(run: RunId): RunInfo { return this.move(run, 'complete') }
+  complete(run: RunId): RunInfo { return this.#move(run, 'complete') }
   /** Ends an active run as failed, keeping the error's message (an Error's `message`, a string as is, anything else as JSON). */
   fail(run: RunId, error?: unknown): RunInfo {
     const message = error === undefined ? undefined : failureMessage(error)
-    return this.move(run, 'fail', message)
+    return this.#move(run, 'fail', message)
   }
   /** Ends an active run as cancelled. */
-  cancel(run: RunId): RunInfo { return this.move(run, 'cancel') }
+  cancel(run: RunId): RunInfo { return this.#move(run, 'cancel') }
   /** Pauses an active run: it accepts no writes until {@link Runs.resume}. */
-  pause(run: RunId): RunInfo { return this.move(run, 'pause') }
+  pause(run: RunId): RunInfo { return this.#move(run, 'pause') }
   /** Makes a paused run active again. */
-  resume(run: RunId): RunInfo { return this.move(run, 'resume') }
+  resume(run: RunId): RunInfo { return this.#move(run, 'resume') }
   /** Archives a completed, failed or cancelled run. */
-  archive(run: RunId): RunInfo { return this.move(run, 'archive') }
+  archive(run: RunId): RunInfo { return this.#move(run, 'archive') }
 
   /**
    * Replaces a run's tags and/or metadata, in any status; the tag index

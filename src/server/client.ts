@@ -1,0 +1,577 @@
+/**
+ * `Database.connect`: a database served by another process, with the same
+ * facades as the embedded one and every method returning a Promise. The
+ * facade types are derived from the embedded classes by a mapped type
+ * ({@link Remote}), so the two method lists cannot drift apart; the owner
+ * runs each call through the very facade method an embedded caller would.
+ * @module
+ */
+import net from 'node:net'
+import { resolve as resolvePath } from 'node:path'
+import tls from 'node:tls'
+import type { CheckpointOptions, CheckpointReport, Database, Stats, TransactionOptions } from '../database.js'
+import type { Value } from '../codec.js'
+import { ClosedError, ConflictError, ConnectionError, InMemError, InvalidArgumentError, LaggedError } from '../errors.js'
+import type { ReplayOptions, RunDiff, RunView } from '../history.js'
+import type { BeginOptions, RunId } from '../runs.js'
+import type { RunScope, TxScope } from '../scope.js'
+import type { TransitionResult } from '../state.js'
+import type { Change, WatchOptions } from '../watch.js'
+import { DEFAULT_MAX_FRAME_BYTES, ERR, FrameReader, ITEM, OK, PROTOCOL_VERSION, type Where, frame, fromWire, unpack } from './protocol.js'
+
+/**
+ * The remote form of a facade: each of its methods, taking the same
+ * arguments and returning a Promise of what it returns in process. (A
+ * mapped type cannot keep a method's type parameters: a remote `get`
+ * resolves to `unknown`, narrowed by the caller, and a remote `put` takes
+ * any {@link Value}.)
+ */
+export type Remote<T> = {
+  readonly [K in keyof T as T[K] extends (...args: never[]) => unknown ? K : never]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never
+}
+
+/** The facades of the embedded {@link Database}. */
+type FacadeName = 'kv' | 'runs' | 'events' | 'state' | 'json' | 'traces' | 'vectors' | 'machines'
+/** The facades of a run scope, a transaction and a replay view. */
+type ScopeFacade = 'kv' | 'events' | 'state' | 'json' | 'traces' | 'machines' | 'vectors'
+
+/** A run scope of a remote database: `scope.kv.put(key, value)`. */
+export type RemoteScope = { readonly run: RunId } & { readonly [K in ScopeFacade]: Remote<RunScope[K]> }
+/** The scope a remote transaction's closure receives. */
+export type RemoteTx = { readonly run: RunId } & { readonly [K in ScopeFacade]: Remote<TxScope[K]> }
+/** A replay view of a remote database (`await remote.replay(run, { at })`). */
+export type RemoteView = { readonly run: RunId; readonly at: number; close(): Promise<void> } & { readonly [K in ScopeFacade]: Remote<RunView[K]> }
+
+/** A database served by another process: `await Database.connect(url)`. */
+export type RemoteDatabase = { readonly [K in FacadeName]: Remote<Database[K]> } & {
+  /** The owner's URL. */
+  readonly url: string
+  /** Whether the connection is open (not closed, not lost). */
+  readonly isOpen: boolean
+  /** The API bound to one run. */
+  scope(run: RunId): RemoteScope
+  /**
+   * A transaction on the owner: reads are served at its snapshot, writes
+   * are sent as they are made (a write need not be awaited: the commit
+   * waits for all of them, and fails with the first one that failed), and
+   * the commit is validated first-committer-wins as in process. On a
+   * `ConflictError` the closure runs again, up to `retries` times (default
+   * 10). In strict mode it resolves once the commit is durable.
+   */
+  transaction<T>(run: RunId, fn: (tx: RemoteTx) => T | Promise<T>, opts?: TransactionOptions): Promise<T>
+  /** The same as {@link RemoteDatabase.transaction} (remotely, every transaction is async). */
+  transactionAsync<T>(run: RunId, fn: (tx: RemoteTx) => T | Promise<T>, opts?: TransactionOptions): Promise<T>
+  /** Begins a run, runs `fn` with its scope, completes it (or fails it and rethrows). */
+  withRun<T>(opts: BeginOptions & { metadata?: Value }, fn: (scope: RemoteScope) => T | Promise<T>): Promise<T>
+  /** A read-only view of the run as of `at`, held on the owner until `close()`. */
+  replay(run: RunId, opts?: ReplayOptions): Promise<RemoteView>
+  /** See `Database.diff`. */
+  diff(a: RunId, b: RunId): Promise<RunDiff>
+  /** Committed changes as they happen; the same `LaggedError` rule as `db.watch`. */
+  watch(opts?: WatchOptions): AsyncGenerator<Change, void, undefined>
+  /** See `Database.flush`. */
+  flush(): Promise<void>
+  /** See `Database.checkpoint` (run by the owner; `onProgress` is called once, at the end). */
+  checkpoint(opts?: CheckpointOptions): Promise<CheckpointReport | null>
+  /** The owner's `db.stats()`, with `server` filled in. */
+  stats(): Promise<Stats>
+  /** Closes the connection; the owner rolls back this connection's open transactions. */
+  close(): Promise<void>
+}
+
+/**
+ * Database methods that have no remote form: opening, serving and the
+ * synchronous-closure transaction are the owner's; every other public
+ * method of `Database` is in {@link RemoteDatabase} (checked below).
+ */
+type OwnerOnly = 'serve' | 'close' | 'isOpen'
+type DbMethods = { [K in keyof Database]: Database[K] extends (...args: never[]) => unknown ? K : never }[keyof Database]
+/** Compiles only while every public method of `Database` has a remote form. */
+const sameMethods: [Exclude<DbMethods, keyof RemoteDatabase | OwnerOnly>] extends [never] ? true : false = true
+void sameMethods
+
+/** Options of `Database.connect`. */
+export interface ConnectOptions {
+  /** The owner's token (required by a TCP listener, and by a socket served with one). */
+  token?: string
+  /** For `tls://`: the CA certificate(s) to trust (PEM) instead of the system's. */
+  ca?: string | Buffer | (string | Buffer)[]
+  /** For `tls://`: the name the server's certificate must carry, when it is not the host of the URL. */
+  servername?: string
+  /** How long connecting and the handshake may take, in ms. Default 10,000. */
+  timeoutMs?: number
+  /** How long one request may wait for its answer before it fails with `ConnectionError`, in ms; 0: no limit. Default 120,000. */
+  requestTimeoutMs?: number
+  /** Largest frame accepted from the owner. Default 64 MiB. */
+  maxFrameBytes?: number
+  /** Changes a watch keeps for a slow reader before it gets `LaggedError`. Default 10,000. */
+  watchBuffer?: number
+}
+
+interface Pending {
+  resolve(v: unknown): void
+  reject(e: unknown): void
+  item?(v: unknown): void
+  timer?: NodeJS.Timeout
+}
+
+/** How often an otherwise silent connection pings the owner, so its idle limit does not close it. */
+const PING_MS = 60_000
+
+/** One connection to the owner, with its requests in flight. */
+class Wire {
+  readonly #socket: net.Socket
+  readonly #reader: FrameReader
+  readonly #pending = new Map<number, Pending>()
+  #next = 1
+  #lost: InMemError | undefined
+  #corked = false
+  #ping: NodeJS.Timeout
+
+  constructor(
+    socket: net.Socket,
+    readonly url: string,
+    private readonly requestTimeoutMs: number,
+    maxFrameBytes: number,
+  ) {
+    this.#socket = socket
+    this.#reader = new FrameReader(maxFrameBytes)
+    socket.setNoDelay(true)
+    socket.on('data', (chunk: Buffer) => this.#data(chunk))
+    socket.on('error', (e) => this.#fail(new ConnectionError(`the connection to the owner at ${url} failed: ${e.message}`, { url })))
+    socket.on('close', () => this.#fail(new ConnectionError(`the connection to the owner at ${url} was lost; a request in flight may or may not have been applied`, { url })))
+    this.#ping = setInterval(() => {
+      if (this.#pending.size === 0) this.request('ping', [], 0).catch(() => {})
+    }, PING_MS)
+    this.#ping.unref()
+  }
+
+  get open(): boolean {
+    return this.#lost === undefined
+  }
+
+  /** Sends one request; resolves with its answer. `item` receives a stream's items. */
+  request(op: string, args: unknown[], where: Where, item?: (v: unknown) => void): Promise<unknown> {
+    if (this.#lost !== undefined) return Promise.reject(this.#lost)
+    const id = this.#next++
+    let out: Buffer
+    try {
+      out = frame([id, op, args, where])
+    } catch (e) {
+      return Promise.reject(new InvalidArgumentError(`the arguments cannot be sent: ${(e as Error).message}`))
+    }
+    return new Promise((resolve, reject) => {
+      const p: Pending = { resolve, reject, item }
+      if (this.requestTimeoutMs > 0 && item === undefined) {
+        p.timer = setTimeout(() => {
+          this.#pending.delete(id)
+          reject(new ConnectionError(`the owner at ${this.url} did not answer ${op} within ${this.requestTimeoutMs} ms`, { url: this.url, op }))
+        }, this.requestTimeoutMs)
+      }
+      this.#pending.set(id, p)
+      this.#write(out)
+    })
+  }
+
+  /** The id the next request will get (a stream is addressed by its request's id). */
+  get nextId(): number {
+    return this.#next
+  }
+
+  #write(out: Buffer): void {
+    // Requests made in one tick leave in one write.
+    if (!this.#corked) {
+      this.#corked = true
+      this.#socket.cork()
+      process.nextTick(() => {
+        this.#corked = false
+        this.#socket.uncork()
+      })
+    }
+    this.#socket.write(out)
+  }
+
+  #data(chunk: Buffer): void {
+    let bodies: Buffer[]
+    try {
+      bodies = this.#reader.push(chunk)
+    } catch (e) {
+      this.#fail(e as InMemError)
+      this.#socket.destroy()
+      return
+    }
+    for (const body of bodies) {
+      let msg: unknown
+      try {
+        msg = unpack(body)
+      } catch {
+        this.#fail(new ConnectionError(`the owner at ${this.url} sent a malformed frame`, { url: this.url }))
+        this.#socket.destroy()
+        return
+      }
+      if (!Array.isArray(msg) || typeof msg[0] !== 'number') continue
+      const [id, status, payload] = msg as [number, number, unknown]
+      if (id === 0) {
+        // An error about the connection itself: it is closing.
+        this.#fail(status === ERR ? fromWire(payload) : new ConnectionError('the owner closed the connection', { url: this.url }))
+        continue
+      }
+      const p = this.#pending.get(id)
+      if (p === undefined) continue
+      if (status === ITEM) {
+        p.item?.(payload)
+        continue
+      }
+      this.#pending.delete(id)
+      clearTimeout(p.timer)
+      if (status === OK) p.resolve(payload)
+      else p.reject(fromWire(payload))
+    }
+  }
+
+  #fail(e: InMemError): void {
+    if (this.#lost !== undefined) return
+    this.#lost = e
+    clearInterval(this.#ping)
+    for (const p of this.#pending.values()) {
+      clearTimeout(p.timer)
+      p.reject(e)
+    }
+    this.#pending.clear()
+  }
+
+  /** Sends nothing more; fails whatever is in flight with `ClosedError`. */
+  close(): Promise<void> {
+    this.#fail(new ClosedError('this remote database is closed'))
+    return new Promise((resolve) => {
+      if (this.#socket.destroyed) {
+        resolve()
+        return
+      }
+      this.#socket.once('close', () => resolve())
+      this.#socket.end()
+      setTimeout(() => this.#socket.destroy(), 1000).unref()
+    })
+  }
+}
+
+/** Where a URL points. */
+type Address = { kind: 'unix'; path: string } | { kind: 'tcp' | 'tls'; host: string; port: number }
+
+function parseUrl(url: string): Address {
+  if (typeof url !== 'string') throw new InvalidArgumentError("connect needs a URL: 'unix:/path/to/in-mem.sock', 'tcp://host:port' or 'tls://host:port'")
+  if (url.startsWith('unix:')) {
+    const path = url.slice(5).replace(/^\/\/(?=\/)/, '')
+    if (path === '') throw new InvalidArgumentError(`no socket path in '${url}'`)
+    return { kind: 'unix', path: resolvePath(path) }
+  }
+  const m = /^(tcp|tls):\/\/(?:\[([^\]]+)\]|([^:/]+)):(\d{1,5})\/?$/.exec(url)
+  if (m === null || Number(m[4]) > 65535) {
+    throw new InvalidArgumentError(`'${url}' is not an in-mem URL: 'unix:/path/to/in-mem.sock', 'tcp://host:port' or 'tls://host:port'`)
+  }
+  return { kind: m[1] as 'tcp' | 'tls', host: m[2] ?? m[3], port: Number(m[4]) }
+}
+
+const CONNECT_OPTIONS = ['token', 'ca', 'servername', 'timeoutMs', 'requestTimeoutMs', 'maxFrameBytes', 'watchBuffer']
+
+/** Connects and shakes hands. @internal */
+export async function connect(url: string, opts: ConnectOptions = {}): Promise<RemoteDatabase> {
+  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('connect options must be an object')
+  for (const k of Object.keys(opts)) if (!CONNECT_OPTIONS.includes(k)) throw new InvalidArgumentError(`unknown connect option '${k}'`)
+  const addr = parseUrl(url)
+  const timeoutMs = opts.timeoutMs ?? 10_000
+  const socket = await new Promise<net.Socket>((resolve, reject) => {
+    const s =
+      addr.kind === 'unix'
+        ? net.connect(addr.path)
+        : addr.kind === 'tcp'
+          ? net.connect(addr.port, addr.host)
+          : tls.connect({ host: addr.host, port: addr.port, ca: opts.ca, servername: opts.servername ?? (net.isIP(addr.host) ? undefined : addr.host) })
+    const timer = setTimeout(() => {
+      s.destroy()
+      reject(new ConnectionError(`could not connect to ${url} within ${timeoutMs} ms`, { url }))
+    }, timeoutMs)
+    s.once(addr.kind === 'tls' ? 'secureConnect' : 'connect', () => {
+      clearTimeout(timer)
+      s.removeAllListeners('error')
+      resolve(s)
+    })
+    s.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer)
+      const why = e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? 'nothing serves there (is the owner running, and serving?)' : e.message
+      reject(new ConnectionError(`could not connect to ${url}: ${why}`, { url, cause: e.code ?? e.message }))
+    })
+  })
+  // The handshake: the first frame each way.
+  const reader = new FrameReader(opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES)
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => fail(new ConnectionError(`the owner at ${url} did not answer the handshake within ${timeoutMs} ms`, { url })), timeoutMs)
+    const fail = (e: InMemError): void => {
+      clearTimeout(timer)
+      socket.off('data', onData)
+      socket.destroy()
+      reject(e)
+    }
+    const onData = (chunk: Buffer): void => {
+      let bodies: Buffer[]
+      try {
+        bodies = reader.push(chunk)
+      } catch {
+        fail(new ConnectionError(`the owner at ${url} answered the handshake with an oversized frame`, { url }))
+        return
+      }
+      if (bodies.length === 0) return
+      clearTimeout(timer)
+      socket.off('data', onData)
+      socket.off('close', onClose)
+      const answer = unpack(bodies[0]) as { inMem?: number } | [number, number, unknown]
+      if (Array.isArray(answer)) {
+        fail(answer[1] === ERR ? fromWire(answer[2]) : new ConnectionError(`the owner at ${url} refused the connection`, { url }))
+        return
+      }
+      if (answer?.inMem !== PROTOCOL_VERSION) {
+        fail(new ConnectionError(`the server at ${url} does not speak in-mem protocol ${PROTOCOL_VERSION}`, { url }))
+        return
+      }
+      resolve()
+    }
+    const onClose = (): void => fail(new ConnectionError(`the owner at ${url} closed the connection during the handshake`, { url }))
+    socket.on('data', onData)
+    socket.once('close', onClose)
+    socket.write(frame({ inMem: PROTOCOL_VERSION, token: opts.token }))
+  })
+  return remoteDatabase(new Wire(socket, url, opts.requestTimeoutMs ?? 120_000, opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES), opts.watchBuffer ?? 10_000)
+}
+
+/** Arguments as they travel: a run's failure travels as its message (what `runs.fail` keeps of it). */
+function wireArgs(op: string, args: unknown[]): unknown[] {
+  if (op === 'runs.fail' && args[1] instanceof Error) return [args[0], args[1].message]
+  return args
+}
+
+const FACADES: FacadeName[] = ['kv', 'runs', 'events', 'state', 'json', 'traces', 'vectors', 'machines']
+const SCOPE_FACADES: ScopeFacade[] = ['kv', 'events', 'state', 'json', 'traces', 'machines', 'vectors']
+
+/** A facade whose every method is a request to the owner; `overrides` replace some. */
+function facade(wire: Wire, name: string, where: Where, overrides: Record<string, (...args: never[]) => unknown> = {}): object {
+  const methods = new Map<string, unknown>()
+  return new Proxy(
+    {},
+    {
+      get(_, method) {
+        // Not a thenable: `await remote.kv` is the facade itself.
+        if (typeof method !== 'string' || method === 'then') return undefined
+        let fn = methods.get(method)
+        if (fn === undefined) {
+          const op = `${name}.${method}`
+          fn = Object.hasOwn(overrides, method) ? overrides[method] : (...args: unknown[]) => wire.request(op, wireArgs(op, args), where)
+          methods.set(method, fn)
+        }
+        return fn
+      },
+    },
+  )
+}
+
+function remoteDatabase(wire: Wire, watchBuffer: number): RemoteDatabase {
+  const backoff = (attempt: number): Promise<void> => new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 2 ** attempt)))
+  let nextTx = 1
+
+  const transaction = async <T>(run: RunId, fn: (tx: RemoteTx) => T | Promise<T>, opts?: TransactionOptions): Promise<T> => {
+    if (typeof fn !== 'function') throw new InvalidArgumentError('transaction needs a function')
+    if (opts !== undefined && (typeof opts !== 'object' || opts === null || Object.keys(opts).some((k) => k !== 'retries'))) {
+      throw new InvalidArgumentError("transaction options are { retries }")
+    }
+    const retries = opts?.retries ?? 10
+    if (!Number.isInteger(retries) || retries < 0) throw new InvalidArgumentError('retries must be a non-negative integer')
+    for (let attempt = 0; ; attempt++) {
+      const id = nextTx++
+      // The owner names the transaction by the id chosen here, so the first
+      // read leaves with the begin, not a round trip later.
+      let beginError: unknown
+      const sent: Promise<unknown>[] = []
+      const send = (op: string, args: unknown[]): Promise<unknown> => {
+        const p = wire.request(op, wireArgs(op, args), [2, id]).catch((e: unknown) => {
+          throw beginError ?? e
+        })
+        p.catch(() => {})
+        sent.push(p)
+        return p
+      }
+      const begun = wire.request('tx.begin', [run, id], 0).catch((e: unknown) => {
+        beginError = e
+        throw e
+      })
+      begun.catch(() => {})
+      sent.push(begun)
+      const tx = txScope(run, send)
+      let committing = false
+      try {
+        const result = await fn(tx)
+        // Every write made, awaited or not, is answered before the commit;
+        // the first that failed fails the transaction.
+        for (const p of sent) await p
+        committing = true
+        await wire.request('tx.commit', [id], 0)
+        return result
+      } catch (e) {
+        if (!committing && beginError === undefined) wire.request('tx.abort', [id], 0).catch(() => {})
+        if (e instanceof ConflictError && attempt < retries) {
+          await backoff(attempt)
+          continue
+        }
+        throw e
+      }
+    }
+  }
+
+  const txScope = (run: RunId, send: (op: string, args: unknown[]) => Promise<unknown>): RemoteTx => {
+    const scope: Record<string, unknown> = { run }
+    for (const name of SCOPE_FACADES) {
+      const overrides: Record<string, (...args: never[]) => unknown> = {}
+      if (name === 'state') {
+        overrides.transition = async (cell: string, fn: (current: unknown) => unknown): Promise<TransitionResult> => {
+          if (typeof fn !== 'function') throw new InvalidArgumentError('transition needs a function')
+          const current = (await send('state.get', [cell])) as { value: unknown } | undefined
+          const value = fn(current?.value)
+          return { value: value as Value, version: (await send('state.set', [cell, value])) as number }
+        }
+      }
+      scope[name] = new Proxy(
+        {},
+        {
+          get(_, method) {
+            if (typeof method !== 'string' || method === 'then') return undefined
+            if (Object.hasOwn(overrides, method)) return overrides[method]
+            return (...args: unknown[]) => send(`${name}.${method}`, args)
+          },
+        },
+      )
+    }
+    return scope as RemoteTx
+  }
+
+  /** `state.transition` remotely: a transaction that reads the cell, calls `fn` here, and writes. */
+  const transition = (run: RunId, cell: string, fn: (current: unknown) => unknown): Promise<TransitionResult> =>
+    transaction(run, (tx) => tx.state.transition(cell, fn as never) as Promise<TransitionResult>, { retries: 1000 })
+
+  const scope = (run: RunId): RemoteScope => {
+    if (typeof run !== 'string') throw new InvalidArgumentError('a run id must be a string')
+    const s: Record<string, unknown> = { run }
+    for (const name of SCOPE_FACADES) {
+      s[name] = facade(wire, name, [1, run], name === 'state' ? { transition: (cell: string, fn: (c: unknown) => unknown) => transition(run, cell, fn) } : {})
+    }
+    return s as RemoteScope
+  }
+
+  const db: Record<string, unknown> = {}
+  for (const name of FACADES) {
+    db[name] = facade(wire, name, 0, name === 'state' ? { transition: (run: RunId, cell: string, fn: (c: unknown) => unknown) => transition(run, cell, fn) } : {})
+  }
+  Object.defineProperties(db, {
+    url: { value: wire.url, enumerable: true },
+    isOpen: { get: () => wire.open, enumerable: true },
+  })
+  Object.assign(db, {
+    scope,
+    transaction,
+    transactionAsync: transaction,
+    async withRun<T>(opts: BeginOptions & { metadata?: Value }, fn: (s: RemoteScope) => T | Promise<T>): Promise<T> {
+      const r = db as unknown as RemoteDatabase
+      const run = await r.runs.begin(opts)
+      let result: T
+      try {
+        result = await fn(scope(run))
+      } catch (e) {
+        const info = await r.runs.get(run)
+        if (info?.status === 'active') await r.runs.fail(run, e)
+        throw e
+      }
+      const info = await r.runs.get(run)
+      if (info?.status === 'active') await r.runs.complete(run)
+      return result
+    },
+    async replay(run: RunId, opts: ReplayOptions = {}): Promise<RemoteView> {
+      const { id, at } = (await wire.request('replay', [run, opts], 0)) as { id: number; at: number }
+      const view: Record<string, unknown> = { run, at, close: () => wire.request('view.close', [id], 0).then(() => undefined) }
+      for (const name of SCOPE_FACADES) view[name] = facade(wire, name, [3, id])
+      return view as RemoteView
+    },
+    diff: (a: RunId, b: RunId) => wire.request('diff', [a, b], 0),
+    flush: () => wire.request('flush', [], 0).then(() => undefined),
+    async checkpoint(opts: CheckpointOptions = {}): Promise<CheckpointReport | null> {
+      if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('checkpoint options must be an object')
+      const report = (await wire.request('checkpoint', [{}], 0)) as CheckpointReport | null
+      if (report !== null) opts.onProgress?.({ running: false, entriesWritten: report.entries, entriesTotal: report.entries })
+      return report
+    },
+    stats: () => wire.request('stats', [], 0),
+    watch: (opts: WatchOptions = {}) => watch(wire, opts, watchBuffer),
+    close: () => wire.close(),
+  })
+  return db as unknown as RemoteDatabase
+}
+
+/** A remote watch: the owner streams the changes; a reader that falls `buffer` behind gets `LaggedError`. */
+async function* watch(wire: Wire, opts: WatchOptions, buffer: number): AsyncGenerator<Change, void, undefined> {
+  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('watch options must be an object')
+  const { signal, ...rest } = opts
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('signal must be an AbortSignal')
+  if (signal?.aborted) return
+  const queue: Change[] = []
+  let done = false
+  let failure: unknown
+  let wake: (() => void) | undefined
+  let lastVersion = 0
+  let lagged = false
+  const id = wire.nextId
+  const ended = wire
+    .request('watch', [rest], 0, (change) => {
+      if (done) return
+      if (queue.length >= buffer) {
+        done = true
+        lagged = true
+        wire.request('unwatch', [id], 0).catch(() => {})
+      } else {
+        queue.push(change as Change)
+      }
+      wake?.()
+    })
+    .then(
+      () => {
+        done = true
+        wake?.()
+      },
+      (e: unknown) => {
+        if (failure === undefined) failure = e
+        done = true
+        wake?.()
+      },
+    )
+  const onAbort = (): void => {
+    done = true
+    wake?.()
+  }
+  signal?.addEventListener('abort', onAbort)
+  try {
+    for (;;) {
+      const change = queue.shift()
+      if (change !== undefined) {
+        lastVersion = change.version
+        yield change
+        continue
+      }
+      if (done) break
+      await new Promise<void>((resolve) => {
+        wake = resolve
+      })
+      wake = undefined
+    }
+    if (lagged) throw new LaggedError(`this watcher fell more than ${buffer} changes behind`, { lastVersion })
+    if (failure !== undefined && !signal?.aborted) throw failure
+  } finally {
+    signal?.removeEventListener('abort', onAbort)
+    if (wire.open) wire.request('unwatch', [id], 0).catch(() => {})
+    void ended
+  }
+}

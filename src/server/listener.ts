@@ -1,0 +1,486 @@
+/**
+ * The listener of server mode: accepts connections on a Unix socket and/or
+ * TCP (optionally TLS), checks each client's token, cuts its bytes into
+ * frames and answers its requests through a {@link Session}. It runs on the
+ * thread that serves (a worker thread of the owner for a database with a
+ * directory).
+ * @internal
+ * @module
+ */
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { chmodSync, existsSync, lstatSync, mkdtempSync, renameSync, rmdirSync, unlinkSync } from 'node:fs'
+import net from 'node:net'
+import { dirname, join } from 'node:path'
+import tls from 'node:tls'
+import type { Database } from '../database.js'
+import { AlreadyExistsError, InvalidArgumentError, LimitError } from '../errors.js'
+import { Session, opIndex, type WatchSink } from './dispatch.js'
+import { DEFAULT_MAX_FRAME_BYTES, ERR, FrameReader, ITEM, OK, PROTOCOL_VERSION, type Where, frame, toWire, unpack } from './protocol.js'
+import type { Counters, ServerStats } from './stats.js'
+
+/** Limits of a server; every one has a safe default. */
+export interface ServeLimits {
+  /** Connections open at once; one more is refused with a `LimitError`. Default 1024. */
+  maxConnections?: number
+  /** Requests of one connection waiting for an answer (commits waiting for their fsync, checkpoints); past it the server stops reading that connection until some are answered. Default 1024. */
+  maxInFlight?: number
+  /** Largest frame, in bytes; a larger one closes the connection. Default 64 MiB. */
+  maxFrameBytes?: number
+  /** A connection with nothing in flight and no transaction, view or watch open is closed after this many ms without a frame. Default 300,000. */
+  idleMs?: number
+  /** A frame begun must be finished within this many ms, else the connection is closed (a slow or stuck client). Default 30,000. */
+  frameTimeoutMs?: number
+  /** The first frame (the handshake with the token) must arrive within this many ms. Default 10,000. */
+  handshakeMs?: number
+  /** A remote transaction open longer than this is rolled back (its snapshot is not pinned forever). Default 60,000. */
+  txLeaseMs?: number
+}
+
+/** TLS for the TCP listener: the server's certificate chain and key, PEM. */
+export interface ServeTls {
+  /** The certificate (chain), PEM. */
+  cert: string | Buffer
+  /** Its private key, PEM. */
+  key: string | Buffer
+}
+
+/** Options of `db.serve`. */
+export interface ServeOptions {
+  /**
+   * The Unix socket's path. Default: `in-mem.sock` in the data directory
+   * (a memory-only database has none: give a path, or `listen`). `false`: no
+   * socket. It is created with mode 0600: only this user can connect.
+   */
+  socket?: string | false
+  /** `host:port` to listen on TCP too (`127.0.0.1:0` picks a free port). Requires `token`. */
+  listen?: string
+  /** The secret every client must present. Required with `listen`; optional on the socket alone (whose file mode already limits it to this user). */
+  token?: string
+  /** Serve TLS on the TCP listener. */
+  tls?: ServeTls
+  /** Connection, frame and time limits. */
+  limits?: ServeLimits
+}
+
+/** {@link ServeLimits} with every default filled in. @internal */
+export type Limits = Required<ServeLimits>
+
+const DEFAULT_LIMITS: Limits = {
+  maxConnections: 1024,
+  maxInFlight: 1024,
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+  idleMs: 300_000,
+  frameTimeoutMs: 30_000,
+  handshakeMs: 10_000,
+  txLeaseMs: 60_000,
+}
+
+/** Longest Unix socket path (sun_path holds 108 bytes with its NUL). */
+const MAX_SOCKET_PATH = 107
+
+/** Checks serve options and fills in the defaults. @internal */
+export function checkServeOptions(opts: ServeOptions, dir: string | null): { socket: string | null; listen: { host: string; port: number } | null; token: string | null; tls: ServeTls | null; limits: Limits } {
+  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('serve options must be an object')
+  for (const k of Object.keys(opts)) {
+    if (!['socket', 'listen', 'token', 'tls', 'limits'].includes(k)) throw new InvalidArgumentError(`unknown serve option '${k}'`)
+  }
+  const { listen, token, tls: tlsOpts, limits = {} } = opts
+  let socket: string | null
+  if (opts.socket === false) socket = null
+  else if (typeof opts.socket === 'string') socket = opts.socket
+  else if (opts.socket !== undefined) throw new InvalidArgumentError('socket must be a path or false')
+  else if (dir !== null) socket = join(dir, 'in-mem.sock')
+  else if (listen !== undefined) socket = null
+  else throw new InvalidArgumentError('a memory-only database has no directory for the default socket: pass { socket: path } or { listen }')
+  if (socket !== null && Buffer.byteLength(socket) > MAX_SOCKET_PATH) {
+    throw new InvalidArgumentError(`the socket path is ${Buffer.byteLength(socket)} bytes, over the ${MAX_SOCKET_PATH} a Unix socket allows: pass a shorter { socket: path }`, { socket })
+  }
+  if (token !== undefined && (typeof token !== 'string' || token.length === 0)) throw new InvalidArgumentError('token must be a non-empty string')
+  let where: { host: string; port: number } | null = null
+  if (listen !== undefined) {
+    if (typeof listen !== 'string') throw new InvalidArgumentError("listen must be 'host:port'")
+    const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(listen)
+    if (m === null || Number(m[3]) > 65535) throw new InvalidArgumentError(`listen must be 'host:port', not '${listen}'`)
+    where = { host: m[1] ?? m[2], port: Number(m[3]) }
+    if (token === undefined) throw new InvalidArgumentError('a TCP listener needs a token: pass { token } (for example 32 random bytes, hex)')
+  }
+  if (socket === null && where === null) throw new InvalidArgumentError('nothing to serve on: both socket and listen are off')
+  if (tlsOpts !== undefined) {
+    if (where === null) throw new InvalidArgumentError('tls needs a TCP listener (listen)')
+    if (typeof tlsOpts !== 'object' || tlsOpts === null || tlsOpts.cert === undefined || tlsOpts.key === undefined) {
+      throw new InvalidArgumentError('tls needs { cert, key } (PEM)')
+    }
+  }
+  if (typeof limits !== 'object' || limits === null) throw new InvalidArgumentError('limits must be an object')
+  const full: Limits = { ...DEFAULT_LIMITS }
+  for (const [k, v] of Object.entries(limits)) {
+    if (!Object.hasOwn(DEFAULT_LIMITS, k)) throw new InvalidArgumentError(`unknown limit '${k}'`)
+    if (v === undefined) continue
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new InvalidArgumentError(`limit ${k} must be a positive integer`)
+    full[k as keyof Limits] = v
+  }
+  return { socket, listen: where, token: token ?? null, tls: tlsOpts ?? null, limits: full }
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest()
+
+/** A socket's buffered output past which the server stops reading that connection. */
+const HIGH_WATER = 8 * 1024 * 1024
+
+/** Says there is no answer to send now (a watch answers with its items and its end). */
+const NO_REPLY = Symbol('no reply')
+
+/** One client connection. */
+class Connection {
+  readonly #socket: net.Socket
+  readonly #reader: FrameReader
+  readonly #session: Session
+  #hello = false
+  #inFlight = 0
+  #paused = false
+  #frameTimer: NodeJS.Timeout | undefined
+  #handshakeTimer: NodeJS.Timeout | undefined
+  #closed = false
+
+  constructor(
+    socket: net.Socket,
+    db: Database,
+    private readonly limits: Limits,
+    private readonly token: Buffer | null,
+    private readonly counters: Counters,
+    private readonly stats: () => ServerStats,
+    private readonly onClose: (c: Connection) => void,
+  ) {
+    this.#socket = socket
+    this.#reader = new FrameReader(limits.maxFrameBytes)
+    this.#session = new Session(db, { txLeaseMs: limits.txLeaseMs })
+    counters.opened()
+    socket.setNoDelay(true)
+    socket.setTimeout(limits.idleMs)
+    socket.on('timeout', () => {
+      if (this.#inFlight === 0 && !this.#session.holding) this.#drop()
+    })
+    this.#handshakeTimer = setTimeout(() => this.#drop(), limits.handshakeMs)
+    socket.on('data', (chunk: Buffer) => this.#data(chunk))
+    socket.on('drain', () => this.#flowControl())
+    socket.on('error', () => {})
+    socket.on('close', () => this.#end())
+  }
+
+  #data(chunk: Buffer): void {
+    this.counters.bytesIn(chunk.length)
+    let bodies: Buffer[]
+    try {
+      bodies = this.#reader.push(chunk)
+    } catch (e) {
+      this.#send([0, ERR, toWire(e)])
+      this.#drop()
+      return
+    }
+    // Answers to the frames of one read leave in one write.
+    this.#socket.cork()
+    for (const body of bodies) {
+      if (this.#closed) break
+      this.#frame(body)
+    }
+    this.#socket.uncork()
+    if (this.#closed) return
+    if (this.#reader.pending > 0) {
+      if (this.#frameTimer === undefined) this.#frameTimer = setTimeout(() => this.#drop(), this.limits.frameTimeoutMs)
+    } else if (this.#frameTimer !== undefined) {
+      clearTimeout(this.#frameTimer)
+      this.#frameTimer = undefined
+    }
+  }
+
+  #frame(body: Buffer): void {
+    let msg: unknown
+    try {
+      msg = unpack(body)
+    } catch {
+      this.#drop()
+      return
+    }
+    if (!this.#hello) {
+      this.#handshake(msg)
+      return
+    }
+    if (!Array.isArray(msg) || msg.length !== 4 || typeof msg[0] !== 'number' || typeof msg[1] !== 'string' || !Array.isArray(msg[2]) || !isWhere(msg[3])) {
+      this.#drop()
+      return
+    }
+    const [id, op, args, where] = msg as [number, string, unknown[], Where]
+    const started = performance.now()
+    const index = opIndex(op)
+    let result: unknown
+    try {
+      result = op === 'stats' && where === 0 ? { ...(this.#call(id, op, args, where) as object), server: this.stats() } : this.#call(id, op, args, where)
+    } catch (e) {
+      this.#answer(id, index, started, ERR, toWire(e))
+      return
+    }
+    if (result === NO_REPLY) return
+    if (result instanceof Promise) {
+      this.#inFlight++
+      this.#flowControl()
+      result.then(
+        (v: unknown) => this.#answer(id, index, started, OK, v),
+        (e: unknown) => this.#answer(id, index, started, ERR, toWire(e)),
+      ).finally(() => {
+        this.#inFlight--
+        this.#flowControl()
+      })
+      return
+    }
+    this.#answer(id, index, started, OK, result)
+  }
+
+  #call(id: number, op: string, args: unknown[], where: Where): unknown {
+    if (op === 'watch' && where === 0) {
+      this.#session.watch(id, (args[0] ?? {}) as object, this.#sink(id))
+      return NO_REPLY
+    }
+    return this.#session.call(op, args, where)
+  }
+
+  #sink(id: number): WatchSink {
+    return {
+      item: (change) => {
+        this.#send([id, ITEM, change])
+        if (this.#socket.writableLength <= HIGH_WATER || this.#closed) return
+        return new Promise<void>((resolve) => {
+          const done = (): void => {
+            this.#socket.off('drain', done)
+            this.#socket.off('close', done)
+            resolve()
+          }
+          this.#socket.on('drain', done)
+          this.#socket.on('close', done)
+        })
+      },
+      end: (error) => {
+        if (error === undefined) this.#send([id, OK, null])
+        else this.#send([id, ERR, toWire(error)])
+      },
+    }
+  }
+
+  #handshake(msg: unknown): void {
+    clearTimeout(this.#handshakeTimer)
+    const hello = msg as { inMem?: unknown; token?: unknown } | null
+    if (typeof hello !== 'object' || hello === null || hello.inMem !== PROTOCOL_VERSION) {
+      this.counters.refused()
+      this.#send([0, ERR, toWire(new InvalidArgumentError(`this server speaks in-mem protocol ${PROTOCOL_VERSION}; the client sent a handshake it does not know`))])
+      this.#end(true)
+      return
+    }
+    if (this.token !== null) {
+      // Both sides are hashed first, so the comparison takes the same time
+      // whatever the length or the prefix the client got right.
+      const given = digest(typeof hello.token === 'string' ? hello.token : '')
+      if (!timingSafeEqual(given, this.token)) {
+        this.counters.refused()
+        this.#send([0, ERR, { name: 'ConnectionError', code: 'CONNECTION', message: 'the owner refused the connection: wrong or missing token', details: {} }])
+        this.#end(true)
+        return
+      }
+    }
+    this.#hello = true
+    this.#send({ inMem: PROTOCOL_VERSION, server: 'in-mem' })
+  }
+
+  #answer(id: number, op: number, started: number, status: number, payload: unknown): void {
+    if (this.#closed) return
+    this.counters.answered(op, performance.now() - started, status === ERR)
+    let out: Buffer
+    try {
+      out = frame([id, status, payload])
+    } catch (e) {
+      out = frame([id, ERR, toWire(e)])
+    }
+    this.#write(out)
+  }
+
+  #send(message: unknown): void {
+    if (!this.#closed) this.#write(frame(message))
+  }
+
+  #write(out: Buffer): void {
+    this.counters.bytesOut(out.length)
+    this.#socket.write(out)
+    this.#flowControl()
+  }
+
+  /** Stops reading a connection with too much in flight or too much unsent output, and starts again when it drains. */
+  #flowControl(): void {
+    if (this.#closed) return
+    const full = this.#inFlight >= this.limits.maxInFlight || this.#socket.writableLength > HIGH_WATER
+    if (full && !this.#paused) {
+      this.#paused = true
+      this.#socket.pause()
+    } else if (!full && this.#paused) {
+      this.#paused = false
+      this.#socket.resume()
+    }
+  }
+
+  /** Closes the connection for breaking the protocol. */
+  #drop(): void {
+    if (this.#closed) return
+    this.counters.dropped()
+    this.#end(true)
+  }
+
+  #end(destroy = false): void {
+    if (this.#closed) return
+    this.#closed = true
+    clearTimeout(this.#frameTimer)
+    clearTimeout(this.#handshakeTimer)
+    this.counters.closed()
+    this.#session.close()
+    if (destroy) this.#socket.end(() => this.#socket.destroy())
+    setTimeout(() => this.#socket.destroy(), 1000).unref()
+    this.onClose(this)
+  }
+
+  /** Closes the connection because the server is closing. */
+  close(): void {
+    this.#end(true)
+    this.#socket.destroy()
+  }
+}
+
+function isWhere(w: unknown): w is Where {
+  return w === 0 || (Array.isArray(w) && w.length === 2 && (w[0] === 1 || w[0] === 2 || w[0] === 3))
+}
+
+/** A running listener: its servers and connections. @internal */
+export class Listener {
+  readonly #servers: net.Server[] = []
+  readonly #connections = new Set<Connection>()
+  #socketPath: string | null = null
+  readonly urls: string[] = []
+
+  private constructor(
+    private readonly db: Database,
+    private readonly limits: Limits,
+    private readonly token: Buffer | null,
+    private readonly counters: Counters,
+  ) {}
+
+  /** Starts listening as `opts` (checked by {@link checkServeOptions}) says. */
+  static async start(db: Database, opts: ReturnType<typeof checkServeOptions>, counters: Counters, ownsSocketDir: boolean): Promise<Listener> {
+    const l = new Listener(db, opts.limits, opts.token === null ? null : digest(opts.token), counters)
+    try {
+      if (opts.socket !== null) await l.#listenSocket(opts.socket, ownsSocketDir)
+      if (opts.listen !== null) await l.#listenTcp(opts.listen.host, opts.listen.port, opts.tls)
+    } catch (e) {
+      await l.close()
+      throw e
+    }
+    return l
+  }
+
+  stats(): ServerStats {
+    return this.counters.snapshot(this.urls)
+  }
+
+  #accept = (socket: net.Socket): void => {
+    if (this.#connections.size >= this.limits.maxConnections) {
+      this.counters.refused()
+      socket.on('error', () => {})
+      socket.end(frame([0, ERR, toWire(new LimitError(`the owner serves at most ${this.limits.maxConnections} connections`, { limit: this.limits.maxConnections }))]))
+      setTimeout(() => socket.destroy(), 1000).unref()
+      return
+    }
+    const c = new Connection(socket, this.db, this.limits, this.token, this.counters, () => this.stats(), (gone) => this.#connections.delete(gone))
+    this.#connections.add(c)
+  }
+
+  async #listenSocket(path: string, owned: boolean): Promise<void> {
+    if (existsSync(path)) {
+      // A socket left by an owner that died. In the data directory, whose
+      // lock this process holds, it cannot be live; elsewhere, only one
+      // nobody answers on is replaced.
+      if (!lstatSync(path).isSocket()) throw new AlreadyExistsError(`${path} exists and is not a socket`, { socket: path })
+      if (!owned && (await answers(path))) throw new AlreadyExistsError(`a server is already listening on ${path}`, { socket: path })
+      unlinkSync(path)
+    }
+    // Bound inside a fresh directory only this user can enter, made 0600,
+    // then moved into place: no moment when another user could connect.
+    const tmp = mkdtempSync(join(dirname(path), '.in-mem-sock-'))
+    const inner = join(tmp, 's')
+    const server = net.createServer(this.#accept)
+    try {
+      await listen(server, inner)
+      chmodSync(inner, 0o600)
+      renameSync(inner, path)
+    } finally {
+      try {
+        rmdirSync(tmp)
+      } catch {
+        // already empty and gone, or the bind failed
+      }
+    }
+    this.#servers.push(server)
+    this.#socketPath = path
+    this.urls.push(`unix:${path}`)
+  }
+
+  async #listenTcp(host: string, port: number, tlsOpts: ServeTls | null): Promise<void> {
+    let server: net.Server
+    if (tlsOpts !== null) {
+      const secure = tls.createServer({ cert: tlsOpts.cert, key: tlsOpts.key, minVersion: 'TLSv1.2' }, this.#accept)
+      secure.on('tlsClientError', () => this.counters.refused())
+      server = secure
+    } else {
+      server = net.createServer(this.#accept)
+    }
+    await listen(server, { host, port })
+    this.#servers.push(server)
+    const addr = server.address() as net.AddressInfo
+    const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
+    this.urls.push(`${tlsOpts !== null ? 'tls' : 'tcp'}://${shown}:${addr.port}`)
+  }
+
+  /** Stops listening and closes every connection (their transactions roll back). */
+  async close(): Promise<void> {
+    const closing = this.#servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))
+    for (const c of this.#connections) c.close()
+    this.#connections.clear()
+    await Promise.all(closing)
+    this.#servers.length = 0
+    if (this.#socketPath !== null) {
+      try {
+        unlinkSync(this.#socketPath)
+      } catch {
+        // gone already
+      }
+      this.#socketPath = null
+    }
+  }
+}
+
+function listen(server: net.Server, where: string | net.ListenOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    const done = (): void => {
+      server.off('error', reject)
+      resolve()
+    }
+    if (typeof where === 'string') server.listen(where, done)
+    else server.listen(where, done)
+  })
+}
+
+/** Whether something accepts connections on the socket at `path`. */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(path)
+    s.once('connect', () => {
+      s.destroy()
+      resolve(true)
+    })
+    s.once('error', () => resolve(false))
+  })
+}
