@@ -18,6 +18,7 @@ import type { RunScope, TxScope } from '../scope.js'
 import type { TransitionResult } from '../state.js'
 import type { Change, WatchOptions } from '../watch.js'
 import { DEFAULT_MAX_FRAME_BYTES, ERR, FrameReader, ITEM, OK, PROTOCOL_VERSION, type Where, frame, fromWire, unpack } from './protocol.js'
+import { Session } from './dispatch.js'
 
 /**
  * The remote form of a facade: each of its methods, taking the same
@@ -118,8 +119,19 @@ interface Pending {
 /** How often an otherwise silent connection pings the owner, so its idle limit does not close it. */
 const PING_MS = 60_000
 
+/** Where a remote database's requests go. */
+interface Wire {
+  readonly url: string
+  readonly open: boolean
+  /** The id the next request will get (a stream is addressed by its request's id). */
+  readonly nextId: number
+  /** Sends one request; resolves with its answer. `item` receives a stream's items. */
+  request(op: string, args: unknown[], where: Where, item?: (v: unknown) => void): Promise<unknown>
+  close(): Promise<void>
+}
+
 /** One connection to the owner, with its requests in flight. */
-class Wire {
+class NetWire implements Wire {
   readonly #socket: net.Socket
   readonly #reader: FrameReader
   readonly #pending = new Map<number, Pending>()
@@ -255,6 +267,60 @@ class Wire {
   }
 }
 
+/**
+ * Requests answered in this process by the same dispatch the owner runs:
+ * the remote API over an embedded database (the CLI reads a directory it
+ * opened itself and one served by its owner through one code path).
+ */
+class LocalWire implements Wire {
+  readonly #session: Session
+  #next = 1
+  #closed = false
+  constructor(private readonly db: Database) {
+    this.#session = new Session(db, { txLeaseMs: 60_000 })
+  }
+  get url(): string {
+    return `local:${this.db.stats().path ?? 'memory'}`
+  }
+  get open(): boolean {
+    return !this.#closed && this.db.isOpen
+  }
+  get nextId(): number {
+    return this.#next
+  }
+  request(op: string, args: unknown[], where: Where, item?: (v: unknown) => void): Promise<unknown> {
+    const id = this.#next++
+    if (this.#closed) return Promise.reject(new ClosedError('this remote database is closed'))
+    if (op === 'watch' && where === 0) {
+      return new Promise((resolve, reject) => {
+        this.#session.watch(id, (args[0] ?? {}) as object, {
+          item: (change) => item?.(change),
+          end: (e) => (e === undefined ? resolve(null) : reject(e)),
+        })
+      })
+    }
+    try {
+      return Promise.resolve(op === 'stats' && where === 0 ? this.db.stats() : this.#session.call(op, args, where))
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+  close(): Promise<void> {
+    this.#closed = true
+    this.#session.close()
+    return Promise.resolve()
+  }
+}
+
+/**
+ * The remote API over a database opened in this process: every method
+ * returns a Promise, as from `Database.connect`. Closing it leaves `db` open.
+ * @internal
+ */
+export function localRemote(db: Database): RemoteDatabase {
+  return remoteDatabase(new LocalWire(db), 10_000)
+}
+
 /** Where a URL points. */
 type Address = { kind: 'unix'; path: string } | { kind: 'tcp' | 'tls'; host: string; port: number }
 
@@ -340,7 +406,7 @@ export async function connect(url: string, opts: ConnectOptions = {}): Promise<R
     socket.once('close', onClose)
     socket.write(frame({ inMem: PROTOCOL_VERSION, token: opts.token }))
   })
-  return remoteDatabase(new Wire(socket, url, opts.requestTimeoutMs ?? 120_000, opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES), opts.watchBuffer ?? 10_000)
+  return remoteDatabase(new NetWire(socket, url, opts.requestTimeoutMs ?? 120_000, opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES), opts.watchBuffer ?? 10_000)
 }
 
 /** Arguments as they travel: a run's failure travels as its message (what `runs.fail` keeps of it). */
