@@ -90,6 +90,8 @@ export class Events {
   append(run: string, type: string): Appended
   /** Appends an event; returns its sequence, hash, previous hash and timestamp. */
   append<T = Value>(run: string, type: string, payload: T & Storable<T>): Appended
+  /** Either of the above (the form a remote facade's mapped type keeps: the last overload). */
+  append<T = Value>(run: string, type: string, payload?: T & Storable<T>): Appended
   append(run: string, type: string, payload?: unknown): Appended {
     checkType(type)
     const bytes = encode(payload === undefined ? null : payload)
@@ -146,6 +148,8 @@ export class ScopedEvents {
   append(type: string): Appended
   /** See {@link Events.append}. */
   append<T = Value>(type: string, payload: T & Storable<T>): Appended
+  /** Either of the above. */
+  append<T = Value>(type: string, payload?: T & Storable<T>): Appended
   append(type: string, payload?: unknown): Appended {
     return this.events.append(this.run, type, payload as Value)
   }

@@ -306,6 +306,8 @@ export class Traces {
   tree(run: RunId, id: TraceId): TraceNode
   /** Every tree of the run: one node per root, in the order they were recorded. */
   tree(run: RunId): TraceNode[]
+  /** Either of the above (the form a remote facade's mapped type keeps: the last overload). */
+  tree(run: RunId, id?: TraceId): TraceNode | TraceNode[]
   tree(run: RunId, id?: TraceId): TraceNode | TraceNode[] {
     if (id !== undefined) checkId('id', id)
     const nodes = nest(this.target.read(run, (tx) => tx.tracesTree(run, id)))
@@ -359,6 +361,8 @@ export class ScopedTraces {
   tree(id: TraceId): TraceNode
   /** See {@link Traces.tree}. */
   tree(): TraceNode[]
+  /** Either of the above. */
+  tree(id?: TraceId): TraceNode | TraceNode[]
   tree(id?: TraceId): TraceNode | TraceNode[] {
     return id === undefined ? this.traces.tree(this.run) : this.traces.tree(this.run, id)
   }

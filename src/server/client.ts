@@ -224,8 +224,9 @@ class NetWire implements Wire {
       if (!Array.isArray(msg) || typeof msg[0] !== 'number') continue
       const [id, status, payload] = msg as [number, number, unknown]
       if (id === 0) {
-        // An error about the connection itself: it is closing.
-        this.#fail(status === ERR ? fromWire(payload) : new ConnectionError('the owner closed the connection', { url: this.url }))
+        // An error about the connection itself: the owner is closing it.
+        const why = status === ERR ? fromWire(payload) : undefined
+        this.#fail(new ConnectionError(`the owner at ${this.url} closed the connection${why ? `: ${why.message}` : ''}`, { url: this.url, reason: why?.code ?? null }))
         continue
       }
       const p = this.#pending.get(id)
@@ -409,10 +410,51 @@ export async function connect(url: string, opts: ConnectOptions = {}): Promise<R
   return remoteDatabase(new NetWire(socket, url, opts.requestTimeoutMs ?? 120_000, opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES), opts.watchBuffer ?? 10_000)
 }
 
-/** Arguments as they travel: a run's failure travels as its message (what `runs.fail` keeps of it). */
+/**
+ * Arguments as they travel: a run's failure as its message (what
+ * `runs.fail` keeps of it), and an iterable that is not an array (the Map or
+ * generator `putMany` takes) as the array it yields.
+ */
 function wireArgs(op: string, args: unknown[]): unknown[] {
-  if (op === 'runs.fail' && args[1] instanceof Error) return [args[0], args[1].message]
-  return args
+  if (op === 'runs.fail' && args[1] instanceof Error) args = [args[0], args[1].message]
+  return args.map((a) => {
+    const sent = typeof a === 'object' && a !== null && !Array.isArray(a) && !ArrayBuffer.isView(a) && Symbol.iterator in a ? Array.from(a as Iterable<unknown>) : a
+    sendable(sent, '$', [])
+    return sent
+  })
+}
+
+/** A request with its arguments made ready to travel; what cannot travel is a rejection, as every remote failure is. */
+function requestWith(wire: Wire, op: string, args: unknown[], where: Where): Promise<unknown> {
+  let sent: unknown[]
+  try {
+    sent = wireArgs(op, args)
+  } catch (e) {
+    return Promise.reject(e)
+  }
+  return wire.request(op, sent, where)
+}
+
+/**
+ * Refuses what MessagePack would silently change on the way (a function or
+ * a symbol would arrive as `undefined`, a Map as an object, a cycle would
+ * not arrive), with the error and message the value codec gives in process.
+ */
+function sendable(v: unknown, path: string, stack: object[]): void {
+  if (typeof v === 'function') throw new InvalidArgumentError(`a function at ${path} cannot be stored`, { path })
+  if (typeof v === 'symbol') throw new InvalidArgumentError(`a symbol at ${path} cannot be stored`, { path })
+  if (typeof v !== 'object' || v === null || ArrayBuffer.isView(v)) return
+  if (stack.includes(v)) throw new InvalidArgumentError(`a cycle at ${path} cannot be stored`, { path })
+  if (v instanceof Map || v instanceof WeakMap) throw new InvalidArgumentError(`an instance of ${v.constructor.name} at ${path} cannot be stored`, { path })
+  if (stack.length > 256) return
+  stack.push(v)
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) sendable(v[i], `${path}[${i}]`, stack)
+  } else {
+    if (Object.getOwnPropertySymbols(v).length > 0) throw new InvalidArgumentError(`a symbol-keyed property at ${path} cannot be stored`, { path })
+    for (const key of Object.keys(v)) sendable((v as Record<string, unknown>)[key], `${path}.${key}`, stack)
+  }
+  stack.pop()
 }
 
 const FACADES: FacadeName[] = ['kv', 'runs', 'events', 'state', 'json', 'traces', 'vectors', 'machines']
@@ -430,7 +472,7 @@ function facade(wire: Wire, name: string, where: Where, overrides: Record<string
         let fn = methods.get(method)
         if (fn === undefined) {
           const op = `${name}.${method}`
-          fn = Object.hasOwn(overrides, method) ? overrides[method] : (...args: unknown[]) => wire.request(op, wireArgs(op, args), where)
+          fn = Object.hasOwn(overrides, method) ? overrides[method] : (...args: unknown[]) => requestWith(wire, op, args, where)
           methods.set(method, fn)
         }
         return fn
@@ -457,7 +499,10 @@ function remoteDatabase(wire: Wire, watchBuffer: number): RemoteDatabase {
       let beginError: unknown
       const sent: Promise<unknown>[] = []
       const send = (op: string, args: unknown[]): Promise<unknown> => {
-        const p = wire.request(op, wireArgs(op, args), [2, id]).catch((e: unknown) => {
+        // A request that failed because the begin did (its answer may
+        // come first) fails with the begin's error.
+        const p = requestWith(wire, op, args, [2, id]).catch(async (e: unknown) => {
+          await begun.catch(() => {})
           throw beginError ?? e
         })
         p.catch(() => {})
