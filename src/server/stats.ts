@@ -28,7 +28,17 @@ export interface ServerStats {
   /** Bytes sent. */
   bytesOut: number
   /** Latency in the owner (from a whole request frame to its answer written), by operation: only operations seen. */
-  latency: Record<string, { count: number; p50Us: number; p99Us: number }>
+  latency: Record<string, OpLatency>
+}
+
+/** One operation's answered requests and their latency. */
+export interface OpLatency {
+  /** Requests answered. */
+  count: number
+  /** Median latency, µs (the upper bound of its bucket: buckets are a quarter power of two wide). */
+  p50Us: number
+  /** 99th percentile latency, µs (likewise). */
+  p99Us: number
 }
 
 const CONNECTIONS = 0
