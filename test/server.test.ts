@@ -266,6 +266,38 @@ describe('remote transactions', () => {
   })
 })
 
+describe('strict mode over the wire', () => {
+  it('acknowledges a write only once it is fsynced, and shares fsyncs between requests', async () => {
+    const db = openDb({ durability: 'strict' })
+    const server = await serve(db)
+    const clients = [await connect(server.url), await connect(server.url)]
+    const run = db.runs.begin({})
+    const fsyncsBefore = db.stats().wal!.fsyncs
+    const early: number[] = []
+    const N = 200
+    await Promise.all(
+      Array.from({ length: N }, async (_, i) => {
+        const version = await clients[i % 2].kv.put(run, `k${i}`, i)
+        // The owner's engine, read the moment the answer arrives: the
+        // write it acknowledges is on disk.
+        if (db.stats().wal!.durableVersion < version) early.push(version)
+      }),
+    )
+    expect(early).toEqual([])
+    const fsyncs = db.stats().wal!.fsyncs - fsyncsBefore
+    expect(fsyncs).toBeGreaterThan(0)
+    expect(fsyncs).toBeLessThan(N / 2)
+    // Transactions and single writes of every primitive too.
+    const events = await clients[0].events.append(run, 'e', { x: 1 })
+    expect(db.stats().wal!.durableVersion).toBeGreaterThanOrEqual(db.stats().version)
+    expect(events.sequence).toBe(0)
+    await clients[1].transaction(run, async (tx) => {
+      void tx.kv.put('t', 1)
+    })
+    expect(db.stats().wal!.durableVersion).toBe(db.stats().version)
+  })
+})
+
 describe('remote watch', () => {
   it('streams commits, ends on break, and a reader that falls behind gets LaggedError', async () => {
     const db = openDb()

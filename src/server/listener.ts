@@ -62,6 +62,19 @@ export interface ServeOptions {
   limits?: ServeLimits
 }
 
+/**
+ * Strict-mode acknowledgement of the serving thread's commits, which do not
+ * wait for their own fsync (`deferDurabilityOnThisThread`): the answers to
+ * the requests read together are sent once one fsync covers them all.
+ * @internal
+ */
+export interface GroupCommit {
+  /** The newest commit version. */
+  version(): number
+  /** Resolves once `version` is durable. */
+  wait(version: number): Promise<void>
+}
+
 /** {@link ServeLimits} with every default filled in. @internal */
 export type Limits = Required<ServeLimits>
 
@@ -141,10 +154,13 @@ class Connection {
   #frameTimer: NodeJS.Timeout | undefined
   #handshakeTimer: NodeJS.Timeout | undefined
   #closed = false
+  /** While frames are handled under group commit: their answers, sent once durable. */
+  #held: Buffer[] | null = null
 
   constructor(
     socket: net.Socket,
     db: Database,
+    private readonly group: GroupCommit | null,
     private readonly limits: Limits,
     private readonly token: Buffer | null,
     private readonly counters: Counters,
@@ -177,13 +193,18 @@ class Connection {
       this.#drop()
       return
     }
-    // Answers to the frames of one read leave in one write.
+    // Answers to the frames of one read leave in one write; under group
+    // commit, once one fsync covers every commit they made.
+    const group = bodies.length > 0 && this.#hello ? this.group : null
+    const before = group?.version() ?? 0
+    if (group !== null) this.#held = []
     this.#socket.cork()
     for (const body of bodies) {
       if (this.#closed) break
       this.#frame(body)
     }
     this.#socket.uncork()
+    if (group !== null) this.#release(group, before)
     if (this.#closed) return
     if (this.#reader.pending > 0) {
       if (this.#frameTimer === undefined) this.#frameTimer = setTimeout(() => this.#drop(), this.limits.frameTimeoutMs)
@@ -289,6 +310,36 @@ class Connection {
     this.#send({ inMem: PROTOCOL_VERSION, server: 'in-mem' })
   }
 
+  /** Sends the held answers: at once if nothing was committed, else once it is durable. */
+  #release(group: GroupCommit, before: number): void {
+    const held = this.#held ?? []
+    this.#held = null
+    if (held.length === 0) return
+    const after = group.version()
+    if (after === before) {
+      this.#cork(held)
+      return
+    }
+    this.#inFlight++
+    group.wait(after).then(
+      () => this.#cork(held),
+      (e: unknown) => {
+        // Not durable: no answer may say it was. Each held request fails.
+        this.#cork(held.map((b) => frame([(unpack(b.subarray(4)) as [number])[0], ERR, toWire(e)])))
+      },
+    ).finally(() => {
+      this.#inFlight--
+      this.#flowControl()
+    })
+  }
+
+  #cork(frames: Buffer[]): void {
+    if (this.#closed) return
+    this.#socket.cork()
+    for (const f of frames) this.#write(f)
+    this.#socket.uncork()
+  }
+
   #answer(id: number, op: number, started: number, status: number, payload: unknown): void {
     if (this.#closed) return
     this.counters.answered(op, performance.now() - started, status === ERR)
@@ -298,7 +349,8 @@ class Connection {
     } catch (e) {
       out = frame([id, ERR, toWire(e)])
     }
-    this.#write(out)
+    if (this.#held !== null) this.#held.push(out)
+    else this.#write(out)
   }
 
   #send(message: unknown): void {
@@ -363,14 +415,15 @@ export class Listener {
 
   private constructor(
     private readonly db: Database,
+    private readonly group: GroupCommit | null,
     private readonly limits: Limits,
     private readonly token: Buffer | null,
     private readonly counters: Counters,
   ) {}
 
   /** Starts listening as `opts` (checked by {@link checkServeOptions}) says. */
-  static async start(db: Database, opts: ReturnType<typeof checkServeOptions>, counters: Counters, ownsSocketDir: boolean): Promise<Listener> {
-    const l = new Listener(db, opts.limits, opts.token === null ? null : digest(opts.token), counters)
+  static async start(db: Database, opts: ReturnType<typeof checkServeOptions>, counters: Counters, ownsSocketDir: boolean, group: GroupCommit | null = null): Promise<Listener> {
+    const l = new Listener(db, group, opts.limits, opts.token === null ? null : digest(opts.token), counters)
     try {
       if (opts.socket !== null) await l.#listenSocket(opts.socket, ownsSocketDir)
       if (opts.listen !== null) await l.#listenTcp(opts.listen.host, opts.listen.port, opts.tls)
@@ -393,7 +446,7 @@ export class Listener {
       setTimeout(() => socket.destroy(), 1000).unref()
       return
     }
-    const c = new Connection(socket, this.db, this.limits, this.token, this.counters, () => this.stats(), (gone) => this.#connections.delete(gone))
+    const c = new Connection(socket, this.db, this.group, this.limits, this.token, this.counters, () => this.stats(), (gone) => this.#connections.delete(gone))
     this.#connections.add(c)
   }
 

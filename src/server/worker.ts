@@ -7,7 +7,9 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { Database, type OpenOptions } from '../database.js'
-import { Listener, type checkServeOptions } from './listener.js'
+import { DurableWaiter } from '../durable.js'
+import { nativeHandles } from '../internal.js'
+import { type GroupCommit, Listener, type checkServeOptions } from './listener.js'
 import { toWire } from './protocol.js'
 import { Counters } from './stats.js'
 
@@ -19,6 +21,20 @@ export interface WorkerData {
   counters: SharedArrayBuffer
 }
 
+/**
+ * In strict mode, this thread's commits stop waiting for their own fsync:
+ * the listener waits once for all the commits of the requests it read
+ * together before it answers them (group commit across clients).
+ */
+function groupCommit(db: Database): GroupCommit | null {
+  if (db.stats().durability !== 'strict') return null
+  const native = nativeHandles.get(db)
+  if (native === undefined) return null
+  native.deferDurabilityOnThisThread(true)
+  const waiter = new DurableWaiter(native)
+  return { version: () => native.version, wait: (v) => waiter.wait(v) }
+}
+
 async function main(): Promise<void> {
   const data = workerData as WorkerData
   const port = parentPort
@@ -27,7 +43,7 @@ async function main(): Promise<void> {
   let listener: Listener
   try {
     opened = Database.open(data.path, data.options)
-    listener = await Listener.start(opened, data.serve, new Counters(data.counters), true)
+    listener = await Listener.start(opened, data.serve, new Counters(data.counters), true, groupCommit(opened))
   } catch (e) {
     port.postMessage({ error: toWire(e) })
     // A failed start leaves nothing open.

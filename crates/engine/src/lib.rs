@@ -32,7 +32,7 @@ pub use access::{Db, EngineTx, IndexLoad, SecondaryIndex};
 pub use core::checkpointing::{CheckpointProgress, CheckpointReport};
 pub use core::options::{Durability, OpenOptions};
 pub use core::runs::{RunAction, RunInfo, RunListOptions, RunStatus};
-pub use core::{Engine, Handle, MaintenanceStats, RecoveryStats, Stats};
+pub use core::{Engine, Handle, MaintenanceStats, RecoveryStats, Stats, defer_durability};
 pub use history::{DiffEntry, LoggedCommit, RunDiff};
 pub use primitives::events::{Appended, Event, RangeOptions as EventRangeOptions, Verification};
 pub use primitives::json::JsonDb;

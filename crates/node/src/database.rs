@@ -297,6 +297,24 @@ impl NativeDatabase {
         Ok(AsyncTask::new(Durable { engine: self.engine()?, version: None }))
     }
 
+    /// The newest visible commit version.
+    #[napi(getter, catch_unwind)]
+    pub fn version(&self) -> Result<f64> {
+        Ok(self.engine()?.version() as f64)
+    }
+
+    /// From now on, commits made on the calling thread (whatever handle
+    /// they go through) return without waiting for their fsync in strict
+    /// mode; the caller waits with `waitDurable` before it acknowledges
+    /// them. For the server's thread (group commit); see
+    /// `in_mem_engine::defer_durability`.
+    #[napi(catch_unwind)]
+    pub fn defer_durability_on_this_thread(&self, on: bool) -> Result<()> {
+        self.engine()?;
+        in_mem_engine::defer_durability(on);
+        Ok(())
+    }
+
     /// Database statistics as JSON.
     #[napi(catch_unwind)]
     pub fn stats(&self) -> Result<String> {

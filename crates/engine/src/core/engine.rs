@@ -12,6 +12,7 @@
 //! Then, outside the lock, a strict commit waits for its record's fsync
 //! (group commit); its caller is answered only after that.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -112,6 +113,22 @@ struct Maintenance {
     /// Test hook: the next round panics.
     #[cfg(feature = "test-hooks")]
     panic_next: AtomicBool,
+}
+
+thread_local! {
+    /// Whether commits made on this thread return before their fsync
+    /// ([`defer_durability`]).
+    static DEFERRED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Makes commits made on the calling thread return once applied, without
+/// waiting for their fsync in strict mode, for a caller that acknowledges
+/// nothing before it has itself waited ([`Engine::wait_durable`]) for the
+/// newest version: the server's thread, which waits once for all the commits
+/// of the requests it read together (group commit). Other threads are not
+/// affected.
+pub fn defer_durability(on: bool) {
+    DEFERRED.with(|d| d.set(on));
 }
 
 pub struct Engine {
@@ -582,7 +599,7 @@ impl Engine {
                 }
             }
         };
-        if wait {
+        if wait && !DEFERRED.with(Cell::get) {
             self.wait_durable(version)?;
         }
         Ok(version)

@@ -14,4 +14,4 @@ pub mod registry;
 pub mod runs;
 mod tx;
 
-pub use engine::{Engine, Handle, MaintenanceStats, RecoveryStats, Stats};
+pub use engine::{Engine, Handle, MaintenanceStats, RecoveryStats, Stats, defer_durability};
