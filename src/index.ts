@@ -9,6 +9,10 @@
  */
 export { Database } from './database.js'
 export type { CheckpointOptions, CheckpointProgress, CheckpointReport, Durability, OpenOptions, NotPromise, Stats, TransactionOptions } from './database.js'
+export type { ConnectOptions, Remote, RemoteDatabase, RemoteScope, RemoteTx, RemoteView } from './server/client.js'
+export type { Server } from './server/owner.js'
+export type { ServeLimits, ServeOptions, ServeTls } from './server/listener.js'
+export type { ServerStats } from './server/stats.js'
 export { Kv, ScopedKv } from './kv.js'
 export type { ListOptions, PutOptions, Versioned } from './kv.js'
 export { Runs } from './runs.js'
