@@ -157,7 +157,7 @@ async function connectOwner(ctx: Context, locked: LockedError): Promise<RemoteDa
       return await Database.connect(url, token === undefined ? {} : { token })
     } catch (e) {
       // A refused token is the answer; a socket nobody listens on is a stale SERVER.
-      if (!(e instanceof ConnectionError) || !/nothing serves there/.test(e.message)) throw e
+      if (!(e instanceof ConnectionError) || !['ENOENT', 'ECONNREFUSED'].includes(e.details.cause as string)) throw e
     }
   }
   // `serving: false` has the CLI say how to serve.
