@@ -1020,8 +1020,8 @@ const serve: Command = {
     'serves, the other commands given the same directory run through it (found by the SERVER file it writes).',
   ],
   options: {
-    listen: { type: 'string', value: '<host:port>', help: 'also listen on TCP (127.0.0.1:0 picks a free port); needs --token-file' },
-    'token-file': { type: 'string', value: '<file>', help: 'a file holding the token every client must present (default: $IN_MEM_TOKEN; none on the socket alone)' },
+    listen: { type: 'string', value: '<host:port>', help: 'also listen on TCP (127.0.0.1:0 picks a free port); needs a token (--token-file)' },
+    'token-file': { type: 'string', value: '<file>', help: 'a file holding the token every client must present (default: $IN_MEM_TOKEN; with neither, the socket alone is served, without a token)' },
     'tls-cert': { type: 'string', value: '<file>', help: 'serve TLS on the TCP listener with this certificate (chain), PEM; with --tls-key' },
     'tls-key': { type: 'string', value: '<file>', help: "the certificate's private key, PEM" },
     durability: { type: 'string', value: '<mode>', help: 'buffered (default: a commit returns once written to the OS) or strict (once fsynced)' },
