@@ -63,6 +63,16 @@ export declare class NativeDatabase {
   waitDurable(version: number): Promise<unknown>
   /** Writes and fsyncs everything committed so far (off the event loop). */
   flush(): Promise<unknown>
+  /** The newest visible commit version. */
+  get version(): number
+  /**
+   * From now on, commits made on the calling thread (whatever handle
+   * they go through) return without waiting for their fsync in strict
+   * mode; the caller waits with `waitDurable` before it acknowledges
+   * them. For the server's thread (group commit); see
+   * `in_mem_engine::defer_durability`.
+   */
+  deferDurabilityOnThisThread(on: boolean): void
   /** Database statistics as JSON. */
   stats(): string
   /**

@@ -1,6 +1,7 @@
 /**
- * The `in-mem` command-line tool: inspect a data directory that another
- * process wrote and closed, or serve one to an agent over MCP (`in-mem mcp`). `bin/in-mem.js` runs {@link main}; see
+ * The `in-mem` command-line tool: inspect a data directory (one that another
+ * process wrote and closed, or one its owner serves), serve one to other
+ * processes (`in-mem serve`), or to an agent over MCP (`in-mem mcp`). `bin/in-mem.js` runs {@link main}; see
  * `in-mem --help` and the README's CLI section. Not part of the library's API.
  * @module
  */
@@ -72,6 +73,7 @@ export async function main(argv: string[] = process.argv.slice(2), io: CliIo = {
       },
       stderrTTY: io.stderr.isTTY === true,
       columns: io.stdout.isTTY && io.stdout.columns ? Math.max(60, io.stdout.columns) : 120,
+      env: io.env,
     }
     return await parsed.command.run(ctx)
   } catch (e) {
@@ -90,6 +92,9 @@ function report(e: unknown, io: CliIo, json: boolean, commandName: string | unde
   } else if (code === 'LOCKED') {
     const pid = typeof details.pid === 'number' ? `process ${details.pid}` : 'the process that holds it'
     lines.push(`in-mem: the directory is open in ${pid}; close it there (or let it exit) and run this again`)
+    if (details.serving === false) {
+      lines.push('in-mem: the owner is not serving it: call db.serve() there (or open the directory with `in-mem serve`) and commands run through the owner')
+    }
   } else if (code === 'CORRUPTION') {
     lines.push("in-mem: nothing on disk was changed; Database.open(dir, { repair: true }) cuts the damage away (see docs/durability.md)")
   } else if (!(e instanceof InMemError) && io.env.IN_MEM_DEBUG) {

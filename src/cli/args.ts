@@ -191,7 +191,7 @@ export function globalHelp(commands: CommandSpec[], version: string): string {
   const w = Math.max(...heads.map((h) => h.length))
   const list = commands.map((c, i) => `  ${heads[i].padEnd(w)}   ${c.summary}`)
   return [
-    `in-mem ${version}: inspect an in-mem data directory, or serve it to an agent over MCP`,
+    `in-mem ${version}: inspect an in-mem data directory, serve it to other processes, or to an agent over MCP`,
     '',
     'Usage: in-mem <command> [arguments] [options] [dir]',
     '',
@@ -204,7 +204,10 @@ export function globalHelp(commands: CommandSpec[], version: string): string {
     'A run is named by its id or by any unique prefix or suffix of it (such as the',
     '…3f0a9c1e2b7d forms the tables print). The directory is opened for reading',
     '(buffered, no checkpoint on close), so reading never rewrites its files; only',
-    '`checkpoint` and `mcp` write. It must not be open in another process.',
+    '`checkpoint`, `serve` and `mcp` write. When another process owns the directory',
+    'and serves it (db.serve(), or `in-mem serve`), the commands run through that',
+    'owner, found by the SERVER file beside LOCK (its token, if it has one, from',
+    '--token-file or $IN_MEM_TOKEN); when the owner does not serve, they fail (LOCKED).',
     '',
     'Exit codes: 0 ok; 1 an error, or `events verify` found a broken chain;',
     '2 a usage error. Errors go to stderr as `in-mem: <message> (<CODE>)`; with',

@@ -2,10 +2,10 @@
  * The commands of the `in-mem` CLI. Not part of the library's API.
  * @module
  */
-import { existsSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { Database } from '../database.js'
-import { InMemError, NotFoundError } from '../errors.js'
+import { ConnectionError, InMemError, LockedError, NotFoundError } from '../errors.js'
 import type { Event, Verification } from '../events.js'
 import type { Changes, LoggedCommit, RunDiff } from '../history.js'
 import type { MachineInstance } from '../machines.js'
@@ -15,7 +15,9 @@ import { type CommandSpec, UsageError, integer } from './args.js'
 import { replayReport, runReport, tailReport } from './reports.js'
 import { type Paint, bar, bytes, compact, deltas, duration, fields, jsonSafe, plural, shortHash, shortRun, table, time, truncate } from './format.js'
 import { threadOf } from '../langgraph/threads.js'
-import { checkpoints, head, readableEntry, readableKey, type KvReader } from './langgraph.js'
+import { type RemoteDatabase, localRemote } from '../server/client.js'
+import { SERVER_FILE, type ServerRecord } from '../server/owner.js'
+import { type KvReader, type ThreadCheckpoint, checkpoints, head, readableEntry, readableKey } from './langgraph.js'
 
 /** What a command runs with. */
 export interface Context {
@@ -37,12 +39,19 @@ export interface Context {
   stderrTTY: boolean
   /** Terminal width for cutting long values (stdout's, or 120). */
   columns: number
+  /** The environment (`IN_MEM_TOKEN`). */
+  env: NodeJS.ProcessEnv
 }
 
 /** A command: its spec and what it does; resolves to the exit code. */
 export interface Command extends CommandSpec {
   /** Runs it. */
   run: (ctx: Context) => Promise<number>
+}
+
+/** The option of every command that may run through the directory's owner. */
+const OWNER_TOKEN: Command['options'] = {
+  'token-file': { type: 'string', value: '<file>', help: "when the directory's owner serves it with a token: a file holding it (default: $IN_MEM_TOKEN)" },
 }
 
 /** The open options of every command but `checkpoint`: nothing a read does changes a file but LOCK. */
@@ -66,13 +75,93 @@ export function openDir(dir: string, write = false): Database {
   return Database.open(dir, write ? WRITABLE : READ_ONLY)
 }
 
-async function withDb<T>(ctx: Context, fn: (db: Database) => T | Promise<T>, write = false): Promise<T> {
-  const db = openDir(ctx.dir, write)
+/** The token to present to an owner: the contents of `--token-file`, else `$IN_MEM_TOKEN`. */
+function tokenOf(ctx: Context): string | undefined {
+  const file = ctx.values['token-file']
+  if (typeof file === 'string') return readToken(file)
+  const env = ctx.env.IN_MEM_TOKEN
+  return env === undefined || env === '' ? undefined : env
+}
+
+/** A token file's contents, without the trailing newline. */
+function readToken(file: string): string {
+  let text: string
   try {
-    return await fn(db)
+    text = readFileSync(file, 'utf8')
+  } catch (e) {
+    throw new UsageError(`cannot read the token file ${file}: ${(e as Error).message}`)
+  }
+  const token = text.replace(/\r?\n$/, '')
+  if (token === '') throw new UsageError(`the token file ${file} is empty`)
+  return token
+}
+
+/** What `SERVER` in `dir` says, if it is there. */
+function serverRecord(dir: string): Partial<ServerRecord> | undefined {
+  try {
+    const record = JSON.parse(readFileSync(join(dir, SERVER_FILE), 'utf8')) as unknown
+    return typeof record === 'object' && record !== null ? record : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The owner's socket URL from `SERVER` in `dir`, if it has one. */
+function ownerUrl(dir: string): string | undefined {
+  const urls = serverRecord(dir)?.urls
+  return Array.isArray(urls) ? urls.find((u) => typeof u === 'string' && u.startsWith('unix:')) : undefined
+}
+
+/** The owner's pid from `SERVER` in `dir`. */
+function ownerPid(dir: string): number | undefined {
+  const pid = serverRecord(dir)?.pid
+  return typeof pid === 'number' ? pid : undefined
+}
+
+/**
+ * Runs `fn` on the directory: opened here (read-only, or writable for
+ * `write`) and read through the remote API in process; or, when another
+ * process owns it (`LockedError`), through that owner's socket, found in
+ * `SERVER`. A locked directory whose owner does not serve keeps its
+ * `LockedError`, with a line on how to serve. `fn` also gets the database
+ * opened here, when it was (`checkpoint` draws its progress from it).
+ */
+async function withDb<T>(ctx: Context, fn: (db: RemoteDatabase, local?: Database) => T | Promise<T>, write = false): Promise<T> {
+  let db: Database
+  try {
+    db = openDir(ctx.dir, write)
+  } catch (e) {
+    if (!(e instanceof LockedError)) throw e
+    const remote = await connectOwner(ctx, e)
+    try {
+      return await fn(remote)
+    } finally {
+      await remote.close()
+    }
+  }
+  const remote = localRemote(db)
+  try {
+    return await fn(remote, db)
   } finally {
+    await remote.close()
     db.close()
   }
+}
+
+/** Connects to the owner of a locked directory, or throws `locked` with how to serve. */
+async function connectOwner(ctx: Context, locked: LockedError): Promise<RemoteDatabase> {
+  const token = tokenOf(ctx)
+  const url = ownerUrl(ctx.dir)
+  if (url !== undefined) {
+    try {
+      return await Database.connect(url, token === undefined ? {} : { token })
+    } catch (e) {
+      // A refused token is the answer; a socket nobody listens on is a stale SERVER.
+      if (!(e instanceof ConnectionError) || !['ENOENT', 'ECONNREFUSED'].includes(e.details.cause as string)) throw e
+    }
+  }
+  // `serving: false` has the CLI say how to serve.
+  throw new LockedError(locked.message, { ...locked.details, serving: false })
 }
 
 function emit(ctx: Context, value: unknown): void {
@@ -82,15 +171,15 @@ function emit(ctx: Context, value: unknown): void {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 /** A run named by its id, or by a unique prefix or suffix of it (a leading `…` is ignored). */
-export function resolveRun(db: Database, ref: string): RunInfo {
+export async function resolveRun(db: RemoteDatabase, ref: string): Promise<RunInfo> {
   const r = ref.trim().replace(/^(…|\.\.\.)/, '').toLowerCase()
   if (UUID.test(r)) {
-    const info = db.runs.get(r)
+    const info = await db.runs.get(r)
     if (info === undefined) throw new NotFoundError(`run ${r} does not exist`, { run: r })
     return info
   }
   if (!/^[0-9a-f-]{4,}$/.test(r)) throw new UsageError(`"${ref}" is not a run id, nor 4 or more hex digits of one`)
-  const matches = db.runs.list().filter((x) => x.id.startsWith(r) || x.id.endsWith(r))
+  const matches = (await db.runs.list()).filter((x) => x.id.startsWith(r) || x.id.endsWith(r))
   if (matches.length === 0) throw new NotFoundError(`no run id starts or ends with ${r}`, { run: r })
   if (matches.length > 1) {
     const shown = matches.slice(0, 5).map((m) => m.id)
@@ -133,10 +222,11 @@ const runsList: Command = {
     parent: { type: 'string', value: '<run>', help: 'only the children of this run (forks included)' },
     limit: { type: 'string', value: '<n>', help: 'at most n runs' },
     after: { type: 'string', value: '<run>', help: 'runs created after this one (the next page after a --limit)' },
+    ...OWNER_TOKEN,
   },
   examples: ['runs list', 'runs list --status completed --tag demo ./agent-data', 'runs list --parent 3f0a9c1e2b7d --json'],
   run: (ctx) =>
-    withDb(ctx, (db) => {
+    withDb(ctx, async (db) => {
       const opts: RunListOptions = {}
       const v = ctx.values
       if (v.status !== undefined) {
@@ -144,10 +234,10 @@ const runsList: Command = {
         opts.status = v.status as RunStatus
       }
       if (v.tag !== undefined) opts.tag = v.tag as string
-      if (v.parent !== undefined) opts.parent = resolveRun(db, v.parent as string).id
-      if (v.after !== undefined) opts.after = resolveRun(db, v.after as string).id
+      if (v.parent !== undefined) opts.parent = (await resolveRun(db, v.parent as string)).id
+      if (v.after !== undefined) opts.after = (await resolveRun(db, v.after as string)).id
       opts.limit = integer('--limit', v.limit, 1)
-      const runs = db.runs.list(opts)
+      const runs = await db.runs.list(opts)
       if (ctx.json) {
         emit(ctx, { runs })
         return 0
@@ -191,8 +281,8 @@ function summarizeWrites(c: LoggedCommit, thread = false): string {
 }
 
 /** A LangGraph thread's checkpoints (newest first) and the channel values of its newest root checkpoint. */
-function threadLines(ctx: Context, thread: string, kv: KvReader, shown: ReturnType<typeof checkpoints>, keys: number): string[] {
-  const all = checkpoints(kv).length
+async function threadLines(ctx: Context, thread: string, kv: KvReader, shown: ThreadCheckpoint[], keys: number): Promise<string[]> {
+  const all = (await checkpoints(kv)).length
   const out = ['', ctx.paint('bold', `langgraph thread ${JSON.stringify(thread)} (${plural(all, 'checkpoint')}${shown.length < all ? `, the newest ${shown.length}` : ''}; ${plural(keys, 'key')})`)]
   if (shown.length > 0) {
     const meta = (m: unknown, k: string) => String((m as Record<string, unknown> | null)?.[k] ?? '-')
@@ -204,13 +294,13 @@ function threadLines(ctx: Context, thread: string, kv: KvReader, shown: ReturnTy
       ).map((l) => `  ${l}`),
     )
   }
-  out.push(...channelLines(ctx, kv))
+  out.push(...(await channelLines(ctx, kv)))
   return out
 }
 
 /** The channel values of the thread's newest root checkpoint, one per line. */
-function channelLines(ctx: Context, kv: KvReader): string[] {
-  const h = head(kv)
+async function channelLines(ctx: Context, kv: KvReader): Promise<string[]> {
+  const h = await head(kv)
   if (h === undefined) return []
   const entries = Object.entries(h.values)
   const out = ['', ctx.paint('bold', `channels at ${h.id} (${entries.length})`)]
@@ -230,13 +320,14 @@ const runsShow: Command = {
   ],
   options: {
     limit: { type: 'string', short: 'n', value: '<n>', help: 'show the last n commits of the log (default 20; 0: all)' },
+    ...OWNER_TOKEN,
   },
   examples: ['runs show 01936f0e-8c2a-7d41-9a53-3f0a9c1e2b7d', 'runs show 3f0a9c1e2b7d -n 0 --json'],
   run: (ctx) =>
-    withDb(ctx, (db) => {
-      const info = resolveRun(db, ctx.args.run!)
+    withDb(ctx, async (db) => {
+      const info = await resolveRun(db, ctx.args.run!)
       const n = integer('-n', ctx.values.limit, 0) ?? 20
-      const report = runReport(db, info, undefined, n)
+      const report = await runReport(db, info, undefined, n)
       if (ctx.json) {
         emit(ctx, report)
         return 0
@@ -278,7 +369,7 @@ const runsShow: Command = {
         ),
       )
 
-      if (graph !== undefined) ctx.out(...threadLines(ctx, graph.thread, scope.kv, graph.checkpoints, c.kv))
+      if (graph !== undefined) ctx.out(...(await threadLines(ctx, graph.thread, scope.kv, graph.checkpoints, c.kv)))
 
       ctx.out('', ctx.paint('bold', `children (${children.length})`))
       if (children.length > 0) {
@@ -335,14 +426,15 @@ const eventsTail: Command = {
   options: {
     lines: { type: 'string', short: 'n', value: '<n>', help: 'how many events (default 20; 0: all)' },
     type: { type: 'string', value: '<type>', help: 'only events of this type' },
+    ...OWNER_TOKEN,
   },
   examples: ['events tail 3f0a9c1e2b7d', 'events tail 3f0a9c1e2b7d -n 5 --type tool.called --json'],
   run: (ctx) =>
-    withDb(ctx, (db) => {
-      const info = resolveRun(db, ctx.args.run!)
+    withDb(ctx, async (db) => {
+      const info = await resolveRun(db, ctx.args.run!)
       const n = integer('-n', ctx.values.lines, 0) ?? 20
       const type = ctx.values.type as string | undefined
-      const report = tailReport(db, info.id, n, type)
+      const report = await tailReport(db, info.id, n, type)
       if (ctx.json) {
         emit(ctx, report)
         return 0
@@ -368,13 +460,14 @@ const eventsVerify: Command = {
     "Recomputes the SHA-256 hash chain of a run's EventLog (or of every run's, with --all) and says whether",
     'it is intact; when it is not, names the first event that does not fit and why, and exits with 1.',
   ],
-  options: { all: { type: 'boolean', help: 'verify every run' } },
+  options: { all: { type: 'boolean', help: 'verify every run' }, ...OWNER_TOKEN },
   examples: ['events verify 3f0a9c1e2b7d', 'events verify --all --json ./agent-data'],
   run: (ctx) =>
-    withDb(ctx, (db) => {
+    withDb(ctx, async (db) => {
       const all = ctx.values.all === true
-      const runs = all ? db.runs.list() : [resolveRun(db, ctx.args.run!)]
-      const results: (Verification & { run: string })[] = runs.map((r) => ({ run: r.id, ...db.events.verify(r.id) }))
+      const runs = all ? await db.runs.list() : [await resolveRun(db, ctx.args.run!)]
+      const results: (Verification & { run: string })[] = []
+      for (const r of runs) results.push({ run: r.id, ...(await db.events.verify(r.id)) })
       const bad = results.filter((r) => !r.valid)
       if (ctx.json) {
         emit(ctx, all ? { valid: bad.length === 0, runs: results } : results[0])
@@ -404,12 +497,13 @@ const vectorsList: Command = {
   args: ['run'],
   summary: "a run's vector collections: dimension, metric and how many vectors",
   description: ["Lists the vector collections of a run (db.vectors): each one's name, dimension, metric and number of vectors."],
-  options: {},
+  options: { ...OWNER_TOKEN },
   examples: ['vectors list 3f0a9c1e2b7d', 'vectors list 3f0a9c1e2b7d --json'],
   run: (ctx) =>
-    withDb(ctx, (db) => {
-      const info = resolveRun(db, ctx.args.run!)
-      const collections = db.vectors.collections(info.id).map((c) => ({ ...c, count: db.vectors.count(info.id, c.name) }))
+    withDb(ctx, async (db) => {
+      const info = await resolveRun(db, ctx.args.run!)
+      const collections = []
+      for (const c of await db.vectors.collections(info.id)) collections.push({ ...c, count: await db.vectors.count(info.id, c.name) })
       if (ctx.json) {
         emit(ctx, { run: info.id, collections })
         return 0
@@ -444,11 +538,12 @@ const vectorsSearch: Command = {
     k: { type: 'string', short: 'k', value: '<n>', help: 'how many results (default 10)' },
     filter: { type: 'string', value: '<json>', help: 'a metadata filter, e.g. \'{"kind":"fact"}\'' },
     exact: { type: 'boolean', help: 'score every vector instead of walking the index' },
+    ...OWNER_TOKEN,
   },
   examples: ['vectors search 3f0a9c1e2b7d notes --near n1', 'vectors search 3f0a9c1e2b7d notes --near n1 -k 3 --filter \'{"kind":"fact"}\' --json'],
   run: (ctx) =>
-    withDb(ctx, (db) => {
-      const info = resolveRun(db, ctx.args.run!)
+    withDb(ctx, async (db) => {
+      const info = await resolveRun(db, ctx.args.run!)
       const collection = ctx.args.collection!
       const near = ctx.values.near as string | undefined
       if (near === undefined) throw new UsageError('give --near <id>: the vector to search near', 'vectors search')
@@ -461,9 +556,9 @@ const vectorsSearch: Command = {
           throw new UsageError(`--filter is not JSON: ${(e as Error).message}`, 'vectors search')
         }
       }
-      const from = db.vectors.get(info.id, collection, near)
+      const from = await db.vectors.get(info.id, collection, near)
       if (from === undefined) throw new NotFoundError(`no vector ${JSON.stringify(near)} in collection ${JSON.stringify(collection)} of run ${info.id}`, { run: info.id, collection, id: near })
-      const hits = db.vectors.search(info.id, collection, from.vector, { k, filter: filter as never, exact: ctx.values.exact === true })
+      const hits = await db.vectors.search(info.id, collection, from.vector, { k, filter: filter as never, exact: ctx.values.exact === true })
       if (ctx.json) {
         emit(ctx, { run: info.id, collection, near, hits })
         return 0
@@ -542,24 +637,25 @@ const replay: Command = {
     event: { type: 'string', value: '<seq>', help: 'the version at which event <seq> was appended, instead of --at' },
     events: { type: 'string', short: 'n', value: '<n>', help: 'how many of the last events to list (default 5; 0: none)' },
     max: { type: 'string', value: '<n>', help: 'list at most n KV entries, cells, documents and instances each (default 50; 0: all; --json lists all)' },
+    ...OWNER_TOKEN,
   },
   examples: ['replay 3f0a9c1e2b7d --at 42', 'replay 3f0a9c1e2b7d --event 3 --json'],
   run: (ctx) =>
-    withDb(ctx, (db) => {
-      const info = resolveRun(db, ctx.args.run!)
+    withDb(ctx, async (db) => {
+      const info = await resolveRun(db, ctx.args.run!)
       const at = integer('--at', ctx.values.at, 0)
       const ev = integer('--event', ctx.values.event, 0)
       if (at !== undefined && ev !== undefined) throw new UsageError('give --at or --event, not both', 'replay')
       const nEvents = integer('-n', ctx.values.events, 0) ?? 5
       const max = integer('--max', ctx.values.max, 0) ?? 50
-      const report = replayReport(db, info.id, { at, event: ev, tail: nEvents })
+      const report = await replayReport(db, info.id, { at, event: ev, tail: nEvents })
       if (ctx.json) {
         emit(ctx, report)
         return 0
       }
       const { at: version, newest, kv, state, json, traces, machines } = report
       const { length, head, tail } = report.events
-      const ownCommits = db.runs.log(info.id).filter((c) => c.version <= version).length
+      const ownCommits = (await db.runs.log(info.id)).filter((c) => c.version <= version).length
       const w = ctx.columns
       ctx.out(
         `${ctx.paint('bold', runLabel(info, info.id))} at version ${ctx.paint('bold', String(version))}` +
@@ -572,11 +668,11 @@ const replay: Command = {
       }
       if (report.langgraph !== undefined) {
         // The channel values as of that version, decoded.
-        const view = db.replay(info.id, { at: version })
+        const view = await db.replay(info.id, { at: version })
         try {
-          ctx.out(...channelLines(ctx, view.kv))
+          ctx.out(...(await channelLines(ctx, view.kv)))
         } finally {
-          view.close()
+          await view.close()
         }
       }
       section('kv', kv.length)
@@ -690,16 +786,16 @@ const diff: Command = {
     'share and the two tails after it. For two LangGraph threads, the channel values of their newest checkpoints',
     'first, and every entry decoded. Green, red and yellow on a terminal. Exits 0 whether or not they differ.',
   ],
-  options: {},
+  options: { ...OWNER_TOKEN },
   examples: ['diff 3f0a9c1e2b7d 8d41c07a9e55', 'diff <parent> <fork> --json'],
   run: (ctx) =>
-    withDb(ctx, (db) => {
-      const a = resolveRun(db, ctx.args.a!)
-      const b = resolveRun(db, ctx.args.b!)
-      const raw: RunDiff = db.diff(a.id, b.id)
+    withDb(ctx, async (db) => {
+      const a = await resolveRun(db, ctx.args.a!)
+      const b = await resolveRun(db, ctx.args.b!)
+      const raw: RunDiff = await db.diff(a.id, b.id)
       const threads = threadOf(a) !== undefined && threadOf(b) !== undefined
       const d: RunDiff = threads ? { ...raw, kv: decodedChanges(raw.kv) as RunDiff['kv'] } : raw
-      const graph = threads ? channelChanges(head(db.scope(a.id).kv)?.values ?? {}, head(db.scope(b.id).kv)?.values ?? {}) : undefined
+      const graph = threads ? channelChanges((await head(db.scope(a.id).kv))?.values ?? {}, (await head(db.scope(b.id).kv))?.values ?? {}) : undefined
       if (ctx.json) {
         emit(ctx, graph === undefined ? d : { ...d, langgraph: graph })
         return 0
@@ -769,12 +865,14 @@ const stats: Command = {
     "Opens the directory and prints db.stats(): the newest commit version, runs and keys, what recovery",
     'replayed (records, segments, the checkpoint it started from, a torn tail, orphaned runs, repairs), and the',
     'size of the WAL and checkpoint files on disk. The WAL counters count this process only, so they are zero.',
+    "Run through the directory's owner (see serve), they are the owner's, recovery is the owner's open, and a",
+    'line names where it serves.',
   ],
-  options: {},
+  options: { ...OWNER_TOKEN },
   examples: ['stats', 'stats ./agent-data --json'],
   run: (ctx) =>
-    withDb(ctx, (db) => {
-      const s = db.stats()
+    withDb(ctx, async (db) => {
+      const s = await db.stats()
       const disk = diskUsage(ctx.dir)
       if (ctx.json) {
         emit(ctx, { ...s, disk })
@@ -782,10 +880,12 @@ const stats: Command = {
       }
       const r = s.recovery
       const p = ctx.paint
+      const served: [string, string][] = s.server === null ? [] : [['served by', `process ${ownerPid(ctx.dir) ?? '?'} at ${s.server.urls.join(', ')}`]]
       ctx.out(
         ...fields(
           [
             ['directory', s.path ?? '-'],
+            ...served,
             ['version', String(s.version)],
             ['runs', s.runs.toLocaleString('en-US')],
             ['keys', `${s.keys.toLocaleString('en-US')} in memory (every primitive and index, tombstones included)`],
@@ -795,7 +895,7 @@ const stats: Command = {
           p,
         ),
         '',
-        p('bold', 'recovery (this open)'),
+        p('bold', s.server === null ? 'recovery (this open)' : "recovery (the owner's open)"),
         ...fields(
           [
             ['replayed', `${plural(r.records, 'WAL record')} after the checkpoint (${bytes(r.bytes)} of ${plural(r.segments, 'segment')} read) in ${duration(r.durationMs)}`],
@@ -822,15 +922,17 @@ const checkpoint: Command = {
   description: [
     'Writes a checkpoint of the directory (db.checkpoint): a compressed image at the newest version, after',
     'which WAL segments it covers are deleted. The one command that writes. A progress bar goes to stderr',
-    'when it is a terminal (or with --progress); the result is one line on stdout.',
+    'when it is a terminal (or with --progress); the result is one line on stdout. On a directory its owner',
+    'serves, the owner writes the checkpoint (and the bar is drawn once, when it is done).',
   ],
-  options: { progress: { type: 'boolean', help: 'draw the progress bar on stderr even when it is not a terminal' } },
+  options: { progress: { type: 'boolean', help: 'draw the progress bar on stderr even when it is not a terminal' }, ...OWNER_TOKEN },
   examples: ['checkpoint ./agent-data', 'checkpoint --json'],
   run: (ctx) =>
-    withDb(ctx, async (db) => {
+    withDb(ctx, async (db, local) => {
       const drawing = !ctx.json && (ctx.stderrTTY || ctx.values.progress === true)
       let drawn = false
-      const report = await db.checkpoint({
+      // Opened here, the checkpoint reports its progress as it goes; run by the owner, once at the end.
+      const report = await (local ?? db).checkpoint({
         progressIntervalMs: 50,
         onProgress: drawing
           ? (pr) => {
@@ -895,8 +997,69 @@ const mcp: Command = {
   },
 }
 
+// ---------------------------------------------------------------- serve
+
+/** A PEM file's contents. */
+function readPem(option: string, file: string): Buffer {
+  try {
+    return readFileSync(file)
+  } catch (e) {
+    throw new UsageError(`cannot read ${option} ${file}: ${(e as Error).message}`, 'serve')
+  }
+}
+
+const serve: Command = {
+  name: 'serve',
+  args: [],
+  summary: 'own the directory and serve it to other processes (Database.connect, and these commands)',
+  description: [
+    'Opens the data directory (created if absent) and serves it (db.serve): on the Unix socket in-mem.sock in',
+    'the directory (mode 0600: this user only), and on TCP too with --listen, which needs a token. Prints the',
+    'URLs clients pass to Database.connect, one per line (with --json, one line: {"url", "urls", "pid", "dir"}),',
+    'then serves until SIGINT or SIGTERM, when it closes the server and the database and exits 0. While it',
+    'serves, the other commands given the same directory run through it (found by the SERVER file it writes).',
+  ],
+  options: {
+    listen: { type: 'string', value: '<host:port>', help: 'also listen on TCP (127.0.0.1:0 picks a free port); needs a token (--token-file)' },
+    'token-file': { type: 'string', value: '<file>', help: 'a file holding the token every client must present (default: $IN_MEM_TOKEN; with neither, the socket alone is served, without a token)' },
+    'tls-cert': { type: 'string', value: '<file>', help: 'serve TLS on the TCP listener with this certificate (chain), PEM; with --tls-key' },
+    'tls-key': { type: 'string', value: '<file>', help: "the certificate's private key, PEM" },
+    durability: { type: 'string', value: '<mode>', help: 'buffered (default: a commit returns once written to the OS) or strict (once fsynced)' },
+  },
+  examples: ['serve --dir ./agent-data', 'serve --dir ./agent-data --listen 127.0.0.1:7070 --token-file ./token', 'serve --listen 0.0.0.0:7070 --token-file t --tls-cert cert.pem --tls-key key.pem'],
+  run: async (ctx) => {
+    const v = ctx.values
+    const durability = (v.durability ?? 'buffered') as string
+    if (!(DURABILITIES as readonly string[]).includes(durability)) {
+      throw new UsageError(`--durability must be one of ${DURABILITIES.join(', ')}, not ${JSON.stringify(durability)}`, 'serve')
+    }
+    const token = tokenOf(ctx)
+    const listen = v.listen as string | undefined
+    if (listen !== undefined && token === undefined) {
+      throw new UsageError('--listen needs a token: pass --token-file <file> (a file holding a secret, such as 32 random bytes in hex), or set IN_MEM_TOKEN', 'serve')
+    }
+    const cert = v['tls-cert'] as string | undefined
+    const key = v['tls-key'] as string | undefined
+    if ((cert === undefined) !== (key === undefined)) throw new UsageError('TLS needs both --tls-cert and --tls-key', 'serve')
+    if (cert !== undefined && listen === undefined) throw new UsageError('TLS is for the TCP listener: give --listen <host:port> too', 'serve')
+    const { serveDir } = await import('./serve.js')
+    return serveDir({
+      dir: ctx.dir,
+      durability: durability as (typeof DURABILITIES)[number],
+      listen,
+      token,
+      tls: cert === undefined || key === undefined ? undefined : { cert: readPem('--tls-cert', cert), key: readPem('--tls-key', key) },
+      ready: (urls) => {
+        if (ctx.json) ctx.out(JSON.stringify({ url: urls[urls.length - 1], urls, pid: process.pid, dir: ctx.dir }))
+        else ctx.out(...urls)
+      },
+      log: (line) => ctx.err(`${line}\n`),
+    })
+  },
+}
+
 /** Every command, in the order help lists them. */
-export const COMMANDS: Command[] = [runsList, runsShow, eventsTail, eventsVerify, vectorsList, vectorsSearch, replay, diff, stats, checkpoint, mcp]
+export const COMMANDS: Command[] = [runsList, runsShow, eventsTail, eventsVerify, vectorsList, vectorsSearch, replay, diff, stats, checkpoint, serve, mcp]
 
 /** The exit code of an error: 2 for usage and invalid arguments, 1 otherwise. */
 export function exitCodeOf(e: unknown): number {

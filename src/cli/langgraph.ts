@@ -7,9 +7,10 @@
  */
 import type { ScopedKv } from '../kv.js'
 import { checkpointPrefix, parseCheckpointKey, valueKey, writesPrefix, type CheckpointRecord, type Stored, type WriteRecord } from '../langgraph/threads.js'
+import type { Either } from './source.js'
 
-/** The KV reads this module needs: a run scope's or a replay view's. */
-export type KvReader = Pick<ScopedKv<number>, 'get' | 'getMany' | 'entries' | 'count'>
+/** The KV reads this module needs: a run scope's or a replay view's, embedded or remote (each answer is awaited). */
+export type KvReader = Either<Pick<ScopedKv<number>, 'getMany' | 'entries' | 'count'>>
 
 /** A checkpoint of a thread, decoded. */
 export interface ThreadCheckpoint {
@@ -81,22 +82,23 @@ export function readableKey(key: string): string {
 }
 
 /** The thread's checkpoints, newest first (all namespaces), at most `limit` (0: all). */
-export function checkpoints(kv: KvReader, limit = 0): ThreadCheckpoint[] {
-  const all = kv.entries<CheckpointRecord>({ prefix: checkpointPrefix() }).map(([key, record]) => {
+export async function checkpoints(kv: KvReader, limit = 0): Promise<ThreadCheckpoint[]> {
+  const all: ThreadCheckpoint[] = []
+  for (const [key, record] of (await kv.entries({ prefix: checkpointPrefix() })) as [string, CheckpointRecord][]) {
     const { ns, id } = parseCheckpointKey(key)
-    return { ns, id, parent: record.parent, metadata: decodeStored(record.metadata), writes: kv.count({ prefix: writesPrefix(ns, id) }) }
-  })
+    all.push({ ns, id, parent: record.parent, metadata: decodeStored(record.metadata), writes: await kv.count({ prefix: writesPrefix(ns, id) }) })
+  }
   all.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
   return limit === 0 ? all : all.slice(0, limit)
 }
 
 /** The newest checkpoint of a namespace with the graph's channel values, decoded; `undefined` if there is none. */
-export function head(kv: KvReader, ns = ''): { id: string; values: Record<string, unknown> } | undefined {
-  const [newest] = kv.entries<CheckpointRecord>({ prefix: checkpointPrefix(ns), reverse: true, limit: 1 })
+export async function head(kv: KvReader, ns = ''): Promise<{ id: string; values: Record<string, unknown> } | undefined> {
+  const [newest] = (await kv.entries({ prefix: checkpointPrefix(ns), reverse: true, limit: 1 })) as [string, CheckpointRecord][]
   if (newest === undefined) return undefined
   const checkpoint = decodeStored(newest[1].checkpoint) as { channel_versions?: Record<string, number | string> }
   const versions = Object.entries(checkpoint.channel_versions ?? {})
-  const blobs = kv.getMany<Stored>(versions.map(([ch, v]) => valueKey(ns, ch, v)))
+  const blobs = (await kv.getMany(versions.map(([ch, v]) => valueKey(ns, ch, v)))) as (Stored | undefined)[]
   const values: Record<string, unknown> = {}
   versions.forEach(([ch], i) => {
     if (blobs[i] !== undefined) values[ch] = decodeStored(blobs[i])

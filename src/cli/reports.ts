@@ -1,19 +1,20 @@
 /**
  * The structures the CLI prints with `--json` and the MCP server returns:
  * a run shown (`runs show`), a run replayed at a version (`replay`). One
- * function each, so the two front ends cannot drift apart. Not part of the
- * library's API.
+ * function each, so the two front ends cannot drift apart; each reads a
+ * {@link Source} (the embedded database or a remote one) and awaits every
+ * call. Not part of the library's API.
  * @module
  */
-import type { Database } from '../database.js'
 import type { Event } from '../events.js'
-import type { LoggedCommit, RunView } from '../history.js'
+import type { LoggedCommit } from '../history.js'
 import type { MachineInstance } from '../machines.js'
 import type { NamedCell } from '../state.js'
 import type { RunId, RunInfo } from '../runs.js'
 import type { TraceNode } from '../traces.js'
 import { threadOf } from '../langgraph/threads.js'
 import { checkpoints, head, readableEntry, readableKey, type ThreadCheckpoint } from './langgraph.js'
+import type { Source, SourceScope, SourceView } from './source.js'
 
 /** How much each primitive of a run holds. */
 export interface Counts {
@@ -35,19 +36,19 @@ export interface Counts {
   vectors: number
 }
 
-type Readable = Pick<RunView, 'kv' | 'events' | 'state' | 'json' | 'traces' | 'machines' | 'vectors'>
-
 /** Counts what `view` (a run scope or a replay view) holds. */
-export function counts(view: Readable): Counts {
+export async function counts(view: SourceScope | SourceView): Promise<Counts> {
+  let vectors = 0
+  for (const c of await view.vectors.collections()) vectors += await view.vectors.count(c.name)
   return {
-    kv: view.kv.count(),
-    events: view.events.length(),
-    state: view.state.list().length,
-    json: view.json.list().length,
-    traces: view.traces.query().length,
-    traceRoots: view.traces.roots().length,
-    machines: view.machines.list().length,
-    vectors: view.vectors.collections().reduce((n, c) => n + view.vectors.count(c.name), 0),
+    kv: await view.kv.count(),
+    events: await view.events.length(),
+    state: (await view.state.list()).length,
+    json: (await view.json.list()).length,
+    traces: (await view.traces.query()).length,
+    traceRoots: (await view.traces.roots()).length,
+    machines: (await view.machines.list()).length,
+    vectors,
   }
 }
 
@@ -74,18 +75,20 @@ export interface RunReport {
  * the log only, `checkpointLimit` the newest checkpoints of a LangGraph
  * thread (0: all).
  */
-export function runReport(db: Database, info: RunInfo, logLimit?: number, checkpointLimit = 20): RunReport {
+export async function runReport(db: Source, info: RunInfo, logLimit?: number, checkpointLimit = 20): Promise<RunReport> {
   const scope = db.scope(info.id)
-  const log = db.runs.log(info.id)
+  const log = await db.runs.log(info.id)
   const thread = threadOf(info)
   return {
     run: info,
-    lineage: db.runs.lineage(info.id),
-    children: db.runs.children(info.id),
-    counts: counts(scope),
-    head: scope.events.head() ?? null,
+    lineage: await db.runs.lineage(info.id),
+    children: await db.runs.children(info.id),
+    counts: await counts(scope),
+    head: (await scope.events.head()) ?? null,
     log: logLimit === undefined || logLimit === 0 ? log : log.slice(-logLimit),
-    ...(thread === undefined ? {} : { langgraph: { thread, checkpoints: checkpoints(scope.kv, checkpointLimit), head: head(scope.kv) ?? null } }),
+    ...(thread === undefined
+      ? {}
+      : { langgraph: { thread, checkpoints: await checkpoints(scope.kv, checkpointLimit), head: (await head(scope.kv)) ?? null } }),
   }
 }
 
@@ -124,30 +127,36 @@ export interface ReplayPoint {
 }
 
 /** The {@link ReplayReport} of `run` at `point` (the view it reads is closed before it returns). */
-export function replayReport(db: Database, run: RunId, point: ReplayPoint): ReplayReport {
-  const newest = db.stats().version
-  const info = db.runs.get(run)
+export async function replayReport(db: Source, run: RunId, point: ReplayPoint): Promise<ReplayReport> {
+  const newest = (await db.stats()).version
+  const info = await db.runs.get(run)
   const thread = info === undefined ? undefined : threadOf(info)
-  const view = db.replay(run, point.event !== undefined ? { at: { eventSequence: point.event } } : point.at === undefined ? {} : { at: point.at })
+  const view = await db.replay(run, point.event !== undefined ? { at: { eventSequence: point.event } } : point.at === undefined ? {} : { at: point.at })
   try {
-    const length = view.events.length()
+    const length = await view.events.length()
+    const json: { id: string; value: unknown }[] = []
+    for (const id of await view.json.list()) {
+      const value = (await view.json.get(id)) as unknown
+      if (value !== undefined) json.push({ id, value })
+    }
     return {
       run,
       at: view.at,
       newest,
-      kv: view.kv.entries().map(([key, value]) => (thread === undefined ? { key, value } : { key: readableKey(key), value: readableEntry(key, value) })),
-      state: view.state.list(),
-      json: view.json
-        .list()
-        .map((id) => ({ id, value: view.json.get(id) as unknown }))
-        .filter((d) => d.value !== undefined),
-      events: { length, head: view.events.head() ?? null, tail: point.tail === 0 || length === 0 ? [] : view.events.range({ from: Math.max(0, length - point.tail) }) },
-      traces: view.traces.tree() as TraceNode[],
-      machines: view.machines.list(),
-      ...(thread === undefined ? {} : { langgraph: { thread, head: head(view.kv) ?? null } }),
+      kv: (await view.kv.entries()).map(([key, value]) => (thread === undefined ? { key, value } : { key: readableKey(key), value: readableEntry(key, value) })),
+      state: await view.state.list(),
+      json,
+      events: {
+        length,
+        head: (await view.events.head()) ?? null,
+        tail: point.tail === 0 || length === 0 ? [] : await view.events.range({ from: Math.max(0, length - point.tail) }),
+      },
+      traces: (await view.traces.tree()) as TraceNode[],
+      machines: (await view.machines.list()) as MachineInstance[],
+      ...(thread === undefined ? {} : { langgraph: { thread, head: (await head(view.kv)) ?? null } }),
     }
   } finally {
-    view.close()
+    await view.close()
   }
 }
 
@@ -162,14 +171,14 @@ export interface TailReport {
 }
 
 /** The {@link TailReport} of `run`. */
-export function tailReport(db: Database, run: RunId, n: number, type?: string): TailReport {
-  const length = db.events.length(run)
+export async function tailReport(db: Source, run: RunId, n: number, type?: string): Promise<TailReport> {
+  const length = await db.events.length(run)
   let events: Event[]
   if (type !== undefined) {
-    const all = db.events.range(run, { type })
+    const all = await db.events.range(run, { type })
     events = n === 0 ? all : all.slice(-n)
   } else {
-    events = db.events.range(run, { from: n === 0 ? 0 : Math.max(0, length - n) })
+    events = await db.events.range(run, { from: n === 0 ? 0 : Math.max(0, length - n) })
   }
   return { run, length, events }
 }

@@ -40,12 +40,12 @@ export function registerResources(server: McpServer, db: Database): void {
       }),
     }),
     { title: 'Run', description: "A run's summary: its info, lineage, children, counts per primitive, newest event and last 20 commits", mimeType: 'application/json' },
-    (uri, vars) => json(uri, runReport(db, runOf(db, vars.id), 20)),
+    async (uri, vars) => json(uri, await runReport(db, runOf(db, vars.id), 20)),
   )
   server.registerResource(
     'run-events',
     new ResourceTemplate('inmem://runs/{id}/events', { list: undefined }),
     { title: 'Run events', description: "A run's whole event log, oldest first, with hashes", mimeType: 'application/json' },
-    (uri, vars) => json(uri, tailReport(db, runOf(db, vars.id).id, 0)),
+    async (uri, vars) => json(uri, await tailReport(db, runOf(db, vars.id).id, 0)),
   )
 }
