@@ -132,4 +132,30 @@ describe('server mode across processes', () => {
       await again.owner.closed
     }
   })
+
+  it('an owner that stops answering (SIGSTOP) fails requests after requestTimeoutMs, not never', async () => {
+    const data = join(dir, 'data')
+    const { owner, url } = await startOwner(data, 'buffered')
+    const remote = await Database.connect(url, { requestTimeoutMs: 300 })
+    try {
+      const run = await remote.runs.begin({})
+      owner.child.kill('SIGSTOP')
+      const started = Date.now()
+      const err = await remote.kv.put(run, 'k', 1).then(
+        () => undefined,
+        (e: unknown) => e as { code?: string; message?: string },
+      )
+      const took = Date.now() - started
+      owner.child.kill('SIGCONT')
+      expect(err?.code).toBe('CONNECTION')
+      expect(err?.message).toContain('did not answer kv.put within 300 ms')
+      expect(took).toBeGreaterThanOrEqual(290)
+      expect(took).toBeLessThan(5_000)
+    } finally {
+      owner.child.kill('SIGCONT')
+      await remote.close()
+      owner.child.send('close')
+      await owner.closed
+    }
+  })
 })

@@ -126,7 +126,9 @@ interface Pending {
   resolve(v: unknown): void
   reject(e: unknown): void
   item?(v: unknown): void
-  timer?: NodeJS.Timeout
+  op: string
+  /** When it was sent (ms since the epoch), or 0 for no deadline (a stream). */
+  sent: number
 }
 
 /** How often an otherwise silent connection pings the owner, so its idle limit does not close it. */
@@ -152,6 +154,7 @@ class NetWire implements Wire {
   #lost: InMemError | undefined
   #corked = false
   #ping: NodeJS.Timeout
+  #sweep: NodeJS.Timeout | undefined
 
   constructor(
     socket: net.Socket,
@@ -169,6 +172,11 @@ class NetWire implements Wire {
       if (this.#pending.size === 0) this.request('ping', [], 0).catch(() => {})
     }, PING_MS)
     this.#ping.unref()
+    // One timer checks every deadline, rather than one timer per request.
+    if (requestTimeoutMs > 0) {
+      this.#sweep = setInterval(() => this.#overdue(), Math.min(1000, Math.max(10, requestTimeoutMs / 4)))
+      this.#sweep.unref()
+    }
   }
 
   get open(): boolean {
@@ -186,13 +194,7 @@ class NetWire implements Wire {
       return Promise.reject(new InvalidArgumentError(`the arguments cannot be sent: ${(e as Error).message}`))
     }
     return new Promise((resolve, reject) => {
-      const p: Pending = { resolve, reject, item }
-      if (this.requestTimeoutMs > 0 && item === undefined) {
-        p.timer = setTimeout(() => {
-          this.#pending.delete(id)
-          reject(new ConnectionError(`the owner at ${this.url} did not answer ${op} within ${this.requestTimeoutMs} ms`, { url: this.url, op }))
-        }, this.requestTimeoutMs)
-      }
+      const p: Pending = { resolve, reject, item, op, sent: this.requestTimeoutMs > 0 && item === undefined ? Date.now() : 0 }
       this.#pending.set(id, p)
       this.#write(out)
     })
@@ -201,6 +203,16 @@ class NetWire implements Wire {
   /** The id the next request will get (a stream is addressed by its request's id). */
   get nextId(): number {
     return this.#next
+  }
+
+  /** Fails the requests past their deadline. */
+  #overdue(): void {
+    const limit = Date.now() - this.requestTimeoutMs
+    for (const [id, p] of this.#pending) {
+      if (p.sent === 0 || p.sent > limit) continue
+      this.#pending.delete(id)
+      p.reject(new ConnectionError(`the owner at ${this.url} did not answer ${p.op} within ${this.requestTimeoutMs} ms`, { url: this.url, op: p.op }))
+    }
   }
 
   #write(out: Buffer): void {
@@ -249,7 +261,6 @@ class NetWire implements Wire {
         continue
       }
       this.#pending.delete(id)
-      clearTimeout(p.timer)
       if (status === OK) p.resolve(payload)
       else p.reject(fromWire(payload))
     }
@@ -259,10 +270,8 @@ class NetWire implements Wire {
     if (this.#lost !== undefined) return
     this.#lost = e
     clearInterval(this.#ping)
-    for (const p of this.#pending.values()) {
-      clearTimeout(p.timer)
-      p.reject(e)
-    }
+    clearInterval(this.#sweep)
+    for (const p of this.#pending.values()) p.reject(e)
     this.#pending.clear()
   }
 
@@ -532,11 +541,15 @@ function remoteDatabase(wire: Wire, watchBuffer: number): RemoteDatabase {
       let committing = false
       try {
         const result = await fn(tx)
-        // Every write made, awaited or not, is answered before the commit;
-        // the first that failed fails the transaction.
-        for (const p of sent) await p
+        // The commit follows the writes at once: the owner handles a
+        // connection's requests in order, and fails the commit with the
+        // first of the transaction's requests that failed. Their answers
+        // come first; the first failure is the transaction's error.
         committing = true
-        await wire.request('tx.commit', [id], 0)
+        const commit = wire.request('tx.commit', [id], 0)
+        commit.catch(() => {})
+        for (const p of sent) await p
+        await commit
         return result
       } catch (e) {
         if (!committing && beginError === undefined) wire.request('tx.abort', [id], 0).catch(() => {})

@@ -51,6 +51,8 @@ interface OpenTx {
   done: Promise<unknown>
   timer: NodeJS.Timeout
   expired: boolean
+  /** The first request in it that failed: its commit fails with this (the client need not wait for each answer before committing). */
+  failed?: unknown
 }
 
 /** Thrown inside a remote transaction's closure to roll it back. */
@@ -99,7 +101,13 @@ export class Session {
       if (typeof where[1] !== 'string') throw new InvalidArgumentError('a run scope needs a run id')
       target = this.#scope(where[1])
     } else if (where[0] === 2) {
-      target = this.#tx(where[1]).scope
+      const tx = this.#tx(where[1])
+      try {
+        return invoke((tx.scope as unknown as Record<string, unknown>)[facade], facade, method, args)
+      } catch (e) {
+        tx.failed ??= e
+        throw e
+      }
     } else if (where[0] === 3) {
       const view = this.#views.get(where[1])
       if (view === undefined) throw new ClosedError('this replay view is closed (view.close() was called); the database itself is open')
@@ -151,6 +159,10 @@ export class Session {
         clearTimeout(tx.timer)
         if (tx.expired) {
           throw new ClosedError(`this remote transaction was rolled back: it stayed open longer than its lease of ${this.#limits.txLeaseMs} ms`)
+        }
+        if (op === 'tx.commit' && tx.failed !== undefined) {
+          tx.finish(false)
+          throw tx.failed
         }
         tx.finish(op === 'tx.commit')
         return tx.done

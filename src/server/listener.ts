@@ -54,7 +54,7 @@ export interface ServeOptions {
   socket?: string | false
   /** `host:port` to listen on TCP too (`127.0.0.1:0` picks a free port). Requires `token`. */
   listen?: string
-  /** The secret every client must present. Required with `listen`; optional on the socket alone (whose file mode already limits it to this user). */
+  /** The secret every client must present, on every listener (the socket too, when given). Required with `listen`; optional on the socket alone (whose file mode already limits it to this user). */
   token?: string
   /** Serve TLS on the TCP listener. */
   tls?: ServeTls
