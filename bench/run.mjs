@@ -4,12 +4,13 @@
 // bench/history.mjs: replay, fork, diff; bench/workers.mjs: kv.put from 1,
 // 2 and 4 worker_threads on disjoint runs of one directory; bench/vectors.mjs:
 // vector search beside hnswlib-node, on synthetic and real word vectors; bench/langgraph.mjs: InMemSaver beside
-// SqliteSaver and MemorySaver — each prints its
+// SqliteSaver and MemorySaver; bench/server.mjs: server mode beside Redis — each prints its
 // own targets), then the Rust criterion bench of the engine, and prints one cross-language
 // table with the SPEC §12 targets marked PASS/FAIL, and the primitives'
 // figures with their ratios against the peers. Machine-readable results go
 // to bench/results/ (kv.json from kv.mjs, primitives.json from
-// primitives.mjs, workers.json from workers.mjs, summary.json from here).
+// primitives.mjs, workers.json from workers.mjs, server.json from
+// server.mjs, summary.json from here).
 //
 // A peer that fails to load is reported by the suite and skipped; a failed
 // step (a JS suite or cargo) is reported here and the table shows what exists.
@@ -17,7 +18,8 @@
 // Environment: everything bench/kv.mjs and bench/primitives.mjs read
 // (BENCH_KEYS, BENCH_OPS, ...), and BENCH_SKIP_RUST=1 / BENCH_SKIP_JS=1 /
 // BENCH_SKIP_PRIMITIVES=1 / BENCH_SKIP_DURABILITY=1 / BENCH_SKIP_HISTORY=1 /
-// BENCH_SKIP_WORKERS=1 / BENCH_SKIP_VECTORS=1 / BENCH_SKIP_LANGGRAPH=1 to reuse the previous results of a step.
+// BENCH_SKIP_WORKERS=1 / BENCH_SKIP_VECTORS=1 / BENCH_SKIP_LANGGRAPH=1 /
+// BENCH_SKIP_SERVER=1 to reuse the previous results of a step.
 
 import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs'
@@ -58,6 +60,7 @@ if (!process.env.BENCH_SKIP_HISTORY) step('JS history suite', process.execPath, 
 if (!process.env.BENCH_SKIP_WORKERS) step('JS worker_threads suite', process.execPath, [join(here, 'workers.mjs')])
 if (!process.env.BENCH_SKIP_VECTORS) step('JS vector search suite', process.execPath, [join(here, 'vectors.mjs')])
 if (!process.env.BENCH_SKIP_LANGGRAPH) step('JS LangGraph checkpointers suite', process.execPath, [join(here, 'langgraph.mjs')])
+if (!process.env.BENCH_SKIP_SERVER) step('JS server mode suite', process.execPath, [join(here, 'server.mjs')])
 if (!process.env.BENCH_SKIP_RUST) step('Rust criterion bench', 'cargo', ['bench', '-p', 'in-mem-engine', '--bench', 'engine'], { CRITERION_HOME: criterionHome })
 
 // ----- inputs ----------------------------------------------------------------
@@ -113,6 +116,20 @@ try {
 if (langgraph?.addon?.loaded?.debug) problems.push(`the LangGraph suite ran a debug build of the addon (${langgraph.addon.loaded.file}); its numbers are not release numbers`)
 for (const c of langgraph?.checks ?? []) problems.push(`LangGraph suite check failed: ${c}`)
 for (const [what, e] of Object.entries(langgraph?.errors ?? {})) problems.push(`LangGraph suite, ${what}: ${e.split('\n')[0]}`)
+
+let server = null
+try {
+  const file = join(resultsDir, 'server.json')
+  server = JSON.parse(readFileSync(file, 'utf8'))
+  if (!process.env.BENCH_SKIP_SERVER && statSync(file).mtimeMs < started) {
+    problems.push('bench/results/server.json is from an earlier run (the server mode suite did not write it)')
+  }
+} catch (e) {
+  problems.push(`no server mode results: ${e.message}`)
+}
+if (server?.addon?.loaded?.debug) problems.push(`the server mode suite ran a debug build of the addon (${server.addon.loaded.file}); its numbers are not release numbers`)
+for (const c of server?.checks ?? []) problems.push(`server mode suite check failed: ${c}`)
+for (const [what, e] of Object.entries(server?.errors ?? {})) problems.push(`server mode suite, ${what}: ${e.split('\n')[0]}`)
 
 if (kv?.addon?.loaded?.debug) problems.push(`the JS suite ran a debug build of the addon (${kv.addon.loaded.file}); its numbers are not release numbers`)
 if (kv?.addon?.raced) problems.push('the native addon was being rebuilt while the JS suite loaded it; which build ran is unknown')
@@ -319,6 +336,25 @@ if (langgraph) {
   }
 }
 
+// Server mode (bench/server.mjs): remote in-mem ÷ Redis throughput, per cell.
+if (server) {
+  console.log('\n---------------- server mode beside Redis (bench/server.mjs) ----------------')
+  if (!server.redis?.available) console.log(server.redis?.why ?? 'Redis did not run')
+  const pp = server.probe?.jsonParseNs
+  if (pp) console.log(`speed probe of this suite: JS JSON.parse ${pp.start.toFixed(0)} ns at the start, ${pp.end.toFixed(0)} ns at the end`)
+  const conc = server.config?.concurrency ?? []
+  console.log(`in-mem ÷ Redis ops/s, one client connection, by requests in flight (${conc.join(', ')}); >1: in-mem faster`)
+  const keys = [...new Set((server.ratios ?? []).map((r) => `${r.phase}|${r.op}|${r.size}|${r.transport}`))]
+  for (const k of keys) {
+    const [phase, op, size, transport] = k.split('|')
+    const cells = conc.map((c) => server.ratios.find((r) => `${r.phase}|${r.op}|${r.size}|${r.transport}` === k && r.concurrency === c)?.ratio)
+    console.log(`${phase.padEnd(9)} ${op.padEnd(4)} ${`${size} B`.padStart(6)} ${transport.padEnd(5)} ${cells.map((x) => (x === undefined ? '-' : `${x.toFixed(2)}×`).padStart(7)).join(' ')}`)
+  }
+  const ol = server.ownerLoop
+  if (ol) console.log(`owner's event-loop delay while serving: p50 ${ol.p50Ms.toFixed(2)} ms, p99 ${ol.p99Ms.toFixed(2)} ms`)
+  for (const t of server.targets ?? []) target(t.target, t.value, t.pass ?? undefined)
+}
+
 console.log()
 for (const t of targets) console.log(`${mark(t.pass)}  ${t.target.padEnd(58)} ${t.value ?? '-'}`)
 
@@ -338,6 +374,7 @@ writeFileSync(
       machine: m,
       probe: { jsJsonParseNs: jsProbe, rustJsonParseNs: rustProbe?.ns },
       rows,
+      server: server ? { probe: { jsJsonParseNs: server.probe?.jsonParseNs }, redis: server.redis, ratios: server.ratios, ownerLoop: server.ownerLoop, checks: server.checks, errors: server.errors } : null,
       langgraph: langgraph ? { rows: langgraphRows, results: langgraph.results, checks: langgraph.checks, errors: langgraph.errors } : null,
       workers: workers ? { probe: { jsJsonParseNs: workers.probe?.jsonParseNs }, cores: workers.machine?.cores, rows: workerRows, errors: workers.errors } : null,
       primitives: prim ? { probe: { jsJsonParseNs: prim.probe?.jsonParseNs }, rows: primRows, results: prim.results, skipped: prim.skipped, errors: prim.errors } : null,
