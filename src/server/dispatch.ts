@@ -81,6 +81,8 @@ export class Session {
   readonly #views = new Map<number, RunView>()
   readonly #watches = new Map<number, AbortController>()
   readonly #scopes = new Map<string, RunScope>()
+  /** The database's facade methods called so far, bound: the next call skips resolving them. */
+  readonly #bound = new Map<string, (...args: unknown[]) => unknown>()
   #next = 1
   #closed = false
 
@@ -92,7 +94,12 @@ export class Session {
   /** Runs one request; the result may be a promise (commits, flushes, checkpoints). */
   call(op: string, args: unknown[], where: Where): unknown {
     if (this.#closed) throw new ClosedError('the connection is closing')
-    if (where === 0) return this.#dbCall(op, args)
+    if (where === 0) {
+      const bound = this.#bound.get(op)
+      if (bound === undefined) return this.#dbCall(op, args)
+      checkArgs(args)
+      return bound(...args)
+    }
     const dot = op.indexOf('.')
     const facade = op.slice(0, dot)
     const method = op.slice(dot + 1)
@@ -186,7 +193,11 @@ export class Session {
     const dot = op.indexOf('.')
     if (dot < 0) throw new InvalidArgumentError(`unknown operation '${op}'`)
     const facade = op.slice(0, dot)
-    return invoke(Object.hasOwn(FACADES, facade) ? (db as unknown as Record<string, unknown>)[facade] : undefined, facade, op.slice(dot + 1), args)
+    const target = Object.hasOwn(FACADES, facade) ? (db as unknown as Record<string, unknown>)[facade] : undefined
+    const result = invoke(target, facade, op.slice(dot + 1), args)
+    // Resolved (invoke threw otherwise): keep it bound for the next call.
+    this.#bound.set(op, ((target as Record<string, unknown>)[op.slice(dot + 1)] as (...a: unknown[]) => unknown).bind(target))
+    return result
   }
 
   /**
@@ -296,9 +307,13 @@ function invoke(target: unknown, facade: string, method: string, args: unknown[]
   if (typeof fn !== 'function' || method === 'constructor' || !isPublicMethod(target, method)) {
     throw new NotFoundError(`'${facade}' has no method '${method}'`, { facade, method })
   }
+  checkArgs(args)
+  return (fn as (...a: unknown[]) => unknown).apply(target, args)
+}
+
+function checkArgs(args: unknown[]): void {
   if (!Array.isArray(args)) throw new InvalidArgumentError('request arguments must be an array')
   if (args.length > 16) throw new LimitError('too many arguments')
-  return (fn as (...a: unknown[]) => unknown).apply(target, args)
 }
 
 /** Whether `method` is defined by the class of `target` or a class it extends (not `Object`'s). */
