@@ -49,6 +49,8 @@ export declare class NativeDatabase {
   /** Adds (`add`) or removes tags in one engine transaction. */
   runTag(run: string, tags: Array<string>, add: boolean): NativeRunInfo
   runDelete(run: string): boolean
+  /** `run_get` with its answer in the I/O buffer (see `answer.rs`): its length, or -1. */
+  runGetInto(io: Buffer, run: string): number
   runGet(run: string): NativeRunInfo | null
   runList(status?: string | undefined | null, tag?: string | undefined | null, parent?: string | undefined | null, limit?: number | undefined | null, after?: string | undefined | null): Array<NativeRunInfo>
   runChildren(run: string): Array<NativeRunInfo>
@@ -127,6 +129,10 @@ export declare class NativeTransaction {
   eventsRange(run: string, from?: number | undefined | null, to?: number | undefined | null, eventType?: string | undefined | null, limit?: number | undefined | null): Array<NativeEvent>
   eventsLength(run: string): number
   eventsHead(run: string): NativeEvent | null
+  /** `events_get` with its answer in the I/O buffer (see `answer.rs`): its length, or -1. */
+  eventsGetInto(io: Buffer, run: string, sequence: number): number
+  /** `events_head` with its answer in the I/O buffer: its length, or -1. */
+  eventsHeadInto(io: Buffer, run: string): number
   eventsVerify(run: string): NativeVerification
   /** The encoded value at `path`, or null. */
   jsonGet(run: string, doc: string, path: string): Buffer | null
@@ -144,6 +150,8 @@ export declare class NativeTransaction {
   machinesDefinitions(name?: string | undefined | null): Array<NativeDefinition>
   machinesCreate(run: string, id: string, machine: string, version?: number | undefined | null, context?: Uint8Array | undefined | null, idempotencyKey?: string | undefined | null): NativeInstance
   machinesApply(run: string, id: string, event: string, payload?: Uint8Array | undefined | null, expectedState?: string | undefined | null, expectedRevision?: number | undefined | null, idempotencyKey?: string | undefined | null): NativeApplied
+  /** `machines_get` with its answer in the I/O buffer (see `answer.rs`): its length, or -1. */
+  machinesGetInto(io: Buffer, run: string, id: string): number
   machinesGet(run: string, id: string): NativeInstance | null
   machinesList(run: string, machine?: string | undefined | null, state?: string | undefined | null): Array<NativeInstance>
   stateGet(run: string, name: string): NativeCell | null
@@ -153,6 +161,8 @@ export declare class NativeTransaction {
   stateDelete(run: string, name: string): boolean
   stateList(run: string): Array<NativeCell>
   tracesRecord(run: string, traceType: string, parent: string | undefined | null, data: Uint8Array, tags?: Array<string> | undefined | null, metadata?: Buffer | undefined | null): string
+  /** `traces_get` with its answer in the I/O buffer (see `answer.rs`): its length, or -1. */
+  tracesGetInto(io: Buffer, run: string, id: string): number
   tracesGet(run: string, id: string): NativeTrace | null
   tracesChildren(run: string, id: string): Array<NativeTrace>
   tracesRoots(run: string): Array<NativeTrace>

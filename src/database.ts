@@ -319,9 +319,9 @@ export class Database {
     this.#durable = (JSON.parse(native.stats()) as { durability: Durability }).durability === 'strict' ? new DurableWaiter(native) : undefined
     this.#target = new DbTarget(native)
     nativeHandles.set(this, native)
-    const ops = new DbOps(native)
+    const ops = new DbOps(native, this.#target.io)
     this.kv = new Kv<number>(this.#target)
-    this.runs = new Runs(native)
+    this.runs = new Runs(native, this.#target.io)
     this.events = new Events(ops)
     this.state = new State(ops, (run, fn) => this.transaction(run, (tx) => fn(tx.state) as NotPromise<ReturnType<typeof fn>>, { retries: 0 }), this.#target)
     this.json = new Json(ops, this.#target)

@@ -5,7 +5,7 @@
 import { checkOptions, describe } from './options.js'
 import { type Storable, type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError } from './errors.js'
-import type { OpTarget } from './ops.js'
+import { type OpTarget, readAnswer } from './ops.js'
 
 /** What {@link Events.append} returns. */
 export interface Appended {
@@ -101,8 +101,8 @@ export class Events {
   /** The event at `sequence`, or `undefined`. */
   get(run: string, sequence: number): Event | undefined {
     const s = seq('sequence', sequence) as number
-    const e = this.target.read(run, (tx) => tx.eventsGet(run, s))
-    return e == null ? undefined : toEvent(e)
+    const io = this.target.io
+    return this.target.read(run, (tx) => readAnswer<Event>(io, (buf) => tx.eventsGetInto(buf, run, s)))
   }
 
   /** Events in sequence order from `from` (inclusive) to `to` (exclusive), optionally of one type. */
@@ -123,8 +123,8 @@ export class Events {
 
   /** The newest event, or `undefined` for an empty log. */
   head(run: string): Event | undefined {
-    const e = this.target.read(run, (tx) => tx.eventsHead(run))
-    return e == null ? undefined : toEvent(e)
+    const io = this.target.io
+    return this.target.read(run, (tx) => readAnswer<Event>(io, (buf) => tx.eventsHeadInto(buf, run)))
   }
 
   /** Recomputes the hash chain and names the first event that does not fit it. */

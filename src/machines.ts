@@ -7,7 +7,7 @@
 import { checkOptions } from './options.js'
 import { type Storable, type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError } from './errors.js'
-import type { OpTarget } from './ops.js'
+import { type OpTarget, readAnswer } from './ops.js'
 
 /** An object value: the context of an instance, or the payload of an event. */
 export type MachineContext = { [key: string]: Value }
@@ -349,8 +349,8 @@ export class Machines {
   /** The instance, or `undefined`. */
   get<C = MachineContext>(run: string, id: string): MachineInstance<C> | undefined {
     str('an instance id', id)
-    const i = this.target.read(run, (tx) => tx.machinesGet(run, id))
-    return i == null ? undefined : toInstance<C>(i)
+    const io = this.target.io
+    return this.target.read(run, (tx) => readAnswer<MachineInstance<C>>(io, (buf) => tx.machinesGetInto(buf, run, id)))
   }
 
   /** The run's instances in id order, optionally only one machine's or those in one state. */

@@ -5,9 +5,10 @@
  * @internal
  * @module
  */
+import { decode } from './codec.js'
 import { translate } from './errors.js'
 import type { NativeDatabase, NativeTransaction } from './native.js'
-import { runBytes } from './keys.js'
+import { IO_VALUE_OFFSET, type Io, runBytes } from './keys.js'
 import type { TxLease } from './txlease.js'
 
 /**
@@ -16,6 +17,8 @@ import type { TxLease } from './txlease.js'
  * @internal
  */
 export interface OpTarget {
+  /** The I/O buffer the reads that answer through it use (`readAnswer`). */
+  readonly io: Io
   /** Runs a read. */
   read<T>(run: string | undefined, fn: (tx: NativeTransaction) => T): T
   /** Runs a write; on the database it is committed before this returns. */
@@ -30,7 +33,10 @@ export interface OpTarget {
  */
 export class DbOps implements OpTarget {
   readonly #single: NativeTransaction
-  constructor(native: NativeDatabase) {
+  constructor(
+    native: NativeDatabase,
+    readonly io: Io,
+  ) {
     this.#single = native.singleOperations()
   }
 
@@ -50,7 +56,10 @@ export class DbOps implements OpTarget {
 
 /** @internal */
 export class TxOps implements OpTarget {
-  constructor(private readonly lease: TxLease) {}
+  constructor(
+    private readonly lease: TxLease,
+    readonly io: Io,
+  ) {}
 
   read<T>(run: string | undefined, fn: (tx: NativeTransaction) => T): T {
     if (run !== undefined) runBytes(run)
@@ -65,4 +74,20 @@ export class TxOps implements OpTarget {
   write<T>(run: string | undefined, fn: (tx: NativeTransaction) => T): T {
     return this.read(run, fn)
   }
+}
+
+/**
+ * A read whose answer the native side writes into the I/O buffer as one
+ * MessagePack map (`crates/node/src/answer.rs`): no native object per call.
+ * `read` returns the answer's length (-1: none); when it did not fit, the
+ * buffer grows and it runs again.
+ * @internal
+ */
+export function readAnswer<T>(io: Io, read: (buf: Buffer) => number): T | undefined {
+  let len = read(io.buf)
+  if (len >= 0 && IO_VALUE_OFFSET + len > io.buf.length) {
+    io.grow(len, 0)
+    len = read(io.buf)
+  }
+  return len < 0 ? undefined : (decode(io.buf, IO_VALUE_OFFSET, IO_VALUE_OFFSET + len) as T)
 }

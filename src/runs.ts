@@ -5,7 +5,8 @@
 import { checkOptions } from './options.js'
 import { type Storable, type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError, translate } from './errors.js'
-import { runBytes } from './keys.js'
+import { type Io, runBytes } from './keys.js'
+import { readAnswer } from './ops.js'
 import { type At, type LoggedCommit, resolveAt } from './history.js'
 import type { NativeDatabase, NativeRunInfo } from './native.js'
 
@@ -103,7 +104,11 @@ export interface RunChanges<M = Value> {
  */
 export class Runs {
   /** @internal */
-  constructor(private readonly db: NativeDatabase) {}
+  constructor(
+    private readonly db: NativeDatabase,
+    /** Where `get` reads its answer (the database's I/O buffer). */
+    private readonly io: Io,
+  ) {}
 
   /**
    * Starts a run.
@@ -247,8 +252,8 @@ export class Runs {
   get(run: RunId): RunInfo | undefined {
     runBytes(run)
     try {
-      const n = this.db.runGet(run)
-      return n == null ? undefined : toRunInfo(n)
+      const io = this.io
+      return readAnswer<RunInfo>(io, (buf) => this.db.runGetInto(buf, run))
     } catch (e) {
       throw translate(e)
     }

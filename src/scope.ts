@@ -84,7 +84,7 @@ export class TxScope {
     /** The run of the transaction. */
     readonly run: RunId,
   ) {
-    const ops = new TxOps(lease)
+    const ops = new TxOps(lease, io)
     this.kv = new ScopedKv(new Kv<void>(new TxTarget(lease, io)), run)
     this.events = new ScopedEvents(new Events(ops), run)
     const state: State = new State(ops, (r, fn) => fn(new ScopedState(state, r)))

@@ -7,7 +7,7 @@ import { checkOptions } from './options.js'
 import { type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError } from './errors.js'
 import type { NativeTrace } from '../index.js'
-import type { OpTarget } from './ops.js'
+import { type OpTarget, readAnswer } from './ops.js'
 import type { RunId } from './runs.js'
 
 /** A trace id: a UUIDv7 string, so ids sort in the order traces were recorded. */
@@ -281,8 +281,8 @@ export class Traces {
   /** The trace, or `undefined` if the run has none with this id. */
   get(run: RunId, id: TraceId): Trace | undefined {
     checkId('id', id)
-    const n = this.target.read(run, (tx) => tx.tracesGet(run, id))
-    return n == null ? undefined : toTrace(n)
+    const io = this.target.io
+    return this.target.read(run, (tx) => readAnswer<Trace>(io, (buf) => tx.tracesGetInto(buf, run, id)))
   }
 
   /**

@@ -230,6 +230,13 @@ impl NativeDatabase {
         self.engine()?.run_delete(&parse_run(&run)?).napi()
     }
 
+    /// `run_get` with its answer in the I/O buffer (see `answer.rs`): its length, or -1.
+    #[napi(catch_unwind)]
+    pub fn run_get_into(&self, mut io: BufferSlice<'_>, run: String) -> Result<i64> {
+        let engine = self.engine()?;
+        Ok(engine.run_get(&parse_run(&run)?).napi()?.map_or(-1, |r| crate::answer::run(&mut io, &described(&engine, r))))
+    }
+
     #[napi(catch_unwind)]
     pub fn run_get(&self, run: String) -> Result<Option<NativeRunInfo>> {
         let engine = self.engine()?;

@@ -1,5 +1,6 @@
 //! EventLog calls of a transaction.
 
+use crate::answer;
 use crate::bytes::Bytes;
 use in_mem_engine::{Appended, Event, EventRangeOptions, Verification};
 use napi::bindgen_prelude::*;
@@ -114,6 +115,21 @@ impl NativeTransaction {
     pub fn events_head(&mut self, run: String) -> Result<Option<NativeEvent>> {
         let run = parse_run(&run)?;
         Ok(self.run(|tx| tx.events_last(&run))?.map(Into::into))
+    }
+
+    /// `events_get` with its answer in the I/O buffer (see `answer.rs`): its length, or -1.
+    #[napi(catch_unwind)]
+    pub fn events_get_into(&mut self, mut io: BufferSlice<'_>, run: String, sequence: f64) -> Result<i64> {
+        let run = parse_run(&run)?;
+        let seq = sequence_of("sequence", sequence)?;
+        Ok(self.run(|tx| tx.events_get(&run, seq))?.map_or(-1, |e| answer::event(&mut io, &e)))
+    }
+
+    /// `events_head` with its answer in the I/O buffer: its length, or -1.
+    #[napi(catch_unwind)]
+    pub fn events_head_into(&mut self, mut io: BufferSlice<'_>, run: String) -> Result<i64> {
+        let run = parse_run(&run)?;
+        Ok(self.run(|tx| tx.events_last(&run))?.map_or(-1, |e| answer::event(&mut io, &e)))
     }
 
     #[napi(catch_unwind)]

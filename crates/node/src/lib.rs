@@ -6,6 +6,7 @@
 //! value or a read's answer sits at [`IO_VALUE_OFFSET`]. No strings or
 //! objects cross the boundary on those paths (see `hot.rs`).
 
+mod answer;
 mod bytes;
 mod convert;
 mod database;

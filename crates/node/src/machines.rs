@@ -5,6 +5,8 @@
 use crate::bytes::Bytes;
 use in_mem_engine::{Applied, ApplyOptions, CreateOptions, Definition, Instance, InstanceListOptions, TransitionDef};
 use napi::bindgen_prelude::*;
+
+use crate::answer;
 use napi_derive::napi;
 
 use crate::convert::parse_run;
@@ -145,6 +147,13 @@ impl NativeTransaction {
             idempotency_key,
         };
         self.run(|tx| tx.machines_apply(&run, &id, &event, &opts)).map(Into::into)
+    }
+
+    /// `machines_get` with its answer in the I/O buffer (see `answer.rs`): its length, or -1.
+    #[napi(catch_unwind)]
+    pub fn machines_get_into(&mut self, mut io: BufferSlice<'_>, run: String, id: String) -> Result<i64> {
+        let run = parse_run(&run)?;
+        Ok(self.run(|tx| tx.machines_get(&run, &id))?.map_or(-1, |i| answer::instance(&mut io, &i)))
     }
 
     #[napi(catch_unwind)]

@@ -3,6 +3,8 @@
 use crate::bytes::Bytes;
 use in_mem_engine::{NewTrace, Trace, TraceId, TraceQuery, TraceType};
 use napi::bindgen_prelude::*;
+
+use crate::answer;
 use napi_derive::napi;
 
 use crate::convert::parse_run;
@@ -74,6 +76,14 @@ impl NativeTransaction {
             metadata: metadata.as_deref(),
         };
         Ok(self.run(|tx| tx.trace_record(&run, &trace))?.to_string())
+    }
+
+    /// `traces_get` with its answer in the I/O buffer (see `answer.rs`): its length, or -1.
+    #[napi(catch_unwind)]
+    pub fn traces_get_into(&mut self, mut io: BufferSlice<'_>, run: String, id: String) -> Result<i64> {
+        let run = parse_run(&run)?;
+        let id = parse_id(&id)?;
+        Ok(self.run(|tx| tx.trace_get(&run, &id))?.map_or(-1, |t| answer::trace(&mut io, &t)))
     }
 
     #[napi(catch_unwind)]

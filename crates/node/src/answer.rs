@@ -1,0 +1,151 @@
+//! Answers of the non-KV reads as one MessagePack map written into the
+//! caller's I/O buffer at [`IO_VALUE_OFFSET`], instead of a native object
+//! with a property (and a string or Buffer) per field: the TypeScript side
+//! decodes the map with the value codec's decoder in one call, and a stored
+//! value inside it (an event's payload, a trace's data, a machine's
+//! context, a run's metadata) is the codec's own bytes, copied as they are,
+//! so it decodes with the rest.
+//!
+//! Numbers up to `u32::MAX` are written as integers and larger ones as
+//! float64, so that none decodes as a `bigint` (the codec reads 64-bit
+//! integers as `bigint`).
+
+use std::cell::RefCell;
+
+use in_mem_engine::{Event, Instance, Trace};
+use rmp::encode as mp;
+
+use crate::IO_VALUE_OFFSET;
+use crate::convert::NativeRunInfo;
+
+/// A map being written.
+pub struct Answer<'a>(&'a mut Vec<u8>);
+
+impl Answer<'_> {
+    fn key(&mut self, k: &str) -> &mut Self {
+        mp::write_str(self.0, k).expect("a Vec grows");
+        self
+    }
+    fn str(&mut self, k: &str, v: &str) -> &mut Self {
+        self.key(k);
+        mp::write_str(self.0, v).expect("a Vec grows");
+        self
+    }
+    fn num(&mut self, k: &str, v: u64) -> &mut Self {
+        self.key(k);
+        if v <= u32::MAX as u64 {
+            mp::write_uint(self.0, v).expect("a Vec grows");
+        } else {
+            mp::write_f64(self.0, v as f64).expect("a Vec grows");
+        }
+        self
+    }
+    /// A stored value: already MessagePack.
+    fn raw(&mut self, k: &str, encoded: &[u8]) -> &mut Self {
+        self.key(k);
+        self.0.extend_from_slice(encoded);
+        self
+    }
+    fn strs(&mut self, k: &str, v: &[String]) -> &mut Self {
+        self.key(k);
+        mp::write_array_len(self.0, v.len() as u32).expect("a Vec grows");
+        for s in v {
+            mp::write_str(self.0, s).expect("a Vec grows");
+        }
+        self
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Writes a map of `fields` entries (filled by `fill`) at
+/// [`IO_VALUE_OFFSET`] of `io` and returns its length; when it does not fit,
+/// writes nothing and returns the length all the same (the caller grows the
+/// buffer and reads again), as the KV reads do.
+pub fn write(io: &mut [u8], fields: u32, fill: impl FnOnce(&mut Answer<'_>)) -> i64 {
+    SCRATCH.with(|s| {
+        let mut buf = s.borrow_mut();
+        buf.clear();
+        mp::write_map_len(&mut *buf, fields).expect("a Vec grows");
+        fill(&mut Answer(&mut buf));
+        let out = io.get_mut(IO_VALUE_OFFSET..).unwrap_or_default();
+        if buf.len() <= out.len() {
+            out[..buf.len()].copy_from_slice(&buf);
+        }
+        buf.len() as i64
+    })
+}
+
+/// `{ sequence, type, timestamp, payload, hash, prevHash }`, as `Event`.
+pub fn event(io: &mut [u8], e: &Event) -> i64 {
+    write(io, 6, |a| {
+        a.num("sequence", e.sequence)
+            .str("type", &e.event_type)
+            .num("timestamp", e.timestamp)
+            .raw("payload", e.payload())
+            .str("hash", &hex::encode(e.hash))
+            .str("prevHash", &hex::encode(e.prev_hash));
+    })
+}
+
+/// `{ id, type, data, tags, timestamp, parent?, metadata? }`, as `Trace`.
+pub fn trace(io: &mut [u8], t: &Trace) -> i64 {
+    let fields = 5 + t.parent.is_some() as u32 + t.metadata.is_some() as u32;
+    write(io, fields, |a| {
+        a.str("id", &t.id.to_string()).str("type", t.kind.as_str()).raw("data", &t.data).strs("tags", &t.tags).num("timestamp", t.timestamp);
+        if let Some(p) = &t.parent {
+            a.str("parent", &p.to_string());
+        }
+        if let Some(m) = &t.metadata {
+            a.raw("metadata", m);
+        }
+    })
+}
+
+/// `{ id, machine, version, state, context, revision, createdAt, updatedAt }`, as `MachineInstance`.
+pub fn instance(io: &mut [u8], i: &Instance) -> i64 {
+    write(io, 8, |a| {
+        a.str("id", &i.id)
+            .str("machine", &i.machine)
+            .num("version", i.version as u64)
+            .str("state", &i.state)
+            .raw("context", &i.context_bytes())
+            .num("revision", i.revision)
+            .num("createdAt", i.created_at)
+            .num("updatedAt", i.updated_at);
+    })
+}
+
+/// `{ id, status, tags, createdAt, name?, parent?, metadata?, endedAt?, error?, forkedAt? }`, as `RunInfo`.
+pub fn run(io: &mut [u8], r: &NativeRunInfo) -> i64 {
+    let fields = 4
+        + r.name.is_some() as u32
+        + r.parent.is_some() as u32
+        + r.metadata.is_some() as u32
+        + r.ended_at.is_some() as u32
+        + r.error.is_some() as u32
+        + r.forked_at.is_some() as u32;
+    write(io, fields, |a| {
+        a.str("id", &r.id).str("status", &r.status).strs("tags", &r.tags).num("createdAt", r.created_at as u64);
+        if let Some(n) = &r.name {
+            a.str("name", n);
+        }
+        if let Some(p) = &r.parent {
+            a.str("parent", p);
+        }
+        if let Some(m) = &r.metadata {
+            a.raw("metadata", &m.0);
+        }
+        if let Some(t) = r.ended_at {
+            a.num("endedAt", t as u64);
+        }
+        if let Some(e) = &r.error {
+            a.str("error", e);
+        }
+        if let Some(f) = r.forked_at {
+            a.num("forkedAt", f as u64);
+        }
+    })
+}
