@@ -98,6 +98,8 @@ export class InMemSaver extends BaseCheckpointSaver {
   readonly #native: boolean
   /** Thread id → its run, as found or begun by this saver. */
   readonly #threads = new Map<string, RunId>()
+  /** Calls of `put` and `putWrites` under way (awaiting something, or running). */
+  #active = 0
 
   /** A saver on `db`; threads already in `db` are found by their run's tag. */
   constructor(db: Database, options: InMemSaverOptions = {}) {
@@ -165,16 +167,26 @@ export class InMemSaver extends BaseCheckpointSaver {
   }
 
   /**
-   * Writes in one transaction on the thread's run: awaited to durability in
-   * strict mode. A run begun for it is deleted again if the write fails, so
-   * a refused first write leaves nothing behind.
+   * Writes in one transaction on the thread's run: durable before it
+   * resolves in strict mode (fsynced on this thread when no other `put` or
+   * `putWrites` of this saver is under way, else sharing an fsync with
+   * theirs). A run begun for
+   * it is deleted again if the write fails, so a refused first write leaves
+   * nothing behind.
    */
   async #write(threadId: string, fn: (tx: TxScope) => void): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       const { run, begun } = this.#runFor(threadId)
       try {
-        if (this.#strict) await this.#db.transactionAsync(run, fn)
-        else this.#db.transaction(run, fn)
+        if (this.#strict && this.#active > 1) {
+          // Other writes of this saver are under way: this commit shares an
+          // fsync with theirs (group commit), off the event loop.
+          await this.#db.transactionAsync(run, fn)
+        } else {
+          // Alone (or not strict): the fsync on this thread, as SqliteSaver's
+          // commits do, costs less than a trip through the thread pool.
+          this.#db.transaction(run, fn)
+        }
         return
       } catch (e) {
         // (Unless another write to the new thread got in meanwhile.)
@@ -208,6 +220,15 @@ export class InMemSaver extends BaseCheckpointSaver {
    * `newVersions`; the rest are the values stored for their versions before.
    */
   override async put(config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, newVersions: ChannelVersions): Promise<RunnableConfig> {
+    this.#active++
+    try {
+      return await this.#put(config, checkpoint, metadata, newVersions)
+    } finally {
+      this.#active--
+    }
+  }
+
+  async #put(config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, newVersions: ChannelVersions): Promise<RunnableConfig> {
     const conf = config?.configurable
     if (conf === undefined || conf === null) throw new InvalidArgumentError('put needs config.configurable with a thread_id')
     const threadId = checkPart('thread_id', conf.thread_id)
@@ -240,6 +261,15 @@ export class InMemSaver extends BaseCheckpointSaver {
 
   /** Stores the writes of a task for a checkpoint, with the reference savers' semantics (see the module's invariants). */
   override async putWrites(config: RunnableConfig, writes: PendingWrite[], taskId: string, taskPath?: string): Promise<void> {
+    this.#active++
+    try {
+      await this.#putWrites(config, writes, taskId, taskPath)
+    } finally {
+      this.#active--
+    }
+  }
+
+  async #putWrites(config: RunnableConfig, writes: PendingWrite[], taskId: string, taskPath?: string): Promise<void> {
     const conf = config?.configurable
     if (conf === undefined || conf === null) throw new InvalidArgumentError('putWrites needs config.configurable with a thread_id and a checkpoint_id')
     const threadId = checkPart('thread_id', conf.thread_id)

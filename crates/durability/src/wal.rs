@@ -16,9 +16,9 @@
 //!   background flusher does the same every `flush_interval`, or sooner once
 //!   `max_pending_writes` records wait for it.
 //! - A segment's file grows ahead of the records in chunks of
-//!   [`GROW_BYTES`] (reserved with `fallocate` where there is one, so a
-//!   full disk is an `IoError` at the grow and never a `SIGBUS` in the
-//!   copy); the bytes past the last record are zero. A segment is cut to
+//!   [`GROW_BYTES`] (written as zeros, so a full disk is an `IoError` at the
+//!   grow and never a `SIGBUS` in the copy, and an `fdatasync` overwrites
+//!   blocks in place); the bytes past the last record are zero. A segment is cut to
 //!   its records and fsynced before the next one is created, and on close,
 //!   so only the newest segment can end in zeros or a torn record.
 //! - A record never spans two segments; a segment holds more than
@@ -142,24 +142,39 @@ impl Segment {
     }
 }
 
-/// Extends `file` from `from` to `to` bytes, with the blocks reserved where
-/// the platform can (so a full disk fails here, not in a write to the map).
+/// Extends `file` from `from` to `to` bytes by writing zeros (so a full disk
+/// fails here, not in a write to the map). Written zeros, not blocks
+/// reserved with `fallocate`: a reserved block is "unwritten" to the file
+/// system, and the first `fdatasync` after a record lands in it journals
+/// its conversion too; written blocks are overwritten in place and their
+/// `fdatasync` flushes data alone (docs/durability.md).
 fn reserve(file: &File, from: u64, to: u64) -> std::io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        // SAFETY: a plain syscall on a valid descriptor.
-        let r = unsafe { libc::fallocate(file.as_raw_fd(), 0, from as libc::off_t, (to - from) as libc::off_t) };
-        if r == 0 {
-            return Ok(());
-        }
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EOPNOTSUPP) {
-            return Err(e);
-        }
+    const ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+    let mut at = from;
+    while at < to {
+        let n = ((to - at) as usize).min(ZEROS.len());
+        write_all_at(file, &ZEROS[..n], at)?;
+        at += n as u64;
     }
-    let _ = from;
-    file.set_len(to)
+    Ok(())
+}
+
+#[cfg(unix)]
+fn write_all_at(file: &File, bytes: &[u8], at: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, bytes, at)
+}
+
+#[cfg(windows)]
+fn write_all_at(file: &File, mut bytes: &[u8], mut at: u64) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        let n = std::os::windows::fs::FileExt::seek_write(file, bytes, at)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        bytes = &bytes[n..];
+        at += n as u64;
+    }
+    Ok(())
 }
 
 struct Shared {
