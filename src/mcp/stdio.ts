@@ -74,7 +74,12 @@ async function connectOwner(dir: string, locked: LockedError, tokenFile: string 
     } catch (e) {
       // A refused token is the answer; a socket nobody listens on is a stale SERVER.
       const cause = e instanceof ConnectionError ? e.details.cause : undefined
-      if (cause !== 'ENOENT' && cause !== 'ECONNREFUSED') throw e
+      if (cause !== 'ENOENT' && cause !== 'ECONNREFUSED') {
+        if (e instanceof ConnectionError && /token/.test(e.message)) {
+          throw new ConnectionError(`${e.message} (in-mem mcp presents the one in --token-file, else in $IN_MEM_TOKEN)`, { ...e.details, url })
+        }
+        throw e
+      }
     }
   }
   throw new LockedError(
