@@ -78,3 +78,7 @@ export {
   RunClosedError,
 } from './errors.js'
 export type { CorruptionDetails, LaggedDetails, LockedDetails } from './errors.js'
+export type { ConnectOptions, Remote, RemoteDatabase, RemoteScope, RemoteTx, RemoteView } from './server/client.js'
+export type { Server } from './server/owner.js'
+export type { ServeLimits, ServeOptions, ServeTls } from './server/listener.js'
+export type { ServerStats } from './server/stats.js'

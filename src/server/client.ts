@@ -36,15 +36,31 @@ type FacadeName = 'kv' | 'runs' | 'events' | 'state' | 'json' | 'traces' | 'vect
 /** The facades of a run scope, a transaction and a replay view. */
 type ScopeFacade = 'kv' | 'events' | 'state' | 'json' | 'traces' | 'machines' | 'vectors'
 
+// The public types below spell the facade names out rather than name
+// FacadeName and ScopeFacade, so that the documentation shows them.
+
 /** A run scope of a remote database: `scope.kv.put(key, value)`. */
-export type RemoteScope = { readonly run: RunId } & { readonly [K in ScopeFacade]: Remote<RunScope[K]> }
+export type RemoteScope = {
+  /** The run it is bound to. */
+  readonly run: RunId
+} & { readonly [K in 'kv' | 'events' | 'state' | 'json' | 'traces' | 'machines' | 'vectors']: Remote<RunScope[K]> }
 /** The scope a remote transaction's closure receives. */
-export type RemoteTx = { readonly run: RunId } & { readonly [K in ScopeFacade]: Remote<TxScope[K]> }
+export type RemoteTx = {
+  /** The run of the transaction. */
+  readonly run: RunId
+} & { readonly [K in 'kv' | 'events' | 'state' | 'json' | 'traces' | 'machines' | 'vectors']: Remote<TxScope[K]> }
 /** A replay view of a remote database (`await remote.replay(run, { at })`). */
-export type RemoteView = { readonly run: RunId; readonly at: number; close(): Promise<void> } & { readonly [K in ScopeFacade]: Remote<RunView[K]> }
+export type RemoteView = {
+  /** The run it shows. */
+  readonly run: RunId
+  /** The commit version it shows the run at. */
+  readonly at: number
+  /** Releases the view on the owner. */
+  close(): Promise<void>
+} & { readonly [K in 'kv' | 'events' | 'state' | 'json' | 'traces' | 'machines' | 'vectors']: Remote<RunView[K]> }
 
 /** A database served by another process: `await Database.connect(url)`. */
-export type RemoteDatabase = { readonly [K in FacadeName]: Remote<Database[K]> } & {
+export type RemoteDatabase = { readonly [K in 'kv' | 'runs' | 'events' | 'state' | 'json' | 'traces' | 'vectors' | 'machines']: Remote<Database[K]> } & {
   /** The owner's URL. */
   readonly url: string
   /** Whether the connection is open (not closed, not lost). */
@@ -60,7 +76,7 @@ export type RemoteDatabase = { readonly [K in FacadeName]: Remote<Database[K]> }
    * 10). In strict mode it resolves once the commit is durable.
    */
   transaction<T>(run: RunId, fn: (tx: RemoteTx) => T | Promise<T>, opts?: TransactionOptions): Promise<T>
-  /** The same as {@link RemoteDatabase.transaction} (remotely, every transaction is async). */
+  /** The same as `transaction` (remotely, every transaction is async). */
   transactionAsync<T>(run: RunId, fn: (tx: RemoteTx) => T | Promise<T>, opts?: TransactionOptions): Promise<T>
   /** Begins a run, runs `fn` with its scope, completes it (or fails it and rethrows). */
   withRun<T>(opts: BeginOptions & { metadata?: Value }, fn: (scope: RemoteScope) => T | Promise<T>): Promise<T>

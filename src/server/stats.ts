@@ -28,7 +28,17 @@ export interface ServerStats {
   /** Bytes sent. */
   bytesOut: number
   /** Latency in the owner (from a whole request frame to its answer written), by operation: only operations seen. */
-  latency: Record<string, { count: number; p50Us: number; p99Us: number }>
+  latency: Record<
+    string,
+    {
+      /** Requests of the operation answered. */
+      count: number
+      /** The median latency, in µs (to the upper edge of its histogram bucket). */
+      p50Us: number
+      /** The 99th percentile latency, in µs (to the upper edge of its histogram bucket). */
+      p99Us: number
+    }
+  >
 }
 
 const CONNECTIONS = 0
