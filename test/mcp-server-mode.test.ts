@@ -9,9 +9,11 @@ import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:chil
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Database } from '../dist/index.js'
-import { GRAPH_TAG, KnowledgeGraph } from '../dist/mcp.js'
+import { Database, type RemoteDatabase } from '../dist/index.js'
+import { GRAPH_TAG, KnowledgeGraph, createMcpServer } from '../dist/mcp.js'
 import { makeTmpDir, removeDir } from './helpers.js'
 import { type Session, bin, connect, inMemMcp } from './mcp-helpers.js'
 
@@ -281,6 +283,40 @@ describe('in-mem mcp on a directory served with a token', () => {
     } finally {
       await byFile.close()
       removeDir(file)
+    }
+  })
+})
+
+describe('createMcpServer over Database.connect, in process', () => {
+  it('serves the tools through a remote database; a graphRun that does not exist fails the first graph call', async () => {
+    const dir = makeTmpDir('in-mem-mcp-remote')
+    dirs.push(dir)
+    const db = Database.open(dir)
+    const run = db.runs.begin({ name: 'served' })
+    db.kv.put(run, 'k', 'v')
+    const served = await db.serve()
+    let remote: RemoteDatabase | undefined
+    const client = new Client({ name: 'in-process', version: '1.0.0' })
+    try {
+      remote = await Database.connect(served.url)
+      expect(() => createMcpServer({ url: 'unix:/nowhere' } as unknown as RemoteDatabase)).toThrow(/takes a Database .* or a remote one/)
+      const server = createMcpServer(remote, { graphRun: '01890a5d-ac96-774b-bcce-b302099a8057' })
+      const [clientSide, serverSide] = InMemoryTransport.createLinkedPair()
+      await Promise.all([server.connect(serverSide), client.connect(clientSide)])
+      const got = await client.callTool({ name: 'kv_get', arguments: { run, key: 'k' } })
+      expect(got.structuredContent).toMatchObject({ found: true, value: 'v' })
+      const put = await client.callTool({ name: 'kv_put', arguments: { run, key: 'k2', value: [1] } })
+      expect(put.isError).toBeFalsy()
+      expect(db.kv.get(run, 'k2')).toEqual([1])
+      const graph = (await client.callTool({ name: 'read_graph', arguments: {} })) as { isError?: boolean; content: { text: string }[] }
+      expect(graph.isError).toBe(true)
+      expect(graph.content[0].text).toMatch(/run 01890a5d-ac96-774b-bcce-b302099a8057 \(for the knowledge graph\) does not exist \(NOT_FOUND\)/)
+      await client.close()
+      // Closing the MCP server leaves the connection open.
+      expect(remote.isOpen).toBe(true)
+    } finally {
+      await remote?.close()
+      db.close()
     }
   })
 })
