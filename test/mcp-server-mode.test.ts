@@ -319,4 +319,27 @@ describe('createMcpServer over Database.connect, in process', () => {
       db.close()
     }
   })
+
+  it('applies concurrent graph calls one at a time, none lost to conflicts on the connection', async () => {
+    const dir = makeTmpDir('in-mem-mcp-burst')
+    dirs.push(dir)
+    const db = Database.open(dir)
+    const served = await db.serve()
+    const remote = await Database.connect(served.url)
+    const client = new Client({ name: 'in-process', version: '1.0.0' })
+    try {
+      const [clientSide, serverSide] = InMemoryTransport.createLinkedPair()
+      await Promise.all([createMcpServer(remote).connect(serverSide), client.connect(clientSide)])
+      const names = Array.from({ length: 40 }, (_, i) => `e${i}`)
+      const results = await Promise.all(names.map((name) => client.callTool({ name: 'create_entities', arguments: { entities: [{ name, entityType: 't', observations: [] }] } })))
+      expect(results.filter((r) => r.isError)).toEqual([])
+      expect(db.runs.list({ tag: GRAPH_TAG })).toHaveLength(1)
+      const graph = new KnowledgeGraph(db).read()
+      expect(graph.entities.map((e) => e.name).sort()).toEqual([...names].sort())
+      await client.close()
+    } finally {
+      await remote.close()
+      db.close()
+    }
+  })
 })

@@ -480,6 +480,14 @@ export class RemoteKnowledgeGraph {
   #run: RunId | undefined
   /** Whether the run given to the constructor was found to exist. */
   #checked: boolean
+  /**
+   * The last change queued: this object's changes run one at a time, as
+   * the embedded graph's do. (All of them write the `next` key: run
+   * together, over a connection, they would conflict and spend their
+   * retries on each other; the owner's first-committer-wins still orders
+   * them against other writers.)
+   */
+  #queue: Promise<unknown> = Promise.resolve()
 
   /**
    * @param db - the database
@@ -506,7 +514,13 @@ export class RemoteKnowledgeGraph {
     return this.#run
   }
 
-  async #write<T>(change: Change<T>): Promise<T> {
+  #write<T>(change: Change<T>): Promise<T> {
+    const done = this.#queue.then(() => this.#apply(change))
+    this.#queue = done.catch(() => {})
+    return done
+  }
+
+  async #apply<T>(change: Change<T>): Promise<T> {
     let run = await this.run()
     if (run === undefined) {
       if (change.onEmpty !== undefined) return change.onEmpty()
@@ -520,32 +534,32 @@ export class RemoteKnowledgeGraph {
   }
 
   /** See {@link KnowledgeGraph.createEntities}. */
-  createEntities(entities: Entity[]): Promise<Entity[]> {
+  async createEntities(entities: Entity[]): Promise<Entity[]> {
     return this.#write(changes.createEntities(entities))
   }
 
   /** See {@link KnowledgeGraph.createRelations}. */
-  createRelations(relations: Relation[]): Promise<Relation[]> {
+  async createRelations(relations: Relation[]): Promise<Relation[]> {
     return this.#write(changes.createRelations(relations))
   }
 
   /** See {@link KnowledgeGraph.addObservations}. */
-  addObservations(additions: ObservationAddition[]): Promise<ObservationsAdded[]> {
+  async addObservations(additions: ObservationAddition[]): Promise<ObservationsAdded[]> {
     return this.#write(changes.addObservations(additions))
   }
 
   /** See {@link KnowledgeGraph.deleteEntities}. */
-  deleteEntities(names: string[]): Promise<void> {
+  async deleteEntities(names: string[]): Promise<void> {
     return this.#write(changes.deleteEntities(names))
   }
 
   /** See {@link KnowledgeGraph.deleteObservations}. */
-  deleteObservations(deletions: ObservationDeletion[]): Promise<void> {
+  async deleteObservations(deletions: ObservationDeletion[]): Promise<void> {
     return this.#write(changes.deleteObservations(deletions))
   }
 
   /** See {@link KnowledgeGraph.deleteRelations}. */
-  deleteRelations(relations: Relation[]): Promise<void> {
+  async deleteRelations(relations: Relation[]): Promise<void> {
     return this.#write(changes.deleteRelations(relations))
   }
 
