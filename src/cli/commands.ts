@@ -974,11 +974,14 @@ const mcp: Command = {
     'of the reference memory server (create_entities, read_graph, ...), and the resources inmem://runs,',
     'inmem://runs/{id} and inmem://runs/{id}/events. It runs until the client closes stdin (or SIGINT/SIGTERM),',
     'then closes the database. stdout carries only the protocol; logs go to stderr. The README has the',
-    "configuration an MCP client takes. A directory open in another process is refused (LockedError, with its pid).",
+    'configuration an MCP client takes. A directory open in another process is served through that process when it',
+    'serves (db.serve(), or in-mem serve: its socket is named in <dir>/SERVER; the token, if it needs one, is read from',
+    '--token-file or $IN_MEM_TOKEN); when it does not, it is refused (LockedError, with its pid and how to serve it).',
   ],
   options: {
     'read-only': { type: 'boolean', help: 'only the tools that read; the directory is opened read-only (it must exist)' },
     durability: { type: 'string', value: '<mode>', help: 'buffered (default: a tool call returns once its commit is written to the OS) or strict (once fsynced)' },
+    'token-file': { type: 'string', value: '<path>', help: "the owner's token, for a directory served by the process that holds it (default: $IN_MEM_TOKEN)" },
   },
   examples: ['mcp --dir ./agent-data', 'mcp --dir ./agent-data --durability strict', 'mcp --dir ./agent-data --read-only'],
   run: async (ctx) => {
@@ -993,6 +996,7 @@ const mcp: Command = {
       readOnly: ctx.values['read-only'] === true,
       durability: durability as (typeof DURABILITIES)[number],
       log: (line) => ctx.err(`${line}\n`),
+      tokenFile: typeof ctx.values['token-file'] === 'string' ? ctx.values['token-file'] : undefined,
     })
   },
 }

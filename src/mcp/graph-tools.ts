@@ -1,12 +1,13 @@
 /**
  * The knowledge-graph tools, with the names, argument shapes, results and
  * descriptions of the reference memory server's
- * (`@modelcontextprotocol/server-memory`), over {@link KnowledgeGraph}.
+ * (`@modelcontextprotocol/server-memory`), over {@link RemoteKnowledgeGraph}
+ * (`KnowledgeGraph`'s graph, read through the remote API).
  * Not part of the library's API.
  * @module
  */
 import { z } from 'zod'
-import type { KnowledgeGraph } from './graph.js'
+import type { RemoteKnowledgeGraph } from './graph.js'
 import { type Tool, tool } from './tool.js'
 
 const EntitySchema = z.object({
@@ -25,7 +26,7 @@ const GraphShape = { entities: z.array(EntitySchema), relations: z.array(Relatio
 const Done = { success: z.boolean(), message: z.string() }
 
 /** The nine tools of the reference memory server. */
-export function graphTools(graph: KnowledgeGraph): Tool[] {
+export function graphTools(graph: RemoteKnowledgeGraph): Tool[] {
   return [
     tool({
       name: 'create_entities',
@@ -35,7 +36,7 @@ export function graphTools(graph: KnowledgeGraph): Tool[] {
       idempotent: false,
       input: { entities: z.array(EntitySchema) },
       output: { entities: z.array(EntitySchema) },
-      run: (a) => ({ entities: graph.createEntities(a.entities) }),
+      run: async (a) => ({ entities: await graph.createEntities(a.entities) }),
     }),
     tool({
       name: 'create_relations',
@@ -45,7 +46,7 @@ export function graphTools(graph: KnowledgeGraph): Tool[] {
       idempotent: false,
       input: { relations: z.array(RelationSchema) },
       output: { relations: z.array(RelationSchema) },
-      run: (a) => ({ relations: graph.createRelations(a.relations) }),
+      run: async (a) => ({ relations: await graph.createRelations(a.relations) }),
     }),
     tool({
       name: 'add_observations',
@@ -62,7 +63,7 @@ export function graphTools(graph: KnowledgeGraph): Tool[] {
         ),
       },
       output: { results: z.array(z.object({ entityName: z.string(), addedObservations: z.array(z.string()) })) },
-      run: (a) => ({ results: graph.addObservations(a.observations) }),
+      run: async (a) => ({ results: await graph.addObservations(a.observations) }),
     }),
     tool({
       name: 'delete_entities',
@@ -73,8 +74,8 @@ export function graphTools(graph: KnowledgeGraph): Tool[] {
       idempotent: true,
       input: { entityNames: z.array(z.string()).describe('An array of entity names to delete') },
       output: Done,
-      run: (a) => {
-        graph.deleteEntities(a.entityNames)
+      run: async (a) => {
+        await graph.deleteEntities(a.entityNames)
         return { success: true, message: 'Entities deleted successfully' }
       },
     }),
@@ -94,8 +95,8 @@ export function graphTools(graph: KnowledgeGraph): Tool[] {
         ),
       },
       output: Done,
-      run: (a) => {
-        graph.deleteObservations(a.deletions)
+      run: async (a) => {
+        await graph.deleteObservations(a.deletions)
         return { success: true, message: 'Observations deleted successfully' }
       },
     }),
@@ -108,8 +109,8 @@ export function graphTools(graph: KnowledgeGraph): Tool[] {
       idempotent: true,
       input: { relations: z.array(RelationSchema).describe('An array of relations to delete') },
       output: Done,
-      run: (a) => {
-        graph.deleteRelations(a.relations)
+      run: async (a) => {
+        await graph.deleteRelations(a.relations)
         return { success: true, message: 'Relations deleted successfully' }
       },
     }),

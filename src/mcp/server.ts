@@ -1,8 +1,11 @@
 /**
  * `createMcpServer`: an MCP server (`@modelcontextprotocol/sdk`'s
  * `McpServer`) whose tools and resources read and write one in-mem
- * database. It does no I/O of its own: connect it to a transport
- * (`StdioServerTransport` for `in-mem mcp`).
+ * database: opened in this process, or served by its owner
+ * (`Database.connect`). The tools are written once, against the remote API
+ * (every call awaited); a database opened here is read through
+ * `localRemote`, the same dispatch an owner runs. It does no I/O of its
+ * own: connect it to a transport (`StdioServerTransport` for `in-mem mcp`).
  * @module
  */
 import { readFileSync } from 'node:fs'
@@ -12,7 +15,8 @@ import { Database } from '../database.js'
 import { InvalidArgumentError } from '../errors.js'
 import { checkOptions } from '../options.js'
 import type { RunId } from '../runs.js'
-import { KnowledgeGraph } from './graph.js'
+import { type RemoteDatabase, localRemote } from '../server/client.js'
+import { KnowledgeGraph, RemoteKnowledgeGraph } from './graph.js'
 import { graphTools } from './graph-tools.js'
 import { registerResources } from './resources.js'
 import { type Tool, register } from './tool.js'
@@ -29,6 +33,8 @@ export interface McpServerOptions {
   /**
    * The run that holds the knowledge graph of the memory tools. Default:
    * the first run tagged `mcp:knowledge-graph`, begun on the first write.
+   * (Over a {@link RemoteDatabase}, a run that does not exist is found on
+   * the first call of a graph tool, which fails.)
    */
   graphRun?: RunId
   /** Where the server logs unexpected errors (never stdout: it carries the protocol). Default: stderr. */
@@ -43,8 +49,17 @@ function packageVersion(): string {
   }
 }
 
+/** Whether `db` looks like what `Database.connect` (or `localRemote`) returns. */
+function isRemote(db: unknown): db is RemoteDatabase {
+  if (typeof db !== 'object' || db === null) return false
+  const r = db as Partial<Record<keyof RemoteDatabase, unknown>>
+  return typeof r.url === 'string' && typeof r.isOpen === 'boolean' && typeof r.transaction === 'function' && typeof r.scope === 'function' && typeof r.kv === 'object'
+}
+
 /**
- * An MCP server over `db`: tools for runs, KV, state cells, JSON documents,
+ * An MCP server over `db`: a database opened in this process, or one
+ * another process serves (`await Database.connect(url)`; closing the
+ * server leaves the connection open). Tools for runs, KV, state cells, JSON documents,
  * events, traces, vector search, replay and diff, the knowledge-graph tools
  * of the reference memory server (`create_entities`, `read_graph`...), and
  * the resources `inmem://runs`, `inmem://runs/{id}` and
@@ -57,11 +72,15 @@ function packageVersion(): string {
  * import { createMcpServer } from 'in-mem/mcp'
  * import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
  * const server = createMcpServer(Database.open('./agent-data'))
+ * // or, for a directory another process owns and serves (db.serve()):
+ * // createMcpServer(await Database.connect('unix:./agent-data/in-mem.sock'))
  * await server.connect(new StdioServerTransport())
  * ```
  */
-export function createMcpServer(db: Database, options: McpServerOptions = {}): McpServer {
-  if (!(db instanceof Database)) throw new InvalidArgumentError('createMcpServer takes a Database (Database.open(...))')
+export function createMcpServer(db: Database | RemoteDatabase, options: McpServerOptions = {}): McpServer {
+  if (!(db instanceof Database) && !isRemote(db)) {
+    throw new InvalidArgumentError('createMcpServer takes a Database (Database.open(...)) or a remote one (await Database.connect(url))')
+  }
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('createMcpServer options must be an object')
   checkOptions(options, ['readOnly', 'graphRun', 'log'], 'createMcpServer options')
   const log = options.log ?? ((line: string) => void process.stderr.write(`${line}\n`))
@@ -74,9 +93,17 @@ export function createMcpServer(db: Database, options: McpServerOptions = {}): M
         'The knowledge-graph tools (create_entities, read_graph, search_nodes...) keep entities and relations across runs.',
     },
   )
-  const graph = new KnowledgeGraph(db, options.graphRun)
-  const tools: Tool[] = [...dataTools(db), ...graphTools(graph)]
+  let remote: RemoteDatabase
+  if (db instanceof Database) {
+    // A graph run that does not exist is refused now, as it always was.
+    if (options.graphRun !== undefined) void new KnowledgeGraph(db, options.graphRun)
+    remote = localRemote(db)
+  } else {
+    remote = db
+  }
+  const graph = new RemoteKnowledgeGraph(remote, options.graphRun)
+  const tools: Tool[] = [...dataTools(remote), ...graphTools(graph)]
   for (const t of tools) if (!options.readOnly || !t.writes) register(server, t, log)
-  registerResources(server, db)
+  registerResources(server, remote)
   return server
 }

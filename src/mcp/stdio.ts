@@ -2,12 +2,20 @@
  * `in-mem mcp`: opens a data directory and serves it over MCP on stdio
  * until the client closes stdin or the process is told to stop (SIGINT,
  * SIGTERM); then closes the database, so a buffered mode's writes are on
- * disk. stdout carries the protocol and nothing else: logs go to stderr.
+ * disk. A directory another process holds (`LockedError`) is served
+ * through that process instead, when it serves (`db.serve()` wrote its
+ * socket's URL to `SERVER`): the tools are the same, every call goes to the
+ * owner. stdout carries the protocol and nothing else: logs go to stderr.
  * Not part of the library's API.
  * @module
  */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { Database, type Durability } from '../database.js'
+import { ConnectionError, InvalidArgumentError, LockedError } from '../errors.js'
+import type { RemoteDatabase } from '../server/client.js'
+import { SERVER_FILE, type ServerRecord } from '../server/owner.js'
 import { createMcpServer } from './server.js'
 
 /** What `in-mem mcp` was asked to serve. */
@@ -20,12 +28,72 @@ export interface StdioOptions {
   durability: Durability
   /** Writes a line to stderr. */
   log: (line: string) => void
+  /** A file holding the token to present to the directory's owner (else `$IN_MEM_TOKEN`, if set). */
+  tokenFile?: string
+}
+
+/** The token to present to an owner: the token file's contents (without a final newline), else `$IN_MEM_TOKEN`. */
+function tokenOf(file: string | undefined): string | undefined {
+  if (file === undefined) {
+    const env = process.env.IN_MEM_TOKEN
+    return env === undefined || env === '' ? undefined : env
+  }
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (e) {
+    throw new InvalidArgumentError(`cannot read the token file ${file}: ${(e as Error).message}`, { argument: 'token-file' })
+  }
+  const token = text.replace(/\r?\n$/, '')
+  if (token === '') throw new InvalidArgumentError(`the token file ${file} is empty`, { argument: 'token-file' })
+  return token
+}
+
+/** The owner's socket URL from `SERVER` in `dir`, if it has one. */
+function ownerUrl(dir: string): string | undefined {
+  let record: Partial<ServerRecord>
+  try {
+    record = JSON.parse(readFileSync(join(dir, SERVER_FILE), 'utf8')) as Partial<ServerRecord>
+  } catch {
+    return undefined
+  }
+  return Array.isArray(record.urls) ? record.urls.find((u): u is string => typeof u === 'string' && u.startsWith('unix:')) : undefined
+}
+
+/**
+ * Connects to the owner of a directory that opening found locked; when
+ * nobody serves it (no `SERVER`, or a socket nobody listens on), throws
+ * `locked` again, saying how to serve it.
+ */
+async function connectOwner(dir: string, locked: LockedError, tokenFile: string | undefined): Promise<RemoteDatabase> {
+  const token = tokenOf(tokenFile)
+  const url = ownerUrl(dir)
+  if (url !== undefined) {
+    try {
+      return await Database.connect(url, token === undefined ? {} : { token })
+    } catch (e) {
+      // A refused token is the answer; a socket nobody listens on is a stale SERVER.
+      const cause = e instanceof ConnectionError ? e.details.cause : undefined
+      if (cause !== 'ENOENT' && cause !== 'ECONNREFUSED') {
+        if (e instanceof ConnectionError && /token/.test(e.message)) {
+          throw new ConnectionError(`${e.message} (in-mem mcp presents the one in --token-file, else in $IN_MEM_TOKEN)`, { ...e.details, url })
+        }
+        throw e
+      }
+    }
+  }
+  throw new LockedError(
+    `${locked.message}; that process does not serve it: call db.serve() there (or open the directory with \`in-mem serve\`), and in-mem mcp serves it through that process`,
+    { ...locked.details, serving: false },
+  )
 }
 
 /**
  * Serves `dir` on stdin/stdout; resolves to the exit code once the client
- * is gone. Opening throws as `Database.open` does (`LockedError` with the
- * holder's pid).
+ * is gone. Opening throws as `Database.open` does, except that a directory
+ * held by a process that serves it is served through that process; one
+ * held by a process that does not serve it throws `LockedError` with the
+ * holder's pid and how to serve it.
  */
 export async function serveStdio(opts: StdioOptions): Promise<number> {
   // stdout is the protocol's: anything that would print there (a stray
@@ -34,8 +102,15 @@ export async function serveStdio(opts: StdioOptions): Promise<number> {
   console.log = toStderr
   console.info = toStderr
   console.debug = toStderr
-  const db = Database.open(opts.dir, opts.readOnly ? { durability: 'buffered', readOnly: true } : { durability: opts.durability })
-  const server = createMcpServer(db, { readOnly: opts.readOnly, log: opts.log })
+  let db: Database | undefined
+  let remote: RemoteDatabase | undefined
+  try {
+    db = Database.open(opts.dir, opts.readOnly ? { durability: 'buffered', readOnly: true } : { durability: opts.durability })
+  } catch (e) {
+    if (!(e instanceof LockedError)) throw e
+    remote = await connectOwner(opts.dir, e, opts.tokenFile)
+  }
+  const server = createMcpServer(db ?? (remote as RemoteDatabase), { readOnly: opts.readOnly, log: opts.log })
   const transport = new StdioServerTransport()
   let stop: () => void = () => {}
   const stopped = new Promise<void>((resolve) => (stop = resolve))
@@ -46,13 +121,18 @@ export async function serveStdio(opts: StdioOptions): Promise<number> {
   process.once('SIGTERM', onSignal)
   try {
     await server.connect(transport)
-    opts.log(`in-mem mcp: serving ${opts.dir} (${opts.readOnly ? 'read-only' : opts.durability}) on stdio`)
+    if (remote === undefined) opts.log(`in-mem mcp: serving ${opts.dir} (${opts.readOnly ? 'read-only' : opts.durability}) on stdio`)
+    else {
+      // The owner's durability mode applies to every write.
+      opts.log(`in-mem mcp: serving ${opts.dir}${opts.readOnly ? ' (read-only tools)' : ''} on stdio through its owner at ${remote.url}`)
+    }
     await stopped
   } finally {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
     await server.close()
-    db.close()
+    db?.close()
+    await remote?.close()
   }
   return 0
 }

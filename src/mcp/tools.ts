@@ -7,17 +7,17 @@
  * @module
  */
 import { z } from 'zod'
-import type { Database } from '../database.js'
 import { InvalidArgumentError, NotFoundError } from '../errors.js'
 import type { RunId, RunInfo } from '../runs.js'
 import type { NewTrace, TraceNode } from '../traces.js'
 import type { Value } from '../codec.js'
+import type { RemoteDatabase } from '../server/client.js'
 import { replayReport, runReport, tailReport } from '../cli/reports.js'
 import { type Tool, event, jsonValue, runId, runInfo, storedValue, tool, trace, traceNode, wholeNumber } from './tool.js'
 
 /** The run, or a `NotFoundError` that names it. */
-function known(db: Database, run: RunId): RunInfo {
-  const info = db.runs.get(run)
+async function known(db: RemoteDatabase, run: RunId): Promise<RunInfo> {
+  const info = await db.runs.get(run)
   if (info === undefined) throw new NotFoundError(`run ${run} does not exist (runs_list lists the runs)`, { run })
   return info
 }
@@ -38,7 +38,7 @@ const changes = z.object({
 })
 
 /** The tools over in-mem's primitives, reading and writing. */
-export function dataTools(db: Database): Tool[] {
+export function dataTools(db: RemoteDatabase): Tool[] {
   return [
     // ------------------------------------------------------------ runs
     tool({
@@ -54,9 +54,9 @@ export function dataTools(db: Database): Tool[] {
         metadata: z.unknown().optional().describe('any JSON value'),
       },
       output: runOut,
-      run: (a) => {
-        const run = db.runs.begin({ name: a.name, parent: a.parent, tags: a.tags, metadata: a.metadata as Value | undefined })
-        return { run: known(db, run) }
+      run: async (a) => {
+        const run = await db.runs.begin({ name: a.name, parent: a.parent, tags: a.tags, metadata: a.metadata as Value | undefined })
+        return { run: await known(db, run) }
       },
     }),
     tool({
@@ -72,7 +72,7 @@ export function dataTools(db: Database): Tool[] {
         after: runId('the last run of the previous page').optional().describe('runs created after this one (the next page)'),
       },
       output: { runs: z.array(runInfo) },
-      run: (a) => ({ runs: db.runs.list({ status: a.status, tag: a.tag, parent: a.parent, after: a.after, limit: a.limit ?? 100 }) }),
+      run: async (a) => ({ runs: await db.runs.list({ status: a.status, tag: a.tag, parent: a.parent, after: a.after, limit: a.limit ?? 100 }) }),
     }),
     tool({
       name: 'runs_show',
@@ -88,7 +88,7 @@ export function dataTools(db: Database): Tool[] {
         head: event.nullable(),
         log: z.array(z.object({ version: z.number(), writes: z.array(z.object({ primitive: z.string(), key: z.string(), deleted: z.boolean() })) })),
       },
-      run: (a) => runReport(db, known(db, a.run), a.log ?? 20),
+      run: async (a) => runReport(db, await known(db, a.run), a.log ?? 20),
     }),
     tool({
       name: 'runs_complete',
@@ -97,7 +97,7 @@ export function dataTools(db: Database): Tool[] {
       writes: true,
       input: { run: runId() },
       output: runOut,
-      run: (a) => ({ run: db.runs.complete(known(db, a.run).id) }),
+      run: async (a) => ({ run: await db.runs.complete((await known(db, a.run)).id) }),
     }),
     tool({
       name: 'runs_fail',
@@ -106,7 +106,7 @@ export function dataTools(db: Database): Tool[] {
       writes: true,
       input: { run: runId(), error: z.string().optional().describe('what went wrong') },
       output: runOut,
-      run: (a) => ({ run: db.runs.fail(known(db, a.run).id, a.error) }),
+      run: async (a) => ({ run: await db.runs.fail((await known(db, a.run)).id, a.error) }),
     }),
 
     // ------------------------------------------------------------ KV
@@ -117,8 +117,8 @@ export function dataTools(db: Database): Tool[] {
       writes: false,
       input: { run: runId(), key },
       output: { found, value: storedValue('the value').optional(), version: z.number().optional(), updatedAt: z.number().optional() },
-      run: (a) => {
-        const v = db.kv.getVersioned(known(db, a.run).id, a.key)
+      run: async (a) => {
+        const v = await db.kv.getVersioned((await known(db, a.run)).id, a.key)
         return v === undefined ? { found: false } : { found: true, ...v }
       },
     }),
@@ -130,7 +130,7 @@ export function dataTools(db: Database): Tool[] {
       idempotent: true,
       input: { run: runId(), key, value: jsonValue('the value: any JSON value'), ttlMs: z.number().positive().optional().describe('milliseconds until the key expires') },
       output: { version: z.number().describe('the commit version of the write') },
-      run: (a) => ({ version: db.kv.put(known(db, a.run).id, a.key, a.value as Value, a.ttlMs === undefined ? undefined : { ttlMs: a.ttlMs }) }),
+      run: async (a) => ({ version: await db.kv.put((await known(db, a.run)).id, a.key, a.value as Value, a.ttlMs === undefined ? undefined : { ttlMs: a.ttlMs }) }),
     }),
     tool({
       name: 'kv_list',
@@ -145,11 +145,11 @@ export function dataTools(db: Database): Tool[] {
         values: z.boolean().optional().describe('also return each value (default false)'),
       },
       output: { keys: z.array(z.string()), entries: z.array(z.object({ key: z.string(), value: z.unknown() })).optional().describe('with values: true') },
-      run: (a) => {
-        const run = known(db, a.run).id
+      run: async (a) => {
+        const run = (await known(db, a.run)).id
         const opts = { prefix: a.prefix, after: a.after, limit: a.limit ?? 100 }
-        if (a.values !== true) return { keys: db.kv.list(run, opts) }
-        const entries = db.kv.entries(run, opts)
+        if (a.values !== true) return { keys: await db.kv.list(run, opts) }
+        const entries = await db.kv.entries(run, opts)
         return { keys: entries.map(([k]) => k), entries: entries.map(([k, value]) => ({ key: k, value })) }
       },
     }),
@@ -162,7 +162,7 @@ export function dataTools(db: Database): Tool[] {
       idempotent: true,
       input: { run: runId(), key },
       output: { deleted: z.boolean().describe('whether the key existed') },
-      run: (a) => ({ deleted: db.kv.delete(known(db, a.run).id, a.key) }),
+      run: async (a) => ({ deleted: await db.kv.delete((await known(db, a.run)).id, a.key) }),
     }),
 
     // ------------------------------------------------------------ state
@@ -173,8 +173,8 @@ export function dataTools(db: Database): Tool[] {
       writes: false,
       input: { run: runId(), name: cellName },
       output: { found, value: storedValue('the value').optional(), version: z.number().optional(), updatedAt: z.number().optional() },
-      run: (a) => {
-        const c = db.state.get(known(db, a.run).id, a.name)
+      run: async (a) => {
+        const c = await db.state.get((await known(db, a.run)).id, a.name)
         return c === undefined ? { found: false } : { found: true, ...c }
       },
     }),
@@ -186,7 +186,7 @@ export function dataTools(db: Database): Tool[] {
       idempotent: false,
       input: { run: runId(), name: cellName, value: jsonValue('the new value: any JSON value') },
       output: { version: z.number().describe("the cell's new version (1 for a new cell, +1 per write)") },
-      run: (a) => ({ version: db.state.set(known(db, a.run).id, a.name, a.value as Value) }),
+      run: async (a) => ({ version: await db.state.set((await known(db, a.run)).id, a.name, a.value as Value) }),
     }),
     tool({
       name: 'state_cas',
@@ -196,7 +196,7 @@ export function dataTools(db: Database): Tool[] {
       idempotent: false,
       input: { run: runId(), name: cellName, expectedVersion: wholeNumber('the version read with state_get (0: create only if absent)'), value: jsonValue('the new value: any JSON value') },
       output: { ok: z.boolean().describe('whether it was written'), version: z.number().describe("the cell's version now") },
-      run: (a) => db.state.cas(known(db, a.run).id, a.name, a.expectedVersion, a.value as Value),
+      run: async (a) => db.state.cas((await known(db, a.run)).id, a.name, a.expectedVersion, a.value as Value),
     }),
 
     // ------------------------------------------------------------ JSON
@@ -207,8 +207,8 @@ export function dataTools(db: Database): Tool[] {
       writes: false,
       input: { run: runId(), doc: docId, path: jsonPath },
       output: { found, value: storedValue('the value at the path').optional() },
-      run: (a) => {
-        const value = db.json.get(known(db, a.run).id, a.doc, a.path ?? '$')
+      run: async (a) => {
+        const value = await db.json.get((await known(db, a.run)).id, a.doc, a.path ?? '$')
         return value === undefined ? { found: false } : { found: true, value }
       },
     }),
@@ -220,9 +220,9 @@ export function dataTools(db: Database): Tool[] {
       idempotent: true,
       input: { run: runId(), doc: docId, path: jsonPath, value: jsonValue('the value to set: any JSON value') },
       output: { doc: z.string(), path: z.string() },
-      run: (a) => {
+      run: async (a) => {
         const path = a.path ?? '$'
-        db.json.set(known(db, a.run).id, a.doc, path, a.value as Value)
+        await db.json.set((await known(db, a.run)).id, a.doc, path, a.value as Value)
         return { doc: a.doc, path }
       },
     }),
@@ -234,9 +234,9 @@ export function dataTools(db: Database): Tool[] {
       idempotent: true,
       input: { run: runId(), doc: docId, path: jsonPath, patch: jsonValue('the merge patch: an object whose null fields delete') },
       output: { doc: z.string(), path: z.string() },
-      run: (a) => {
+      run: async (a) => {
         const path = a.path ?? '$'
-        db.json.merge(known(db, a.run).id, a.doc, path, a.patch as Value)
+        await db.json.merge((await known(db, a.run)).id, a.doc, path, a.patch as Value)
         return { doc: a.doc, path }
       },
     }),
@@ -254,7 +254,7 @@ export function dataTools(db: Database): Tool[] {
         payload: z.unknown().optional().describe('any JSON value (default null)'),
       },
       output: { sequence: z.number().describe("the event's position in the log, from 0"), hash: z.string(), prevHash: z.string(), timestamp: z.number() },
-      run: (a) => db.events.append(known(db, a.run).id, a.type, (a.payload ?? null) as Value),
+      run: async (a) => db.events.append((await known(db, a.run)).id, a.type, (a.payload ?? null) as Value),
     }),
     tool({
       name: 'events_tail',
@@ -267,7 +267,7 @@ export function dataTools(db: Database): Tool[] {
         type: z.string().optional().describe('only events of this type'),
       },
       output: { run: z.string(), length: z.number().describe('events in the log, of every type'), events: z.array(event) },
-      run: (a) => tailReport(db, known(db, a.run).id, a.limit ?? 20, a.type),
+      run: async (a) => tailReport(db, (await known(db, a.run)).id, a.limit ?? 20, a.type),
     }),
     tool({
       name: 'events_verify',
@@ -276,7 +276,7 @@ export function dataTools(db: Database): Tool[] {
       writes: false,
       input: { run: runId() },
       output: { run: z.string(), valid: z.boolean(), length: z.number(), firstInvalid: z.number().optional(), reason: z.string().optional() },
-      run: (a) => ({ run: a.run, ...db.events.verify(known(db, a.run).id) }),
+      run: async (a) => ({ run: a.run, ...(await db.events.verify((await known(db, a.run)).id)) }),
     }),
 
     // ------------------------------------------------------------ traces
@@ -296,9 +296,9 @@ export function dataTools(db: Database): Tool[] {
         metadata: z.unknown().optional().describe('any JSON value'),
       },
       output: { id: z.string().describe("the new trace's id") },
-      run: (a) => {
+      run: async (a) => {
         const t = { type: a.type, data: a.data, parent: a.parent, tags: a.tags, metadata: a.metadata } as NewTrace
-        return { id: db.traces.record(known(db, a.run).id, t) }
+        return { id: await db.traces.record((await known(db, a.run)).id, t) }
       },
     }),
     tool({
@@ -308,10 +308,12 @@ export function dataTools(db: Database): Tool[] {
       writes: false,
       input: { run: runId(), id: z.string().optional().describe('only the subtree under this trace') },
       output: { traces: z.array(traceNode) },
-      run: (a) => {
-        const run = known(db, a.run).id
-        if (a.id === undefined) return { traces: db.traces.tree(run) as TraceNode[] }
-        return { traces: [db.traces.tree(run, a.id) as TraceNode] }
+      run: async (a) => {
+        const run = (await known(db, a.run)).id
+        if (a.id === undefined) return { traces: (await db.traces.tree(run)) as TraceNode[] }
+        // The remote facade's type keeps only the last overload of `tree`; this is the other.
+        const subtree = db.traces.tree as unknown as (run: RunId, id: string) => Promise<TraceNode>
+        return { traces: [await subtree(run, a.id)] }
       },
     }),
     tool({
@@ -328,7 +330,7 @@ export function dataTools(db: Database): Tool[] {
         limit: wholeNumber('at most this many (default 100)', 1).optional(),
       },
       output: { traces: z.array(trace) },
-      run: (a) => ({ traces: db.traces.query(known(db, a.run).id, { type: a.type, tag: a.tag, since: a.since, until: a.until, limit: a.limit ?? 100 }) }),
+      run: async (a) => ({ traces: await db.traces.query((await known(db, a.run)).id, { type: a.type, tag: a.tag, since: a.since, until: a.until, limit: a.limit ?? 100 }) }),
     }),
 
     // ------------------------------------------------------------ vectors
@@ -339,7 +341,7 @@ export function dataTools(db: Database): Tool[] {
       writes: false,
       input: { run: runId() },
       output: { collections: z.array(z.object({ name: z.string(), dimension: z.number(), metric: z.string() })) },
-      run: (a) => ({ collections: db.vectors.collections(known(db, a.run).id) }),
+      run: async (a) => ({ collections: await db.vectors.collections((await known(db, a.run)).id) }),
     }),
     tool({
       name: 'vectors_search',
@@ -355,7 +357,7 @@ export function dataTools(db: Database): Tool[] {
         filter: z.record(z.string(), z.unknown()).optional().describe('a metadata predicate such as {"topic": "billing", "year": {"$gte": 2024}}'),
       },
       output: { hits: z.array(z.object({ id: z.string(), score: z.number().describe('higher is nearer'), metadata: z.unknown().optional() })) },
-      run: (a) => ({ hits: db.vectors.search(known(db, a.run).id, a.collection, a.vector, { k: a.k ?? 10, filter: a.filter as Record<string, Value> | undefined }) }),
+      run: async (a) => ({ hits: await db.vectors.search((await known(db, a.run)).id, a.collection, a.vector, { k: a.k ?? 10, filter: a.filter as Record<string, Value> | undefined }) }),
     }),
 
     // ------------------------------------------------------------ replay and diff
@@ -382,9 +384,9 @@ export function dataTools(db: Database): Tool[] {
         traces: z.array(traceNode),
         machines: z.array(z.record(z.string(), z.unknown())),
       },
-      run: (a) => {
+      run: async (a) => {
         if (a.at !== undefined && a.event !== undefined) throw new InvalidArgumentError('give at or event, not both', { argument: 'event' })
-        return replayReport(db, known(db, a.run).id, { at: a.at, event: a.event, tail: a.events ?? 5 })
+        return replayReport(db, (await known(db, a.run)).id, { at: a.at, event: a.event, tail: a.events ?? 5 })
       },
     }),
     tool({
@@ -406,7 +408,7 @@ export function dataTools(db: Database): Tool[] {
         events: z.object({ common: z.number(), a: z.array(event), b: z.array(event) }),
         same: z.boolean(),
       },
-      run: (a) => db.diff(known(db, a.a).id, known(db, a.b).id),
+      run: async (a) => db.diff((await known(db, a.a)).id, (await known(db, a.b)).id),
     }),
   ]
 }
