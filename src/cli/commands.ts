@@ -5,7 +5,7 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { Database } from '../database.js'
-import { ConnectionError, InMemError, LockedError, NotFoundError } from '../errors.js'
+import { InMemError, InvalidArgumentError, LockedError, NotFoundError } from '../errors.js'
 import type { Event, Verification } from '../events.js'
 import type { Changes, LoggedCommit, RunDiff } from '../history.js'
 import type { MachineInstance } from '../machines.js'
@@ -16,7 +16,7 @@ import { replayReport, runReport, tailReport } from './reports.js'
 import { type Paint, bar, bytes, compact, deltas, duration, fields, jsonSafe, plural, shortHash, shortRun, table, time, truncate } from './format.js'
 import { threadOf } from '../langgraph/threads.js'
 import { type RemoteDatabase, localRemote } from '../server/client.js'
-import { SERVER_FILE, type ServerRecord } from '../server/owner.js'
+import { connectToOwner, readTokenFile, serverRecord } from '../server/owner.js'
 import { type KvReader, type ThreadCheckpoint, checkpoints, head, readableEntry, readableKey } from './langgraph.js'
 
 /** What a command runs with. */
@@ -83,33 +83,13 @@ function tokenOf(ctx: Context): string | undefined {
   return env === undefined || env === '' ? undefined : env
 }
 
-/** A token file's contents, without the trailing newline. */
+/** A token file's contents, without the trailing newline (a bad file is a usage error). */
 function readToken(file: string): string {
-  let text: string
   try {
-    text = readFileSync(file, 'utf8')
+    return readTokenFile(file)
   } catch (e) {
-    throw new UsageError(`cannot read the token file ${file}: ${(e as Error).message}`)
+    throw e instanceof InvalidArgumentError ? new UsageError(e.message) : e
   }
-  const token = text.replace(/\r?\n$/, '')
-  if (token === '') throw new UsageError(`the token file ${file} is empty`)
-  return token
-}
-
-/** What `SERVER` in `dir` says, if it is there. */
-function serverRecord(dir: string): Partial<ServerRecord> | undefined {
-  try {
-    const record = JSON.parse(readFileSync(join(dir, SERVER_FILE), 'utf8')) as unknown
-    return typeof record === 'object' && record !== null ? record : undefined
-  } catch {
-    return undefined
-  }
-}
-
-/** The owner's socket URL from `SERVER` in `dir`, if it has one. */
-function ownerUrl(dir: string): string | undefined {
-  const urls = serverRecord(dir)?.urls
-  return Array.isArray(urls) ? urls.find((u) => typeof u === 'string' && u.startsWith('unix:')) : undefined
 }
 
 /** The owner's pid from `SERVER` in `dir`. */
@@ -150,16 +130,8 @@ async function withDb<T>(ctx: Context, fn: (db: RemoteDatabase, local?: Database
 
 /** Connects to the owner of a locked directory, or throws `locked` with how to serve. */
 async function connectOwner(ctx: Context, locked: LockedError): Promise<RemoteDatabase> {
-  const token = tokenOf(ctx)
-  const url = ownerUrl(ctx.dir)
-  if (url !== undefined) {
-    try {
-      return await Database.connect(url, token === undefined ? {} : { token })
-    } catch (e) {
-      // A refused token is the answer; a socket nobody listens on is a stale SERVER.
-      if (!(e instanceof ConnectionError) || !['ENOENT', 'ECONNREFUSED'].includes(e.details.cause as string)) throw e
-    }
-  }
+  const remote = await connectToOwner(ctx.dir, tokenOf(ctx))
+  if (remote !== undefined) return remote
   // `serving: false` has the CLI say how to serve.
   throw new LockedError(locked.message, { ...locked.details, serving: false })
 }

@@ -9,13 +9,11 @@
  * Not part of the library's API.
  * @module
  */
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { Database, type Durability } from '../database.js'
-import { ConnectionError, InvalidArgumentError, LockedError } from '../errors.js'
+import { ConnectionError, LockedError } from '../errors.js'
 import type { RemoteDatabase } from '../server/client.js'
-import { SERVER_FILE, type ServerRecord } from '../server/owner.js'
+import { connectToOwner, readTokenFile } from '../server/owner.js'
 import { createMcpServer } from './server.js'
 
 /** What `in-mem mcp` was asked to serve. */
@@ -34,54 +32,26 @@ export interface StdioOptions {
 
 /** The token to present to an owner: the token file's contents (without a final newline), else `$IN_MEM_TOKEN`. */
 function tokenOf(file: string | undefined): string | undefined {
-  if (file === undefined) {
-    const env = process.env.IN_MEM_TOKEN
-    return env === undefined || env === '' ? undefined : env
-  }
-  let text: string
-  try {
-    text = readFileSync(file, 'utf8')
-  } catch (e) {
-    throw new InvalidArgumentError(`cannot read the token file ${file}: ${(e as Error).message}`, { argument: 'token-file' })
-  }
-  const token = text.replace(/\r?\n$/, '')
-  if (token === '') throw new InvalidArgumentError(`the token file ${file} is empty`, { argument: 'token-file' })
-  return token
-}
-
-/** The owner's socket URL from `SERVER` in `dir`, if it has one. */
-function ownerUrl(dir: string): string | undefined {
-  let record: Partial<ServerRecord>
-  try {
-    record = JSON.parse(readFileSync(join(dir, SERVER_FILE), 'utf8')) as Partial<ServerRecord>
-  } catch {
-    return undefined
-  }
-  return Array.isArray(record.urls) ? record.urls.find((u): u is string => typeof u === 'string' && u.startsWith('unix:')) : undefined
+  if (file !== undefined) return readTokenFile(file)
+  const env = process.env.IN_MEM_TOKEN
+  return env === undefined || env === '' ? undefined : env
 }
 
 /**
  * Connects to the owner of a directory that opening found locked; when
- * nobody serves it (no `SERVER`, or a socket nobody listens on), throws
- * `locked` again, saying how to serve it.
+ * nobody serves it, throws `locked` again, saying how to serve it.
  */
 async function connectOwner(dir: string, locked: LockedError, tokenFile: string | undefined): Promise<RemoteDatabase> {
-  const token = tokenOf(tokenFile)
-  const url = ownerUrl(dir)
-  if (url !== undefined) {
-    try {
-      return await Database.connect(url, token === undefined ? {} : { token })
-    } catch (e) {
-      // A refused token is the answer; a socket nobody listens on is a stale SERVER.
-      const cause = e instanceof ConnectionError ? e.details.cause : undefined
-      if (cause !== 'ENOENT' && cause !== 'ECONNREFUSED') {
-        if (e instanceof ConnectionError && /token/.test(e.message)) {
-          throw new ConnectionError(`${e.message} (in-mem mcp presents the one in --token-file, else in $IN_MEM_TOKEN)`, { ...e.details, url })
-        }
-        throw e
-      }
+  let remote: RemoteDatabase | undefined
+  try {
+    remote = await connectToOwner(dir, tokenOf(tokenFile))
+  } catch (e) {
+    if (e instanceof ConnectionError && /token/.test(e.message)) {
+      throw new ConnectionError(`${e.message} (in-mem mcp presents the one in --token-file, else in $IN_MEM_TOKEN)`, e.details)
     }
+    throw e
   }
+  if (remote !== undefined) return remote
   throw new LockedError(
     `${locked.message}; that process does not serve it: call db.serve() there (or open the directory with \`in-mem serve\`), and in-mem mcp serves it through that process`,
     { ...locked.details, serving: false },

@@ -7,15 +7,16 @@
  * @internal
  * @module
  */
-import { unlinkSync, writeFileSync } from 'node:fs'
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import type { Database, OpenOptions } from '../database.js'
-import { InternalError } from '../errors.js'
+import { ConnectionError, InternalError, InvalidArgumentError } from '../errors.js'
 import { Listener, type ServeOptions, checkServeOptions } from './listener.js'
 import { fromWire } from './protocol.js'
 import { COUNTER_BYTES, Counters, type ServerStats } from './stats.js'
 import type { WorkerData } from './worker.js'
+import { type RemoteDatabase, connect } from './client.js'
 
 /** The file beside `LOCK` that tells other processes where the owner serves. */
 export const SERVER_FILE = 'SERVER'
@@ -88,5 +89,46 @@ export async function serve(db: Database, dir: string | null, options: OpenOptio
     urls,
     stats: () => counters.snapshot(urls),
     close: () => (closing ??= stop()),
+  }
+}
+
+/** What `SERVER` in `dir` says, if it is there. @internal */
+export function serverRecord(dir: string): Partial<ServerRecord> | undefined {
+  try {
+    const record = JSON.parse(readFileSync(join(dir, SERVER_FILE), 'utf8')) as unknown
+    return typeof record === 'object' && record !== null ? (record as Partial<ServerRecord>) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** A token file's contents, without the trailing newline. @internal */
+export function readTokenFile(file: string): string {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (e) {
+    throw new InvalidArgumentError(`cannot read the token file ${file}: ${(e as Error).message}`, { argument: 'token-file' })
+  }
+  const token = text.replace(/\r?\n$/, '')
+  if (token === '') throw new InvalidArgumentError(`the token file ${file} is empty`, { argument: 'token-file' })
+  return token
+}
+
+/**
+ * Connects to the owner of the locked directory `dir` through the socket
+ * `SERVER` names; `undefined` when nobody serves it (no `SERVER`, or a
+ * stale one: a socket nobody listens on). A refused token throws.
+ * @internal
+ */
+export async function connectToOwner(dir: string, token: string | undefined): Promise<RemoteDatabase | undefined> {
+  const urls = serverRecord(dir)?.urls
+  const url = Array.isArray(urls) ? urls.find((u): u is string => typeof u === 'string' && u.startsWith('unix:')) : undefined
+  if (url === undefined) return undefined
+  try {
+    return await connect(url, token === undefined ? {} : { token })
+  } catch (e) {
+    if (e instanceof ConnectionError && ['ENOENT', 'ECONNREFUSED'].includes(e.details.cause as string)) return undefined
+    throw e
   }
 }
