@@ -147,9 +147,11 @@ describe.skipIf(!target)('offline install of the packed packages', () => {
     }
     const stray = files.filter((f) => /^(test|bench|crates|examples|scripts|npm|docs|target|\.github)\//.test(f) || f.endsWith('.node') || /\.test\./.test(f))
     expect(stray).toEqual([])
-    // The API and the CLI (about 150 kB), the MCP server (dist/mcp, src/mcp: about 65 kB) and in-mem/langgraph
-    // (about 45 kB), with source maps: 265 kB at the merge of the two. The budget catches what nobody meant to ship.
-    expect(rootTarball.size).toBeLessThan(300 * 1024)
+    // The API and the CLI (about 150 kB), the MCP server (dist/mcp, src/mcp: about 65 kB), in-mem/langgraph
+    // (about 45 kB) and server mode (dist/server, src/server, and the CLI and MCP server reading a live
+    // directory through it: about 80 kB), with source maps: 349 kB when server mode landed (265 kB before it).
+    // The budget catches what nobody meant to ship.
+    expect(rootTarball.size).toBeLessThan(400 * 1024)
     expect(platformTarball.files.sort()).toEqual([binaryName, 'README.md', 'package.json'].sort())
   })
 
