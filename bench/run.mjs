@@ -4,13 +4,15 @@
 // bench/history.mjs: replay, fork, diff; bench/workers.mjs: kv.put from 1,
 // 2 and 4 worker_threads on disjoint runs of one directory; bench/vectors.mjs:
 // vector search beside hnswlib-node, on synthetic and real word vectors; bench/langgraph.mjs: InMemSaver beside
-// SqliteSaver and MemorySaver; bench/server.mjs: server mode beside Redis — each prints its
+// SqliteSaver and MemorySaver; bench/server.mjs: server mode beside Redis; bench/values.mjs:
+// agent-sized values (100 B to 100 KB strings, bytes and chat messages)
+// beside lmdb-js and better-sqlite3, and RSS after overwrites — each prints its
 // own targets), then the Rust criterion bench of the engine, and prints one cross-language
 // table with the SPEC §12 targets marked PASS/FAIL, and the primitives'
 // figures with their ratios against the peers. Machine-readable results go
 // to bench/results/ (kv.json from kv.mjs, primitives.json from
 // primitives.mjs, workers.json from workers.mjs, server.json from
-// server.mjs, summary.json from here).
+// server.mjs, values.json from values.mjs, summary.json from here).
 //
 // A peer that fails to load is reported by the suite and skipped; a failed
 // step (a JS suite or cargo) is reported here and the table shows what exists.
@@ -19,7 +21,7 @@
 // (BENCH_KEYS, BENCH_OPS, ...), and BENCH_SKIP_RUST=1 / BENCH_SKIP_JS=1 /
 // BENCH_SKIP_PRIMITIVES=1 / BENCH_SKIP_DURABILITY=1 / BENCH_SKIP_HISTORY=1 /
 // BENCH_SKIP_WORKERS=1 / BENCH_SKIP_VECTORS=1 / BENCH_SKIP_LANGGRAPH=1 /
-// BENCH_SKIP_SERVER=1 to reuse the previous results of a step.
+// BENCH_SKIP_SERVER=1 / BENCH_SKIP_VALUES=1 to reuse the previous results of a step.
 
 import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs'
@@ -61,6 +63,7 @@ if (!process.env.BENCH_SKIP_WORKERS) step('JS worker_threads suite', process.exe
 if (!process.env.BENCH_SKIP_VECTORS) step('JS vector search suite', process.execPath, [join(here, 'vectors.mjs')])
 if (!process.env.BENCH_SKIP_LANGGRAPH) step('JS LangGraph checkpointers suite', process.execPath, [join(here, 'langgraph.mjs')])
 if (!process.env.BENCH_SKIP_SERVER) step('JS server mode suite', process.execPath, [join(here, 'server.mjs')])
+if (!process.env.BENCH_SKIP_VALUES) step('JS agent-sized values suite', process.execPath, [join(here, 'values.mjs')])
 if (!process.env.BENCH_SKIP_RUST) step('Rust criterion bench', 'cargo', ['bench', '-p', 'in-mem-engine', '--bench', 'engine'], { CRITERION_HOME: criterionHome })
 
 // ----- inputs ----------------------------------------------------------------
@@ -130,6 +133,20 @@ try {
 if (server?.addon?.loaded?.debug) problems.push(`the server mode suite ran a debug build of the addon (${server.addon.loaded.file}); its numbers are not release numbers`)
 for (const c of server?.checks ?? []) problems.push(`server mode suite check failed: ${c}`)
 for (const [what, e] of Object.entries(server?.errors ?? {})) problems.push(`server mode suite, ${what}: ${e.split('\n')[0]}`)
+
+let values = null
+try {
+  const file = join(resultsDir, 'values.json')
+  values = JSON.parse(readFileSync(file, 'utf8'))
+  if (!process.env.BENCH_SKIP_VALUES && statSync(file).mtimeMs < started) {
+    problems.push('bench/results/values.json is from an earlier run (the agent-sized values suite did not write it)')
+  }
+} catch (e) {
+  problems.push(`no agent-sized values results: ${e.message}`)
+}
+if (values?.addon?.loaded?.debug) problems.push(`the agent-sized values suite ran a debug build of the addon (${values.addon.loaded.file}); its numbers are not release numbers`)
+for (const c of values?.failures ?? []) problems.push(`agent-sized values suite check failed: ${c}`)
+for (const [what, e] of Object.entries(values?.errors ?? {})) problems.push(`agent-sized values suite, ${what}: ${e.split('\n')[0]}`)
 
 if (kv?.addon?.loaded?.debug) problems.push(`the JS suite ran a debug build of the addon (${kv.addon.loaded.file}); its numbers are not release numbers`)
 if (kv?.addon?.raced) problems.push('the native addon was being rebuilt while the JS suite loaded it; which build ran is unknown')
@@ -355,6 +372,28 @@ if (server) {
   for (const t of server.targets ?? []) target(t.target, t.value, t.pass ?? undefined)
 }
 
+// Agent-sized values (bench/values.mjs): in-mem memory mode ÷ peer, per size and kind.
+if (values) {
+  console.log('\n---------------- agent-sized values (bench/values.mjs) ----------------')
+  const vp = values.probe?.jsonParseNs
+  if (vp) console.log(`speed probe of this suite: ${vp.start.toFixed(0)} ns at the start, ${vp.end.toFixed(0)} ns at the end`)
+  const vops = ['kv.put', 'kv.get', 'events.append', 'state.set', 'state.get', 'json.set', 'json.get $']
+  console.log(`in-mem memory mode ÷ lmdb / ÷ better-sqlite3 (ops/s; >1: in-mem faster)`)
+  console.log(`${'size kind'.padEnd(16)} ${vops.map((o) => o.padStart(13)).join(' ')}`)
+  for (const l of values.layouts ?? []) {
+    const cell = (op) => {
+      const q = (peer) => values.ratios.find((r) => r.size === l.size && r.kind === l.kind && r.op === op && r.inMemMode === 'memory' && r.peer === peer)?.ratio
+      const f = (x) => (x === undefined ? '-' : x.toFixed(2))
+      return `${f(q('lmdb'))}/${f(q('better-sqlite3'))}`.padStart(13)
+    }
+    console.log(`${`${l.size} B ${l.kind}`.padEnd(16)} ${vops.map(cell).join(' ')}`)
+  }
+  for (const r of values.rss ?? []) {
+    console.log(`RSS ${String(r.size).padStart(6)} B ${`${r.lib} ${r.lib === 'in-mem' ? r.mode : ''}`.padEnd(17)} ${r.rssMiB.toFixed(1).padStart(7)} MiB, ${r.growthPerLive.toFixed(1)}× the live bytes after ${r.overwrites} overwrites`)
+  }
+  for (const t of values.targets ?? []) target(`values ${t.target}`, t.value, values.failures?.length ? undefined : t.pass)
+}
+
 console.log()
 for (const t of targets) console.log(`${mark(t.pass)}  ${t.target.padEnd(58)} ${t.value ?? '-'}`)
 
@@ -375,6 +414,7 @@ writeFileSync(
       probe: { jsJsonParseNs: jsProbe, rustJsonParseNs: rustProbe?.ns },
       rows,
       server: server ? { probe: { jsJsonParseNs: server.probe?.jsonParseNs }, redis: server.redis, ratios: server.ratios, ownerLoop: server.ownerLoop, checks: server.checks, errors: server.errors } : null,
+      values: values ? { probe: { jsJsonParseNs: values.probe?.jsonParseNs }, layouts: values.layouts, ratios: values.ratios, rss: values.rss, failures: values.failures, errors: values.errors } : null,
       langgraph: langgraph ? { rows: langgraphRows, results: langgraph.results, checks: langgraph.checks, errors: langgraph.errors } : null,
       workers: workers ? { probe: { jsJsonParseNs: workers.probe?.jsonParseNs }, cores: workers.machine?.cores, rows: workerRows, errors: workers.errors } : null,
       primitives: prim ? { probe: { jsJsonParseNs: prim.probe?.jsonParseNs }, rows: primRows, results: prim.results, skipped: prim.skipped, errors: prim.errors } : null,
