@@ -149,7 +149,7 @@ impl Segment {
 /// its conversion too; written blocks are overwritten in place and their
 /// `fdatasync` flushes data alone (docs/durability.md).
 fn reserve(file: &File, from: u64, to: u64) -> std::io::Result<()> {
-    const ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+    static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
     let mut at = from;
     while at < to {
         let n = ((to - at) as usize).min(ZEROS.len());

@@ -230,6 +230,141 @@ fn map_index(m: &[(Doc, Doc)], key: &str) -> Option<usize> {
     m.iter().position(|(k, _)| k.as_str() == Some(key))
 }
 
+/// The bytes of the value at `path` inside the encoded document `bytes`,
+/// found without decoding it: map keys are compared as they are stored and
+/// every value not on the path is skipped by its length. `json.get` returns
+/// them as they are (the TypeScript codec decodes them), so a read costs
+/// the path's walk, not a decode and an encode of the whole document.
+/// Bytes that end early or hold a marker MessagePack does not define are an
+/// `InvalidArgument` error, as [`decode`] reports them.
+pub fn find_encoded<'a>(bytes: &'a [u8], path: &[Segment]) -> Result<Option<&'a [u8]>> {
+    let damaged = |what: &str| Error::invalid_argument(format!("not a MessagePack value: {what}"));
+    let mut at = bytes;
+    for seg in path {
+        let (kind, len, header) = container(at).ok_or_else(|| damaged("unexpected end of input"))?;
+        let mut rest = &at[header..];
+        at = match (seg, kind) {
+            (Segment::Key(k), Container::Map) => {
+                let mut found = None;
+                for _ in 0..len {
+                    let key_len = encoded_len(rest).map_err(|e| damaged(&e))?;
+                    let is_key = str_bytes(&rest[..key_len]) == Some(k.as_bytes());
+                    rest = &rest[key_len..];
+                    let value_len = encoded_len(rest).map_err(|e| damaged(&e))?;
+                    if is_key {
+                        found = Some(&rest[..value_len]);
+                        break;
+                    }
+                    rest = &rest[value_len..];
+                }
+                match found {
+                    Some(v) => v,
+                    None => return Ok(None),
+                }
+            }
+            (Segment::Index(i), Container::Array) => {
+                if *i >= len {
+                    return Ok(None);
+                }
+                for _ in 0..*i {
+                    let n = encoded_len(rest).map_err(|e| damaged(&e))?;
+                    rest = &rest[n..];
+                }
+                let n = encoded_len(rest).map_err(|e| damaged(&e))?;
+                &rest[..n]
+            }
+            _ => return Ok(None),
+        };
+    }
+    let n = encoded_len(at).map_err(|e| damaged(&e))?;
+    Ok(Some(&at[..n]))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Container {
+    Map,
+    Array,
+    Other,
+}
+
+/// The container at the start of `b`: its kind, its number of entries and
+/// the length of its header. `None` when `b` is empty or the header cut.
+fn container(b: &[u8]) -> Option<(Container, usize, usize)> {
+    let be = |n: usize| -> Option<usize> { b.get(1..1 + n).map(|s| s.iter().fold(0usize, |acc, x| (acc << 8) | *x as usize)) };
+    Some(match *b.first()? {
+        m @ 0x80..=0x8f => (Container::Map, (m & 0x0f) as usize, 1),
+        m @ 0x90..=0x9f => (Container::Array, (m & 0x0f) as usize, 1),
+        0xdc => (Container::Array, be(2)?, 3),
+        0xdd => (Container::Array, be(4)?, 5),
+        0xde => (Container::Map, be(2)?, 3),
+        0xdf => (Container::Map, be(4)?, 5),
+        _ => (Container::Other, 0, 0),
+    })
+}
+
+/// The bytes of the string encoded in `b` (exactly one string value), else `None`.
+fn str_bytes(b: &[u8]) -> Option<&[u8]> {
+    let header = match *b.first()? {
+        0xa0..=0xbf => 1,
+        0xd9 => 2,
+        0xda => 3,
+        0xdb => 5,
+        _ => return None,
+    };
+    b.get(header..)
+}
+
+/// The length of the one MessagePack value at the start of `b`, nested
+/// values included, walked without recursion.
+fn encoded_len(b: &[u8]) -> std::result::Result<usize, String> {
+    let mut at = 0usize;
+    // Values still to skip: the first, then each container's entries.
+    let mut pending = 1usize;
+    let end = "unexpected end of input";
+    while pending > 0 {
+        pending -= 1;
+        let m = *b.get(at).ok_or(end)?;
+        let be = |n: usize| -> std::result::Result<usize, String> {
+            b.get(at + 1..at + 1 + n).map(|s| s.iter().fold(0usize, |acc, x| (acc << 8) | *x as usize)).ok_or_else(|| end.to_string())
+        };
+        let (header, body, children) = match m {
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (1, 0, 0),
+            0x80..=0x8f => (1, 0, 2 * (m & 0x0f) as usize),
+            0x90..=0x9f => (1, 0, (m & 0x0f) as usize),
+            0xa0..=0xbf => (1, (m & 0x1f) as usize, 0),
+            0xc4 | 0xd9 => (2, be(1)?, 0),
+            0xc5 | 0xda => (3, be(2)?, 0),
+            0xc6 | 0xdb => (5, be(4)?, 0),
+            0xc7 => (3, be(1)?, 0),
+            0xc8 => (4, be(2)?, 0),
+            0xc9 => (6, be(4)?, 0),
+            0xca => (5, 0, 0),
+            0xcb => (9, 0, 0),
+            0xcc | 0xd0 => (2, 0, 0),
+            0xcd | 0xd1 => (3, 0, 0),
+            0xce | 0xd2 => (5, 0, 0),
+            0xcf | 0xd3 => (9, 0, 0),
+            0xd4 => (3, 0, 0),
+            0xd5 => (4, 0, 0),
+            0xd6 => (6, 0, 0),
+            0xd7 => (10, 0, 0),
+            0xd8 => (18, 0, 0),
+            0xdc => (3, 0, be(2)?),
+            0xdd => (5, 0, be(4)?),
+            0xde => (3, 0, 2 * be(2)?),
+            0xdf => (5, 0, 2 * be(4)?),
+            _ => return Err(format!("the marker 0x{m:02x} is not MessagePack")),
+        };
+        at = at.checked_add(header + body).ok_or(end)?;
+        if at > b.len() {
+            return Err(end.into());
+        }
+        // Every value takes at least a byte: more pending than bytes left is damage.
+        pending = pending.checked_add(children).filter(|p| *p <= b.len() - at).ok_or(end)?;
+    }
+    Ok(at)
+}
+
 /// The value at `path`, if there is one.
 pub fn get<'a>(doc: &'a Doc, path: &[Segment]) -> Option<&'a Doc> {
     let mut cur = doc;
@@ -633,8 +768,7 @@ pub trait JsonDb: Db {
         check_fast_key(key, TypeTag::Json, "JSON document")?;
         let path = json_path::parse(path)?;
         let Some((_, stored)) = self.get_visible(key) else { return Ok(None) };
-        let doc = decode(&stored)?;
-        Ok(get(&doc, &path).map(|v| f(&encode(v))))
+        Ok(find_encoded(&stored, &path)?.map(f))
     }
 }
 
@@ -660,6 +794,45 @@ mod tests {
         assert!(decode(&vec![0x91; 100_000]).is_err());
     }
     use crate::primitives::json::path::parse;
+
+    #[test]
+    fn the_encoded_value_at_a_path_is_the_decoded_one_encoded() {
+        let doc = r#"{"a": {"b": [1, -2, 3.5, "x", null, true, {"c": [[]]}], "s": "é"}, "n": 300, "big": 70000, "e": {}, "z": [0, 1]}"#;
+        let j: serde_json::Value = serde_json::from_str(doc).unwrap();
+        let bytes = rmp_serde::to_vec(&j).unwrap();
+        let decoded = decode(&bytes).unwrap();
+        for p in [
+            "$",
+            "$.a",
+            "$.a.b",
+            "$.a.b[0]",
+            "$.a.b[2]",
+            "$.a.b[3]",
+            "$.a.b[6].c",
+            "$.a.b[6].c[0]",
+            "$.a.s",
+            "$.n",
+            "$.big",
+            "$.e",
+            "$.z[1]",
+            "$.nope",
+            "$.a.b[7]",
+            "$.a.b.x",
+            "$.n[0]",
+            "$.z[2]",
+        ] {
+            let path = parse(p).unwrap();
+            let fast = find_encoded(&bytes, &path).unwrap().map(|b| decode(b).unwrap());
+            assert_eq!(fast.as_ref(), get(&decoded, &path), "{p}");
+        }
+        // Damage is an error, never a panic or a read past the end.
+        for cut in 0..bytes.len() {
+            let _ = find_encoded(&bytes[..cut], &parse("$.z[1]").unwrap());
+            assert!(find_encoded(&bytes[..cut], &[]).is_err(), "{cut}");
+        }
+        assert!(find_encoded(&[0xc1], &[]).is_err());
+        assert!(find_encoded(&[0xdd, 0xff, 0xff, 0xff, 0xff], &[]).is_err());
+    }
 
     fn v(s: &str) -> Doc {
         let j: serde_json::Value = serde_json::from_str(s).unwrap();
