@@ -46,7 +46,22 @@ pub struct DocTx {
     ops: Vec<(Path, Op)>,
     reads: Vec<Path>,
     /// The document as this transaction sees it: its snapshot plus its ops.
-    current: Option<Doc>,
+    current: View,
+}
+
+/// A document as a transaction sees it: encoded, as stored, while reads
+/// and `set`s can work on the bytes ([`find_encoded`], [`splice_set`]);
+/// decoded once an operation needs the tree.
+#[derive(Clone, Debug)]
+enum View {
+    Tree(Option<Doc>),
+    Encoded(Value),
+}
+
+impl Default for View {
+    fn default() -> Self {
+        View::Tree(None)
+    }
 }
 
 /// Every document a transaction touched, by internal key.
@@ -365,6 +380,107 @@ fn encoded_len(b: &[u8]) -> std::result::Result<usize, String> {
     Ok(at)
 }
 
+/// Where one value sits in a document's bytes.
+struct Located {
+    /// The container holding it: its offset, kind, entries and header length.
+    parent: Option<(usize, Container, usize, usize)>,
+    /// The value's own range, when it exists.
+    value: Option<(usize, usize)>,
+    /// Where the parent's entries end (an entry appended goes there).
+    parent_end: usize,
+}
+
+/// Finds the value at `path` in `bytes` by offsets, and its parent: `None`
+/// when a step before the last is missing or not a container.
+fn locate(bytes: &[u8], path: &[Segment]) -> Result<Option<Located>> {
+    let damaged = |what: String| Error::invalid_argument(format!("not a MessagePack value: {what}"));
+    let mut located = Located { parent: None, value: Some((0, encoded_len(bytes).map_err(damaged)?)), parent_end: 0 };
+    for seg in path {
+        let Some((start, _)) = located.value else { return Ok(None) };
+        let (kind, len, header) = container(&bytes[start..]).ok_or_else(|| damaged("unexpected end of input".into()))?;
+        let mut pos = start + header;
+        let mut found = None;
+        match (seg, kind) {
+            (Segment::Key(k), Container::Map) => {
+                for _ in 0..len {
+                    let key_len = encoded_len(&bytes[pos..]).map_err(damaged)?;
+                    let is_key = str_bytes(&bytes[pos..pos + key_len]) == Some(k.as_bytes());
+                    pos += key_len;
+                    let value_len = encoded_len(&bytes[pos..]).map_err(damaged)?;
+                    if is_key && found.is_none() {
+                        found = Some((pos, pos + value_len));
+                    }
+                    pos += value_len;
+                }
+            }
+            (Segment::Index(i), Container::Array) => {
+                for j in 0..len {
+                    let n = encoded_len(&bytes[pos..]).map_err(damaged)?;
+                    if j == *i {
+                        found = Some((pos, pos + n));
+                    }
+                    pos += n;
+                }
+            }
+            _ => return Ok(None),
+        }
+        located = Located { parent: Some((start, kind, len, header)), value: found, parent_end: pos };
+    }
+    Ok(Some(located))
+}
+
+fn container_header(out: &mut Vec<u8>, kind: Container, len: usize) {
+    let len = len as u32;
+    match kind {
+        Container::Map => rmp::encode::write_map_len(out, len),
+        _ => rmp::encode::write_array_len(out, len),
+    }
+    .expect("writing to a Vec cannot fail");
+}
+
+/// The document `bytes` with `value` (encoded) set at `path`, made by
+/// splicing bytes when the path's parent exists: replacing the value there,
+/// or appending it to the parent (a new key of an object, or the element
+/// one past the end of an array). `None` when it needs the tree: a missing
+/// step before the last, a step through something that is not a container
+/// (the tree's error names it), an index past the end, the root.
+/// Equal, decoded, to [`apply`] of `Op::Set` on the decoded document.
+pub fn splice_set(bytes: &[u8], path: &[Segment], value: &[u8]) -> Result<Option<Vec<u8>>> {
+    let Some(last) = path.last() else { return Ok(None) };
+    let Some(l) = locate(bytes, path)? else { return Ok(None) };
+    let Some((start, kind, len, header)) = l.parent else { return Ok(None) };
+    let mut out = Vec::with_capacity(bytes.len() + value.len() + 16);
+    match l.value {
+        Some((from, to)) => {
+            out.extend_from_slice(&bytes[..from]);
+            out.extend_from_slice(value);
+            out.extend_from_slice(&bytes[to..]);
+        }
+        None => {
+            match (last, kind) {
+                (Segment::Key(_), Container::Map) => {}
+                (Segment::Index(i), Container::Array) if *i == len => {}
+                _ => return Ok(None),
+            }
+            out.extend_from_slice(&bytes[..start]);
+            container_header(&mut out, kind, len + 1);
+            out.extend_from_slice(&bytes[start + header..l.parent_end]);
+            if let Segment::Key(k) = last {
+                rmp::encode::write_str(&mut out, k).expect("writing to a Vec cannot fail");
+            }
+            out.extend_from_slice(value);
+            out.extend_from_slice(&bytes[l.parent_end..]);
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Whether setting `v` at `path` by splicing keeps the document within the
+/// limits for sure (else the tree's [`finish`] decides, and says why not).
+fn splice_fits(path: &[Segment], v: &Doc, out_len: usize) -> bool {
+    path.len() + depth(v) < MAX_DEPTH && out_len <= MAX_VALUE_BYTES
+}
+
 /// The value at `path`, if there is one.
 pub fn get<'a>(doc: &'a Doc, path: &[Segment]) -> Option<&'a Doc> {
     let mut cur = doc;
@@ -530,12 +646,36 @@ pub fn finish(doc: &Doc) -> Result<Vec<u8>> {
 }
 
 impl DocTx {
-    pub fn new(base: Option<Doc>) -> DocTx {
-        DocTx { ops: Vec::new(), reads: Vec::new(), current: base }
+    /// A transaction's view of a document stored as `base` (or absent).
+    pub fn new(base: Option<Value>) -> DocTx {
+        DocTx { ops: Vec::new(), reads: Vec::new(), current: base.map_or(View::Tree(None), View::Encoded) }
     }
 
-    pub fn current(&self) -> Option<&Doc> {
-        self.current.as_ref()
+    /// Whether the document exists in this view.
+    pub fn exists(&self) -> bool {
+        match &self.current {
+            View::Tree(d) => d.is_some(),
+            View::Encoded(_) => true,
+        }
+    }
+
+    /// The value at `path` in this view, encoded.
+    pub fn get_encoded(&self, path: &[Segment]) -> Result<Option<Vec<u8>>> {
+        Ok(match &self.current {
+            View::Tree(d) => d.as_ref().and_then(|v| get(v, path)).map(encode),
+            View::Encoded(bytes) => find_encoded(bytes, path)?.map(<[u8]>::to_vec),
+        })
+    }
+
+    /// The view decoded (once).
+    fn tree(&mut self) -> Result<&mut Option<Doc>> {
+        if let View::Encoded(bytes) = &self.current {
+            self.current = View::Tree(Some(decode(bytes)?));
+        }
+        match &mut self.current {
+            View::Tree(d) => Ok(d),
+            View::Encoded(_) => unreachable!(),
+        }
     }
 
     pub fn read(&mut self, path: Path) {
@@ -545,14 +685,23 @@ impl DocTx {
     }
 
     /// Applies `op` to this transaction's view now (so errors surface at the
-    /// call) and records it for commit.
+    /// call) and records it for commit. A `set` below the root of a document
+    /// held encoded splices its bytes when it can (see [`splice_set`]).
     pub fn write(&mut self, path: Path, op: Op) -> Result<bool> {
-        let mut next = self.current.clone();
+        if let (View::Encoded(bytes), Op::Set(v)) = (&self.current, &op)
+            && let Some(next) = splice_set(bytes, &path, &encode(v))?
+            && splice_fits(&path, v, next.len())
+        {
+            self.current = View::Encoded(Arc::from(next));
+            self.ops.push((path, op));
+            return Ok(true);
+        }
+        let mut next = self.tree()?.clone();
         let changed = apply(&mut next, &path, &op)?;
         if let Some(doc) = &next {
             finish(doc)?;
         }
-        self.current = next;
+        self.current = View::Tree(next);
         self.ops.push((path, op));
         Ok(changed)
     }
@@ -630,6 +779,10 @@ pub fn resolve(store: &dyn Source, docs: &DocTxs) -> Result<Vec<(Vec<u8>, Option
     let mut out = Vec::new();
     for (key, doc) in docs.iter().filter(|(_, d)| d.writes_anything()) {
         let latest = store.read(key, u64::MAX).map(|(_, v)| v);
+        if let Some(bytes) = latest.as_ref().and_then(|b| splice_all(b, &doc.ops).transpose()) {
+            out.push((key.clone(), Some(Arc::from(bytes?))));
+            continue;
+        }
         let mut value = match &latest {
             Some(bytes) => Some(decode(bytes)?),
             None => None,
@@ -656,6 +809,21 @@ pub fn resolve(store: &dyn Source, docs: &DocTxs) -> Result<Vec<(Vec<u8>, Option
     Ok(out)
 }
 
+/// The newest document `bytes` with `ops` applied by splicing, when every
+/// one is a `set` that can be (else `None`: the tree replays them).
+fn splice_all(bytes: &[u8], ops: &[(Path, Op)]) -> Result<Option<Vec<u8>>> {
+    let mut cur: Option<Vec<u8>> = None;
+    for (path, op) in ops {
+        let Op::Set(v) = op else { return Ok(None) };
+        let from = cur.as_deref().unwrap_or(bytes);
+        match splice_set(from, path, &encode(v))? {
+            Some(next) if splice_fits(path, v, next.len()) => cur = Some(next),
+            _ => return Ok(None),
+        }
+    }
+    Ok(cur)
+}
+
 fn doc_key(run: &RunId, doc: &str) -> Result<Vec<u8>> {
     InternalKey::validate_user_key(doc.as_bytes())?;
     Ok(InternalKey::build(run, TypeTag::Json, doc.as_bytes()))
@@ -666,10 +834,7 @@ impl EngineTx {
     /// first use.
     fn doc(&mut self, key: &[u8]) -> Result<&mut DocTx> {
         if !self.state::<DocTxs>().is_some_and(|d| d.contains_key(key)) {
-            let base = match self.read_untracked(key) {
-                Some(bytes) => Some(decode(&bytes)?),
-                None => None,
-            };
+            let base = self.read_untracked(key);
             self.state_mut::<DocTxs>().insert(key.to_vec(), DocTx::new(base));
         }
         Ok(self.state_mut::<DocTxs>().get_mut(key).unwrap())
@@ -687,7 +852,7 @@ impl EngineTx {
         });
         for (key, d) in self.state::<DocTxs>().into_iter().flat_map(|d| d.iter()).filter(|(k, _)| k.starts_with(&start)) {
             let id = String::from_utf8_lossy(&key[start.len()..]).into_owned();
-            if d.current.is_some() {
+            if d.exists() {
                 ids.insert(id);
             } else {
                 ids.remove(&id);
@@ -707,7 +872,7 @@ impl EngineTx {
         let key = doc_key(run, doc)?;
         let path = json_path::parse(path)?;
         let d = self.doc(&key)?;
-        let found = d.current().and_then(|v| get(v, &path)).map(encode);
+        let found = d.get_encoded(&path)?;
         d.read(path);
         Ok(found)
     }
@@ -794,6 +959,41 @@ mod tests {
         assert!(decode(&vec![0x91; 100_000]).is_err());
     }
     use crate::primitives::json::path::parse;
+
+    #[test]
+    fn a_spliced_set_equals_the_tree_set() {
+        let doc = r#"{"a": {"b": [1, {"x": 2}, "s"], "c": {}}, "n": 1, "l": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]}"#;
+        let j: serde_json::Value = serde_json::from_str(doc).unwrap();
+        let bytes = rmp_serde::to_vec(&j).unwrap();
+        let values = [v("1"), v(r#"{"deep": [1, 2, {"q": null}]}"#), v(r#""a longer string than before""#), v("[]")];
+        let paths = ["$.n", "$.new", "$.a.b[1].x", "$.a.b[3]", "$.a.b[0]", "$.a.c.k", "$.l[15]", "$.l[3]", "$.a.b[5]", "$.n.x", "$.missing.x", "$.a.b.x", "$"];
+        let mut spliced = 0;
+        for p in paths {
+            for value in &values {
+                let path = parse(p).unwrap();
+                let mut tree = Some(decode(&bytes).unwrap());
+                let want = apply(&mut tree, &path, &Op::Set(value.clone())).map(|_| tree);
+                match splice_set(&bytes, &path, &encode(value)).unwrap() {
+                    Some(out) => {
+                        spliced += 1;
+                        assert_eq!(Some(decode(&out).unwrap()), want.unwrap(), "{p}");
+                    }
+                    // The tree does it (or says why not).
+                    None => assert!(matches!(p, "$" | "$.a.b[5]" | "$.n.x" | "$.missing.x" | "$.a.b.x"), "{p} was not spliced"),
+                }
+            }
+        }
+        assert_eq!(spliced, 8 * values.len());
+        // A map growing past 15 entries and an array past 15 elements change their header's size.
+        let mut small = encode(&Doc::Map(Vec::new()));
+        let mut tree = Some(Doc::Map(Vec::new()));
+        for i in 0..20 {
+            let path = parse(&format!("$.k{i}")).unwrap();
+            small = splice_set(&small, &path, &encode(&Doc::from(i))).unwrap().unwrap();
+            apply(&mut tree, &path, &Op::Set(Doc::from(i))).unwrap();
+            assert_eq!(Some(decode(&small).unwrap()), tree);
+        }
+    }
 
     #[test]
     fn the_encoded_value_at_a_path_is_the_decoded_one_encoded() {
