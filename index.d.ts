@@ -38,8 +38,14 @@ export declare class NativeDatabase {
   /**
    * Values of several keys read at one snapshot, packed as
    * `[len u32 | payload]...` with `len = u32::MAX` for an absent key.
+   * The values of several keys of `run`, read at one snapshot, in the I/O
+   * buffer at `IO_VALUE_OFFSET`: for each, a u32 LE length (`u32::MAX`:
+   * absent) and the payload. The keys come in one string, joined by NUL (a key
+   * holds none): one string to convert and no new Buffer per call. Returns
+   * the answer's length; when it did not fit, nothing is written (the
+   * caller grows the buffer and calls again).
    */
-  kvGetMany(run: string, keys: Array<string>): Buffer
+  kvGetManyInto(io: Buffer, run: string, keys: string): number
   kvKeys(run: string, prefix?: string | undefined | null, after?: string | undefined | null, limit?: number | undefined | null, reverse?: boolean | undefined | null): Array<string>
   kvEntries(run: string, prefix?: string | undefined | null, after?: string | undefined | null, limit?: number | undefined | null, reverse?: boolean | undefined | null): Buffer
   kvCount(run: string, prefix?: string | undefined | null): number

@@ -168,16 +168,21 @@ export class Kv<W = number> {
     if (getMany === undefined) return keys.map((k) => this.get<T>(run, k))
     runBytes(run)
     for (const k of keys) if (typeof k !== 'string') throw new InvalidArgumentError('keys must be an array of strings')
-    for (const k of keys) this.target.io.key(run, TAG_KV, k)
-    let buf: Buffer
+    // Checked as a key each (a NUL is refused, so NUL can join them).
+    const io = this.target.io
+    for (const k of keys) io.key(run, TAG_KV, k)
+    if (keys.length === 0) return []
+    const joined = keys.join('\0')
+    let end: number
     try {
-      buf = getMany.call(this.target, run, keys as string[])
+      end = IO_VALUE_OFFSET + readIntoIo(io, 0, () => getMany.call(this.target, run, joined))
     } catch (e) {
       throw translate(e)
     }
+    const buf = io.buf
     const out: (T | undefined)[] = []
-    let at = 0
-    while (at < buf.length) {
+    let at = IO_VALUE_OFFSET
+    while (at < end) {
       const len = buf.readUInt32LE(at)
       at += 4
       if (len === 0xffffffff) out.push(undefined)

@@ -17,8 +17,8 @@ export interface KvTarget<W> {
   put(n: number, bytes: Uint8Array, ttlMs: number): W
   delete(n: number): boolean
   exists(n: number): boolean
-  /** Several values read at one snapshot, packed (see the binding); absent inside a transaction, which reads one snapshot anyway. */
-  getMany?(run: string, keys: string[]): Buffer
+  /** Several values read at one snapshot, packed into the I/O buffer at IO_VALUE_OFFSET (see the binding; `keys` joined by NUL): the answer's length. Absent inside a transaction, which reads one snapshot anyway. */
+  getMany?(run: string, keys: string): number
   /** One commit of many entries; absent inside a transaction. */
   putMany?(run: string, keys: string[], values: Buffer[], ttlMs: number): W
   keys(run: string, prefix?: string, after?: string, limit?: number, reverse?: boolean): string[]
@@ -52,8 +52,8 @@ export class DbTarget implements KvTarget<number> {
   putMany(run: string, keys: string[], values: Buffer[], ttlMs: number): number {
     return this.native.kvPutMany(run, keys, values, ttlMs)
   }
-  getMany(run: string, keys: string[]): Buffer {
-    return this.native.kvGetMany(run, keys)
+  getMany(run: string, keys: string): number {
+    return this.native.kvGetManyInto(this.io.buf, run, keys)
   }
   /** The state cell whose key (run | State | name) is in the I/O buffer: payload length, or -1; version and updatedAt first. */
   stateGet(n: number): number {

@@ -163,9 +163,15 @@ impl NativeDatabase {
 
     /// Values of several keys read at one snapshot, packed as
     /// `[len u32 | payload]...` with `len = u32::MAX` for an absent key.
+    /// The values of several keys of `run`, read at one snapshot, in the I/O
+    /// buffer at `IO_VALUE_OFFSET`: for each, a u32 LE length (`u32::MAX`:
+    /// absent) and the payload. The keys come in one string, joined by NUL (a key
+    /// holds none): one string to convert and no new Buffer per call. Returns
+    /// the answer's length; when it did not fit, nothing is written (the
+    /// caller grows the buffer and calls again).
     #[napi(catch_unwind)]
-    pub fn kv_get_many(&self, run: String, keys: Vec<String>) -> Result<Buffer> {
-        let users: Vec<Vec<u8>> = keys.into_iter().map(String::into_bytes).collect();
+    pub fn kv_get_many_into(&self, mut io: BufferSlice<'_>, run: String, keys: String) -> Result<i64> {
+        let users: Vec<&[u8]> = keys.split('\0').map(str::as_bytes).collect();
         let mut out = Vec::new();
         self.engine()?
             .kv_get_many(&parse_run(&run)?, &users, |v| match v {
@@ -176,7 +182,11 @@ impl NativeDatabase {
                 None => out.extend_from_slice(&u32::MAX.to_le_bytes()),
             })
             .napi()?;
-        Ok(out.into())
+        let room = io.get_mut(crate::IO_VALUE_OFFSET..).unwrap_or_default();
+        if out.len() <= room.len() {
+            room[..out.len()].copy_from_slice(&out);
+        }
+        Ok(out.len() as i64)
     }
 
     #[napi(catch_unwind)]

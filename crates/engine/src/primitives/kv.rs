@@ -305,9 +305,9 @@ pub trait KvDb: Db {
 
     /// Calls `each` with the value of every key of `run` in turn, all read
     /// at one snapshot (`None`: absent or expired).
-    fn kv_get_many(&self, run: &RunId, users: &[Vec<u8>], mut each: impl FnMut(Option<&[u8]>)) -> Result<()> {
+    fn kv_get_many<U: AsRef<[u8]>>(&self, run: &RunId, users: &[U], mut each: impl FnMut(Option<&[u8]>)) -> Result<()> {
         self.check_open()?;
-        let keys = users.iter().map(|u| key(run, u)).collect::<Result<Vec<_>>>()?;
+        let keys = users.iter().map(|u| key(run, u.as_ref())).collect::<Result<Vec<_>>>()?;
         let snap = self.pin();
         let now = self.now();
         for k in &keys {
