@@ -5,12 +5,11 @@
  * Not part of the library's API.
  * @module
  */
-import type { ScopedKv } from '../kv.js'
 import { checkpointPrefix, parseCheckpointKey, valueKey, writesPrefix, type CheckpointRecord, type Stored, type WriteRecord } from '../langgraph/threads.js'
-import type { Either } from './source.js'
+import type { RemoteView } from '../server/client.js'
 
-/** The KV reads this module needs: a run scope's or a replay view's, embedded or remote (each answer is awaited). */
-export type KvReader = Either<Pick<ScopedKv<number>, 'getMany' | 'entries' | 'count'>>
+/** The KV reads this module needs: a run scope's or a replay view's (remote: each answer is awaited). */
+export type KvReader = Pick<RemoteView['kv'], 'getMany' | 'entries' | 'count'>
 
 /** A checkpoint of a thread, decoded. */
 export interface ThreadCheckpoint {

@@ -2,8 +2,8 @@
  * The structures the CLI prints with `--json` and the MCP server returns:
  * a run shown (`runs show`), a run replayed at a version (`replay`). One
  * function each, so the two front ends cannot drift apart; each reads a
- * {@link Source} (the embedded database or a remote one) and awaits every
- * call. Not part of the library's API.
+ * `RemoteDatabase` (one opened here through `localRemote`, or the owner's
+ * over its socket). Not part of the library's API.
  * @module
  */
 import type { Event } from '../events.js'
@@ -14,7 +14,7 @@ import type { RunId, RunInfo } from '../runs.js'
 import type { TraceNode } from '../traces.js'
 import { threadOf } from '../langgraph/threads.js'
 import { checkpoints, head, readableEntry, readableKey, type ThreadCheckpoint } from './langgraph.js'
-import type { Source, SourceScope, SourceView } from './source.js'
+import type { RemoteDatabase, RemoteScope, RemoteView } from '../server/client.js'
 
 /** How much each primitive of a run holds. */
 export interface Counts {
@@ -37,7 +37,7 @@ export interface Counts {
 }
 
 /** Counts what `view` (a run scope or a replay view) holds. */
-export async function counts(view: SourceScope | SourceView): Promise<Counts> {
+export async function counts(view: RemoteScope | RemoteView): Promise<Counts> {
   let vectors = 0
   for (const c of await view.vectors.collections()) vectors += await view.vectors.count(c.name)
   return {
@@ -75,7 +75,7 @@ export interface RunReport {
  * the log only, `checkpointLimit` the newest checkpoints of a LangGraph
  * thread (0: all).
  */
-export async function runReport(db: Source, info: RunInfo, logLimit?: number, checkpointLimit = 20): Promise<RunReport> {
+export async function runReport(db: RemoteDatabase, info: RunInfo, logLimit?: number, checkpointLimit = 20): Promise<RunReport> {
   const scope = db.scope(info.id)
   const log = await db.runs.log(info.id)
   const thread = threadOf(info)
@@ -127,7 +127,7 @@ export interface ReplayPoint {
 }
 
 /** The {@link ReplayReport} of `run` at `point` (the view it reads is closed before it returns). */
-export async function replayReport(db: Source, run: RunId, point: ReplayPoint): Promise<ReplayReport> {
+export async function replayReport(db: RemoteDatabase, run: RunId, point: ReplayPoint): Promise<ReplayReport> {
   const newest = (await db.stats()).version
   const info = await db.runs.get(run)
   const thread = info === undefined ? undefined : threadOf(info)
@@ -171,7 +171,7 @@ export interface TailReport {
 }
 
 /** The {@link TailReport} of `run`. */
-export async function tailReport(db: Source, run: RunId, n: number, type?: string): Promise<TailReport> {
+export async function tailReport(db: RemoteDatabase, run: RunId, n: number, type?: string): Promise<TailReport> {
   const length = await db.events.length(run)
   let events: Event[]
   if (type !== undefined) {

@@ -323,7 +323,7 @@ class LocalWire implements Wire {
       })
     }
     try {
-      return Promise.resolve(op === 'stats' && where === 0 ? this.db.stats() : this.#session.call(op, args, where))
+      return Promise.resolve(this.#session.call(op, args, where))
     } catch (e) {
       return Promise.reject(e)
     }
@@ -446,6 +446,11 @@ function wireArgs(op: string, args: unknown[]): unknown[] {
   })
 }
 
+/** Requests to `where` over `wire`. */
+function sendTo(wire: Wire, where: Where): Send {
+  return (op, args) => requestWith(wire, op, args, where)
+}
+
 /** A request with its arguments made ready to travel; what cannot travel is a rejection, as every remote failure is. */
 function requestWith(wire: Wire, op: string, args: unknown[], where: Where): Promise<unknown> {
   let sent: unknown[]
@@ -482,8 +487,11 @@ function sendable(v: unknown, path: string, stack: object[]): void {
 const FACADES: FacadeName[] = ['kv', 'runs', 'events', 'state', 'json', 'traces', 'vectors', 'machines']
 const SCOPE_FACADES: ScopeFacade[] = ['kv', 'events', 'state', 'json', 'traces', 'machines', 'vectors']
 
-/** A facade whose every method is a request to the owner; `overrides` replace some. */
-function facade(wire: Wire, name: string, where: Where, overrides: Record<string, (...args: never[]) => unknown> = {}): object {
+/** How a facade's calls leave: `op` is `facade.method`. */
+type Send = (op: string, args: unknown[]) => Promise<unknown>
+
+/** A facade whose every method is a request sent by `send`; `overrides` replace some. */
+function facade(send: Send, name: string, overrides: Record<string, (...args: never[]) => unknown> = {}): object {
   const methods = new Map<string, unknown>()
   return new Proxy(
     {},
@@ -494,7 +502,7 @@ function facade(wire: Wire, name: string, where: Where, overrides: Record<string
         let fn = methods.get(method)
         if (fn === undefined) {
           const op = `${name}.${method}`
-          fn = Object.hasOwn(overrides, method) ? overrides[method] : (...args: unknown[]) => requestWith(wire, op, args, where)
+          fn = Object.hasOwn(overrides, method) ? overrides[method] : (...args: unknown[]) => send(op, args)
           methods.set(method, fn)
         }
         return fn
@@ -562,7 +570,7 @@ function remoteDatabase(wire: Wire, watchBuffer: number): RemoteDatabase {
     }
   }
 
-  const txScope = (run: RunId, send: (op: string, args: unknown[]) => Promise<unknown>): RemoteTx => {
+  const txScope = (run: RunId, send: Send): RemoteTx => {
     const scope: Record<string, unknown> = { run }
     for (const name of SCOPE_FACADES) {
       const overrides: Record<string, (...args: never[]) => unknown> = {}
@@ -574,16 +582,7 @@ function remoteDatabase(wire: Wire, watchBuffer: number): RemoteDatabase {
           return { value: value as Value, version: (await send('state.set', [cell, value])) as number }
         }
       }
-      scope[name] = new Proxy(
-        {},
-        {
-          get(_, method) {
-            if (typeof method !== 'string' || method === 'then') return undefined
-            if (Object.hasOwn(overrides, method)) return overrides[method]
-            return (...args: unknown[]) => send(`${name}.${method}`, args)
-          },
-        },
-      )
+      scope[name] = facade(send, name, overrides)
     }
     return scope as RemoteTx
   }
@@ -596,14 +595,14 @@ function remoteDatabase(wire: Wire, watchBuffer: number): RemoteDatabase {
     if (typeof run !== 'string') throw new InvalidArgumentError('a run id must be a string')
     const s: Record<string, unknown> = { run }
     for (const name of SCOPE_FACADES) {
-      s[name] = facade(wire, name, [1, run], name === 'state' ? { transition: (cell: string, fn: (c: unknown) => unknown) => transition(run, cell, fn) } : {})
+      s[name] = facade(sendTo(wire, [1, run]), name, name === 'state' ? { transition: (cell: string, fn: (c: unknown) => unknown) => transition(run, cell, fn) } : {})
     }
     return s as RemoteScope
   }
 
   const db: Record<string, unknown> = {}
   for (const name of FACADES) {
-    db[name] = facade(wire, name, 0, name === 'state' ? { transition: (run: RunId, cell: string, fn: (c: unknown) => unknown) => transition(run, cell, fn) } : {})
+    db[name] = facade(sendTo(wire, 0), name, name === 'state' ? { transition: (run: RunId, cell: string, fn: (c: unknown) => unknown) => transition(run, cell, fn) } : {})
   }
   Object.defineProperties(db, {
     url: { value: wire.url, enumerable: true },
@@ -631,7 +630,7 @@ function remoteDatabase(wire: Wire, watchBuffer: number): RemoteDatabase {
     async replay(run: RunId, opts: ReplayOptions = {}): Promise<RemoteView> {
       const { id, at } = (await wire.request('replay', [run, opts], 0)) as { id: number; at: number }
       const view: Record<string, unknown> = { run, at, close: () => wire.request('view.close', [id], 0).then(() => undefined) }
-      for (const name of SCOPE_FACADES) view[name] = facade(wire, name, [3, id])
+      for (const name of SCOPE_FACADES) view[name] = facade(sendTo(wire, [3, id]), name)
       return view as RemoteView
     },
     diff: (a: RunId, b: RunId) => wire.request('diff', [a, b], 0),

@@ -20,6 +20,7 @@ import { State } from '../state.js'
 import { Traces } from '../traces.js'
 import { Vectors } from '../vectors.js'
 import type { Where } from './protocol.js'
+import type { ServerStats } from './stats.js'
 
 /** The facades a request may name, with the class whose methods it may call. */
 const FACADES = { kv: Kv, runs: Runs, events: Events, state: State, json: Json, traces: Traces, vectors: Vectors, machines: Machines } as const
@@ -59,9 +60,11 @@ interface OpenTx {
 const ROLLBACK = Symbol('rollback')
 
 /** Options of one connection's session. */
-export interface SessionLimits {
+export interface SessionOptions {
   /** How long a remote transaction may stay open. */
   txLeaseMs: number
+  /** The serving listener's counters, which `stats` reports as `server` (the handle that serves is not the one that opened the database). */
+  server?: () => ServerStats
 }
 
 /** A watch stream's sink: where its changes go. */
@@ -76,7 +79,7 @@ export interface WatchSink {
  */
 export class Session {
   readonly #db: Database
-  readonly #limits: SessionLimits
+  readonly #options: SessionOptions
   readonly #txs = new Map<number, OpenTx>()
   readonly #views = new Map<number, RunView>()
   readonly #watches = new Map<number, AbortController>()
@@ -86,9 +89,9 @@ export class Session {
   #next = 1
   #closed = false
 
-  constructor(db: Database, limits: SessionLimits) {
+  constructor(db: Database, options: SessionOptions) {
     this.#db = db
-    this.#limits = limits
+    this.#options = options
   }
 
   /** Runs one request; the result may be a promise (commits, flushes, checkpoints). */
@@ -138,7 +141,7 @@ export class Session {
   #tx(id: unknown): OpenTx {
     const tx = typeof id === 'number' ? this.#txs.get(id) : undefined
     if (tx === undefined) throw new ClosedError('this remote transaction has ended')
-    if (tx.expired) throw new ClosedError(`this remote transaction was rolled back: it stayed open longer than its lease of ${this.#limits.txLeaseMs} ms`)
+    if (tx.expired) throw new ClosedError(`this remote transaction was rolled back: it stayed open longer than its lease of ${this.#options.txLeaseMs} ms`)
     return tx
   }
 
@@ -147,8 +150,11 @@ export class Session {
     switch (op) {
       case 'ping':
         return null
-      case 'stats':
-        return db.stats()
+      case 'stats': {
+        const stats = db.stats()
+        if (this.#options.server !== undefined) stats.server = this.#options.server()
+        return stats
+      }
       case 'flush':
         return db.flush()
       case 'checkpoint':
@@ -165,7 +171,7 @@ export class Session {
         this.#txs.delete(id)
         clearTimeout(tx.timer)
         if (tx.expired) {
-          throw new ClosedError(`this remote transaction was rolled back: it stayed open longer than its lease of ${this.#limits.txLeaseMs} ms`)
+          throw new ClosedError(`this remote transaction was rolled back: it stayed open longer than its lease of ${this.#options.txLeaseMs} ms`)
         }
         if (op === 'tx.commit' && tx.failed !== undefined) {
           tx.finish(false)
@@ -235,7 +241,7 @@ export class Session {
       timer: setTimeout(() => {
         tx.expired = true
         finish(false)
-      }, this.#limits.txLeaseMs),
+      }, this.#options.txLeaseMs),
       expired: false,
     }
     tx.timer.unref()

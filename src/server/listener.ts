@@ -155,7 +155,7 @@ class Connection {
   #handshakeTimer: NodeJS.Timeout | undefined
   #closed = false
   /** While frames are handled under group commit: their answers, sent once durable. */
-  #held: Buffer[] | null = null
+  #held: { id: number; out: Buffer }[] | null = null
 
   constructor(
     socket: net.Socket,
@@ -164,12 +164,12 @@ class Connection {
     private readonly limits: Limits,
     private readonly token: Buffer | null,
     private readonly counters: Counters,
-    private readonly stats: () => ServerStats,
+    stats: () => ServerStats,
     private readonly onClose: (c: Connection) => void,
   ) {
     this.#socket = socket
     this.#reader = new FrameReader(limits.maxFrameBytes)
-    this.#session = new Session(db, { txLeaseMs: limits.txLeaseMs })
+    this.#session = new Session(db, { txLeaseMs: limits.txLeaseMs, server: stats })
     counters.opened()
     socket.setNoDelay(true)
     socket.setTimeout(limits.idleMs)
@@ -235,7 +235,7 @@ class Connection {
     const index = opIndex(op)
     let result: unknown
     try {
-      result = op === 'stats' && where === 0 ? { ...(this.#call(id, op, args, where) as object), server: this.stats() } : this.#call(id, op, args, where)
+      result = this.#call(id, op, args, where)
     } catch (e) {
       this.#answer(id, index, started, ERR, toWire(e))
       return
@@ -317,15 +317,15 @@ class Connection {
     if (held.length === 0) return
     const after = group.version()
     if (after === before) {
-      this.#cork(held)
+      this.#cork(held.map((h) => h.out))
       return
     }
     this.#inFlight++
     group.wait(after).then(
-      () => this.#cork(held),
+      () => this.#cork(held.map((h) => h.out)),
       (e: unknown) => {
         // Not durable: no answer may say it was. Each held request fails.
-        this.#cork(held.map((b) => frame([(unpack(b.subarray(4)) as [number])[0], ERR, toWire(e)])))
+        this.#cork(held.map((h) => frame([h.id, ERR, toWire(e)])))
       },
     ).finally(() => {
       this.#inFlight--
@@ -349,7 +349,7 @@ class Connection {
     } catch (e) {
       out = frame([id, ERR, toWire(e)])
     }
-    if (this.#held !== null) this.#held.push(out)
+    if (this.#held !== null) this.#held.push({ id, out })
     else this.#write(out)
   }
 

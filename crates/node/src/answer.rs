@@ -70,12 +70,18 @@ pub fn write(io: &mut [u8], fields: u32, fill: impl FnOnce(&mut Answer<'_>)) -> 
         buf.clear();
         mp::write_map_len(&mut *buf, fields).expect("a Vec grows");
         fill(&mut Answer(&mut buf));
-        let out = io.get_mut(IO_VALUE_OFFSET..).unwrap_or_default();
-        if buf.len() <= out.len() {
-            out[..buf.len()].copy_from_slice(&buf);
-        }
-        buf.len() as i64
+        to_io(io, &buf)
     })
+}
+
+/// Copies `bytes` to [`IO_VALUE_OFFSET`] of `io` when they fit, and returns
+/// their length either way (the caller grows the buffer and asks again).
+pub fn to_io(io: &mut [u8], bytes: &[u8]) -> i64 {
+    let out = io.get_mut(IO_VALUE_OFFSET..).unwrap_or_default();
+    if bytes.len() <= out.len() {
+        out[..bytes.len()].copy_from_slice(bytes);
+    }
+    bytes.len() as i64
 }
 
 /// `{ sequence, type, timestamp, payload, hash, prevHash }`, as `Event`.

@@ -182,11 +182,7 @@ impl NativeDatabase {
                 None => out.extend_from_slice(&u32::MAX.to_le_bytes()),
             })
             .napi()?;
-        let room = io.get_mut(crate::IO_VALUE_OFFSET..).unwrap_or_default();
-        if out.len() <= room.len() {
-            room[..out.len()].copy_from_slice(&out);
-        }
-        Ok(out.len() as i64)
+        Ok(crate::answer::to_io(&mut io, &out))
     }
 
     #[napi(catch_unwind)]

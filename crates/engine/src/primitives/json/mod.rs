@@ -253,46 +253,7 @@ fn map_index(m: &[(Doc, Doc)], key: &str) -> Option<usize> {
 /// Bytes that end early or hold a marker MessagePack does not define are an
 /// `InvalidArgument` error, as [`decode`] reports them.
 pub fn find_encoded<'a>(bytes: &'a [u8], path: &[Segment]) -> Result<Option<&'a [u8]>> {
-    let damaged = |what: &str| Error::invalid_argument(format!("not a MessagePack value: {what}"));
-    let mut at = bytes;
-    for seg in path {
-        let (kind, len, header) = container(at).ok_or_else(|| damaged("unexpected end of input"))?;
-        let mut rest = &at[header..];
-        at = match (seg, kind) {
-            (Segment::Key(k), Container::Map) => {
-                let mut found = None;
-                for _ in 0..len {
-                    let key_len = encoded_len(rest).map_err(|e| damaged(&e))?;
-                    let is_key = str_bytes(&rest[..key_len]) == Some(k.as_bytes());
-                    rest = &rest[key_len..];
-                    let value_len = encoded_len(rest).map_err(|e| damaged(&e))?;
-                    if is_key {
-                        found = Some(&rest[..value_len]);
-                        break;
-                    }
-                    rest = &rest[value_len..];
-                }
-                match found {
-                    Some(v) => v,
-                    None => return Ok(None),
-                }
-            }
-            (Segment::Index(i), Container::Array) => {
-                if *i >= len {
-                    return Ok(None);
-                }
-                for _ in 0..*i {
-                    let n = encoded_len(rest).map_err(|e| damaged(&e))?;
-                    rest = &rest[n..];
-                }
-                let n = encoded_len(rest).map_err(|e| damaged(&e))?;
-                &rest[..n]
-            }
-            _ => return Ok(None),
-        };
-    }
-    let n = encoded_len(at).map_err(|e| damaged(&e))?;
-    Ok(Some(&at[..n]))
+    Ok(locate(bytes, path)?.and_then(|l| l.value).map(|(from, to)| &bytes[from..to]))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -386,47 +347,62 @@ struct Located {
     parent: Option<(usize, Container, usize, usize)>,
     /// The value's own range, when it exists.
     value: Option<(usize, usize)>,
-    /// Where the parent's entries end (an entry appended goes there).
+    /// When it does not: where the parent's entries end (an entry appended goes there).
     parent_end: usize,
 }
 
-/// Finds the value at `path` in `bytes` by offsets, and its parent: `None`
-/// when a step before the last is missing or not a container.
+/// Finds the value at `path` in `bytes` by offsets, stepping over what is
+/// not on the path by its length, and its parent: `None` when a step before
+/// the last is missing or not a container. The one walk behind
+/// [`find_encoded`] and [`splice_set`].
 fn locate(bytes: &[u8], path: &[Segment]) -> Result<Option<Located>> {
     let damaged = |what: String| Error::invalid_argument(format!("not a MessagePack value: {what}"));
-    let mut located = Located { parent: None, value: Some((0, encoded_len(bytes).map_err(damaged)?)), parent_end: 0 };
-    for seg in path {
-        let Some((start, _)) = located.value else { return Ok(None) };
+    let len_at = |at: usize| encoded_len(&bytes[at..]).map_err(damaged);
+    let (mut start, mut end) = (0usize, None);
+    let mut parent = None;
+    for (step, seg) in path.iter().enumerate() {
         let (kind, len, header) = container(&bytes[start..]).ok_or_else(|| damaged("unexpected end of input".into()))?;
         let mut pos = start + header;
         let mut found = None;
         match (seg, kind) {
             (Segment::Key(k), Container::Map) => {
                 for _ in 0..len {
-                    let key_len = encoded_len(&bytes[pos..]).map_err(damaged)?;
+                    let key_len = len_at(pos)?;
                     let is_key = str_bytes(&bytes[pos..pos + key_len]) == Some(k.as_bytes());
                     pos += key_len;
-                    let value_len = encoded_len(&bytes[pos..]).map_err(damaged)?;
-                    if is_key && found.is_none() {
+                    let value_len = len_at(pos)?;
+                    if is_key {
                         found = Some((pos, pos + value_len));
+                        break;
                     }
                     pos += value_len;
                 }
             }
             (Segment::Index(i), Container::Array) => {
                 for j in 0..len {
-                    let n = encoded_len(&bytes[pos..]).map_err(damaged)?;
+                    let n = len_at(pos)?;
                     if j == *i {
                         found = Some((pos, pos + n));
+                        break;
                     }
                     pos += n;
                 }
             }
             _ => return Ok(None),
         }
-        located = Located { parent: Some((start, kind, len, header)), value: found, parent_end: pos };
+        parent = Some((start, kind, len, header));
+        match found {
+            Some((from, to)) => (start, end) = (from, Some(to)),
+            // Missing at the last step: the parent was walked to its end.
+            None if step + 1 == path.len() => return Ok(Some(Located { parent, value: None, parent_end: pos })),
+            None => return Ok(None),
+        }
     }
-    Ok(Some(located))
+    let end = match end {
+        Some(end) => end,
+        None => len_at(0)?,
+    };
+    Ok(Some(Located { parent, value: Some((start, end)), parent_end: end }))
 }
 
 fn container_header(out: &mut Vec<u8>, kind: Container, len: usize) {
