@@ -208,7 +208,8 @@ export declare class NativeTransaction {
   vectorsCount(run: string, collection: string): number
   vectorsCollections(run: string): Array<NativeCollection>
   vectorsDrop(run: string, collection: string): boolean
-  vectorsSearch(run: string, collection: string, query: Uint8Array, k: number, filter: Uint8Array | undefined | null, walk: NativeWalk): Array<NativeHit>
+  /** `vectors.search`, its hits in the I/O buffer (see `answer.rs`): their length. */
+  vectorsSearchInto(io: Buffer, run: string, collection: string, query: Uint8Array, filter: Uint8Array | undefined | null, walk: NativeWalk): number
 }
 
 export interface NativeAppended {
@@ -275,12 +276,6 @@ export interface NativeEvent {
   payload: Buffer
   hash: string
   prevHash: string
-}
-
-export interface NativeHit {
-  id: string
-  score: number
-  metadata?: Buffer | null
 }
 
 export interface NativeInstance {
@@ -375,6 +370,8 @@ export interface NativeVerification {
 }
 
 export interface NativeWalk {
+  /** How many hits to return. */
+  k: number
   /** The graph walk's expansion. */
   ef?: number
   /** Score every vector instead of walking the graph. */

@@ -21,6 +21,8 @@ export const TAG_JSON = 0x15
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const runCache = new Map<string, Buffer>()
+/** What {@link Io}'s last run is before its first call: equal to no argument. */
+const NO_RUN = Symbol('no run')
 
 /** The 16 bytes of a run id, validated and cached. */
 export function runBytes(run: string): Buffer {
@@ -58,8 +60,12 @@ export class Io {
   constructor(private readonly onGrow: (buf: Buffer) => void = () => {}) {
     onGrow(this.buf)
   }
-  /** The run whose 16 bytes are at offset 0 now: consecutive calls on one run skip the copy. */
-  private lastRun: string | undefined
+  /**
+   * The run whose 16 bytes are at offset 0 now: consecutive calls on one run
+   * skip the copy. It starts as no string at all, so the first call checks
+   * its run whatever it is (`undefined` included).
+   */
+  private lastRun: unknown = NO_RUN
 
   /** Writes `run | tag | key` at offset 0 and returns its length. */
   key(run: string, tag: number, key: string): number {

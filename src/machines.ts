@@ -286,21 +286,21 @@ export class Machines {
    */
   define(definition: MachineDefinition): MachineDefineResult {
     const bytes = encodeDefinition(definition)
-    return { created: this.target.write(undefined, (tx) => tx.machinesDefine(bytes)) }
+    return { created: this.target.unscoped((tx) => tx.machinesDefine(bytes)) }
   }
 
   /** One version of a definition, or the newest when `version` is omitted; `undefined` if there is none. */
   getDefinition(name: string, version?: number): StoredMachineDefinition | undefined {
     str('a machine name', name)
     const v = positiveInt('version', version)
-    const d = this.target.read(undefined, (tx) => tx.machinesDefinition(name, v))
+    const d = this.target.unscoped((tx) => tx.machinesDefinition(name, v))
     return d == null ? undefined : toDefinition(d)
   }
 
   /** Every definition, ordered by name then version; only `name`'s versions when given. */
   listDefinitions(name?: string): StoredMachineDefinition[] {
     const n = optStr('a machine name', name)
-    return this.target.read(undefined, (tx) => tx.machinesDefinitions(n)).map(toDefinition)
+    return this.target.unscoped((tx) => tx.machinesDefinitions(n)).map(toDefinition)
   }
 
   /**

@@ -12,17 +12,19 @@ import { IO_VALUE_OFFSET, type Io, runBytes } from './keys.js'
 import type { TxLease } from './txlease.js'
 
 /**
- * `run` is checked to be a run id before anything is called; it is
- * `undefined` for the database-wide operations (machine definitions).
+ * `run` is checked to be a run id before anything is called; the
+ * database-wide operations (machine definitions) go through `unscoped`.
  * @internal
  */
 export interface OpTarget {
   /** The I/O buffer the reads that answer through it use (`readAnswer`). */
   readonly io: Io
   /** Runs a read. */
-  read<T>(run: string | undefined, fn: (tx: NativeTransaction) => T): T
+  read<T>(run: string, fn: (tx: NativeTransaction) => T): T
   /** Runs a write; on the database it is committed before this returns. */
-  write<T>(run: string | undefined, fn: (tx: NativeTransaction) => T): T
+  write<T>(run: string, fn: (tx: NativeTransaction) => T): T
+  /** Runs a database-wide read or write (no run), as `write` does. */
+  unscoped<T>(fn: (tx: NativeTransaction) => T): T
 }
 
 /**
@@ -40,17 +42,21 @@ export class DbOps implements OpTarget {
     this.#single = native.singleOperations()
   }
 
-  read<T>(run: string | undefined, fn: (tx: NativeTransaction) => T): T {
-    if (run !== undefined) runBytes(run)
+  read<T>(run: string, fn: (tx: NativeTransaction) => T): T {
+    runBytes(run)
+    return this.unscoped(fn)
+  }
+
+  write<T>(run: string, fn: (tx: NativeTransaction) => T): T {
+    return this.read(run, fn)
+  }
+
+  unscoped<T>(fn: (tx: NativeTransaction) => T): T {
     try {
       return fn(this.#single)
     } catch (e) {
       throw translate(e)
     }
-  }
-
-  write<T>(run: string | undefined, fn: (tx: NativeTransaction) => T): T {
-    return this.read(run, fn)
   }
 }
 
@@ -61,18 +67,22 @@ export class TxOps implements OpTarget {
     readonly io: Io,
   ) {}
 
-  read<T>(run: string | undefined, fn: (tx: NativeTransaction) => T): T {
-    if (run !== undefined) runBytes(run)
+  read<T>(run: string, fn: (tx: NativeTransaction) => T): T {
+    runBytes(run)
+    return this.unscoped(fn)
+  }
+
+  write<T>(run: string, fn: (tx: NativeTransaction) => T): T {
+    return this.read(run, fn)
+  }
+
+  unscoped<T>(fn: (tx: NativeTransaction) => T): T {
     const tx = this.lease.tx
     try {
       return fn(tx)
     } catch (e) {
       throw translate(e)
     }
-  }
-
-  write<T>(run: string | undefined, fn: (tx: NativeTransaction) => T): T {
-    return this.read(run, fn)
   }
 }
 

@@ -218,6 +218,39 @@ describe('values', () => {
   })
 })
 
+describe('run ids', () => {
+  it('a missing or non-string run is InvalidArgumentError naming it, first call on a fresh handle included, and nothing is written', () => {
+    const db = open()
+    const run = db.runs.begin()
+    const calls: Record<string, (d: Database, r: string) => unknown> = {
+      'kv.put': (d, r) => d.kv.put(r, 'k', 1),
+      'kv.get': (d, r) => d.kv.get(r, 'k'),
+      'state.set': (d, r) => d.state.set(r, 'c', 1),
+      'state.get': (d, r) => d.state.get(r, 'c'),
+      'events.append': (d, r) => d.events.append(r, 'e', {}),
+      'json.set': (d, r) => d.json.set(r, 'd', '$', {}),
+      'traces.record': (d, r) => d.traces.record(r, { type: 'thought', data: { content: 'x' } }),
+      'vectors.create': (d, r) => d.vectors.create(r, 'c', { dimension: 2, metric: 'cosine' }),
+      'vectors.search': (d, r) => d.vectors.search(r, 'c', [1, 0]),
+    }
+    for (const bad of [undefined, null, 42, {}, 'not-a-uuid']) {
+      for (const [name, call] of Object.entries(calls)) {
+        // A fresh handle too: its I/O buffer holds no run yet.
+        const fresh = open()
+        for (const target of [db, fresh]) {
+          const err = expectError(() => call(target, bad as string), InvalidArgumentError, 'INVALID_ARGUMENT')
+          expect(err.message, `${name}(${String(bad)})`).toMatch(/run id .* is not a UUID/)
+        }
+        fresh.close()
+      }
+    }
+    expect(db.kv.get(run, 'k')).toBeUndefined()
+    expect(db.state.get(run, 'c')).toBeUndefined()
+    expect(db.events.length(run)).toBe(0)
+    expect(db.vectors.collections(run)).toEqual([])
+  })
+})
+
 describe('the CLI reads without writing', () => {
   it('in-mem stats on a directory whose last WAL segment has trailing garbage reports it and leaves the bytes', () => {
     const path = join(dir, 'db')

@@ -12,7 +12,7 @@
 
 use std::cell::RefCell;
 
-use in_mem_engine::{Event, Instance, Trace};
+use in_mem_engine::{Event, Instance, Trace, VectorHit};
 use rmp::encode as mp;
 
 use crate::IO_VALUE_OFFSET;
@@ -153,5 +153,24 @@ pub fn run(io: &mut [u8], r: &NativeRunInfo) -> i64 {
         if let Some(f) = r.forked_at {
             a.num("forkedAt", f as u64);
         }
+    })
+}
+
+/// `[{ id, score, metadata? }, ...]`, as `SearchHit[]` (score a float64).
+pub fn hits(io: &mut [u8], hits: &[VectorHit]) -> i64 {
+    SCRATCH.with(|s| {
+        let mut buf = s.borrow_mut();
+        buf.clear();
+        mp::write_array_len(&mut *buf, hits.len() as u32).expect("a Vec grows");
+        for h in hits {
+            mp::write_map_len(&mut *buf, if h.metadata.is_some() { 3 } else { 2 }).expect("a Vec grows");
+            let mut a = Answer(&mut buf);
+            a.str("id", &h.id).key("score");
+            mp::write_f64(a.0, h.score).expect("a Vec grows");
+            if let Some(m) = &h.metadata {
+                a.raw("metadata", m);
+            }
+        }
+        to_io(io, &buf)
     })
 }

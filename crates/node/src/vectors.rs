@@ -1,7 +1,7 @@
 //! Vector calls of a transaction (SPEC §14).
 
 use crate::bytes::Bytes;
-use in_mem_engine::{Metric, StoredVector, VectorHit};
+use in_mem_engine::{Metric, StoredVector};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -31,24 +31,12 @@ impl From<StoredVector> for NativeVector {
 
 #[napi(object)]
 pub struct NativeWalk {
+    /// How many hits to return.
+    pub k: f64,
     /// The graph walk's expansion.
     pub ef: Option<f64>,
     /// Score every vector instead of walking the graph.
     pub exact: Option<bool>,
-}
-
-#[napi(object)]
-pub struct NativeHit {
-    pub id: String,
-    pub score: f64,
-    #[napi(ts_type = "Buffer | null")]
-    pub metadata: Option<Bytes>,
-}
-
-impl From<VectorHit> for NativeHit {
-    fn from(h: VectorHit) -> Self {
-        NativeHit { id: h.id, score: h.score, metadata: h.metadata.map(Into::into) }
-    }
 }
 
 #[napi(object)]
@@ -138,9 +126,18 @@ impl NativeTransaction {
         self.run(|tx| tx.vectors_drop(&run, &collection))
     }
 
+    /// `vectors.search`, its hits in the I/O buffer (see `answer.rs`): their length.
     #[napi(catch_unwind)]
-    pub fn vectors_search(&mut self, run: String, collection: String, query: &[u8], k: f64, filter: Option<&[u8]>, walk: NativeWalk) -> Result<Vec<NativeHit>> {
-        let NativeWalk { ef, exact } = walk;
+    pub fn vectors_search_into(
+        &mut self,
+        mut io: BufferSlice<'_>,
+        run: String,
+        collection: String,
+        query: &[u8],
+        filter: Option<&[u8]>,
+        walk: NativeWalk,
+    ) -> Result<i64> {
+        let NativeWalk { k, ef, exact } = walk;
         let run = parse_run(&run)?;
         if !(k.is_finite() && k.fract() == 0.0 && k >= 1.0 && k <= in_mem_engine::MAX_K as f64) {
             return Err(invalid(format!("k must be an integer 1–{}, not {k}", in_mem_engine::MAX_K)));
@@ -151,12 +148,9 @@ impl NativeTransaction {
             return Err(invalid(format!("ef must be an integer 1–{}, not {ef}", in_mem_engine::MAX_EF)));
         }
         let ef = ef.map(|e| e as usize);
-        Ok(self
-            .run(|tx| {
-                tx.vectors_search(&run, &collection, &in_mem_engine::VectorQuery { vector: query, k: k as usize, filter, ef, exact: exact.unwrap_or(false) })
-            })?
-            .into_iter()
-            .map(Into::into)
-            .collect())
+        let hits = self.run(|tx| {
+            tx.vectors_search(&run, &collection, &in_mem_engine::VectorQuery { vector: query, k: k as usize, filter, ef, exact: exact.unwrap_or(false) })
+        })?;
+        Ok(crate::answer::hits(&mut io, &hits))
     }
 }

@@ -27,6 +27,7 @@ use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
 use rmpv::Value as Doc;
 
+use super::kernel;
 use super::record::{CONFIG, Collection, Metric, RECORD, split_record};
 use crate::access::{IndexLoad, SecondaryIndex};
 use crate::primitives::json;
@@ -53,6 +54,14 @@ impl<'a> Reader<'a> {
         Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
     }
 }
+
+/// What a search asks of a node besides being visible: given its vector's
+/// id and metadata.
+pub(crate) type Accept<'a> = dyn Fn(&[u8], &Doc) -> bool + 'a;
+
+/// The most removed nodes still in a graph with which a search walks it
+/// without a predicate (asking for that many more results).
+const PLAIN_REMOVED_MAX: usize = 64;
 
 /// Concurrent searches the graph has contexts for.
 const THREADS: usize = 64;
@@ -86,11 +95,15 @@ struct Graph {
     /// Nodes removed, in the order of their removal version.
     removed: VecDeque<(u64, u64)>,
     next_label: u64,
+    /// The newest version of a write the graph reflects (an add or a
+    /// removal): a snapshot from it on sees every node not removed.
+    newest: u64,
 }
 
 impl Graph {
     fn new(config: Collection, version: u64) -> Option<Graph> {
-        let index = Self::empty_index(config)?;
+        let mut index = Self::empty_index(config)?;
+        Self::use_kernel(&mut index, config);
         index.reserve_capacity_and_threads(64, THREADS).ok()?;
         Some(Graph::with(config, index, version))
     }
@@ -108,6 +121,7 @@ impl Graph {
             current: HashMap::default(),
             removed: VecDeque::new(),
             next_label: 0,
+            newest: valid_from,
         }
     }
 
@@ -129,6 +143,20 @@ impl Graph {
             multi: false,
         };
         Index::new(&options).ok()
+    }
+
+    /// Makes the walk measure with [`kernel`]'s distances (again after a
+    /// load, which puts usearch's own back).
+    fn use_kernel(index: &mut Index, config: Collection) {
+        let kernel = match config.metric {
+            Metric::Cosine | Metric::Dot => kernel::ip_distance(),
+            Metric::Euclidean => kernel::l2sq_distance(),
+        };
+        let n = config.dimension as usize;
+        // SAFETY: usearch calls the metric with two vectors of the index's
+        // dimension, `n`.
+        let metric = move |a: *const f32, b: *const f32| kernel(unsafe { std::slice::from_raw_parts(a, n) }, unsafe { std::slice::from_raw_parts(b, n) });
+        index.change_metric::<f32>(Box::new(metric));
     }
 
     /// The node table as [`VectorIndex::save`] writes it (the graph itself
@@ -178,8 +206,9 @@ impl Graph {
             // Created after the checkpoint: the WAL creates it.
             return Ok(None);
         }
-        let index = Self::empty_index(config).ok_or("the index could not be made")?;
+        let mut index = Self::empty_index(config).ok_or("the index could not be made")?;
         index.load(graph.to_str().ok_or("a path that is not UTF-8")?).map_err(|e| format!("usearch could not load {}: {e}", graph.display()))?;
+        Self::use_kernel(&mut index, config);
         let mut g = Graph { loaded_upto: version, retired_upto, next_label, ..Graph::with(config, index, valid_from) };
         let mut removed = Vec::new();
         for _ in 0..count {
@@ -199,6 +228,7 @@ impl Graph {
                     g.current.insert(id.clone(), label);
                 }
             }
+            g.newest = g.newest.max(node_version).max(removed_at.unwrap_or(0));
             g.nodes.insert(label, Node { id, version: node_version, removed_at, meta });
         }
         if !r.0.is_empty() {
@@ -215,6 +245,7 @@ impl Graph {
     }
 
     fn remove_current(&mut self, id: &[u8], version: u64) {
+        self.newest = self.newest.max(version);
         if let Some(label) = self.current.remove(id) {
             if let Some(node) = self.nodes.get_mut(&label) {
                 node.removed_at = Some(version);
@@ -301,34 +332,44 @@ fn parse(key: &[u8]) -> Option<(Vec<u8>, Option<&[u8]>)> {
 pub(crate) struct Sample {
     /// Vectors present now.
     pub live: usize,
-    /// Up to the number asked for of their ids and metadata (in no particular order).
-    pub entries: Vec<(Box<[u8]>, Doc)>,
+    /// How many were sampled, and how many of those the filter admits.
+    pub sampled: usize,
+    pub passing: usize,
 }
 
 impl VectorIndex {
-    /// How many vectors the collection at `prefix` holds now, with some of
-    /// their ids; `None` without a graph.
-    pub(crate) fn sample(&self, prefix: &[u8], n: usize) -> Option<Sample> {
+    /// How many vectors the collection at `prefix` holds now, and how many
+    /// of (up to) `n` of them `admits` their metadata; `None` without a graph.
+    pub(crate) fn sample(&self, prefix: &[u8], n: usize, admits: &dyn Fn(&Doc) -> bool) -> Option<Sample> {
         let graphs = self.graphs.lock();
         let g = graphs.get(prefix)?;
-        let entries = g.current.iter().take(n).filter_map(|(id, label)| g.nodes.get(label).map(|node| (id.clone(), node.meta.clone()))).collect();
-        Some(Sample { live: g.current.len(), entries })
+        let (mut sampled, mut passing) = (0, 0);
+        for node in g.current.values().take(n).filter_map(|label| g.nodes.get(label)) {
+            sampled += 1;
+            passing += usize::from(admits(&node.meta));
+        }
+        Some(Sample { live: g.current.len(), sampled, passing })
+    }
+
+    /// The ids of every vector visible at `snapshot` whose metadata
+    /// `admits`, from the graph's node table (no record is read); `None`
+    /// when the graph cannot answer for `snapshot`.
+    pub(crate) fn admitted(&self, prefix: &[u8], snapshot: u64, admits: &dyn Fn(&Doc) -> bool) -> Option<Vec<Box<[u8]>>> {
+        let graphs = self.graphs.lock();
+        let g = graphs.get(prefix)?;
+        if snapshot < g.valid_from || snapshot < g.retired_upto {
+            return None;
+        }
+        let visible = g.nodes.values().filter(|n| n.version <= snapshot && n.removed_at.is_none_or(|r| r > snapshot));
+        Some(visible.filter(|n| admits(&n.meta)).map(|n| n.id.clone()).collect())
     }
 
     /// The ids of up to `k` vectors nearest `query` among those visible at
     /// `snapshot` that `accept` admits (called during the walk with a
-    /// vector's id and metadata), with an
-    /// expansion of `ef`; `None` when the graph cannot answer for
+    /// vector's id and metadata; `None` admits every visible vector), with
+    /// an expansion of `ef`; `None` when the graph cannot answer for
     /// `snapshot`.
-    pub(crate) fn search(
-        &self,
-        prefix: &[u8],
-        snapshot: u64,
-        query: &[f32],
-        k: usize,
-        ef: usize,
-        accept: &dyn Fn(&[u8], &Doc) -> bool,
-    ) -> Option<Vec<Box<[u8]>>> {
+    pub(crate) fn search(&self, prefix: &[u8], snapshot: u64, query: &[f32], k: usize, ef: usize, accept: Option<&Accept<'_>>) -> Option<Vec<Box<[u8]>>> {
         let graphs = self.graphs.lock();
         let g = graphs.get(prefix)?;
         if snapshot < g.valid_from || snapshot < g.retired_upto {
@@ -343,12 +384,21 @@ impl VectorIndex {
         } else {
             query
         };
+        self.walks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // A snapshot that sees every write the graph holds, with nothing to
+        // ask of a node but that it is not removed, walks without a
+        // predicate (a call per node visited) and drops the few removed
+        // nodes from the answer afterwards, asking for that many more.
+        if accept.is_none() && snapshot >= g.newest && g.removed.len() <= PLAIN_REMOVED_MAX {
+            let found = g.index.search(query, k + g.removed.len()).ok()?;
+            let live = found.keys.iter().filter_map(|label| g.nodes.get(label).filter(|n| n.removed_at.is_none()));
+            return Some(live.take(k).map(|n| n.id.clone()).collect());
+        }
         let visible = |label: u64| match g.nodes.get(&label) {
-            Some(node) => node.version <= snapshot && node.removed_at.is_none_or(|r| r > snapshot) && accept(&node.id, &node.meta),
+            Some(node) => node.version <= snapshot && node.removed_at.is_none_or(|r| r > snapshot) && accept.is_none_or(|f| f(&node.id, &node.meta)),
             None => false,
         };
         let found = g.index.filtered_search(query, k, visible).ok()?;
-        self.walks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Some(found.keys.iter().filter_map(|label| g.nodes.get(label).map(|n| n.id.clone())).collect())
     }
 }
