@@ -97,6 +97,11 @@ export declare class NativeDatabase {
   replay(run: string, at?: number | undefined | null): NativeTransaction
   runFork(run: string, name?: string | undefined | null, at?: number | undefined | null): NativeRunInfo
   /**
+   * The version the run's history is whole from: 0 unless a memory
+   * database's `history: { keep }` dropped older versions of its keys.
+   */
+  runHorizon(run: string): number
+  /**
    * The commits that wrote the run's own data, oldest first. Bookkeeping
    * entries (event heads, trace parent index, idempotency records) are left
    * out.
@@ -315,6 +320,8 @@ export interface NativeOpenOptions {
   repair?: boolean
   watchBuffer?: number
   readOnly?: boolean
+  /** A memory database's versions kept per key (`history: { keep }`). */
+  historyKeep?: number
 }
 
 export interface NativeRunDiff {

@@ -73,6 +73,19 @@ export interface OpenOptions {
    * `InvalidArgumentError`. The directory must exist. Default false.
    */
   readOnly?: boolean
+  /**
+   * A memory-only database's history (a database with a directory keeps
+   * every version). `'all'` (the default) keeps every version of every key,
+   * so replay, fork and diff reach any point of a run. `{ keep: N }` keeps
+   * the newest `N` versions of each key (and whatever an open transaction
+   * or replay view is reading, and what a fork reads of its parent), so an
+   * overwrite-heavy run stays bounded by its live data: a run's history is
+   * then whole only from its *horizon* on (`db.runs.horizon(run)`); replay,
+   * fork and diff at an older version fail with `NotFoundError`, and the
+   * run log starts at the horizon. Events are never overwritten, so every
+   * event stays.
+   */
+  history?: 'all' | { keep: number }
 }
 
 const OPEN_OPTIONS = [
@@ -86,7 +99,22 @@ const OPEN_OPTIONS = [
   'watchBuffer',
   'repair',
   'readOnly',
+  'history',
 ] as const satisfies readonly (keyof OpenOptions)[]
+
+/** The versions per key `history` keeps, or `undefined` for all. */
+function historyKeep(history: OpenOptions['history']): number | undefined {
+  if (history === undefined || history === 'all') return undefined
+  if (typeof history !== 'object' || history === null || Array.isArray(history)) {
+    throw new InvalidArgumentError(`history must be 'all' or { keep: N }, not ${JSON.stringify(history)}`)
+  }
+  checkOptions(history, ['keep'], 'history')
+  const { keep } = history
+  if (typeof keep !== 'number' || !Number.isInteger(keep) || keep < 1) {
+    throw new InvalidArgumentError(`history.keep must be an integer of at least 1 (the versions kept per key), not ${String(keep)}`)
+  }
+  return keep
+}
 
 /** Progress of a checkpoint, as {@link CheckpointOptions.onProgress} sees it. */
 export interface CheckpointProgress {
@@ -189,6 +217,22 @@ export interface Stats {
     lastError: string | null
     /** When it happened (ms since the epoch), or `null`. */
     lastErrorAt: number | null
+  }
+  /**
+   * What the store holds in memory: every key with its newest version, and
+   * the older versions kept for transactions, replay, fork and diff.
+   */
+  memory: {
+    /** Keys in memory (across runs and primitives; a deleted key stays until no reader needs it). */
+    keys: number
+    /** Bytes of those keys and their newest values. */
+    liveBytes: number
+    /** Older versions kept. */
+    historyVersions: number
+    /** Their value bytes. */
+    historyBytes: number
+    /** Runs whose history starts after their first commit (`history: { keep }`). */
+    runsWithHorizon: number
   }
   /** While this handle serves other processes (`db.serve()`): its connections, requests, bytes and latency by operation; else `null`. */
   server: ServerStats | null
@@ -351,8 +395,10 @@ export class Database {
     }
     if (opts !== undefined && (typeof opts !== 'object' || opts === null)) throw new InvalidArgumentError('options must be an object')
     checkOptions(opts, OPEN_OPTIONS, 'Database.open options')
+    const keep = historyKeep(opts?.history)
     try {
-      return new Database(NativeDatabase.open(path, opts ?? null), path === undefined ? null : resolvePath(path), { ...opts })
+      const native = NativeDatabase.open(path, opts === undefined ? null : { ...opts, historyKeep: keep })
+      return new Database(native, path === undefined ? null : resolvePath(path), { ...opts })
     } catch (e) {
       throw translate(e)
     }

@@ -237,12 +237,29 @@ export class Runs {
 
   /**
    * The run's log: every commit that wrote its own data, oldest first, with
-   * what each wrote. Versions are what `db.replay(run, { at })` takes.
+   * what each wrote (from the run's {@link Runs.horizon} on). Versions are
+   * what `db.replay(run, { at })` takes.
    */
   log(run: RunId): LoggedCommit[] {
     runBytes(run)
     try {
       return this.db.runLog(run) as LoggedCommit[]
+    } catch (e) {
+      throw translate(e)
+    }
+  }
+
+  /**
+   * The version from which the run's history is whole: 0, unless a memory
+   * database opened with `history: { keep: N }` dropped older versions of
+   * its keys. Replay, fork and diff at an older version fail with
+   * `NotFoundError`, and {@link Runs.log} starts here.
+   * @throws NotFoundError if the run does not exist
+   */
+  horizon(run: RunId): number {
+    runBytes(run)
+    try {
+      return this.db.runHorizon(run)
     } catch (e) {
       throw translate(e)
     }

@@ -239,6 +239,8 @@ async function script(api: Api, log: Log): Promise<void> {
   await log('runs.children', api.runs.children(run))
   await log('runs.lineage', api.runs.lineage(fork))
   await log('runs.log', api.runs.log(other))
+  await log('runs.horizon', api.runs.horizon(run))
+  await log('runs.horizon miss', api.runs.horizon('01234567-89ab-7def-8123-456789abcdef'))
   await log('diff', api.diff(run, fork))
   const view = await api.replay(run, { at: { eventSequence: 2 } })
   await log('replay at', Promise.resolve(view.at))

@@ -832,9 +832,10 @@ function diskUsage(dir: string): { wal: { files: number; bytes: number }; checkp
 const stats: Command = {
   name: 'stats',
   args: [],
-  summary: "the database's figures: version, runs, keys, WAL, recovery, disk",
+  summary: "the database's figures: version, runs, keys, memory, WAL, recovery, disk",
   description: [
-    "Opens the directory and prints db.stats(): the newest commit version, runs and keys, what recovery",
+    "Opens the directory and prints db.stats(): the newest commit version, runs and keys, the bytes of keys,",
+    'newest values and older versions held in memory (for the owner: its own), what recovery',
     'replayed (records, segments, the checkpoint it started from, a torn tail, orphaned runs, repairs), and the',
     'size of the WAL and checkpoint files on disk. The WAL counters count this process only, so they are zero.',
     "Run through the directory's owner (see serve), they are the owner's, recovery is the owner's open, and a",
@@ -861,6 +862,7 @@ const stats: Command = {
             ['version', String(s.version)],
             ['runs', s.runs.toLocaleString('en-US')],
             ['keys', `${s.keys.toLocaleString('en-US')} in memory (every primitive and index, tombstones included)`],
+            ['memory', `${bytes(s.memory.liveBytes)} of keys and newest values; history ${s.memory.historyVersions.toLocaleString('en-US')} older versions, ${bytes(s.memory.historyBytes)}`],
             ['wal', `${plural(disk.wal.files, 'segment')}, ${bytes(disk.wal.bytes)} on disk`],
             ['checkpoints', disk.checkpoints.files === 0 ? 'none' : `${plural(disk.checkpoints.files, 'file')}, ${bytes(disk.checkpoints.bytes)}; recovery started from version ${r.checkpointVersion}`],
           ],

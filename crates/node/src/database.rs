@@ -25,6 +25,8 @@ pub struct NativeOpenOptions {
     pub repair: Option<bool>,
     pub watch_buffer: Option<f64>,
     pub read_only: Option<bool>,
+    /// A memory database's versions kept per key (`history: { keep }`).
+    pub history_keep: Option<f64>,
 }
 
 fn positive(name: &str, v: Option<f64>) -> Result<Option<f64>> {
@@ -70,6 +72,7 @@ impl NativeDatabase {
             repair: None,
             watch_buffer: None,
             read_only: None,
+            history_keep: None,
         });
         opts.durability = match (&o.durability, &path) {
             (Some(d), _) => Durability::parse(d).napi()?,
@@ -104,6 +107,12 @@ impl NativeDatabase {
         opts.read_only = o.read_only.unwrap_or(false);
         if let Some(n) = positive("watchBuffer", o.watch_buffer)? {
             opts.watch_buffer = n as usize;
+        }
+        if let Some(n) = positive("history.keep", o.history_keep)? {
+            if path.is_some() {
+                return Err(invalid("history: { keep } is for a memory database (no path); a database with a directory keeps every version"));
+            }
+            opts.history_keep = Some(n as usize);
         }
         if let Some(p) = &path
             && p.is_empty()
@@ -347,6 +356,13 @@ impl NativeDatabase {
                 "durableVersion": w.durable_version,
                 "pendingRecords": w.pending_records,
             })),
+            "memory": {
+                "keys": s.memory.keys,
+                "liveBytes": s.memory.live_bytes,
+                "historyVersions": s.memory.history_versions,
+                "historyBytes": s.memory.history_bytes,
+                "runsWithHorizon": s.runs_with_horizon,
+            },
             "maintenance": {
                 "rounds": s.maintenance.rounds,
                 "expired": s.maintenance.expired,

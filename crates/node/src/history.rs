@@ -123,6 +123,21 @@ impl NativeDatabase {
         Ok(crate::convert::described(&engine, engine.run_fork(&parse_run(&run)?, name, at_of(at)?).napi()?))
     }
 
+    /// The version the run's history is whole from: 0 unless a memory
+    /// database's `history: { keep }` dropped older versions of its keys.
+    #[napi(catch_unwind)]
+    pub fn run_horizon(&self, run: String) -> Result<f64> {
+        let engine = self.engine()?;
+        let run = parse_run(&run)?;
+        if engine.run_get(&run).napi()?.is_none() {
+            return Err(crate::errors::to_napi(in_mem_core::Error::not_found(
+                format!("run {run} does not exist"),
+                serde_json::json!({ "run": run.to_string() }),
+            )));
+        }
+        Ok(engine.history_horizon(&run) as f64)
+    }
+
     /// The commits that wrote the run's own data, oldest first. Bookkeeping
     /// entries (event heads, trace parent index, idempotency records) are left
     /// out.

@@ -10,10 +10,15 @@
 //! - `apply` is called by one committer at a time, with versions rising.
 //! - Pruning keeps, for every reader at a snapshot `>= oldest_needed`, the
 //!   version it would see: everything older than the newest version
-//!   `<= oldest_needed` is dropped.
+//!   `<= oldest_needed` is dropped — but for the newest `keep` versions
+//!   ([`Store::apply_keeping`]; [`Store::apply`] keeps one), and the caller
+//!   is told from which version on the key's history is still whole.
+//! - [`Store::memory`] counts what the chains hold, kept up to date by every
+//!   change to a chain.
 
 use std::ops::Bound;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use crossbeam_skiplist::SkipMap;
 use dashmap::DashMap;
@@ -83,6 +88,29 @@ impl Source for Store {
 pub struct Store {
     ordered: SkipMap<Key, Arc<Chain>>,
     points: DashMap<Key, Arc<Chain>, foldhash::fast::RandomState>,
+    /// Keys, and the bytes of their keys and newest versions.
+    live_keys: AtomicI64,
+    live_bytes: AtomicI64,
+    /// Versions older than a key's newest (tombstones included), and their bytes.
+    history_versions: AtomicI64,
+    history_bytes: AtomicI64,
+}
+
+/// What the store holds in memory (see [`Store::memory`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Memory {
+    /// Keys in the store, each with its newest version.
+    pub keys: u64,
+    /// The bytes of those keys and their newest values.
+    pub live_bytes: u64,
+    /// Older versions kept (for snapshots, replay, fork and diff).
+    pub history_versions: u64,
+    /// Their value bytes.
+    pub history_bytes: u64,
+}
+
+fn len_of(value: &Option<Value>) -> i64 {
+    value.as_ref().map_or(0, |v| v.len() as i64)
 }
 
 impl Store {
@@ -145,6 +173,16 @@ impl Store {
     /// Writes one key at `version`. `oldest_needed` lets the chain drop
     /// versions no reader can see any more; 0 keeps its whole history.
     pub fn apply(&self, key: &[u8], version: u64, value: Option<Value>, oldest_needed: u64) {
+        self.apply_keeping(key, version, value, oldest_needed, 1);
+    }
+
+    /// [`Store::apply`], keeping the newest `keep` (at least 1) versions of
+    /// the key as well as what readers from `oldest_needed` on see. When it
+    /// drops versions, returns the version the key's history is whole from
+    /// (its oldest version left): a read of the key at an older snapshot
+    /// would not see what was there.
+    pub fn apply_keeping(&self, key: &[u8], version: u64, value: Option<Value>, oldest_needed: u64, keep: usize) -> Option<u64> {
+        let keep = keep.max(1);
         let chain = match self.points.get(key) {
             Some(c) => c.clone(),
             None => {
@@ -152,19 +190,35 @@ impl Store {
                 let c = Arc::new(Chain::default());
                 self.ordered.insert(k.clone(), c.clone());
                 self.points.insert(k, c.clone());
+                self.live_keys.fetch_add(1, Ordering::Relaxed);
+                self.live_bytes.fetch_add(key.len() as i64, Ordering::Relaxed);
                 c
             }
         };
         let mut versions = chain.versions.lock();
         debug_assert!(versions.last().is_none_or(|v| v.version < version));
+        if let Some(newest) = versions.last() {
+            // The newest version becomes history.
+            let n = len_of(&newest.value);
+            self.live_bytes.fetch_sub(n, Ordering::Relaxed);
+            self.history_versions.fetch_add(1, Ordering::Relaxed);
+            self.history_bytes.fetch_add(n, Ordering::Relaxed);
+        }
+        self.live_bytes.fetch_add(len_of(&value), Ordering::Relaxed);
         versions.push(Version { version, value });
-        // Keep the newest version <= oldest_needed and everything after it
-        // (0: keep everything, without walking the chain).
-        if oldest_needed > 0 && versions.len() > 1 {
-            let keep_from = versions.iter().rposition(|v| v.version <= oldest_needed).unwrap_or(0);
-            if keep_from > 0 {
-                versions.drain(..keep_from);
-            }
+        // A reader at `oldest_needed` (0: none) or later sees the newest
+        // version <= oldest_needed or a newer one: everything before that
+        // one may go, the newest `keep` excepted.
+        let mut drop_upto = 0;
+        if oldest_needed > 0 && versions.len() > keep {
+            let needed = versions.iter().rposition(|v| v.version <= oldest_needed).unwrap_or(0);
+            drop_upto = needed.min(versions.len() - keep);
+        }
+        let whole_from = (drop_upto > 0).then(|| versions[drop_upto].version);
+        if drop_upto > 0 {
+            let (n, bytes) = versions.drain(..drop_upto).fold((0, 0), |(n, b), v| (n + 1, b + len_of(&v.value)));
+            self.history_versions.fetch_sub(n, Ordering::Relaxed);
+            self.history_bytes.fetch_sub(bytes, Ordering::Relaxed);
         }
         let only_tombstone = versions.len() == 1 && versions[0].value.is_none() && versions[0].version <= oldest_needed;
         drop(versions);
@@ -173,6 +227,18 @@ impl Store {
             // write version is then forgotten, which is safe because every
             // live reader's snapshot is at or past it.
             self.remove(key);
+        }
+        whole_from
+    }
+
+    /// What the chains hold now.
+    pub fn memory(&self) -> Memory {
+        let get = |a: &AtomicI64| a.load(Ordering::Relaxed).max(0) as u64;
+        Memory {
+            keys: get(&self.live_keys),
+            live_bytes: get(&self.live_bytes),
+            history_versions: get(&self.history_versions),
+            history_bytes: get(&self.history_bytes),
         }
     }
 
@@ -188,7 +254,16 @@ impl Store {
     }
 
     fn remove(&self, key: &[u8]) {
-        self.points.remove(key);
+        if let Some((k, chain)) = self.points.remove(key) {
+            let versions = chain.versions.lock();
+            let newest = versions.last().map_or(0, |v| len_of(&v.value));
+            let older = versions.len().saturating_sub(1) as i64;
+            let older_bytes: i64 = versions.iter().rev().skip(1).map(|v| len_of(&v.value)).sum();
+            self.live_keys.fetch_sub(1, Ordering::Relaxed);
+            self.live_bytes.fetch_sub(k.len() as i64 + newest, Ordering::Relaxed);
+            self.history_versions.fetch_sub(older, Ordering::Relaxed);
+            self.history_bytes.fetch_sub(older_bytes, Ordering::Relaxed);
+        }
         self.ordered.remove(key);
     }
 
@@ -360,5 +435,39 @@ mod tests {
             true
         });
         assert_eq!(seen, ["d", "c", "b", "a"]);
+    }
+
+    #[test]
+    fn keeping_n_versions_drops_older_ones_but_never_what_a_reader_sees() {
+        let s = Store::new();
+        for v in 1..=5 {
+            assert_eq!(s.apply_keeping(b"k", v, val(&format!("v{v}")), 0, 2), None, "no reader bound: nothing goes");
+        }
+        assert_eq!(s.memory().history_versions, 4);
+        // Readers from 5 on: the newest two stay, and history is whole from 5.
+        assert_eq!(s.apply_keeping(b"k", 6, val("v6"), 5, 2), Some(5));
+        assert!(s.get(b"k", 4).is_none(), "version 4 is gone");
+        assert_eq!(&*s.get(b"k", 5).unwrap().1, b"v5");
+        // A reader at 6 holds it: the chain keeps 6 though keep is 2.
+        s.apply_keeping(b"k", 7, val("v7"), 6, 2);
+        s.apply_keeping(b"k", 8, val("v8"), 6, 2);
+        assert_eq!(&*s.get(b"k", 6).unwrap().1, b"v6");
+        assert_eq!(s.apply_keeping(b"k", 9, val("v9"), 9, 2), Some(8));
+        assert_eq!(s.memory(), Memory { keys: 1, live_bytes: 1 + 2, history_versions: 1, history_bytes: 2 });
+    }
+
+    #[test]
+    fn memory_counts_follow_every_change_to_a_chain() {
+        let s = Store::new();
+        s.apply(b"ab", 1, val("xyz"), 0);
+        s.apply(b"ab", 2, val("w"), 0);
+        s.apply(b"c", 3, None, 0);
+        assert_eq!(s.memory(), Memory { keys: 2, live_bytes: 2 + 1 + 1, history_versions: 1, history_bytes: 3 });
+        // Pruned to the one version readers need.
+        s.apply(b"ab", 4, val("12345"), 4);
+        assert_eq!(s.memory(), Memory { keys: 2, live_bytes: 2 + 5 + 1, history_versions: 0, history_bytes: 0 });
+        assert!(s.remove_if_latest(b"ab", 4));
+        s.remove_range(b"c", None);
+        assert_eq!(s.memory(), Memory::default());
     }
 }

@@ -87,6 +87,10 @@ pub struct Stats {
     pub wal: Option<in_mem_durability::WalStats>,
     pub recovery: RecoveryStats,
     pub maintenance: MaintenanceStats,
+    /// What the store holds in memory.
+    pub memory: in_mem_storage::Memory,
+    /// Runs whose history no longer reaches their start (`history_keep`).
+    pub runs_with_horizon: usize,
 }
 
 /// The background maintenance thread (TTL purge, dropping deleted runs,
@@ -153,6 +157,9 @@ pub struct Engine {
     feed: Feed,
     /// Runs deleted at a version, whose keys go once no snapshot needs them.
     deleted_runs: Mutex<Vec<(RunId, u64)>>,
+    /// With `history_keep`: per run, the version its history is whole from
+    /// (older versions of some of its keys were dropped).
+    horizons: Mutex<HashMap<RunId, u64, foldhash::fast::RandomState>>,
     recovery: RecoveryStats,
     maintenance: Arc<Maintenance>,
     maintenance_thread: Mutex<Option<JoinHandle<()>>>,
@@ -254,6 +261,7 @@ impl Engine {
             index_load: Mutex::default(),
             checkpoints: None,
             deleted_runs: Mutex::default(),
+            horizons: Mutex::default(),
             feed: Feed::new(watch_buffer),
             forks: ForkTable::default(),
             recovery,
@@ -465,6 +473,7 @@ impl Engine {
                         None => {
                             runs.remove(&run);
                             self.deleted_runs.lock().push((run, version));
+                            self.horizons.lock().remove(&run);
                         }
                     }
                 }
@@ -476,7 +485,46 @@ impl Engine {
             }
             _ => {}
         }
-        self.store.apply(key, version, value, if system { oldest_needed } else { 0 });
+        match self.options.history_keep {
+            _ if system => self.store.apply(key, version, value, oldest_needed),
+            None => self.store.apply(key, version, value, 0),
+            Some(keep) => {
+                // A fork reads its parent's data as it was at the fork.
+                let needed = self.forks.oldest_fork_of(&key[..16]).map_or(oldest_needed, |at| oldest_needed.min(at.max(1)));
+                if let Some(from) = self.store.apply_keeping(key, version, value, needed, keep)
+                    && let Ok(run) = RunId::from_slice(&key[..16])
+                {
+                    let mut horizons = self.horizons.lock();
+                    let h = horizons.entry(run).or_insert(0);
+                    *h = (*h).max(from);
+                }
+            }
+        }
+    }
+
+    /// Fails unless `run`'s history (and, for a fork, its parent's up to
+    /// the fork) is whole at version `at`: with `history_keep`, versions
+    /// before a run's horizon are gone. `what` names the operation.
+    pub(crate) fn check_history(&self, run: &RunId, at: u64, what: &str) -> Result<()> {
+        let horizon = self.horizons.lock().get(run).copied().unwrap_or(0);
+        if at < horizon {
+            let keep = self.options.history_keep.unwrap_or(0);
+            return Err(Error::not_found(
+                format!(
+                    "cannot {what} run {run} at version {at}: its history is kept from version {horizon} on (history: {{ keep: {keep} }} keeps the newest {keep} versions of each key)"
+                ),
+                json!({ "run": run.to_string(), "version": at, "horizon": horizon }),
+            ));
+        }
+        match self.fork_of(run) {
+            Some((parent, fork_at)) => self.check_history(&parent, at.min(fork_at), what),
+            None => Ok(()),
+        }
+    }
+
+    /// The version `run`'s history is whole from (0: all of it).
+    pub fn history_horizon(&self, run: &RunId) -> u64 {
+        self.horizons.lock().get(run).copied().unwrap_or(0)
     }
 
     /// The run `run` was forked from and at which version, if it is a fork.
@@ -980,6 +1028,8 @@ impl Engine {
             wal: self.wal.as_ref().map(|w| w.stats()),
             recovery: self.recovery.clone(),
             maintenance: self.maintenance.stats.lock().clone(),
+            memory: self.store.memory(),
+            runs_with_horizon: self.horizons.lock().len(),
         }
     }
 

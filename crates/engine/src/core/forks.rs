@@ -102,6 +102,15 @@ impl ForkTable {
         self.forks.read().get(run).copied()
     }
 
+    /// The oldest version a fork was made from `run` at: reads through to
+    /// `run` happen there (or later, for the other forks).
+    pub fn oldest_fork_of(&self, run: &[u8]) -> Option<u64> {
+        if !self.any() {
+            return None;
+        }
+        self.forks.read().values().filter(|(parent, _)| parent.as_bytes()[..] == run[..]).map(|(_, at)| *at).min()
+    }
+
     /// Whether some fork was made from `run`.
     pub fn is_parent(&self, run: &[u8]) -> bool {
         self.any() && self.forks.read().values().any(|(parent, _)| parent.as_bytes()[..] == run[..])

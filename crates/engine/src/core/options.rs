@@ -54,6 +54,11 @@ pub struct OpenOptions {
     /// Recover and read, change no file but `LOCK`: no WAL is opened, a
     /// torn tail is reported and left, writes are refused.
     pub read_only: bool,
+    /// A memory database's history: `None` keeps every version of run
+    /// data (replay, fork and diff reach any point); `Some(n)` keeps the
+    /// newest `n` versions per key (and what open snapshots read), so
+    /// those reach only back to each run's history horizon.
+    pub history_keep: Option<usize>,
 }
 
 impl Default for OpenOptions {
@@ -69,6 +74,7 @@ impl Default for OpenOptions {
             repair: false,
             watch_buffer: 10_000,
             read_only: false,
+            history_keep: None,
         }
     }
 }

@@ -70,6 +70,9 @@ impl Engine {
         if at > now {
             return Err(Error::invalid_argument(format!("cannot replay to version {at}: the newest commit is {now}")));
         }
+        // Pinned before the check, so that no commit drops what it checked.
+        let _pin = self.tracker().acquire_at(at);
+        self.check_history(run, at, "replay")?;
         let mut clock = None;
         self.kv_clock(run, at, &mut clock);
         crate::EngineTx::begin_view(self, at, clock)
@@ -93,15 +96,19 @@ impl Engine {
         });
     }
 
-    /// The commits that wrote the run's own data, oldest first, up to `at`.
+    /// The commits that wrote the run's own data, oldest first, up to `at`
+    /// (from its history horizon on: see [`Engine::history_horizon`]).
     pub fn run_log(&self, run: &RunId, at: Option<u64>) -> Result<Vec<LoggedCommit>> {
         self.run_exists_or_not_found(run)?;
         let at = at.unwrap_or_else(|| self.version());
         let start = run.as_bytes().to_vec();
         let end = InternalKey::prefix_end(&start);
         let mut by_version = Commits::new();
+        // With `history_keep`, the commits before the run's horizon are
+        // known only in part: the log starts at it.
+        let horizon = self.history_horizon(run);
         self.store().scan_history(&start, end.as_deref(), at, |k, history| {
-            for (v, value) in history {
+            for (v, value) in history.iter().filter(|(v, _)| *v >= horizon) {
                 by_version.entry(*v).or_default().push((k.to_vec(), value.clone()));
             }
             true
@@ -120,6 +127,10 @@ impl Engine {
         if at > now {
             return Err(Error::invalid_argument(format!("cannot fork at version {at}: the newest commit is {now}")));
         }
+        // Pinned until the fork's record is committed (from then on the
+        // parent keeps what the fork reads).
+        let _pin = self.tracker().acquire_at(at);
+        self.check_history(run, at, "fork")?;
         runs::validate_new_run(name.as_deref(), &[])?;
         let info = RunInfo {
             id: RunId::new(),
@@ -168,6 +179,8 @@ impl Engine {
         if at > self.version() {
             return Err(Error::invalid_argument(format!("cannot diff at version {at}: the newest commit is {}", self.version())));
         }
+        self.check_history(a, at, "diff")?;
+        self.check_history(b, at, "diff")?;
         let now = now_ms();
         // One pass over both runs' entries, each streamed in suffix order
         // (forks read through to their parents): a merge join, so a diff

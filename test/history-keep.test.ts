@@ -1,0 +1,124 @@
+// A memory database's `history: { keep: N }` (SPEC §17, issue 17 item 4):
+// bounded history, with replay, fork and diff answering exactly as with
+// every version kept from a run's horizon on, and failing clearly before it.
+import { afterEach, describe, expect, it } from 'vitest'
+import { Database, InvalidArgumentError, NotFoundError, type RunId } from '../dist/index.js'
+import { expectError, makeTmpDir, removeDir } from './helpers.js'
+
+const opened: Database[] = []
+function open(history?: 'all' | { keep: number }): Database {
+  const db = Database.open(history === undefined ? {} : { history })
+  opened.push(db)
+  return db
+}
+afterEach(() => {
+  for (const db of opened.splice(0)) if (db.isOpen) db.close()
+})
+
+/** The same writes on `db`: a run, then `rounds` overwrites of `keys` KV keys and a state cell, and an event per round. */
+function fill(db: Database, keys: number, rounds: number): RunId {
+  const run = db.runs.begin({ name: 'overwrites' })
+  for (let r = 0; r < rounds; r++) {
+    db.transaction(run, (tx) => {
+      for (let k = 0; k < keys; k++) tx.kv.put(`k${k}`, { r, k, pad: 'x'.repeat(50) })
+      tx.state.set('round', r)
+      tx.events.append('round', { r })
+    })
+  }
+  return run
+}
+
+/** What a replay view shows: KV entries, the state cell's value and version, and the event count. */
+function seen(db: Database, run: RunId, at: number): unknown {
+  const v = db.replay(run, { at })
+  try {
+    const cell = v.state.get('round')
+    // (a cell's updatedAt is the wall clock of its write: the two databases differ there)
+    return { kv: v.kv.entries(), round: cell && { value: cell.value, version: cell.version }, events: v.events.length() }
+  } finally {
+    v.close()
+  }
+}
+
+describe('history: { keep }', () => {
+  it('keeps memory bounded by live data, and replays exactly as full history does from the horizon on', () => {
+    const all = open()
+    const kept = open({ keep: 2 })
+    const [ra, rk] = [fill(all, 20, 300), fill(kept, 20, 300)]
+    const [ma, mk] = [all.stats().memory, kept.stats().memory]
+    // Full history: every overwrite stays; keep 2: one older version per key.
+    expect(ma.historyVersions).toBeGreaterThanOrEqual(20 * 299)
+    expect(mk.historyVersions).toBeLessThanOrEqual(21 + 5)
+    expect(mk.historyBytes).toBeLessThan(ma.historyBytes / 50)
+    expect(mk.keys).toBe(ma.keys)
+    expect(mk.liveBytes).toBe(ma.liveBytes)
+    expect(ma.runsWithHorizon).toBe(0)
+    expect(mk.runsWithHorizon).toBe(1)
+    expect(all.runs.horizon(ra)).toBe(0)
+    const horizon = kept.runs.horizon(rk)
+    const now = kept.stats().version
+    expect(all.stats().version).toBe(now)
+    expect(horizon).toBeGreaterThan(now - 5)
+    // From the horizon on, replay answers as with every version kept.
+    for (let at = horizon; at <= now; at++) expect(seen(kept, rk, at)).toEqual(seen(all, ra, at))
+    // Before it, replay, fork and diff fail clearly; the log starts at it.
+    const err = expectError(() => kept.replay(rk, { at: horizon - 1 }), NotFoundError, 'NOT_FOUND')
+    expect(err.message).toContain(`kept from version ${horizon} on`)
+    expect(err.message).toContain('history: { keep: 2 }')
+    expectError(() => kept.runs.fork(rk, { at: 5 }), NotFoundError, 'NOT_FOUND')
+    const log = kept.runs.log(rk)
+    expect(log[0].version).toBe(horizon)
+    expect(log.map((c) => c.version)).toEqual(all.runs.log(ra).map((c) => c.version).filter((v) => v >= horizon))
+    // Events are never overwritten: all 300 stay.
+    expect(kept.events.length(rk)).toBe(300)
+    expect(kept.events.verify(rk).valid).toBe(true)
+  })
+
+  it('never drops what an open replay view or a fork reads', () => {
+    const db = open({ keep: 1 })
+    const run = db.runs.begin()
+    db.kv.put(run, 'a', 'a1')
+    db.kv.put(run, 'b', 'b1')
+    const at = db.stats().version
+    const view = db.replay(run, { at })
+    for (let i = 2; i <= 50; i++) db.kv.put(run, 'a', `a${i}`)
+    expect(view.kv.get('a')).toBe('a1')
+    expect(view.kv.get('b')).toBe('b1')
+    view.close()
+    // With no view open, a fork still reads its parent as it was at the
+    // fork, though keep is 1.
+    const forkAt = db.stats().version
+    const fork = db.runs.fork(run, { at: forkAt })
+    for (let i = 51; i <= 100; i++) {
+      db.kv.put(run, 'a', `a${i}`)
+      db.kv.put(run, 'b', `b${i}`)
+    }
+    expect(db.kv.get(fork, 'a')).toBe('a50')
+    expect(db.kv.get(fork, 'b')).toBe('b1')
+    expect(db.diff(run, fork).kv.changed.map((c) => [c.key, c.a, c.b])).toEqual([
+      ['a', 'a100', 'a50'],
+      ['b', 'b100', 'b1'],
+    ])
+    // The parent keeps every version from the fork on: replay reaches it.
+    expect(db.runs.horizon(run)).toBeLessThanOrEqual(forkAt)
+    expect(seen(db, run, forkAt)).toMatchObject({ kv: [['a', 'a50'], ['b', 'b1']] })
+    expect(seen(db, fork, db.stats().version)).toMatchObject({ kv: [['a', 'a50'], ['b', 'b1']] })
+  })
+
+  it('bad history options are InvalidArgumentError and open nothing', () => {
+    for (const bad of [{ keep: 0 }, { keep: 1.5 }, { keep: -1 }, { keep: '2' }, {}, { kept: 2 }, 'some', 3, null]) {
+      expectError(() => Database.open({ history: bad as never }), InvalidArgumentError, 'INVALID_ARGUMENT')
+    }
+    const dir = makeTmpDir('history-keep')
+    try {
+      const err = expectError(() => Database.open(dir, { history: { keep: 3 } }), InvalidArgumentError, 'INVALID_ARGUMENT')
+      expect(err.message).toContain('memory database')
+      // 'all' is every database's default, and may be said.
+      const db = Database.open(dir, { history: 'all' })
+      db.close()
+    } finally {
+      removeDir(dir)
+    }
+    expectError(() => open({ keep: 2 }).runs.horizon('00000000-0000-4000-8000-000000000001'), NotFoundError, 'NOT_FOUND')
+  })
+})
