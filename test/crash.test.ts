@@ -402,6 +402,26 @@ describe('crash tests during checkpoints and segment rotation (SIGKILL)', () => 
     }
     console.log(`rotation crash test: ${iteration} kills; the newest segment was empty ${tally.empty} times, header-only ${tally.headerOnly} times; ${tally.tornTails} torn tails`)
   }, 120_000)
+
+  it('strict, records of 12 KB (written with pwrite, not through the map): kills lose nothing acknowledged and leave whole transactions', async () => {
+    const padBytes = 12_000
+    const options: OpenOptions = { checkpointBytes: 0 }
+    for (let iteration = 0; iteration < 8; iteration++) {
+      const iterDir = join(dir, `large-${iteration}`)
+      const plan: KillPlan = iteration % 2 === 0 ? { kind: 'acks', n: 5 + Math.floor(Math.random() * 120) } : { kind: 'time', ms: Math.floor(Math.random() * 300) }
+      const crash = await crashCheckpointWriter(iterDir, { options, iteration, padBytes, checkpointLoop: false }, plan)
+      const context = `large-record iteration ${iteration}, plan ${JSON.stringify(plan)}, ${crash.sync.size + crash.async.size} acks`
+      const before = diskState(iterDir)
+      const db = Database.open(iterDir, { durability: 'strict', checkpointOnClose: false })
+      try {
+        checkRecovery(db, iterDir, before, context)
+        checkWriterRun(db, crash, padBytes, context)
+        expect(db.stats().recovery.records, context).toBe(db.stats().version)
+      } finally {
+        db.close()
+      }
+    }
+  }, 120_000)
 })
 
 describe('what a kill during a checkpoint leaves behind', () => {

@@ -36,13 +36,33 @@ fn read_log(dir: &Path) -> (Vec<(u64, Vec<u8>)>, in_mem_durability::RecoveryRepo
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(32))]
     #[test]
-    fn recovery_returns_every_synced_record_in_order(payloads in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..200), 0..60), seg in 100u64..2000) {
+    fn recovery_returns_every_synced_record_in_order(
+        // Small records go through the segment's map, records of 8 KB and more through pwrite.
+        payloads in prop::collection::vec(prop_oneof![4 => prop::collection::vec(any::<u8>(), 0..200), 1 => prop::collection::vec(any::<u8>(), 8000..20_000)], 0..60),
+        seg in prop_oneof![100u64..2000, 30_000u64..100_000],
+    ) {
         let dir = tempfile::tempdir().unwrap();
         write_log(dir.path(), &payloads, seg);
         let (got, report) = read_log(dir.path());
         prop_assert!(report.torn_tail.is_none());
         let expected: Vec<(u64, Vec<u8>)> = payloads.iter().enumerate().map(|(i, p)| (i as u64 + 1, p.clone())).collect();
         prop_assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn a_cut_anywhere_in_a_large_last_record_is_a_torn_tail(cut in 1usize..20_000) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut payloads: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i; 30]).collect();
+        payloads.push(vec![7; 9000]);
+        payloads.push((0..20_000u32).map(|i| i as u8).collect());
+        write_log(dir.path(), &payloads, 1 << 20);
+        let path = dir.path().join(segment_file_name(1));
+        let len = fs::metadata(&path).unwrap().len();
+        fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len - cut as u64).unwrap();
+        let (got, report) = read_log(dir.path());
+        prop_assert_eq!(got.len(), 4);
+        prop_assert_eq!(&got[3].1, &payloads[3]);
+        prop_assert!(report.torn_tail.is_some());
     }
 
     #[test]
