@@ -1,7 +1,8 @@
 // Agent-sized values: what agents store (messages, tool results,
 // conversation state) is 100 B to 100 KB, not kv.mjs's 100-byte value. At
 // each size, for three kinds of value, in-mem in memory and buffered mode
-// beside lmdb-js and better-sqlite3, in one run (SPEC §12: ratios against
+// (and memory with `history: { keep: 1 }`, shown beside them; the targets
+// judge the first two, the defaults) beside lmdb-js and better-sqlite3, in one run (SPEC §12: ratios against
 // peers, measured on the same machine in the same run, never timed tests).
 //
 //   node bench/values.mjs    (needs a built dist/ and native addon: npm run build)
@@ -275,8 +276,16 @@ const openLmdb = !ONLY || ONLY.has('lmdb') ? (await import('lmdb')).open : null
  * cells and document ids alike). `w` writes return what the library's own
  * API returns; reads return the decoded value.
  */
+/** In-mem's third mode: memory, keeping one version per key (`history: { keep: 1 }`): no history, so no fresh copy of a large value stays per write. */
+const KEEP1 = 'memory keep 1'
+
 function inMemLib(mode, keys, kind) {
-  const db = mode === 'memory' ? Database.open() : Database.open(tmp('inmem'), { durability: 'buffered' })
+  const db =
+    mode === 'memory'
+      ? Database.open()
+      : mode === KEEP1
+        ? Database.open({ history: { keep: 1 } })
+        : Database.open(tmp('inmem'), { durability: 'buffered' })
   const run = db.runs.begin({ name: 'values' })
   return {
     lib: 'in-mem',
@@ -589,6 +598,7 @@ async function sizeKind(size, kind) {
   if (!ONLY || ONLY.has('in-mem')) {
     await open('in-mem memory', () => inMemLib('memory', keys, kind))
     await open('in-mem buffered', () => inMemLib('buffered', keys, kind))
+    await open(`in-mem ${KEEP1}`, () => inMemLib(KEEP1, keys, kind))
   }
   if (!ONLY || ONLY.has('lmdb')) await open('lmdb', () => lmdbLib(keys, kind))
   if (!ONLY || ONLY.has('better-sqlite3')) await open('better-sqlite3', () => sqliteLib(keys, kind))
@@ -689,6 +699,7 @@ for (const size of SIZES) {
 const RSS_LIBS = [
   ['in-mem', 'memory'],
   ['in-mem', 'buffered'],
+  ['in-mem', KEEP1],
   ['lmdb', 'noSync'],
   ['better-sqlite3', 'WAL synchronous=NORMAL'],
 ].filter(([lib]) => !ONLY || ONLY.has(lib))
@@ -754,14 +765,14 @@ for (const size of SIZES) {
     const lay = layouts.find((x) => x.size === size && x.kind === kind)
     console.log(`\n${fmtSize(size)} ${kind} (${lay?.encodedBytes ?? '?'} B encoded; document ${lay?.docBytes ?? '?'} B, ${lay?.docJsonChars ?? '?'} chars of JSON in sqlite)`)
     console.log(
-      `${'op'.padEnd(16)} ${'memory'.padStart(9)} ${'buffered'.padStart(9)} ${'lmdb'.padStart(9)} ${'sqlite'.padStart(9)}  ${'mem÷lmdb'.padStart(8)} ${'buf÷lmdb'.padStart(8)} ${'mem÷sql'.padStart(8)} ${'buf÷sql'.padStart(8)}`,
+      `${'op'.padEnd(16)} ${'memory'.padStart(9)} ${'buffered'.padStart(9)} ${'keep 1'.padStart(9)} ${'lmdb'.padStart(9)} ${'sqlite'.padStart(9)}  ${'mem÷lmdb'.padStart(8)} ${'buf÷lmdb'.padStart(8)} ${'k1÷lmdb'.padStart(8)} ${'mem÷sql'.padStart(8)} ${'buf÷sql'.padStart(8)} ${'k1÷sql'.padStart(8)}`,
     )
     for (const op of OP_ORDER) {
       if (!results.some((r) => r.size === size && r.kind === kind && r.op === op)) continue
       const t = (lib, mode) => fmtNs(res(size, kind, op, lib, mode)?.nsPerOp).padStart(9)
       const q = (mode, peer) => fx(ratioOf(size, kind, op, mode, peer)).padStart(8)
       console.log(
-        `${op.padEnd(16)} ${t('in-mem', 'memory')} ${t('in-mem', 'buffered')} ${t('lmdb')} ${t('better-sqlite3')}  ${q('memory', 'lmdb')} ${q('buffered', 'lmdb')} ${q('memory', 'better-sqlite3')} ${q('buffered', 'better-sqlite3')}`,
+        `${op.padEnd(16)} ${t('in-mem', 'memory')} ${t('in-mem', 'buffered')} ${t('in-mem', KEEP1)} ${t('lmdb')} ${t('better-sqlite3')}  ${q('memory', 'lmdb')} ${q('buffered', 'lmdb')} ${q(KEEP1, 'lmdb')} ${q('memory', 'better-sqlite3')} ${q('buffered', 'better-sqlite3')} ${q(KEEP1, 'better-sqlite3')}`,
       )
     }
   }
@@ -846,6 +857,11 @@ if (rss.length > 0) {
 
 console.log()
 for (const t of targets) console.log(`${t.pass ? 'PASS' : 'FAIL'}  ${t.target} — ${t.value}`)
+// The same comparisons for memory with history: { keep: 1 } (not a target: an option).
+for (const [op, peer] of [['kv.put', 'lmdb'], ['state.set', 'lmdb'], ['json.set', 'better-sqlite3']]) {
+  const cells = SIZES.flatMap((size) => KINDS.map((kind) => ({ size, kind, ratio: ratioOf(size, kind, op, KEEP1, peer) }))).filter((c) => c.ratio !== undefined)
+  if (cells.length > 0) console.log(`      ${KEEP1}: ${op} ÷ ${peer}: ${cells.map((c) => `${fmtSize(c.size)} ${c.kind} ${c.ratio.toFixed(2)}×`).join(', ')}`)
+}
 for (const [what, e] of Object.entries(errors)) console.log(`\n${what} failed:\n${e}`)
 for (const f of failures) console.log(`check failed: ${f}`)
 

@@ -35,7 +35,7 @@ interface ValuesJson {
 const SIZES = [100, 1024, 102400]
 const KINDS = ['string', 'bytes', 'object']
 const OPS = ['kv.put', 'kv.get', 'events.append', 'state.set', 'state.get', 'json.set', 'json.get $', 'json.get $.step']
-const LIBS = ['in-mem memory', 'in-mem buffered', 'lmdb noSync', 'better-sqlite3 WAL synchronous=NORMAL']
+const LIBS = ['in-mem memory', 'in-mem buffered', 'in-mem memory keep 1', 'lmdb noSync', 'better-sqlite3 WAL synchronous=NORMAL']
 const CHECKS = [
   'kv.get returns the value kv.put wrote',
   'the last event holds the payload appended, at the next sequence',
@@ -44,7 +44,7 @@ const CHECKS = [
 ]
 
 describe('bench/values.mjs', () => {
-  it('times every operation at every size and kind with in-mem (memory and buffered), lmdb and better-sqlite3, checks what it timed, and reports RSS and the targets', () => {
+  it('times every operation at every size and kind with in-mem (memory, buffered, memory keeping one version), lmdb and better-sqlite3, checks what it timed, and reports RSS and the targets', () => {
     const out = join(dir, 'values.json')
     const env: NodeJS.ProcessEnv = {
       ...process.env,
@@ -78,7 +78,7 @@ describe('bench/values.mjs', () => {
             expect(x.opsPerSec, `${size} ${kind} ${op} ${x.lib}`).toBeGreaterThan(0)
             expect(x.ops).toBeGreaterThan(0)
           }
-          expect(json.ratios.filter((x) => x.size === size && x.kind === kind && x.op === op)).toHaveLength(4)
+          expect(json.ratios.filter((x) => x.size === size && x.kind === kind && x.op === op)).toHaveLength(6)
         }
         // What it timed is correct, for every library at this size and kind.
         for (const lib of LIBS) {
