@@ -320,7 +320,7 @@ export interface NativeOpenOptions {
   repair?: boolean
   watchBuffer?: number
   readOnly?: boolean
-  /** A memory database's versions kept per key (`history: { keep }`). */
+  /** Versions kept per key (`history: { keep }`). */
   historyKeep?: number
 }
 

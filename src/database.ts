@@ -74,16 +74,17 @@ export interface OpenOptions {
    */
   readOnly?: boolean
   /**
-   * A memory-only database's history (a database with a directory keeps
-   * every version). `'all'` (the default) keeps every version of every key,
-   * so replay, fork and diff reach any point of a run. `{ keep: N }` keeps
-   * the newest `N` versions of each key (and whatever an open transaction
-   * or replay view is reading, and what a fork reads of its parent), so an
-   * overwrite-heavy run stays bounded by its live data: a run's history is
-   * then whole only from its *horizon* on (`db.runs.horizon(run)`); replay,
-   * fork and diff at an older version fail with `NotFoundError`, and the
-   * run log starts at the horizon. Events are never overwritten, so every
-   * event stays.
+   * How much history to keep. `'all'` (the default) keeps every version of
+   * every key, so replay, fork and diff reach any point of a run. `{ keep: N }`
+   * keeps the newest `N` versions of each key (and whatever an open
+   * transaction or replay view is reading, and what a fork reads of its
+   * parent), so an overwrite-heavy run stays bounded by its live data, in
+   * memory and in checkpoints: a run's history is then whole only from its
+   * *horizon* on (`db.runs.horizon(run)`); replay, fork and diff at an older
+   * version fail with `NotFoundError`, and the run log starts at the
+   * horizon. After a restart the horizon is conservative: a checkpoint does
+   * not record what was cut, so a key holding `N` versions counts as cut
+   * before its oldest. Events are never overwritten, so every event stays.
    */
   history?: 'all' | { keep: number }
 }

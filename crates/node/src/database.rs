@@ -25,7 +25,7 @@ pub struct NativeOpenOptions {
     pub repair: Option<bool>,
     pub watch_buffer: Option<f64>,
     pub read_only: Option<bool>,
-    /// A memory database's versions kept per key (`history: { keep }`).
+    /// Versions kept per key (`history: { keep }`).
     pub history_keep: Option<f64>,
 }
 
@@ -109,9 +109,6 @@ impl NativeDatabase {
             opts.watch_buffer = n as usize;
         }
         if let Some(n) = positive("history.keep", o.history_keep)? {
-            if path.is_some() {
-                return Err(invalid("history: { keep } is for a memory database (no path); a database with a directory keeps every version"));
-            }
             opts.history_keep = Some(n as usize);
         }
         if let Some(p) = &path

@@ -231,6 +231,19 @@ impl Store {
         whole_from
     }
 
+    /// Calls `f` with every key whose chain holds at least `n` versions,
+    /// and the oldest of them.
+    pub fn chains_of_at_least(&self, n: usize, mut f: impl FnMut(&[u8], u64)) {
+        for entry in self.ordered.iter() {
+            let versions = entry.value().versions.lock();
+            if versions.len() >= n
+                && let Some(oldest) = versions.first()
+            {
+                f(entry.key(), oldest.version);
+            }
+        }
+    }
+
     /// What the chains hold now.
     pub fn memory(&self) -> Memory {
         let get = |a: &AtomicI64| a.load(Ordering::Relaxed).max(0) as u64;

@@ -366,6 +366,7 @@ impl Engine {
             });
         }
         *engine.commit.lock() = report.last_version;
+        engine.recover_horizons();
         Ok(Replayed {
             engine,
             report,
@@ -520,6 +521,25 @@ impl Engine {
             Some((parent, fork_at)) => self.check_history(&parent, at.min(fork_at), what),
             None => Ok(()),
         }
+    }
+
+    /// With `history_keep`, after recovery: a chain loaded from a
+    /// checkpoint holding `keep` versions or more may have been cut before
+    /// it was written (the checkpoint does not say), so its oldest version
+    /// bounds its run's horizon — conservative: a point before a key's
+    /// first write may be refused though the key was only absent there.
+    fn recover_horizons(&self) {
+        let Some(keep) = self.options.history_keep else { return };
+        let mut horizons = self.horizons.lock();
+        self.store.chains_of_at_least(keep, |key, oldest| {
+            if key[..16] != [0u8; 16]
+                && let Ok(run) = RunId::from_slice(&key[..16])
+                && self.runs.read().contains_key(&run)
+            {
+                let h = horizons.entry(run).or_insert(0);
+                *h = (*h).max(oldest);
+            }
+        });
     }
 
     /// The version `run`'s history is whole from (0: all of it).

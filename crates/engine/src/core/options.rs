@@ -54,10 +54,11 @@ pub struct OpenOptions {
     /// Recover and read, change no file but `LOCK`: no WAL is opened, a
     /// torn tail is reported and left, writes are refused.
     pub read_only: bool,
-    /// A memory database's history: `None` keeps every version of run
-    /// data (replay, fork and diff reach any point); `Some(n)` keeps the
-    /// newest `n` versions per key (and what open snapshots read), so
-    /// those reach only back to each run's history horizon.
+    /// History retention: `None` keeps every version of run data (replay,
+    /// fork and diff reach any point); `Some(n)` keeps the newest `n`
+    /// versions per key (and what open snapshots and forks read), in
+    /// memory, in checkpoints and so after a restart, so those reach only
+    /// back to each run's history horizon.
     pub history_keep: Option<usize>,
 }
 
@@ -94,5 +95,6 @@ impl OpenOptions {
             .or_else(|| differ("checkpointBytes", &self.checkpoint_bytes, &other.checkpoint_bytes))
             .or_else(|| differ("checkpointOnClose", &self.checkpoint_on_close, &other.checkpoint_on_close))
             .or_else(|| differ("watchBuffer", &self.watch_buffer, &other.watch_buffer))
+            .or_else(|| differ("history", &self.history_keep, &other.history_keep))
     }
 }
