@@ -57,7 +57,6 @@ export declare class NativeDatabase {
   runDelete(run: string): boolean
   /** `run_get` with its answer in the I/O buffer (see `answer.rs`): its length, or -1. */
   runGetInto(io: Buffer, run: string): number
-  runGet(run: string): NativeRunInfo | null
   runList(status?: string | undefined | null, tag?: string | undefined | null, parent?: string | undefined | null, limit?: number | undefined | null, after?: string | undefined | null): Array<NativeRunInfo>
   runChildren(run: string): Array<NativeRunInfo>
   runLineage(run: string): Array<NativeRunInfo>
@@ -136,10 +135,9 @@ export declare class NativeDatabase {
  */
 export declare class NativeTransaction {
   eventsAppend(run: string, eventType: string, payload: Uint8Array): NativeAppended
-  eventsGet(run: string, sequence: number): NativeEvent | null
-  eventsRange(run: string, from?: number | undefined | null, to?: number | undefined | null, eventType?: string | undefined | null, limit?: number | undefined | null): Array<NativeEvent>
+  /** `events.range`, its events in the I/O buffer (see `answer.rs`): their length. */
+  eventsRangeInto(io: Buffer, run: string, from?: number | undefined | null, to?: number | undefined | null, eventType?: string | undefined | null, limit?: number | undefined | null): number
   eventsLength(run: string): number
-  eventsHead(run: string): NativeEvent | null
   /** `events_get` with its answer in the I/O buffer (see `answer.rs`): its length, or -1. */
   eventsGetInto(io: Buffer, run: string, sequence: number): number
   /** `events_head` with its answer in the I/O buffer: its length, or -1. */
@@ -163,8 +161,8 @@ export declare class NativeTransaction {
   machinesApply(run: string, id: string, event: string, payload?: Uint8Array | undefined | null, expectedState?: string | undefined | null, expectedRevision?: number | undefined | null, idempotencyKey?: string | undefined | null): NativeApplied
   /** `machines_get` with its answer in the I/O buffer (see `answer.rs`): its length, or -1. */
   machinesGetInto(io: Buffer, run: string, id: string): number
-  machinesGet(run: string, id: string): NativeInstance | null
-  machinesList(run: string, machine?: string | undefined | null, state?: string | undefined | null): Array<NativeInstance>
+  /** `machines.list`, its instances in the I/O buffer (see `answer.rs`): their length. */
+  machinesListInto(io: Buffer, run: string, machine?: string | undefined | null, state?: string | undefined | null): number
   stateGet(run: string, name: string): NativeCell | null
   stateInit(run: string, name: string, value: Uint8Array): number
   stateSet(run: string, name: string, value: Uint8Array): number
@@ -174,15 +172,19 @@ export declare class NativeTransaction {
   tracesRecord(run: string, traceType: string, parent: string | undefined | null, data: Uint8Array, tags?: Array<string> | undefined | null, metadata?: Buffer | undefined | null): string
   /** `traces_get` with its answer in the I/O buffer (see `answer.rs`): its length, or -1. */
   tracesGetInto(io: Buffer, run: string, id: string): number
-  tracesGet(run: string, id: string): NativeTrace | null
-  tracesChildren(run: string, id: string): Array<NativeTrace>
-  tracesRoots(run: string): Array<NativeTrace>
+  /** `traces.children`, in the I/O buffer (see `answer.rs`): their length. */
+  tracesChildrenInto(io: Buffer, run: string, id: string): number
+  /** `traces.roots`, in the I/O buffer: their length. */
+  tracesRootsInto(io: Buffer, run: string): number
   /**
    * The subtree under `id` (or every tree of the run) in depth-first
    * order, each trace before its children.
+   * The subtree under `id` (or every tree of the run) in depth-first
+   * order, each trace before its children, in the I/O buffer: its length.
    */
-  tracesTree(run: string, id?: string | undefined | null): Array<NativeTrace>
-  tracesQuery(run: string, traceType?: string | undefined | null, tag?: string | undefined | null, since?: number | undefined | null, until?: number | undefined | null, limit?: number | undefined | null): Array<NativeTrace>
+  tracesTreeInto(io: Buffer, run: string, id?: string | undefined | null): number
+  /** `traces.query`, in the I/O buffer: their length. */
+  tracesQueryInto(io: Buffer, run: string, query: NativeTraceQuery): number
   kvGet(io: Buffer, keyLen: number, versioned: boolean): number
   kvPut(io: Uint8Array, keyLen: number, value: Uint8Array, ttlMs: number): void
   kvDelete(io: Uint8Array, keyLen: number): boolean
@@ -274,15 +276,6 @@ export interface NativeDiffEntry {
   b?: Buffer
 }
 
-export interface NativeEvent {
-  sequence: number
-  type: string
-  timestamp: number
-  payload: Buffer
-  hash: string
-  prevHash: string
-}
-
 export interface NativeInstance {
   id: string
   machine: string
@@ -345,14 +338,13 @@ export interface NativeRunInfo {
   forkedAt?: number
 }
 
-export interface NativeTrace {
-  id: string
-  type: string
-  parent?: string
-  data: Buffer
-  tags: Array<string>
-  metadata?: Buffer
-  timestamp: number
+/** The filters of `traces.query`. */
+export interface NativeTraceQuery {
+  type?: string
+  tag?: string
+  since?: number
+  until?: number
+  limit?: number
 }
 
 export interface NativeTransitionDef {

@@ -3,7 +3,7 @@
  * @module
  */
 import { checkOptions, describe } from './options.js'
-import { type Storable, type Value, decode, encode } from './codec.js'
+import { type Storable, type Value, encode } from './codec.js'
 import { InvalidArgumentError } from './errors.js'
 import { type OpTarget, readAnswer } from './ops.js'
 
@@ -63,19 +63,6 @@ function checkType(type: unknown): asserts type is string {
   if (typeof type !== 'string') throw new InvalidArgumentError('an event type must be a string')
 }
 
-interface RawEvent {
-  sequence: number
-  type: string
-  timestamp: number
-  payload: Buffer
-  hash: string
-  prevHash: string
-}
-
-function toEvent(e: RawEvent): Event {
-  return { sequence: e.sequence, type: e.type, timestamp: e.timestamp, payload: decode(e.payload), hash: e.hash, prevHash: e.prevHash }
-}
-
 /**
  * The EventLog of each run: append-only, with sequences dense from 0 and a
  * SHA-256 hash chain that {@link Events.verify} recomputes. Concurrent
@@ -113,7 +100,8 @@ export class Events {
     const to = seq('to', opts.to)
     const limit = seq('limit', opts.limit)
     if (opts.type !== undefined) checkType(opts.type)
-    return this.target.read(run, (tx) => tx.eventsRange(run, from, to, opts.type, limit)).map(toEvent)
+    const io = this.target.io
+    return this.target.read(run, (tx) => readAnswer<Event[]>(io, (buf) => tx.eventsRangeInto(buf, run, from, to, opts.type, limit)))!
   }
 
   /** How many events the run's log holds. */

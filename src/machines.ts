@@ -359,7 +359,8 @@ export class Machines {
     checkOptions(o, ['machine', 'state'], 'list options')
     const machine = optStr('machine', o.machine)
     const state = optStr('state', o.state)
-    return this.target.read(run, (tx) => tx.machinesList(run, machine, state)).map((i) => toInstance<C>(i))
+    const io = this.target.io
+    return this.target.read(run, (tx) => readAnswer<MachineInstance<C>[]>(io, (buf) => tx.machinesListInto(buf, run, machine, state)))!
   }
 }
 

@@ -4,9 +4,9 @@
  * @module
  */
 import { checkOptions } from './options.js'
-import { type Value, decode, encode } from './codec.js'
+import { type Value, encode } from './codec.js'
 import { InvalidArgumentError } from './errors.js'
-import type { NativeTrace } from '../index.js'
+import type { NativeTransaction } from './native.js'
 import { type OpTarget, readAnswer } from './ops.js'
 import type { RunId } from './runs.js'
 
@@ -219,21 +219,14 @@ function wholeNumber(name: string, v: unknown): number | undefined {
   return v
 }
 
-function toTrace(n: NativeTrace): Trace {
-  const trace = { id: n.id, type: n.type, data: decode(n.data), tags: n.tags, timestamp: n.timestamp } as Trace
-  if (n.parent != null) trace.parent = n.parent
-  if (n.metadata != null) trace.metadata = decode(n.metadata)
-  return trace
-}
-
 /** Nests a depth-first listing (each trace before its children) by parent. */
-function nest(listing: NativeTrace[]): TraceNode[] {
+function nest(listing: Trace[]): TraceNode[] {
   const top: TraceNode[] = []
   const nodes = new Map<string, TraceNode>()
-  for (const n of listing) {
-    const node: TraceNode = { trace: toTrace(n), children: [] }
-    nodes.set(n.id, node)
-    const parent = n.parent == null ? undefined : nodes.get(n.parent)
+  for (const trace of listing) {
+    const node: TraceNode = { trace, children: [] }
+    nodes.set(trace.id, node)
+    const parent = trace.parent === undefined ? undefined : nodes.get(trace.parent)
     if (parent === undefined) top.push(node)
     else parent.children.push(node)
   }
@@ -255,6 +248,12 @@ function nest(listing: NativeTrace[]): TraceNode[] {
 export class Traces {
   /** @internal */
   constructor(private readonly target: OpTarget) {}
+
+  /** A list of traces the native side answers in the I/O buffer. */
+  #list(run: RunId, read: (tx: NativeTransaction, buf: Buffer) => number): Trace[] {
+    const io = this.target.io
+    return this.target.read(run, (tx) => readAnswer<Trace[]>(io, (buf) => read(tx, buf)))!
+  }
 
   /**
    * Records a trace; `data` must have the shape of its `type` (see {@link TraceDataMap}).
@@ -291,12 +290,12 @@ export class Traces {
    */
   children(run: RunId, id: TraceId): Trace[] {
     checkId('id', id)
-    return this.target.read(run, (tx) => tx.tracesChildren(run, id)).map(toTrace)
+    return this.#list(run, (tx, buf) => tx.tracesChildrenInto(buf, run, id))
   }
 
   /** The traces without a parent, in the order they were recorded. */
   roots(run: RunId): Trace[] {
-    return this.target.read(run, (tx) => tx.tracesRoots(run)).map(toTrace)
+    return this.#list(run, (tx, buf) => tx.tracesRootsInto(buf, run))
   }
 
   /**
@@ -310,7 +309,7 @@ export class Traces {
   tree(run: RunId, id?: TraceId): TraceNode | TraceNode[]
   tree(run: RunId, id?: TraceId): TraceNode | TraceNode[] {
     if (id !== undefined) checkId('id', id)
-    const nodes = nest(this.target.read(run, (tx) => tx.tracesTree(run, id)))
+    const nodes = nest(this.#list(run, (tx, buf) => tx.tracesTreeInto(buf, run, id)))
     return id === undefined ? nodes : nodes[0]
   }
 
@@ -330,7 +329,7 @@ export class Traces {
     const since = wholeNumber('since', opts.since)
     const until = wholeNumber('until', opts.until)
     const limit = wholeNumber('limit', opts.limit)
-    return this.target.read(run, (tx) => tx.tracesQuery(run, type, tag, since, until, limit)).map(toTrace) as Trace<T>[]
+    return this.#list(run, (tx, buf) => tx.tracesQueryInto(buf, run, { type, tag, since, until, limit })) as Trace<T>[]
   }
 }
 

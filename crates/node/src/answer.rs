@@ -65,12 +65,30 @@ thread_local! {
 /// writes nothing and returns the length all the same (the caller grows the
 /// buffer and reads again), as the KV reads do.
 pub fn write(io: &mut [u8], fields: u32, fill: impl FnOnce(&mut Answer<'_>)) -> i64 {
+    encoded(io, |buf| {
+        mp::write_map_len(buf, fields).expect("a Vec grows");
+        fill(&mut Answer(buf));
+    })
+}
+
+/// Encodes an answer with `fill` in this thread's scratch buffer and
+/// copies it to `io` (see [`to_io`]).
+fn encoded(io: &mut [u8], fill: impl FnOnce(&mut Vec<u8>)) -> i64 {
     SCRATCH.with(|s| {
         let mut buf = s.borrow_mut();
         buf.clear();
-        mp::write_map_len(&mut *buf, fields).expect("a Vec grows");
-        fill(&mut Answer(&mut buf));
+        fill(&mut buf);
         to_io(io, &buf)
+    })
+}
+
+/// An array of `items`, each written by `one`.
+fn list<T>(io: &mut [u8], items: &[T], one: impl Fn(&mut Vec<u8>, &T)) -> i64 {
+    encoded(io, |buf| {
+        mp::write_array_len(buf, items.len() as u32).expect("a Vec grows");
+        for item in items {
+            one(buf, item);
+        }
     })
 }
 
@@ -85,43 +103,69 @@ pub fn to_io(io: &mut [u8], bytes: &[u8]) -> i64 {
 }
 
 /// `{ sequence, type, timestamp, payload, hash, prevHash }`, as `Event`.
+fn event_map(buf: &mut Vec<u8>, e: &Event) {
+    mp::write_map_len(buf, 6).expect("a Vec grows");
+    Answer(buf)
+        .num("sequence", e.sequence)
+        .str("type", &e.event_type)
+        .num("timestamp", e.timestamp)
+        .raw("payload", e.payload())
+        .str("hash", &hex::encode(e.hash))
+        .str("prevHash", &hex::encode(e.prev_hash));
+}
+
 pub fn event(io: &mut [u8], e: &Event) -> i64 {
-    write(io, 6, |a| {
-        a.num("sequence", e.sequence)
-            .str("type", &e.event_type)
-            .num("timestamp", e.timestamp)
-            .raw("payload", e.payload())
-            .str("hash", &hex::encode(e.hash))
-            .str("prevHash", &hex::encode(e.prev_hash));
-    })
+    encoded(io, |buf| event_map(buf, e))
+}
+
+/// `Event[]`.
+pub fn events(io: &mut [u8], es: &[Event]) -> i64 {
+    list(io, es, event_map)
 }
 
 /// `{ id, type, data, tags, timestamp, parent?, metadata? }`, as `Trace`.
+fn trace_map(buf: &mut Vec<u8>, t: &Trace) {
+    mp::write_map_len(buf, 5 + t.parent.is_some() as u32 + t.metadata.is_some() as u32).expect("a Vec grows");
+    let mut a = Answer(buf);
+    a.str("id", &t.id.to_string()).str("type", t.kind.as_str()).raw("data", &t.data).strs("tags", &t.tags).num("timestamp", t.timestamp);
+    if let Some(p) = &t.parent {
+        a.str("parent", &p.to_string());
+    }
+    if let Some(m) = &t.metadata {
+        a.raw("metadata", m);
+    }
+}
+
 pub fn trace(io: &mut [u8], t: &Trace) -> i64 {
-    let fields = 5 + t.parent.is_some() as u32 + t.metadata.is_some() as u32;
-    write(io, fields, |a| {
-        a.str("id", &t.id.to_string()).str("type", t.kind.as_str()).raw("data", &t.data).strs("tags", &t.tags).num("timestamp", t.timestamp);
-        if let Some(p) = &t.parent {
-            a.str("parent", &p.to_string());
-        }
-        if let Some(m) = &t.metadata {
-            a.raw("metadata", m);
-        }
-    })
+    encoded(io, |buf| trace_map(buf, t))
+}
+
+/// `Trace[]`.
+pub fn traces(io: &mut [u8], ts: &[Trace]) -> i64 {
+    list(io, ts, trace_map)
 }
 
 /// `{ id, machine, version, state, context, revision, createdAt, updatedAt }`, as `MachineInstance`.
+fn instance_map(buf: &mut Vec<u8>, i: &Instance) {
+    mp::write_map_len(buf, 8).expect("a Vec grows");
+    Answer(buf)
+        .str("id", &i.id)
+        .str("machine", &i.machine)
+        .num("version", i.version as u64)
+        .str("state", &i.state)
+        .raw("context", &i.context_bytes())
+        .num("revision", i.revision)
+        .num("createdAt", i.created_at)
+        .num("updatedAt", i.updated_at);
+}
+
 pub fn instance(io: &mut [u8], i: &Instance) -> i64 {
-    write(io, 8, |a| {
-        a.str("id", &i.id)
-            .str("machine", &i.machine)
-            .num("version", i.version as u64)
-            .str("state", &i.state)
-            .raw("context", &i.context_bytes())
-            .num("revision", i.revision)
-            .num("createdAt", i.created_at)
-            .num("updatedAt", i.updated_at);
-    })
+    encoded(io, |buf| instance_map(buf, i))
+}
+
+/// `MachineInstance[]`.
+pub fn instances(io: &mut [u8], is: &[Instance]) -> i64 {
+    list(io, is, instance_map)
 }
 
 /// `{ id, status, tags, createdAt, name?, parent?, metadata?, endedAt?, error?, forkedAt? }`, as `RunInfo`.
@@ -158,19 +202,13 @@ pub fn run(io: &mut [u8], r: &NativeRunInfo) -> i64 {
 
 /// `[{ id, score, metadata? }, ...]`, as `SearchHit[]` (score a float64).
 pub fn hits(io: &mut [u8], hits: &[VectorHit]) -> i64 {
-    SCRATCH.with(|s| {
-        let mut buf = s.borrow_mut();
-        buf.clear();
-        mp::write_array_len(&mut *buf, hits.len() as u32).expect("a Vec grows");
-        for h in hits {
-            mp::write_map_len(&mut *buf, if h.metadata.is_some() { 3 } else { 2 }).expect("a Vec grows");
-            let mut a = Answer(&mut buf);
-            a.str("id", &h.id).key("score");
-            mp::write_f64(a.0, h.score).expect("a Vec grows");
-            if let Some(m) = &h.metadata {
-                a.raw("metadata", m);
-            }
+    list(io, hits, |buf, h| {
+        mp::write_map_len(buf, if h.metadata.is_some() { 3 } else { 2 }).expect("a Vec grows");
+        let mut a = Answer(buf);
+        a.str("id", &h.id).key("score");
+        mp::write_f64(a.0, h.score).expect("a Vec grows");
+        if let Some(m) = &h.metadata {
+            a.raw("metadata", m);
         }
-        to_io(io, &buf)
     })
 }

@@ -250,12 +250,6 @@ impl NativeDatabase {
     }
 
     #[napi(catch_unwind)]
-    pub fn run_get(&self, run: String) -> Result<Option<NativeRunInfo>> {
-        let engine = self.engine()?;
-        Ok(engine.run_get(&parse_run(&run)?).napi()?.map(|r| described(&engine, r)))
-    }
-
-    #[napi(catch_unwind)]
     pub fn run_list(
         &self,
         status: Option<String>,

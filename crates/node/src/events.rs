@@ -1,8 +1,7 @@
 //! EventLog calls of a transaction.
 
 use crate::answer;
-use crate::bytes::Bytes;
-use in_mem_engine::{Appended, Event, EventRangeOptions, Verification};
+use in_mem_engine::{Appended, EventRangeOptions, Verification};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -21,31 +20,6 @@ pub struct NativeAppended {
 impl From<Appended> for NativeAppended {
     fn from(a: Appended) -> Self {
         NativeAppended { sequence: a.sequence as f64, hash: hex::encode(a.hash), prev_hash: hex::encode(a.prev_hash), timestamp: a.timestamp as f64 }
-    }
-}
-
-#[napi(object)]
-pub struct NativeEvent {
-    pub sequence: f64,
-    #[napi(js_name = "type")]
-    pub event_type: String,
-    pub timestamp: f64,
-    #[napi(ts_type = "Buffer")]
-    pub payload: Bytes,
-    pub hash: String,
-    pub prev_hash: String,
-}
-
-impl From<Event> for NativeEvent {
-    fn from(e: Event) -> Self {
-        NativeEvent {
-            sequence: e.sequence as f64,
-            payload: e.payload().to_vec().into(),
-            event_type: e.event_type,
-            timestamp: e.timestamp as f64,
-            hash: hex::encode(e.hash),
-            prev_hash: hex::encode(e.prev_hash),
-        }
     }
 }
 
@@ -79,22 +53,17 @@ impl NativeTransaction {
         self.run(|tx| tx.events_append(&run, &event_type, payload)).map(Into::into)
     }
 
+    /// `events.range`, its events in the I/O buffer (see `answer.rs`): their length.
     #[napi(catch_unwind)]
-    pub fn events_get(&mut self, run: String, sequence: f64) -> Result<Option<NativeEvent>> {
-        let run = parse_run(&run)?;
-        let seq = sequence_of("sequence", sequence)?;
-        Ok(self.run(|tx| tx.events_get(&run, seq))?.map(Into::into))
-    }
-
-    #[napi(catch_unwind)]
-    pub fn events_range(
+    pub fn events_range_into(
         &mut self,
+        mut io: BufferSlice<'_>,
         run: String,
         from: Option<f64>,
         to: Option<f64>,
         event_type: Option<String>,
         limit: Option<f64>,
-    ) -> Result<Vec<NativeEvent>> {
+    ) -> Result<i64> {
         let run = parse_run(&run)?;
         let opts = EventRangeOptions {
             from: from.map(|v| sequence_of("from", v)).transpose()?,
@@ -102,19 +71,13 @@ impl NativeTransaction {
             event_type,
             limit: limit.map(|v| sequence_of("limit", v).map(|n| n as usize)).transpose()?,
         };
-        Ok(self.run(|tx| tx.events_range(&run, &opts))?.into_iter().map(Into::into).collect())
+        Ok(answer::events(&mut io, &self.run(|tx| tx.events_range(&run, &opts))?))
     }
 
     #[napi(catch_unwind)]
     pub fn events_length(&mut self, run: String) -> Result<f64> {
         let run = parse_run(&run)?;
         Ok(self.run(|tx| Ok(tx.events_length(&run)))? as f64)
-    }
-
-    #[napi(catch_unwind)]
-    pub fn events_head(&mut self, run: String) -> Result<Option<NativeEvent>> {
-        let run = parse_run(&run)?;
-        Ok(self.run(|tx| tx.events_last(&run))?.map(Into::into))
     }
 
     /// `events_get` with its answer in the I/O buffer (see `answer.rs`): its length, or -1.

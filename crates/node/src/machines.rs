@@ -156,16 +156,11 @@ impl NativeTransaction {
         Ok(self.run(|tx| tx.machines_get(&run, &id))?.map_or(-1, |i| answer::instance(&mut io, &i)))
     }
 
+    /// `machines.list`, its instances in the I/O buffer (see `answer.rs`): their length.
     #[napi(catch_unwind)]
-    pub fn machines_get(&mut self, run: String, id: String) -> Result<Option<NativeInstance>> {
-        let run = parse_run(&run)?;
-        Ok(self.run(|tx| tx.machines_get(&run, &id))?.map(Into::into))
-    }
-
-    #[napi(catch_unwind)]
-    pub fn machines_list(&mut self, run: String, machine: Option<String>, state: Option<String>) -> Result<Vec<NativeInstance>> {
+    pub fn machines_list_into(&mut self, mut io: BufferSlice<'_>, run: String, machine: Option<String>, state: Option<String>) -> Result<i64> {
         let run = parse_run(&run)?;
         let opts = InstanceListOptions { machine, state };
-        Ok(self.run(|tx| tx.machines_list(&run, &opts))?.into_iter().map(Into::into).collect())
+        Ok(answer::instances(&mut io, &self.run(|tx| tx.machines_list(&run, &opts))?))
     }
 }

@@ -1,7 +1,6 @@
 //! TraceStore calls of a transaction.
 
-use crate::bytes::Bytes;
-use in_mem_engine::{NewTrace, Trace, TraceId, TraceQuery, TraceType};
+use in_mem_engine::{NewTrace, TraceId, TraceQuery, TraceType};
 use napi::bindgen_prelude::*;
 
 use crate::answer;
@@ -11,36 +10,15 @@ use crate::convert::parse_run;
 use crate::errors::{IntoNapi, invalid};
 use crate::transaction::NativeTransaction;
 
+/// The filters of `traces.query`.
 #[napi(object)]
-pub struct NativeTrace {
-    pub id: String,
+pub struct NativeTraceQuery {
     #[napi(js_name = "type")]
-    pub trace_type: String,
-    pub parent: Option<String>,
-    #[napi(ts_type = "Buffer")]
-    pub data: Bytes,
-    pub tags: Vec<String>,
-    #[napi(ts_type = "Buffer")]
-    pub metadata: Option<Bytes>,
-    pub timestamp: f64,
-}
-
-impl From<Trace> for NativeTrace {
-    fn from(t: Trace) -> Self {
-        NativeTrace {
-            id: t.id.to_string(),
-            trace_type: t.kind.as_str().into(),
-            parent: t.parent.map(|p| p.to_string()),
-            data: t.data.into(),
-            tags: t.tags,
-            metadata: t.metadata.map(Bytes::from),
-            timestamp: t.timestamp as f64,
-        }
-    }
-}
-
-fn traces(v: Vec<Trace>) -> Vec<NativeTrace> {
-    v.into_iter().map(Into::into).collect()
+    pub trace_type: Option<String>,
+    pub tag: Option<String>,
+    pub since: Option<f64>,
+    pub until: Option<f64>,
+    pub limit: Option<f64>,
 }
 
 fn parse_id(id: &str) -> Result<TraceId> {
@@ -86,46 +64,37 @@ impl NativeTransaction {
         Ok(self.run(|tx| tx.trace_get(&run, &id))?.map_or(-1, |t| answer::trace(&mut io, &t)))
     }
 
+    /// `traces.children`, in the I/O buffer (see `answer.rs`): their length.
     #[napi(catch_unwind)]
-    pub fn traces_get(&mut self, run: String, id: String) -> Result<Option<NativeTrace>> {
+    pub fn traces_children_into(&mut self, mut io: BufferSlice<'_>, run: String, id: String) -> Result<i64> {
         let run = parse_run(&run)?;
         let id = parse_id(&id)?;
-        Ok(self.run(|tx| tx.trace_get(&run, &id))?.map(Into::into))
+        Ok(answer::traces(&mut io, &self.run(|tx| tx.trace_children(&run, &id))?))
     }
 
+    /// `traces.roots`, in the I/O buffer: their length.
     #[napi(catch_unwind)]
-    pub fn traces_children(&mut self, run: String, id: String) -> Result<Vec<NativeTrace>> {
+    pub fn traces_roots_into(&mut self, mut io: BufferSlice<'_>, run: String) -> Result<i64> {
         let run = parse_run(&run)?;
-        let id = parse_id(&id)?;
-        self.run(|tx| tx.trace_children(&run, &id)).map(traces)
-    }
-
-    #[napi(catch_unwind)]
-    pub fn traces_roots(&mut self, run: String) -> Result<Vec<NativeTrace>> {
-        let run = parse_run(&run)?;
-        self.run(|tx| tx.trace_roots(&run)).map(traces)
+        Ok(answer::traces(&mut io, &self.run(|tx| tx.trace_roots(&run))?))
     }
 
     /// The subtree under `id` (or every tree of the run) in depth-first
     /// order, each trace before its children.
+    /// The subtree under `id` (or every tree of the run) in depth-first
+    /// order, each trace before its children, in the I/O buffer: its length.
     #[napi(catch_unwind)]
-    pub fn traces_tree(&mut self, run: String, id: Option<String>) -> Result<Vec<NativeTrace>> {
+    pub fn traces_tree_into(&mut self, mut io: BufferSlice<'_>, run: String, id: Option<String>) -> Result<i64> {
         let run = parse_run(&run)?;
         let id = id.as_deref().map(parse_id).transpose()?;
-        self.run(|tx| tx.trace_tree(&run, id.as_ref())).map(traces)
+        Ok(answer::traces(&mut io, &self.run(|tx| tx.trace_tree(&run, id.as_ref()))?))
     }
 
+    /// `traces.query`, in the I/O buffer: their length.
     #[napi(catch_unwind)]
-    pub fn traces_query(
-        &mut self,
-        run: String,
-        trace_type: Option<String>,
-        tag: Option<String>,
-        since: Option<f64>,
-        until: Option<f64>,
-        limit: Option<f64>,
-    ) -> Result<Vec<NativeTrace>> {
+    pub fn traces_query_into(&mut self, mut io: BufferSlice<'_>, run: String, query: NativeTraceQuery) -> Result<i64> {
         let run = parse_run(&run)?;
+        let NativeTraceQuery { trace_type, tag, since, until, limit } = query;
         let q = TraceQuery {
             kind: trace_type.as_deref().map(TraceType::parse).transpose().napi()?,
             tag,
@@ -133,6 +102,6 @@ impl NativeTransaction {
             until: until.map(|v| whole("until", v)).transpose()?,
             limit: limit.map(|v| whole("limit", v).map(|n| n as usize)).transpose()?,
         };
-        self.run(|tx| tx.trace_query(&run, &q)).map(traces)
+        Ok(answer::traces(&mut io, &self.run(|tx| tx.trace_query(&run, &q))?))
     }
 }
