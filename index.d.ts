@@ -143,8 +143,8 @@ export declare class NativeTransaction {
   /** `events_head` with its answer in the I/O buffer: its length, or -1. */
   eventsHeadInto(io: Buffer, run: string): number
   eventsVerify(run: string): NativeVerification
-  /** The encoded value at `path`, or null. */
-  jsonGet(run: string, doc: string, path: string): Buffer | null
+  /** `json.get` in a transaction, the value in the I/O buffer: its length, or -1. */
+  jsonGetInto(io: Buffer, run: string, doc: string, path: string): number
   /** Document ids of the run in id order (see `EngineTx::json_list`). */
   jsonList(run: string, prefix?: string | undefined | null, after?: string | undefined | null, limit?: number | undefined | null): Array<string>
   jsonSet(run: string, doc: string, path: string, value: Uint8Array): void
@@ -163,12 +163,14 @@ export declare class NativeTransaction {
   machinesGetInto(io: Buffer, run: string, id: string): number
   /** `machines.list`, its instances in the I/O buffer (see `answer.rs`): their length. */
   machinesListInto(io: Buffer, run: string, machine?: string | undefined | null, state?: string | undefined | null): number
-  stateGet(run: string, name: string): NativeCell | null
+  /** `state.get` in a transaction, its answer in the I/O buffer (see `answer.rs`): its length, or -1. */
+  stateGetInto(io: Buffer, run: string, name: string): number
   stateInit(run: string, name: string, value: Uint8Array): number
   stateSet(run: string, name: string, value: Uint8Array): number
   stateCas(run: string, name: string, expectedVersion: number, value: Uint8Array): NativeCas
   stateDelete(run: string, name: string): boolean
-  stateList(run: string): Array<NativeCell>
+  /** `state.list`, in the I/O buffer: its length. */
+  stateListInto(io: Buffer, run: string): number
   tracesRecord(run: string, traceType: string, parent: string | undefined | null, data: Uint8Array, tags?: Array<string> | undefined | null, metadata?: Buffer | undefined | null): string
   /** `traces_get` with its answer in the I/O buffer (see `answer.rs`): its length, or -1. */
   tracesGetInto(io: Buffer, run: string, id: string): number
@@ -237,13 +239,6 @@ export interface NativeApplied {
 export interface NativeCas {
   ok: boolean
   version: number
-}
-
-export interface NativeCell {
-  name: string
-  value: Buffer
-  version: number
-  updatedAt: number
 }
 
 export interface NativeChange {

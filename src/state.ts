@@ -3,11 +3,11 @@
  * @module
  */
 import { describe } from './options.js'
-import { type Storable, type Value, decode, encode } from './codec.js'
+import { type Storable, type Value, encode } from './codec.js'
 import { ConflictError, InvalidArgumentError, translate } from './errors.js'
 import { TAG_STATE, readIntoIo } from './keys.js'
 import { versionedAt } from './kv.js'
-import type { OpTarget } from './ops.js'
+import { type OpTarget, readAnswer } from './ops.js'
 import type { DbTarget } from './targets.js'
 
 /** A cell's value with its version and write time. */
@@ -49,13 +49,6 @@ function checkName(name: unknown): asserts name is string {
   if (typeof name !== 'string') throw new InvalidArgumentError('a state cell name must be a string')
 }
 
-interface RawCell {
-  name: string
-  value: Buffer
-  version: number
-  updatedAt: number
-}
-
 /**
  * StateCells of each run. Every write raises the cell's version by 1;
  * {@link State.cas} writes only at an expected version and answers at once.
@@ -92,8 +85,8 @@ export class State {
       }
       return len < 0 ? undefined : versionedAt<T>(io.buf, len)
     }
-    const c = this.target.read(run, (tx) => tx.stateGet(run, name))
-    return c == null ? undefined : { value: decode(c.value) as T, version: c.version, updatedAt: c.updatedAt }
+    const io = this.target.io
+    return this.target.read(run, (tx) => readAnswer<Cell<T>>(io, (buf) => tx.stateGetInto(buf, run, name)))
   }
 
   /** Writes unconditionally (creating the cell at version 1); returns the new version. */
@@ -147,9 +140,8 @@ export class State {
 
   /** Every cell of the run, by name. */
   list(run: string): NamedCell[] {
-    return this.target
-      .read(run, (tx) => tx.stateList(run))
-      .map((c: RawCell) => ({ name: c.name, value: decode(c.value), version: c.version, updatedAt: c.updatedAt }))
+    const io = this.target.io
+    return this.target.read(run, (tx) => readAnswer<NamedCell[]>(io, (buf) => tx.stateListInto(buf, run)))!
   }
 }
 

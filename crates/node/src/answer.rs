@@ -12,7 +12,7 @@
 
 use std::cell::RefCell;
 
-use in_mem_engine::{Event, Instance, Trace, VectorHit};
+use in_mem_engine::{Cell, Event, Instance, Trace, VectorHit};
 use rmp::encode as mp;
 
 use crate::IO_VALUE_OFFSET;
@@ -211,4 +211,23 @@ pub fn hits(io: &mut [u8], hits: &[VectorHit]) -> i64 {
             a.raw("metadata", m);
         }
     })
+}
+
+/// `{ value, version, updatedAt }` (with `name` first when `named`), as `Cell` / `NamedCell`.
+fn cell_map(buf: &mut Vec<u8>, c: &Cell, named: bool) {
+    mp::write_map_len(buf, 3 + named as u32).expect("a Vec grows");
+    let mut a = Answer(buf);
+    if named {
+        a.str("name", &c.name);
+    }
+    a.raw("value", c.value()).num("version", c.version).num("updatedAt", c.updated_at);
+}
+
+pub fn cell(io: &mut [u8], c: &Cell) -> i64 {
+    encoded(io, |buf| cell_map(buf, c, false))
+}
+
+/// `NamedCell[]`.
+pub fn cells(io: &mut [u8], cs: &[Cell]) -> i64 {
+    list(io, cs, |buf, c| cell_map(buf, c, true))
 }

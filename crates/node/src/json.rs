@@ -1,6 +1,5 @@
 //! JSON document calls of a transaction.
 
-use crate::bytes::Bytes;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -9,11 +8,11 @@ use crate::transaction::NativeTransaction;
 
 #[napi]
 impl NativeTransaction {
-    /// The encoded value at `path`, or null.
-    #[napi(catch_unwind, ts_return_type = "Buffer | null")]
-    pub fn json_get(&mut self, run: String, doc: String, path: String) -> Result<Option<Bytes>> {
+    /// `json.get` in a transaction, the value in the I/O buffer: its length, or -1.
+    #[napi(catch_unwind)]
+    pub fn json_get_into(&mut self, mut io: BufferSlice<'_>, run: String, doc: String, path: String) -> Result<i64> {
         let run = parse_run(&run)?;
-        Ok(self.run(|tx| tx.json_get(&run, &doc, &path))?.map(Into::into))
+        Ok(self.run(|tx| tx.json_get(&run, &doc, &path))?.map_or(-1, |v| crate::answer::to_io(&mut io, &v)))
     }
 
     /// Document ids of the run in id order (see `EngineTx::json_list`).

@@ -1,28 +1,11 @@
 //! StateCell calls of a transaction.
 
-use crate::bytes::Bytes;
-use in_mem_engine::Cell;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::convert::parse_run;
 use crate::events::sequence_of;
 use crate::transaction::NativeTransaction;
-
-#[napi(object)]
-pub struct NativeCell {
-    pub name: String,
-    #[napi(ts_type = "Buffer")]
-    pub value: Bytes,
-    pub version: f64,
-    pub updated_at: f64,
-}
-
-impl From<Cell> for NativeCell {
-    fn from(c: Cell) -> Self {
-        NativeCell { value: c.value().to_vec().into(), version: c.version as f64, updated_at: c.updated_at as f64, name: c.name }
-    }
-}
 
 #[napi(object)]
 pub struct NativeCas {
@@ -32,10 +15,11 @@ pub struct NativeCas {
 
 #[napi]
 impl NativeTransaction {
+    /// `state.get` in a transaction, its answer in the I/O buffer (see `answer.rs`): its length, or -1.
     #[napi(catch_unwind)]
-    pub fn state_get(&mut self, run: String, name: String) -> Result<Option<NativeCell>> {
+    pub fn state_get_into(&mut self, mut io: BufferSlice<'_>, run: String, name: String) -> Result<i64> {
         let run = parse_run(&run)?;
-        Ok(self.run(|tx| tx.state_get(&run, &name))?.map(Into::into))
+        Ok(self.run(|tx| tx.state_get(&run, &name))?.map_or(-1, |c| crate::answer::cell(&mut io, &c)))
     }
 
     #[napi(catch_unwind)]
@@ -64,9 +48,10 @@ impl NativeTransaction {
         self.run(|tx| tx.state_delete(&run, &name))
     }
 
+    /// `state.list`, in the I/O buffer: its length.
     #[napi(catch_unwind)]
-    pub fn state_list(&mut self, run: String) -> Result<Vec<NativeCell>> {
+    pub fn state_list_into(&mut self, mut io: BufferSlice<'_>, run: String) -> Result<i64> {
         let run = parse_run(&run)?;
-        Ok(self.run(|tx| Ok(tx.state_list(&run)))?.into_iter().map(Into::into).collect())
+        Ok(crate::answer::cells(&mut io, &self.run(|tx| Ok(tx.state_list(&run)))?))
     }
 }
