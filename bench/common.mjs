@@ -5,6 +5,8 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 
 /**
  * The native addon in `root`: its name, size and time, and whether it is a
@@ -72,4 +74,62 @@ export function loadInMem(root, require, { indent = '', debugNote = '' } = {}) {
   if (raced) console.log(`${indent}WARNING: the native addon was being replaced while in-mem loaded it; which build ran is unknown`)
   if (loaded?.debug) console.log(`${indent}WARNING: ${loaded.file} looks like a debug build; run npm run build first${debugNote}`)
   return { Database, loaded, raced }
+}
+
+let v8Gc = null
+/**
+ * Two full GCs (memory figures are taken after them). `gc` is exposed on
+ * first use, so a suite need not run under `node --expose-gc`.
+ */
+export function fullGc() {
+  if (v8Gc === null) {
+    setFlagsFromString('--expose_gc')
+    v8Gc = globalThis.gc ?? runInNewContext('gc')
+  }
+  v8Gc()
+  v8Gc()
+}
+
+/**
+ * The process's RSS in bytes after a full GC; with `settleMs`, after a pause
+ * of that long and another full GC (in-mem's maintenance runs every second).
+ */
+export function rssAfterGc(settleMs = 0) {
+  fullGc()
+  if (settleMs > 0) {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, settleMs)
+    fullGc()
+  }
+  return process.memoryUsage().rss
+}
+
+/**
+ * The process's resident memory by kind from /proc/self/status, in bytes:
+ * anon (the heap: private memory), file (mapped files, such as lmdb's map
+ * and shared libraries) and shmem; `null` where there is no /proc.
+ */
+export function rssByKind() {
+  try {
+    const status = readFileSync('/proc/self/status', 'utf8')
+    const kb = (name) => Number(new RegExp(`^${name}:\\s*(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024
+    return { anon: kb('RssAnon'), file: kb('RssFile'), shmem: kb('RssShmem') }
+  } catch {
+    return null
+  }
+}
+
+/** A non-negative integer from the environment variable `name`, or `dflt` when it is unset or empty. */
+export function envInt(name, dflt) {
+  const v = process.env[name]
+  if (v === undefined || v === '') return dflt
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, not ${v}`)
+  return n
+}
+
+/** The total size of the files under `dir`, in bytes. */
+export function dirBytes(dir) {
+  let n = 0
+  for (const e of readdirSync(dir, { withFileTypes: true })) n += e.isDirectory() ? dirBytes(join(dir, e.name)) : statSync(join(dir, e.name)).size
+  return n
 }

@@ -84,24 +84,18 @@
 //   drifts. A debug build of the addon is detected and flagged; its figures
 //   say nothing about the targets.
 
-import { endOfRun, jsonParseProbe, loadInMem, machineInfo } from './common.mjs'
+import { endOfRun, fullGc, jsonParseProbe, loadInMem, machineInfo } from './common.mjs'
 import { createRequire } from 'node:module'
 import { mkdtempSync, rmSync, mkdirSync, writeFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import { Packr, Unpackr } from 'msgpackr'
 
 const require = createRequire(import.meta.url)
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
-
-setFlagsFromString('--expose_gc')
-/** A full GC (memory figures are taken after one). */
-const gc = globalThis.gc ?? runInNewContext('gc')
 
 const int = (name, dflt) => {
   const v = process.env[name]
@@ -440,8 +434,7 @@ function target(t) {
 }
 
 function memory(db) {
-  gc()
-  gc()
+  fullGc()
   const m = process.memoryUsage()
   return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, keys: db?.stats().keys }
 }

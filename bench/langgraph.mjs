@@ -34,7 +34,7 @@
 // (10000), BENCH_GRAPH_DURABILITY (async or sync; default async),
 // BENCH_DIR (where the data goes; default the OS tmp dir),
 // BENCH_OUT (default bench/results/langgraph.json).
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -43,7 +43,7 @@ import { MemorySaver, emptyCheckpoint, uuid6 } from '@langchain/langgraph-checkp
 import { SqliteSaver } from '@langchain/langgraph-checkpoint-sqlite'
 import { Annotation, END, START, StateGraph } from '@langchain/langgraph'
 import BetterSqlite3 from 'better-sqlite3'
-import { addonInfo, endOfRun, jsonParseProbe, loadInMem, machineInfo } from './common.mjs'
+import { addonInfo, dirBytes, endOfRun, jsonParseProbe, loadInMem, machineInfo } from './common.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
@@ -94,12 +94,6 @@ function sqlite(dir, synchronous) {
   saver.setup()
   db.pragma(`synchronous=${synchronous}`)
   return { saver, close: () => db.close(), bytes: () => dirBytes(dir) }
-}
-
-function dirBytes(dir) {
-  let n = 0
-  for (const e of readdirSync(dir, { withFileTypes: true })) n += e.isDirectory() ? dirBytes(join(dir, e.name)) : statSync(join(dir, e.name)).size
-  return n
 }
 
 let places = 0

@@ -6,13 +6,15 @@
 // vector search beside hnswlib-node, on synthetic and real word vectors; bench/langgraph.mjs: InMemSaver beside
 // SqliteSaver and MemorySaver; bench/server.mjs: server mode beside Redis; bench/values.mjs:
 // agent-sized values (100 B to 100 KB strings, bytes and chat messages)
-// beside lmdb-js and better-sqlite3, and RSS after overwrites — each prints its
-// own targets), then the Rust criterion bench of the engine, and prints one cross-language
+// beside lmdb-js and better-sqlite3, and RSS after overwrites; bench/memory.mjs:
+// RSS of 1M keys beside lmdb-js and better-sqlite3, and of an overwrite-heavy
+// run with each history option — each prints its own targets), then the Rust criterion bench of the engine, and prints one cross-language
 // table with the SPEC §12 targets marked PASS/FAIL, and the primitives'
 // figures with their ratios against the peers. Machine-readable results go
 // to bench/results/ (kv.json from kv.mjs, primitives.json from
 // primitives.mjs, workers.json from workers.mjs, server.json from
-// server.mjs, values.json from values.mjs, summary.json from here).
+// server.mjs, values.json from values.mjs, memory.json from memory.mjs,
+// summary.json from here).
 //
 // A peer that fails to load is reported by the suite and skipped; a failed
 // step (a JS suite or cargo) is reported here and the table shows what exists.
@@ -21,7 +23,8 @@
 // (BENCH_KEYS, BENCH_OPS, ...), and BENCH_SKIP_RUST=1 / BENCH_SKIP_JS=1 /
 // BENCH_SKIP_PRIMITIVES=1 / BENCH_SKIP_DURABILITY=1 / BENCH_SKIP_HISTORY=1 /
 // BENCH_SKIP_WORKERS=1 / BENCH_SKIP_VECTORS=1 / BENCH_SKIP_LANGGRAPH=1 /
-// BENCH_SKIP_SERVER=1 / BENCH_SKIP_VALUES=1 to reuse the previous results of a step.
+// BENCH_SKIP_SERVER=1 / BENCH_SKIP_VALUES=1 / BENCH_SKIP_MEMORY=1 to reuse the
+// previous results of a step.
 
 import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs'
@@ -64,6 +67,7 @@ if (!process.env.BENCH_SKIP_VECTORS) step('JS vector search suite', process.exec
 if (!process.env.BENCH_SKIP_LANGGRAPH) step('JS LangGraph checkpointers suite', process.execPath, [join(here, 'langgraph.mjs')])
 if (!process.env.BENCH_SKIP_SERVER) step('JS server mode suite', process.execPath, [join(here, 'server.mjs')])
 if (!process.env.BENCH_SKIP_VALUES) step('JS agent-sized values suite', process.execPath, [join(here, 'values.mjs')])
+if (!process.env.BENCH_SKIP_MEMORY) step('JS memory suite', process.execPath, [join(here, 'memory.mjs')])
 if (!process.env.BENCH_SKIP_RUST) step('Rust criterion bench', 'cargo', ['bench', '-p', 'in-mem-engine', '--bench', 'engine'], { CRITERION_HOME: criterionHome })
 
 // ----- inputs ----------------------------------------------------------------
@@ -147,6 +151,20 @@ try {
 if (values?.addon?.loaded?.debug) problems.push(`the agent-sized values suite ran a debug build of the addon (${values.addon.loaded.file}); its numbers are not release numbers`)
 for (const c of values?.failures ?? []) problems.push(`agent-sized values suite check failed: ${c}`)
 for (const [what, e] of Object.entries(values?.errors ?? {})) problems.push(`agent-sized values suite, ${what}: ${e.split('\n')[0]}`)
+
+let memory = null
+try {
+  const file = join(resultsDir, 'memory.json')
+  memory = JSON.parse(readFileSync(file, 'utf8'))
+  if (!process.env.BENCH_SKIP_MEMORY && statSync(file).mtimeMs < started) {
+    problems.push('bench/results/memory.json is from an earlier run (the memory suite did not write it)')
+  }
+} catch (e) {
+  problems.push(`no memory results: ${e.message}`)
+}
+if (memory?.addon?.loaded?.debug) problems.push(`the memory suite ran a debug build of the addon (${memory.addon.loaded.file}); its speed is not a release build's`)
+for (const c of memory?.failures ?? []) problems.push(`memory suite check failed: ${c}`)
+for (const [what, e] of Object.entries(memory?.errors ?? {})) problems.push(`memory suite, ${what}: ${e.split('\n')[0]}`)
 
 if (kv?.addon?.loaded?.debug) problems.push(`the JS suite ran a debug build of the addon (${kv.addon.loaded.file}); its numbers are not release numbers`)
 if (kv?.addon?.raced) problems.push('the native addon was being rebuilt while the JS suite loaded it; which build ran is unknown')
@@ -394,6 +412,22 @@ if (values) {
   for (const t of values.targets ?? []) target(`values ${t.target}`, t.value, values.failures?.length ? undefined : t.pass)
 }
 
+// Memory (bench/memory.mjs): RSS growth of 1M keys, and RSS after an overwrite-heavy run.
+if (memory) {
+  const MiB = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`
+  console.log('\n---------------- memory (bench/memory.mjs) ----------------')
+  const c = memory.config ?? {}
+  if (memory.load?.length) console.log(`${(c.keys ?? 0).toLocaleString('en-US')} distinct keys × ${c.valueBytes} B values (raw ${(c.keyBytes ?? 0) + (c.valueBytes ?? 0)} B/key), RSS growth in a fresh process:`)
+  for (const r of memory.load ?? []) {
+    console.log(`  ${r.label.padEnd(26)} ${MiB(r.growthBytes).padStart(10)} = ${r.bytesPerKey.toFixed(1).padStart(6)} B/key, ${r.ratio.toFixed(2)} × raw${r.fileBytes === null ? '' : `; files ${MiB(r.fileBytes)}`}`)
+  }
+  if (memory.overwrite?.length) console.log(`${(c.overwrites ?? 0).toLocaleString('en-US')} overwrites of ${c.hotKeys} keys, RSS:`)
+  for (const r of memory.overwrite ?? []) {
+    console.log(`  ${r.label.padEnd(26)} ${MiB(r.rssBytes).padStart(10)}${r.aboveEmptyBytes === null ? '' : `, ${MiB(r.aboveEmptyBytes)} above the empty database`}${r.memory ? `; ${r.memory.historyVersions.toLocaleString('en-US')} history versions` : ''}`)
+  }
+  for (const t of memory.targets ?? []) target(`memory: ${t.target}`, t.value, memory.failures?.length ? undefined : t.pass)
+}
+
 console.log()
 for (const t of targets) console.log(`${mark(t.pass)}  ${t.target.padEnd(58)} ${t.value ?? '-'}`)
 
@@ -414,6 +448,7 @@ writeFileSync(
       probe: { jsJsonParseNs: jsProbe, rustJsonParseNs: rustProbe?.ns },
       rows,
       server: server ? { probe: { jsJsonParseNs: server.probe?.jsonParseNs }, redis: server.redis, ratios: server.ratios, ownerLoop: server.ownerLoop, checks: server.checks, errors: server.errors } : null,
+      memory: memory ? { probe: { jsJsonParseNs: memory.probe?.jsonParseNs }, config: memory.config, load: memory.load, overwrite: memory.overwrite, failures: memory.failures, errors: memory.errors } : null,
       values: values ? { probe: { jsJsonParseNs: values.probe?.jsonParseNs }, layouts: values.layouts, ratios: values.ratios, rss: values.rss, failures: values.failures, errors: values.errors } : null,
       langgraph: langgraph ? { rows: langgraphRows, results: langgraph.results, checks: langgraph.checks, errors: langgraph.errors } : null,
       workers: workers ? { probe: { jsJsonParseNs: workers.probe?.jsonParseNs }, cores: workers.machine?.cores, rows: workerRows, errors: workers.errors } : null,

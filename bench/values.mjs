@@ -79,7 +79,7 @@
 // json.get), BENCH_SKIP_RSS=1, BENCH_DIR (where the databases go, default
 // the OS tmp dir), BENCH_OUT (default bench/results/values.json).
 
-import { endOfRun, jsonParseProbe, loadInMem, machineInfo } from './common.mjs'
+import { endOfRun, jsonParseProbe, loadInMem, machineInfo, rssAfterGc } from './common.mjs'
 import { spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -87,12 +87,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { hash as cryptoHash } from 'node:crypto'
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import { Packr, Unpackr } from 'msgpackr'
-
-setFlagsFromString('--expose_gc')
-const gc = globalThis.gc ?? runInNewContext('gc')
 
 const require = createRequire(import.meta.url)
 const here = dirname(fileURLToPath(import.meta.url))
@@ -476,27 +471,19 @@ function sqliteLib(keys, kind) {
 
 // ----- the memory child: RSS after overwrites ----------------------------------
 
-const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
-
 if (child) {
   const [lib, mode, sizeText] = process.env.BENCH_VALUES_RSS.split('|')
   const size = Number(sizeText)
   const values = variantsOf(RSS_KIND, size)
   const keys = Array.from({ length: RSS_KEYS }, (_, i) => `key:${String(i).padStart(4, '0')}`)
-  gc()
-  gc()
-  const baseBytes = process.memoryUsage().rss
+  const baseBytes = rssAfterGc()
   const db = lib === 'in-mem' ? inMemLib(mode, keys, RSS_KIND) : lib === 'lmdb' ? await lmdbLib(keys, RSS_KIND) : sqliteLib(keys, RSS_KIND)
   for (let i = 0; i < keys.length; i++) db.put(i, values[0])
   for (let w = 0; w < OVERWRITES; w++) db.put(w % RSS_KEYS, values[(Math.floor(w / RSS_KEYS) + 1) & 3])
   const lastVariant = (w) => (Math.floor(w / RSS_KEYS) + 1) & 3
   const k = (OVERWRITES - 1) % RSS_KEYS
   const ok = OVERWRITES === 0 || same(db.get(k), values[lastVariant(OVERWRITES - 1)])
-  gc()
-  gc()
-  sleep(1500)
-  gc()
-  const rssBytes = process.memoryUsage().rss
+  const rssBytes = rssAfterGc(1500)
   await db.close()
   removeDirs()
   console.log(`rss ${JSON.stringify({ rssBytes, baseBytes, ok, encodedBytes: encodedSize(values[0]) })}`)

@@ -51,26 +51,13 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import { spawnSync } from 'node:child_process'
-import { addonInfo, endOfRun, jsonParseProbe, machineInfo } from './common.mjs'
+import { addonInfo, endOfRun, envInt as int, jsonParseProbe, machineInfo, rssAfterGc } from './common.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
 const require = createRequire(import.meta.url)
 
-setFlagsFromString('--expose_gc')
-/** A full GC (memory figures are taken after one). */
-const gc = globalThis.gc ?? runInNewContext('gc')
-
-const int = (name, dflt) => {
-  const v = process.env[name]
-  if (v === undefined || v === '') return dflt
-  const n = Number(v)
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, not ${v}`)
-  return n
-}
 const N = int('BENCH_VECTORS', 10_000)
 const D = int('BENCH_DIM', 384)
 const Q = int('BENCH_QUERIES', 200)
@@ -227,13 +214,9 @@ function perQuery(queries, fn) {
 
 /** RSS growth (after a full GC) around `fn`. */
 function rssGrowth(fn) {
-  gc()
-  gc()
-  const rss0 = process.memoryUsage().rss
+  const rss0 = rssAfterGc()
   fn()
-  gc()
-  gc()
-  return process.memoryUsage().rss - rss0
+  return rssAfterGc() - rss0
 }
 
 /** How long `fn` took, in ms. */
