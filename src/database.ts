@@ -82,9 +82,12 @@ export interface OpenOptions {
    * memory and in checkpoints: a run's history is then whole only from its
    * *horizon* on (`db.runs.horizon(run)`); replay, fork and diff at an older
    * version fail with `NotFoundError`, and the run log starts at the
-   * horizon. After a restart the horizon is conservative: a checkpoint does
-   * not record what was cut, so a key holding `N` versions counts as cut
-   * before its oldest. Events are never overwritten, so every event stays.
+   * horizon. A key holds at most `N + 1` versions: the one its newest write
+   * replaced stays until the key is written again (readers could still see
+   * it when it was replaced). After a restart the horizon is conservative: a
+   * checkpoint does not record what was cut, so a key holding `N` versions
+   * counts as cut before its oldest. Events are never overwritten, so every
+   * event stays.
    */
   history?: 'all' | { keep: number }
 }
