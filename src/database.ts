@@ -84,10 +84,14 @@ export interface OpenOptions {
    * version fail with `NotFoundError`, and the run log starts at the
    * horizon. A key holds at most `N + 1` versions: the one its newest write
    * replaced stays until the key is written again (readers could still see
-   * it when it was replaced). After a restart the horizon is conservative: a
-   * checkpoint does not record what was cut, so a key holding `N` versions
-   * counts as cut before its oldest. Events are never overwritten, so every
-   * event stays.
+   * it when it was replaced); a fork keeps the version of each parent key it
+   * reads while it exists. Events are never overwritten, so every event
+   * stays, and the log's head keeps a small version per event, so the log
+   * replays to any event. A directory remembers that its history was cut
+   * (the file `HISTORY`): every later open, with or without the option,
+   * refuses points before the horizon, which after a restart is
+   * conservative (a checkpoint does not record what was cut, so a key
+   * holding `N` versions counts as cut before its oldest).
    */
   history?: 'all' | { keep: number }
 }

@@ -250,10 +250,10 @@ export class Runs {
   }
 
   /**
-   * The version from which the run's history is whole: 0, unless a memory
-   * database opened with `history: { keep: N }` dropped older versions of
-   * its keys. Replay, fork and diff at an older version fail with
-   * `NotFoundError`, and {@link Runs.log} starts here.
+   * The version from which the run's history is whole: 0, unless
+   * `history: { keep: N }` (now, or an earlier open of this directory)
+   * dropped older versions of its keys. Replay, fork and diff at an older
+   * version fail with `NotFoundError`, and {@link Runs.log} starts here.
    * @throws NotFoundError if the run does not exist
    */
   horizon(run: RunId): number {

@@ -46,10 +46,12 @@ describe('history: { keep }', () => {
     const kept = open({ keep: 2 })
     const [ra, rk] = [fill(all, 20, 300), fill(kept, 20, 300)]
     const [ma, mk] = [all.stats().memory, kept.stats().memory]
-    // Full history: every overwrite stays; keep 2: one older version per key.
+    // Full history: every overwrite stays; keep 2: one or two older versions
+    // per key, besides the event log's head, which keeps a version per event
+    // (so the log replays to any event).
     expect(ma.historyVersions).toBeGreaterThanOrEqual(20 * 299)
-    expect(mk.historyVersions).toBeLessThanOrEqual(21 + 5)
-    expect(mk.historyBytes).toBeLessThan(ma.historyBytes / 50)
+    expect(mk.historyVersions).toBeLessThanOrEqual(2 * 21 + 300 + 5)
+    expect(mk.historyBytes).toBeLessThan(ma.historyBytes / 20)
     expect(mk.keys).toBe(ma.keys)
     expect(mk.liveBytes).toBe(ma.liveBytes)
     expect(ma.runsWithHorizon).toBe(0)
@@ -99,9 +101,8 @@ describe('history: { keep }', () => {
       ['a', 'a100', 'a50'],
       ['b', 'b100', 'b1'],
     ])
-    // The parent keeps every version from the fork on: replay reaches it.
-    expect(db.runs.horizon(run)).toBeLessThanOrEqual(forkAt)
-    expect(seen(db, run, forkAt)).toMatchObject({ kv: [['a', 'a50'], ['b', 'b1']] })
+    // The fork replays whole; the parent keeps only what the fork reads of
+    // its history (its horizon may pass the fork point).
     expect(seen(db, fork, db.stats().version)).toMatchObject({ kv: [['a', 'a50'], ['b', 'b1']] })
   })
 
@@ -122,7 +123,7 @@ describe('history: { keep }', () => {
         })
       }
       const before = { horizon: db.runs.horizon(run), version: db.stats().version, memory: db.stats().memory }
-      expect(before.memory.historyVersions).toBeLessThan(40)
+      expect(before.memory.historyVersions).toBeLessThan(40 + 200)
       db.close()
       db = Database.open(dir, { durability: 'strict', history: { keep: 2 } })
       try {
@@ -146,6 +147,77 @@ describe('history: { keep }', () => {
     }
   })
 
+  it('a fork pins only the versions it reads of its parent, and deleting it lets them go (found by a stranger)', () => {
+    const db = open({ keep: 3 })
+    const run = db.runs.begin()
+    const big = 'x'.repeat(10_000)
+    for (let i = 0; i < 10; i++) db.kv.put(run, 'k', i)
+    const forkAt = db.stats().version
+    const fork = db.runs.fork(run)
+    for (let i = 10; i < 1010; i++) db.kv.put(run, 'k', i)
+    expect(db.kv.get(fork, 'k')).toBe(9)
+    expect(db.kv.get(run, 'k')).toBe(1009)
+    // keep 3 (two older versions, one more the last write replaced) and the one the fork reads: not 1,000
+    expect(db.stats().memory.historyVersions).toBeLessThan(10)
+    // The parent's horizon passes the fork point; the fork still replays whole from its start.
+    expect(db.runs.horizon(run)).toBeGreaterThan(forkAt)
+    expectError(() => db.replay(run, { at: forkAt }), NotFoundError, 'NOT_FOUND')
+    expect(seen(db, fork, db.stats().version)).toMatchObject({ kv: [['k', 9]] })
+    expect(db.diff(run, fork).kv.changed).toEqual([{ key: 'k', a: 1009, b: 9 }])
+    // Deleted, the fork needs nothing: the next writes cut the parent back
+    // (the version the fork read goes). Another fork, of 10 KB values, shows
+    // it in bytes: its pinned version goes once it is deleted.
+    db.kv.put(run, 'k', big)
+    const second = db.runs.fork(run)
+    for (let i = 0; i < 5; i++) db.kv.put(run, 'k', `before ${i}`)
+    expect(db.kv.get(second, 'k')).toBe(big)
+    const pinned = db.stats().memory.historyBytes
+    db.runs.delete(second)
+    db.runs.delete(fork)
+    for (let i = 0; i < 5; i++) db.kv.put(run, 'k', `after ${i}`)
+    expect(db.stats().memory.historyBytes).toBeLessThan(pinned - 9_000)
+  })
+
+  it('appending events does not move the horizon: every event stays, and the log replays to any of them (found by a stranger)', () => {
+    const db = open({ keep: 3 })
+    const run = db.runs.begin()
+    const put = db.kv.put(run, 'plan', 'first')
+    for (let i = 0; i < 20; i++) db.events.append(run, 'step', { i })
+    expect(db.runs.horizon(run)).toBe(0)
+    const v = db.replay(run, { at: { eventSequence: 0 } })
+    try {
+      expect(v.events.length()).toBe(1)
+      expect(v.kv.get('plan')).toBe('first')
+    } finally {
+      v.close()
+    }
+    expect(seen(db, run, put)).toMatchObject({ kv: [['plan', 'first']], events: 0 })
+  })
+
+  it('a directory whose history was cut says so to every later open, with or without the option (found by a stranger)', () => {
+    const dir = makeTmpDir('history-keep-cut')
+    try {
+      let db = Database.open(dir, { history: { keep: 3 } })
+      const run = db.runs.begin()
+      const first = db.kv.put(run, 'plan', 'first')
+      for (let i = 0; i < 10; i++) db.kv.put(run, 'plan', `step ${i}`)
+      db.close()
+      for (const options of [{}, { readOnly: true }, { history: 'all' as const }]) {
+        db = Database.open(dir, options)
+        try {
+          expect(db.runs.horizon(run), JSON.stringify(options)).toBeGreaterThan(first)
+          const err = expectError(() => db.replay(run, { at: first }), NotFoundError, 'NOT_FOUND')
+          expect(err.message).toMatch(/history: \{ keep: 3 \}/)
+          expect(db.kv.get(run, 'plan')).toBe('step 9')
+        } finally {
+          db.close()
+        }
+      }
+    } finally {
+      removeDir(dir)
+    }
+  })
+
   it('bad history options are InvalidArgumentError and open nothing', () => {
     for (const bad of [{ keep: 0 }, { keep: 1.5 }, { keep: -1 }, { keep: '2' }, {}, { kept: 2 }, 'some', 3, null]) {
       expectError(() => Database.open({ history: bad as never }), InvalidArgumentError, 'INVALID_ARGUMENT')
@@ -155,7 +227,8 @@ describe('history: { keep }', () => {
       // A second open of a path in this process must agree on it.
       const db = Database.open(dir, { history: { keep: 3 } })
       const err = expectError(() => Database.open(dir, { history: 'all' }), InvalidArgumentError, 'INVALID_ARGUMENT')
-      expect(err.message).toContain('history')
+      expect(err.message).toContain("history { keep: 3 }")
+      expect(err.message).not.toContain('Some(')
       db.close()
     } finally {
       removeDir(dir)

@@ -173,15 +173,17 @@ impl Store {
     /// Writes one key at `version`. `oldest_needed` lets the chain drop
     /// versions no reader can see any more; 0 keeps its whole history.
     pub fn apply(&self, key: &[u8], version: u64, value: Option<Value>, oldest_needed: u64) {
-        self.apply_keeping(key, version, value, oldest_needed, 1);
+        self.apply_keeping(key, version, value, oldest_needed, 1, &[]);
     }
 
     /// [`Store::apply`], keeping the newest `keep` (at least 1) versions of
-    /// the key as well as what readers from `oldest_needed` on see. When it
-    /// drops versions, returns the version the key's history is whole from
-    /// (its oldest version left): a read of the key at an older snapshot
-    /// would not see what was there.
-    pub fn apply_keeping(&self, key: &[u8], version: u64, value: Option<Value>, oldest_needed: u64, keep: usize) -> Option<u64> {
+    /// the key as well as what readers from `oldest_needed` on see, and what
+    /// a reader at each of `pins` sees (a fork reads its parent at its fork
+    /// point). When it drops versions, returns the version the key's
+    /// history is whole from (the oldest after the last one dropped): a read
+    /// of the key at an older snapshot, but at a pin, would not see what was
+    /// there.
+    pub fn apply_keeping(&self, key: &[u8], version: u64, value: Option<Value>, oldest_needed: u64, keep: usize, pins: &[u64]) -> Option<u64> {
         let keep = keep.max(1);
         let chain = match self.points.get(key) {
             Some(c) => c.clone(),
@@ -208,17 +210,31 @@ impl Store {
         versions.push(Version { version, value });
         // A reader at `oldest_needed` (0: none) or later sees the newest
         // version <= oldest_needed or a newer one: everything before that
-        // one may go, the newest `keep` excepted.
-        let mut drop_upto = 0;
+        // one may go, the newest `keep` and the pinned ones excepted.
+        let mut cut = 0;
         if oldest_needed > 0 && versions.len() > keep {
             let needed = versions.iter().rposition(|v| v.version <= oldest_needed).unwrap_or(0);
-            drop_upto = needed.min(versions.len() - keep);
+            cut = needed.min(versions.len() - keep);
         }
-        let whole_from = (drop_upto > 0).then(|| versions[drop_upto].version);
-        if drop_upto > 0 {
-            let (n, bytes) = versions.drain(..drop_upto).fold((0, 0), |(n, b), v| (n + 1, b + len_of(&v.value)));
-            self.history_versions.fetch_sub(n, Ordering::Relaxed);
-            self.history_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        let mut whole_from = None;
+        if cut > 0 {
+            let pinned: SmallVec<[usize; 4]> = pins.iter().filter_map(|p| versions.iter().rposition(|v| v.version <= *p)).filter(|i| *i < cut).collect();
+            let last_dropped = (0..cut).rev().find(|i| !pinned.contains(i));
+            if let Some(last) = last_dropped {
+                whole_from = Some(versions[last + 1].version);
+                let (mut n, mut bytes, mut i) = (0, 0, 0);
+                versions.retain(|v| {
+                    let gone = i < cut && !pinned.contains(&i);
+                    i += 1;
+                    if gone {
+                        n += 1;
+                        bytes += len_of(&v.value);
+                    }
+                    !gone
+                });
+                self.history_versions.fetch_sub(n, Ordering::Relaxed);
+                self.history_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            }
         }
         let only_tombstone = versions.len() == 1 && versions[0].value.is_none() && versions[0].version <= oldest_needed;
         drop(versions);
@@ -454,18 +470,18 @@ mod tests {
     fn keeping_n_versions_drops_older_ones_but_never_what_a_reader_sees() {
         let s = Store::new();
         for v in 1..=5 {
-            assert_eq!(s.apply_keeping(b"k", v, val(&format!("v{v}")), 0, 2), None, "no reader bound: nothing goes");
+            assert_eq!(s.apply_keeping(b"k", v, val(&format!("v{v}")), 0, 2, &[]), None, "no reader bound: nothing goes");
         }
         assert_eq!(s.memory().history_versions, 4);
         // Readers from 5 on: the newest two stay, and history is whole from 5.
-        assert_eq!(s.apply_keeping(b"k", 6, val("v6"), 5, 2), Some(5));
+        assert_eq!(s.apply_keeping(b"k", 6, val("v6"), 5, 2, &[]), Some(5));
         assert!(s.get(b"k", 4).is_none(), "version 4 is gone");
         assert_eq!(&*s.get(b"k", 5).unwrap().1, b"v5");
         // A reader at 6 holds it: the chain keeps 6 though keep is 2.
-        s.apply_keeping(b"k", 7, val("v7"), 6, 2);
-        s.apply_keeping(b"k", 8, val("v8"), 6, 2);
+        s.apply_keeping(b"k", 7, val("v7"), 6, 2, &[]);
+        s.apply_keeping(b"k", 8, val("v8"), 6, 2, &[]);
         assert_eq!(&*s.get(b"k", 6).unwrap().1, b"v6");
-        assert_eq!(s.apply_keeping(b"k", 9, val("v9"), 9, 2), Some(8));
+        assert_eq!(s.apply_keeping(b"k", 9, val("v9"), 9, 2, &[]), Some(8));
         assert_eq!(s.memory(), Memory { keys: 1, live_bytes: 1 + 2, history_versions: 1, history_bytes: 2 });
     }
 
@@ -482,5 +498,24 @@ mod tests {
         assert!(s.remove_if_latest(b"ab", 4));
         s.remove_range(b"c", None);
         assert_eq!(s.memory(), Memory::default());
+    }
+
+    #[test]
+    fn a_pin_keeps_the_version_a_reader_there_sees_and_nothing_between() {
+        let s = Store::new();
+        for v in 1..=3 {
+            s.apply_keeping(b"k", v, val(&format!("v{v}")), v - 1, 1, &[2]);
+        }
+        // Pinned at 2: versions 2 and 3 (the newest) stay.
+        for v in 4..=50 {
+            s.apply_keeping(b"k", v, val(&format!("v{v}")), v - 1, 1, &[2]);
+        }
+        assert_eq!(&*s.get(b"k", 2).unwrap().1, b"v2");
+        assert_eq!(&*s.get(b"k", 50).unwrap().1, b"v50");
+        // The pinned one, the one the last write replaced (a reader at 49 sees it), the newest.
+        assert_eq!(s.memory().history_versions, 2);
+        // Without the pin, the next write lets it go: history is whole from 50.
+        assert_eq!(s.apply_keeping(b"k", 51, val("v51"), 50, 1, &[]), Some(50));
+        assert!(s.get(b"k", 2).is_none());
     }
 }

@@ -119,6 +119,37 @@ struct Maintenance {
     panic_next: AtomicBool,
 }
 
+/// The file in a data directory that says its history was cut: `keep N`,
+/// the smallest `history: { keep }` it was ever opened with.
+pub const HISTORY_FILE: &str = "HISTORY";
+
+fn read_history_cut(dir: &Path) -> Result<Option<usize>> {
+    let path = dir.join(HISTORY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => text.trim().strip_prefix("keep ").and_then(|n| n.parse::<usize>().ok()).filter(|n| *n >= 1).map(Some).ok_or_else(|| Error::Corruption {
+            file: path.display().to_string(),
+            offset: 0,
+            reason: format!("expected 'keep N', found {text:?}"),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path.display(), e)),
+    }
+}
+
+/// Records `keep` in [`HISTORY_FILE`] (written aside, fsynced, renamed).
+fn write_history_cut(dir: &Path, keep: usize) -> Result<()> {
+    let path = dir.join(HISTORY_FILE);
+    let tmp = dir.join(format!("{HISTORY_FILE}.tmp"));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, format!("keep {keep}\n").as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    };
+    write().map_err(|e| Error::io(path.display(), e))?;
+    in_mem_durability::sync_dir(dir)
+}
+
 thread_local! {
     /// Whether commits made on this thread return before their fsync
     /// ([`defer_durability`]).
@@ -160,6 +191,8 @@ pub struct Engine {
     /// With `history_keep`: per run, the version its history is whole from
     /// (older versions of some of its keys were dropped).
     horizons: Mutex<HashMap<RunId, u64, foldhash::fast::RandomState>>,
+    /// The smallest `history: { keep }` this directory was ever opened with.
+    history_cut: Mutex<Option<usize>>,
     recovery: RecoveryStats,
     maintenance: Arc<Maintenance>,
     maintenance_thread: Mutex<Option<JoinHandle<()>>>,
@@ -262,6 +295,7 @@ impl Engine {
             checkpoints: None,
             deleted_runs: Mutex::default(),
             horizons: Mutex::default(),
+            history_cut: Mutex::default(),
             feed: Feed::new(watch_buffer),
             forks: ForkTable::default(),
             recovery,
@@ -300,6 +334,19 @@ impl Engine {
         };
         let engine = &mut replayed.engine;
         *engine._lock.get_mut() = Some(lock);
+        // History once cut stays cut: the smallest keep ever used bounds
+        // the horizons of every later open, with or without the option.
+        let cut = read_history_cut(dir)?;
+        if let Some(keep) = [cut, options.history_keep].into_iter().flatten().min() {
+            engine.recover_horizons(keep);
+        }
+        if let Some(keep) = options.history_keep
+            && !options.read_only
+            && cut.is_none_or(|c| keep < c)
+        {
+            write_history_cut(dir, keep)?;
+        }
+        *engine.history_cut.lock() = [cut, options.history_keep].into_iter().flatten().min();
         let report = replayed.report;
         let mut orphaned_runs = engine.runs.read().iter().filter(|(_, s)| **s == RunStatus::Active).map(|(r, _)| *r).collect::<Vec<_>>();
         orphaned_runs.sort();
@@ -366,7 +413,6 @@ impl Engine {
             });
         }
         *engine.commit.lock() = report.last_version;
-        engine.recover_horizons();
         Ok(Replayed {
             engine,
             report,
@@ -490,9 +536,15 @@ impl Engine {
             _ if system => self.store.apply(key, version, value, oldest_needed),
             None => self.store.apply(key, version, value, 0),
             Some(keep) => {
-                // A fork reads its parent's data as it was at the fork.
-                let needed = self.forks.oldest_fork_of(&key[..16]).map_or(oldest_needed, |at| oldest_needed.min(at.max(1)));
-                if let Some(from) = self.store.apply_keeping(key, version, value, needed, keep)
+                // The event log's head (its length and the tip of its hash
+                // chain) keeps its history: replaying the log to any version
+                // reads it, and every event stays anyway.
+                let keep = if InternalKey::tag(key) == Some(TypeTag::Event) && InternalKey::user(key).is_empty() { usize::MAX } else { keep };
+                // A fork reads its parent's data as it was at the fork, while
+                // it exists or a fork of it reads through it.
+                let pins: smallvec::SmallVec<[u64; 4]> =
+                    self.forks.forks_of(&key[..16]).into_iter().filter(|(fork, _)| self.run_data_needed(fork.as_bytes())).map(|(_, at)| at).collect();
+                if let Some(from) = self.store.apply_keeping(key, version, value, oldest_needed, keep, &pins)
                     && let Ok(run) = RunId::from_slice(&key[..16])
                 {
                     let mut horizons = self.horizons.lock();
@@ -509,27 +561,34 @@ impl Engine {
     pub(crate) fn check_history(&self, run: &RunId, at: u64, what: &str) -> Result<()> {
         let horizon = self.horizons.lock().get(run).copied().unwrap_or(0);
         if at < horizon {
-            let keep = self.options.history_keep.unwrap_or(0);
+            let why = match (self.options.history_keep, *self.history_cut.lock()) {
+                (Some(keep), _) => format!("history: {{ keep: {keep} }} keeps the newest {keep} versions of each key"),
+                (None, Some(keep)) => format!("this directory's history was cut to {keep} versions of each key by an earlier history: {{ keep: {keep} }}"),
+                (None, None) => "its older versions were cut".to_string(),
+            };
             return Err(Error::not_found(
-                format!(
-                    "cannot {what} run {run} at version {at}: its history is kept from version {horizon} on (history: {{ keep: {keep} }} keeps the newest {keep} versions of each key)"
-                ),
+                format!("cannot {what} run {run} at version {at}: its history is kept from version {horizon} on ({why})"),
                 json!({ "run": run.to_string(), "version": at, "horizon": horizon }),
             ));
         }
         match self.fork_of(run) {
-            Some((parent, fork_at)) => self.check_history(&parent, at.min(fork_at), what),
+            // At or after the fork point the fork reads its parent there,
+            // which the parent keeps for it (its pins); before, the parent
+            // as it was then.
+            Some((_, fork_at)) if at >= fork_at => Ok(()),
+            Some((parent, _)) => self.check_history(&parent, at, what),
             None => Ok(()),
         }
     }
 
-    /// With `history_keep`, after recovery: a chain loaded from a
-    /// checkpoint holding `keep` versions or more may have been cut before
-    /// it was written (the checkpoint does not say), so its oldest version
-    /// bounds its run's horizon — conservative: a point before a key's
-    /// first write may be refused though the key was only absent there.
-    fn recover_horizons(&self) {
-        let Some(keep) = self.options.history_keep else { return };
+    /// After recovery of a directory whose history was ever cut (`keep`,
+    /// the smallest `history: { keep }` it was opened with; see
+    /// [`HISTORY_FILE`]): a chain loaded from a checkpoint holding `keep`
+    /// versions or more may have been cut before it was written (the
+    /// checkpoint does not say), so its oldest version bounds its run's
+    /// horizon — conservative: a point before a key's first write may be
+    /// refused though the key was only absent there.
+    fn recover_horizons(&self, keep: usize) {
         let mut horizons = self.horizons.lock();
         self.store.chains_of_at_least(keep, |key, oldest| {
             if key[..16] != [0u8; 16]

@@ -102,13 +102,12 @@ impl ForkTable {
         self.forks.read().get(run).copied()
     }
 
-    /// The oldest version a fork was made from `run` at: reads through to
-    /// `run` happen there (or later, for the other forks).
-    pub fn oldest_fork_of(&self, run: &[u8]) -> Option<u64> {
+    /// The forks made from `run`, with the version each reads `run` at.
+    pub fn forks_of(&self, run: &[u8]) -> smallvec::SmallVec<[(RunId, u64); 4]> {
         if !self.any() {
-            return None;
+            return smallvec::SmallVec::new();
         }
-        self.forks.read().values().filter(|(parent, _)| parent.as_bytes()[..] == run[..]).map(|(_, at)| *at).min()
+        self.forks.read().iter().filter(|(_, (parent, _))| parent.as_bytes()[..] == run[..]).map(|(fork, (_, at))| (*fork, *at)).collect()
     }
 
     /// Whether some fork was made from `run`.

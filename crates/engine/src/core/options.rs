@@ -95,6 +95,9 @@ impl OpenOptions {
             .or_else(|| differ("checkpointBytes", &self.checkpoint_bytes, &other.checkpoint_bytes))
             .or_else(|| differ("checkpointOnClose", &self.checkpoint_on_close, &other.checkpoint_on_close))
             .or_else(|| differ("watchBuffer", &self.watch_buffer, &other.watch_buffer))
-            .or_else(|| differ("history", &self.history_keep, &other.history_keep))
+            .or_else(|| {
+                let text = |k: &Option<usize>| k.map_or("'all'".to_string(), |n| format!("{{ keep: {n} }}"));
+                (self.history_keep != other.history_keep).then(|| ("history", text(&self.history_keep), text(&other.history_keep)))
+            })
     }
 }
