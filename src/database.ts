@@ -93,7 +93,13 @@ export interface OpenOptions {
    * conservative (a checkpoint does not record what was cut, so a key
    * holding `N` versions counts as cut before its oldest).
    */
-  history?: 'all' | { keep: number }
+  history?: 'all' | HistoryKeep
+}
+
+/** `history: { keep }` of {@link OpenOptions.history}. */
+export interface HistoryKeep {
+  /** Versions kept per key (at least 1). */
+  keep: number
 }
 
 const OPEN_OPTIONS = [

@@ -8,7 +8,7 @@
  * @module in-mem
  */
 export { Database } from './database.js'
-export type { CheckpointOptions, CheckpointProgress, CheckpointReport, Durability, OpenOptions, NotPromise, Stats, TransactionOptions } from './database.js'
+export type { CheckpointOptions, CheckpointProgress, CheckpointReport, Durability, HistoryKeep, OpenOptions, NotPromise, Stats, TransactionOptions } from './database.js'
 export type { ConnectOptions, FacadeName, Remote, RemoteDatabase, RemoteScope, RemoteTx, RemoteView, ScopeFacade } from './server/client.js'
 export type { Server } from './server/owner.js'
 export type { ServeLimits, ServeOptions, ServeTls } from './server/listener.js'

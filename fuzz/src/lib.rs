@@ -752,11 +752,23 @@ fn commit_from(u: &mut Unstructured) -> arbitrary::Result<Vec<u8>> {
     p.extend_from_slice(&n.to_le_bytes());
     for _ in 0..n {
         let key = shaped_key(u)?;
-        let put = !u.ratio(1, 5)?;
-        p.push(if put { 1 } else { 2 });
+        // put, delete, or now and then a delta (base version, prefix, suffix, middle)
+        let op = if u.ratio(1, 8)? {
+            3
+        } else if u.ratio(1, 5)? {
+            2
+        } else {
+            1
+        };
+        p.push(op);
         p.extend_from_slice(&(key.len() as u32).to_le_bytes());
         p.extend_from_slice(&key);
-        if put {
+        if op == 3 {
+            p.extend_from_slice(&u.int_in_range(0..=3u64)?.to_le_bytes());
+            p.extend_from_slice(&u.int_in_range(0..=64u32)?.to_le_bytes());
+            p.extend_from_slice(&u.int_in_range(0..=64u32)?.to_le_bytes());
+        }
+        if op != 2 {
             let vlen = u.int_in_range(0..=120)?;
             let v = u.bytes(vlen.min(u.len()))?;
             p.extend_from_slice(&(v.len() as u32).to_le_bytes());

@@ -391,7 +391,11 @@ impl Engine {
         let engine = loaded.engine;
         let mut last_commit_at = 0;
         let apply = |version: u64, payload: &[u8]| {
-            let record = commit_record::decode(payload, |k, v| engine.check_recovered(k, v)).map_err(|e| match e {
+            let newest = |k: &[u8]| match engine.store.read_any(k, u64::MAX) {
+                Some((v, Some(value))) => Some((v, value)),
+                _ => None,
+            };
+            let record = commit_record::decode(payload, newest, |k, v| engine.check_recovered(k, v)).map_err(|e| match e {
                 Error::Internal { message } => {
                     Error::Corruption { file: wal_dir.display().to_string(), offset: 0, reason: format!("commit {version}: {message}") }
                 }
@@ -741,7 +745,8 @@ impl Engine {
         let version = *last + 1;
         if let Some(wal) = &self.wal {
             let ts = now_ms();
-            wal.append_with(version, |buf| commit_record::encode(buf, ts, writes.iter().map(|(k, v)| (k.as_ref(), v.as_deref()))))?;
+            let logged = self.logged(writes);
+            wal.append_with(version, |buf| commit_record::encode(buf, ts, logged.iter().map(|(k, l)| (*k, *l))))?;
         }
         let oldest = self.tracker.oldest_needed();
         self.apply(version, writes, oldest);
@@ -752,6 +757,41 @@ impl Engine {
         *last = version;
         self.tracker.publish(version);
         Ok(version)
+    }
+
+    /// How the log holds `writes`: a large value that mostly repeats the
+    /// key's newest one as a delta over it (see `commit_record`), the rest
+    /// as they are. Run data only, and a key written once in the commit (a
+    /// delta's base is the newest value before the commit).
+    fn logged<'a, K: AsRef<[u8]>>(&self, writes: &'a [(K, Option<Value>)]) -> Vec<(&'a [u8], commit_record::Logged<'a>)> {
+        use commit_record::Logged;
+        // Keys written more than once in this commit (a set, past a few writes).
+        let twice: std::collections::HashSet<&[u8]> = if writes.len() > 16 {
+            let mut seen = std::collections::HashSet::with_capacity(writes.len());
+            writes.iter().map(|(k, _)| k.as_ref()).filter(|k| !seen.insert(*k)).collect()
+        } else {
+            Default::default()
+        };
+        let once = |key: &[u8]| match writes.len() {
+            1 => true,
+            2..=16 => writes.iter().filter(|(k, _)| k.as_ref() == key).count() == 1,
+            _ => !twice.contains(key),
+        };
+        writes
+            .iter()
+            .map(|(k, v)| {
+                let key = k.as_ref();
+                let logged = match v {
+                    None => Logged::Delete,
+                    Some(new) if new.len() >= commit_record::DELTA_FROM && key[..16] != [0u8; 16] && once(key) => match self.store.read_any(key, u64::MAX) {
+                        Some((base, Some(old))) => commit_record::delta_of(&old, new, base).unwrap_or(Logged::Put(new)),
+                        _ => Logged::Put(new),
+                    },
+                    Some(new) => Logged::Put(new),
+                };
+                (key, logged)
+            })
+            .collect()
     }
 
     /// Commits a transaction's write set through [`Engine::commit`].
