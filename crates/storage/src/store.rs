@@ -32,8 +32,75 @@ pub type Value = Arc<[u8]>;
 
 struct Version {
     version: u64,
-    /// `None` is a tombstone.
-    value: Option<Value>,
+    held: Held,
+}
+
+/// How a version's bytes are held.
+enum Held {
+    /// Whole; `None` is a tombstone. A chain's newest version is always whole.
+    Whole(Option<Value>),
+    /// The next newer version's bytes with `[prefix, len - suffix)` replaced
+    /// by `middle`: an older version of a large value that differs from the
+    /// one after it in a short stretch (a document edited at one path) costs
+    /// what differs, not a copy (see [`Store::with_back_deltas_from`]).
+    Back { prefix: u32, suffix: u32, middle: Box<[u8]> },
+}
+
+impl Held {
+    /// The bytes this holds in memory.
+    fn len(&self) -> i64 {
+        match self {
+            Held::Whole(v) => len_of(v),
+            Held::Back { middle, .. } => middle.len() as i64,
+        }
+    }
+}
+
+/// Values from this size on keep their older versions as [`Held::Back`].
+pub const BACK_DELTAS_FROM: usize = 4096;
+/// At most this many back deltas in a row: reading an old version applies
+/// at most this many.
+const BACK_RUN: usize = 32;
+
+/// The value of version `i` of a chain (`None`: a tombstone), applying the
+/// back deltas between it and the nearest whole version after it.
+fn value_at(versions: &[Version], i: usize) -> Option<Value> {
+    let whole = (i..versions.len()).find(|&j| matches!(versions[j].held, Held::Whole(_))).expect("a chain's newest version is whole");
+    let Held::Whole(v) = &versions[whole].held else { unreachable!() };
+    if whole == i {
+        return v.clone();
+    }
+    let mut cur: Vec<u8> = v.as_deref().expect("a back delta's newer version is a value").to_vec();
+    for k in (i..whole).rev() {
+        let Held::Back { prefix, suffix, middle } = &versions[k].held else { unreachable!() };
+        let (p, s) = (*prefix as usize, *suffix as usize);
+        let mut next = Vec::with_capacity(p + middle.len() + s);
+        next.extend_from_slice(&cur[..p]);
+        next.extend_from_slice(middle);
+        next.extend_from_slice(&cur[cur.len() - s..]);
+        cur = next;
+    }
+    Some(Arc::from(cur))
+}
+
+/// How many leading and trailing bytes `a` and `b` share, the two not
+/// overlapping in either (compared 64 bytes at a time, then byte by byte).
+pub fn shared_ends(a: &[u8], b: &[u8]) -> (usize, usize) {
+    let most = a.len().min(b.len());
+    let (x, y) = (&a[..most], &b[..most]);
+    let mut p = 0;
+    while p + 64 <= most && x[p..p + 64] == y[p..p + 64] {
+        p += 64;
+    }
+    p += x[p..].iter().zip(&y[p..]).take_while(|(u, v)| u == v).count();
+    let rest = most - p;
+    let (x, y) = (&a[a.len() - rest..], &b[b.len() - rest..]);
+    let mut s = 0;
+    while s + 64 <= rest && x[rest - s - 64..rest - s] == y[rest - s - 64..rest - s] {
+        s += 64;
+    }
+    s += x[..rest - s].iter().rev().zip(y[..rest - s].iter().rev()).take_while(|(u, v)| u == v).count();
+    (p, s)
 }
 
 #[derive(Default)]
@@ -44,7 +111,8 @@ struct Chain {
 impl Chain {
     fn read(&self, snapshot: u64) -> Option<(u64, Option<Value>)> {
         let versions = self.versions.lock();
-        versions.iter().rev().find(|v| v.version <= snapshot).map(|v| (v.version, v.value.clone()))
+        let i = versions.iter().rposition(|v| v.version <= snapshot)?;
+        Some((versions[i].version, value_at(&versions, i)))
     }
 }
 
@@ -84,8 +152,10 @@ impl Source for Store {
     }
 }
 
-#[derive(Default)]
 pub struct Store {
+    /// Older versions of values from this size on are held as back deltas
+    /// where that saves half (0: never).
+    back_deltas_from: usize,
     ordered: SkipMap<Key, Arc<Chain>>,
     points: DashMap<Key, Arc<Chain>, foldhash::fast::RandomState>,
     /// Keys, and the bytes of their keys and newest versions.
@@ -113,9 +183,30 @@ fn len_of(value: &Option<Value>) -> i64 {
     value.as_ref().map_or(0, |v| v.len() as i64)
 }
 
+impl Default for Store {
+    fn default() -> Self {
+        Store::with_back_deltas_from(BACK_DELTAS_FROM)
+    }
+}
+
 impl Store {
     pub fn new() -> Self {
         Store::default()
+    }
+
+    /// A store that holds an older version of a value of `n` bytes or more
+    /// as a back delta over the version after it, when they share at least
+    /// half of its bytes (0: always whole).
+    pub fn with_back_deltas_from(n: usize) -> Self {
+        Store {
+            back_deltas_from: n,
+            ordered: SkipMap::new(),
+            points: DashMap::default(),
+            live_keys: AtomicI64::new(0),
+            live_bytes: AtomicI64::new(0),
+            history_versions: AtomicI64::new(0),
+            history_bytes: AtomicI64::new(0),
+        }
     }
 
     /// The value of `key` at `snapshot`, with the version that wrote it.
@@ -139,8 +230,8 @@ impl Store {
         let chain = self.points.get(key)?;
         let versions = chain.versions.lock();
         let snapshot = tracker.visible();
-        let found = versions.iter().rev().find(|v| v.version <= snapshot)?;
-        found.value.clone().map(|value| (found.version, value))
+        let i = versions.iter().rposition(|v| v.version <= snapshot)?;
+        value_at(&versions, i).map(|value| (versions[i].version, value))
     }
 
     /// Calls `f` with the value of `key` at the newest visible version while
@@ -150,8 +241,11 @@ impl Store {
         let chain = self.points.get(key)?;
         let versions = chain.versions.lock();
         let snapshot = tracker.visible();
-        let found = versions.iter().rev().find(|v| v.version <= snapshot)?;
-        found.value.as_deref().map(|bytes| f(found.version, bytes))
+        let i = versions.iter().rposition(|v| v.version <= snapshot)?;
+        match &versions[i].held {
+            Held::Whole(v) => v.as_deref().map(|bytes| f(versions[i].version, bytes)),
+            Held::Back { .. } => value_at(&versions, i).map(|bytes| f(versions[i].version, &bytes)),
+        }
     }
 
     /// The newest version written to `key`, tombstones included; 0 if never.
@@ -199,15 +293,32 @@ impl Store {
         };
         let mut versions = chain.versions.lock();
         debug_assert!(versions.last().is_none_or(|v| v.version < version));
-        if let Some(newest) = versions.last() {
-            // The newest version becomes history.
-            let n = len_of(&newest.value);
+        if let Some(last) = versions.last() {
+            // The newest version becomes history: as a back delta over the
+            // new one when that saves half of it (and the run of deltas
+            // before it is short).
+            let n = last.held.len();
+            let back = match (&last.held, &value) {
+                (Held::Whole(Some(old)), Some(new)) if self.back_deltas_from > 0 && old.len() >= self.back_deltas_from => {
+                    let (p, s) = shared_ends(old, new);
+                    let run = versions.iter().rev().skip(1).take_while(|v| matches!(v.held, Held::Back { .. })).count();
+                    ((p + s) * 2 >= old.len() && run < BACK_RUN).then(|| Held::Back {
+                        prefix: p as u32,
+                        suffix: s as u32,
+                        middle: old[p..old.len() - s].into(),
+                    })
+                }
+                _ => None,
+            };
+            if let Some(back) = back {
+                versions.last_mut().expect("checked").held = back;
+            }
             self.live_bytes.fetch_sub(n, Ordering::Relaxed);
             self.history_versions.fetch_add(1, Ordering::Relaxed);
-            self.history_bytes.fetch_add(n, Ordering::Relaxed);
+            self.history_bytes.fetch_add(versions.last().expect("checked").held.len(), Ordering::Relaxed);
         }
         self.live_bytes.fetch_add(len_of(&value), Ordering::Relaxed);
-        versions.push(Version { version, value });
+        versions.push(Version { version, held: Held::Whole(value) });
         // A reader at `oldest_needed` (0: none) or later sees the newest
         // version <= oldest_needed or a newer one: everything before that
         // one may go, the newest `keep` and the pinned ones excepted.
@@ -222,13 +333,21 @@ impl Store {
             let last_dropped = (0..cut).rev().find(|i| !pinned.contains(i));
             if let Some(last) = last_dropped {
                 whole_from = Some(versions[last + 1].version);
+                // A kept version held as a delta over one that goes is made whole first.
+                for &i in &pinned {
+                    if matches!(versions[i].held, Held::Back { .. }) {
+                        let whole = Held::Whole(value_at(&versions, i));
+                        self.history_bytes.fetch_add(whole.len() - versions[i].held.len(), Ordering::Relaxed);
+                        versions[i].held = whole;
+                    }
+                }
                 let (mut n, mut bytes, mut i) = (0, 0, 0);
                 versions.retain(|v| {
                     let gone = i < cut && !pinned.contains(&i);
                     i += 1;
                     if gone {
                         n += 1;
-                        bytes += len_of(&v.value);
+                        bytes += v.held.len();
                     }
                     !gone
                 });
@@ -236,7 +355,7 @@ impl Store {
                 self.history_bytes.fetch_sub(bytes, Ordering::Relaxed);
             }
         }
-        let only_tombstone = versions.len() == 1 && versions[0].value.is_none() && versions[0].version <= oldest_needed;
+        let only_tombstone = versions.len() == 1 && matches!(versions[0].held, Held::Whole(None)) && versions[0].version <= oldest_needed;
         drop(versions);
         if only_tombstone {
             // Nobody can see anything but "absent": the key can go. Its last
@@ -285,9 +404,9 @@ impl Store {
     fn remove(&self, key: &[u8]) {
         if let Some((k, chain)) = self.points.remove(key) {
             let versions = chain.versions.lock();
-            let newest = versions.last().map_or(0, |v| len_of(&v.value));
+            let newest = versions.last().map_or(0, |v| v.held.len());
             let older = versions.len().saturating_sub(1) as i64;
-            let older_bytes: i64 = versions.iter().rev().skip(1).map(|v| len_of(&v.value)).sum();
+            let older_bytes: i64 = versions.iter().rev().skip(1).map(|v| v.held.len()).sum();
             self.live_keys.fetch_sub(1, Ordering::Relaxed);
             self.live_bytes.fetch_sub(k.len() as i64 + newest, Ordering::Relaxed);
             self.history_versions.fetch_sub(older, Ordering::Relaxed);
@@ -354,7 +473,30 @@ impl Store {
         let mut buf: Vec<(u64, Option<Value>)> = Vec::new();
         for entry in self.ordered.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded))) {
             buf.clear();
-            buf.extend(entry.value().versions.lock().iter().filter(|v| v.version <= snapshot).map(|v| (v.version, v.value.clone())));
+            let versions = entry.value().versions.lock();
+            let n = versions.iter().rposition(|v| v.version <= snapshot).map_or(0, |i| i + 1);
+            // Newest first, so each back delta applies to the value just made.
+            let mut next: Option<Value> = None;
+            for i in (0..versions.len()).rev() {
+                let value = match &versions[i].held {
+                    Held::Whole(v) => v.clone(),
+                    Held::Back { prefix, suffix, middle } => {
+                        let newer = next.as_deref().expect("a back delta's newer version is a value");
+                        let (p, s) = (*prefix as usize, *suffix as usize);
+                        let mut v = Vec::with_capacity(p + middle.len() + s);
+                        v.extend_from_slice(&newer[..p]);
+                        v.extend_from_slice(middle);
+                        v.extend_from_slice(&newer[newer.len() - s..]);
+                        Some(Arc::from(v))
+                    }
+                };
+                if i < n {
+                    buf.push((versions[i].version, value.clone()));
+                }
+                next = value;
+            }
+            drop(versions);
+            buf.reverse();
             if !buf.is_empty() && !f(entry.key(), &buf) {
                 break;
             }
@@ -517,5 +659,40 @@ mod tests {
         // Without the pin, the next write lets it go: history is whole from 50.
         assert_eq!(s.apply_keeping(b"k", 51, val("v51"), 50, 1, &[]), Some(50));
         assert!(s.get(b"k", 2).is_none());
+    }
+
+    #[test]
+    fn a_large_value_edited_at_one_spot_keeps_its_history_as_back_deltas() {
+        let s = Store::new();
+        let base: Vec<u8> = (0..20_000u32).map(|i| (i % 253) as u8).collect();
+        let version_bytes = |v: u64| {
+            let mut b = base.clone();
+            b[10_000..10_008].copy_from_slice(&v.to_le_bytes());
+            b
+        };
+        for v in 1..=100 {
+            s.apply(b"doc", v, Some(Arc::from(&version_bytes(v)[..])), 0);
+        }
+        let m = s.memory();
+        assert_eq!(m.history_versions, 99);
+        // 99 older versions of 20 KB in a few bytes each (every 33rd whole: runs of at most 32 deltas).
+        assert!(m.history_bytes < 4 * 20_000, "{m:?}");
+        for v in 1..=100 {
+            assert_eq!(&*s.get(b"doc", v).unwrap().1, &version_bytes(v)[..], "version {v}");
+        }
+        let mut seen = 0;
+        s.scan_history(b"doc", None, 100, |_, h| {
+            for (v, value) in h {
+                assert_eq!(value.as_deref(), Some(&version_bytes(*v)[..]));
+                seen += 1;
+            }
+            true
+        });
+        assert_eq!(seen, 100);
+        // A pinned old version is made whole before what it leans on goes.
+        assert!(s.apply_keeping(b"doc", 101, Some(Arc::from(&version_bytes(101)[..])), 100, 1, &[40]).is_some());
+        assert_eq!(&*s.get(b"doc", 40).unwrap().1, &version_bytes(40)[..]);
+        assert_eq!(&*s.get(b"doc", 101).unwrap().1, &version_bytes(101)[..]);
+        assert!(s.get(b"doc", 60).map(|(v, _)| v) != Some(60), "version 60 went");
     }
 }
