@@ -54,13 +54,16 @@ proptest! {
     }
 }
 
+/// A key's versions in the model: (version, value or a delete).
+type History = Vec<(u64, Option<Vec<u8>>)>;
+
 /// A value of `len` bytes derived from `seed`, mostly equal to the one from
 /// `seed - 1` (one byte changes), so that older versions become back deltas.
 fn value_of(seed: u8, len: usize) -> Vec<u8> {
     let mut v: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
     let at = seed as usize % len;
     v[at] = seed;
-    if seed % 5 == 0 {
+    if seed.is_multiple_of(5) {
         v.truncate(len - 1 - (seed as usize % 3));
     }
     v
@@ -78,7 +81,7 @@ proptest! {
         pins in prop::collection::vec(1u64..150, 0..3),
     ) {
         let store = Store::with_back_deltas_from(1);
-        let mut model: BTreeMap<u8, Vec<(u64, Option<Vec<u8>>)>> = BTreeMap::new();
+        let mut model: BTreeMap<u8, History> = BTreeMap::new();
         for (i, (k, seed, delete)) in ops.iter().enumerate() {
             let version = i as u64 + 1;
             let oldest = protect.min(version - 1);
