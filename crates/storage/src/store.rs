@@ -30,29 +30,60 @@ use crate::SnapshotTracker;
 /// A stored value: immutable bytes shared between the store and readers.
 pub type Value = Arc<[u8]>;
 
+/// One version of a key: 24 bytes, as when every version was whole — a
+/// back delta is told by the top bit of `version`, and its `prefix`,
+/// `suffix` and middle bytes are the bytes of `value`.
 struct Version {
     version: u64,
-    held: Held,
+    /// `None` is a tombstone.
+    value: Option<Value>,
 }
 
+/// The top bit of [`Version::version`]: the version is held as a back delta.
+const BACK: u64 = 1 << 63;
+
+// Every key pays for its versions: a back delta must not make them larger.
+const _: () = assert!(std::mem::size_of::<Version>() == 24);
+
 /// How a version's bytes are held.
-enum Held {
+enum Held<'a> {
     /// Whole; `None` is a tombstone. A chain's newest version is always whole.
-    Whole(Option<Value>),
+    Whole(&'a Option<Value>),
     /// The next newer version's bytes with `[prefix, len - suffix)` replaced
     /// by `middle`: an older version of a large value that differs from the
     /// one after it in a short stretch (a document edited at one path) costs
     /// what differs, not a copy (see [`Store::with_back_deltas_from`]).
-    Back { prefix: u32, suffix: u32, middle: Box<[u8]> },
+    Back { prefix: usize, suffix: usize, middle: &'a [u8] },
 }
 
-impl Held {
-    /// The bytes this holds in memory.
-    fn len(&self) -> i64 {
-        match self {
-            Held::Whole(v) => len_of(v),
-            Held::Back { middle, .. } => middle.len() as i64,
+impl Version {
+    fn whole(version: u64, value: Option<Value>) -> Version {
+        Version { version, value }
+    }
+    fn back(version: u64, prefix: usize, suffix: usize, middle: &[u8]) -> Version {
+        let mut bytes = Vec::with_capacity(8 + middle.len());
+        bytes.extend_from_slice(&(prefix as u32).to_le_bytes());
+        bytes.extend_from_slice(&(suffix as u32).to_le_bytes());
+        bytes.extend_from_slice(middle);
+        Version { version: version | BACK, value: Some(Arc::from(bytes)) }
+    }
+    fn version(&self) -> u64 {
+        self.version & !BACK
+    }
+    fn is_back(&self) -> bool {
+        self.version & BACK != 0
+    }
+    fn held(&self) -> Held<'_> {
+        if !self.is_back() {
+            return Held::Whole(&self.value);
         }
+        let b = self.value.as_deref().expect("a back delta has bytes");
+        let word = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes")) as usize;
+        Held::Back { prefix: word(0), suffix: word(4), middle: &b[8..] }
+    }
+    /// The bytes this holds in memory.
+    fn held_len(&self) -> i64 {
+        len_of(&self.value)
     }
 }
 
@@ -65,15 +96,14 @@ const BACK_RUN: usize = 32;
 /// The value of version `i` of a chain (`None`: a tombstone), applying the
 /// back deltas between it and the nearest whole version after it.
 fn value_at(versions: &[Version], i: usize) -> Option<Value> {
-    let whole = (i..versions.len()).find(|&j| matches!(versions[j].held, Held::Whole(_))).expect("a chain's newest version is whole");
-    let Held::Whole(v) = &versions[whole].held else { unreachable!() };
+    let whole = (i..versions.len()).find(|&j| !versions[j].is_back()).expect("a chain's newest version is whole");
+    let Held::Whole(v) = versions[whole].held() else { unreachable!() };
     if whole == i {
         return v.clone();
     }
     let mut cur: Vec<u8> = v.as_deref().expect("a back delta's newer version is a value").to_vec();
     for k in (i..whole).rev() {
-        let Held::Back { prefix, suffix, middle } = &versions[k].held else { unreachable!() };
-        let (p, s) = (*prefix as usize, *suffix as usize);
+        let Held::Back { prefix: p, suffix: s, middle } = versions[k].held() else { unreachable!() };
         let mut next = Vec::with_capacity(p + middle.len() + s);
         next.extend_from_slice(&cur[..p]);
         next.extend_from_slice(middle);
@@ -111,8 +141,8 @@ struct Chain {
 impl Chain {
     fn read(&self, snapshot: u64) -> Option<(u64, Option<Value>)> {
         let versions = self.versions.lock();
-        let i = versions.iter().rposition(|v| v.version <= snapshot)?;
-        Some((versions[i].version, value_at(&versions, i)))
+        let i = versions.iter().rposition(|v| v.version() <= snapshot)?;
+        Some((versions[i].version(), value_at(&versions, i)))
     }
 }
 
@@ -230,8 +260,8 @@ impl Store {
         let chain = self.points.get(key)?;
         let versions = chain.versions.lock();
         let snapshot = tracker.visible();
-        let i = versions.iter().rposition(|v| v.version <= snapshot)?;
-        value_at(&versions, i).map(|value| (versions[i].version, value))
+        let i = versions.iter().rposition(|v| v.version() <= snapshot)?;
+        value_at(&versions, i).map(|value| (versions[i].version(), value))
     }
 
     /// Calls `f` with the value of `key` at the newest visible version while
@@ -241,16 +271,16 @@ impl Store {
         let chain = self.points.get(key)?;
         let versions = chain.versions.lock();
         let snapshot = tracker.visible();
-        let i = versions.iter().rposition(|v| v.version <= snapshot)?;
-        match &versions[i].held {
-            Held::Whole(v) => v.as_deref().map(|bytes| f(versions[i].version, bytes)),
-            Held::Back { .. } => value_at(&versions, i).map(|bytes| f(versions[i].version, &bytes)),
+        let i = versions.iter().rposition(|v| v.version() <= snapshot)?;
+        match versions[i].held() {
+            Held::Whole(v) => v.as_deref().map(|bytes| f(versions[i].version(), bytes)),
+            Held::Back { .. } => value_at(&versions, i).map(|bytes| f(versions[i].version(), &bytes)),
         }
     }
 
     /// The newest version written to `key`, tombstones included; 0 if never.
     pub fn latest_version(&self, key: &[u8]) -> u64 {
-        self.points.get(key).and_then(|c| c.versions.lock().last().map(|v| v.version)).unwrap_or(0)
+        self.points.get(key).and_then(|c| c.versions.lock().last().map(|v| v.version())).unwrap_or(0)
     }
 
     /// The newest version written to any key in `[start, end)`.
@@ -258,7 +288,7 @@ impl Store {
         let mut max = 0;
         for entry in self.ordered.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded))) {
             if let Some(v) = entry.value().versions.lock().last() {
-                max = max.max(v.version);
+                max = max.max(v.version());
             }
         }
         max
@@ -292,53 +322,49 @@ impl Store {
             }
         };
         let mut versions = chain.versions.lock();
-        debug_assert!(versions.last().is_none_or(|v| v.version < version));
+        debug_assert!(versions.last().is_none_or(|v| v.version() < version));
         if let Some(last) = versions.last() {
             // The newest version becomes history: as a back delta over the
             // new one when that saves half of it (and the run of deltas
             // before it is short).
-            let n = last.held.len();
-            let back = match (&last.held, &value) {
-                (Held::Whole(Some(old)), Some(new)) if self.back_deltas_from > 0 && old.len() >= self.back_deltas_from => {
+            let n = last.held_len();
+            let back = match (&last.value, &value) {
+                (Some(old), Some(new)) if !last.is_back() && self.back_deltas_from > 0 && old.len() >= self.back_deltas_from => {
                     let (p, s) = shared_ends(old, new);
-                    let run = versions.iter().rev().skip(1).take_while(|v| matches!(v.held, Held::Back { .. })).count();
-                    ((p + s) * 2 >= old.len() && run < BACK_RUN).then(|| Held::Back {
-                        prefix: p as u32,
-                        suffix: s as u32,
-                        middle: old[p..old.len() - s].into(),
-                    })
+                    let run = versions.iter().rev().skip(1).take_while(|v| v.is_back()).count();
+                    ((p + s) * 2 >= old.len() && run < BACK_RUN).then(|| Version::back(last.version(), p, s, &old[p..old.len() - s]))
                 }
                 _ => None,
             };
             if let Some(back) = back {
-                versions.last_mut().expect("checked").held = back;
+                *versions.last_mut().expect("checked") = back;
             }
             self.live_bytes.fetch_sub(n, Ordering::Relaxed);
             self.history_versions.fetch_add(1, Ordering::Relaxed);
-            self.history_bytes.fetch_add(versions.last().expect("checked").held.len(), Ordering::Relaxed);
+            self.history_bytes.fetch_add(versions.last().expect("checked").held_len(), Ordering::Relaxed);
         }
         self.live_bytes.fetch_add(len_of(&value), Ordering::Relaxed);
-        versions.push(Version { version, held: Held::Whole(value) });
+        versions.push(Version::whole(version, value));
         // A reader at `oldest_needed` (0: none) or later sees the newest
         // version <= oldest_needed or a newer one: everything before that
         // one may go, the newest `keep` and the pinned ones excepted.
         let mut cut = 0;
         if oldest_needed > 0 && versions.len() > keep {
-            let needed = versions.iter().rposition(|v| v.version <= oldest_needed).unwrap_or(0);
+            let needed = versions.iter().rposition(|v| v.version() <= oldest_needed).unwrap_or(0);
             cut = needed.min(versions.len() - keep);
         }
         let mut whole_from = None;
         if cut > 0 {
-            let pinned: SmallVec<[usize; 4]> = pins.iter().filter_map(|p| versions.iter().rposition(|v| v.version <= *p)).filter(|i| *i < cut).collect();
+            let pinned: SmallVec<[usize; 4]> = pins.iter().filter_map(|p| versions.iter().rposition(|v| v.version() <= *p)).filter(|i| *i < cut).collect();
             let last_dropped = (0..cut).rev().find(|i| !pinned.contains(i));
             if let Some(last) = last_dropped {
-                whole_from = Some(versions[last + 1].version);
+                whole_from = Some(versions[last + 1].version());
                 // A kept version held as a delta over one that goes is made whole first.
                 for &i in &pinned {
-                    if matches!(versions[i].held, Held::Back { .. }) {
-                        let whole = Held::Whole(value_at(&versions, i));
-                        self.history_bytes.fetch_add(whole.len() - versions[i].held.len(), Ordering::Relaxed);
-                        versions[i].held = whole;
+                    if versions[i].is_back() {
+                        let whole = Version::whole(versions[i].version(), value_at(&versions, i));
+                        self.history_bytes.fetch_add(whole.held_len() - versions[i].held_len(), Ordering::Relaxed);
+                        versions[i] = whole;
                     }
                 }
                 let (mut n, mut bytes, mut i) = (0, 0, 0);
@@ -347,7 +373,7 @@ impl Store {
                     i += 1;
                     if gone {
                         n += 1;
-                        bytes += v.held.len();
+                        bytes += v.held_len();
                     }
                     !gone
                 });
@@ -355,7 +381,7 @@ impl Store {
                 self.history_bytes.fetch_sub(bytes, Ordering::Relaxed);
             }
         }
-        let only_tombstone = versions.len() == 1 && matches!(versions[0].held, Held::Whole(None)) && versions[0].version <= oldest_needed;
+        let only_tombstone = versions.len() == 1 && matches!(versions[0].held(), Held::Whole(None)) && versions[0].version() <= oldest_needed;
         drop(versions);
         if only_tombstone {
             // Nobody can see anything but "absent": the key can go. Its last
@@ -374,7 +400,7 @@ impl Store {
             if versions.len() >= n
                 && let Some(oldest) = versions.first()
             {
-                f(entry.key(), oldest.version);
+                f(entry.key(), oldest.version());
             }
         }
     }
@@ -393,7 +419,7 @@ impl Store {
     /// Removes `key` outright if its newest version is still `version` (used
     /// to purge expired entries). Returns whether it did.
     pub fn remove_if_latest(&self, key: &[u8], version: u64) -> bool {
-        let latest = self.points.get(key).and_then(|c| c.versions.lock().last().map(|v| v.version));
+        let latest = self.points.get(key).and_then(|c| c.versions.lock().last().map(|v| v.version()));
         if latest == Some(version) {
             self.remove(key);
             return true;
@@ -404,9 +430,9 @@ impl Store {
     fn remove(&self, key: &[u8]) {
         if let Some((k, chain)) = self.points.remove(key) {
             let versions = chain.versions.lock();
-            let newest = versions.last().map_or(0, |v| v.held.len());
+            let newest = versions.last().map_or(0, |v| v.held_len());
             let older = versions.len().saturating_sub(1) as i64;
-            let older_bytes: i64 = versions.iter().rev().skip(1).map(|v| v.held.len()).sum();
+            let older_bytes: i64 = versions.iter().rev().skip(1).map(|v| v.held_len()).sum();
             self.live_keys.fetch_sub(1, Ordering::Relaxed);
             self.live_bytes.fetch_sub(k.len() as i64 + newest, Ordering::Relaxed);
             self.history_versions.fetch_sub(older, Ordering::Relaxed);
@@ -474,15 +500,14 @@ impl Store {
         for entry in self.ordered.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded))) {
             buf.clear();
             let versions = entry.value().versions.lock();
-            let n = versions.iter().rposition(|v| v.version <= snapshot).map_or(0, |i| i + 1);
+            let n = versions.iter().rposition(|v| v.version() <= snapshot).map_or(0, |i| i + 1);
             // Newest first, so each back delta applies to the value just made.
             let mut next: Option<Value> = None;
             for i in (0..versions.len()).rev() {
-                let value = match &versions[i].held {
+                let value = match versions[i].held() {
                     Held::Whole(v) => v.clone(),
-                    Held::Back { prefix, suffix, middle } => {
+                    Held::Back { prefix: p, suffix: s, middle } => {
                         let newer = next.as_deref().expect("a back delta's newer version is a value");
-                        let (p, s) = (*prefix as usize, *suffix as usize);
                         let mut v = Vec::with_capacity(p + middle.len() + s);
                         v.extend_from_slice(&newer[..p]);
                         v.extend_from_slice(middle);
@@ -491,7 +516,7 @@ impl Store {
                     }
                 };
                 if i < n {
-                    buf.push((versions[i].version, value.clone()));
+                    buf.push((versions[i].version(), value.clone()));
                 }
                 next = value;
             }
