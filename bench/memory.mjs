@@ -36,6 +36,7 @@
 //    BENCH_MEMORY_OVERWRITES times in all (default 1,000,000; key w % 100
 //    at overwrite w) with 100-character values, kv.put each, in: in-mem
 //    memory with history 'all' (the default), { keep: 1 } and { keep: 10 },
+//    durable { keep: 1 },
 //    and durable buffered; beside an empty memory and an empty durable
 //    database (open, one run begun). Printed: RSS, its distance from the
 //    empty database's, and db.stats().memory (keys, liveBytes,
@@ -162,7 +163,10 @@ function openLib(lib, mode, mods, history) {
   if (lib === 'in-mem') {
     const { Database } = mods
     const dir = mode === 'memory' ? null : tmp('inmem')
-    const db = dir === null ? Database.open(history === undefined ? undefined : { history }) : Database.open(dir, { durability: 'buffered' })
+    const db =
+      dir === null
+        ? Database.open(history === undefined ? undefined : { history })
+        : Database.open(dir, history === undefined ? { durability: 'buffered' } : { durability: 'buffered', history })
     const run = db.runs.begin({ name: 'memory' })
     return {
       db,
@@ -240,6 +244,7 @@ const OVERWRITE_CASES = [
   { id: 'overwrite memory keep 1', mode: 'memory', history: { keep: 1 }, label: 'memory { keep: 1 }' },
   { id: 'overwrite memory keep 10', mode: 'memory', history: { keep: 10 }, label: 'memory { keep: 10 }' },
   { id: 'overwrite buffered', mode: 'buffered', label: 'durable buffered' },
+  { id: 'overwrite buffered keep 1', mode: 'buffered', history: { keep: 1 }, label: 'durable { keep: 1 }' },
 ]
 
 /** What a child reports: its RSS before and after, by kind, and its checks. */
@@ -486,6 +491,7 @@ const bounded = (id, name, whyNot) => {
   )
 }
 bounded('overwrite memory keep 1', "memory { keep: 1 }: RSS bounded by live data plus a fixed overhead (≤ 64 MiB above an empty database's RSS)")
+bounded('overwrite buffered keep 1', "durable { keep: 1 }: RSS bounded by live data plus a fixed overhead (≤ 64 MiB above an empty durable database's RSS)")
 bounded(
   'overwrite buffered',
   "durable: bounded, RSS ≤ 64 MiB above an empty durable database's (SPEC §17)",

@@ -94,6 +94,7 @@ describe('bench/memory.mjs', () => {
       'overwrite memory keep 1',
       'overwrite memory keep 10',
       'overwrite buffered',
+      'overwrite buffered keep 1',
     ])
     for (const x of json.overwrite) {
       expect(x.rssBytes, x.id).toBeGreaterThan(0)
@@ -106,6 +107,7 @@ describe('bench/memory.mjs', () => {
     expect(history('overwrite buffered')).toBe(5000)
     expect(history('overwrite memory keep 1')).toBeLessThanOrEqual(200)
     expect(history('overwrite memory keep 10')).toBeLessThanOrEqual(1000)
+    expect(history('overwrite buffered keep 1')).toBeLessThanOrEqual(200)
 
     // What it measured is correct, and each check ran.
     const ran = (c: string): string[] => json.checks.filter((k) => k.case === c).map((k) => k.check)
@@ -115,7 +117,7 @@ describe('bench/memory.mjs', () => {
     for (const c of ['overwrite memory all', 'overwrite buffered']) {
       expect(ran(c), c).toEqual(['every key holds the last value written', expect.stringMatching(/^replay at version \d+ \(after the first writes\) reads the first values$/), 'stats().memory counts the keys'])
     }
-    for (const c of ['overwrite memory keep 1', 'overwrite memory keep 10']) {
+    for (const c of ['overwrite memory keep 1', 'overwrite memory keep 10', 'overwrite buffered keep 1']) {
       expect(ran(c), c).toEqual(['every key holds the last value written', 'the horizon is past the first writes, and replay before it is NotFoundError', 'stats().memory counts the keys'])
     }
     for (const k of json.checks) expect(k.ok, `${k.case}: ${k.check}: ${k.detail}`).toBe(true)
@@ -125,6 +127,7 @@ describe('bench/memory.mjs', () => {
       'in-mem memory: 2,000 keys × 100-byte values, RSS ≤ 2.0 × raw',
       'in-mem durable buffered: 2,000 keys × 100-byte values, RSS ≤ 2.0 × raw',
       "memory { keep: 1 }: RSS bounded by live data plus a fixed overhead (≤ 64 MiB above an empty database's RSS)",
+      "durable { keep: 1 }: RSS bounded by live data plus a fixed overhead (≤ 64 MiB above an empty durable database's RSS)",
       "durable: bounded, RSS ≤ 64 MiB above an empty durable database's (SPEC §17)",
     ])
     for (const t of json.targets) expect(r.stdout).toContain(`${t.pass ? 'PASS' : 'FAIL'}  ${t.target} — ${t.value}`)
