@@ -28,19 +28,16 @@ export interface OpTarget {
 }
 
 /**
- * The database's single operations: each call on the native
- * single-operation handle is its own transaction, committed (and re-run on a
- * conflict) inside that one native call.
+ * The one way a facade's call reaches a native transaction handle: the run
+ * is checked, the call made, an engine error translated. Subclasses say
+ * which handle.
  * @internal
  */
-export class DbOps implements OpTarget {
-  readonly #single: NativeTransaction
-  constructor(
-    native: NativeDatabase,
-    readonly io: Io,
-  ) {
-    this.#single = native.singleOperations()
-  }
+abstract class NativeOps implements OpTarget {
+  constructor(readonly io: Io) {}
+
+  /** The handle the next call goes to. */
+  protected abstract handle(): NativeTransaction
 
   read<T>(run: string, fn: (tx: NativeTransaction) => T): T {
     runBytes(run)
@@ -52,37 +49,44 @@ export class DbOps implements OpTarget {
   }
 
   unscoped<T>(fn: (tx: NativeTransaction) => T): T {
+    const tx = this.handle()
     try {
-      return fn(this.#single)
+      return fn(tx)
     } catch (e) {
       throw translate(e)
     }
   }
 }
 
-/** @internal */
-export class TxOps implements OpTarget {
+/**
+ * The database's single operations: each call on the native
+ * single-operation handle is its own transaction, committed (and re-run on a
+ * conflict) inside that one native call.
+ * @internal
+ */
+export class DbOps extends NativeOps {
+  readonly #single: NativeTransaction
+  constructor(native: NativeDatabase, io: Io) {
+    super(io)
+    this.#single = native.singleOperations()
+  }
+
+  protected handle(): NativeTransaction {
+    return this.#single
+  }
+}
+
+/** A transaction's operations: calls go to its leased native transaction. @internal */
+export class TxOps extends NativeOps {
   constructor(
     private readonly lease: TxLease,
-    readonly io: Io,
-  ) {}
-
-  read<T>(run: string, fn: (tx: NativeTransaction) => T): T {
-    runBytes(run)
-    return this.unscoped(fn)
+    io: Io,
+  ) {
+    super(io)
   }
 
-  write<T>(run: string, fn: (tx: NativeTransaction) => T): T {
-    return this.read(run, fn)
-  }
-
-  unscoped<T>(fn: (tx: NativeTransaction) => T): T {
-    const tx = this.lease.tx
-    try {
-      return fn(tx)
-    } catch (e) {
-      throw translate(e)
-    }
+  protected handle(): NativeTransaction {
+    return this.lease.tx
   }
 }
 
