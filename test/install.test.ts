@@ -11,7 +11,7 @@
 // packages are not published, and npm skips those optional dependencies as it
 // does for a user on another platform.
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process'
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { delimiter, join, resolve } from 'node:path'
 import { readNapiConfig } from '@napi-rs/cli'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -58,11 +58,26 @@ function consumerTsc(...files: string[]): string[] {
 }
 
 /** PATH without any directory that holds cargo or rustc. */
+/**
+ * PATH without a Rust toolchain. A directory holding `cargo` or `rustc`
+ * goes, unless it also holds what the install needs (`node`, `npm`): Debian's
+ * rustc lives in /usr/bin beside them, so that one is replaced by a
+ * directory of links to everything in it but the Rust tools.
+ */
 function pathWithoutRust(): string {
   const exe = windows ? ['cargo.exe', 'rustc.exe'] : ['cargo', 'rustc']
+  const needed = windows ? ['node.exe', 'npm.cmd'] : ['node', 'npm']
+  const rust = /^(cargo|rustc|rustdoc|rustup|rust-gdb|rust-lldb|rustfmt|clippy-driver|cargo-.*)(\.exe)?$/
   return (process.env.PATH ?? '')
     .split(delimiter)
-    .filter((d) => d && !exe.some((e) => existsSync(join(d, e))))
+    .flatMap((d) => {
+      if (!d || !exe.some((e) => existsSync(join(d, e)))) return d ? [d] : []
+      if (windows || !needed.some((e) => existsSync(join(d, e)))) return []
+      const shadow = join(makeTmpDir('path-without-rust'), 'bin')
+      mkdirSync(shadow)
+      for (const name of readdirSync(d)) if (!rust.test(name)) symlinkSync(join(d, name), join(shadow, name))
+      return [shadow]
+    })
     .join(delimiter)
 }
 
