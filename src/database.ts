@@ -247,6 +247,8 @@ export interface Stats {
     historyBytes: number
     /** Runs whose history starts after their first commit (`history: { keep }`). */
     runsWithHorizon: number
+    /** About the bytes the secondary indexes hold: each vector graph's vectors and links, and its node table (an estimate from their sizes). */
+    indexBytes: number
   }
   /** While this handle serves other processes (`db.serve()`): its connections, requests, bytes and latency by operation; else `null`. */
   server: ServerStats | null

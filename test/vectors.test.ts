@@ -239,6 +239,18 @@ describe('the HNSW graph', () => {
   const ids = (hits: { id: string }[]): string[] => hits.map((h) => h.id)
   const recall = (a: string[], truth: string[]): number => a.filter((id) => truth.includes(id)).length / truth.length
 
+  it('stats().memory counts the graph while it exists (indexBytes)', () => {
+    const before = db.stats().memory.indexBytes
+    fill('euclidean', 7)
+    const held = db.stats().memory.indexBytes - before
+    // At least the vectors themselves (the graph keeps a copy of each), and
+    // not more than a few times that with links and metadata.
+    expect(held).toBeGreaterThan(N * D * 4)
+    expect(held).toBeLessThan(N * D * 4 * 10)
+    db.vectors.drop(run, 'g')
+    expect(db.stats().memory.indexBytes).toBe(before)
+  })
+
   it('finds what the exact scan finds, with the same scores, in every metric', () => {
     for (const metric of ['cosine', 'dot', 'euclidean'] as const) {
       db.vectors.drop(run, 'g')

@@ -91,6 +91,11 @@ pub trait SecondaryIndex: Any + Send + Sync {
     fn maintain(&self, _now: u64) -> usize {
         0
     }
+
+    /// The bytes it holds in memory, about (for `stats().memory`).
+    fn memory_bytes(&self) -> u64 {
+        0
+    }
 }
 
 /// A primitive's state inside one transaction (JSON: the documents touched

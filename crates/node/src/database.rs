@@ -353,6 +353,7 @@ impl NativeDatabase {
                 "historyVersions": s.memory.history_versions,
                 "historyBytes": s.memory.history_bytes,
                 "runsWithHorizon": s.runs_with_horizon,
+                "indexBytes": s.index_bytes,
             },
             "maintenance": {
                 "rounds": s.maintenance.rounds,

@@ -91,6 +91,8 @@ pub struct Stats {
     pub memory: in_mem_storage::Memory,
     /// Runs whose history no longer reaches their start (`history_keep`).
     pub runs_with_horizon: usize,
+    /// The secondary indexes' bytes in memory, about (the vector graphs).
+    pub index_bytes: u64,
 }
 
 /// The background maintenance thread (TTL purge, dropping deleted runs,
@@ -1149,6 +1151,7 @@ impl Engine {
             maintenance: self.maintenance.stats.lock().clone(),
             memory: self.store.memory(),
             runs_with_horizon: self.horizons.lock().len(),
+            index_bytes: self.indexes.iter().map(|i| i.memory_bytes()).sum(),
         }
     }
 

@@ -288,6 +288,17 @@ impl Graph {
     }
 }
 
+/// About the heap bytes of a decoded metadata value.
+fn json_size(v: &Doc) -> usize {
+    match v {
+        Doc::String(s) => 32 + s.as_bytes().len(),
+        Doc::Binary(b) => 32 + b.len(),
+        Doc::Array(a) => 32 + a.iter().map(json_size).sum::<usize>(),
+        Doc::Map(m) => 32 + m.iter().map(|(k, v)| json_size(k) + json_size(v)).sum::<usize>(),
+        _ => 32,
+    }
+}
+
 /// Scales `v` to unit length (a zero vector stays zero: its cosine with
 /// anything is 0, as the exact score has it).
 fn to_unit(v: &mut [f32]) {
@@ -445,6 +456,21 @@ impl SecondaryIndex for VectorIndex {
                 g.retire(oldest_needed);
             }
         }
+    }
+
+    fn memory_bytes(&self) -> u64 {
+        let graphs = self.graphs.lock();
+        graphs
+            .values()
+            .map(|g| {
+                // Each vector in the graph: its components and about 160 bytes
+                // of links; usearch's own memory_usage() counts what it
+                // reserved (16 MB for a collection of one), not what it holds.
+                let graph = g.index.size() * (g.config.dimension as usize * 4 + 160);
+                let nodes: usize = g.nodes.values().map(|n| std::mem::size_of::<Node>() + 16 + n.id.len() + json_size(&n.meta)).sum();
+                (graph + nodes + g.current.len() * 48) as u64
+            })
+            .sum()
     }
 
     fn save(&self, dir: &Path) -> Result<()> {
