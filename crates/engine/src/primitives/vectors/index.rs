@@ -63,8 +63,11 @@ pub(crate) type Accept<'a> = dyn Fn(&[u8], &Doc) -> bool + 'a;
 /// without a predicate (asking for that many more results).
 const PLAIN_REMOVED_MAX: usize = 64;
 
-/// Concurrent searches the graph has contexts for.
-const THREADS: usize = 64;
+/// Concurrent searches the graph has contexts for: one, since every search
+/// and write of a graph holds [`VectorIndex`]'s lock. Each context costs
+/// memory whatever the collection's size (64 of them: about 1 MB a
+/// collection).
+const THREADS: usize = 1;
 
 /// One version of one vector in the graph.
 struct Node {
