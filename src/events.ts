@@ -5,7 +5,7 @@
 import { checkOptions, describe } from './options.js'
 import { type Storable, type Value, encode } from './codec.js'
 import { InvalidArgumentError } from './errors.js'
-import { type OpTarget, readAnswer } from './ops.js'
+import type { OpTarget } from './ops.js'
 
 /** What {@link Events.append} returns. */
 export interface Appended {
@@ -88,8 +88,7 @@ export class Events {
   /** The event at `sequence`, or `undefined`. */
   get(run: string, sequence: number): Event | undefined {
     const s = seq('sequence', sequence) as number
-    const io = this.target.io
-    return this.target.read(run, (tx) => readAnswer<Event>(io, (buf) => tx.eventsGetInto(buf, run, s)))
+    return this.target.answer<Event>(run, (tx, buf) => tx.eventsGetInto(buf, run, s))
   }
 
   /** Events in sequence order from `from` (inclusive) to `to` (exclusive), optionally of one type. */
@@ -100,8 +99,7 @@ export class Events {
     const to = seq('to', opts.to)
     const limit = seq('limit', opts.limit)
     if (opts.type !== undefined) checkType(opts.type)
-    const io = this.target.io
-    return this.target.read(run, (tx) => readAnswer<Event[]>(io, (buf) => tx.eventsRangeInto(buf, run, from, to, opts.type, limit)))!
+    return this.target.answer<Event[]>(run, (tx, buf) => tx.eventsRangeInto(buf, run, from, to, opts.type, limit))!
   }
 
   /** How many events the run's log holds. */
@@ -111,8 +109,7 @@ export class Events {
 
   /** The newest event, or `undefined` for an empty log. */
   head(run: string): Event | undefined {
-    const io = this.target.io
-    return this.target.read(run, (tx) => readAnswer<Event>(io, (buf) => tx.eventsHeadInto(buf, run)))
+    return this.target.answer<Event>(run, (tx, buf) => tx.eventsHeadInto(buf, run))
   }
 
   /** Recomputes the hash chain and names the first event that does not fit it. */

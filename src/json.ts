@@ -6,7 +6,7 @@ import { type Storable, type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError, translate } from './errors.js'
 import { IO_VALUE_OFFSET, TAG_JSON, readIntoIo } from './keys.js'
 import type { DbTarget } from './targets.js'
-import { type OpTarget, readAnswer } from './ops.js'
+import type { OpTarget } from './ops.js'
 import { checkOptions } from './options.js'
 
 /** Options of {@link Json.list}. */
@@ -64,8 +64,7 @@ export class Json {
         return len < 0 ? undefined : (decode(io.buf, IO_VALUE_OFFSET, IO_VALUE_OFFSET + len) as T)
       }
     }
-    const io = this.target.io
-    return this.target.read(run, (tx) => readAnswer<T>(io, (buf) => tx.jsonGetInto(buf, run, doc, path)))
+    return this.target.answer<T>(run, (tx, buf) => tx.jsonGetInto(buf, run, doc, path))
   }
 
   /** Removes the value at `path` (`$`: the whole document); whether there was one. */

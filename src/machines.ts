@@ -7,7 +7,7 @@
 import { checkOptions } from './options.js'
 import { type Storable, type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError } from './errors.js'
-import { type OpTarget, readAnswer } from './ops.js'
+import type { OpTarget } from './ops.js'
 
 /** An object value: the context of an instance, or the payload of an event. */
 export type MachineContext = { [key: string]: Value }
@@ -349,8 +349,7 @@ export class Machines {
   /** The instance, or `undefined`. */
   get<C = MachineContext>(run: string, id: string): MachineInstance<C> | undefined {
     str('an instance id', id)
-    const io = this.target.io
-    return this.target.read(run, (tx) => readAnswer<MachineInstance<C>>(io, (buf) => tx.machinesGetInto(buf, run, id)))
+    return this.target.answer<MachineInstance<C>>(run, (tx, buf) => tx.machinesGetInto(buf, run, id))
   }
 
   /** The run's instances in id order, optionally only one machine's or those in one state. */
@@ -359,8 +358,7 @@ export class Machines {
     checkOptions(o, ['machine', 'state'], 'list options')
     const machine = optStr('machine', o.machine)
     const state = optStr('state', o.state)
-    const io = this.target.io
-    return this.target.read(run, (tx) => readAnswer<MachineInstance<C>[]>(io, (buf) => tx.machinesListInto(buf, run, machine, state)))!
+    return this.target.answer<MachineInstance<C>[]>(run, (tx, buf) => tx.machinesListInto(buf, run, machine, state))!
   }
 }
 

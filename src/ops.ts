@@ -25,6 +25,8 @@ export interface OpTarget {
   write<T>(run: string, fn: (tx: NativeTransaction) => T): T
   /** Runs a database-wide read or write (no run), as `write` does. */
   unscoped<T>(fn: (tx: NativeTransaction) => T): T
+  /** Runs a read whose answer the native side writes into the I/O buffer (see {@link readAnswer}). */
+  answer<T>(run: string, read: (tx: NativeTransaction, buf: Buffer) => number): T | undefined
 }
 
 /**
@@ -46,6 +48,10 @@ abstract class NativeOps implements OpTarget {
 
   write<T>(run: string, fn: (tx: NativeTransaction) => T): T {
     return this.read(run, fn)
+  }
+
+  answer<T>(run: string, read: (tx: NativeTransaction, buf: Buffer) => number): T | undefined {
+    return this.read(run, (tx) => readAnswer<T>(this.io, (buf) => read(tx, buf)))
   }
 
   unscoped<T>(fn: (tx: NativeTransaction) => T): T {

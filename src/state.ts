@@ -7,7 +7,7 @@ import { type Storable, type Value, encode } from './codec.js'
 import { ConflictError, InvalidArgumentError, translate } from './errors.js'
 import { TAG_STATE, readIntoIo } from './keys.js'
 import { versionedAt } from './kv.js'
-import { type OpTarget, readAnswer } from './ops.js'
+import type { OpTarget } from './ops.js'
 import type { DbTarget } from './targets.js'
 
 /** A cell's value with its version and write time. */
@@ -85,8 +85,7 @@ export class State {
       }
       return len < 0 ? undefined : versionedAt<T>(io.buf, len)
     }
-    const io = this.target.io
-    return this.target.read(run, (tx) => readAnswer<Cell<T>>(io, (buf) => tx.stateGetInto(buf, run, name)))
+    return this.target.answer<Cell<T>>(run, (tx, buf) => tx.stateGetInto(buf, run, name))
   }
 
   /** Writes unconditionally (creating the cell at version 1); returns the new version. */
@@ -140,8 +139,7 @@ export class State {
 
   /** Every cell of the run, by name. */
   list(run: string): NamedCell[] {
-    const io = this.target.io
-    return this.target.read(run, (tx) => readAnswer<NamedCell[]>(io, (buf) => tx.stateListInto(buf, run)))!
+    return this.target.answer<NamedCell[]>(run, (tx, buf) => tx.stateListInto(buf, run))!
   }
 }
 

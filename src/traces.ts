@@ -6,8 +6,7 @@
 import { checkOptions } from './options.js'
 import { type Value, encode } from './codec.js'
 import { InvalidArgumentError } from './errors.js'
-import type { NativeTransaction } from './native.js'
-import { type OpTarget, readAnswer } from './ops.js'
+import type { OpTarget } from './ops.js'
 import type { RunId } from './runs.js'
 
 /** A trace id: a UUIDv7 string, so ids sort in the order traces were recorded. */
@@ -249,12 +248,6 @@ export class Traces {
   /** @internal */
   constructor(private readonly target: OpTarget) {}
 
-  /** A list of traces the native side answers in the I/O buffer. */
-  #list(run: RunId, read: (tx: NativeTransaction, buf: Buffer) => number): Trace[] {
-    const io = this.target.io
-    return this.target.read(run, (tx) => readAnswer<Trace[]>(io, (buf) => read(tx, buf)))!
-  }
-
   /**
    * Records a trace; `data` must have the shape of its `type` (see {@link TraceDataMap}).
    * @returns its id
@@ -280,8 +273,7 @@ export class Traces {
   /** The trace, or `undefined` if the run has none with this id. */
   get(run: RunId, id: TraceId): Trace | undefined {
     checkId('id', id)
-    const io = this.target.io
-    return this.target.read(run, (tx) => readAnswer<Trace>(io, (buf) => tx.tracesGetInto(buf, run, id)))
+    return this.target.answer<Trace>(run, (tx, buf) => tx.tracesGetInto(buf, run, id))
   }
 
   /**
@@ -290,12 +282,12 @@ export class Traces {
    */
   children(run: RunId, id: TraceId): Trace[] {
     checkId('id', id)
-    return this.#list(run, (tx, buf) => tx.tracesChildrenInto(buf, run, id))
+    return this.target.answer<Trace[]>(run, (tx, buf) => tx.tracesChildrenInto(buf, run, id))!
   }
 
   /** The traces without a parent, in the order they were recorded. */
   roots(run: RunId): Trace[] {
-    return this.#list(run, (tx, buf) => tx.tracesRootsInto(buf, run))
+    return this.target.answer<Trace[]>(run, (tx, buf) => tx.tracesRootsInto(buf, run))!
   }
 
   /**
@@ -309,7 +301,7 @@ export class Traces {
   tree(run: RunId, id?: TraceId): TraceNode | TraceNode[]
   tree(run: RunId, id?: TraceId): TraceNode | TraceNode[] {
     if (id !== undefined) checkId('id', id)
-    const nodes = nest(this.#list(run, (tx, buf) => tx.tracesTreeInto(buf, run, id)))
+    const nodes = nest(this.target.answer<Trace[]>(run, (tx, buf) => tx.tracesTreeInto(buf, run, id))!)
     return id === undefined ? nodes : nodes[0]
   }
 
@@ -329,7 +321,7 @@ export class Traces {
     const since = wholeNumber('since', opts.since)
     const until = wholeNumber('until', opts.until)
     const limit = wholeNumber('limit', opts.limit)
-    return this.#list(run, (tx, buf) => tx.tracesQueryInto(buf, run, { type, tag, since, until, limit })) as Trace<T>[]
+    return this.target.answer<Trace[]>(run, (tx, buf) => tx.tracesQueryInto(buf, run, { type, tag, since, until, limit }))! as Trace<T>[]
   }
 }
 

@@ -14,7 +14,7 @@
  */
 import { type Storable, type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError } from './errors.js'
-import { type OpTarget, readAnswer } from './ops.js'
+import type { OpTarget } from './ops.js'
 import { checkOptions } from './options.js'
 
 /** How a collection scores a match; higher is better for all three. */
@@ -237,8 +237,7 @@ export class Vectors {
     }
     const q = vectorBytes(query)
     const f = filter === undefined ? undefined : Buffer.from(encode(filter))
-    const io = this.target.io
-    return this.target.read(run, (tx) => readAnswer<SearchHit<M>[]>(io, (buf) => tx.vectorsSearchInto(buf, run, collection, q, f, { k, ef, exact })))!
+    return this.target.answer<SearchHit<M>[]>(run, (tx, buf) => tx.vectorsSearchInto(buf, run, collection, q, f, { k, ef, exact }))!
   }
 }
 

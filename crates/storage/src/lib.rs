@@ -11,4 +11,4 @@ mod snapshots;
 mod store;
 
 pub use snapshots::{Snapshot, SnapshotTracker};
-pub use store::{Memory, Source, Store, Value};
+pub use store::{Memory, Source, Store, Value, shared_ends, splice};

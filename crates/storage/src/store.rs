@@ -103,14 +103,20 @@ fn value_at(versions: &[Version], i: usize) -> Option<Value> {
     }
     let mut cur: Vec<u8> = v.as_deref().expect("a back delta's newer version is a value").to_vec();
     for k in (i..whole).rev() {
-        let Held::Back { prefix: p, suffix: s, middle } = versions[k].held() else { unreachable!() };
-        let mut next = Vec::with_capacity(p + middle.len() + s);
-        next.extend_from_slice(&cur[..p]);
-        next.extend_from_slice(middle);
-        next.extend_from_slice(&cur[cur.len() - s..]);
-        cur = next;
+        let Held::Back { prefix, suffix, middle } = versions[k].held() else { unreachable!() };
+        cur = splice(&cur, prefix, suffix, middle);
     }
     Some(Arc::from(cur))
+}
+
+/// `base` with `[prefix, len - suffix)` replaced by `middle`: what a delta
+/// (a back delta here, a WAL delta in the engine) stands for.
+pub fn splice(base: &[u8], prefix: usize, suffix: usize, middle: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(prefix + middle.len() + suffix);
+    v.extend_from_slice(&base[..prefix]);
+    v.extend_from_slice(middle);
+    v.extend_from_slice(&base[base.len() - suffix..]);
+    v
 }
 
 /// How many leading and trailing bytes `a` and `b` share, the two not
@@ -506,13 +512,9 @@ impl Store {
             for i in (0..versions.len()).rev() {
                 let value = match versions[i].held() {
                     Held::Whole(v) => v.clone(),
-                    Held::Back { prefix: p, suffix: s, middle } => {
+                    Held::Back { prefix, suffix, middle } => {
                         let newer = next.as_deref().expect("a back delta's newer version is a value");
-                        let mut v = Vec::with_capacity(p + middle.len() + s);
-                        v.extend_from_slice(&newer[..p]);
-                        v.extend_from_slice(middle);
-                        v.extend_from_slice(&newer[newer.len() - s..]);
-                        Some(Arc::from(v))
+                        Some(Arc::from(splice(newer, prefix, suffix, middle)))
                     }
                 };
                 if i < n {

@@ -20,7 +20,7 @@
 use std::sync::Arc;
 
 use in_mem_core::{Error, Result};
-use in_mem_storage::Value;
+use in_mem_storage::{Value, shared_ends, splice};
 
 pub const KIND_COMMIT: u8 = 1;
 const OP_PUT: u8 = 1;
@@ -51,34 +51,11 @@ pub fn delta_of<'a>(old: &[u8], new: &'a [u8], base: u64) -> Option<Logged<'a>> 
     if new.len() < DELTA_FROM {
         return None;
     }
-    let most = old.len().min(new.len());
-    let prefix = common_prefix(&old[..most], &new[..most]);
-    let rest = most - prefix;
-    let suffix = common_suffix(&old[old.len() - rest..], &new[new.len() - rest..]);
+    let (prefix, suffix) = shared_ends(old, new);
     if (prefix + suffix) * 2 < new.len() {
         return None;
     }
     Some(Logged::Delta { base, prefix: prefix as u32, suffix: suffix as u32, middle: &new[prefix..new.len() - suffix] })
-}
-
-/// How many leading bytes `a` and `b` (of one length) share, compared 64
-/// bytes at a time, then byte by byte.
-fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    let mut i = 0;
-    while i + 64 <= a.len() && a[i..i + 64] == b[i..i + 64] {
-        i += 64;
-    }
-    i + a[i..].iter().zip(&b[i..]).take_while(|(x, y)| x == y).count()
-}
-
-/// How many trailing bytes `a` and `b` (of one length) share.
-fn common_suffix(a: &[u8], b: &[u8]) -> usize {
-    let n = a.len();
-    let mut i = 0;
-    while i + 64 <= n && a[n - i - 64..n - i] == b[n - i - 64..n - i] {
-        i += 64;
-    }
-    i + a[..n - i].iter().rev().zip(b[..n - i].iter().rev()).take_while(|(x, y)| x == y).count()
 }
 
 pub fn encode<'a>(out: &mut Vec<u8>, timestamp: u64, writes: impl ExactSizeIterator<Item = (&'a [u8], Logged<'a>)>) {
@@ -157,11 +134,7 @@ pub fn decode(
                 if prefix.checked_add(suffix).is_none_or(|n| n > old.len()) {
                     return Err(bad("a delta longer than its base"));
                 }
-                let mut v = Vec::with_capacity(prefix + middle.len() + suffix);
-                v.extend_from_slice(&old[..prefix]);
-                v.extend_from_slice(middle);
-                v.extend_from_slice(&old[old.len() - suffix..]);
-                Some(Arc::from(v))
+                Some(Arc::from(splice(&old, prefix, suffix, middle)))
             }
             _ => return Err(bad("unknown op")),
         };

@@ -747,8 +747,7 @@ impl Engine {
         let version = *last + 1;
         if let Some(wal) = &self.wal {
             let ts = now_ms();
-            let logged = self.logged(writes);
-            wal.append_with(version, |buf| commit_record::encode(buf, ts, logged.iter().map(|(k, l)| (*k, *l))))?;
+            wal.append_with(version, |buf| commit_record::encode(buf, ts, self.logged(writes)))?;
         }
         let oldest = self.tracker.oldest_needed();
         self.apply(version, writes, oldest);
@@ -764,36 +763,31 @@ impl Engine {
     /// How the log holds `writes`: a large value that mostly repeats the
     /// key's newest one as a delta over it (see `commit_record`), the rest
     /// as they are. Run data only, and a key written once in the commit (a
-    /// delta's base is the newest value before the commit).
-    fn logged<'a, K: AsRef<[u8]>>(&self, writes: &'a [(K, Option<Value>)]) -> Vec<(&'a [u8], commit_record::Logged<'a>)> {
+    /// delta's base is the newest value before the commit). Lazy: a commit
+    /// of small values allocates nothing here.
+    fn logged<'a, K: AsRef<[u8]>>(&'a self, writes: &'a [(K, Option<Value>)]) -> impl ExactSizeIterator<Item = (&'a [u8], commit_record::Logged<'a>)> {
         use commit_record::Logged;
-        // Keys written more than once in this commit (a set, past a few writes).
-        let twice: std::collections::HashSet<&[u8]> = if writes.len() > 16 {
-            let mut seen = std::collections::HashSet::with_capacity(writes.len());
-            writes.iter().map(|(k, _)| k.as_ref()).filter(|k| !seen.insert(*k)).collect()
-        } else {
-            Default::default()
+        // Keys written more than once in this commit, found at the first large value.
+        let twice: std::cell::OnceCell<std::collections::HashSet<&[u8]>> = std::cell::OnceCell::new();
+        let once = move |key: &[u8]| {
+            let twice = twice.get_or_init(|| {
+                let mut seen = std::collections::HashSet::with_capacity(writes.len());
+                writes.iter().map(|(k, _)| k.as_ref()).filter(|k| !seen.insert(*k)).collect()
+            });
+            !twice.contains(key)
         };
-        let once = |key: &[u8]| match writes.len() {
-            1 => true,
-            2..=16 => writes.iter().filter(|(k, _)| k.as_ref() == key).count() == 1,
-            _ => !twice.contains(key),
-        };
-        writes
-            .iter()
-            .map(|(k, v)| {
-                let key = k.as_ref();
-                let logged = match v {
-                    None => Logged::Delete,
-                    Some(new) if new.len() >= commit_record::DELTA_FROM && key[..16] != [0u8; 16] && once(key) => match self.store.read_any(key, u64::MAX) {
-                        Some((base, Some(old))) => commit_record::delta_of(&old, new, base).unwrap_or(Logged::Put(new)),
-                        _ => Logged::Put(new),
-                    },
-                    Some(new) => Logged::Put(new),
-                };
-                (key, logged)
-            })
-            .collect()
+        writes.iter().map(move |(k, v)| {
+            let key = k.as_ref();
+            let logged = match v {
+                None => Logged::Delete,
+                Some(new) if new.len() >= commit_record::DELTA_FROM && key[..16] != [0u8; 16] && once(key) => match self.store.read_any(key, u64::MAX) {
+                    Some((base, Some(old))) => commit_record::delta_of(&old, new, base).unwrap_or(Logged::Put(new)),
+                    _ => Logged::Put(new),
+                },
+                Some(new) => Logged::Put(new),
+            };
+            (key, logged)
+        })
     }
 
     /// Commits a transaction's write set through [`Engine::commit`].

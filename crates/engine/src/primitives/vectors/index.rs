@@ -247,6 +247,12 @@ impl Graph {
         Ok(Some(g))
     }
 
+    /// Whether the graph holds what a search at `snapshot` sees (it was
+    /// created by then, and has forgotten nothing that snapshot reads).
+    fn serves(&self, snapshot: u64) -> bool {
+        snapshot >= self.valid_from && snapshot >= self.retired_upto
+    }
+
     fn remove_current(&mut self, id: &[u8], version: u64) {
         self.newest = self.newest.max(version);
         if let Some(label) = self.current.remove(id) {
@@ -371,7 +377,7 @@ impl VectorIndex {
     pub(crate) fn admitted(&self, prefix: &[u8], snapshot: u64, admits: &dyn Fn(&Doc) -> bool) -> Option<Vec<Box<[u8]>>> {
         let graphs = self.graphs.lock();
         let g = graphs.get(prefix)?;
-        if snapshot < g.valid_from || snapshot < g.retired_upto {
+        if !g.serves(snapshot) {
             return None;
         }
         let visible = g.nodes.values().filter(|n| n.version <= snapshot && n.removed_at.is_none_or(|r| r > snapshot));
@@ -386,7 +392,7 @@ impl VectorIndex {
     pub(crate) fn search(&self, prefix: &[u8], snapshot: u64, query: &[f32], k: usize, ef: usize, accept: Option<&Accept<'_>>) -> Option<Vec<Box<[u8]>>> {
         let graphs = self.graphs.lock();
         let g = graphs.get(prefix)?;
-        if snapshot < g.valid_from || snapshot < g.retired_upto {
+        if !g.serves(snapshot) {
             return None;
         }
         g.index.change_expansion_search(ef.max(k));
