@@ -8,13 +8,15 @@
 // agent-sized values (100 B to 100 KB strings, bytes and chat messages)
 // beside lmdb-js and better-sqlite3, and RSS after overwrites; bench/memory.mjs:
 // RSS of 1M keys beside lmdb-js and better-sqlite3, and of an overwrite-heavy
-// run with each history option — each prints its own targets), then the Rust criterion bench of the engine, and prints one cross-language
+// run with each history option — each prints its own targets; bench/codec.mjs:
+// the value codec, plain MessagePack against msgpackr records with shared
+// structures, alone and through kv.put/kv.get beside lmdb-js), then the Rust criterion bench of the engine, and prints one cross-language
 // table with the SPEC §12 targets marked PASS/FAIL, and the primitives'
 // figures with their ratios against the peers. Machine-readable results go
 // to bench/results/ (kv.json from kv.mjs, primitives.json from
 // primitives.mjs, workers.json from workers.mjs, server.json from
 // server.mjs, values.json from values.mjs, memory.json from memory.mjs,
-// summary.json from here).
+// codec.json from codec.mjs, summary.json from here).
 //
 // The strict and read comparisons (kv.mjs: kv.get against every peer's
 // get, strict kv.put against the durable peers and the raw fdatasync;
@@ -32,7 +34,8 @@
 // (BENCH_KEYS, BENCH_OPS, ...), and BENCH_SKIP_RUST=1 / BENCH_SKIP_JS=1 /
 // BENCH_SKIP_PRIMITIVES=1 / BENCH_SKIP_DURABILITY=1 / BENCH_SKIP_HISTORY=1 /
 // BENCH_SKIP_WORKERS=1 / BENCH_SKIP_VECTORS=1 / BENCH_SKIP_LANGGRAPH=1 /
-// BENCH_SKIP_SERVER=1 / BENCH_SKIP_VALUES=1 / BENCH_SKIP_MEMORY=1 to reuse the
+// BENCH_SKIP_SERVER=1 / BENCH_SKIP_VALUES=1 / BENCH_SKIP_MEMORY=1 /
+// BENCH_SKIP_CODEC=1 to reuse the
 // previous results of a step, and BENCH_RESULTS_DIR (where the results files
 // are written and read, default bench/results; each suite is given its
 // BENCH_OUT there).
@@ -83,6 +86,7 @@ if (!process.env.BENCH_SKIP_LANGGRAPH) step('JS LangGraph checkpointers suite', 
 if (!process.env.BENCH_SKIP_SERVER) step('JS server mode suite', process.execPath, [join(here, 'server.mjs')], out('server.json'))
 if (!process.env.BENCH_SKIP_VALUES) step('JS agent-sized values suite', process.execPath, [join(here, 'values.mjs')], out('values.json'))
 if (!process.env.BENCH_SKIP_MEMORY) step('JS memory suite', process.execPath, [join(here, 'memory.mjs')], out('memory.json'))
+if (!process.env.BENCH_SKIP_CODEC) step('JS codec suite', process.execPath, [join(here, 'codec.mjs')], out('codec.json'))
 if (!process.env.BENCH_SKIP_RUST) step('Rust criterion bench', 'cargo', ['bench', '-p', 'in-mem-engine', '--bench', 'engine'], { CRITERION_HOME: criterionHome })
 
 // ----- inputs ----------------------------------------------------------------
@@ -180,6 +184,20 @@ try {
 if (memory?.addon?.loaded?.debug) problems.push(`the memory suite ran a debug build of the addon (${memory.addon.loaded.file}); its speed is not a release build's`)
 for (const c of memory?.failures ?? []) problems.push(`memory suite check failed: ${c}`)
 for (const [what, e] of Object.entries(memory?.errors ?? {})) problems.push(`memory suite, ${what}: ${e.split('\n')[0]}`)
+
+let codec = null
+try {
+  const file = join(resultsDir, 'codec.json')
+  codec = JSON.parse(readFileSync(file, 'utf8'))
+  if (!process.env.BENCH_SKIP_CODEC && statSync(file).mtimeMs < started) {
+    problems.push('bench/results/codec.json is from an earlier run (the codec suite did not write it)')
+  }
+} catch (e) {
+  problems.push(`no codec results: ${e.message}`)
+}
+if (codec?.addon?.loaded?.debug) problems.push(`the codec suite ran a debug build of the addon (${codec.addon.loaded.file}); its numbers are not release numbers`)
+for (const f of codec?.failures ?? []) problems.push(`codec suite check failed: ${f}`)
+for (const [what, e] of Object.entries(codec?.errors ?? {})) problems.push(`codec suite, ${what}: ${e.split('\n')[0]}`)
 
 if (kv?.addon?.loaded?.debug) problems.push(`the JS suite ran a debug build of the addon (${kv.addon.loaded.file}); its numbers are not release numbers`)
 if (kv?.addon?.raced) problems.push('the native addon was being rebuilt while the JS suite loaded it; which build ran is unknown')
@@ -461,6 +479,21 @@ if (memory) {
   for (const t of memory.targets ?? []) target(`memory: ${t.target}`, t.value, memory.failures?.length ? undefined : t.pass)
 }
 
+// The value codec (bench/codec.mjs): records with shared structures ÷ plain MessagePack, through in-mem's native kv put and get.
+if (codec) {
+  console.log('\n---------------- value codec (bench/codec.mjs) ----------------')
+  const cp = codec.probe?.jsonParseNs
+  if (cp) console.log(`speed probe of this suite: ${cp.start.toFixed(0)} ns at the start, ${cp.end.toFixed(0)} ns at the end`)
+  console.log('records (shared structures) ÷ plain MessagePack, in-mem memory mode (ops/s; >1: records faster); share of kv.get spent decoding')
+  for (const v of codec.values ?? []) {
+    const q = (op) => codec.ratios?.find((r) => r.part === 'kv' && r.value === v.name && r.op === op && r.lib === 'in-mem records' && r.vs === 'in-mem plain')
+    const share = codec.decodeShares?.find((x) => x.value === v.name)?.decodeShare
+    console.log(`${v.name.padEnd(15)} put ${fmtRatio(q('put')).padStart(24)}  get ${fmtRatio(q('get')).padStart(24)}  decode ${share === undefined ? '-' : `${(100 * share).toFixed(0)}%`}`)
+  }
+  const d = codec.decision
+  if (d) console.log(`records faster for put on ${d.putFaster}, for get on ${d.getFaster}; the Rust side ${d.rustReadsRecords ? 'reads' : 'cannot read'} records: ${d.keepRecords ? 'records win' : 'plain MessagePack stays'}`)
+}
+
 console.log()
 for (const t of targets) console.log(`${mark(t.pass)}  ${t.target.padEnd(58)} ${t.value ?? '-'}`)
 
@@ -482,6 +515,7 @@ writeFileSync(
       rows,
       server: server ? { probe: { jsJsonParseNs: server.probe?.jsonParseNs }, redis: server.redis, ratios: server.ratios, ownerLoop: server.ownerLoop, checks: server.checks, errors: server.errors } : null,
       memory: memory ? { probe: { jsJsonParseNs: memory.probe?.jsonParseNs }, config: memory.config, load: memory.load, overwrite: memory.overwrite, failures: memory.failures, errors: memory.errors } : null,
+      codec: codec ? { probe: { jsJsonParseNs: codec.probe?.jsonParseNs }, values: codec.values, ratios: codec.ratios, decodeShares: codec.decodeShares, decision: codec.decision, failures: codec.failures, errors: codec.errors } : null,
       values: values ? { probe: { jsJsonParseNs: values.probe?.jsonParseNs }, layouts: values.layouts, ratios: values.ratios, rss: values.rss, failures: values.failures, errors: values.errors } : null,
       langgraph: langgraph ? { rows: langgraphRows, results: langgraph.results, checks: langgraph.checks, errors: langgraph.errors } : null,
       workers: workers ? { probe: { jsJsonParseNs: workers.probe?.jsonParseNs }, cores: workers.machine?.cores, rows: workerRows, errors: workers.errors } : null,
