@@ -68,6 +68,29 @@ export declare class NativeDatabase {
   beginTransaction(): NativeTransaction
   /** Resolves once `version` is durable for the mode (off the event loop). */
   waitDurable(version: number): Promise<unknown>
+  /**
+   * Strict mode: `callback(durableVersion, null)` is called on this
+   * thread after each fsync of the WAL's syncer that covers a version this
+   * handle asked for with `requestDurable` (`callback(0, reason)` if the
+   * fsync failed), one call per fsync however many commits it covered.
+   * Replaces an earlier callback. The callback does not keep the event
+   * loop alive unless `durableRef(true)`. Returns `false` (and keeps no
+   * callback) in other modes, where every commit is durable for the mode
+   * when it returns.
+   */
+  durableListen(callback: (durableVersion: number, error?: string | null) => void): boolean
+  /**
+   * Asks for `version` to become durable without blocking: `true` if it
+   * is already (in any mode), else the `durableListen` callback reports
+   * it once fsynced.
+   */
+  requestDurable(version: number): boolean
+  /**
+   * Whether the `durableListen` callback keeps the event loop alive: on
+   * while this handle waits for an fsync, so that a process with nothing
+   * else to do still hears of it.
+   */
+  durableRef(on: boolean): void
   /** Writes and fsyncs everything committed so far (off the event loop). */
   flush(): Promise<unknown>
   /** The newest visible commit version. */

@@ -376,7 +376,7 @@ export class Database {
     this.#native = native
     this.#dir = dir
     this.#options = options
-    this.#durable = (JSON.parse(native.stats()) as { durability: Durability }).durability === 'strict' ? new DurableWaiter(native) : undefined
+    this.#durable = (JSON.parse(native.stats()) as { durability: Durability }).durability === 'strict' ? DurableWaiter.of(native) : undefined
     this.#target = new DbTarget(native)
     nativeHandles.set(this, native)
     const ops = new DbOps(native, this.#target.io)
@@ -818,8 +818,12 @@ export class Database {
       this.#watchers.clear()
       this.#native.close()
     } catch (e) {
-      throw translate(e)
+      const err = translate(e)
+      this.#durable?.closed(err)
+      throw err
     }
+    // The close fsynced every commit of this handle.
+    this.#durable?.closed()
   }
 
 }

@@ -1,18 +1,22 @@
 // Group commit on the JS side of a strict database.
 //
-// Every `transactionAsync` commit must wait for its WAL record's fsync. The
-// engine already shares one fsync between all commits queued when it runs;
-// this shares the wait too: one native `waitDurable` call (one trip through
-// the libuv thread pool) is in flight per handle at a time, for the newest
-// version queued, and when it resolves every commit at or below that
-// version is acknowledged. Commits arriving meanwhile form the next round.
-// (Two rounds in flight, so that the next one already waits on the engine's
-// sync lock, measured no faster on this machine: the fsync is the wait.)
+// Every `transactionAsync` commit must wait for its WAL record's fsync, and
+// the event loop must never block on it. The WAL's syncer thread does the
+// waiting: `requestDurable(v)` tells it (without blocking) that this handle
+// waits for commit `v`; it fsyncs everything written so far, and starts the
+// next fsync as soon as one ends while more is asked for. After each fsync
+// that covers something this handle asked for, it calls the handle's
+// `durableListen` callback once with the durable version (a thread-safe
+// function call, not a thread-pool task per round), and every waiter at or
+// below that version is acknowledged. Commits made meanwhile are covered by
+// the next fsync.
 //
-// Invariant: a waiter is resolved only after `waitDurable(v)` resolved for a
-// `v` at or above its version, so no acknowledgement comes before its fsync.
+// Invariant: a waiter is resolved only after the syncer reported a durable
+// version at or above its own (or `requestDurable` found it durable, or the
+// handle closed, which fsyncs everything first), so no acknowledgement comes
+// before its fsync.
 
-import { translate } from './errors.js'
+import { IoError, translate } from './errors.js'
 import type { NativeDatabase } from './native.js'
 
 interface Waiter {
@@ -21,43 +25,87 @@ interface Waiter {
   reject: (e: unknown) => void
 }
 
-/** Acknowledges strict commits in rounds, one native wait per round. */
+const waiters = new WeakMap<NativeDatabase, DurableWaiter>()
+
+/** Acknowledges strict commits once the WAL's syncer reports them fsynced. */
 export class DurableWaiter {
   readonly #native: NativeDatabase
+  /** Pending waiters in commit order (this thread's commits rise). */
   #queue: Waiter[] = []
-  #running = false
+  #head = 0
+  /** Whether the syncer's callback keeps the event loop alive. */
+  #referenced = false
 
-  constructor(native: NativeDatabase) {
+  /** The one waiter of a native handle (its callback is per handle). */
+  static of(native: NativeDatabase): DurableWaiter {
+    let w = waiters.get(native)
+    if (w === undefined) {
+      w = new DurableWaiter(native)
+      waiters.set(native, w)
+    }
+    return w
+  }
+
+  private constructor(native: NativeDatabase) {
     this.#native = native
+    native.durableListen((version, error) => this.#reported(version, error))
   }
 
   /** Resolves once commit `version` is fsynced; rejects with the engine's error if the WAL failed. */
   wait(version: number): Promise<void> {
+    let durable: boolean
+    try {
+      durable = this.#native.requestDurable(version)
+    } catch (e) {
+      return Promise.reject(translate(e))
+    }
+    if (durable) return Promise.resolve()
     return new Promise((resolve, reject) => {
       this.#queue.push({ version, resolve, reject })
-      if (!this.#running) void this.#pump()
+      if (!this.#referenced) this.#ref(true)
     })
   }
 
-  async #pump(): Promise<void> {
-    this.#running = true
-    try {
-      while (this.#queue.length > 0) {
-        const round = this.#queue
+  /**
+   * The handle closed: its close fsynced everything it wrote, so every
+   * waiter is acknowledged (or, when that close failed, given its error).
+   */
+  closed(error?: unknown): void {
+    const pending = this.#queue.slice(this.#head)
+    this.#queue = []
+    this.#head = 0
+    for (const w of pending) {
+      if (error === undefined) w.resolve()
+      else w.reject(error)
+    }
+  }
+
+  #reported(version: number, error: string | null | undefined): void {
+    if (typeof error === 'string') {
+      this.closed(new IoError(error))
+    } else {
+      const q = this.#queue
+      let i = this.#head
+      while (i < q.length && q[i].version <= version) q[i++].resolve()
+      if (i === q.length) {
         this.#queue = []
-        let newest = 0
-        for (const w of round) if (w.version > newest) newest = w.version
-        try {
-          await this.#native.waitDurable(newest)
-        } catch (e) {
-          const err = translate(e)
-          for (const w of round) w.reject(err)
-          continue
-        }
-        for (const w of round) w.resolve()
+        this.#head = 0
+      } else if (i > 1024 && i * 2 > q.length) {
+        this.#queue = q.slice(i)
+        this.#head = 0
+      } else {
+        this.#head = i
       }
-    } finally {
-      this.#running = false
+    }
+    if (this.#head === this.#queue.length && this.#referenced) this.#ref(false)
+  }
+
+  #ref(on: boolean): void {
+    this.#referenced = on
+    try {
+      this.#native.durableRef(on)
+    } catch {
+      // A closed handle has no callback left to keep alive.
     }
   }
 }

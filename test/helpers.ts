@@ -76,6 +76,7 @@ export const UNKNOWN_RUN = '01890a5d-ac96-774b-bcce-b302099a8057'
 interface TestHooks {
   panicForTest(): void
   panicInMaintenanceForTest(): void
+  holdSyncerForTest(on: boolean): void
 }
 
 function hooks(db: Database): TestHooks {
@@ -96,6 +97,11 @@ export function panicForTest(db: Database): void {
 /** Makes the maintenance thread's next round panic. */
 export function panicInMaintenanceForTest(db: Database): void {
   hooks(db).panicInMaintenanceForTest()
+}
+
+/** While `on`, the strict WAL's syncer starts no fsync (async commits pile up). */
+export function holdSyncerForTest(db: Database, on: boolean): void {
+  hooks(db).holdSyncerForTest(on)
 }
 
 /** xorshift32: small, fast and reproducible from one 32-bit seed. */

@@ -90,6 +90,25 @@ describe('opens racing closes on one path', () => {
     expect(ended.result).toEqual({ count: 150, expected: 150 })
   }, 60_000)
 
+  it('strict transactionAsync on one engine from the main thread and from workers that finish, are terminated mid-wait, and start anew: every acknowledged write is there', async () => {
+    const ended = await scenario(['strict-async-workers', join(dir, 'db')])
+    expectClean(ended)
+    const r = ended.result as { acked: number; missing: number; terminated: number; mainWrites: number }
+    expect(r.terminated).toBe(6)
+    expect(r.acked).toBeGreaterThan(6 * 300)
+    expect(r.mainWrites).toBeGreaterThan(0)
+    expect(r.missing).toBe(0)
+  }, 120_000)
+
+  it('a process whose only work is a strict transactionAsync waits for its acknowledgement, then ends without close()', async () => {
+    const ended = await scenario(['strict-async-alone', join(dir, 'db')])
+    expectClean(ended)
+    const { run } = ended.result as { run: string }
+    const db = Database.open(join(dir, 'db'), { durability: 'strict' })
+    expect(db.kv.get(run, 'k')).toBe('acknowledged')
+    db.close()
+  }, 60_000)
+
   it('a worker terminated mid-write: a new worker finds every acknowledged write, without gaps', async () => {
     const ended = await scenario(['terminate', join(dir, 'db')])
     expectClean(ended)

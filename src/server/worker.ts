@@ -31,7 +31,7 @@ function groupCommit(db: Database): GroupCommit | null {
   const native = nativeHandles.get(db)
   if (native === undefined) return null
   native.deferDurabilityOnThisThread(true)
-  const waiter = new DurableWaiter(native)
+  const waiter = DurableWaiter.of(native)
   return { version: () => native.version, wait: (v) => waiter.wait(v) }
 }
 

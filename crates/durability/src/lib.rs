@@ -16,7 +16,7 @@ mod wal;
 
 pub use lock::DirLock;
 pub use recovery::{RecoveryReport, TornTail, recover, recover_read_only};
-pub use wal::{Mode, Wal, WalOptions, WalStats, sync_dir};
+pub use wal::{Mode, Subscriber, Wal, WalOptions, WalStats, sync_dir};
 
 /// File name of WAL segment `n` inside the `wal/` directory.
 pub fn segment_file_name(n: u64) -> String {

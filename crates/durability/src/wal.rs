@@ -27,6 +27,12 @@
 //!   so only the newest segment can end in zeros or a torn record.
 //! - A record never spans two segments; a segment holds more than
 //!   `segment_bytes` only when its one record is larger.
+//! - In strict mode a syncer thread serves callers that cannot block
+//!   (`request_sync`): while a requested version is above the last one it
+//!   reported, it fsyncs everything written (through `sync_to`, so it shares
+//!   the leader lock with blocking callers) and reports the durable version
+//!   to every subscriber, then starts again at once if more was requested
+//!   meanwhile. A subscriber is told a version only after its fsync returned.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -216,10 +222,27 @@ struct Shared {
     wake: Condvar,
     wake_lock: Mutex<()>,
     failed: Mutex<Option<String>>,
+    /// The newest version a `request_sync` caller waits for.
+    want: AtomicU64,
+    /// The syncer's sleep: it waits here until `want` passes what it last
+    /// reported.
+    syncer_lock: Mutex<()>,
+    syncer_wake: Condvar,
+    /// Told the durable version (or the failure) after each syncer round.
+    subscribers: Mutex<Vec<(u64, Subscriber)>>,
+    next_subscriber: AtomicU64,
+    /// While set, the syncer starts no round (`hold_syncer`, for tests).
+    held: AtomicBool,
 }
+
+/// Called by the syncer thread after each of its rounds: `Ok(durable
+/// version)`, or `Err(reason)` when the fsync failed (the WAL then accepts
+/// no more writes).
+pub type Subscriber = Arc<dyn Fn(std::result::Result<u64, &str>) + Send + Sync>;
 
 pub struct Wal {
     shared: Arc<Shared>,
+    /// The buffered mode's flusher, or the strict mode's syncer.
     flusher: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -268,18 +291,20 @@ impl Wal {
             wake: Condvar::new(),
             wake_lock: Mutex::new(()),
             failed: Mutex::new(None),
+            want: AtomicU64::new(last_version),
+            syncer_lock: Mutex::new(()),
+            syncer_wake: Condvar::new(),
+            subscribers: Mutex::new(Vec::new()),
+            next_subscriber: AtomicU64::new(1),
+            held: AtomicBool::new(false),
         });
-        let flusher = if options.mode == Mode::Buffered {
-            let s = shared.clone();
-            Some(
-                std::thread::Builder::new()
-                    .name("in-mem-wal-flusher".into())
-                    .spawn(move || flusher_loop(s))
-                    .map_err(|e| Error::io("starting the WAL flusher", e))?,
-            )
-        } else {
-            None
-        };
+        let s = shared.clone();
+        let flusher = match options.mode {
+            Mode::Buffered => std::thread::Builder::new().name("in-mem-wal-flusher".into()).spawn(move || flusher_loop(s)),
+            Mode::Strict => std::thread::Builder::new().name("in-mem-wal-syncer".into()).spawn(move || syncer_loop(s)),
+        }
+        .map_err(|e| Error::io("starting the WAL's background thread", e))?;
+        let flusher = Some(flusher);
         Ok(Wal { shared, flusher: Mutex::new(flusher) })
     }
 
@@ -331,6 +356,55 @@ impl Wal {
 
     pub fn durable_version(&self) -> u64 {
         self.shared.durable.load(Ordering::Acquire)
+    }
+
+    /// For a caller that must not block (strict mode): returns `true` if
+    /// `version` is durable already; otherwise the syncer fsyncs it soon and
+    /// then tells every subscriber ([`Wal::subscribe`]) the durable version.
+    /// In buffered mode it only returns whether `version` is durable.
+    pub fn request_sync(&self, version: u64) -> bool {
+        let s = &*self.shared;
+        // Nothing past the newest record can be made durable: a want beyond
+        // it would keep the syncer fsyncing for nothing.
+        let version = version.min(s.written.load(Ordering::Acquire));
+        // Raised before the check: if the check fails, the syncer's last
+        // report was below `version`, so it sees this want and reports again.
+        s.want.fetch_max(version, Ordering::AcqRel);
+        if s.durable.load(Ordering::Acquire) >= version {
+            return true;
+        }
+        if s.options.mode == Mode::Strict {
+            let _g = s.syncer_lock.lock();
+            s.syncer_wake.notify_one();
+        }
+        false
+    }
+
+    /// Adds a subscriber to the syncer's reports; returns its id for
+    /// [`Wal::unsubscribe`]. Only a strict WAL has a syncer.
+    pub fn subscribe(&self, subscriber: Subscriber) -> u64 {
+        let id = self.shared.next_subscriber.fetch_add(1, Ordering::Relaxed);
+        self.shared.subscribers.lock().push((id, subscriber));
+        id
+    }
+
+    /// While `on`, the syncer starts no new round: requests pile up and the
+    /// next round covers them all. For tests of group commit.
+    pub fn hold_syncer(&self, on: bool) {
+        self.shared.held.store(on, Ordering::Release);
+        let _g = self.shared.syncer_lock.lock();
+        self.shared.syncer_wake.notify_all();
+    }
+
+    pub fn unsubscribe(&self, id: u64) {
+        // Dropped outside the lock: a subscriber's drop may do work of its own.
+        let gone: Vec<_> = {
+            let mut subs = self.shared.subscribers.lock();
+            let (gone, kept) = std::mem::take(&mut *subs).into_iter().partition(|(i, _)| *i == id);
+            *subs = kept;
+            gone
+        };
+        drop(gone);
     }
 
     pub fn stats(&self) -> WalStats {
@@ -386,6 +460,10 @@ impl Wal {
         {
             let _g = self.shared.wake_lock.lock();
             self.shared.wake.notify_all();
+        }
+        {
+            let _g = self.shared.syncer_lock.lock();
+            self.shared.syncer_wake.notify_all();
         }
         if let Some(handle) = self.flusher.lock().take() {
             let _ = handle.join();
@@ -499,6 +577,44 @@ fn flusher_loop(shared: Arc<Shared>) {
         if last > shared.durable.load(Ordering::Acquire) {
             // An I/O failure is remembered in `failed` and refuses later writes.
             let _ = shared.sync_to(last);
+        }
+    }
+}
+
+/// The strict mode's syncer (see the module's invariants).
+fn syncer_loop(shared: Arc<Shared>) {
+    let mut reported = shared.durable.load(Ordering::Acquire);
+    loop {
+        {
+            let mut g = shared.syncer_lock.lock();
+            while !shared.stop.load(Ordering::Acquire) && (shared.want.load(Ordering::Acquire) <= reported || shared.held.load(Ordering::Acquire)) {
+                shared.syncer_wake.wait(&mut g);
+            }
+        }
+        let stopping = shared.stop.load(Ordering::Acquire);
+        let written = shared.written.load(Ordering::Acquire);
+        // Stopping: close() fsyncs what is left; report what it reached.
+        let result = if stopping || shared.durable.load(Ordering::Acquire) >= shared.want.load(Ordering::Acquire) { Ok(()) } else { shared.sync_to(written) };
+        let subscribers: Vec<Subscriber> = shared.subscribers.lock().iter().map(|(_, s)| s.clone()).collect();
+        match result {
+            Ok(()) => {
+                reported = shared.durable.load(Ordering::Acquire);
+                for s in &subscribers {
+                    s(Ok(reported));
+                }
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                for s in &subscribers {
+                    s(Err(&reason));
+                }
+                // Nothing more can become durable: waiters are told, and the
+                // syncer sleeps until a new want (answered the same way).
+                reported = shared.want.load(Ordering::Acquire);
+            }
+        }
+        if stopping {
+            return;
         }
     }
 }

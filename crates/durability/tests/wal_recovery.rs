@@ -178,3 +178,60 @@ fn a_second_lock_in_the_same_process_never_names_this_process_as_another() {
         other => panic!("expected InvalidArgument, got {:?}", other.err()),
     }
 }
+
+/// The strict syncer: a request is answered by one report after its fsync;
+/// requests made while it is held share the next fsync; a request past the
+/// newest record is answered at the newest record, not fsynced forever.
+#[test]
+fn the_syncer_reports_each_requested_version_after_its_fsync() {
+    use std::sync::mpsc;
+    let dir = tempfile::tempdir().unwrap();
+    let wal = std::sync::Arc::new(Wal::open(dir.path(), [1; 16], strict(1 << 30), None, 1, 0, Vec::new()).unwrap());
+    let (tx, rx) = mpsc::channel::<(u64, u64)>();
+    let w = wal.clone();
+    let tx = std::sync::Mutex::new(tx);
+    // Each report carries the durable version and the fsync count at that moment.
+    let id = wal.subscribe(std::sync::Arc::new(move |r| {
+        let v = r.expect("no fsync fails here");
+        tx.lock().unwrap().send((v, w.stats().fsyncs)).unwrap();
+    }));
+    let wait = |at_least: u64| loop {
+        let (v, fsyncs) = rx.recv_timeout(Duration::from_secs(10)).expect("a report");
+        if v >= at_least {
+            return (v, fsyncs);
+        }
+    };
+
+    wal.append(1, b"one").unwrap();
+    assert!(!wal.request_sync(1), "nothing is fsynced yet");
+    let (v, fsyncs) = wait(1);
+    assert_eq!(v, 1);
+    assert!(fsyncs >= 1 && wal.durable_version() >= 1);
+    assert!(wal.request_sync(1), "already durable: answered at once");
+
+    wal.hold_syncer(true);
+    let before = wal.stats().fsyncs;
+    for v in 2..=20 {
+        wal.append(v, b"more").unwrap();
+        assert!(!wal.request_sync(v));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(wal.durable_version(), 1, "held: no fsync started");
+    assert!(rx.try_recv().is_err(), "held: nothing reported");
+    wal.hold_syncer(false);
+    let (v, fsyncs) = wait(20);
+    assert_eq!(v, 20);
+    assert_eq!(fsyncs - before, 1, "one fsync covers every request made while held");
+
+    // A version past the newest record is clamped to it.
+    wal.append(21, b"last").unwrap();
+    assert!(!wal.request_sync(1000));
+    assert_eq!(wait(21).0, 21);
+    std::thread::sleep(Duration::from_millis(50));
+    let fsyncs = wal.stats().fsyncs;
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(wal.stats().fsyncs, fsyncs, "the syncer is idle, not fsyncing for a version that does not exist");
+
+    wal.unsubscribe(id);
+    wal.close().unwrap();
+}

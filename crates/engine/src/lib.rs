@@ -34,6 +34,7 @@ pub use core::options::{Durability, OpenOptions};
 pub use core::runs::{RunAction, RunInfo, RunListOptions, RunStatus};
 pub use core::{Engine, Handle, MaintenanceStats, RecoveryStats, Stats, defer_durability};
 pub use history::{DiffEntry, LoggedCommit, RunDiff};
+pub use in_mem_durability::Subscriber as DurableSubscriber;
 pub use primitives::events::{Appended, Event, RangeOptions as EventRangeOptions, Verification};
 pub use primitives::json::JsonDb;
 pub use primitives::kv::{KvDb, KvEntry, KvListOptions, payload as kv_payload};

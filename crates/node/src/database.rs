@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use in_mem_engine::{Durability, Engine, KvDb, OpenOptions, RunAction, RunListOptions, RunStatus};
 use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode, UnknownReturnValue};
 use napi_derive::napi;
 use serde_json::json;
 
@@ -44,6 +45,39 @@ fn positive(name: &str, v: Option<f64>) -> Result<Option<f64>> {
 #[napi]
 pub struct NativeDatabase {
     slot: Arc<Slot>,
+    /// This handle's subscription to the strict WAL syncer's reports
+    /// (`durableListen`).
+    durable: std::cell::RefCell<Option<DurableSubscription>>,
+}
+
+/// Called on the JS thread with `(durableVersion, null)` after a syncer
+/// round, or `(0, reason)` when the WAL's fsync failed.
+type DurableCallback = ThreadsafeFunction<FnArgs<(f64, Option<String>)>, UnknownReturnValue, FnArgs<(f64, Option<String>)>, Status, false>;
+
+/// One handle's subscription: the callback is called only while the handle
+/// waits for a version the syncer has not yet reported to it.
+pub(crate) struct DurableSubscription {
+    id: u64,
+    engine: std::sync::Weak<Engine>,
+    /// Shared with the syncer's subscriber, which calls it; locked here
+    /// only to ref or unref it.
+    callback: Arc<std::sync::Mutex<DurableCallback>>,
+    /// The newest version this handle requested (`requestDurable`).
+    want: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Drop for DurableSubscription {
+    fn drop(&mut self) {
+        if let Some(engine) = self.engine.upgrade() {
+            engine.unsubscribe_durable(self.id);
+        }
+    }
+}
+
+impl Drop for NativeDatabase {
+    fn drop(&mut self) {
+        self.durable.borrow_mut().take();
+    }
 }
 
 impl NativeDatabase {
@@ -117,13 +151,14 @@ impl NativeDatabase {
             return Err(invalid("path must not be empty"));
         }
         let engine = Engine::open(path.as_deref().map(Path::new), opts).napi()?;
-        Ok(NativeDatabase { slot: Slot::new(engine) })
+        Ok(NativeDatabase { slot: Slot::new(engine), durable: Default::default() })
     }
 
     /// Makes this handle's writes durable and lets go of the engine; the
     /// engine shuts down when its last handle closes.
     #[napi(catch_unwind)]
     pub fn close(&self) -> Result<()> {
+        self.durable.borrow_mut().take();
         if let Some(handle) = self.slot.take() {
             handle.flush().napi()?;
             // The last handle shuts the engine down here, before close returns.
@@ -302,6 +337,81 @@ impl NativeDatabase {
     #[napi(catch_unwind)]
     pub fn wait_durable(&self, version: f64) -> Result<AsyncTask<Durable>> {
         Ok(AsyncTask::new(Durable { engine: self.engine()?, version: Some(version as u64) }))
+    }
+
+    /// Strict mode: `callback(durableVersion, null)` is called on this
+    /// thread after each fsync of the WAL's syncer that covers a version this
+    /// handle asked for with `requestDurable` (`callback(0, reason)` if the
+    /// fsync failed), one call per fsync however many commits it covered.
+    /// Replaces an earlier callback. The callback does not keep the event
+    /// loop alive unless `durableRef(true)`. Returns `false` (and keeps no
+    /// callback) in other modes, where every commit is durable for the mode
+    /// when it returns.
+    #[napi(catch_unwind, ts_args_type = "callback: (durableVersion: number, error?: string | null) => void")]
+    pub fn durable_listen(&self, env: Env, callback: DurableCallback) -> Result<bool> {
+        let engine = self.engine()?;
+        self.durable.borrow_mut().take();
+        let want = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let told = std::sync::atomic::AtomicU64::new(0);
+        let mut callback = callback;
+        #[allow(deprecated)]
+        callback.unref(&env)?;
+        let callback = Arc::new(std::sync::Mutex::new(callback));
+        let (w, cb) = (want.clone(), callback.clone());
+        let subscriber: in_mem_engine::DurableSubscriber = Arc::new(move |report| {
+            use std::sync::atomic::Ordering;
+            let wanted = w.load(Ordering::Acquire);
+            if wanted <= told.load(Ordering::Acquire) {
+                return; // this handle waits for nothing the last call did not cover
+            }
+            let (version, error) = match report {
+                Ok(v) => (v, None),
+                Err(reason) => (wanted, Some(reason.to_string())),
+            };
+            told.fetch_max(version, Ordering::AcqRel);
+            let args = match error {
+                None => (version as f64, None),
+                Some(reason) => (0.0, Some(reason)),
+            };
+            if let Ok(cb) = cb.lock() {
+                cb.call(args.into(), ThreadsafeFunctionCallMode::NonBlocking);
+            }
+        });
+        let Some(id) = engine.subscribe_durable(subscriber) else {
+            return Ok(false);
+        };
+        *self.durable.borrow_mut() = Some(DurableSubscription { id, engine: Arc::downgrade(&engine), callback, want });
+        Ok(true)
+    }
+
+    /// Asks for `version` to become durable without blocking: `true` if it
+    /// is already (in any mode), else the `durableListen` callback reports
+    /// it once fsynced.
+    #[napi(catch_unwind)]
+    pub fn request_durable(&self, version: f64) -> Result<bool> {
+        let engine = self.engine()?;
+        if !(version.is_finite() && version >= 0.0 && version <= engine.version() as f64) {
+            return Err(invalid(format!("requestDurable needs a committed version (0 to {}), not {version}", engine.version())));
+        }
+        let version = version as u64;
+        if let Some(sub) = &*self.durable.borrow() {
+            sub.want.fetch_max(version, std::sync::atomic::Ordering::AcqRel);
+        }
+        Ok(engine.request_durable(version))
+    }
+
+    /// Whether the `durableListen` callback keeps the event loop alive: on
+    /// while this handle waits for an fsync, so that a process with nothing
+    /// else to do still hears of it.
+    #[napi(catch_unwind)]
+    pub fn durable_ref(&self, env: Env, on: bool) -> Result<()> {
+        if let Some(sub) = &*self.durable.borrow()
+            && let Ok(mut callback) = sub.callback.lock()
+        {
+            #[allow(deprecated)]
+            if on { callback.refer(&env)? } else { callback.unref(&env)? }
+        }
+        Ok(())
     }
 
     /// Writes and fsyncs everything committed so far (off the event loop).

@@ -15,6 +15,14 @@ impl NativeDatabase {
         panic!("deliberate panic from panicForTest");
     }
 
+    /// While `on`, the strict WAL's syncer starts no fsync: async commits
+    /// wait, and the round after covers them all.
+    #[napi(catch_unwind, skip_typescript)]
+    pub fn hold_syncer_for_test(&self, on: bool) -> Result<()> {
+        self.engine()?.hold_syncer_for_test(on);
+        Ok(())
+    }
+
     /// The maintenance thread's next round panics.
     #[napi(catch_unwind, skip_typescript)]
     pub fn panic_in_maintenance_for_test(&self) -> Result<()> {

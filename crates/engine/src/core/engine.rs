@@ -187,7 +187,7 @@ pub struct Engine {
     /// `apply`; `any_forks` lets reads skip the lookup while there are none.
     forks: ForkTable,
     /// Committed changes for watchers.
-    feed: Feed,
+    feed: Arc<Feed>,
     /// Runs deleted at a version, whose keys go once no snapshot needs them.
     deleted_runs: Mutex<Vec<(RunId, u64)>>,
     /// With `history_keep`: per run, the version its history is whole from
@@ -298,7 +298,7 @@ impl Engine {
             deleted_runs: Mutex::default(),
             horizons: Mutex::default(),
             history_cut: Mutex::default(),
-            feed: Feed::new(watch_buffer),
+            feed: Arc::new(Feed::new(watch_buffer)),
             forks: ForkTable::default(),
             recovery,
             maintenance: Arc::new(Maintenance {
@@ -376,8 +376,14 @@ impl Engine {
         if options.read_only {
             return Self::start(replayed.engine);
         }
-        engine.wal =
-            Some(Wal::open(&wal_dir, database_id, wal_options, report.tail_segment, report.next_segment, report.last_version, report.segment_versions)?);
+        let wal = Wal::open(&wal_dir, database_id, wal_options, report.tail_segment, report.next_segment, report.last_version, report.segment_versions)?;
+        if wal.mode() == Mode::Strict {
+            // Strict watchers are given only durable commits: the syncer's
+            // fsyncs wake them as blocking callers' fsyncs do.
+            let feed = engine.feed.clone();
+            wal.subscribe(Arc::new(move |_| feed.notify()));
+        }
+        engine.wal = Some(wal);
         // A checkpoint that could not be loaded is no longer named: the
         // next checkpoint keeps the loaded one as its fallback.
         let kept = checkpointing::named(dir)?.into_iter().skip_while(|v| *v != replayed.checkpoint_version).collect();
@@ -819,6 +825,32 @@ impl Engine {
         }
     }
 
+    /// For a caller that must not block: `true` if `version` is durable for
+    /// the mode already; in strict mode, otherwise, the WAL's syncer fsyncs
+    /// it soon and then tells the subscribers ([`Engine::subscribe_durable`]).
+    pub fn request_durable(&self, version: u64) -> bool {
+        match &self.wal {
+            Some(wal) if wal.mode() == Mode::Strict => wal.request_sync(version),
+            _ => true,
+        }
+    }
+
+    /// Subscribes to the strict WAL syncer's reports (see
+    /// [`in_mem_durability::Subscriber`]); `None` in other modes, where
+    /// [`Engine::request_durable`] always answers `true`.
+    pub fn subscribe_durable(&self, subscriber: in_mem_durability::Subscriber) -> Option<u64> {
+        match &self.wal {
+            Some(wal) if wal.mode() == Mode::Strict => Some(wal.subscribe(subscriber)),
+            _ => None,
+        }
+    }
+
+    pub fn unsubscribe_durable(&self, id: u64) {
+        if let Some(wal) = &self.wal {
+            wal.unsubscribe(id);
+        }
+    }
+
     /// The newest version watchers may be given: the visible one, or in
     /// strict mode the newest durable one.
     pub(crate) fn deliverable_version(&self) -> u64 {
@@ -1150,6 +1182,15 @@ impl Engine {
     }
 
     /// Test hook: makes the maintenance thread's next round panic, and wakes it.
+    /// The strict WAL's syncer starts no fsync while `on` (see
+    /// `Wal::hold_syncer`).
+    #[cfg(feature = "test-hooks")]
+    pub fn hold_syncer_for_test(&self, on: bool) {
+        if let Some(wal) = &self.wal {
+            wal.hold_syncer(on);
+        }
+    }
+
     #[cfg(feature = "test-hooks")]
     pub fn panic_in_maintenance_for_test(&self) {
         self.maintenance.panic_next.store(true, Ordering::Release);
