@@ -38,7 +38,7 @@ import { basename, dirname, join, relative } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { CorruptionError, Database, type OpenOptions } from '../dist/index.js'
 import { expectError, makeTmpDir, removeDir } from './helpers.js'
-import { crc32c, RECORD_HEADER, SEGMENT_HEADER, walFiles, walRecords } from './wal-helpers.js'
+import { crc32c, RECORD_HEADER, SEGMENT_HEADER, segmentSeed, walFiles, walRecords } from './wal-helpers.js'
 
 let dir: string
 
@@ -131,12 +131,12 @@ function expectCorruption(path: string, where: { file?: string; offset?: number;
 /** A path with its directory resolved (the file itself may be gone). */
 const canonical = (p: string) => join(realpathSync(dirname(p)), basename(p))
 
-/** A WAL record as docs/format.md lays it out. */
-function encodeRecord(version: number, payload: Buffer): Buffer {
+/** A WAL record as docs/format.md lays it out, for the segment `segment` (whose seed its CRC carries). */
+function encodeRecord(segment: Buffer, version: number, payload: Buffer): Buffer {
   const head = Buffer.alloc(RECORD_HEADER)
   head.writeUInt32LE(payload.length, 0)
   head.writeBigUInt64LE(BigInt(version), 8)
-  head.writeUInt32LE(crc32c(head.subarray(0, 4), head.subarray(8, 16), payload), 4)
+  head.writeUInt32LE((crc32c(head.subarray(0, 4), head.subarray(8, 16), payload) ^ segmentSeed(segment)) >>> 0, 4)
   return Buffer.concat([head, payload])
 }
 
@@ -362,7 +362,7 @@ describe('flipped bits: CorruptionError naming the segment and the damaged recor
     const original = readFileSync(file)
     const last = walRecords(original).at(-1)!
     // kind 0x7f is no commit record (docs/format.md: kind 1 = commit).
-    const forged = encodeRecord(last.version + 1, Buffer.from([0x7f, 1, 2, 3]))
+    const forged = encodeRecord(original, last.version + 1, Buffer.from([0x7f, 1, 2, 3]))
     writeFileSync(file, Buffer.concat([original, forged]))
     expectCorruption(dir, { file, offset: original.length })
   })
@@ -378,7 +378,7 @@ describe('flipped bits: CorruptionError naming the segment and the damaged recor
     payload[0] = 1
     payload.writeUInt32LE(1, 9)
     payload[13] = 1
-    writeFileSync(file, Buffer.concat([original, encodeRecord(last.version + 1, payload)]))
+    writeFileSync(file, Buffer.concat([original, encodeRecord(original, last.version + 1, payload)]))
     expectCorruption(dir, { file, offset: original.length })
   })
 
@@ -400,7 +400,7 @@ describe('flipped bits: CorruptionError naming the segment and the damaged recor
     key.copy(payload, 18)
     payload.writeUInt32LE(value.length, 18 + key.length)
     value.copy(payload, 22 + key.length)
-    writeFileSync(file, Buffer.concat([original, encodeRecord(last.version + 1, payload)]))
+    writeFileSync(file, Buffer.concat([original, encodeRecord(original, last.version + 1, payload)]))
     const err = expectCorruption(dir, { file, offset: original.length })
     expect(err.message).toMatch(/stored header/)
   })
@@ -492,6 +492,60 @@ describe('appended garbage: it is the tail', () => {
     }
     expect(seen.torn).toBeGreaterThan(5)
     expect(seen.corrupt).toBeGreaterThan(5)
+  })
+})
+
+// ----- recycled segments -------------------------------------------------------------
+
+describe('a recycled segment: stale records after its own are its end, damage before them is not', () => {
+  /**
+   * The newest segment of a fresh 6-key log, made into what a recycled file
+   * looks like after a crash: its header flagged recycled (bit 0 of the
+   * flags), then its records, then `stale` (records of the segment the file
+   * used to be, whose CRCs carry that segment's seed).
+   */
+  function recycledLog(path: string): { run: string; file: string; records: Buffer; stale: Buffer } {
+    const run = writeLog(path, 6)
+    const [file] = walFiles(path)
+    const records = readFileSync(file)
+    records.writeUInt32LE(1, 12)
+    records.writeUInt32LE(crc32c(records.subarray(0, 40)), 40)
+    // Re-seal the records' CRCs: the seed does not depend on the flag, so they hold.
+    const old = Buffer.from(records)
+    old.writeBigUInt64LE(old.readBigUInt64LE(16) + 1000n, 16)
+    const last = walRecords(records).at(-1)!
+    const stale = Buffer.concat(
+      Array.from({ length: 5 }, (_, i) => encodeRecord(old, i === 0 ? last.version + 1 : 1 + i, Buffer.from(`stale record ${i} ${'s'.repeat(40)}`))),
+    )
+    return { run, file, records, stale }
+  }
+
+  it('stale records after the last one (even one claiming the next version): all keys, no torn tail reported, the stale bytes cut', () => {
+    const { run, file, records, stale } = recycledLog(dir)
+    writeFileSync(file, Buffer.concat([records, stale]))
+    withDb(dir, (db) => {
+      expect(db.stats().recovery.tornTail).toBeNull()
+      expect(keysPresent(db, run, 6)).toBe(6)
+    })
+    expect(statSync(file).size).toBe(records.length)
+  })
+
+  it('the same stale records after a segment not flagged recycled are damage or a torn tail, never silently cut', () => {
+    const { file, records, stale } = recycledLog(dir)
+    const fresh = Buffer.concat([records, stale])
+    fresh.writeUInt32LE(0, 12)
+    fresh.writeUInt32LE(crc32c(fresh.subarray(0, 40)), 40)
+    writeFileSync(file, fresh)
+    expectCorruption(dir, { file, offset: records.length })
+  })
+
+  it('a flipped bit in a record with valid records after it, in a recycled segment, is CorruptionError at that record', () => {
+    const { file, records, stale } = recycledLog(dir)
+    const damaged = Buffer.concat([records, stale])
+    const r = walRecords(records)[3]
+    damaged[r.offset + RECORD_HEADER + 1] ^= 0x10
+    writeFileSync(file, damaged)
+    expectCorruption(dir, { file, offset: r.offset })
   })
 })
 

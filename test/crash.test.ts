@@ -321,7 +321,7 @@ describe('crash tests during checkpoints and segment rotation (SIGKILL)', () => 
     const options: OpenOptions = { segmentBytes: 4096, checkpointBytes: 16 * 1024, purgeIntervalMs: 5 }
     const deadline = Date.now() + 25_000
     const history: { crash: CheckpointCrash; keys: number }[] = []
-    const tally = { killedInCheckpoint: 0, tmpLeft: 0, manifestTmpLeft: 0, checkpointsLoaded: new Set<number>(), maxSegmentsDeleted: 0, tornTails: 0 }
+    const tally = { killedInCheckpoint: 0, tmpLeft: 0, manifestTmpLeft: 0, checkpointsLoaded: new Set<number>(), maxSegmentsDeleted: 0, tornTails: 0, recycledNewest: 0 }
     let iteration = 0
     for (; iteration < 24 && (iteration < 8 || Date.now() < deadline); iteration++) {
       const r = Math.random()
@@ -338,6 +338,10 @@ describe('crash tests during checkpoints and segment rotation (SIGKILL)', () => 
       if (before.tmp.length) tally.tmpLeft++
       if (before.manifestTmp) tally.manifestTmpLeft++
       if (before.segments.length) tally.maxSegmentsDeleted = Math.max(tally.maxSegmentsDeleted, before.segments[0] - 1)
+      // A newest segment that is a recycled file (header flag bit 0): stale
+      // records of the segment it was may follow its own.
+      const newest = before.segments.length ? readFileSync(join(dir, 'wal', `${String(before.segments[before.segments.length - 1]).padStart(20, '0')}.wal`)) : Buffer.alloc(0)
+      if (newest.length >= 16 && (newest.readUInt32LE(12) & 1) === 1) tally.recycledNewest++
 
       const db = Database.open(dir, { durability: 'strict', checkpointOnClose: false })
       try {
@@ -364,11 +368,13 @@ describe('crash tests during checkpoints and segment rotation (SIGKILL)', () => 
     console.log(
       `checkpoint crash test: ${iteration} kills (${leftTmp} checkpoint .tmp files on disk at the end), ${tally.killedInCheckpoint} with a db.checkpoint() call in flight, ` +
         `${tally.tmpLeft} left a checkpoint .tmp, ${tally.manifestTmpLeft} a MANIFEST.tmp, ${tally.tornTails} a torn tail; ` +
-        `${tally.checkpointsLoaded.size} distinct checkpoints loaded; up to ${tally.maxSegmentsDeleted} WAL segments deleted`,
+        `${tally.checkpointsLoaded.size} distinct checkpoints loaded; up to ${tally.maxSegmentsDeleted} WAL segments deleted; ${tally.recycledNewest} kills with a recycled newest segment`,
     )
-    // The kills did land among checkpoints, and checkpoints did delete WAL.
+    // The kills did land among checkpoints, and checkpoints did delete WAL,
+    // and kills landed while the newest segment was a recycled file.
     expect(tally.killedInCheckpoint).toBeGreaterThan(0)
     expect(tally.maxSegmentsDeleted).toBeGreaterThan(0)
+    expect(tally.recycledNewest).toBeGreaterThan(0)
   }, 120_000)
 
   it('strict, a segment rotation in every commit: kills during rotation lose nothing acknowledged (kills at random times)', async () => {

@@ -56,13 +56,23 @@ export function walRecords(segment: Buffer): WalRecord[] {
   return out
 }
 
-/** The CRC32C a record should carry: over its length field, its version field and its payload, in that order. */
+/**
+ * What a segment's records' CRCs are XOR-ed with: 0 in format 1, else the
+ * CRC32C of its segment number (bytes 16..24 of its header), or 1 for 0.
+ */
+export function segmentSeed(segment: Buffer): number {
+  if (segment.readUInt32LE(8) === 1) return 0
+  return crc32c(segment.subarray(16, 24)) || 1
+}
+
+/** The CRC32C a record should carry: over its length field, its version field and its payload, in that order, XOR-ed with its segment's seed. */
 export function recordCrc(segment: Buffer, r: WalRecord): number {
-  return crc32c(
+  const crc = crc32c(
     segment.subarray(r.offset, r.offset + 4),
     segment.subarray(r.offset + 8, r.offset + 16),
     segment.subarray(r.offset + RECORD_HEADER, r.offset + r.len),
   )
+  return (crc ^ segmentSeed(segment)) >>> 0
 }
 
 /** Rewrites the stored CRC32C of `r` (in place) so the record reads as valid again. */

@@ -16,7 +16,9 @@ use std::sync::{Arc, OnceLock};
 use arbitrary::{Arbitrary, Unstructured};
 use in_mem_core::{Error, RunId};
 use in_mem_durability::checkpoint::{self, CheckpointWriter};
-use in_mem_durability::format::{Decoded, MAX_RECORD_PAYLOAD, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, decode_record, encode_record};
+use in_mem_durability::format::{
+    Decoded, MAX_RECORD_PAYLOAD, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, decode_record, encode_record, seed_record_header,
+};
 use in_mem_durability::manifest::{self, Manifest};
 use in_mem_durability::{recover, segment_file_name};
 use in_mem_engine::{ApplyOptions, CreateOptions, Definition, Durability, Engine, EngineTx, OpenOptions, TransitionDef};
@@ -155,12 +157,22 @@ enum Damage {
     Tail(Vec<u8>),
     /// The newest segment is these bytes.
     Raw(Vec<u8>),
+    /// The newest segment is a recycled file: after its records lie the
+    /// stale records (these payloads) of the segment it was, `back` numbers
+    /// before it or after the older one, with versions from `first`.
+    Stale {
+        payloads: Vec<Vec<u8>>,
+        back: u8,
+        first: u8,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
 struct RecoveryCase {
     older: Vec<Vec<u8>>,
     newest: Vec<Vec<u8>>,
+    /// The newest segment's file was recycled (its header says so).
+    recycled: bool,
     after: u8,
     damage: Damage,
 }
@@ -171,17 +183,25 @@ struct Written {
     files: [Vec<u8>; 2],
 }
 
-fn write_segments(older: &[Vec<u8>], newest: &[Vec<u8>]) -> Written {
+/// Appends a record of a segment whose seed is `seed`, as the WAL writes it.
+fn seeded_record(out: &mut Vec<u8>, version: u64, payload: &[u8], seed: u32) {
+    let at = out.len();
+    encode_record(out, version, payload);
+    seed_record_header(&mut out[at..at + RECORD_HEADER_LEN], seed);
+}
+
+fn write_segments(older: &[Vec<u8>], newest: &[Vec<u8>], recycled: bool) -> Written {
     let id = [7u8; 16];
     let mut records = Vec::new();
     let mut files = [Vec::new(), Vec::new()];
     let mut version = 0;
     for (s, payloads) in [older, newest].into_iter().enumerate() {
-        files[s].extend_from_slice(&SegmentHeader { segment: s as u64 + 1, database_id: id }.encode());
+        let header = SegmentHeader::new(s as u64 + 1, id, recycled && s == 1);
+        files[s].extend_from_slice(&header.encode());
         for p in payloads {
             version += 1;
             let at = files[s].len();
-            encode_record(&mut files[s], version, p);
+            seeded_record(&mut files[s], version, p, header.seed());
             records.push((s, at, files[s].len() - at, version, p.clone()));
         }
     }
@@ -226,6 +246,16 @@ fn damage(files: &mut [Vec<u8>; 2], d: &Damage) {
             files[1].extend_from_slice(bytes);
         }
         Damage::Raw(bytes) => files[1] = bytes.clone(),
+        Damage::Stale { payloads, back, first } => {
+            // Segment 2's file once was segment 2 + 1 + back (a later number
+            // cannot come back, but its seed is as foreign) or, for back 0,
+            // segment 1's own number: any number but 2.
+            let was = if *back == 0 { 1 } else { 2 + u64::from(*back) };
+            let seed = SegmentHeader::new(was, [7; 16], false).seed();
+            for (i, p) in payloads.iter().enumerate() {
+                seeded_record(&mut files[1], u64::from(*first) + i as u64, p, seed);
+            }
+        }
     }
 }
 
@@ -252,6 +282,11 @@ fn run_recover(wal: &Path, after: u64) -> (in_mem_core::Result<in_mem_durability
     (r, applied)
 }
 
+/// How [`recovery`] reads `data` (for choosing seeds).
+pub fn recovery_case(data: &[u8]) -> Option<String> {
+    RecoveryCase::arbitrary(&mut Unstructured::new(data)).ok().map(|c| format!("{c:?}"))
+}
+
 /// Two segments of valid records (the older closed, the newest being
 /// written), one damage, and `recover` after a checkpoint at `after`:
 /// - without damage every record after `after` is applied, nothing reported;
@@ -269,7 +304,16 @@ pub fn recovery(data: &[u8]) {
     for p in case.older.iter_mut().chain(case.newest.iter_mut()) {
         p.truncate(48);
     }
-    let written = write_segments(&case.older, &case.newest);
+    if let Damage::Stale { payloads, .. } = &mut case.damage {
+        payloads.truncate(6);
+        for p in payloads.iter_mut() {
+            p.truncate(48);
+        }
+    }
+    // Stale records are what a recycled file holds; in any other the same
+    // bytes are damage (or a torn tail).
+    let stale = matches!(case.damage, Damage::Stale { .. }) && case.recycled;
+    let written = write_segments(&case.older, &case.newest, case.recycled);
     let total = written.records.len() as u64;
     let after = u64::from(case.after) % (total + 1);
     if std::env::var_os("IN_MEM_FUZZ_DEBUG").is_some() {
@@ -310,6 +354,15 @@ pub fn recovery(data: &[u8]) {
         }
         Err(e) => panic!("recovery failed with something else than CorruptionError: {e:?}"),
         Ok(report) => {
+            if stale {
+                // A recycled segment's stale records are no damage: every
+                // record is applied, nothing is reported, and only the stale
+                // bytes are cut.
+                let all: Applied = written.records.iter().filter(|r| r.3 > after).map(|r| (r.3, r.4.clone())).collect();
+                assert_eq!(applied, all, "a recycled segment's stale records changed what was applied");
+                assert!(report.torn_tail.is_none(), "a recycled segment's stale records were reported as a torn tail");
+                assert_eq!(fs::read(&paths[1]).unwrap(), written.files[1], "the stale records were not cut (or more was)");
+            }
             if diffs.iter().all(Option::is_none) {
                 assert!(report.torn_tail.is_none(), "a torn tail in an undamaged log");
                 let all: Applied = written.records.iter().filter(|r| r.3 > after).map(|r| (r.3, r.4.clone())).collect();
@@ -336,7 +389,8 @@ pub fn recovery(data: &[u8]) {
                         let now = fs::read(p).unwrap();
                         if i + 1 == paths.len() && now.len() < f.len() {
                             assert_eq!(&now[..], &f[..now.len()], "a clean recovery changed {}", p.display());
-                            assert!(f[now.len()..].iter().all(|&b| b == 0), "a clean recovery cut more than zeros from {}", p.display());
+                            // A recycled file's stale bytes may be anything.
+                            assert!(case.recycled || f[now.len()..].iter().all(|&b| b == 0), "a clean recovery cut more than zeros from {}", p.display());
                         } else {
                             assert_eq!(&now, f, "a clean recovery changed {}", p.display());
                         }
@@ -708,8 +762,9 @@ pub fn wal_payload(data: &[u8]) {
     let dir = scratch();
     let wal = dir.path().join("wal");
     fs::create_dir(&wal).unwrap();
-    let mut seg = SegmentHeader { segment: 1, database_id: [5; 16] }.encode().to_vec();
-    encode_record(&mut seg, 1, data);
+    let header = SegmentHeader::new(1, [5; 16], false);
+    let mut seg = header.encode().to_vec();
+    seeded_record(&mut seg, 1, data, header.seed());
     let segment = wal.join(segment_file_name(1));
     fs::write(&segment, &seg).unwrap();
     match Engine::open(Some(dir.path()), open_options()) {

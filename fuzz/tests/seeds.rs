@@ -65,7 +65,7 @@ fn write_seeds() {
     let mut huge = r.clone();
     huge[0..4].copy_from_slice(&0x4000_0001u32.to_le_bytes());
     write("wal_record", "huge-length", &huge);
-    write("wal_record", "segment-header", &SegmentHeader { segment: 3, database_id: [9; 16] }.encode());
+    write("wal_record", "segment-header", &SegmentHeader::new(3, [9; 16], false).encode());
     for i in 0..4u64 {
         write("wal_record_damage", &format!("random-{i}"), &bytes(100 + i, 64 << i));
         write("checkpoint_damage", &format!("random-{i}"), &bytes(200 + i, 128 << i));
@@ -74,6 +74,15 @@ fn write_seeds() {
     for (i, n) in [16usize, 64, 200, 600, 1500].into_iter().enumerate() {
         write("recovery", &format!("random-{n}"), &bytes(300 + i as u64, n));
     }
+    // A recycled newest segment with stale records after its own: the
+    // first filler that reads as such a case.
+    let stale = (0..100_000u64)
+        .map(|i| bytes(10_000 + i, 400))
+        .find(|b| {
+            in_mem_fuzz::recovery_case(b).is_some_and(|c| c.contains("recycled: true") && c.contains("Stale { payloads: [[") && !c.contains("newest: []"))
+        })
+        .expect("a stale case among the fillers");
+    write("recovery", "recycled-stale", &stale);
     // (c) checkpoints as written
     let dir = tempfile::tempdir().unwrap();
     let shapes: [(&str, u64, Vec<Entry>); 3] = [

@@ -8,6 +8,13 @@
 //!   truncated (after the whole log was checked) and reported. Zero bytes
 //!   after the last record of the newest segment are where its file had
 //!   grown ahead of the records: cut too, but not reported.
+//! - A recycled newest segment (format 2, header flag bit 0) may hold the
+//!   stale records of the segment its file used to be after its own, so its
+//!   rule is one: its log ends at the first record that does not check out
+//!   under this segment's seed, provided no valid record of this segment (a
+//!   later commit, under this seed) starts anywhere after it — else it is
+//!   damage, as above. What follows that end is cut, and not reported: a
+//!   torn last record cannot be told from stale bytes there.
 //! - Anything else that does not decode — a bad header, a bad checksum with
 //!   records after it, a damaged older segment, a missing segment number,
 //!   versions that do not rise — is a `CorruptionError` naming the file and
@@ -18,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use in_mem_core::{Error, Result};
 
-use crate::format::{Decoded, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, decode_record};
+use crate::format::{Decoded, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, decode_record_seeded};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TornTail {
@@ -85,11 +92,11 @@ pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
 /// found there means the length field at the start of `rest` is damaged, and
 /// cutting the log at it would silently drop acknowledged commits. Only
 /// offsets whose version field could be a later commit are checksummed.
-fn later_record_follows(rest: &[u8], last_version: u64) -> bool {
+fn later_record_follows(rest: &[u8], last_version: u64, seed: u32) -> bool {
     let max_version = last_version.saturating_add(1 + (rest.len() / RECORD_HEADER_LEN) as u64);
     (1..=rest.len().saturating_sub(RECORD_HEADER_LEN)).any(|i| {
         let version = u64::from_le_bytes(rest[i + 8..i + 16].try_into().unwrap());
-        version > last_version && version <= max_version && matches!(decode_record(&rest[i..]), Decoded::Record { .. })
+        version > last_version && version <= max_version && matches!(decode_record_seeded(&rest[i..], seed), Decoded::Record { .. })
     })
 }
 
@@ -155,12 +162,19 @@ fn recover_inner(dir: &Path, after: u64, cut: bool, mut apply: impl FnMut(u64, &
             Some(id) if id != header.database_id => return Err(corrupt(24, "segment belongs to another database")),
             _ => {}
         }
+        let seed = header.seed();
         let mut offset = SEGMENT_HEADER_LEN;
         let mut zero_tail = false;
         while offset < bytes.len() {
             let rest = &bytes[offset..];
             let torn = |offset: usize| TornTail { file: file.clone(), offset: offset as u64, dropped_bytes: (bytes.len() - offset) as u64 };
-            match decode_record(rest) {
+            let decoded = decode_record_seeded(rest, seed);
+            if last_segment && header.recycled && !matches!(decoded, Decoded::Record { .. }) && !later_record_follows(rest, report.last_version, seed) {
+                // The end of a recycled segment's log (its one rule, above).
+                zero_tail = true;
+                break;
+            }
+            match decoded {
                 Decoded::Record { version, payload, len } => {
                     if first_record {
                         first_record = false;
@@ -199,7 +213,7 @@ fn recover_inner(dir: &Path, after: u64, cut: bool, mut apply: impl FnMut(u64, &
                     zero_tail = true;
                     break;
                 }
-                Decoded::Incomplete if last_segment && !later_record_follows(rest, report.last_version) => {
+                Decoded::Incomplete if last_segment && !later_record_follows(rest, report.last_version, seed) => {
                     report.torn_tail = Some(torn(offset));
                     break;
                 }
@@ -213,7 +227,7 @@ fn recover_inner(dir: &Path, after: u64, cut: bool, mut apply: impl FnMut(u64, &
                 _ if last_segment
                     && rest.len() >= RECORD_HEADER_LEN
                     && rest[..RECORD_HEADER_LEN].iter().all(|&b| b == 0)
-                    && !later_record_follows(rest, report.last_version) =>
+                    && !later_record_follows(rest, report.last_version, seed) =>
                 {
                     report.torn_tail = Some(torn(offset));
                     break;

@@ -46,7 +46,7 @@ use in_mem_core::{Error, Result};
 use memmap2::{MmapOptions, MmapRaw};
 use parking_lot::{Condvar, Mutex};
 
-use crate::format::{RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, begin_record, finish_record};
+use crate::format::{RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, begin_record, finish_record, seed_record_header};
 use crate::segment_file_name;
 
 /// How far a segment's file grows at a time, ahead of its records.
@@ -99,6 +99,8 @@ struct Segment {
     number: u64,
     len: u64,
     capacity: u64,
+    /// XOR-ed into each record's CRC (`SegmentHeader::seed`).
+    seed: u32,
     /// Where a record is encoded before it is copied into the map.
     scratch: Vec<u8>,
 }
@@ -110,11 +112,12 @@ impl Segment {
 
     /// Maps `file` (whose records end at `len`) for records up to
     /// `map_len` bytes.
-    fn map(dir: &Path, file: File, number: u64, len: u64, map_len: u64) -> Result<Segment> {
+    fn map(dir: &Path, file: File, header: &SegmentHeader, len: u64, map_len: u64) -> Result<Segment> {
+        let number = header.segment;
         let path = Self::path(dir, number);
         let capacity = file.metadata().map_err(|e| Error::io(path.display(), e))?.len();
         let map = MmapOptions::new().len(map_len as usize).map_raw(&file).map_err(|e| Error::io(path.display(), e))?;
-        Ok(Segment { file: Arc::new(file), map: Arc::new(map), number, len, capacity, scratch: Vec::new() })
+        Ok(Segment { file: Arc::new(file), map: Arc::new(map), number, len, capacity, seed: header.seed(), scratch: Vec::new() })
     }
 
     /// Makes the file reach `end` bytes (at most the map's length).
@@ -136,9 +139,12 @@ impl Segment {
     fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         let at = self.len as usize;
         assert!(bytes.len() >= RECORD_HEADER_LEN && at + bytes.len() <= self.capacity as usize && self.capacity as usize <= self.map.len());
+        let mut header = [0u8; RECORD_HEADER_LEN];
+        header.copy_from_slice(&bytes[..RECORD_HEADER_LEN]);
+        seed_record_header(&mut header, self.seed);
         if bytes.len() >= PWRITE_FROM {
             write_all_at(&self.file, &bytes[RECORD_HEADER_LEN..], (at + RECORD_HEADER_LEN) as u64)?;
-            write_all_at(&self.file, &bytes[..RECORD_HEADER_LEN], at as u64)?;
+            write_all_at(&self.file, &header, at as u64)?;
             self.len += bytes.len() as u64;
             return Ok(());
         }
@@ -149,7 +155,7 @@ impl Segment {
             let dst = self.map.as_mut_ptr().add(at);
             std::ptr::copy_nonoverlapping(bytes.as_ptr().add(RECORD_HEADER_LEN), dst.add(RECORD_HEADER_LEN), bytes.len() - RECORD_HEADER_LEN);
             std::sync::atomic::compiler_fence(Ordering::Release);
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, RECORD_HEADER_LEN);
+            std::ptr::copy_nonoverlapping(header.as_ptr(), dst, RECORD_HEADER_LEN);
         }
         self.len += bytes.len() as u64;
         Ok(())
@@ -263,11 +269,17 @@ impl Wal {
             Some((number, len)) if len >= SEGMENT_HEADER_LEN as u64 && len < options.segment_bytes => {
                 let path = Segment::path(dir, number);
                 let file = OpenOptions::new().read(true).write(true).open(&path).map_err(|e| Error::io(path.display(), e))?;
-                // Whatever lies past the records (zeros a crash left) goes.
+                let header = read_header(&file).ok_or_else(|| Error::Corruption {
+                    file: path.display().to_string(),
+                    offset: 0,
+                    reason: "the segment's header does not read back".into(),
+                })?;
+                // Whatever lies past the records (zeros a crash left, or a
+                // recycled file's stale bytes) goes.
                 file.set_len(len).map_err(|e| Error::io(path.display(), e))?;
-                (Segment::map(dir, file, number, len, options.segment_bytes)?, false)
+                (Segment::map(dir, file, &header, len, options.segment_bytes)?, false)
             }
-            _ => (create_segment(dir, next_segment, database_id, options.segment_bytes)?, true),
+            _ => (next_segment_file(dir, next_segment, database_id, options.segment_bytes)?, true),
         };
         let mut segment_versions = segment_versions;
         if new {
@@ -426,9 +438,15 @@ impl Wal {
             let sv = self.shared.segment_versions.lock();
             sv.iter().take_while(|(n, last)| *n != current && *last <= version).map(|(n, _)| *n).collect()
         };
+        let spare = self.shared.dir.join(SPARE_FILE);
         for n in &doomed {
             let path = Segment::path(&self.shared.dir, *n);
-            match std::fs::remove_file(&path) {
+            // One obsolete segment is kept as the spare the next rotation
+            // reuses (format 2 only: format 1 records have no seed, so their
+            // stale copies could pass for records).
+            let keep = !spare.exists() && File::open(&path).ok().as_ref().and_then(read_header).is_some_and(|h| h.format >= 2);
+            let gone = if keep { std::fs::rename(&path, &spare) } else { std::fs::remove_file(&path) };
+            match gone {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(Error::io(path.display(), e)),
@@ -501,7 +519,7 @@ impl Shared {
             let written = self.written.load(Ordering::Acquire);
             self.durable.fetch_max(written, Ordering::AcqRel);
             let map_len = self.options.segment_bytes.max(SEGMENT_HEADER_LEN as u64 + len);
-            let next = create_segment(&self.dir, seg.number + 1, self.database_id, map_len)?;
+            let next = next_segment_file(&self.dir, seg.number + 1, self.database_id, map_len)?;
             *seg = next;
             self.segments.fetch_add(1, Ordering::Relaxed);
             let mut sv = self.segment_versions.lock();
@@ -619,16 +637,78 @@ fn syncer_loop(shared: Arc<Shared>) {
     }
 }
 
+/// The file in `wal/` that holds an obsolete segment kept for reuse.
+pub const SPARE_FILE: &str = "spare.recycle";
+
+/// Reads and checks the header at the start of `file`.
+fn read_header(file: &File) -> Option<SegmentHeader> {
+    let mut h = [0u8; SEGMENT_HEADER_LEN];
+    #[cfg(unix)]
+    std::os::unix::fs::FileExt::read_exact_at(file, &mut h, 0).ok()?;
+    #[cfg(windows)]
+    {
+        let mut at = 0;
+        while at < h.len() {
+            let n = std::os::windows::fs::FileExt::seek_read(file, &mut h[at..], at as u64).ok()?;
+            if n == 0 {
+                return None;
+            }
+            at += n;
+        }
+    }
+    SegmentHeader::decode(&h).ok()
+}
+
+/// Segment `number`, mapped for records up to `map_len` bytes: the spare
+/// file recycled if there is one ([`recycle_segment`]), else a new file.
+fn next_segment_file(dir: &Path, number: u64, database_id: [u8; 16], map_len: u64) -> Result<Segment> {
+    match recycle_segment(dir, number, database_id, map_len)? {
+        Some(segment) => Ok(segment),
+        None => create_segment(dir, number, database_id, map_len),
+    }
+}
+
+/// Makes the spare file segment `number`: its new header (flagged recycled)
+/// is written and fsynced first, then it is renamed into place and the
+/// directory fsynced, so a crash leaves either the spare or a valid
+/// segment. Its old records stay as they are: their CRCs carry the old
+/// segment's seed, so none checks out as a record of this one, and records
+/// are written over them in place — blocks that are already allocated and
+/// written, whose `fdatasync` commits no metadata. `None` if there is no
+/// spare.
+fn recycle_segment(dir: &Path, number: u64, database_id: [u8; 16], map_len: u64) -> Result<Option<Segment>> {
+    let spare = dir.join(SPARE_FILE);
+    let file = match OpenOptions::new().read(true).write(true).open(&spare) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(spare.display(), e)),
+    };
+    let header = SegmentHeader::new(number, database_id, true);
+    let map_len = map_len.max(SEGMENT_HEADER_LEN as u64);
+    let prepare = || -> std::io::Result<()> {
+        if file.metadata()?.len() > map_len {
+            file.set_len(map_len)?;
+        }
+        write_all_at(&file, &header.encode(), 0)?;
+        file.sync_all()
+    };
+    prepare().map_err(|e| Error::io(spare.display(), e))?;
+    let path = Segment::path(dir, number);
+    std::fs::rename(&spare, &path).map_err(|e| Error::io(path.display(), e))?;
+    sync_dir(dir)?;
+    Segment::map(dir, file, &header, SEGMENT_HEADER_LEN as u64, map_len).map(Some)
+}
+
 /// Creates segment `number` with its header, fsynced, mapped for records up
 /// to `map_len` bytes.
 fn create_segment(dir: &Path, number: u64, database_id: [u8; 16], map_len: u64) -> Result<Segment> {
     let path = Segment::path(dir, number);
     let mut file = OpenOptions::new().create_new(true).read(true).write(true).open(&path).map_err(|e| Error::io(path.display(), e))?;
-    let header = SegmentHeader { segment: number, database_id }.encode();
-    file.write_all(&header).map_err(|e| Error::io(path.display(), e))?;
+    let header = SegmentHeader::new(number, database_id, false);
+    file.write_all(&header.encode()).map_err(|e| Error::io(path.display(), e))?;
     file.sync_all().map_err(|e| Error::io(path.display(), e))?;
     sync_dir(dir)?;
-    Segment::map(dir, file, number, header.len() as u64, map_len.max(header.len() as u64))
+    Segment::map(dir, file, &header, SEGMENT_HEADER_LEN as u64, map_len.max(SEGMENT_HEADER_LEN as u64))
 }
 
 /// fsyncs a directory so that a created or renamed entry in it survives.

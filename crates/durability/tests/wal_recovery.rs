@@ -235,3 +235,76 @@ fn the_syncer_reports_each_requested_version_after_its_fsync() {
     wal.unsubscribe(id);
     wal.close().unwrap();
 }
+
+/// Segments a checkpoint made obsolete are recycled: one is kept as the
+/// spare, the next rotation writes over it in place, and a process that dies
+/// with stale records after its last record loses nothing and reports no
+/// torn tail; a clean close cuts the stale bytes.
+#[test]
+fn a_recycled_segment_is_reused_and_its_stale_tail_is_not_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let seg_bytes = 4096;
+    let payload = |v: u64| format!("record {v} {}", "x".repeat(200)).into_bytes();
+    let wal = Wal::open(dir.path(), [4; 16], strict(seg_bytes), None, 1, 0, Vec::new()).unwrap();
+    // About 17 records a segment: 100 records make 6 segments.
+    for v in 1..=100 {
+        wal.append(v, &payload(v)).unwrap();
+        wal.sync_to(v).unwrap();
+    }
+    let segments = |d: &Path| {
+        let mut n: Vec<String> = fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        n.sort();
+        n
+    };
+    let before = segments(dir.path());
+    assert!(before.len() >= 5, "{before:?}");
+    // A checkpoint at 60 makes the first segments obsolete: one is kept.
+    let removed = wal.remove_segments_upto(60).unwrap();
+    assert!(removed >= 2);
+    let spare = dir.path().join("spare.recycle");
+    assert!(spare.exists(), "no spare kept: {:?}", segments(dir.path()));
+    let spare_len = fs::metadata(&spare).unwrap().len();
+    assert!(spare_len > 2048, "the spare is a whole segment");
+    // The next rotation takes the spare: the newest segment is recycled,
+    // with stale records after the ones written since.
+    let newest_before = before.last().unwrap().clone();
+    let mut v = 100;
+    while !segments(dir.path()).iter().any(|n| n > &newest_before && n.ends_with(".wal")) {
+        v += 1;
+        wal.append(v, &payload(v)).unwrap();
+        wal.sync_to(v).unwrap();
+    }
+    assert!(!spare.exists(), "the rotation took the spare");
+    v += 1;
+    wal.append(v, &payload(v)).unwrap();
+    wal.sync_to(v).unwrap();
+    let newest = dir.path().join(segments(dir.path()).into_iter().rfind(|n| n.ends_with(".wal")).unwrap());
+    let header = in_mem_durability::format::SegmentHeader::decode(&fs::read(&newest).unwrap()).unwrap();
+    assert!(header.recycled && header.format == 2);
+    assert_eq!(fs::metadata(&newest).unwrap().len(), spare_len, "written in place: the file keeps its length");
+    // The process dies: nothing is sealed, the stale records stay.
+    std::mem::forget(wal);
+    let mut got = vec![];
+    let report = recover(dir.path(), 60, |version, p| {
+        got.push((version, p.to_vec()));
+        Ok(())
+    })
+    .unwrap();
+    assert!(report.torn_tail.is_none(), "stale records reported as a torn tail: {:?}", report.torn_tail);
+    assert_eq!(report.last_version, v);
+    let expected: Vec<(u64, Vec<u8>)> = (61..=v).map(|i| (i, payload(i))).collect();
+    assert_eq!(got, expected);
+    // Recovery cut the stale bytes; a second recovery agrees.
+    assert!(fs::metadata(&newest).unwrap().len() < spare_len);
+    let (again, report) = {
+        let mut again = vec![];
+        let r = recover(dir.path(), 60, |version, p| {
+            again.push((version, p.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+        (again, r)
+    };
+    assert_eq!(again, expected);
+    assert!(report.torn_tail.is_none());
+}
