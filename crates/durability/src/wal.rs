@@ -5,7 +5,11 @@
 //! [`PWRITE_FROM`] bytes or more is written with `pwrite` instead: the
 //! kernel copies it into the page cache without faulting the map's pages
 //! in one by one (and the flusher's writeback then has no mapped pages of
-//! it to write-protect across cores). Both reach the same page cache.
+//! it to write-protect across cores). So is a record that starts in the
+//! page the last fsync wrote back: writeback write-protects a mapped page,
+//! and the next write through the map would fault (in strict mode with one
+//! writer, every record would: 1.13× an in-place `fdatasync` through the
+//! map, 1.00× with `pwrite`). Both reach the same page cache.
 //!
 //! Invariants:
 //! - Records are written in commit-version order: `append` is only called
@@ -58,6 +62,10 @@ pub const GROW_BYTES: u64 = 1 << 20;
 /// below a few pages, the `memcpy` into the map is cheaper than two calls.
 pub const PWRITE_FROM: usize = 8 * 1024;
 
+/// The page size the map's write-protect faults are judged by (4 KiB on the
+/// targets; a larger page only makes the judgement coarser).
+const PAGE_BYTES: u64 = 4096;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     /// A commit returns once its record is in the OS page cache; a
@@ -101,6 +109,9 @@ struct Segment {
     capacity: u64,
     /// XOR-ed into each record's CRC (`SegmentHeader::seed`).
     seed: u32,
+    /// `len` when the last fsync began: the pages up to here (and the one
+    /// it ends in) were written back, which write-protects their mapping.
+    synced_len: u64,
     /// Where a record is encoded before it is copied into the map.
     scratch: Vec<u8>,
 }
@@ -117,7 +128,7 @@ impl Segment {
         let path = Self::path(dir, number);
         let capacity = file.metadata().map_err(|e| Error::io(path.display(), e))?.len();
         let map = MmapOptions::new().len(map_len as usize).map_raw(&file).map_err(|e| Error::io(path.display(), e))?;
-        Ok(Segment { file: Arc::new(file), map: Arc::new(map), number, len, capacity, seed: header.seed(), scratch: Vec::new() })
+        Ok(Segment { file: Arc::new(file), map: Arc::new(map), number, len, capacity, seed: header.seed(), synced_len: len, scratch: Vec::new() })
     }
 
     /// Makes the file reach `end` bytes (at most the map's length).
@@ -136,13 +147,21 @@ impl Segment {
     /// first and its header last, so that a process that dies during the
     /// copy leaves a zero header, which recovery knows for a torn tail. The
     /// caller grew the file first.
-    fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    /// `syncing`: an fsync is under way (then the map is cheaper, see below).
+    fn put(&mut self, bytes: &[u8], syncing: bool) -> std::io::Result<()> {
         let at = self.len as usize;
         assert!(bytes.len() >= RECORD_HEADER_LEN && at + bytes.len() <= self.capacity as usize && self.capacity as usize <= self.map.len());
         let mut header = [0u8; RECORD_HEADER_LEN];
         header.copy_from_slice(&bytes[..RECORD_HEADER_LEN]);
         seed_record_header(&mut header, self.seed);
-        if bytes.len() >= PWRITE_FROM {
+        // A record that starts in the page the last fsync wrote back would
+        // take a write-protect fault in the map (each strict commit's record
+        // would, after its predecessor's fsync): `pwrite` costs less there,
+        // unless an fsync is under way — under group commit the map's copy
+        // keeps the committing thread fastest (64 writers: 131K commits/s
+        // through the map, 111K with a pwrite per round).
+        let written_back = !syncing && (at as u64) < self.synced_len.next_multiple_of(PAGE_BYTES);
+        if bytes.len() >= PWRITE_FROM || written_back {
             write_all_at(&self.file, &bytes[RECORD_HEADER_LEN..], (at + RECORD_HEADER_LEN) as u64)?;
             write_all_at(&self.file, &header, at as u64)?;
             self.len += bytes.len() as u64;
@@ -239,6 +258,8 @@ struct Shared {
     next_subscriber: AtomicU64,
     /// While set, the syncer starts no round (`hold_syncer`, for tests).
     held: AtomicBool,
+    /// Set while an `fdatasync` of the current segment runs.
+    syncing: AtomicBool,
 }
 
 /// Called by the syncer thread after each of its rounds: `Ok(durable
@@ -309,6 +330,7 @@ impl Wal {
             subscribers: Mutex::new(Vec::new()),
             next_subscriber: AtomicU64::new(1),
             held: AtomicBool::new(false),
+            syncing: AtomicBool::new(false),
         });
         let s = shared.clone();
         let flusher = match options.mode {
@@ -529,7 +551,7 @@ impl Shared {
             sv.push((seg.number, written));
         }
         seg.grow(&self.dir, seg.len + len).map_err(|e| self.fail_with("growing the WAL", e))?;
-        seg.put(record).map_err(|e| self.fail("writing a WAL record", e))?;
+        seg.put(record, self.syncing.load(Ordering::Acquire)).map_err(|e| self.fail("writing a WAL record", e))?;
         self.bytes_written.fetch_add(len, Ordering::Relaxed);
         self.written.store(version, Ordering::Release);
         Ok(())
@@ -549,7 +571,8 @@ impl Shared {
         // Older segments were fsynced when they closed, so the current file
         // holds every record not yet durable.
         let (file, map, len, covered) = {
-            let seg = self.segment.lock();
+            let mut seg = self.segment.lock();
+            seg.synced_len = seg.len;
             (seg.file.clone(), seg.map.clone(), seg.len, self.written.load(Ordering::Acquire))
         };
         self.unsynced.store(0, Ordering::Release);
@@ -563,7 +586,10 @@ impl Shared {
         #[cfg(not(target_os = "linux"))]
         map.flush_range(0, len as usize).map_err(|e| self.fail("msync of the WAL", e))?;
         let _ = (&map, len);
-        file.sync_data().map_err(|e| self.fail("fdatasync of the WAL", e))?;
+        self.syncing.store(true, Ordering::Release);
+        let synced = file.sync_data();
+        self.syncing.store(false, Ordering::Release);
+        synced.map_err(|e| self.fail("fdatasync of the WAL", e))?;
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.durable.fetch_max(covered, Ordering::AcqRel);
         Ok(())
