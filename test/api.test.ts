@@ -218,6 +218,43 @@ describe('values', () => {
   })
 })
 
+describe('values: lone surrogates wherever a string can be', () => {
+  // Every length and place a string can have (short strings the encoder
+  // writes itself, long ones Node writes, object keys, deep inside a large
+  // value): a lone surrogate is refused wherever it is.
+  it('a lone surrogate at the start, middle or end of strings and keys of 1 to 100,000 characters is refused; nothing is written', () => {
+    const db = open()
+    const run = db.runs.begin()
+    const lengths = [1, 2, 3, 5, 8, 15, 16, 31, 32, 33, 63, 64, 65, 127, 128, 255, 256, 1000, 4096, 10_000, 100_000]
+    let cases = 0
+    for (const n of lengths) {
+      for (const lone of ['\ud800', '\udbff', '\udc00', '\udfff']) {
+        for (const at of [0, Math.floor(n / 2), n - 1]) {
+          const s = 'a'.repeat(at) + lone + 'b'.repeat(Math.max(0, n - at - 1))
+          const big = Array.from({ length: 50 }, (_, i) => ({ role: 'user', content: `message ${i} ${'x'.repeat(200)}` }))
+          for (const bad of [s, { [s]: 1 }, [...big, { nested: { deep: [s] } }], { messages: big, [s]: 'v' }]) {
+            const err = expectError(() => db.kv.put(run, 'k', bad), InvalidArgumentError, 'INVALID_ARGUMENT')
+            expect(err.message).toContain('lone surrogate')
+            cases++
+          }
+        }
+      }
+    }
+    expect(cases).toBe(lengths.length * 4 * 3 * 4)
+    expect(db.kv.get(run, 'k')).toBeUndefined()
+  })
+
+  it('strings whose UTF-8 holds 0xED or 0xEF (Hangul, U+FFFD, U+F000–U+FFFF, a surrogate pair) round-trip exactly', () => {
+    const db = open()
+    const run = db.runs.begin()
+    const texts = ['한국어 텍스트 힣', '\ufffd replacement', '\uf000\uffff private use', 'emoji 😀 pair', '\ud55c'.repeat(5000)]
+    for (const [i, t] of texts.entries()) {
+      db.kv.put(run, `t${i}`, { [t]: t, list: [t] })
+      expect(db.kv.get(run, `t${i}`)).toEqual({ [t]: t, list: [t] })
+    }
+  })
+})
+
 describe('run ids', () => {
   it('a missing or non-string run is InvalidArgumentError naming it, first call on a fresh handle included, and nothing is written', () => {
     const db = open()
