@@ -59,7 +59,7 @@
 // the value (deep and in key order), the plain codec's bytes are not
 // in-mem's, a read returns other than what was written.
 
-import { benchRounds, endOfRun, fmtRatio, jsonParseProbe, loadInMem, machineInfo, ratioOf, roundShare, runRounds, shownPath } from './common.mjs'
+import { benchRounds, endOfRun, fmtRatio, jsonParseProbe, loadInMem, machineInfo, prose, ratioOf, roundShare, runRounds, shownPath } from './common.mjs'
 import { createRequire } from 'node:module'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -119,21 +119,6 @@ const inlinePackr = new Packr({ moreTypes: false, structuredClone: false, mapsAs
 
 // ----- the values ------------------------------------------------------------
 
-const WORDS = 'the agent called a tool to search the project docs and then summarised what it found for the user before it planned its next step'.split(' ')
-/** `n` characters of ASCII prose, the same for a given (n, seed). */
-function prose(n, seed = 0x2545f491) {
-  let s = ''
-  let x = seed
-  while (s.length < n) {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    s += `${WORDS[x % WORDS.length]} `
-  }
-  return s.slice(0, n)
-}
 const letter = (v) => String.fromCharCode(65 + v)
 
 const message = (i, v, contentLen, argsLen) => ({

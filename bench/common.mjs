@@ -119,6 +119,23 @@ export function rssByKind() {
 }
 
 /** A non-negative integer from the environment variable `name`, or `dflt` when it is unset or empty. */
+const WORDS = 'the agent called a tool to search the project docs and then summarised what it found for the user before it planned its next step'.split(' ')
+
+/** `n` characters of ASCII prose, the same for a given (n, seed): what agents store. */
+export function prose(n, seed = 0x2545f491) {
+  let s = ''
+  let x = seed
+  while (s.length < n) {
+    x ^= x << 13
+    x >>>= 0
+    x ^= x >>> 17
+    x ^= x << 5
+    x >>>= 0
+    s += `${WORDS[x % WORDS.length]} `
+  }
+  return s.slice(0, n)
+}
+
 export function envInt(name, dflt) {
   const v = process.env[name]
   if (v === undefined || v === '') return dflt

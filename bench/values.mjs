@@ -79,7 +79,7 @@
 // json.get), BENCH_SKIP_RSS=1, BENCH_DIR (where the databases go, default
 // the OS tmp dir), BENCH_OUT (default bench/results/values.json).
 
-import { endOfRun, jsonParseProbe, loadInMem, machineInfo, rssAfterGc } from './common.mjs'
+import { endOfRun, jsonParseProbe, loadInMem, machineInfo, prose, rssAfterGc } from './common.mjs'
 import { spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -116,21 +116,6 @@ const encodedSize = (v) => packr.pack(v).length
 
 // ----- the values ------------------------------------------------------------
 
-const WORDS = 'the agent called a tool to search the project docs and then summarised what it found for the user before it planned its next step'.split(' ')
-/** `n` characters of ASCII prose, the same for a given n. */
-function prose(n) {
-  let s = ''
-  let x = 0x2545f491
-  while (s.length < n) {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    s += `${WORDS[x % WORDS.length]} `
-  }
-  return s.slice(0, n)
-}
 
 /** make(fill) whose encoding is `target` bytes, or as close as `fill` (≥ 1) reaches. */
 function fit(make, target) {
