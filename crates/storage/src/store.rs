@@ -120,20 +120,26 @@ pub fn splice(base: &[u8], prefix: usize, suffix: usize, middle: &[u8]) -> Vec<u
 }
 
 /// How many leading and trailing bytes `a` and `b` share, the two not
-/// overlapping in either (compared 64 bytes at a time, then byte by byte).
+/// overlapping in either: compared 4 KiB at a time, then 64 bytes, then byte
+/// by byte (one `memcmp` per 4 KiB: a 100 KB document edited at one path is
+/// compared in ~25 calls, not ~1,600).
 pub fn shared_ends(a: &[u8], b: &[u8]) -> (usize, usize) {
     let most = a.len().min(b.len());
     let (x, y) = (&a[..most], &b[..most]);
     let mut p = 0;
-    while p + 64 <= most && x[p..p + 64] == y[p..p + 64] {
-        p += 64;
+    for step in [4096, 64] {
+        while p + step <= most && x[p..p + step] == y[p..p + step] {
+            p += step;
+        }
     }
     p += x[p..].iter().zip(&y[p..]).take_while(|(u, v)| u == v).count();
     let rest = most - p;
     let (x, y) = (&a[a.len() - rest..], &b[b.len() - rest..]);
     let mut s = 0;
-    while s + 64 <= rest && x[rest - s - 64..rest - s] == y[rest - s - 64..rest - s] {
-        s += 64;
+    for step in [4096, 64] {
+        while s + step <= rest && x[rest - s - step..rest - s] == y[rest - s - step..rest - s] {
+            s += step;
+        }
     }
     s += x[..rest - s].iter().rev().zip(y[..rest - s].iter().rev()).take_while(|(u, v)| u == v).count();
     (p, s)
@@ -314,6 +320,24 @@ impl Store {
     /// of the key at an older snapshot, but at a pin, would not see what was
     /// there.
     pub fn apply_keeping(&self, key: &[u8], version: u64, value: Option<Value>, oldest_needed: u64, keep: usize, pins: &[u64]) -> Option<u64> {
+        self.apply_known(key, version, value, oldest_needed, keep, pins, None)
+    }
+
+    /// [`Store::apply_keeping`], told `ends`: the [`shared_ends`] of the
+    /// key's newest value and `value`, when the caller has them already (the
+    /// engine's WAL delta compared the same two), so a large value is not
+    /// compared twice.
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply_known(
+        &self,
+        key: &[u8],
+        version: u64,
+        value: Option<Value>,
+        oldest_needed: u64,
+        keep: usize,
+        pins: &[u64],
+        ends: Option<(usize, usize)>,
+    ) -> Option<u64> {
         let keep = keep.max(1);
         let chain = match self.points.get(key) {
             Some(c) => c.clone(),
@@ -336,7 +360,8 @@ impl Store {
             let n = last.held_len();
             let back = match (&last.value, &value) {
                 (Some(old), Some(new)) if !last.is_back() && self.back_deltas_from > 0 && old.len() >= self.back_deltas_from => {
-                    let (p, s) = shared_ends(old, new);
+                    let (p, s) = ends.unwrap_or_else(|| shared_ends(old, new));
+                    debug_assert_eq!((p, s), shared_ends(old, new), "the ends the caller gave are not those of the two values");
                     let run = versions.iter().rev().skip(1).take_while(|v| v.is_back()).count();
                     ((p + s) * 2 >= old.len() && run < BACK_RUN).then(|| Version::back(last.version(), p, s, &old[p..old.len() - s]))
                 }
@@ -552,6 +577,25 @@ mod tests {
 
     fn val(s: &str) -> Option<Value> {
         Some(Arc::from(s.as_bytes()))
+    }
+
+    proptest::proptest! {
+        /// `shared_ends` against the byte-by-byte definition, on values that
+        /// share long ends (past several 4 KiB and 64-byte steps) and differ
+        /// in a short stretch, or not at all, or in length.
+        #[test]
+        fn shared_ends_is_the_longest_non_overlapping_prefix_and_suffix(
+            head in 0usize..9000, tail in 0usize..9000, mid_a in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            mid_b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40), seed in proptest::prelude::any::<u8>(),
+        ) {
+            let filler: Vec<u8> = (0..head.max(tail)).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
+            let a = [&filler[..head], &mid_a[..], &filler[..tail]].concat();
+            let b = [&filler[..head], &mid_b[..], &filler[..tail]].concat();
+            let most = a.len().min(b.len());
+            let p = (0..most).take_while(|&i| a[i] == b[i]).count();
+            let s = (0..most - p).take_while(|&i| a[a.len() - 1 - i] == b[b.len() - 1 - i]).count();
+            proptest::prop_assert_eq!(shared_ends(&a, &b), (p, s));
+        }
     }
 
     #[test]

@@ -490,8 +490,16 @@ impl Engine {
     /// Applies a commit's writes to the store and the derived in-memory
     /// state. Called with the commit lock held, or during recovery.
     pub(crate) fn apply<K: AsRef<[u8]>>(&self, version: u64, writes: &[(K, Option<Value>)], oldest_needed: u64) {
-        for (key, value) in writes {
-            self.apply_one(key.as_ref(), version, value.clone(), oldest_needed);
+        self.apply_with_ends(version, writes, oldest_needed, &[]);
+    }
+
+    /// [`Engine::apply`], given for some writes (by index) the shared ends
+    /// of the key's newest value and the new one, as the WAL's deltas
+    /// measured them (see `Store::apply_known`).
+    fn apply_with_ends<K: AsRef<[u8]>>(&self, version: u64, writes: &[(K, Option<Value>)], oldest_needed: u64, ends: &[(usize, usize, usize)]) {
+        for (i, (key, value)) in writes.iter().enumerate() {
+            let known = ends.iter().find(|(j, _, _)| *j == i).map(|&(_, p, s)| (p, s));
+            self.apply_one(key.as_ref(), version, value.clone(), oldest_needed, known);
         }
     }
 
@@ -516,7 +524,7 @@ impl Engine {
     /// Writes one key and keeps the derived in-memory state (run table, fork
     /// table, the secondary indexes) in step. Run data keeps every version: its history
     /// is what replay and forks read. Only the SYSTEM tables are pruned.
-    fn apply_one(&self, key: &[u8], version: u64, value: Option<Value>, oldest_needed: u64) {
+    fn apply_one(&self, key: &[u8], version: u64, value: Option<Value>, oldest_needed: u64, ends: Option<(usize, usize)>) {
         let system = key[..16] == [0u8; 16];
         for index in &self.indexes {
             index.on_write(&self.store, key, value.as_deref(), version, oldest_needed);
@@ -546,7 +554,9 @@ impl Engine {
         }
         match self.options.history_keep {
             _ if system => self.store.apply(key, version, value, oldest_needed),
-            None => self.store.apply(key, version, value, 0),
+            None => {
+                self.store.apply_known(key, version, value, 0, 1, &[], ends);
+            }
             Some(keep) => {
                 // The event log's head (its length and the tip of its hash
                 // chain) keeps its history: replaying the log to any version
@@ -556,7 +566,7 @@ impl Engine {
                 // it exists or a fork of it reads through it.
                 let pins: smallvec::SmallVec<[u64; 4]> =
                     self.forks.forks_of(&key[..16]).into_iter().filter(|(fork, _)| self.run_data_needed(fork.as_bytes())).map(|(_, at)| at).collect();
-                if let Some(from) = self.store.apply_keeping(key, version, value, oldest_needed, keep, &pins)
+                if let Some(from) = self.store.apply_known(key, version, value, oldest_needed, keep, &pins, ends)
                     && let Ok(run) = RunId::from_slice(&key[..16])
                 {
                     let mut horizons = self.horizons.lock();
@@ -751,12 +761,21 @@ impl Engine {
         }
         self.check_writable(writes)?;
         let version = *last + 1;
+        // The shared ends of each write the log holds as a delta: the store's
+        // back delta of the old value compares the same two values.
+        let mut ends: Vec<(usize, usize, usize)> = Vec::new();
         if let Some(wal) = &self.wal {
             let ts = now_ms();
-            wal.append_with(version, |buf| commit_record::encode(buf, ts, self.logged(writes)))?;
+            let logged = self.logged(writes).enumerate().map(|(i, (key, logged))| {
+                if let commit_record::Logged::Delta { prefix, suffix, .. } = &logged {
+                    ends.push((i, *prefix as usize, *suffix as usize));
+                }
+                (key, logged)
+            });
+            wal.append_with(version, |buf| commit_record::encode(buf, ts, logged))?;
         }
         let oldest = self.tracker.oldest_needed();
-        self.apply(version, writes, oldest);
+        self.apply_with_ends(version, writes, oldest, &ends);
         for index in &self.indexes {
             index.committed(version, state, &mut writes.iter().map(|(k, _)| k.as_ref()), oldest);
         }
@@ -1439,7 +1458,7 @@ impl LoadTarget for Engine {
     }
 
     fn apply_loaded(&self, version: u64, key: &[u8], value: Option<Value>) {
-        self.apply_one(key, version, value, version);
+        self.apply_one(key, version, value, version, None);
     }
 
     fn load_indexes(&self, dir: &Path, version: u64) {
