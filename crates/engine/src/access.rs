@@ -34,8 +34,11 @@ pub struct IndexLoad {
     pub rebuilt: Vec<String>,
 }
 
-/// Writes produced at commit by a [`SecondaryIndex`] (key, value or delete).
-pub type Resolved = Vec<(Vec<u8>, Option<Value>)>;
+/// Writes produced at commit by a [`SecondaryIndex`]: key, value (or
+/// delete), and when known the value's ends: how many leading and trailing
+/// bytes it shares with the key's newest value (what changed lies between;
+/// the log's delta and the store's back delta then compare nothing).
+pub type Resolved = Vec<(Vec<u8>, Option<Value>, Option<(usize, usize)>)>;
 
 /// A primitive's in-memory state derived from committed writes.
 ///

@@ -145,6 +145,13 @@ pub fn shared_ends(a: &[u8], b: &[u8]) -> (usize, usize) {
     (p, s)
 }
 
+/// Whether `a` and `b` share `prefix` leading and `suffix` trailing bytes,
+/// the two not overlapping in either: ends a delta may be built on (not
+/// necessarily the longest, [`shared_ends`]).
+pub fn ends_hold(a: &[u8], b: &[u8], prefix: usize, suffix: usize) -> bool {
+    prefix + suffix <= a.len().min(b.len()) && a[..prefix] == b[..prefix] && a[a.len() - suffix..] == b[b.len() - suffix..]
+}
+
 #[derive(Default)]
 struct Chain {
     versions: Mutex<SmallVec<[Version; 1]>>,
@@ -323,10 +330,11 @@ impl Store {
         self.apply_known(key, version, value, oldest_needed, keep, pins, None)
     }
 
-    /// [`Store::apply_keeping`], told `ends`: the [`shared_ends`] of the
-    /// key's newest value and `value`, when the caller has them already (the
-    /// engine's WAL delta compared the same two), so a large value is not
-    /// compared twice.
+    /// [`Store::apply_keeping`], told `ends`: leading and trailing bytes the
+    /// key's newest value and `value` share ([`ends_hold`]), when the caller
+    /// knows them already (the engine's WAL delta compared the same two, or
+    /// a JSON splice knows what it replaced), so a large value is not
+    /// compared again.
     #[allow(clippy::too_many_arguments)]
     pub fn apply_known(
         &self,
@@ -361,7 +369,7 @@ impl Store {
             let back = match (&last.value, &value) {
                 (Some(old), Some(new)) if !last.is_back() && self.back_deltas_from > 0 && old.len() >= self.back_deltas_from => {
                     let (p, s) = ends.unwrap_or_else(|| shared_ends(old, new));
-                    debug_assert_eq!((p, s), shared_ends(old, new), "the ends the caller gave are not those of the two values");
+                    debug_assert!(ends_hold(old, new, p, s), "the ends the caller gave are not shared by the two values");
                     let run = versions.iter().rev().skip(1).take_while(|v| v.is_back()).count();
                     ((p + s) * 2 >= old.len() && run < BACK_RUN).then(|| Version::back(last.version(), p, s, &old[p..old.len() - s]))
                 }

@@ -20,7 +20,7 @@
 use std::sync::Arc;
 
 use in_mem_core::{Error, Result};
-use in_mem_storage::{Value, shared_ends, splice};
+use in_mem_storage::{Value, ends_hold, shared_ends, splice};
 
 pub const KIND_COMMIT: u8 = 1;
 const OP_PUT: u8 = 1;
@@ -46,12 +46,15 @@ pub enum Logged<'a> {
 }
 
 /// `new` as a delta over `old` (written at `base`), when its common prefix
-/// and suffix with `old` are at least half of it; else `None`.
-pub fn delta_of<'a>(old: &[u8], new: &'a [u8], base: u64) -> Option<Logged<'a>> {
+/// and suffix with `old` are at least half of it; else `None`. `ends`: that
+/// prefix and suffix when the caller knows them (they are measured
+/// otherwise).
+pub fn delta_of<'a>(old: &[u8], new: &'a [u8], base: u64, ends: Option<(usize, usize)>) -> Option<Logged<'a>> {
     if new.len() < DELTA_FROM {
         return None;
     }
-    let (prefix, suffix) = shared_ends(old, new);
+    let (prefix, suffix) = ends.unwrap_or_else(|| shared_ends(old, new));
+    debug_assert!(ends_hold(old, new, prefix, suffix), "the ends given are not shared by the two values");
     if (prefix + suffix) * 2 < new.len() {
         return None;
     }
@@ -234,13 +237,13 @@ mod tests {
         let old: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
         let mut new = old.clone();
         new[5000..5003].copy_from_slice(b"xyz");
-        let logged = delta_of(&old, &new, 7).expect("a 3-byte change is a delta");
+        let logged = delta_of(&old, &new, 7, None).expect("a 3-byte change is a delta");
         let Logged::Delta { prefix, suffix, middle, .. } = logged else { unreachable!() };
         assert_eq!((prefix, suffix, middle), (5000, 10_000 - 5003, &b"xyz"[..]));
         // Appended to, it is the old value and the tail.
         let mut longer = old.clone();
         longer.extend_from_slice(b"tail");
-        assert_eq!(delta_of(&old, &longer, 7), Some(Logged::Delta { base: 7, prefix: 10_000, suffix: 0, middle: b"tail" }));
+        assert_eq!(delta_of(&old, &longer, 7, None), Some(Logged::Delta { base: 7, prefix: 10_000, suffix: 0, middle: b"tail" }));
         let mut out = vec![];
         encode(&mut out, 1, vec![(A, logged)].into_iter());
         let base: Value = Arc::from(&old[..]);
@@ -252,13 +255,13 @@ mod tests {
         assert!(decode(&out, |_| Some((7, Arc::from(&old[..100]))), |_, _| Ok(())).is_err());
         // A value changed throughout, or a small one, is logged whole.
         let other: Vec<u8> = old.iter().map(|b| b ^ 0xff).collect();
-        assert_eq!(delta_of(&old, &other, 7), None);
-        assert_eq!(delta_of(&old[..100], &old[..99], 7), None);
+        assert_eq!(delta_of(&old, &other, 7, None), None);
+        assert_eq!(delta_of(&old[..100], &old[..99], 7, None), None);
         // Every split of a change: prefix, suffix, lengths that shrink and grow.
         for (at, cut, add) in [(0, 0, 1), (0, 10, 0), (9990, 10, 3), (4096, 64, 64), (63, 1, 1), (64, 0, 200)] {
             let mut v = old.clone();
             v.splice(at..at + cut, std::iter::repeat_n(7u8, add));
-            let Some(l) = delta_of(&old, &v, 1) else { continue };
+            let Some(l) = delta_of(&old, &v, 1, None) else { continue };
             let mut out = vec![];
             encode(&mut out, 1, vec![(A, l)].into_iter());
             let b: Value = Arc::from(&old[..]);

@@ -735,7 +735,7 @@ impl Engine {
                 validate(tx, &self.store, &last)?;
             }
             match state {
-                None => self.log_and_apply(&mut last, writes, None)?,
+                None => self.log_and_apply(&mut last, writes, None, &[])?,
                 Some(state) => {
                     let snapshot = tx.map_or(0, |t| t.snapshot_version());
                     let mut resolved = Vec::new();
@@ -743,8 +743,10 @@ impl Engine {
                         resolved.extend(index.prepare(state, snapshot, self)?);
                     }
                     let mut joined: Vec<(&[u8], Option<Value>)> = writes.iter().map(|(k, v)| (k.as_ref(), v.clone())).collect();
-                    joined.extend(resolved.iter().map(|(k, v)| (&k[..], v.clone())));
-                    self.log_and_apply(&mut last, &joined, Some(state))?
+                    let known: Vec<(usize, usize, usize)> =
+                        resolved.iter().enumerate().filter_map(|(i, (_, _, ends))| ends.map(|(p, s)| (writes.len() + i, p, s))).collect();
+                    joined.extend(resolved.iter().map(|(k, v, _)| (&k[..], v.clone())));
+                    self.log_and_apply(&mut last, &joined, Some(state), &known)?
                 }
             }
         };
@@ -755,7 +757,15 @@ impl Engine {
     }
 
     /// Steps 2–6 of the commit order, with the commit lock (`last`) held.
-    fn log_and_apply<K: AsRef<[u8]>>(&self, last: &mut u64, writes: &[(K, Option<Value>)], state: Option<&Extensions>) -> Result<u64> {
+    /// `known`: (write index, prefix, suffix) of writes whose shared ends
+    /// with the key's newest value a secondary index already knows.
+    fn log_and_apply<K: AsRef<[u8]>>(
+        &self,
+        last: &mut u64,
+        writes: &[(K, Option<Value>)],
+        state: Option<&Extensions>,
+        known: &[(usize, usize, usize)],
+    ) -> Result<u64> {
         if self.options.read_only {
             return Err(self.read_only_error());
         }
@@ -763,11 +773,13 @@ impl Engine {
         let version = *last + 1;
         // The shared ends of each write the log holds as a delta: the store's
         // back delta of the old value compares the same two values.
-        let mut ends: Vec<(usize, usize, usize)> = Vec::new();
+        let mut ends: Vec<(usize, usize, usize)> = known.to_vec();
         if let Some(wal) = &self.wal {
             let ts = now_ms();
-            let logged = self.logged(writes).enumerate().map(|(i, (key, logged))| {
-                if let commit_record::Logged::Delta { prefix, suffix, .. } = &logged {
+            let logged = self.logged(writes, known).enumerate().map(|(i, (key, logged))| {
+                if let commit_record::Logged::Delta { prefix, suffix, .. } = &logged
+                    && !known.iter().any(|(j, _, _)| *j == i)
+                {
                     ends.push((i, *prefix as usize, *suffix as usize));
                 }
                 (key, logged)
@@ -790,7 +802,11 @@ impl Engine {
     /// as they are. Run data only, and a key written once in the commit (a
     /// delta's base is the newest value before the commit). Lazy: a commit
     /// of small values allocates nothing here.
-    fn logged<'a, K: AsRef<[u8]>>(&'a self, writes: &'a [(K, Option<Value>)]) -> impl ExactSizeIterator<Item = (&'a [u8], commit_record::Logged<'a>)> {
+    fn logged<'a, K: AsRef<[u8]>>(
+        &'a self,
+        writes: &'a [(K, Option<Value>)],
+        known: &'a [(usize, usize, usize)],
+    ) -> impl ExactSizeIterator<Item = (&'a [u8], commit_record::Logged<'a>)> {
         use commit_record::Logged;
         // Keys written more than once in this commit, found at the first large value.
         let twice: std::cell::OnceCell<std::collections::HashSet<&[u8]>> = std::cell::OnceCell::new();
@@ -801,12 +817,13 @@ impl Engine {
             });
             !twice.contains(key)
         };
-        writes.iter().map(move |(k, v)| {
+        writes.iter().enumerate().map(move |(i, (k, v))| {
             let key = k.as_ref();
+            let ends = known.iter().find(|(j, _, _)| *j == i).map(|&(_, p, s)| (p, s));
             let logged = match v {
                 None => Logged::Delete,
                 Some(new) if new.len() >= commit_record::DELTA_FROM && key[..16] != [0u8; 16] && once(key) => match self.store.read_any(key, u64::MAX) {
-                    Some((base, Some(old))) => commit_record::delta_of(&old, new, base).unwrap_or(Logged::Put(new)),
+                    Some((base, Some(old))) => commit_record::delta_of(&old, new, base, ends).unwrap_or(Logged::Put(new)),
                     _ => Logged::Put(new),
                 },
                 Some(new) => Logged::Put(new),

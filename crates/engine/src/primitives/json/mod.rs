@@ -49,6 +49,9 @@ pub struct DocTx {
     current: View,
     /// The stored value it started from (its snapshot's), if any.
     base: Option<Value>,
+    /// While every operation was spliced into the view: the ends the view
+    /// shares with `base` (see [`Spliced`]).
+    ends: Option<(usize, usize)>,
 }
 
 /// A document as a transaction sees it: encoded, as stored, while reads
@@ -423,12 +426,12 @@ fn container_header(out: &mut Vec<u8>, kind: Container, len: usize) {
 /// step before the last, a step through something that is not a container
 /// (the tree's error names it), an index past the end, the root.
 /// Equal, decoded, to [`apply`] of `Op::Set` on the decoded document.
-pub fn splice_set(bytes: &[u8], path: &[Segment], value: &[u8]) -> Result<Option<Value>> {
+pub fn splice_set(bytes: &[u8], path: &[Segment], value: &[u8]) -> Result<Option<Spliced>> {
     let Some(last) = path.last() else { return Ok(None) };
     let Some(l) = locate(bytes, path)? else { return Ok(None) };
     let Some((start, kind, len, header)) = l.parent else { return Ok(None) };
     Ok(Some(match l.value {
-        Some((from, to)) => joined(&[&bytes[..from], value, &bytes[to..]]),
+        Some((from, to)) => Spliced { value: joined(&[&bytes[..from], value, &bytes[to..]]), ends: (from, bytes.len() - to) },
         None => {
             match (last, kind) {
                 (Segment::Key(_), Container::Map) => {}
@@ -441,9 +444,28 @@ pub fn splice_set(bytes: &[u8], path: &[Segment], value: &[u8]) -> Result<Option
             if let Segment::Key(k) = last {
                 rmp::encode::write_str(&mut name, k).expect("writing to a Vec cannot fail");
             }
-            joined(&[&bytes[..start], &head, &bytes[start + header..l.parent_end], &name, value, &bytes[l.parent_end..]])
+            Spliced {
+                value: joined(&[&bytes[..start], &head, &bytes[start + header..l.parent_end], &name, value, &bytes[l.parent_end..]]),
+                ends: (start, bytes.len() - l.parent_end),
+            }
         }
     }))
+}
+
+/// A document with one `set` spliced into its bytes.
+pub struct Spliced {
+    pub value: Value,
+    /// Leading and trailing bytes it shares with the document it was
+    /// spliced from (what changed lies between).
+    pub ends: (usize, usize),
+}
+
+impl Spliced {
+    /// The ends `then`, spliced from this one, shares with what this was
+    /// spliced from: the shorter of each.
+    fn then(self, then: Spliced) -> Spliced {
+        Spliced { value: then.value, ends: (self.ends.0.min(then.ends.0), self.ends.1.min(then.ends.1)) }
+    }
 }
 
 /// `pieces` one after another, in one allocation of the stored value's
@@ -638,7 +660,7 @@ pub fn finish(doc: &Doc) -> Result<Vec<u8>> {
 impl DocTx {
     /// A transaction's view of a document stored as `base` (or absent).
     pub fn new(base: Option<Value>) -> DocTx {
-        DocTx { ops: Vec::new(), reads: Vec::new(), current: base.clone().map_or(View::Tree(None), View::Encoded), base }
+        DocTx { ops: Vec::new(), reads: Vec::new(), current: base.clone().map_or(View::Tree(None), View::Encoded), base, ends: None }
     }
 
     /// Whether the document exists in this view.
@@ -680,9 +702,15 @@ impl DocTx {
     pub fn write(&mut self, path: Path, op: Op) -> Result<bool> {
         if let (View::Encoded(bytes), Op::Set(v)) = (&self.current, &op)
             && let Some(next) = splice_set(bytes, &path, &encode(v))?
-            && splice_fits(&path, v, next.len())
+            && splice_fits(&path, v, next.value.len())
         {
-            self.current = View::Encoded(next);
+            let (p, s) = next.ends;
+            self.ends = Some(match (self.ops.is_empty(), self.ends) {
+                (true, _) => (p, s),
+                (false, Some((p0, s0))) => (p0.min(p), s0.min(s)),
+                (false, None) => (0, 0),
+            });
+            self.current = View::Encoded(next.value);
             self.ops.push((path, op));
             return Ok(true);
         }
@@ -765,7 +793,7 @@ impl PathLog {
 
 /// Replays each document's operations on its newest committed value: the
 /// writes the commit stores. Called with the commit lock held.
-pub fn resolve(store: &dyn Source, docs: &DocTxs) -> Result<Vec<(Vec<u8>, Option<Value>)>> {
+pub fn resolve(store: &dyn Source, docs: &DocTxs) -> Result<Resolved> {
     let mut out = Vec::new();
     for (key, doc) in docs.iter().filter(|(_, d)| d.writes_anything()) {
         let latest = store.read(key, u64::MAX).map(|(_, v)| v);
@@ -776,11 +804,12 @@ pub fn resolve(store: &dyn Source, docs: &DocTxs) -> Result<Vec<(Vec<u8>, Option
             && Arc::ptr_eq(now, base)
             && !doc.ops.is_empty()
         {
-            out.push((key.clone(), Some(view.clone())));
+            out.push((key.clone(), Some(view.clone()), doc.ends));
             continue;
         }
-        if let Some(bytes) = latest.as_ref().and_then(|b| splice_all(b, &doc.ops).transpose()) {
-            out.push((key.clone(), Some(bytes?)));
+        if let Some(spliced) = latest.as_ref().and_then(|b| splice_all(b, &doc.ops).transpose()) {
+            let spliced = spliced?;
+            out.push((key.clone(), Some(spliced.value), Some(spliced.ends)));
             continue;
         }
         let mut value = match &latest {
@@ -803,7 +832,7 @@ pub fn resolve(store: &dyn Source, docs: &DocTxs) -> Result<Vec<(Vec<u8>, Option
             None => None,
         };
         if stored.is_some() || latest.is_some() {
-            out.push((key.clone(), stored));
+            out.push((key.clone(), stored, None));
         }
     }
     Ok(out)
@@ -811,13 +840,18 @@ pub fn resolve(store: &dyn Source, docs: &DocTxs) -> Result<Vec<(Vec<u8>, Option
 
 /// The newest document `bytes` with `ops` applied by splicing, when every
 /// one is a `set` that can be (else `None`: the tree replays them).
-fn splice_all(bytes: &[u8], ops: &[(Path, Op)]) -> Result<Option<Value>> {
-    let mut cur: Option<Value> = None;
+fn splice_all(bytes: &[u8], ops: &[(Path, Op)]) -> Result<Option<Spliced>> {
+    let mut cur: Option<Spliced> = None;
     for (path, op) in ops {
         let Op::Set(v) = op else { return Ok(None) };
-        let from = cur.as_deref().unwrap_or(bytes);
+        let from = cur.as_ref().map_or(bytes, |c| &c.value[..]);
         match splice_set(from, path, &encode(v))? {
-            Some(next) if splice_fits(path, v, next.len()) => cur = Some(next),
+            Some(next) if splice_fits(path, v, next.value.len()) => {
+                cur = Some(match cur {
+                    Some(c) => c.then(next),
+                    None => next,
+                })
+            }
             _ => return Ok(None),
         }
     }
@@ -976,7 +1010,8 @@ mod tests {
                 match splice_set(&bytes, &path, &encode(value)).unwrap() {
                     Some(out) => {
                         spliced += 1;
-                        assert_eq!(Some(decode(&out).unwrap()), want.unwrap(), "{p}");
+                        assert!(in_mem_storage::ends_hold(&bytes, &out.value, out.ends.0, out.ends.1), "{p}: the ends do not hold");
+                        assert_eq!(Some(decode(&out.value).unwrap()), want.unwrap(), "{p}");
                     }
                     // The tree does it (or says why not).
                     None => assert!(matches!(p, "$" | "$.a.b[5]" | "$.n.x" | "$.missing.x" | "$.a.b.x"), "{p} was not spliced"),
@@ -989,7 +1024,9 @@ mod tests {
         let mut tree = Some(Doc::Map(Vec::new()));
         for i in 0..20 {
             let path = parse(&format!("$.k{i}")).unwrap();
-            small = splice_set(&small, &path, &encode(&Doc::from(i))).unwrap().unwrap().to_vec();
+            let next = splice_set(&small, &path, &encode(&Doc::from(i))).unwrap().unwrap();
+            assert!(in_mem_storage::ends_hold(&small, &next.value, next.ends.0, next.ends.1));
+            small = next.value.to_vec();
             apply(&mut tree, &path, &Op::Set(Doc::from(i))).unwrap();
             assert_eq!(Some(decode(&small).unwrap()), tree);
         }
