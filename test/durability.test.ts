@@ -586,6 +586,24 @@ describe('flush and transactionAsync', () => {
     db.close()
   })
 
+  it('close() while strict transactionAsync commits wait for their fsync: close fsyncs them and they resolve; a reopen finds them', async () => {
+    const db = openDb(dir, 'strict')
+    const run = db.runs.begin()
+    holdSyncerForTest(db, true)
+    let acknowledged = 0
+    const waiting = Array.from({ length: 8 }, (_, i) => db.transactionAsync(run, (tx) => tx.kv.put(`k${i}`, i)).then(() => acknowledged++))
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(acknowledged).toBe(0)
+    const durableBefore = db.stats().wal!.durableVersion
+    db.close()
+    await Promise.all(waiting)
+    expect(acknowledged).toBe(8)
+    const again = openDb(dir, 'strict')
+    expect(again.stats().version).toBeGreaterThan(durableBefore)
+    for (let i = 0; i < 8; i++) expect(again.kv.get(run, `k${i}`)).toBe(i)
+    again.close()
+  })
+
   it('a read-only transactionAsync writes no WAL record', async () => {
     const db = openDb(dir, 'strict')
     const run = db.runs.begin()
