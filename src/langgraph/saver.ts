@@ -184,7 +184,7 @@ export class InMemSaver extends BaseCheckpointSaver {
           await this.#db.transactionAsync(run, fn)
         } else {
           // Alone (or not strict): the fsync on this thread, as SqliteSaver's
-          // commits do, costs less than a trip through the thread pool.
+          // commits do, costs less than a hand-off to the WAL's syncer thread.
           this.#db.transaction(run, fn)
         }
         return
