@@ -302,21 +302,18 @@ const closers = []
     raw: (val, i) => rawGet(run, keyOf(val, i)),
     rawBytes: (val, i) => Buffer.from(bytesAt(rawGet(run, keyOf(val, i)))),
   })
-  libs.push({
-    name: 'in-mem plain',
-    put: (val, i, v) => target.put(io.key(run, TAG_KV, keyOf(val, i)), plainPackr.pack(v), 0),
+  /** The native kv put and get of `r`'s keys with the codec `packr` around them. */
+  const throughCodec = (name, r, packr) => ({
+    name,
+    put: (val, i, v) => target.put(io.key(r, TAG_KV, keyOf(val, i)), packr.pack(v), 0),
     get: (val, i) => {
-      const len = rawGet(run, keyOf(val, i))
-      return len < 0 ? undefined : plainUnpackr.unpack(io.buf, { start: IO_VALUE_OFFSET, end: IO_VALUE_OFFSET + len })
+      const len = rawGet(r, keyOf(val, i))
+      return len < 0 ? undefined : packr.unpack(io.buf, { start: IO_VALUE_OFFSET, end: IO_VALUE_OFFSET + len })
     },
   })
+  libs.push(throughCodec('in-mem plain', run, { pack: (v) => plainPackr.pack(v), unpack: (b, o) => plainUnpackr.unpack(b, o) }))
   libs.push({
-    name: 'in-mem records',
-    put: (val, i, v) => target.put(io.key(recRun, TAG_KV, keyOf(val, i)), recordsPackr.pack(v), 0),
-    get: (val, i) => {
-      const len = rawGet(recRun, keyOf(val, i))
-      return len < 0 ? undefined : recordsPackr.unpack(io.buf, { start: IO_VALUE_OFFSET, end: IO_VALUE_OFFSET + len })
-    },
+    ...throughCodec('in-mem records', recRun, recordsPackr),
     rawBytes: (val, i) => Buffer.from(bytesAt(rawGet(recRun, keyOf(val, i)))),
   })
 }
