@@ -61,7 +61,7 @@ export class Json {
         } catch (e) {
           throw translate(e)
         }
-        return len < 0 ? undefined : (decode(io.buf, IO_VALUE_OFFSET, IO_VALUE_OFFSET + len) as T)
+        return len < 0 ? undefined : (decode(io.value, 0, len) as T)
       }
     }
     return this.target.answer<T>(run, (tx, buf) => tx.jsonGetInto(buf, run, doc, path))

@@ -121,7 +121,7 @@ export class Kv<W = number> {
     } catch (e) {
       throw translate(e)
     }
-    return decode(io.buf, IO_VALUE_OFFSET, IO_VALUE_OFFSET + len) as T
+    return decode(io.value, 0, len) as T
   }
 
   /** The value with its commit version and write time, or `undefined`. `T` names the type you stored (unchecked, like a cast: the codec returns what was written). */
@@ -134,7 +134,7 @@ export class Kv<W = number> {
     } catch (e) {
       throw translate(e)
     }
-    return len < 0 ? undefined : versionedAt<T>(io.buf, len)
+    return len < 0 ? undefined : versionedAt<T>(io.value, len)
   }
 
   /**
@@ -301,11 +301,11 @@ export class ScopedKv<W = number> {
   count(opts?: Pick<ListOptions, 'prefix'>): number { return this.kv.count(this.run, opts) }
 }
 
-/** The versioned answer of a hot read at `IO_VALUE_OFFSET`: version, write time, then the value. @internal */
-export function versionedAt<T>(buf: Buffer, len: number): Versioned<T> {
+/** The versioned answer of a hot read at `IO_VALUE_OFFSET` (`value`: the I/O buffer from there on): version, write time, then the value. @internal */
+export function versionedAt<T>(value: Buffer, len: number): Versioned<T> {
   return {
-    value: decode(buf, IO_VALUE_OFFSET + 16, IO_VALUE_OFFSET + 16 + len) as T,
-    version: buf.readDoubleLE(IO_VALUE_OFFSET),
-    updatedAt: buf.readDoubleLE(IO_VALUE_OFFSET + 8),
+    value: decode(value, 16, 16 + len) as T,
+    version: value.readDoubleLE(0),
+    updatedAt: value.readDoubleLE(8),
   }
 }

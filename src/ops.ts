@@ -109,5 +109,5 @@ export function readAnswer<T>(io: Io, read: (buf: Buffer) => number): T | undefi
     io.grow(len, 0)
     len = read(io.buf)
   }
-  return len < 0 ? undefined : (decode(io.buf, IO_VALUE_OFFSET, IO_VALUE_OFFSET + len) as T)
+  return len < 0 ? undefined : (decode(io.value, 0, len) as T)
 }

@@ -83,7 +83,7 @@ export class State {
       } catch (e) {
         throw translate(e)
       }
-      return len < 0 ? undefined : versionedAt<T>(io.buf, len)
+      return len < 0 ? undefined : versionedAt<T>(io.value, len)
     }
     return this.target.answer<Cell<T>>(run, (tx, buf) => tx.stateGetInto(buf, run, name))
   }
