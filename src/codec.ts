@@ -159,7 +159,25 @@ export function encode(value: unknown): Uint8Array {
   return bytes
 }
 
+/**
+ * msgpackr decodes short strings in JS and caches object keys only when the
+ * value ends within the first {@link SMALL} bytes of the buffer it is given;
+ * a small value further in is copied to the start of `scratch` first (a
+ * 100-byte object at offset 4796: ~390 ns to decode in place, ~335 ns
+ * copied first, ~260 ns where it already starts at 0 — what the hot
+ * reads arrange, see `Io.value`).
+ */
+const SMALL = 139
+const scratch = Buffer.allocUnsafe(SMALL)
+
 /** Decodes `bytes[start, end)`. */
 export function decode(bytes: Uint8Array, start = 0, end = bytes.length): Value {
+  const n = end - start
+  // (Buffers only: bytes values come back as the source's class, and the
+  // scratch is a Buffer.)
+  if (start > 0 && n > 0 && n <= SMALL && Buffer.isBuffer(bytes)) {
+    bytes.copy(scratch, 0, start, end)
+    return unpackr.unpack(scratch, n) as Value
+  }
   return unpackr.unpack(bytes, { start, end }) as Value
 }

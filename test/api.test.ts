@@ -1,5 +1,6 @@
 // The API as users write it (issue 19): each case is a defect found by
 // writing an agent against the README. Type-level cases are in test/types.ts.
+import { decode, encode } from '../src/codec.js'
 import { spawnSync } from 'node:child_process'
 import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -477,5 +478,41 @@ describe('more errors that point the right way', () => {
     expect(db.json.get(run, 'k')).toEqual({ list: [{ name: 'x' }] })
     const err = expectError(() => db.json.set(run, 'm', '$.a[2]', 1), InvalidArgumentError, 'INVALID_ARGUMENT')
     expect(err.message).toContain('past the end of the array')
+  })
+})
+
+describe('decoding is the same wherever a value sits in a buffer', () => {
+  it('values of 1 to 400 bytes decode the same at offset 0 and further into a Buffer or a plain Uint8Array (small ones go through a scratch copy)', () => {
+    const values: unknown[] = [
+      0,
+      'x',
+      { role: 'assistant', step: 42, score: 0.875, done: false, tags: ['plan', 'tool'], text: 'The meeting moved to 3pm, room 4B.' },
+      new Uint8Array([1, 2, 3]),
+      [1, 'two', { three: [3n] }],
+    ]
+    for (let n = 1; n <= 400; n += 13) values.push({ text: 'é'.repeat(n), bytes: new Uint8Array(n).fill(n & 0xff) })
+    for (const v of values) {
+      const bytes = Buffer.from(encode(v))
+      // What each kind of source gives at offset 0 (bytes values come back
+      // as the source's class).
+      const fromBuffer = decode(bytes)
+      const fromPlain = decode(new Uint8Array(bytes))
+      expect(new Uint8Array(encode(fromBuffer))).toEqual(new Uint8Array(bytes))
+      for (const at of [1, 139, 4096]) {
+        const inBuffer = Buffer.alloc(at + bytes.length + 7, 0xee)
+        bytes.copy(inBuffer, at)
+        const plain = new Uint8Array(inBuffer)
+        expect(decode(inBuffer, at, at + bytes.length)).toEqual(fromBuffer)
+        expect(decode(plain, at, at + bytes.length)).toEqual(fromPlain)
+      }
+    }
+    // A bytes value decoded from the scratch copy is its own copy: a later decode does not change it.
+    const at10 = (v: Uint8Array): Uint8Array => {
+      const b = Buffer.from(encode(v))
+      return decode(Buffer.concat([Buffer.alloc(10), b]), 10, 10 + b.length) as Uint8Array
+    }
+    const first = at10(new Uint8Array([9, 9, 9]))
+    at10(new Uint8Array([1, 1, 1]))
+    expect([...first]).toEqual([9, 9, 9])
   })
 })
