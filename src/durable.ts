@@ -32,7 +32,6 @@ export class DurableWaiter {
   readonly #native: NativeDatabase
   /** Pending waiters in commit order (this thread's commits rise). */
   #queue: Waiter[] = []
-  #head = 0
   /** Whether the syncer's callback keeps the event loop alive. */
   #referenced = false
 
@@ -71,9 +70,8 @@ export class DurableWaiter {
    * waiter is acknowledged (or, when that close failed, given its error).
    */
   closed(error?: unknown): void {
-    const pending = this.#queue.slice(this.#head)
+    const pending = this.#queue
     this.#queue = []
-    this.#head = 0
     for (const w of pending) {
       if (error === undefined) w.resolve()
       else w.reject(error)
@@ -85,19 +83,11 @@ export class DurableWaiter {
       this.closed(new IoError(error))
     } else {
       const q = this.#queue
-      let i = this.#head
+      let i = 0
       while (i < q.length && q[i].version <= version) q[i++].resolve()
-      if (i === q.length) {
-        this.#queue = []
-        this.#head = 0
-      } else if (i > 1024 && i * 2 > q.length) {
-        this.#queue = q.slice(i)
-        this.#head = 0
-      } else {
-        this.#head = i
-      }
+      this.#queue = i === q.length ? [] : q.slice(i)
     }
-    if (this.#head === this.#queue.length && this.#referenced) this.#ref(false)
+    if (this.#queue.length === 0 && this.#referenced) this.#ref(false)
   }
 
   #ref(on: boolean): void {

@@ -137,7 +137,7 @@ pub fn decode(
                 if prefix.checked_add(suffix).is_none_or(|n| n > old.len()) {
                     return Err(bad("a delta longer than its base"));
                 }
-                Some(Arc::from(splice(&old, prefix, suffix, middle)))
+                Some(splice(&old, prefix, suffix, middle))
             }
             _ => return Err(bad("unknown op")),
         };

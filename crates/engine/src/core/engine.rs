@@ -771,15 +771,14 @@ impl Engine {
         }
         self.check_writable(writes)?;
         let version = *last + 1;
-        // The shared ends of each write the log holds as a delta: the store's
-        // back delta of the old value compares the same two values.
+        // The shared ends of each write that are known, or that the log
+        // measured for a delta: the store's back delta of the old value is
+        // over the same two values (a known write's delta repeats its ends).
         let mut ends: Vec<(usize, usize, usize)> = known.to_vec();
         if let Some(wal) = &self.wal {
             let ts = now_ms();
             let logged = self.logged(writes, known).enumerate().map(|(i, (key, logged))| {
-                if let commit_record::Logged::Delta { prefix, suffix, .. } = &logged
-                    && !known.iter().any(|(j, _, _)| *j == i)
-                {
+                if let commit_record::Logged::Delta { prefix, suffix, .. } = &logged {
                     ends.push((i, *prefix as usize, *suffix as usize));
                 }
                 (key, logged)

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use in_mem_core::limits::{MAX_DEPTH, MAX_VALUE_BYTES};
 use in_mem_core::{Error, InternalKey, Result, RunId, TypeTag};
-use in_mem_storage::{Source, Value};
+use in_mem_storage::{Source, Value, joined};
 use parking_lot::Mutex;
 use rmpv::Value as Doc;
 use serde_json::json;
@@ -466,25 +466,6 @@ impl Spliced {
     fn then(self, then: Spliced) -> Spliced {
         Spliced { value: then.value, ends: (self.ends.0.min(then.ends.0), self.ends.1.min(then.ends.1)) }
     }
-}
-
-/// `pieces` one after another, in one allocation of the stored value's
-/// type (a `Vec` turned into an `Arc<[u8]>` would be copied once more: a
-/// second 100 KB `memcpy` for each `set` on a 100 KB document).
-fn joined(pieces: &[&[u8]]) -> Value {
-    let len = pieces.iter().map(|p| p.len()).sum();
-    let mut out = Arc::<[u8]>::new_uninit_slice(len);
-    let dst = Arc::get_mut(&mut out).expect("a new Arc has no other owner");
-    let mut at = 0;
-    for p in pieces {
-        // SAFETY: `dst` has room for every piece (its length is their sum),
-        // and a piece cannot overlap the new allocation.
-        unsafe { std::ptr::copy_nonoverlapping(p.as_ptr(), dst.as_mut_ptr().add(at).cast::<u8>(), p.len()) };
-        at += p.len();
-    }
-    debug_assert_eq!(at, len);
-    // SAFETY: every byte was written above.
-    unsafe { out.assume_init() }
 }
 
 /// Whether setting `v` at `path` by splicing keeps the document within the
