@@ -244,6 +244,22 @@ export declare class NativeTransaction {
   vectorsSearchInto(io: Buffer, run: string, collection: string, query: Uint8Array, filter: Uint8Array | undefined | null, walk: NativeWalk): number
 }
 
+/** One connection's frames and hot path. */
+export declare class NativeWire {
+  /**
+   * A connection of `db` that refuses frames over `maxFrameBytes`.
+   * `counters` is the server's counter table and `ops` the table's index
+   * of each operation `hotOps()` names.
+   */
+  constructor(db: NativeDatabase, maxFrameBytes: number, counters: Float64Array, ops: Array<number>)
+  /** The operations answered here, in the order `ops` lists their indexes. */
+  static hotOps(): Array<string>
+  /** The handshake is done: requests may be answered here from now on. */
+  ready(): void
+  /** Adds received bytes; answers what it can and returns the rest. */
+  push(chunk: Uint8Array): NativeWireBatch
+}
+
 export interface NativeAppended {
   sequence: number
   hash: string
@@ -404,4 +420,24 @@ export interface NativeWatchBatch {
 export interface NativeWatchStart {
   id: number
   after: number
+}
+
+/** What one `push` gives back. */
+export interface NativeWireBatch {
+  /**
+   * The answer frames of the requests answered here (length prefixes
+   * included), or `null`.
+   */
+  answers?: Buffer
+  /** Their request ids, in the order of `answers`. */
+  ids: Array<number>
+  /** The bodies of the frames left to JavaScript, in the order they came. */
+  rest: Array<Buffer>
+  /**
+   * The length a frame announced over the limit: the connection must be
+   * closed (nothing after it can be read).
+   */
+  tooLarge?: number
+  /** Bytes received that do not yet make a whole frame. */
+  pending: number
 }

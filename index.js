@@ -837,3 +837,4 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeDatabase = nativeBinding.NativeDatabase
 module.exports.NativeTransaction = nativeBinding.NativeTransaction
+module.exports.NativeWire = nativeBinding.NativeWire

@@ -93,3 +93,6 @@ export type NativeRunInfo = Native.NativeRunInfo
 export const NativeDatabase = native.NativeDatabase
 /** The hot KV calls bound to one handle (`crates/node/src/hot.rs`). */
 export type HotFunctions = ReturnType<Native.NativeDatabase['hotFunctions']>
+export type NativeWire = Native.NativeWire
+/** A server connection's frames and hot path (`crates/node/src/wire.rs`). */
+export const NativeWire = native.NativeWire

@@ -14,8 +14,10 @@ import { dirname, join } from 'node:path'
 import tls from 'node:tls'
 import type { Database } from '../database.js'
 import { AlreadyExistsError, InvalidArgumentError, LimitError } from '../errors.js'
+import { nativeHandles } from '../internal.js'
+import { NativeWire } from '../native.js'
 import { Session, opIndex, type WatchSink } from './dispatch.js'
-import { DEFAULT_MAX_FRAME_BYTES, ERR, FrameReader, ITEM, OK, PROTOCOL_VERSION, type Where, frame, toWire, unpack } from './protocol.js'
+import { DEFAULT_MAX_FRAME_BYTES, ERR, ITEM, OK, PROTOCOL_VERSION, type Where, frame, toWire, unpack } from './protocol.js'
 import type { Counters, ServerStats } from './stats.js'
 
 /** Limits of a server; every one has a safe default. */
@@ -143,10 +145,23 @@ const HIGH_WATER = 8 * 1024 * 1024
 /** Says there is no answer to send now (a watch answers with its items and its end). */
 const NO_REPLY = Symbol('no reply')
 
-/** One client connection. */
+/** The latency table's index of each operation the native side answers. */
+const HOT_OPS = NativeWire.hotOps().map(opIndex)
+
+/** An answer waiting for group commit: one request's, or the native side's answers to several. */
+interface Held {
+  ids: number | number[]
+  out: Buffer
+}
+
+/**
+ * One client connection. Its bytes go to a {@link NativeWire}, which cuts
+ * them into frames and answers the hot requests (`kv.get`, `kv.put`, …)
+ * in Rust; the frames it leaves are handled here, in order.
+ */
 class Connection {
   readonly #socket: net.Socket
-  readonly #reader: FrameReader
+  readonly #wire: NativeWire
   readonly #session: Session
   #hello = false
   #inFlight = 0
@@ -155,7 +170,7 @@ class Connection {
   #handshakeTimer: NodeJS.Timeout | undefined
   #closed = false
   /** While frames are handled under group commit: their answers, sent once durable. */
-  #held: { id: number; out: Buffer }[] | null = null
+  #held: Held[] | null = null
 
   constructor(
     socket: net.Socket,
@@ -168,7 +183,9 @@ class Connection {
     private readonly onClose: (c: Connection) => void,
   ) {
     this.#socket = socket
-    this.#reader = new FrameReader(limits.maxFrameBytes)
+    const native = nativeHandles.get(db)
+    if (native === undefined) throw new InvalidArgumentError('this database has no native handle to serve')
+    this.#wire = new NativeWire(native, limits.maxFrameBytes, counters.table, HOT_OPS)
     this.#session = new Session(db, { txLeaseMs: limits.txLeaseMs, server: stats })
     counters.opened()
     socket.setNoDelay(true)
@@ -185,28 +202,28 @@ class Connection {
 
   #data(chunk: Buffer): void {
     this.counters.bytesIn(chunk.length)
-    let bodies: Buffer[]
-    try {
-      bodies = this.#reader.push(chunk)
-    } catch (e) {
-      this.#send([0, ERR, toWire(e)])
-      this.#drop()
-      return
-    }
     // Answers to the frames of one read leave in one write; under group
-    // commit, once one fsync covers every commit they made.
-    const group = bodies.length > 0 && this.#hello ? this.group : null
+    // commit, once one fsync covers every commit they made (the native
+    // side's commits included: this thread's commits do not wait).
+    const group = this.#hello ? this.group : null
     const before = group?.version() ?? 0
     if (group !== null) this.#held = []
+    const batch = this.#wire.push(chunk)
     this.#socket.cork()
-    for (const body of bodies) {
+    if (batch.answers != null) this.#out(batch.ids, batch.answers)
+    for (const body of batch.rest) {
       if (this.#closed) break
       this.#frame(body)
     }
     this.#socket.uncork()
     if (group !== null) this.#release(group, before)
+    if (batch.tooLarge != null) {
+      const max = this.limits.maxFrameBytes
+      this.#send([0, ERR, toWire(new LimitError(`a frame of ${batch.tooLarge} bytes is over the limit of ${max}`, { limit: max, size: batch.tooLarge }))])
+      this.#drop()
+    }
     if (this.#closed) return
-    if (this.#reader.pending > 0) {
+    if (batch.pending > 0) {
       if (this.#frameTimer === undefined) this.#frameTimer = setTimeout(() => this.#drop(), this.limits.frameTimeoutMs)
     } else if (this.#frameTimer !== undefined) {
       clearTimeout(this.#frameTimer)
@@ -307,6 +324,7 @@ class Connection {
       }
     }
     this.#hello = true
+    this.#wire.ready()
     this.#send({ inMem: PROTOCOL_VERSION, server: 'in-mem' })
   }
 
@@ -325,7 +343,7 @@ class Connection {
       () => this.#cork(held.map((h) => h.out)),
       (e: unknown) => {
         // Not durable: no answer may say it was. Each held request fails.
-        this.#cork(held.map((h) => frame([h.id, ERR, toWire(e)])))
+        this.#cork(held.flatMap((h) => (typeof h.ids === 'number' ? [h.ids] : h.ids).map((id) => frame([id, ERR, toWire(e)]))))
       },
     ).finally(() => {
       this.#inFlight--
@@ -349,7 +367,13 @@ class Connection {
     } catch (e) {
       out = frame([id, ERR, toWire(e)])
     }
-    if (this.#held !== null) this.#held.push({ id, out })
+    this.#out(id, out)
+  }
+
+  /** Sends an answer (or the native side's answers), or holds it for group commit. */
+  #out(ids: number | number[], out: Buffer): void {
+    if (this.#closed) return
+    if (this.#held !== null) this.#held.push({ ids, out })
     else this.#write(out)
   }
 

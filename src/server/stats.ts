@@ -65,6 +65,10 @@ export class Counters {
   get buffer(): ArrayBufferLike {
     return this.#a.buffer
   }
+  /** The table itself, which the native side of each connection writes its answers' counts to. @internal */
+  get table(): Float64Array {
+    return this.#a
+  }
   opened(): void {
     this.#a[CONNECTIONS]++
     this.#a[ACCEPTED]++

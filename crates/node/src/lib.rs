@@ -23,6 +23,7 @@ mod traces;
 mod transaction;
 mod vectors;
 mod watch;
+mod wire;
 
 // No #[global_allocator]: the system allocator. mimalloc as the global
 // allocator of this dlopen'd addon crashed the process (SIGSEGV in

@@ -1,0 +1,171 @@
+//! Server mode's wire protocol on the Rust side (docs/protocol.md).
+//!
+//! The serving thread hands each connection's received bytes to
+//! [`Frames`], which cuts them into frames, and offers each frame to
+//! [`serve`]: a request for one of the [`Hot`] operations with arguments
+//! of the common shape is answered here, straight against the engine, and
+//! its answer frame appended to the output. Anything else (every other
+//! operation, a handshake, a malformed frame, an argument the JavaScript
+//! side must check or convert, an operation the engine refused) is left to
+//! the JavaScript dispatcher, which calls the embedded facade and so
+//! answers, validates and fails exactly as in process. The answers are the
+//! same values either way (`test/server-table.test.ts` runs every facade
+//! method through both).
+
+pub mod frames;
+pub mod msgpack;
+
+pub use frames::{Frames, TooLarge};
+
+use in_mem_engine::{Engine, KvDb};
+use msgpack::{Reader, write_number};
+
+/// The operations answered in Rust.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hot {
+    KvGet,
+    KvPut,
+    KvDelete,
+    KvExists,
+}
+
+impl Hot {
+    /// Every hot operation, in the order of [`Hot::index`].
+    pub const ALL: [Hot; 4] = [Hot::KvGet, Hot::KvPut, Hot::KvDelete, Hot::KvExists];
+
+    /// The operation's name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Hot::KvGet => "kv.get",
+            Hot::KvPut => "kv.put",
+            Hot::KvDelete => "kv.delete",
+            Hot::KvExists => "kv.exists",
+        }
+    }
+
+    /// Its position in [`Hot::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    fn of(op: &str) -> Option<Hot> {
+        Hot::ALL.into_iter().find(|h| h.name() == op)
+    }
+
+    /// How many arguments it takes on the database (`where = 0`).
+    fn arity(self) -> usize {
+        if self == Hot::KvPut { 3 } else { 2 }
+    }
+}
+
+/// Answer status `OK` (docs/protocol.md "Requests and answers").
+const OK: u8 = 0;
+/// The KV type tag of an internal key (`crates/core/src/key.rs`).
+const TAG_KV: u8 = 0x10;
+/// Longest user key, in UTF-8 bytes.
+const MAX_KEY_BYTES: usize = 1024;
+/// msgpackr's `undefined`: what the JavaScript side answers for an absent key.
+const UNDEFINED: [u8; 3] = [0xd4, 0x00, 0x00];
+
+/// A hot request, parsed.
+struct Request<'a> {
+    id: u64,
+    op: Hot,
+    key: Vec<u8>,
+    value: Option<&'a [u8]>,
+}
+
+/// Answers the request in `body` if it is a hot one, appending its answer
+/// frame to `out`, and returns its id and operation; `None` leaves it to
+/// the JavaScript side (nothing was written then, to `out` or the engine).
+pub fn serve(engine: &Engine, body: &[u8], out: &mut Vec<u8>) -> Option<(u64, Hot)> {
+    let req = parse(body)?;
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    out.push(0x93);
+    write_number(out, req.id);
+    out.push(OK);
+    let answered = match req.op {
+        Hot::KvGet => engine.kv_get_with(&req.key, |_, _, payload| out.extend_from_slice(payload)).map(|found| {
+            if found.is_none() {
+                out.extend_from_slice(&UNDEFINED);
+            }
+        }),
+        Hot::KvExists => engine.kv_get_with(&req.key, |_, _, _| ()).map(|found| out.push(if found.is_some() { 0xc3 } else { 0xc2 })),
+        Hot::KvDelete => engine.kv_delete(&req.key).map(|existed| out.push(if existed { 0xc3 } else { 0xc2 })),
+        Hot::KvPut => engine.kv_put(&req.key, req.value.unwrap_or_default(), None).map(|version| write_number(out, version)),
+    };
+    if answered.is_err() {
+        // The engine refused (a closed run, a closed database, …): the
+        // JavaScript side runs it again and reports the error as in process.
+        out.truncate(start);
+        return None;
+    }
+    let length = (out.len() - start - 4) as u32;
+    out[start..start + 4].copy_from_slice(&length.to_le_bytes());
+    Some((req.id, req.op))
+}
+
+/// `[id, op, args, 0]` with a hot `op` and arguments of the shape the hot
+/// path takes: a run id, a key, and for `kv.put` a storable value (no
+/// options).
+fn parse(body: &[u8]) -> Option<Request<'_>> {
+    let mut r = Reader::new(body);
+    if r.array()? != 4 {
+        return None;
+    }
+    let id = r.uint()?;
+    if id == 0 || id > (1 << 53) {
+        return None;
+    }
+    let op = Hot::of(r.str()?)?;
+    if r.array()? != op.arity() {
+        return None;
+    }
+    let mut key = Vec::with_capacity(64);
+    run_bytes(r.str()?, &mut key)?;
+    key.push(TAG_KV);
+    let user = r.str()?;
+    if user.is_empty() || user.len() > MAX_KEY_BYTES || user.contains('\0') {
+        return None;
+    }
+    key.extend_from_slice(user.as_bytes());
+    let value = if op == Hot::KvPut { Some(r.storable()?) } else { None };
+    // The request runs on the database (`where = 0`), and nothing follows.
+    if r.uint()? != 0 || !r.at_end() {
+        return None;
+    }
+    Some(Request { id, op, key, value })
+}
+
+/// The 16 bytes of a run id written as a UUID (either case), appended to
+/// `out`; `None` for anything else, and for the reserved nil id.
+fn run_bytes(run: &str, out: &mut Vec<u8>) -> Option<()> {
+    let b = run.as_bytes();
+    if b.len() != 36 {
+        return None;
+    }
+    let mut nibbles = 0usize;
+    let mut byte = 0u8;
+    let mut any = 0u8;
+    for (i, &c) in b.iter().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            if c != b'-' {
+                return None;
+            }
+            continue;
+        }
+        let v = (c as char).to_digit(16)? as u8;
+        byte = (byte << 4) | v;
+        nibbles += 1;
+        if nibbles % 2 == 0 {
+            out.push(byte);
+            any |= byte;
+            byte = 0;
+        }
+    }
+    (any != 0).then_some(())
+}
+
+#[cfg(test)]
+mod tests;
