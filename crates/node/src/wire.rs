@@ -25,8 +25,11 @@ pub struct NativeWireBatch {
     pub answers: Option<Buffer>,
     /// Their request ids, in the order of `answers`.
     pub ids: Vec<f64>,
-    /// The bodies of the frames left to JavaScript, in the order they came.
-    pub rest: Vec<Buffer>,
+    /// The bodies of the frames left to JavaScript, one after another in
+    /// the order they came, or `null`.
+    pub rest: Option<Buffer>,
+    /// Where each of those bodies ends in `rest`.
+    pub rest_ends: Vec<u32>,
     /// The length a frame announced over the limit: the connection must be
     /// closed (nothing after it can be read).
     pub too_large: Option<f64>,
@@ -110,6 +113,7 @@ impl NativeWire {
         let mut answers = Vec::new();
         let mut ids = Vec::new();
         let mut rest = Vec::new();
+        let mut rest_ends = Vec::new();
         let mut too_large = None;
         loop {
             let body = match self.frames.next() {
@@ -121,7 +125,7 @@ impl NativeWire {
                 }
             };
             let body = &self.frames.bytes()[body];
-            if rest.is_empty()
+            if rest_ends.is_empty()
                 && let Some(engine) = &engine
             {
                 let started = Instant::now();
@@ -131,12 +135,14 @@ impl NativeWire {
                     continue;
                 }
             }
-            rest.push(Buffer::from(body.to_vec()));
+            rest.extend_from_slice(body);
+            rest_ends.push(rest.len() as u32);
         }
         NativeWireBatch {
             answers: if answers.is_empty() { None } else { Some(Buffer::from(answers)) },
             ids,
-            rest,
+            rest: if rest_ends.is_empty() { None } else { Some(Buffer::from(rest)) },
+            rest_ends,
             too_large,
             pending: self.frames.pending() as f64,
         }
