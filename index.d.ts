@@ -145,6 +145,34 @@ export declare class NativeDatabase {
   watchClose(id: number): void
 }
 
+/** A running listener. */
+export declare class NativeServer {
+  /**
+   * Binds and starts serving `db`. `counters` is the table the listener
+   * writes (its own: no other writer), `ops` the latency table's index
+   * of each operation `NativeWire.hotOps()` names.
+   */
+  constructor(db: NativeDatabase, opts: NativeServeOptions, counters: Float64Array, ops: number[], callback: (kind: number, conn: number, bodies?: Buffer | null, ends?: number[] | null) => void)
+  /** The TCP address bound (`host:port`), or `null`. */
+  get tcpAddress(): string | null
+  /**
+   * Sends answer frames on a connection; `true` when its unsent answers
+   * are over the high-water mark (the callback says when they drain).
+   */
+  send(conn: number, frames: Uint8Array): boolean
+  /** The frames of one callback have been taken in. */
+  handled(conn: number): void
+  /** Stops or resumes reading a connection. */
+  pause(conn: number, paused: boolean): void
+  /** Closes a connection once its answers are out. */
+  closeConnection(conn: number): void
+  /**
+   * Stops listening and closes every connection; returns once the I/O
+   * thread has ended.
+   */
+  close(): void
+}
+
 /**
  * A transaction, or the database's single-operation handle. Its KV methods
  * mirror `NativeDatabase`'s and use the same I/O buffer protocol; the other
@@ -370,6 +398,23 @@ export interface NativeRunInfo {
   error?: string
   /** For a fork: the parent's commit version it was forked at. */
   forkedAt?: number
+}
+
+/** What the listener needs (`src/server/listener.ts` fills in the defaults). */
+export interface NativeServeOptions {
+  /** The Unix socket to bind (the caller moves it into place). */
+  socket?: string
+  /** The TCP host and port to bind (port 0: any free one). */
+  host?: string
+  port?: number
+  token?: string
+  maxConnections: number
+  maxFrameBytes: number
+  handshakeMs: number
+  frameTimeoutMs: number
+  idleMs: number
+  /** Whether writes are answered on the I/O thread (not in strict mode). */
+  hotWrites: boolean
 }
 
 /** The filters of `traces.query`. */

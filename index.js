@@ -836,5 +836,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeDatabase = nativeBinding.NativeDatabase
+module.exports.NativeServer = nativeBinding.NativeServer
 module.exports.NativeTransaction = nativeBinding.NativeTransaction
 module.exports.NativeWire = nativeBinding.NativeWire

@@ -96,3 +96,6 @@ export type HotFunctions = ReturnType<Native.NativeDatabase['hotFunctions']>
 export type NativeWire = Native.NativeWire
 /** A server connection's frames and hot path (`crates/node/src/wire.rs`). */
 export const NativeWire = native.NativeWire
+export type NativeServer = Native.NativeServer
+/** Server mode's native listener (`crates/node/src/server.rs`). */
+export const NativeServer = native.NativeServer

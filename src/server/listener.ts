@@ -13,9 +13,9 @@ import net from 'node:net'
 import { dirname, join } from 'node:path'
 import tls from 'node:tls'
 import type { Database } from '../database.js'
-import { AlreadyExistsError, InvalidArgumentError, LimitError } from '../errors.js'
+import { AlreadyExistsError, InMemError, InvalidArgumentError, LimitError, translate } from '../errors.js'
 import { nativeHandles } from '../internal.js'
-import { NativeWire } from '../native.js'
+import { type NativeDatabase, NativeServer, NativeWire } from '../native.js'
 import { Session, opIndex, type WatchSink } from './dispatch.js'
 import { DEFAULT_MAX_FRAME_BYTES, ERR, ITEM, OK, PROTOCOL_VERSION, type Where, frame, toWire, unpack } from './protocol.js'
 import type { Counters, ServerStats } from './stats.js'
@@ -155,100 +155,85 @@ interface Held {
 }
 
 /**
- * One client connection. Its bytes go to a {@link NativeWire}, which cuts
- * them into frames and answers the hot requests (`kv.get`, `kv.put`, …)
- * in Rust; the frames it leaves are handled here, in order.
+ * What a connection does with the frames the native side left to
+ * JavaScript: it runs each through its {@link Session} (the embedded
+ * facades), answers, holds answers for group commit in strict mode, streams
+ * watches, and stops reading while too much waits. How bytes come and go
+ * is the transport's: {@link SocketConnection} (a Node socket: TLS) or
+ * {@link NativeConnection} (a connection of the native listener).
  */
-class Connection {
-  readonly #socket: net.Socket
-  readonly #wire: NativeWire
-  readonly #session: Session
-  #hello = false
-  #inFlight = 0
-  #paused = false
-  #frameTimer: NodeJS.Timeout | undefined
-  #handshakeTimer: NodeJS.Timeout | undefined
-  #closed = false
+abstract class Connection {
+  protected readonly session: Session
+  protected inFlight = 0
+  protected closed = false
   /** While frames are handled under group commit: their answers, sent once durable. */
   #held: Held[] | null = null
 
   constructor(
-    socket: net.Socket,
     db: Database,
-    private readonly group: GroupCommit | null,
-    private readonly limits: Limits,
-    private readonly token: Buffer | null,
-    private readonly counters: Counters,
+    protected readonly group: GroupCommit | null,
+    protected readonly limits: Limits,
+    protected readonly counters: Counters,
     stats: () => ServerStats,
-    private readonly onClose: (c: Connection) => void,
   ) {
-    this.#socket = socket
-    const native = nativeHandles.get(db)
-    if (native === undefined) throw new InvalidArgumentError('this database has no native handle to serve')
-    this.#wire = new NativeWire(native, limits.maxFrameBytes, counters.table, HOT_OPS)
-    this.#session = new Session(db, { txLeaseMs: limits.txLeaseMs, server: stats })
-    counters.opened()
-    socket.setNoDelay(true)
-    socket.setTimeout(limits.idleMs)
-    socket.on('timeout', () => {
-      if (this.#inFlight === 0 && !this.#session.holding) this.#drop()
-    })
-    this.#handshakeTimer = setTimeout(() => this.#drop(), limits.handshakeMs)
-    socket.on('data', (chunk: Buffer) => this.#data(chunk))
-    socket.on('drain', () => this.#flowControl())
-    socket.on('error', () => {})
-    socket.on('close', () => this.#end())
+    this.session = new Session(db, { txLeaseMs: limits.txLeaseMs, server: stats })
   }
 
-  #data(chunk: Buffer): void {
-    this.counters.bytesIn(chunk.length)
-    // Answers to the frames of one read leave in one write; under group
-    // commit, once one fsync covers every commit they made (the native
-    // side's commits included: this thread's commits do not wait).
-    const group = this.#hello ? this.group : null
+  /** Writes answer bytes to the client. */
+  protected abstract write(out: Buffer): void
+  /** Whether the client has more than the high-water mark of answers unsent. */
+  protected abstract get backlogged(): boolean
+  /** Resolves once the unsent answers drained (or the connection closed). */
+  protected abstract drained(): Promise<void>
+  /** Stops or resumes reading the client. */
+  protected abstract setReading(on: boolean): void
+  /** Closes the transport (after what was written is sent). */
+  protected abstract shutdown(): void
+  /** Groups the writes made until `uncork()` into one. */
+  protected abstract cork(): void
+  protected abstract uncork(): void
+
+  /**
+   * Handles frames read together: `answers` are the native side's answers
+   * to the hot ones among them (for request ids `ids`), `bodies` the
+   * others'. Their answers leave in one write; in strict mode once one
+   * fsync covers every commit they made (the native side's commits
+   * included: this thread's commits do not wait for their own).
+   */
+  protected batch(ids: number[], answers: Buffer | null, bodies: Buffer | null, ends: ArrayLike<number>, grouped: boolean): void {
+    const group = grouped ? this.group : null
     const before = group?.version() ?? 0
     if (group !== null) this.#held = []
-    const batch = this.#wire.push(chunk)
-    this.#socket.cork()
-    if (batch.answers != null) this.#out(batch.ids, batch.answers)
-    if (batch.rest != null) {
+    this.cork()
+    if (answers !== null) this.#out(ids, answers)
+    if (bodies !== null) {
       let start = 0
-      for (const end of batch.restEnds) {
-        if (this.#closed) break
-        this.#frame(batch.rest.subarray(start, end))
+      for (let i = 0; i < ends.length; i++) {
+        if (this.closed) break
+        const end = ends[i]
+        this.frame(bodies.subarray(start, end))
         start = end
       }
     }
-    this.#socket.uncork()
+    this.uncork()
     if (group !== null) this.#release(group, before)
-    if (batch.tooLarge != null) {
-      const max = this.limits.maxFrameBytes
-      this.#send([0, ERR, toWire(new LimitError(`a frame of ${batch.tooLarge} bytes is over the limit of ${max}`, { limit: max, size: batch.tooLarge }))])
-      this.#drop()
-    }
-    if (this.#closed) return
-    if (batch.pending > 0) {
-      if (this.#frameTimer === undefined) this.#frameTimer = setTimeout(() => this.#drop(), this.limits.frameTimeoutMs)
-    } else if (this.#frameTimer !== undefined) {
-      clearTimeout(this.#frameTimer)
-      this.#frameTimer = undefined
-    }
   }
 
-  #frame(body: Buffer): void {
+  /** One frame body: a request (the handshake is the transport's). */
+  protected frame(body: Buffer): void {
     let msg: unknown
     try {
       msg = unpack(body)
     } catch {
-      this.#drop()
+      this.drop()
       return
     }
-    if (!this.#hello) {
-      this.#handshake(msg)
-      return
-    }
+    this.request(msg)
+  }
+
+  protected request(msg: unknown): void {
     if (!Array.isArray(msg) || msg.length !== 4 || typeof msg[0] !== 'number' || typeof msg[1] !== 'string' || !Array.isArray(msg[2]) || !isWhere(msg[3])) {
-      this.#drop()
+      this.drop()
       return
     }
     const [id, op, args, where] = msg as [number, string, unknown[], Where]
@@ -263,14 +248,14 @@ class Connection {
     }
     if (result === NO_REPLY) return
     if (result instanceof Promise) {
-      this.#inFlight++
-      this.#flowControl()
+      this.inFlight++
+      this.flowControl()
       result.then(
         (v: unknown) => this.#answer(id, index, started, OK, v),
         (e: unknown) => this.#answer(id, index, started, ERR, toWire(e)),
       ).finally(() => {
-        this.#inFlight--
-        this.#flowControl()
+        this.inFlight--
+        this.flowControl()
       })
       return
     }
@@ -279,57 +264,24 @@ class Connection {
 
   #call(id: number, op: string, args: unknown[], where: Where): unknown {
     if (op === 'watch' && where === 0) {
-      this.#session.watch(id, (args[0] ?? {}) as object, this.#sink(id))
+      this.session.watch(id, (args[0] ?? {}) as object, this.#sink(id))
       return NO_REPLY
     }
-    return this.#session.call(op, args, where)
+    return this.session.call(op, args, where)
   }
 
   #sink(id: number): WatchSink {
     return {
       item: (change) => {
-        this.#send([id, ITEM, change])
-        if (this.#socket.writableLength <= HIGH_WATER || this.#closed) return
-        return new Promise<void>((resolve) => {
-          const done = (): void => {
-            this.#socket.off('drain', done)
-            this.#socket.off('close', done)
-            resolve()
-          }
-          this.#socket.on('drain', done)
-          this.#socket.on('close', done)
-        })
+        this.send([id, ITEM, change])
+        if (!this.backlogged || this.closed) return
+        return this.drained()
       },
       end: (error) => {
-        if (error === undefined) this.#send([id, OK, null])
-        else this.#send([id, ERR, toWire(error)])
+        if (error === undefined) this.send([id, OK, null])
+        else this.send([id, ERR, toWire(error)])
       },
     }
-  }
-
-  #handshake(msg: unknown): void {
-    clearTimeout(this.#handshakeTimer)
-    const hello = msg as { inMem?: unknown; token?: unknown } | null
-    if (typeof hello !== 'object' || hello === null || hello.inMem !== PROTOCOL_VERSION) {
-      this.counters.refused()
-      this.#send([0, ERR, toWire(new InvalidArgumentError(`this server speaks in-mem protocol ${PROTOCOL_VERSION}; the client sent a handshake it does not know`))])
-      this.#end(true)
-      return
-    }
-    if (this.token !== null) {
-      // Both sides are hashed first, so the comparison takes the same time
-      // whatever the length or the prefix the client got right.
-      const given = digest(typeof hello.token === 'string' ? hello.token : '')
-      if (!timingSafeEqual(given, this.token)) {
-        this.counters.refused()
-        this.#send([0, ERR, { name: 'ConnectionError', code: 'CONNECTION', message: 'the owner refused the connection: wrong or missing token', details: {} }])
-        this.#end(true)
-        return
-      }
-    }
-    this.#hello = true
-    this.#wire.ready()
-    this.#send({ inMem: PROTOCOL_VERSION, server: 'in-mem' })
   }
 
   /** Sends the held answers: at once if nothing was committed, else once it is durable. */
@@ -339,31 +291,31 @@ class Connection {
     if (held.length === 0) return
     const after = group.version()
     if (after === before) {
-      this.#cork(held.map((h) => h.out))
+      this.#flush(held.map((h) => h.out))
       return
     }
-    this.#inFlight++
+    this.inFlight++
     group.wait(after).then(
-      () => this.#cork(held.map((h) => h.out)),
+      () => this.#flush(held.map((h) => h.out)),
       (e: unknown) => {
         // Not durable: no answer may say it was. Each held request fails.
-        this.#cork(held.flatMap((h) => (typeof h.ids === 'number' ? [h.ids] : h.ids).map((id) => frame([id, ERR, toWire(e)]))))
+        this.#flush(held.flatMap((h) => (typeof h.ids === 'number' ? [h.ids] : h.ids).map((id) => frame([id, ERR, toWire(e)]))))
       },
     ).finally(() => {
-      this.#inFlight--
-      this.#flowControl()
+      this.inFlight--
+      this.flowControl()
     })
   }
 
-  #cork(frames: Buffer[]): void {
-    if (this.#closed) return
-    this.#socket.cork()
-    for (const f of frames) this.#write(f)
-    this.#socket.uncork()
+  #flush(frames: Buffer[]): void {
+    if (this.closed) return
+    this.cork()
+    for (const f of frames) this.write(f)
+    this.uncork()
   }
 
   #answer(id: number, op: number, started: number, status: number, payload: unknown): void {
-    if (this.#closed) return
+    if (this.closed) return
     this.counters.answered(op, performance.now() - started, status === ERR)
     let out: Buffer
     try {
@@ -376,57 +328,274 @@ class Connection {
 
   /** Sends an answer (or the native side's answers), or holds it for group commit. */
   #out(ids: number | number[], out: Buffer): void {
-    if (this.#closed) return
+    if (this.closed) return
     if (this.#held !== null) this.#held.push({ ids, out })
-    else this.#write(out)
+    else this.write(out)
   }
 
-  #send(message: unknown): void {
-    if (!this.#closed) this.#write(frame(message))
+  protected send(message: unknown): void {
+    if (!this.closed) this.write(frame(message))
   }
 
-  #write(out: Buffer): void {
-    this.counters.bytesOut(out.length)
-    this.#socket.write(out)
-    this.#flowControl()
-  }
-
+  #paused = false
   /** Stops reading a connection with too much in flight or too much unsent output, and starts again when it drains. */
-  #flowControl(): void {
-    if (this.#closed) return
-    const full = this.#inFlight >= this.limits.maxInFlight || this.#socket.writableLength > HIGH_WATER
-    if (full && !this.#paused) {
-      this.#paused = true
-      this.#socket.pause()
-    } else if (!full && this.#paused) {
-      this.#paused = false
-      this.#socket.resume()
+  protected flowControl(): void {
+    if (this.closed) return
+    const full = this.inFlight >= this.limits.maxInFlight || this.backlogged
+    if (full !== this.#paused) {
+      this.#paused = full
+      this.setReading(!full)
     }
   }
 
-  /** Closes the connection for breaking the protocol. */
-  #drop(): void {
-    if (this.#closed) return
-    this.counters.dropped()
-    this.#end(true)
+  /** Whether nothing waits for an answer and the session holds nothing open (an idle connection may be closed). */
+  protected get quiet(): boolean {
+    return this.inFlight === 0 && !this.session.holding
   }
 
-  #end(destroy = false): void {
-    if (this.#closed) return
-    this.#closed = true
+  /** Closes the connection for breaking the protocol. */
+  protected drop(): void {
+    if (this.closed) return
+    this.counters.dropped()
+    this.end()
+  }
+
+  /** Ends the session (its transactions roll back) and closes the transport. */
+  end(): void {
+    if (this.closed) return
+    this.closed = true
+    this.session.close()
+    this.shutdown()
+  }
+}
+
+/** A connection on a Node socket (the TLS listener's): its frames are cut, and hot requests answered, by a {@link NativeWire}. */
+class SocketConnection extends Connection {
+  readonly #socket: net.Socket
+  readonly #wire: NativeWire
+  #hello = false
+  #frameTimer: NodeJS.Timeout | undefined
+  #handshakeTimer: NodeJS.Timeout | undefined
+
+  constructor(
+    socket: net.Socket,
+    db: Database,
+    native: NativeDatabase,
+    group: GroupCommit | null,
+    limits: Limits,
+    private readonly token: Buffer | null,
+    counters: Counters,
+    stats: () => ServerStats,
+    private readonly onClose: (c: SocketConnection) => void,
+  ) {
+    super(db, group, limits, counters, stats)
+    this.#socket = socket
+    this.#wire = new NativeWire(native, limits.maxFrameBytes, counters.table, HOT_OPS)
+    counters.opened()
+    socket.setNoDelay(true)
+    socket.setTimeout(limits.idleMs)
+    socket.on('timeout', () => {
+      if (this.quiet) this.drop()
+    })
+    this.#handshakeTimer = setTimeout(() => this.drop(), limits.handshakeMs)
+    socket.on('data', (chunk: Buffer) => this.#data(chunk))
+    socket.on('drain', () => this.flowControl())
+    socket.on('error', () => {})
+    socket.on('close', () => this.end())
+  }
+
+  #data(chunk: Buffer): void {
+    this.counters.bytesIn(chunk.length)
+    const grouped = this.#hello
+    const batch = this.#wire.push(chunk)
+    this.batch(batch.ids, batch.answers ?? null, batch.rest ?? null, batch.restEnds, grouped)
+    if (batch.tooLarge != null) {
+      const max = this.limits.maxFrameBytes
+      this.send([0, ERR, toWire(new LimitError(`a frame of ${batch.tooLarge} bytes is over the limit of ${max}`, { limit: max, size: batch.tooLarge }))])
+      this.drop()
+    }
+    if (this.closed) return
+    if (batch.pending > 0) {
+      if (this.#frameTimer === undefined) this.#frameTimer = setTimeout(() => this.drop(), this.limits.frameTimeoutMs)
+    } else if (this.#frameTimer !== undefined) {
+      clearTimeout(this.#frameTimer)
+      this.#frameTimer = undefined
+    }
+  }
+
+  protected override request(msg: unknown): void {
+    if (this.#hello) super.request(msg)
+    else this.#handshake(msg)
+  }
+
+  #handshake(msg: unknown): void {
+    clearTimeout(this.#handshakeTimer)
+    const hello = msg as { inMem?: unknown; token?: unknown } | null
+    if (typeof hello !== 'object' || hello === null || hello.inMem !== PROTOCOL_VERSION) {
+      this.counters.refused()
+      this.send([0, ERR, toWire(new InvalidArgumentError(`this server speaks in-mem protocol ${PROTOCOL_VERSION}; the client sent a handshake it does not know`))])
+      this.end()
+      return
+    }
+    if (this.token !== null) {
+      // Both sides are hashed first, so the comparison takes the same time
+      // whatever the length or the prefix the client got right.
+      const given = digest(typeof hello.token === 'string' ? hello.token : '')
+      if (!timingSafeEqual(given, this.token)) {
+        this.counters.refused()
+        this.send([0, ERR, { name: 'ConnectionError', code: 'CONNECTION', message: 'the owner refused the connection: wrong or missing token', details: {} }])
+        this.end()
+        return
+      }
+    }
+    this.#hello = true
+    this.#wire.ready()
+    this.send({ inMem: PROTOCOL_VERSION, server: 'in-mem' })
+  }
+
+  protected write(out: Buffer): void {
+    this.counters.bytesOut(out.length)
+    this.#socket.write(out)
+    this.flowControl()
+  }
+
+  protected get backlogged(): boolean {
+    return this.#socket.writableLength > HIGH_WATER
+  }
+
+  protected drained(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.#socket.off('drain', done)
+        this.#socket.off('close', done)
+        resolve()
+      }
+      this.#socket.on('drain', done)
+      this.#socket.on('close', done)
+    })
+  }
+
+  protected setReading(on: boolean): void {
+    if (on) this.#socket.resume()
+    else this.#socket.pause()
+  }
+
+  protected cork(): void {
+    this.#socket.cork()
+  }
+
+  protected uncork(): void {
+    this.#socket.uncork()
+  }
+
+  protected shutdown(): void {
     clearTimeout(this.#frameTimer)
     clearTimeout(this.#handshakeTimer)
     this.counters.closed()
-    this.#session.close()
-    if (destroy) this.#socket.end(() => this.#socket.destroy())
+    this.#socket.end(() => this.#socket.destroy())
     setTimeout(() => this.#socket.destroy(), 1000).unref()
     this.onClose(this)
   }
 
   /** Closes the connection because the server is closing. */
   close(): void {
-    this.#end(true)
+    this.end()
     this.#socket.destroy()
+  }
+}
+
+/**
+ * A connection of the native listener (`NativeServer`): the native side
+ * reads it, checks its handshake, answers its hot requests and sends the
+ * frames it leaves here; answers go back through {@link NativeServer.send}.
+ */
+class NativeConnection extends Connection {
+  /** Writes made between cork() and uncork(), sent as one. */
+  #corked: Buffer[] | null = null
+  #backlogged = false
+  #drainWaiters: (() => void)[] = []
+
+  constructor(
+    private readonly id: number,
+    private readonly server: NativeServer,
+    db: Database,
+    group: GroupCommit | null,
+    limits: Limits,
+    counters: Counters,
+    stats: () => ServerStats,
+    private readonly onClose: (c: NativeConnection) => void,
+  ) {
+    super(db, group, limits, counters, stats)
+  }
+
+  /** Frames the native side left to this side. */
+  frames(bodies: Buffer, ends: number[]): void {
+    try {
+      this.batch([], null, bodies, ends, true)
+    } finally {
+      this.server.handled(this.id)
+    }
+  }
+
+  /** The native side found the connection silent for the idle time. */
+  idle(): void {
+    if (this.quiet) this.drop()
+  }
+
+  /** Its unsent answers drained. */
+  drain(): void {
+    this.#backlogged = false
+    const waiters = this.#drainWaiters
+    this.#drainWaiters = []
+    for (const w of waiters) w()
+    this.flowControl()
+  }
+
+  protected write(out: Buffer): void {
+    if (this.#corked !== null) {
+      this.#corked.push(out)
+      return
+    }
+    if (this.server.send(this.id, out)) this.#backlogged = true
+    this.flowControl()
+  }
+
+  protected cork(): void {
+    this.#corked ??= []
+  }
+
+  protected uncork(): void {
+    const queued = this.#corked
+    this.#corked = null
+    if (queued === null || queued.length === 0) return
+    this.write(queued.length === 1 ? queued[0] : Buffer.concat(queued))
+  }
+
+  protected get backlogged(): boolean {
+    return this.#backlogged
+  }
+
+  protected drained(): Promise<void> {
+    return new Promise<void>((resolve) => this.#drainWaiters.push(resolve))
+  }
+
+  protected setReading(on: boolean): void {
+    this.server.pause(this.id, !on)
+  }
+
+  protected shutdown(): void {
+    this.server.closeConnection(this.id)
+    this.drain()
+    this.onClose(this)
+  }
+
+  /** The native side closed it (the client went, or a limit): ends the session. */
+  gone(): void {
+    if (this.closed) return
+    this.closed = true
+    this.session.close()
+    this.drain()
+    this.onClose(this)
   }
 }
 
@@ -436,25 +605,33 @@ function isWhere(w: unknown): w is Where {
 
 /** A running listener: its servers and connections. @internal */
 export class Listener {
+  /** The native listener: the Unix socket and plain TCP. */
+  #native: NativeServer | null = null
+  readonly #nativeConnections = new Map<number, NativeConnection>()
+  /** The TLS listener (Node's), and its connections. */
   readonly #servers: net.Server[] = []
-  readonly #connections = new Set<Connection>()
+  readonly #connections = new Set<SocketConnection>()
   #socketPath: string | null = null
   readonly urls: string[] = []
 
   private constructor(
     private readonly db: Database,
+    private readonly native: NativeDatabase,
     private readonly group: GroupCommit | null,
     private readonly limits: Limits,
-    private readonly token: Buffer | null,
+    private readonly token: string | null,
     private readonly counters: Counters,
   ) {}
 
   /** Starts listening as `opts` (checked by {@link checkServeOptions}) says. */
   static async start(db: Database, opts: ReturnType<typeof checkServeOptions>, counters: Counters, ownsSocketDir: boolean, group: GroupCommit | null = null): Promise<Listener> {
-    const l = new Listener(db, group, opts.limits, opts.token === null ? null : digest(opts.token), counters)
+    const native = nativeHandles.get(db)
+    if (native === undefined) throw new InvalidArgumentError('this database has no native handle to serve')
+    const l = new Listener(db, native, group, opts.limits, opts.token, counters)
     try {
-      if (opts.socket !== null) await l.#listenSocket(opts.socket, ownsSocketDir)
-      if (opts.listen !== null) await l.#listenTcp(opts.listen.host, opts.listen.port, opts.tls)
+      const tcp = opts.listen !== null && opts.tls === null ? opts.listen : null
+      if (opts.socket !== null || tcp !== null) await l.#listenNative(opts.socket, tcp, ownsSocketDir)
+      if (opts.listen !== null && opts.tls !== null) await l.#listenTls(opts.listen.host, opts.listen.port, opts.tls)
     } catch (e) {
       await l.close()
       throw e
@@ -466,62 +643,115 @@ export class Listener {
     return this.counters.snapshot(this.urls)
   }
 
+  /** The Unix socket and plain TCP, served by the native listener. */
+  async #listenNative(path: string | null, tcp: { host: string; port: number } | null, owned: boolean): Promise<void> {
+    let tmp: string | null = null
+    let inner: string | null = null
+    if (path !== null) {
+      if (existsSync(path)) {
+        // A socket left by an owner that died. In the data directory, whose
+        // lock this process holds, it cannot be live; elsewhere, only one
+        // nobody answers on is replaced.
+        if (!lstatSync(path).isSocket()) throw new AlreadyExistsError(`${path} exists and is not a socket`, { socket: path })
+        if (!owned && (await answers(path))) throw new AlreadyExistsError(`a server is already listening on ${path}`, { socket: path })
+        unlinkSync(path)
+      }
+      // Bound inside a fresh directory only this user can enter, made 0600,
+      // then moved into place: no moment when another user could connect.
+      tmp = mkdtempSync(join(dirname(path), '.in-mem-sock-'))
+      inner = join(tmp, 's')
+    }
+    const l = this.limits
+    try {
+      this.#native = new NativeServer(
+        this.native,
+        {
+          socket: inner ?? undefined,
+          host: tcp?.host,
+          port: tcp?.port,
+          token: this.token ?? undefined,
+          maxConnections: l.maxConnections,
+          maxFrameBytes: l.maxFrameBytes,
+          handshakeMs: l.handshakeMs,
+          frameTimeoutMs: l.frameTimeoutMs,
+          idleMs: l.idleMs,
+          // In strict mode a write's answer waits for the fsync that covers
+          // it, which this side arranges (group commit).
+          hotWrites: this.group === null,
+        },
+        this.counters.nativeTable,
+        HOT_OPS,
+        (kind, conn, bodies, ends) => this.#event(kind, conn, bodies ?? null, ends ?? null),
+      )
+      if (path !== null && inner !== null) {
+        chmodSync(inner, 0o600)
+        renameSync(inner, path)
+        this.#socketPath = path
+        this.urls.push(`unix:${path}`)
+      }
+    } catch (e) {
+      throw e instanceof InMemError ? e : translate(e)
+    } finally {
+      if (tmp !== null) {
+        try {
+          if (inner !== null && existsSync(inner)) unlinkSync(inner)
+          rmdirSync(tmp)
+        } catch {
+          // already empty and gone
+        }
+      }
+    }
+    if (tcp !== null) {
+      const bound = this.#native.tcpAddress ?? `${tcp.host}:${tcp.port}`
+      this.urls.push(`tcp://${bound}`)
+    }
+  }
+
+  /** What the native listener tells this thread: frames, a close, idleness, drained output. */
+  #event(kind: number, id: number, bodies: Buffer | null, ends: number[] | null): void {
+    const server = this.#native
+    if (server === null) return
+    let c = this.#nativeConnections.get(id)
+    if (kind === 1) {
+      c?.gone()
+      return
+    }
+    if (c === undefined) {
+      if (kind === 2) {
+        // Idle, and it never sent anything this side handles.
+        server.closeConnection(id)
+        return
+      }
+      if (kind !== 0) return
+      c = new NativeConnection(id, server, this.db, this.group, this.limits, this.counters, () => this.stats(), (gone) => this.#nativeConnections.delete(id) && gone)
+      this.#nativeConnections.set(id, c)
+    }
+    if (kind === 0 && bodies !== null && ends !== null) c.frames(bodies, ends)
+    else if (kind === 2) c.idle()
+    else if (kind === 3) c.drain()
+  }
+
   #accept = (socket: net.Socket): void => {
-    if (this.#connections.size >= this.limits.maxConnections) {
+    if (this.#connections.size + this.#nativeConnections.size >= this.limits.maxConnections) {
       this.counters.refused()
       socket.on('error', () => {})
       socket.end(frame([0, ERR, toWire(new LimitError(`the owner serves at most ${this.limits.maxConnections} connections`, { limit: this.limits.maxConnections }))]))
       setTimeout(() => socket.destroy(), 1000).unref()
       return
     }
-    const c = new Connection(socket, this.db, this.group, this.limits, this.token, this.counters, () => this.stats(), (gone) => this.#connections.delete(gone))
+    const token = this.token === null ? null : digest(this.token)
+    const c = new SocketConnection(socket, this.db, this.native, this.group, this.limits, token, this.counters, () => this.stats(), (gone) => this.#connections.delete(gone))
     this.#connections.add(c)
   }
 
-  async #listenSocket(path: string, owned: boolean): Promise<void> {
-    if (existsSync(path)) {
-      // A socket left by an owner that died. In the data directory, whose
-      // lock this process holds, it cannot be live; elsewhere, only one
-      // nobody answers on is replaced.
-      if (!lstatSync(path).isSocket()) throw new AlreadyExistsError(`${path} exists and is not a socket`, { socket: path })
-      if (!owned && (await answers(path))) throw new AlreadyExistsError(`a server is already listening on ${path}`, { socket: path })
-      unlinkSync(path)
-    }
-    // Bound inside a fresh directory only this user can enter, made 0600,
-    // then moved into place: no moment when another user could connect.
-    const tmp = mkdtempSync(join(dirname(path), '.in-mem-sock-'))
-    const inner = join(tmp, 's')
-    const server = net.createServer(this.#accept)
-    try {
-      await listen(server, inner)
-      chmodSync(inner, 0o600)
-      renameSync(inner, path)
-    } finally {
-      try {
-        rmdirSync(tmp)
-      } catch {
-        // already empty and gone, or the bind failed
-      }
-    }
-    this.#servers.push(server)
-    this.#socketPath = path
-    this.urls.push(`unix:${path}`)
-  }
-
-  async #listenTcp(host: string, port: number, tlsOpts: ServeTls | null): Promise<void> {
-    let server: net.Server
-    if (tlsOpts !== null) {
-      const secure = tls.createServer({ cert: tlsOpts.cert, key: tlsOpts.key, minVersion: 'TLSv1.2' }, this.#accept)
-      secure.on('tlsClientError', () => this.counters.refused())
-      server = secure
-    } else {
-      server = net.createServer(this.#accept)
-    }
-    await listen(server, { host, port })
-    this.#servers.push(server)
-    const addr = server.address() as net.AddressInfo
+  async #listenTls(host: string, port: number, tlsOpts: ServeTls): Promise<void> {
+    const secure = tls.createServer({ cert: tlsOpts.cert, key: tlsOpts.key, minVersion: 'TLSv1.2' }, this.#accept)
+    secure.on('tlsClientError', () => this.counters.refused())
+    await listen(secure, { host, port })
+    this.#servers.push(secure)
+    const addr = secure.address() as net.AddressInfo
     const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
-    this.urls.push(`${tlsOpts !== null ? 'tls' : 'tcp'}://${shown}:${addr.port}`)
+    this.urls.push(`tls://${shown}:${addr.port}`)
   }
 
   /** Stops listening and closes every connection (their transactions roll back). */
@@ -529,6 +759,11 @@ export class Listener {
     const closing = this.#servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))
     for (const c of this.#connections) c.close()
     this.#connections.clear()
+    // Joins the native listener's thread: every connection of it is closed.
+    this.#native?.close()
+    for (const c of this.#nativeConnections.values()) c.gone()
+    this.#nativeConnections.clear()
+    this.#native = null
     await Promise.all(closing)
     this.#servers.length = 0
     if (this.#socketPath !== null) {

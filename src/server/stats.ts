@@ -53,21 +53,35 @@ const HEAD = 8
 /** Latency buckets per operation: bucket b holds latencies below 2^(b/4) µs. */
 const BUCKETS = 128
 
-/** The size of a counter table, in bytes. */
-export const COUNTER_BYTES = (HEAD + OP_NAMES.length * BUCKETS) * 8
+/** Entries in one counter table. */
+const ENTRIES = HEAD + OP_NAMES.length * BUCKETS
+/** The size of the counters, in bytes: two tables, each with one writer. */
+export const COUNTER_BYTES = 2 * ENTRIES * 8
 
-/** A view of the counters. */
+/**
+ * A view of the counters: two tables of the same layout, summed when read.
+ * The serving thread writes the first (its own counts, and those of the
+ * native frame cutter of its TLS connections, which runs on that thread);
+ * the native listener's I/O thread writes the second. One writer each, so
+ * no count is lost; readers (the owner's thread) sum them.
+ */
 export class Counters {
   readonly #a: Float64Array
+  readonly #n: Float64Array
   constructor(buffer: ArrayBufferLike = new ArrayBuffer(COUNTER_BYTES)) {
-    this.#a = new Float64Array(buffer)
+    this.#a = new Float64Array(buffer, 0, ENTRIES)
+    this.#n = new Float64Array(buffer, ENTRIES * 8, ENTRIES)
   }
   get buffer(): ArrayBufferLike {
     return this.#a.buffer
   }
-  /** The table itself, which the native side of each connection writes its answers' counts to. @internal */
+  /** The serving thread's table (a `NativeWire` on that thread writes it too). @internal */
   get table(): Float64Array {
     return this.#a
+  }
+  /** The native listener's table. @internal */
+  get nativeTable(): Float64Array {
+    return this.#n
   }
   opened(): void {
     this.#a[CONNECTIONS]++
@@ -100,7 +114,8 @@ export class Counters {
   }
 
   snapshot(urls: string[]): ServerStats {
-    const a = this.#a
+    const a = new Float64Array(ENTRIES)
+    for (let i = 0; i < ENTRIES; i++) a[i] = this.#a[i] + this.#n[i]
     const latency: ServerStats['latency'] = {}
     for (let op = 0; op < OP_NAMES.length; op++) {
       const base = HEAD + op * BUCKETS

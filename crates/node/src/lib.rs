@@ -16,6 +16,7 @@ mod history;
 mod hot;
 mod json;
 mod machines;
+mod server;
 mod state;
 #[cfg(feature = "test-hooks")]
 mod test_hooks;

@@ -129,7 +129,7 @@ impl NativeWire {
                 && let Some(engine) = &engine
             {
                 let started = Instant::now();
-                if let Some((id, op)) = in_mem_wire::serve(engine, body, &mut answers) {
+                if let Some((id, op)) = in_mem_wire::serve(engine, body, &mut answers, true) {
                     ids.push(id as f64);
                     self.counters.answered(op, started);
                     continue;

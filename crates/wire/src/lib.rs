@@ -13,9 +13,14 @@
 //! method through both).
 
 pub mod frames;
+pub mod listener;
 pub mod msgpack;
 
 pub use frames::{Frames, TooLarge};
+pub use listener::{Config, Counters, HIGH_WATER, Listener, Sink};
+
+/// The protocol version both sides name in the handshake.
+pub const PROTOCOL_VERSION: u64 = 1;
 
 use in_mem_engine::{Engine, KvDb};
 use msgpack::{Reader, write_number};
@@ -52,6 +57,11 @@ impl Hot {
         Hot::ALL.into_iter().find(|h| h.name() == op)
     }
 
+    /// Whether it writes.
+    pub fn writes(self) -> bool {
+        matches!(self, Hot::KvPut | Hot::KvDelete)
+    }
+
     /// How many arguments it takes on the database (`where = 0`).
     fn arity(self) -> usize {
         if self == Hot::KvPut { 3 } else { 2 }
@@ -78,8 +88,12 @@ struct Request<'a> {
 /// Answers the request in `body` if it is a hot one, appending its answer
 /// frame to `out`, and returns its id and operation; `None` leaves it to
 /// the JavaScript side (nothing was written then, to `out` or the engine).
-pub fn serve(engine: &Engine, body: &[u8], out: &mut Vec<u8>) -> Option<(u64, Hot)> {
+/// With `writes` false only reads are answered.
+pub fn serve(engine: &Engine, body: &[u8], out: &mut Vec<u8>, writes: bool) -> Option<(u64, Hot)> {
     let req = parse(body)?;
+    if !writes && req.op.writes() {
+        return None;
+    }
     let start = out.len();
     out.extend_from_slice(&[0; 4]);
     out.push(0x93);

@@ -24,6 +24,11 @@ impl<'a> Reader<'a> {
         self.at
     }
 
+    /// Moves the cursor back to `at` (a position it was at).
+    pub fn seek(&mut self, at: usize) {
+        self.at = at.min(self.bytes.len());
+    }
+
     /// Whether every byte was read.
     pub fn at_end(&self) -> bool {
         self.at == self.bytes.len()
@@ -54,6 +59,57 @@ impl<'a> Reader<'a> {
             0xdd => Some(self.be(4)? as usize),
             _ => None,
         }
+    }
+
+    /// A map's length.
+    pub fn map(&mut self) -> Option<usize> {
+        match self.byte()? {
+            m @ 0x80..=0x8f => Some((m & 0x0f) as usize),
+            0xde => Some(self.be(2)? as usize),
+            0xdf => Some(self.be(4)? as usize),
+            _ => None,
+        }
+    }
+
+    /// Skips one value of any kind (extensions included), checking only
+    /// that it is whole; nested at most [`MAX_DEPTH`] deep.
+    pub fn skip(&mut self) -> Option<()> {
+        self.skip_at(0)
+    }
+
+    fn skip_at(&mut self, depth: usize) -> Option<()> {
+        let m = self.byte()?;
+        let n = match m {
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => 0,
+            0xcc | 0xd0 | 0xd4 => 1 + (m == 0xd4) as usize,
+            0xcd | 0xd1 => 2,
+            0xd5 => 3,
+            0xce | 0xd2 | 0xca => 4,
+            0xd6 => 5,
+            0xcf | 0xd3 | 0xcb => 8,
+            0xd7 => 9,
+            0xd8 => 17,
+            0xa0..=0xbf => (m & 0x1f) as usize,
+            0xd9 | 0xc4 => self.be(1)? as usize,
+            0xda | 0xc5 => self.be(2)? as usize,
+            0xdb | 0xc6 => self.be(4)? as usize,
+            0xc7 => self.be(1)? as usize + 1,
+            0xc8 => self.be(2)? as usize + 1,
+            0xc9 => self.be(4)? as usize + 1,
+            0x90..=0x9f | 0xdc | 0xdd | 0x80..=0x8f | 0xde | 0xdf => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                self.at -= 1;
+                let items = if m <= 0x8f || m >= 0xde { self.map()? * 2 } else { self.array()? };
+                for _ in 0..items {
+                    self.skip_at(depth + 1)?;
+                }
+                return Some(());
+            }
+            _ => return None,
+        };
+        self.take(n).map(|_| ())
     }
 
     /// A non-negative integer.
@@ -198,12 +254,7 @@ mod tests {
             assert_eq!(r.storable(), Some(&bytes[..]), "{v:?}");
             assert!(r.at_end());
         }
-        let refused = [
-            V::from(u64::MAX),
-            V::Ext(0, vec![0]),
-            V::Map(vec![(V::from(1), V::Nil)]),
-            V::Map(vec![(V::from("__proto__"), V::Nil)]),
-        ];
+        let refused = [V::from(u64::MAX), V::Ext(0, vec![0]), V::Map(vec![(V::from(1), V::Nil)]), V::Map(vec![(V::from("__proto__"), V::Nil)])];
         for v in &refused {
             let bytes = enc(v);
             assert_eq!(Reader::new(&bytes).storable(), None, "{v:?}");

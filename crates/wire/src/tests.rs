@@ -26,7 +26,7 @@ fn request(id: u64, op: &str, args: Vec<V>) -> Vec<u8> {
 /// Serves one request; its answer `[id, status, payload]` decoded, or `None` when left to JavaScript.
 fn ask(e: &Engine, req: &[u8]) -> Option<V> {
     let mut out = Vec::new();
-    let (id, _) = serve(e, req, &mut out)?;
+    let (id, _) = serve(e, req, &mut out, true)?;
     let len = u32::from_le_bytes(out[..4].try_into().unwrap()) as usize;
     assert_eq!(len, out.len() - 4, "one frame, its length prefix right");
     let answer = rmpv::decode::read_value(&mut &out[4..]).unwrap();
@@ -80,19 +80,19 @@ fn everything_else_is_left_to_javascript_and_writes_nothing() {
     ];
     for (what, req) in &left {
         let mut out = Vec::new();
-        assert_eq!(serve(&e, req, &mut out), None, "{what}");
+        assert_eq!(serve(&e, req, &mut out, true), None, "{what}");
         assert!(out.is_empty(), "{what}: no answer written");
     }
     let mut trailing = request(1, "kv.get", vec![rv(), V::from("k")]);
     trailing.push(0xc0);
-    assert_eq!(serve(&e, &trailing, &mut Vec::new()), None, "trailing bytes");
+    assert_eq!(serve(&e, &trailing, &mut Vec::new(), true), None, "trailing bytes");
     let req = request(1, "kv.get", vec![rv(), V::from("k")]);
     for n in 0..req.len() {
-        assert_eq!(serve(&e, &req[..n], &mut Vec::new()), None, "cut at {n}");
+        assert_eq!(serve(&e, &req[..n], &mut Vec::new(), true), None, "cut at {n}");
     }
     // A run that is no longer active: the engine refuses, so JavaScript reports it.
     e.run_update(&in_mem_engine::RunId::parse(&r).unwrap(), RunAction::Complete, None).unwrap();
-    assert_eq!(serve(&e, &request(1, "kv.put", vec![rv(), V::from("k"), V::from(1)]), &mut Vec::new()), None, "a completed run");
+    assert_eq!(serve(&e, &request(1, "kv.put", vec![rv(), V::from("k"), V::from(1)]), &mut Vec::new(), true), None, "a completed run");
     assert_eq!(e.stats().version, before + 1, "only the completion committed");
     // Reads of it are still served.
     assert_eq!(ask(&e, &request(2, "kv.get", vec![rv(), V::from("k")])), Some(V::Ext(0, vec![0])));
@@ -103,7 +103,12 @@ fn run_ids_parse_in_either_case() {
     let mut out = Vec::new();
     assert!(run_bytes("0190A3F8-0000-7000-8000-00000000000a", &mut out).is_some());
     assert_eq!(out, [0x01, 0x90, 0xa3, 0xf8, 0, 0, 0x70, 0, 0x80, 0, 0, 0, 0, 0, 0, 0x0a]);
-    for bad in ["0190a3f8-0000-7000-8000-00000000000", "0190a3f8x0000-7000-8000-000000000001", "0190a3f8-0000-7000-8000-00000000000g", "+190a3f8-0000-7000-8000-000000000001"] {
+    for bad in [
+        "0190a3f8-0000-7000-8000-00000000000",
+        "0190a3f8x0000-7000-8000-000000000001",
+        "0190a3f8-0000-7000-8000-00000000000g",
+        "+190a3f8-0000-7000-8000-000000000001",
+    ] {
         assert!(run_bytes(bad, &mut Vec::new()).is_none(), "{bad}");
     }
 }
