@@ -50,6 +50,11 @@ export interface WireError {
 const packr = new Packr({ useRecords: false, moreTypes: true, structuredClone: false, variableMapSize: true })
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'bigint', copyBuffers: true, moreTypes: true })
 
+/** A message's body, without its length prefix: valid only until the next call (it is the encoder's buffer). */
+export function pack(message: unknown): Buffer {
+  return packr.pack(message)
+}
+
 /** One frame: the length prefix and the body. */
 export function frame(message: unknown): Buffer {
   const body = packr.pack(message)
