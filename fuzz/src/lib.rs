@@ -872,3 +872,91 @@ fn checkpoint_load_inner(u: &mut Unstructured) -> arbitrary::Result<()> {
     }
     Ok(())
 }
+
+/// The run id a `wire` input names; replaced by the fuzz engine's run.
+pub const WIRE_RUN: &[u8; 36] = b"00000000-0000-7000-8000-0000000000aa";
+
+/// Server mode's frame decoder and hot path (`crates/wire`): the first byte
+/// chooses the size of the chunks the rest arrives in (`WIRE_RUN` in it
+/// stands for a live run). Frames must be cut exactly as they were framed,
+/// whatever the chunks; every frame is offered as a handshake and as a
+/// request; a request answered here must be answered with one well-formed
+/// frame `[id, 0, payload]`, and a `kv.put` answered here must have stored
+/// exactly the value bytes it carried (a `kv.get` of its key returns them).
+pub fn wire(data: &[u8]) {
+    use in_mem_wire::listener::check_handshake;
+    use in_mem_wire::{Frames, Hot, serve};
+    let Some((&first, rest)) = data.split_first() else { return };
+    let (engine, run) = engine();
+    let live = run.to_string();
+    let mut stream = rest.to_vec();
+    let mut at = 0;
+    while let Some(i) = stream[at..].windows(WIRE_RUN.len()).position(|w| w == WIRE_RUN) {
+        stream[at + i..at + i + WIRE_RUN.len()].copy_from_slice(live.as_bytes());
+        at += i + WIRE_RUN.len();
+    }
+    let chunk = 1 + first as usize % 64;
+    let mut frames = Frames::new(4096);
+    let mut cut = Vec::new();
+    let token = [7u8; 32];
+    let mut too_large = false;
+    'read: for piece in stream.chunks(chunk) {
+        frames.extend(piece);
+        loop {
+            let body = match frames.next_frame() {
+                Ok(Some(r)) => frames.bytes()[r].to_vec(),
+                Ok(None) => break,
+                Err(e) => {
+                    assert!(e.length > e.limit);
+                    too_large = true;
+                    break 'read;
+                }
+            };
+            cut.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            cut.extend_from_slice(&body);
+            if let Err(Some(answer)) = check_handshake(&body, Some(&token)) {
+                let len = u32::from_le_bytes(answer[..4].try_into().unwrap()) as usize;
+                assert_eq!(len + 4, answer.len(), "a refusal is one frame");
+                rmpv::decode::read_value(&mut &answer[4..]).expect("a refusal is MessagePack");
+            }
+            let mut out = Vec::new();
+            let Some((id, op)) = serve(engine, &body, &mut out, true) else {
+                assert!(out.is_empty(), "a request left to JavaScript wrote an answer");
+                continue;
+            };
+            let len = u32::from_le_bytes(out[..4].try_into().unwrap()) as usize;
+            assert_eq!(len + 4, out.len(), "an answer is one frame");
+            let mut answer = &out[4..];
+            let v = rmpv::decode::read_value(&mut answer).expect("an answer is MessagePack");
+            assert!(answer.is_empty(), "bytes after the answer");
+            assert_eq!(v[0].as_u64(), Some(id));
+            assert_eq!(v[1].as_u64(), Some(0));
+            if op == Hot::KvPut {
+                // [id, 'kv.put', [run, key, value], 0]: read the key back.
+                let req = rmpv::decode::read_value(&mut &body[..]).expect("an answered request is MessagePack");
+                let args = req[2].as_array().unwrap();
+                let key = args[1].as_str().unwrap();
+                let get = rmpv::Value::Array(vec![
+                    rmpv::Value::from(id + 1),
+                    rmpv::Value::from("kv.get"),
+                    rmpv::Value::Array(vec![rmpv::Value::from(live.as_str()), rmpv::Value::from(key)]),
+                    rmpv::Value::from(0),
+                ]);
+                let mut get_body = Vec::new();
+                rmpv::encode::write_value(&mut get_body, &get).unwrap();
+                let mut got = Vec::new();
+                serve(engine, &get_body, &mut got, true).expect("a kv.get of a key just put is answered");
+                let read = rmpv::decode::read_value(&mut &got[4..]).unwrap();
+                // Compared encoded (NaN is not equal to itself).
+                let (mut stored, mut carried) = (Vec::new(), Vec::new());
+                rmpv::encode::write_value(&mut stored, &read[2]).unwrap();
+                rmpv::encode::write_value(&mut carried, &args[2]).unwrap();
+                assert_eq!(stored, carried, "kv.put stored something else than it carried");
+            }
+        }
+    }
+    assert!(stream.starts_with(&cut), "frames were not cut as framed");
+    if !too_large {
+        assert_eq!(stream.len() - cut.len(), frames.pending(), "bytes lost or invented between frames");
+    }
+}

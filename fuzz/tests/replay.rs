@@ -21,6 +21,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("json_path", in_mem_fuzz::json_path),
     ("wal_payload", in_mem_fuzz::wal_payload),
     ("checkpoint_load", in_mem_fuzz::checkpoint_load),
+    ("wire", in_mem_fuzz::wire),
 ];
 
 fn seeds(target: &str) -> Vec<(PathBuf, Vec<u8>)> {

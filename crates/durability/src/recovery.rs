@@ -60,9 +60,25 @@ pub struct RecoveryReport {
 fn first_version(path: &Path) -> Option<u64> {
     use std::io::Read;
     let mut head = [0u8; SEGMENT_HEADER_LEN + RECORD_HEADER_LEN];
-    fs::File::open(path).ok()?.read_exact(&mut head).ok()?;
-    SegmentHeader::decode(&head).ok()?;
-    Some(u64::from_le_bytes(head[SEGMENT_HEADER_LEN + 8..SEGMENT_HEADER_LEN + 16].try_into().unwrap()))
+    let mut file = fs::File::open(path).ok()?;
+    file.read_exact(&mut head).ok()?;
+    let header = SegmentHeader::decode(&head).ok()?;
+    // Only a record that checks out under this segment's seed counts: a
+    // recycled segment rotated in just before a crash still holds the
+    // stale records of the file it was, whose versions say nothing of this
+    // segment (trusting one skipped the older segment's commits).
+    let len = u32::from_le_bytes(head[SEGMENT_HEADER_LEN..SEGMENT_HEADER_LEN + 4].try_into().unwrap()) as usize;
+    let size = file.metadata().ok()?.len() as usize;
+    if len > size.saturating_sub(SEGMENT_HEADER_LEN + RECORD_HEADER_LEN) {
+        return None;
+    }
+    let mut record = head[SEGMENT_HEADER_LEN..].to_vec();
+    record.resize(RECORD_HEADER_LEN + len, 0);
+    file.read_exact(&mut record[RECORD_HEADER_LEN..]).ok()?;
+    match decode_record_seeded(&record, header.seed()) {
+        Decoded::Record { version, .. } => Some(version),
+        _ => None,
+    }
 }
 
 /// Segment numbers and paths in `dir`, oldest first.

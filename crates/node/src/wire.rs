@@ -116,7 +116,7 @@ impl NativeWire {
         let mut rest_ends = Vec::new();
         let mut too_large = None;
         loop {
-            let body = match self.frames.next() {
+            let body = match self.frames.next_frame() {
                 Ok(Some(body)) => body,
                 Ok(None) => break,
                 Err(e) => {

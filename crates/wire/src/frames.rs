@@ -28,7 +28,7 @@ impl Frames {
         Frames { buf: Vec::new(), start: 0, max: max_frame_bytes }
     }
 
-    /// Adds received bytes. The bodies returned by [`Frames::next`] before
+    /// Adds received bytes. The bodies returned by [`Frames::next_frame`] before
     /// this call are no longer valid ranges afterwards.
     pub fn extend(&mut self, chunk: &[u8]) {
         if self.start == self.buf.len() {
@@ -43,7 +43,7 @@ impl Frames {
 
     /// The next whole frame's body, as a range of [`Frames::bytes`]; `None`
     /// when the bytes received do not finish one.
-    pub fn next(&mut self) -> Result<Option<Range<usize>>, TooLarge> {
+    pub fn next_frame(&mut self) -> Result<Option<Range<usize>>, TooLarge> {
         let rest = &self.buf[self.start..];
         if rest.len() < 4 {
             return Ok(None);
@@ -61,7 +61,7 @@ impl Frames {
         Ok(Some(body))
     }
 
-    /// The buffer the ranges of [`Frames::next`] index.
+    /// The buffer the ranges of [`Frames::next_frame`] index.
     pub fn bytes(&self) -> &[u8] {
         &self.buf
     }
@@ -91,7 +91,7 @@ mod tests {
             let mut got = Vec::new();
             for chunk in stream.chunks(step) {
                 f.extend(chunk);
-                while let Some(r) = f.next().unwrap() {
+                while let Some(r) = f.next_frame().unwrap() {
                     got.push(f.bytes()[r].to_vec());
                 }
             }
@@ -104,13 +104,13 @@ mod tests {
     fn an_unfinished_frame_is_pending_and_an_oversized_one_is_refused() {
         let mut f = Frames::new(10);
         f.extend(&framed(b"12345")[..6]);
-        assert_eq!(f.next(), Ok(None));
+        assert_eq!(f.next_frame(), Ok(None));
         assert_eq!(f.pending(), 6);
         let mut g = Frames::new(10);
         g.extend(&11u32.to_le_bytes());
-        assert_eq!(g.next(), Err(TooLarge { length: 11, limit: 10 }));
+        assert_eq!(g.next_frame(), Err(TooLarge { length: 11, limit: 10 }));
         let mut h = Frames::new(10);
         h.extend(&framed(b"0123456789"));
-        assert_eq!(h.next().unwrap().map(|r| r.len()), Some(10));
+        assert_eq!(h.next_frame().unwrap().map(|r| r.len()), Some(10));
     }
 }

@@ -172,7 +172,7 @@ fn run_bytes(run: &str, out: &mut Vec<u8>) -> Option<()> {
         let v = (c as char).to_digit(16)? as u8;
         byte = (byte << 4) | v;
         nibbles += 1;
-        if nibbles % 2 == 0 {
+        if nibbles.is_multiple_of(2) {
             out.push(byte);
             any |= byte;
             byte = 0;

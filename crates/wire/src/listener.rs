@@ -515,7 +515,7 @@ impl Io {
         let mut ends = Vec::new();
         self.answers.clear();
         loop {
-            let range = match c.frames.next() {
+            let range = match c.frames.next_frame() {
                 Ok(Some(r)) => r,
                 Ok(None) => break,
                 Err(e) => {
@@ -730,6 +730,16 @@ fn handshake(body: &[u8], token: Option<&[u8; 32]>) -> Result<(), Refusal> {
         }
     }
     Ok(())
+}
+
+/// Whether `body` is a handshake the listener accepts with `token` (its
+/// SHA-256) required; else the frame it answers with (`None`: it closes
+/// without a word). For the fuzz target and tests.
+pub fn check_handshake(body: &[u8], token: Option<&[u8; 32]>) -> Result<(), Option<Vec<u8>>> {
+    handshake(body, token).map_err(|r| match r {
+        Refusal::Drop => None,
+        Refusal::Answer(frame) => Some(frame),
+    })
 }
 
 fn refused_version() -> Refusal {

@@ -258,7 +258,25 @@ pub(crate) fn load<E: LoadTarget>(make: impl Fn() -> E, data_dir: &Path) -> Resu
         let engine = make();
         let path = checkpoint_path(data_dir, *version);
         engine.load_indexes(&indexes_dir(data_dir, *version), *version);
+        // Entries come in key order, each key's versions oldest first (the
+        // writer scans the store): a checksummed file out of that order was
+        // not written by it, and its versions would be misfiled.
+        let mut previous: (Vec<u8>, u64) = (Vec::new(), 0);
         let loaded = checkpoint::read(&path, None, |k, v, value| {
+            if (k, v) <= (previous.0.as_slice(), previous.1) {
+                return Err(Error::Corruption {
+                    file: path.display().to_string(),
+                    offset: 0,
+                    reason: format!(
+                        "entries are out of order (version {v} of a key after version {} of {})",
+                        previous.1,
+                        if k == previous.0.as_slice() { "the same key" } else { "a later key" }
+                    ),
+                });
+            }
+            previous.0.clear();
+            previous.0.extend_from_slice(k);
+            previous.1 = v;
             if let Err(why) = engine.check_recovered(k, value) {
                 return Err(Error::Corruption { file: path.display().to_string(), offset: 0, reason: format!("an entry does not decode: {why}") });
             }
