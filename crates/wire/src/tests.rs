@@ -112,3 +112,190 @@ fn run_ids_parse_in_either_case() {
         assert!(run_bytes(bad, &mut Vec::new()).is_none(), "{bad}");
     }
 }
+
+mod listener {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    use std::sync::mpsc::{Receiver, Sender, channel};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::listener::{Config, Counters, Listener, Sink};
+
+    #[derive(Debug)]
+    enum Event {
+        Frames(u64, Vec<Vec<u8>>),
+        Closed(u64),
+        Idle(u64),
+    }
+
+    struct Events(Sender<Event>);
+
+    impl Sink for Events {
+        fn frames(&self, conn: u64, bodies: Vec<u8>, ends: Vec<u32>) {
+            let mut start = 0;
+            let split = ends
+                .iter()
+                .map(|&e| {
+                    let b = bodies[start..e as usize].to_vec();
+                    start = e as usize;
+                    b
+                })
+                .collect();
+            let _ = self.0.send(Event::Frames(conn, split));
+        }
+        fn closed(&self, conn: u64) {
+            let _ = self.0.send(Event::Closed(conn));
+        }
+        fn idle(&self, conn: u64) {
+            let _ = self.0.send(Event::Idle(conn));
+        }
+        fn drained(&self, _conn: u64) {}
+    }
+
+    fn config() -> Config {
+        Config {
+            max_connections: 2,
+            max_frame_bytes: 1024,
+            handshake: Duration::from_secs(5),
+            frame_timeout: Duration::from_secs(5),
+            idle: Duration::from_secs(60),
+            token: Some(Sha256::digest(b"secret").into()),
+            hot_writes: true,
+        }
+    }
+
+    use sha2::{Digest, Sha256};
+
+    fn start(e: &Arc<Engine>, config: Config) -> (Listener, Receiver<Event>, std::path::PathBuf, tempdir::Dir) {
+        let dir = tempdir::Dir::new();
+        let path = dir.0.join("s");
+        let unix = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let (tx, rx) = channel();
+        let l = Listener::start(Some(unix), None, Arc::downgrade(e), config, Box::new(Events(tx)), Counters::none()).unwrap();
+        (l, rx, path, dir)
+    }
+
+    mod tempdir {
+        pub struct Dir(pub std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Dir {
+                let p = std::env::temp_dir().join(format!("in-mem-wire-{}-{}", std::process::id(), rand()));
+                std::fs::create_dir_all(&p).unwrap();
+                Dir(p)
+            }
+        }
+        fn rand() -> u64 {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u8(0);
+            h.finish()
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    fn framed(body: &[u8]) -> Vec<u8> {
+        let mut out = (body.len() as u32).to_le_bytes().to_vec();
+        out.extend_from_slice(body);
+        out
+    }
+
+    fn read_frame(s: &mut UnixStream) -> Option<V> {
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len).ok()?;
+        let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
+        s.read_exact(&mut body).ok()?;
+        Some(rmpv::decode::read_value(&mut &body[..]).unwrap())
+    }
+
+    fn connect(path: &std::path::Path, token: &str) -> UnixStream {
+        let mut s = UnixStream::connect(path).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(&framed(&body(V::Map(vec![(V::from("inMem"), V::from(1)), (V::from("token"), V::from(token))])))).unwrap();
+        s
+    }
+
+    #[test]
+    fn answers_hot_requests_and_hands_on_the_rest_in_order() {
+        let e = engine();
+        let r = run(&e);
+        let (listener, events, path, _dir) = start(&e, config());
+        let mut s = connect(&path, "secret");
+        assert_eq!(read_frame(&mut s).unwrap()["inMem"], V::from(1));
+        // A hot put is answered by the listener alone.
+        s.write_all(&framed(&request(1, "kv.put", vec![V::from(r.as_str()), V::from("a"), V::from("x")]))).unwrap();
+        assert_eq!(read_frame(&mut s).unwrap()[0], V::from(1));
+        // A request it does not answer, then a hot one: the hot one waits
+        // for the dispatcher, so it cannot take effect before the first.
+        let mut both = framed(&request(2, "kv.list", vec![V::from(r.as_str())]));
+        both.extend(framed(&request(3, "kv.put", vec![V::from(r.as_str()), V::from("b"), V::from("y")])));
+        s.write_all(&both).unwrap();
+        let Event::Frames(conn, frames) = events.recv_timeout(Duration::from_secs(10)).unwrap() else { panic!("expected frames") };
+        assert_eq!(frames.len(), 2, "both handed on, in order");
+        assert_eq!(rmpv::decode::read_value(&mut &frames[1][..]).unwrap()[1], V::from("kv.put"));
+        // Until the dispatcher has handled them, a later hot request is handed on too.
+        s.write_all(&framed(&request(4, "kv.get", vec![V::from(r.as_str()), V::from("a")]))).unwrap();
+        let Event::Frames(_, later) = events.recv_timeout(Duration::from_secs(10)).unwrap() else { panic!("expected frames") };
+        assert_eq!(later.len(), 1);
+        listener.handled(conn);
+        listener.handled(conn);
+        // The dispatcher answers through the listener.
+        let mut answer = Vec::new();
+        crate::listener::error_frame(&mut answer, "X", "Y", "z", &[]);
+        assert!(!listener.send(conn, answer));
+        assert_eq!(read_frame(&mut s).unwrap()[2]["message"], V::from("z"));
+        // Handled: hot requests are answered here again.
+        s.write_all(&framed(&request(5, "kv.get", vec![V::from(r.as_str()), V::from("a")]))).unwrap();
+        assert_eq!(read_frame(&mut s).unwrap()[2], V::from("x"));
+        drop(s);
+        assert!(matches!(events.recv_timeout(Duration::from_secs(10)).unwrap(), Event::Closed(c) if c == conn));
+    }
+
+    #[test]
+    fn refuses_a_wrong_token_an_oversized_frame_and_one_connection_too_many() {
+        let e = engine();
+        let (_listener, _events, path, _dir) = start(&e, config());
+        let mut wrong = connect(&path, "secreT");
+        assert_eq!(read_frame(&mut wrong).unwrap()[2]["code"], V::from("CONNECTION"));
+        assert!(read_frame(&mut wrong).is_none(), "closed after the refusal");
+        let mut big = connect(&path, "secret");
+        read_frame(&mut big).unwrap();
+        big.write_all(&2000u32.to_le_bytes()).unwrap();
+        assert_eq!(read_frame(&mut big).unwrap()[2]["code"], V::from("LIMIT_EXCEEDED"));
+        assert!(read_frame(&mut big).is_none());
+        let mut a = connect(&path, "secret");
+        let mut b = connect(&path, "secret");
+        read_frame(&mut a).unwrap();
+        read_frame(&mut b).unwrap();
+        let mut c = connect(&path, "secret");
+        let refusal = read_frame(&mut c).unwrap();
+        assert_eq!(refusal[2]["code"], V::from("LIMIT_EXCEEDED"), "{refusal:?}");
+        assert_eq!(refusal[2]["details"]["limit"], V::from(2));
+    }
+
+    #[test]
+    fn an_unfinished_handshake_is_dropped_and_a_silent_connection_reported_idle() {
+        let e = engine();
+        let mut c = config();
+        c.handshake = Duration::from_millis(100);
+        c.idle = Duration::from_millis(100);
+        let (_listener, events, path, _dir) = start(&e, c);
+        let mut silent = UnixStream::connect(&path).unwrap();
+        silent.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        assert!(read_frame(&mut silent).is_none(), "closed for no handshake");
+        let mut idle = connect(&path, "secret");
+        read_frame(&mut idle).unwrap();
+        // (The connection that never shook hands was reported closed first.)
+        loop {
+            match events.recv_timeout(Duration::from_secs(10)).unwrap() {
+                Event::Closed(_) => continue,
+                Event::Idle(_) => break,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+}
