@@ -293,7 +293,10 @@ mod listener {
         loop {
             match events.recv_timeout(Duration::from_secs(10)).unwrap() {
                 Event::Closed(_) => continue,
-                Event::Idle(_) => break,
+                Event::Idle(conn) => {
+                    assert!(conn > 0);
+                    break;
+                }
                 other => panic!("unexpected {other:?}"),
             }
         }
