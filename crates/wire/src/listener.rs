@@ -38,6 +38,9 @@ use crate::{Frames, Hot, PROTOCOL_VERSION};
 
 /// Unsent answers past which a connection is no longer read.
 pub const HIGH_WATER: usize = 8 * 1024 * 1024;
+/// Batches of frames handed to the dispatcher and not yet taken in, past
+/// which a connection is not read: the dispatcher's thread sets the pace.
+const MAX_OUTSTANDING: u32 = 8;
 /// How long a closing connection may take to drain before it is dropped.
 const LINGER: Duration = Duration::from_secs(1);
 
@@ -379,6 +382,9 @@ impl Io {
             Command::Handled(conn) => {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.outstanding = c.outstanding.saturating_sub(1);
+                    if c.outstanding + 1 == MAX_OUTSTANDING {
+                        touched.push(conn);
+                    }
                 }
             }
             Command::Pause(conn, paused) => {
@@ -471,7 +477,7 @@ impl Io {
             if c.dead {
                 break;
             }
-            if c.closing.is_none() && (c.paused || c.shared.queued.load(Ordering::Acquire) > HIGH_WATER) {
+            if c.closing.is_none() && (c.paused || c.outstanding >= MAX_OUTSTANDING || c.shared.queued.load(Ordering::Acquire) > HIGH_WATER) {
                 break;
             }
             match c.stream.read(buf) {
