@@ -556,6 +556,9 @@ class NativeConnection extends Connection {
       this.#corked.push(out)
       return
     }
+    // Written from this thread, straight to the socket when nothing is
+    // queued before it (the listener counts the bytes of its own answers).
+    this.counters.bytesOut(out.length)
     if (this.server.send(this.id, out)) this.#backlogged = true
     this.flowControl()
   }

@@ -134,7 +134,7 @@ impl NativeServer {
     /// are over the high-water mark (the callback says when they drain).
     #[napi]
     pub fn send(&self, conn: f64, frames: &[u8]) -> bool {
-        self.listener.as_ref().is_some_and(|l| l.send(conn as u64, frames.to_vec()))
+        self.listener.as_ref().is_some_and(|l| l.send(conn as u64, frames))
     }
 
     /// The frames of one callback have been taken in.

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use in_mem_engine::Engine;
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use sha2::{Digest, Sha256};
 
@@ -135,20 +136,93 @@ impl Counters {
 }
 
 enum Command {
-    Send(u64, Vec<u8>),
     Handled(u64),
     Pause(u64, bool),
     Close(u64),
     Shutdown,
 }
 
-/// What the JavaScript thread and the I/O thread share of one connection.
-#[derive(Default)]
+/// What the dispatcher's thread and the I/O thread share of one
+/// connection: its socket, and the answers not yet written to it. Both
+/// write answers through [`Shared::write`], in the order they take its lock,
+/// straight to the socket when nothing is queued (an answer from the
+/// dispatcher needs no hop through the I/O thread); what the socket does not
+/// take is queued, and the I/O thread writes it when the socket is writable
+/// again.
 struct Shared {
-    /// Answer bytes given to the connection and not yet written to its socket.
+    stream: Stream,
+    out: Mutex<Outbox>,
+    /// Bytes queued (the outbox's length), readable without its lock.
     queued: AtomicUsize,
     /// A `send` found `queued` over [`HIGH_WATER`]: report when it drains.
     want_drain: AtomicBool,
+}
+
+#[derive(Default)]
+struct Outbox {
+    buf: Vec<u8>,
+    /// How much of `buf` is written.
+    sent: usize,
+    /// The socket failed a write: the connection is gone.
+    failed: bool,
+}
+
+impl Shared {
+    /// Writes `bytes` after whatever is queued; returns the bytes queued now.
+    fn write(&self, bytes: &[u8]) -> usize {
+        let mut out = self.out.lock().unwrap();
+        let mut written = 0;
+        if out.sent == out.buf.len() && !out.failed {
+            out.buf.clear();
+            out.sent = 0;
+            written = self.write_some(bytes, &mut out.failed);
+        }
+        out.buf.extend_from_slice(&bytes[written..]);
+        let queued = out.buf.len() - out.sent;
+        self.queued.store(queued, Ordering::Release);
+        queued
+    }
+
+    /// Writes what is queued, as far as the socket takes it; returns the
+    /// bytes still queued, or `None` once the socket has failed.
+    fn flush(&self) -> Option<usize> {
+        let mut out = self.out.lock().unwrap();
+        let Outbox { buf, sent, failed } = &mut *out;
+        if *sent < buf.len() && !*failed {
+            *sent += self.write_some(&buf[*sent..], failed);
+        }
+        if *sent == buf.len() {
+            buf.clear();
+            *sent = 0;
+        } else if *sent >= 1 << 20 {
+            buf.drain(..*sent);
+            *sent = 0;
+        }
+        let queued = buf.len() - *sent;
+        self.queued.store(queued, Ordering::Release);
+        (!*failed).then_some(queued)
+    }
+
+    /// Writes until the socket would block; returns how much it took.
+    fn write_some(&self, bytes: &[u8], failed: &mut bool) -> usize {
+        let mut written = 0;
+        while written < bytes.len() {
+            match self.stream.write(&bytes[written..]) {
+                Ok(0) => {
+                    *failed = true;
+                    break;
+                }
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    *failed = true;
+                    break;
+                }
+            }
+        }
+        written
+    }
 }
 
 /// A running listener. Dropping it shuts it down.
@@ -215,19 +289,12 @@ impl Listener {
     /// Sends answer frames on a connection (gone: nothing happens). Returns
     /// whether its unsent answers are now over [`HIGH_WATER`]; the sink's
     /// `drained` says when they are not.
-    pub fn send(&self, conn: u64, frames: Vec<u8>) -> bool {
-        let over = match self.shared.lock().unwrap().get(&conn) {
-            Some(s) => {
-                let queued = s.queued.fetch_add(frames.len(), Ordering::AcqRel) + frames.len();
-                let over = queued > HIGH_WATER;
-                if over {
-                    s.want_drain.store(true, Ordering::Release);
-                }
-                over
-            }
-            None => return false,
-        };
-        self.command(Command::Send(conn, frames));
+    pub fn send(&self, conn: u64, frames: &[u8]) -> bool {
+        let Some(s) = self.shared.lock().unwrap().get(&conn).cloned() else { return false };
+        let over = s.write(frames) > HIGH_WATER;
+        if over {
+            s.want_drain.store(true, Ordering::Release);
+        }
         over
     }
 
@@ -267,22 +334,23 @@ enum Stream {
 }
 
 impl Stream {
-    fn source(&mut self) -> &mut dyn mio::event::Source {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Stream::Unix(s) => s,
-            Stream::Tcp(s) => s,
+            Stream::Unix(s) => (&*s).read(buf),
+            Stream::Tcp(s) => (&*s).read(buf),
         }
     }
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    fn write(&self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Stream::Unix(s) => s.read(buf),
-            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => (&*s).write(buf),
+            Stream::Tcp(s) => (&*s).write(buf),
         }
     }
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+    fn fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
         match self {
-            Stream::Unix(s) => s.write(buf),
-            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Tcp(s) => s.as_raw_fd(),
         }
     }
     fn shutdown_write(&self) {
@@ -297,10 +365,7 @@ struct Conn {
     id: u64,
     /// Counted among the open connections (not one refused over the limit).
     counted: bool,
-    stream: Stream,
     frames: Frames,
-    out: Vec<u8>,
-    sent: usize,
     shared: Arc<Shared>,
     hello: bool,
     accepted: Instant,
@@ -373,12 +438,6 @@ impl Io {
 
     fn command(&mut self, c: Command, touched: &mut Vec<u64>) {
         match c {
-            Command::Send(conn, frames) => {
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.out.extend_from_slice(&frames);
-                    touched.push(conn);
-                }
-            }
             Command::Handled(conn) => {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.outstanding = c.outstanding.saturating_sub(1);
@@ -418,7 +477,7 @@ impl Io {
                     None => return,
                 },
             };
-            let mut stream = match accepted {
+            let stream = match accepted {
                 Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return, // WouldBlock, or out of descriptors: try at the next event
@@ -429,28 +488,26 @@ impl Io {
             let refused = self.conns.values().filter(|c| c.counted && c.closing.is_none()).count() >= self.config.max_connections;
             let id = self.next;
             self.next += 1;
-            if self.poll.registry().register(stream.source(), Token(id as usize), Interest::READABLE | Interest::WRITABLE).is_err() {
+            if self.poll.registry().register(&mut SourceFd(&stream.fd()), Token(id as usize), Interest::READABLE | Interest::WRITABLE).is_err() {
                 continue;
             }
-            let shared = Arc::new(Shared::default());
+            let shared = Arc::new(Shared { stream, out: Mutex::default(), queued: AtomicUsize::new(0), want_drain: AtomicBool::new(false) });
             self.shared.lock().unwrap().insert(id, shared.clone());
             let now = Instant::now();
-            let mut out = Vec::new();
             if refused {
                 self.counters.add(REFUSED, 1.0);
                 let max = self.config.max_connections;
+                let mut out = Vec::new();
                 error_frame(&mut out, "LimitError", "LIMIT_EXCEEDED", &format!("the owner serves at most {max} connections"), &[("limit", max as u64)]);
-                shared.queued.fetch_add(out.len(), Ordering::AcqRel);
+                self.counters.add(BYTES_OUT, out.len() as f64);
+                shared.write(&out);
             }
             self.conns.insert(
                 id,
                 Conn {
                     id,
                     counted: !refused,
-                    stream,
                     frames: Frames::new(self.config.max_frame_bytes),
-                    out,
-                    sent: 0,
                     shared,
                     hello: false,
                     accepted: now,
@@ -480,7 +537,7 @@ impl Io {
             if c.closing.is_none() && (c.paused || c.outstanding >= MAX_OUTSTANDING || c.shared.queued.load(Ordering::Acquire) > HIGH_WATER) {
                 break;
             }
-            match c.stream.read(buf) {
+            match c.shared.stream.read(buf) {
                 Ok(0) => {
                     c.dead = true;
                 }
@@ -499,9 +556,9 @@ impl Io {
             }
         }
         if let Some(since) = c.closing
-            && c.sent == c.out.len()
+            && c.shared.queued.load(Ordering::Acquire) == 0
         {
-            c.stream.shutdown_write();
+            c.shared.stream.shutdown_write();
             if c.dead || since.elapsed() >= LINGER {
                 c.dead = true;
             }
@@ -573,8 +630,9 @@ impl Io {
         }
         c.partial = if c.frames.pending() == 0 { None } else { Some(c.partial.unwrap_or_else(Instant::now)) };
         if !self.answers.is_empty() {
-            c.shared.queued.fetch_add(self.answers.len(), Ordering::AcqRel);
-            c.out.extend_from_slice(&self.answers);
+            self.counters.add(BYTES_OUT, self.answers.len() as f64);
+            c.shared.write(&self.answers);
+            c.active = Instant::now();
         }
         if !ends.is_empty() {
             c.outstanding += 1;
@@ -582,37 +640,24 @@ impl Io {
         }
     }
 
+    /// Writes what the socket would not take before.
     fn flush(&mut self, c: &mut Conn) {
         let before = c.shared.queued.load(Ordering::Acquire);
-        while c.sent < c.out.len() && !c.dead {
-            match c.stream.write(&c.out[c.sent..]) {
-                Ok(0) => c.dead = true,
-                Ok(n) => {
-                    c.sent += n;
+        match c.shared.flush() {
+            None => c.dead = true,
+            Some(after) => {
+                if after < before {
                     c.active = Instant::now();
-                    self.counters.add(BYTES_OUT, n as f64);
-                    c.shared.queued.fetch_sub(n, Ordering::AcqRel);
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(_) => c.dead = true,
+                if after <= HIGH_WATER && c.shared.want_drain.swap(false, Ordering::AcqRel) {
+                    self.sink.drained(c.id);
+                }
             }
-        }
-        if c.sent == c.out.len() {
-            c.out.clear();
-            c.sent = 0;
-        } else if c.sent >= 1 << 20 {
-            c.out.drain(..c.sent);
-            c.sent = 0;
-        }
-        let after = c.shared.queued.load(Ordering::Acquire);
-        if after <= HIGH_WATER && before != after && c.shared.want_drain.swap(false, Ordering::AcqRel) {
-            self.sink.drained(c.id);
         }
     }
 
-    fn remove(&mut self, id: u64, mut c: Conn) {
-        let _ = self.poll.registry().deregister(c.stream.source());
+    fn remove(&mut self, id: u64, c: Conn) {
+        let _ = self.poll.registry().deregister(&mut SourceFd(&c.shared.stream.fd()));
         self.shared.lock().unwrap().remove(&id);
         if c.counted {
             self.counters.add(CONNECTIONS, -1.0);

@@ -246,7 +246,7 @@ mod listener {
         // The dispatcher answers through the listener.
         let mut answer = Vec::new();
         crate::listener::error_frame(&mut answer, "X", "Y", "z", &[]);
-        assert!(!listener.send(conn, answer));
+        assert!(!listener.send(conn, &answer));
         assert_eq!(read_frame(&mut s).unwrap()[2]["message"], V::from("z"));
         // Handled: hot requests are answered here again.
         s.write_all(&framed(&request(5, "kv.get", vec![V::from(r.as_str()), V::from("a")]))).unwrap();
