@@ -65,6 +65,12 @@ pub struct Checkpoints {
     running: AtomicBool,
     written: AtomicU64,
     total: AtomicU64,
+    /// The WAL's size on disk right after the newest checkpoint this
+    /// process wrote (0 before one), and that checkpoint's size: the
+    /// background trigger measures the WAL written since, against the larger
+    /// of `checkpointBytes` and the image.
+    wal_after: AtomicU64,
+    image_bytes: AtomicU64,
 }
 
 impl Checkpoints {
@@ -88,6 +94,8 @@ impl Checkpoints {
             running: AtomicBool::new(false),
             written: AtomicU64::new(0),
             total: AtomicU64::new(0),
+            wal_after: AtomicU64::new(0),
+            image_bytes: AtomicU64::new(0),
         }
     }
 
@@ -238,6 +246,8 @@ impl Checkpoints {
             Some(p) => wal.remove_segments_upto(p)?,
             None => 0,
         };
+        cps.wal_after.store(wal.disk_bytes(), Ordering::Release);
+        cps.image_bytes.store(info.bytes, Ordering::Release);
         Ok(Some(CheckpointReport {
             version,
             entries: info.entries,
@@ -246,6 +256,21 @@ impl Checkpoints {
             removed_segments,
             unchanged: false,
         }))
+    }
+}
+
+impl Checkpoints {
+    /// Whether a background checkpoint is due: the WAL written since the
+    /// newest checkpoint (the segments kept for the checkpoint before it do
+    /// not count) is over `threshold` and over that checkpoint's own size.
+    /// Measured from the checkpoint's end, an image that takes long to write
+    /// no longer makes the next one due at once (sustained writes kept the
+    /// maintenance thread checkpointing without pause), and a large store is
+    /// not rewritten for every `threshold` of new log: a checkpoint writes
+    /// at most about as much as the log it lets go.
+    pub fn due(&self, wal: &Wal, threshold: u64) -> bool {
+        let since = wal.disk_bytes().saturating_sub(self.wal_after.load(Ordering::Acquire));
+        threshold > 0 && since > threshold.max(self.image_bytes.load(Ordering::Acquire))
     }
 }
 

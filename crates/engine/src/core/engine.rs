@@ -1388,9 +1388,8 @@ fn maintenance_loop(engine: Weak<Engine>, m: Arc<Maintenance>, interval: std::ti
             let expired = engine.maintain_indexes() as u64;
             m.stats.lock().expired += expired;
             engine.drop_deleted_runs();
-            if let Some(wal) = engine.wal()
-                && engine.options.checkpoint_bytes > 0
-                && wal.disk_bytes() > engine.options.checkpoint_bytes
+            if let (Some(wal), Some(cps)) = (engine.wal(), &engine.checkpoints)
+                && cps.due(wal, engine.options.checkpoint_bytes)
             {
                 // A failure is the WAL's or the disk's: it surfaces on the next
                 // write or the next explicit checkpoint.
