@@ -8,9 +8,8 @@
 //! (a watch opened before a write the same client sends after it).
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use in_mem_wire::{Frames, Hot};
+use in_mem_wire::{Counters, Frames, Hot, Routed};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -37,45 +36,14 @@ pub struct NativeWireBatch {
     pub pending: f64,
 }
 
-/// Where the server's counters are (`src/server/stats.ts`): a `Float64Array`
-/// of requests, errors and latency buckets per operation.
-struct Counters {
-    table: Float64Array,
-    /// The latency table's index of each [`Hot`] operation, or -1.
-    ops: [i32; Hot::ALL.len()],
-}
-
-/// `Counters`' layout, as `src/server/stats.ts` has it.
-const REQUESTS: usize = 4;
-const HEAD: usize = 8;
-const BUCKETS: usize = 128;
-
-impl Counters {
-    fn answered(&mut self, op: Hot, started: Instant) {
-        let us = started.elapsed().as_secs_f64() * 1e6;
-        let bucket = if us <= 1.0 { 0 } else { ((4.0 * us.log2()).ceil() as usize).min(BUCKETS - 1) };
-        let index = self.ops[op.index()];
-        // SAFETY: the table is the server's counters, written only from
-        // this (the serving) thread; the owner's thread reads them for
-        // `stats()`, as it reads the JavaScript side's writes, without a lock.
-        let table = unsafe { self.table.as_mut() };
-        if let Some(r) = table.get_mut(REQUESTS) {
-            *r += 1.0;
-        }
-        if index >= 0
-            && let Some(b) = table.get_mut(HEAD + index as usize * BUCKETS + bucket)
-        {
-            *b += 1.0;
-        }
-    }
-}
-
 /// One connection's frames and hot path.
 #[napi]
 pub struct NativeWire {
     slot: Arc<Slot>,
     frames: Frames,
     counters: Counters,
+    /// The counter table `counters` writes: held so that it outlives them.
+    _table: Float64Array,
     ready: bool,
 }
 
@@ -90,7 +58,11 @@ impl NativeWire {
         for (slot, i) in indexes.iter_mut().zip(ops) {
             *slot = i;
         }
-        Ok(NativeWire { slot: db.slot(), frames: Frames::new(max_frame_bytes), counters: Counters { table: counters, ops: indexes }, ready: false })
+        // SAFETY: the table is held in the returned object, and only this
+        // (the serving) thread writes it; the owner's thread reads it for
+        // `stats()`, as it reads the JavaScript side's writes, without a lock.
+        let table = unsafe { Counters::new(counters.as_ptr() as *mut f64, counters.len(), indexes) };
+        Ok(NativeWire { slot: db.slot(), frames: Frames::new(max_frame_bytes), counters: table, _table: counters, ready: false })
     }
 
     /// The operations answered here, in the order `ops` lists their indexes.
@@ -110,10 +82,7 @@ impl NativeWire {
     pub fn push(&mut self, chunk: &[u8]) -> NativeWireBatch {
         self.frames.extend(chunk);
         let engine = if self.ready { self.slot.engine().ok() } else { None };
-        let mut answers = Vec::new();
-        let mut ids = Vec::new();
-        let mut rest = Vec::new();
-        let mut rest_ends = Vec::new();
+        let mut routed = Routed::default();
         let mut too_large = None;
         loop {
             let body = match self.frames.next_frame() {
@@ -124,25 +93,16 @@ impl NativeWire {
                     break;
                 }
             };
-            let body = &self.frames.bytes()[body];
-            if rest_ends.is_empty()
-                && let Some(engine) = &engine
-            {
-                let started = Instant::now();
-                if let Some((id, op)) = in_mem_wire::serve(engine, body, &mut answers, true) {
-                    ids.push(id as f64);
-                    self.counters.answered(op, started);
-                    continue;
-                }
-            }
-            rest.extend_from_slice(body);
-            rest_ends.push(rest.len() as u32);
+            // This thread handles what it hands on before it reads again:
+            // nothing of an earlier read is held.
+            routed.route(engine.as_deref(), &self.frames.bytes()[body], true, false, &mut self.counters);
         }
+        let Routed { answers, ids, bodies, ends } = routed;
         NativeWireBatch {
             answers: if answers.is_empty() { None } else { Some(Buffer::from(answers)) },
-            ids,
-            rest: if rest_ends.is_empty() { None } else { Some(Buffer::from(rest)) },
-            rest_ends,
+            ids: ids.into_iter().map(|id| id as f64).collect(),
+            rest: if ends.is_empty() { None } else { Some(Buffer::from(bodies)) },
+            rest_ends: ends,
             too_large,
             pending: self.frames.pending() as f64,
         }

@@ -35,7 +35,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use sha2::{Digest, Sha256};
 
 use crate::msgpack::Reader;
-use crate::{Frames, Hot, PROTOCOL_VERSION};
+use crate::{Frames, Hot, PROTOCOL_VERSION, Routed};
 
 /// Unsent answers past which a connection is no longer read.
 pub const HIGH_WATER: usize = 8 * 1024 * 1024;
@@ -124,7 +124,8 @@ impl Counters {
         }
     }
 
-    fn answered(&mut self, op: Hot, started: Instant) {
+    /// One hot request answered, `started` when its frame was read.
+    pub fn answered(&mut self, op: Hot, started: Instant) {
         self.add(REQUESTS, 1.0);
         let index = self.ops[op.index()];
         if index >= 0 {
@@ -573,10 +574,9 @@ impl Io {
     /// Cuts the connection's bytes into frames: the handshake, then hot
     /// requests answered here and the rest handed on.
     fn frames(&mut self, id: u64, c: &mut Conn) {
-        let engine = if c.hello { self.engine.upgrade() } else { None };
-        let mut bodies = Vec::new();
-        let mut ends = Vec::new();
-        self.answers.clear();
+        let mut engine = if c.hello { self.engine.upgrade() } else { None };
+        let mut routed = Routed { answers: std::mem::take(&mut self.answers), ..Routed::default() };
+        routed.answers.clear();
         loop {
             let range = match c.frames.next_frame() {
                 Ok(Some(r)) => r,
@@ -590,7 +590,7 @@ impl Io {
                         &format!("a frame of {} bytes is over the limit of {}", e.length, e.limit),
                         &[("limit", e.limit as u64), ("size", e.length as u64)],
                     );
-                    self.answers.extend_from_slice(&frame);
+                    routed.answers.extend_from_slice(&frame);
                     self.counters.add(DROPPED, 1.0);
                     c.closing = Some(Instant::now());
                     break;
@@ -601,7 +601,8 @@ impl Io {
                 match handshake(body, self.config.token.as_ref()) {
                     Ok(()) => {
                         c.hello = true;
-                        self.answers.extend_from_slice(&hello_frame());
+                        engine = self.engine.upgrade();
+                        routed.answers.extend_from_slice(&hello_frame());
                         continue;
                     }
                     Err(Refusal::Drop) => {
@@ -609,35 +610,25 @@ impl Io {
                     }
                     Err(Refusal::Answer(frame)) => {
                         self.counters.add(REFUSED, 1.0);
-                        self.answers.extend_from_slice(&frame);
+                        routed.answers.extend_from_slice(&frame);
                     }
                 }
                 c.closing = Some(Instant::now());
                 break;
             }
-            if ends.is_empty()
-                && c.outstanding == 0
-                && let Some(engine) = &engine
-            {
-                let started = Instant::now();
-                if let Some((_, op)) = crate::serve(engine, body, &mut self.answers, self.config.hot_writes) {
-                    self.counters.answered(op, started);
-                    continue;
-                }
-            }
-            bodies.extend_from_slice(body);
-            ends.push(bodies.len() as u32);
+            routed.route(engine.as_deref(), body, self.config.hot_writes, c.outstanding > 0, &mut self.counters);
         }
         c.partial = if c.frames.pending() == 0 { None } else { Some(c.partial.unwrap_or_else(Instant::now)) };
-        if !self.answers.is_empty() {
-            self.counters.add(BYTES_OUT, self.answers.len() as f64);
-            c.shared.write(&self.answers);
+        if !routed.answers.is_empty() {
+            self.counters.add(BYTES_OUT, routed.answers.len() as f64);
+            c.shared.write(&routed.answers);
             c.active = Instant::now();
         }
-        if !ends.is_empty() {
+        if !routed.ends.is_empty() {
             c.outstanding += 1;
-            self.sink.frames(id, bodies, ends);
+            self.sink.frames(id, routed.bodies, routed.ends);
         }
+        self.answers = routed.answers;
     }
 
     /// Writes what the socket would not take before.
