@@ -48,7 +48,7 @@ const LINGER: Duration = Duration::from_secs(1);
 const UNIX: Token = Token(0);
 const TCP: Token = Token(1);
 const WAKE: Token = Token(2);
-const FIRST_CONN: usize = 3;
+pub(crate) const FIRST_CONN: usize = 3;
 
 /// What the listener needs to know.
 #[derive(Debug, Clone)]
@@ -299,6 +299,11 @@ impl Listener {
         over
     }
 
+    /// The answer bytes waiting to be written to `conn`, if it is open.
+    pub fn queued(&self, conn: u64) -> Option<usize> {
+        self.shared.lock().unwrap().get(&conn).map(|s| s.queued.load(Ordering::Acquire))
+    }
+
     /// The dispatcher has taken in one batch of frames of `conn`.
     pub fn handled(&self, conn: u64) {
         self.command(Command::Handled(conn));
@@ -531,6 +536,11 @@ impl Io {
     fn service(&mut self, id: u64, buf: &mut [u8]) {
         let Some(mut c) = self.conns.remove(&id) else { return };
         self.flush(&mut c);
+        // Frames read before and left for want of room in the output.
+        if c.closing.is_none() && c.frames.pending() > 0 && c.shared.queued.load(Ordering::Acquire) <= HIGH_WATER {
+            self.frames(id, &mut c);
+            self.flush(&mut c);
+        }
         loop {
             if c.dead {
                 break;
@@ -577,7 +587,14 @@ impl Io {
         let mut engine = if c.hello { self.engine.upgrade() } else { None };
         let mut routed = Routed { answers: std::mem::take(&mut self.answers), ..Routed::default() };
         routed.answers.clear();
+        let mut whole = true;
         loop {
+            // Answers past the high-water mark wait: the frames after them
+            // stay unread in `frames` until the client has taken some.
+            if c.hello && c.shared.queued.load(Ordering::Acquire) + routed.answers.len() > HIGH_WATER {
+                whole = false;
+                break;
+            }
             let range = match c.frames.next_frame() {
                 Ok(Some(r)) => r,
                 Ok(None) => break,
@@ -618,7 +635,7 @@ impl Io {
             }
             routed.route(engine.as_deref(), body, self.config.hot_writes, c.outstanding > 0, &mut self.counters);
         }
-        c.partial = if c.frames.pending() == 0 { None } else { Some(c.partial.unwrap_or_else(Instant::now)) };
+        c.partial = if c.frames.pending() == 0 || !whole { None } else { Some(c.partial.unwrap_or_else(Instant::now)) };
         if !routed.answers.is_empty() {
             self.counters.add(BYTES_OUT, routed.answers.len() as f64);
             c.shared.write(&routed.answers);

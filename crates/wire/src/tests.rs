@@ -278,6 +278,40 @@ mod listener {
     }
 
     #[test]
+    fn a_client_that_does_not_read_is_not_answered_past_the_high_water_mark() {
+        let e = engine();
+        let r = run(&e);
+        let mut c = config();
+        c.max_frame_bytes = 4 << 20;
+        let (listener, _events, path, _dir) = start(&e, c);
+        let mut s = connect(&path, "secret");
+        read_frame(&mut s).unwrap();
+        let big = V::Binary(vec![7; 1 << 20]);
+        s.write_all(&framed(&request(1, "kv.put", vec![V::from(r.as_str()), V::from("big"), big.clone()]))).unwrap();
+        read_frame(&mut s).unwrap();
+        // 64 gets of 1 MiB in one write, and nothing read for a while.
+        let mut gets = Vec::new();
+        for id in 2..66 {
+            gets.extend(framed(&request(id, "kv.get", vec![V::from(r.as_str()), V::from("big")])));
+        }
+        s.write_all(&gets).unwrap();
+        let conn = crate::listener::FIRST_CONN as u64;
+        let mut most = 0;
+        for _ in 0..50 {
+            std::thread::sleep(Duration::from_millis(5));
+            most = most.max(listener.queued(conn).unwrap());
+        }
+        assert!(most > 0, "answers queued");
+        assert!(most <= crate::HIGH_WATER + (1 << 20) + 64, "{most} bytes queued for a client that does not read");
+        // Once it reads, every answer comes, in order.
+        for id in 2..66u64 {
+            let a = read_frame(&mut s).unwrap();
+            assert_eq!(a[0], V::from(id));
+            assert_eq!(a[2], big);
+        }
+    }
+
+    #[test]
     fn an_unfinished_handshake_is_dropped_and_a_silent_connection_reported_idle() {
         let e = engine();
         let mut c = config();
