@@ -284,8 +284,12 @@ export declare class NativeWire {
   static hotOps(): Array<string>
   /** The handshake is done: requests may be answered here from now on. */
   ready(): void
-  /** Adds received bytes; answers what it can and returns the rest. */
-  push(chunk: Uint8Array): NativeWireBatch
+  /**
+   * Adds received bytes; answers what it can and returns the rest. With
+   * `held`, frames handed on before still wait on the JavaScript side, so
+   * every frame is handed on (the order rule).
+   */
+  push(chunk: Uint8Array, held: boolean): NativeWireBatch
 }
 
 export interface NativeAppended {
@@ -490,4 +494,9 @@ export interface NativeWireBatch {
   tooLarge?: number
   /** Bytes received that do not yet make a whole frame. */
   pending: number
+  /**
+   * Whole frames are left unread because the answers reached the
+   * high-water mark: push again (with no bytes) once they are sent.
+   */
+  more: boolean
 }

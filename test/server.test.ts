@@ -421,6 +421,56 @@ describe('security', () => {
     expect(await remote.runs.list()).toEqual([])
   })
 
+  it('a TLS client that does not read gets no answers past the high-water mark, then every one once it reads', async () => {
+    const key = join(dir, 'hw.key')
+    const crt = join(dir, 'hw.crt')
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', crt], { stdio: 'ignore' })
+    const db = openDb()
+    const run = db.runs.begin({})
+    const big = 'x'.repeat(1 << 20)
+    db.kv.put(run, 'big', big)
+    const token = 'hw-token-hw-token'
+    const server = await serve(db, { listen: '127.0.0.1:0', token, tls: { cert: readFileSync(crt, 'utf8'), key: readFileSync(key, 'utf8') } })
+    const { port } = new URL(server.url)
+    const tls = await import('node:tls')
+    const { Packr, Unpackr } = await import('msgpackr')
+    const packr = new Packr({ useRecords: false, moreTypes: true, variableMapSize: true })
+    const s = tls.connect({ host: '127.0.0.1', port: Number(port), ca: readFileSync(crt, 'utf8') })
+    await new Promise<void>((resolve, reject) => s.once('secureConnect', () => resolve()).once('error', reject))
+    s.pause()
+    const requests = [lengthPrefixed(packr.pack({ inMem: 1, token }))]
+    for (let id = 1; id <= 40; id++) requests.push(lengthPrefixed(packr.pack([id, 'kv.get', [run, 'big'], 0])))
+    s.write(Buffer.concat(requests))
+    // Not reading: what the owner has written stays near the high-water mark (8 MiB), not 40 MiB.
+    let written = 0
+    for (let i = 0; i < 40; i++) {
+      await new Promise((r) => setTimeout(r, 10))
+      written = Math.max(written, db.stats().server?.bytesOut ?? 0)
+    }
+    expect(written).toBeGreaterThan(0)
+    expect(written).toBeLessThan(12 * (1 << 20))
+    // Reading: all 40 answers come, in order.
+    const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, moreTypes: true })
+    let pending = Buffer.alloc(0)
+    const answers: unknown[][] = []
+    await new Promise<void>((resolve) => {
+      s.on('data', (chunk: Buffer) => {
+        pending = Buffer.concat([pending, chunk])
+        while (pending.length >= 4 && pending.length >= 4 + pending.readUInt32LE(0)) {
+          const n = pending.readUInt32LE(0)
+          const msg = unpackr.unpack(pending.subarray(4, 4 + n))
+          pending = pending.subarray(4 + n)
+          if (Array.isArray(msg)) answers.push(msg)
+        }
+        if (answers.length === 40) resolve()
+      })
+      s.resume()
+    })
+    expect(answers.map((a) => a[0])).toEqual(Array.from({ length: 40 }, (_, i) => i + 1))
+    expect(answers.every((a) => a[2] === big)).toBe(true)
+    s.destroy()
+  })
+
   it('oversized, truncated, garbage and unfinished frames close only their own connection', async () => {
     const db = openDb()
     const server = await serve(db, { limits: { maxFrameBytes: 1024, frameTimeoutMs: 100, handshakeMs: 200 } })

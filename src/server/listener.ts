@@ -200,23 +200,69 @@ abstract class Connection {
    * fsync covers every commit they made (the native side's commits
    * included: this thread's commits do not wait for their own).
    */
-  protected batch(ids: number[], answers: Buffer | null, bodies: Buffer | null, ends: ArrayLike<number>, grouped: boolean): void {
+  protected batch(ids: number[], answers: Buffer | null, bodies: Buffer | null, ends: ArrayLike<number>, grouped: boolean, done?: () => void): void {
+    const held = this.holding
+    if (bodies !== null && ends.length > 0) this.#queue.push({ bodies, ends, next: 0, start: 0, done })
+    else done?.()
+    if (held) {
+      // Earlier frames wait for the client to take its answers. (The native
+      // side answers nothing while frames wait here, so `answers` is null.)
+      if (answers !== null) this.#out(ids, answers)
+      return
+    }
+    this.#pump(grouped, ids, answers)
+  }
+
+  /**
+   * Frames taken in and not yet handled, in order: they wait while the
+   * client has more than the high-water mark of answers unsent (a read of
+   * pipelined requests for large values could otherwise queue gigabytes).
+   * `done` is called once an entry's last frame is handled.
+   */
+  readonly #queue: { bodies: Buffer; ends: ArrayLike<number>; next: number; start: number; done?: () => void }[] = []
+  #waiting = false
+
+  /** Whether frames wait here: the native side must hand on, not answer, what comes after them. */
+  protected get holding(): boolean {
+    return this.#waiting || this.#queue.length > 0
+  }
+
+  /**
+   * Handles queued frames until the queue is empty or the client has more
+   * than the high-water mark of answers unsent; then waits for it to take
+   * some. One group commit (strict mode) covers each run.
+   */
+  #pump(grouped: boolean, ids: number[] = [], answers: Buffer | null = null): void {
     const group = grouped ? this.group : null
     const before = group?.version() ?? 0
     if (group !== null) this.#held = []
     this.cork()
     if (answers !== null) this.#out(ids, answers)
-    if (bodies !== null) {
-      let start = 0
-      for (let i = 0; i < ends.length; i++) {
-        if (this.closed) break
-        const end = ends[i]
-        this.frame(bodies.subarray(start, end))
-        start = end
+    let stopped = false
+    while (this.#queue.length > 0 && !this.closed) {
+      const q = this.#queue[0]
+      if (q.next === q.ends.length) {
+        this.#queue.shift()
+        q.done?.()
+        continue
       }
+      if (this.backlogged) {
+        stopped = true
+        break
+      }
+      const end = q.ends[q.next++]
+      this.frame(q.bodies.subarray(q.start, end))
+      q.start = end
     }
     this.uncork()
     if (group !== null) this.#release(group, before)
+    if (stopped && !this.closed) {
+      this.#waiting = true
+      void this.drained().then(() => {
+        this.#waiting = false
+        if (!this.closed) this.#pump(grouped)
+      })
+    }
   }
 
   /** One frame body: a request (the handshake is the transport's). */
@@ -369,6 +415,8 @@ abstract class Connection {
   }
 }
 
+const EMPTY = Buffer.alloc(0)
+
 /** A connection on a Node socket (the TLS listener's): its frames are cut, and hot requests answered, by a {@link NativeWire}. */
 class SocketConnection extends Connection {
   readonly #socket: net.Socket
@@ -407,7 +455,7 @@ class SocketConnection extends Connection {
   #data(chunk: Buffer): void {
     this.counters.bytesIn(chunk.length)
     const grouped = this.#hello
-    const batch = this.#wire.push(chunk)
+    const batch = this.#wire.push(chunk, this.holding)
     this.batch(batch.ids, batch.answers ?? null, batch.rest ?? null, batch.restEnds, grouped)
     if (batch.tooLarge != null) {
       const max = this.limits.maxFrameBytes
@@ -415,6 +463,16 @@ class SocketConnection extends Connection {
       this.drop()
     }
     if (this.closed) return
+    if (batch.more) {
+      // Frames left unread until these answers are sent.
+      const more = (): void => {
+        if (!this.closed) this.#data(EMPTY)
+      }
+      // The socket's own buffer says when the client has taken some (a TLS
+      // socket passes its bytes on at once, so its length says little).
+      if (this.#socket.writableNeedDrain) this.#socket.once('drain', more)
+      else setImmediate(more)
+    }
     if (batch.pending > 0) {
       if (this.#frameTimer === undefined) this.#frameTimer = setTimeout(() => this.drop(), this.limits.frameTimeoutMs)
     } else if (this.#frameTimer !== undefined) {
@@ -530,11 +588,9 @@ class NativeConnection extends Connection {
 
   /** Frames the native side left to this side. */
   frames(bodies: Buffer, ends: number[]): void {
-    try {
-      this.batch([], null, bodies, ends, true)
-    } finally {
-      this.server.handled(this.id)
-    }
+    // The native side answers nothing of this connection until these are
+    // handled (its order rule), here or, when they wait, later.
+    this.batch([], null, bodies, ends, true, () => this.server.handled(this.id))
   }
 
   /** The native side found the connection silent for the idle time. */

@@ -34,6 +34,9 @@ pub struct NativeWireBatch {
     pub too_large: Option<f64>,
     /// Bytes received that do not yet make a whole frame.
     pub pending: f64,
+    /// Whole frames are left unread because the answers reached the
+    /// high-water mark: push again (with no bytes) once they are sent.
+    pub more: bool,
 }
 
 /// One connection's frames and hot path.
@@ -77,14 +80,21 @@ impl NativeWire {
         self.ready = true;
     }
 
-    /// Adds received bytes; answers what it can and returns the rest.
+    /// Adds received bytes; answers what it can and returns the rest. With
+    /// `held`, frames handed on before still wait on the JavaScript side, so
+    /// every frame is handed on (the order rule).
     #[napi(catch_unwind)]
-    pub fn push(&mut self, chunk: &[u8]) -> NativeWireBatch {
+    pub fn push(&mut self, chunk: &[u8], held: bool) -> NativeWireBatch {
         self.frames.extend(chunk);
         let engine = if self.ready { self.slot.engine().ok() } else { None };
         let mut routed = Routed::default();
         let mut too_large = None;
+        let mut more = false;
         loop {
+            if routed.answers.len() > in_mem_wire::HIGH_WATER {
+                more = true;
+                break;
+            }
             let body = match self.frames.next_frame() {
                 Ok(Some(body)) => body,
                 Ok(None) => break,
@@ -93,9 +103,7 @@ impl NativeWire {
                     break;
                 }
             };
-            // This thread handles what it hands on before it reads again:
-            // nothing of an earlier read is held.
-            routed.route(engine.as_deref(), &self.frames.bytes()[body], true, false, &mut self.counters);
+            routed.route(engine.as_deref(), &self.frames.bytes()[body], true, held, &mut self.counters);
         }
         let Routed { answers, ids, bodies, ends } = routed;
         NativeWireBatch {
@@ -104,7 +112,8 @@ impl NativeWire {
             rest: if ends.is_empty() { None } else { Some(Buffer::from(bodies)) },
             rest_ends: ends,
             too_large,
-            pending: self.frames.pending() as f64,
+            pending: if more { 0.0 } else { self.frames.pending() as f64 },
+            more,
         }
     }
 }
