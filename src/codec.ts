@@ -142,6 +142,17 @@ function storable(v: unknown, depth: number): boolean {
 }
 
 /**
+ * Validates a value as {@link encode} does, without encoding it: the check a
+ * remote client makes before a value leaves, so that it is refused there as
+ * in process (MessagePack would turn a Map into an array, a class instance
+ * into a plain object, a lone surrogate into U+FFFD).
+ * @throws InvalidArgumentError / LimitError as {@link encode}
+ */
+export function checkValue(value: unknown): void {
+  if (!storable(value, 0)) check(value, 0, '$', [])
+}
+
+/**
  * Validates and encodes a value. The returned bytes are only valid until the
  * next call (they live in the encoder's reusable buffer).
  * @throws InvalidArgumentError for values SPEC §3 rejects

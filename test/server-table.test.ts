@@ -94,6 +94,23 @@ async function script(api: Api, log: Log): Promise<void> {
   await log('kv.put ttl', api.kv.put(run, 'ttl', 'x', { ttlMs: 60_000 }))
   await log('kv.put bad key', api.kv.put(run, '', 1))
   await log('kv.put bad value', api.kv.put(run, 'f', (() => 1) as never))
+  // What MessagePack would change on the way is refused before it leaves,
+  // as the value codec refuses it in process (a stranger's review found
+  // these stored changed: a Map as an array, a class instance as an object,
+  // a lone surrogate as U+FFFD, "__proto__" renamed).
+  class Point {
+    constructor(readonly x: number) {}
+  }
+  await log('kv.put Map value', api.kv.put(run, 'm', new Map([['a', 1]]) as never))
+  await log('kv.put Set value', api.kv.put(run, 'm', new Set([1]) as never))
+  await log('kv.put class instance', api.kv.put(run, 'm', new Point(1) as never))
+  await log('kv.put nested class instance', api.kv.put(run, 'm', { p: [new Point(1)] } as never))
+  await log('kv.put lone surrogate', api.kv.put(run, 'm', 'a\uD800b'))
+  await log('kv.put __proto__ key', api.kv.put(run, 'm', JSON.parse('{"__proto__":{"x":1},"a":1}') as never))
+  await log('state.set Map', api.state.set(run, 'm', new Map() as never))
+  await log('json.set class instance', api.json.set(run, 'doc-m', '$', new Point(2) as never))
+  await log('events.append Set', api.events.append(run, 'm', new Set([1]) as never))
+  await log('kv.get after refusals', api.kv.get(run, 'm'))
   await log('kv.put bad run', api.kv.put('not-a-run', 'k', 1))
   await log('kv.put unknown run', api.kv.put('01234567-89ab-7def-8123-456789abcdef', 'k', 1))
   await log('kv.get', api.kv.get(run, 'a'))

@@ -10,8 +10,8 @@ import net from 'node:net'
 import { resolve as resolvePath } from 'node:path'
 import tls from 'node:tls'
 import type { CheckpointOptions, CheckpointReport, Database, Stats, TransactionOptions } from '../database.js'
-import type { Value } from '../codec.js'
 import { ClosedError, ConflictError, ConnectionError, InMemError, InvalidArgumentError, LaggedError } from '../errors.js'
+import { type Value, checkValue } from '../codec.js'
 import type { ReplayOptions, RunDiff, RunView } from '../history.js'
 import type { BeginOptions, RunId } from '../runs.js'
 import type { RunScope, TxScope } from '../scope.js'
@@ -480,14 +480,35 @@ export async function connect(url: string, opts: ConnectOptions = {}): Promise<R
  * `runs.fail` keeps of it), and an iterable that is not an array (the Map or
  * generator `putMany` takes) as the array it yields.
  */
-function wireArgs(op: string, args: unknown[]): unknown[] {
+function wireArgs(op: string, args: unknown[], where: Where): unknown[] {
   if (op === 'runs.fail' && args[1] instanceof Error) args = [args[0], args[1].message]
+  // A stored value is checked by the value codec's rules, before anything
+  // turns it into something else.
+  const at = VALUE_ARG[op]
+  if (at !== undefined) {
+    const i = where === 0 ? at : at - 1
+    if (args[i] !== undefined || !OPTIONAL_VALUE.has(op)) checkValue(args[i])
+  }
   return args.map((a) => {
     const sent = typeof a === 'object' && a !== null && !Array.isArray(a) && !ArrayBuffer.isView(a) && Symbol.iterator in a ? Array.from(a as Iterable<unknown>) : a
     if (!fits(sent, [])) sendable(sent, '$', [])
     return sent
   })
 }
+
+/** Where a stored value is among a method's arguments on the database (one less on a run scope or in a transaction, which take no run). */
+const VALUE_ARG: Record<string, number> = {
+  'kv.put': 2,
+  'state.init': 2,
+  'state.set': 2,
+  'state.cas': 3,
+  'json.set': 3,
+  'json.merge': 3,
+  'events.append': 2,
+  'vectors.upsert': 4,
+}
+/** Those whose value may be left out. */
+const OPTIONAL_VALUE = new Set(['events.append', 'vectors.upsert'])
 
 /** Requests to `where` over `wire`. */
 function sendTo(wire: Wire, where: Where): Send {
@@ -498,7 +519,7 @@ function sendTo(wire: Wire, where: Where): Send {
 function requestWith(wire: Wire, op: string, args: unknown[], where: Where): Promise<unknown> {
   let sent: unknown[]
   try {
-    sent = wireArgs(op, args)
+    sent = wireArgs(op, args, where)
   } catch (e) {
     return Promise.reject(e)
   }
@@ -508,15 +529,17 @@ function requestWith(wire: Wire, op: string, args: unknown[], where: Where): Pro
 /** {@link sendable}'s check without the paths it names: `false` where it would throw. */
 function fits(v: unknown, stack: object[]): boolean {
   if (typeof v === 'function' || typeof v === 'symbol') return false
+  if (typeof v === 'string') return v.isWellFormed()
   if (typeof v !== 'object' || v === null || ArrayBuffer.isView(v)) return true
-  if (stack.includes(v) || v instanceof Map || v instanceof WeakMap) return false
+  if (stack.includes(v)) return false
   if (stack.length > 256) return true
   stack.push(v)
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) if (!fits(v[i], stack)) return false
   } else {
-    if (Object.getOwnPropertySymbols(v).length > 0) return false
-    for (const key of Object.keys(v)) if (!fits((v as Record<string, unknown>)[key], stack)) return false
+    const proto = Object.getPrototypeOf(v)
+    if ((proto !== Object.prototype && proto !== null) || Object.getOwnPropertySymbols(v).length > 0) return false
+    for (const key of Object.keys(v)) if (key === '__proto__' || !key.isWellFormed() || !fits((v as Record<string, unknown>)[key], stack)) return false
   }
   stack.pop()
   return true
@@ -528,18 +551,29 @@ function fits(v: unknown, stack: object[]): boolean {
  * not arrive), with the error and message the value codec gives in process.
  */
 function sendable(v: unknown, path: string, stack: object[]): void {
-  if (typeof v === 'function') throw new InvalidArgumentError(`a function at ${path} cannot be stored`, { path })
-  if (typeof v === 'symbol') throw new InvalidArgumentError(`a symbol at ${path} cannot be stored`, { path })
+  const refuse = (what: string): never => {
+    throw new InvalidArgumentError(`${what} at ${path} cannot be stored`, { path })
+  }
+  if (typeof v === 'function') refuse('a function')
+  if (typeof v === 'symbol') refuse('a symbol')
+  if (typeof v === 'string' && !v.isWellFormed()) {
+    throw new InvalidArgumentError(`the string at ${path} has a lone surrogate (not valid Unicode); it cannot be stored as UTF-8`, { path })
+  }
   if (typeof v !== 'object' || v === null || ArrayBuffer.isView(v)) return
-  if (stack.includes(v)) throw new InvalidArgumentError(`a cycle at ${path} cannot be stored`, { path })
-  if (v instanceof Map || v instanceof WeakMap) throw new InvalidArgumentError(`an instance of ${v.constructor.name} at ${path} cannot be stored`, { path })
+  if (stack.includes(v)) refuse('a cycle')
   if (stack.length > 256) return
   stack.push(v)
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) sendable(v[i], `${path}[${i}]`, stack)
   } else {
-    if (Object.getOwnPropertySymbols(v).length > 0) throw new InvalidArgumentError(`a symbol-keyed property at ${path} cannot be stored`, { path })
-    for (const key of Object.keys(v)) sendable((v as Record<string, unknown>)[key], `${path}.${key}`, stack)
+    const proto = Object.getPrototypeOf(v)
+    if (proto !== Object.prototype && proto !== null) refuse(`an instance of ${(v as { constructor?: { name?: string } }).constructor?.name ?? 'a class'}`)
+    if (Object.getOwnPropertySymbols(v).length > 0) refuse('a symbol-keyed property')
+    for (const key of Object.keys(v)) {
+      if (key === '__proto__') refuse('the key "__proto__"')
+      if (!key.isWellFormed()) throw new InvalidArgumentError(`an object key at ${path} has a lone surrogate (not valid Unicode)`, { path })
+      sendable((v as Record<string, unknown>)[key], `${path}.${key}`, stack)
+    }
   }
   stack.pop()
 }
