@@ -234,6 +234,17 @@ describe('remote transactions', () => {
     expect(db2.stats().activeSnapshots).toBe(0)
   })
 
+  it('close() waits for the answers of requests already made: every write made before it is applied and resolves', async () => {
+    // (strict, as this block's database: each answer waits for its fsync)
+    const remote = await Database.connect(servers[0].url)
+    const puts = Array.from({ length: 50 }, (_, i) => remote.kv.put(run, `k${i}`, i))
+    await remote.close()
+    const settled = await Promise.allSettled(puts)
+    expect(settled.filter((s) => s.status === 'fulfilled')).toHaveLength(50)
+    expect(db.kv.count(run)).toBe(51)
+    await expectRejection(remote.kv.get(run, 'k1'), ClosedError, 'CLOSED')
+  })
+
   it('closing the connection rolls back its open transaction', async () => {
     let entered!: () => void
     const inside = new Promise<void>((resolve) => {

@@ -89,7 +89,7 @@ export type RemoteDatabase = { readonly [K in FacadeName]: Remote<Database[K]> }
   checkpoint(opts?: CheckpointOptions): Promise<CheckpointReport | null>
   /** The owner's `db.stats()`, with `server` filled in. */
   stats(): Promise<Stats>
-  /** Closes the connection; the owner rolls back this connection's open transactions. */
+  /** Closes the connection once the requests already made are answered (a write made before `close()` resolves or fails as it would have; at most `requestTimeoutMs`); later requests fail with `ClosedError`, watches end with it, and the owner rolls back this connection's open transactions. */
   close(): Promise<void>
 }
 
@@ -191,6 +191,7 @@ class NetWire implements Wire {
   /** Sends one request; resolves with its answer. `item` receives a stream's items. */
   request(op: string, args: unknown[], where: Where, item?: (v: unknown) => void): Promise<unknown> {
     if (this.#lost !== undefined) return Promise.reject(this.#lost)
+    if (this.#closing) return Promise.reject(new ClosedError('this remote database is closed'))
     const id = this.#next++
     let body: Buffer
     try {
@@ -307,19 +308,46 @@ class NetWire implements Wire {
       if (status === OK) p.resolve(payload)
       else p.reject(fromWire(payload))
     }
+    if (this.#settled !== undefined && !this.#awaiting()) this.#settled()
   }
+
+  /** While closing: called once no request (other than a stream) waits for its answer. */
+  #settled: (() => void) | undefined
+
+  /** Whether a request other than a stream waits for its answer. */
+  #awaiting(): boolean {
+    for (const p of this.#pending.values()) if (p.item === undefined) return true
+    return false
+  }
+
+  #closing = false
 
   #fail(e: InMemError): void {
     if (this.#lost !== undefined) return
     this.#lost = e
+    this.#settled?.()
     clearInterval(this.#ping)
     clearInterval(this.#sweep)
     for (const p of this.#pending.values()) p.reject(e)
     this.#pending.clear()
   }
 
-  /** Sends nothing more; fails whatever is in flight with `ClosedError`. */
-  close(): Promise<void> {
+  /**
+   * Sends nothing more, and waits for the answers of the requests already
+   * made (at most `requestTimeoutMs`), so a write made before `close()` is
+   * settled either way; streams (watches) end with `ClosedError`.
+   */
+  async close(): Promise<void> {
+    if (this.#lost === undefined && !this.#closing) {
+      this.#closing = true
+      this.#flush()
+      if (this.#awaiting()) {
+        await new Promise<void>((resolve) => {
+          this.#settled = resolve
+          if (this.requestTimeoutMs > 0) setTimeout(resolve, this.requestTimeoutMs).unref()
+        })
+      }
+    }
     this.#fail(new ClosedError('this remote database is closed'))
     return new Promise((resolve) => {
       if (this.#socket.destroyed) {
