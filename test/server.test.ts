@@ -145,6 +145,18 @@ describe('serving a directory', () => {
     const run = await remote.runs.begin({})
     await remote.kv.put(run, 'k', 1n)
     expect(db.kv.get(run, 'k')).toBe(1n)
+    // A relative socket path is served, and named, absolute.
+    const cwd = process.cwd()
+    process.chdir(dir)
+    try {
+      const mem = Database.open()
+      open.push(mem)
+      const rel = await serve(mem, { socket: 'rel.sock' })
+      expect(rel.url).toBe(`unix:${join(dir, 'rel.sock')}`)
+      await rel.close()
+    } finally {
+      process.chdir(cwd)
+    }
   })
 })
 
@@ -545,6 +557,8 @@ describe('security', () => {
     await expectRejection(db.serve({ limits: { maxConnections: -1 } }), InvalidArgumentError, 'INVALID_ARGUMENT')
     await expectRejection(db.serve({ socket: join(dir, 'x'.repeat(120)) }), InvalidArgumentError, 'INVALID_ARGUMENT')
     await expectRejection(db.serve({ sockett: 'x' } as never), InvalidArgumentError, 'INVALID_ARGUMENT')
+    // A socket in a directory that does not exist: typed, not Node's ENOENT.
+    await expectRejection(db.serve({ socket: join(dir, 'no-such-dir', 's.sock') }), InvalidArgumentError, 'INVALID_ARGUMENT')
     await expectRejection(Database.connect('http://x'), InvalidArgumentError, 'INVALID_ARGUMENT')
     await expectRejection(Database.connect('unix:/nonexistent/in-mem.sock'), ConnectionError, 'CONNECTION')
     await expectRejection(Database.connect('unix:/x', { tokn: 'a' } as never), InvalidArgumentError, 'INVALID_ARGUMENT')

@@ -10,7 +10,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { chmodSync, existsSync, lstatSync, mkdtempSync, renameSync, rmdirSync, unlinkSync } from 'node:fs'
 import net from 'node:net'
-import { dirname, join } from 'node:path'
+import { dirname, join, resolve as resolvePath } from 'node:path'
 import tls from 'node:tls'
 import type { Database } from '../database.js'
 import { AlreadyExistsError, InMemError, InvalidArgumentError, LimitError, translate } from '../errors.js'
@@ -102,7 +102,8 @@ export function checkServeOptions(opts: ServeOptions, dir: string | null): { soc
   const { listen, token, tls: tlsOpts, limits = {} } = opts
   let socket: string | null
   if (opts.socket === false) socket = null
-  else if (typeof opts.socket === 'string') socket = opts.socket
+  // Absolute, so that the URL works from any working directory.
+  else if (typeof opts.socket === 'string') socket = resolvePath(opts.socket)
   else if (opts.socket !== undefined) throw new InvalidArgumentError('socket must be a path or false')
   else if (dir !== null) socket = join(dir, 'in-mem.sock')
   else if (listen !== undefined) socket = null
@@ -717,7 +718,11 @@ export class Listener {
       }
       // Bound inside a fresh directory only this user can enter, made 0600,
       // then moved into place: no moment when another user could connect.
-      tmp = mkdtempSync(join(dirname(path), '.in-mem-sock-'))
+      try {
+        tmp = mkdtempSync(join(dirname(path), '.in-mem-sock-'))
+      } catch (e) {
+        throw new InvalidArgumentError(`cannot make the socket ${path}: ${(e as Error).message}`, { socket: path })
+      }
       inner = join(tmp, 's')
     }
     const l = this.limits
