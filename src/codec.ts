@@ -28,11 +28,13 @@ export type Value =
  * `undefined` anywhere in it becomes `never`, so passing such a value is a
  * type error (`value: T & Storable<T>`). A class instance with methods is
  * refused the same way; one with fields only is refused at run time.
- * `Storable<unknown>` is {@link Value} (what a remote facade's methods take,
- * whose type parameters a mapped type cannot keep).
+ * `Storable<unknown>` is {@link Value} or any object (what a remote
+ * facade's methods take, whose type parameters a mapped type cannot keep:
+ * your interfaces are accepted there too, and checked when sent, as every
+ * value is).
  */
 export type Storable<T> = unknown extends T
-  ? Value
+  ? Value | object
   : [T] extends [Value]
   ? T
   : T extends null | boolean | number | bigint | string | Uint8Array

@@ -115,3 +115,16 @@ db.kv.putMany(run, [['d', new Date()]])
 db.runs.begin({ metadata: { f: () => 1 } })
 // @ts-expect-error a machine context refuses a Map
 db.machines.create(run, 'm2', { machine: 'x', context: { m: new Map<string, number>() } })
+
+// ----- remote facades take interfaces too (a stranger's review) --------------
+
+declare const remote: Awaited<ReturnType<typeof Database.connect>>
+void remote.kv.put(run, 'plan', plan)
+void remote.scope(run).kv.put('plan', plan)
+void remote.transaction(run, (tx) => {
+  void tx.kv.put('plan', plan)
+})
+void remote.state.set(run, 'plan', plan)
+void remote.events.append(run, 'planned', plan)
+void remote.json.set(run, 'doc', '$', plan)
+void remote.vectors.upsert(run, 'memory', 'm1', [0.1, 0.2], plan)
