@@ -158,4 +158,45 @@ describe('server mode across processes', () => {
       await owner.closed
     }
   })
+  it('a worker thread that serves is terminated while clients are busy: they get ConnectionError, nothing crashes, the directory opens again', async () => {
+    const { Worker } = await import('node:worker_threads')
+    const script = join(__dirname, 'fixtures', 'server-worker.cjs')
+    let acknowledged = 0
+    let run = ''
+    for (let round = 0; round < 4; round++) {
+      const memory = round % 2 === 1
+      const w = new Worker(script, { workerData: memory ? { socket: join(dir, `m${round}.sock`) } : { dir: join(dir, 'data') } })
+      const [info] = (await once(w, 'message')) as [{ url: string; run: string }]
+      const remote = await Database.connect(info.url, { requestTimeoutMs: 5000 })
+      let failure: unknown
+      let ok = 0
+      const busy = (async () => {
+        try {
+          for (;;) {
+            await remote.kv.put(info.run, `k${ok}`, ok)
+            await remote.runs.list()
+            ok++
+          }
+        } catch (e) {
+          failure = e
+        }
+      })()
+      while (ok < 20) await new Promise((r) => setTimeout(r, 5))
+      await w.terminate()
+      await busy
+      await remote.close()
+      expect((failure as Error).name, `round ${round}`).toBe('ConnectionError')
+      if (!memory) {
+        acknowledged = ok
+        run = info.run
+      }
+    }
+    // Every write acknowledged before the last termination is there.
+    const db = Database.open(join(dir, 'data'))
+    try {
+      for (let i = 0; i < acknowledged; i++) expect(db.kv.get(run, `k${i}`)).toBe(i)
+    } finally {
+      db.close()
+    }
+  })
 })
