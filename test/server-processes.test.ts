@@ -181,7 +181,8 @@ describe('server mode across processes', () => {
           failure = e
         }
       })()
-      while (ok < 20) await new Promise((r) => setTimeout(r, 5))
+      while (ok < 20 && failure === undefined) await new Promise((r) => setTimeout(r, 5))
+      expect(failure, `round ${round}: failed before the termination`).toBeUndefined()
       await w.terminate()
       await busy
       await remote.close()
