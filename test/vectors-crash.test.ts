@@ -28,7 +28,7 @@ interface VectorCrash {
   acked: Ack[]
   /** The checkpoint the writer finished before the kill, if any. */
   checkpoint?: { version: number; vectors: number }
-  /** Acknowledgements that came after that checkpoint finished. */
+  /** Acknowledgements that came after that checkpoint finished and before the kill was sent. */
   ackedAfterCheckpoint: number
 }
 
@@ -61,7 +61,9 @@ async function crashVectorWriter(dir: string, plan: KillPlan): Promise<VectorCra
       if ('acks' in plan && plan.acks === 0) kill()
     } else {
       crash.acked.push({ i: m.i, from: m.from, to: m.to })
-      if (crash.checkpoint) crash.ackedAfterCheckpoint++
+      // Counted up to the kill: an ack the writer sent before SIGKILL landed
+      // still arrives after it (and is checked as acknowledged, with the rest).
+      if (crash.checkpoint && !killSent) crash.ackedAfterCheckpoint++
       if ('vectors' in plan ? m.to >= plan.vectors : crash.checkpoint && crash.ackedAfterCheckpoint >= plan.acks) kill()
     }
   })
