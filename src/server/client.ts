@@ -155,7 +155,8 @@ class NetWire implements Wire {
   readonly #pending = new Map<number, Pending>()
   #next = 1
   #lost: InMemError | undefined
-  #corked = false
+  /** A write of what is queued is due at the end of this tick. */
+  #flushLater = false
   /** Requests queued since the last write. */
   #queued = 0
   #ping: NodeJS.Timeout
@@ -253,10 +254,10 @@ class NetWire implements Wire {
       this.#flush()
       return
     }
-    if (!this.#corked) {
-      this.#corked = true
+    if (!this.#flushLater) {
+      this.#flushLater = true
       process.nextTick(() => {
-        this.#corked = false
+        this.#flushLater = false
         this.#flush()
       })
     }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use in_mem_wire::{Config, Counters, Hot, Listener, Sink};
+use in_mem_wire::{Config, Counters, Listener, Sink};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode, UnknownReturnValue};
 use napi_derive::napi;
@@ -102,14 +102,10 @@ impl NativeServer {
             Some(l) => Some(l.local_addr().map_err(|e| invalid(e.to_string()))?.to_string()),
             None => None,
         };
-        let mut indexes = [-1; Hot::ALL.len()];
-        for (slot, i) in indexes.iter_mut().zip(ops) {
-            *slot = i;
-        }
         // SAFETY: `counters` is kept in the returned object, whose `close`
         // (or drop) joins the I/O thread before it lets go of the table, and
         // the serving side writes the other half of the counters, not this.
-        let table = unsafe { Counters::new(counters.as_ptr() as *mut f64, counters.len(), indexes) };
+        let table = unsafe { Counters::new(counters.as_ptr() as *mut f64, counters.len(), &ops) };
         let config = Config {
             max_connections: opts.max_connections as usize,
             max_frame_bytes: opts.max_frame_bytes,

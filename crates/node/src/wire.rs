@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use in_mem_wire::{Counters, Frames, Hot, Routed};
+use in_mem_wire::{Counters, Frames, Hot, Routed, Stop};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -57,14 +57,10 @@ impl NativeWire {
     /// of each operation `hotOps()` names.
     #[napi(constructor)]
     pub fn new(db: &NativeDatabase, max_frame_bytes: u32, counters: Float64Array, ops: Vec<i32>) -> Result<NativeWire> {
-        let mut indexes = [-1; Hot::ALL.len()];
-        for (slot, i) in indexes.iter_mut().zip(ops) {
-            *slot = i;
-        }
         // SAFETY: the table is held in the returned object, and only this
         // (the serving) thread writes it; the owner's thread reads it for
         // `stats()`, as it reads the JavaScript side's writes, without a lock.
-        let table = unsafe { Counters::new(counters.as_ptr() as *mut f64, counters.len(), indexes) };
+        let table = unsafe { Counters::new(counters.as_ptr() as *mut f64, counters.len(), &ops) };
         Ok(NativeWire { slot: db.slot(), frames: Frames::new(max_frame_bytes), counters: table, _table: counters, ready: false })
     }
 
@@ -88,23 +84,12 @@ impl NativeWire {
         self.frames.extend(chunk);
         let engine = if self.ready { self.slot.engine().ok() } else { None };
         let mut routed = Routed::default();
-        let mut too_large = None;
-        let mut more = false;
-        loop {
-            if routed.answers.len() > in_mem_wire::HIGH_WATER {
-                more = true;
-                break;
-            }
-            let body = match self.frames.next_frame() {
-                Ok(Some(body)) => body,
-                Ok(None) => break,
-                Err(e) => {
-                    too_large = Some(e.length as f64);
-                    break;
-                }
-            };
-            routed.route(engine.as_deref(), &self.frames.bytes()[body], true, held, &mut self.counters);
-        }
+        let stop = routed.take(&mut self.frames, engine.as_deref(), true, held, in_mem_wire::HIGH_WATER, &mut self.counters);
+        let more = matches!(stop, Stop::Full);
+        let too_large = match stop {
+            Stop::TooLarge(e) => Some(e.length as f64),
+            _ => None,
+        };
         let Routed { answers, ids, bodies, ends } = routed;
         NativeWireBatch {
             answers: if answers.is_empty() { None } else { Some(Buffer::from(answers)) },

@@ -12,12 +12,14 @@
 //! same values either way (`test/server-table.test.ts` runs every facade
 //! method through both).
 
+pub mod counters;
 pub mod frames;
 pub mod listener;
 pub mod msgpack;
 
+pub use counters::Counters;
 pub use frames::{Frames, TooLarge};
-pub use listener::{Config, Counters, HIGH_WATER, Listener, Sink};
+pub use listener::{Config, HIGH_WATER, Listener, Sink};
 
 /// The protocol version both sides name in the handshake.
 pub const PROTOCOL_VERSION: u64 = 1;
@@ -131,7 +133,32 @@ pub struct Routed {
     pub ends: Vec<u32>,
 }
 
+/// Why [`Routed::take`] stopped.
+pub enum Stop {
+    /// No whole frame is left.
+    Read,
+    /// The answers passed the room given: the frames after them wait.
+    Full,
+    /// A frame is over the limit: the connection must be closed.
+    TooLarge(TooLarge),
+}
+
 impl Routed {
+    /// Cuts frames from `frames` and routes each ([`Routed::route`]) until
+    /// none is whole, the answers pass `room` bytes, or one is too large.
+    pub fn take(&mut self, frames: &mut Frames, engine: Option<&Engine>, writes: bool, held: bool, room: usize, counters: &mut Counters) -> Stop {
+        loop {
+            if self.answers.len() > room {
+                return Stop::Full;
+            }
+            match frames.next_frame() {
+                Ok(Some(body)) => self.route(engine, &frames.bytes()[body], writes, held, counters),
+                Ok(None) => return Stop::Read,
+                Err(e) => return Stop::TooLarge(e),
+            }
+        }
+    }
+
     /// Routes one request frame by the order rule: it is answered here if
     /// it is hot, the engine is open (`engine`), and nothing before it is
     /// still with the dispatcher — in this read (`ends`) or an earlier one

@@ -34,8 +34,9 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use sha2::{Digest, Sha256};
 
+use crate::counters::{ACCEPTED, BYTES_IN, BYTES_OUT, CONNECTIONS, Counters, DROPPED, REFUSED};
 use crate::msgpack::Reader;
-use crate::{Frames, Hot, PROTOCOL_VERSION, Routed};
+use crate::{Frames, PROTOCOL_VERSION, Routed, Stop};
 
 /// Unsent answers past which a connection is no longer read.
 pub const HIGH_WATER: usize = 8 * 1024 * 1024;
@@ -79,61 +80,6 @@ pub trait Sink: Send + 'static {
     /// The answers waiting to be sent fell back under [`HIGH_WATER`] after
     /// a [`Listener::send`] found them over it.
     fn drained(&self, conn: u64);
-}
-
-/// The server's counters (the table `src/server/stats.ts` reads): a
-/// `Float64Array` this thread alone writes.
-pub struct Counters {
-    ptr: *mut f64,
-    len: usize,
-    /// The latency table's index of each [`Hot`] operation, or -1.
-    ops: [i32; Hot::ALL.len()],
-}
-
-// SAFETY: the table is written only by the I/O thread; its owner keeps the
-// memory alive until the thread is joined (see `Counters::new`).
-unsafe impl Send for Counters {}
-
-const CONNECTIONS: usize = 0;
-const ACCEPTED: usize = 1;
-const REFUSED: usize = 2;
-const DROPPED: usize = 3;
-const REQUESTS: usize = 4;
-const BYTES_IN: usize = 6;
-const BYTES_OUT: usize = 7;
-const HEAD: usize = 8;
-const BUCKETS: usize = 128;
-
-impl Counters {
-    /// # Safety
-    /// `ptr` must point at `len` `f64`s that stay valid, and that nothing
-    /// else writes, until the listener is shut down.
-    pub unsafe fn new(ptr: *mut f64, len: usize, ops: [i32; Hot::ALL.len()]) -> Counters {
-        Counters { ptr, len, ops }
-    }
-
-    /// Counters that go nowhere (tests).
-    pub fn none() -> Counters {
-        Counters { ptr: std::ptr::null_mut(), len: 0, ops: [-1; Hot::ALL.len()] }
-    }
-
-    fn add(&mut self, at: usize, n: f64) {
-        if at < self.len {
-            // SAFETY: in bounds; see `Counters::new`.
-            unsafe { *self.ptr.add(at) += n };
-        }
-    }
-
-    /// One hot request answered, `started` when its frame was read.
-    pub fn answered(&mut self, op: Hot, started: Instant) {
-        self.add(REQUESTS, 1.0);
-        let index = self.ops[op.index()];
-        if index >= 0 {
-            let us = started.elapsed().as_secs_f64() * 1e6;
-            let bucket = if us <= 1.0 { 0 } else { ((4.0 * us.log2()).ceil() as usize).min(BUCKETS - 1) };
-            self.add(HEAD + index as usize * BUCKETS + bucket, 1.0);
-        }
-    }
 }
 
 enum Command {
@@ -245,16 +191,18 @@ impl Listener {
         counters: Counters,
     ) -> io::Result<Listener> {
         let poll = Poll::new()?;
-        let mut unix = unix.map(|l| -> io::Result<UnixListener> {
-            l.set_nonblocking(true)?;
-            Ok(UnixListener::from_std(l))
-        });
-        let mut tcp = tcp.map(|l| -> io::Result<TcpListener> {
-            l.set_nonblocking(true)?;
-            Ok(TcpListener::from_std(l))
-        });
-        let unix = unix.take().transpose()?;
-        let tcp = tcp.take().transpose()?;
+        let unix = unix
+            .map(|l| -> io::Result<UnixListener> {
+                l.set_nonblocking(true)?;
+                Ok(UnixListener::from_std(l))
+            })
+            .transpose()?;
+        let tcp = tcp
+            .map(|l| -> io::Result<TcpListener> {
+                l.set_nonblocking(true)?;
+                Ok(TcpListener::from_std(l))
+            })
+            .transpose()?;
         let mut io = Io {
             unix,
             tcp,
@@ -538,7 +486,7 @@ impl Io {
         self.flush(&mut c);
         // Frames read before and left for want of room in the output.
         if c.closing.is_none() && c.frames.pending() > 0 && c.shared.queued.load(Ordering::Acquire) <= HIGH_WATER {
-            self.frames(id, &mut c);
+            self.frames(&mut c);
             self.flush(&mut c);
         }
         loop {
@@ -557,7 +505,7 @@ impl Io {
                     c.active = Instant::now();
                     if c.closing.is_none() {
                         c.frames.extend(&buf[..n]);
-                        self.frames(id, &mut c);
+                        self.frames(&mut c);
                         self.flush(&mut c);
                     }
                 }
@@ -570,12 +518,10 @@ impl Io {
             && c.shared.queued.load(Ordering::Acquire) == 0
         {
             c.shared.stream.shutdown_write();
-            if c.dead || since.elapsed() >= LINGER {
-                c.dead = true;
-            }
+            c.dead |= since.elapsed() >= LINGER;
         }
         if c.dead {
-            self.remove(id, c);
+            self.remove(c);
         } else {
             self.conns.insert(id, c);
         }
@@ -583,59 +529,53 @@ impl Io {
 
     /// Cuts the connection's bytes into frames: the handshake, then hot
     /// requests answered here and the rest handed on.
-    fn frames(&mut self, id: u64, c: &mut Conn) {
-        let mut engine = if c.hello { self.engine.upgrade() } else { None };
+    fn frames(&mut self, c: &mut Conn) {
         let mut routed = Routed { answers: std::mem::take(&mut self.answers), ..Routed::default() };
         routed.answers.clear();
-        let mut whole = true;
-        loop {
-            // Answers past the high-water mark wait: the frames after them
-            // stay unread in `frames` until the client has taken some.
-            if c.hello && c.shared.queued.load(Ordering::Acquire) + routed.answers.len() > HIGH_WATER {
-                whole = false;
-                break;
-            }
-            let range = match c.frames.next_frame() {
-                Ok(Some(r)) => r,
-                Ok(None) => break,
-                Err(e) => {
-                    let mut frame = Vec::new();
-                    error_frame(
-                        &mut frame,
-                        "LimitError",
-                        "LIMIT_EXCEEDED",
-                        &format!("a frame of {} bytes is over the limit of {}", e.length, e.limit),
-                        &[("limit", e.limit as u64), ("size", e.length as u64)],
-                    );
-                    routed.answers.extend_from_slice(&frame);
-                    self.counters.add(DROPPED, 1.0);
-                    c.closing = Some(Instant::now());
-                    break;
-                }
-            };
-            let body = &c.frames.bytes()[range];
-            if !c.hello {
-                match handshake(body, self.config.token.as_ref()) {
+        let mut stop = Stop::Read;
+        if !c.hello {
+            match c.frames.next_frame() {
+                Ok(Some(range)) => match handshake(&c.frames.bytes()[range], self.config.token.as_ref()) {
                     Ok(()) => {
                         c.hello = true;
-                        engine = self.engine.upgrade();
-                        routed.answers.extend_from_slice(&hello_frame());
-                        continue;
+                        hello_frame(&mut routed.answers);
                     }
-                    Err(Refusal::Drop) => {
-                        self.counters.add(DROPPED, 1.0);
+                    Err(refusal) => {
+                        match refusal {
+                            Refusal::Drop => self.counters.add(DROPPED, 1.0),
+                            Refusal::Answer(frame) => {
+                                self.counters.add(REFUSED, 1.0);
+                                routed.answers.extend_from_slice(&frame);
+                            }
+                        }
+                        c.closing = Some(Instant::now());
                     }
-                    Err(Refusal::Answer(frame)) => {
-                        self.counters.add(REFUSED, 1.0);
-                        routed.answers.extend_from_slice(&frame);
-                    }
-                }
-                c.closing = Some(Instant::now());
-                break;
+                },
+                Ok(None) => {}
+                Err(e) => stop = Stop::TooLarge(e),
             }
-            routed.route(engine.as_deref(), body, self.config.hot_writes, c.outstanding > 0, &mut self.counters);
         }
-        c.partial = if c.frames.pending() == 0 || !whole { None } else { Some(c.partial.unwrap_or_else(Instant::now)) };
+        if c.hello && c.closing.is_none() && matches!(stop, Stop::Read) {
+            // Answers past the high-water mark wait: the frames after them
+            // stay unread in `frames` until the client has taken some.
+            let queued = c.shared.queued.load(Ordering::Acquire);
+            stop = match HIGH_WATER.checked_sub(queued) {
+                None => Stop::Full,
+                Some(room) => routed.take(&mut c.frames, self.engine.upgrade().as_deref(), self.config.hot_writes, c.outstanding > 0, room, &mut self.counters),
+            };
+        }
+        if let Stop::TooLarge(e) = stop {
+            error_frame(
+                &mut routed.answers,
+                "LimitError",
+                "LIMIT_EXCEEDED",
+                &format!("a frame of {} bytes is over the limit of {}", e.length, e.limit),
+                &[("limit", e.limit as u64), ("size", e.length as u64)],
+            );
+            self.counters.add(DROPPED, 1.0);
+            c.closing = Some(Instant::now());
+        }
+        c.partial = if c.frames.pending() == 0 || matches!(stop, Stop::Full) { None } else { Some(c.partial.unwrap_or_else(Instant::now)) };
         if !routed.answers.is_empty() {
             self.counters.add(BYTES_OUT, routed.answers.len() as f64);
             c.shared.write(&routed.answers);
@@ -643,7 +583,7 @@ impl Io {
         }
         if !routed.ends.is_empty() {
             c.outstanding += 1;
-            self.sink.frames(id, routed.bodies, routed.ends);
+            self.sink.frames(c.id, routed.bodies, routed.ends);
         }
         self.answers = routed.answers;
     }
@@ -664,12 +604,12 @@ impl Io {
         }
     }
 
-    fn remove(&mut self, id: u64, c: Conn) {
+    fn remove(&mut self, c: Conn) {
         let _ = self.poll.registry().deregister(&mut SourceFd(&c.shared.stream.fd()));
-        self.shared.lock().unwrap().remove(&id);
+        self.shared.lock().unwrap().remove(&c.id);
         if c.counted {
             self.counters.add(CONNECTIONS, -1.0);
-            self.sink.closed(id);
+            self.sink.closed(c.id);
         }
     }
 
@@ -708,8 +648,6 @@ impl Io {
             let late_frame = c.partial.is_some_and(|p| now >= p + self.config.frame_timeout);
             if late_hello || late_frame {
                 self.counters.add(DROPPED, 1.0);
-                c.closing = Some(now);
-                c.dead = true;
                 expired.push(id);
             } else if c.hello && now >= c.active + self.config.idle {
                 c.active = now;
@@ -718,18 +656,15 @@ impl Io {
         }
         for id in expired {
             if let Some(c) = self.conns.remove(&id) {
-                self.remove(id, c);
+                self.remove(c);
             }
         }
     }
 
     fn close_all(&mut self) {
-        let ids: Vec<u64> = self.conns.keys().copied().collect();
-        for id in ids {
-            if let Some(mut c) = self.conns.remove(&id) {
-                self.flush(&mut c);
-                self.remove(id, c);
-            }
+        for (_, mut c) in std::mem::take(&mut self.conns) {
+            self.flush(&mut c);
+            self.remove(c);
         }
     }
 }
@@ -813,37 +748,42 @@ fn refused_version() -> Refusal {
     Refusal::Answer(frame)
 }
 
-/// `{ inMem: 1, server: 'in-mem' }`, framed.
-fn hello_frame() -> Vec<u8> {
-    let mut body = vec![0x82];
-    str_into(&mut body, "inMem");
-    body.push(PROTOCOL_VERSION as u8);
-    str_into(&mut body, "server");
-    str_into(&mut body, "in-mem");
-    framed(body)
+/// `{ inMem: 1, server: 'in-mem' }`, framed, appended to `out`.
+fn hello_frame(out: &mut Vec<u8>) {
+    framed(out, |body| {
+        body.push(0x82);
+        str_into(body, "inMem");
+        body.push(PROTOCOL_VERSION as u8);
+        str_into(body, "server");
+        str_into(body, "in-mem");
+    });
 }
 
-/// `[0, 1, { name, code, message, details }]`, framed: an error about the
-/// connection itself (docs/protocol.md).
+/// `[0, 1, { name, code, message, details }]`, framed, appended to `out`:
+/// an error about the connection itself (docs/protocol.md).
 pub fn error_frame(out: &mut Vec<u8>, name: &str, code: &str, message: &str, details: &[(&str, u64)]) {
-    let mut body = vec![0x93, 0x00, 0x01, 0x84];
-    for (k, v) in [("name", name), ("code", code), ("message", message)] {
-        str_into(&mut body, k);
-        str_into(&mut body, v);
-    }
-    str_into(&mut body, "details");
-    body.push(0x80 | details.len() as u8);
-    for (k, v) in details {
-        str_into(&mut body, k);
-        crate::msgpack::write_number(&mut body, *v);
-    }
-    out.extend_from_slice(&framed(body));
+    framed(out, |body| {
+        body.extend_from_slice(&[0x93, 0x00, 0x01, 0x84]);
+        for (k, v) in [("name", name), ("code", code), ("message", message)] {
+            str_into(body, k);
+            str_into(body, v);
+        }
+        str_into(body, "details");
+        body.push(0x80 | details.len() as u8);
+        for (k, v) in details {
+            str_into(body, k);
+            crate::msgpack::write_number(body, *v);
+        }
+    });
 }
 
-fn framed(body: Vec<u8>) -> Vec<u8> {
-    let mut out = (body.len() as u32).to_le_bytes().to_vec();
-    out.extend_from_slice(&body);
-    out
+/// Appends a frame whose body `write` appends: its length is filled in after.
+fn framed(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    write(out);
+    let length = (out.len() - start - 4) as u32;
+    out[start..start + 4].copy_from_slice(&length.to_le_bytes());
 }
 
 fn str_into(out: &mut Vec<u8>, s: &str) {

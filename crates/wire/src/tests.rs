@@ -120,7 +120,8 @@ mod listener {
     use std::time::Duration;
 
     use super::*;
-    use crate::listener::{Config, Counters, Listener, Sink};
+    use crate::Counters;
+    use crate::listener::{Config, Listener, Sink};
 
     #[derive(Debug)]
     enum Event {
