@@ -2,8 +2,14 @@
 //! skip list in key order for scans, and a hash index for point reads and
 //! writes (one or two cache misses instead of one per skip-list level).
 //!
+//! Layout: a key's bytes and its chain live in one allocation (an
+//! [`Entry`]: a thin pointer to a reference count, the chain, the key's
+//! length and its bytes), and each index holds that one pointer — no
+//! separate key allocation, no key-and-chain pair per index slot (the
+//! bytes of a resident key: docs/format.md, "In memory").
+//!
 //! Invariants:
-//! - Both indexes hold the same keys and the same `Arc<Chain>` per key; a key
+//! - Both indexes hold the same keys and the same [`Entry`] per key; a key
 //!   is inserted into (or removed from) both by the committer, under the
 //!   commit lock, before the version that needs it is published.
 //! - Each chain is ordered by version, oldest first; versions are unique.
@@ -16,14 +22,17 @@
 //! - [`Store::memory`] counts what the chains hold, kept up to date by every
 //!   change to a chain.
 
+use std::borrow::Borrow;
+use std::hash::{Hash, Hasher};
 use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use crossbeam_skiplist::SkipMap;
-use dashmap::DashMap;
+use crossbeam_skiplist::SkipSet;
+use dashmap::DashSet;
 use parking_lot::Mutex;
 use smallvec::SmallVec;
+use triomphe::ThinArc;
 
 use crate::SnapshotTracker;
 
@@ -180,7 +189,61 @@ impl Chain {
     }
 }
 
-type Key = Arc<[u8]>;
+/// A key and its chain, in one allocation: what both indexes hold (a thin
+/// pointer each), ordered, hashed and compared as the key's bytes (so both
+/// indexes are searched with a `&[u8]`).
+#[derive(Clone)]
+pub struct Entry(ThinArc<Chain, u8>);
+
+impl Entry {
+    fn new(key: &[u8]) -> Entry {
+        Entry(ThinArc::from_header_and_slice(Chain::default(), key))
+    }
+    fn chain(&self) -> &Chain {
+        &self.0.header.header
+    }
+}
+
+impl std::ops::Deref for Entry {
+    type Target = [u8];
+    /// The key's bytes.
+    fn deref(&self) -> &[u8] {
+        &self.0.slice
+    }
+}
+
+impl Borrow<[u8]> for Entry {
+    fn borrow(&self) -> &[u8] {
+        self
+    }
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Entry {}
+
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (**self).cmp(&**other)
+    }
+}
+
+impl Hash for Entry {
+    /// As the key's bytes hash: the hash index is searched with a `&[u8]`.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (**self).hash(state)
+    }
+}
 
 /// `[start, end)` with owned bounds, for iterators that outlive the call.
 struct OwnedRange {
@@ -220,8 +283,8 @@ pub struct Store {
     /// Older versions of values from this size on are held as back deltas
     /// where that saves half (0: never).
     back_deltas_from: usize,
-    ordered: SkipMap<Key, Arc<Chain>>,
-    points: DashMap<Key, Arc<Chain>, foldhash::fast::RandomState>,
+    ordered: SkipSet<Entry>,
+    points: DashSet<Entry, foldhash::fast::RandomState>,
     /// Keys, and the bytes of their keys and newest versions.
     live_keys: AtomicI64,
     live_bytes: AtomicI64,
@@ -264,8 +327,8 @@ impl Store {
     pub fn with_back_deltas_from(n: usize) -> Self {
         Store {
             back_deltas_from: n,
-            ordered: SkipMap::new(),
-            points: DashMap::default(),
+            ordered: SkipSet::new(),
+            points: DashSet::default(),
             live_keys: AtomicI64::new(0),
             live_bytes: AtomicI64::new(0),
             history_versions: AtomicI64::new(0),
@@ -277,8 +340,8 @@ impl Store {
     /// `snapshot` must be registered with the tracker, or be one no commit
     /// can prune past (see [`Store::get_visible`]).
     pub fn get(&self, key: &[u8], snapshot: u64) -> Option<(u64, Value)> {
-        let chain = self.points.get(key)?;
-        match chain.read(snapshot)? {
+        let entry = self.points.get(key)?;
+        match entry.chain().read(snapshot)? {
             (v, Some(value)) => Some((v, value)),
             (_, None) => None,
         }
@@ -291,8 +354,8 @@ impl Store {
     /// registered readers and the visible version need), and a key that
     /// exists would read as absent.
     pub fn get_visible(&self, key: &[u8], tracker: &SnapshotTracker) -> Option<(u64, Value)> {
-        let chain = self.points.get(key)?;
-        let versions = chain.versions.lock();
+        let entry = self.points.get(key)?;
+        let versions = entry.chain().versions.lock();
         let snapshot = tracker.visible();
         let i = versions.iter().rposition(|v| v.version() <= snapshot)?;
         value_at(&versions, i).map(|value| (versions[i].version(), value))
@@ -302,8 +365,8 @@ impl Store {
     /// it is pinned, without cloning it; the version is chosen as in
     /// [`Store::get_visible`].
     pub fn with_visible<R>(&self, key: &[u8], tracker: &SnapshotTracker, f: impl FnOnce(u64, &[u8]) -> R) -> Option<R> {
-        let chain = self.points.get(key)?;
-        let versions = chain.versions.lock();
+        let entry = self.points.get(key)?;
+        let versions = entry.chain().versions.lock();
         let snapshot = tracker.visible();
         let i = versions.iter().rposition(|v| v.version() <= snapshot)?;
         match versions[i].held() {
@@ -314,14 +377,14 @@ impl Store {
 
     /// The newest version written to `key`, tombstones included; 0 if never.
     pub fn latest_version(&self, key: &[u8]) -> u64 {
-        self.points.get(key).and_then(|c| c.versions.lock().last().map(|v| v.version())).unwrap_or(0)
+        self.points.get(key).and_then(|e| e.chain().versions.lock().last().map(|v| v.version())).unwrap_or(0)
     }
 
     /// The newest version written to any key in `[start, end)`.
     pub fn latest_version_in(&self, start: &[u8], end: Option<&[u8]>) -> u64 {
         let mut max = 0;
         for entry in self.ordered.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded))) {
-            if let Some(v) = entry.value().versions.lock().last() {
+            if let Some(v) = entry.value().chain().versions.lock().last() {
                 max = max.max(v.version());
             }
         }
@@ -362,19 +425,18 @@ impl Store {
         ends: Option<(usize, usize)>,
     ) -> Option<u64> {
         let keep = keep.max(1);
-        let chain = match self.points.get(key) {
-            Some(c) => c.clone(),
+        let entry = match self.points.get(key) {
+            Some(e) => e.clone(),
             None => {
-                let k: Key = Arc::from(key);
-                let c = Arc::new(Chain::default());
-                self.ordered.insert(k.clone(), c.clone());
-                self.points.insert(k, c.clone());
+                let e = Entry::new(key);
+                self.ordered.insert(e.clone());
+                self.points.insert(e.clone());
                 self.live_keys.fetch_add(1, Ordering::Relaxed);
                 self.live_bytes.fetch_add(key.len() as i64, Ordering::Relaxed);
-                c
+                e
             }
         };
-        let mut versions = chain.versions.lock();
+        let mut versions = entry.chain().versions.lock();
         debug_assert!(versions.last().is_none_or(|v| v.version() < version));
         if let Some(last) = versions.last() {
             // The newest version becomes history: as a back delta over the
@@ -450,11 +512,11 @@ impl Store {
     /// and the oldest of them.
     pub fn chains_of_at_least(&self, n: usize, mut f: impl FnMut(&[u8], u64)) {
         for entry in self.ordered.iter() {
-            let versions = entry.value().versions.lock();
+            let versions = entry.value().chain().versions.lock();
             if versions.len() >= n
                 && let Some(oldest) = versions.first()
             {
-                f(entry.key(), oldest.version());
+                f(entry.value(), oldest.version());
             }
         }
     }
@@ -473,7 +535,7 @@ impl Store {
     /// Removes `key` outright if its newest version is still `version` (used
     /// to purge expired entries). Returns whether it did.
     pub fn remove_if_latest(&self, key: &[u8], version: u64) -> bool {
-        let latest = self.points.get(key).and_then(|c| c.versions.lock().last().map(|v| v.version()));
+        let latest = self.points.get(key).and_then(|e| e.chain().versions.lock().last().map(|v| v.version()));
         if latest == Some(version) {
             self.remove(key);
             return true;
@@ -482,8 +544,8 @@ impl Store {
     }
 
     fn remove(&self, key: &[u8]) {
-        if let Some((k, chain)) = self.points.remove(key) {
-            let versions = chain.versions.lock();
+        if let Some(k) = self.points.remove(key) {
+            let versions = k.chain().versions.lock();
             let newest = versions.last().map_or(0, |v| v.held_len());
             let older = versions.len().saturating_sub(1) as i64;
             let older_bytes: i64 = versions.iter().rev().skip(1).map(|v| v.held_len()).sum();
@@ -499,9 +561,9 @@ impl Store {
     /// (or reverse order), until `f` returns false.
     pub fn scan(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, reverse: bool, mut f: impl FnMut(&[u8], u64, &Value) -> bool) {
         let range = self.ordered.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded)));
-        let mut visit = |entry: crossbeam_skiplist::map::Entry<'_, Key, Arc<Chain>>| -> bool {
-            match entry.value().read(snapshot) {
-                Some((v, Some(value))) => f(entry.key(), v, &value),
+        let mut visit = |entry: crossbeam_skiplist::set::Entry<'_, Entry>| -> bool {
+            match entry.value().chain().read(snapshot) {
+                Some((v, Some(value))) => f(entry.value(), v, &value),
                 _ => true,
             }
         };
@@ -523,14 +585,14 @@ impl Store {
     /// The newest version of `key` at or below `snapshot`, tombstone or not:
     /// `None` if the key had no version then.
     pub fn read_any(&self, key: &[u8], snapshot: u64) -> Option<(u64, Option<Value>)> {
-        self.points.get(key)?.read(snapshot)
+        self.points.get(key)?.chain().read(snapshot)
     }
 
     /// The entries of `[start, end)` at `snapshot` as an iterator, in key
     /// order or reverse, tombstones included (`None`).
-    pub fn range_any(&self, start: Vec<u8>, end: Option<Vec<u8>>, snapshot: u64, reverse: bool) -> Box<dyn Iterator<Item = (Key, u64, Option<Value>)> + '_> {
+    pub fn range_any(&self, start: Vec<u8>, end: Option<Vec<u8>>, snapshot: u64, reverse: bool) -> Box<dyn Iterator<Item = (Entry, u64, Option<Value>)> + '_> {
         let range = self.ordered.range::<[u8], _>(OwnedRange { start, end });
-        let read = move |e: crossbeam_skiplist::map::Entry<'_, Key, Arc<Chain>>| e.value().read(snapshot).map(|(v, value)| (e.key().clone(), v, value));
+        let read = move |e: crossbeam_skiplist::set::Entry<'_, Entry>| e.value().chain().read(snapshot).map(|(v, value)| (e.value().clone(), v, value));
         if reverse { Box::new(range.rev().filter_map(read)) } else { Box::new(range.filter_map(read)) }
     }
 
@@ -538,8 +600,8 @@ impl Store {
     /// (`None`).
     pub fn scan_any(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, mut f: impl FnMut(&[u8], u64, Option<&Value>) -> bool) {
         for entry in self.ordered.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded))) {
-            if let Some((v, value)) = entry.value().read(snapshot)
-                && !f(entry.key(), v, value.as_ref())
+            if let Some((v, value)) = entry.value().chain().read(snapshot)
+                && !f(entry.value(), v, value.as_ref())
             {
                 break;
             }
@@ -553,7 +615,7 @@ impl Store {
         let mut buf: Vec<(u64, Option<Value>)> = Vec::new();
         for entry in self.ordered.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded))) {
             buf.clear();
-            let versions = entry.value().versions.lock();
+            let versions = entry.value().chain().versions.lock();
             let n = versions.iter().rposition(|v| v.version() <= snapshot).map_or(0, |i| i + 1);
             // Newest first, so each back delta applies to the value just made.
             let mut next: Option<Value> = None;
@@ -572,7 +634,7 @@ impl Store {
             }
             drop(versions);
             buf.reverse();
-            if !buf.is_empty() && !f(entry.key(), &buf) {
+            if !buf.is_empty() && !f(entry.value(), &buf) {
                 break;
             }
         }
@@ -580,8 +642,8 @@ impl Store {
 
     /// Removes every key of `[start, end)` outright, history and all.
     pub fn remove_range(&self, start: &[u8], end: Option<&[u8]>) -> usize {
-        let keys: Vec<Key> =
-            self.ordered.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded))).map(|e| e.key().clone()).collect();
+        let keys: Vec<Entry> =
+            self.ordered.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded))).map(|e| e.value().clone()).collect();
         for k in &keys {
             self.remove(k);
         }
