@@ -241,10 +241,17 @@ export interface Stats {
     keys: number
     /** Bytes of those keys and their newest values. */
     liveBytes: number
-    /** Older versions kept. */
+    /** Older versions kept in memory. */
     historyVersions: number
     /** Their value bytes. */
     historyBytes: number
+    /**
+     * Older versions a durable database's checkpoints moved out of memory
+     * (with `history: 'all'`, the default), into history files that
+     * replay, fork, diff and the run log read transparently: the files,
+     * the versions they hold and their bytes on disk (compressed).
+     */
+    historyOnDisk: { files: number; versions: number; bytes: number }
     /** Runs whose history starts after their first commit (`history: { keep }`). */
     runsWithHorizon: number
     /** About the bytes the secondary indexes hold: each vector graph's vectors and links, and its node table (an estimate from their sizes). */

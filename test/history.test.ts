@@ -489,6 +489,49 @@ describe('replay: randomized property over every primitive, transactions and for
   )
 
   it(
+    'history moved to disk by checkpoints at random moments reads as it did in memory: replay at every version, forks and the run log, while open and after a reopen (durable)',
+    withSeed('spilled property', async (seed) => {
+      const dir = makeTmpDir('in-mem-history')
+      // No background checkpoints: the test chooses the moments.
+      const opts = { durability: 'buffered' as const, checkpointBytes: 0 }
+      let db = Database.open(dir, opts)
+      try {
+        defineMachines(db)
+        const sim = new Sim(db, new Rng(seed))
+        let spilled = 0
+        for (let f = 0; f < 5; f++) {
+          sim.family(f, () => sim.r.range(15, 35))
+          // A checkpoint moves each key's versions older than its newest to a history file.
+          for (let c = sim.r.range(1, 3); c > 0; c--) {
+            sim.more(sim.r.range(5, 30))
+            const before = db.stats().memory.historyVersions
+            expect(await db.checkpoint()).not.toBeNull()
+            const after = db.stats().memory
+            spilled += before - after.historyVersions
+            expect(after.historyVersions, 'older versions left in memory after a checkpoint').toBeLessThan(before + 1)
+          }
+        }
+        const onDisk = db.stats().memory.historyOnDisk
+        expect(onDisk.files).toBeGreaterThanOrEqual(5)
+        expect(onDisk.versions).toBeGreaterThan(100)
+        expect(spilled).toBeGreaterThan(100)
+        sim.verify() // reads history files while open
+        expect(sim.replays).toBeGreaterThan(100)
+        db.close()
+        db = Database.open(dir, { ...opts, checkpointOnClose: false })
+        sim.db = db
+        expect(db.stats().memory.historyOnDisk).toStrictEqual(onDisk) // nothing was written since the last checkpoint
+        sim.verify() // and after a reopen, from the files the manifest names
+        sim.more(20)
+        sim.verify()
+      } finally {
+        db.close()
+        removeDir(dir)
+      }
+    }),
+  )
+
+  it(
     'history survives close, reopen and checkpoints: replay after a reopen matches what was observed before it (durable)',
     withSeed('durable property', async (seed) => {
       const dir = makeTmpDir('in-mem-history')

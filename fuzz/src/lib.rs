@@ -436,7 +436,7 @@ pub fn checkpoint(data: &[u8]) {
 fn check_checkpoint(data: &[u8]) {
     let mut count = 0u64;
     let mut newest = 0u64;
-    let r = checkpoint::decode(data, "fuzz.ckpt", None, |_, v, _| {
+    let r = checkpoint::decode(data, "fuzz.ckpt", None, |_, v, _, _| {
         count += 1;
         newest = newest.max(v);
         Ok(())
@@ -446,10 +446,10 @@ fn check_checkpoint(data: &[u8]) {
             assert_eq!(entries, count);
             assert!(newest <= version, "an entry newer than the checkpoint was accepted");
             let id: [u8; 16] = data[24..40].try_into().unwrap();
-            assert!(checkpoint::decode(data, "fuzz.ckpt", Some(id), |_, _, _| Ok(())).is_ok());
+            assert!(checkpoint::decode(data, "fuzz.ckpt", Some(id), |_, _, _, _| Ok(())).is_ok());
             let mut other = id;
             other[0] ^= 1;
-            assert!(checkpoint::decode(data, "fuzz.ckpt", Some(other), |_, _, _| Ok(())).is_err());
+            assert!(checkpoint::decode(data, "fuzz.ckpt", Some(other), |_, _, _, _| Ok(())).is_err());
         }
         Err(Error::Corruption { file, .. }) => assert_eq!(file, "fuzz.ckpt"),
         Err(e) => panic!("a checkpoint failed with something else than CorruptionError: {e:?}"),
@@ -490,7 +490,8 @@ pub fn checkpoint_damage(data: &[u8]) {
 }
 
 fn checkpoint_damage_inner(u: &mut Unstructured) -> arbitrary::Result<()> {
-    let version = u.int_in_range(0..=u64::MAX >> 1)?;
+    // Format 2 keeps bit 62 of an entry's version for its mark: versions stay below.
+    let version = u.int_in_range(0..=(1u64 << 62) - 1)?;
     let n = u.int_in_range(0..=40)?;
     let mut entries: Vec<Entry> = Vec::new();
     for _ in 0..n {
@@ -508,29 +509,36 @@ fn checkpoint_damage_inner(u: &mut Unstructured) -> arbitrary::Result<()> {
     let id: [u8; 16] = Arbitrary::arbitrary(u)?;
     let dir = scratch();
     let mut w = CheckpointWriter::create(dir.path(), version, id).unwrap();
-    for (k, v, val) in &entries {
-        w.add(k, *v, val.as_deref()).unwrap();
+    for (i, (k, v, val)) in entries.iter().enumerate() {
+        // Every other entry carries the mark of older versions on disk.
+        w.add(k, *v, i % 2 == 1, val.as_deref()).unwrap();
     }
     let info = w.finish().unwrap();
     let bytes = fs::read(&info.path).unwrap();
     let mut seen: Vec<Entry> = Vec::new();
-    let read = checkpoint::decode(&bytes, "c", Some(id), |k, v, val| {
+    let mut marks = Vec::new();
+    let read = checkpoint::decode(&bytes, "c", Some(id), |k, v, on_disk, val| {
         seen.push((k.to_vec(), v, val.map(<[u8]>::to_vec)));
+        marks.push(on_disk);
         Ok(())
     });
     assert_eq!(read.unwrap(), (version, entries.len() as u64));
     assert_eq!(seen, entries, "a checkpoint does not read back what was written");
+    assert!(marks.iter().enumerate().all(|(i, m)| *m == (i % 2 == 1)), "a checkpoint does not read back the marks written");
 
     let mut damaged = bytes.clone();
     let count = u.int_in_range(1..=3)?;
     let flipped = flip_bits(u, &mut damaged, 0, count)?;
-    let r = checkpoint::decode(&damaged, "c", None, |_, _, _| Ok(()));
+    let r = checkpoint::decode(&damaged, "c", None, |_, _, _, _| Ok(()));
     assert!(matches!(r, Err(Error::Corruption { .. })), "bits {flipped:?} flipped in a checkpoint of {} bytes were accepted", bytes.len());
     let cut = u.choose_index(bytes.len())?;
-    assert!(matches!(checkpoint::decode(&bytes[..cut], "c", None, |_, _, _| Ok(())), Err(Error::Corruption { .. })), "a checkpoint cut at {cut} was accepted");
+    assert!(
+        matches!(checkpoint::decode(&bytes[..cut], "c", None, |_, _, _, _| Ok(())), Err(Error::Corruption { .. })),
+        "a checkpoint cut at {cut} was accepted"
+    );
     let mut longer = bytes.clone();
     longer.push(u8::arbitrary(u)?);
-    assert!(checkpoint::decode(&longer, "c", None, |_, _, _| Ok(())).is_err(), "a byte appended to a checkpoint was accepted");
+    assert!(checkpoint::decode(&longer, "c", None, |_, _, _, _| Ok(())).is_err(), "a byte appended to a checkpoint was accepted");
     Ok(())
 }
 
@@ -550,7 +558,11 @@ pub fn manifest(data: &[u8]) {
 
 fn manifest_damage(u: &mut Unstructured) -> arbitrary::Result<()> {
     let n = u.int_in_range(0..=4)?;
-    let m = Manifest { checkpoints: (0..n).map(|_| u64::arbitrary(u)).collect::<arbitrary::Result<_>>()? };
+    let h = u.int_in_range(0..=3)?;
+    let m = Manifest {
+        checkpoints: (0..n).map(|_| u64::arbitrary(u)).collect::<arbitrary::Result<_>>()?,
+        history: (0..h).map(|_| u64::arbitrary(u)).collect::<arbitrary::Result<_>>()?,
+    };
     let mut text = manifest::encode(&m).into_bytes();
     assert_eq!(manifest::decode(&text, "M").unwrap(), m);
     let count = u.int_in_range(1..=3)?;
@@ -858,10 +870,10 @@ fn checkpoint_load_inner(u: &mut Unstructured) -> arbitrary::Result<()> {
     let dir = scratch();
     let mut w = CheckpointWriter::create(&dir.path().join("checkpoints"), version, [5; 16]).unwrap();
     for (k, v, val) in &entries {
-        w.add(k, *v, val.as_deref()).unwrap();
+        w.add(k, *v, false, val.as_deref()).unwrap();
     }
     w.finish().unwrap();
-    manifest::write(dir.path(), &Manifest { checkpoints: vec![version] }).unwrap();
+    manifest::write(dir.path(), &Manifest { checkpoints: vec![version], history: vec![] }).unwrap();
     match Engine::open(Some(dir.path()), open_options()) {
         Ok(engine) => {
             assert_eq!(engine.stats().recovery.checkpoint_version, version);

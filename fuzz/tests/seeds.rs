@@ -97,7 +97,7 @@ fn write_seeds() {
     for (name, version, entries) in shapes {
         let mut w = CheckpointWriter::create(dir.path(), version, [3; 16]).unwrap();
         for (k, v, val) in &entries {
-            w.add(k, *v, val.as_deref()).unwrap();
+            w.add(k, *v, false, val.as_deref()).unwrap();
         }
         let info = w.finish().unwrap();
         write("checkpoint", name, &fs::read(info.path).unwrap());
@@ -130,7 +130,7 @@ fn write_seeds() {
     }
     // (d) manifests
     for (name, cps) in [("none", vec![]), ("one", vec![42u64]), ("two", vec![9000, 4500]), ("big", vec![u64::MAX, 1])] {
-        write("manifest", name, manifest::encode(&Manifest { checkpoints: cps }).as_bytes());
+        write("manifest", name, manifest::encode(&Manifest { checkpoints: cps, history: vec![] }).as_bytes());
     }
     // (e) guards: the text, a NUL, then bytes for the context and payload.
     let guards = [

@@ -13,7 +13,10 @@
 //! A chunk's raw bytes are whole entries, `key length u32 | key | commit
 //! version u64 | value length u32 (0xFFFFFFFF: a delete) | value`, so a chunk
 //! decodes on its own. One key may have several entries (its retained
-//! history), oldest first. Integers are little-endian.
+//! history), oldest first. Integers are little-endian. Format 2: bit 62 of
+//! an entry's version ([`ON_DISK`]) says that the key has older versions in
+//! history files (`history.rs`); format 1 files (never that bit) are read
+//! too.
 //!
 //! Invariant: a checkpoint file is only ever seen under its final name once
 //! it is complete and fsynced (written as `.tmp`, fsynced, renamed, then the
@@ -28,7 +31,9 @@ use in_mem_core::{Error, Result};
 use crate::wal::sync_dir;
 
 pub const MAGIC: &[u8; 8] = b"INMEMCKP";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+/// Set in an entry's version: older versions of the key are in history files.
+pub const ON_DISK: u64 = 1 << 62;
 pub const HEADER_LEN: usize = 48;
 const CHUNK_RAW_BYTES: usize = 1 << 20;
 const CHUNK_HEADER_LEN: usize = 12;
@@ -91,10 +96,14 @@ impl CheckpointWriter {
         })
     }
 
-    pub fn add(&mut self, key: &[u8], version: u64, value: Option<&[u8]>) -> Result<()> {
+    /// Adds one entry; `on_disk`: the key has older versions in history files.
+    pub fn add(&mut self, key: &[u8], version: u64, on_disk: bool, value: Option<&[u8]>) -> Result<()> {
+        if version >= ON_DISK {
+            return Err(Error::Internal { message: format!("commit version {version} is past what a checkpoint can hold (2^62)") });
+        }
         self.raw.extend_from_slice(&(key.len() as u32).to_le_bytes());
         self.raw.extend_from_slice(key);
-        self.raw.extend_from_slice(&version.to_le_bytes());
+        self.raw.extend_from_slice(&(version | if on_disk { ON_DISK } else { 0 }).to_le_bytes());
         match value {
             Some(v) => {
                 self.raw.extend_from_slice(&(v.len() as u32).to_le_bytes());
@@ -148,11 +157,11 @@ impl CheckpointWriter {
     }
 }
 
-/// Reads a checkpoint image held in memory, calling `f(key, value)` for each
-/// entry. Every byte is checked before it is used: any damage is a
+/// Reads a checkpoint image held in memory, calling `f(key, version,
+/// on_disk, value)` for each entry. Every byte is checked before it is used: any damage is a
 /// `CorruptionError` naming `file` and the offset, and `f` may then have
 /// seen some entries (the caller discards them).
-pub fn decode(bytes: &[u8], file: &str, database_id: Option<[u8; 16]>, mut f: impl FnMut(&[u8], u64, Option<&[u8]>) -> Result<()>) -> Result<(u64, u64)> {
+pub fn decode(bytes: &[u8], file: &str, database_id: Option<[u8; 16]>, mut f: impl FnMut(&[u8], u64, bool, Option<&[u8]>) -> Result<()>) -> Result<(u64, u64)> {
     let corrupt = |offset: usize, reason: &str| Error::Corruption { file: file.to_string(), offset: offset as u64, reason: reason.into() };
     if bytes.len() < HEADER_LEN + END_LEN {
         return Err(corrupt(0, "checkpoint is shorter than its header and end marker"));
@@ -163,7 +172,8 @@ pub fn decode(bytes: &[u8], file: &str, database_id: Option<[u8; 16]>, mut f: im
     if u32::from_le_bytes(bytes[40..44].try_into().unwrap()) != crc32c::crc32c(&bytes[0..40]) || bytes[44..48] != [0; 4] {
         return Err(corrupt(40, "checkpoint header checksum mismatch"));
     }
-    if u32::from_le_bytes(bytes[8..12].try_into().unwrap()) != FORMAT_VERSION {
+    let format = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
+    if format != 1 && format != FORMAT_VERSION {
         return Err(corrupt(8, "unsupported checkpoint format version"));
     }
     let version = u64::from_le_bytes(bytes[16..24].try_into().unwrap());
@@ -211,6 +221,8 @@ pub fn decode(bytes: &[u8], file: &str, database_id: Option<[u8; 16]>, mut f: im
             let mut next = r + 4 + klen;
             let entry_version =
                 raw.get(next..next + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap())).ok_or_else(|| corrupt(at, "entry runs past its chunk"))?;
+            let on_disk = format >= 2 && entry_version & ON_DISK != 0;
+            let entry_version = if format >= 2 { entry_version & !ON_DISK } else { entry_version };
             if entry_version > version {
                 return Err(corrupt(at, "entry is newer than the checkpoint"));
             }
@@ -224,7 +236,7 @@ pub fn decode(bytes: &[u8], file: &str, database_id: Option<[u8; 16]>, mut f: im
                 next += vlen;
                 Some(v)
             };
-            f(key, entry_version, value)?;
+            f(key, entry_version, on_disk, value)?;
             entries += 1;
             r = next;
         }
@@ -233,7 +245,7 @@ pub fn decode(bytes: &[u8], file: &str, database_id: Option<[u8; 16]>, mut f: im
 }
 
 /// Reads the checkpoint file at `path` (see [`decode`]).
-pub fn read(path: &Path, database_id: Option<[u8; 16]>, f: impl FnMut(&[u8], u64, Option<&[u8]>) -> Result<()>) -> Result<CheckpointInfo> {
+pub fn read(path: &Path, database_id: Option<[u8; 16]>, f: impl FnMut(&[u8], u64, bool, Option<&[u8]>) -> Result<()>) -> Result<CheckpointInfo> {
     let bytes = fs::read(path).map_err(|e| Error::io(path.display(), e))?;
     let (version, entries) = decode(&bytes, &path.display().to_string(), database_id, f)?;
     let database_id = bytes[24..40].try_into().unwrap();
@@ -244,18 +256,18 @@ pub fn read(path: &Path, database_id: Option<[u8; 16]>, f: impl FnMut(&[u8], u64
 mod tests {
     use super::*;
 
-    type Entry = (Vec<u8>, u64, Option<Vec<u8>>);
+    type Entry = (Vec<u8>, u64, bool, Option<Vec<u8>>);
 
     fn write(dir: &Path, version: u64, entries: &[Entry]) -> CheckpointInfo {
         let mut w = CheckpointWriter::create(dir, version, [7; 16]).unwrap();
-        for (k, v, val) in entries {
-            w.add(k, *v, val.as_deref()).unwrap();
+        for (k, v, on_disk, val) in entries {
+            w.add(k, *v, *on_disk, val.as_deref()).unwrap();
         }
         w.finish().unwrap()
     }
 
     fn sample(n: usize) -> Vec<Entry> {
-        (0..n).map(|i| (format!("key{i:08}").into_bytes(), (i % 40) as u64, (i % 7 != 0).then(|| vec![(i % 251) as u8; i % 300]))).collect()
+        (0..n).map(|i| (format!("key{i:08}").into_bytes(), (i % 40) as u64, i % 3 == 0, (i % 7 != 0).then(|| vec![(i % 251) as u8; i % 300]))).collect()
     }
 
     #[test]
@@ -265,8 +277,8 @@ mod tests {
         let info = write(dir.path(), 42, &entries);
         assert!(!dir.path().join("00000000000000000042.tmp").exists());
         let mut seen = Vec::new();
-        let read = read(&info.path, Some([7; 16]), |k, v, val| {
-            seen.push((k.to_vec(), v, val.map(|x| x.to_vec())));
+        let read = read(&info.path, Some([7; 16]), |k, v, on_disk, val| {
+            seen.push((k.to_vec(), v, on_disk, val.map(|x| x.to_vec())));
             Ok(())
         })
         .unwrap();
@@ -283,15 +295,15 @@ mod tests {
         for i in (0..HEADER_LEN).chain((HEADER_LEN..bytes.len()).step_by(7)) {
             let mut b = bytes.clone();
             b[i] ^= 0x10;
-            let r = decode(&b, "f", Some([7; 16]), |_, _, _| Ok(()));
+            let r = decode(&b, "f", Some([7; 16]), |_, _, _, _| Ok(()));
             assert!(matches!(r, Err(Error::Corruption { .. })), "flip at {i} was accepted");
         }
         for cut in [0, 10, HEADER_LEN, bytes.len() / 2, bytes.len() - 1] {
-            assert!(matches!(decode(&bytes[..cut], "f", None, |_, _, _| Ok(())), Err(Error::Corruption { .. })), "cut at {cut}");
+            assert!(matches!(decode(&bytes[..cut], "f", None, |_, _, _, _| Ok(())), Err(Error::Corruption { .. })), "cut at {cut}");
         }
         let mut longer = bytes.clone();
         longer.push(0);
-        assert!(matches!(decode(&longer, "f", None, |_, _, _| Ok(())), Err(Error::Corruption { .. })));
-        assert!(matches!(decode(&bytes, "f", Some([8; 16]), |_, _, _| Ok(())), Err(Error::Corruption { .. })));
+        assert!(matches!(decode(&longer, "f", None, |_, _, _, _| Ok(())), Err(Error::Corruption { .. })));
+        assert!(matches!(decode(&bytes, "f", Some([8; 16]), |_, _, _, _| Ok(())), Err(Error::Corruption { .. })));
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod checkpoint;
 pub mod format;
+pub mod history;
 mod lock;
 pub mod manifest;
 mod recovery;

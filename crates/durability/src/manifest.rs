@@ -1,9 +1,12 @@
 //! The manifest: the file that names the checkpoints recovery may start
-//! from, newest first.
+//! from, newest first, and the history files (`history.rs`) that hold the
+//! versions checkpoints moved out of memory, oldest first.
 //!
 //! ```text
 //! in-mem manifest 1
 //! checkpoint <version>
+//! ...
+//! history <version>
 //! ...
 //! crc32c <8 hex digits over every byte before this line>
 //! ```
@@ -25,12 +28,17 @@ const HEAD: &str = "in-mem manifest 1\n";
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Manifest {
     pub checkpoints: Vec<u64>,
+    /// History files, by the version of the checkpoint that wrote each, oldest first.
+    pub history: Vec<u64>,
 }
 
 pub fn encode(m: &Manifest) -> String {
     let mut s = String::from(HEAD);
     for v in &m.checkpoints {
         s.push_str(&format!("checkpoint {v}\n"));
+    }
+    for v in &m.history {
+        s.push_str(&format!("history {v}\n"));
     }
     let crc = crc32c::crc32c(s.as_bytes());
     s.push_str(&format!("crc32c {crc:08x}\n"));
@@ -47,12 +55,16 @@ pub fn decode(text: &[u8], file: &str) -> Result<Manifest> {
         return Err(corrupt("manifest checksum mismatch"));
     }
     let rest = body.strip_prefix(HEAD).ok_or_else(|| corrupt("manifest has an unknown header"))?;
-    let mut checkpoints = Vec::new();
+    let mut m = Manifest::default();
     for line in rest.lines() {
-        let v = line.strip_prefix("checkpoint ").and_then(|v| v.parse::<u64>().ok()).ok_or_else(|| corrupt("manifest has a malformed line"))?;
-        checkpoints.push(v);
+        let (list, v) = match line.split_once(' ') {
+            Some(("checkpoint", v)) if m.history.is_empty() => (&mut m.checkpoints, v),
+            Some(("history", v)) => (&mut m.history, v),
+            _ => return Err(corrupt("manifest has a malformed line")),
+        };
+        list.push(v.parse::<u64>().map_err(|_| corrupt("manifest has a malformed line"))?);
     }
-    Ok(Manifest { checkpoints })
+    Ok(m)
 }
 
 /// The manifest in `dir`, or `None` if there is none yet.
@@ -85,7 +97,7 @@ mod tests {
 
     #[test]
     fn round_trips_and_rejects_any_change() {
-        let m = Manifest { checkpoints: vec![9, 4] };
+        let m = Manifest { checkpoints: vec![9, 4], history: vec![2, 4] };
         let text = encode(&m);
         assert_eq!(decode(text.as_bytes(), "M").unwrap(), m);
         for i in 0..text.len() {

@@ -13,6 +13,10 @@
 //! - A checkpoint that cannot be loaded, with no other to fall back to: it is
 //!   moved aside and dropped from the manifest; recovery then needs the WAL
 //!   from its beginning, and a WAL that no longer has it is cut as above.
+//! - A damaged history file: it is moved aside and dropped from the
+//!   manifest. The versions it held (those a checkpoint moved out of
+//!   memory) are lost: a replay, fork or diff that needed one of them reads
+//!   the key's next older version that is still kept, or none.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -67,6 +71,8 @@ pub fn repair(data_dir: &Path, wal_dir: &Path, err: Error) -> Result<Repair> {
         rebuild_manifest(data_dir, file, reason)
     } else if path.extension().is_some_and(|e| e == "ckpt") {
         drop_checkpoint(data_dir, &path, reason)
+    } else if path.extension().is_some_and(|e| e == "hist") {
+        drop_history(data_dir, &path, reason)
     } else {
         Err(err)
     }
@@ -116,8 +122,36 @@ fn rebuild_manifest(data_dir: &Path, file: &str, reason: &str) -> Result<Repair>
     };
     versions.sort_unstable_by(|a, b| b.cmp(a));
     versions.truncate(2);
-    manifest::write(data_dir, &Manifest { checkpoints: versions })?;
+    let mut history: Vec<u64> = match fs::read_dir(data_dir.join(crate::history::DIR)) {
+        Ok(entries) => {
+            entries.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_string_lossy().strip_suffix(".hist").and_then(|v| v.parse().ok())).collect()
+        }
+        Err(_) => Vec::new(),
+    };
+    history.sort_unstable();
+    manifest::write(data_dir, &Manifest { checkpoints: versions, history })?;
     Ok(Repair { file: file.into(), offset: 0, reason: reason.into(), dropped_bytes: 0, dropped_files: vec![], saved_to: aside.display().to_string() })
+}
+
+fn drop_history(data_dir: &Path, path: &Path, reason: &str) -> Result<Repair> {
+    let aside = aside_dir(data_dir)?;
+    let len = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if path.exists() {
+        fs::copy(path, aside.join(path.file_name().unwrap())).map_err(io(path))?;
+        fs::remove_file(path).map_err(io(path))?;
+    }
+    let version: Option<u64> = path.file_stem().and_then(|s| s.to_string_lossy().parse().ok());
+    let mut m = manifest::read(data_dir)?.unwrap_or_default();
+    m.history.retain(|v| Some(*v) != version);
+    manifest::write(data_dir, &m)?;
+    Ok(Repair {
+        file: path.display().to_string(),
+        offset: 0,
+        reason: format!("{reason} (the older versions it held are lost)"),
+        dropped_bytes: len,
+        dropped_files: vec![path.display().to_string()],
+        saved_to: aside.display().to_string(),
+    })
 }
 
 fn drop_checkpoint(data_dir: &Path, path: &Path, reason: &str) -> Result<Repair> {

@@ -463,6 +463,11 @@ impl NativeDatabase {
                 "historyVersions": s.memory.history_versions,
                 "historyBytes": s.memory.history_bytes,
                 "runsWithHorizon": s.runs_with_horizon,
+                "historyOnDisk": {
+                    "files": s.history_on_disk.files,
+                    "versions": s.history_on_disk.versions,
+                    "bytes": s.history_on_disk.bytes,
+                },
                 "indexBytes": s.index_bytes,
             },
             "maintenance": {

@@ -50,6 +50,9 @@ struct Version {
 
 /// The top bit of [`Version::version`]: the version is held as a back delta.
 const BACK: u64 = 1 << 63;
+/// The next bit, on a chain's oldest version only: the key has older
+/// versions in history files ([`DiskHistory`]).
+const ON_DISK: u64 = 1 << 62;
 
 // Every key pays for its versions: a back delta must not make them larger.
 const _: () = assert!(std::mem::size_of::<Version>() == 24);
@@ -77,7 +80,10 @@ impl Version {
         Version { version: version | BACK, value: Some(Arc::from(bytes)) }
     }
     fn version(&self) -> u64 {
-        self.version & !BACK
+        self.version & !(BACK | ON_DISK)
+    }
+    fn on_disk(&self) -> bool {
+        self.version & ON_DISK != 0
     }
     fn is_back(&self) -> bool {
         self.version & BACK != 0
@@ -116,6 +122,34 @@ fn value_at(versions: &[Version], i: usize) -> Option<Value> {
         cur = splice(&cur, prefix, suffix, middle);
     }
     Some(cur)
+}
+
+/// Fills `buf` with the versions of `entry` in memory at or below
+/// `snapshot`, oldest first, values whole; returns whether the key has
+/// older versions on disk.
+fn resident_history(entry: &Entry, snapshot: u64, buf: &mut Vec<(u64, Option<Value>)>) -> bool {
+    buf.clear();
+    let versions = entry.chain().versions.lock();
+    let n = versions.iter().rposition(|v| v.version() <= snapshot).map_or(0, |i| i + 1);
+    // Newest first, so each back delta applies to the value just made.
+    let mut next: Option<Value> = None;
+    for i in (0..versions.len()).rev() {
+        let value = match versions[i].held() {
+            Held::Whole(v) => v.clone(),
+            Held::Back { prefix, suffix, middle } => {
+                let newer = next.as_deref().expect("a back delta's newer version is a value");
+                Some(splice(newer, prefix, suffix, middle))
+            }
+        };
+        if i < n {
+            buf.push((versions[i].version(), value.clone()));
+        }
+        next = value;
+    }
+    let on_disk = versions.first().is_some_and(|v| v.on_disk());
+    drop(versions);
+    buf.reverse();
+    on_disk
 }
 
 /// `base` with `[prefix, len - suffix)` replaced by `middle`: what a delta
@@ -182,11 +216,27 @@ struct Chain {
 }
 
 impl Chain {
-    fn read(&self, snapshot: u64) -> Option<(u64, Option<Value>)> {
+    /// The newest version at or below `snapshot` held in memory, or
+    /// `Err(true)` when there is none here but older versions are on disk.
+    fn read(&self, snapshot: u64) -> Result<(u64, Option<Value>), bool> {
         let versions = self.versions.lock();
-        let i = versions.iter().rposition(|v| v.version() <= snapshot)?;
-        Some((versions[i].version(), value_at(&versions, i)))
+        match versions.iter().rposition(|v| v.version() <= snapshot) {
+            Some(i) => Ok((versions[i].version(), value_at(&versions, i))),
+            None => Err(versions.first().is_some_and(|v| v.on_disk())),
+        }
     }
+}
+
+/// Where a durable database keeps the versions its checkpoints moved out of
+/// memory (the engine's history files). The store asks it only for a key
+/// whose oldest version in memory is marked [`ON_DISK`], and only for what
+/// is older than every version of the key still in memory.
+pub trait DiskHistory: Send + Sync {
+    /// The newest version of `key` at or below `snapshot` on disk (`None`
+    /// as the value: a delete).
+    fn read(&self, key: &[u8], snapshot: u64) -> Option<(u64, Option<Value>)>;
+    /// Every version of `key` at or below `snapshot` on disk, oldest first.
+    fn versions(&self, key: &[u8], snapshot: u64, f: &mut dyn FnMut(u64, Option<Value>));
 }
 
 /// A key and its chain, in one allocation: what both indexes hold (a thin
@@ -285,6 +335,8 @@ pub struct Store {
     back_deltas_from: usize,
     ordered: SkipSet<Entry>,
     points: DashSet<Entry, foldhash::fast::RandomState>,
+    /// Versions moved out of memory (see [`Store::spill`]).
+    disk: parking_lot::RwLock<Option<Arc<dyn DiskHistory>>>,
     /// Keys, and the bytes of their keys and newest versions.
     live_keys: AtomicI64,
     live_bytes: AtomicI64,
@@ -329,6 +381,7 @@ impl Store {
             back_deltas_from: n,
             ordered: SkipSet::new(),
             points: DashSet::default(),
+            disk: parking_lot::RwLock::new(None),
             live_keys: AtomicI64::new(0),
             live_bytes: AtomicI64::new(0),
             history_versions: AtomicI64::new(0),
@@ -341,7 +394,7 @@ impl Store {
     /// can prune past (see [`Store::get_visible`]).
     pub fn get(&self, key: &[u8], snapshot: u64) -> Option<(u64, Value)> {
         let entry = self.points.get(key)?;
-        match entry.chain().read(snapshot)? {
+        match self.read_entry(&entry, snapshot)? {
             (v, Some(value)) => Some((v, value)),
             (_, None) => None,
         }
@@ -452,8 +505,10 @@ impl Store {
                 }
                 _ => None,
             };
-            if let Some(back) = back {
-                *versions.last_mut().expect("checked") = back;
+            if let Some(mut back) = back {
+                let last = versions.last_mut().expect("checked");
+                back.version |= last.version & ON_DISK;
+                *last = back;
             }
             self.live_bytes.fetch_sub(n, Ordering::Relaxed);
             self.history_versions.fetch_add(1, Ordering::Relaxed);
@@ -475,10 +530,13 @@ impl Store {
             let last_dropped = (0..cut).rev().find(|i| !pinned.contains(i));
             if let Some(last) = last_dropped {
                 whole_from = Some(versions[last + 1].version());
+                // The mark of older versions on disk stays on the oldest.
+                let on_disk = versions[0].version & ON_DISK;
                 // A kept version held as a delta over one that goes is made whole first.
                 for &i in &pinned {
                     if versions[i].is_back() {
-                        let whole = Version::whole(versions[i].version(), value_at(&versions, i));
+                        let mut whole = Version::whole(versions[i].version(), value_at(&versions, i));
+                        whole.version |= versions[i].version & ON_DISK;
                         self.history_bytes.fetch_add(whole.held_len() - versions[i].held_len(), Ordering::Relaxed);
                         versions[i] = whole;
                     }
@@ -495,6 +553,7 @@ impl Store {
                 });
                 self.history_versions.fetch_sub(n, Ordering::Relaxed);
                 self.history_bytes.fetch_sub(bytes, Ordering::Relaxed);
+                versions[0].version |= on_disk;
             }
         }
         let only_tombstone = versions.len() == 1 && matches!(versions[0].held(), Held::Whole(None)) && versions[0].version() <= oldest_needed;
@@ -562,7 +621,7 @@ impl Store {
     pub fn scan(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, reverse: bool, mut f: impl FnMut(&[u8], u64, &Value) -> bool) {
         let range = self.ordered.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded)));
         let mut visit = |entry: crossbeam_skiplist::set::Entry<'_, Entry>| -> bool {
-            match entry.value().chain().read(snapshot) {
+            match self.read_entry(entry.value(), snapshot) {
                 Some((v, Some(value))) => f(entry.value(), v, &value),
                 _ => true,
             }
@@ -585,14 +644,15 @@ impl Store {
     /// The newest version of `key` at or below `snapshot`, tombstone or not:
     /// `None` if the key had no version then.
     pub fn read_any(&self, key: &[u8], snapshot: u64) -> Option<(u64, Option<Value>)> {
-        self.points.get(key)?.chain().read(snapshot)
+        let entry = self.points.get(key)?;
+        self.read_entry(&entry, snapshot)
     }
 
     /// The entries of `[start, end)` at `snapshot` as an iterator, in key
     /// order or reverse, tombstones included (`None`).
     pub fn range_any(&self, start: Vec<u8>, end: Option<Vec<u8>>, snapshot: u64, reverse: bool) -> Box<dyn Iterator<Item = (Entry, u64, Option<Value>)> + '_> {
         let range = self.ordered.range::<[u8], _>(OwnedRange { start, end });
-        let read = move |e: crossbeam_skiplist::set::Entry<'_, Entry>| e.value().chain().read(snapshot).map(|(v, value)| (e.value().clone(), v, value));
+        let read = move |e: crossbeam_skiplist::set::Entry<'_, Entry>| self.read_entry(e.value(), snapshot).map(|(v, value)| (e.value().clone(), v, value));
         if reverse { Box::new(range.rev().filter_map(read)) } else { Box::new(range.filter_map(read)) }
     }
 
@@ -600,7 +660,7 @@ impl Store {
     /// (`None`).
     pub fn scan_any(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, mut f: impl FnMut(&[u8], u64, Option<&Value>) -> bool) {
         for entry in self.ordered.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded))) {
-            if let Some((v, value)) = entry.value().chain().read(snapshot)
+            if let Some((v, value)) = self.read_entry(entry.value(), snapshot)
                 && !f(entry.value(), v, value.as_ref())
             {
                 break;
@@ -610,34 +670,102 @@ impl Store {
 
     /// Visits every key of `[start, end)` in key order with its versions at
     /// or below `snapshot`, oldest first, tombstones included (`None`), until
-    /// `f` returns false. For checkpoints, which keep retained history.
+    /// `f` returns false: the versions in memory and those on disk (the run
+    /// log, replay clocks).
     pub fn scan_history(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, mut f: impl FnMut(&[u8], &[(u64, Option<Value>)]) -> bool) {
         let mut buf: Vec<(u64, Option<Value>)> = Vec::new();
+        let mut older: Vec<(u64, Option<Value>)> = Vec::new();
         for entry in self.ordered.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded))) {
-            buf.clear();
-            let versions = entry.value().chain().versions.lock();
-            let n = versions.iter().rposition(|v| v.version() <= snapshot).map_or(0, |i| i + 1);
-            // Newest first, so each back delta applies to the value just made.
-            let mut next: Option<Value> = None;
-            for i in (0..versions.len()).rev() {
-                let value = match versions[i].held() {
-                    Held::Whole(v) => v.clone(),
-                    Held::Back { prefix, suffix, middle } => {
-                        let newer = next.as_deref().expect("a back delta's newer version is a value");
-                        Some(splice(newer, prefix, suffix, middle))
+            let on_disk = resident_history(entry.value(), snapshot, &mut buf);
+            if on_disk && let Some(disk) = self.disk() {
+                // Read after the memory's versions: a checkpoint may move
+                // some of those to disk meanwhile, never the other way, so
+                // together they miss nothing (and repeats are dropped).
+                let oldest_here = buf.first().map_or(u64::MAX, |(v, _)| *v);
+                older.clear();
+                disk.versions(entry.value(), snapshot, &mut |v, value| {
+                    if v < oldest_here {
+                        older.push((v, value));
                     }
-                };
-                if i < n {
-                    buf.push((versions[i].version(), value.clone()));
+                });
+                if !older.is_empty() {
+                    older.append(&mut buf);
+                    std::mem::swap(&mut older, &mut buf);
                 }
-                next = value;
             }
-            drop(versions);
-            buf.reverse();
             if !buf.is_empty() && !f(entry.value(), &buf) {
                 break;
             }
         }
+    }
+
+    /// [`Store::scan_history`] of the versions in memory only, with whether
+    /// the key has older ones on disk: what a checkpoint writes.
+    pub fn scan_resident(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, mut f: impl FnMut(&[u8], bool, &[(u64, Option<Value>)]) -> bool) {
+        let mut buf: Vec<(u64, Option<Value>)> = Vec::new();
+        for entry in self.ordered.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded))) {
+            let on_disk = resident_history(entry.value(), snapshot, &mut buf);
+            if !buf.is_empty() && !f(entry.value(), on_disk, &buf) {
+                break;
+            }
+        }
+    }
+
+    /// The history files the store reads from (see [`DiskHistory`]).
+    pub fn set_disk(&self, disk: Arc<dyn DiskHistory>) {
+        *self.disk.write() = Some(disk);
+    }
+
+    fn disk(&self) -> Option<Arc<dyn DiskHistory>> {
+        self.disk.read().clone()
+    }
+
+    /// The newest version of an entry at or below `snapshot`, from memory
+    /// or, when older than everything in memory, from disk.
+    fn read_entry(&self, entry: &Entry, snapshot: u64) -> Option<(u64, Option<Value>)> {
+        match entry.chain().read(snapshot) {
+            Ok(found) => Some(found),
+            Err(true) => self.disk()?.read(entry, snapshot),
+            Err(false) => None,
+        }
+    }
+
+    /// Marks `key` (just loaded by recovery) as having older versions on disk.
+    pub fn mark_on_disk(&self, key: &[u8]) {
+        if let Some(entry) = self.points.get(key)
+            && let Some(first) = entry.chain().versions.lock().first_mut()
+        {
+            first.version |= ON_DISK;
+        }
+    }
+
+    /// After a checkpoint at `snapshot` wrote them to a history file that
+    /// [`Store::set_disk`]'s reader now serves: drops from memory every
+    /// version older than the newest at or below `snapshot`, of each key
+    /// `wrote` accepts (the keys whose history the file took), and marks
+    /// the key as having history on disk. Returns the versions dropped.
+    pub fn spill(&self, snapshot: u64, wrote: impl Fn(&[u8]) -> bool) -> u64 {
+        let mut dropped = 0;
+        for entry in self.ordered.iter() {
+            let e = entry.value();
+            if !wrote(e) {
+                continue;
+            }
+            let mut versions = e.chain().versions.lock();
+            let Some(newest) = versions.iter().rposition(|v| v.version() <= snapshot) else { continue };
+            if newest == 0 {
+                continue;
+            }
+            // A kept version held as a delta over a newer one stays valid:
+            // deltas only ever point to newer versions.
+            let bytes: i64 = versions[..newest].iter().map(|v| v.held_len()).sum();
+            versions.drain(..newest);
+            versions[0].version |= ON_DISK;
+            dropped += newest as u64;
+            self.history_versions.fetch_sub(newest as i64, Ordering::Relaxed);
+            self.history_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        }
+        dropped
     }
 
     /// Removes every key of `[start, end)` outright, history and all.

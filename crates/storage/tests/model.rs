@@ -111,3 +111,86 @@ proptest! {
         });
     }
 }
+
+/// A [`DiskHistory`] held in memory: what the engine's history files hold,
+/// for the store's side of spilling.
+#[derive(Default)]
+struct Disk(parking_lot::Mutex<BTreeMap<Vec<u8>, History>>);
+
+impl in_mem_storage::DiskHistory for Disk {
+    fn read(&self, key: &[u8], snapshot: u64) -> Option<(u64, Option<in_mem_storage::Value>)> {
+        let m = self.0.lock();
+        m.get(key)?.iter().rev().find(|(v, _)| *v <= snapshot).map(|(v, value)| (*v, value.as_deref().map(Arc::from)))
+    }
+    fn versions(&self, key: &[u8], snapshot: u64, f: &mut dyn FnMut(u64, Option<in_mem_storage::Value>)) {
+        if let Some(h) = self.0.lock().get(key) {
+            for (v, value) in h.iter().filter(|(v, _)| *v <= snapshot) {
+                f(*v, value.as_deref().map(Arc::from));
+            }
+        }
+    }
+}
+
+proptest! {
+    /// History moved to disk at random points ("checkpoints": each key's
+    /// versions older than its newest at the checkpoint go to the disk
+    /// model, then [`Store::spill`] drops them from memory): every read at
+    /// every snapshot, every scan and every key's whole history are what a
+    /// store that kept everything in memory gives, and memory holds no
+    /// version older than the newest at the last checkpoint.
+    #[test]
+    fn history_spilled_to_disk_reads_as_if_resident(
+        ops in prop::collection::vec((0u8..6, any::<u8>(), any::<bool>()), 1..160),
+        checkpoints in prop::collection::vec(1usize..160, 0..5),
+    ) {
+        let store = Store::with_back_deltas_from(1);
+        let resident = Store::with_back_deltas_from(1);
+        let disk = Arc::new(Disk::default());
+        store.set_disk(disk.clone());
+        let mut last_checkpoint = 0;
+        for (i, (k, seed, delete)) in ops.iter().enumerate() {
+            let version = i as u64 + 1;
+            let value = (!*delete || *seed % 4 != 0).then(|| Arc::from(&value_of(*seed, 16)[..]));
+            store.apply(&[*k], version, value.clone(), 0);
+            resident.apply(&[*k], version, value, 0);
+            if checkpoints.contains(&(i + 1)) {
+                // What a checkpoint at `version` writes to its history file.
+                store.scan_resident(&[0], None, version, |k, _, history| {
+                    let mut d = disk.0.lock();
+                    let h = d.entry(k.to_vec()).or_default();
+                    for (v, value) in &history[..history.len() - 1] {
+                        h.push((*v, value.as_deref().map(<[u8]>::to_vec)));
+                    }
+                    true
+                });
+                store.spill(version, |_| true);
+                last_checkpoint = version;
+            }
+        }
+        let last = ops.len() as u64;
+        for snapshot in 0..=last {
+            for k in 0u8..6 {
+                prop_assert_eq!(store.read_any(&[k], snapshot), resident.read_any(&[k], snapshot), "key {} at snapshot {}", k, snapshot);
+            }
+            let (mut a, mut b) = (vec![], vec![]);
+            store.scan(&[0], None, snapshot, false, |k, v, value| { a.push((k.to_vec(), v, value.to_vec())); true });
+            resident.scan(&[0], None, snapshot, false, |k, v, value| { b.push((k.to_vec(), v, value.to_vec())); true });
+            prop_assert_eq!(a, b, "scan at {}", snapshot);
+        }
+        let (mut a, mut b) = (vec![], vec![]);
+        store.scan_history(&[0], None, last, |k, h| { a.push((k.to_vec(), h.to_vec())); true });
+        resident.scan_history(&[0], None, last, |k, h| { b.push((k.to_vec(), h.to_vec())); true });
+        prop_assert_eq!(a, b);
+        // Memory holds nothing older than each key's newest at the last checkpoint.
+        store.scan_resident(&[0], None, last, |k, on_disk, history| {
+            let newest_then = resident_newest(&resident, k, last_checkpoint);
+            assert!(history.first().map(|(v, _)| *v) >= newest_then || newest_then.is_none(), "key {k:?} keeps versions older than its newest at the checkpoint");
+            assert_eq!(on_disk, disk.0.lock().get(k).is_some_and(|h| !h.is_empty()), "key {k:?}: marked on disk iff it has versions there");
+            true
+        });
+    }
+}
+
+fn resident_newest(store: &Store, key: &[u8], at: u64) -> Option<u64> {
+    store.read_any(key, at).map(|(v, _)| v)
+}

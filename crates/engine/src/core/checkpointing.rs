@@ -2,15 +2,22 @@
 //!
 //! A checkpoint is written from a registered snapshot, so writers never
 //! stop: the image is every live key as of the snapshot's version `V`.
+//! When the database keeps every version (`history: 'all'`), a key's
+//! versions older than its newest at `V` go to a history file instead
+//! (SPEC §17; `spilled.rs`), and leave memory once it is named.
 //! Order (each step durable before the next):
 //! 1. the WAL is fsynced up to `V`, so the log also holds everything the
 //!    image holds (a damaged image can then fall back to an older one);
-//! 2. the image is written to a temp file, fsynced, renamed, and the
-//!    directory fsynced (`in_mem_durability::checkpoint`);
-//! 3. the manifest is replaced to name it and the previous checkpoint;
+//! 2. the history file, then the image, are each written to a temp file,
+//!    fsynced, renamed, and the directory fsynced
+//!    (`in_mem_durability::history`, `in_mem_durability::checkpoint`);
+//! 3. the manifest is replaced to name the image, the previous checkpoint
+//!    and every history file; then the versions the new history file holds
+//!    are dropped from memory (reads find them in it);
 //! 4. checkpoint files older than those two are deleted, and WAL segments
 //!    wholly at or below the *previous* checkpoint: the log keeps covering
-//!    the previous one, which is what makes falling back possible.
+//!    the previous one, which is what makes falling back possible. History
+//!    files are never deleted (compaction is not built).
 //!
 //! Recovery rule (also in `docs/durability.md`): load the newest checkpoint
 //! the manifest names; if it is damaged or missing, the previous one; then
@@ -25,11 +32,14 @@ use std::time::Instant;
 
 use in_mem_core::{Error, Result};
 use in_mem_durability::checkpoint::{self, CheckpointWriter};
+use in_mem_durability::history::{HistoryFile, HistoryWriter};
 use in_mem_durability::manifest::{self, Manifest};
 use parking_lot::Mutex;
 
 use in_mem_durability::Wal;
 use in_mem_storage::{Snapshot, Store, Value};
+
+use super::spilled::HistoryFiles;
 
 /// How many checkpoints are kept: the newest and one to fall back to.
 const KEPT: usize = 2;
@@ -86,6 +96,11 @@ impl Checkpoints {
             }
         }
         let _ = std::fs::remove_file(data_dir.join(format!("{}.tmp", manifest::FILE_NAME)));
+        // A history file the manifest does not name was written by a
+        // checkpoint that died before naming it.
+        if let Ok(m) = manifest::read(data_dir) {
+            in_mem_durability::history::remove_unnamed(data_dir, &m.map(|m| m.history).unwrap_or_default());
+        }
         Checkpoints {
             dir: data_dir.join("checkpoints"),
             data_dir: data_dir.to_path_buf(),
@@ -141,8 +156,11 @@ pub fn named(data_dir: &Path) -> Result<Vec<u64>> {
 pub(crate) trait LoadTarget {
     /// Judges an entry before it reaches the store.
     fn check_recovered(&self, key: &[u8], value: Option<&[u8]>) -> std::result::Result<(), &'static str>;
-    /// Applies one entry (a key's versions come oldest first).
-    fn apply_loaded(&self, version: u64, key: &[u8], value: Option<Value>);
+    /// Applies one entry (a key's versions come oldest first); `on_disk`:
+    /// the key has older versions in history files.
+    fn apply_loaded(&self, version: u64, key: &[u8], value: Option<Value>, on_disk: bool);
+    /// The history files recovery opened, before any entry is applied.
+    fn attach_history(&self, files: Arc<HistoryFiles>);
     /// Makes everything loaded up to `version` visible.
     fn publish_recovered(&self, version: u64);
     /// Before checkpoint `version`'s entries are applied: the secondary
@@ -153,12 +171,15 @@ pub(crate) trait LoadTarget {
 impl Checkpoints {
     /// Writes a checkpoint of `store` at `snapshot` (see the module
     /// comment), after syncing `wal` to it; the runs `keep_run` refuses
-    /// (deleted ones) are not carried over.
+    /// (deleted ones) are not carried over. With `spill`, run data's older
+    /// versions go to a new history file (added to `files`) and leave
+    /// memory; without, the image keeps them.
     ///
     /// While the snapshot is still held, `save_indexes` saves the secondary
     /// indexes into a directory beside the checkpoint (written as `.tmp`,
     /// then renamed; an index makes it when it has something to save). An index that cannot be saved is rebuilt at the next
     /// open instead; the checkpoint stands either way.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn write(
         &self,
         wal: &Wal,
@@ -166,6 +187,8 @@ impl Checkpoints {
         snapshot: Snapshot,
         keep_run: impl Fn(&[u8]) -> bool,
         save_indexes: impl Fn(&Path) -> Result<()>,
+        files: &HistoryFiles,
+        spill: bool,
     ) -> Result<Option<CheckpointReport>> {
         let cps = self;
         let started = Instant::now();
@@ -178,34 +201,56 @@ impl Checkpoints {
         cps.written.store(0, Ordering::Relaxed);
         cps.total.store(store.key_count() as u64, Ordering::Relaxed);
         cps.running.store(true, Ordering::Release);
+        let mut spilled_file = None;
         let written = (|| {
             let mut w = CheckpointWriter::create(&cps.dir, version, cps.database_id)?;
+            let mut h = if spill { Some(HistoryWriter::create(&cps.data_dir, version, cps.database_id)?) } else { None };
             let mut failed = None;
-            // Run data keeps its history (replay and forks read it); the
-            // SYSTEM tables need only their newest value; a deleted run's
-            // keys are not carried over.
-            store.scan_history(&[], None, version, |k, history| {
+            // Run data keeps its history (replay and forks read it): in the
+            // image, or in the history file and the key's newest in the
+            // image; the SYSTEM tables need only their newest value; a
+            // deleted run's keys are not carried over.
+            store.scan_resident(&[], None, version, |k, on_disk, history| {
                 let system = k[..16] == [0u8; 16];
                 if !system && !keep_run(&k[..16]) {
                     return true;
                 }
-                let kept = if system { &history[history.len() - 1..] } else { history };
-                for (v, value) in kept {
-                    if system && value.is_none() {
-                        continue;
+                let result = (|| {
+                    if system {
+                        let (v, value) = &history[history.len() - 1];
+                        return match value {
+                            Some(value) => w.add(k, *v, false, Some(value)),
+                            None => Ok(()),
+                        };
                     }
-                    if let Err(e) = w.add(k, *v, value.as_deref()) {
-                        failed = Some(e);
-                        return false;
+                    match &mut h {
+                        Some(h) => {
+                            let (newest, older) = history.split_last().expect("a visited key has a version");
+                            let older: Vec<(u64, Option<&[u8]>)> = older.iter().map(|(v, value)| (*v, value.as_deref())).collect();
+                            h.add_key(k, &older)?;
+                            w.add(k, newest.0, on_disk || !older.is_empty(), newest.1.as_deref())
+                        }
+                        None => history.iter().enumerate().try_for_each(|(i, (v, value))| w.add(k, *v, on_disk && i == 0, value.as_deref())),
                     }
+                })();
+                if let Err(e) = result {
+                    failed = Some(e);
+                    return false;
                 }
                 cps.written.fetch_add(1, Ordering::Relaxed);
                 true
             });
-            match failed {
-                Some(e) => Err(e),
-                None => w.finish(),
+            if let Some(e) = failed {
+                return Err(e);
             }
+            // The history file first: an image named by nothing, or a
+            // history file named by nothing, is removed at the next open.
+            if let Some(h) = h
+                && let Some(info) = h.finish()?
+            {
+                spilled_file = Some(HistoryFile::open(&info.path, Some(cps.database_id))?);
+            }
+            w.finish()
         })();
         if written.is_ok() {
             let dir = indexes_dir(&cps.data_dir, version);
@@ -231,7 +276,14 @@ impl Checkpoints {
         let previous = kept.first().copied();
         let mut next: Vec<u64> = std::iter::once(version).chain(kept.iter().copied()).take(KEPT).collect();
         next.dedup();
-        manifest::write(&cps.data_dir, &Manifest { checkpoints: next.clone() })?;
+        let mut history = files.versions();
+        history.extend(spilled_file.as_ref().map(|f| f.version()));
+        manifest::write(&cps.data_dir, &Manifest { checkpoints: next.clone(), history })?;
+        if let Some(file) = spilled_file {
+            files.push(file);
+            // Named: the versions it holds may leave memory.
+            store.spill(version, |k| k[..16] != [0u8; 16] && keep_run(&k[..16]));
+        }
         for old in kept.iter().filter(|v| !next.contains(v)) {
             let path = checkpoint_path(&cps.data_dir, *old);
             let _ = std::fs::remove_dir_all(indexes_dir(&cps.data_dir, *old));
@@ -277,17 +329,20 @@ impl Checkpoints {
 /// Loads the newest loadable checkpoint named by the manifest into a fresh
 /// engine from `make`.
 pub(crate) fn load<E: LoadTarget>(make: impl Fn() -> E, data_dir: &Path) -> Result<Loaded<E>> {
-    let versions = named(data_dir)?;
+    let named = manifest::read(data_dir)?.unwrap_or_default();
+    let versions = named.checkpoints;
+    let files = Arc::new(HistoryFiles::open(data_dir, &named.history, None)?);
     let mut fallback_reason = None;
     for (i, version) in versions.iter().enumerate() {
         let engine = make();
+        engine.attach_history(files.clone());
         let path = checkpoint_path(data_dir, *version);
         engine.load_indexes(&indexes_dir(data_dir, *version), *version);
         // Entries come in key order, each key's versions oldest first (the
         // writer scans the store): a checksummed file out of that order was
         // not written by it, and its versions would be misfiled.
         let mut previous: (Vec<u8>, u64) = (Vec::new(), 0);
-        let loaded = checkpoint::read(&path, None, |k, v, value| {
+        let loaded = checkpoint::read(&path, None, |k, v, on_disk, value| {
             if (k, v) <= (previous.0.as_slice(), previous.1) {
                 return Err(Error::Corruption {
                     file: path.display().to_string(),
@@ -305,7 +360,7 @@ pub(crate) fn load<E: LoadTarget>(make: impl Fn() -> E, data_dir: &Path) -> Resu
             if let Err(why) = engine.check_recovered(k, value) {
                 return Err(Error::Corruption { file: path.display().to_string(), offset: 0, reason: format!("an entry does not decode: {why}") });
             }
-            engine.apply_loaded(v, k, value.map(Arc::from));
+            engine.apply_loaded(v, k, value.map(Arc::from), on_disk);
             Ok(())
         });
         match loaded {
@@ -326,5 +381,7 @@ pub(crate) fn load<E: LoadTarget>(make: impl Fn() -> E, data_dir: &Path) -> Resu
             }
         }
     }
-    Ok(Loaded { engine: make(), version: 0, database_id: None, fallback_reason: None })
+    let engine = make();
+    engine.attach_history(files);
+    Ok(Loaded { engine, version: 0, database_id: None, fallback_reason: None })
 }

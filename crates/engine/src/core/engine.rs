@@ -33,6 +33,7 @@ use super::feed::Feed;
 use super::forks::{self, ForkTable};
 use super::options::{Durability, OpenOptions};
 use super::runs::{self, RunAction, RunInfo, RunListOptions, RunStatus, validate_new_run};
+use super::spilled::HistoryFiles;
 use super::{commit_record, registry};
 use crate::access::{Db, Extensions, IndexLoad, SecondaryIndex};
 
@@ -91,6 +92,8 @@ pub struct Stats {
     pub memory: in_mem_storage::Memory,
     /// Runs whose history no longer reaches their start (`history_keep`).
     pub runs_with_horizon: usize,
+    /// The history files: versions checkpoints moved out of memory.
+    pub history_on_disk: super::spilled::OnDisk,
     /// The secondary indexes' bytes in memory, about (the vector graphs).
     pub index_bytes: u64,
 }
@@ -183,6 +186,9 @@ pub struct Engine {
     index_load: Mutex<IndexLoad>,
     /// Checkpoint state of a durable database.
     checkpoints: Option<Checkpoints>,
+    /// The history files the store reads versions moved out of memory from
+    /// (a durable database's; set by recovery).
+    history_files: Mutex<Arc<HistoryFiles>>,
     /// Forks by id: (parent, version), kept equal to the ForkOf table by
     /// `apply`; `any_forks` lets reads skip the lookup while there are none.
     forks: ForkTable,
@@ -295,6 +301,7 @@ impl Engine {
             indexes: indexes(),
             index_load: Mutex::default(),
             checkpoints: None,
+            history_files: Mutex::default(),
             deleted_runs: Mutex::default(),
             horizons: Mutex::default(),
             history_cut: Mutex::default(),
@@ -518,7 +525,11 @@ impl Engine {
         let (Some(wal), Some(cps)) = (&self.wal, &self.checkpoints) else {
             return Ok(None);
         };
-        cps.write(wal, &self.store, self.snapshot(), |run| self.run_data_needed(run), |dir| self.indexes.iter().try_for_each(|i| i.save(dir)))
+        // A database that keeps every version moves the older ones to disk;
+        // one that keeps the newest N holds them (bounded) in memory.
+        let spill = self.options.history_keep.is_none();
+        let files = self.history_files.lock().clone();
+        cps.write(wal, &self.store, self.snapshot(), |run| self.run_data_needed(run), |dir| self.indexes.iter().try_for_each(|i| i.save(dir)), &files, spill)
     }
 
     /// Writes one key and keeps the derived in-memory state (run table, fork
@@ -1212,6 +1223,7 @@ impl Engine {
             maintenance: self.maintenance.stats.lock().clone(),
             memory: self.store.memory(),
             runs_with_horizon: self.horizons.lock().len(),
+            history_on_disk: self.history_files.lock().on_disk(),
             index_bytes: self.indexes.iter().map(|i| i.memory_bytes()).sum(),
         }
     }
@@ -1472,8 +1484,16 @@ impl LoadTarget for Engine {
         self.indexes.iter().try_for_each(|i| i.check_recovered(key, value))
     }
 
-    fn apply_loaded(&self, version: u64, key: &[u8], value: Option<Value>) {
+    fn apply_loaded(&self, version: u64, key: &[u8], value: Option<Value>, on_disk: bool) {
         self.apply_one(key, version, value, version, None);
+        if on_disk {
+            self.store.mark_on_disk(key);
+        }
+    }
+
+    fn attach_history(&self, files: Arc<HistoryFiles>) {
+        self.store.set_disk(files.clone());
+        *self.history_files.lock() = files;
     }
 
     fn load_indexes(&self, dir: &Path, version: u64) {

@@ -12,6 +12,7 @@ pub mod forks;
 pub mod options;
 pub mod registry;
 pub mod runs;
+pub mod spilled;
 mod tx;
 
 pub use engine::{Engine, Handle, MaintenanceStats, RecoveryStats, Stats, defer_durability};

@@ -1,0 +1,513 @@
+//! History files: the versions of keys that are no longer their newest,
+//! moved out of memory by a checkpoint (SPEC §17), sorted and compressed,
+//! read back one block at a time.
+//!
+//! File `history/<checkpoint version:020>.hist` (documented in
+//! `docs/format.md`, "History files"):
+//!
+//! ```text
+//! header:  magic "INMEMHIS" (8) | format version u32 | flags u32 | checkpoint version u64 |
+//!          database id (16) | crc32c of the previous 40 bytes u32 | zero u32
+//! block*:  compressed length u32 | raw length u32 | crc32c of the compressed bytes u32 | lz4 block
+//! index:   per block: offset u64 | first key length u32 | first key
+//! footer:  index offset u64 | block count u64 | entry count u64 |
+//!          crc32c of the index u32 | crc32c of the previous 28 bytes u32
+//! ```
+//!
+//! A block's raw bytes are whole entries, encoded as in a checkpoint (`key
+//! length u32 | key | commit version u64 | value length u32 (0xFFFFFFFF: a
+//! delete) | value`), sorted by key and then version, oldest first. A key's
+//! versions never straddle two blocks, so the index (the first key of each
+//! block) leads a lookup to the one block that can hold a key.
+//!
+//! Invariants: a history file is seen under its final name only once it is
+//! complete and fsynced (written as `.tmp`, fsynced, renamed, the directory
+//! fsynced), and the manifest names it only after that; it is never
+//! changed afterwards. [`HistoryFile::open`] checks every byte (every
+//! block's checksum included), so a lookup in an opened file reads bytes
+//! that checked out.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use in_mem_core::{Error, Result};
+
+use crate::wal::sync_dir;
+
+pub const DIR: &str = "history";
+pub const MAGIC: &[u8; 8] = b"INMEMHIS";
+pub const FORMAT_VERSION: u32 = 1;
+const HEADER_LEN: usize = 48;
+const BLOCK_HEADER_LEN: usize = 12;
+const FOOTER_LEN: usize = 32;
+const TOMBSTONE: u32 = u32::MAX;
+/// Blocks are cut at about this many raw bytes (between two keys): a lookup
+/// decompresses one block.
+const BLOCK_RAW_BYTES: usize = 16 << 10;
+/// One key's versions may be many whole values of up to 16 MiB: a block
+/// past this is damage.
+const MAX_BLOCK_RAW: usize = 1 << 31;
+
+pub fn file_name(version: u64) -> String {
+    format!("{version:020}.hist")
+}
+
+/// The history file of checkpoint `version` in `data_dir`.
+pub fn path(data_dir: &Path, version: u64) -> PathBuf {
+    data_dir.join(DIR).join(file_name(version))
+}
+
+/// Writes one history file; nothing is visible under the final name until
+/// [`HistoryWriter::finish`] returns.
+pub struct HistoryWriter {
+    dir: PathBuf,
+    tmp: PathBuf,
+    out: BufWriter<File>,
+    version: u64,
+    raw: Vec<u8>,
+    /// The first key of the block being filled.
+    first: Option<Vec<u8>>,
+    index: Vec<u8>,
+    blocks: u64,
+    entries: u64,
+    at: u64,
+    last_key: Vec<u8>,
+}
+
+impl HistoryWriter {
+    pub fn create(data_dir: &Path, version: u64, database_id: [u8; 16]) -> Result<HistoryWriter> {
+        let dir = data_dir.join(DIR);
+        fs::create_dir_all(&dir).map_err(|e| Error::io(dir.display(), e))?;
+        let tmp = dir.join(format!("{version:020}.tmp"));
+        let file = File::create(&tmp).map_err(|e| Error::io(tmp.display(), e))?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        let mut header = [0u8; HEADER_LEN];
+        header[0..8].copy_from_slice(MAGIC);
+        header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        header[16..24].copy_from_slice(&version.to_le_bytes());
+        header[24..40].copy_from_slice(&database_id);
+        let crc = crc32c::crc32c(&header[0..40]);
+        header[40..44].copy_from_slice(&crc.to_le_bytes());
+        out.write_all(&header).map_err(|e| Error::io(tmp.display(), e))?;
+        Ok(HistoryWriter {
+            dir,
+            tmp,
+            out,
+            version,
+            raw: Vec::with_capacity(BLOCK_RAW_BYTES + 4096),
+            first: None,
+            index: Vec::new(),
+            blocks: 0,
+            entries: 0,
+            at: HEADER_LEN as u64,
+            last_key: Vec::new(),
+        })
+    }
+
+    /// Adds every version of one key, oldest first; keys come in order.
+    pub fn add_key(&mut self, key: &[u8], versions: &[(u64, Option<&[u8]>)]) -> Result<()> {
+        if versions.is_empty() {
+            return Ok(());
+        }
+        debug_assert!(self.entries == 0 || key > self.last_key.as_slice(), "keys come in order");
+        debug_assert!(versions.windows(2).all(|w| w[0].0 < w[1].0), "versions come oldest first");
+        if self.raw.len() >= BLOCK_RAW_BYTES {
+            self.flush_block()?;
+        }
+        if self.first.is_none() {
+            self.first = Some(key.to_vec());
+        }
+        for (version, value) in versions {
+            self.raw.extend_from_slice(&(key.len() as u32).to_le_bytes());
+            self.raw.extend_from_slice(key);
+            self.raw.extend_from_slice(&version.to_le_bytes());
+            match value {
+                Some(v) => {
+                    self.raw.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                    self.raw.extend_from_slice(v);
+                }
+                None => self.raw.extend_from_slice(&TOMBSTONE.to_le_bytes()),
+            }
+            self.entries += 1;
+        }
+        self.last_key.clear();
+        self.last_key.extend_from_slice(key);
+        Ok(())
+    }
+
+    pub fn entries(&self) -> u64 {
+        self.entries
+    }
+
+    fn flush_block(&mut self) -> Result<()> {
+        let Some(first) = self.first.take() else { return Ok(()) };
+        let block = lz4_flex::block::compress(&self.raw);
+        let mut head = [0u8; BLOCK_HEADER_LEN];
+        head[0..4].copy_from_slice(&(block.len() as u32).to_le_bytes());
+        head[4..8].copy_from_slice(&(self.raw.len() as u32).to_le_bytes());
+        head[8..12].copy_from_slice(&crc32c::crc32c(&block).to_le_bytes());
+        self.out.write_all(&head).and_then(|_| self.out.write_all(&block)).map_err(|e| Error::io(self.tmp.display(), e))?;
+        self.index.extend_from_slice(&self.at.to_le_bytes());
+        self.index.extend_from_slice(&(first.len() as u32).to_le_bytes());
+        self.index.extend_from_slice(&first);
+        self.at += (BLOCK_HEADER_LEN + block.len()) as u64;
+        self.blocks += 1;
+        self.raw.clear();
+        Ok(())
+    }
+
+    /// Completes the file, fsyncs it, renames it into place and fsyncs the
+    /// directory. With no entries, nothing is left behind: `None`.
+    pub fn finish(mut self) -> Result<Option<HistoryInfo>> {
+        if self.entries == 0 {
+            drop(self.out);
+            let _ = fs::remove_file(&self.tmp);
+            return Ok(None);
+        }
+        self.flush_block()?;
+        let mut footer = [0u8; FOOTER_LEN];
+        footer[0..8].copy_from_slice(&self.at.to_le_bytes());
+        footer[8..16].copy_from_slice(&self.blocks.to_le_bytes());
+        footer[16..24].copy_from_slice(&self.entries.to_le_bytes());
+        footer[24..28].copy_from_slice(&crc32c::crc32c(&self.index).to_le_bytes());
+        let crc = crc32c::crc32c(&footer[0..28]);
+        footer[28..32].copy_from_slice(&crc.to_le_bytes());
+        self.out.write_all(&self.index).and_then(|_| self.out.write_all(&footer)).map_err(|e| Error::io(self.tmp.display(), e))?;
+        let bytes = self.at + (self.index.len() + FOOTER_LEN) as u64;
+        let file = self.out.into_inner().map_err(|e| Error::io(self.tmp.display(), e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io(self.tmp.display(), e))?;
+        drop(file);
+        let path = self.dir.join(file_name(self.version));
+        fs::rename(&self.tmp, &path).map_err(|e| Error::io(path.display(), e))?;
+        sync_dir(&self.dir)?;
+        Ok(Some(HistoryInfo { path, version: self.version, entries: self.entries, bytes }))
+    }
+}
+
+/// What a finished history file holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryInfo {
+    pub path: PathBuf,
+    pub version: u64,
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+struct Block {
+    first_key: Box<[u8]>,
+    offset: usize,
+    clen: usize,
+    rlen: usize,
+}
+
+/// An opened, checked history file, mapped read-only.
+pub struct HistoryFile {
+    path: PathBuf,
+    version: u64,
+    map: memmap2::Mmap,
+    blocks: Vec<Block>,
+    entries: u64,
+}
+
+impl HistoryFile {
+    /// Opens the file at `path` and checks every byte of it: header, every
+    /// block (checksum, decompression, entries in order and no newer than
+    /// the file's checkpoint), index and footer. Damage is a
+    /// `CorruptionError` naming the file, the block and its offset.
+    pub fn open(path: &Path, database_id: Option<[u8; 16]>) -> Result<HistoryFile> {
+        let name = path.display().to_string();
+        let corrupt = |offset: usize, reason: String| Error::Corruption { file: name.clone(), offset: offset as u64, reason };
+        let file = File::open(path).map_err(|e| Error::io(path.display(), e))?;
+        let len = file.metadata().map_err(|e| Error::io(path.display(), e))?.len() as usize;
+        if len < HEADER_LEN + FOOTER_LEN {
+            return Err(corrupt(0, "history file is shorter than its header and footer".into()));
+        }
+        // SAFETY: the file is never written again once it has its name
+        // (module invariants), and the data directory's lock keeps other
+        // in-mem processes from changing it.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path.display(), e))?;
+        let b = &map[..];
+        if &b[0..8] != MAGIC {
+            return Err(corrupt(0, "history file has the wrong magic".into()));
+        }
+        if u32::from_le_bytes(b[40..44].try_into().unwrap()) != crc32c::crc32c(&b[0..40]) || b[44..48] != [0; 4] {
+            return Err(corrupt(40, "history file header checksum mismatch".into()));
+        }
+        if u32::from_le_bytes(b[8..12].try_into().unwrap()) != FORMAT_VERSION {
+            return Err(corrupt(8, "unsupported history file format version".into()));
+        }
+        let version = u64::from_le_bytes(b[16..24].try_into().unwrap());
+        if let Some(id) = database_id
+            && b[24..40] != id
+        {
+            return Err(corrupt(24, "history file belongs to another database".into()));
+        }
+        let f = len - FOOTER_LEN;
+        let footer = &b[f..];
+        if u32::from_le_bytes(footer[28..32].try_into().unwrap()) != crc32c::crc32c(&footer[0..28]) {
+            return Err(corrupt(f, "history file footer checksum mismatch".into()));
+        }
+        let index_at = u64::from_le_bytes(footer[0..8].try_into().unwrap()) as usize;
+        let count = u64::from_le_bytes(footer[8..16].try_into().unwrap()) as usize;
+        let entries = u64::from_le_bytes(footer[16..24].try_into().unwrap());
+        if index_at < HEADER_LEN || index_at > f {
+            return Err(corrupt(f, "history file index offset is impossible".into()));
+        }
+        let index = &b[index_at..f];
+        if u32::from_le_bytes(footer[24..28].try_into().unwrap()) != crc32c::crc32c(index) {
+            return Err(corrupt(index_at, "history file index checksum mismatch".into()));
+        }
+        let mut blocks = Vec::with_capacity(count.min(index.len() / 12));
+        let mut counted = 0u64;
+        let mut r = 0;
+        for n in 0..count {
+            let bad = || corrupt(index_at + r, format!("index entry of block {n} is cut short"));
+            let offset = index.get(r..r + 8).map(|x| u64::from_le_bytes(x.try_into().unwrap()) as usize).ok_or_else(bad)?;
+            let klen = index.get(r + 8..r + 12).map(|x| u32::from_le_bytes(x.try_into().unwrap()) as usize).ok_or_else(bad)?;
+            let first_key = index.get(r + 12..r + 12 + klen).ok_or_else(bad)?;
+            r += 12 + klen;
+            let expected = blocks.last().map_or(HEADER_LEN, |p: &Block| p.offset + BLOCK_HEADER_LEN + p.clen);
+            if offset != expected {
+                return Err(corrupt(offset, format!("block {n} is not where the index says")));
+            }
+            let head = b
+                .get(offset..offset + BLOCK_HEADER_LEN)
+                .filter(|_| offset + BLOCK_HEADER_LEN <= index_at)
+                .ok_or_else(|| corrupt(offset, format!("block {n} is cut short")))?;
+            let clen = u32::from_le_bytes(head[0..4].try_into().unwrap()) as usize;
+            let rlen = u32::from_le_bytes(head[4..8].try_into().unwrap()) as usize;
+            if rlen > MAX_BLOCK_RAW || clen > lz4_flex::block::get_maximum_output_size(rlen) || offset + BLOCK_HEADER_LEN + clen > index_at {
+                return Err(corrupt(offset, format!("block {n}'s length is impossible")));
+            }
+            let block = Block { first_key: first_key.into(), offset, clen, rlen };
+            let raw = decompress(b, &block).map_err(|why| corrupt(offset, format!("block {n}: {why}")))?;
+            let mut previous: Option<(&[u8], u64)> = None;
+            entries_of(&raw, |key, v, _| {
+                if previous.is_none() && key != first_key {
+                    return Err(format!("block {n} does not start with the key the index names"));
+                }
+                if previous.is_some_and(|p| (key, v) <= p) {
+                    return Err(format!("block {n}'s entries are out of order"));
+                }
+                if let Some((pk, _)) = previous
+                    && pk != key
+                    && blocks.last().is_some_and(|p: &Block| *p.first_key >= *key)
+                {
+                    return Err(format!("block {n} is out of order with the block before it"));
+                }
+                if v > version {
+                    return Err(format!("block {n} holds a version newer than the file's checkpoint"));
+                }
+                previous = Some((key, v));
+                counted += 1;
+                Ok(())
+            })
+            .map_err(|why| corrupt(offset, why))?;
+            if previous.is_none() {
+                return Err(corrupt(offset, format!("block {n} is empty")));
+            }
+            if blocks.last().is_some_and(|p: &Block| *p.first_key >= *block.first_key) {
+                return Err(corrupt(offset, format!("block {n} is out of order with the block before it")));
+            }
+            blocks.push(block);
+        }
+        if r != index.len() {
+            return Err(corrupt(index_at + r, "bytes after the last index entry".into()));
+        }
+        let end = blocks.last().map_or(HEADER_LEN, |p| p.offset + BLOCK_HEADER_LEN + p.clen);
+        if end != index_at {
+            return Err(corrupt(end, "bytes between the last block and the index".into()));
+        }
+        if counted != entries {
+            return Err(corrupt(f, "entry count does not match the footer".into()));
+        }
+        Ok(HistoryFile { path: path.to_path_buf(), version, map, blocks, entries })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The checkpoint that wrote it: every version it holds is at or below.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    pub fn entries(&self) -> u64 {
+        self.entries
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    /// Which block can hold `key`: the last whose first key is at or below it.
+    pub fn block_of(&self, key: &[u8]) -> Option<usize> {
+        let n = self.blocks.partition_point(|b| &*b.first_key <= key);
+        n.checked_sub(1)
+    }
+
+    /// The raw bytes of block `n` (checked when the file was opened).
+    pub fn block(&self, n: usize) -> Vec<u8> {
+        decompress(&self.map, &self.blocks[n]).expect("a block of an opened history file decompresses (checked at open)")
+    }
+}
+
+fn decompress(b: &[u8], block: &Block) -> std::result::Result<Vec<u8>, String> {
+    let compressed = &b[block.offset + BLOCK_HEADER_LEN..block.offset + BLOCK_HEADER_LEN + block.clen];
+    if u32::from_le_bytes(b[block.offset + 8..block.offset + 12].try_into().unwrap()) != crc32c::crc32c(compressed) {
+        return Err("checksum mismatch".into());
+    }
+    let raw = lz4_flex::block::decompress(compressed, block.rlen).map_err(|_| "does not decompress".to_string())?;
+    if raw.len() != block.rlen {
+        return Err("decompresses to the wrong length".into());
+    }
+    Ok(raw)
+}
+
+/// Calls `f(key, version, value)` for each entry of a block's raw bytes.
+pub fn entries_of<'a>(raw: &'a [u8], mut f: impl FnMut(&'a [u8], u64, Option<&'a [u8]>) -> std::result::Result<(), String>) -> std::result::Result<(), String> {
+    let mut r = 0;
+    while r < raw.len() {
+        let u32_at = |r: usize| raw.get(r..r + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize);
+        let klen = u32_at(r).ok_or("an entry runs past its block")?;
+        let key = raw.get(r + 4..r + 4 + klen).ok_or("an entry's key runs past its block")?;
+        let mut next = r + 4 + klen;
+        let version = raw.get(next..next + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap())).ok_or("an entry runs past its block")?;
+        next += 8;
+        let vlen = u32_at(next).ok_or("an entry runs past its block")?;
+        next += 4;
+        let value = if vlen == TOMBSTONE as usize {
+            None
+        } else {
+            let v = raw.get(next..next + vlen).ok_or("an entry's value runs past its block")?;
+            next += vlen;
+            Some(v)
+        };
+        f(key, version, value)?;
+        r = next;
+    }
+    Ok(())
+}
+
+/// Removes `.tmp` files a process left in `data_dir/history` while writing,
+/// and history files the manifest does not name (`named`): written by a
+/// checkpoint that died before its manifest.
+pub fn remove_unnamed(data_dir: &Path, named: &[u64]) {
+    let Ok(entries) = fs::read_dir(data_dir.join(DIR)) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let keep = name.strip_suffix(".hist").and_then(|v| v.parse::<u64>().ok()).is_some_and(|v| named.contains(&v));
+        if !keep {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Versions = Vec<(u64, Option<Vec<u8>>)>;
+
+    fn write(dir: &Path, version: u64, keys: &[(Vec<u8>, Versions)]) -> HistoryInfo {
+        let mut w = HistoryWriter::create(dir, version, [7; 16]).unwrap();
+        for (k, vs) in keys {
+            let vs: Vec<(u64, Option<&[u8]>)> = vs.iter().map(|(v, x)| (*v, x.as_deref())).collect();
+            w.add_key(k, &vs).unwrap();
+        }
+        w.finish().unwrap().unwrap()
+    }
+
+    fn sample(n: usize) -> Vec<(Vec<u8>, Versions)> {
+        (0..n)
+            .map(|i| {
+                let key = format!("key:{i:06}").into_bytes();
+                let versions =
+                    (0..(i % 5 + 1) as u64).map(|v| (v * 10 + i as u64, if v % 3 == 2 { None } else { Some(vec![(i % 251) as u8; 40 + i % 300]) })).collect();
+                (key, versions)
+            })
+            .collect()
+    }
+
+    fn read_all(f: &HistoryFile, key: &[u8]) -> Versions {
+        let Some(n) = f.block_of(key) else { return vec![] };
+        let raw = f.block(n);
+        let mut out = vec![];
+        entries_of(&raw, |k, v, value| {
+            if k == key {
+                out.push((v, value.map(|x| x.to_vec())));
+            }
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn every_key_reads_back_its_versions_from_one_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = sample(3000);
+        let info = write(dir.path(), 100_000, &keys);
+        let f = HistoryFile::open(&info.path, Some([7; 16])).unwrap();
+        assert!(f.blocks.len() > 10, "several blocks: {}", f.blocks.len());
+        assert_eq!(f.entries(), keys.iter().map(|(_, v)| v.len() as u64).sum::<u64>());
+        for (k, vs) in &keys {
+            assert_eq!(&read_all(&f, k), vs);
+        }
+        assert!(read_all(&f, b"a").is_empty());
+        assert!(read_all(&f, b"key:000001x").is_empty());
+        assert!(read_all(&f, b"zzz").is_empty());
+        assert!(HistoryFile::open(&info.path, Some([8; 16])).is_err(), "another database's file");
+    }
+
+    #[test]
+    fn an_empty_history_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = HistoryWriter::create(dir.path(), 5, [7; 16]).unwrap();
+        assert!(w.finish().unwrap().is_none());
+        assert_eq!(fs::read_dir(dir.path().join(DIR)).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_flipped_bit_anywhere_is_a_corruption_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = write(dir.path(), 900, &sample(400));
+        let good = fs::read(&info.path).unwrap();
+        let step = (good.len() / 997).max(1);
+        let mut i = 0;
+        while i < good.len() {
+            let mut bad = good.clone();
+            bad[i] ^= 0x10;
+            fs::write(&info.path, &bad).unwrap();
+            match HistoryFile::open(&info.path, Some([7; 16])) {
+                Err(Error::Corruption { file, .. }) => assert!(file.ends_with(".hist"), "{file}"),
+                Err(e) => panic!("flip at {i}: {e}"),
+                Ok(_) => panic!("flip at {i} went unnoticed"),
+            }
+            i += step;
+        }
+        // A block's damage names the block.
+        let mut bad = good.clone();
+        bad[HEADER_LEN + BLOCK_HEADER_LEN + 5] ^= 0x01;
+        fs::write(&info.path, &bad).unwrap();
+        let Err(Error::Corruption { reason, offset, .. }) = HistoryFile::open(&info.path, None) else { panic!("damage unnoticed") };
+        assert!(reason.starts_with("block 0"), "{reason}");
+        assert_eq!(offset, HEADER_LEN as u64);
+        fs::write(&info.path, &good[..good.len() - 1]).unwrap();
+        assert!(HistoryFile::open(&info.path, None).is_err(), "cut short");
+    }
+
+    #[test]
+    fn unnamed_and_unfinished_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = write(dir.path(), 10, &sample(3));
+        let b = write(dir.path(), 20, &sample(3));
+        fs::write(dir.path().join(DIR).join("00000000000000000030.tmp"), b"x").unwrap();
+        remove_unnamed(dir.path(), &[10]);
+        assert!(a.path.exists());
+        assert!(!b.path.exists());
+        assert_eq!(fs::read_dir(dir.path().join(DIR)).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,136 @@
+//! The history files of a durable database, as the store reads them
+//! ([`DiskHistory`]): versions each checkpoint moved out of memory
+//! (`in_mem_durability::history` has the file format, `checkpointing.rs`
+//! when they are written).
+//!
+//! Invariants: the files are listed oldest first, and for any one key
+//! every version in a newer file is newer than every version in an older
+//! one (a checkpoint moves only what is in memory, and what it moves leaves
+//! memory). A lookup therefore walks the files from the newest and stops at
+//! the first that has a version at or below its snapshot. (After a
+//! checkpoint falls back to the one before it, the newest file may repeat
+//! versions the WAL brings back into memory; the store asks for what is
+//! older than memory, and repeats are given once.)
+
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+use std::sync::Arc;
+
+use in_mem_core::Result;
+use in_mem_durability::history::{self, HistoryFile};
+use in_mem_storage::{DiskHistory, Value};
+use parking_lot::{Mutex, RwLock};
+
+/// Decompressed blocks kept for the lookups that follow (a replay reads
+/// the keys of a run in order, so neighbouring lookups share blocks).
+const CACHED_BLOCKS: usize = 64;
+
+#[derive(Default)]
+pub struct HistoryFiles {
+    files: RwLock<Vec<Arc<HistoryFile>>>,
+    cache: Mutex<Cache>,
+}
+
+#[derive(Default)]
+struct Cache {
+    blocks: HashMap<(u64, usize), Arc<Vec<u8>>>,
+    order: VecDeque<(u64, usize)>,
+}
+
+/// What the history files hold, for `stats()`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OnDisk {
+    pub files: u64,
+    pub versions: u64,
+    pub bytes: u64,
+}
+
+impl HistoryFiles {
+    /// Opens and checks the history files `versions` (oldest first) of the
+    /// data directory; a damaged one is a `CorruptionError` naming it.
+    pub fn open(data_dir: &Path, versions: &[u64], database_id: Option<[u8; 16]>) -> Result<HistoryFiles> {
+        let files = versions.iter().map(|v| HistoryFile::open(&history::path(data_dir, *v), database_id).map(Arc::new)).collect::<Result<Vec<_>>>()?;
+        Ok(HistoryFiles { files: RwLock::new(files), cache: Mutex::default() })
+    }
+
+    /// Adds the file a checkpoint just wrote (the newest).
+    pub fn push(&self, file: HistoryFile) {
+        let mut files = self.files.write();
+        debug_assert!(files.last().is_none_or(|f| f.version() < file.version()));
+        files.push(Arc::new(file));
+    }
+
+    /// The checkpoint versions of the files, oldest first.
+    pub fn versions(&self) -> Vec<u64> {
+        self.files.read().iter().map(|f| f.version()).collect()
+    }
+
+    pub fn on_disk(&self) -> OnDisk {
+        let files = self.files.read();
+        OnDisk { files: files.len() as u64, versions: files.iter().map(|f| f.entries()).sum(), bytes: files.iter().map(|f| f.bytes()).sum() }
+    }
+
+    fn block(&self, file: &HistoryFile, n: usize) -> Arc<Vec<u8>> {
+        let id = (file.version(), n);
+        if let Some(b) = self.cache.lock().blocks.get(&id) {
+            return b.clone();
+        }
+        let block = Arc::new(file.block(n));
+        let mut cache = self.cache.lock();
+        if cache.blocks.insert(id, block.clone()).is_none() {
+            cache.order.push_back(id);
+            if cache.order.len() > CACHED_BLOCKS
+                && let Some(old) = cache.order.pop_front()
+            {
+                cache.blocks.remove(&old);
+            }
+        }
+        block
+    }
+
+    /// Calls `f` with the versions of `key` in `file`, oldest first.
+    fn each(&self, file: &HistoryFile, key: &[u8], f: &mut dyn FnMut(u64, Option<&[u8]>)) {
+        let Some(n) = file.block_of(key) else { return };
+        let raw = self.block(file, n);
+        // The block checked out when the file was opened.
+        let _ = history::entries_of(&raw, |k, v, value| {
+            if k == key {
+                f(v, value);
+            }
+            Ok(())
+        });
+    }
+}
+
+impl DiskHistory for HistoryFiles {
+    fn read(&self, key: &[u8], snapshot: u64) -> Option<(u64, Option<Value>)> {
+        let files: Vec<Arc<HistoryFile>> = self.files.read().clone();
+        for file in files.iter().rev() {
+            let mut found = None;
+            self.each(file, key, &mut |v, value| {
+                if v <= snapshot {
+                    found = Some((v, value.map(Value::from)));
+                }
+            });
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
+
+    fn versions(&self, key: &[u8], snapshot: u64, f: &mut dyn FnMut(u64, Option<Value>)) {
+        let files: Vec<Arc<HistoryFile>> = self.files.read().clone();
+        // A version in two files (a checkpoint written again after a
+        // fallback to the one before it) is given once.
+        let mut last = None;
+        for file in &files {
+            self.each(file, key, &mut |v, value| {
+                if v <= snapshot && last.is_none_or(|l| v > l) {
+                    last = Some(v);
+                    f(v, value.map(Value::from));
+                }
+            });
+        }
+    }
+}
