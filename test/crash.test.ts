@@ -253,7 +253,12 @@ const writerValue = (i: number, part: string, padBytes: number) => (part === 'b'
  */
 function checkWriterRun(db: Database, crash: CheckpointCrash, padBytes: number, context: string): number {
   const byIndex = new Map<number, Map<string, unknown>>()
+  let h = 0
   for (const [key, value] of db.kv.entries(crash.run)) {
+    if (key === 'h') {
+      h = 1 // checkWriterHistory
+      continue
+    }
     const m = /^t(\d+)\/([abc])$/.exec(key)
     expect(m, `${context}: unexpected key ${key}`).not.toBeNull()
     const i = Number(m![1])
@@ -268,7 +273,39 @@ function checkWriterRun(db: Database, crash: CheckpointCrash, padBytes: number, 
   for (const i of crash.async) expect(byIndex.has(i), `${context}: acknowledged transactionAsync ${i} is lost`).toBe(true)
   const sync = [...byIndex.keys()].filter((i) => i % 3 !== 2).sort((a, b) => a - b)
   expect(sync, `${context}: the recovered synchronous transactions have a hole`).toEqual(sync.map((_, j) => syncIndex(j)))
-  return byIndex.size * 3
+  return byIndex.size * 3 + h
+}
+
+/**
+ * The history of `h`, which every synchronous transaction overwrites with
+ * its index: each recovered synchronous transaction is a commit of the run
+ * log that writes `h` (its older versions were moved to history files by
+ * the checkpoints, or are in memory), and a replay at such a commit reads
+ * `h` as that index (a sample of them: each replay is a view). Returns how
+ * many commits wrote `h`.
+ */
+function checkWriterHistory(db: Database, crash: CheckpointCrash, context: string): number {
+  const recovered = new Set<number>()
+  for (const key of db.kv.list(crash.run)) {
+    const m = /^t(\d+)\/a$/.exec(key)
+    if (m && Number(m[1]) % 3 !== 2) recovered.add(Number(m[1]))
+  }
+  const writesH: { version: number; i: number }[] = []
+  for (const c of db.runs.log(crash.run)) {
+    const h = c.writes.some((w) => w.primitive === 'kv' && w.key === 'h')
+    const t = c.writes.map((w) => /^t(\d+)\/a$/.exec(w.key)).find((m) => m !== null)
+    if (h) {
+      expect(t, `${context}: a commit ${c.version} writes h without its transaction's keys`).toBeDefined()
+      writesH.push({ version: c.version, i: Number(t![1]) })
+    }
+  }
+  expect(writesH.map((w) => w.i).sort((a, b) => a - b), `${context}: the commits that wrote h`).toEqual([...recovered].sort((a, b) => a - b))
+  const step = Math.max(1, Math.floor(writesH.length / 12))
+  for (let k = 0; k < writesH.length; k += step) {
+    const { version, i } = writesH[k]
+    expect(db.replay(crash.run, { at: version }).kv.get('h'), `${context}: h replayed at commit ${version}`).toBe(i)
+  }
+  return writesH.length
 }
 
 /** What is on disk after a kill, before the parent reopens. */
@@ -278,7 +315,9 @@ function diskState(dir: string) {
   const manifestPath = join(dir, 'MANIFEST')
   const named = existsSync(manifestPath) ? [...readFileSync(manifestPath, 'utf8').matchAll(/^checkpoint (\d+)$/gm)].map((m) => Number(m[1])) : []
   const segments = walFiles(dir).map((f) => Number(basename(f, '.wal')))
+  const historyDir = join(dir, 'history')
   return {
+    history: existsSync(historyDir) ? readdirSync(historyDir) : [],
     ckpt: ckptFiles.filter((f) => f.endsWith('.ckpt')).map((f) => Number(basename(f, '.ckpt'))),
     tmp: ckptFiles.filter((f) => f.endsWith('.tmp')).map((f) => Number(basename(f, '.tmp'))),
     manifestTmp: existsSync(join(dir, 'MANIFEST.tmp')),
@@ -321,7 +360,7 @@ describe('crash tests during checkpoints and segment rotation (SIGKILL)', () => 
     const options: OpenOptions = { segmentBytes: 4096, checkpointBytes: 16 * 1024, purgeIntervalMs: 5 }
     const deadline = Date.now() + 25_000
     const history: { crash: CheckpointCrash; keys: number }[] = []
-    const tally = { killedInCheckpoint: 0, tmpLeft: 0, manifestTmpLeft: 0, checkpointsLoaded: new Set<number>(), maxSegmentsDeleted: 0, tornTails: 0, recycledNewest: 0 }
+    const tally = { killedInCheckpoint: 0, tmpLeft: 0, manifestTmpLeft: 0, checkpointsLoaded: new Set<number>(), maxSegmentsDeleted: 0, tornTails: 0, recycledNewest: 0, unnamedHistory: 0, historyFiles: 0, historyVersions: 0 }
     let iteration = 0
     for (; iteration < 24 && (iteration < 8 || Date.now() < deadline); iteration++) {
       const r = Math.random()
@@ -350,6 +389,16 @@ describe('crash tests during checkpoints and segment rotation (SIGKILL)', () => 
         if (db.stats().recovery.tornTail) tally.tornTails++
         expect(db.runs.get(crash.run)?.status, context).toBe('active')
         history.push({ crash, keys: checkWriterRun(db, crash, padBytes, context) })
+        checkWriterHistory(db, crash, context)
+        // History files: after the open, exactly those the manifest names
+        // (one a kill left unnamed, or half written, is gone).
+        const named = [...readFileSync(join(dir, 'MANIFEST'), 'utf8').matchAll(/^history (\d+)$/gm)].map((m) => `${m[1].padStart(20, '0')}.hist`)
+        if (before.history.some((f) => !named.includes(f))) tally.unnamedHistory++
+        expect(diskState(dir).history.sort(), `${context}: history files`).toEqual(named.sort())
+        const onDisk = db.stats().memory.historyOnDisk
+        expect(onDisk.files, context).toBe(named.length)
+        tally.historyFiles = Math.max(tally.historyFiles, onDisk.files)
+        tally.historyVersions = Math.max(tally.historyVersions, onDisk.versions)
         // What earlier iterations recovered is still exactly there, whatever
         // checkpoints and segment deletions happened since.
         for (const [k, h] of history.entries()) expect(db.kv.count(h.crash.run), `${context}: run of iteration ${k}`).toBe(h.keys)
@@ -360,7 +409,10 @@ describe('crash tests during checkpoints and segment rotation (SIGKILL)', () => 
     // Finally every run in full once more.
     const db = Database.open(dir, { durability: 'strict', checkpointOnClose: false })
     try {
-      for (const [k, h] of history.entries()) expect(checkWriterRun(db, h.crash, padBytes, `final check, run of iteration ${k}`)).toBe(h.keys)
+      for (const [k, h] of history.entries()) {
+        expect(checkWriterRun(db, h.crash, padBytes, `final check, run of iteration ${k}`)).toBe(h.keys)
+        checkWriterHistory(db, h.crash, `final check, run of iteration ${k}`)
+      }
     } finally {
       db.close()
     }
@@ -368,13 +420,17 @@ describe('crash tests during checkpoints and segment rotation (SIGKILL)', () => 
     console.log(
       `checkpoint crash test: ${iteration} kills (${leftTmp} checkpoint .tmp files on disk at the end), ${tally.killedInCheckpoint} with a db.checkpoint() call in flight, ` +
         `${tally.tmpLeft} left a checkpoint .tmp, ${tally.manifestTmpLeft} a MANIFEST.tmp, ${tally.tornTails} a torn tail; ` +
-        `${tally.checkpointsLoaded.size} distinct checkpoints loaded; up to ${tally.maxSegmentsDeleted} WAL segments deleted; ${tally.recycledNewest} kills with a recycled newest segment`,
+        `${tally.checkpointsLoaded.size} distinct checkpoints loaded; up to ${tally.maxSegmentsDeleted} WAL segments deleted; ${tally.recycledNewest} kills with a recycled newest segment; ` +
+        `up to ${tally.historyFiles} history files (${tally.historyVersions} versions), ${tally.unnamedHistory} kills left one unnamed`,
     )
     // The kills did land among checkpoints, and checkpoints did delete WAL,
     // and kills landed while the newest segment was a recycled file.
     expect(tally.killedInCheckpoint).toBeGreaterThan(0)
     expect(tally.maxSegmentsDeleted).toBeGreaterThan(0)
     expect(tally.recycledNewest).toBeGreaterThan(0)
+    // History did move to disk, and survived every kill.
+    expect(tally.historyFiles).toBeGreaterThan(0)
+    expect(tally.historyVersions).toBeGreaterThan(100)
   }, 120_000)
 
   it('strict, a segment rotation in every commit: kills during rotation lose nothing acknowledged (kills at random times)', async () => {

@@ -128,6 +128,40 @@ describe('open with repair: true', () => {
     expect(readFileSync(join(again.stats().recovery.repairs[0].savedTo, 'MANIFEST'), 'utf8')).toBe('garbage')
   })
 
+  it('a damaged history file is CorruptionError naming it and its block; repair moves it aside, drops it from the manifest and says its versions are lost', async () => {
+    const db = openDb()
+    const run = db.runs.begin()
+    const versions: number[] = []
+    for (let i = 0; i < 300; i++) versions.push(db.kv.put(run, `k${i % 10}`, { i, pad: 'p'.repeat(200) }))
+    await db.checkpoint() // k0..k9's older versions move to a history file
+    expect(db.stats().memory.historyOnDisk.versions).toBe(290)
+    expect(db.replay(run, { at: versions[5] }).kv.get('k5')).toEqual({ i: 5, pad: 'p'.repeat(200) })
+    db.close()
+    const [file] = readdirSync(join(dir, 'history'))
+    const path = join(dir, 'history', file)
+    const good = readFileSync(path)
+    const bad = Buffer.from(good)
+    bad[48 + 12 + 3] ^= 0x20 // inside the first block's compressed bytes
+    writeFileSync(path, bad)
+    const e = expectError(() => openDb(), CorruptionError, 'CORRUPTION')
+    expect(e.message).toContain(file)
+    expect(e.message).toContain('block 0')
+    expect(readFileSync(path)).toEqual(bad) // nothing changed
+
+    const again = openDb({ repair: true })
+    const [r] = again.stats().recovery.repairs
+    expect(r.file).toContain(file)
+    expect(r.reason).toContain('lost')
+    expect(r.droppedFiles).toEqual([path])
+    expect(readFileSync(join(r.savedTo, file))).toEqual(bad)
+    expect(existsSync(path)).toBe(false)
+    expect(readFileSync(join(dir, 'MANIFEST'), 'utf8')).not.toMatch(/^history /m)
+    // The newest values are intact; the older versions the file held are gone.
+    for (let i = 0; i < 10; i++) expect(again.kv.get(run, `k${i}`)).toEqual({ i: 290 + i, pad: 'p'.repeat(200) })
+    expect(again.stats().memory.historyOnDisk).toEqual({ files: 0, versions: 0, bytes: 0 })
+    expect(again.replay(run, { at: versions[5] }).kv.get('k5')).toBeUndefined()
+  })
+
   it('an intact directory opens with no repairs and nothing saved aside', () => {
     const run = writeCommits(5)
     const db = openDb({ repair: true })

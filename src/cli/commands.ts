@@ -863,7 +863,7 @@ const stats: Command = {
             ['runs', s.runs.toLocaleString('en-US')],
             ['keys', `${s.keys.toLocaleString('en-US')} in memory (every primitive and index, tombstones included)`],
             ['memory', `${bytes(s.memory.liveBytes)} of keys and newest values; history ${s.memory.historyVersions.toLocaleString('en-US')} older versions, ${bytes(s.memory.historyBytes)}; indexes about ${bytes(s.memory.indexBytes)}`],
-            ['history on disk', `${s.memory.historyOnDisk.versions.toLocaleString('en-US')} older versions in ${s.memory.historyOnDisk.files} files, ${bytes(s.memory.historyOnDisk.bytes)}`],
+            ['history', `${s.memory.historyOnDisk.versions.toLocaleString('en-US')} older versions on disk in ${plural(s.memory.historyOnDisk.files, 'file')}, ${bytes(s.memory.historyOnDisk.bytes)} (read back by replay, fork and diff)`],
             ['wal', `${plural(disk.wal.files, 'segment')}, ${bytes(disk.wal.bytes)} on disk`],
             ['checkpoints', disk.checkpoints.files === 0 ? 'none' : `${plural(disk.checkpoints.files, 'file')}, ${bytes(disk.checkpoints.bytes)}; recovery started from version ${r.checkpointVersion}`],
           ],

@@ -761,6 +761,10 @@ impl Store {
             let bytes: i64 = versions[..newest].iter().map(|v| v.held_len()).sum();
             versions.drain(..newest);
             versions[0].version |= ON_DISK;
+            // A hot key's chain grew by doubling: give back what it no longer holds.
+            if versions.capacity() > 2 * versions.len() + 4 {
+                versions.shrink_to_fit();
+            }
             dropped += newest as u64;
             self.history_versions.fetch_sub(newest as i64, Ordering::Relaxed);
             self.history_bytes.fetch_sub(bytes, Ordering::Relaxed);
