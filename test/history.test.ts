@@ -6,6 +6,8 @@
 // forks of forks, records what the live database shows after every commit,
 // and checks that `db.replay(run, { at })` shows exactly that. Its seed is
 // random; a failure names it, and HISTORY_SEED=<seed> repeats the run.
+import { readdirSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
   AlreadyExistsError,
@@ -512,7 +514,8 @@ describe('replay: randomized property over every primitive, transactions and for
           }
         }
         const onDisk = db.stats().memory.historyOnDisk
-        expect(onDisk.files).toBeGreaterThanOrEqual(5)
+        expect(onDisk.files).toBeGreaterThanOrEqual(1)
+        expect(onDisk.files).toBeLessThanOrEqual(8) // merged by later checkpoints
         expect(onDisk.versions).toBeGreaterThan(100)
         expect(spilled).toBeGreaterThan(100)
         sim.verify() // reads history files while open
@@ -530,6 +533,53 @@ describe('replay: randomized property over every primitive, transactions and for
       }
     }),
   )
+
+  it('compaction: checkpoints merge history files (never more than 8), every version still replays, and a merge leaves a deleted run\'s versions out', async () => {
+    const dir = makeTmpDir('in-mem-history')
+    const opts = { durability: 'buffered' as const, checkpointBytes: 0 }
+    let db = Database.open(dir, opts)
+    try {
+      const run = db.runs.begin({ name: 'kept' })
+      const written: { version: number; key: string; i: number }[] = []
+      let most = 0
+      const round = async (c: number, also?: string) => {
+        for (let i = 0; i < 40; i++) {
+          const key = `k${i % 7}`
+          written.push({ version: db.kv.put(run, key, c * 100 + i), key, i: c * 100 + i })
+          if (also !== undefined) db.kv.put(also, key, i)
+        }
+        await db.checkpoint()
+        const files = db.stats().memory.historyOnDisk.files
+        most = Math.max(most, files)
+        expect(files, `after checkpoint ${c}`).toBeLessThanOrEqual(8)
+        expect(readdirSync(join(dir, 'history')).length, `files on disk after checkpoint ${c}`).toBe(files)
+      }
+      for (let c = 0; c < 30; c++) await round(c)
+      expect(most).toBe(8) // merges happened, at the limit
+      // A run whose history lands in the newest files, then deleted.
+      const gone = db.runs.begin({ name: 'deleted later' })
+      for (let c = 30; c < 33; c++) await round(c, gone)
+      const before = db.stats().memory.historyOnDisk.versions
+      db.runs.delete(gone)
+      for (let c = 33; c < 40; c++) await round(c)
+      // The kept run moved 7 × 40 more versions to disk meanwhile; the
+      // deleted run had 40 versions in each of the newest files, and the
+      // merge of those (size-tiered: the newest files first) left them out.
+      const after = db.stats().memory.historyOnDisk.versions
+      expect(after, 'versions on disk: the deleted run\'s were left out of a merge').toBeLessThanOrEqual(before + 7 * 40 - 40)
+      const check = (d: Database) => {
+        for (const w of written) expect(d.replay(run, { at: w.version }).kv.get(w.key), `${w.key} at ${w.version}`).toBe(w.i)
+        expect(d.runs.log(run).length).toBe(written.length)
+      }
+      check(db)
+      db.close()
+      db = Database.open(dir, opts)
+      check(db)
+    } finally {
+      db.close()
+      removeDir(dir)
+    }
+  })
 
   it(
     'history survives close, reopen and checkpoints: replay after a reopen matches what was observed before it (durable)',

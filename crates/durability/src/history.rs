@@ -194,6 +194,9 @@ pub struct HistoryInfo {
     pub bytes: u64,
 }
 
+/// A key and its versions, oldest first (`None`: a delete).
+pub type KeyVersions = (Vec<u8>, Vec<(u64, Option<Vec<u8>>)>);
+
 struct Block {
     first_key: Box<[u8]>,
     offset: usize,
@@ -346,6 +349,23 @@ impl HistoryFile {
     pub fn block_of(&self, key: &[u8]) -> Option<usize> {
         let n = self.blocks.partition_point(|b| &*b.first_key <= key);
         n.checked_sub(1)
+    }
+
+    /// Every key the file holds with its versions (oldest first), in key
+    /// order, one block decompressed at a time: what compaction merges.
+    pub fn keys(&self) -> impl Iterator<Item = KeyVersions> + '_ {
+        (0..self.blocks.len()).flat_map(move |n| {
+            let raw = self.block(n);
+            let mut keys: Vec<KeyVersions> = Vec::new();
+            let _ = entries_of(&raw, |k, v, value| {
+                match keys.last_mut() {
+                    Some((last, versions)) if last.as_slice() == k => versions.push((v, value.map(<[u8]>::to_vec))),
+                    _ => keys.push((k.to_vec(), vec![(v, value.map(<[u8]>::to_vec))])),
+                }
+                Ok(())
+            });
+            keys
+        })
     }
 
     /// The raw bytes of block `n` (checked when the file was opened).

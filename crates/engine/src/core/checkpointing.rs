@@ -39,7 +39,22 @@ use parking_lot::Mutex;
 use in_mem_durability::Wal;
 use in_mem_storage::{Snapshot, Store, Value};
 
-use super::spilled::HistoryFiles;
+use super::spilled::{HistoryFiles, Merge};
+
+/// Adds to `h` the keys `merge` holds before `k` (all of them: `None`),
+/// leaving out the keys of runs `keep_run` refuses (deleted ones).
+fn merged_keys(merge: &mut Merge, h: &mut HistoryWriter, k: Option<&[u8]>, keep_run: &impl Fn(&[u8]) -> bool) -> Result<()> {
+    while let Some(next) = merge.peek()
+        && k.is_none_or(|k| next < k)
+    {
+        let (key, versions) = merge.take().expect("peeked");
+        if keep_run(&key[..16]) {
+            let versions: Vec<(u64, Option<&[u8]>)> = versions.iter().map(|(v, value)| (*v, value.as_deref())).collect();
+            h.add_key(&key, &versions)?;
+        }
+    }
+    Ok(())
+}
 
 /// How many checkpoints are kept: the newest and one to fall back to.
 const KEPT: usize = 2;
@@ -202,9 +217,13 @@ impl Checkpoints {
         cps.total.store(store.key_count() as u64, Ordering::Relaxed);
         cps.running.store(true, Ordering::Release);
         let mut spilled_file = None;
+        // Compaction: the newest history files, merged into this
+        // checkpoint's own (keys of deleted runs left out).
+        let merging = if spill { files.to_merge() } else { Vec::new() };
         let written = (|| {
             let mut w = CheckpointWriter::create(&cps.dir, version, cps.database_id)?;
             let mut h = if spill { Some(HistoryWriter::create(&cps.data_dir, version, cps.database_id)?) } else { None };
+            let mut merge = Merge::new(&merging);
             let mut failed = None;
             // Run data keeps its history (replay and forks read it): in the
             // image, or in the history file and the key's newest in the
@@ -225,10 +244,19 @@ impl Checkpoints {
                     }
                     match &mut h {
                         Some(h) => {
+                            merged_keys(&mut merge, h, Some(k), &keep_run)?;
+                            // This key's versions in the merged files, then
+                            // the older ones in memory (newer than those).
+                            let on_file = if merge.peek() == Some(k) { merge.take().map(|(_, v)| v).unwrap_or_default() } else { Vec::new() };
                             let (newest, older) = history.split_last().expect("a visited key has a version");
-                            let older: Vec<(u64, Option<&[u8]>)> = older.iter().map(|(v, value)| (*v, value.as_deref())).collect();
-                            h.add_key(k, &older)?;
-                            w.add(k, newest.0, on_disk || !older.is_empty(), newest.1.as_deref())
+                            let mut all: Vec<(u64, Option<&[u8]>)> = on_file.iter().map(|(v, value)| (*v, value.as_deref())).collect();
+                            for (v, value) in older {
+                                if all.last().is_none_or(|(l, _)| v > l) {
+                                    all.push((*v, value.as_deref()));
+                                }
+                            }
+                            h.add_key(k, &all)?;
+                            w.add(k, newest.0, on_disk || !all.is_empty(), newest.1.as_deref())
                         }
                         None => history.iter().enumerate().try_for_each(|(i, (v, value))| w.add(k, *v, on_disk && i == 0, value.as_deref())),
                     }
@@ -245,10 +273,11 @@ impl Checkpoints {
             }
             // The history file first: an image named by nothing, or a
             // history file named by nothing, is removed at the next open.
-            if let Some(h) = h
-                && let Some(info) = h.finish()?
-            {
-                spilled_file = Some(HistoryFile::open(&info.path, Some(cps.database_id))?);
+            if let Some(mut h) = h {
+                merged_keys(&mut merge, &mut h, None, &keep_run)?;
+                if let Some(info) = h.finish()? {
+                    spilled_file = Some(HistoryFile::open(&info.path, Some(cps.database_id))?);
+                }
             }
             w.finish()
         })();
@@ -276,11 +305,19 @@ impl Checkpoints {
         let previous = kept.first().copied();
         let mut next: Vec<u64> = std::iter::once(version).chain(kept.iter().copied()).take(KEPT).collect();
         next.dedup();
+        // The files merged into the new one are no longer named.
         let mut history = files.versions();
+        history.truncate(history.len() - merging.len());
         history.extend(spilled_file.as_ref().map(|f| f.version()));
         manifest::write(&cps.data_dir, &Manifest { checkpoints: next.clone(), history })?;
-        if let Some(file) = spilled_file {
-            files.push(file);
+        let wrote = spilled_file.is_some();
+        for gone in files.replace(merging.len(), spilled_file) {
+            // A reader may still hold its map (fine where the OS keeps an
+            // open file's bytes); if it cannot go now, the next open
+            // removes it (unnamed).
+            let _ = std::fs::remove_file(gone);
+        }
+        if wrote {
             // Named: the versions it holds may leave memory.
             store.spill(version, |k| k[..16] != [0u8; 16] && keep_run(&k[..16]));
         }

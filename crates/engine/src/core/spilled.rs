@@ -21,6 +21,9 @@ use in_mem_durability::history::{self, HistoryFile};
 use in_mem_storage::{DiskHistory, Value};
 use parking_lot::{Mutex, RwLock};
 
+/// More files than this, and a checkpoint merges some ([`HistoryFiles::to_merge`]).
+pub const MAX_FILES: usize = 8;
+
 /// Decompressed blocks kept for the lookups that follow (a replay reads
 /// the keys of a run in order, so neighbouring lookups share blocks).
 const CACHED_BLOCKS: usize = 64;
@@ -53,11 +56,37 @@ impl HistoryFiles {
         Ok(HistoryFiles { files: RwLock::new(files), cache: Mutex::default() })
     }
 
-    /// Adds the file a checkpoint just wrote (the newest).
-    pub fn push(&self, file: HistoryFile) {
+    /// The files the next checkpoint merges into its own history file
+    /// (compaction; oldest first): none while there are fewer than
+    /// [`MAX_FILES`]; else the newest [`MAX_FILES`]` / 2`, and each older
+    /// one that is no larger than those together — so a merged file is
+    /// about the size of what it replaced, and a version is rewritten about
+    /// once per doubling of the history (size-tiered).
+    pub fn to_merge(&self) -> Vec<Arc<HistoryFile>> {
+        let files = self.files.read();
+        if files.len() < MAX_FILES {
+            return Vec::new();
+        }
+        let mut from = files.len();
+        let mut total = 0;
+        while from > 0 && (files.len() - from < MAX_FILES / 2 || total >= files[from - 1].bytes()) {
+            from -= 1;
+            total += files[from].bytes();
+        }
+        files[from..].to_vec()
+    }
+
+    /// Replaces the newest `merged` files by `file`, the one a checkpoint
+    /// just wrote (which holds their versions and newer ones; `None`: it
+    /// had nothing to write, so they held nothing still needed); returns
+    /// the replaced files' paths.
+    pub fn replace(&self, merged: usize, file: Option<HistoryFile>) -> Vec<std::path::PathBuf> {
         let mut files = self.files.write();
-        debug_assert!(files.last().is_none_or(|f| f.version() < file.version()));
-        files.push(Arc::new(file));
+        let at = files.len() - merged;
+        let gone = files.split_off(at);
+        debug_assert!(file.as_ref().is_none_or(|f| files.last().is_none_or(|l| l.version() < f.version())));
+        files.extend(file.map(Arc::new));
+        gone.iter().map(|f| f.path().to_path_buf()).collect()
     }
 
     /// The checkpoint versions of the files, oldest first.
@@ -132,5 +161,41 @@ impl DiskHistory for HistoryFiles {
                 }
             });
         }
+    }
+}
+
+/// The keys of several history files (oldest file first) in key order, each
+/// with its versions from every file, oldest first: what a checkpoint
+/// merging them reads.
+pub struct Merge<'a> {
+    heads: Vec<std::iter::Peekable<Box<dyn Iterator<Item = history::KeyVersions> + 'a>>>,
+}
+
+impl<'a> Merge<'a> {
+    pub fn new(files: &'a [Arc<HistoryFile>]) -> Merge<'a> {
+        Merge { heads: files.iter().map(|f| (Box::new(f.keys()) as Box<dyn Iterator<Item = history::KeyVersions> + 'a>).peekable()).collect() }
+    }
+
+    /// The smallest key not taken yet.
+    pub fn peek(&mut self) -> Option<&[u8]> {
+        self.heads.iter_mut().filter_map(|h| h.peek().map(|(k, _)| k.as_slice())).min()
+    }
+
+    /// Takes the smallest key with its versions from every file that has
+    /// it (a version in two files is kept once).
+    pub fn take(&mut self) -> Option<history::KeyVersions> {
+        let key = self.peek()?.to_vec();
+        let mut versions: Vec<(u64, Option<Vec<u8>>)> = Vec::new();
+        for h in &mut self.heads {
+            if h.peek().is_some_and(|(k, _)| *k == key) {
+                let (_, vs) = h.next().expect("peeked");
+                for (v, value) in vs {
+                    if versions.last().is_none_or(|(l, _)| v > *l) {
+                        versions.push((v, value));
+                    }
+                }
+            }
+        }
+        Some((key, versions))
     }
 }
