@@ -699,6 +699,42 @@ impl Store {
         }
     }
 
+    /// Visits every key of `[start, end)` in key order with its newest
+    /// version at or below `snapshot` that is a value (not a delete), from
+    /// memory or, when memory has none, from disk: what a replay's clock
+    /// needs, without reading the history files for keys memory answers.
+    pub fn scan_newest_values(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, mut f: impl FnMut(&[u8], u64, &Value)) {
+        for entry in self.ordered.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded))) {
+            let e = entry.value();
+            let (found, on_disk) = {
+                let versions = e.chain().versions.lock();
+                let n = versions.iter().rposition(|v| v.version() <= snapshot).map_or(0, |i| i + 1);
+                let found = (0..n)
+                    .rev()
+                    .find(|&i| !matches!(versions[i].held(), Held::Whole(None)))
+                    .and_then(|i| value_at(&versions, i).map(|v| (versions[i].version(), v)));
+                (found, versions.first().is_some_and(|v| v.on_disk()))
+            };
+            match found {
+                Some((v, value)) => f(e, v, &value),
+                None if on_disk => {
+                    if let Some(disk) = self.disk() {
+                        let mut newest = None;
+                        disk.versions(e, snapshot, &mut |v, value| {
+                            if let Some(value) = value {
+                                newest = Some((v, value));
+                            }
+                        });
+                        if let Some((v, value)) = newest {
+                            f(e, v, &value);
+                        }
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+
     /// [`Store::scan_history`] of the versions in memory only, with whether
     /// the key has older ones on disk: what a checkpoint writes.
     pub fn scan_resident(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, mut f: impl FnMut(&[u8], bool, &[(u64, Option<Value>)]) -> bool) {

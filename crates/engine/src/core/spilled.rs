@@ -36,9 +36,13 @@ pub struct HistoryFiles {
 
 #[derive(Default)]
 struct Cache {
-    blocks: HashMap<(u64, usize), Arc<Vec<u8>>>,
+    blocks: HashMap<(u64, usize), Arc<Block>>,
     order: VecDeque<(u64, usize)>,
 }
+
+/// A block decoded: its keys in order, each with its versions oldest first,
+/// the values shared with the readers they are given to.
+type Block = Vec<(Box<[u8]>, Vec<(u64, Option<Value>)>)>;
 
 /// What the history files hold, for `stats()`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -99,12 +103,23 @@ impl HistoryFiles {
         OnDisk { files: files.len() as u64, versions: files.iter().map(|f| f.entries()).sum(), bytes: files.iter().map(|f| f.bytes()).sum() }
     }
 
-    fn block(&self, file: &HistoryFile, n: usize) -> Arc<Vec<u8>> {
+    fn block(&self, file: &HistoryFile, n: usize) -> Arc<Block> {
         let id = (file.version(), n);
         if let Some(b) = self.cache.lock().blocks.get(&id) {
             return b.clone();
         }
-        let block = Arc::new(file.block(n));
+        let raw = file.block(n);
+        let mut decoded: Block = Vec::new();
+        // The block checked out when the file was opened.
+        let _ = history::entries_of(&raw, |k, v, value| {
+            let value = value.map(Value::from);
+            match decoded.last_mut() {
+                Some((last, versions)) if **last == *k => versions.push((v, value)),
+                _ => decoded.push((k.into(), vec![(v, value)])),
+            }
+            Ok(())
+        });
+        let block = Arc::new(decoded);
         let mut cache = self.cache.lock();
         if cache.blocks.insert(id, block.clone()).is_none() {
             cache.order.push_back(id);
@@ -118,16 +133,14 @@ impl HistoryFiles {
     }
 
     /// Calls `f` with the versions of `key` in `file`, oldest first.
-    fn each(&self, file: &HistoryFile, key: &[u8], f: &mut dyn FnMut(u64, Option<&[u8]>)) {
+    fn each(&self, file: &HistoryFile, key: &[u8], f: &mut dyn FnMut(u64, &Option<Value>)) {
         let Some(n) = file.block_of(key) else { return };
-        let raw = self.block(file, n);
-        // The block checked out when the file was opened.
-        let _ = history::entries_of(&raw, |k, v, value| {
-            if k == key {
-                f(v, value);
+        let block = self.block(file, n);
+        if let Ok(i) = block.binary_search_by(|(k, _)| (**k).cmp(key)) {
+            for (v, value) in &block[i].1 {
+                f(*v, value);
             }
-            Ok(())
-        });
+        }
     }
 }
 
@@ -138,7 +151,7 @@ impl DiskHistory for HistoryFiles {
             let mut found = None;
             self.each(file, key, &mut |v, value| {
                 if v <= snapshot {
-                    found = Some((v, value.map(Value::from)));
+                    found = Some((v, value.clone()));
                 }
             });
             if found.is_some() {
@@ -157,7 +170,7 @@ impl DiskHistory for HistoryFiles {
             self.each(file, key, &mut |v, value| {
                 if v <= snapshot && last.is_none_or(|l| v > l) {
                     last = Some(v);
-                    f(v, value.map(Value::from));
+                    f(v, value.clone());
                 }
             });
         }

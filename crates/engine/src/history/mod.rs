@@ -86,13 +86,11 @@ impl Engine {
         }
         let start = InternalKey::prefix(run, TypeTag::Kv);
         let end = InternalKey::prefix_end(&start);
-        self.store().scan_history(&start, end.as_deref(), at, |_, history| {
-            for (_, value) in history {
-                if let Some(stored) = value {
-                    *clock = Some(clock.unwrap_or(0).max(crate::primitives::kv::updated_at(stored)));
-                }
-            }
-            true
+        // Each key's newest write at or before `at` (a delete has no time:
+        // its newest put): the newest of those is the run's newest KV write.
+        // Older versions, perhaps in history files, are not read.
+        self.store().scan_newest_values(&start, end.as_deref(), at, |_, _, stored| {
+            *clock = Some(clock.unwrap_or(0).max(crate::primitives::kv::updated_at(stored)));
         });
     }
 
