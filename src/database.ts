@@ -53,7 +53,14 @@ export interface OpenOptions {
   segmentBytes?: number
   /** How often (ms) the maintenance thread runs: it retires expired TTL entries from the expiry index (an expired key is already invisible to live reads, and stays in its run's history for replay), drops deleted runs' data and takes automatic checkpoints. Default 1000. */
   purgeIntervalMs?: number
-  /** A checkpoint is taken in the background once the WAL written since the newest checkpoint is larger than this many bytes and than that checkpoint (so a large store is not rewritten for every few MiB of log); 0: never automatically. Default 64 MiB. */
+  /**
+   * A checkpoint is taken in the background once the WAL written since the
+   * newest checkpoint is larger than this many bytes and than that
+   * checkpoint (so a large store is not rewritten for every few MiB of
+   * log), or, with `history: 'all'` (the default), once the older versions
+   * waiting in memory to be moved to history files pass a quarter of it and
+   * the checkpoint's size; 0: never automatically. Default 64 MiB.
+   */
   checkpointBytes?: number
   /** Whether closing the last handle takes a checkpoint when anything was committed since the newest one. Default true. */
   checkpointOnClose?: boolean

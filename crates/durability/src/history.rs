@@ -24,8 +24,7 @@
 //! complete and fsynced (written as `.tmp`, fsynced, renamed, the directory
 //! fsynced), and the manifest names it only after that; it is never
 //! changed afterwards. [`HistoryFile::open`] checks every byte (every
-//! block's checksum included), so a lookup in an opened file reads bytes
-//! that checked out.
+//! block's checksum included), and a block read later is checked again.
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -204,13 +203,33 @@ struct Block {
     rlen: usize,
 }
 
-/// An opened, checked history file, mapped read-only.
+/// An opened, checked history file. Blocks are read with `pread` when
+/// asked for (not mapped: its pages stay in the OS page cache, out of the
+/// process's RSS).
 pub struct HistoryFile {
     path: PathBuf,
     version: u64,
-    map: memmap2::Mmap,
+    file: File,
+    len: u64,
     blocks: Vec<Block>,
     entries: u64,
+}
+
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    return std::os::unix::fs::FileExt::read_exact_at(file, buf, offset);
+    #[cfg(windows)]
+    {
+        let mut at = 0;
+        while at < buf.len() {
+            let n = std::os::windows::fs::FileExt::seek_read(file, &mut buf[at..], offset + at as u64)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            at += n;
+        }
+        Ok(())
+    }
 }
 
 impl HistoryFile {
@@ -226,11 +245,9 @@ impl HistoryFile {
         if len < HEADER_LEN + FOOTER_LEN {
             return Err(corrupt(0, "history file is shorter than its header and footer".into()));
         }
-        // SAFETY: the file is never written again once it has its name
-        // (module invariants), and the data directory's lock keeps other
-        // in-mem processes from changing it.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path.display(), e))?;
-        let b = &map[..];
+        let io = |e| Error::io(path.display(), e);
+        let mut b = [0u8; HEADER_LEN];
+        read_at(&file, &mut b, 0).map_err(io)?;
         if &b[0..8] != MAGIC {
             return Err(corrupt(0, "history file has the wrong magic".into()));
         }
@@ -247,7 +264,8 @@ impl HistoryFile {
             return Err(corrupt(24, "history file belongs to another database".into()));
         }
         let f = len - FOOTER_LEN;
-        let footer = &b[f..];
+        let mut footer = [0u8; FOOTER_LEN];
+        read_at(&file, &mut footer, f as u64).map_err(io)?;
         if u32::from_le_bytes(footer[28..32].try_into().unwrap()) != crc32c::crc32c(&footer[0..28]) {
             return Err(corrupt(f, "history file footer checksum mismatch".into()));
         }
@@ -257,7 +275,9 @@ impl HistoryFile {
         if index_at < HEADER_LEN || index_at > f {
             return Err(corrupt(f, "history file index offset is impossible".into()));
         }
-        let index = &b[index_at..f];
+        let mut index = vec![0u8; f - index_at];
+        read_at(&file, &mut index, index_at as u64).map_err(io)?;
+        let index = &index[..];
         if u32::from_le_bytes(footer[24..28].try_into().unwrap()) != crc32c::crc32c(index) {
             return Err(corrupt(index_at, "history file index checksum mismatch".into()));
         }
@@ -274,17 +294,18 @@ impl HistoryFile {
             if offset != expected {
                 return Err(corrupt(offset, format!("block {n} is not where the index says")));
             }
-            let head = b
-                .get(offset..offset + BLOCK_HEADER_LEN)
-                .filter(|_| offset + BLOCK_HEADER_LEN <= index_at)
-                .ok_or_else(|| corrupt(offset, format!("block {n} is cut short")))?;
+            if offset + BLOCK_HEADER_LEN > index_at {
+                return Err(corrupt(offset, format!("block {n} is cut short")));
+            }
+            let mut head = [0u8; BLOCK_HEADER_LEN];
+            read_at(&file, &mut head, offset as u64).map_err(io)?;
             let clen = u32::from_le_bytes(head[0..4].try_into().unwrap()) as usize;
             let rlen = u32::from_le_bytes(head[4..8].try_into().unwrap()) as usize;
             if rlen > MAX_BLOCK_RAW || clen > lz4_flex::block::get_maximum_output_size(rlen) || offset + BLOCK_HEADER_LEN + clen > index_at {
                 return Err(corrupt(offset, format!("block {n}'s length is impossible")));
             }
             let block = Block { first_key: first_key.into(), offset, clen, rlen };
-            let raw = decompress(b, &block).map_err(|why| corrupt(offset, format!("block {n}: {why}")))?;
+            let raw = read_block(&file, &block).map_err(io)?.map_err(|why| corrupt(offset, format!("block {n}: {why}")))?;
             let mut previous: Option<(&[u8], u64)> = None;
             entries_of(&raw, |key, v, _| {
                 if previous.is_none() && key != first_key {
@@ -325,7 +346,7 @@ impl HistoryFile {
         if counted != entries {
             return Err(corrupt(f, "entry count does not match the footer".into()));
         }
-        Ok(HistoryFile { path: path.to_path_buf(), version, map, blocks, entries })
+        Ok(HistoryFile { path: path.to_path_buf(), version, file, len: len as u64, blocks, entries })
     }
 
     pub fn path(&self) -> &Path {
@@ -342,7 +363,7 @@ impl HistoryFile {
     }
 
     pub fn bytes(&self) -> u64 {
-        self.map.len() as u64
+        self.len
     }
 
     /// Which block can hold `key`: the last whose first key is at or below it.
@@ -368,22 +389,33 @@ impl HistoryFile {
         })
     }
 
-    /// The raw bytes of block `n` (checked when the file was opened).
+    /// The raw bytes of block `n`, checked again. The file checked out when
+    /// it was opened and is never written again; that it no longer reads
+    /// back (a disk error, or a change behind the database's back) is a
+    /// panic naming it, as a damaged mapped file would be a fault.
     pub fn block(&self, n: usize) -> Vec<u8> {
-        decompress(&self.map, &self.blocks[n]).expect("a block of an opened history file decompresses (checked at open)")
+        match read_block(&self.file, &self.blocks[n]) {
+            Ok(Ok(raw)) => raw,
+            Ok(Err(why)) => panic!("history file {} changed after it was opened: block {n}: {why}", self.path.display()),
+            Err(e) => panic!("history file {} cannot be read: block {n}: {e}", self.path.display()),
+        }
     }
 }
 
-fn decompress(b: &[u8], block: &Block) -> std::result::Result<Vec<u8>, String> {
-    let compressed = &b[block.offset + BLOCK_HEADER_LEN..block.offset + BLOCK_HEADER_LEN + block.clen];
-    if u32::from_le_bytes(b[block.offset + 8..block.offset + 12].try_into().unwrap()) != crc32c::crc32c(compressed) {
-        return Err("checksum mismatch".into());
+/// Reads one block (its header and compressed bytes) and decompresses it:
+/// `Ok(Err(why))` for damage.
+fn read_block(file: &File, block: &Block) -> std::io::Result<std::result::Result<Vec<u8>, String>> {
+    let mut b = vec![0u8; BLOCK_HEADER_LEN + block.clen];
+    read_at(file, &mut b, block.offset as u64)?;
+    let compressed = &b[BLOCK_HEADER_LEN..];
+    if u32::from_le_bytes(b[8..12].try_into().unwrap()) != crc32c::crc32c(compressed) {
+        return Ok(Err("checksum mismatch".into()));
     }
-    let raw = lz4_flex::block::decompress(compressed, block.rlen).map_err(|_| "does not decompress".to_string())?;
+    let Ok(raw) = lz4_flex::block::decompress(compressed, block.rlen) else { return Ok(Err("does not decompress".into())) };
     if raw.len() != block.rlen {
-        return Err("decompresses to the wrong length".into());
+        return Ok(Err("decompresses to the wrong length".into()));
     }
-    Ok(raw)
+    Ok(Ok(raw))
 }
 
 /// Calls `f(key, version, value)` for each entry of a block's raw bytes.

@@ -580,6 +580,11 @@ impl Store {
         }
     }
 
+    /// The bytes of older versions held in memory (as [`Store::memory`]).
+    pub fn history_bytes(&self) -> u64 {
+        self.history_bytes.load(Ordering::Relaxed).max(0) as u64
+    }
+
     /// What the chains hold now.
     pub fn memory(&self) -> Memory {
         let get = |a: &AtomicI64| a.load(Ordering::Relaxed).max(0) as u64;

@@ -41,6 +41,19 @@ use in_mem_storage::{Snapshot, Store, Value};
 
 use super::spilled::{HistoryFiles, Merge};
 
+/// Gives the OS back the heap pages a spill freed: glibc keeps freed
+/// chunks in its arenas, and versions freed among live ones leave pages
+/// that are mostly free but never returned (an overwrite-heavy run's RSS
+/// kept growing with every checkpoint although its history had left
+/// memory). Elsewhere a no-op.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of the allocator.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Adds to `h` the keys `merge` holds before `k` (all of them: `None`),
 /// leaving out the keys of runs `keep_run` refuses (deleted ones).
 fn merged_keys(merge: &mut Merge, h: &mut HistoryWriter, k: Option<&[u8]>, keep_run: &impl Fn(&[u8]) -> bool) -> Result<()> {
@@ -320,6 +333,7 @@ impl Checkpoints {
         if wrote {
             // Named: the versions it holds may leave memory.
             store.spill(version, |k| k[..16] != [0u8; 16] && keep_run(&k[..16]));
+            release_freed_memory();
         }
         for old in kept.iter().filter(|v| !next.contains(v)) {
             let path = checkpoint_path(&cps.data_dir, *old);
@@ -357,9 +371,22 @@ impl Checkpoints {
     /// maintenance thread checkpointing without pause), and a large store is
     /// not rewritten for every `threshold` of new log: a checkpoint writes
     /// at most about as much as the log it lets go.
-    pub fn due(&self, wal: &Wal, threshold: u64) -> bool {
+    ///
+    /// Also due when `history` bytes of older versions wait in memory for
+    /// a checkpoint to move them to disk (a database that keeps every
+    /// version; 0 otherwise) and they pass a quarter of `threshold` and the
+    /// image's size: so an overwrite-heavy run holds about `threshold / 4`
+    /// of history in memory, not `threshold`, while a large store is still
+    /// not rewritten for less than its own size.
+    pub fn due(&self, wal: &Wal, threshold: u64, history: u64) -> bool {
         let since = wal.disk_bytes().saturating_sub(self.wal_after.load(Ordering::Acquire));
-        threshold > 0 && since > threshold.max(self.image_bytes.load(Ordering::Acquire))
+        threshold > 0 && (since > threshold.max(self.image_bytes.load(Ordering::Acquire)) || self.history_due(threshold, history))
+    }
+
+    /// The history half of [`Checkpoints::due`], which commits check too
+    /// (to wake the maintenance thread instead of waiting for its round).
+    pub fn history_due(&self, threshold: u64, history: u64) -> bool {
+        threshold > 0 && history > (threshold / 4).max(self.image_bytes.load(Ordering::Acquire))
     }
 }
 

@@ -118,6 +118,9 @@ type RunTable = HashMap<RunId, RunStatus, foldhash::fast::RandomState>;
 struct Maintenance {
     stop: Mutex<bool>,
     wake: Condvar,
+    /// A commit found a checkpoint due (history waiting in memory): the
+    /// next round starts without waiting for the interval.
+    nudged: AtomicBool,
     stats: Mutex<MaintenanceStats>,
     /// Test hook: the next round panics.
     #[cfg(feature = "test-hooks")]
@@ -311,6 +314,7 @@ impl Engine {
             maintenance: Arc::new(Maintenance {
                 stop: Mutex::new(false),
                 wake: Condvar::new(),
+                nudged: AtomicBool::new(false),
                 stats: Mutex::default(),
                 #[cfg(feature = "test-hooks")]
                 panic_next: AtomicBool::new(false),
@@ -804,6 +808,15 @@ impl Engine {
         self.feed.record(version, writes);
         *last = version;
         self.tracker.publish(version);
+        // History waiting in memory for a checkpoint to move it to disk:
+        // wake the maintenance thread now rather than at its next round.
+        if self.options.history_keep.is_none()
+            && let Some(cps) = &self.checkpoints
+            && cps.history_due(self.options.checkpoint_bytes, self.store.history_bytes())
+            && !self.maintenance.nudged.swap(true, Ordering::AcqRel)
+        {
+            self.maintenance.wake.notify_one();
+        }
         Ok(version)
     }
 
@@ -1383,7 +1396,9 @@ fn maintenance_loop(engine: Weak<Engine>, m: Arc<Maintenance>, interval: std::ti
             if *stop {
                 return;
             }
-            m.wake.wait_for(&mut stop, interval);
+            if !m.nudged.swap(false, Ordering::AcqRel) {
+                m.wake.wait_for(&mut stop, interval);
+            }
             if *stop {
                 return;
             }
@@ -1401,7 +1416,7 @@ fn maintenance_loop(engine: Weak<Engine>, m: Arc<Maintenance>, interval: std::ti
             m.stats.lock().expired += expired;
             engine.drop_deleted_runs();
             if let (Some(wal), Some(cps)) = (engine.wal(), &engine.checkpoints)
-                && cps.due(wal, engine.options.checkpoint_bytes)
+                && cps.due(wal, engine.options.checkpoint_bytes, if engine.options.history_keep.is_none() { engine.store.memory().history_bytes } else { 0 })
             {
                 // A failure is the WAL's or the disk's: it surfaces on the next
                 // write or the next explicit checkpoint.
