@@ -972,3 +972,103 @@ pub fn wire(data: &[u8]) {
         assert_eq!(stream.len() - cut.len(), frames.pending(), "bytes lost or invented between frames");
     }
 }
+
+// ----- history files ---------------------------------------------------------------
+
+/// A history file (`in_mem_durability::history`) written from arbitrary
+/// keys and versions reads back exactly, one block per key; the same file
+/// with up to three flipped bits, cut, or lengthened is refused at open
+/// (`CorruptionError`), never accepted with other contents and never a
+/// panic; and raw bytes opened as a history file are refused or hold only
+/// what the checks allow.
+pub fn history_file(data: &[u8]) {
+    let _ = history_file_inner(&mut Unstructured::new(data));
+}
+
+fn history_file_inner(u: &mut Unstructured) -> arbitrary::Result<()> {
+    use in_mem_durability::history::{self, HistoryFile, HistoryWriter};
+    let dir = scratch();
+    if u.ratio(1, 4)? {
+        // Raw bytes under a history file's name.
+        let raw = u.bytes(u.len())?.to_vec();
+        fs::create_dir_all(dir.path().join(history::DIR)).unwrap();
+        let path = history::path(dir.path(), 7);
+        fs::write(&path, &raw).unwrap();
+        if let Ok(f) = HistoryFile::open(&path, None) {
+            // What opened checked out: every block reads back in order.
+            let mut last: Option<Vec<u8>> = None;
+            for (k, versions) in f.keys() {
+                assert!(last.as_ref().is_none_or(|l| *l < k), "keys out of order in a file that opened");
+                assert!(versions.windows(2).all(|w| w[0].0 < w[1].0) && versions.iter().all(|(v, _)| *v <= f.version()));
+                last = Some(k);
+            }
+        }
+        return Ok(());
+    }
+    let version = u.int_in_range(1..=1u64 << 40)?;
+    let n = u.int_in_range(0..=60)?;
+    let mut keys: std::collections::BTreeMap<Vec<u8>, Vec<(u64, Option<Vec<u8>>)>> = std::collections::BTreeMap::new();
+    for _ in 0..n {
+        let klen = u.int_in_range(1..=24)?;
+        let key = u.bytes(klen.min(u.len()))?.to_vec();
+        if key.is_empty() {
+            break;
+        }
+        let mut vs = std::collections::BTreeMap::new();
+        for _ in 0..u.int_in_range(1..=4)? {
+            let v = u.int_in_range(0..=version)?;
+            let value = if u.ratio(1, 5)? {
+                None
+            } else {
+                let vlen = u.int_in_range(0..=2000)?;
+                Some(u.bytes(vlen.min(u.len()))?.to_vec())
+            };
+            vs.insert(v, value);
+        }
+        keys.insert(key, vs.into_iter().collect());
+    }
+    let id: [u8; 16] = Arbitrary::arbitrary(u)?;
+    let mut w = HistoryWriter::create(dir.path(), version, id).unwrap();
+    for (k, vs) in &keys {
+        let vs: Vec<(u64, Option<&[u8]>)> = vs.iter().map(|(v, x)| (*v, x.as_deref())).collect();
+        w.add_key(k, &vs).unwrap();
+    }
+    let Some(info) = w.finish().unwrap() else {
+        assert!(keys.is_empty(), "a history file with keys was not written");
+        return Ok(());
+    };
+    let f = HistoryFile::open(&info.path, Some(id)).unwrap();
+    let read: Vec<_> = f.keys().collect();
+    let expected: Vec<_> = keys.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    assert_eq!(read, expected, "a history file does not read back what was written");
+    for (k, vs) in &keys {
+        let block = f.block_of(k).expect("a written key has a block");
+        let raw = f.block(block);
+        let mut found = Vec::new();
+        history::entries_of(&raw, |key, v, value| {
+            if key == k.as_slice() {
+                found.push((v, value.map(<[u8]>::to_vec)));
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(&found, vs, "a key's versions are not all in the block the index names");
+    }
+    drop(f);
+
+    let bytes = fs::read(&info.path).unwrap();
+    let mut damaged = bytes.clone();
+    let count = u.int_in_range(1..=3)?;
+    let flipped = flip_bits(u, &mut damaged, 0, count)?;
+    fs::write(&info.path, &damaged).unwrap();
+    let r = HistoryFile::open(&info.path, Some(id));
+    assert!(matches!(r, Err(Error::Corruption { .. })), "bits {flipped:?} flipped in a history file of {} bytes were accepted", bytes.len());
+    let cut = u.choose_index(bytes.len())?;
+    fs::write(&info.path, &bytes[..cut]).unwrap();
+    assert!(matches!(HistoryFile::open(&info.path, Some(id)), Err(Error::Corruption { .. })), "a history file cut at {cut} was accepted");
+    let mut longer = bytes.clone();
+    longer.push(u8::arbitrary(u)?);
+    fs::write(&info.path, &longer).unwrap();
+    assert!(HistoryFile::open(&info.path, Some(id)).is_err(), "a byte appended to a history file was accepted");
+    Ok(())
+}

@@ -22,6 +22,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("wal_payload", in_mem_fuzz::wal_payload),
     ("checkpoint_load", in_mem_fuzz::checkpoint_load),
     ("wire", in_mem_fuzz::wire),
+    ("history_file", in_mem_fuzz::history_file),
 ];
 
 fn seeds(target: &str) -> Vec<(PathBuf, Vec<u8>)> {

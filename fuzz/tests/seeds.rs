@@ -69,6 +69,7 @@ fn write_seeds() {
     for i in 0..4u64 {
         write("wal_record_damage", &format!("random-{i}"), &bytes(100 + i, 64 << i));
         write("checkpoint_damage", &format!("random-{i}"), &bytes(200 + i, 128 << i));
+        write("history_file", &format!("random-{i}"), &bytes(700 + i, 256 << i));
     }
     // (b) recovery: arbitrary-driven, so byte strings of several lengths.
     for (i, n) in [16usize, 64, 200, 600, 1500].into_iter().enumerate() {
