@@ -1007,7 +1007,8 @@ fn history_file_inner(u: &mut Unstructured) -> arbitrary::Result<()> {
     }
     let version = u.int_in_range(1..=1u64 << 40)?;
     let n = u.int_in_range(0..=60)?;
-    let mut keys: std::collections::BTreeMap<Vec<u8>, Vec<(u64, Option<Vec<u8>>)>> = std::collections::BTreeMap::new();
+    type Versions = Vec<(u64, Option<Vec<u8>>)>;
+    let mut keys: std::collections::BTreeMap<Vec<u8>, Versions> = Default::default();
     for _ in 0..n {
         let klen = u.int_in_range(1..=24)?;
         let key = u.bytes(klen.min(u.len()))?.to_vec();
