@@ -258,7 +258,14 @@ export interface Stats {
      * replay, fork, diff and the run log read transparently: the files,
      * the versions they hold and their bytes on disk (compressed).
      */
-    historyOnDisk: { files: number; versions: number; bytes: number }
+    historyOnDisk: {
+      /** History files (at most 8: checkpoints merge them). */
+      files: number
+      /** Older versions they hold. */
+      versions: number
+      /** Their size on disk, compressed. */
+      bytes: number
+    }
     /** Runs whose history starts after their first commit (`history: { keep }`). */
     runsWithHorizon: number
     /** About the bytes the secondary indexes hold: each vector graph's vectors and links, and its node table (an estimate from their sizes). */
