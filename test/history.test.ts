@@ -8,6 +8,7 @@
 // random; a failure names it, and HISTORY_SEED=<seed> repeats the run.
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
+import { runWorker } from './worker-helpers.js'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
   AlreadyExistsError,
@@ -575,6 +576,34 @@ describe('replay: randomized property over every primitive, transactions and for
       db.close()
       db = Database.open(dir, opts)
       check(db)
+    } finally {
+      db.close()
+      removeDir(dir)
+    }
+  })
+
+  it('a worker replays old versions while the main thread\'s checkpoints move them to history files and merge those: every answer right', async () => {
+    const dir = makeTmpDir('in-mem-history')
+    const opts = { durability: 'buffered' as const, checkpointBytes: 0 }
+    const db = Database.open(dir, opts)
+    try {
+      const run = db.runs.begin()
+      const keys = 5
+      const versions: number[] = []
+      for (let i = 0; i < 2000; i++) versions.push(db.kv.put(run, `k${i % keys}`, i))
+      const flag = new SharedArrayBuffer(4)
+      const { result } = runWorker<number>('history-replayer.cjs', { dir, run, versions, keys, flag })
+      let most = 0
+      for (let c = 0; c < 30; c++) {
+        for (let i = 0; i < 200; i++) db.kv.put(run, `k${i % keys}`, -1)
+        await db.checkpoint()
+        most = Math.max(most, db.stats().memory.historyOnDisk.files)
+      }
+      Atomics.store(new Int32Array(flag), 0, 1)
+      const checked = await result
+      expect(checked).toBeGreaterThan(50)
+      expect(most).toBe(8) // merges happened while it read
+      expect(db.stats().memory.historyVersions).toBeLessThan(keys + 1)
     } finally {
       db.close()
       removeDir(dir)
