@@ -22,22 +22,18 @@
 //! it is complete and fsynced (written as `.tmp`, fsynced, renamed, then the
 //! directory fsynced); the manifest names it only after that.
 
-use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use in_mem_core::{Error, Result};
 
-use crate::wal::sync_dir;
+use crate::sealed::{Aside, BLOCK_HEADER_LEN as CHUNK_HEADER_LEN, HEADER_LEN, TOMBSTONE, push_entry};
 
 pub const MAGIC: &[u8; 8] = b"INMEMCKP";
 pub const FORMAT_VERSION: u32 = 2;
 /// Set in an entry's version: older versions of the key are in history files.
 pub const ON_DISK: u64 = 1 << 62;
-pub const HEADER_LEN: usize = 48;
 const CHUNK_RAW_BYTES: usize = 1 << 20;
-const CHUNK_HEADER_LEN: usize = 12;
-const TOMBSTONE: u32 = u32::MAX;
 const END_LEN: usize = 20;
 /// Chunks are written at about 1 MiB raw, but one entry may be a whole
 /// 16 MiB value plus its key: a chunk larger than this is damage.
@@ -60,9 +56,7 @@ pub struct CheckpointInfo {
 /// Writes one checkpoint; nothing is visible under the final name until
 /// [`CheckpointWriter::finish`] returns.
 pub struct CheckpointWriter {
-    dir: PathBuf,
-    tmp: PathBuf,
-    out: BufWriter<File>,
+    out: Aside,
     database_id: [u8; 16],
     version: u64,
     raw: Vec<u8>,
@@ -72,22 +66,8 @@ pub struct CheckpointWriter {
 
 impl CheckpointWriter {
     pub fn create(dir: &Path, version: u64, database_id: [u8; 16]) -> Result<CheckpointWriter> {
-        fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
-        let tmp = dir.join(format!("{version:020}.tmp"));
-        let file = File::create(&tmp).map_err(|e| Error::io(tmp.display(), e))?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
-        let mut header = [0u8; HEADER_LEN];
-        header[0..8].copy_from_slice(MAGIC);
-        header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-        header[16..24].copy_from_slice(&version.to_le_bytes());
-        header[24..40].copy_from_slice(&database_id);
-        let crc = crc32c::crc32c(&header[0..40]);
-        header[40..44].copy_from_slice(&crc.to_le_bytes());
-        out.write_all(&header).map_err(|e| Error::io(tmp.display(), e))?;
         Ok(CheckpointWriter {
-            dir: dir.to_path_buf(),
-            tmp,
-            out,
+            out: Aside::create(dir, MAGIC, FORMAT_VERSION, version, database_id)?,
             database_id,
             version,
             raw: Vec::with_capacity(CHUNK_RAW_BYTES + 4096),
@@ -101,16 +81,7 @@ impl CheckpointWriter {
         if version >= ON_DISK {
             return Err(Error::Internal { message: format!("commit version {version} is past what a checkpoint can hold (2^62)") });
         }
-        self.raw.extend_from_slice(&(key.len() as u32).to_le_bytes());
-        self.raw.extend_from_slice(key);
-        self.raw.extend_from_slice(&(version | if on_disk { ON_DISK } else { 0 }).to_le_bytes());
-        match value {
-            Some(v) => {
-                self.raw.extend_from_slice(&(v.len() as u32).to_le_bytes());
-                self.raw.extend_from_slice(v);
-            }
-            None => self.raw.extend_from_slice(&TOMBSTONE.to_le_bytes()),
-        }
+        push_entry(&mut self.raw, key, version | if on_disk { ON_DISK } else { 0 }, value);
         self.entries += 1;
         if self.raw.len() >= CHUNK_RAW_BYTES {
             self.flush_chunk()?;
@@ -126,13 +97,7 @@ impl CheckpointWriter {
         if self.raw.is_empty() {
             return Ok(());
         }
-        let block = lz4_flex::block::compress(&self.raw);
-        let mut head = [0u8; CHUNK_HEADER_LEN];
-        head[0..4].copy_from_slice(&(block.len() as u32).to_le_bytes());
-        head[4..8].copy_from_slice(&(self.raw.len() as u32).to_le_bytes());
-        head[8..12].copy_from_slice(&crc32c::crc32c(&block).to_le_bytes());
-        self.out.write_all(&head).and_then(|_| self.out.write_all(&block)).map_err(|e| Error::io(self.tmp.display(), e))?;
-        self.bytes += (CHUNK_HEADER_LEN + block.len()) as u64;
+        self.bytes += self.out.block(&self.raw)?;
         self.raw.clear();
         Ok(())
     }
@@ -145,14 +110,9 @@ impl CheckpointWriter {
         end[8..16].copy_from_slice(&self.entries.to_le_bytes());
         let crc = crc32c::crc32c(&end[8..16]);
         end[16..20].copy_from_slice(&crc.to_le_bytes());
-        self.out.write_all(&end).map_err(|e| Error::io(self.tmp.display(), e))?;
+        self.out.write(&end)?;
         self.bytes += END_LEN as u64;
-        let file = self.out.into_inner().map_err(|e| Error::io(self.tmp.display(), e.into_error()))?;
-        file.sync_all().map_err(|e| Error::io(self.tmp.display(), e))?;
-        drop(file);
-        let path = self.dir.join(file_name(self.version));
-        fs::rename(&self.tmp, &path).map_err(|e| Error::io(path.display(), e))?;
-        sync_dir(&self.dir)?;
+        let path = self.out.seal(&file_name(self.version))?;
         Ok(CheckpointInfo { path, database_id: self.database_id, version: self.version, entries: self.entries, bytes: self.bytes })
     }
 }

@@ -27,20 +27,16 @@
 //! block's checksum included), and a block read later is checked again.
 
 use std::fs::{self, File};
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use in_mem_core::{Error, Result};
 
-use crate::wal::sync_dir;
+use crate::sealed::{Aside, BLOCK_HEADER_LEN, HEADER_LEN, TOMBSTONE, push_entry};
 
 pub const DIR: &str = "history";
 pub const MAGIC: &[u8; 8] = b"INMEMHIS";
 pub const FORMAT_VERSION: u32 = 1;
-const HEADER_LEN: usize = 48;
-const BLOCK_HEADER_LEN: usize = 12;
 const FOOTER_LEN: usize = 32;
-const TOMBSTONE: u32 = u32::MAX;
 /// Blocks are cut at about this many raw bytes (between two keys): a lookup
 /// decompresses one block.
 const BLOCK_RAW_BYTES: usize = 16 << 10;
@@ -60,9 +56,7 @@ pub fn path(data_dir: &Path, version: u64) -> PathBuf {
 /// Writes one history file; nothing is visible under the final name until
 /// [`HistoryWriter::finish`] returns.
 pub struct HistoryWriter {
-    dir: PathBuf,
-    tmp: PathBuf,
-    out: BufWriter<File>,
+    out: Aside,
     version: u64,
     raw: Vec<u8>,
     /// The first key of the block being filled.
@@ -76,23 +70,8 @@ pub struct HistoryWriter {
 
 impl HistoryWriter {
     pub fn create(data_dir: &Path, version: u64, database_id: [u8; 16]) -> Result<HistoryWriter> {
-        let dir = data_dir.join(DIR);
-        fs::create_dir_all(&dir).map_err(|e| Error::io(dir.display(), e))?;
-        let tmp = dir.join(format!("{version:020}.tmp"));
-        let file = File::create(&tmp).map_err(|e| Error::io(tmp.display(), e))?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
-        let mut header = [0u8; HEADER_LEN];
-        header[0..8].copy_from_slice(MAGIC);
-        header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-        header[16..24].copy_from_slice(&version.to_le_bytes());
-        header[24..40].copy_from_slice(&database_id);
-        let crc = crc32c::crc32c(&header[0..40]);
-        header[40..44].copy_from_slice(&crc.to_le_bytes());
-        out.write_all(&header).map_err(|e| Error::io(tmp.display(), e))?;
         Ok(HistoryWriter {
-            dir,
-            tmp,
-            out,
+            out: Aside::create(&data_dir.join(DIR), MAGIC, FORMAT_VERSION, version, database_id)?,
             version,
             raw: Vec::with_capacity(BLOCK_RAW_BYTES + 4096),
             first: None,
@@ -118,16 +97,7 @@ impl HistoryWriter {
             self.first = Some(key.to_vec());
         }
         for (version, value) in versions {
-            self.raw.extend_from_slice(&(key.len() as u32).to_le_bytes());
-            self.raw.extend_from_slice(key);
-            self.raw.extend_from_slice(&version.to_le_bytes());
-            match value {
-                Some(v) => {
-                    self.raw.extend_from_slice(&(v.len() as u32).to_le_bytes());
-                    self.raw.extend_from_slice(v);
-                }
-                None => self.raw.extend_from_slice(&TOMBSTONE.to_le_bytes()),
-            }
+            push_entry(&mut self.raw, key, *version, *value);
             self.entries += 1;
         }
         self.last_key.clear();
@@ -141,16 +111,10 @@ impl HistoryWriter {
 
     fn flush_block(&mut self) -> Result<()> {
         let Some(first) = self.first.take() else { return Ok(()) };
-        let block = lz4_flex::block::compress(&self.raw);
-        let mut head = [0u8; BLOCK_HEADER_LEN];
-        head[0..4].copy_from_slice(&(block.len() as u32).to_le_bytes());
-        head[4..8].copy_from_slice(&(self.raw.len() as u32).to_le_bytes());
-        head[8..12].copy_from_slice(&crc32c::crc32c(&block).to_le_bytes());
-        self.out.write_all(&head).and_then(|_| self.out.write_all(&block)).map_err(|e| Error::io(self.tmp.display(), e))?;
         self.index.extend_from_slice(&self.at.to_le_bytes());
         self.index.extend_from_slice(&(first.len() as u32).to_le_bytes());
         self.index.extend_from_slice(&first);
-        self.at += (BLOCK_HEADER_LEN + block.len()) as u64;
+        self.at += self.out.block(&self.raw)?;
         self.blocks += 1;
         self.raw.clear();
         Ok(())
@@ -160,8 +124,9 @@ impl HistoryWriter {
     /// directory. With no entries, nothing is left behind: `None`.
     pub fn finish(mut self) -> Result<Option<HistoryInfo>> {
         if self.entries == 0 {
+            let tmp = self.out.tmp.clone();
             drop(self.out);
-            let _ = fs::remove_file(&self.tmp);
+            let _ = fs::remove_file(tmp);
             return Ok(None);
         }
         self.flush_block()?;
@@ -172,14 +137,10 @@ impl HistoryWriter {
         footer[24..28].copy_from_slice(&crc32c::crc32c(&self.index).to_le_bytes());
         let crc = crc32c::crc32c(&footer[0..28]);
         footer[28..32].copy_from_slice(&crc.to_le_bytes());
-        self.out.write_all(&self.index).and_then(|_| self.out.write_all(&footer)).map_err(|e| Error::io(self.tmp.display(), e))?;
+        self.out.write(&self.index)?;
+        self.out.write(&footer)?;
         let bytes = self.at + (self.index.len() + FOOTER_LEN) as u64;
-        let file = self.out.into_inner().map_err(|e| Error::io(self.tmp.display(), e.into_error()))?;
-        file.sync_all().map_err(|e| Error::io(self.tmp.display(), e))?;
-        drop(file);
-        let path = self.dir.join(file_name(self.version));
-        fs::rename(&self.tmp, &path).map_err(|e| Error::io(path.display(), e))?;
-        sync_dir(&self.dir)?;
+        let path = self.out.seal(&file_name(self.version))?;
         Ok(Some(HistoryInfo { path, version: self.version, entries: self.entries, bytes }))
     }
 }

@@ -13,6 +13,7 @@ mod lock;
 pub mod manifest;
 mod recovery;
 pub mod repair;
+mod sealed;
 mod wal;
 
 pub use lock::DirLock;

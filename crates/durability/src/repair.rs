@@ -134,27 +134,16 @@ fn rebuild_manifest(data_dir: &Path, file: &str, reason: &str) -> Result<Repair>
 }
 
 fn drop_history(data_dir: &Path, path: &Path, reason: &str) -> Result<Repair> {
-    let aside = aside_dir(data_dir)?;
-    let len = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    if path.exists() {
-        fs::copy(path, aside.join(path.file_name().unwrap())).map_err(io(path))?;
-        fs::remove_file(path).map_err(io(path))?;
-    }
-    let version: Option<u64> = path.file_stem().and_then(|s| s.to_string_lossy().parse().ok());
-    let mut m = manifest::read(data_dir)?.unwrap_or_default();
-    m.history.retain(|v| Some(*v) != version);
-    manifest::write(data_dir, &m)?;
-    Ok(Repair {
-        file: path.display().to_string(),
-        offset: 0,
-        reason: format!("{reason} (the older versions it held are lost)"),
-        dropped_bytes: len,
-        dropped_files: vec![path.display().to_string()],
-        saved_to: aside.display().to_string(),
-    })
+    drop_named(data_dir, path, &format!("{reason} (the older versions it held are lost)"), |m| &mut m.history)
 }
 
 fn drop_checkpoint(data_dir: &Path, path: &Path, reason: &str) -> Result<Repair> {
+    drop_named(data_dir, path, reason, |m| &mut m.checkpoints)
+}
+
+/// Moves the file at `path` aside and drops its version from the list of
+/// the manifest `list` picks.
+fn drop_named(data_dir: &Path, path: &Path, reason: &str, list: impl Fn(&mut Manifest) -> &mut Vec<u64>) -> Result<Repair> {
     let aside = aside_dir(data_dir)?;
     let len = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     if path.exists() {
@@ -163,7 +152,7 @@ fn drop_checkpoint(data_dir: &Path, path: &Path, reason: &str) -> Result<Repair>
     }
     let version: Option<u64> = path.file_stem().and_then(|s| s.to_string_lossy().parse().ok());
     let mut m = manifest::read(data_dir)?.unwrap_or_default();
-    m.checkpoints.retain(|v| Some(*v) != version);
+    list(&mut m).retain(|v| Some(*v) != version);
     manifest::write(data_dir, &m)?;
     Ok(Repair {
         file: path.display().to_string(),
