@@ -89,6 +89,12 @@ pub trait SecondaryIndex: Any + Send + Sync {
         IndexLoad::default()
     }
 
+    /// Recovery applied checkpoint `version`'s entries (before the WAL
+    /// after it): of run data, an image holds each key's newest version
+    /// at `version`, its older ones being in history files, so what was
+    /// rebuilt from the entries alone knows nothing older.
+    fn recovered(&self, _version: u64) {}
+
     /// A maintenance round at `now` (ms): returns how many entries it
     /// retired.
     fn maintain(&self, _now: u64) -> usize {

@@ -1521,6 +1521,9 @@ impl LoadTarget for Engine {
     }
 
     fn publish_recovered(&self, version: u64) {
+        for index in &self.indexes {
+            index.recovered(version);
+        }
         self.tracker.publish(version);
         *self.commit.lock() = version;
     }

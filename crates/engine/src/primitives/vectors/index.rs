@@ -428,6 +428,18 @@ impl SecondaryIndex for VectorIndex {
         self
     }
 
+    /// A graph rebuilt from the image's entries (not loaded from its saved
+    /// file) lacks the vectors older versions replaced: it serves
+    /// snapshots from the checkpoint on, and older ones scan the records
+    /// (which read history files).
+    fn recovered(&self, version: u64) {
+        for g in self.graphs.lock().values_mut() {
+            if g.loaded_upto == 0 {
+                g.retired_upto = g.retired_upto.max(version);
+            }
+        }
+    }
+
     fn on_write(&self, _store: &Store, key: &[u8], value: Option<&[u8]>, version: u64, oldest_needed: u64) {
         if InternalKey::tag(key) != Some(TypeTag::Vector) {
             return;
