@@ -1043,17 +1043,28 @@ fn history_file_inner(u: &mut Unstructured) -> arbitrary::Result<()> {
     let expected: Vec<_> = keys.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     assert_eq!(read, expected, "a history file does not read back what was written");
     for (k, vs) in &keys {
-        let block = f.block_of(k).expect("a written key has a block");
-        let raw = f.block(block);
         let mut found = Vec::new();
-        history::entries_of(&raw, |key, v, value| {
-            if key == k.as_slice() {
-                found.push((v, value.map(<[u8]>::to_vec)));
-            }
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(&found, vs, "a key's versions are not all in the block the index names");
+        for n in f.blocks_of(k) {
+            history::entries_of(&f.block(n), |key, v, value| {
+                if key == k.as_slice() {
+                    found.push((v, value.map(<[u8]>::to_vec)));
+                }
+                Ok(())
+            })
+            .unwrap();
+        }
+        assert_eq!(&found, vs, "a key's versions are not all in the blocks the index names");
+        // Each version is found from its own snapshot, in the one block the index names.
+        for (v, _) in vs {
+            let n = f.block_for(k, *v).expect("a block for a version the file holds");
+            let mut hit = false;
+            history::entries_of(&f.block(n), |key, x, _| {
+                hit |= key == k.as_slice() && x == *v;
+                Ok(())
+            })
+            .unwrap();
+            assert!(hit, "version {v} of a key is not in the block block_for names");
+        }
     }
     drop(f);
 

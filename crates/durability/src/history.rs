@@ -9,16 +9,19 @@
 //! header:  magic "INMEMHIS" (8) | format version u32 | flags u32 | checkpoint version u64 |
 //!          database id (16) | crc32c of the previous 40 bytes u32 | zero u32
 //! block*:  compressed length u32 | raw length u32 | crc32c of the compressed bytes u32 | lz4 block
-//! index:   per block: offset u64 | first key length u32 | first key
-//! footer:  index offset u64 | block count u64 | entry count u64 |
-//!          crc32c of the index u32 | crc32c of the previous 28 bytes u32
+//! index:   per block: offset u64 | first key length u32 | first key | first version u64
+//! footer:  index offset u64 | block count u64 | entry count u64 | oldest version u64 |
+//!          crc32c of the index u32 | crc32c of the previous 36 bytes u32
 //! ```
 //!
 //! A block's raw bytes are whole entries, encoded as in a checkpoint (`key
 //! length u32 | key | commit version u64 | value length u32 (0xFFFFFFFF: a
-//! delete) | value`), sorted by key and then version, oldest first. A key's
-//! versions never straddle two blocks, so the index (the first key of each
-//! block) leads a lookup to the one block that can hold a key.
+//! delete) | value`), sorted by key and then version, oldest first; blocks
+//! are cut at about 16 KiB of entries, a key's versions straddling blocks
+//! when there are many. The index (each block's first key and version)
+//! leads the lookup of a key's newest version at or below a snapshot to
+//! the one block that holds it, and the footer's oldest version lets a
+//! lookup older than everything in the file skip it.
 //!
 //! Invariants: a history file is seen under its final name only once it is
 //! complete and fsynced (written as `.tmp`, fsynced, renamed, the directory
@@ -36,9 +39,9 @@ use crate::sealed::{Aside, BLOCK_HEADER_LEN, HEADER_LEN, TOMBSTONE, push_entry};
 pub const DIR: &str = "history";
 pub const MAGIC: &[u8; 8] = b"INMEMHIS";
 pub const FORMAT_VERSION: u32 = 1;
-const FOOTER_LEN: usize = 32;
-/// Blocks are cut at about this many raw bytes (between two keys): a lookup
-/// decompresses one block.
+const FOOTER_LEN: usize = 40;
+/// Blocks are cut at about this many raw bytes: a lookup decompresses one
+/// block.
 const BLOCK_RAW_BYTES: usize = 16 << 10;
 /// One key's versions may be many whole values of up to 16 MiB: a block
 /// past this is damage.
@@ -59,8 +62,9 @@ pub struct HistoryWriter {
     out: Aside,
     version: u64,
     raw: Vec<u8>,
-    /// The first key of the block being filled.
-    first: Option<Vec<u8>>,
+    /// The first key and version of the block being filled.
+    first: Option<(Vec<u8>, u64)>,
+    oldest: u64,
     index: Vec<u8>,
     blocks: u64,
     entries: u64,
@@ -75,6 +79,7 @@ impl HistoryWriter {
             version,
             raw: Vec::with_capacity(BLOCK_RAW_BYTES + 4096),
             first: None,
+            oldest: u64::MAX,
             index: Vec::new(),
             blocks: 0,
             entries: 0,
@@ -90,14 +95,15 @@ impl HistoryWriter {
         }
         debug_assert!(self.entries == 0 || key > self.last_key.as_slice(), "keys come in order");
         debug_assert!(versions.windows(2).all(|w| w[0].0 < w[1].0), "versions come oldest first");
-        if self.raw.len() >= BLOCK_RAW_BYTES {
-            self.flush_block()?;
-        }
-        if self.first.is_none() {
-            self.first = Some(key.to_vec());
-        }
         for (version, value) in versions {
+            if self.raw.len() >= BLOCK_RAW_BYTES {
+                self.flush_block()?;
+            }
+            if self.first.is_none() {
+                self.first = Some((key.to_vec(), *version));
+            }
             push_entry(&mut self.raw, key, *version, *value);
+            self.oldest = self.oldest.min(*version);
             self.entries += 1;
         }
         self.last_key.clear();
@@ -110,10 +116,11 @@ impl HistoryWriter {
     }
 
     fn flush_block(&mut self) -> Result<()> {
-        let Some(first) = self.first.take() else { return Ok(()) };
+        let Some((first, version)) = self.first.take() else { return Ok(()) };
         self.index.extend_from_slice(&self.at.to_le_bytes());
         self.index.extend_from_slice(&(first.len() as u32).to_le_bytes());
         self.index.extend_from_slice(&first);
+        self.index.extend_from_slice(&version.to_le_bytes());
         self.at += self.out.block(&self.raw)?;
         self.blocks += 1;
         self.raw.clear();
@@ -134,9 +141,10 @@ impl HistoryWriter {
         footer[0..8].copy_from_slice(&self.at.to_le_bytes());
         footer[8..16].copy_from_slice(&self.blocks.to_le_bytes());
         footer[16..24].copy_from_slice(&self.entries.to_le_bytes());
-        footer[24..28].copy_from_slice(&crc32c::crc32c(&self.index).to_le_bytes());
-        let crc = crc32c::crc32c(&footer[0..28]);
-        footer[28..32].copy_from_slice(&crc.to_le_bytes());
+        footer[24..32].copy_from_slice(&self.oldest.to_le_bytes());
+        footer[32..36].copy_from_slice(&crc32c::crc32c(&self.index).to_le_bytes());
+        let crc = crc32c::crc32c(&footer[0..36]);
+        footer[36..40].copy_from_slice(&crc.to_le_bytes());
         self.out.write(&self.index)?;
         self.out.write(&footer)?;
         let bytes = self.at + (self.index.len() + FOOTER_LEN) as u64;
@@ -159,6 +167,7 @@ pub type KeyVersions = (Vec<u8>, Vec<(u64, Option<Vec<u8>>)>);
 
 struct Block {
     first_key: Box<[u8]>,
+    first_version: u64,
     offset: usize,
     clen: usize,
     rlen: usize,
@@ -174,6 +183,7 @@ pub struct HistoryFile {
     len: u64,
     blocks: Vec<Block>,
     entries: u64,
+    oldest: u64,
 }
 
 fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
@@ -227,30 +237,35 @@ impl HistoryFile {
         let f = len - FOOTER_LEN;
         let mut footer = [0u8; FOOTER_LEN];
         read_at(&file, &mut footer, f as u64).map_err(io)?;
-        if u32::from_le_bytes(footer[28..32].try_into().unwrap()) != crc32c::crc32c(&footer[0..28]) {
+        if u32::from_le_bytes(footer[36..40].try_into().unwrap()) != crc32c::crc32c(&footer[0..36]) {
             return Err(corrupt(f, "history file footer checksum mismatch".into()));
         }
         let index_at = u64::from_le_bytes(footer[0..8].try_into().unwrap()) as usize;
         let count = u64::from_le_bytes(footer[8..16].try_into().unwrap()) as usize;
         let entries = u64::from_le_bytes(footer[16..24].try_into().unwrap());
+        let oldest = u64::from_le_bytes(footer[24..32].try_into().unwrap());
         if index_at < HEADER_LEN || index_at > f {
             return Err(corrupt(f, "history file index offset is impossible".into()));
         }
         let mut index = vec![0u8; f - index_at];
         read_at(&file, &mut index, index_at as u64).map_err(io)?;
         let index = &index[..];
-        if u32::from_le_bytes(footer[24..28].try_into().unwrap()) != crc32c::crc32c(index) {
+        if u32::from_le_bytes(footer[32..36].try_into().unwrap()) != crc32c::crc32c(index) {
             return Err(corrupt(index_at, "history file index checksum mismatch".into()));
         }
-        let mut blocks = Vec::with_capacity(count.min(index.len() / 12));
+        let mut blocks = Vec::with_capacity(count.min(index.len() / 20));
         let mut counted = 0u64;
+        let mut least = u64::MAX;
+        // The last entry read, across blocks: entries are in order throughout.
+        let mut previous: Option<(Vec<u8>, u64)> = None;
         let mut r = 0;
         for n in 0..count {
             let bad = || corrupt(index_at + r, format!("index entry of block {n} is cut short"));
             let offset = index.get(r..r + 8).map(|x| u64::from_le_bytes(x.try_into().unwrap()) as usize).ok_or_else(bad)?;
             let klen = index.get(r + 8..r + 12).map(|x| u32::from_le_bytes(x.try_into().unwrap()) as usize).ok_or_else(bad)?;
             let first_key = index.get(r + 12..r + 12 + klen).ok_or_else(bad)?;
-            r += 12 + klen;
+            let first_version = index.get(r + 12 + klen..r + 20 + klen).map(|x| u64::from_le_bytes(x.try_into().unwrap())).ok_or_else(bad)?;
+            r += 20 + klen;
             let expected = blocks.last().map_or(HEADER_LEN, |p: &Block| p.offset + BLOCK_HEADER_LEN + p.clen);
             if offset != expected {
                 return Err(corrupt(offset, format!("block {n} is not where the index says")));
@@ -265,35 +280,31 @@ impl HistoryFile {
             if rlen > MAX_BLOCK_RAW || clen > lz4_flex::block::get_maximum_output_size(rlen) || offset + BLOCK_HEADER_LEN + clen > index_at {
                 return Err(corrupt(offset, format!("block {n}'s length is impossible")));
             }
-            let block = Block { first_key: first_key.into(), offset, clen, rlen };
+            let block = Block { first_key: first_key.into(), first_version, offset, clen, rlen };
             let raw = read_block(&file, &block).map_err(io)?.map_err(|why| corrupt(offset, format!("block {n}: {why}")))?;
-            let mut previous: Option<(&[u8], u64)> = None;
+            let mut first = true;
             entries_of(&raw, |key, v, _| {
-                if previous.is_none() && key != first_key {
-                    return Err(format!("block {n} does not start with the key the index names"));
+                if first && (key, v) != (first_key, first_version) {
+                    return Err(format!("block {n} does not start with the entry the index names"));
                 }
-                if previous.is_some_and(|p| (key, v) <= p) {
+                if previous.as_ref().is_some_and(|(pk, pv)| (key, v) <= (pk.as_slice(), *pv)) {
                     return Err(format!("block {n}'s entries are out of order"));
-                }
-                if let Some((pk, _)) = previous
-                    && pk != key
-                    && blocks.last().is_some_and(|p: &Block| *p.first_key >= *key)
-                {
-                    return Err(format!("block {n} is out of order with the block before it"));
                 }
                 if v > version {
                     return Err(format!("block {n} holds a version newer than the file's checkpoint"));
                 }
-                previous = Some((key, v));
+                first = false;
+                match &mut previous {
+                    Some((pk, pv)) if pk.as_slice() == key => *pv = v,
+                    _ => previous = Some((key.to_vec(), v)),
+                }
+                least = least.min(v);
                 counted += 1;
                 Ok(())
             })
             .map_err(|why| corrupt(offset, why))?;
-            if previous.is_none() {
+            if first {
                 return Err(corrupt(offset, format!("block {n} is empty")));
-            }
-            if blocks.last().is_some_and(|p: &Block| *p.first_key >= *block.first_key) {
-                return Err(corrupt(offset, format!("block {n} is out of order with the block before it")));
             }
             blocks.push(block);
         }
@@ -304,10 +315,10 @@ impl HistoryFile {
         if end != index_at {
             return Err(corrupt(end, "bytes between the last block and the index".into()));
         }
-        if counted != entries {
-            return Err(corrupt(f, "entry count does not match the footer".into()));
+        if counted != entries || (entries > 0 && least != oldest) {
+            return Err(corrupt(f, "entry count or oldest version does not match the footer".into()));
         }
-        Ok(HistoryFile { path: path.to_path_buf(), version, file, len: len as u64, blocks, entries })
+        Ok(HistoryFile { path: path.to_path_buf(), version, file, len: len as u64, blocks, entries, oldest })
     }
 
     pub fn path(&self) -> &Path {
@@ -327,27 +338,33 @@ impl HistoryFile {
         self.len
     }
 
-    /// Which block can hold `key`: the last whose first key is at or below it.
-    pub fn block_of(&self, key: &[u8]) -> Option<usize> {
-        let n = self.blocks.partition_point(|b| &*b.first_key <= key);
+    /// The oldest version it holds (of any key).
+    pub fn oldest(&self) -> u64 {
+        self.oldest
+    }
+
+    /// The block that holds `key`'s newest version at or below `snapshot`,
+    /// if the file has one: the last block whose first entry is at or
+    /// below (`key`, `snapshot`) (the caller checks the block).
+    pub fn block_for(&self, key: &[u8], snapshot: u64) -> Option<usize> {
+        if snapshot < self.oldest {
+            return None;
+        }
+        let n = self.blocks.partition_point(|b| (&*b.first_key, b.first_version) <= (key, snapshot));
         n.checked_sub(1)
+    }
+
+    /// The blocks that may hold versions of `key`, in order.
+    pub fn blocks_of(&self, key: &[u8]) -> std::ops::Range<usize> {
+        let from = self.blocks.partition_point(|b| &*b.first_key < key).saturating_sub(1);
+        let to = self.blocks.partition_point(|b| &*b.first_key <= key);
+        from..to.max(from)
     }
 
     /// Every key the file holds with its versions (oldest first), in key
     /// order, one block decompressed at a time: what compaction merges.
-    pub fn keys(&self) -> impl Iterator<Item = KeyVersions> + '_ {
-        (0..self.blocks.len()).flat_map(move |n| {
-            let raw = self.block(n);
-            let mut keys: Vec<KeyVersions> = Vec::new();
-            let _ = entries_of(&raw, |k, v, value| {
-                match keys.last_mut() {
-                    Some((last, versions)) if last.as_slice() == k => versions.push((v, value.map(<[u8]>::to_vec))),
-                    _ => keys.push((k.to_vec(), vec![(v, value.map(<[u8]>::to_vec))])),
-                }
-                Ok(())
-            });
-            keys
-        })
+    pub fn keys(&self) -> Keys<'_> {
+        Keys { file: self, next_block: 0, ready: std::collections::VecDeque::new(), pending: None }
     }
 
     /// The raw bytes of block `n`, checked again. The file checked out when
@@ -359,6 +376,42 @@ impl HistoryFile {
             Ok(Ok(raw)) => raw,
             Ok(Err(why)) => panic!("history file {} changed after it was opened: block {n}: {why}", self.path.display()),
             Err(e) => panic!("history file {} cannot be read: block {n}: {e}", self.path.display()),
+        }
+    }
+}
+
+/// The keys of a history file in order ([`HistoryFile::keys`]): a key whose
+/// versions straddle blocks is given once, whole.
+pub struct Keys<'a> {
+    file: &'a HistoryFile,
+    next_block: usize,
+    ready: std::collections::VecDeque<KeyVersions>,
+    /// The last key read, which may go on in the next block.
+    pending: Option<KeyVersions>,
+}
+
+impl Iterator for Keys<'_> {
+    type Item = KeyVersions;
+
+    fn next(&mut self) -> Option<KeyVersions> {
+        loop {
+            if let Some(k) = self.ready.pop_front() {
+                return Some(k);
+            }
+            if self.next_block == self.file.blocks.len() {
+                return self.pending.take();
+            }
+            let raw = self.file.block(self.next_block);
+            self.next_block += 1;
+            let (ready, pending) = (&mut self.ready, &mut self.pending);
+            let _ = entries_of(&raw, |k, v, value| {
+                let value = value.map(<[u8]>::to_vec);
+                match pending {
+                    Some((last, versions)) if last.as_slice() == k => versions.push((v, value)),
+                    _ => ready.extend(pending.replace((k.to_vec(), vec![(v, value)]))),
+                }
+                Ok(())
+            });
         }
     }
 }
@@ -445,30 +498,55 @@ mod tests {
     }
 
     fn read_all(f: &HistoryFile, key: &[u8]) -> Versions {
-        let Some(n) = f.block_of(key) else { return vec![] };
-        let raw = f.block(n);
         let mut out = vec![];
-        entries_of(&raw, |k, v, value| {
-            if k == key {
-                out.push((v, value.map(|x| x.to_vec())));
+        for n in f.blocks_of(key) {
+            let raw = f.block(n);
+            entries_of(&raw, |k, v, value| {
+                if k == key {
+                    out.push((v, value.map(|x| x.to_vec())));
+                }
+                Ok(())
+            })
+            .unwrap();
+        }
+        out
+    }
+
+    /// The newest version of `key` at or below `snapshot`, through `block_for`.
+    fn read_at_snapshot(f: &HistoryFile, key: &[u8], snapshot: u64) -> Option<u64> {
+        let raw = f.block(f.block_for(key, snapshot)?);
+        let mut found = None;
+        entries_of(&raw, |k, v, _| {
+            if k == key && v <= snapshot {
+                found = Some(v);
             }
             Ok(())
         })
         .unwrap();
-        out
+        found
     }
 
     #[test]
-    fn every_key_reads_back_its_versions_from_one_block() {
+    fn every_key_reads_back_its_versions_and_each_snapshot_finds_its_block() {
         let dir = tempfile::tempdir().unwrap();
-        let keys = sample(3000);
+        let mut keys = sample(3000);
+        // A key with a long history straddles many blocks.
+        keys.insert(1500, (b"key:001499~long".to_vec(), (1..=2000u64).map(|v| (v * 3, (v % 9 != 0).then(|| vec![v as u8; 60]))).collect()));
         let info = write(dir.path(), 100_000, &keys);
         let f = HistoryFile::open(&info.path, Some([7; 16])).unwrap();
-        assert!(f.blocks.len() > 10, "several blocks: {}", f.blocks.len());
+        assert!(f.blocks.len() > 20, "several blocks: {}", f.blocks.len());
+        assert!(f.blocks_of(b"key:001499~long").len() > 5, "the long key straddles blocks");
         assert_eq!(f.entries(), keys.iter().map(|(_, v)| v.len() as u64).sum::<u64>());
+        assert_eq!(f.oldest(), 0);
         for (k, vs) in &keys {
             assert_eq!(&read_all(&f, k), vs);
+            // The newest version at or below each snapshot, one block read.
+            for snapshot in [0, 1, 7, 33, 1000, 2999, 3000, 5999, 6000, 100_000] {
+                let expected = vs.iter().rev().find(|(v, _)| *v <= snapshot).map(|(v, _)| *v);
+                assert_eq!(read_at_snapshot(&f, k, snapshot), expected, "{:?} at {snapshot}", String::from_utf8_lossy(k));
+            }
         }
+        assert_eq!(f.keys().collect::<Vec<_>>(), keys, "keys() gives every key whole, in order");
         assert!(read_all(&f, b"a").is_empty());
         assert!(read_all(&f, b"key:000001x").is_empty());
         assert!(read_all(&f, b"zzz").is_empty());

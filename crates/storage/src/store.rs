@@ -724,12 +724,21 @@ impl Store {
                 Some((v, value)) => f(e, v, &value),
                 None if on_disk => {
                     if let Some(disk) = self.disk() {
-                        let mut newest = None;
-                        disk.versions(e, snapshot, &mut |v, value| {
-                            if let Some(value) = value {
-                                newest = Some((v, value));
+                        // The newest version there, one block read; only
+                        // when that is a delete, the key's whole history.
+                        let newest = match disk.read(e, snapshot) {
+                            Some((v, Some(value))) => Some((v, value)),
+                            Some((_, None)) => {
+                                let mut newest = None;
+                                disk.versions(e, snapshot, &mut |v, value| {
+                                    if let Some(value) = value {
+                                        newest = Some((v, value));
+                                    }
+                                });
+                                newest
                             }
-                        });
+                            None => None,
+                        };
                         if let Some((v, value)) = newest {
                             f(e, v, &value);
                         }

@@ -132,9 +132,8 @@ impl HistoryFiles {
         block
     }
 
-    /// Calls `f` with the versions of `key` in `file`, oldest first.
-    fn each(&self, file: &HistoryFile, key: &[u8], f: &mut dyn FnMut(u64, &Option<Value>)) {
-        let Some(n) = file.block_of(key) else { return };
+    /// Calls `f` with the versions of `key` in block `n` of `file`, oldest first.
+    fn each(&self, file: &HistoryFile, n: usize, key: &[u8], f: &mut dyn FnMut(u64, &Option<Value>)) {
         let block = self.block(file, n);
         if let Ok(i) = block.binary_search_by(|(k, _)| (**k).cmp(key)) {
             for (v, value) in &block[i].1 {
@@ -148,8 +147,10 @@ impl DiskHistory for HistoryFiles {
     fn read(&self, key: &[u8], snapshot: u64) -> Option<(u64, Option<Value>)> {
         let files: Vec<Arc<HistoryFile>> = self.files.read().clone();
         for file in files.iter().rev() {
+            // The one block that can hold it (none: nothing that old here).
+            let Some(n) = file.block_for(key, snapshot) else { continue };
             let mut found = None;
-            self.each(file, key, &mut |v, value| {
+            self.each(file, n, key, &mut |v, value| {
                 if v <= snapshot {
                     found = Some((v, value.clone()));
                 }
@@ -166,13 +167,15 @@ impl DiskHistory for HistoryFiles {
         // A version in two files (a checkpoint written again after a
         // fallback to the one before it) is given once.
         let mut last = None;
-        for file in &files {
-            self.each(file, key, &mut |v, value| {
-                if v <= snapshot && last.is_none_or(|l| v > l) {
-                    last = Some(v);
-                    f(v, value.clone());
-                }
-            });
+        for file in files.iter().filter(|f| f.oldest() <= snapshot) {
+            for n in file.blocks_of(key) {
+                self.each(file, n, key, &mut |v, value| {
+                    if v <= snapshot && last.is_none_or(|l| v > l) {
+                        last = Some(v);
+                        f(v, value.clone());
+                    }
+                });
+            }
         }
     }
 }
