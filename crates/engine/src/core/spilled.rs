@@ -145,7 +145,8 @@ impl HistoryFiles {
 
 impl DiskHistory for HistoryFiles {
     fn read(&self, key: &[u8], snapshot: u64) -> Option<(u64, Option<Value>)> {
-        let files: Vec<Arc<HistoryFile>> = self.files.read().clone();
+        // Held while reading: a checkpoint replaces files only briefly.
+        let files = self.files.read();
         for file in files.iter().rev() {
             // The one block that can hold it (none: nothing that old here).
             let Some(n) = file.block_for(key, snapshot) else { continue };
@@ -163,7 +164,8 @@ impl DiskHistory for HistoryFiles {
     }
 
     fn versions(&self, key: &[u8], snapshot: u64, f: &mut dyn FnMut(u64, Option<Value>)) {
-        let files: Vec<Arc<HistoryFile>> = self.files.read().clone();
+        // Held while reading: a checkpoint replaces files only briefly.
+        let files = self.files.read();
         // A version in two files (a checkpoint written again after a
         // fallback to the one before it) is given once.
         let mut last = None;
