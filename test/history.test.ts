@@ -6,7 +6,7 @@
 // forks of forks, records what the live database shows after every commit,
 // and checks that `db.replay(run, { at })` shows exactly that. Its seed is
 // random; a failure names it, and HISTORY_SEED=<seed> repeats the run.
-import { readdirSync } from 'node:fs'
+import { cpSync, readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { runWorker } from './worker-helpers.js'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -604,6 +604,34 @@ describe('replay: randomized property over every primitive, transactions and for
       expect(checked).toBeGreaterThan(50)
       expect(most).toBe(8) // merges happened while it read
       expect(db.stats().memory.historyVersions).toBeLessThan(keys + 1)
+    } finally {
+      db.close()
+      removeDir(dir)
+    }
+  })
+
+  it('a directory written before history files (format 1 checkpoint, every version in the image) opens with every version, and its next checkpoint moves them to disk though nothing was committed', async () => {
+    const dir = makeTmpDir('in-mem-history')
+    cpSync(join(__dirname, 'fixtures', 'format1-history'), dir, { recursive: true })
+    const { run, writes } = JSON.parse(readFileSync(join(__dirname, 'fixtures', 'format1-history.json'), 'utf8')) as { run: string; writes: { version: number; key: string; i: number }[] }
+    const check = (d: Database) => {
+      for (const w of writes) expect(d.replay(run, { at: w.version }).kv.get(w.key), `${w.key} at ${w.version}`).toEqual({ i: w.i })
+    }
+    let db = Database.open(dir)
+    try {
+      expect(db.stats().memory.historyVersions).toBe(392) // loaded from the image
+      check(db)
+      const report = await db.checkpoint()
+      expect(report?.unchanged, 'written again: its image held older versions').toBe(false)
+      expect(db.stats().memory.historyVersions).toBe(0)
+      expect(db.stats().memory.historyOnDisk.versions).toBe(392)
+      check(db)
+      expect((await db.checkpoint())?.unchanged).toBe(true) // and now there is nothing to do
+      db.close()
+      db = Database.open(dir)
+      expect(db.stats().memory.historyVersions).toBe(0)
+      check(db)
+      expect((await db.checkpoint())?.unchanged).toBe(true)
     } finally {
       db.close()
       removeDir(dir)

@@ -109,12 +109,16 @@ pub struct Checkpoints {
     /// of `checkpointBytes` and the image.
     wal_after: AtomicU64,
     image_bytes: AtomicU64,
+    /// The version up to which run data's older versions are in history
+    /// files (0: the loaded image held them: a database written before
+    /// history files, or with `history: { keep }`).
+    spilled_at: AtomicU64,
 }
 
 impl Checkpoints {
     /// The checkpoint state of a database just recovered. A `.tmp` image
     /// left by a process that died while writing one is deleted.
-    pub fn new(data_dir: &Path, database_id: [u8; 16], kept: Vec<u64>) -> Checkpoints {
+    pub fn new(data_dir: &Path, database_id: [u8; 16], kept: Vec<u64>, spilled_at: u64) -> Checkpoints {
         if let Ok(entries) = std::fs::read_dir(data_dir.join("checkpoints")) {
             for e in entries.flatten() {
                 if e.file_name().to_string_lossy().ends_with(".tmp") {
@@ -139,6 +143,7 @@ impl Checkpoints {
             total: AtomicU64::new(0),
             wal_after: AtomicU64::new(0),
             image_bytes: AtomicU64::new(0),
+            spilled_at: AtomicU64::new(spilled_at),
         }
     }
 
@@ -163,6 +168,9 @@ pub(crate) struct Loaded<E> {
     pub database_id: Option<[u8; 16]>,
     /// Why the newest checkpoint could not be used, if it could not.
     pub fallback_reason: Option<String>,
+    /// The image held several versions of a key of run data (see
+    /// `Checkpoints::spilled_at`).
+    pub history_in_image: bool,
 }
 
 /// The directory beside checkpoint `version` where the secondary indexes
@@ -222,7 +230,10 @@ impl Checkpoints {
         let started = Instant::now();
         let mut kept = cps.kept.lock();
         let version = snapshot.version();
-        if kept.first() == Some(&version) {
+        // Nothing committed since the newest checkpoint: nothing to do,
+        // unless its image still holds older versions to move to disk (a
+        // directory from before history files); then it is written again.
+        if kept.first() == Some(&version) && (!spill || cps.spilled_at.load(Ordering::Acquire) == version) {
             return Ok(Some(CheckpointReport { version, entries: 0, bytes: 0, duration_ms: 0.0, removed_segments: 0, unchanged: true }));
         }
         wal.sync_to(version)?;
@@ -315,8 +326,10 @@ impl Checkpoints {
         cps.running.store(false, Ordering::Release);
         drop(snapshot);
         let info = written?;
-        let previous = kept.first().copied();
-        let mut next: Vec<u64> = std::iter::once(version).chain(kept.iter().copied()).take(KEPT).collect();
+        // The checkpoint before this one (not this one, written again).
+        let previous = kept.iter().copied().find(|v| *v != version);
+        // (A checkpoint written again at the same version keeps the one before.)
+        let mut next: Vec<u64> = std::iter::once(version).chain(kept.iter().copied().filter(|v| *v != version)).take(KEPT).collect();
         next.dedup();
         // The files merged into the new one are no longer named.
         let mut history = files.versions();
@@ -334,6 +347,9 @@ impl Checkpoints {
             // Named: the versions it holds may leave memory.
             store.spill(version, |k| k[..16] != [0u8; 16] && keep_run(&k[..16]));
             release_freed_memory();
+        }
+        if spill {
+            cps.spilled_at.store(version, Ordering::Release);
         }
         for old in kept.iter().filter(|v| !next.contains(v)) {
             let path = checkpoint_path(&cps.data_dir, *old);
@@ -406,7 +422,9 @@ pub(crate) fn load<E: LoadTarget>(make: impl Fn() -> E, data_dir: &Path) -> Resu
         // writer scans the store): a checksummed file out of that order was
         // not written by it, and its versions would be misfiled.
         let mut previous: (Vec<u8>, u64) = (Vec::new(), 0);
+        let mut history_in_image = false;
         let loaded = checkpoint::read(&path, None, |k, v, on_disk, value| {
+            history_in_image |= k == previous.0.as_slice() && k[..16] != [0u8; 16];
             if (k, v) <= (previous.0.as_slice(), previous.1) {
                 return Err(Error::Corruption {
                     file: path.display().to_string(),
@@ -430,7 +448,7 @@ pub(crate) fn load<E: LoadTarget>(make: impl Fn() -> E, data_dir: &Path) -> Resu
         match loaded {
             Ok(info) if info.version == *version => {
                 engine.publish_recovered(*version);
-                return Ok(Loaded { engine, version: *version, database_id: Some(info.database_id), fallback_reason });
+                return Ok(Loaded { engine, version: *version, database_id: Some(info.database_id), fallback_reason, history_in_image });
             }
             outcome => {
                 let reason = match outcome {
@@ -447,5 +465,5 @@ pub(crate) fn load<E: LoadTarget>(make: impl Fn() -> E, data_dir: &Path) -> Resu
     }
     let engine = make();
     engine.attach_history(files);
-    Ok(Loaded { engine, version: 0, database_id: None, fallback_reason: None })
+    Ok(Loaded { engine, version: 0, database_id: None, fallback_reason: None, history_in_image: false })
 }

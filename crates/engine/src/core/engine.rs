@@ -75,6 +75,9 @@ struct Replayed {
     checkpoint_version: u64,
     checkpoint_id: Option<[u8; 16]>,
     checkpoint_fallback: Option<String>,
+    /// The loaded image holds run data's older versions (written before
+    /// history files, or with `history: { keep }`).
+    history_in_image: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -398,7 +401,10 @@ impl Engine {
         // A checkpoint that could not be loaded is no longer named: the
         // next checkpoint keeps the loaded one as its fallback.
         let kept = checkpointing::named(dir)?.into_iter().skip_while(|v| *v != replayed.checkpoint_version).collect();
-        engine.checkpoints = Some(Checkpoints::new(dir, database_id, kept));
+        // What the loaded image moved to history files already: a checkpoint
+        // at its version has nothing to do unless it held older versions.
+        let spilled_at = if replayed.history_in_image { 0 } else { replayed.checkpoint_version };
+        engine.checkpoints = Some(Checkpoints::new(dir, database_id, kept, spilled_at));
         Self::start(replayed.engine)
     }
 
@@ -443,6 +449,7 @@ impl Engine {
             checkpoint_version: loaded.version,
             checkpoint_id: loaded.database_id,
             checkpoint_fallback: loaded.fallback_reason,
+            history_in_image: loaded.history_in_image,
         })
     }
 
