@@ -424,7 +424,8 @@ pub(crate) fn load<E: LoadTarget>(make: impl Fn() -> E, data_dir: &Path) -> Resu
         let mut previous: (Vec<u8>, u64) = (Vec::new(), 0);
         let mut history_in_image = false;
         let loaded = checkpoint::read(&path, None, |k, v, on_disk, value| {
-            history_in_image |= k == previous.0.as_slice() && k[..16] != [0u8; 16];
+            // (A key shorter than a run id is refused just below.)
+            history_in_image |= k == previous.0.as_slice() && k.get(..16).is_some_and(|run| run != [0u8; 16]);
             if (k, v) <= (previous.0.as_slice(), previous.1) {
                 return Err(Error::Corruption {
                     file: path.display().to_string(),
