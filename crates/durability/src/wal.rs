@@ -65,6 +65,9 @@ pub const PWRITE_FROM: usize = 8 * 1024;
 /// The page size the map's write-protect faults are judged by (4 KiB on the
 /// targets; a larger page only makes the judgement coarser).
 const PAGE_BYTES: u64 = 4096;
+/// Pages of the map below the synced length are given back in steps of at
+/// least this many bytes (one `madvise` per MiB of log).
+const RELEASE_BYTES: u64 = 1 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -114,6 +117,9 @@ struct Segment {
     synced_len: u64,
     /// Where a record is encoded before it is copied into the map.
     scratch: Vec<u8>,
+    /// The map's pages below this were given back after their fsync
+    /// (records only ever go after them).
+    released: u64,
 }
 
 impl Segment {
@@ -128,7 +134,7 @@ impl Segment {
         let path = Self::path(dir, number);
         let capacity = file.metadata().map_err(|e| Error::io(path.display(), e))?.len();
         let map = MmapOptions::new().len(map_len as usize).map_raw(&file).map_err(|e| Error::io(path.display(), e))?;
-        Ok(Segment { file: Arc::new(file), map: Arc::new(map), number, len, capacity, seed: header.seed(), synced_len: len, scratch: Vec::new() })
+        Ok(Segment { file: Arc::new(file), map: Arc::new(map), number, len, capacity, seed: header.seed(), synced_len: len, scratch: Vec::new(), released: 0 })
     }
 
     /// Makes the file reach `end` bytes (at most the map's length).
@@ -592,7 +598,27 @@ impl Shared {
         synced.map_err(|e| self.fail("fdatasync of the WAL", e))?;
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.durable.fetch_max(covered, Ordering::AcqRel);
+        self.release_synced(&map, len);
         Ok(())
+    }
+
+    /// Gives back the map's pages wholly below `len` (on disk now, and never
+    /// written again: records go after them), so the mapped segment does not
+    /// grow the process's RSS by every byte of log it takes. Their bytes stay
+    /// in the page cache; only the mapping goes.
+    fn release_synced(&self, map: &Arc<MmapRaw>, len: u64) {
+        let mut seg = self.segment.lock();
+        let upto = len / PAGE_BYTES * PAGE_BYTES;
+        if !Arc::ptr_eq(&seg.map, map) || upto < seg.released + RELEASE_BYTES {
+            return;
+        }
+        #[cfg(unix)]
+        // SAFETY: the range is inside the map, below every record still to be
+        // written (`len` is where the synced records end and records only go
+        // after it), and nothing in this process reads the map: the next touch
+        // of those pages would read them back from the file.
+        let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, seg.released as usize, (upto - seg.released) as usize) };
+        seg.released = upto;
     }
 
     fn fail(&self, what: &str, e: std::io::Error) -> Error {
