@@ -82,7 +82,11 @@ export interface OpenOptions {
   readOnly?: boolean
   /**
    * How much history to keep. `'all'` (the default) keeps every version of
-   * every key, so replay, fork and diff reach any point of a run. `{ keep: N }`
+   * every key, so replay, fork and diff reach any point of a run; in a
+   * database with a directory, each checkpoint moves the versions older
+   * than each key's newest to history files (`history/*.hist`), read back
+   * transparently, so memory holds only what was written since the last
+   * checkpoint (docs/format.md, "History files"). `{ keep: N }`
    * keeps the newest `N` versions of each key (and whatever an open
    * transaction or replay view is reading, and what a fork reads of its
    * parent), so an overwrite-heavy run stays bounded by its live data, in
