@@ -1034,11 +1034,14 @@ fn history_file_inner(u: &mut Unstructured) -> arbitrary::Result<()> {
         let vs: Vec<(u64, Option<&[u8]>)> = vs.iter().map(|(v, x)| (*v, x.as_deref())).collect();
         w.add_key(k, &vs).unwrap();
     }
-    let Some(info) = w.finish().unwrap() else {
+    let Some(written) = w.finish().unwrap() else {
         assert!(keys.is_empty(), "a history file with keys was not written");
         return Ok(());
     };
-    let f = HistoryFile::open(&info.path, Some(id)).unwrap();
+    let path = written.path().to_path_buf();
+    assert_eq!(written.keys().collect::<Vec<_>>(), keys.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>(), "the file the writer hands back");
+    drop(written);
+    let f = HistoryFile::open(&path, Some(id)).unwrap();
     let read: Vec<_> = f.keys().collect();
     let expected: Vec<_> = keys.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     assert_eq!(read, expected, "a history file does not read back what was written");
@@ -1068,19 +1071,19 @@ fn history_file_inner(u: &mut Unstructured) -> arbitrary::Result<()> {
     }
     drop(f);
 
-    let bytes = fs::read(&info.path).unwrap();
+    let bytes = fs::read(&path).unwrap();
     let mut damaged = bytes.clone();
     let count = u.int_in_range(1..=3)?;
     let flipped = flip_bits(u, &mut damaged, 0, count)?;
-    fs::write(&info.path, &damaged).unwrap();
-    let r = HistoryFile::open(&info.path, Some(id));
+    fs::write(&path, &damaged).unwrap();
+    let r = HistoryFile::open(&path, Some(id));
     assert!(matches!(r, Err(Error::Corruption { .. })), "bits {flipped:?} flipped in a history file of {} bytes were accepted", bytes.len());
     let cut = u.choose_index(bytes.len())?;
-    fs::write(&info.path, &bytes[..cut]).unwrap();
-    assert!(matches!(HistoryFile::open(&info.path, Some(id)), Err(Error::Corruption { .. })), "a history file cut at {cut} was accepted");
+    fs::write(&path, &bytes[..cut]).unwrap();
+    assert!(matches!(HistoryFile::open(&path, Some(id)), Err(Error::Corruption { .. })), "a history file cut at {cut} was accepted");
     let mut longer = bytes.clone();
     longer.push(u8::arbitrary(u)?);
-    fs::write(&info.path, &longer).unwrap();
-    assert!(HistoryFile::open(&info.path, Some(id)).is_err(), "a byte appended to a history file was accepted");
+    fs::write(&path, &longer).unwrap();
+    assert!(HistoryFile::open(&path, Some(id)).is_err(), "a byte appended to a history file was accepted");
     Ok(())
 }

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use in_mem_core::{Error, Result};
 
-use crate::sealed::{Aside, BLOCK_HEADER_LEN as CHUNK_HEADER_LEN, HEADER_LEN, TOMBSTONE, push_entry};
+use crate::sealed::{Aside, BLOCK_HEADER_LEN as CHUNK_HEADER_LEN, HEADER_LEN, entries_of, push_entry};
 
 pub const MAGIC: &[u8; 8] = b"INMEMCKP";
 pub const FORMAT_VERSION: u32 = 2;
@@ -173,33 +173,25 @@ pub fn decode(bytes: &[u8], file: &str, database_id: Option<[u8; 16]>, mut f: im
         if raw.len() != rlen {
             return Err(corrupt(at, "chunk decompresses to the wrong length"));
         }
-        let mut r = 0;
-        while r < raw.len() {
-            let u32_at = |r: usize| raw.get(r..r + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize);
-            let klen = u32_at(r).ok_or_else(|| corrupt(at, "entry runs past its chunk"))?;
-            let key = raw.get(r + 4..r + 4 + klen).ok_or_else(|| corrupt(at, "entry key runs past its chunk"))?;
-            let mut next = r + 4 + klen;
-            let entry_version =
-                raw.get(next..next + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap())).ok_or_else(|| corrupt(at, "entry runs past its chunk"))?;
+        let mut failed = None;
+        let parsed = entries_of(&raw, |key, entry_version, value| {
             let on_disk = format >= 2 && entry_version & ON_DISK != 0;
             let entry_version = if format >= 2 { entry_version & !ON_DISK } else { entry_version };
             if entry_version > version {
-                return Err(corrupt(at, "entry is newer than the checkpoint"));
+                return Err("entry is newer than the checkpoint".into());
             }
-            next += 8;
-            let vlen = u32_at(next).ok_or_else(|| corrupt(at, "entry runs past its chunk"))?;
-            next += 4;
-            let value = if vlen == TOMBSTONE as usize {
-                None
-            } else {
-                let v = raw.get(next..next + vlen).ok_or_else(|| corrupt(at, "entry value runs past its chunk"))?;
-                next += vlen;
-                Some(v)
-            };
-            f(key, entry_version, on_disk, value)?;
+            if let Err(e) = f(key, entry_version, on_disk, value) {
+                // The caller's own error, passed on as it is.
+                failed = Some(e);
+                return Err(String::new());
+            }
             entries += 1;
-            r = next;
+            Ok(())
+        });
+        if let Some(e) = failed {
+            return Err(e);
         }
+        parsed.map_err(|why| corrupt(at, &why))?;
         at += CHUNK_HEADER_LEN + clen;
     }
 }

@@ -34,7 +34,8 @@ use std::path::{Path, PathBuf};
 
 use in_mem_core::{Error, Result};
 
-use crate::sealed::{Aside, BLOCK_HEADER_LEN, HEADER_LEN, TOMBSTONE, push_entry};
+pub use crate::sealed::entries_of;
+use crate::sealed::{Aside, BLOCK_HEADER_LEN, HEADER_LEN, push_entry};
 
 pub const DIR: &str = "history";
 pub const MAGIC: &[u8; 8] = b"INMEMHIS";
@@ -65,8 +66,8 @@ pub struct HistoryWriter {
     /// The first key and version of the block being filled.
     first: Option<(Vec<u8>, u64)>,
     oldest: u64,
-    index: Vec<u8>,
-    blocks: u64,
+    /// The blocks written (the index is written from them at the end).
+    blocks: Vec<Block>,
     entries: u64,
     at: u64,
     last_key: Vec<u8>,
@@ -80,8 +81,7 @@ impl HistoryWriter {
             raw: Vec::with_capacity(BLOCK_RAW_BYTES + 4096),
             first: None,
             oldest: u64::MAX,
-            index: Vec::new(),
-            blocks: 0,
+            blocks: Vec::new(),
             entries: 0,
             at: HEADER_LEN as u64,
             last_key: Vec::new(),
@@ -111,25 +111,20 @@ impl HistoryWriter {
         Ok(())
     }
 
-    pub fn entries(&self) -> u64 {
-        self.entries
-    }
-
     fn flush_block(&mut self) -> Result<()> {
-        let Some((first, version)) = self.first.take() else { return Ok(()) };
-        self.index.extend_from_slice(&self.at.to_le_bytes());
-        self.index.extend_from_slice(&(first.len() as u32).to_le_bytes());
-        self.index.extend_from_slice(&first);
-        self.index.extend_from_slice(&version.to_le_bytes());
-        self.at += self.out.block(&self.raw)?;
-        self.blocks += 1;
+        let Some((first, first_version)) = self.first.take() else { return Ok(()) };
+        let offset = self.at as usize;
+        let written = self.out.block(&self.raw)?;
+        self.blocks.push(Block { first_key: first.into(), first_version, offset, clen: written as usize - BLOCK_HEADER_LEN, rlen: self.raw.len() });
+        self.at += written;
         self.raw.clear();
         Ok(())
     }
 
-    /// Completes the file, fsyncs it, renames it into place and fsyncs the
-    /// directory. With no entries, nothing is left behind: `None`.
-    pub fn finish(mut self) -> Result<Option<HistoryInfo>> {
+    /// Completes the file, fsyncs it, renames it into place, fsyncs the
+    /// directory, and hands it back opened (what it holds is known: it is
+    /// not read back). With no entries, nothing is left behind: `None`.
+    pub fn finish(mut self) -> Result<Option<HistoryFile>> {
         if self.entries == 0 {
             let tmp = self.out.tmp.clone();
             drop(self.out);
@@ -137,29 +132,28 @@ impl HistoryWriter {
             return Ok(None);
         }
         self.flush_block()?;
+        let mut index = Vec::new();
+        for b in &self.blocks {
+            index.extend_from_slice(&(b.offset as u64).to_le_bytes());
+            index.extend_from_slice(&(b.first_key.len() as u32).to_le_bytes());
+            index.extend_from_slice(&b.first_key);
+            index.extend_from_slice(&b.first_version.to_le_bytes());
+        }
         let mut footer = [0u8; FOOTER_LEN];
         footer[0..8].copy_from_slice(&self.at.to_le_bytes());
-        footer[8..16].copy_from_slice(&self.blocks.to_le_bytes());
+        footer[8..16].copy_from_slice(&(self.blocks.len() as u64).to_le_bytes());
         footer[16..24].copy_from_slice(&self.entries.to_le_bytes());
         footer[24..32].copy_from_slice(&self.oldest.to_le_bytes());
-        footer[32..36].copy_from_slice(&crc32c::crc32c(&self.index).to_le_bytes());
+        footer[32..36].copy_from_slice(&crc32c::crc32c(&index).to_le_bytes());
         let crc = crc32c::crc32c(&footer[0..36]);
         footer[36..40].copy_from_slice(&crc.to_le_bytes());
-        self.out.write(&self.index)?;
+        self.out.write(&index)?;
         self.out.write(&footer)?;
-        let bytes = self.at + (self.index.len() + FOOTER_LEN) as u64;
+        let len = self.at + (index.len() + FOOTER_LEN) as u64;
         let path = self.out.seal(&file_name(self.version))?;
-        Ok(Some(HistoryInfo { path, version: self.version, entries: self.entries, bytes }))
+        let file = File::open(&path).map_err(|e| Error::io(path.display(), e))?;
+        Ok(Some(HistoryFile { path, version: self.version, file, len, blocks: self.blocks, entries: self.entries, oldest: self.oldest }))
     }
-}
-
-/// What a finished history file holds.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HistoryInfo {
-    pub path: PathBuf,
-    pub version: u64,
-    pub entries: u64,
-    pub bytes: u64,
 }
 
 /// A key and its versions, oldest first (`None`: a delete).
@@ -432,31 +426,6 @@ fn read_block(file: &File, block: &Block) -> std::io::Result<std::result::Result
     Ok(Ok(raw))
 }
 
-/// Calls `f(key, version, value)` for each entry of a block's raw bytes.
-pub fn entries_of<'a>(raw: &'a [u8], mut f: impl FnMut(&'a [u8], u64, Option<&'a [u8]>) -> std::result::Result<(), String>) -> std::result::Result<(), String> {
-    let mut r = 0;
-    while r < raw.len() {
-        let u32_at = |r: usize| raw.get(r..r + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize);
-        let klen = u32_at(r).ok_or("an entry runs past its block")?;
-        let key = raw.get(r + 4..r + 4 + klen).ok_or("an entry's key runs past its block")?;
-        let mut next = r + 4 + klen;
-        let version = raw.get(next..next + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap())).ok_or("an entry runs past its block")?;
-        next += 8;
-        let vlen = u32_at(next).ok_or("an entry runs past its block")?;
-        next += 4;
-        let value = if vlen == TOMBSTONE as usize {
-            None
-        } else {
-            let v = raw.get(next..next + vlen).ok_or("an entry's value runs past its block")?;
-            next += vlen;
-            Some(v)
-        };
-        f(key, version, value)?;
-        r = next;
-    }
-    Ok(())
-}
-
 /// Removes `.tmp` files a process left in `data_dir/history` while writing,
 /// and history files the manifest does not name (`named`): written by a
 /// checkpoint that died before its manifest.
@@ -477,13 +446,21 @@ mod tests {
 
     type Versions = Vec<(u64, Option<Vec<u8>>)>;
 
-    fn write(dir: &Path, version: u64, keys: &[(Vec<u8>, Versions)]) -> HistoryInfo {
+    fn write(dir: &Path, version: u64, keys: &[(Vec<u8>, Versions)]) -> PathBuf {
         let mut w = HistoryWriter::create(dir, version, [7; 16]).unwrap();
         for (k, vs) in keys {
             let vs: Vec<(u64, Option<&[u8]>)> = vs.iter().map(|(v, x)| (*v, x.as_deref())).collect();
             w.add_key(k, &vs).unwrap();
         }
-        w.finish().unwrap().unwrap()
+        let written = w.finish().unwrap().unwrap();
+        // The file handed back knows what a fresh open reads.
+        let opened = HistoryFile::open(written.path(), Some([7; 16])).unwrap();
+        assert_eq!(
+            (written.version(), written.entries(), written.oldest(), written.bytes()),
+            (opened.version(), opened.entries(), opened.oldest(), opened.bytes())
+        );
+        assert_eq!(written.keys().collect::<Vec<_>>(), opened.keys().collect::<Vec<_>>());
+        written.path().to_path_buf()
     }
 
     fn sample(n: usize) -> Vec<(Vec<u8>, Versions)> {
@@ -533,7 +510,7 @@ mod tests {
         // A key with a long history straddles many blocks.
         keys.insert(1500, (b"key:001499~long".to_vec(), (1..=2000u64).map(|v| (v * 3, (v % 9 != 0).then(|| vec![v as u8; 60]))).collect()));
         let info = write(dir.path(), 100_000, &keys);
-        let f = HistoryFile::open(&info.path, Some([7; 16])).unwrap();
+        let f = HistoryFile::open(&info, Some([7; 16])).unwrap();
         assert!(f.blocks.len() > 20, "several blocks: {}", f.blocks.len());
         assert!(f.blocks_of(b"key:001499~long").len() > 5, "the long key straddles blocks");
         assert_eq!(f.entries(), keys.iter().map(|(_, v)| v.len() as u64).sum::<u64>());
@@ -550,7 +527,7 @@ mod tests {
         assert!(read_all(&f, b"a").is_empty());
         assert!(read_all(&f, b"key:000001x").is_empty());
         assert!(read_all(&f, b"zzz").is_empty());
-        assert!(HistoryFile::open(&info.path, Some([8; 16])).is_err(), "another database's file");
+        assert!(HistoryFile::open(&info, Some([8; 16])).is_err(), "another database's file");
     }
 
     #[test]
@@ -565,14 +542,14 @@ mod tests {
     fn a_flipped_bit_anywhere_is_a_corruption_error_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let info = write(dir.path(), 900, &sample(400));
-        let good = fs::read(&info.path).unwrap();
+        let good = fs::read(&info).unwrap();
         let step = (good.len() / 997).max(1);
         let mut i = 0;
         while i < good.len() {
             let mut bad = good.clone();
             bad[i] ^= 0x10;
-            fs::write(&info.path, &bad).unwrap();
-            match HistoryFile::open(&info.path, Some([7; 16])) {
+            fs::write(&info, &bad).unwrap();
+            match HistoryFile::open(&info, Some([7; 16])) {
                 Err(Error::Corruption { file, .. }) => assert!(file.ends_with(".hist"), "{file}"),
                 Err(e) => panic!("flip at {i}: {e}"),
                 Ok(_) => panic!("flip at {i} went unnoticed"),
@@ -582,23 +559,24 @@ mod tests {
         // A block's damage names the block.
         let mut bad = good.clone();
         bad[HEADER_LEN + BLOCK_HEADER_LEN + 5] ^= 0x01;
-        fs::write(&info.path, &bad).unwrap();
-        let Err(Error::Corruption { reason, offset, .. }) = HistoryFile::open(&info.path, None) else { panic!("damage unnoticed") };
+        fs::write(&info, &bad).unwrap();
+        let Err(Error::Corruption { reason, offset, .. }) = HistoryFile::open(&info, None) else { panic!("damage unnoticed") };
         assert!(reason.starts_with("block 0"), "{reason}");
         assert_eq!(offset, HEADER_LEN as u64);
-        fs::write(&info.path, &good[..good.len() - 1]).unwrap();
-        assert!(HistoryFile::open(&info.path, None).is_err(), "cut short");
+        fs::write(&info, &good[..good.len() - 1]).unwrap();
+        assert!(HistoryFile::open(&info, None).is_err(), "cut short");
     }
 
     #[test]
     fn unnamed_and_unfinished_files_are_removed() {
         let dir = tempfile::tempdir().unwrap();
-        let a = write(dir.path(), 10, &sample(3));
-        let b = write(dir.path(), 20, &sample(3));
-        fs::write(dir.path().join(DIR).join("00000000000000000030.tmp"), b"x").unwrap();
-        remove_unnamed(dir.path(), &[10]);
-        assert!(a.path.exists());
-        assert!(!b.path.exists());
+        // (Versions up to 22: files of checkpoints 100 and 200.)
+        let a = write(dir.path(), 100, &sample(3));
+        let b = write(dir.path(), 200, &sample(3));
+        fs::write(dir.path().join(DIR).join("00000000000000000300.tmp"), b"x").unwrap();
+        remove_unnamed(dir.path(), &[100]);
+        assert!(a.exists());
+        assert!(!b.exists());
         assert_eq!(fs::read_dir(dir.path().join(DIR)).unwrap().count(), 1);
     }
 }

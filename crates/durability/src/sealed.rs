@@ -85,3 +85,28 @@ pub(crate) fn push_entry(raw: &mut Vec<u8>, key: &[u8], version: u64, value: Opt
         None => raw.extend_from_slice(&TOMBSTONE.to_le_bytes()),
     }
 }
+
+/// Calls `f(key, version, value)` for each entry of a block's raw bytes.
+pub fn entries_of<'a>(raw: &'a [u8], mut f: impl FnMut(&'a [u8], u64, Option<&'a [u8]>) -> std::result::Result<(), String>) -> std::result::Result<(), String> {
+    let mut r = 0;
+    while r < raw.len() {
+        let u32_at = |r: usize| raw.get(r..r + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize);
+        let klen = u32_at(r).ok_or("an entry runs past its block")?;
+        let key = raw.get(r + 4..r + 4 + klen).ok_or("an entry's key runs past its block")?;
+        let mut next = r + 4 + klen;
+        let version = raw.get(next..next + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap())).ok_or("an entry runs past its block")?;
+        next += 8;
+        let vlen = u32_at(next).ok_or("an entry runs past its block")?;
+        next += 4;
+        let value = if vlen == TOMBSTONE as usize {
+            None
+        } else {
+            let v = raw.get(next..next + vlen).ok_or("an entry's value runs past its block")?;
+            next += vlen;
+            Some(v)
+        };
+        f(key, version, value)?;
+        r = next;
+    }
+    Ok(())
+}

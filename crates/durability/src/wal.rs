@@ -576,10 +576,10 @@ impl Shared {
         }
         // Older segments were fsynced when they closed, so the current file
         // holds every record not yet durable.
-        let (file, map, len, covered) = {
+        let (file, map, len, released, covered) = {
             let mut seg = self.segment.lock();
             seg.synced_len = seg.len;
-            (seg.file.clone(), seg.map.clone(), seg.len, self.written.load(Ordering::Acquire))
+            (seg.file.clone(), seg.map.clone(), seg.len, seg.released, self.written.load(Ordering::Acquire))
         };
         self.unsynced.store(0, Ordering::Release);
         if self.closed.load(Ordering::Acquire) {
@@ -598,7 +598,10 @@ impl Shared {
         synced.map_err(|e| self.fail("fdatasync of the WAL", e))?;
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.durable.fetch_max(covered, Ordering::AcqRel);
-        self.release_synced(&map, len);
+        // (The segment lock is taken again only when a MiB is due.)
+        if len / PAGE_BYTES * PAGE_BYTES >= released + RELEASE_BYTES {
+            self.release_synced(&map, len);
+        }
         Ok(())
     }
 

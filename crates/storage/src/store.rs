@@ -6,7 +6,7 @@
 //! [`Entry`]: a thin pointer to a reference count, the chain, the key's
 //! length and its bytes), and each index holds that one pointer — no
 //! separate key allocation, no key-and-chain pair per index slot (the
-//! bytes of a resident key: docs/format.md, "In memory").
+//! bytes of a resident key: docs/format.md, "Versions in memory").
 //!
 //! Invariants:
 //! - Both indexes hold the same keys and the same [`Entry`] per key; a key
@@ -295,6 +295,9 @@ impl Hash for Entry {
     }
 }
 
+/// The entries of a key range of the ordered index ([`Store::range`]).
+type KeyRange<'a> = crossbeam_skiplist::set::Range<'a, [u8], (Bound<&'a [u8]>, Bound<&'a [u8]>), Entry>;
+
 /// `[start, end)` with owned bounds, for iterators that outlive the call.
 struct OwnedRange {
     start: Vec<u8>,
@@ -436,7 +439,7 @@ impl Store {
     /// The newest version written to any key in `[start, end)`.
     pub fn latest_version_in(&self, start: &[u8], end: Option<&[u8]>) -> u64 {
         let mut max = 0;
-        for entry in self.ordered.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded))) {
+        for entry in self.range(start, end) {
             if let Some(v) = entry.value().chain().versions.lock().last() {
                 max = max.max(v.version());
             }
@@ -624,7 +627,7 @@ impl Store {
     /// Visits the live entries of `[start, end)` at `snapshot` in key order
     /// (or reverse order), until `f` returns false.
     pub fn scan(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, reverse: bool, mut f: impl FnMut(&[u8], u64, &Value) -> bool) {
-        let range = self.ordered.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded)));
+        let range = self.range(start, end);
         let mut visit = |entry: crossbeam_skiplist::set::Entry<'_, Entry>| -> bool {
             match self.read_entry(entry.value(), snapshot) {
                 Some((v, Some(value))) => f(entry.value(), v, &value),
@@ -664,7 +667,7 @@ impl Store {
     /// Like [`Store::scan`] in key order, but tombstones are visited too
     /// (`None`).
     pub fn scan_any(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, mut f: impl FnMut(&[u8], u64, Option<&Value>) -> bool) {
-        for entry in self.ordered.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded))) {
+        for entry in self.range(start, end) {
             if let Some((v, value)) = self.read_entry(entry.value(), snapshot)
                 && !f(entry.value(), v, value.as_ref())
             {
@@ -680,7 +683,7 @@ impl Store {
     pub fn scan_history(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, mut f: impl FnMut(&[u8], &[(u64, Option<Value>)]) -> bool) {
         let mut buf: Vec<(u64, Option<Value>)> = Vec::new();
         let mut older: Vec<(u64, Option<Value>)> = Vec::new();
-        for entry in self.ordered.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded))) {
+        for entry in self.range(start, end) {
             let on_disk = resident_history(entry.value(), snapshot, &mut buf);
             if on_disk && let Some(disk) = self.disk() {
                 // Read after the memory's versions: a checkpoint may move
@@ -709,7 +712,7 @@ impl Store {
     /// memory or, when memory has none, from disk: what a replay's clock
     /// needs, without reading the history files for keys memory answers.
     pub fn scan_newest_values(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, mut f: impl FnMut(&[u8], u64, &Value)) {
-        for entry in self.ordered.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded))) {
+        for entry in self.range(start, end) {
             let e = entry.value();
             let (found, on_disk) = {
                 let versions = e.chain().versions.lock();
@@ -753,12 +756,17 @@ impl Store {
     /// the key has older ones on disk: what a checkpoint writes.
     pub fn scan_resident(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, mut f: impl FnMut(&[u8], bool, &[(u64, Option<Value>)]) -> bool) {
         let mut buf: Vec<(u64, Option<Value>)> = Vec::new();
-        for entry in self.ordered.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded))) {
+        for entry in self.range(start, end) {
             let on_disk = resident_history(entry.value(), snapshot, &mut buf);
             if !buf.is_empty() && !f(entry.value(), on_disk, &buf) {
                 break;
             }
         }
+    }
+
+    /// The entries of `[start, end)` in key order (`end` `None`: to the last).
+    fn range<'a>(&'a self, start: &'a [u8], end: Option<&'a [u8]>) -> KeyRange<'a> {
+        self.ordered.range((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded)))
     }
 
     /// The history files the store reads from (see [`DiskHistory`]).
@@ -793,9 +801,8 @@ impl Store {
     /// [`Store::set_disk`]'s reader now serves: drops from memory every
     /// version older than the newest at or below `snapshot`, of each key
     /// `wrote` accepts (the keys whose history the file took), and marks
-    /// the key as having history on disk. Returns the versions dropped.
-    pub fn spill(&self, snapshot: u64, wrote: impl Fn(&[u8]) -> bool) -> u64 {
-        let mut dropped = 0;
+    /// the key as having history on disk.
+    pub fn spill(&self, snapshot: u64, wrote: impl Fn(&[u8]) -> bool) {
         for entry in self.ordered.iter() {
             let e = entry.value();
             if !wrote(e) {
@@ -815,17 +822,14 @@ impl Store {
             if versions.capacity() > 2 * versions.len() + 4 {
                 versions.shrink_to_fit();
             }
-            dropped += newest as u64;
             self.history_versions.fetch_sub(newest as i64, Ordering::Relaxed);
             self.history_bytes.fetch_sub(bytes, Ordering::Relaxed);
         }
-        dropped
     }
 
     /// Removes every key of `[start, end)` outright, history and all.
     pub fn remove_range(&self, start: &[u8], end: Option<&[u8]>) -> usize {
-        let keys: Vec<Entry> =
-            self.ordered.range::<[u8], _>((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded))).map(|e| e.value().clone()).collect();
+        let keys: Vec<Entry> = self.range(start, end).map(|e| e.value().clone()).collect();
         for k in &keys {
             self.remove(k);
         }

@@ -16,8 +16,8 @@
 //!    are dropped from memory (reads find them in it);
 //! 4. checkpoint files older than those two are deleted, and WAL segments
 //!    wholly at or below the *previous* checkpoint: the log keeps covering
-//!    the previous one, which is what makes falling back possible. History
-//!    files are never deleted (compaction is not built).
+//!    the previous one, which is what makes falling back possible; history
+//!    files a merge replaced (compaction, `spilled.rs`) go once unnamed.
 //!
 //! Recovery rule (also in `docs/durability.md`): load the newest checkpoint
 //! the manifest names; if it is damaged or missing, the previous one; then
@@ -32,7 +32,7 @@ use std::time::Instant;
 
 use in_mem_core::{Error, Result};
 use in_mem_durability::checkpoint::{self, CheckpointWriter};
-use in_mem_durability::history::{HistoryFile, HistoryWriter};
+use in_mem_durability::history::HistoryWriter;
 use in_mem_durability::manifest::{self, Manifest};
 use parking_lot::Mutex;
 
@@ -228,6 +228,8 @@ impl Checkpoints {
     ) -> Result<Option<CheckpointReport>> {
         let cps = self;
         let started = Instant::now();
+        // Run data of a run that is kept: what keeps its history.
+        let run_data = |k: &[u8]| k[..16] != [0u8; 16] && keep_run(&k[..16]);
         let mut kept = cps.kept.lock();
         let version = snapshot.version();
         // Nothing committed since the newest checkpoint: nothing to do,
@@ -255,7 +257,7 @@ impl Checkpoints {
             // deleted run's keys are not carried over.
             store.scan_resident(&[], None, version, |k, on_disk, history| {
                 let system = k[..16] == [0u8; 16];
-                if !system && !keep_run(&k[..16]) {
+                if !system && !run_data(k) {
                     return true;
                 }
                 let result = (|| {
@@ -271,7 +273,7 @@ impl Checkpoints {
                             merged_keys(&mut merge, h, Some(k), &keep_run)?;
                             // This key's versions in the merged files, then
                             // the older ones in memory (newer than those).
-                            let on_file = if merge.peek() == Some(k) { merge.take().map(|(_, v)| v).unwrap_or_default() } else { Vec::new() };
+                            let on_file = merge.take_key(k);
                             let (newest, older) = history.split_last().expect("a visited key has a version");
                             let mut all: Vec<(u64, Option<&[u8]>)> = on_file.iter().map(|(v, value)| (*v, value.as_deref())).collect();
                             for (v, value) in older {
@@ -299,9 +301,7 @@ impl Checkpoints {
             // history file named by nothing, is removed at the next open.
             if let Some(mut h) = h {
                 merged_keys(&mut merge, &mut h, None, &keep_run)?;
-                if let Some(info) = h.finish()? {
-                    spilled_file = Some(HistoryFile::open(&info.path, Some(cps.database_id))?);
-                }
+                spilled_file = h.finish()?;
             }
             w.finish()
         })();
@@ -329,8 +329,7 @@ impl Checkpoints {
         // The checkpoint before this one (not this one, written again).
         let previous = kept.iter().copied().find(|v| *v != version);
         // (A checkpoint written again at the same version keeps the one before.)
-        let mut next: Vec<u64> = std::iter::once(version).chain(kept.iter().copied().filter(|v| *v != version)).take(KEPT).collect();
-        next.dedup();
+        let next: Vec<u64> = std::iter::once(version).chain(kept.iter().copied().filter(|v| *v != version)).take(KEPT).collect();
         // The files merged into the new one are no longer named.
         let mut history = files.versions();
         history.truncate(history.len() - merging.len());
@@ -338,14 +337,14 @@ impl Checkpoints {
         manifest::write(&cps.data_dir, &Manifest { checkpoints: next.clone(), history })?;
         let wrote = spilled_file.is_some();
         for gone in files.replace(merging.len(), spilled_file) {
-            // A reader may still hold its map (fine where the OS keeps an
+            // A reader may still have it open (fine where the OS keeps an
             // open file's bytes); if it cannot go now, the next open
             // removes it (unnamed).
             let _ = std::fs::remove_file(gone);
         }
         if wrote {
             // Named: the versions it holds may leave memory.
-            store.spill(version, |k| k[..16] != [0u8; 16] && keep_run(&k[..16]));
+            store.spill(version, run_data);
             release_freed_memory();
         }
         if spill {

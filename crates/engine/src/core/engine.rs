@@ -536,11 +536,23 @@ impl Engine {
         let (Some(wal), Some(cps)) = (&self.wal, &self.checkpoints) else {
             return Ok(None);
         };
-        // A database that keeps every version moves the older ones to disk;
-        // one that keeps the newest N holds them (bounded) in memory.
-        let spill = self.options.history_keep.is_none();
         let files = self.history_files.lock().clone();
-        cps.write(wal, &self.store, self.snapshot(), |run| self.run_data_needed(run), |dir| self.indexes.iter().try_for_each(|i| i.save(dir)), &files, spill)
+        cps.write(
+            wal,
+            &self.store,
+            self.snapshot(),
+            |run| self.run_data_needed(run),
+            |dir| self.indexes.iter().try_for_each(|i| i.save(dir)),
+            &files,
+            self.spills(),
+        )
+    }
+
+    /// Whether checkpoints move older versions to history files: a
+    /// database that keeps every version does; one that keeps the newest N
+    /// holds them (bounded) in memory.
+    fn spills(&self) -> bool {
+        self.options.history_keep.is_none()
     }
 
     /// Writes one key and keeps the derived in-memory state (run table, fork
@@ -817,7 +829,7 @@ impl Engine {
         self.tracker.publish(version);
         // History waiting in memory for a checkpoint to move it to disk:
         // wake the maintenance thread now rather than at its next round.
-        if self.options.history_keep.is_none()
+        if self.spills()
             && let Some(cps) = &self.checkpoints
             && cps.history_due(self.options.checkpoint_bytes, self.store.history_bytes())
             && !self.maintenance.nudged.swap(true, Ordering::AcqRel)
@@ -1423,7 +1435,7 @@ fn maintenance_loop(engine: Weak<Engine>, m: Arc<Maintenance>, interval: std::ti
             m.stats.lock().expired += expired;
             engine.drop_deleted_runs();
             if let (Some(wal), Some(cps)) = (engine.wal(), &engine.checkpoints)
-                && cps.due(wal, engine.options.checkpoint_bytes, if engine.options.history_keep.is_none() { engine.store.memory().history_bytes } else { 0 })
+                && cps.due(wal, engine.options.checkpoint_bytes, if engine.spills() { engine.store.history_bytes() } else { 0 })
             {
                 // A failure is the WAL's or the disk's: it surfaces on the next
                 // write or the next explicit checkpoint.

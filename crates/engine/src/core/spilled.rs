@@ -199,6 +199,12 @@ impl<'a> Merge<'a> {
         self.heads.iter_mut().filter_map(|h| h.peek().map(|(k, _)| k.as_slice())).min()
     }
 
+    /// The versions of `key` if it is the smallest key not taken yet
+    /// (taken), else none.
+    pub fn take_key(&mut self, key: &[u8]) -> Vec<(u64, Option<Vec<u8>>)> {
+        if self.peek() == Some(key) { self.take().map(|(_, v)| v).unwrap_or_default() } else { Vec::new() }
+    }
+
     /// Takes the smallest key with its versions from every file that has
     /// it (a version in two files is kept once).
     pub fn take(&mut self) -> Option<history::KeyVersions> {
