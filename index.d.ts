@@ -381,6 +381,8 @@ export interface NativeOpenOptions {
   readOnly?: boolean
   /** Versions kept per key (`history: { keep }`). */
   historyKeep?: number
+  /** Ended runs leave memory after this many ms (-1: never). */
+  coldAfterMs?: number
 }
 
 export interface NativeRunDiff {

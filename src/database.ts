@@ -105,6 +105,19 @@ export interface OpenOptions {
    * holding `N` versions counts as cut before its oldest).
    */
   history?: 'all' | HistoryKeep
+  /**
+   * Cold runs: a run that ended (completed, failed, cancelled or archived)
+   * at least this many ms ago, and was not loaded back in as long, leaves
+   * memory at the next checkpoint that follows a write: its data goes to a
+   * cold file (`cold/*.cold`, docs/format.md "Cold files") and the first read
+   * that touches it (any primitive, the run log, replay, fork, diff, a
+   * fork's read of its parent) loads it back whole, transparently;
+   * `stats().memory.cold` counts them. `Infinity`: runs stay in memory. Only
+   * a database with a directory and `history: 'all'` (the default) has
+   * cold runs; elsewhere the option has no effect. Default 600,000 (ten
+   * minutes).
+   */
+  coldAfterMs?: number
 }
 
 /** `history: { keep }` of {@link OpenOptions.history}. */
@@ -125,7 +138,18 @@ const OPEN_OPTIONS = [
   'repair',
   'readOnly',
   'history',
+  'coldAfterMs',
 ] as const satisfies readonly (keyof OpenOptions)[]
+
+/** `coldAfterMs` as the native side takes it (-1: never). */
+function coldAfter(ms: number | undefined): number | undefined {
+  if (ms === undefined) return undefined
+  if (ms === Infinity) return -1
+  if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < 0) {
+    throw new InvalidArgumentError(`coldAfterMs must be a non-negative integer or Infinity (never), not ${String(ms)}`)
+  }
+  return ms
+}
 
 /** The versions per key `history` keeps, or `undefined` for all. */
 function historyKeep(history: OpenOptions['history']): number | undefined {
@@ -274,6 +298,18 @@ export interface Stats {
     runsWithHorizon: number
     /** About the bytes the secondary indexes hold: each vector graph's vectors and links, and its node table (an estimate from their sizes). */
     indexBytes: number
+    /** Runs out of memory in cold files ({@link OpenOptions.coldAfterMs}). */
+    cold: {
+      /** Runs cold now. */
+      runs: number
+      /** Their keys' and values' bytes in the cold files (before compression). */
+      bytes: number
+      /** Cold files the manifest names, and their size on disk (compressed). */
+      files: number
+      fileBytes: number
+      /** Runs loaded back from cold files since the database opened. */
+      loads: number
+    }
   }
   /** While this handle serves other processes (`db.serve()`): its connections, requests, bytes and latency by operation; else `null`. */
   server: ServerStats | null
@@ -438,7 +474,7 @@ export class Database {
     checkOptions(opts, OPEN_OPTIONS, 'Database.open options')
     const keep = historyKeep(opts?.history)
     try {
-      const native = NativeDatabase.open(path, opts === undefined ? null : { ...opts, historyKeep: keep })
+      const native = NativeDatabase.open(path, opts === undefined ? null : { ...opts, historyKeep: keep, coldAfterMs: coldAfter(opts.coldAfterMs) })
       return new Database(native, path === undefined ? null : resolvePath(path), { ...opts })
     } catch (e) {
       throw translate(e)

@@ -864,6 +864,7 @@ const stats: Command = {
             ['keys', `${s.keys.toLocaleString('en-US')} in memory (every primitive and index, tombstones included)`],
             ['memory', `${bytes(s.memory.liveBytes)} of keys and newest values; history ${s.memory.historyVersions.toLocaleString('en-US')} older versions, ${bytes(s.memory.historyBytes)}; indexes about ${bytes(s.memory.indexBytes)}`],
             ['history', `${s.memory.historyOnDisk.versions.toLocaleString('en-US')} older versions on disk in ${plural(s.memory.historyOnDisk.files, 'file')}, ${bytes(s.memory.historyOnDisk.bytes)} (read back by replay, fork and diff)`],
+            ['cold runs', `${s.memory.cold.runs.toLocaleString('en-US')} out of memory (${bytes(s.memory.cold.bytes)} of data in ${plural(s.memory.cold.files, 'cold file')}, ${bytes(s.memory.cold.fileBytes)} on disk; loaded back when read)`],
             ['wal', `${plural(disk.wal.files, 'segment')}, ${bytes(disk.wal.bytes)} on disk`],
             ['checkpoints', disk.checkpoints.files === 0 ? 'none' : `${plural(disk.checkpoints.files, 'file')}, ${bytes(disk.checkpoints.bytes)}; recovery started from version ${r.checkpointVersion}`],
           ],

@@ -67,7 +67,7 @@ pub struct CheckpointWriter {
 impl CheckpointWriter {
     pub fn create(dir: &Path, version: u64, database_id: [u8; 16]) -> Result<CheckpointWriter> {
         Ok(CheckpointWriter {
-            out: Aside::create(dir, MAGIC, FORMAT_VERSION, version, database_id)?,
+            out: Aside::create(dir, MAGIC, FORMAT_VERSION, version, version, database_id)?,
             database_id,
             version,
             raw: Vec::with_capacity(CHUNK_RAW_BYTES + 4096),

@@ -39,6 +39,44 @@ use crate::sealed::{Aside, BLOCK_HEADER_LEN, HEADER_LEN, push_entry};
 
 pub const DIR: &str = "history";
 pub const MAGIC: &[u8; 8] = b"INMEMHIS";
+/// Cold files (SPEC §17): the same format, under `cold/` with their own
+/// magic, each holding the newest versions of the runs one checkpoint
+/// moved out of memory.
+pub const COLD_DIR: &str = "cold";
+pub const COLD_MAGIC: &[u8; 8] = b"INMEMCLD";
+
+/// What a sorted file holds: older versions (`history/*.hist`) or cold
+/// runs (`cold/*.cold`). Same layout, different directory and magic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    History,
+    Cold,
+}
+
+impl Kind {
+    pub fn dir(self) -> &'static str {
+        match self {
+            Kind::History => DIR,
+            Kind::Cold => COLD_DIR,
+        }
+    }
+    fn magic(self) -> &'static [u8; 8] {
+        match self {
+            Kind::History => MAGIC,
+            Kind::Cold => COLD_MAGIC,
+        }
+    }
+    fn ext(self) -> &'static str {
+        match self {
+            Kind::History => "hist",
+            Kind::Cold => "cold",
+        }
+    }
+    /// The file of checkpoint `version` in `data_dir`.
+    pub fn path(self, data_dir: &Path, version: u64) -> PathBuf {
+        data_dir.join(self.dir()).join(format!("{version:020}.{}", self.ext()))
+    }
+}
 pub const FORMAT_VERSION: u32 = 1;
 const FOOTER_LEN: usize = 40;
 /// Blocks are cut at about this many raw bytes: a lookup decompresses one
@@ -54,14 +92,17 @@ pub fn file_name(version: u64) -> String {
 
 /// The history file of checkpoint `version` in `data_dir`.
 pub fn path(data_dir: &Path, version: u64) -> PathBuf {
-    data_dir.join(DIR).join(file_name(version))
+    Kind::History.path(data_dir, version)
 }
 
 /// Writes one history file; nothing is visible under the final name until
 /// [`HistoryWriter::finish`] returns.
 pub struct HistoryWriter {
     out: Aside,
+    kind: Kind,
     version: u64,
+    /// The number in the file's name (a history file's is its version).
+    number: u64,
     raw: Vec<u8>,
     /// The first key and version of the block being filled.
     first: Option<(Vec<u8>, u64)>,
@@ -75,9 +116,17 @@ pub struct HistoryWriter {
 
 impl HistoryWriter {
     pub fn create(data_dir: &Path, version: u64, database_id: [u8; 16]) -> Result<HistoryWriter> {
+        HistoryWriter::create_kind(data_dir, version, version, database_id, Kind::History)
+    }
+
+    /// A writer of a file of `kind` (history or cold) by checkpoint
+    /// `version`, named by `number` (`kind.path(data_dir, number)`).
+    pub fn create_kind(data_dir: &Path, version: u64, number: u64, database_id: [u8; 16], kind: Kind) -> Result<HistoryWriter> {
         Ok(HistoryWriter {
-            out: Aside::create(&data_dir.join(DIR), MAGIC, FORMAT_VERSION, version, database_id)?,
+            out: Aside::create(&data_dir.join(kind.dir()), kind.magic(), FORMAT_VERSION, number, version, database_id)?,
+            kind,
             version,
+            number,
             raw: Vec::with_capacity(BLOCK_RAW_BYTES + 4096),
             first: None,
             oldest: u64::MAX,
@@ -150,7 +199,7 @@ impl HistoryWriter {
         self.out.write(&index)?;
         self.out.write(&footer)?;
         let len = self.at + (index.len() + FOOTER_LEN) as u64;
-        let path = self.out.seal(&file_name(self.version))?;
+        let path = self.out.seal(&format!("{:020}.{}", self.number, self.kind.ext()))?;
         let file = File::open(&path).map_err(|e| Error::io(path.display(), e))?;
         Ok(Some(HistoryFile { path, version: self.version, file, len, blocks: self.blocks, entries: self.entries, oldest: self.oldest }))
     }
@@ -203,6 +252,14 @@ impl HistoryFile {
     /// the file's checkpoint), index and footer. Damage is a
     /// `CorruptionError` naming the file, the block and its offset.
     pub fn open(path: &Path, database_id: Option<[u8; 16]>) -> Result<HistoryFile> {
+        HistoryFile::open_kind(path, database_id, Kind::History, true)
+    }
+
+    /// Opens a file of `kind`; with `check_blocks` false, only its header,
+    /// index and footer are read and checked (a cold file of gigabytes
+    /// opens at once), and each block is checked when [`HistoryFile::try_block`]
+    /// reads it.
+    pub fn open_kind(path: &Path, database_id: Option<[u8; 16]>, kind: Kind, check_blocks: bool) -> Result<HistoryFile> {
         let name = path.display().to_string();
         let corrupt = |offset: usize, reason: String| Error::Corruption { file: name.clone(), offset: offset as u64, reason };
         let file = File::open(path).map_err(|e| Error::io(path.display(), e))?;
@@ -213,7 +270,7 @@ impl HistoryFile {
         let io = |e| Error::io(path.display(), e);
         let mut b = [0u8; HEADER_LEN];
         read_at(&file, &mut b, 0).map_err(io)?;
-        if &b[0..8] != MAGIC {
+        if &b[0..8] != kind.magic() {
             return Err(corrupt(0, "history file has the wrong magic".into()));
         }
         if u32::from_le_bytes(b[40..44].try_into().unwrap()) != crc32c::crc32c(&b[0..40]) || b[44..48] != [0; 4] {
@@ -260,6 +317,25 @@ impl HistoryFile {
             let first_key = index.get(r + 12..r + 12 + klen).ok_or_else(bad)?;
             let first_version = index.get(r + 12 + klen..r + 20 + klen).map(|x| u64::from_le_bytes(x.try_into().unwrap())).ok_or_else(bad)?;
             r += 20 + klen;
+            if !check_blocks {
+                let after = blocks.last().map_or(HEADER_LEN, |p: &Block| p.offset + BLOCK_HEADER_LEN + 1);
+                if offset < after || (n == 0 && offset != HEADER_LEN) || offset + BLOCK_HEADER_LEN + 1 > index_at {
+                    return Err(corrupt(offset, format!("block {n} is not where the index says")));
+                }
+                // Its length is up to the next block's offset (or the
+                // index); the rest is checked when the block is read.
+                if let Some(p) = blocks.last_mut() {
+                    p.clen = offset - p.offset - BLOCK_HEADER_LEN;
+                }
+                if let Some((pk, pv)) = &previous
+                    && (first_key, first_version) <= (pk.as_slice(), *pv)
+                {
+                    return Err(corrupt(index_at + r, format!("index entry of block {n} is out of order")));
+                }
+                previous = Some((first_key.to_vec(), first_version));
+                blocks.push(Block { first_key: first_key.into(), first_version, offset, clen: index_at - offset - BLOCK_HEADER_LEN, rlen: 0 });
+                continue;
+            }
             let expected = blocks.last().map_or(HEADER_LEN, |p: &Block| p.offset + BLOCK_HEADER_LEN + p.clen);
             if offset != expected {
                 return Err(corrupt(offset, format!("block {n} is not where the index says")));
@@ -309,7 +385,7 @@ impl HistoryFile {
         if end != index_at {
             return Err(corrupt(end, "bytes between the last block and the index".into()));
         }
-        if counted != entries || (entries > 0 && least != oldest) {
+        if check_blocks && (counted != entries || (entries > 0 && least != oldest)) {
             return Err(corrupt(f, "entry count or oldest version does not match the footer".into()));
         }
         Ok(HistoryFile { path: path.to_path_buf(), version, file, len: len as u64, blocks, entries, oldest })
@@ -355,6 +431,13 @@ impl HistoryFile {
         from..to.max(from)
     }
 
+    /// The blocks that may hold keys in `[start, end)`, in order.
+    pub fn blocks_between(&self, start: &[u8], end: &[u8]) -> std::ops::Range<usize> {
+        let from = self.blocks.partition_point(|b| &*b.first_key < start).saturating_sub(1);
+        let to = self.blocks.partition_point(|b| &*b.first_key < end);
+        from..to.max(from)
+    }
+
     /// Every key the file holds with its versions (oldest first), in key
     /// order, one block decompressed at a time: what compaction merges.
     pub fn keys(&self) -> Keys<'_> {
@@ -365,6 +448,31 @@ impl HistoryFile {
     /// it was opened and is never written again; that it no longer reads
     /// back (a disk error, or a change behind the database's back) is a
     /// panic naming it, as a damaged mapped file would be a fault.
+    /// The raw bytes of block `n`, checked (checksum, length, entries in
+    /// order, none newer than the file's checkpoint): damage is a
+    /// `CorruptionError` naming the file, the block and its offset.
+    pub fn try_block(&self, n: usize) -> Result<Vec<u8>> {
+        let b = &self.blocks[n];
+        let corrupt = |why: String| Error::Corruption { file: self.path.display().to_string(), offset: b.offset as u64, reason: format!("block {n}: {why}") };
+        let raw = read_block(&self.file, b).map_err(|e| Error::io(self.path.display(), e))?.map_err(corrupt)?;
+        let mut previous: Option<(&[u8], u64)> = None;
+        entries_of(&raw, |key, v, _| {
+            if previous.is_none() && (key, v) != (&*b.first_key, b.first_version) {
+                return Err("does not start with the entry the index names".into());
+            }
+            if previous.is_some_and(|p| (key, v) <= p) {
+                return Err("entries are out of order".into());
+            }
+            if v & !(1 << 62) > self.version {
+                return Err("holds a version newer than the file's checkpoint".into());
+            }
+            previous = Some((key, v));
+            Ok(())
+        })
+        .map_err(corrupt)?;
+        Ok(raw)
+    }
+
     pub fn block(&self, n: usize) -> Vec<u8> {
         match read_block(&self.file, &self.blocks[n]) {
             Ok(Ok(raw)) => raw,
@@ -416,24 +524,48 @@ fn read_block(file: &File, block: &Block) -> std::io::Result<std::result::Result
     let mut b = vec![0u8; BLOCK_HEADER_LEN + block.clen];
     read_at(file, &mut b, block.offset as u64)?;
     let compressed = &b[BLOCK_HEADER_LEN..];
+    // (A block of a file opened without reading its blocks: its raw
+    // length is the header's, which the checksum below does not cover.)
+    let rlen = match block.rlen {
+        0 => u32::from_le_bytes(b[4..8].try_into().unwrap()) as usize,
+        n => n,
+    };
+    if u32::from_le_bytes(b[0..4].try_into().unwrap()) as usize != block.clen {
+        return Ok(Err("its length is not where the index says".into()));
+    }
+    if rlen > MAX_BLOCK_RAW || block.clen > lz4_flex::block::get_maximum_output_size(rlen) {
+        return Ok(Err("its length is impossible".into()));
+    }
     if u32::from_le_bytes(b[8..12].try_into().unwrap()) != crc32c::crc32c(compressed) {
         return Ok(Err("checksum mismatch".into()));
     }
-    let Ok(raw) = lz4_flex::block::decompress(compressed, block.rlen) else { return Ok(Err("does not decompress".into())) };
-    if raw.len() != block.rlen {
+    let Ok(raw) = lz4_flex::block::decompress(compressed, rlen) else { return Ok(Err("does not decompress".into())) };
+    if raw.len() != rlen {
         return Ok(Err("decompresses to the wrong length".into()));
     }
     Ok(Ok(raw))
+}
+
+/// A run id's 16 bytes as its text form (8-4-4-4-12 hex digits).
+pub fn run_hex(run: &[u8; 16]) -> String {
+    let h = run.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
 /// Removes `.tmp` files a process left in `data_dir/history` while writing,
 /// and history files the manifest does not name (`named`): written by a
 /// checkpoint that died before its manifest.
 pub fn remove_unnamed(data_dir: &Path, named: &[u64]) {
-    let Ok(entries) = fs::read_dir(data_dir.join(DIR)) else { return };
+    remove_unnamed_kind(data_dir, named, Kind::History)
+}
+
+/// [`remove_unnamed`] for files of `kind`.
+pub fn remove_unnamed_kind(data_dir: &Path, named: &[u64], kind: Kind) {
+    let Ok(entries) = fs::read_dir(data_dir.join(kind.dir())) else { return };
+    let ext = format!(".{}", kind.ext());
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let keep = name.strip_suffix(".hist").and_then(|v| v.parse::<u64>().ok()).is_some_and(|v| named.contains(&v));
+        let keep = name.strip_suffix(ext.as_str()).and_then(|v| v.parse::<u64>().ok()).is_some_and(|v| named.contains(&v));
         if !keep {
             let _ = fs::remove_file(e.path());
         }
@@ -565,6 +697,65 @@ mod tests {
         assert_eq!(offset, HEADER_LEN as u64);
         fs::write(&info, &good[..good.len() - 1]).unwrap();
         assert!(HistoryFile::open(&info, None).is_err(), "cut short");
+    }
+
+    #[test]
+    fn a_cold_file_opens_without_reading_its_blocks_and_checks_each_when_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = sample(600);
+        let mut w = HistoryWriter::create_kind(dir.path(), 5000, 3, [7; 16], Kind::Cold).unwrap();
+        for (k, vs) in &keys {
+            let vs: Vec<(u64, Option<&[u8]>)> = vs.iter().map(|(v, x)| (*v, x.as_deref())).collect();
+            w.add_key(k, &vs).unwrap();
+        }
+        let path = w.finish().unwrap().unwrap().path().to_path_buf();
+        assert_eq!(path, Kind::Cold.path(dir.path(), 3));
+        assert!(HistoryFile::open(&path, None).is_err(), "a cold file is not a history file");
+        let f = HistoryFile::open_kind(&path, Some([7; 16]), Kind::Cold, false).unwrap();
+        assert!(f.blocks.len() > 3);
+        // Every key reads back through the blocks that may hold its range.
+        let mut seen = Vec::new();
+        for n in f.blocks_between(b"key:000100", b"key:000200") {
+            entries_of(&f.try_block(n).unwrap(), |k, v, value| {
+                if k >= &b"key:000100"[..] && k < &b"key:000200"[..] {
+                    seen.push((k.to_vec(), v, value.map(<[u8]>::to_vec)));
+                }
+                Ok(())
+            })
+            .unwrap();
+        }
+        let expected: Vec<_> = keys[100..200].iter().flat_map(|(k, vs)| vs.iter().map(move |(v, x)| (k.clone(), *v, x.clone()))).collect();
+        assert_eq!(seen, expected);
+        // A flipped bit in a block: the open does not notice, the read does,
+        // naming the file and the block.
+        let good = fs::read(&path).unwrap();
+        let at = f.blocks[2].offset + BLOCK_HEADER_LEN + 7;
+        let mut bad = good.clone();
+        bad[at] ^= 0x04;
+        fs::write(&path, &bad).unwrap();
+        let lazy = HistoryFile::open_kind(&path, None, Kind::Cold, false).unwrap();
+        match lazy.try_block(2) {
+            Err(Error::Corruption { file, reason, offset }) => {
+                assert!(file.ends_with(".cold"), "{file}");
+                assert!(reason.starts_with("block 2"), "{reason}");
+                assert_eq!(offset, f.blocks[2].offset as u64);
+            }
+            other => panic!("damage unnoticed: {:?}", other.map(|r| r.len())),
+        }
+        assert!(lazy.try_block(1).is_ok(), "the other blocks still read");
+        assert!(HistoryFile::open_kind(&path, None, Kind::Cold, true).is_err(), "a full check finds it at open");
+        // A block's header (its lengths) is not under its checksum: checked on read too.
+        let mut bad = good.clone();
+        bad[f.blocks[1].offset + 5] ^= 0x01;
+        fs::write(&path, &bad).unwrap();
+        assert!(HistoryFile::open_kind(&path, None, Kind::Cold, false).unwrap().try_block(1).is_err());
+        // The index and footer are checked at open.
+        for at in [good.len() - 3, good.len() - 45] {
+            let mut bad = good.clone();
+            bad[at] ^= 0x01;
+            fs::write(&path, &bad).unwrap();
+            assert!(HistoryFile::open_kind(&path, None, Kind::Cold, false).is_err(), "flip at {at}");
+        }
     }
 
     #[test]

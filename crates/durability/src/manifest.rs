@@ -8,8 +8,18 @@
 //! ...
 //! history <version>
 //! ...
+//! cold <file> <run id, 32 hex digits> <since> <warm from> <bytes>
+//! ...
 //! crc32c <8 hex digits over every byte before this line>
 //! ```
+//!
+//! A `cold` line says that a run's data is in cold file `file`
+//! (`cold/<file>.cold`), written by checkpoint `since`, and not in the
+//! images of the checkpoints from that one until `warm from` (0: still
+//! cold): a run read
+//! back into memory is in the images from `warm from` on, and its line is
+//! kept while an older checkpoint named here may still be loaded.
+//! `bytes`: what its entries take in the file.
 //!
 //! It is replaced atomically (temp file, fsync, rename, directory fsync),
 //! and only after the checkpoints it names are complete on disk.
@@ -30,6 +40,28 @@ pub struct Manifest {
     pub checkpoints: Vec<u64>,
     /// History files, by the version of the checkpoint that wrote each, oldest first.
     pub history: Vec<u64>,
+    /// Runs whose data a checkpoint moved to a cold file.
+    pub cold: Vec<ColdLine>,
+}
+
+/// A run in a cold file (see the module comment).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ColdLine {
+    pub file: u64,
+    /// The checkpoint that moved the run out of memory.
+    pub since: u64,
+    pub run: [u8; 16],
+    /// The first checkpoint whose image holds the run again (0: none yet).
+    pub warm_from: u64,
+    pub bytes: u64,
+}
+
+impl ColdLine {
+    /// Whether the run's data is in the cold file, not the image, of
+    /// checkpoint `version`.
+    pub fn cold_at(&self, version: u64) -> bool {
+        self.since <= version && (self.warm_from == 0 || version < self.warm_from)
+    }
 }
 
 pub fn encode(m: &Manifest) -> String {
@@ -39,6 +71,9 @@ pub fn encode(m: &Manifest) -> String {
     }
     for v in &m.history {
         s.push_str(&format!("history {v}\n"));
+    }
+    for c in &m.cold {
+        s.push_str(&format!("cold {} {} {} {} {}\n", c.file, hex::encode(c.run), c.since, c.warm_from, c.bytes));
     }
     let crc = crc32c::crc32c(s.as_bytes());
     s.push_str(&format!("crc32c {crc:08x}\n"));
@@ -57,6 +92,18 @@ pub fn decode(text: &[u8], file: &str) -> Result<Manifest> {
     let rest = body.strip_prefix(HEAD).ok_or_else(|| corrupt("manifest has an unknown header"))?;
     let mut m = Manifest::default();
     for line in rest.lines() {
+        if let Some(fields) = line.strip_prefix("cold ") {
+            let bad = || corrupt("manifest has a malformed line");
+            let f: Vec<&str> = fields.split(' ').collect();
+            let [file, run, since, warm_from, bytes] = f[..] else { return Err(bad()) };
+            let run: [u8; 16] = hex::decode(run).ok().and_then(|r| r.try_into().ok()).ok_or_else(bad)?;
+            let n = |s: &str| s.parse::<u64>().map_err(|_| bad());
+            m.cold.push(ColdLine { file: n(file)?, run, since: n(since)?, warm_from: n(warm_from)?, bytes: n(bytes)? });
+            continue;
+        }
+        if !m.cold.is_empty() {
+            return Err(corrupt("manifest has a malformed line"));
+        }
         let (list, v) = match line.split_once(' ') {
             Some(("checkpoint", v)) if m.history.is_empty() => (&mut m.checkpoints, v),
             Some(("history", v)) => (&mut m.history, v),
@@ -97,7 +144,14 @@ mod tests {
 
     #[test]
     fn round_trips_and_rejects_any_change() {
-        let m = Manifest { checkpoints: vec![9, 4], history: vec![2, 4] };
+        let m = Manifest {
+            checkpoints: vec![9, 4],
+            history: vec![2, 4],
+            cold: vec![
+                ColdLine { file: 1, run: [0xab; 16], since: 4, warm_from: 0, bytes: 77 },
+                ColdLine { file: 2, run: [3; 16], since: 9, warm_from: 12, bytes: 5 },
+            ],
+        };
         let text = encode(&m);
         assert_eq!(decode(text.as_bytes(), "M").unwrap(), m);
         for i in 0..text.len() {

@@ -17,6 +17,11 @@
 //!   manifest. The versions it held (those a checkpoint moved out of
 //!   memory) are lost: a replay, fork or diff that needed one of them reads
 //!   the key's next older version that is still kept, or none.
+//! - A damaged cold file (found at an open with `repair: true`, which checks
+//!   every block of every cold file): it is moved aside and its runs'
+//!   lines dropped from the manifest. Those runs keep their records and
+//!   their history, but their data as of the checkpoint that made them cold
+//!   is lost; the report names them.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -73,6 +78,8 @@ pub fn repair(data_dir: &Path, wal_dir: &Path, err: Error) -> Result<Repair> {
         drop_checkpoint(data_dir, &path, reason)
     } else if path.extension().is_some_and(|e| e == "hist") {
         drop_history(data_dir, &path, reason)
+    } else if path.extension().is_some_and(|e| e == "cold") {
+        drop_cold(data_dir, &path, reason)
     } else {
         Err(err)
     }
@@ -129,12 +136,35 @@ fn rebuild_manifest(data_dir: &Path, file: &str, reason: &str) -> Result<Repair>
         Err(_) => Vec::new(),
     };
     history.sort_unstable();
-    manifest::write(data_dir, &Manifest { checkpoints: versions, history })?;
+    manifest::write(data_dir, &Manifest { checkpoints: versions, history, cold: Vec::new() })?;
     Ok(Repair { file: file.into(), offset: 0, reason: reason.into(), dropped_bytes: 0, dropped_files: vec![], saved_to: aside.display().to_string() })
 }
 
 fn drop_history(data_dir: &Path, path: &Path, reason: &str) -> Result<Repair> {
     drop_named(data_dir, path, &format!("{reason} (the older versions it held are lost)"), |m| &mut m.history)
+}
+
+fn drop_cold(data_dir: &Path, path: &Path, reason: &str) -> Result<Repair> {
+    let number: Option<u64> = path.file_stem().and_then(|s| s.to_string_lossy().parse().ok());
+    let m = manifest::read(data_dir)?.unwrap_or_default();
+    let runs: Vec<String> = m.cold.iter().filter(|l| Some(l.file) == number && l.warm_from == 0).map(|l| crate::history::run_hex(&l.run)).collect();
+    let aside = aside_dir(data_dir)?;
+    let len = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if path.exists() {
+        fs::copy(path, aside.join(path.file_name().unwrap())).map_err(io(path))?;
+        fs::remove_file(path).map_err(io(path))?;
+    }
+    let mut m = m;
+    m.cold.retain(|l| Some(l.file) != number);
+    manifest::write(data_dir, &m)?;
+    Ok(Repair {
+        file: path.display().to_string(),
+        offset: 0,
+        reason: format!("{reason} (the data of the {} cold run(s) it held is lost: {})", runs.len(), runs.join(", ")),
+        dropped_bytes: len,
+        dropped_files: vec![path.display().to_string()],
+        saved_to: aside.display().to_string(),
+    })
 }
 
 fn drop_checkpoint(data_dir: &Path, path: &Path, reason: &str) -> Result<Repair> {

@@ -25,9 +25,10 @@ pub(crate) struct Aside {
 }
 
 impl Aside {
-    pub fn create(dir: &Path, magic: &[u8; 8], format: u32, version: u64, database_id: [u8; 16]) -> Result<Aside> {
+    /// `number` names the `.tmp` file; `version` goes in the header.
+    pub fn create(dir: &Path, magic: &[u8; 8], format: u32, number: u64, version: u64, database_id: [u8; 16]) -> Result<Aside> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
-        let tmp = dir.join(format!("{version:020}.tmp"));
+        let tmp = dir.join(format!("{number:020}.tmp"));
         let file = File::create(&tmp).map_err(|e| Error::io(tmp.display(), e))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         let mut header = [0u8; HEADER_LEN];

@@ -95,6 +95,17 @@ pub trait SecondaryIndex: Any + Send + Sync {
     /// rebuilt from the entries alone knows nothing older.
     fn recovered(&self, _version: u64) {}
 
+    /// Run `run` is leaving memory (it went cold, SPEC §17): forget what
+    /// was derived from its keys. Its keys are out of the store when it
+    /// next hears of them, through [`SecondaryIndex::on_write`] as the run
+    /// is loaded back.
+    fn evict_run(&self, _run: &RunId) {}
+
+    /// Run `run` was loaded back from the cold file of checkpoint
+    /// `version`, which held each key's newest version there (older ones
+    /// are in history files): what was rebuilt from it knows nothing older.
+    fn warmed(&self, _run: &RunId, _version: u64) {}
+
     /// A maintenance round at `now` (ms): returns how many entries it
     /// retired.
     fn maintain(&self, _now: u64) -> usize {
@@ -157,6 +168,9 @@ pub trait TxCore: Send {
     /// Whether `run` accepts this transaction's writes.
     fn check_run_writable(&self, run: &RunId) -> Result<()>;
     fn run_exists(&self, run: &RunId) -> bool;
+    /// Loads `run` back into memory if it is cold (SPEC §17): for a read
+    /// that asks a secondary index about it before reading any of its keys.
+    fn resident(&self, run: &RunId);
     /// The run `run` was forked from and the version it was forked at.
     fn fork_of(&self, run: &RunId) -> Option<(RunId, u64)>;
     /// Reads a key through the transaction, joining its read set; its own
@@ -211,6 +225,11 @@ impl EngineTx {
     /// accepts none, else the run must be active.
     pub(crate) fn check_run_writable(&self, run: &RunId) -> Result<()> {
         self.core.check_run_writable(run)
+    }
+
+    /// See [`TxCore::resident`].
+    pub(crate) fn resident(&self, run: &RunId) {
+        self.core.resident(run)
     }
 
     pub(crate) fn run_exists(&self, run: &RunId) -> bool {

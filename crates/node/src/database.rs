@@ -28,6 +28,8 @@ pub struct NativeOpenOptions {
     pub read_only: Option<bool>,
     /// Versions kept per key (`history: { keep }`).
     pub history_keep: Option<f64>,
+    /// Ended runs leave memory after this many ms (-1: never).
+    pub cold_after_ms: Option<f64>,
 }
 
 fn positive(name: &str, v: Option<f64>) -> Result<Option<f64>> {
@@ -107,6 +109,7 @@ impl NativeDatabase {
             watch_buffer: None,
             read_only: None,
             history_keep: None,
+            cold_after_ms: None,
         });
         opts.durability = match (&o.durability, &path) {
             (Some(d), _) => Durability::parse(d).napi()?,
@@ -144,6 +147,12 @@ impl NativeDatabase {
         }
         if let Some(n) = positive("history.keep", o.history_keep)? {
             opts.history_keep = Some(n as usize);
+        }
+        match o.cold_after_ms {
+            None => {}
+            Some(-1.0) => opts.cold_after_ms = None,
+            Some(n) if n.is_finite() && n >= 0.0 && n.fract() == 0.0 => opts.cold_after_ms = Some(n as u64),
+            Some(n) => return Err(invalid(format!("coldAfterMs must be a non-negative integer or Infinity (never), not {n}"))),
         }
         if let Some(p) = &path
             && p.is_empty()
@@ -469,6 +478,13 @@ impl NativeDatabase {
                     "bytes": s.history_on_disk.bytes,
                 },
                 "indexBytes": s.index_bytes,
+                "cold": {
+                    "runs": s.cold.runs,
+                    "bytes": s.cold.bytes,
+                    "files": s.cold.files,
+                    "fileBytes": s.cold.file_bytes,
+                    "loads": s.cold.loads,
+                },
             },
             "maintenance": {
                 "rounds": s.maintenance.rounds,

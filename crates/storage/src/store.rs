@@ -239,6 +239,17 @@ pub trait DiskHistory: Send + Sync {
     fn versions(&self, key: &[u8], snapshot: u64, f: &mut dyn FnMut(u64, Option<Value>));
 }
 
+/// Runs whose data a checkpoint moved out of memory (the engine's cold
+/// runs, SPEC §17). The store asks for a run to be loaded back when a read
+/// misses a key of it, or a scan starts in its keys; the run is read-only
+/// (it has ended), so what a reader found before it left memory is what it
+/// finds after it comes back.
+pub trait ColdData: Send + Sync {
+    /// Loads run `run` (its 16 id bytes) back into `store` if it is cold;
+    /// returns whether it was (the caller reads again).
+    fn warm(&self, store: &Store, run: &[u8]) -> bool;
+}
+
 /// A key and its chain, in one allocation: what both indexes hold (a thin
 /// pointer each), ordered, hashed and compared as the key's bytes (so both
 /// indexes are searched with a `&[u8]`).
@@ -298,6 +309,20 @@ impl Hash for Entry {
 /// The entries of a key range of the ordered index ([`Store::range`]).
 type KeyRange<'a> = crossbeam_skiplist::set::Range<'a, [u8], (Bound<&'a [u8]>, Bound<&'a [u8]>), Entry>;
 
+/// An iterator over entries that holds the run it reads in memory while it
+/// lives (see `Store::resident`).
+struct Resident<'a, I> {
+    entries: I,
+    _whole: parking_lot::RwLockReadGuard<'a, ()>,
+}
+
+impl<I: Iterator> Iterator for Resident<'_, I> {
+    type Item = I::Item;
+    fn next(&mut self) -> Option<I::Item> {
+        self.entries.next()
+    }
+}
+
 /// `[start, end)` with owned bounds, for iterators that outlive the call.
 struct OwnedRange {
     start: Vec<u8>,
@@ -340,6 +365,14 @@ pub struct Store {
     points: DashSet<Entry, foldhash::fast::RandomState>,
     /// Versions moved out of memory (see [`Store::spill`]).
     disk: parking_lot::RwLock<Option<Arc<dyn DiskHistory>>>,
+    /// Runs moved out of memory, and how many there are (0: reads skip
+    /// asking).
+    cold: parking_lot::RwLock<Option<Arc<dyn ColdData>>>,
+    cold_runs: std::sync::atomic::AtomicUsize,
+    /// Held (shared) by every scan from its start to its end, and
+    /// (exclusive) while a run's keys leave memory ([`Store::evict`]): a
+    /// scan sees a run whole or, once it is cold, loads it back first.
+    residency: parking_lot::RwLock<()>,
     /// Keys, and the bytes of their keys and newest versions.
     live_keys: AtomicI64,
     live_bytes: AtomicI64,
@@ -385,6 +418,9 @@ impl Store {
             ordered: SkipSet::new(),
             points: DashSet::default(),
             disk: parking_lot::RwLock::new(None),
+            cold: parking_lot::RwLock::new(None),
+            cold_runs: std::sync::atomic::AtomicUsize::new(0),
+            residency: parking_lot::RwLock::new(()),
             live_keys: AtomicI64::new(0),
             live_bytes: AtomicI64::new(0),
             history_versions: AtomicI64::new(0),
@@ -396,7 +432,7 @@ impl Store {
     /// `snapshot` must be registered with the tracker, or be one no commit
     /// can prune past (see [`Store::get_visible`]).
     pub fn get(&self, key: &[u8], snapshot: u64) -> Option<(u64, Value)> {
-        let entry = self.points.get(key)?;
+        let entry = self.entry(key)?;
         match self.read_entry(&entry, snapshot)? {
             (v, Some(value)) => Some((v, value)),
             (_, None) => None,
@@ -410,7 +446,7 @@ impl Store {
     /// registered readers and the visible version need), and a key that
     /// exists would read as absent.
     pub fn get_visible(&self, key: &[u8], tracker: &SnapshotTracker) -> Option<(u64, Value)> {
-        let entry = self.points.get(key)?;
+        let entry = self.entry(key)?;
         let versions = entry.chain().versions.lock();
         let snapshot = tracker.visible();
         let i = versions.iter().rposition(|v| v.version() <= snapshot)?;
@@ -421,7 +457,7 @@ impl Store {
     /// it is pinned, without cloning it; the version is chosen as in
     /// [`Store::get_visible`].
     pub fn with_visible<R>(&self, key: &[u8], tracker: &SnapshotTracker, f: impl FnOnce(u64, &[u8]) -> R) -> Option<R> {
-        let entry = self.points.get(key)?;
+        let entry = self.entry(key)?;
         let versions = entry.chain().versions.lock();
         let snapshot = tracker.visible();
         let i = versions.iter().rposition(|v| v.version() <= snapshot)?;
@@ -627,6 +663,7 @@ impl Store {
     /// Visits the live entries of `[start, end)` at `snapshot` in key order
     /// (or reverse order), until `f` returns false.
     pub fn scan(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, reverse: bool, mut f: impl FnMut(&[u8], u64, &Value) -> bool) {
+        let _whole = self.resident(start);
         let range = self.range(start, end);
         let mut visit = |entry: crossbeam_skiplist::set::Entry<'_, Entry>| -> bool {
             match self.read_entry(entry.value(), snapshot) {
@@ -652,21 +689,24 @@ impl Store {
     /// The newest version of `key` at or below `snapshot`, tombstone or not:
     /// `None` if the key had no version then.
     pub fn read_any(&self, key: &[u8], snapshot: u64) -> Option<(u64, Option<Value>)> {
-        let entry = self.points.get(key)?;
+        let entry = self.entry(key)?;
         self.read_entry(&entry, snapshot)
     }
 
     /// The entries of `[start, end)` at `snapshot` as an iterator, in key
     /// order or reverse, tombstones included (`None`).
     pub fn range_any(&self, start: Vec<u8>, end: Option<Vec<u8>>, snapshot: u64, reverse: bool) -> Box<dyn Iterator<Item = (Entry, u64, Option<Value>)> + '_> {
+        let whole = self.resident(&start);
         let range = self.ordered.range::<[u8], _>(OwnedRange { start, end });
         let read = move |e: crossbeam_skiplist::set::Entry<'_, Entry>| self.read_entry(e.value(), snapshot).map(|(v, value)| (e.value().clone(), v, value));
-        if reverse { Box::new(range.rev().filter_map(read)) } else { Box::new(range.filter_map(read)) }
+        let entries: Box<dyn Iterator<Item = _> + '_> = if reverse { Box::new(range.rev().filter_map(read)) } else { Box::new(range.filter_map(read)) };
+        Box::new(Resident { entries, _whole: whole })
     }
 
     /// Like [`Store::scan`] in key order, but tombstones are visited too
     /// (`None`).
     pub fn scan_any(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, mut f: impl FnMut(&[u8], u64, Option<&Value>) -> bool) {
+        let _whole = self.resident(start);
         for entry in self.range(start, end) {
             if let Some((v, value)) = self.read_entry(entry.value(), snapshot)
                 && !f(entry.value(), v, value.as_ref())
@@ -681,6 +721,7 @@ impl Store {
     /// `f` returns false: the versions in memory and those on disk (the run
     /// log, replay clocks).
     pub fn scan_history(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, mut f: impl FnMut(&[u8], &[(u64, Option<Value>)]) -> bool) {
+        let _whole = self.resident(start);
         let mut buf: Vec<(u64, Option<Value>)> = Vec::new();
         let mut older: Vec<(u64, Option<Value>)> = Vec::new();
         for entry in self.range(start, end) {
@@ -712,6 +753,7 @@ impl Store {
     /// memory or, when memory has none, from disk: what a replay's clock
     /// needs, without reading the history files for keys memory answers.
     pub fn scan_newest_values(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, mut f: impl FnMut(&[u8], u64, &Value)) {
+        let _whole = self.resident(start);
         for entry in self.range(start, end) {
             let e = entry.value();
             let (found, on_disk) = {
@@ -762,6 +804,60 @@ impl Store {
                 break;
             }
         }
+    }
+
+    /// The entry of `key`; a miss on a key of a cold run loads the run back
+    /// and looks again.
+    fn entry(&self, key: &[u8]) -> Option<dashmap::setref::one::Ref<'_, Entry>> {
+        match self.points.get(key) {
+            Some(e) => Some(e),
+            None if self.warm(key) => self.points.get(key),
+            None => None,
+        }
+    }
+
+    /// Loads back the run of `key` if it is cold; whether it was.
+    fn warm(&self, key: &[u8]) -> bool {
+        if self.cold_runs.load(Ordering::Acquire) == 0 || key.len() < 16 || key[..16] == [0u8; 16] {
+            return false;
+        }
+        let Some(cold) = self.cold.read().clone() else { return false };
+        // Not while a run is leaving memory ([`Store::evict`]).
+        let _settled = self.residency.read_recursive();
+        cold.warm(self, &key[..16])
+    }
+
+    /// Loads back the run of `key` if it is cold (before a write to it).
+    pub fn ensure_resident(&self, key: &[u8]) {
+        self.warm(key);
+    }
+
+    /// For a scan starting at `start`: loads back the run it starts in if
+    /// that is cold, then holds the run's keys in memory until the guard
+    /// goes.
+    fn resident(&self, start: &[u8]) -> parking_lot::RwLockReadGuard<'_, ()> {
+        self.warm(start);
+        self.residency.read_recursive()
+    }
+
+    /// Where cold runs are loaded back from ([`ColdData`]).
+    pub fn set_cold(&self, cold: Arc<dyn ColdData>) {
+        *self.cold.write() = Some(cold);
+    }
+
+    /// How many runs are cold now: while none, reads do not ask.
+    pub fn set_cold_runs(&self, n: usize) {
+        self.cold_runs.store(n, Ordering::Release);
+    }
+
+    /// Takes run `run`'s keys (`[start, end)`) out of memory, no scan being
+    /// under way (see `residency`); `mark` runs first, with every scan
+    /// held off (the engine marks the run cold there, so that a read
+    /// missing one of its keys from then on loads it back).
+    pub fn evict(&self, start: &[u8], end: Option<&[u8]>, mark: impl FnOnce()) -> usize {
+        let _alone = self.residency.write();
+        mark();
+        self.remove_range(start, end)
     }
 
     /// The entries of `[start, end)` in key order (`end` `None`: to the last).

@@ -25,6 +25,7 @@
 //! If no named checkpoint loads, or the WAL does not continue the one that
 //! did, open fails with a `CorruptionError` naming the file.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -32,13 +33,14 @@ use std::time::Instant;
 
 use in_mem_core::{Error, Result};
 use in_mem_durability::checkpoint::{self, CheckpointWriter};
-use in_mem_durability::history::HistoryWriter;
-use in_mem_durability::manifest::{self, Manifest};
+use in_mem_durability::history::{HistoryWriter, Kind};
+use in_mem_durability::manifest::{self, ColdLine, Manifest};
 use parking_lot::Mutex;
 
 use in_mem_durability::Wal;
 use in_mem_storage::{Snapshot, Store, Value};
 
+use super::cold::{self, ColdRuns};
 use super::spilled::{HistoryFiles, Merge};
 
 /// Gives the OS back the heap pages a spill freed: glibc keeps freed
@@ -46,7 +48,7 @@ use super::spilled::{HistoryFiles, Merge};
 /// that are mostly free but never returned (an overwrite-heavy run's RSS
 /// kept growing with every checkpoint although its history had left
 /// memory). Elsewhere a no-op.
-fn release_freed_memory() {
+pub(crate) fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory of the allocator.
     unsafe {
@@ -82,6 +84,9 @@ pub struct CheckpointReport {
     pub removed_segments: u64,
     /// The newest checkpoint was already at this version: nothing written.
     pub unchanged: bool,
+    /// Runs this checkpoint moved to a cold file: the caller takes their
+    /// keys out of memory.
+    pub evicted: Vec<ColdLine>,
 }
 
 /// Progress of the checkpoint being written, for `db.checkpoint()`.
@@ -128,10 +133,13 @@ impl Checkpoints {
             }
         }
         let _ = std::fs::remove_file(data_dir.join(format!("{}.tmp", manifest::FILE_NAME)));
-        // A history file the manifest does not name was written by a
-        // checkpoint that died before naming it.
+        // A history or cold file the manifest does not name was written by
+        // a checkpoint that died before naming it.
         if let Ok(m) = manifest::read(data_dir) {
-            in_mem_durability::history::remove_unnamed(data_dir, &m.map(|m| m.history).unwrap_or_default());
+            let m = m.unwrap_or_default();
+            in_mem_durability::history::remove_unnamed(data_dir, &m.history);
+            let cold: Vec<u64> = m.cold.iter().map(|l| l.file).collect();
+            in_mem_durability::history::remove_unnamed_kind(data_dir, &cold, Kind::Cold);
         }
         Checkpoints {
             dir: data_dir.join("checkpoints"),
@@ -199,6 +207,8 @@ pub(crate) trait LoadTarget {
     fn attach_history(&self, files: Arc<HistoryFiles>);
     /// Makes everything loaded up to `version` visible.
     fn publish_recovered(&self, version: u64);
+    /// The manifest's cold runs (`lines`), checkpoint `version` loaded.
+    fn attach_cold(&self, lines: Vec<ColdLine>, version: u64, database_id: Option<[u8; 16]>) -> Result<()>;
     /// Before checkpoint `version`'s entries are applied: the secondary
     /// indexes load what they saved beside it in `dir`.
     fn load_indexes(&self, dir: &Path, version: u64);
@@ -225,6 +235,8 @@ impl Checkpoints {
         save_indexes: impl Fn(&Path) -> Result<()>,
         files: &HistoryFiles,
         spill: bool,
+        cold: &ColdRuns,
+        evict: &HashSet<[u8; 16]>,
     ) -> Result<Option<CheckpointReport>> {
         let cps = self;
         let started = Instant::now();
@@ -235,14 +247,26 @@ impl Checkpoints {
         // Nothing committed since the newest checkpoint: nothing to do,
         // unless its image still holds older versions to move to disk (a
         // directory from before history files); then it is written again.
+        // Runs leave memory only at a new version: an image is never
+        // rewritten in place with less in it (a crash between it and the
+        // manifest naming their cold file would lose them).
+        let none = HashSet::new();
+        let evict = if kept.first() == Some(&version) { &none } else { evict };
         if kept.first() == Some(&version) && (!spill || cps.spilled_at.load(Ordering::Acquire) == version) {
-            return Ok(Some(CheckpointReport { version, entries: 0, bytes: 0, duration_ms: 0.0, removed_segments: 0, unchanged: true }));
+            return Ok(Some(CheckpointReport { version, entries: 0, bytes: 0, duration_ms: 0.0, removed_segments: 0, unchanged: true, evicted: Vec::new() }));
         }
         wal.sync_to(version)?;
         cps.written.store(0, Ordering::Relaxed);
         cps.total.store(store.key_count() as u64, Ordering::Relaxed);
         cps.running.store(true, Ordering::Release);
         let mut spilled_file = None;
+        // Cold runs: those cold now have their data in their cold files
+        // (not in this image); those `evict` names go to a new one (only
+        // when history spills: their older versions go to the history file).
+        let cold_now = cold.cold_runs();
+        let cold_number = cold.next_file();
+        let mut cold_file = None;
+        let mut evicted: Vec<([u8; 16], u64)> = Vec::new();
         // Compaction: the newest history files, merged into this
         // checkpoint's own (keys of deleted runs left out).
         let merging = if spill { files.to_merge() } else { Vec::new() };
@@ -250,6 +274,11 @@ impl Checkpoints {
             let mut w = CheckpointWriter::create(&cps.dir, version, cps.database_id)?;
             let mut h = if spill { Some(HistoryWriter::create(&cps.data_dir, version, cps.database_id)?) } else { None };
             let mut merge = Merge::new(&merging);
+            let mut c = if spill && !evict.is_empty() {
+                Some(HistoryWriter::create_kind(&cps.data_dir, version, cold_number, cps.database_id, Kind::Cold)?)
+            } else {
+                None
+            };
             let mut failed = None;
             // Run data keeps its history (replay and forks read it): in the
             // image, or in the history file and the key's newest in the
@@ -258,6 +287,10 @@ impl Checkpoints {
             store.scan_resident(&[], None, version, |k, on_disk, history| {
                 let system = k[..16] == [0u8; 16];
                 if !system && !run_data(k) {
+                    return true;
+                }
+                let run: [u8; 16] = k[..16].try_into().expect("16 bytes");
+                if !system && cold_now.contains(&run) {
                     return true;
                 }
                 let result = (|| {
@@ -282,7 +315,16 @@ impl Checkpoints {
                                 }
                             }
                             h.add_key(k, &all)?;
-                            w.add(k, newest.0, on_disk || !all.is_empty(), newest.1.as_deref())
+                            let marked = on_disk || !all.is_empty();
+                            if let Some(c) = c.as_mut().filter(|_| evict.contains(&run)) {
+                                match evicted.last_mut() {
+                                    Some((r, _)) if *r == run => {}
+                                    _ => evicted.push((run, 0)),
+                                }
+                                evicted.last_mut().expect("pushed").1 += (k.len() + newest.1.as_ref().map_or(0, |v| v.len())) as u64;
+                                return c.add_key(k, &[(newest.0 | if marked { cold::ON_DISK } else { 0 }, newest.1.as_deref())]);
+                            }
+                            w.add(k, newest.0, marked, newest.1.as_deref())
                         }
                         None => history.iter().enumerate().try_for_each(|(i, (v, value))| w.add(k, *v, on_disk && i == 0, value.as_deref())),
                     }
@@ -302,6 +344,9 @@ impl Checkpoints {
             if let Some(mut h) = h {
                 merged_keys(&mut merge, &mut h, None, &keep_run)?;
                 spilled_file = h.finish()?;
+            }
+            if let Some(c) = c {
+                cold_file = c.finish()?;
             }
             w.finish()
         })();
@@ -334,7 +379,11 @@ impl Checkpoints {
         let mut history = files.versions();
         history.truncate(history.len() - merging.len());
         history.extend(spilled_file.as_ref().map(|f| f.version()));
-        manifest::write(&cps.data_dir, &Manifest { checkpoints: next.clone(), history })?;
+        let exists = |run: &[u8; 16]| keep_run(run);
+        let lines = cold.next_lines(version, next.get(1).copied(), &cold_now, &evicted, cold_number, exists);
+        manifest::write(&cps.data_dir, &Manifest { checkpoints: next.clone(), history, cold: lines.clone() })?;
+        let evicted_lines: Vec<ColdLine> = lines.iter().filter(|l| l.file == cold_number && l.since == version && cold_file.is_some()).copied().collect();
+        cold.named(lines, cold_file);
         let wrote = spilled_file.is_some();
         for gone in files.replace(merging.len(), spilled_file) {
             // A reader may still have it open (fine where the OS keeps an
@@ -373,6 +422,7 @@ impl Checkpoints {
             duration_ms: started.elapsed().as_secs_f64() * 1000.0,
             removed_segments,
             unchanged: false,
+            evicted: evicted_lines,
         }))
     }
 }
@@ -448,6 +498,7 @@ pub(crate) fn load<E: LoadTarget>(make: impl Fn() -> E, data_dir: &Path) -> Resu
         match loaded {
             Ok(info) if info.version == *version => {
                 engine.publish_recovered(*version);
+                engine.attach_cold(named.cold.clone(), *version, Some(info.database_id))?;
                 return Ok(Loaded { engine, version: *version, database_id: Some(info.database_id), fallback_reason, history_in_image });
             }
             outcome => {
@@ -465,5 +516,6 @@ pub(crate) fn load<E: LoadTarget>(make: impl Fn() -> E, data_dir: &Path) -> Resu
     }
     let engine = make();
     engine.attach_history(files);
+    engine.attach_cold(named.cold, 0, None)?;
     Ok(Loaded { engine, version: 0, database_id: None, fallback_reason: None, history_in_image: false })
 }

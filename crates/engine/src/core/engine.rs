@@ -29,6 +29,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use serde_json::json;
 
 use super::checkpointing::{self, CheckpointProgress, CheckpointReport, Checkpoints, LoadTarget};
+use super::cold::{ColdRuns, ColdStats};
 use super::feed::Feed;
 use super::forks::{self, ForkTable};
 use super::options::{Durability, OpenOptions};
@@ -99,6 +100,8 @@ pub struct Stats {
     pub history_on_disk: super::spilled::OnDisk,
     /// The secondary indexes' bytes in memory, about (the vector graphs).
     pub index_bytes: u64,
+    /// Runs out of memory, in cold files.
+    pub cold: ColdStats,
 }
 
 /// The background maintenance thread (TTL purge, dropping deleted runs,
@@ -195,6 +198,8 @@ pub struct Engine {
     /// The history files the store reads versions moved out of memory from
     /// (a durable database's; set by recovery).
     history_files: Mutex<Arc<HistoryFiles>>,
+    /// Runs moved out of memory whole (the store loads them back).
+    cold: Arc<ColdRuns>,
     /// Forks by id: (parent, version), kept equal to the ForkOf table by
     /// `apply`; `any_forks` lets reads skip the lookup while there are none.
     forks: ForkTable,
@@ -296,18 +301,24 @@ impl Engine {
         indexes: IndexFactory,
     ) -> Engine {
         let watch_buffer = options.watch_buffer;
+        let indexes = indexes();
+        let tracker = SnapshotTracker::new(0);
+        let store = Store::new();
+        let cold = Arc::new(ColdRuns::new(path.as_deref(), indexes.clone(), tracker.clone()));
+        store.set_cold(cold.clone());
         Engine {
             path,
             options,
-            store: Store::new(),
-            tracker: SnapshotTracker::new(0),
+            store,
+            tracker,
             commit: CommitLock::new(0),
             wal,
             runs: RwLock::default(),
-            indexes: indexes(),
+            indexes,
             index_load: Mutex::default(),
             checkpoints: None,
             history_files: Mutex::default(),
+            cold,
             deleted_runs: Mutex::default(),
             horizons: Mutex::default(),
             history_cut: Mutex::default(),
@@ -537,15 +548,51 @@ impl Engine {
             return Ok(None);
         };
         let files = self.history_files.lock().clone();
-        cps.write(
+        let now = now_ms();
+        let snapshot = self.snapshot();
+        // (At the newest checkpoint's version no run leaves memory.)
+        let evict = if cps.newest() != snapshot.version() { self.cold_due(now) } else { Default::default() };
+        let report = cps.write(
             wal,
             &self.store,
-            self.snapshot(),
+            snapshot,
             |run| self.run_data_needed(run),
             |dir| self.indexes.iter().try_for_each(|i| i.save(dir)),
             &files,
             self.spills(),
-        )
+            &self.cold,
+            &evict,
+        )?;
+        if let Some(r) = &report {
+            for line in &r.evicted {
+                self.evict_run(line);
+            }
+            self.cold.passed_over(evict.into_iter().filter(|run| !r.evicted.iter().any(|l| l.run == *run)), now);
+        }
+        Ok(report)
+    }
+
+    /// The runs the next checkpoint moves out of memory (SPEC §17).
+    fn cold_due(&self, now: u64) -> std::collections::HashSet<[u8; 16]> {
+        match self.options.cold_after_ms {
+            Some(after) if self.spills() && self.wal.is_some() => self.cold.due(now, after),
+            _ => Default::default(),
+        }
+    }
+
+    /// Takes the keys of a run a checkpoint just wrote to a cold file out
+    /// of memory, unless it no longer exists or has not ended (its line then
+    /// names a file the next checkpoint no longer needs).
+    fn evict_run(&self, line: &in_mem_durability::manifest::ColdLine) {
+        let Ok(run) = RunId::from_slice(&line.run) else { return };
+        let _last = self.commit.lock();
+        if !self.runs.read().get(&run).is_some_and(|s| !matches!(s, RunStatus::Active | RunStatus::Paused)) {
+            return;
+        }
+        let start = run.as_bytes().to_vec();
+        let end = InternalKey::prefix_end(&start);
+        self.store.evict(&start, end.as_deref(), || self.cold.mark(&self.store, &run, *line));
+        checkpointing::release_freed_memory();
     }
 
     /// Whether checkpoints move older versions to history files: a
@@ -560,6 +607,11 @@ impl Engine {
     /// is what replay and forks read. Only the SYSTEM tables are pruned.
     fn apply_one(&self, key: &[u8], version: u64, value: Option<Value>, oldest_needed: u64, ends: Option<(usize, usize)>) {
         let system = key[..16] == [0u8; 16];
+        // A write to a cold run's key (recovery replaying a deleted run's
+        // tombstones) lands on the run loaded back.
+        if !system {
+            self.store.ensure_resident(key);
+        }
         for index in &self.indexes {
             index.on_write(&self.store, key, value.as_deref(), version, oldest_needed);
         }
@@ -569,9 +621,12 @@ impl Engine {
                     let mut runs = self.runs.write();
                     match value.as_deref().and_then(RunInfo::status_of) {
                         Some(status) => {
+                            let ended = !matches!(status, RunStatus::Active | RunStatus::Paused);
+                            self.cold.run_ended(&run, value.as_deref().filter(|_| ended).map(|v| RunInfo::ended_at_of(v).unwrap_or(0)));
                             runs.insert(run, status);
                         }
                         None => {
+                            self.cold.forget(&self.store, run.as_bytes());
                             runs.remove(&run);
                             self.deleted_runs.lock().push((run, version));
                             self.horizons.lock().remove(&run);
@@ -1257,6 +1312,7 @@ impl Engine {
             runs_with_horizon: self.horizons.lock().len(),
             history_on_disk: self.history_files.lock().on_disk(),
             index_bytes: self.indexes.iter().map(|i| i.memory_bytes()).sum(),
+            cold: self.cold.stats(),
         }
     }
 
@@ -1435,7 +1491,8 @@ fn maintenance_loop(engine: Weak<Engine>, m: Arc<Maintenance>, interval: std::ti
             m.stats.lock().expired += expired;
             engine.drop_deleted_runs();
             if let (Some(wal), Some(cps)) = (engine.wal(), &engine.checkpoints)
-                && cps.due(wal, engine.options.checkpoint_bytes, if engine.spills() { engine.store.history_bytes() } else { 0 })
+                && (cps.due(wal, engine.options.checkpoint_bytes, if engine.spills() { engine.store.history_bytes() } else { 0 })
+                    || (cps.newest() != engine.version() && !engine.cold_due(now_ms()).is_empty()))
             {
                 // A failure is the WAL's or the disk's: it surfaces on the next
                 // write or the next explicit checkpoint.
@@ -1537,6 +1594,10 @@ impl LoadTarget for Engine {
             total.loaded += l.loaded;
             total.rebuilt.extend(l.rebuilt);
         }
+    }
+
+    fn attach_cold(&self, lines: Vec<in_mem_durability::manifest::ColdLine>, version: u64, database_id: Option<[u8; 16]>) -> Result<()> {
+        self.cold.load(&self.store, lines, version, database_id, self.options.repair)
     }
 
     fn publish_recovered(&self, version: u64) {

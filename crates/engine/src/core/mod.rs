@@ -5,6 +5,7 @@
 //! open.
 
 pub mod checkpointing;
+pub mod cold;
 pub mod commit_record;
 mod engine;
 pub mod feed;

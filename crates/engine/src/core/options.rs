@@ -60,7 +60,16 @@ pub struct OpenOptions {
     /// memory, in checkpoints and so after a restart, so those reach only
     /// back to each run's history horizon.
     pub history_keep: Option<usize>,
+    /// Cold runs (SPEC §17): a run that ended at least this long ago (ms),
+    /// and was not loaded back from disk in as long, leaves memory at the
+    /// next checkpoint; `None`: runs stay in memory. Only a durable
+    /// database that keeps every version (`history_keep` `None`) has cold
+    /// runs.
+    pub cold_after_ms: Option<u64>,
 }
+
+/// The default of [`OpenOptions::cold_after_ms`]: ten minutes.
+pub const COLD_AFTER_MS: u64 = 10 * 60 * 1000;
 
 impl Default for OpenOptions {
     fn default() -> Self {
@@ -76,6 +85,7 @@ impl Default for OpenOptions {
             watch_buffer: 10_000,
             read_only: false,
             history_keep: None,
+            cold_after_ms: Some(COLD_AFTER_MS),
         }
     }
 }
@@ -95,6 +105,7 @@ impl OpenOptions {
             .or_else(|| differ("checkpointBytes", &self.checkpoint_bytes, &other.checkpoint_bytes))
             .or_else(|| differ("checkpointOnClose", &self.checkpoint_on_close, &other.checkpoint_on_close))
             .or_else(|| differ("watchBuffer", &self.watch_buffer, &other.watch_buffer))
+            .or_else(|| differ("coldAfterMs", &self.cold_after_ms, &other.cold_after_ms))
             .or_else(|| {
                 let text = |k: &Option<usize>| k.map_or("'all'".to_string(), |n| format!("{{ keep: {n} }}"));
                 (self.history_keep != other.history_keep).then(|| ("history", text(&self.history_keep), text(&other.history_keep)))

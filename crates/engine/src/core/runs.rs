@@ -272,6 +272,13 @@ impl RunInfo {
         keys
     }
 
+    /// When the run ended (ms), from an encoded record, without decoding
+    /// the rest: `None` while it has not.
+    pub fn ended_at_of(bytes: &[u8]) -> Option<u64> {
+        let t = u64::from_le_bytes(bytes.get(10..18)?.try_into().ok()?);
+        (t != 0).then_some(t)
+    }
+
     /// Status byte of an encoded record, without decoding the rest.
     pub fn status_of(bytes: &[u8]) -> Option<RunStatus> {
         bytes.get(1).and_then(|b| RunStatus::from_u8(*b))

@@ -64,6 +64,10 @@ impl TxCore for Core {
         self.engine.fork_of(run)
     }
 
+    fn resident(&self, run: &RunId) {
+        self.engine.store().ensure_resident(run.as_bytes());
+    }
+
     fn read(&mut self, key: &[u8]) -> Option<(u64, Value)> {
         self.tx.get(&*self.engine, key)
     }

@@ -366,6 +366,10 @@ impl SecondaryIndex for TtlIndex {
         }
     }
 
+    fn evict_run(&self, run: &RunId) {
+        self.entries.lock().retain(|(_, key, _)| key[..16] != *run.as_bytes());
+    }
+
     fn maintain(&self, now: u64) -> usize {
         let mut entries = self.entries.lock();
         let mut retired = 0;

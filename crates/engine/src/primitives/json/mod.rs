@@ -923,6 +923,10 @@ impl SecondaryIndex for PathLog {
         self
     }
 
+    fn evict_run(&self, run: &RunId) {
+        self.writes.lock().retain(|doc, _| doc[..16] != *run.as_bytes());
+    }
+
     fn prepare(&self, state: &Extensions, snapshot: u64, newest: &dyn Source) -> Result<Resolved> {
         match state.get::<DocTxs>() {
             Some(docs) => {

@@ -138,4 +138,10 @@ impl SecondaryIndex for TraceIndex {
     fn on_write(&self, store: &Store, key: &[u8], value: Option<&[u8]>, version: u64, oldest_needed: u64) {
         self.follow(store, key, value, version, oldest_needed);
     }
+
+    fn evict_run(&self, run: &RunId) {
+        let mut state = self.state.write();
+        state.runs.remove(run);
+        state.removals.retain(|r| r.run != *run);
+    }
 }

@@ -191,6 +191,9 @@ impl EngineTx {
     fn trace_candidates(&self, run: &RunId, kind: Option<TraceType>, tag: Option<&str>, lo: TraceId, hi: TraceId) -> Option<Vec<TraceId>> {
         let index = self.index::<TraceIndex>()?;
         let chain = self.fork_chain(run);
+        for r in &chain {
+            self.resident(r);
+        }
         let mut ids = index.candidates(run, kind, tag, lo, hi)?;
         for parent in &chain[1..] {
             ids.extend(index.candidates(parent, kind, tag, lo, hi).unwrap_or_default());

@@ -20,7 +20,7 @@ use std::path::Path;
 use in_mem_core::{Error, Result};
 use std::collections::{HashMap, VecDeque};
 
-use in_mem_core::{InternalKey, TypeTag};
+use in_mem_core::{InternalKey, RunId, TypeTag};
 use in_mem_storage::Store;
 use parking_lot::Mutex;
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
@@ -435,6 +435,19 @@ impl SecondaryIndex for VectorIndex {
     fn recovered(&self, version: u64) {
         for g in self.graphs.lock().values_mut() {
             if g.loaded_upto == 0 {
+                g.retired_upto = g.retired_upto.max(version);
+            }
+        }
+    }
+
+    fn evict_run(&self, run: &RunId) {
+        self.graphs.lock().retain(|prefix, _| prefix[..16] != *run.as_bytes());
+    }
+
+    /// As [`SecondaryIndex::recovered`], for the graphs of one run.
+    fn warmed(&self, run: &RunId, version: u64) {
+        for (prefix, g) in self.graphs.lock().iter_mut() {
+            if prefix[..16] == *run.as_bytes() && g.loaded_upto == 0 {
                 g.retired_upto = g.retired_upto.max(version);
             }
         }

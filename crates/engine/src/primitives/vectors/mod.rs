@@ -401,6 +401,7 @@ impl EngineTx {
         if self.fork_chain(run).len() > 1 {
             return Ok(None);
         }
+        self.resident(run);
         let snapshot = self.snapshot_version();
         let end = InternalKey::prefix_end(prefix).expect("a collection prefix has an end");
         let Some(index) = self.index::<VectorIndex>() else { return Ok(None) };

@@ -1,0 +1,346 @@
+//! Cold runs (SPEC §17): a run that has ended and was not loaded for
+//! `coldAfterMs` leaves memory at a checkpoint, into a cold file
+//! (`in_mem_durability::history`, kind `Cold`: the newest version of each
+//! of its keys at the checkpoint, its older versions being in the history
+//! files), and comes back whole on the first read that touches it.
+//!
+//! Invariants:
+//! - A cold run has ended, so nothing writes to its data; what a reader
+//!   found before it left memory is what it finds after it comes back.
+//! - A run is cold in memory exactly while its keys are out of the store:
+//!   it is marked cold with every scan held off, just before its keys go
+//!   (`Store::evict`), and unmarked only once all of them are back.
+//! - Loading reads and checks every block of the run first and only then
+//!   changes anything, so a damaged file leaves the run cold and the store
+//!   as it was; the read that asked fails with the `CorruptionError`.
+//! - The manifest names a run's cold file in a line that also says from
+//!   which checkpoint on the images hold the run again; the line stays
+//!   while an older checkpoint it names may still be loaded, and a cold file
+//!   is deleted once no line names it (`checkpointing.rs`).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use in_mem_core::{Error, Result, RunId, now_ms};
+use in_mem_durability::history::{self, HistoryFile, Kind};
+use in_mem_durability::manifest::ColdLine;
+use in_mem_storage::{ColdData, SnapshotTracker, Store, Value};
+use parking_lot::{Mutex, ReentrantMutex, RwLock};
+
+use crate::access::SecondaryIndex;
+
+/// The bit a cold file sets on a key's version when the key has older
+/// versions in history files (as a checkpoint image does).
+pub const ON_DISK: u64 = 1 << 62;
+
+/// A run loaded from a cold file: its keys' versions and whether each has
+/// older ones on disk.
+type Loaded = Vec<(Vec<u8>, u64, Option<Value>, bool)>;
+
+/// What the cold files hold, for `stats()`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ColdStats {
+    /// Runs out of memory now.
+    pub runs: u64,
+    /// Their bytes in cold files (keys and values, before compression).
+    pub bytes: u64,
+    /// Cold files named by the manifest, and their size on disk.
+    pub files: u64,
+    pub file_bytes: u64,
+    /// Runs loaded back since the database opened.
+    pub loads: u64,
+}
+
+pub struct ColdRuns {
+    data_dir: PathBuf,
+    files: RwLock<BTreeMap<u64, Arc<HistoryFile>>>,
+    /// Every line the manifest names (see the module comment).
+    lines: Mutex<Vec<ColdLine>>,
+    /// Runs out of memory now, with the line that names their file.
+    cold: RwLock<HashMap<[u8; 16], ColdLine>>,
+    /// One load at a time (reentrant: loading a run may read another's key).
+    loading: ReentrantMutex<()>,
+    /// When each run was last loaded back (ms): it stays warm for
+    /// `coldAfterMs` after.
+    warmed_at: Mutex<HashMap<[u8; 16], u64>>,
+    /// When each run that has ended ended (ms).
+    ended_at: Mutex<HashMap<[u8; 16], u64>>,
+    loads: AtomicU64,
+    indexes: Vec<Arc<dyn SecondaryIndex>>,
+    tracker: Arc<SnapshotTracker>,
+}
+
+impl ColdRuns {
+    /// No cold runs yet ([`ColdRuns::load`] reads the manifest's).
+    pub fn new(data_dir: Option<&Path>, indexes: Vec<Arc<dyn SecondaryIndex>>, tracker: Arc<SnapshotTracker>) -> ColdRuns {
+        ColdRuns {
+            data_dir: data_dir.map(Path::to_path_buf).unwrap_or_default(),
+            files: RwLock::default(),
+            lines: Mutex::default(),
+            cold: RwLock::default(),
+            loading: ReentrantMutex::new(()),
+            warmed_at: Mutex::default(),
+            ended_at: Mutex::default(),
+            loads: AtomicU64::new(0),
+            indexes,
+            tracker,
+        }
+    }
+
+    /// Takes the cold runs of checkpoint `loaded` (0: none was loaded) from
+    /// the manifest's `lines`, opening their files (header, index and
+    /// footer checked; blocks are checked when a run is loaded, or here with
+    /// `check_all`), and has the indexes forget what they loaded of those
+    /// runs.
+    pub fn load(&self, store: &Store, lines: Vec<ColdLine>, loaded: u64, database_id: Option<[u8; 16]>, check_all: bool) -> Result<()> {
+        let mut files = BTreeMap::new();
+        for line in &lines {
+            if let std::collections::btree_map::Entry::Vacant(e) = files.entry(line.file) {
+                let f = HistoryFile::open_kind(&Kind::Cold.path(&self.data_dir, line.file), database_id, Kind::Cold, check_all)?;
+                e.insert(Arc::new(f));
+            }
+        }
+        let cold: HashMap<[u8; 16], ColdLine> = lines.iter().filter(|l| l.cold_at(loaded)).map(|l| (l.run, *l)).collect();
+        for run in cold.keys() {
+            let id = RunId::from_slice(run).expect("16 bytes");
+            for index in &self.indexes {
+                index.evict_run(&id);
+            }
+        }
+        store.set_cold_runs(cold.len());
+        *self.files.write() = files;
+        *self.lines.lock() = lines;
+        *self.cold.write() = cold;
+        Ok(())
+    }
+
+    /// Follows a run's record: when it ended (ms), while it has.
+    pub fn run_ended(&self, run: &RunId, ended_at: Option<u64>) {
+        let mut ended = self.ended_at.lock();
+        match ended_at {
+            Some(t) => {
+                ended.insert(*run.as_bytes(), t);
+            }
+            None => {
+                ended.remove(run.as_bytes());
+            }
+        }
+    }
+
+    /// The runs a checkpoint at `now` should move out of memory: ended
+    /// `after` ms ago or more, and not loaded back in the last `after` ms.
+    pub fn due(&self, now: u64, after: u64) -> HashSet<[u8; 16]> {
+        let cold = self.cold.read();
+        let warmed = self.warmed_at.lock();
+        self.ended_at
+            .lock()
+            .iter()
+            .filter(|(run, t)| now >= t.saturating_add(after) && !cold.contains_key(*run) && warmed.get(*run).is_none_or(|w| now >= w.saturating_add(after)))
+            .map(|(run, _)| *run)
+            .collect()
+    }
+
+    /// Runs a checkpoint meant to move out but did not (nothing of them in
+    /// memory, or deleted meanwhile): not asked about again for a while.
+    pub fn passed_over(&self, runs: impl Iterator<Item = [u8; 16]>, now: u64) {
+        let mut warmed = self.warmed_at.lock();
+        for run in runs {
+            warmed.insert(run, now);
+        }
+    }
+
+    /// Runs cold now.
+    pub fn cold_runs(&self) -> HashSet<[u8; 16]> {
+        self.cold.read().keys().copied().collect()
+    }
+
+    pub fn is_cold(&self, run: &[u8]) -> bool {
+        run.len() == 16 && self.cold.read().contains_key(run)
+    }
+
+    /// A number for the next cold file.
+    pub fn next_file(&self) -> u64 {
+        self.files.read().keys().next_back().map_or(1, |n| n + 1)
+    }
+
+    /// The lines the manifest of checkpoint `version` names, given the runs
+    /// cold when it started (`cold`, their keys left out of its image), the
+    /// runs it moved to cold file `file` with their bytes (`evicted`), the
+    /// other checkpoint it keeps (`previous`), and which runs still exist.
+    pub fn next_lines(
+        &self,
+        version: u64,
+        previous: Option<u64>,
+        cold: &HashSet<[u8; 16]>,
+        evicted: &[([u8; 16], u64)],
+        file: u64,
+        exists: impl Fn(&[u8; 16]) -> bool,
+    ) -> Vec<ColdLine> {
+        let mut out = Vec::new();
+        for line in self.lines.lock().iter() {
+            let mut line = *line;
+            if !exists(&line.run) {
+                continue;
+            }
+            // Resident when this checkpoint started: its image holds it.
+            if !cold.contains(&line.run) && line.cold_at(version) {
+                line.warm_from = version;
+            }
+            // Both kept images hold it: nothing needs the line.
+            if line.warm_from != 0 && previous.is_none_or(|p| line.warm_from <= p) {
+                continue;
+            }
+            out.push(line);
+        }
+        out.extend(evicted.iter().map(|(run, bytes)| ColdLine { file, run: *run, since: version, warm_from: 0, bytes: *bytes }));
+        out
+    }
+
+    /// After the manifest named `lines` (and `file`, just written, if any):
+    /// remembers them and deletes the cold files no line names.
+    pub fn named(&self, lines: Vec<ColdLine>, file: Option<HistoryFile>) {
+        let mut files = self.files.write();
+        if let Some(f) = file {
+            let n = lines.iter().find(|l| Kind::Cold.path(&self.data_dir, l.file) == f.path()).map(|l| l.file);
+            if let Some(n) = n {
+                files.insert(n, Arc::new(f));
+            }
+        }
+        let used: HashSet<u64> = lines.iter().map(|l| l.file).collect();
+        files.retain(|n, f| {
+            let keep = used.contains(n);
+            if !keep {
+                let _ = std::fs::remove_file(f.path());
+            }
+            keep
+        });
+        *self.lines.lock() = lines;
+    }
+
+    /// Marks `run` cold in `line`'s file (its keys are leaving memory now,
+    /// every scan held off: `Store::evict`), and forgets what the indexes
+    /// derived from it.
+    pub fn mark(&self, store: &Store, run: &RunId, line: ColdLine) {
+        let _one = self.loading.lock();
+        let mut cold = self.cold.write();
+        cold.insert(line.run, line);
+        store.set_cold_runs(cold.len());
+        drop(cold);
+        self.warmed_at.lock().remove(run.as_bytes());
+        for index in &self.indexes {
+            index.evict_run(run);
+        }
+    }
+
+    pub fn stats(&self) -> ColdStats {
+        let cold = self.cold.read();
+        let files = self.files.read();
+        ColdStats {
+            runs: cold.len() as u64,
+            bytes: cold.values().map(|l| l.bytes).sum(),
+            files: files.len() as u64,
+            file_bytes: files.values().map(|f| f.bytes()).sum(),
+            loads: self.loads.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Forgets a deleted run (its line goes at the next checkpoint).
+    pub fn forget(&self, store: &Store, run: &[u8; 16]) {
+        let mut cold = self.cold.write();
+        cold.remove(run);
+        store.set_cold_runs(cold.len());
+        self.warmed_at.lock().remove(run);
+        self.ended_at.lock().remove(run);
+    }
+
+    /// Reads and checks every block that holds `line.run`'s keys.
+    fn read_run(&self, line: &ColdLine) -> Result<Loaded> {
+        let file = self.files.read().get(&line.file).cloned();
+        let Some(file) = file else {
+            return Err(Error::Corruption {
+                file: Kind::Cold.path(&self.data_dir, line.file).display().to_string(),
+                offset: 0,
+                reason: "a cold file the manifest names is not open".into(),
+            });
+        };
+        let run = &line.run[..];
+        let mut end = line.run.to_vec();
+        increment(&mut end);
+        let mut out: Loaded = Vec::new();
+        let mut bytes = 0u64;
+        for n in file.blocks_between(run, &end) {
+            let raw = file.try_block(n)?;
+            history::entries_of(&raw, |k, v, value| {
+                if k.len() >= 16 && &k[..16] == run {
+                    bytes += (k.len() + value.map_or(0, <[u8]>::len)) as u64;
+                    out.push((k.to_vec(), v & !ON_DISK, value.map(Value::from), v & ON_DISK != 0));
+                }
+                Ok(())
+            })
+            .map_err(|why| Error::Corruption { file: file.path().display().to_string(), offset: 0, reason: format!("block {n}: {why}") })?;
+        }
+        if bytes != line.bytes {
+            return Err(Error::Corruption {
+                file: file.path().display().to_string(),
+                offset: 0,
+                reason: format!(
+                    "run {} has {bytes} bytes of data in the file, the manifest says {}",
+                    RunId::from_slice(run).map(|r| r.to_string()).unwrap_or_default(),
+                    line.bytes
+                ),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The smallest key after every key starting with `prefix` (in place).
+fn increment(prefix: &mut Vec<u8>) {
+    while let Some(last) = prefix.last_mut() {
+        if *last == 0xFF {
+            prefix.pop();
+        } else {
+            *last += 1;
+            return;
+        }
+    }
+}
+
+impl ColdData for ColdRuns {
+    fn warm(&self, store: &Store, run: &[u8]) -> bool {
+        if !self.is_cold(run) {
+            return false;
+        }
+        let _one = self.loading.lock();
+        let Some(line) = self.cold.read().get(run).copied() else { return true };
+        let loaded = match self.read_run(&line) {
+            Ok(l) => l,
+            // Reads have no error to return: the read's call fails with
+            // this one (every native entry point catches an unwind and
+            // throws its payload, an error's JSON, as that error).
+            Err(e) => std::panic::resume_unwind(Box::new(e.to_json())),
+        };
+        let oldest_needed = self.tracker.oldest_needed();
+        for (key, version, value, on_disk) in &loaded {
+            for index in &self.indexes {
+                index.on_write(store, key, value.as_deref(), *version, oldest_needed);
+            }
+            store.apply(key, *version, value.clone(), 0);
+            if *on_disk {
+                store.mark_on_disk(key);
+            }
+        }
+        let id = RunId::from_slice(run).expect("16 bytes");
+        for index in &self.indexes {
+            index.warmed(&id, line.since);
+        }
+        self.warmed_at.lock().insert(line.run, now_ms());
+        let mut cold = self.cold.write();
+        cold.remove(run);
+        store.set_cold_runs(cold.len());
+        self.loads.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+}

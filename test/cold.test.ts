@@ -1,0 +1,289 @@
+// Cold runs (SPEC §17, issue 17 item 2): a run that has ended leaves memory
+// at a checkpoint, into a cold file, and the first read that touches it
+// loads it back whole — every primitive, the indexes (trace queries, vector
+// graphs), the run log, replay, fork and diff answer as they did before it
+// left. The manifest keeps the run cold across a reopen; a damaged cold file
+// is a CorruptionError naming the file and the block, and `repair: true`
+// handles it.
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { CorruptionError, Database, InvalidArgumentError, type OpenOptions, type RunId } from '../dist/index.js'
+import { expectError, makeTmpDir, removeDir } from './helpers.js'
+
+const COLD: OpenOptions = { durability: 'buffered', checkpointBytes: 0, coldAfterMs: 0 }
+
+/** Everything a reader can see of `run`, through every primitive and the history reads. */
+function look(db: Database, run: RunId, other: RunId): unknown {
+  const view = db.replay(run, { at: db.runs.log(run)[3].version })
+  const past = { kv: view.kv.entries(), cell: view.state.get('cell') }
+  view.close()
+  return {
+    kv: db.kv.entries(run),
+    k7: db.kv.get(run, 'k7'),
+    count: db.kv.count(run),
+    events: db.events.range(run),
+    verify: db.events.verify(run),
+    cell: db.state.get(run, 'cell'),
+    cells: db.state.list(run),
+    doc: db.json.get(run, 'doc'),
+    docPath: db.json.get(run, 'doc', '$.items[1]'),
+    machine: db.machines.get(run, 'm1'),
+    machines: db.machines.list(run),
+    decisions: db.traces.query(run, { type: 'decision' }),
+    tagged: db.traces.query(run, { tag: 'kb' }),
+    tree: db.traces.tree(run),
+    near: db.vectors.search(run, 'notes', [1, 0.5, 0.25, 0], { k: 5 }),
+    filtered: db.vectors.search(run, 'notes', [0, 1, 0, 0], { k: 3, filter: { even: true } }),
+    log: db.runs.log(run).map((c) => c.version),
+    past,
+    diff: db.diff(run, other),
+  }
+}
+
+/** A run with data in every primitive, history in some keys, ended. */
+function fill(db: Database): RunId {
+  const run = db.runs.begin({ name: 'finished', tags: ['cold'] })
+  for (let i = 0; i < 40; i++) db.kv.put(run, `k${i}`, { i, text: `value ${i} `.repeat(8) })
+  for (let v = 0; v < 5; v++) db.kv.put(run, 'k7', { v })
+  for (let i = 0; i < 12; i++) db.events.append(run, i % 2 === 0 ? 'tool.called' : 'tool.result', { i })
+  db.state.init(run, 'cell', 0)
+  for (let i = 1; i < 4; i++) db.state.set(run, 'cell', i)
+  db.json.set(run, 'doc', '$', { items: [1, 2, 3], owner: 'ada' })
+  db.json.set(run, 'doc', '$.items[1]', 'two')
+  db.machines.create(run, 'm1', { machine: 'toggle', context: { n: 0 } })
+  db.machines.apply(run, 'm1', 'flip')
+  const root = db.traces.record(run, { type: 'decision', data: { question: 'q', options: ['a', 'b'], chosen: 'a' } })
+  db.traces.record(run, { type: 'tool_call', parent: root, tags: ['kb'], data: { tool: 'search', arguments: { q: 'x' } } })
+  db.traces.record(run, { type: 'thought', tags: ['kb'], data: { content: 'hmm' } })
+  db.vectors.create(run, 'notes', { dimension: 4 })
+  // over 1,000 vectors: searches walk the graph (smaller collections are scanned)
+  db.vectors.upsertMany(
+    run,
+    'notes',
+    Array.from({ length: 1200 }, (_, i) => ({ id: `v${i}`, vector: [Math.sin(i), Math.cos(i), (i % 7) / 7, (i % 3) / 3], metadata: { even: i % 2 === 0 } })),
+  )
+  db.vectors.upsert(run, 'notes', 'v3', [1, 0.5, 0.25, 0], { even: false })
+  db.runs.complete(run)
+  return run
+}
+
+describe('cold runs', () => {
+  let dir: string
+  beforeEach(() => {
+    dir = makeTmpDir('in-mem-cold')
+  })
+  afterEach(() => removeDir(dir))
+
+  function defineToggle(db: Database): void {
+    db.machines.define({ name: 'toggle', version: 1, states: ['off', 'on'], initial: 'off', transitions: [{ from: 'off', event: 'flip', to: 'on' }, { from: 'on', event: 'flip', to: 'off' }] })
+  }
+
+  it('an ended run leaves memory at a checkpoint and every read answers as before: each primitive, trace and vector indexes, log, replay, fork, diff', async () => {
+    const db = Database.open(dir, COLD)
+    try {
+      defineToggle(db)
+      const run = fill(db)
+      const other = db.runs.begin()
+      db.kv.put(other, 'k1', 'x')
+      const before = look(db, run, other)
+      const resident = db.stats()
+      await db.checkpoint()
+      const after = db.stats()
+      expect(after.memory.cold.runs).toBe(1)
+      expect(after.memory.cold.files).toBe(1)
+      expect(after.memory.cold.bytes).toBeGreaterThan(1200 * 16)
+      expect(after.keys, 'its keys left memory').toBeLessThan(resident.keys - 1200)
+      expect(after.memory.indexBytes, 'its vector graph left memory').toBeLessThan(resident.memory.indexBytes / 10)
+      expect(readdirSync(join(dir, 'cold'))).toHaveLength(1)
+      // the active run did not go
+      expect(db.kv.get(other, 'k1')).toBe('x')
+      expect(db.stats().memory.cold.runs).toBe(1)
+      // the first read of it loads it back, whole
+      expect(look(db, run, other)).toStrictEqual(before)
+      const back = db.stats()
+      expect(back.memory.cold).toMatchObject({ runs: 0, loads: 1 })
+      expect(back.keys).toBe(resident.keys)
+      // a fork of it reads through to it; so does a fork of it once it is cold again
+      db.kv.put(other, 'k2', 'y')
+      await db.checkpoint()
+      expect(db.stats().memory.cold.runs).toBe(1)
+      const fork = db.runs.fork(run)
+      expect(db.kv.get(fork, 'k7')).toStrictEqual({ v: 4 })
+      expect(db.stats().memory.cold.runs).toBe(0)
+      expect(db.kv.entries(fork)).toStrictEqual((before as { kv: unknown }).kv)
+    } finally {
+      db.close()
+    }
+  })
+
+  it('every way into a cold run loads it: a point read, a list, a transaction, a trace query, a vector search, the run log, replay', async () => {
+    const reads: [string, (db: Database, run: RunId) => unknown][] = [
+      ['kv.get', (db, run) => db.kv.get(run, 'k3')],
+      ['kv.exists', (db, run) => db.kv.exists(run, 'k3')],
+      ['kv.getMany', (db, run) => db.kv.getMany(run, ['k3', 'k4'])],
+      ['kv.list', (db, run) => db.kv.list(run).length],
+      ['kv.count', (db, run) => db.kv.count(run)],
+      ['state.list', (db, run) => db.state.list(run).length],
+      ['events.verify', (db, run) => db.events.verify(run).valid],
+      ['machines.list', (db, run) => db.machines.list(run).length],
+      ['traces.tree', (db, run) => db.traces.tree(run).length],
+      ['events.get', (db, run) => db.events.get(run, 4)],
+      ['events.length', (db, run) => db.events.length(run)],
+      ['state.get', (db, run) => db.state.get(run, 'cell')?.value],
+      ['json.get', (db, run) => db.json.get(run, 'doc', '$.owner')],
+      ['machines.get', (db, run) => db.machines.get(run, 'm1')?.state],
+      ['traces.query', (db, run) => db.traces.query(run, { type: 'thought' }).length],
+      ['traces.roots', (db, run) => db.traces.roots(run).length],
+      ['vectors.search', (db, run) => db.vectors.search(run, 'notes', [1, 0.5, 0.25, 0], { k: 1 })[0].id],
+      ['transaction', (db, run) => db.transaction(run, (tx) => tx.kv.get('k3'))],
+      ['runs.log', (db, run) => db.runs.log(run).length],
+      ['replay', (db, run) => {
+        const v = db.replay(run)
+        try {
+          return v.kv.get('k3')
+        } finally {
+          v.close()
+        }
+      }],
+    ]
+    const db = Database.open(dir, COLD)
+    try {
+      defineToggle(db)
+      const run = fill(db)
+      const other = db.runs.begin()
+      const expected = reads.map(([, read]) => read(db, run))
+      for (const [i, [name, read]] of reads.entries()) {
+        db.kv.put(other, 'tick', i) // a new version: the checkpoint may move the run out
+        await db.checkpoint()
+        expect(db.stats().memory.cold.runs, `${name}: cold before the read`).toBe(1)
+        expect(read(db, run), name).toStrictEqual(expected[i])
+        expect(db.stats().memory.cold.runs, `${name}: loaded by the read`).toBe(0)
+      }
+    } finally {
+      db.close()
+    }
+  })
+
+  it('stays cold across a reopen (the manifest names its file), loads on first read, and the CLI counts it', async () => {
+    let db = Database.open(dir, COLD)
+    defineToggle(db)
+    const run = fill(db)
+    const other = db.runs.begin()
+    db.kv.put(other, 'k', 1)
+    const before = look(db, run, other)
+    await db.checkpoint()
+    expect(db.stats().memory.cold.runs).toBe(1)
+    db.close()
+    db = Database.open(dir, COLD)
+    try {
+      const s = db.stats()
+      expect(s.memory.cold.runs).toBe(1)
+      expect(s.memory.indexBytes, 'no vector graph of the cold run was loaded').toBeLessThan(100_000)
+      expect(look(db, run, other)).toStrictEqual(before)
+      expect(db.stats().memory.cold).toMatchObject({ runs: 0, loads: 1 })
+      // archived while resident, it can go cold again, and a run of the
+      // cold file that stayed cold still loads after another reopen
+      db.runs.archive(run)
+      db.kv.put(other, 'k', 2)
+      await db.checkpoint()
+      expect(db.stats().memory.cold.runs).toBe(1)
+    } finally {
+      db.close()
+    }
+    db = Database.open(dir, { ...COLD, coldAfterMs: Infinity })
+    try {
+      expect(db.stats().memory.cold.runs).toBe(1)
+      expect(db.runs.get(run)?.status).toBe('archived')
+      expect(db.kv.get(run, 'k7')).toStrictEqual({ v: 4 })
+      // with coldAfterMs: Infinity nothing goes cold
+      db.kv.put(other, 'k', 3)
+      await db.checkpoint()
+      expect(db.stats().memory.cold.runs).toBe(0)
+    } finally {
+      db.close()
+    }
+  })
+
+  it('a run is deleted while cold: it is loaded, deleted whole, and its cold file goes once no checkpoint needs it', async () => {
+    const db = Database.open(dir, COLD)
+    try {
+      defineToggle(db)
+      const run = fill(db)
+      const other = db.runs.begin()
+      db.kv.put(other, 'k', 1)
+      await db.checkpoint()
+      expect(db.stats().memory.cold.runs).toBe(1)
+      expect(db.runs.delete(run)).toBe(true)
+      expect(db.runs.get(run)).toBeUndefined()
+      expect(db.stats().memory.cold.runs).toBe(0)
+      for (let i = 0; i < 3; i++) {
+        db.kv.put(other, 'k', i + 2)
+        await db.checkpoint()
+      }
+      expect(readdirSync(join(dir, 'cold'))).toHaveLength(0)
+      expect(db.stats().memory.cold.files).toBe(0)
+    } finally {
+      db.close()
+    }
+  })
+
+  it('runs that ended less than coldAfterMs ago, and active runs, stay; bad values are InvalidArgumentError', async () => {
+    expectError(() => Database.open(dir, { coldAfterMs: -1 }), InvalidArgumentError, 'INVALID_ARGUMENT')
+    expectError(() => Database.open(dir, { coldAfterMs: 1.5 }), InvalidArgumentError, 'INVALID_ARGUMENT')
+    const db = Database.open(dir, { ...COLD, coldAfterMs: 60_000 })
+    try {
+      const ended = db.runs.begin()
+      db.kv.put(ended, 'a', 1)
+      db.runs.complete(ended)
+      const active = db.runs.begin()
+      db.kv.put(active, 'a', 1)
+      await db.checkpoint()
+      expect(db.stats().memory.cold.runs).toBe(0)
+    } finally {
+      db.close()
+    }
+  })
+
+  it('a flipped bit in a cold file: the read of its run is a CorruptionError naming the file and block, other runs read on, and repair: true drops the file and says which runs lost their data', async () => {
+    let db = Database.open(dir, COLD)
+    defineToggle(db)
+    const run = fill(db)
+    const other = db.runs.begin()
+    db.kv.put(other, 'k', 'kept')
+    await db.checkpoint()
+    db.close()
+    const [name] = readdirSync(join(dir, 'cold'))
+    const path = join(dir, 'cold', name)
+    const bytes = readFileSync(path)
+    bytes[48 + 12 + 30] ^= 0x20 // inside the first block's compressed bytes
+    writeFileSync(path, bytes)
+    db = Database.open(dir, COLD) // opens: blocks are checked when read
+    try {
+      const e = expectError(() => db.kv.get(run, 'k1'), CorruptionError, 'CORRUPTION')
+      expect(e.message).toContain(name)
+      expect(e.message).toContain('block 0')
+      expect(db.kv.get(other, 'k')).toBe('kept')
+      expectError(() => db.kv.entries(run), CorruptionError, 'CORRUPTION') // still cold, still refused
+      expect(db.stats().memory.cold.runs).toBe(1)
+    } finally {
+      db.close()
+    }
+    // without repair the open still succeeds (the damage is in a block);
+    // with it, every cold file is checked whole and the damaged one dropped
+    db = Database.open(dir, { ...COLD, repair: true })
+    try {
+      const [r] = db.stats().recovery.repairs
+      expect(r.file).toContain(name)
+      expect(r.reason).toContain('block 0')
+      expect(r.reason).toContain(run)
+      expect(readFileSync(join(r.savedTo, name))).toStrictEqual(bytes)
+      expect(db.stats().memory.cold).toMatchObject({ runs: 0, files: 0 })
+      expect(db.runs.get(run)?.status, 'the run record stays').toBe('completed')
+      expect(db.kv.entries(run), 'its data as of going cold is lost, as the repair said').toStrictEqual([])
+      expect(db.kv.get(other, 'k')).toBe('kept')
+    } finally {
+      db.close()
+    }
+  })
+})
