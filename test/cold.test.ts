@@ -5,8 +5,9 @@
 // left. The manifest keeps the run cold across a reopen; a damaged cold file
 // is a CorruptionError naming the file and the block, and `repair: true`
 // handles it.
+import { spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { CorruptionError, Database, InvalidArgumentError, type OpenOptions, type RunId } from '../dist/index.js'
 import { expectError, makeTmpDir, removeDir } from './helpers.js'
@@ -175,6 +176,14 @@ describe('cold runs', () => {
     await db.checkpoint()
     expect(db.stats().memory.cold.runs).toBe(1)
     db.close()
+    // the CLI (a read-only open) counts it, and reads it back
+    const cli = (...args: string[]) => spawnSync(process.execPath, [resolve('bin/in-mem.js'), ...args], { encoding: 'utf8', timeout: 60_000 })
+    const stats = cli('stats', dir)
+    expect(stats.status, stats.stderr).toBe(0)
+    expect(stats.stdout).toMatch(/cold runs\s+1 out of memory .* in 1 cold file/)
+    const shown = cli('replay', run, '--json', '--dir', dir)
+    expect(shown.status, shown.stderr).toBe(0)
+    expect(shown.stdout).toContain('"k7"')
     db = Database.open(dir, COLD)
     try {
       const s = db.stats()

@@ -535,6 +535,59 @@ describe('replay: randomized property over every primitive, transactions and for
     }),
   )
 
+  it(
+    'cold runs: ended runs leave memory at checkpoints at random moments (and come back on the reads that touch them) and read as they did: replay at every version, forks and the run log, while open and after a reopen',
+    withSeed('cold property', async (seed) => {
+      const dir = makeTmpDir('in-mem-history')
+      const opts = { durability: 'buffered' as const, checkpointBytes: 0, coldAfterMs: 0 }
+      let db = Database.open(dir, opts)
+      try {
+        defineMachines(db)
+        const sim = new Sim(db, new Rng(seed))
+        let wentCold = 0
+        let loaded = 0
+        for (let f = 0; f < 6; f++) {
+          const earlier = sim.runs.filter((t) => db.runs.get(t.run)!.status === 'active')
+          sim.family(f, () => sim.r.range(15, 35))
+          // end some of the earlier families' runs (forks read through ended parents)
+          for (const t of earlier) if (sim.r.chance(0.5)) db.runs.complete(t.run)
+          for (let c = sim.r.range(1, 3); c > 0; c--) {
+            sim.more(sim.r.range(5, 20))
+            expect(await db.checkpoint()).not.toBeNull()
+            const cold = db.stats().memory.cold
+            wentCold = Math.max(wentCold, cold.runs)
+            // at random moments, a reader touches everything (loading every cold run back)
+            if (sim.r.chance(0.3)) {
+              sim.verify()
+              loaded += cold.runs
+              expect(db.stats().memory.cold.runs).toBe(0)
+            }
+          }
+        }
+        expect(wentCold, 'runs went cold').toBeGreaterThan(2)
+        sim.verify()
+        expect(db.stats().memory.cold.runs).toBe(0)
+        expect(db.stats().memory.cold.loads).toBeGreaterThan(2)
+        sim.more(10)
+        await db.checkpoint() // cold again
+        const cold = db.stats().memory.cold.runs
+        expect(cold).toBeGreaterThan(2)
+        db.close()
+        db = Database.open(dir, { ...opts, checkpointOnClose: false })
+        sim.db = db
+        expect(db.stats().memory.cold.runs, 'still cold after a reopen').toBe(cold)
+        sim.verify() // loads them from the files the manifest names
+        expect(db.stats().memory.cold.loads).toBe(cold)
+        expect(loaded + cold).toBeGreaterThan(2)
+        sim.more(20)
+        sim.verify()
+      } finally {
+        db.close()
+        removeDir(dir)
+      }
+    }),
+  )
+
   it('compaction: checkpoints merge history files (never more than 8), every version still replays, and a merge leaves a deleted run\'s versions out', async () => {
     const dir = makeTmpDir('in-mem-history')
     const opts = { durability: 'buffered' as const, checkpointBytes: 0 }
