@@ -5,8 +5,9 @@
 // left. The manifest keeps the run cold across a reopen; a damaged cold file
 // is a CorruptionError naming the file and the block, and `repair: true`
 // handles it.
-import { spawnSync } from 'node:child_process'
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { fork, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { CorruptionError, Database, InvalidArgumentError, type OpenOptions, type RunId } from '../dist/index.js'
@@ -295,4 +296,90 @@ describe('cold runs', () => {
       db.close()
     }
   })
+})
+
+describe('cold runs under SIGKILL', () => {
+  it('kills at random points, many inside checkpoints that move runs out: every acknowledged run is whole, cold files on disk are exactly those the manifest names, nothing lost across kills', async () => {
+    const dir = makeTmpDir('in-mem-cold-crash')
+    const writer = resolve('test/fixtures/cold-writer.cjs')
+    const acked: string[] = []
+    const tally = { kills: 0, inCheckpoint: 0, coldAtOpen: 0, unnamedLeft: 0 }
+    const deadline = Date.now() + 20_000
+    try {
+      for (let iteration = 0; iteration < 16 && (iteration < 6 || Date.now() < deadline); iteration++) {
+        const child = fork(writer, [dir, String((Math.random() * 0x1_0000_0000) >>> 0)], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+        const errors: string[] = []
+        let started = 0
+        let finished = 0
+        let killed = false
+        const kill = () => {
+          if (killed) return
+          killed = true
+          if (started > finished) tally.inCheckpoint++
+          child.kill('SIGKILL')
+        }
+        const plan = Math.random() < 0.6 ? { ckpt: 1 + Math.floor(Math.random() * 3), delay: Math.floor(Math.random() * 6) } : { acks: 3 + Math.floor(Math.random() * 25) }
+        let acks = 0
+        const guard = setTimeout(() => {
+          errors.push(`no kill point in 15 s (${JSON.stringify(plan)})`)
+          kill()
+        }, 15_000)
+        child.on('message', (m: { type: string; run?: string; n?: number; message?: string }) => {
+          if (m.type === 'error') errors.push(m.message!)
+          if (m.type === 'ack') {
+            acked.push(m.run!)
+            acks++
+            if ('acks' in plan && acks >= plan.acks) kill()
+          }
+          if (m.type === 'ckpt') {
+            started++
+            if ('ckpt' in plan && m.n === plan.ckpt) setTimeout(kill, plan.delay)
+          }
+          if (m.type === 'ckpt-done') finished++
+        })
+        await once(child, 'close')
+        clearTimeout(guard)
+        expect(errors).toEqual([])
+        expect(killed).toBe(true)
+        tally.kills++
+        const coldFiles = () => readdirSync(join(dir, 'cold'), { withFileTypes: true }).map((e) => e.name).sort()
+        const before = (() => {
+          try {
+            return coldFiles()
+          } catch {
+            return []
+          }
+        })()
+        const db = Database.open(dir, { durability: 'strict', checkpointOnClose: false, coldAfterMs: 0, checkpointBytes: 0 })
+        try {
+          const context = `iteration ${iteration}, plan ${JSON.stringify(plan)}`
+          const manifest = existsSync(join(dir, 'MANIFEST')) ? readFileSync(join(dir, 'MANIFEST'), 'utf8') : ''
+          const named = [...new Set([...manifest.matchAll(/^cold (\d+) /gm)].map((m) => `${m[1].padStart(20, '0')}.cold`))].sort()
+          const after = named.length === 0 && before.length === 0 ? [] : coldFiles()
+          expect(after, `${context}: cold files on disk are those the manifest names`).toStrictEqual(named)
+          if (before.some((f) => !named.includes(f))) tally.unnamedLeft++
+          tally.coldAtOpen = Math.max(tally.coldAtOpen, db.stats().memory.cold.runs)
+          for (const run of acked) {
+            expect(db.runs.get(run)?.status, `${context}: run ${run}`).toBe('completed')
+            const entries = db.kv.entries(run)
+            expect(entries.length, `${context}: run ${run} keys`).toBe(30)
+            expect(entries.find(([k]) => k === 'k0')?.[1]).toStrictEqual({ j: 0, final: true })
+            expect(entries.find(([k]) => k === 'k29')?.[1]).toStrictEqual({ j: 29, pad: 'x'.repeat(69) })
+            expect(db.events.length(run)).toBe(5)
+            expect(db.events.verify(run).valid).toBe(true)
+            expect(db.state.get(run, 'cell')?.value).toBe(1)
+            expect(db.runs.log(run).length, `${context}: run ${run} log`).toBe(9) // the transaction, 5 appends, 2 cell writes, k0 again
+          }
+          expect(db.stats().memory.cold.runs, 'every run read back').toBe(0)
+        } finally {
+          db.close()
+        }
+      }
+    } finally {
+      removeDir(dir)
+    }
+    console.log(`cold crash test: ${tally.kills} kills, ${tally.inCheckpoint} inside a checkpoint, up to ${tally.coldAtOpen} runs cold at an open, ${tally.unnamedLeft} kills left an unnamed cold file; ${acked.length} runs checked`)
+    expect(tally.inCheckpoint).toBeGreaterThan(0)
+    expect(tally.coldAtOpen).toBeGreaterThan(3)
+  }, 120_000)
 })
