@@ -8,7 +8,9 @@
 // agent-sized values (100 B to 100 KB strings, bytes and chat messages)
 // beside lmdb-js and better-sqlite3, and RSS after overwrites; bench/memory.mjs:
 // RSS of 1M keys beside lmdb-js and better-sqlite3, and of an overwrite-heavy
-// run with each history option — each prints its own targets; bench/codec.mjs:
+// run with each history option; bench/cold.mjs: 10,000 ended runs (≥ 5 GB) gone
+// cold, a fresh open and the first read of a cold run, beside lmdb-js and
+// classic-level — each prints its own targets; bench/codec.mjs:
 // the value codec, plain MessagePack against msgpackr records with shared
 // structures, alone and through kv.put/kv.get beside lmdb-js), then the Rust criterion bench of the engine, and prints one cross-language
 // table with the SPEC §12 targets marked PASS/FAIL, and the primitives'
@@ -16,7 +18,7 @@
 // to bench/results/ (kv.json from kv.mjs, primitives.json from
 // primitives.mjs, workers.json from workers.mjs, server.json from
 // server.mjs, values.json from values.mjs, memory.json from memory.mjs,
-// codec.json from codec.mjs, summary.json from here).
+// codec.json from codec.mjs, cold.json from cold.mjs, summary.json from here).
 //
 // The strict and read comparisons (kv.mjs: kv.get against every peer's
 // get, strict kv.put against the durable peers and the raw fdatasync;
@@ -35,7 +37,7 @@
 // BENCH_SKIP_PRIMITIVES=1 / BENCH_SKIP_DURABILITY=1 / BENCH_SKIP_HISTORY=1 /
 // BENCH_SKIP_WORKERS=1 / BENCH_SKIP_VECTORS=1 / BENCH_SKIP_LANGGRAPH=1 /
 // BENCH_SKIP_SERVER=1 / BENCH_SKIP_VALUES=1 / BENCH_SKIP_MEMORY=1 /
-// BENCH_SKIP_CODEC=1 to reuse the
+// BENCH_SKIP_CODEC=1 / BENCH_SKIP_COLD=1 to reuse the
 // previous results of a step, and BENCH_RESULTS_DIR (where the results files
 // are written and read, default bench/results; each suite is given its
 // BENCH_OUT there).
@@ -87,6 +89,7 @@ if (!process.env.BENCH_SKIP_SERVER) step('JS server mode suite', process.execPat
 if (!process.env.BENCH_SKIP_VALUES) step('JS agent-sized values suite', process.execPath, [join(here, 'values.mjs')], out('values.json'))
 if (!process.env.BENCH_SKIP_MEMORY) step('JS memory suite', process.execPath, [join(here, 'memory.mjs')], out('memory.json'))
 if (!process.env.BENCH_SKIP_CODEC) step('JS codec suite', process.execPath, [join(here, 'codec.mjs')], out('codec.json'))
+if (!process.env.BENCH_SKIP_COLD) step('JS cold runs suite', process.execPath, [join(here, 'cold.mjs')], out('cold.json'))
 if (!process.env.BENCH_SKIP_RUST) step('Rust criterion bench', 'cargo', ['bench', '-p', 'in-mem-engine', '--bench', 'engine'], { CRITERION_HOME: criterionHome })
 
 // ----- inputs ----------------------------------------------------------------
@@ -184,6 +187,17 @@ try {
 if (memory?.addon?.loaded?.debug) problems.push(`the memory suite ran a debug build of the addon (${memory.addon.loaded.file}); its speed is not a release build's`)
 for (const c of memory?.failures ?? []) problems.push(`memory suite check failed: ${c}`)
 for (const [what, e] of Object.entries(memory?.errors ?? {})) problems.push(`memory suite, ${what}: ${e.split('\n')[0]}`)
+
+let cold = null
+try {
+  const file = join(resultsDir, 'cold.json')
+  cold = JSON.parse(readFileSync(file, 'utf8'))
+  if (!process.env.BENCH_SKIP_COLD && statSync(file).mtimeMs < started) problems.push('bench/results/cold.json is from an earlier run (the cold runs suite did not write it)')
+} catch (e) {
+  problems.push(`no cold runs results: ${e.message}`)
+}
+for (const c of cold?.failures ?? []) problems.push(`cold runs suite check failed: ${c}`)
+for (const [what, e] of Object.entries(cold?.errors ?? {})) problems.push(`cold runs suite, ${what}: ${e.split('\n')[0]}`)
 
 let codec = null
 try {
@@ -479,6 +493,17 @@ if (memory) {
   for (const t of memory.targets ?? []) target(`memory: ${t.target}`, t.value, memory.failures?.length ? undefined : t.pass)
 }
 
+// Cold runs (bench/cold.mjs): a fresh open of ≥ 5 GB of ended runs and the first read of a cold one.
+if (cold) {
+  console.log('\n---------------- cold runs (bench/cold.mjs) ----------------')
+  const c = cold.config ?? {}
+  console.log(`${(c.runs ?? 0).toLocaleString('en-US')} ended runs × ${c.keys} keys × ${(c.valueBytes ?? 0).toLocaleString('en-US')} B (${((c.rawBytes ?? 0) / 1e9).toFixed(2)} GB raw):`)
+  for (const r of cold.rows ?? []) {
+    console.log(`  ${r.lib.padEnd(14)} ${(r.diskBytes / 1e9).toFixed(2)} GB on disk; open ${r.openMs.toFixed(1)} ms; cold first get ${r.firstMedianMs.toFixed(2)} ms (median); then ${r.warmNsPerGet.toFixed(0)} ns/get; RSS ${(r.rssEnd / 2 ** 20).toFixed(0)} MiB`)
+  }
+  for (const t of cold.targets ?? []) target(`cold: ${t.target}`, t.value, cold.failures?.length ? undefined : t.pass)
+}
+
 // The value codec (bench/codec.mjs): records with shared structures ÷ plain MessagePack, through in-mem's native kv put and get.
 if (codec) {
   console.log('\n---------------- value codec (bench/codec.mjs) ----------------')
@@ -515,6 +540,7 @@ writeFileSync(
       rows,
       server: server ? { probe: { jsJsonParseNs: server.probe?.jsonParseNs }, redis: server.redis, ratios: server.ratios, ownerLoop: server.ownerLoop, checks: server.checks, errors: server.errors } : null,
       memory: memory ? { probe: { jsJsonParseNs: memory.probe?.jsonParseNs }, config: memory.config, load: memory.load, overwrite: memory.overwrite, failures: memory.failures, errors: memory.errors } : null,
+      cold: cold ? { config: cold.config, rows: cold.rows, failures: cold.failures, errors: cold.errors } : null,
       codec: codec ? { probe: { jsJsonParseNs: codec.probe?.jsonParseNs }, values: codec.values, ratios: codec.ratios, decodeShares: codec.decodeShares, decision: codec.decision, failures: codec.failures, errors: codec.errors } : null,
       values: values ? { probe: { jsJsonParseNs: values.probe?.jsonParseNs }, layouts: values.layouts, ratios: values.ratios, rss: values.rss, failures: values.failures, errors: values.errors } : null,
       langgraph: langgraph ? { rows: langgraphRows, results: langgraph.results, checks: langgraph.checks, errors: langgraph.errors } : null,

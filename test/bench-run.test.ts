@@ -99,7 +99,7 @@ describe('bench/run.mjs', () => {
     writeFileSync(join(dir, 'kv.json'), JSON.stringify(kv))
     writeFileSync(join(dir, 'primitives.json'), JSON.stringify(prim))
     const env: NodeJS.ProcessEnv = { ...process.env, BENCH_RESULTS_DIR: dir, CRITERION_HOME: join(dir, 'criterion') }
-    for (const s of ['RUST', 'JS', 'PRIMITIVES', 'DURABILITY', 'HISTORY', 'WORKERS', 'VECTORS', 'LANGGRAPH', 'SERVER', 'VALUES', 'MEMORY', 'CODEC']) env[`BENCH_SKIP_${s}`] = '1'
+    for (const s of ['RUST', 'JS', 'PRIMITIVES', 'DURABILITY', 'HISTORY', 'WORKERS', 'VECTORS', 'LANGGRAPH', 'SERVER', 'VALUES', 'MEMORY', 'CODEC', 'COLD']) env[`BENCH_SKIP_${s}`] = '1'
     const r = spawnSync(process.execPath, [join(root, 'bench', 'run.mjs')], { cwd: root, encoding: 'utf8', env, timeout: 60_000 })
     expect(r.stderr).toBe('')
     expect(r.status, r.stdout).toBe(0)
