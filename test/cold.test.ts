@@ -318,7 +318,8 @@ describe('cold runs under SIGKILL', () => {
           if (started > finished) tally.inCheckpoint++
           child.kill('SIGKILL')
         }
-        const plan = Math.random() < 0.6 ? { ckpt: 1 + Math.floor(Math.random() * 3), delay: Math.floor(Math.random() * 6) } : { acks: 3 + Math.floor(Math.random() * 25) }
+        const plan: { ckpt: number; delay: number } | { acks: number } =
+          Math.random() < 0.6 ? { ckpt: 1 + Math.floor(Math.random() * 3), delay: Math.floor(Math.random() * 6) } : { acks: 3 + Math.floor(Math.random() * 25) }
         let acks = 0
         const guard = setTimeout(() => {
           errors.push(`no kill point in 15 s (${JSON.stringify(plan)})`)

@@ -19,7 +19,7 @@ use in_mem_durability::checkpoint::{self, CheckpointWriter};
 use in_mem_durability::format::{
     Decoded, MAX_RECORD_PAYLOAD, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, decode_record, encode_record, seed_record_header,
 };
-use in_mem_durability::manifest::{self, Manifest};
+use in_mem_durability::manifest::{self, ColdLine, Manifest};
 use in_mem_durability::{recover, segment_file_name};
 use in_mem_engine::{ApplyOptions, CreateOptions, Definition, Durability, Engine, EngineTx, OpenOptions, TransitionDef};
 use rmpv::Value;
@@ -559,9 +559,21 @@ pub fn manifest(data: &[u8]) {
 fn manifest_damage(u: &mut Unstructured) -> arbitrary::Result<()> {
     let n = u.int_in_range(0..=4)?;
     let h = u.int_in_range(0..=3)?;
+    let c = u.int_in_range(0..=3)?;
     let m = Manifest {
         checkpoints: (0..n).map(|_| u64::arbitrary(u)).collect::<arbitrary::Result<_>>()?,
         history: (0..h).map(|_| u64::arbitrary(u)).collect::<arbitrary::Result<_>>()?,
+        cold: (0..c)
+            .map(|_| {
+                Ok(ColdLine {
+                    file: u64::arbitrary(u)?,
+                    run: <[u8; 16]>::arbitrary(u)?,
+                    since: u64::arbitrary(u)?,
+                    warm_from: u64::arbitrary(u)?,
+                    bytes: u64::arbitrary(u)?,
+                })
+            })
+            .collect::<arbitrary::Result<_>>()?,
     };
     let mut text = manifest::encode(&m).into_bytes();
     assert_eq!(manifest::decode(&text, "M").unwrap(), m);
@@ -873,7 +885,7 @@ fn checkpoint_load_inner(u: &mut Unstructured) -> arbitrary::Result<()> {
         w.add(k, *v, false, val.as_deref()).unwrap();
     }
     w.finish().unwrap();
-    manifest::write(dir.path(), &Manifest { checkpoints: vec![version], history: vec![] }).unwrap();
+    manifest::write(dir.path(), &Manifest { checkpoints: vec![version], history: vec![], cold: vec![] }).unwrap();
     match Engine::open(Some(dir.path()), open_options()) {
         Ok(engine) => {
             assert_eq!(engine.stats().recovery.checkpoint_version, version);
