@@ -40,7 +40,7 @@
 // resident reference's ns/get; RSS after the reads < 1 GiB.
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -225,19 +225,20 @@ async function read(lib, dir, ids) {
 }
 
 if (process.argv[2] === 'child') {
-  const [, , , phase, lib, dir, idsFile] = process.argv
-  const ids = idsFile ? JSON.parse(require('node:fs').readFileSync(idsFile, 'utf8')) : []
+  const [, , , phase, lib, dir, idsFile, outFile] = process.argv
+  const ids = phase === 'read' ? JSON.parse(readFileSync(idsFile, 'utf8')) : []
   const out = phase === 'build' ? await build(lib, dir) : await read(lib, dir, ids)
-  process.stdout.write(`\n@@${JSON.stringify(out)}\n`)
+  // (a file, not stdout: process.exit does not wait for a pipe to drain)
+  writeFileSync(outFile, JSON.stringify(out))
   process.exit(0)
 }
 
 // ----- the parent --------------------------------------------------------------
 function child(phase, lib, dir, idsFile) {
-  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), 'child', phase, lib, dir, idsFile ?? ''], { encoding: 'utf8', maxBuffer: 1 << 28 })
-  const line = r.stdout.split('\n').find((l) => l.startsWith('@@'))
-  if (r.status !== 0 || !line) throw new Error(`${lib} ${phase} failed (status ${r.status}): ${r.stderr.slice(-2000)}`)
-  return JSON.parse(line.slice(2))
+  const outFile = join(base, `${lib}.${phase}.json`)
+  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), 'child', phase, lib, dir, idsFile, outFile], { encoding: 'utf8', maxBuffer: 1 << 26 })
+  if (r.status !== 0 || !existsSync(outFile)) throw new Error(`${lib} ${phase} failed (status ${r.status}): ${r.stderr.slice(-2000)}`)
+  return JSON.parse(readFileSync(outFile, 'utf8'))
 }
 
 const MiB = 1 << 20
@@ -254,8 +255,8 @@ try {
     const dir = join(base, lib)
     mkdirSync(dir, { recursive: true })
     try {
-      const b = child('build', lib, dir)
       const idsFile = join(base, `${lib}.ids.json`)
+      const b = child('build', lib, dir, idsFile)
       writeFileSync(idsFile, JSON.stringify(b.ids))
       const disk = dirBytes(dir)
       if (DROP) {

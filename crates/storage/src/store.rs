@@ -306,8 +306,47 @@ impl Hash for Entry {
     }
 }
 
-/// The entries of a key range of the ordered index ([`Store::range`]).
-type KeyRange<'a> = crossbeam_skiplist::set::Range<'a, [u8], (Bound<&'a [u8]>, Bound<&'a [u8]>), Entry>;
+/// The entries of `[start, end)` of the ordered index, in key order or
+/// reverse ([`Store::range`]), stepping from entry to entry.
+///
+/// Not crossbeam-skiplist's own `range`: in 0.1.3 its iterator replaces the
+/// entry it holds without releasing it, leaking a reference to every node
+/// it passes (crossbeam-rs/crossbeam#1178, tikv/tikv#19285), so a key
+/// removed after a scan passed it (a deleted run, a cold run) never freed
+/// its memory. Stepping with `Entry::next`/`prev` releases each entry as
+/// it is dropped.
+struct KeyRange<'a> {
+    set: &'a SkipSet<Entry>,
+    next: Option<crossbeam_skiplist::set::Entry<'a, Entry>>,
+    start: std::borrow::Cow<'a, [u8]>,
+    end: Option<std::borrow::Cow<'a, [u8]>>,
+    reverse: bool,
+}
+
+impl<'a> KeyRange<'a> {
+    fn new(set: &'a SkipSet<Entry>, start: std::borrow::Cow<'a, [u8]>, end: Option<std::borrow::Cow<'a, [u8]>>, reverse: bool) -> KeyRange<'a> {
+        let next = if reverse { set.upper_bound(end.as_deref().map_or(Bound::Unbounded, Bound::Excluded)) } else { set.lower_bound(Bound::Included(&*start)) };
+        KeyRange { set, next, start, end, reverse }
+    }
+
+    /// The same range, from its other end.
+    fn rev(self) -> KeyRange<'a> {
+        KeyRange::new(self.set, self.start, self.end, !self.reverse)
+    }
+}
+
+impl<'a> Iterator for KeyRange<'a> {
+    type Item = crossbeam_skiplist::set::Entry<'a, Entry>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let e = self.next.take()?;
+        let inside = if self.reverse { **e.value() >= *self.start } else { self.end.as_deref().is_none_or(|end| **e.value() < *end) };
+        if !inside {
+            return None;
+        }
+        self.next = if self.reverse { e.prev() } else { e.next() };
+        Some(e)
+    }
+}
 
 /// An iterator over entries that holds the run it reads in memory while it
 /// lives (see `Store::resident`).
@@ -320,21 +359,6 @@ impl<I: Iterator> Iterator for Resident<'_, I> {
     type Item = I::Item;
     fn next(&mut self) -> Option<I::Item> {
         self.entries.next()
-    }
-}
-
-/// `[start, end)` with owned bounds, for iterators that outlive the call.
-struct OwnedRange {
-    start: Vec<u8>,
-    end: Option<Vec<u8>>,
-}
-
-impl std::ops::RangeBounds<[u8]> for OwnedRange {
-    fn start_bound(&self) -> Bound<&[u8]> {
-        Bound::Included(&self.start)
-    }
-    fn end_bound(&self) -> Bound<&[u8]> {
-        self.end.as_deref().map_or(Bound::Unbounded, Bound::Excluded)
     }
 }
 
@@ -697,9 +721,9 @@ impl Store {
     /// order or reverse, tombstones included (`None`).
     pub fn range_any(&self, start: Vec<u8>, end: Option<Vec<u8>>, snapshot: u64, reverse: bool) -> Box<dyn Iterator<Item = (Entry, u64, Option<Value>)> + '_> {
         let whole = self.resident(&start);
-        let range = self.ordered.range::<[u8], _>(OwnedRange { start, end });
+        let range = KeyRange::new(&self.ordered, start.into(), end.map(Into::into), reverse);
         let read = move |e: crossbeam_skiplist::set::Entry<'_, Entry>| self.read_entry(e.value(), snapshot).map(|(v, value)| (e.value().clone(), v, value));
-        let entries: Box<dyn Iterator<Item = _> + '_> = if reverse { Box::new(range.rev().filter_map(read)) } else { Box::new(range.filter_map(read)) };
+        let entries: Box<dyn Iterator<Item = _> + '_> = Box::new(range.filter_map(read));
         Box::new(Resident { entries, _whole: whole })
     }
 
@@ -862,7 +886,7 @@ impl Store {
 
     /// The entries of `[start, end)` in key order (`end` `None`: to the last).
     fn range<'a>(&'a self, start: &'a [u8], end: Option<&'a [u8]>) -> KeyRange<'a> {
-        self.ordered.range((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded)))
+        KeyRange::new(&self.ordered, start.into(), end.map(Into::into), false)
     }
 
     /// The history files the store reads from (see [`DiskHistory`]).
@@ -963,6 +987,57 @@ mod tests {
             let s = (0..most - p).take_while(|&i| a[a.len() - 1 - i] == b[b.len() - 1 - i]).count();
             proptest::prop_assert_eq!(shared_ends(&a, &b), (p, s));
         }
+    }
+
+    #[test]
+    fn a_removed_key_frees_its_versions_though_scans_passed_it() {
+        // crossbeam-skiplist's own range iterator leaked a reference to each
+        // node it passed: after a scan, a removed key was never freed.
+        let probe: Value = Arc::from(&b"probe"[..]);
+        let store = Store::new();
+        let key = |i: u64| [&[1u8; 16][..], &i.to_be_bytes()].concat();
+        for i in 0..100 {
+            store.apply(&key(i), i + 1, Some(if i % 10 == 3 { probe.clone() } else { Arc::from(&b"v"[..]) }), 0);
+        }
+        assert_eq!(Arc::strong_count(&probe), 11);
+        let mut seen = 0;
+        store.scan(&[1u8; 16], Some(&[2u8; 16]), u64::MAX, false, |_, _, _| {
+            seen += 1;
+            true
+        });
+        store.scan(&[1u8; 16], Some(&[2u8; 16]), u64::MAX, true, |_, _, _| true);
+        assert_eq!(store.range_any(key(10), Some(key(60)), u64::MAX, true).count(), 50);
+        store.scan_history(&[1u8; 16], None, u64::MAX, |_, _| true);
+        assert_eq!(seen, 100);
+        assert_eq!(store.remove_range(&[1u8; 16], Some(&[2u8; 16])), 100);
+        for _ in 0..64 {
+            crossbeam_epoch::pin().flush();
+        }
+        assert_eq!(Arc::strong_count(&probe), 1, "every removed version was freed");
+    }
+
+    #[test]
+    fn ranges_read_in_order_and_reverse_within_their_bounds() {
+        let store = Store::new();
+        for i in [1u8, 3, 5, 7, 9] {
+            store.apply(&[i], i as u64, val("x"), 0);
+        }
+        let keys = |reverse: bool, start: &[u8], end: Option<&[u8]>| {
+            let mut out = Vec::new();
+            store.scan(start, end, u64::MAX, reverse, |k, _, _| {
+                out.push(k[0]);
+                true
+            });
+            out
+        };
+        assert_eq!(keys(false, &[3], Some(&[8])), [3, 5, 7]);
+        assert_eq!(keys(true, &[3], Some(&[8])), [7, 5, 3]);
+        assert_eq!(keys(false, &[4], None), [5, 7, 9]);
+        assert_eq!(keys(true, &[4], None), [9, 7, 5]);
+        assert_eq!(keys(true, &[0], Some(&[1])), Vec::<u8>::new());
+        assert_eq!(keys(false, &[9], Some(&[9])), Vec::<u8>::new());
+        let any: Vec<u8> = store.range_any(vec![2], Some(vec![9]), u64::MAX, true).map(|(e, _, _)| e[0]).collect();
+        assert_eq!(any, [7, 5, 3]);
     }
 
     #[test]

@@ -567,6 +567,9 @@ impl Engine {
             for line in &r.evicted {
                 self.evict_run(line);
             }
+            if !r.evicted.is_empty() {
+                checkpointing::release_freed_memory();
+            }
             self.cold.passed_over(evict.into_iter().filter(|run| !r.evicted.iter().any(|l| l.run == *run)), now);
         }
         Ok(report)
@@ -592,7 +595,6 @@ impl Engine {
         let start = run.as_bytes().to_vec();
         let end = InternalKey::prefix_end(&start);
         self.store.evict(&start, end.as_deref(), || self.cold.mark(&self.store, &run, *line));
-        checkpointing::release_freed_memory();
     }
 
     /// Whether checkpoints move older versions to history files: a
