@@ -215,6 +215,46 @@ describe('cold runs', () => {
     }
   })
 
+  it("compaction: a cold file most of whose runs came back has its still-cold runs copied into the next checkpoint's file, and goes once no checkpoint needs it", async () => {
+    const db = Database.open(dir, COLD)
+    try {
+      const runs: RunId[] = []
+      for (let r = 0; r < 10; r++) {
+        const run = db.runs.begin()
+        for (let k = 0; k < 20; k++) db.kv.put(run, `k${k}`, { r, k, pad: 'p'.repeat(200) })
+        db.runs.complete(run)
+        runs.push(run)
+      }
+      const other = db.runs.begin()
+      const tick = async (n: number) => {
+        db.kv.put(other, 'tick', n)
+        await db.checkpoint()
+      }
+      await tick(1)
+      const files = () => readdirSync(join(dir, 'cold')).sort()
+      const [first] = files()
+      expect(files()).toHaveLength(1)
+      expect(db.stats().memory.cold.runs).toBe(10)
+      // 7 of the 10 come back (and go cold again, into a new file)
+      for (const run of runs.slice(0, 7)) expect(db.kv.get(run, 'k0')).toMatchObject({ k: 0 })
+      await tick(2)
+      expect(db.stats().memory.cold.runs).toBe(10)
+      // the first file's 3 still-cold runs were copied out with them
+      const manifest = () => readFileSync(join(dir, 'MANIFEST'), 'utf8')
+      const coldLines = () => [...manifest().matchAll(/^cold (\d+) ([0-9a-f]+) \d+ (\d+) \d+$/gm)].map((m) => ({ file: Number(m[1]), warm: Number(m[3]) }))
+      const firstNumber = Number(first.slice(0, 20))
+      expect(coldLines().filter((l) => l.file === firstNumber && l.warm === 0), 'no run is cold in the first file any more').toEqual([])
+      expect(files(), 'kept while the previous checkpoint may need it').toContain(first)
+      await tick(3)
+      expect(files(), 'then it goes').not.toContain(first)
+      expect(files()).toHaveLength(1)
+      for (const [r, run] of runs.entries()) for (let k = 0; k < 20; k += 7) expect(db.kv.get(run, `k${k}`)).toStrictEqual({ r, k, pad: 'p'.repeat(200) })
+      expect(db.stats().memory.cold.runs).toBe(0)
+    } finally {
+      db.close()
+    }
+  })
+
   it('a run is deleted while cold: it is loaded, deleted whole, and its cold file goes once no checkpoint needs it', async () => {
     const db = Database.open(dir, COLD)
     try {

@@ -574,6 +574,7 @@ fn manifest_damage(u: &mut Unstructured) -> arbitrary::Result<()> {
                 })
             })
             .collect::<arbitrary::Result<_>>()?,
+        cold_files: (0..c).map(|_| Ok((u64::arbitrary(u)?, u64::arbitrary(u)?))).collect::<arbitrary::Result<_>>()?,
     };
     let mut text = manifest::encode(&m).into_bytes();
     assert_eq!(manifest::decode(&text, "M").unwrap(), m);
@@ -885,7 +886,7 @@ fn checkpoint_load_inner(u: &mut Unstructured) -> arbitrary::Result<()> {
         w.add(k, *v, false, val.as_deref()).unwrap();
     }
     w.finish().unwrap();
-    manifest::write(dir.path(), &Manifest { checkpoints: vec![version], history: vec![], cold: vec![] }).unwrap();
+    manifest::write(dir.path(), &Manifest { checkpoints: vec![version], history: vec![], cold: vec![], cold_files: vec![] }).unwrap();
     match Engine::open(Some(dir.path()), open_options()) {
         Ok(engine) => {
             assert_eq!(engine.stats().recovery.checkpoint_version, version);

@@ -131,13 +131,17 @@ fn write_seeds() {
     }
     // (d) manifests
     for (name, cps) in [("none", vec![]), ("one", vec![42u64]), ("two", vec![9000, 4500]), ("big", vec![u64::MAX, 1])] {
-        write("manifest", name, manifest::encode(&Manifest { checkpoints: cps, history: vec![], cold: vec![] }).as_bytes());
+        write("manifest", name, manifest::encode(&Manifest { checkpoints: cps, history: vec![], cold: vec![], cold_files: vec![] }).as_bytes());
     }
     let cold = vec![
         manifest::ColdLine { file: 1, run: [0x01; 16], since: 40, warm_from: 0, bytes: 5120 },
         manifest::ColdLine { file: 2, run: [0xfe; 16], since: 41, warm_from: 90, bytes: 7 },
     ];
-    write("manifest", "cold", manifest::encode(&Manifest { checkpoints: vec![90, 41], history: vec![40], cold }).as_bytes());
+    write(
+        "manifest",
+        "cold",
+        manifest::encode(&Manifest { checkpoints: vec![90, 41], history: vec![40], cold, cold_files: vec![(1, 5120), (2, 9)] }).as_bytes(),
+    );
     // (e) guards: the text, a NUL, then bytes for the context and payload.
     let guards = [
         "true",

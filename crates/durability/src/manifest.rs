@@ -10,6 +10,8 @@
 //! ...
 //! cold <file> <run id, 32 hex digits> <since> <warm from> <bytes>
 //! ...
+//! coldfile <file> <bytes>
+//! ...
 //! crc32c <8 hex digits over every byte before this line>
 //! ```
 //!
@@ -19,7 +21,9 @@
 //! cold): a run read
 //! back into memory is in the images from `warm from` on, and its line is
 //! kept while an older checkpoint named here may still be loaded.
-//! `bytes`: what its entries take in the file.
+//! `bytes`: what its entries take in the file. A `coldfile` line gives a cold
+//! file's bytes of entries as written: what its runs' lines no longer hold
+//! is dead (compaction rewrites the live runs of a file that is mostly dead).
 //!
 //! It is replaced atomically (temp file, fsync, rename, directory fsync),
 //! and only after the checkpoints it names are complete on disk.
@@ -42,6 +46,8 @@ pub struct Manifest {
     pub history: Vec<u64>,
     /// Runs whose data a checkpoint moved to a cold file.
     pub cold: Vec<ColdLine>,
+    /// Cold files by number, with the bytes of entries written to each.
+    pub cold_files: Vec<(u64, u64)>,
 }
 
 /// A run in a cold file (see the module comment).
@@ -75,6 +81,9 @@ pub fn encode(m: &Manifest) -> String {
     for c in &m.cold {
         s.push_str(&format!("cold {} {} {} {} {}\n", c.file, hex::encode(c.run), c.since, c.warm_from, c.bytes));
     }
+    for (file, bytes) in &m.cold_files {
+        s.push_str(&format!("coldfile {file} {bytes}\n"));
+    }
     let crc = crc32c::crc32c(s.as_bytes());
     s.push_str(&format!("crc32c {crc:08x}\n"));
     s
@@ -92,6 +101,15 @@ pub fn decode(text: &[u8], file: &str) -> Result<Manifest> {
     let rest = body.strip_prefix(HEAD).ok_or_else(|| corrupt("manifest has an unknown header"))?;
     let mut m = Manifest::default();
     for line in rest.lines() {
+        if let Some(fields) = line.strip_prefix("coldfile ") {
+            let bad = || corrupt("manifest has a malformed line");
+            let (file, bytes) = fields.split_once(' ').ok_or_else(bad)?;
+            m.cold_files.push((file.parse().map_err(|_| bad())?, bytes.parse().map_err(|_| bad())?));
+            continue;
+        }
+        if !m.cold_files.is_empty() {
+            return Err(corrupt("manifest has a malformed line"));
+        }
         if let Some(fields) = line.strip_prefix("cold ") {
             let bad = || corrupt("manifest has a malformed line");
             let f: Vec<&str> = fields.split(' ').collect();
@@ -151,6 +169,7 @@ mod tests {
                 ColdLine { file: 1, run: [0xab; 16], since: 4, warm_from: 0, bytes: 77 },
                 ColdLine { file: 2, run: [3; 16], since: 9, warm_from: 12, bytes: 5 },
             ],
+            cold_files: vec![(1, 900), (2, 5)],
         };
         let text = encode(&m);
         assert_eq!(decode(text.as_bytes(), "M").unwrap(), m);

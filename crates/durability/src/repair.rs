@@ -136,7 +136,7 @@ fn rebuild_manifest(data_dir: &Path, file: &str, reason: &str) -> Result<Repair>
         Err(_) => Vec::new(),
     };
     history.sort_unstable();
-    manifest::write(data_dir, &Manifest { checkpoints: versions, history, cold: Vec::new() })?;
+    manifest::write(data_dir, &Manifest { checkpoints: versions, history, cold: Vec::new(), cold_files: Vec::new() })?;
     Ok(Repair { file: file.into(), offset: 0, reason: reason.into(), dropped_bytes: 0, dropped_files: vec![], saved_to: aside.display().to_string() })
 }
 

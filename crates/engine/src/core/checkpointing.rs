@@ -40,7 +40,7 @@ use parking_lot::Mutex;
 use in_mem_durability::Wal;
 use in_mem_storage::{Snapshot, Store, Value};
 
-use super::cold::{self, ColdRuns};
+use super::cold::{ColdRuns, ColdWriter, ColdWritten};
 use super::spilled::{HistoryFiles, Merge};
 
 /// Gives the OS back the heap pages a spill freed: glibc keeps freed
@@ -208,7 +208,7 @@ pub(crate) trait LoadTarget {
     /// Makes everything loaded up to `version` visible.
     fn publish_recovered(&self, version: u64);
     /// The manifest's cold runs (`lines`), checkpoint `version` loaded.
-    fn attach_cold(&self, lines: Vec<ColdLine>, version: u64, database_id: Option<[u8; 16]>) -> Result<()>;
+    fn attach_cold(&self, lines: Vec<ColdLine>, totals: &[(u64, u64)], version: u64, database_id: Option<[u8; 16]>) -> Result<()>;
     /// Before checkpoint `version`'s entries are applied: the secondary
     /// indexes load what they saved beside it in `dir`.
     fn load_indexes(&self, dir: &Path, version: u64);
@@ -265,8 +265,8 @@ impl Checkpoints {
         // when history spills: their older versions go to the history file).
         let cold_now = cold.cold_runs();
         let cold_number = cold.next_file();
-        let mut cold_file = None;
-        let mut evicted: Vec<([u8; 16], u64)> = Vec::new();
+        let relocate = if spill { cold.to_relocate(&cold_now) } else { Vec::new() };
+        let mut cold_out = ColdWritten::default();
         // Compaction: the newest history files, merged into this
         // checkpoint's own (keys of deleted runs left out).
         let merging = if spill { files.to_merge() } else { Vec::new() };
@@ -274,11 +274,7 @@ impl Checkpoints {
             let mut w = CheckpointWriter::create(&cps.dir, version, cps.database_id)?;
             let mut h = if spill { Some(HistoryWriter::create(&cps.data_dir, version, cps.database_id)?) } else { None };
             let mut merge = Merge::new(&merging);
-            let mut c = if spill && !evict.is_empty() {
-                Some(HistoryWriter::create_kind(&cps.data_dir, version, cold_number, cps.database_id, Kind::Cold)?)
-            } else {
-                None
-            };
+            let mut c = ColdWriter::new(cold, &cps.data_dir, version, cold_number, cps.database_id, relocate);
             let mut failed = None;
             // Run data keeps its history (replay and forks read it): in the
             // image, or in the history file and the key's newest in the
@@ -316,13 +312,8 @@ impl Checkpoints {
                             }
                             h.add_key(k, &all)?;
                             let marked = on_disk || !all.is_empty();
-                            if let Some(c) = c.as_mut().filter(|_| evict.contains(&run)) {
-                                match evicted.last_mut() {
-                                    Some((r, _)) if *r == run => {}
-                                    _ => evicted.push((run, 0)),
-                                }
-                                evicted.last_mut().expect("pushed").1 += (k.len() + newest.1.as_ref().map_or(0, |v| v.len())) as u64;
-                                return c.add_key(k, &[(newest.0 | if marked { cold::ON_DISK } else { 0 }, newest.1.as_deref())]);
+                            if spill && evict.contains(&run) {
+                                return c.add(k, newest.0, marked, newest.1.as_deref());
                             }
                             w.add(k, newest.0, marked, newest.1.as_deref())
                         }
@@ -345,9 +336,7 @@ impl Checkpoints {
                 merged_keys(&mut merge, &mut h, None, &keep_run)?;
                 spilled_file = h.finish()?;
             }
-            if let Some(c) = c {
-                cold_file = c.finish()?;
-            }
+            cold_out = c.finish()?;
             w.finish()
         })();
         if written.is_ok() {
@@ -380,10 +369,12 @@ impl Checkpoints {
         history.truncate(history.len() - merging.len());
         history.extend(spilled_file.as_ref().map(|f| f.version()));
         let exists = |run: &[u8; 16]| keep_run(run);
-        let lines = cold.next_lines(version, next.get(1).copied(), &cold_now, &evicted, cold_number, exists);
-        manifest::write(&cps.data_dir, &Manifest { checkpoints: next.clone(), history, cold: lines.clone() })?;
+        let ColdWritten { file: cold_file, total: cold_total, evicted, relocated } = cold_out;
+        let lines = cold.next_lines(version, next.get(1).copied(), &cold_now, &evicted, &relocated, cold_number, exists);
+        let cold_files = cold.totals_for(&lines, cold_total);
+        manifest::write(&cps.data_dir, &Manifest { checkpoints: next.clone(), history, cold: lines.clone(), cold_files: cold_files.clone() })?;
         let evicted_lines: Vec<ColdLine> = lines.iter().filter(|l| l.file == cold_number && l.since == version && cold_file.is_some()).copied().collect();
-        cold.named(lines, cold_file);
+        cold.named(lines, cold_files, cold_file);
         let wrote = spilled_file.is_some();
         for gone in files.replace(merging.len(), spilled_file) {
             // A reader may still have it open (fine where the OS keeps an
@@ -498,7 +489,7 @@ pub(crate) fn load<E: LoadTarget>(make: impl Fn() -> E, data_dir: &Path) -> Resu
         match loaded {
             Ok(info) if info.version == *version => {
                 engine.publish_recovered(*version);
-                engine.attach_cold(named.cold.clone(), *version, Some(info.database_id))?;
+                engine.attach_cold(named.cold.clone(), &named.cold_files, *version, Some(info.database_id))?;
                 return Ok(Loaded { engine, version: *version, database_id: Some(info.database_id), fallback_reason, history_in_image });
             }
             outcome => {
@@ -516,6 +507,6 @@ pub(crate) fn load<E: LoadTarget>(make: impl Fn() -> E, data_dir: &Path) -> Resu
     }
     let engine = make();
     engine.attach_history(files);
-    engine.attach_cold(named.cold, 0, None)?;
+    engine.attach_cold(named.cold, &named.cold_files, 0, None)?;
     Ok(Loaded { engine, version: 0, database_id: None, fallback_reason: None, history_in_image: false })
 }

@@ -58,6 +58,10 @@ pub struct ColdRuns {
     files: RwLock<BTreeMap<u64, Arc<HistoryFile>>>,
     /// Every line the manifest names (see the module comment).
     lines: Mutex<Vec<ColdLine>>,
+    /// Each cold file's bytes of entries as written (the manifest's
+    /// `coldfile` lines): against what its cold runs still hold, how much of
+    /// it is dead.
+    totals: Mutex<HashMap<u64, u64>>,
     /// Runs out of memory now, with the line that names their file.
     cold: RwLock<HashMap<[u8; 16], ColdLine>>,
     /// One load at a time (reentrant: loading a run may read another's key).
@@ -79,6 +83,7 @@ impl ColdRuns {
             data_dir: data_dir.map(Path::to_path_buf).unwrap_or_default(),
             files: RwLock::default(),
             lines: Mutex::default(),
+            totals: Mutex::default(),
             cold: RwLock::default(),
             loading: ReentrantMutex::new(()),
             warmed_at: Mutex::default(),
@@ -94,7 +99,8 @@ impl ColdRuns {
     /// footer checked; blocks are checked when a run is loaded, or here with
     /// `check_all`), and has the indexes forget what they loaded of those
     /// runs.
-    pub fn load(&self, store: &Store, lines: Vec<ColdLine>, loaded: u64, database_id: Option<[u8; 16]>, check_all: bool) -> Result<()> {
+    pub fn load(&self, store: &Store, lines: Vec<ColdLine>, totals: &[(u64, u64)], loaded: u64, database_id: Option<[u8; 16]>, check_all: bool) -> Result<()> {
+        *self.totals.lock() = totals.iter().copied().collect();
         let mut files = BTreeMap::new();
         for line in &lines {
             if let std::collections::btree_map::Entry::Vacant(e) = files.entry(line.file) {
@@ -169,12 +175,14 @@ impl ColdRuns {
     /// cold when it started (`cold`, their keys left out of its image), the
     /// runs it moved to cold file `file` with their bytes (`evicted`), the
     /// other checkpoint it keeps (`previous`), and which runs still exist.
+    #[allow(clippy::too_many_arguments)]
     pub fn next_lines(
         &self,
         version: u64,
         previous: Option<u64>,
         cold: &HashSet<[u8; 16]>,
         evicted: &[([u8; 16], u64)],
+        relocated: &[ColdLine],
         file: u64,
         exists: impl Fn(&[u8; 16]) -> bool,
     ) -> Vec<ColdLine> {
@@ -183,6 +191,10 @@ impl ColdRuns {
             let mut line = *line;
             if !exists(&line.run) {
                 continue;
+            }
+            // Compaction copied it into the new file.
+            if relocated.contains(&line) {
+                line.file = file;
             }
             // Resident when this checkpoint started: its image holds it.
             if !cold.contains(&line.run) && line.cold_at(version) {
@@ -198,14 +210,33 @@ impl ColdRuns {
         out
     }
 
-    /// After the manifest named `lines` (and `file`, just written, if any):
-    /// remembers them and deletes the cold files no line names.
-    pub fn named(&self, lines: Vec<ColdLine>, file: Option<HistoryFile>) {
+    /// The `coldfile` lines of the next manifest: each file `lines` name,
+    /// with its bytes as written (`written`: the one just written).
+    pub fn totals_for(&self, lines: &[ColdLine], written: Option<(u64, u64)>) -> Vec<(u64, u64)> {
+        let mut totals = self.totals.lock().clone();
+        totals.extend(written);
+        let used: std::collections::BTreeSet<u64> = lines.iter().map(|l| l.file).collect();
+        used.into_iter().filter_map(|f| totals.get(&f).map(|t| (f, *t))).collect()
+    }
+
+    /// After the manifest named `lines` and `totals` (and `file`, just
+    /// written, if any): remembers them and deletes the cold files no line
+    /// names.
+    pub fn named(&self, lines: Vec<ColdLine>, totals: Vec<(u64, u64)>, file: Option<HistoryFile>) {
+        // Not while a run loads (it may be reading a file that goes here).
+        let _one = self.loading.lock();
+        *self.totals.lock() = totals.into_iter().collect();
         let mut files = self.files.write();
         if let Some(f) = file {
             let n = lines.iter().find(|l| Kind::Cold.path(&self.data_dir, l.file) == f.path()).map(|l| l.file);
             if let Some(n) = n {
                 files.insert(n, Arc::new(f));
+            }
+        }
+        // Runs compaction copied: read them from their new file from now on.
+        for (run, line) in self.cold.write().iter_mut() {
+            if let Some(moved) = lines.iter().find(|l| l.run == *run && l.since == line.since && l.warm_from == 0 && l.file != line.file) {
+                *line = *moved;
             }
         }
         let used: HashSet<u64> = lines.iter().map(|l| l.file).collect();
@@ -294,6 +325,122 @@ impl ColdRuns {
         }
         Ok(out)
     }
+}
+
+/// At most this many bytes of cold runs are copied out of mostly dead cold
+/// files per checkpoint (compaction is bounded in I/O).
+const RELOCATE_BYTES: u64 = 256 << 20;
+
+impl ColdRuns {
+    /// Compaction: the lines of the runs cold now (`cold`) in files less
+    /// than half of whose bytes their cold runs still hold, sorted by run,
+    /// up to [`RELOCATE_BYTES`]: a checkpoint copies them into its own cold
+    /// file, and the old file goes once no line names it.
+    pub fn to_relocate(&self, cold: &HashSet<[u8; 16]>) -> Vec<ColdLine> {
+        let lines = self.lines.lock();
+        let totals = self.totals.lock();
+        let live: Vec<&ColdLine> = lines.iter().filter(|l| l.warm_from == 0 && cold.contains(&l.run)).collect();
+        let mut held: HashMap<u64, u64> = HashMap::new();
+        for l in &live {
+            *held.entry(l.file).or_default() += l.bytes;
+        }
+        let sparse: HashSet<u64> = held.iter().filter(|(f, h)| totals.get(f).is_some_and(|t| **h * 2 < *t)).map(|(f, _)| *f).collect();
+        let mut out: Vec<ColdLine> = live.into_iter().filter(|l| sparse.contains(&l.file)).copied().collect();
+        out.sort_by_key(|l| l.run);
+        let mut budget = RELOCATE_BYTES;
+        out.retain(|l| {
+            let keep = l.bytes <= budget;
+            budget = budget.saturating_sub(l.bytes);
+            keep
+        });
+        out
+    }
+}
+
+/// The cold file a checkpoint writes: the keys of the runs it moves out of
+/// memory, given in key order by the checkpoint's scan, and the runs
+/// compaction copies out of older files, merged in by run.
+pub struct ColdWriter<'a> {
+    cold: &'a ColdRuns,
+    data_dir: &'a Path,
+    version: u64,
+    number: u64,
+    database_id: [u8; 16],
+    out: Option<history::HistoryWriter>,
+    /// Runs to copy, sorted by run; those copied.
+    relocate: std::collections::VecDeque<ColdLine>,
+    pub relocated: Vec<ColdLine>,
+    /// Runs moved out of memory with their bytes.
+    pub evicted: Vec<([u8; 16], u64)>,
+    bytes: u64,
+}
+
+impl<'a> ColdWriter<'a> {
+    pub fn new(cold: &'a ColdRuns, data_dir: &'a Path, version: u64, number: u64, database_id: [u8; 16], relocate: Vec<ColdLine>) -> ColdWriter<'a> {
+        ColdWriter { cold, data_dir, version, number, database_id, out: None, relocate: relocate.into(), relocated: Vec::new(), evicted: Vec::new(), bytes: 0 }
+    }
+
+    fn out(&mut self) -> Result<&mut history::HistoryWriter> {
+        if self.out.is_none() {
+            self.out = Some(history::HistoryWriter::create_kind(self.data_dir, self.version, self.number, self.database_id, Kind::Cold)?);
+        }
+        Ok(self.out.as_mut().expect("made above"))
+    }
+
+    /// Adds the newest version of key `k` of a run leaving memory
+    /// (`marked`: it has older versions in history files).
+    pub fn add(&mut self, k: &[u8], version: u64, marked: bool, value: Option<&[u8]>) -> Result<()> {
+        let run: [u8; 16] = k[..16].try_into().expect("16 bytes");
+        self.copy_before(Some(&run))?;
+        match self.evicted.last_mut() {
+            Some((r, _)) if *r == run => {}
+            _ => self.evicted.push((run, 0)),
+        }
+        let n = (k.len() + value.map_or(0, <[u8]>::len)) as u64;
+        self.evicted.last_mut().expect("pushed").1 += n;
+        self.bytes += n;
+        self.out()?.add_key(k, &[(version | if marked { ON_DISK } else { 0 }, value)])
+    }
+
+    /// Copies the queued runs before `run` (all: `None`). A run whose blocks
+    /// do not check out stays where it is (its read reports the damage).
+    fn copy_before(&mut self, run: Option<&[u8; 16]>) -> Result<()> {
+        while let Some(line) = self.relocate.front().copied()
+            && run.is_none_or(|r| line.run < *r)
+        {
+            self.relocate.pop_front();
+            let Ok(entries) = self.cold.read_run(&line) else { continue };
+            for (key, version, value, on_disk) in &entries {
+                self.out()?.add_key(key, &[(*version | if *on_disk { ON_DISK } else { 0 }, value.as_deref())])?;
+            }
+            self.bytes += line.bytes;
+            self.relocated.push(line);
+        }
+        Ok(())
+    }
+
+    /// Completes the file (none if it would be empty).
+    pub fn finish(mut self) -> Result<ColdWritten> {
+        self.copy_before(None)?;
+        let file = match self.out.take() {
+            Some(w) => w.finish()?,
+            None => None,
+        };
+        let total = file.as_ref().map(|_| (self.number, self.bytes));
+        Ok(ColdWritten { file, total, evicted: self.evicted, relocated: self.relocated })
+    }
+}
+
+/// What a checkpoint's cold file holds ([`ColdWriter::finish`]).
+#[derive(Default)]
+pub struct ColdWritten {
+    pub file: Option<HistoryFile>,
+    /// Its number and bytes of entries, for the manifest's `coldfile` line.
+    pub total: Option<(u64, u64)>,
+    /// Runs moved out of memory into it, with their bytes.
+    pub evicted: Vec<([u8; 16], u64)>,
+    /// Lines of runs compaction copied into it from older files.
+    pub relocated: Vec<ColdLine>,
 }
 
 /// The smallest key after every key starting with `prefix` (in place).

@@ -1598,8 +1598,8 @@ impl LoadTarget for Engine {
         }
     }
 
-    fn attach_cold(&self, lines: Vec<in_mem_durability::manifest::ColdLine>, version: u64, database_id: Option<[u8; 16]>) -> Result<()> {
-        self.cold.load(&self.store, lines, version, database_id, self.options.repair)
+    fn attach_cold(&self, lines: Vec<in_mem_durability::manifest::ColdLine>, totals: &[(u64, u64)], version: u64, database_id: Option<[u8; 16]>) -> Result<()> {
+        self.cold.load(&self.store, lines, totals, version, database_id, self.options.repair)
     }
 
     fn publish_recovered(&self, version: u64) {
