@@ -128,7 +128,7 @@ describe('open with repair: true', () => {
     expect(readFileSync(join(again.stats().recovery.repairs[0].savedTo, 'MANIFEST'), 'utf8')).toBe('garbage')
   })
 
-  it('a damaged history file is CorruptionError naming it and its block; repair moves it aside, drops it from the manifest and says its versions are lost', async () => {
+  it('a damaged history file: the read that needs the damaged block is CorruptionError naming it and the block; repair: true finds it at open, moves it aside, drops it from the manifest and says its versions are lost', async () => {
     const db = openDb()
     const run = db.runs.begin()
     const versions: number[] = []
@@ -143,9 +143,20 @@ describe('open with repair: true', () => {
     const bad = Buffer.from(good)
     bad[48 + 12 + 3] ^= 0x20 // inside the first block's compressed bytes
     writeFileSync(path, bad)
-    const e = expectError(() => openDb(), CorruptionError, 'CORRUPTION')
-    expect(e.message).toContain(file)
-    expect(e.message).toContain('block 0')
+    // The open reads only the file's header, index and footer (a large
+    // history opens at once); each block is checked when a read needs it.
+    const opened = openDb()
+    try {
+      expect(opened.kv.get(run, 'k0')).toEqual({ i: 290, pad: 'p'.repeat(200) }) // newest values: memory
+      // a replay to the first version reads k0's oldest versions: block 0
+      const e = expectError(() => opened.replay(run, { at: versions[0] }).kv.get('k0'), CorruptionError, 'CORRUPTION')
+      expect(e.message).toContain(file)
+      expect(e.message).toContain('block 0')
+      expectError(() => opened.runs.log(run), CorruptionError, 'CORRUPTION') // every time it is read
+      expect(opened.kv.get(run, 'k9')).toEqual({ i: 299, pad: 'p'.repeat(200) }) // and the rest reads on
+    } finally {
+      opened.close()
+    }
     expect(readFileSync(path)).toEqual(bad) // nothing changed
 
     const again = openDb({ repair: true })

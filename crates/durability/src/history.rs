@@ -27,7 +27,9 @@
 //! complete and fsynced (written as `.tmp`, fsynced, renamed, the directory
 //! fsynced), and the manifest names it only after that; it is never
 //! changed afterwards. [`HistoryFile::open`] checks every byte (every
-//! block's checksum included), and a block read later is checked again.
+//! block's checksum included); [`HistoryFile::open_kind`] without
+//! `check_blocks` only the header, index and footer, each block being
+//! checked whenever [`HistoryFile::try_block`] reads it.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -471,6 +473,11 @@ impl HistoryFile {
         })
         .map_err(corrupt)?;
         Ok(raw)
+    }
+
+    /// Reads and checks every block ([`HistoryFile::try_block`]).
+    pub fn check(&self) -> Result<()> {
+        (0..self.blocks.len()).try_for_each(|n| self.try_block(n).map(|_| ()))
     }
 
     pub fn block(&self, n: usize) -> Vec<u8> {

@@ -270,6 +270,11 @@ impl Checkpoints {
         // Compaction: the newest history files, merged into this
         // checkpoint's own (keys of deleted runs left out).
         let merging = if spill { files.to_merge() } else { Vec::new() };
+        // The merge reads every block of those files: checked first, so
+        // that damage is this checkpoint's error, not a fault mid-merge.
+        for f in &merging {
+            f.check()?;
+        }
         let written = (|| {
             let mut w = CheckpointWriter::create(&cps.dir, version, cps.database_id)?;
             let mut h = if spill { Some(HistoryWriter::create(&cps.data_dir, version, cps.database_id)?) } else { None };
@@ -448,10 +453,12 @@ impl Checkpoints {
 
 /// Loads the newest loadable checkpoint named by the manifest into a fresh
 /// engine from `make`.
-pub(crate) fn load<E: LoadTarget>(make: impl Fn() -> E, data_dir: &Path) -> Result<Loaded<E>> {
+/// History and cold files are opened without reading their blocks (each is
+/// checked when read), unless `check_all` (an open with `repair: true`).
+pub(crate) fn load<E: LoadTarget>(make: impl Fn() -> E, data_dir: &Path, check_all: bool) -> Result<Loaded<E>> {
     let named = manifest::read(data_dir)?.unwrap_or_default();
     let versions = named.checkpoints;
-    let files = Arc::new(HistoryFiles::open(data_dir, &named.history, None)?);
+    let files = Arc::new(HistoryFiles::open(data_dir, &named.history, None, check_all)?);
     let mut fallback_reason = None;
     for (i, version) in versions.iter().enumerate() {
         let engine = make();

@@ -423,7 +423,7 @@ impl Engine {
     /// a fresh engine. Changes nothing on disk except cutting a torn tail.
     fn recover_dir(dir: &Path, wal_dir: &Path, options: &OpenOptions, indexes: IndexFactory) -> Result<Replayed> {
         let make = || Self::new(Some(dir.to_path_buf()), options.clone(), None, None, RecoveryStats::default(), indexes);
-        let loaded = checkpointing::load(make, dir)?;
+        let loaded = checkpointing::load(make, dir, options.repair)?;
         let engine = loaded.engine;
         let mut last_commit_at = 0;
         let apply = |version: u64, payload: &[u8]| {

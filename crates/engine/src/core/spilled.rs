@@ -53,10 +53,13 @@ pub struct OnDisk {
 }
 
 impl HistoryFiles {
-    /// Opens and checks the history files `versions` (oldest first) of the
-    /// data directory; a damaged one is a `CorruptionError` naming it.
-    pub fn open(data_dir: &Path, versions: &[u64], database_id: Option<[u8; 16]>) -> Result<HistoryFiles> {
-        let files = versions.iter().map(|v| HistoryFile::open(&history::path(data_dir, *v), database_id).map(Arc::new)).collect::<Result<Vec<_>>>()?;
+    /// Opens the history files `versions` (oldest first) of the data
+    /// directory: their headers, indexes and footers are checked, and their
+    /// blocks when read (all of them now with `check_all`); a damaged one is
+    /// a `CorruptionError` naming it.
+    pub fn open(data_dir: &Path, versions: &[u64], database_id: Option<[u8; 16]>, check_all: bool) -> Result<HistoryFiles> {
+        let open = |v: &u64| HistoryFile::open_kind(&history::path(data_dir, *v), database_id, history::Kind::History, check_all).map(Arc::new);
+        let files = versions.iter().map(open).collect::<Result<Vec<_>>>()?;
         Ok(HistoryFiles { files: RwLock::new(files), cache: Mutex::default() })
     }
 
@@ -108,9 +111,15 @@ impl HistoryFiles {
         if let Some(b) = self.cache.lock().blocks.get(&id) {
             return b.clone();
         }
-        let raw = file.block(n);
+        let raw = match file.try_block(n) {
+            Ok(raw) => raw,
+            // Reads have no error to return: the read's call fails with this
+            // one (every native entry point catches an unwind and throws its
+            // payload, an error's JSON, as that error; cold.rs does the same).
+            Err(e) => std::panic::resume_unwind(Box::new(e.to_json())),
+        };
         let mut decoded: Block = Vec::new();
-        // The block checked out when the file was opened.
+        // (try_block checked the entries.)
         let _ = history::entries_of(&raw, |k, v, value| {
             let value = value.map(Value::from);
             match decoded.last_mut() {
