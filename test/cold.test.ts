@@ -278,6 +278,32 @@ describe('cold runs', () => {
     }
   })
 
+  it('a writer that fills checkpointBytes of log starts a checkpoint at once, not at the next maintenance round: ended runs leave memory while it writes', async () => {
+    // one round a minute: only the commit path can start these checkpoints in time
+    const db = Database.open(dir, { ...COLD, checkpointBytes: 256 * 1024, purgeIntervalMs: 60_000 })
+    try {
+      const live = db.runs.begin()
+      const ended: RunId[] = []
+      for (let r = 0; r < 20; r++) {
+        const run = db.runs.begin()
+        db.kv.put(run, 'k', 'v'.repeat(1000))
+        db.runs.complete(run)
+        ended.push(run)
+      }
+      const deadline = Date.now() + 20_000
+      let i = 0
+      while (db.stats().memory.cold.runs < 20 && Date.now() < deadline) {
+        db.kv.put(live, `k${i++}`, 'x'.repeat(2000)) // new keys: no history to move, only log
+        if (i % 200 === 0) await new Promise((r) => setImmediate(r))
+      }
+      expect(db.stats().memory.cold.runs).toBe(20)
+      expect(i * 2000, 'well before a minute of writing').toBeLessThan(64 << 20)
+      for (const run of ended) expect(db.kv.get(run, 'k')).toBe('v'.repeat(1000))
+    } finally {
+      db.close()
+    }
+  })
+
   it('runs that ended less than coldAfterMs ago, and active runs, stay; bad values are InvalidArgumentError', async () => {
     expectError(() => Database.open(dir, { coldAfterMs: -1 }), InvalidArgumentError, 'INVALID_ARGUMENT')
     expectError(() => Database.open(dir, { coldAfterMs: 1.5 }), InvalidArgumentError, 'INVALID_ARGUMENT')

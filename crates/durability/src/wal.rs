@@ -447,6 +447,12 @@ impl Wal {
         drop(gone);
     }
 
+    /// Bytes of records written since the WAL opened (one atomic load: the
+    /// commit path asks it).
+    pub fn bytes_written(&self) -> u64 {
+        self.shared.bytes_written.load(Ordering::Relaxed)
+    }
+
     pub fn stats(&self) -> WalStats {
         WalStats {
             segments: self.shared.segments.load(Ordering::Relaxed),

@@ -114,6 +114,9 @@ pub struct Checkpoints {
     /// of `checkpointBytes` and the image.
     wal_after: AtomicU64,
     image_bytes: AtomicU64,
+    /// `Wal::bytes_written` when the newest checkpoint this process wrote
+    /// ended: what the commit path measures the log since against.
+    written_after: AtomicU64,
     /// The version up to which run data's older versions are in history
     /// files (0: the loaded image held them: a database written before
     /// history files, or with `history: { keep }`).
@@ -151,6 +154,7 @@ impl Checkpoints {
             total: AtomicU64::new(0),
             wal_after: AtomicU64::new(0),
             image_bytes: AtomicU64::new(0),
+            written_after: AtomicU64::new(0),
             spilled_at: AtomicU64::new(spilled_at),
         }
     }
@@ -410,6 +414,7 @@ impl Checkpoints {
             None => 0,
         };
         cps.wal_after.store(wal.disk_bytes(), Ordering::Release);
+        cps.written_after.store(wal.bytes_written(), Ordering::Release);
         cps.image_bytes.store(info.bytes, Ordering::Release);
         Ok(Some(CheckpointReport {
             version,
@@ -442,6 +447,16 @@ impl Checkpoints {
     pub fn due(&self, wal: &Wal, threshold: u64, history: u64) -> bool {
         let since = wal.disk_bytes().saturating_sub(self.wal_after.load(Ordering::Acquire));
         threshold > 0 && (since > threshold.max(self.image_bytes.load(Ordering::Acquire)) || self.history_due(threshold, history))
+    }
+
+    /// What the commit path checks (two atomic loads, no file sizes): the log
+    /// written since the newest checkpoint passed `threshold` and that
+    /// checkpoint's size. A writer that fills the log faster than one
+    /// maintenance round a second would otherwise hold seconds of writes
+    /// (their history, the runs due to go cold) in memory.
+    pub fn log_due(&self, wal: &Wal, threshold: u64) -> bool {
+        let since = wal.bytes_written().saturating_sub(self.written_after.load(Ordering::Acquire));
+        threshold > 0 && since > threshold.max(self.image_bytes.load(Ordering::Acquire))
     }
 
     /// The history half of [`Checkpoints::due`], which commits check too

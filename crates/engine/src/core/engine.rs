@@ -884,11 +884,12 @@ impl Engine {
         self.feed.record(version, writes);
         *last = version;
         self.tracker.publish(version);
-        // History waiting in memory for a checkpoint to move it to disk:
-        // wake the maintenance thread now rather than at its next round.
-        if self.spills()
-            && let Some(cps) = &self.checkpoints
-            && cps.history_due(self.options.checkpoint_bytes, self.store.history_bytes())
+        // History waiting in memory for a checkpoint to move it to disk, or
+        // a log long enough for one: wake the maintenance thread now rather
+        // than at its next round.
+        if let (Some(cps), Some(wal)) = (&self.checkpoints, &self.wal)
+            && ((self.spills() && cps.history_due(self.options.checkpoint_bytes, self.store.history_bytes()))
+                || cps.log_due(wal, self.options.checkpoint_bytes))
             && !self.maintenance.nudged.swap(true, Ordering::AcqRel)
         {
             self.maintenance.wake.notify_one();
@@ -1494,6 +1495,7 @@ fn maintenance_loop(engine: Weak<Engine>, m: Arc<Maintenance>, interval: std::ti
             engine.drop_deleted_runs();
             if let (Some(wal), Some(cps)) = (engine.wal(), &engine.checkpoints)
                 && (cps.due(wal, engine.options.checkpoint_bytes, if engine.spills() { engine.store.history_bytes() } else { 0 })
+                    || cps.log_due(wal, engine.options.checkpoint_bytes)
                     || (cps.newest() != engine.version() && !engine.cold_due(now_ms()).is_empty()))
             {
                 // A failure is the WAL's or the disk's: it surfaces on the next
