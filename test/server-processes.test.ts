@@ -6,6 +6,7 @@
 // clients connect again).
 import { type ChildProcess, fork } from 'node:child_process'
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { Database } from '../dist/index.js'
@@ -52,6 +53,21 @@ function spawn(script: string, args: string[]): { child: ChildProcess; messages:
     return new Promise((resolve) => waiters.push({ type, resolve: (m) => ((m as { taken?: boolean }).taken = true, resolve(m)) }))
   }
   return { child, messages, next, closed }
+}
+
+/** Resolves once process `pid` is stopped (state T in /proc), where /proc exists. */
+async function stopped(pid: number): Promise<void> {
+  const deadline = Date.now() + 5_000
+  for (;;) {
+    let state: string | undefined
+    try {
+      state = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0]
+    } catch {
+      return // no /proc
+    }
+    if (state === 'T' || state === 't' || Date.now() > deadline) return
+    await new Promise((r) => setTimeout(r, 1))
+  }
 }
 
 async function startOwner(data: string, durability: string): Promise<{ owner: ReturnType<typeof spawn>; url: string }> {
@@ -140,6 +156,10 @@ describe('server mode across processes', () => {
     try {
       const run = await remote.runs.begin({})
       owner.child.kill('SIGSTOP')
+      // kill() returns before the owner has stopped: on a loaded machine it
+      // could still answer the request below. Wait for the kernel to say it
+      // stopped (Linux; elsewhere the signal is taken as delivered).
+      await stopped(owner.child.pid!)
       const started = Date.now()
       const err = await remote.kv.put(run, 'k', 1).then(
         () => undefined,

@@ -1007,6 +1007,12 @@ fn history_file_inner(u: &mut Unstructured) -> arbitrary::Result<()> {
         fs::create_dir_all(dir.path().join(history::DIR)).unwrap();
         let path = history::path(dir.path(), 7);
         fs::write(&path, &raw).unwrap();
+        // Opened without reading its blocks: each block read is checked
+        // (an error, never a panic), and the filter answers for any key.
+        if let Ok(f) = HistoryFile::open_kind(&path, None, history::Kind::History, false) {
+            let _ = f.check();
+            let _ = f.may_hold(&raw[..raw.len().min(9)]);
+        }
         if let Ok(f) = HistoryFile::open(&path, None) {
             // What opened checked out: every block reads back in order.
             let mut last: Option<Vec<u8>> = None;
@@ -1070,6 +1076,7 @@ fn history_file_inner(u: &mut Unstructured) -> arbitrary::Result<()> {
             .unwrap();
         }
         assert_eq!(&found, vs, "a key's versions are not all in the blocks the index names");
+        assert!(f.may_hold(k), "the bloom filter rules out a key the file holds");
         // Each version is found from its own snapshot, in the one block the index names.
         for (v, _) in vs {
             let n = f.block_for(k, *v).expect("a block for a version the file holds");

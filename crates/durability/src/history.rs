@@ -9,7 +9,9 @@
 //! header:  magic "INMEMHIS" (8) | format version u32 | flags u32 | checkpoint version u64 |
 //!          database id (16) | crc32c of the previous 40 bytes u32 | zero u32
 //! block*:  compressed length u32 | raw length u32 | crc32c of the compressed bytes u32 | lz4 block
-//! index:   per block: offset u64 | first key length u32 | first key | first version u64
+//! index:   per block: offset u64 | first key length u32 | first key | first version u64;
+//!          then (format 2) a bloom filter of the file's keys: probes k u32 | bits m u64 |
+//!          ceil(m / 64) words u64
 //! footer:  index offset u64 | block count u64 | entry count u64 | oldest version u64 |
 //!          crc32c of the index u32 | crc32c of the previous 36 bytes u32
 //! ```
@@ -79,7 +81,12 @@ impl Kind {
         data_dir.join(self.dir()).join(format!("{version:020}.{}", self.ext()))
     }
 }
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: the index ends with a bloom filter of the file's keys (files of
+/// format 1, without one, are still read).
+pub const FORMAT_VERSION: u32 = 2;
+/// Bits of bloom filter per key, and probes: about 0.8 % false positives.
+const BLOOM_BITS_PER_KEY: u64 = 10;
+const BLOOM_PROBES: u32 = 7;
 const FOOTER_LEN: usize = 40;
 /// Blocks are cut at about this many raw bytes: a lookup decompresses one
 /// block.
@@ -114,6 +121,8 @@ pub struct HistoryWriter {
     entries: u64,
     at: u64,
     last_key: Vec<u8>,
+    /// Each key's hash, for the bloom filter (history files only).
+    hashes: Vec<u64>,
 }
 
 impl HistoryWriter {
@@ -136,6 +145,7 @@ impl HistoryWriter {
             entries: 0,
             at: HEADER_LEN as u64,
             last_key: Vec::new(),
+            hashes: Vec::new(),
         })
     }
 
@@ -159,6 +169,10 @@ impl HistoryWriter {
         }
         self.last_key.clear();
         self.last_key.extend_from_slice(key);
+        // (A cold file is read by run ranges, never probed by key.)
+        if self.kind == Kind::History {
+            self.hashes.push(key_hash(key));
+        }
         Ok(())
     }
 
@@ -190,6 +204,8 @@ impl HistoryWriter {
             index.extend_from_slice(&b.first_key);
             index.extend_from_slice(&b.first_version.to_le_bytes());
         }
+        let bloom = Bloom::of(&self.hashes);
+        bloom.encode(&mut index);
         let mut footer = [0u8; FOOTER_LEN];
         footer[0..8].copy_from_slice(&self.at.to_le_bytes());
         footer[8..16].copy_from_slice(&(self.blocks.len() as u64).to_le_bytes());
@@ -203,7 +219,7 @@ impl HistoryWriter {
         let len = self.at + (index.len() + FOOTER_LEN) as u64;
         let path = self.out.seal(&format!("{:020}.{}", self.number, self.kind.ext()))?;
         let file = File::open(&path).map_err(|e| Error::io(path.display(), e))?;
-        Ok(Some(HistoryFile { path, version: self.version, file, len, blocks: self.blocks, entries: self.entries, oldest: self.oldest }))
+        Ok(Some(HistoryFile { path, version: self.version, file, len, blocks: self.blocks, entries: self.entries, oldest: self.oldest, bloom }))
     }
 }
 
@@ -229,6 +245,74 @@ pub struct HistoryFile {
     blocks: Vec<Block>,
     entries: u64,
     oldest: u64,
+    /// Its keys (format 2; a format 1 file's filter admits every key).
+    bloom: Bloom,
+}
+
+/// A key's 64-bit hash for the bloom filter: XXH3 (a specified algorithm,
+/// so a file's filter reads the same in every build).
+fn key_hash(key: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(key)
+}
+
+/// Probe `i` of a key with hash `h` in a filter of `m` bits.
+fn probe(h: u64, i: u32, m: u64) -> u64 {
+    let (h1, h2) = (h & 0xFFFF_FFFF, (h >> 32) | 1);
+    h1.wrapping_add((i as u64).wrapping_mul(h2)) % m
+}
+
+/// A bloom filter: `m` bits, `k` probes at `h1 + i·h2 mod m` from the two
+/// halves of a key's hash (double hashing). No bits: admits every key.
+struct Bloom {
+    k: u32,
+    m: u64,
+    words: Vec<u64>,
+}
+
+impl Bloom {
+    fn of(hashes: &[u64]) -> Bloom {
+        if hashes.is_empty() {
+            return Bloom { k: 0, m: 0, words: Vec::new() };
+        }
+        let m = (hashes.len() as u64 * BLOOM_BITS_PER_KEY).max(64);
+        let mut words = vec![0u64; m.div_ceil(64) as usize];
+        for h in hashes {
+            for i in 0..BLOOM_PROBES {
+                let bit = probe(*h, i, m);
+                words[(bit / 64) as usize] |= 1 << (bit % 64);
+            }
+        }
+        Bloom { k: BLOOM_PROBES, m, words }
+    }
+
+    /// Whether the file may hold `key` (false: it surely does not).
+    fn admits(&self, key: &[u8]) -> bool {
+        let h = key_hash(key);
+        self.m == 0
+            || (0..self.k).all(|i| {
+                let bit = probe(h, i, self.m);
+                self.words[(bit / 64) as usize] & (1 << (bit % 64)) != 0
+            })
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.k.to_le_bytes());
+        out.extend_from_slice(&self.m.to_le_bytes());
+        for w in &self.words {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+    }
+
+    /// The filter at the start of `bytes`, which it must fill exactly.
+    fn decode(bytes: &[u8]) -> Option<Bloom> {
+        let k = u32::from_le_bytes(bytes.get(0..4)?.try_into().ok()?);
+        let m = u64::from_le_bytes(bytes.get(4..12)?.try_into().ok()?);
+        let words = bytes.get(12..)?;
+        if words.len() as u64 != m.div_ceil(64) * 8 || (m == 0) != (k == 0) || k > 64 {
+            return None;
+        }
+        Some(Bloom { k, m, words: words.chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().expect("8 bytes"))).collect() })
+    }
 }
 
 fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
@@ -278,7 +362,8 @@ impl HistoryFile {
         if u32::from_le_bytes(b[40..44].try_into().unwrap()) != crc32c::crc32c(&b[0..40]) || b[44..48] != [0; 4] {
             return Err(corrupt(40, "history file header checksum mismatch".into()));
         }
-        if u32::from_le_bytes(b[8..12].try_into().unwrap()) != FORMAT_VERSION {
+        let format = u32::from_le_bytes(b[8..12].try_into().unwrap());
+        if !(1..=FORMAT_VERSION).contains(&format) {
             return Err(corrupt(8, "unsupported history file format version".into()));
         }
         let version = u64::from_le_bytes(b[16..24].try_into().unwrap());
@@ -380,9 +465,11 @@ impl HistoryFile {
             }
             blocks.push(block);
         }
-        if r != index.len() {
-            return Err(corrupt(index_at + r, "bytes after the last index entry".into()));
-        }
+        let bloom = match format {
+            1 if r == index.len() => Bloom { k: 0, m: 0, words: Vec::new() },
+            1 => return Err(corrupt(index_at + r, "bytes after the last index entry".into())),
+            _ => Bloom::decode(&index[r..]).ok_or_else(|| corrupt(index_at + r, "the bloom filter after the index is malformed".into()))?,
+        };
         let end = blocks.last().map_or(HEADER_LEN, |p| p.offset + BLOCK_HEADER_LEN + p.clen);
         if end != index_at {
             return Err(corrupt(end, "bytes between the last block and the index".into()));
@@ -390,7 +477,7 @@ impl HistoryFile {
         if check_blocks && (counted != entries || (entries > 0 && least != oldest)) {
             return Err(corrupt(f, "entry count or oldest version does not match the footer".into()));
         }
-        Ok(HistoryFile { path: path.to_path_buf(), version, file, len: len as u64, blocks, entries, oldest })
+        Ok(HistoryFile { path: path.to_path_buf(), version, file, len: len as u64, blocks, entries, oldest, bloom })
     }
 
     pub fn path(&self) -> &Path {
@@ -408,6 +495,13 @@ impl HistoryFile {
 
     pub fn bytes(&self) -> u64 {
         self.len
+    }
+
+    /// Whether the file may hold versions of `key`: false when its bloom
+    /// filter says it surely does not (about 1 in 120 keys it does not hold
+    /// pass anyway).
+    pub fn may_hold(&self, key: &[u8]) -> bool {
+        self.bloom.admits(key)
     }
 
     /// The oldest version it holds (of any key).
@@ -667,6 +761,50 @@ mod tests {
         assert!(read_all(&f, b"key:000001x").is_empty());
         assert!(read_all(&f, b"zzz").is_empty());
         assert!(HistoryFile::open(&info, Some([8; 16])).is_err(), "another database's file");
+    }
+
+    #[test]
+    fn the_bloom_filter_admits_every_key_and_few_others_and_a_format_1_file_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = sample(3000);
+        let path = write(dir.path(), 100_000, &keys);
+        let f = HistoryFile::open(&path, Some([7; 16])).unwrap();
+        for (k, _) in &keys {
+            assert!(f.may_hold(k), "a key the file holds always passes");
+        }
+        let passed = (0..10_000).filter(|i| f.may_hold(format!("absent:{i:06}").as_bytes())).count();
+        assert!(passed < 300, "{passed} of 10,000 absent keys passed (about 80 expected)");
+        // The same file as format 1 wrote it: no filter after the index.
+        let good = fs::read(&path).unwrap();
+        let footer = &good[good.len() - FOOTER_LEN..];
+        let index_at = u64::from_le_bytes(footer[0..8].try_into().unwrap()) as usize;
+        let entries_end = index_at + f.blocks.iter().map(|b| 20 + b.first_key.len()).sum::<usize>();
+        let mut old = good[..entries_end].to_vec();
+        old[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let crc = crc32c::crc32c(&old[0..40]);
+        old[40..44].copy_from_slice(&crc.to_le_bytes());
+        let mut foot = footer.to_vec();
+        foot[32..36].copy_from_slice(&crc32c::crc32c(&old[index_at..]).to_le_bytes());
+        let crc = crc32c::crc32c(&foot[0..36]);
+        foot[36..40].copy_from_slice(&crc.to_le_bytes());
+        old.extend_from_slice(&foot);
+        fs::write(&path, &old).unwrap();
+        let v1 = HistoryFile::open(&path, Some([7; 16])).unwrap();
+        assert!(v1.may_hold(b"absent:000001"), "without a filter every key may be there");
+        for (k, vs) in &keys {
+            assert_eq!(&read_all(&v1, k), vs);
+        }
+        // A format 1 file with bytes after its index entries is damage.
+        let mut bad = old.clone();
+        bad.truncate(entries_end);
+        bad.extend_from_slice(&[0; 4]);
+        let mut foot2 = foot.clone();
+        foot2[32..36].copy_from_slice(&crc32c::crc32c(&bad[index_at..]).to_le_bytes());
+        let crc = crc32c::crc32c(&foot2[0..36]);
+        foot2[36..40].copy_from_slice(&crc.to_le_bytes());
+        bad.extend_from_slice(&foot2);
+        fs::write(&path, &bad).unwrap();
+        assert!(HistoryFile::open(&path, None).is_err());
     }
 
     #[test]

@@ -157,6 +157,9 @@ impl DiskHistory for HistoryFiles {
         // Held while reading: a checkpoint replaces files only briefly.
         let files = self.files.read();
         for file in files.iter().rev() {
+            if !file.may_hold(key) {
+                continue;
+            }
             // The one block that can hold it (none: nothing that old here).
             let Some(n) = file.block_for(key, snapshot) else { continue };
             let mut found = None;
@@ -178,7 +181,7 @@ impl DiskHistory for HistoryFiles {
         // A version in two files (a checkpoint written again after a
         // fallback to the one before it) is given once.
         let mut last = None;
-        for file in files.iter().filter(|f| f.oldest() <= snapshot) {
+        for file in files.iter().filter(|f| f.oldest() <= snapshot && f.may_hold(key)) {
             for n in file.blocks_of(key) {
                 self.each(file, n, key, &mut |v, value| {
                     if v <= snapshot && last.is_none_or(|l| v > l) {
