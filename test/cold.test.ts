@@ -342,6 +342,24 @@ describe('cold runs', () => {
       expect(db.kv.get(other, 'k')).toBe('kept')
       expectError(() => db.kv.entries(run), CorruptionError, 'CORRUPTION') // still cold, still refused
       expect(db.stats().memory.cold.runs).toBe(1)
+      // served: the client gets the same error (a get answered by the
+      // listener thread in Rust unwinds there, and is handed back), and the
+      // server serves on
+      const server = await db.serve({ socket: join(dir, 's.sock') })
+      const remote = await Database.connect(server.url)
+      try {
+        const err = await remote.kv.get(run, 'k1').then(
+          () => undefined,
+          (x: unknown) => x as { code?: string; message?: string },
+        )
+        expect(err?.code).toBe('CORRUPTION')
+        expect(err?.message).toContain('block 0')
+        expect(await remote.kv.get(other, 'k')).toBe('kept')
+        expect(await remote.kv.get(other, 'k')).toBe('kept')
+      } finally {
+        await remote.close()
+        await server.close()
+      }
     } finally {
       db.close()
     }

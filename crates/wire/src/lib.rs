@@ -101,16 +101,24 @@ pub fn serve(engine: &Engine, body: &[u8], out: &mut Vec<u8>, writes: bool) -> O
     out.push(0x93);
     write_number(out, req.id);
     out.push(OK);
-    let answered = match req.op {
-        Hot::KvGet => engine.kv_get_with(&req.key, |_, _, payload| out.extend_from_slice(payload)).map(|found| {
-            if found.is_none() {
-                out.extend_from_slice(&UNDEFINED);
-            }
-        }),
-        Hot::KvExists => engine.kv_get_with(&req.key, |_, _, _| ()).map(|found| out.push(if found.is_some() { 0xc3 } else { 0xc2 })),
-        Hot::KvDelete => engine.kv_delete(&req.key).map(|existed| out.push(if existed { 0xc3 } else { 0xc2 })),
-        Hot::KvPut => engine.kv_put(&req.key, req.value.unwrap_or_default(), None).map(|version| write_number(out, version)),
-    };
+    // A read that has to load a cold run or a history block from a damaged
+    // file unwinds with the error (in_mem_engine's cold.rs): caught here,
+    // the request goes to the JavaScript side like a refusal, which runs it
+    // again and throws that error to the client, and the listener lives on.
+    let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match req.op {
+        Hot::KvGet => engine
+            .kv_get_with(&req.key, |_, _, payload| out.extend_from_slice(payload))
+            .map(|found| {
+                if found.is_none() {
+                    out.extend_from_slice(&UNDEFINED);
+                }
+            })
+            .map_err(drop),
+        Hot::KvExists => engine.kv_get_with(&req.key, |_, _, _| ()).map(|found| out.push(if found.is_some() { 0xc3 } else { 0xc2 })).map_err(drop),
+        Hot::KvDelete => engine.kv_delete(&req.key).map(|existed| out.push(if existed { 0xc3 } else { 0xc2 })).map_err(drop),
+        Hot::KvPut => engine.kv_put(&req.key, req.value.unwrap_or_default(), None).map(|version| write_number(out, version)).map_err(drop),
+    }))
+    .unwrap_or(Err(()));
     if answered.is_err() {
         // The engine refused (a closed run, a closed database, …): the
         // JavaScript side runs it again and reports the error as in process.
