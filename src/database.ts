@@ -107,7 +107,8 @@ export interface OpenOptions {
   history?: 'all' | HistoryKeep
   /**
    * Cold runs: a run that ended (completed, failed, cancelled or archived)
-   * at least this many ms ago, and was not loaded back in as long, leaves
+   * at least this many ms ago, and was not read (or loaded back) in as long
+   * (reads are timed to the maintenance round, `purgeIntervalMs`), leaves
    * memory at the next checkpoint that follows a write: its data goes to a
    * cold file (`cold/*.cold`, docs/format.md "Cold files") and the first read
    * that touches it (any primitive, the run log, replay, fork, diff, a
@@ -304,8 +305,9 @@ export interface Stats {
       runs: number
       /** Their keys' and values' bytes in the cold files (before compression). */
       bytes: number
-      /** Cold files the manifest names, and their size on disk (compressed). */
+      /** Cold files the manifest names. */
       files: number
+      /** Their size on disk (compressed). */
       fileBytes: number
       /** Runs loaded back from cold files since the database opened. */
       loads: number

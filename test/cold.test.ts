@@ -304,6 +304,45 @@ describe('cold runs', () => {
     }
   })
 
+  it('an ended run that is still being read stays in memory; once its reads stop for coldAfterMs it goes cold', async () => {
+    // the maintenance round keeps the clock reads are timed by: every 20 ms here
+    const db = Database.open(dir, { ...COLD, coldAfterMs: 400, purgeIntervalMs: 20 })
+    try {
+      const read = db.runs.begin()
+      const idle = db.runs.begin()
+      for (const run of [read, idle]) {
+        db.kv.put(run, 'k', 'v')
+        db.runs.complete(run)
+      }
+      const other = db.runs.begin()
+      // keep reading one of them for longer than coldAfterMs, with checkpoints all the while
+      const started = Date.now()
+      let n = 0
+      while (Date.now() - started < 1000) {
+        expect(db.kv.get(read, 'k')).toBe('v')
+        db.kv.put(other, 'tick', n++)
+        if (n % 10 === 0) await db.checkpoint()
+        await new Promise((r) => setTimeout(r, 10))
+      }
+      await db.checkpoint()
+      const cold = () => db.stats().memory.cold
+      expect(cold().runs, 'only the idle run went cold').toBe(1)
+      expect(cold().loads).toBe(0)
+      // reads stop: it goes cold once coldAfterMs has passed
+      const deadline = Date.now() + 10_000
+      while (cold().runs < 2 && Date.now() < deadline) {
+        db.kv.put(other, 'tick', n++)
+        await db.checkpoint()
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      expect(cold().runs).toBe(2)
+      expect(db.kv.get(read, 'k')).toBe('v')
+      expect(db.kv.get(idle, 'k')).toBe('v')
+    } finally {
+      db.close()
+    }
+  })
+
   it('runs that ended less than coldAfterMs ago, and active runs, stay; bad values are InvalidArgumentError', async () => {
     expectError(() => Database.open(dir, { coldAfterMs: -1 }), InvalidArgumentError, 'INVALID_ARGUMENT')
     expectError(() => Database.open(dir, { coldAfterMs: 1.5 }), InvalidArgumentError, 'INVALID_ARGUMENT')

@@ -213,6 +213,10 @@ pub fn ends_hold(a: &[u8], b: &[u8], prefix: usize, suffix: usize) -> bool {
 #[derive(Default)]
 struct Chain {
     versions: Mutex<SmallVec<[Version; 1]>>,
+    /// When a reader last read the key ([`Store::set_clock`]'s ms; 0:
+    /// never): what says whether an ended run is still read (cold runs).
+    /// (In the chain's padding: a key costs no more for it.)
+    read_at: std::sync::atomic::AtomicU64,
 }
 
 impl Chain {
@@ -393,6 +397,8 @@ pub struct Store {
     /// asking).
     cold: parking_lot::RwLock<Option<Arc<dyn ColdData>>>,
     cold_runs: std::sync::atomic::AtomicUsize,
+    /// The time reads stamp on the keys they read ([`Store::set_clock`]).
+    clock: std::sync::atomic::AtomicU64,
     /// Held (shared) by every scan from its start to its end, and
     /// (exclusive) while a run's keys leave memory ([`Store::evict`]): a
     /// scan sees a run whole or, once it is cold, loads it back first.
@@ -444,6 +450,7 @@ impl Store {
             disk: parking_lot::RwLock::new(None),
             cold: parking_lot::RwLock::new(None),
             cold_runs: std::sync::atomic::AtomicUsize::new(0),
+            clock: std::sync::atomic::AtomicU64::new(0),
             residency: parking_lot::RwLock::new(()),
             live_keys: AtomicI64::new(0),
             live_bytes: AtomicI64::new(0),
@@ -471,6 +478,7 @@ impl Store {
     /// exists would read as absent.
     pub fn get_visible(&self, key: &[u8], tracker: &SnapshotTracker) -> Option<(u64, Value)> {
         let entry = self.entry(key)?;
+        self.touch(&entry);
         let versions = entry.chain().versions.lock();
         let snapshot = tracker.visible();
         let i = versions.iter().rposition(|v| v.version() <= snapshot)?;
@@ -482,6 +490,7 @@ impl Store {
     /// [`Store::get_visible`].
     pub fn with_visible<R>(&self, key: &[u8], tracker: &SnapshotTracker, f: impl FnOnce(u64, &[u8]) -> R) -> Option<R> {
         let entry = self.entry(key)?;
+        self.touch(&entry);
         let versions = entry.chain().versions.lock();
         let snapshot = tracker.visible();
         let i = versions.iter().rposition(|v| v.version() <= snapshot)?;
@@ -749,6 +758,7 @@ impl Store {
         let mut buf: Vec<(u64, Option<Value>)> = Vec::new();
         let mut older: Vec<(u64, Option<Value>)> = Vec::new();
         for entry in self.range(start, end) {
+            self.touch(entry.value());
             let on_disk = resident_history(entry.value(), snapshot, &mut buf);
             if on_disk && let Some(disk) = self.disk() {
                 // Read after the memory's versions: a checkpoint may move
@@ -780,6 +790,7 @@ impl Store {
         let _whole = self.resident(start);
         for entry in self.range(start, end) {
             let e = entry.value();
+            self.touch(e);
             let (found, on_disk) = {
                 let versions = e.chain().versions.lock();
                 let n = versions.iter().rposition(|v| v.version() <= snapshot).map_or(0, |i| i + 1);
@@ -851,6 +862,26 @@ impl Store {
         cold.warm(self, &key[..16])
     }
 
+    /// Sets the time (ms) reads stamp on the keys they read from now on.
+    pub fn set_clock(&self, ms: u64) {
+        self.clock.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// Stamps `entry` as read now.
+    fn touch(&self, entry: &Entry) {
+        let now = self.clock.load(Ordering::Relaxed);
+        let at = &entry.chain().read_at;
+        if at.load(Ordering::Relaxed) < now {
+            at.store(now, Ordering::Relaxed);
+        }
+    }
+
+    /// When a key of `[start, end)` was last read ([`Store::set_clock`]'s
+    /// time; 0: none since it was loaded). Stamps nothing.
+    pub fn last_read(&self, start: &[u8], end: Option<&[u8]>) -> u64 {
+        self.range(start, end).map(|e| e.value().chain().read_at.load(Ordering::Relaxed)).max().unwrap_or(0)
+    }
+
     /// Loads back the run of `key` if it is cold (before a write to it).
     pub fn ensure_resident(&self, key: &[u8]) {
         self.warm(key);
@@ -901,6 +932,7 @@ impl Store {
     /// The newest version of an entry at or below `snapshot`, from memory
     /// or, when older than everything in memory, from disk.
     fn read_entry(&self, entry: &Entry, snapshot: u64) -> Option<(u64, Option<Value>)> {
+        self.touch(entry);
         match entry.chain().read(snapshot) {
             Ok(found) => Some(found),
             Err(true) => self.disk()?.read(entry, snapshot),

@@ -136,16 +136,21 @@ impl ColdRuns {
     }
 
     /// The runs a checkpoint at `now` should move out of memory: ended
-    /// `after` ms ago or more, and not loaded back in the last `after` ms.
-    pub fn due(&self, now: u64, after: u64) -> HashSet<[u8; 16]> {
-        let cold = self.cold.read();
-        let warmed = self.warmed_at.lock();
-        self.ended_at
-            .lock()
-            .iter()
-            .filter(|(run, t)| now >= t.saturating_add(after) && !cold.contains_key(*run) && warmed.get(*run).is_none_or(|w| now >= w.saturating_add(after)))
-            .map(|(run, _)| *run)
-            .collect()
+    /// `after` ms ago or more, and neither loaded back nor read (`last_read`
+    /// of a run: when a key of it was last read, ms) in the last `after` ms.
+    pub fn due(&self, now: u64, after: u64, last_read: impl Fn(&[u8; 16]) -> u64) -> HashSet<[u8; 16]> {
+        let quiet = |t: u64| now >= t.saturating_add(after);
+        let candidates: Vec<[u8; 16]> = {
+            let cold = self.cold.read();
+            let warmed = self.warmed_at.lock();
+            self.ended_at
+                .lock()
+                .iter()
+                .filter(|(run, t)| quiet(**t) && !cold.contains_key(*run) && warmed.get(*run).is_none_or(|w| quiet(*w)))
+                .map(|(run, _)| *run)
+                .collect()
+        };
+        candidates.into_iter().filter(|run| quiet(last_read(run))).collect()
     }
 
     /// Runs a checkpoint meant to move out but did not (nothing of them in

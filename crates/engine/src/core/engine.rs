@@ -304,6 +304,7 @@ impl Engine {
         let indexes = indexes();
         let tracker = SnapshotTracker::new(0);
         let store = Store::new();
+        store.set_clock(now_ms());
         let cold = Arc::new(ColdRuns::new(path.as_deref(), indexes.clone(), tracker.clone()));
         store.set_cold(cold.clone());
         Engine {
@@ -577,8 +578,12 @@ impl Engine {
 
     /// The runs the next checkpoint moves out of memory (SPEC §17).
     fn cold_due(&self, now: u64) -> std::collections::HashSet<[u8; 16]> {
+        self.store.set_clock(now);
         match self.options.cold_after_ms {
-            Some(after) if self.spills() && self.wal.is_some() => self.cold.due(now, after),
+            Some(after) if self.spills() && self.wal.is_some() => self.cold.due(now, after, |run| {
+                let end = InternalKey::prefix_end(run);
+                self.store.last_read(run, end.as_deref())
+            }),
             _ => Default::default(),
         }
     }
@@ -1490,6 +1495,8 @@ fn maintenance_loop(engine: Weak<Engine>, m: Arc<Maintenance>, interval: std::ti
             if m.panic_next.swap(false, Ordering::AcqRel) {
                 panic!("deliberate panic in the maintenance thread (test hook)");
             }
+            // Reads stamp the keys they read with this clock (cold runs).
+            engine.store.set_clock(now_ms());
             let expired = engine.maintain_indexes() as u64;
             m.stats.lock().expired += expired;
             engine.drop_deleted_runs();

@@ -61,7 +61,7 @@ pub struct OpenOptions {
     /// back to each run's history horizon.
     pub history_keep: Option<usize>,
     /// Cold runs (SPEC §17): a run that ended at least this long ago (ms),
-    /// and was not loaded back from disk in as long, leaves memory at the
+    /// and was not read or loaded back from disk in as long, leaves memory at the
     /// next checkpoint; `None`: runs stay in memory. Only a durable
     /// database that keeps every version (`history_keep` `None`) has cold
     /// runs.
