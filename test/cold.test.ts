@@ -255,6 +255,48 @@ describe('cold runs', () => {
     }
   })
 
+  it('worker threads read ended runs whole while the main thread moves them out of memory and back at every checkpoint', async () => {
+    const { Worker } = await import('node:worker_threads')
+    const options = { ...COLD, checkpointOnClose: false }
+    const db = Database.open(dir, options)
+    try {
+      const runs: RunId[] = []
+      for (let i = 0; i < 12; i++) {
+        const run = db.runs.begin()
+        db.transaction(run, (tx) => {
+          for (let k = 0; k < 25; k++) tx.kv.put(`k${k}`, { run: i, k, pad: 'q'.repeat(100) })
+          for (let e = 0; e < 3; e++) tx.events.append('step', { e })
+        })
+        db.runs.complete(run)
+        runs.push(run)
+      }
+      const live = db.runs.begin()
+      const workers = Array.from({ length: 2 }, () => new Worker(resolve('test/fixtures/cold-reader.cjs'), { workerData: { dir, options, runs, keys: 25, rounds: 30 } }))
+      const answers = workers.map((w) => once(w, 'message') as Promise<[{ reads?: number; error?: string }]>)
+      const exits = workers.map((w) => once(w, 'exit')) // (listened for now: a worker may be gone before the answers are read)
+      let finished = 0
+      void Promise.all(answers).then(() => (finished = 1))
+      let checkpoints = 0
+      let tick = 0
+      while (!finished) {
+        db.kv.put(live, 'tick', tick++)
+        await db.checkpoint() // every ended run not read since goes cold (coldAfterMs: 0)
+        checkpoints++
+        await new Promise((r) => setImmediate(r))
+      }
+      for (const [m] of await Promise.all(answers)) {
+        expect(m.error).toBeUndefined()
+        expect(m.reads).toBe(30 * 12 * 4)
+      }
+      await Promise.all(exits)
+      const s = db.stats().memory.cold
+      expect(checkpoints).toBeGreaterThan(5)
+      expect(s.loads, 'runs were loaded back while the workers read').toBeGreaterThan(5)
+    } finally {
+      db.close()
+    }
+  })
+
   it('a run is deleted while cold: it is loaded, deleted whole, and its cold file goes once no checkpoint needs it', async () => {
     const db = Database.open(dir, COLD)
     try {

@@ -779,31 +779,28 @@ mod tests {
         let footer = &good[good.len() - FOOTER_LEN..];
         let index_at = u64::from_le_bytes(footer[0..8].try_into().unwrap()) as usize;
         let entries_end = index_at + f.blocks.iter().map(|b| 20 + b.first_key.len()).sum::<usize>();
+        // `body` (header, blocks, index) with `footer` resealed over its index.
+        let sealed = |mut body: Vec<u8>| {
+            let mut foot = footer.to_vec();
+            foot[32..36].copy_from_slice(&crc32c::crc32c(&body[index_at..]).to_le_bytes());
+            let crc = crc32c::crc32c(&foot[0..36]);
+            foot[36..40].copy_from_slice(&crc.to_le_bytes());
+            body.extend_from_slice(&foot);
+            body
+        };
         let mut old = good[..entries_end].to_vec();
         old[8..12].copy_from_slice(&1u32.to_le_bytes());
         let crc = crc32c::crc32c(&old[0..40]);
         old[40..44].copy_from_slice(&crc.to_le_bytes());
-        let mut foot = footer.to_vec();
-        foot[32..36].copy_from_slice(&crc32c::crc32c(&old[index_at..]).to_le_bytes());
-        let crc = crc32c::crc32c(&foot[0..36]);
-        foot[36..40].copy_from_slice(&crc.to_le_bytes());
-        old.extend_from_slice(&foot);
-        fs::write(&path, &old).unwrap();
+        fs::write(&path, sealed(old.clone())).unwrap();
         let v1 = HistoryFile::open(&path, Some([7; 16])).unwrap();
         assert!(v1.may_hold(b"absent:000001"), "without a filter every key may be there");
         for (k, vs) in &keys {
             assert_eq!(&read_all(&v1, k), vs);
         }
         // A format 1 file with bytes after its index entries is damage.
-        let mut bad = old.clone();
-        bad.truncate(entries_end);
-        bad.extend_from_slice(&[0; 4]);
-        let mut foot2 = foot.clone();
-        foot2[32..36].copy_from_slice(&crc32c::crc32c(&bad[index_at..]).to_le_bytes());
-        let crc = crc32c::crc32c(&foot2[0..36]);
-        foot2[36..40].copy_from_slice(&crc.to_le_bytes());
-        bad.extend_from_slice(&foot2);
-        fs::write(&path, &bad).unwrap();
+        old.extend_from_slice(&[0; 4]);
+        fs::write(&path, sealed(old)).unwrap();
         assert!(HistoryFile::open(&path, None).is_err());
     }
 

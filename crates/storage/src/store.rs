@@ -356,7 +356,20 @@ impl<'a> Iterator for KeyRange<'a> {
 /// lives (see `Store::resident`).
 struct Resident<'a, I> {
     entries: I,
-    _whole: parking_lot::RwLockReadGuard<'a, ()>,
+    _whole: Hold<'a>,
+}
+
+/// A shared hold on `Store::residency`, taken recursively: a reader may
+/// hold one already (a scan inside a scan, a load inside a scan), and the
+/// commit path takes one while it holds other locks, so a hold never waits
+/// behind an eviction that is only waiting for its turn (an eviction may
+/// wait long under constant scans; it then holds nothing else).
+struct Hold<'a>(#[allow(dead_code)] parking_lot::RwLockReadGuard<'a, ()>);
+
+impl<'a> Hold<'a> {
+    fn new(lock: &'a parking_lot::RwLock<()>) -> Hold<'a> {
+        Hold(lock.read_recursive())
+    }
 }
 
 impl<I: Iterator> Iterator for Resident<'_, I> {
@@ -397,6 +410,10 @@ pub struct Store {
     /// asking).
     cold: parking_lot::RwLock<Option<Arc<dyn ColdData>>>,
     cold_runs: std::sync::atomic::AtomicUsize,
+    /// Counts the changes to which runs are cold ([`Store::set_cold_runs`]):
+    /// a reader that missed a key while none was cold, and none changed
+    /// since, knows it absent without taking a hold.
+    cold_epoch: std::sync::atomic::AtomicU64,
     /// The time reads stamp on the keys they read ([`Store::set_clock`]).
     clock: std::sync::atomic::AtomicU64,
     /// Held (shared) by every scan from its start to its end, and
@@ -450,6 +467,7 @@ impl Store {
             disk: parking_lot::RwLock::new(None),
             cold: parking_lot::RwLock::new(None),
             cold_runs: std::sync::atomic::AtomicUsize::new(0),
+            cold_epoch: std::sync::atomic::AtomicU64::new(0),
             clock: std::sync::atomic::AtomicU64::new(0),
             residency: parking_lot::RwLock::new(()),
             live_keys: AtomicI64::new(0),
@@ -844,10 +862,27 @@ impl Store {
     /// The entry of `key`; a miss on a key of a cold run loads the run back
     /// and looks again.
     fn entry(&self, key: &[u8]) -> Option<dashmap::setref::one::Ref<'_, Entry>> {
-        match self.points.get(key) {
-            Some(e) => Some(e),
-            None if self.warm(key) => self.points.get(key),
-            None => None,
+        let epoch = self.cold_epoch.load(Ordering::Acquire);
+        if let Some(e) = self.points.get(key) {
+            return Some(e);
+        }
+        if key.len() < 16 || key[..16] == [0u8; 16] || (self.cold_runs.load(Ordering::Acquire) == 0 && self.cold_epoch.load(Ordering::Acquire) == epoch) {
+            return None;
+        }
+        let cold = self.cold.read().clone()?;
+        loop {
+            // Under a hold no run leaves memory: the key is here, or its run
+            // is cold (loaded now, by this reader or another, and looked
+            // for again), or it does not exist. (Without the hold, a run
+            // loaded by another reader, or moved out again, in between
+            // would read as absent.)
+            let _held = Hold::new(&self.residency);
+            if let Some(e) = self.points.get(key) {
+                return Some(e);
+            }
+            if !cold.warm(self, &key[..16]) {
+                return None;
+            }
         }
     }
 
@@ -858,7 +893,7 @@ impl Store {
         }
         let Some(cold) = self.cold.read().clone() else { return false };
         // Not while a run is leaving memory ([`Store::evict`]).
-        let _settled = self.residency.read_recursive();
+        let _settled = Hold::new(&self.residency);
         cold.warm(self, &key[..16])
     }
 
@@ -887,12 +922,15 @@ impl Store {
         self.warm(key);
     }
 
-    /// For a scan starting at `start`: loads back the run it starts in if
-    /// that is cold, then holds the run's keys in memory until the guard
-    /// goes.
-    fn resident(&self, start: &[u8]) -> parking_lot::RwLockReadGuard<'_, ()> {
+    /// For a scan starting at `start`: holds the keys in memory until the
+    /// guard goes (no run leaves meanwhile), and loads back the run it
+    /// starts in if that is cold. The hold comes first: taken after the
+    /// check, a run could leave between the two, and the scan see none of
+    /// it, or part.
+    fn resident(&self, start: &[u8]) -> Hold<'_> {
+        let held = Hold::new(&self.residency);
         self.warm(start);
-        self.residency.read_recursive()
+        held
     }
 
     /// Where cold runs are loaded back from ([`ColdData`]).
@@ -900,15 +938,18 @@ impl Store {
         *self.cold.write() = Some(cold);
     }
 
-    /// How many runs are cold now: while none, reads do not ask.
+    /// How many runs are cold now: while none, reads do not ask. Called
+    /// after a run's keys are all back, and before a run's keys leave.
     pub fn set_cold_runs(&self, n: usize) {
         self.cold_runs.store(n, Ordering::Release);
+        self.cold_epoch.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Takes run `run`'s keys (`[start, end)`) out of memory, no scan being
     /// under way (see `residency`); `mark` runs first, with every scan
     /// held off (the engine marks the run cold there, so that a read
-    /// missing one of its keys from then on loads it back).
+    /// missing one of its keys from then on loads it back). `mark` takes no
+    /// lock a reader may hold while it waits for a hold.
     pub fn evict(&self, start: &[u8], end: Option<&[u8]>, mark: impl FnOnce()) -> usize {
         let _alone = self.residency.write();
         mark();
@@ -938,6 +979,34 @@ impl Store {
             Err(true) => self.disk()?.read(entry, snapshot),
             Err(false) => None,
         }
+    }
+
+    /// Puts back a key of a run loaded from a cold file: its one version
+    /// (and whether older ones are on disk) is in its chain before either
+    /// index holds it, so a reader that finds the key while the rest of the
+    /// run is loading never sees it empty. (A key already here — none
+    /// should be — takes the version as a write would.)
+    pub fn load_key(&self, key: &[u8], version: u64, value: Option<Value>, on_disk: bool) {
+        if self.points.get(key).is_some() {
+            self.apply(key, version, value, 0);
+            if on_disk {
+                self.mark_on_disk(key);
+            }
+            return;
+        }
+        let e = Entry::new(key);
+        let bytes = key.len() as i64 + len_of(&value);
+        {
+            let mut v = Version::whole(version, value);
+            if on_disk {
+                v.version |= ON_DISK;
+            }
+            e.chain().versions.lock().push(v);
+        }
+        self.live_keys.fetch_add(1, Ordering::Relaxed);
+        self.live_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.ordered.insert(e.clone());
+        self.points.insert(e);
     }
 
     /// Marks `key` (just loaded by recovery) as having older versions on disk.

@@ -255,18 +255,25 @@ impl ColdRuns {
         *self.lines.lock() = lines;
     }
 
-    /// Marks `run` cold in `line`'s file (its keys are leaving memory now,
-    /// every scan held off: `Store::evict`), and forgets what the indexes
-    /// derived from it.
+    /// Marks `run` cold in `line`'s file: its keys are leaving memory now,
+    /// every scan held off (`Store::evict`). Takes only the cold map's lock:
+    /// a reader can hold index locks while it waits for the eviction.
     pub fn mark(&self, store: &Store, run: &RunId, line: ColdLine) {
-        let _one = self.loading.lock();
         let mut cold = self.cold.write();
         cold.insert(line.run, line);
         store.set_cold_runs(cold.len());
         drop(cold);
         self.warmed_at.lock().remove(run.as_bytes());
-        for index in &self.indexes {
-            index.evict_run(run);
+    }
+
+    /// After its keys left: the indexes forget what they derived from `run`,
+    /// unless a reader loaded it back meanwhile (serialized with loads).
+    pub fn forget_derived(&self, run: &RunId) {
+        let _one = self.loading.lock();
+        if self.is_cold(run.as_bytes()) {
+            for index in &self.indexes {
+                index.evict_run(run);
+            }
         }
     }
 
@@ -479,10 +486,7 @@ impl ColdData for ColdRuns {
             for index in &self.indexes {
                 index.on_write(store, key, value.as_deref(), *version, oldest_needed);
             }
-            store.apply(key, *version, value.clone(), 0);
-            if *on_disk {
-                store.mark_on_disk(key);
-            }
+            store.load_key(key, *version, value.clone(), *on_disk);
         }
         let id = RunId::from_slice(run).expect("16 bytes");
         for index in &self.indexes {

@@ -591,15 +591,21 @@ impl Engine {
     /// Takes the keys of a run a checkpoint just wrote to a cold file out
     /// of memory, unless it no longer exists or has not ended (its line then
     /// names a file the next checkpoint no longer needs).
+    ///
+    /// Not under the commit lock: waiting for the scans under way to end
+    /// ([`Store::evict`]) while holding it would stop every writer, and a
+    /// scan under the commit lock (a commit's checks) could wait for the
+    /// eviction. Nothing writes to an ended run's data; a deletion racing
+    /// this removes what this removes (and replays onto the run loaded back).
     fn evict_run(&self, line: &in_mem_durability::manifest::ColdLine) {
         let Ok(run) = RunId::from_slice(&line.run) else { return };
-        let _last = self.commit.lock();
         if !self.runs.read().get(&run).is_some_and(|s| !matches!(s, RunStatus::Active | RunStatus::Paused)) {
             return;
         }
         let start = run.as_bytes().to_vec();
         let end = InternalKey::prefix_end(&start);
         self.store.evict(&start, end.as_deref(), || self.cold.mark(&self.store, &run, *line));
+        self.cold.forget_derived(&run);
     }
 
     /// Whether checkpoints move older versions to history files: a
