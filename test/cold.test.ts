@@ -348,7 +348,7 @@ describe('cold runs', () => {
 
   it('an ended run that is still being read stays in memory; once its reads stop for coldAfterMs it goes cold', async () => {
     // the maintenance round keeps the clock reads are timed by: every 20 ms here
-    const db = Database.open(dir, { ...COLD, coldAfterMs: 400, purgeIntervalMs: 20 })
+    const db = Database.open(dir, { ...COLD, coldAfterMs: 600, purgeIntervalMs: 20 })
     try {
       const read = db.runs.begin()
       const idle = db.runs.begin()
@@ -360,7 +360,7 @@ describe('cold runs', () => {
       // keep reading one of them for longer than coldAfterMs, with checkpoints all the while
       const started = Date.now()
       let n = 0
-      while (Date.now() - started < 1000) {
+      while (Date.now() - started < 1400) {
         expect(db.kv.get(read, 'k')).toBe('v')
         db.kv.put(other, 'tick', n++)
         if (n % 10 === 0) await db.checkpoint()

@@ -231,19 +231,20 @@ impl ColdRuns {
         // Not while a run loads (it may be reading a file that goes here).
         let _one = self.loading.lock();
         *self.totals.lock() = totals.into_iter().collect();
-        let mut files = self.files.write();
+        // The new file first, then the runs compaction copied into it read
+        // from it, then the files no line names go (one lock at a time).
         if let Some(f) = file {
             let n = lines.iter().find(|l| Kind::Cold.path(&self.data_dir, l.file) == f.path()).map(|l| l.file);
             if let Some(n) = n {
-                files.insert(n, Arc::new(f));
+                self.files.write().insert(n, Arc::new(f));
             }
         }
-        // Runs compaction copied: read them from their new file from now on.
         for (run, line) in self.cold.write().iter_mut() {
             if let Some(moved) = lines.iter().find(|l| l.run == *run && l.since == line.since && l.warm_from == 0 && l.file != line.file) {
                 *line = *moved;
             }
         }
+        let mut files = self.files.write();
         let used: HashSet<u64> = lines.iter().map(|l| l.file).collect();
         files.retain(|n, f| {
             let keep = used.contains(n);
@@ -278,15 +279,13 @@ impl ColdRuns {
     }
 
     pub fn stats(&self) -> ColdStats {
-        let cold = self.cold.read();
+        // (One lock at a time: `named` takes them in the other order.)
+        let (runs, bytes) = {
+            let cold = self.cold.read();
+            (cold.len() as u64, cold.values().map(|l| l.bytes).sum())
+        };
         let files = self.files.read();
-        ColdStats {
-            runs: cold.len() as u64,
-            bytes: cold.values().map(|l| l.bytes).sum(),
-            files: files.len() as u64,
-            file_bytes: files.values().map(|f| f.bytes()).sum(),
-            loads: self.loads.load(Ordering::Relaxed),
-        }
+        ColdStats { runs, bytes, files: files.len() as u64, file_bytes: files.values().map(|f| f.bytes()).sum(), loads: self.loads.load(Ordering::Relaxed) }
     }
 
     /// Forgets a deleted run (its line goes at the next checkpoint).

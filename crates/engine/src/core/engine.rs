@@ -1312,6 +1312,11 @@ impl Engine {
     }
 
     pub fn stats(&self) -> Stats {
+        // Each lock on its own (a guard in the struct expression below would
+        // be held until its end, across the other locks it takes).
+        let maintenance = self.maintenance.stats.lock().clone();
+        let history_on_disk = self.history_files.lock().on_disk();
+        let runs_with_horizon = self.horizons.lock().len();
         Stats {
             version: self.version(),
             durability: self.options.durability,
@@ -1321,10 +1326,10 @@ impl Engine {
             active_snapshots: self.tracker.active_count(),
             wal: self.wal.as_ref().map(|w| w.stats()),
             recovery: self.recovery.clone(),
-            maintenance: self.maintenance.stats.lock().clone(),
+            maintenance,
             memory: self.store.memory(),
-            runs_with_horizon: self.horizons.lock().len(),
-            history_on_disk: self.history_files.lock().on_disk(),
+            runs_with_horizon,
+            history_on_disk,
             index_bytes: self.indexes.iter().map(|i| i.memory_bytes()).sum(),
             cold: self.cold.stats(),
         }
