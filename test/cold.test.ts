@@ -255,12 +255,13 @@ describe('cold runs', () => {
     }
   })
 
-  it('worker threads read ended runs whole while the main thread moves them out of memory and back at every checkpoint', async () => {
+  it('worker threads read ended runs whole while the main thread and the maintenance thread move them out of memory and back at every checkpoint; whole again after a reopen', async () => {
     const { Worker } = await import('node:worker_threads')
-    const options = { ...COLD, checkpointOnClose: false }
-    const db = Database.open(dir, options)
+    // maintenance rounds every 5 ms checkpoint too, beside the main thread's
+    const options = { ...COLD, checkpointOnClose: false, purgeIntervalMs: 5 }
+    let db = Database.open(dir, options)
+    let runs: RunId[] = []
     try {
-      const runs: RunId[] = []
       for (let i = 0; i < 12; i++) {
         const run = db.runs.begin()
         db.transaction(run, (tx) => {
@@ -268,7 +269,7 @@ describe('cold runs', () => {
           for (let e = 0; e < 3; e++) tx.events.append('step', { e })
         })
         db.runs.complete(run)
-        runs.push(run)
+        runs = [...runs, run]
       }
       const live = db.runs.begin()
       const workers = Array.from({ length: 2 }, () => new Worker(resolve('test/fixtures/cold-reader.cjs'), { workerData: { dir, options, runs, keys: 25, rounds: 30 } }))
@@ -292,6 +293,17 @@ describe('cold runs', () => {
       const s = db.stats().memory.cold
       expect(checkpoints).toBeGreaterThan(5)
       expect(s.loads, 'runs were loaded back while the workers read').toBeGreaterThan(5)
+    } finally {
+      db.close()
+    }
+    // what the manifest names holds every run whole
+    db = Database.open(dir, options)
+    try {
+      for (const [i, run] of runs.entries()) {
+        const entries = db.kv.entries<{ run: number; k: number }>(run)
+        expect(entries.length, `run ${i} after a reopen`).toBe(25)
+        expect(entries.every(([k, v]) => v.run === i && k === `k${v.k}`)).toBe(true)
+      }
     } finally {
       db.close()
     }

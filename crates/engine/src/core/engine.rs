@@ -215,6 +215,10 @@ pub struct Engine {
     recovery: RecoveryStats,
     maintenance: Arc<Maintenance>,
     maintenance_thread: Mutex<Option<JoinHandle<()>>>,
+    /// One checkpoint at a time, its evictions included: a checkpoint that
+    /// started while another's runs were still leaving memory would scan
+    /// part of a run (as warm) and write that part to its own cold file.
+    checkpointing: Mutex<()>,
     shut: AtomicBool,
     _lock: Mutex<Option<DirLock>>,
     /// The open handles ([`Handle`]); the last one to close shuts the
@@ -335,6 +339,7 @@ impl Engine {
                 panic_next: AtomicBool::new(false),
             }),
             maintenance_thread: Mutex::new(None),
+            checkpointing: Mutex::new(()),
             shut: AtomicBool::new(false),
             _lock: Mutex::new(lock),
             handles: Mutex::default(),
@@ -548,6 +553,7 @@ impl Engine {
         let (Some(wal), Some(cps)) = (&self.wal, &self.checkpoints) else {
             return Ok(None);
         };
+        let _alone = self.checkpointing.lock();
         let files = self.history_files.lock().clone();
         let now = now_ms();
         let snapshot = self.snapshot();
