@@ -397,6 +397,54 @@ describe('cold runs', () => {
     }
   })
 
+  it('an idle database (nothing written after the runs ended) still moves them out once coldAfterMs has passed, by itself or at db.checkpoint(); with none due, rounds commit nothing', async () => {
+    const open = (o: OpenOptions) => Database.open(dir, { ...COLD, coldAfterMs: 300, purgeIntervalMs: 20, ...o })
+    let db = open({})
+    const runs: RunId[] = []
+    try {
+      for (let r = 0; r < 3; r++) {
+        const run = db.runs.begin()
+        db.kv.put(run, 'k', `v${r}`)
+        db.runs.complete(run)
+        runs.push(run)
+      }
+      await db.checkpoint() // the newest checkpoint is at the newest version: nothing left to write
+      const version = db.stats().version
+      const deadline = Date.now() + 10_000
+      while (db.stats().memory.cold.runs < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      expect(db.stats().memory.cold.runs, 'the maintenance rounds moved them out with nothing written').toBe(3)
+      // a commit of no writes made each version they left at (one, or one a round when they fell due in different ms)
+      const moved = db.stats().version
+      expect(moved).toBeGreaterThan(version)
+      expect(moved).toBeLessThanOrEqual(version + 3)
+      // nothing more is due: idle rounds commit nothing
+      await new Promise((r) => setTimeout(r, 200))
+      expect(db.stats().version).toBe(moved)
+      expect(runs.map((run) => db.kv.get(run, 'k'))).toEqual(['v0', 'v1', 'v2'])
+      expect(db.stats().memory.cold.loads).toBe(3)
+    } finally {
+      db.close()
+    }
+    // no maintenance rounds to speak of: an explicit checkpoint of an idle database moves them out
+    db = open({ purgeIntervalMs: 60_000 })
+    try {
+      expect(db.kv.get(runs[0], 'k')).toBe('v0') // loaded back: read now, so not due for coldAfterMs
+      expect(db.stats().memory.cold.runs).toBe(2)
+      const before = db.stats().version
+      await new Promise((r) => setTimeout(r, 400))
+      const report = await db.checkpoint()
+      expect(report.unchanged).toBe(false)
+      expect(db.stats().memory.cold.runs).toBe(3)
+      expect(db.stats().version).toBe(before + 1)
+      db.close()
+      db = open({ purgeIntervalMs: 60_000 })
+      expect(db.stats().memory.cold.runs, 'cold across a reopen').toBe(3)
+      expect(runs.map((run) => db.kv.get(run, 'k'))).toEqual(['v0', 'v1', 'v2'])
+    } finally {
+      db.close()
+    }
+  })
+
   it('runs that ended less than coldAfterMs ago, and active runs, stay; bad values are InvalidArgumentError', async () => {
     expectError(() => Database.open(dir, { coldAfterMs: -1 }), InvalidArgumentError, 'INVALID_ARGUMENT')
     expectError(() => Database.open(dir, { coldAfterMs: 1.5 }), InvalidArgumentError, 'INVALID_ARGUMENT')
