@@ -433,7 +433,7 @@ describe('cold runs', () => {
       const before = db.stats().version
       await new Promise((r) => setTimeout(r, 400))
       const report = await db.checkpoint()
-      expect(report.unchanged).toBe(false)
+      expect(report?.unchanged).toBe(false)
       expect(db.stats().memory.cold.runs).toBe(3)
       expect(db.stats().version).toBe(before + 1)
       db.close()
