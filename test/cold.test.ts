@@ -445,6 +445,35 @@ describe('cold runs', () => {
     }
   })
 
+  it('an expired TTL key is counted once, not again when its run comes back from a cold file', async () => {
+    // the short key expires (and is counted) well before the run goes cold
+    const db = Database.open(dir, { ...COLD, coldAfterMs: 400, purgeIntervalMs: 20 })
+    try {
+      const run = db.runs.begin()
+      db.kv.put(run, 'short', 1, { ttlMs: 30 })
+      db.kv.put(run, 'long', 2, { ttlMs: 60_000 })
+      db.kv.put(run, 'plain', 3)
+      db.runs.complete(run)
+      const expired = () => db.stats().maintenance.expired
+      const until = async (ok: () => boolean) => {
+        const deadline = Date.now() + 10_000
+        while (!ok() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+      }
+      await until(() => expired() === 1)
+      expect(expired()).toBe(1)
+      await until(() => db.stats().memory.cold.runs === 1)
+      expect(db.stats().memory.cold.runs).toBe(1)
+      expect(db.kv.get(run, 'plain')).toBe(3) // loads it back, its TTL entries with it
+      expect(db.kv.get(run, 'short')).toBeUndefined()
+      expect(db.kv.get(run, 'long')).toBe(2)
+      const rounds = db.stats().maintenance.rounds
+      await until(() => db.stats().maintenance.rounds >= rounds + 3)
+      expect(expired(), 'the short key was counted before the run left').toBe(1)
+    } finally {
+      db.close()
+    }
+  })
+
   it('runs that ended less than coldAfterMs ago, and active runs, stay; bad values are InvalidArgumentError', async () => {
     expectError(() => Database.open(dir, { coldAfterMs: -1 }), InvalidArgumentError, 'INVALID_ARGUMENT')
     expectError(() => Database.open(dir, { coldAfterMs: 1.5 }), InvalidArgumentError, 'INVALID_ARGUMENT')

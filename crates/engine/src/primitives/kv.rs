@@ -9,8 +9,9 @@
 //! ```
 
 use std::any::Any;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use in_mem_core::limits::MAX_VALUE_BYTES;
 use in_mem_core::{Error, InternalKey, Result, RunId, TypeTag, now_ms};
@@ -341,9 +342,19 @@ type TtlEntry = (u64, Box<[u8]>, u64);
 /// of run data, so a replay of a point before the expiry still shows it.
 /// Maintenance retires entries from this index as they expire, and counts
 /// them (`stats().maintenance.expired`).
+///
+/// A run that goes cold takes its entries with it, and a run loaded back
+/// brings them again (from its keys' newest versions): those that had
+/// expired and been retired before it left are dropped at once, uncounted,
+/// so that no expiry is counted twice.
 #[derive(Default)]
 pub(crate) struct TtlIndex {
     entries: Mutex<BTreeSet<TtlEntry>>,
+    /// The `now` of the newest round: every entry expiring at or before it
+    /// has been retired and counted.
+    retired_until: AtomicU64,
+    /// Cold runs: the `retired_until` of when they left memory.
+    counted: Mutex<HashMap<[u8; 16], u64>>,
 }
 
 impl SecondaryIndex for TtlIndex {
@@ -367,7 +378,20 @@ impl SecondaryIndex for TtlIndex {
     }
 
     fn evict_run(&self, run: &RunId) {
-        self.entries.lock().retain(|(_, key, _)| key[..16] != *run.as_bytes());
+        let mut entries = self.entries.lock();
+        entries.retain(|(_, key, _)| key[..16] != *run.as_bytes());
+        // (Called again for one departure, it keeps the first mark: what
+        // expired since was not retired, having left with the run.)
+        self.counted.lock().entry(*run.as_bytes()).or_insert(self.retired_until.load(Ordering::Acquire));
+    }
+
+    fn warmed(&self, run: &RunId, _version: u64) {
+        let Some(until) = self.counted.lock().remove(run.as_bytes()) else { return };
+        let mut entries = self.entries.lock();
+        let counted: Vec<TtlEntry> = entries.iter().take_while(|(e, _, _)| *e <= until).filter(|(_, key, _)| key[..16] == *run.as_bytes()).cloned().collect();
+        for entry in &counted {
+            entries.remove(entry);
+        }
     }
 
     fn maintain(&self, now: u64) -> usize {
@@ -380,6 +404,7 @@ impl SecondaryIndex for TtlIndex {
             entries.pop_first();
             retired += 1;
         }
+        self.retired_until.fetch_max(now, Ordering::AcqRel);
         retired
     }
 }
@@ -400,5 +425,35 @@ mod tests {
         assert_eq!(expires_at(&t), Some(1050));
         assert!(is_live(&t, 1049));
         assert!(!is_live(&t, 1050));
+    }
+
+    /// A run that left memory and came back brings its expiring keys back;
+    /// those already retired (counted) before it left are not counted again.
+    #[test]
+    fn an_expiry_is_counted_once_across_a_cold_run() {
+        let store = Store::new();
+        let ttl = TtlIndex::default();
+        let (run, other) = (RunId::new(), RunId::new());
+        let key = |run: &RunId, k: &str| InternalKey::build(run, TypeTag::Kv, k.as_bytes());
+        let write = |k: &[u8], expires: u64| ttl.on_write(&store, k, Some(&encode(b"v", expires - 10, Some(10))), 1, 0);
+        write(&key(&run, "early"), 100);
+        write(&key(&run, "late"), 300);
+        write(&key(&other, "early"), 100);
+        assert_eq!(ttl.maintain(150), 2, "both early keys");
+        ttl.evict_run(&run);
+        ttl.evict_run(&run); // a second call for the same departure changes nothing
+        assert_eq!(ttl.maintain(200), 0);
+        // loaded back: its keys' newest versions, as the cold file held them
+        write(&key(&run, "early"), 100);
+        write(&key(&run, "late"), 300);
+        ttl.warmed(&run, 1);
+        assert_eq!(ttl.maintain(250), 0, "early was counted before the run left");
+        assert_eq!(ttl.maintain(400), 1, "late expired after: counted once, now");
+        // cold from a manifest at open (no round yet): every expired entry counts once in this process
+        let fresh = TtlIndex::default();
+        fresh.evict_run(&run);
+        fresh.on_write(&store, &key(&run, "early"), Some(&encode(b"v", 90, Some(10))), 1, 0);
+        fresh.warmed(&run, 1);
+        assert_eq!(fresh.maintain(150), 1);
     }
 }
