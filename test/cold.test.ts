@@ -7,7 +7,7 @@
 // handles it.
 import { fork, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { CorruptionError, Database, InvalidArgumentError, type OpenOptions, type RunId } from '../dist/index.js'
@@ -553,6 +553,86 @@ describe('cold runs', () => {
 })
 
 describe('cold runs under SIGKILL', () => {
+  it('kills inside cold-file compaction (a checkpoint copying the runs still cold out of a file most of whose runs came back): every run whole, cold files on disk exactly those the manifest names', async () => {
+    const base = makeTmpDir('in-mem-cold-compact')
+    const fixture = resolve('test/fixtures/cold-compact.cjs')
+    /** Runs the fixture's phase on `dir`; `killAfter`: SIGKILL that many ms after its checkpoint starts. */
+    const phase = async (dir: string, name: string, killAfter?: number) => {
+      const child = fork(fixture, [dir, name], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+      const seen: { type: string; runs?: string[]; message?: string; cold?: { runs: number; files: number } }[] = []
+      child.on('message', (m: (typeof seen)[number]) => {
+        seen.push(m)
+        if (m.type === 'ckpt') {
+          child.send('go')
+          if (killAfter !== undefined) setTimeout(() => child.kill('SIGKILL'), killAfter)
+        }
+      })
+      await once(child, 'close')
+      expect(seen.filter((m) => m.type === 'error')).toEqual([])
+      return seen
+    }
+    const named = (dir: string) => {
+      const manifest = readFileSync(join(dir, 'MANIFEST'), 'utf8')
+      const lines = [...manifest.matchAll(/^cold (\d+) (\w+) (\d+) (\d+) /gm)].map((m) => ({ file: m[1], run: m[2], warmFrom: m[4] }))
+      return {
+        cold: [...new Set(lines.map((l) => `${l.file.padStart(20, '0')}.cold`))].sort(),
+        // lines of runs cold at the newest checkpoint (a line with a `warm from` is the checkpoint before's)
+        coldNow: lines.filter((l) => l.warmFrom === '0'),
+      }
+    }
+    const onDisk = (dir: string) => readdirSync(join(dir, 'cold')).sort()
+    try {
+      const seed = join(base, 'seed')
+      const runs = (await phase(seed, 'setup')).find((m) => m.type === 'runs')!.runs!
+      expect(runs).toHaveLength(12)
+      const first = named(seed).cold
+      expect(first).toHaveLength(1)
+      // unkilled, the checkpoint relocates: all twelve cold in its own file
+      // (the first stays named only for the checkpoint before, and goes with it)
+      const whole = join(base, 'whole')
+      cpSync(seed, whole, { recursive: true })
+      const done = (await phase(whole, 'compact')).find((m) => m.type === 'ckpt-done')
+      expect(done?.cold, JSON.stringify(done)).toMatchObject({ runs: 12, files: 2 })
+      const after = named(whole)
+      expect(after.coldNow).toHaveLength(12)
+      expect(after.coldNow.every((l) => `${l.file.padStart(20, '0')}.cold` !== first[0]), 'the three still cold were copied out').toBe(true)
+      expect(onDisk(whole)).toStrictEqual(after.cold)
+      const tally = { kills: 0, beforeManifest: 0, afterManifest: 0 }
+      for (let i = 0; i < 10; i++) {
+        const dir = join(base, `kill${i}`)
+        cpSync(seed, dir, { recursive: true })
+        const seen = await phase(dir, 'compact', Math.floor(Math.random() * 20)) // the checkpoint takes ~15 ms (debug build)
+        if (seen.some((m) => m.type === 'ckpt-done')) continue // finished before the kill
+        tally.kills++
+        const context = `kill ${i}`
+        const { cold, coldNow } = named(dir)
+        if (cold.length === 1) tally.beforeManifest++ // the new manifest (naming the new file too) not written
+        else tally.afterManifest++
+        const db = Database.open(dir, { durability: 'strict', checkpointOnClose: false, coldAfterMs: 0, purgeIntervalMs: 60_000 })
+        try {
+          expect(onDisk(dir), `${context}: cold files on disk are those the manifest names`).toStrictEqual(cold)
+          // (the nine read back before the checkpoint are cold or in the image, depending on where it stopped)
+          expect(db.stats().memory.cold.runs, context).toBe(coldNow.length)
+          for (const [r, run] of runs.entries()) {
+            const entries = db.kv.entries(run)
+            expect(entries.length, `${context}: run ${r} keys`).toBe(200)
+            expect(entries[0][1], `${context}: run ${r}`).toStrictEqual({ r, final: true })
+            expect(db.kv.get(run, 'k199')).toStrictEqual({ r, j: 199, pad: 'x'.repeat(1000) })
+            expect(db.runs.log(run).length, `${context}: run ${r} log`).toBe(2)
+          }
+          expect(db.stats().memory.cold.runs).toBe(0)
+        } finally {
+          db.close()
+        }
+        removeDir(dir)
+      }
+      console.log(`cold compaction kills: ${JSON.stringify(tally)}`)
+      expect(tally.kills, 'some kills landed inside the checkpoint').toBeGreaterThan(0)
+    } finally {
+      removeDir(base)
+    }
+  }, 120_000)
+
   it('kills at random points, many inside checkpoints that move runs out: every acknowledged run is whole, cold files on disk are exactly those the manifest names, nothing lost across kills', async () => {
     const dir = makeTmpDir('in-mem-cold-crash')
     const writer = resolve('test/fixtures/cold-writer.cjs')
