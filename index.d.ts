@@ -24,11 +24,13 @@ export declare class NativeDatabase {
    */
   close(): void
   get isOpen(): boolean
+  /** The hot calls bound to this handle (see `hot.rs`). */
+  hotFunctions(): { get(keyLen: number, versioned: 0 | 1): number; put(keyLen: number, valueLen: number, ttlMs: number): number; exists(keyLen: number): boolean; delete(keyLen: number): boolean; stateGet(keyLen: number): number; jsonGet(keyLen: number, pathLen: number): number; isOpen(): boolean; requestDurable(version: number): boolean }
   /**
-   * `{ get, put, exists, delete }`: the hot KV calls bound to this handle
-   * (see `hot.rs`).
+   * A transaction's hot calls, each called as a method of a
+   * `NativeTransaction` (see `transaction.rs`).
    */
-  hotFunctions(): { get(keyLen: number, versioned: 0 | 1): number; put(keyLen: number, valueLen: number, ttlMs: number): number; exists(keyLen: number): boolean; delete(keyLen: number): boolean; stateGet(keyLen: number): number; jsonGet(keyLen: number, pathLen: number): number }
+  static transactionFunctions(): { kvGet(this: NativeTransaction, keyLen: number, versioned: 0 | 1): number; kvPut(this: NativeTransaction, keyLen: number, valueLen: number, ttlMs: number): void; commit(this: NativeTransaction, wait: 0 | 1): number; restart(this: NativeTransaction): void }
   /**
    * Registers the I/O buffer of the hot functions. The caller keeps it
    * alive until it registers another.
@@ -79,12 +81,6 @@ export declare class NativeDatabase {
    * when it returns.
    */
   durableListen(callback: (durableVersion: number, error?: string | null) => void): boolean
-  /**
-   * Asks for `version` to become durable without blocking: `true` if it
-   * is already (in any mode), else the `durableListen` callback reports
-   * it once fsynced.
-   */
-  requestDurable(version: number): boolean
   /**
    * Whether the `durableListen` callback keeps the event loop alive: on
    * while this handle waits for an fsync, so that a process with nothing
@@ -238,23 +234,13 @@ export declare class NativeTransaction {
   tracesTreeInto(io: Buffer, run: string, id?: string | undefined | null): number
   /** `traces.query`, in the I/O buffer: their length. */
   tracesQueryInto(io: Buffer, run: string, query: NativeTraceQuery): number
-  kvGet(io: Buffer, keyLen: number, versioned: boolean): number
-  kvPut(io: Uint8Array, keyLen: number, value: Uint8Array, ttlMs: number): void
   kvDelete(io: Uint8Array, keyLen: number): boolean
   kvExists(io: Uint8Array, keyLen: number): boolean
   kvKeys(run: string, prefix?: string | undefined | null, after?: string | undefined | null, limit?: number | undefined | null, reverse?: boolean | undefined | null): Array<string>
   kvEntries(run: string, prefix?: string | undefined | null, after?: string | undefined | null, limit?: number | undefined | null, reverse?: boolean | undefined | null): Buffer
   kvCount(run: string, prefix?: string | undefined | null): number
-  /**
-   * Commits. Returns the commit version, or -1 for a read-only
-   * transaction. With `wait`, a strict commit returns after its fsync;
-   * without, the caller awaits `NativeDatabase.waitDurable(version)`.
-   */
-  commit(wait: boolean): number
   /** Discards every buffered write. */
   abort(): void
-  /** Begins a new transaction on this finished one, at the newest version. */
-  restart(): void
   get snapshotVersion(): number
   vectorsCreate(run: string, collection: string, dimension: number, metric: string): boolean
   vectorsUpsert(run: string, collection: string, id: string, vector: Uint8Array, metadata?: Uint8Array | undefined | null): void

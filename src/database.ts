@@ -6,7 +6,7 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import { AlreadyExistsError, ClosedError, ConflictError, InvalidArgumentError, translate } from './errors.js'
 import { Kv } from './kv.js'
 import { runBytes } from './keys.js'
-import { NativeDatabase, type NativeTransaction } from './native.js'
+import { NativeDatabase, type NativeTransaction, TX } from './native.js'
 import { type BeginOptions, type RunId, Runs } from './runs.js'
 import { Events } from './events.js'
 import { type At, type RawDiff, type ReplayOptions, type RunDiff, type RunView, assembleDiff, resolveAt } from './history.js'
@@ -440,8 +440,8 @@ export class Database {
     this.#native = native
     this.#dir = dir
     this.#options = options
-    this.#durable = (JSON.parse(native.stats()) as { durability: Durability }).durability === 'strict' ? DurableWaiter.of(native) : undefined
     this.#target = new DbTarget(native)
+    this.#durable = (JSON.parse(native.stats()) as { durability: Durability }).durability === 'strict' ? DurableWaiter.of(native, this.#target.hot) : undefined
     nativeHandles.set(this, native)
     const ops = new DbOps(native, this.#target.io)
     this.kv = new Kv<number>(this.#target)
@@ -588,7 +588,7 @@ export class Database {
     try {
       const kept = this.#finished.pop()
       if (kept === undefined) return new TxLease(this.#native.beginTransaction())
-      kept.restart()
+      TX.restart.call(kept)
       return new TxLease(kept)
     } catch (e) {
       throw translate(e)
@@ -607,8 +607,8 @@ export class Database {
     try {
       // A handle closed inside the closure accepts no more writes, even
       // though the transaction still holds the engine.
-      if (!this.#native.isOpen) throw new ClosedError()
-      return native.commit(wait)
+      if (!this.#target.hot.isOpen()) throw new ClosedError()
+      return TX.commit.call(native, wait ? 1 : 0)
     } catch (e) {
       native.abort()
       throw translate(e)

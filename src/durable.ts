@@ -17,7 +17,7 @@
 // before its fsync.
 
 import { IoError, translate } from './errors.js'
-import type { NativeDatabase } from './native.js'
+import type { HotFunctions, NativeDatabase } from './native.js'
 
 interface Waiter {
   version: number
@@ -30,23 +30,26 @@ const waiters = new WeakMap<NativeDatabase, DurableWaiter>()
 /** Acknowledges strict commits once the WAL's syncer reports them fsynced. */
 export class DurableWaiter {
   readonly #native: NativeDatabase
+  /** The handle's hot calls: `requestDurable` is one. */
+  readonly #hot: HotFunctions
   /** Pending waiters in commit order (this thread's commits rise). */
   #queue: Waiter[] = []
   /** Whether the syncer's callback keeps the event loop alive. */
   #referenced = false
 
-  /** The one waiter of a native handle (its callback is per handle). */
-  static of(native: NativeDatabase): DurableWaiter {
+  /** The one waiter of a native handle (its callback is per handle); `hot`: the handle's hot calls, if made already. */
+  static of(native: NativeDatabase, hot?: HotFunctions): DurableWaiter {
     let w = waiters.get(native)
     if (w === undefined) {
-      w = new DurableWaiter(native)
+      w = new DurableWaiter(native, hot ?? native.hotFunctions())
       waiters.set(native, w)
     }
     return w
   }
 
-  private constructor(native: NativeDatabase) {
+  private constructor(native: NativeDatabase, hot: HotFunctions) {
     this.#native = native
+    this.#hot = hot
     native.durableListen((version, error) => this.#reported(version, error))
   }
 
@@ -54,7 +57,7 @@ export class DurableWaiter {
   wait(version: number): Promise<void> {
     let durable: boolean
     try {
-      durable = this.#native.requestDurable(version)
+      durable = this.#hot.requestDurable(version)
     } catch (e) {
       return Promise.reject(translate(e))
     }

@@ -93,6 +93,11 @@ export type NativeRunInfo = Native.NativeRunInfo
 export const NativeDatabase = native.NativeDatabase
 /** The hot KV calls bound to one handle (`crates/node/src/hot.rs`). */
 export type HotFunctions = ReturnType<Native.NativeDatabase['hotFunctions']>
+/**
+ * A transaction's hot calls (`crates/node/src/hot.rs`), each called as a
+ * method of a `NativeTransaction`: `TX.commit.call(tx, 1)`.
+ */
+export const TX: ReturnType<typeof Native.NativeDatabase.transactionFunctions> = native.NativeDatabase.transactionFunctions()
 export type NativeWire = Native.NativeWire
 /** A server connection's frames and hot path (`crates/node/src/wire.rs`). */
 export const NativeWire = native.NativeWire

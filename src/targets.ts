@@ -6,7 +6,7 @@
  * @module
  */
 import { IO_VALUE_OFFSET, Io } from './keys.js'
-import type { HotFunctions, NativeDatabase } from './native.js'
+import { type HotFunctions, type NativeDatabase, TX } from './native.js'
 import type { TxLease } from './txlease.js'
 
 /** @internal */
@@ -29,7 +29,8 @@ export interface KvTarget<W> {
 /** @internal */
 export class DbTarget implements KvTarget<number> {
   readonly io: Io
-  private readonly hot: HotFunctions
+  /** The handle's hot calls (the database's `isOpen` and `requestDurable` too). */
+  readonly hot: HotFunctions
   constructor(private readonly native: NativeDatabase) {
     this.hot = native.hotFunctions()
     this.io = new Io((buf) => native.registerIo(buf))
@@ -81,10 +82,14 @@ export class TxTarget implements KvTarget<void> {
     readonly io: Io,
   ) {}
   get(n: number, versioned: boolean): number {
-    return this.lease.tx.kvGet(this.io.buf, n, versioned)
+    return TX.kvGet.call(this.lease.tx, n, versioned ? 1 : 0)
   }
   put(n: number, bytes: Uint8Array, ttlMs: number): void {
-    this.lease.tx.kvPut(this.io.buf, n, bytes, ttlMs)
+    const tx = this.lease.tx
+    const io = this.io
+    if (IO_VALUE_OFFSET + bytes.length > io.buf.length) io.grow(bytes.length, 0)
+    io.buf.set(bytes, IO_VALUE_OFFSET)
+    TX.kvPut.call(tx, n, bytes.length, ttlMs)
   }
   delete(n: number): boolean {
     return this.lease.tx.kvDelete(this.io.buf, n)

@@ -405,6 +405,43 @@ describe('KV inside transactions', () => {
     expect(db.kv.getMany(run, ['a1', 'a2'])).toEqual([1, 2])
   })
 
+  it('values larger than the I/O buffer go in and come back inside a transaction (its hot calls grow the buffer)', () => {
+    const big = 'b'.repeat(1 << 20)
+    const bytes = new Uint8Array(1 << 20).map((_, i) => i % 251)
+    db.transaction(run, (tx) => {
+      tx.kv.put('big', big)
+      tx.kv.put('bytes', bytes)
+      tx.kv.put('small', 1)
+      expect(tx.kv.get('big')).toBe(big)
+      expect(Buffer.from(tx.kv.get('bytes') as Uint8Array).equals(bytes)).toBe(true)
+      expect(tx.kv.getVersioned('small')?.value).toBe(1)
+    })
+    expect(db.kv.get(run, 'big')).toBe(big)
+    expect(Buffer.from(db.kv.get(run, 'bytes') as Uint8Array).equals(bytes)).toBe(true)
+    expect(db.transaction(run, (tx) => [tx.kv.get('big') === big, tx.kv.get('small')])).toEqual([true, 1])
+  })
+
+  it("a transaction's raw native calls refuse a receiver that is not a native transaction, and a finished one", async () => {
+    const { TX, NativeDatabase } = await import('../dist/native.js')
+    const native = NativeDatabase.open(null, null)
+    try {
+      for (const receiver of [{}, native, null, undefined, Object.create(null)]) {
+        expect(() => TX.commit.call(receiver as never, 0)).toThrow()
+        expect(() => TX.restart.call(receiver as never)).toThrow()
+        expect(() => TX.kvPut.call(receiver as never, 0, 0, -1)).toThrow()
+        expect(() => TX.kvGet.call(receiver as never, 0, 0)).toThrow()
+      }
+      const tx = native.beginTransaction()
+      expect(TX.commit.call(tx, 0)).toBe(-1) // read-only: nothing to commit
+      expect(() => TX.commit.call(tx, 0)).toThrow(/already finished/)
+      expect(() => TX.kvGet.call(tx, 0, 0)).toThrow() // (no I/O buffer registered on this bare handle, and finished)
+      TX.restart.call(tx)
+      expect(() => TX.restart.call(tx)).toThrow(/still open/)
+    } finally {
+      native.close()
+    }
+  })
+
   it('a TTL put inside a transaction expires like one outside', async () => {
     db.transaction(run, (tx) => tx.kv.put('t', 'x', { ttlMs: 30 }))
     await sleep(60)

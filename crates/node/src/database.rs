@@ -4,14 +4,14 @@ use std::time::Duration;
 
 use in_mem_engine::{Durability, Engine, KvDb, OpenOptions, RunAction, RunListOptions, RunStatus};
 use napi::bindgen_prelude::*;
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode, UnknownReturnValue};
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi_derive::napi;
 use serde_json::json;
 
 use crate::IO_VALUE_OFFSET;
 use crate::convert::{NativeRunInfo, described, keys_of, list_options, pack_entries, parse_run, ttl_of};
 use crate::errors::{IntoNapi, invalid};
-use crate::hot::Slot;
+use crate::hot::{DurableCallback, DurableSubscription, Slot};
 use crate::transaction::NativeTransaction;
 
 #[napi(object)]
@@ -47,38 +47,11 @@ fn positive(name: &str, v: Option<f64>) -> Result<Option<f64>> {
 #[napi]
 pub struct NativeDatabase {
     slot: Arc<Slot>,
-    /// This handle's subscription to the strict WAL syncer's reports
-    /// (`durableListen`).
-    durable: std::cell::RefCell<Option<DurableSubscription>>,
-}
-
-/// Called on the JS thread with `(durableVersion, null)` after a syncer
-/// round, or `(0, reason)` when the WAL's fsync failed.
-type DurableCallback = ThreadsafeFunction<FnArgs<(f64, Option<String>)>, UnknownReturnValue, FnArgs<(f64, Option<String>)>, Status, false>;
-
-/// One handle's subscription: the callback is called only while the handle
-/// waits for a version the syncer has not yet reported to it.
-pub(crate) struct DurableSubscription {
-    id: u64,
-    engine: std::sync::Weak<Engine>,
-    /// Shared with the syncer's subscriber, which calls it; locked here
-    /// only to ref or unref it.
-    callback: Arc<std::sync::Mutex<DurableCallback>>,
-    /// The newest version this handle requested (`requestDurable`).
-    want: Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl Drop for DurableSubscription {
-    fn drop(&mut self) {
-        if let Some(engine) = self.engine.upgrade() {
-            engine.unsubscribe_durable(self.id);
-        }
-    }
 }
 
 impl Drop for NativeDatabase {
     fn drop(&mut self) {
-        self.durable.borrow_mut().take();
+        self.slot.durable.borrow_mut().take();
     }
 }
 
@@ -160,14 +133,14 @@ impl NativeDatabase {
             return Err(invalid("path must not be empty"));
         }
         let engine = Engine::open(path.as_deref().map(Path::new), opts).napi()?;
-        Ok(NativeDatabase { slot: Slot::new(engine), durable: Default::default() })
+        Ok(NativeDatabase { slot: Slot::new(engine) })
     }
 
     /// Makes this handle's writes durable and lets go of the engine; the
     /// engine shuts down when its last handle closes.
     #[napi(catch_unwind)]
     pub fn close(&self) -> Result<()> {
-        self.durable.borrow_mut().take();
+        self.slot.durable.borrow_mut().take();
         if let Some(handle) = self.slot.take() {
             handle.flush().napi()?;
             // The last handle shuts the engine down here, before close returns.
@@ -181,13 +154,21 @@ impl NativeDatabase {
         self.slot.is_open()
     }
 
-    /// `{ get, put, exists, delete }`: the hot KV calls bound to this handle
-    /// (see `hot.rs`).
+    /// The hot calls bound to this handle (see `hot.rs`).
     #[napi(
-        ts_return_type = "{ get(keyLen: number, versioned: 0 | 1): number; put(keyLen: number, valueLen: number, ttlMs: number): number; exists(keyLen: number): boolean; delete(keyLen: number): boolean; stateGet(keyLen: number): number; jsonGet(keyLen: number, pathLen: number): number }"
+        ts_return_type = "{ get(keyLen: number, versioned: 0 | 1): number; put(keyLen: number, valueLen: number, ttlMs: number): number; exists(keyLen: number): boolean; delete(keyLen: number): boolean; stateGet(keyLen: number): number; jsonGet(keyLen: number, pathLen: number): number; isOpen(): boolean; requestDurable(version: number): boolean }"
     )]
     pub fn hot_functions<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
         crate::hot::hot_functions(env, &self.slot)
+    }
+
+    /// A transaction's hot calls, each called as a method of a
+    /// `NativeTransaction` (see `transaction.rs`).
+    #[napi(
+        ts_return_type = "{ kvGet(this: NativeTransaction, keyLen: number, versioned: 0 | 1): number; kvPut(this: NativeTransaction, keyLen: number, valueLen: number, ttlMs: number): void; commit(this: NativeTransaction, wait: 0 | 1): number; restart(this: NativeTransaction): void }"
+    )]
+    pub fn transaction_functions<'env>(env: &'env Env) -> Result<Unknown<'env>> {
+        crate::transaction::transaction_functions(env)
     }
 
     /// Registers the I/O buffer of the hot functions. The caller keeps it
@@ -359,7 +340,7 @@ impl NativeDatabase {
     #[napi(catch_unwind, ts_args_type = "callback: (durableVersion: number, error?: string | null) => void")]
     pub fn durable_listen(&self, env: Env, callback: DurableCallback) -> Result<bool> {
         let engine = self.engine()?;
-        self.durable.borrow_mut().take();
+        self.slot.durable.borrow_mut().take();
         let want = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let told = std::sync::atomic::AtomicU64::new(0);
         let mut callback = callback;
@@ -389,24 +370,8 @@ impl NativeDatabase {
         let Some(id) = engine.subscribe_durable(subscriber) else {
             return Ok(false);
         };
-        *self.durable.borrow_mut() = Some(DurableSubscription { id, engine: Arc::downgrade(&engine), callback, want });
+        *self.slot.durable.borrow_mut() = Some(DurableSubscription { id, engine: Arc::downgrade(&engine), callback, want });
         Ok(true)
-    }
-
-    /// Asks for `version` to become durable without blocking: `true` if it
-    /// is already (in any mode), else the `durableListen` callback reports
-    /// it once fsynced.
-    #[napi(catch_unwind)]
-    pub fn request_durable(&self, version: f64) -> Result<bool> {
-        let engine = self.engine()?;
-        if !(version.is_finite() && version >= 0.0 && version <= engine.version() as f64) {
-            return Err(invalid(format!("requestDurable needs a committed version (0 to {}), not {version}", engine.version())));
-        }
-        let version = version as u64;
-        if let Some(sub) = &*self.durable.borrow() {
-            sub.want.fetch_max(version, std::sync::atomic::Ordering::AcqRel);
-        }
-        Ok(engine.request_durable(version))
     }
 
     /// Whether the `durableListen` callback keeps the event loop alive: on
@@ -414,7 +379,7 @@ impl NativeDatabase {
     /// else to do still hears of it.
     #[napi(catch_unwind)]
     pub fn durable_ref(&self, env: Env, on: bool) -> Result<()> {
-        if let Some(sub) = &*self.durable.borrow()
+        if let Some(sub) = &*self.slot.durable.borrow()
             && let Ok(mut callback) = sub.callback.lock()
         {
             #[allow(deprecated)]

@@ -4,8 +4,12 @@ use in_mem_core::Error;
 use in_mem_engine::{EngineTx, kv_payload};
 
 use crate::IO_VALUE_OFFSET;
-use crate::hot::Slot;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr;
+
+use crate::hot::{Answer, Slot, answer, as_u32, function_table};
 use napi::bindgen_prelude::*;
+use napi::sys;
 use napi_derive::napi;
 
 use crate::convert::{key_of, keys_of, list_options, pack_entries, parse_run, ttl_of, write_answer};
@@ -90,30 +94,67 @@ impl NativeTransaction {
             Mode::Single(_) => Err(invalid("the single-operation handle has nothing to commit")),
         }
     }
-}
 
-#[napi]
-impl NativeTransaction {
-    #[napi(catch_unwind)]
-    pub fn kv_get(&mut self, mut io: BufferSlice<'_>, key_len: u32, versioned: bool) -> Result<i64> {
-        if key_len as usize > IO_VALUE_OFFSET {
+    /// KV get on the handle's registered I/O buffer (the key at its start,
+    /// the answer at `IO_VALUE_OFFSET`): the answer's length, -1 if absent.
+    /// Called through `hot.rs`'s raw callbacks.
+    pub(crate) fn kv_get_io(&mut self, key_len: u32, versioned: bool) -> Result<i64> {
+        let slot = self.slot()?;
+        let io = slot.io()?;
+        if key_len as usize > IO_VALUE_OFFSET || io.len() < IO_VALUE_OFFSET {
             return Err(invalid("key length exceeds the key area of the I/O buffer"));
         }
-        let io: &mut [u8] = &mut io;
-        let (key, out) = io.split_at_mut(IO_VALUE_OFFSET.min(io.len()));
+        let (key, out) = io.split_at_mut(IO_VALUE_OFFSET);
         Ok(match self.tx()?.kv_get(key_of(key, key_len)?).napi()? {
             Some((version, updated_at, stored)) => write_answer(out, version, updated_at, kv_payload(&stored), versioned),
             None => -1,
         })
     }
 
-    #[napi(catch_unwind)]
-    pub fn kv_put(&mut self, io: &[u8], key_len: u32, value: &[u8], ttl_ms: f64) -> Result<()> {
-        let ttl = ttl_of(ttl_ms)?;
+    /// KV put from the handle's registered I/O buffer: the key at its
+    /// start, the value at `IO_VALUE_OFFSET`.
+    pub(crate) fn kv_put_io(&mut self, key_len: u32, value_len: u32, ttl_ms: f64) -> Result<()> {
+        let slot = self.slot()?;
+        let io = slot.io()?;
+        let value = io.get(IO_VALUE_OFFSET..IO_VALUE_OFFSET + value_len as usize).ok_or_else(|| invalid("value length exceeds the I/O buffer"))?;
         let key = key_of(io, key_len)?;
+        let ttl = ttl_of(ttl_ms)?;
         self.tx()?.kv_put(key, value, ttl).napi()
     }
 
+    fn slot(&self) -> Result<Arc<Slot>> {
+        match &self.mode {
+            Mode::Tx { slot, .. } | Mode::Single(slot) => Ok(slot.clone()),
+        }
+    }
+
+    /// Commits: the commit version, or -1 for a read-only transaction.
+    /// With `wait`, a strict commit returns after its fsync; without, the
+    /// caller asks for it (`requestDurable`).
+    pub(crate) fn commit_now(&mut self, wait: bool) -> Result<f64> {
+        let tx = self.finish()?;
+        match tx.commit(wait) {
+            Ok(Some(v)) => Ok(v as f64),
+            Ok(None) => Ok(-1.0),
+            Err(e) => Err(to_napi(e)),
+        }
+    }
+
+    /// Begins a new transaction on this finished one, at the newest version.
+    pub(crate) fn restart_now(&mut self) -> Result<()> {
+        match &mut self.mode {
+            Mode::Tx { tx: Some(_), .. } => Err(invalid("the transaction is still open")),
+            Mode::Tx { slot, tx } => {
+                *tx = Some(EngineTx::begin(&slot.engine()?).napi()?);
+                Ok(())
+            }
+            Mode::Single(_) => Err(invalid("the single-operation handle is no transaction")),
+        }
+    }
+}
+
+#[napi]
+impl NativeTransaction {
     #[napi(catch_unwind)]
     pub fn kv_delete(&mut self, io: &[u8], key_len: u32) -> Result<bool> {
         let key = key_of(io, key_len)?;
@@ -147,37 +188,11 @@ impl NativeTransaction {
         self.tx()?.kv_count(&run, prefix.as_deref()).napi().map(|n| n as f64)
     }
 
-    /// Commits. Returns the commit version, or -1 for a read-only
-    /// transaction. With `wait`, a strict commit returns after its fsync;
-    /// without, the caller awaits `NativeDatabase.waitDurable(version)`.
-    #[napi(catch_unwind)]
-    pub fn commit(&mut self, wait: bool) -> Result<f64> {
-        let tx = self.finish()?;
-        match tx.commit(wait) {
-            Ok(Some(v)) => Ok(v as f64),
-            Ok(None) => Ok(-1.0),
-            Err(e) => Err(to_napi(e)),
-        }
-    }
-
     /// Discards every buffered write.
     #[napi]
     pub fn abort(&mut self) {
         if let Mode::Tx { tx, .. } = &mut self.mode {
             *tx = None;
-        }
-    }
-
-    /// Begins a new transaction on this finished one, at the newest version.
-    #[napi(catch_unwind)]
-    pub fn restart(&mut self) -> Result<()> {
-        match &mut self.mode {
-            Mode::Tx { tx: Some(_), .. } => Err(invalid("the transaction is still open")),
-            Mode::Tx { slot, tx } => {
-                *tx = Some(EngineTx::begin(&slot.engine()?).napi()?);
-                Ok(())
-            }
-            Mode::Single(_) => Err(invalid("the single-operation handle is no transaction")),
         }
     }
 
@@ -188,4 +203,76 @@ impl NativeTransaction {
             _ => Err(to_napi(Error::invalid_argument("no transaction is open on this handle"))),
         }
     }
+}
+
+/// Reads the first `n` arguments, all numbers, of a call made as a method
+/// of a `NativeTransaction` (its `this`; checked by the class's type tag,
+/// as napi-rs checks its own methods' receivers).
+unsafe fn tx_args(env: sys::napi_env, info: sys::napi_callback_info, n: usize) -> Result<(&'static mut NativeTransaction, [f64; 4])> {
+    let mut argc = 4usize;
+    let mut argv = [ptr::null_mut(); 4];
+    let mut this = ptr::null_mut();
+    let status = unsafe { sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), &mut this, ptr::null_mut()) };
+    if status != sys::Status::napi_ok || this.is_null() {
+        return Err(invalid("could not read the call's arguments"));
+    }
+    unsafe { validate_type_tag(env, this, &<NativeTransaction as TypeTag>::type_tag(), "NativeTransaction") }?;
+    let mut wrapped = ptr::null_mut();
+    if unsafe { sys::napi_unwrap(env, this, &mut wrapped) } != sys::Status::napi_ok || wrapped.is_null() {
+        return Err(invalid("not a NativeTransaction"));
+    }
+    if argc < n {
+        return Err(invalid(format!("expected {n} arguments, got {argc}")));
+    }
+    let mut out = [0f64; 4];
+    for i in 0..n {
+        if unsafe { sys::napi_get_value_double(env, argv[i], &mut out[i]) } != sys::Status::napi_ok {
+            return Err(invalid(format!("argument {i} must be a number")));
+        }
+    }
+    // SAFETY: napi-rs wraps a class instance as a pointer to it, alive while
+    // its JS object is (this call's `this`). The reference lives for this
+    // call only, on the JS thread; no other reference to the instance is
+    // live meanwhile (none of its methods calls back into JS, so no other
+    // method of it is running) — the exclusivity napi-rs's borrow registry
+    // checks for its own `&mut self` methods.
+    Ok((unsafe { &mut *(wrapped as *mut NativeTransaction) }, out))
+}
+
+/// `hot.rs`'s `call`, for a call made as a method of a `NativeTransaction`.
+unsafe fn call_tx(env: sys::napi_env, info: sys::napi_callback_info, n: usize, f: fn(&mut NativeTransaction, [f64; 4]) -> Result<Answer>) -> sys::napi_value {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let (tx, a) = unsafe { tx_args(env, info, n) }?;
+        f(tx, a)
+    }));
+    unsafe { answer(env, outcome) }
+}
+
+unsafe extern "C" fn tx_get_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    unsafe { call_tx(env, info, 2, |t, a| t.kv_get_io(as_u32(a[0])?, a[1] != 0.0).map(|n| Answer::Number(n as f64))) }
+}
+
+unsafe extern "C" fn tx_put_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    unsafe { call_tx(env, info, 3, |t, a| t.kv_put_io(as_u32(a[0])?, as_u32(a[1])?, a[2]).map(|_| Answer::Undefined)) }
+}
+
+unsafe extern "C" fn tx_commit_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    unsafe { call_tx(env, info, 1, |t, a| t.commit_now(a[0] != 0.0).map(Answer::Number)) }
+}
+
+unsafe extern "C" fn tx_restart_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    unsafe { call_tx(env, info, 0, |t, _| t.restart_now().map(|_| Answer::Undefined)) }
+}
+
+/// The transaction calls of the fast path, `{ kvGet(keyLen, versioned 0|1),
+/// kvPut(keyLen, valueLen, ttlMs), commit(wait 0|1), restart() }`, each
+/// called as a method of a `NativeTransaction` (`TX.commit.call(tx, 1)` in
+/// the TypeScript layer): a napi-rs `&mut self` method takes two round trips
+/// through a process-wide mutex and a hash map entry a call (its borrow
+/// registry), more than a small transaction's own work. KV keys and values go through the
+/// handle's registered I/O buffer, as the database's hot calls do.
+pub(crate) fn transaction_functions<'env>(env: &'env Env) -> Result<Unknown<'env>> {
+    type Cb = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
+    let table: [(&str, Cb); 4] = [("kvGet", tx_get_cb), ("kvPut", tx_put_cb), ("commit", tx_commit_cb), ("restart", tx_restart_cb)];
+    function_table(env, &table, |_| Ok((ptr::null_mut(), None)))
 }
