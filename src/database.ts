@@ -110,7 +110,9 @@ export interface OpenOptions {
    * at least this many ms ago, and was not read (or loaded back) in as long
    * (reads are timed to the maintenance round, `purgeIntervalMs`), leaves
    * memory at the next checkpoint — the maintenance round makes one when
-   * runs are due, in an idle database too: its data goes to a
+   * runs are due, in an idle database too (writing only their cold file
+   * and the manifest when nothing was committed since the newest
+   * checkpoint): its data goes to a
    * cold file (`cold/*.cold`, docs/format.md "Cold files") and the first read
    * that touches it (any primitive, the run log, replay, fork, diff, a
    * fork's read of its parent) loads it back whole, transparently;

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
-use in_mem_core::{Error, Result};
+use in_mem_core::{Error, InternalKey, Result};
 use in_mem_durability::checkpoint::{self, CheckpointWriter};
 use in_mem_durability::history::{HistoryWriter, Kind};
 use in_mem_durability::manifest::{self, ColdLine, Manifest};
@@ -248,17 +248,26 @@ impl Checkpoints {
         let run_data = |k: &[u8]| k[..16] != [0u8; 16] && keep_run(&k[..16]);
         let mut kept = cps.kept.lock();
         let version = snapshot.version();
-        // Nothing committed since the newest checkpoint: nothing to do,
+        // Nothing committed since the newest checkpoint: nothing to write,
         // unless its image still holds older versions to move to disk (a
-        // directory from before history files); then it is written again.
-        // Runs leave memory only at a new version: an image is never
+        // directory from before history files; then it is written again),
+        // or runs are due to leave memory (then only their cold file and
+        // the manifest: see `Checkpoints::evict_only`). An image is never
         // rewritten in place with less in it (a crash between it and the
         // manifest naming their cold file would lose them).
+        let unchanged =
+            || Ok(Some(CheckpointReport { version, entries: 0, bytes: 0, duration_ms: 0.0, removed_segments: 0, unchanged: true, evicted: Vec::new() }));
+        if kept.first() == Some(&version) && (!spill || cps.spilled_at.load(Ordering::Acquire) == version) {
+            if !spill || evict.is_empty() {
+                return unchanged();
+            }
+            return match cps.evict_only(&kept, store, version, &keep_run, files, cold, evict, started)? {
+                Some(report) => Ok(Some(report)),
+                None => unchanged(),
+            };
+        }
         let none = HashSet::new();
         let evict = if kept.first() == Some(&version) { &none } else { evict };
-        if kept.first() == Some(&version) && (!spill || cps.spilled_at.load(Ordering::Acquire) == version) {
-            return Ok(Some(CheckpointReport { version, entries: 0, bytes: 0, duration_ms: 0.0, removed_segments: 0, unchanged: true, evicted: Vec::new() }));
-        }
         wal.sync_to(version)?;
         cps.written.store(0, Ordering::Relaxed);
         cps.total.store(store.key_count() as u64, Ordering::Relaxed);
@@ -429,6 +438,74 @@ impl Checkpoints {
 }
 
 impl Checkpoints {
+    /// Runs leaving memory with nothing committed since the newest
+    /// checkpoint (`version`): its image holds their keys, so only their
+    /// cold file is written, sealed, and named by a new manifest (the same
+    /// checkpoints and history files, the runs' lines cold from `version`);
+    /// an open skips the image's entries of a run its manifest says is
+    /// cold there. Each key's newest version goes to the cold file, marked
+    /// when older ones exist (a checkpoint at `version` moved those to its
+    /// history file). A crash before the manifest leaves the cold file
+    /// unnamed (removed at the next open) and the runs in the image; after
+    /// it, they are cold. `None`: nothing was written (none of them in
+    /// memory, nothing to compact).
+    #[allow(clippy::too_many_arguments)]
+    fn evict_only(
+        &self,
+        kept: &[u64],
+        store: &Store,
+        version: u64,
+        keep_run: &impl Fn(&[u8]) -> bool,
+        files: &HistoryFiles,
+        cold: &ColdRuns,
+        evict: &HashSet<[u8; 16]>,
+        started: Instant,
+    ) -> Result<Option<CheckpointReport>> {
+        let cold_now = cold.cold_runs();
+        let cold_number = cold.next_file();
+        // (Compaction too, as at any checkpoint: runs still cold in a sparse
+        // file are copied into this one.)
+        let mut c = ColdWriter::new(cold, &self.data_dir, version, cold_number, self.database_id, cold.to_relocate(&cold_now));
+        let mut runs: Vec<&[u8; 16]> = evict.iter().filter(|r| !cold_now.contains(*r) && keep_run(&r[..])).collect();
+        runs.sort();
+        for run in runs {
+            let end = InternalKey::prefix_end(run);
+            let mut failed = None;
+            store.scan_resident(run, end.as_deref(), version, |k, on_disk, history| {
+                let (newest, older) = history.split_last().expect("a visited key has a version");
+                if let Err(e) = c.add(k, newest.0, on_disk || !older.is_empty(), newest.1.as_deref()) {
+                    failed = Some(e);
+                    return false;
+                }
+                true
+            });
+            if let Some(e) = failed {
+                return Err(e);
+            }
+        }
+        let ColdWritten { file: cold_file, total: cold_total, evicted, relocated } = c.finish()?;
+        if cold_file.is_none() {
+            return Ok(None);
+        }
+        let lines = cold.next_lines(version, kept.get(1).copied(), &cold_now, &evicted, &relocated, cold_number, |run: &[u8; 16]| keep_run(run));
+        let cold_files = cold.totals_for(&lines, cold_total);
+        manifest::write(
+            &self.data_dir,
+            &Manifest { checkpoints: kept.to_vec(), history: files.versions(), cold: lines.clone(), cold_files: cold_files.clone() },
+        )?;
+        let evicted_lines: Vec<ColdLine> = lines.iter().filter(|l| l.file == cold_number && l.since == version).copied().collect();
+        cold.named(lines, cold_files, cold_file);
+        Ok(Some(CheckpointReport {
+            version,
+            entries: 0,
+            bytes: 0,
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            removed_segments: 0,
+            unchanged: false,
+            evicted: evicted_lines,
+        }))
+    }
+
     /// Whether a background checkpoint is due: the WAL written since the
     /// newest checkpoint (the segments kept for the checkpoint before it do
     /// not count) is over `threshold` and over that checkpoint's own size.
@@ -485,6 +562,9 @@ pub(crate) fn load<E: LoadTarget>(make: impl Fn() -> E, data_dir: &Path, check_a
         // not written by it, and its versions would be misfiled.
         let mut previous: (Vec<u8>, u64) = (Vec::new(), 0);
         let mut history_in_image = false;
+        // Runs cold at this checkpoint: an image written before they left
+        // memory (`Checkpoints::evict_only`) still holds their keys.
+        let cold_here: HashSet<[u8; 16]> = named.cold.iter().filter(|l| l.cold_at(*version)).map(|l| l.run).collect();
         let loaded = checkpoint::read(&path, None, |k, v, on_disk, value| {
             // (A key shorter than a run id is refused just below.)
             history_in_image |= k == previous.0.as_slice() && k.get(..16).is_some_and(|run| run != [0u8; 16]);
@@ -505,7 +585,9 @@ pub(crate) fn load<E: LoadTarget>(make: impl Fn() -> E, data_dir: &Path, check_a
             if let Err(why) = engine.check_recovered(k, value) {
                 return Err(Error::Corruption { file: path.display().to_string(), offset: 0, reason: format!("an entry does not decode: {why}") });
             }
-            engine.apply_loaded(v, k, value.map(Arc::from), on_disk);
+            if !k.get(..16).is_some_and(|run| cold_here.contains(run)) {
+                engine.apply_loaded(v, k, value.map(Arc::from), on_disk);
+            }
             Ok(())
         });
         match loaded {

@@ -556,16 +556,8 @@ impl Engine {
         let _alone = self.checkpointing.lock();
         let files = self.history_files.lock().clone();
         let now = now_ms();
-        // Runs leave memory only at a new version (see `Checkpoints::write`):
-        // when some are due and nothing was committed since the newest
-        // checkpoint (an idle database), a commit of no writes makes one.
-        // If it cannot be made, this checkpoint moves nothing out.
-        if cps.newest() == self.version() && !self.options.read_only && !self.cold_due(now).is_empty() {
-            let _ = self.commit(&[] as &[(&[u8], Option<Value>)], None, false);
-        }
         let snapshot = self.snapshot();
-        // (At the newest checkpoint's version no run leaves memory.)
-        let evict = if cps.newest() != snapshot.version() { self.cold_due(now) } else { Default::default() };
+        let evict = self.cold_due(now);
         let report = cps.write(
             wal,
             &self.store,
@@ -1641,34 +1633,5 @@ impl LoadTarget for Engine {
         }
         self.tracker.publish(version);
         *self.commit.lock() = version;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// What an idle database's checkpoint commits to have a new version
-    /// (`Engine::checkpoint_now`): recovery replays it like any other.
-    #[test]
-    fn a_commit_of_no_writes_is_logged_and_recovered() {
-        let dir = tempfile::tempdir().unwrap();
-        let open = || {
-            let options = OpenOptions { durability: Durability::Strict, checkpoint_on_close: false, ..Default::default() };
-            Engine::open(Some(dir.path()), options).unwrap().into_shared()
-        };
-        let engine = open();
-        let first = engine.run_begin(Some("first".into()), None, vec![], None).unwrap().id;
-        let before = engine.version();
-        let empty = engine.commit(&[] as &[(&[u8], Option<Value>)], None, true).unwrap();
-        assert_eq!(empty, before + 1);
-        let second = engine.run_begin(Some("second".into()), None, vec![], None).unwrap().id;
-        let after = engine.version();
-        assert_eq!(after, before + 2);
-        drop(engine);
-        let engine = open();
-        assert_eq!(engine.version(), after, "every record replayed, the empty one included");
-        assert!(engine.run_get(&first).unwrap().is_some());
-        assert!(engine.run_get(&second).unwrap().is_some());
     }
 }
