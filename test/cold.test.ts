@@ -498,6 +498,41 @@ describe('cold runs', () => {
     }
   })
 
+  it('a flipped bit in the cold file of runs that left an idle database: CorruptionError on read; repair: true drops the file and the next open has them from the image that still holds them', async () => {
+    const opts: OpenOptions = { ...COLD, coldAfterMs: 300, purgeIntervalMs: 60_000 }
+    let db = Database.open(dir, opts)
+    const run = db.runs.begin()
+    for (let i = 0; i < 20; i++) db.kv.put(run, `k${i}`, { i, pad: 'p'.repeat(50) })
+    db.runs.complete(run)
+    await db.checkpoint() // not due yet: in the image
+    await new Promise((r) => setTimeout(r, 350))
+    await db.checkpoint() // idle: only the cold file and the manifest
+    expect(db.stats().memory.cold.runs).toBe(1)
+    db.close()
+    const [name] = readdirSync(join(dir, 'cold'))
+    const path = join(dir, 'cold', name)
+    const bytes = readFileSync(path)
+    bytes[48 + 12 + 30] ^= 0x20 // inside the first block's compressed bytes
+    writeFileSync(path, bytes)
+    db = Database.open(dir, opts)
+    try {
+      expectError(() => db.kv.get(run, 'k1'), CorruptionError, 'CORRUPTION')
+    } finally {
+      db.close()
+    }
+    db = Database.open(dir, { ...opts, repair: true })
+    try {
+      const [r] = db.stats().recovery.repairs
+      expect(r.file).toContain(name)
+      expect(r.reason).toContain(run)
+      expect(db.stats().memory.cold.runs).toBe(0)
+      expect(db.kv.count(run), 'its data, from the image of the checkpoint it went cold at').toBe(20)
+      expect(db.kv.get(run, 'k19')).toStrictEqual({ i: 19, pad: 'p'.repeat(50) })
+    } finally {
+      db.close()
+    }
+  })
+
   it('a flipped bit in a cold file: the read of its run is a CorruptionError naming the file and block, other runs read on, and repair: true drops the file and says which runs lost their data', async () => {
     let db = Database.open(dir, COLD)
     defineToggle(db)

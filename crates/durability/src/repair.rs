@@ -21,7 +21,9 @@
 //!   every block of every cold file): it is moved aside and its runs'
 //!   lines dropped from the manifest. Those runs keep their records and
 //!   their history, but their data as of the checkpoint that made them cold
-//!   is lost; the report names them.
+//!   is lost (unless that checkpoint's image still holds it: runs that left
+//!   memory with nothing committed after it, which the next open then
+//!   loads from the image); the report names them.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -160,7 +162,11 @@ fn drop_cold(data_dir: &Path, path: &Path, reason: &str) -> Result<Repair> {
     Ok(Repair {
         file: path.display().to_string(),
         offset: 0,
-        reason: format!("{reason} (the data of the {} cold run(s) it held is lost: {})", runs.len(), runs.join(", ")),
+        reason: format!(
+            "{reason} (the data of the {} cold run(s) it held is lost, except where the image of the checkpoint they went cold at still holds it (they left memory with nothing committed after it): {})",
+            runs.len(),
+            runs.join(", ")
+        ),
         dropped_bytes: len,
         dropped_files: vec![path.display().to_string()],
         saved_to: aside.display().to_string(),
