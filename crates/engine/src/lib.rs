@@ -29,7 +29,7 @@ mod watch;
 use std::path::Path;
 
 pub use access::{Db, EngineTx, IndexLoad, SecondaryIndex};
-pub use core::checkpointing::{CheckpointProgress, CheckpointReport};
+pub use core::checkpointing::{CheckpointProgress, CheckpointReport, set_memory_release};
 pub use core::options::{Durability, OpenOptions};
 pub use core::runs::{RunAction, RunInfo, RunListOptions, RunStatus};
 pub use core::{Engine, Handle, MaintenanceStats, RecoveryStats, Stats, defer_durability};

@@ -132,6 +132,7 @@ impl NativeDatabase {
         {
             return Err(invalid("path must not be empty"));
         }
+        crate::set_up_allocator();
         let engine = Engine::open(path.as_deref().map(Path::new), opts).napi()?;
         Ok(NativeDatabase { slot: Slot::new(engine) })
     }

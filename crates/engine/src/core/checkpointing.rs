@@ -43,12 +43,28 @@ use in_mem_storage::{Snapshot, Store, Value};
 use super::cold::{ColdRuns, ColdWriter, ColdWritten};
 use super::spilled::{HistoryFiles, Merge};
 
-/// Gives the OS back the heap pages a spill freed: glibc keeps freed
-/// chunks in its arenas, and versions freed among live ones leave pages
-/// that are mostly free but never returned (an overwrite-heavy run's RSS
-/// kept growing with every checkpoint although its history had left
-/// memory). Elsewhere a no-op.
+/// How the process's allocator gives freed memory back to the OS, when it
+/// is not the system allocator (the binding sets it: see
+/// [`set_memory_release`]).
+static MEMORY_RELEASE: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Sets what [`release_freed_memory`] calls instead of glibc's
+/// `malloc_trim`: the global allocator's own collection. The first call
+/// wins.
+pub fn set_memory_release(release: fn()) {
+    let _ = MEMORY_RELEASE.set(release);
+}
+
+/// Gives the OS back the heap pages a spill freed: allocators keep freed
+/// memory for reuse, and versions freed among live ones leave pages that
+/// are mostly free but never returned (an overwrite-heavy run's RSS kept
+/// growing with every checkpoint although its history had left memory).
+/// The allocator's own release when one was set, else glibc's
+/// `malloc_trim`; elsewhere a no-op.
 pub(crate) fn release_freed_memory() {
+    if let Some(release) = MEMORY_RELEASE.get() {
+        return release();
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory of the allocator.
     unsafe {
