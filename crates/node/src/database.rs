@@ -134,6 +134,9 @@ impl NativeDatabase {
         }
         crate::set_up_allocator();
         let engine = Engine::open(path.as_deref().map(Path::new), opts).napi()?;
+        // Recovery's scratch (a WAL's decoded records, a manifest's lines)
+        // goes back to the OS now, on the thread that allocated it.
+        crate::release_freed_memory();
         Ok(NativeDatabase { slot: Slot::new(engine) })
     }
 
@@ -146,6 +149,9 @@ impl NativeDatabase {
             handle.flush().napi()?;
             // The last handle shuts the engine down here, before close returns.
             handle.close().napi()?;
+            // What the engine held goes back to the OS (on the thread that
+            // allocated most of it).
+            crate::release_freed_memory();
         }
         Ok(())
     }

@@ -205,6 +205,14 @@ unsafe fn args(env: sys::napi_env, info: sys::napi_callback_info, n: usize) -> R
     if status != sys::Status::napi_ok || data.is_null() {
         return Err(invalid("could not read the call's arguments"));
     }
+    let out = unsafe { numbers(env, &argv, argc, n) }?;
+    // SAFETY: `data` is the `Arc<Slot>` leaked for this function in
+    // `hot_functions`, released only by the function's finalizer.
+    Ok((unsafe { &*(data as *const Slot) }, out))
+}
+
+/// The first `n` of a call's `argc` arguments `argv`, all numbers.
+pub(crate) unsafe fn numbers(env: sys::napi_env, argv: &[sys::napi_value; 4], argc: usize, n: usize) -> Result<[f64; 4]> {
     if argc < n {
         return Err(invalid(format!("expected {n} arguments, got {argc}")));
     }
@@ -214,9 +222,7 @@ unsafe fn args(env: sys::napi_env, info: sys::napi_callback_info, n: usize) -> R
             return Err(invalid(format!("argument {i} must be a number")));
         }
     }
-    // SAFETY: `data` is the `Arc<Slot>` leaked for this function in
-    // `hot_functions`, released only by the function's finalizer.
-    Ok((unsafe { &*(data as *const Slot) }, out))
+    Ok(out)
 }
 
 pub(crate) fn as_u32(x: f64) -> Result<u32> {

@@ -36,33 +36,21 @@ mod wire;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// `mi_option_purge_delay` of mimalloc 2's `mi_option_e` (the Rust
-/// bindings name no constant for it): how long freed pages wait before they
-/// go back to the OS, 10 ms by default.
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Called at every open; the first call sets the allocator up for a
-/// database: freed pages go back to the OS at once (with the default delay,
-/// a checkpoint that moved 10,000 ended runs of 10 KB values out of memory
-/// left the process at 780-870 MiB instead of ~520 MiB, and a cold run's
-/// first read took 4.7 ms at p90 instead of 0.4: `bench/cold.mjs`), and
-/// the engine collects free pages after a checkpoint freed memory (history
-/// moved to disk, runs gone cold), in place of glibc's `malloc_trim`.
+/// Called at every open; the first call has the engine collect mimalloc's
+/// free pages after a checkpoint freed memory (history moved to disk, runs
+/// gone cold), in place of glibc's `malloc_trim`. mimalloc's purge delay
+/// stays its default (10 ms): with 0, every 100 KB value put faulted its
+/// pages in afresh (`bench/values.mjs`: 100 KB puts at 0.2-0.3 x lmdb
+/// instead of ~1 x).
 pub(crate) fn set_up_allocator() {
     static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: setting an option of the allocator this addon links; the
-        // default checked first makes sure the index is purge_delay's.
-        unsafe {
-            if libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) == 10 {
-                libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
-            }
-        }
-        in_mem_engine::set_memory_release(release_freed_memory);
-    });
+    ONCE.call_once(|| in_mem_engine::set_memory_release(release_freed_memory));
 }
 
-fn release_freed_memory() {
+/// Gives mimalloc's free pages back to the OS now: after an open (on the
+/// thread that ran recovery, whose scratch it frees), after a close, and
+/// after checkpoints that freed memory.
+pub(crate) fn release_freed_memory() {
     // SAFETY: mi_collect only returns memory the allocator holds free.
     unsafe { libmimalloc_sys::mi_collect(true) }
 }

@@ -7,7 +7,7 @@ use crate::IO_VALUE_OFFSET;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 
-use crate::hot::{Answer, Slot, answer, as_u32, function_table};
+use crate::hot::{Answer, Slot, answer, as_u32, function_table, numbers};
 use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
@@ -221,15 +221,7 @@ unsafe fn tx_args(env: sys::napi_env, info: sys::napi_callback_info, n: usize) -
     if unsafe { sys::napi_unwrap(env, this, &mut wrapped) } != sys::Status::napi_ok || wrapped.is_null() {
         return Err(invalid("not a NativeTransaction"));
     }
-    if argc < n {
-        return Err(invalid(format!("expected {n} arguments, got {argc}")));
-    }
-    let mut out = [0f64; 4];
-    for i in 0..n {
-        if unsafe { sys::napi_get_value_double(env, argv[i], &mut out[i]) } != sys::Status::napi_ok {
-            return Err(invalid(format!("argument {i} must be a number")));
-        }
-    }
+    let out = unsafe { numbers(env, &argv, argc, n) }?;
     // SAFETY: napi-rs wraps a class instance as a pointer to it, alive while
     // its JS object is (this call's `this`). The reference lives for this
     // call only, on the JS thread; no other reference to the instance is
