@@ -103,6 +103,12 @@ export class Io {
     return 17 + n
   }
 
+  /** Writes a put's value at {@link IO_VALUE_OFFSET} (growing the buffer if it does not fit). */
+  setValue(bytes: Uint8Array): void {
+    if (IO_VALUE_OFFSET + bytes.length > this.buf.length) this.grow(bytes.length, 0)
+    this.buf.set(bytes, IO_VALUE_OFFSET)
+  }
+
   /** Makes room for a value of `len` bytes (plus `extra` header bytes) at {@link IO_VALUE_OFFSET}. */
   grow(len: number, extra: number): void {
     let size = this.buf.length

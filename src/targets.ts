@@ -5,7 +5,7 @@
  * @internal
  * @module
  */
-import { IO_VALUE_OFFSET, Io } from './keys.js'
+import { Io } from './keys.js'
 import { type HotFunctions, type NativeDatabase, TX } from './native.js'
 import type { TxLease } from './txlease.js'
 
@@ -39,9 +39,7 @@ export class DbTarget implements KvTarget<number> {
     return this.hot.get(n, versioned ? 1 : 0)
   }
   put(n: number, bytes: Uint8Array, ttlMs: number): number {
-    const io = this.io
-    if (IO_VALUE_OFFSET + bytes.length > io.buf.length) io.grow(bytes.length, 0)
-    io.buf.set(bytes, IO_VALUE_OFFSET)
+    this.io.setValue(bytes)
     return this.hot.put(n, bytes.length, ttlMs)
   }
   delete(n: number): boolean {
@@ -86,9 +84,7 @@ export class TxTarget implements KvTarget<void> {
   }
   put(n: number, bytes: Uint8Array, ttlMs: number): void {
     const tx = this.lease.tx
-    const io = this.io
-    if (IO_VALUE_OFFSET + bytes.length > io.buf.length) io.grow(bytes.length, 0)
-    io.buf.set(bytes, IO_VALUE_OFFSET)
+    this.io.setValue(bytes)
     TX.kvPut.call(tx, n, bytes.length, ttlMs)
   }
   delete(n: number): boolean {

@@ -135,8 +135,11 @@ impl NativeDatabase {
         crate::set_up_allocator();
         let engine = Engine::open(path.as_deref().map(Path::new), opts).napi()?;
         // Recovery's scratch (a WAL's decoded records, a manifest's lines)
-        // goes back to the OS now, on the thread that allocated it.
-        crate::release_freed_memory();
+        // goes back to the OS now, on the thread that allocated it (a
+        // memory database recovers nothing).
+        if path.is_some() {
+            crate::release_freed_memory();
+        }
         Ok(NativeDatabase { slot: Slot::new(engine) })
     }
 

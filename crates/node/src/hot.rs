@@ -81,6 +81,26 @@ impl Slot {
         self.io.set((buf.as_mut_ptr() as usize, buf.len()));
     }
 
+    /// The key a hot read's caller wrote at offset 0 (`key_len` bytes), and
+    /// the area from `IO_VALUE_OFFSET` on where the answer goes.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) fn read_area(&self, key_len: u32) -> Result<(&[u8], &mut [u8])> {
+        let io = self.io()?;
+        if key_len as usize > IO_VALUE_OFFSET || io.len() < IO_VALUE_OFFSET {
+            return Err(invalid("key length exceeds the key area of the I/O buffer"));
+        }
+        let (key, out) = io.split_at_mut(IO_VALUE_OFFSET);
+        Ok((key_of(key, key_len)?, out))
+    }
+
+    /// The key (at offset 0) and the value (at `IO_VALUE_OFFSET`) a hot
+    /// put's caller wrote.
+    pub(crate) fn put_args(&self, key_len: u32, value_len: u32) -> Result<(&[u8], &[u8])> {
+        let io = self.io()?;
+        let value = io.get(IO_VALUE_OFFSET..IO_VALUE_OFFSET + value_len as usize).ok_or_else(|| invalid("value length exceeds the I/O buffer"))?;
+        Ok((key_of(io, key_len)?, value))
+    }
+
     // The buffer is JS memory, not part of `self`; see the SAFETY note below.
     #[allow(clippy::mut_from_ref)]
     pub(crate) fn io(&self) -> Result<&mut [u8]> {
@@ -144,12 +164,7 @@ pub(crate) enum Answer {
 /// `read(engine, key, out)` writes its answer at `IO_VALUE_OFFSET` (`out`)
 /// and returns its length, -1 when absent.
 fn read_into_io(slot: &Slot, key_len: u32, read: impl FnOnce(&Engine, &[u8], &mut [u8]) -> Result<i64>) -> Result<Answer> {
-    let io = slot.io()?;
-    if key_len as usize > IO_VALUE_OFFSET || io.len() < IO_VALUE_OFFSET {
-        return Err(invalid("key length exceeds the key area of the I/O buffer"));
-    }
-    let (key, out) = io.split_at_mut(IO_VALUE_OFFSET);
-    let key = key_of(key, key_len)?;
+    let (key, out) = slot.read_area(key_len)?;
     slot.with_engine(|engine| read(engine, key, out).map(|n| Answer::Number(n as f64)))
 }
 
@@ -179,9 +194,7 @@ fn json_get(slot: &Slot, key_len: u32, path_len: u32) -> Result<Answer> {
 }
 
 fn kv_put(slot: &Slot, key_len: u32, value_len: u32, ttl_ms: f64) -> Result<Answer> {
-    let io = slot.io()?;
-    let value = io.get(IO_VALUE_OFFSET..IO_VALUE_OFFSET + value_len as usize).ok_or_else(|| invalid("value length exceeds the I/O buffer"))?;
-    let key = key_of(io, key_len)?;
+    let (key, value) = slot.put_args(key_len, value_len)?;
     let ttl = ttl_of(ttl_ms)?;
     slot.with_engine(|engine| engine.kv_put(key, value, ttl).napi().map(|v| Answer::Number(v as f64)))
 }
@@ -296,11 +309,14 @@ unsafe extern "C" fn request_durable_cb(env: sys::napi_env, info: sys::napi_call
     unsafe { call(env, info, 1, |s, a| request_durable(s, a[0]).map(Answer::Bool)) }
 }
 
+/// A raw Node-API callback.
+pub(crate) type RawCallback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
+
 /// An object of raw functions named as `table` says, each with the data
 /// `data(name)` gives (and the finalizer that releases it).
 pub(crate) fn function_table<'env>(
     env: &'env Env,
-    table: &[(&str, unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value)],
+    table: &[(&str, RawCallback)],
     data: impl Fn(&str) -> Result<(*mut c_void, sys::napi_finalize)>,
 ) -> Result<Unknown<'env>> {
     let raw = env.raw();
@@ -338,8 +354,7 @@ unsafe extern "C" fn release(_env: sys::napi_env, data: *mut c_void, _hint: *mut
 /// pathLen), isOpen(), requestDurable(version) }` bound to `slot`. Every
 /// argument is a number: reading one costs a single Node-API call.
 pub fn hot_functions<'env>(env: &'env Env, slot: &Arc<Slot>) -> Result<Unknown<'env>> {
-    type Cb = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
-    let table: [(&str, Cb); 8] = [
+    let table: [(&str, RawCallback); 8] = [
         ("get", get_cb),
         ("put", put_cb),
         ("exists", exists_cb),

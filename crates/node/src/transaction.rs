@@ -3,11 +3,10 @@ use std::sync::Arc;
 use in_mem_core::Error;
 use in_mem_engine::{EngineTx, kv_payload};
 
-use crate::IO_VALUE_OFFSET;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 
-use crate::hot::{Answer, Slot, answer, as_u32, function_table, numbers};
+use crate::hot::{Answer, RawCallback, Slot, answer, as_u32, function_table, numbers};
 use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
@@ -60,10 +59,7 @@ impl NativeTransaction {
     }
 
     pub(crate) fn tx(&mut self) -> Result<&mut EngineTx> {
-        match &mut self.mode {
-            Mode::Tx { tx, .. } => tx.as_mut().ok_or_else(|| invalid("the transaction has already finished")),
-            Mode::Single(_) => Err(invalid("KV calls of the single-operation handle go through NativeDatabase")),
-        }
+        self.parts().map(|(_, tx)| tx)
     }
 
     /// Runs one operation: in the transaction, or, on the single-operation
@@ -99,13 +95,9 @@ impl NativeTransaction {
     /// the answer at `IO_VALUE_OFFSET`): the answer's length, -1 if absent.
     /// Called through `hot.rs`'s raw callbacks.
     pub(crate) fn kv_get_io(&mut self, key_len: u32, versioned: bool) -> Result<i64> {
-        let slot = self.slot()?;
-        let io = slot.io()?;
-        if key_len as usize > IO_VALUE_OFFSET || io.len() < IO_VALUE_OFFSET {
-            return Err(invalid("key length exceeds the key area of the I/O buffer"));
-        }
-        let (key, out) = io.split_at_mut(IO_VALUE_OFFSET);
-        Ok(match self.tx()?.kv_get(key_of(key, key_len)?).napi()? {
+        let (slot, tx) = self.parts()?;
+        let (key, out) = slot.read_area(key_len)?;
+        Ok(match tx.kv_get(key).napi()? {
             Some((version, updated_at, stored)) => write_answer(out, version, updated_at, kv_payload(&stored), versioned),
             None => -1,
         })
@@ -114,17 +106,18 @@ impl NativeTransaction {
     /// KV put from the handle's registered I/O buffer: the key at its
     /// start, the value at `IO_VALUE_OFFSET`.
     pub(crate) fn kv_put_io(&mut self, key_len: u32, value_len: u32, ttl_ms: f64) -> Result<()> {
-        let slot = self.slot()?;
-        let io = slot.io()?;
-        let value = io.get(IO_VALUE_OFFSET..IO_VALUE_OFFSET + value_len as usize).ok_or_else(|| invalid("value length exceeds the I/O buffer"))?;
-        let key = key_of(io, key_len)?;
         let ttl = ttl_of(ttl_ms)?;
-        self.tx()?.kv_put(key, value, ttl).napi()
+        let (slot, tx) = self.parts()?;
+        let (key, value) = slot.put_args(key_len, value_len)?;
+        tx.kv_put(key, value, ttl).napi()
     }
 
-    fn slot(&self) -> Result<Arc<Slot>> {
-        match &self.mode {
-            Mode::Tx { slot, .. } | Mode::Single(slot) => Ok(slot.clone()),
+    /// The handle's slot (its I/O buffer) and the open transaction, borrowed apart.
+    fn parts(&mut self) -> Result<(&Slot, &mut EngineTx)> {
+        match &mut self.mode {
+            Mode::Tx { slot, tx: Some(tx) } => Ok((slot, tx)),
+            Mode::Tx { tx: None, .. } => Err(invalid("the transaction has already finished")),
+            Mode::Single(_) => Err(invalid("KV calls of the single-operation handle go through NativeDatabase")),
         }
     }
 
@@ -264,7 +257,6 @@ unsafe extern "C" fn tx_restart_cb(env: sys::napi_env, info: sys::napi_callback_
 /// registry), more than a small transaction's own work. KV keys and values go through the
 /// handle's registered I/O buffer, as the database's hot calls do.
 pub(crate) fn transaction_functions<'env>(env: &'env Env) -> Result<Unknown<'env>> {
-    type Cb = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
-    let table: [(&str, Cb); 4] = [("kvGet", tx_get_cb), ("kvPut", tx_put_cb), ("commit", tx_commit_cb), ("restart", tx_restart_cb)];
+    let table: [(&str, RawCallback); 4] = [("kvGet", tx_get_cb), ("kvPut", tx_put_cb), ("commit", tx_commit_cb), ("restart", tx_restart_cb)];
     function_table(env, &table, |_| Ok((ptr::null_mut(), None)))
 }

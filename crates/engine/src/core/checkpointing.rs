@@ -402,13 +402,7 @@ impl Checkpoints {
         let mut history = files.versions();
         history.truncate(history.len() - merging.len());
         history.extend(spilled_file.as_ref().map(|f| f.version()));
-        let exists = |run: &[u8; 16]| keep_run(run);
-        let ColdWritten { file: cold_file, total: cold_total, evicted, relocated } = cold_out;
-        let lines = cold.next_lines(version, next.get(1).copied(), &cold_now, &evicted, &relocated, cold_number, exists);
-        let cold_files = cold.totals_for(&lines, cold_total);
-        manifest::write(&cps.data_dir, &Manifest { checkpoints: next.clone(), history, cold: lines.clone(), cold_files: cold_files.clone() })?;
-        let evicted_lines: Vec<ColdLine> = lines.iter().filter(|l| l.file == cold_number && l.since == version && cold_file.is_some()).copied().collect();
-        cold.named(lines, cold_files, cold_file);
+        let evicted_lines = cps.name(cold, version, next.clone(), history, &cold_now, cold_number, cold_out, &keep_run)?;
         let wrote = spilled_file.is_some();
         for gone in files.replace(merging.len(), spilled_file) {
             // A reader may still have it open (fine where the OS keeps an
@@ -499,18 +493,11 @@ impl Checkpoints {
                 return Err(e);
             }
         }
-        let ColdWritten { file: cold_file, total: cold_total, evicted, relocated } = c.finish()?;
-        if cold_file.is_none() {
+        let written = c.finish()?;
+        if written.file.is_none() {
             return Ok(None);
         }
-        let lines = cold.next_lines(version, kept.get(1).copied(), &cold_now, &evicted, &relocated, cold_number, |run: &[u8; 16]| keep_run(run));
-        let cold_files = cold.totals_for(&lines, cold_total);
-        manifest::write(
-            &self.data_dir,
-            &Manifest { checkpoints: kept.to_vec(), history: files.versions(), cold: lines.clone(), cold_files: cold_files.clone() },
-        )?;
-        let evicted_lines: Vec<ColdLine> = lines.iter().filter(|l| l.file == cold_number && l.since == version).copied().collect();
-        cold.named(lines, cold_files, cold_file);
+        let evicted_lines = self.name(cold, version, kept.to_vec(), files.versions(), &cold_now, cold_number, written, keep_run)?;
         Ok(Some(CheckpointReport {
             version,
             entries: 0,
@@ -520,6 +507,33 @@ impl Checkpoints {
             unchanged: false,
             evicted: evicted_lines,
         }))
+    }
+
+    /// Writes the manifest of a checkpoint at `version` (`checkpoints`,
+    /// `history` files, and the cold lines that follow from the runs cold
+    /// when it started, `cold_now`, and what it wrote to cold file
+    /// `cold_number`), then has `cold` remember them. Returns the lines of
+    /// the runs it moved out of memory.
+    #[allow(clippy::too_many_arguments)]
+    fn name(
+        &self,
+        cold: &ColdRuns,
+        version: u64,
+        checkpoints: Vec<u64>,
+        history: Vec<u64>,
+        cold_now: &HashSet<[u8; 16]>,
+        cold_number: u64,
+        written: ColdWritten,
+        keep_run: &impl Fn(&[u8]) -> bool,
+    ) -> Result<Vec<ColdLine>> {
+        let ColdWritten { file, total, evicted, relocated } = written;
+        let previous = checkpoints.get(1).copied();
+        let lines = cold.next_lines(version, previous, cold_now, &evicted, &relocated, cold_number, |run: &[u8; 16]| keep_run(run));
+        let cold_files = cold.totals_for(&lines, total);
+        manifest::write(&self.data_dir, &Manifest { checkpoints, history, cold: lines.clone(), cold_files: cold_files.clone() })?;
+        let evicted_lines = lines.iter().filter(|l| l.file == cold_number && l.since == version && file.is_some()).copied().collect();
+        cold.named(lines, cold_files, file);
+        Ok(evicted_lines)
     }
 
     /// Whether a background checkpoint is due: the WAL written since the
