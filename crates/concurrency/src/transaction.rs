@@ -205,7 +205,7 @@ mod tests {
     fn reads_see_own_writes_first() {
         let (store, tracker, _) = setup();
         let mut tx = Transaction::begin(&tracker);
-        tx.put(b"k", Arc::from(&b"v"[..]));
+        tx.put(b"k", in_mem_storage::value(b"v"));
         assert_eq!(&*tx.get(&store, b"k").unwrap().1, b"v");
         tx.delete(b"k");
         assert!(tx.get(&store, b"k").is_none());
@@ -217,8 +217,8 @@ mod tests {
         let mut a = Transaction::begin(&tracker);
         let mut b = Transaction::begin(&tracker);
         a.get(&store, b"x");
-        a.put(b"y", Arc::from(&b"1"[..]));
-        b.put(b"x", Arc::from(&b"2"[..]));
+        a.put(b"y", in_mem_storage::value(b"1"));
+        b.put(b"x", in_mem_storage::value(b"2"));
         commit(&store, &tracker, &lock, b).unwrap();
         assert!(matches!(commit(&store, &tracker, &lock, a), Err(Error::Conflict { .. })));
     }
@@ -228,9 +228,9 @@ mod tests {
         let (store, tracker, lock) = setup();
         let mut a = Transaction::begin(&tracker);
         a.scan(&store, b"p", Some(b"q"), false, |_, _, _| true);
-        a.put(b"z", Arc::from(&b"1"[..]));
+        a.put(b"z", in_mem_storage::value(b"1"));
         let mut b = Transaction::begin(&tracker);
-        b.put(b"p1", Arc::from(&b"2"[..]));
+        b.put(b"p1", in_mem_storage::value(b"2"));
         commit(&store, &tracker, &lock, b).unwrap();
         assert!(matches!(commit(&store, &tracker, &lock, a), Err(Error::Conflict { .. })));
     }
@@ -241,9 +241,9 @@ mod tests {
         let mut a = Transaction::begin(&tracker);
         let mut b = Transaction::begin(&tracker);
         a.get(&store, b"a");
-        a.put(b"a", Arc::from(&b"1"[..]));
+        a.put(b"a", in_mem_storage::value(b"1"));
         b.get(&store, b"b");
-        b.put(b"b", Arc::from(&b"1"[..]));
+        b.put(b"b", in_mem_storage::value(b"1"));
         commit(&store, &tracker, &lock, a).unwrap();
         commit(&store, &tracker, &lock, b).unwrap();
     }
@@ -252,11 +252,11 @@ mod tests {
     fn a_snapshot_does_not_see_later_commits() {
         let (store, tracker, lock) = setup();
         let mut w = Transaction::begin(&tracker);
-        w.put(b"k", Arc::from(&b"1"[..]));
+        w.put(b"k", in_mem_storage::value(b"1"));
         commit(&store, &tracker, &lock, w).unwrap();
         let mut r = Transaction::begin(&tracker);
         let mut w = Transaction::begin(&tracker);
-        w.put(b"k", Arc::from(&b"2"[..]));
+        w.put(b"k", in_mem_storage::value(b"2"));
         commit(&store, &tracker, &lock, w).unwrap();
         assert_eq!(&*r.get(&store, b"k").unwrap().1, b"1");
     }
@@ -278,13 +278,13 @@ mod tests {
             let store = Store::new();
             let tracker = SnapshotTracker::new(0);
             for (k, v) in &stored {
-                store.apply(&[*k], 1, Some(Arc::from(vec![*v])), 0);
+                store.apply(&[*k], 1, Some(in_mem_storage::value([*v])), 0);
             }
             tracker.publish(1);
             let mut tx = Transaction::begin(&tracker);
             for (k, v) in &own {
                 match v {
-                    Some(v) => tx.put(&[*k], Arc::from(vec![*v])),
+                    Some(v) => tx.put(&[*k], in_mem_storage::value([*v])),
                     None => tx.delete(&[*k]),
                 }
             }

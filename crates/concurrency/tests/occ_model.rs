@@ -4,7 +4,6 @@
 //! replaying the committed transactions in commit order.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use in_mem_concurrency::{CommitLock, Transaction, Write, validate};
 use in_mem_storage::{SnapshotTracker, Store};
@@ -54,7 +53,7 @@ proptest! {
                     reads.push((k, got));
                 }
                 Step::Write(t, k, v) => if let Some((tx, _)) = open[t].as_mut() {
-                    tx.put(&[k], Arc::from(&[v][..]));
+                    tx.put(&[k], in_mem_storage::value([v]));
                 }
                 Step::Commit(t) => if let Some((tx, reads)) = open[t].take() {
                     let snap = tx.snapshot_version() as usize;

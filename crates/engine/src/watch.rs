@@ -53,7 +53,7 @@ impl Change {
                 let seq = u64::from_be_bytes(user.try_into().unwrap());
                 (
                     seq.to_string(),
-                    value.and_then(|v| crate::primitives::events::Event::decode(seq, &std::sync::Arc::from(v)).ok()).map(|e| e.payload().to_vec()),
+                    value.and_then(|v| crate::primitives::events::Event::decode(seq, &in_mem_storage::value(v)).ok()).map(|e| e.payload().to_vec()),
                 )
             }
             TypeTag::Trace if user.len() == 17 && user[0] == 0x01 => (RunId::from_slice(&user[1..]).ok()?.to_string(), None),

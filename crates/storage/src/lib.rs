@@ -11,4 +11,4 @@ mod snapshots;
 mod store;
 
 pub use snapshots::{Snapshot, SnapshotTracker};
-pub use store::{ColdData, DiskHistory, Entry, Memory, Source, Store, Value, ends_hold, joined, shared_ends, splice};
+pub use store::{ColdData, DiskHistory, Entry, Memory, Source, Store, Value, ends_hold, joined, shared_ends, splice, value};

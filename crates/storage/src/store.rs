@@ -3,8 +3,8 @@
 //! writes (one or two cache misses instead of one per skip-list level).
 //!
 //! Layout: a key's bytes and its chain live in one allocation (an
-//! [`Entry`]: a thin pointer to a reference count, the chain, the key's
-//! length and its bytes), and each index holds that one pointer — no
+//! [`Entry`]: a thin pointer to a reference count, the key's length, the
+//! chain and the key's bytes), and each index holds that one pointer — no
 //! separate key allocation, no key-and-chain pair per index slot (the
 //! bytes of a resident key: docs/format.md, "Versions in memory").
 //!
@@ -31,12 +31,20 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use crossbeam_skiplist::SkipSet;
 use dashmap::DashSet;
 use smallvec::SmallVec;
-use triomphe::ThinArc;
 
 use crate::SnapshotTracker;
 
-/// A stored value: immutable bytes shared between the store and readers.
-pub type Value = Arc<[u8]>;
+/// A stored value: immutable bytes shared between the store and readers, in
+/// one allocation with a single reference count (`triomphe`: no weak count,
+/// so a 100-byte value's allocation is 8 + 102 bytes, not 16 + 102 — one
+/// size class smaller, 16 bytes a resident key; docs/format.md, "Versions
+/// in memory").
+pub type Value = triomphe::Arc<[u8]>;
+
+/// `bytes` as a stored value (one allocation, one copy).
+pub fn value(bytes: impl AsRef<[u8]>) -> Value {
+    Value::from(bytes.as_ref())
+}
 
 /// One version of a key: 24 bytes, as when every version was whole — a
 /// back delta is told by the top bit of `version`, and its `prefix`,
@@ -72,11 +80,8 @@ impl Version {
         Version { version, value }
     }
     fn back(version: u64, prefix: usize, suffix: usize, middle: &[u8]) -> Version {
-        let mut bytes = Vec::with_capacity(8 + middle.len());
-        bytes.extend_from_slice(&(prefix as u32).to_le_bytes());
-        bytes.extend_from_slice(&(suffix as u32).to_le_bytes());
-        bytes.extend_from_slice(middle);
-        Version { version: version | BACK, value: Some(Arc::from(bytes)) }
+        let value = joined(&[&(prefix as u32).to_le_bytes(), &(suffix as u32).to_le_bytes(), middle]);
+        Version { version: version | BACK, value: Some(value) }
     }
     fn version(&self) -> u64 {
         self.version & !(BACK | ON_DISK)
@@ -162,8 +167,8 @@ pub fn splice(base: &[u8], prefix: usize, suffix: usize, middle: &[u8]) -> Value
 /// second 100 KB `memcpy` for each change to a 100 KB document).
 pub fn joined(pieces: &[&[u8]]) -> Value {
     let len = pieces.iter().map(|p| p.len()).sum();
-    let mut out = Arc::<[u8]>::new_uninit_slice(len);
-    let dst = Arc::get_mut(&mut out).expect("a new Arc has no other owner");
+    let mut out = triomphe::Arc::<[std::mem::MaybeUninit<u8>]>::new_uninit_slice(len);
+    let dst = triomphe::Arc::get_mut(&mut out).expect("a new Arc has no other owner");
     let mut at = 0;
     for p in pieces {
         // SAFETY: `dst` has room for every piece (its length is their sum),
@@ -306,15 +311,90 @@ pub trait ColdData: Send + Sync {
 /// A key and its chain, in one allocation: what both indexes hold (a thin
 /// pointer each), ordered, hashed and compared as the key's bytes (so both
 /// indexes are searched with a `&[u8]`).
-#[derive(Clone)]
-pub struct Entry(ThinArc<Chain, u8>);
+///
+/// The allocation is an [`EntryHead`] (a 4-byte reference count, the key's
+/// 4-byte length, the chain) with the key's bytes after it: 48 bytes and
+/// the key. Not `triomphe::ThinArc<Chain, u8>`, which it was: that keeps an
+/// 8-byte count and an 8-byte length, 16 bytes more, which put a KV key of
+/// up to 15 bytes (a 32-byte internal key) in mimalloc's 96-byte size class
+/// instead of its 80-byte one — 16 bytes of every such resident key
+/// (docs/format.md, "Versions in memory").
+pub struct Entry(std::ptr::NonNull<EntryHead>);
+
+/// The head of an [`Entry`]'s allocation; the key's bytes follow it.
+#[repr(C)]
+struct EntryHead {
+    count: std::sync::atomic::AtomicU32,
+    len: u32,
+    chain: Chain,
+}
+
+const _: () = assert!(std::mem::size_of::<EntryHead>() == 48);
+
+// SAFETY: an entry is shared, immutable but for its chain, whose versions
+// are reached only under its lock (`Chain` is `Send + Sync`), and its count,
+// which is atomic.
+unsafe impl Send for Entry {}
+unsafe impl Sync for Entry {}
 
 impl Entry {
-    fn new(key: &[u8]) -> Entry {
-        Entry(ThinArc::from_header_and_slice(Chain::default(), key))
+    /// The layout of an entry whose key is `len` bytes.
+    fn layout(len: usize) -> std::alloc::Layout {
+        std::alloc::Layout::from_size_align(std::mem::size_of::<EntryHead>() + len, std::mem::align_of::<EntryHead>())
+            .expect("a key's length is bounded by MAX_KEY_BYTES")
     }
+
+    fn new(key: &[u8]) -> Entry {
+        let len = u32::try_from(key.len()).expect("a key's length is bounded by MAX_KEY_BYTES");
+        let layout = Entry::layout(key.len());
+        // SAFETY: the layout's size is at least that of `EntryHead`, not zero.
+        let raw = unsafe { std::alloc::alloc(layout) }.cast::<EntryHead>();
+        let Some(head) = std::ptr::NonNull::new(raw) else { std::alloc::handle_alloc_error(layout) };
+        // SAFETY: the allocation is `EntryHead` followed by room for `len`
+        // bytes; both are written before the entry is used.
+        unsafe {
+            head.as_ptr().write(EntryHead { count: std::sync::atomic::AtomicU32::new(1), len, chain: Chain::default() });
+            std::ptr::copy_nonoverlapping(key.as_ptr(), head.as_ptr().add(1).cast::<u8>(), key.len());
+        }
+        Entry(head)
+    }
+
+    fn head(&self) -> &EntryHead {
+        // SAFETY: the allocation lives as long as any entry pointing at it.
+        unsafe { self.0.as_ref() }
+    }
+
     fn chain(&self) -> &Chain {
-        &self.0.header.header
+        &self.head().chain
+    }
+}
+
+impl Clone for Entry {
+    fn clone(&self) -> Entry {
+        // As `Arc::clone`: relaxed, a new reference is made from an
+        // existing one; a count near overflow (only a leak could get there)
+        // aborts rather than wrapping to a use after free.
+        if self.head().count.fetch_add(1, Ordering::Relaxed) > u32::MAX / 2 {
+            std::process::abort();
+        }
+        Entry(self.0)
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        if self.head().count.fetch_sub(1, Ordering::Release) != 1 {
+            return;
+        }
+        // As `Arc`'s drop: every other owner's use happens before the free.
+        std::sync::atomic::fence(Ordering::Acquire);
+        let layout = Entry::layout(self.head().len as usize);
+        // SAFETY: this was the last reference: nothing else reaches the
+        // allocation, which `Entry::new` made with this layout.
+        unsafe {
+            std::ptr::drop_in_place(&raw mut (*self.0.as_ptr()).chain);
+            std::alloc::dealloc(self.0.as_ptr().cast::<u8>(), layout);
+        }
     }
 }
 
@@ -322,7 +402,9 @@ impl std::ops::Deref for Entry {
     type Target = [u8];
     /// The key's bytes.
     fn deref(&self) -> &[u8] {
-        &self.0.slice
+        // SAFETY: `len` bytes of key follow the head, written by `Entry::new`
+        // and never changed.
+        unsafe { std::slice::from_raw_parts(self.0.as_ptr().add(1).cast::<u8>(), self.head().len as usize) }
     }
 }
 
@@ -1125,7 +1207,7 @@ mod tests {
     use super::*;
 
     fn val(s: &str) -> Option<Value> {
-        Some(Arc::from(s.as_bytes()))
+        Some(super::value(s.as_bytes()))
     }
 
     proptest::proptest! {
@@ -1148,16 +1230,32 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_is_48_bytes_and_its_key_and_a_value_has_one_count() {
+        // A KV key of 15 bytes is a 32-byte internal key: 80 bytes, one of
+        // mimalloc's size classes (it was 96 as a `ThinArc`).
+        assert_eq!(Entry::layout(32).size(), 80);
+        let e = Entry::new(b"0123456789abcdef0123456789abcdef");
+        assert_eq!(&*e, b"0123456789abcdef0123456789abcdef");
+        let f = e.clone();
+        assert_eq!(f.head().count.load(Ordering::Relaxed), 2);
+        drop(e);
+        assert_eq!(f.head().count.load(Ordering::Relaxed), 1);
+        assert_eq!(&*f, b"0123456789abcdef0123456789abcdef");
+        assert_eq!(std::mem::size_of_val(&*value([0u8; 100])), 100);
+        assert_eq!(std::mem::size_of::<Value>(), 16, "a fat pointer; its allocation holds one count, no weak count");
+    }
+
+    #[test]
     fn a_removed_key_frees_its_versions_though_scans_passed_it() {
         // crossbeam-skiplist's own range iterator leaked a reference to each
         // node it passed: after a scan, a removed key was never freed.
-        let probe: Value = Arc::from(&b"probe"[..]);
+        let probe: Value = super::value(&b"probe"[..]);
         let store = Store::new();
         let key = |i: u64| [&[1u8; 16][..], &i.to_be_bytes()].concat();
         for i in 0..100 {
-            store.apply(&key(i), i + 1, Some(if i % 10 == 3 { probe.clone() } else { Arc::from(&b"v"[..]) }), 0);
+            store.apply(&key(i), i + 1, Some(if i % 10 == 3 { probe.clone() } else { super::value(&b"v"[..]) }), 0);
         }
-        assert_eq!(Arc::strong_count(&probe), 11);
+        assert_eq!(Value::count(&probe), 11);
         let mut seen = 0;
         store.scan(&[1u8; 16], Some(&[2u8; 16]), u64::MAX, false, |_, _, _| {
             seen += 1;
@@ -1171,7 +1269,7 @@ mod tests {
         for _ in 0..64 {
             crossbeam_epoch::pin().flush();
         }
-        assert_eq!(Arc::strong_count(&probe), 1, "every removed version was freed");
+        assert_eq!(Value::count(&probe), 1, "every removed version was freed");
     }
 
     #[test]
@@ -1342,7 +1440,7 @@ mod tests {
             b
         };
         for v in 1..=100 {
-            s.apply(b"doc", v, Some(Arc::from(&version_bytes(v)[..])), 0);
+            s.apply(b"doc", v, Some(super::value(&version_bytes(v)[..])), 0);
         }
         let m = s.memory();
         assert_eq!(m.history_versions, 99);
@@ -1361,7 +1459,7 @@ mod tests {
         });
         assert_eq!(seen, 100);
         // A pinned old version is made whole before what it leans on goes.
-        assert!(s.apply_keeping(b"doc", 101, Some(Arc::from(&version_bytes(101)[..])), 100, 1, &[40]).is_some());
+        assert!(s.apply_keeping(b"doc", 101, Some(super::value(&version_bytes(101)[..])), 100, 1, &[40]).is_some());
         assert_eq!(&*s.get(b"doc", 40).unwrap().1, &version_bytes(40)[..]);
         assert_eq!(&*s.get(b"doc", 101).unwrap().1, &version_bytes(101)[..]);
         assert!(s.get(b"doc", 60).map(|(v, _)| v) != Some(60), "version 60 went");

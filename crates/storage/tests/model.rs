@@ -28,7 +28,7 @@ proptest! {
             let oldest = protect.min(version - 1);
             match *op {
                 Op::Put(k, v) => {
-                    store.apply(&[k], version, Some(Arc::from(&[v][..])), oldest);
+                    store.apply(&[k], version, Some(in_mem_storage::value([v])), oldest);
                     model.entry(k).or_default().push((version, Some(v)));
                 }
                 Op::Delete(k) => {
@@ -87,7 +87,7 @@ proptest! {
             let oldest = protect.min(version - 1);
             let value = (!*delete || *seed % 4 != 0).then(|| value_of(*seed, 16));
             let pinned: Vec<u64> = pins.iter().copied().filter(|p| *p < version).collect();
-            store.apply_keeping(&[*k], version, value.clone().map(|v| Arc::from(&v[..])), oldest, keep, &pinned);
+            store.apply_keeping(&[*k], version, value.clone().map(in_mem_storage::value), oldest, keep, &pinned);
             model.entry(*k).or_default().push((version, value));
         }
         let last = ops.len() as u64;
@@ -120,12 +120,12 @@ struct Disk(parking_lot::Mutex<BTreeMap<Vec<u8>, History>>);
 impl in_mem_storage::DiskHistory for Disk {
     fn read(&self, key: &[u8], snapshot: u64) -> Option<(u64, Option<in_mem_storage::Value>)> {
         let m = self.0.lock();
-        m.get(key)?.iter().rev().find(|(v, _)| *v <= snapshot).map(|(v, value)| (*v, value.as_deref().map(Arc::from)))
+        m.get(key)?.iter().rev().find(|(v, _)| *v <= snapshot).map(|(v, value)| (*v, value.as_deref().map(in_mem_storage::value)))
     }
     fn versions(&self, key: &[u8], snapshot: u64, f: &mut dyn FnMut(u64, Option<in_mem_storage::Value>)) {
         if let Some(h) = self.0.lock().get(key) {
             for (v, value) in h.iter().filter(|(v, _)| *v <= snapshot) {
-                f(*v, value.as_deref().map(Arc::from));
+                f(*v, value.as_deref().map(in_mem_storage::value));
             }
         }
     }
@@ -150,7 +150,7 @@ proptest! {
         let mut last_checkpoint = 0;
         for (i, (k, seed, delete)) in ops.iter().enumerate() {
             let version = i as u64 + 1;
-            let value = (!*delete || *seed % 4 != 0).then(|| Arc::from(&value_of(*seed, 16)[..]));
+            let value = (!*delete || *seed % 4 != 0).then(|| in_mem_storage::value(value_of(*seed, 16)));
             store.apply(&[*k], version, value.clone(), 0);
             resident.apply(&[*k], version, value, 0);
             if checkpoints.contains(&(i + 1)) {

@@ -616,7 +616,7 @@ pub(crate) fn load<E: LoadTarget>(make: impl Fn() -> E, data_dir: &Path, check_a
                 return Err(Error::Corruption { file: path.display().to_string(), offset: 0, reason: format!("an entry does not decode: {why}") });
             }
             if !k.get(..16).is_some_and(|run| cold_here.contains(run)) {
-                engine.apply_loaded(v, k, value.map(Arc::from), on_disk);
+                engine.apply_loaded(v, k, value.map(in_mem_storage::value), on_disk);
             }
             Ok(())
         });

@@ -17,8 +17,6 @@
 //! cell or KV value rewritten with mostly the same bytes) is logged as what
 //! changed, not whole: see [`delta_of`].
 
-use std::sync::Arc;
-
 use in_mem_core::{Error, Result};
 use in_mem_storage::{Value, ends_hold, shared_ends, splice};
 
@@ -118,7 +116,7 @@ pub fn decode(
         let value: Option<Value> = match op {
             OP_PUT => {
                 let vlen = r.u32().ok_or_else(|| bad("value length cut short"))? as usize;
-                Some(Arc::from(r.take(vlen).ok_or_else(|| bad("value cut short"))?))
+                Some(in_mem_storage::value(r.take(vlen).ok_or_else(|| bad("value cut short"))?))
             }
             OP_DELETE => None,
             OP_DELTA => {
@@ -246,13 +244,13 @@ mod tests {
         assert_eq!(delta_of(&old, &longer, 7, None), Some(Logged::Delta { base: 7, prefix: 10_000, suffix: 0, middle: b"tail" }));
         let mut out = vec![];
         encode(&mut out, 1, vec![(A, logged)].into_iter());
-        let base: Value = Arc::from(&old[..]);
+        let base: Value = in_mem_storage::value(&old[..]);
         let d = decode(&out, |_| Some((7, base.clone())), |_, _| Ok(())).unwrap();
         assert_eq!(d.writes[0].1.as_deref(), Some(&new[..]));
         // Another base version, no base, or a base too short: damage.
         assert!(decode(&out, |_| Some((8, base.clone())), |_, _| Ok(())).is_err());
         assert!(decode(&out, |_| None, |_, _| Ok(())).is_err());
-        assert!(decode(&out, |_| Some((7, Arc::from(&old[..100]))), |_, _| Ok(())).is_err());
+        assert!(decode(&out, |_| Some((7, in_mem_storage::value(&old[..100]))), |_, _| Ok(())).is_err());
         // A value changed throughout, or a small one, is logged whole.
         let other: Vec<u8> = old.iter().map(|b| b ^ 0xff).collect();
         assert_eq!(delta_of(&old, &other, 7, None), None);
@@ -264,7 +262,7 @@ mod tests {
             let Some(l) = delta_of(&old, &v, 1, None) else { continue };
             let mut out = vec![];
             encode(&mut out, 1, vec![(A, l)].into_iter());
-            let b: Value = Arc::from(&old[..]);
+            let b: Value = in_mem_storage::value(&old[..]);
             assert_eq!(decode(&out, |_| Some((1, b.clone())), |_, _| Ok(())).unwrap().writes[0].1.as_deref(), Some(&v[..]), "{at} {cut} {add}");
         }
     }

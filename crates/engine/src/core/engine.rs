@@ -1089,9 +1089,9 @@ impl Engine {
         tags.sort();
         tags.dedup();
         let info = RunInfo { id: RunId::new(), name, status: RunStatus::Active, parent, tags, metadata, created_at: now_ms(), ended_at: None, error: None };
-        let mut writes: Vec<(Vec<u8>, Option<Value>)> = vec![(runs::info_key(&info.id), Some(Arc::from(info.encode())))];
+        let mut writes: Vec<(Vec<u8>, Option<Value>)> = vec![(runs::info_key(&info.id), Some(in_mem_storage::value(info.encode())))];
         for k in info.index_keys() {
-            writes.push((k, Some(Arc::from(&[][..]))));
+            writes.push((k, Some(in_mem_storage::value(b""))));
         }
         self.run_commit(writes, parent.as_ref())?;
         Ok(info)
@@ -1134,8 +1134,8 @@ impl Engine {
                 new.error = error.clone();
             }
             tx.delete(&runs::status_key(old.status, run));
-            tx.put(&runs::status_key(new.status, run), Arc::from(&[][..]));
-            tx.put(&key, Arc::from(new.encode()));
+            tx.put(&runs::status_key(new.status, run), in_mem_storage::value(b""));
+            tx.put(&key, in_mem_storage::value(new.encode()));
             match self.commit_tx(&tx, None, true) {
                 Err(Error::Conflict { .. }) => continue,
                 Err(e) => return Err(e),
@@ -1189,9 +1189,9 @@ impl Engine {
                 tx.delete(&runs::tag_key(t, run));
             }
             for t in new.tags.iter().filter(|t| !old.tags.contains(t)) {
-                tx.put(&runs::tag_key(t, run), Arc::from(&[][..]));
+                tx.put(&runs::tag_key(t, run), in_mem_storage::value(b""));
             }
-            tx.put(&key, Arc::from(new.encode()));
+            tx.put(&key, in_mem_storage::value(new.encode()));
             match self.commit_tx(&tx, None, true) {
                 Err(Error::Conflict { .. }) => continue,
                 Err(e) => return Err(e),

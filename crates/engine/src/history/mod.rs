@@ -141,10 +141,12 @@ impl Engine {
             ended_at: None,
             error: None,
         };
-        let mut writes: Vec<(Vec<u8>, Option<Value>)> =
-            vec![(forks::fork_key(&info.id), Some(Arc::from(forks::encode(run, at)))), (runs::info_key(&info.id), Some(Arc::from(info.encode())))];
+        let mut writes: Vec<(Vec<u8>, Option<Value>)> = vec![
+            (forks::fork_key(&info.id), Some(in_mem_storage::value(forks::encode(run, at)))),
+            (runs::info_key(&info.id), Some(in_mem_storage::value(info.encode()))),
+        ];
         for k in info.index_keys() {
-            writes.push((k, Some(Arc::from(&[][..]))));
+            writes.push((k, Some(in_mem_storage::value(b""))));
         }
         self.run_commit(writes, Some(run))?;
         Ok(info)

@@ -15,8 +15,6 @@
 //! payload length u32 BE | payload | prevHash); the first prevHash is 32 zero
 //! bytes.
 
-use std::sync::Arc;
-
 use in_mem_core::limits::MAX_EVENT_TYPE_CHARS;
 use in_mem_core::{Error, InternalKey, Result, RunId, TypeTag, now_ms};
 use in_mem_storage::Value;
@@ -152,11 +150,11 @@ impl EngineTx {
         rec.extend_from_slice(&(event_type.len() as u16).to_le_bytes());
         rec.extend_from_slice(event_type.as_bytes());
         rec.extend_from_slice(payload);
-        self.write(&event_key(run, sequence), Some(Arc::from(rec)))?;
+        self.write(&event_key(run, sequence), Some(in_mem_storage::value(rec)))?;
         let mut head = Vec::with_capacity(40);
         head.extend_from_slice(&(sequence + 1).to_le_bytes());
         head.extend_from_slice(&hash);
-        self.write(&head_key(run), Some(Arc::from(head)))?;
+        self.write(&head_key(run), Some(in_mem_storage::value(head)))?;
         Ok(Appended { sequence, hash, prev_hash, timestamp })
     }
 

@@ -10,7 +10,6 @@
 
 use std::any::Any;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use in_mem_core::limits::MAX_VALUE_BYTES;
@@ -61,25 +60,15 @@ pub fn check_value(payload: &[u8]) -> Result<()> {
 /// Builds the stored form in one allocation.
 pub fn encode(payload: &[u8], now: u64, ttl_ms: Option<u64>) -> Value {
     let header = if ttl_ms.is_some() { 17 } else { 9 };
-    let mut v = Arc::<[u8]>::new_uninit_slice(header + payload.len());
-    let buf = Arc::get_mut(&mut v).unwrap();
     let mut head = [0u8; 17];
     head[0] = if ttl_ms.is_some() { HAS_EXPIRY } else { 0 };
     head[1..9].copy_from_slice(&now.to_le_bytes());
     if let Some(ttl) = ttl_ms {
         head[9..17].copy_from_slice(&now.saturating_add(ttl).to_le_bytes());
     }
-    // Two memcpys (was a byte-by-byte loop over a chained iterator, a third
-    // of a 50 KB put's time).
-    let dst = buf.as_mut_ptr() as *mut u8;
-    // SAFETY: `buf` has room for exactly `header + payload.len()` bytes, the
-    // sources do not overlap it, and every byte is written before
-    // `assume_init`.
-    unsafe {
-        std::ptr::copy_nonoverlapping(head.as_ptr(), dst, header);
-        std::ptr::copy_nonoverlapping(payload.as_ptr(), dst.add(header), payload.len());
-        v.assume_init()
-    }
+    // Two memcpys into the one allocation (was a byte-by-byte loop over a
+    // chained iterator, a third of a 50 KB put's time).
+    in_mem_storage::joined(&[&head[..header], payload])
 }
 
 pub fn updated_at(stored: &[u8]) -> u64 {

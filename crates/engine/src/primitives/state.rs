@@ -7,8 +7,6 @@
 //! `cas` answers from the transaction's snapshot at once; a concurrent write
 //! to the same cell makes the commit a conflict, never a silent overwrite.
 
-use std::sync::Arc;
-
 use in_mem_core::{Error, InternalKey, Result, RunId, TypeTag, now_ms};
 use in_mem_storage::Value;
 use serde_json::json;
@@ -50,7 +48,7 @@ fn stored(version: u64, value: &[u8]) -> Value {
     v.extend_from_slice(&version.to_le_bytes());
     v.extend_from_slice(&now_ms().to_le_bytes());
     v.extend_from_slice(value);
-    Arc::from(v)
+    in_mem_storage::value(v)
 }
 
 impl EngineTx {

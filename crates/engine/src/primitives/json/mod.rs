@@ -18,7 +18,6 @@
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use in_mem_core::limits::{MAX_DEPTH, MAX_VALUE_BYTES};
 use in_mem_core::{Error, InternalKey, Result, RunId, TypeTag};
@@ -782,7 +781,7 @@ pub fn resolve(store: &dyn Source, docs: &DocTxs) -> Result<Resolved> {
         // still holds the very value it started from) and every operation
         // was spliced into the view: the view is the result, no copy.
         if let (Some(now), Some(base), View::Encoded(view)) = (&latest, &doc.base, &doc.current)
-            && Arc::ptr_eq(now, base)
+            && Value::ptr_eq(now, base)
             && !doc.ops.is_empty()
         {
             out.push((key.clone(), Some(view.clone()), doc.ends));
@@ -809,7 +808,7 @@ pub fn resolve(store: &dyn Source, docs: &DocTxs) -> Result<Resolved> {
             })?;
         }
         let stored = match value {
-            Some(v) => Some(Arc::from(finish(&v)?)),
+            Some(v) => Some(in_mem_storage::value(finish(&v)?)),
             None => None,
         };
         if stored.is_some() || latest.is_some() {

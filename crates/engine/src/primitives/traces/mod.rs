@@ -27,8 +27,6 @@
 //!   examined, not its window: a trace another transaction records after the
 //!   snapshot is not a conflict (snapshot isolation).
 
-use std::sync::Arc;
-
 use in_mem_core::{Error, Result, RunId};
 use serde_json::json;
 
@@ -76,8 +74,8 @@ impl EngineTx {
         let id = TraceId::new();
         let mut index_key = children_prefix(run, trace.parent.as_ref());
         index_key.extend_from_slice(&id.0);
-        self.write(&record_key(run, &id), Some(Arc::from(bytes)))?;
-        self.write(&index_key, Some(Arc::from(&[][..])))?;
+        self.write(&record_key(run, &id), Some(in_mem_storage::value(bytes)))?;
+        self.write(&index_key, Some(in_mem_storage::value(b"")))?;
         Ok(id)
     }
 
