@@ -481,6 +481,29 @@ describe('cold runs', () => {
     }
   })
 
+  it('writes refused in a cold run, and in other runs, leave no key behind (the keys a commit adds before its lock go again) and hide nothing', async () => {
+    const db = Database.open(dir, COLD)
+    try {
+      const run = db.runs.begin()
+      db.kv.put(run, 'k', 1)
+      db.runs.complete(run)
+      await db.checkpoint()
+      expect(db.stats().memory.cold.runs).toBe(1)
+      const keys = db.stats().memory.keys
+      expect(() => db.kv.put(run, 'new', 2)).toThrow()
+      expect(() => db.kv.put(run, 'k', 2)).toThrow()
+      expect(() => db.transaction(run, (tx) => tx.kv.put('t', 3))).toThrow()
+      expect(() => db.kv.put('0b5d3f5e-1c2d-4e5f-8a9b-0c1d2e3f4a5b' as RunId, 'x', 1)).toThrow()
+      expect(db.stats().memory.keys).toBe(keys)
+      expect(db.stats().memory.cold.runs).toBe(1)
+      expect(db.kv.get(run, 'k')).toBe(1)
+      expect(db.kv.get(run, 'new')).toBeUndefined()
+      expect(db.kv.list(run)).toEqual(['k'])
+    } finally {
+      db.close()
+    }
+  })
+
   it('runs that ended less than coldAfterMs ago, and active runs, stay; bad values are InvalidArgumentError', async () => {
     expectError(() => Database.open(dir, { coldAfterMs: -1 }), InvalidArgumentError, 'INVALID_ARGUMENT')
     expectError(() => Database.open(dir, { coldAfterMs: 1.5 }), InvalidArgumentError, 'INVALID_ARGUMENT')

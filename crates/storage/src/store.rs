@@ -9,9 +9,15 @@
 //! bytes of a resident key: docs/format.md, "Versions in memory").
 //!
 //! Invariants:
-//! - Both indexes hold the same keys and the same [`Entry`] per key; a key
-//!   is inserted into (or removed from) both by the committer, under the
-//!   commit lock, before the version that needs it is published.
+//! - Both indexes hold the same keys and the same [`Entry`] per key. A key
+//!   goes into both before the version that needs it is published: by a
+//!   committer about to take the commit lock ([`Store::prepare`], with no
+//!   version yet, which every reader takes as absent), or under it by the
+//!   apply; a key is added and taken out under `indexing` (shared to add,
+//!   exclusive to take out), so no thread but the one at work sees it in
+//!   one index and not the other. A key a failed commit prepared goes again
+//!   ([`Store::discard_prepared`]); a read that finds a key with no version
+//!   while runs are cold loads its run as for a miss.
 //! - Each chain is ordered by version, oldest first; versions are unique.
 //! - `apply` is called by one committer at a time, with versions rising.
 //! - Pruning keeps, for every reader at a snapshot `>= oldest_needed`, the
@@ -553,6 +559,12 @@ pub struct Store {
     /// (exclusive) while a run's keys leave memory ([`Store::evict`]): a
     /// scan sees a run whole or, once it is cold, loads it back first.
     residency: parking_lot::RwLock<()>,
+    /// Held (shared) while a key is added to both indexes, (exclusive)
+    /// while one is taken out of both: a key is in both or in neither for
+    /// everyone but the thread adding or removing it, though keys are added
+    /// outside the commit lock ([`Store::prepare`]) and taken out under it
+    /// or by an eviction.
+    indexing: parking_lot::RwLock<()>,
     /// Keys, and the bytes of their keys and newest versions.
     live_keys: AtomicI64,
     live_bytes: AtomicI64,
@@ -604,6 +616,7 @@ impl Store {
             clock: std::sync::atomic::AtomicU32::new(0),
             clock_epoch: std::sync::atomic::AtomicU64::new(0),
             residency: parking_lot::RwLock::new(()),
+            indexing: parking_lot::RwLock::new(()),
             live_keys: AtomicI64::new(0),
             live_bytes: AtomicI64::new(0),
             history_versions: AtomicI64::new(0),
@@ -650,6 +663,58 @@ impl Store {
             Held::Whole(v) => v.as_deref().map(|bytes| f(versions[i].version(), bytes)),
             Held::Back { .. } => value_at(&versions, i).map(|bytes| f(versions[i].version(), &bytes)),
         }
+    }
+
+    /// For a write of `key` about to be committed: adds the key to both
+    /// indexes now if it is new (with no version yet, which every reader
+    /// takes as absent), so that the committer's apply under the commit
+    /// lock finds it and inserts nothing — the hash and skip-list inserts
+    /// (most of a new key's apply: ~0.8 of 1.2 µs under the lock, measured)
+    /// run beside other committers instead of one at a time. A commit that
+    /// then fails takes back what it added ([`Store::discard_prepared`]).
+    pub fn prepare(&self, key: &[u8]) {
+        self.entry_or_insert(key, None);
+    }
+
+    /// After a commit that [`Store::prepare`]d `key` failed (under the
+    /// commit lock, so no write to it is being applied): takes the key out
+    /// again if it still has no version. (Another committer that prepared
+    /// it too finds it gone at its apply and adds it again.)
+    pub fn discard_prepared(&self, key: &[u8]) {
+        let empty = self.points.get(key).is_some_and(|e| e.chain().lock().is_empty());
+        if empty {
+            self.remove_where(key, |versions| versions.is_empty());
+        }
+    }
+
+    /// The entry of `key`, added to both indexes if it is not there: with
+    /// `first`, holding that version (a key of a run loaded back), else
+    /// with none. Whoever adds it to the hash index first adds it to the
+    /// skip list too; a thread that finds it there takes that entry (so
+    /// both indexes always hold the same one), the skip-list insert perhaps
+    /// still under way (a scan meanwhile misses a key with no version).
+    fn entry_or_insert(&self, key: &[u8], first: Option<Version>) -> Entry {
+        if let Some(e) = self.points.get(key) {
+            return e.clone();
+        }
+        let _adding = self.indexing.read();
+        if let Some(e) = self.points.get(key) {
+            return e.clone();
+        }
+        let e = Entry::new(key);
+        let mut bytes = key.len() as i64;
+        if let Some(v) = first {
+            bytes += v.held_len();
+            e.chain().lock().push(v);
+        }
+        if !self.points.insert(e.clone()) {
+            // Another thread added it between the look-up and the insert.
+            return self.points.get(key).map(|e| e.clone()).expect("no key leaves the indexes while one is being added");
+        }
+        self.ordered.insert(e.clone());
+        self.live_keys.fetch_add(1, Ordering::Relaxed);
+        self.live_bytes.fetch_add(bytes, Ordering::Relaxed);
+        e
     }
 
     /// The newest version written to `key`, tombstones included; 0 if never.
@@ -702,17 +767,7 @@ impl Store {
         ends: Option<(usize, usize)>,
     ) -> Option<u64> {
         let keep = keep.max(1);
-        let entry = match self.points.get(key) {
-            Some(e) => e.clone(),
-            None => {
-                let e = Entry::new(key);
-                self.ordered.insert(e.clone());
-                self.points.insert(e.clone());
-                self.live_keys.fetch_add(1, Ordering::Relaxed);
-                self.live_bytes.fetch_add(key.len() as i64, Ordering::Relaxed);
-                e
-            }
-        };
+        let entry = self.entry_or_insert(key, None);
         let mut versions = entry.chain().lock();
         debug_assert!(versions.last().is_none_or(|v| v.version() < version));
         if let Some(last) = versions.last() {
@@ -832,7 +887,13 @@ impl Store {
     }
 
     fn remove(&self, key: &[u8]) {
-        if let Some(k) = self.points.remove(key) {
+        self.remove_where(key, |_| true);
+    }
+
+    /// Takes `key` out of both indexes if `gone` says so of its versions.
+    fn remove_where(&self, key: &[u8], gone: impl Fn(&SmallVec<[Version; 1]>) -> bool) {
+        let _removing = self.indexing.write();
+        if let Some(k) = self.points.remove_if(key, |e| gone(&e.chain().lock())) {
             let versions = k.chain().lock();
             let newest = versions.last().map_or(0, |v| v.held_len());
             let older = versions.len().saturating_sub(1) as i64;
@@ -841,8 +902,9 @@ impl Store {
             self.live_bytes.fetch_sub(k.len() as i64 + newest, Ordering::Relaxed);
             self.history_versions.fetch_sub(older, Ordering::Relaxed);
             self.history_bytes.fetch_sub(older_bytes, Ordering::Relaxed);
+            drop(versions);
+            self.ordered.remove(key);
         }
-        self.ordered.remove(key);
     }
 
     /// Visits the live entries of `[start, end)` at `snapshot` in key order
@@ -998,7 +1060,12 @@ impl Store {
     fn entry(&self, key: &[u8]) -> Option<dashmap::setref::one::Ref<'_, Entry>> {
         let epoch = self.cold_epoch.load(Ordering::Acquire);
         if let Some(e) = self.points.get(key) {
-            return Some(e);
+            // A key with no version may be one a write prepared (and will
+            // be refused) in a run that is cold: then the run is loaded as
+            // for a miss.
+            if self.cold_runs.load(Ordering::Acquire) == 0 || !e.chain().lock().is_empty() {
+                return Some(e);
+            }
         }
         if key.len() < 16 || key[..16] == [0u8; 16] || (self.cold_runs.load(Ordering::Acquire) == 0 && self.cold_epoch.load(Ordering::Acquire) == epoch) {
             return None;
@@ -1011,11 +1078,13 @@ impl Store {
             // loaded by another reader, or moved out again, in between
             // would read as absent.)
             let _held = Hold::new(&self.residency);
-            if let Some(e) = self.points.get(key) {
-                return Some(e);
+            let found = self.points.get(key);
+            if found.as_ref().is_some_and(|e| !e.chain().lock().is_empty()) {
+                return found;
             }
+            drop(found);
             if !cold.warm(self, &key[..16]) {
-                return None;
+                return self.points.get(key);
             }
         }
     }
@@ -1126,26 +1195,22 @@ impl Store {
     /// run is loading never sees it empty. (A key already here — none
     /// should be — takes the version as a write would.)
     pub fn load_key(&self, key: &[u8], version: u64, value: Option<Value>, on_disk: bool) {
-        if self.points.get(key).is_some() {
-            self.apply(key, version, value, 0);
-            if on_disk {
-                self.mark_on_disk(key);
-            }
-            return;
-        }
-        let e = Entry::new(key);
-        let bytes = key.len() as i64 + len_of(&value);
-        {
-            let mut v = Version::whole(version, value);
+        if self.points.get(key).is_none() {
+            let mut v = Version::whole(version, value.clone());
             if on_disk {
                 v.version |= ON_DISK;
             }
-            e.chain().lock().push(v);
+            let e = self.entry_or_insert(key, Some(v));
+            if e.chain().lock().last().is_some_and(|v| v.version() == version) {
+                return;
+            }
         }
-        self.live_keys.fetch_add(1, Ordering::Relaxed);
-        self.live_bytes.fetch_add(bytes, Ordering::Relaxed);
-        self.ordered.insert(e.clone());
-        self.points.insert(e);
+        // Here already (a write prepared it, with no version yet), or added
+        // by another thread meanwhile: the version goes on as a write's would.
+        self.apply(key, version, value, 0);
+        if on_disk {
+            self.mark_on_disk(key);
+        }
     }
 
     /// Marks `key` (just loaded by recovery) as having older versions on disk.
@@ -1227,6 +1292,122 @@ mod tests {
             let s = (0..most - p).take_while(|&i| a[a.len() - 1 - i] == b[b.len() - 1 - i]).count();
             proptest::prop_assert_eq!(shared_ends(&a, &b), (p, s));
         }
+    }
+
+    #[test]
+    fn a_prepared_key_reads_as_absent_and_a_discarded_one_is_gone() {
+        let store = Store::new();
+        let key = [&[1u8; 16][..], &[0x10], b"new"].concat();
+        store.prepare(&key);
+        store.prepare(&key);
+        assert_eq!(store.key_count(), 1);
+        assert_eq!(store.get(&key, u64::MAX), None);
+        assert_eq!(store.latest_version(&key), 0);
+        let mut seen = 0;
+        store.scan(&[1u8; 16], Some(&[2u8; 16]), u64::MAX, false, |_, _, _| {
+            seen += 1;
+            true
+        });
+        assert_eq!(seen, 0, "a scan passes over a key with no version");
+        store.discard_prepared(&key);
+        assert_eq!(store.key_count(), 0);
+        assert_eq!(store.memory().keys, 0);
+        assert_eq!(store.ordered.len(), 0);
+        // Prepared, then written: the write lands on the prepared entry.
+        store.prepare(&key);
+        store.apply(&key, 1, val("v"), 0);
+        store.discard_prepared(&key);
+        assert_eq!(store.get(&key, 1), Some((1, super::value(b"v"))));
+        assert_eq!(store.ordered.len(), 1);
+    }
+
+    /// Threads that prepare keys (adding them to both indexes outside any
+    /// lock), threads that write them, and a thread that removes ranges of
+    /// them: both indexes always end up holding the same entry for every key.
+    #[test]
+    fn prepares_writes_and_removals_racing_keep_both_indexes_the_same() {
+        let store = Arc::new(Store::new());
+        // What the commit lock is to the engine: versions rise under it.
+        let commit = Arc::new(parking_lot::Mutex::new(0u64));
+        let key = |run: u8, i: u32| [&[run; 16][..], &[0x10], &i.to_be_bytes()].concat();
+        let threads: Vec<_> = (0..5u8)
+            .map(|t| {
+                let store = store.clone();
+                let commit = commit.clone();
+                std::thread::spawn(move || {
+                    for round in 0..1500u32 {
+                        for i in 0..20u32 {
+                            let k = key(1 + (i % 3) as u8, (round * 7 + i * 13 + t as u32) % 97);
+                            match t {
+                                0 | 1 => store.prepare(&k),
+                                2 | 3 => {
+                                    let mut last = commit.lock();
+                                    *last += 1;
+                                    if t == 2 {
+                                        store.apply(&k, *last, Some(super::value(b"written")), 0);
+                                    } else {
+                                        store.load_key(&k, *last, Some(super::value(b"loaded")), false);
+                                    }
+                                }
+                                _ => {
+                                    let run = [1 + (i % 3) as u8; 16];
+                                    let end = [2 + (i % 3) as u8; 16];
+                                    store.remove_range(&run, Some(&end));
+                                }
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let ordered: Vec<Vec<u8>> = store.ordered.iter().map(|e| e.value().to_vec()).collect();
+        assert_eq!(ordered.len(), store.points.len());
+        for e in store.ordered.iter() {
+            let p = store.points.get(&e.value()[..]).expect("every key of the skip list is in the hash index");
+            assert!(std::ptr::eq(p.0.as_ptr(), e.value().0.as_ptr()), "both indexes hold the same entry");
+        }
+        assert_eq!(store.memory().keys as usize, store.points.len());
+    }
+
+    /// A run that left memory, loaded back by the first read that misses.
+    struct OneColdRun {
+        key: Vec<u8>,
+        cold: std::sync::atomic::AtomicBool,
+    }
+
+    impl ColdData for OneColdRun {
+        fn warm(&self, store: &Store, run: &[u8]) -> bool {
+            if run != &self.key[..16] || !self.cold.swap(false, Ordering::AcqRel) {
+                return false;
+            }
+            store.load_key(&self.key, 1, Some(super::value(b"kept")), false);
+            store.set_cold_runs(0);
+            true
+        }
+    }
+
+    #[test]
+    fn a_key_a_refused_write_prepared_in_a_cold_run_does_not_hide_the_run() {
+        let store = Store::new();
+        let key = [&[3u8; 16][..], &[0x10], b"k"].concat();
+        store.apply(&key, 1, Some(super::value(b"kept")), 0);
+        let cold = Arc::new(OneColdRun { key: key.clone(), cold: false.into() });
+        store.set_cold(cold.clone());
+        store.evict(&[3u8; 16], Some(&[4u8; 16]), || {
+            cold.cold.store(true, Ordering::Release);
+            store.set_cold_runs(1);
+        });
+        assert_eq!(store.key_count(), 0);
+        // A write to the ended run prepares its key; until the refusal takes
+        // it back, a read must still load the run rather than answer absent.
+        store.prepare(&key);
+        assert_eq!(store.get(&key, u64::MAX), Some((1, super::value(b"kept"))));
+        store.discard_prepared(&key);
+        assert_eq!(store.get(&key, u64::MAX), Some((1, super::value(b"kept"))), "the loaded version stays");
+        assert_eq!(store.key_count(), 1);
     }
 
     #[test]

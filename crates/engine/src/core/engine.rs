@@ -1,6 +1,10 @@
 //! The engine: open and recovery, the one commit path, the fast paths of
 //! single operations, runs, stats and the maintenance thread.
 //!
+//! Before the commit lock, the keys a commit writes that the store does not
+//! hold yet go into its indexes with no version (`Store::prepare`: readers
+//! take them as absent; a commit that fails takes them back under the lock).
+//!
 //! Commit order (enforced in `commit`, with the commit lock held):
 //! 1. validate the transaction (first committer wins);
 //! 2. check that every run written to is active;
@@ -163,6 +167,10 @@ fn write_history_cut(dir: &Path, keep: usize) -> Result<()> {
     write().map_err(|e| Error::io(path.display(), e))?;
     in_mem_durability::sync_dir(dir)
 }
+
+/// Writes of a commit whose new keys [`Engine::commit_with_state`] adds to
+/// the indexes before the commit lock (the rest are added under it).
+const PREPARED: usize = 16;
 
 thread_local! {
     /// Whether commits made on this thread return before their fsync
@@ -836,31 +844,53 @@ impl Engine {
         wait: bool,
     ) -> Result<u64> {
         self.check_open()?;
+        // New keys go into the indexes before the commit lock, beside other
+        // committers (see `Store::prepare`); a commit that fails takes them
+        // back under the lock. A read-only database adds none.
+        let prepared = if self.options.read_only { 0 } else { writes.len().min(PREPARED) };
+        for (key, _) in &writes[..prepared] {
+            self.store.prepare(key.as_ref());
+        }
         let version = {
             let mut last = self.commit.lock();
-            if let Some(tx) = tx {
-                validate(tx, &self.store, &last)?;
-            }
-            match state {
-                None => self.log_and_apply(&mut last, writes, None, &[])?,
-                Some(state) => {
-                    let snapshot = tx.map_or(0, |t| t.snapshot_version());
-                    let mut resolved = Vec::new();
-                    for index in &self.indexes {
-                        resolved.extend(index.prepare(state, snapshot, self)?);
-                    }
-                    let mut joined: Vec<(&[u8], Option<Value>)> = writes.iter().map(|(k, v)| (k.as_ref(), v.clone())).collect();
-                    let known: Vec<(usize, usize, usize)> =
-                        resolved.iter().enumerate().filter_map(|(i, (_, _, ends))| ends.map(|(p, s)| (writes.len() + i, p, s))).collect();
-                    joined.extend(resolved.iter().map(|(k, v, _)| (&k[..], v.clone())));
-                    self.log_and_apply(&mut last, &joined, Some(state), &known)?
+            let committed = self.commit_locked(&mut last, writes, tx, state);
+            if committed.is_err() {
+                for (key, _) in &writes[..prepared] {
+                    self.store.discard_prepared(key.as_ref());
                 }
             }
+            committed?
         };
         if wait && !DEFERRED.with(Cell::get) {
             self.wait_durable(version)?;
         }
         Ok(version)
+    }
+
+    /// [`Engine::commit_with_state`]'s steps under the commit lock (`last`).
+    fn commit_locked<K: AsRef<[u8]>>(
+        &self,
+        last: &mut parking_lot::MutexGuard<'_, u64>,
+        writes: &[(K, Option<Value>)],
+        tx: Option<&Transaction>,
+        state: Option<&Extensions>,
+    ) -> Result<u64> {
+        if let Some(tx) = tx {
+            validate(tx, &self.store, last)?;
+        }
+        let Some(state) = state else {
+            return self.log_and_apply(&mut *last, writes, None, &[]);
+        };
+        let snapshot = tx.map_or(0, |t| t.snapshot_version());
+        let mut resolved = Vec::new();
+        for index in &self.indexes {
+            resolved.extend(index.prepare(state, snapshot, self)?);
+        }
+        let mut joined: Vec<(&[u8], Option<Value>)> = writes.iter().map(|(k, v)| (k.as_ref(), v.clone())).collect();
+        let known: Vec<(usize, usize, usize)> =
+            resolved.iter().enumerate().filter_map(|(i, (_, _, ends))| ends.map(|(p, s)| (writes.len() + i, p, s))).collect();
+        joined.extend(resolved.iter().map(|(k, v, _)| (&k[..], v.clone())));
+        self.log_and_apply(&mut *last, &joined, Some(state), &known)
     }
 
     /// Steps 2–6 of the commit order, with the commit lock (`last`) held.
