@@ -117,8 +117,9 @@ export interface OpenOptions {
    * that touches it (any primitive, the run log, replay, fork, diff, a
    * fork's read of its parent) loads it back whole, transparently;
    * `stats().memory.cold` counts them. `Infinity`: runs stay in memory. Only
-   * a database with a directory and `history: 'all'` (the default) has
-   * cold runs; elsewhere the option has no effect. Default 600,000 (ten
+   * a database with a directory has cold runs (with `history: { keep }`
+   * too: the cold file then holds every version memory kept); a memory
+   * database ignores the option. Default 600,000 (ten
    * minutes).
    */
   coldAfterMs?: number

@@ -481,6 +481,52 @@ describe('cold runs', () => {
     }
   })
 
+  it('with history: { keep }, an ended run leaves memory too, with every version memory kept: reads, the log, replay, forks and diff answer as before, after an idle round and across a reopen', async () => {
+    const opts: OpenOptions = { ...COLD, history: { keep: 3 }, purgeIntervalMs: 600_000 }
+    /** `look`, with a replay that the cut history may refuse (its error then compared). */
+    const lookKept = (db: Database, run: RunId, other: RunId): unknown => {
+      try {
+        return look(db, run, other)
+      } catch (e) {
+        return { error: (e as Error).name, message: (e as Error).message, kv: db.kv.entries(run), log: db.runs.log(run).map((c) => c.version), diff: db.diff(run, other) }
+      }
+    }
+    let db = Database.open(dir, opts)
+    try {
+      defineToggle(db)
+      const run = fill(db)
+      const other = db.runs.begin()
+      db.kv.put(other, 'k1', 'x')
+      const before = lookKept(db, run, other)
+      const k7 = db.replay(run, { at: db.runs.log(run).at(-8)!.version })
+      const k7Before = k7.kv.get('k7')
+      k7.close()
+      const resident = db.stats()
+      expect(resident.memory.historyVersions, 'k7 keeps 3 of its 6 versions').toBeGreaterThan(0)
+      await db.checkpoint()
+      expect(db.stats().memory.cold.runs).toBe(1)
+      expect(db.stats().keys, 'its keys left memory').toBeLessThan(resident.keys - 1200)
+      expect(lookKept(db, run, other)).toStrictEqual(before)
+      expect(db.stats().memory.cold).toMatchObject({ runs: 0, loads: 1 })
+      expect(db.stats().memory.historyVersions, 'the kept versions came back').toBe(resident.memory.historyVersions)
+      // Idle (nothing committed since): the round's checkpoint writes only the cold file.
+      const version = db.stats().version
+      await db.checkpoint()
+      expect(db.stats().version).toBe(version)
+      expect(db.stats().memory.cold.runs).toBe(1)
+      db.close()
+      db = Database.open(dir, opts)
+      expect(db.stats().memory.cold.runs, 'still cold after a reopen').toBe(1)
+      const view = db.replay(run, { at: db.runs.log(run).at(-8)!.version })
+      expect(view.kv.get('k7')).toStrictEqual(k7Before)
+      view.close()
+      expect(lookKept(db, run, other)).toStrictEqual(before)
+      expect(db.stats().memory.cold).toMatchObject({ runs: 0, loads: 1 })
+    } finally {
+      db.close()
+    }
+  })
+
   it('writes refused in a cold run, and in other runs, leave no key behind (the keys a commit adds before its lock go again) and hide nothing', async () => {
     const db = Database.open(dir, COLD)
     try {

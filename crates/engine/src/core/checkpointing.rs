@@ -274,10 +274,10 @@ impl Checkpoints {
         let unchanged =
             || Ok(Some(CheckpointReport { version, entries: 0, bytes: 0, duration_ms: 0.0, removed_segments: 0, unchanged: true, evicted: Vec::new() }));
         if kept.first() == Some(&version) && (!spill || cps.spilled_at.load(Ordering::Acquire) == version) {
-            if !spill || evict.is_empty() {
+            if evict.is_empty() {
                 return unchanged();
             }
-            return match cps.evict_only(&kept, store, version, &keep_run, files, cold, evict, started)? {
+            return match cps.evict_only(&kept, store, version, &keep_run, files, cold, evict, spill, started)? {
                 Some(report) => Ok(Some(report)),
                 None => unchanged(),
             };
@@ -290,11 +290,12 @@ impl Checkpoints {
         cps.running.store(true, Ordering::Release);
         let mut spilled_file = None;
         // Cold runs: those cold now have their data in their cold files
-        // (not in this image); those `evict` names go to a new one (only
-        // when history spills: their older versions go to the history file).
+        // (not in this image); those `evict` names go to a new one (their
+        // newest versions, older ones going to the history file; with
+        // `history: { keep }`, every version memory keeps).
         let cold_now = cold.cold_runs();
         let cold_number = cold.next_file();
-        let relocate = if spill { cold.to_relocate(&cold_now) } else { Vec::new() };
+        let relocate = cold.to_relocate(&cold_now);
         let mut cold_out = ColdWritten::default();
         // Compaction: the newest history files, merged into this
         // checkpoint's own (keys of deleted runs left out).
@@ -350,6 +351,14 @@ impl Checkpoints {
                                 return c.add(k, newest.0, marked, newest.1.as_deref());
                             }
                             w.add(k, newest.0, marked, newest.1.as_deref())
+                        }
+                        None if evict.contains(&run) => {
+                            let all: Vec<(u64, Option<&[u8]>)> = history
+                                .iter()
+                                .enumerate()
+                                .map(|(i, (v, value))| (*v | if on_disk && i == 0 { super::cold::ON_DISK } else { 0 }, value.as_deref()))
+                                .collect();
+                            c.add_versions(k, &all)
                         }
                         None => history.iter().enumerate().try_for_each(|(i, (v, value))| w.add(k, *v, on_disk && i == 0, value.as_deref())),
                     }
@@ -469,6 +478,7 @@ impl Checkpoints {
         files: &HistoryFiles,
         cold: &ColdRuns,
         evict: &HashSet<[u8; 16]>,
+        spill: bool,
         started: Instant,
     ) -> Result<Option<CheckpointReport>> {
         let cold_now = cold.cold_runs();
@@ -483,7 +493,18 @@ impl Checkpoints {
             let mut failed = None;
             store.scan_resident(run, end.as_deref(), version, |k, on_disk, history| {
                 let (newest, older) = history.split_last().expect("a visited key has a version");
-                if let Err(e) = c.add(k, newest.0, on_disk || !older.is_empty(), newest.1.as_deref()) {
+                let added = if spill {
+                    c.add(k, newest.0, on_disk || !older.is_empty(), newest.1.as_deref())
+                } else {
+                    // With `history: { keep }`: every version memory keeps (the image has them too).
+                    let all: Vec<(u64, Option<&[u8]>)> = history
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (v, value))| (*v | if on_disk && i == 0 { super::cold::ON_DISK } else { 0 }, value.as_deref()))
+                        .collect();
+                    c.add_versions(k, &all)
+                };
+                if let Err(e) = added {
                     failed = Some(e);
                     return false;
                 }

@@ -74,7 +74,17 @@ pub struct ColdRuns {
     loads: AtomicU64,
     indexes: Vec<Arc<dyn SecondaryIndex>>,
     tracker: Arc<SnapshotTracker>,
+    /// With history cut (`history: { keep }`, now or once): the keep, the
+    /// engine's run horizons, and the runs cold since the open, whose
+    /// horizons an open could not find (their keys were not in memory) and
+    /// a load finds as the open does for resident runs.
+    horizons: Mutex<Option<(usize, Arc<Horizons>)>>,
+    cold_at_open: Mutex<HashSet<[u8; 16]>>,
 }
+
+/// Per run, the version its history is whole from (see the engine's
+/// `history_horizon`).
+pub(crate) type Horizons = Mutex<HashMap<RunId, u64, foldhash::fast::RandomState>>;
 
 impl ColdRuns {
     /// No cold runs yet ([`ColdRuns::load`] reads the manifest's).
@@ -91,7 +101,16 @@ impl ColdRuns {
             loads: AtomicU64::new(0),
             indexes,
             tracker,
+            horizons: Mutex::default(),
+            cold_at_open: Mutex::default(),
         }
+    }
+
+    /// With history cut at `keep` versions: a run cold since the open gets,
+    /// when it is loaded, the horizon an open gives a resident run (its
+    /// oldest version of any key that holds `keep` or more).
+    pub(crate) fn find_horizons(&self, keep: usize, horizons: Arc<Horizons>) {
+        *self.horizons.lock() = Some((keep, horizons));
     }
 
     /// Takes the cold runs of checkpoint `loaded` (0: none was loaded) from
@@ -116,6 +135,7 @@ impl ColdRuns {
             }
         }
         store.set_cold_runs(cold.len());
+        *self.cold_at_open.lock() = cold.keys().copied().collect();
         *self.files.write() = files;
         *self.lines.lock() = lines;
         *self.cold.write() = cold;
@@ -401,16 +421,24 @@ impl<'a> ColdWriter<'a> {
     /// Adds the newest version of key `k` of a run leaving memory
     /// (`marked`: it has older versions in history files).
     pub fn add(&mut self, k: &[u8], version: u64, marked: bool, value: Option<&[u8]>) -> Result<()> {
+        self.add_versions(k, &[(version | if marked { ON_DISK } else { 0 }, value)])
+    }
+
+    /// Adds versions of key `k` of a run leaving memory, oldest first (the
+    /// oldest perhaps marked [`ON_DISK`]): its newest with history files,
+    /// every version memory keeps with `history: { keep }`.
+    pub fn add_versions(&mut self, k: &[u8], versions: &[(u64, Option<&[u8]>)]) -> Result<()> {
         let run: [u8; 16] = k[..16].try_into().expect("16 bytes");
         self.copy_before(Some(&run))?;
         match self.evicted.last_mut() {
             Some((r, _)) if *r == run => {}
             _ => self.evicted.push((run, 0)),
         }
-        let n = (k.len() + value.map_or(0, <[u8]>::len)) as u64;
+        // As `read_run` counts them: the key's bytes with each version's.
+        let n: u64 = versions.iter().map(|(_, value)| (k.len() + value.map_or(0, <[u8]>::len)) as u64).sum();
         self.evicted.last_mut().expect("pushed").1 += n;
         self.bytes += n;
-        self.out()?.add_key(k, &[(version | if marked { ON_DISK } else { 0 }, value)])
+        self.out()?.add_key(k, versions)
     }
 
     /// Copies the queued runs before `run` (all: `None`). A run whose blocks
@@ -421,8 +449,11 @@ impl<'a> ColdWriter<'a> {
         {
             self.relocate.pop_front();
             let Ok(entries) = self.cold.read_run(&line) else { continue };
-            for (key, version, value, on_disk) in &entries {
-                self.out()?.add_key(key, &[(*version | if *on_disk { ON_DISK } else { 0 }, value.as_deref())])?;
+            // A key's versions (several with `history: { keep }`) in one call.
+            for versions in entries.chunk_by(|a, b| a.0 == b.0) {
+                let all: Vec<(u64, Option<&[u8]>)> =
+                    versions.iter().map(|(_, v, value, on_disk)| (*v | if *on_disk { ON_DISK } else { 0 }, value.as_deref())).collect();
+                self.out()?.add_key(&versions[0].0, &all)?;
             }
             self.bytes += line.bytes;
             self.relocated.push(line);
@@ -490,6 +521,17 @@ impl ColdData for ColdRuns {
         let id = RunId::from_slice(run).expect("16 bytes");
         for index in &self.indexes {
             index.warmed(&id, line.since);
+        }
+        if self.cold_at_open.lock().remove(run)
+            && let Some((keep, horizons)) = &*self.horizons.lock()
+        {
+            // Entries come key by key, oldest version first.
+            let oldest = loaded.chunk_by(|a, b| a.0 == b.0).filter(|versions| versions.len() >= *keep).map(|versions| versions[0].1).max();
+            if let Some(oldest) = oldest {
+                let mut horizons = horizons.lock();
+                let h = horizons.entry(id).or_insert(0);
+                *h = (*h).max(oldest);
+            }
         }
         self.warmed_at.lock().insert(line.run, now_ms());
         let mut cold = self.cold.write();

@@ -33,7 +33,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use serde_json::json;
 
 use super::checkpointing::{self, CheckpointProgress, CheckpointReport, Checkpoints, LoadTarget};
-use super::cold::{ColdRuns, ColdStats};
+use super::cold::{ColdRuns, ColdStats, Horizons};
 use super::feed::Feed;
 use super::forks::{self, ForkTable};
 use super::options::{Durability, OpenOptions};
@@ -217,7 +217,9 @@ pub struct Engine {
     deleted_runs: Mutex<Vec<(RunId, u64)>>,
     /// With `history_keep`: per run, the version its history is whole from
     /// (older versions of some of its keys were dropped).
-    horizons: Mutex<HashMap<RunId, u64, foldhash::fast::RandomState>>,
+    /// (Shared with the cold runs, which find those of runs cold since the
+    /// open when they load them.)
+    horizons: Arc<Horizons>,
     /// The smallest `history: { keep }` this directory was ever opened with.
     history_cut: Mutex<Option<usize>>,
     recovery: RecoveryStats,
@@ -333,7 +335,7 @@ impl Engine {
             history_files: Mutex::default(),
             cold,
             deleted_runs: Mutex::default(),
-            horizons: Mutex::default(),
+            horizons: Arc::default(),
             history_cut: Mutex::default(),
             feed: Arc::new(Feed::new(watch_buffer)),
             forks: ForkTable::default(),
@@ -380,6 +382,7 @@ impl Engine {
         let cut = read_history_cut(dir)?;
         if let Some(keep) = [cut, options.history_keep].into_iter().flatten().min() {
             engine.recover_horizons(keep);
+            engine.cold.find_horizons(keep, engine.horizons.clone());
         }
         if let Some(keep) = options.history_keep
             && !options.read_only
@@ -593,7 +596,7 @@ impl Engine {
     fn cold_due(&self, now: u64) -> std::collections::HashSet<[u8; 16]> {
         self.store.set_clock(now);
         match self.options.cold_after_ms {
-            Some(after) if self.spills() && self.wal.is_some() => self.cold.due(now, after, |run| {
+            Some(after) if self.wal.is_some() => self.cold.due(now, after, |run| {
                 let end = InternalKey::prefix_end(run);
                 self.store.last_read(run, end.as_deref())
             }),
