@@ -352,14 +352,7 @@ impl Checkpoints {
                             }
                             w.add(k, newest.0, marked, newest.1.as_deref())
                         }
-                        None if evict.contains(&run) => {
-                            let all: Vec<(u64, Option<&[u8]>)> = history
-                                .iter()
-                                .enumerate()
-                                .map(|(i, (v, value))| (*v | if on_disk && i == 0 { super::cold::ON_DISK } else { 0 }, value.as_deref()))
-                                .collect();
-                            c.add_versions(k, &all)
-                        }
+                        None if evict.contains(&run) => c.add_kept(k, on_disk, history),
                         None => history.iter().enumerate().try_for_each(|(i, (v, value))| w.add(k, *v, on_disk && i == 0, value.as_deref())),
                     }
                 })();
@@ -493,17 +486,7 @@ impl Checkpoints {
             let mut failed = None;
             store.scan_resident(run, end.as_deref(), version, |k, on_disk, history| {
                 let (newest, older) = history.split_last().expect("a visited key has a version");
-                let added = if spill {
-                    c.add(k, newest.0, on_disk || !older.is_empty(), newest.1.as_deref())
-                } else {
-                    // With `history: { keep }`: every version memory keeps (the image has them too).
-                    let all: Vec<(u64, Option<&[u8]>)> = history
-                        .iter()
-                        .enumerate()
-                        .map(|(i, (v, value))| (*v | if on_disk && i == 0 { super::cold::ON_DISK } else { 0 }, value.as_deref()))
-                        .collect();
-                    c.add_versions(k, &all)
-                };
+                let added = if spill { c.add(k, newest.0, on_disk || !older.is_empty(), newest.1.as_deref()) } else { c.add_kept(k, on_disk, history) };
                 if let Err(e) = added {
                     failed = Some(e);
                     return false;

@@ -424,6 +424,15 @@ impl<'a> ColdWriter<'a> {
         self.add_versions(k, &[(version | if marked { ON_DISK } else { 0 }, value)])
     }
 
+    /// Adds every version of key `k` memory keeps, oldest first (`history:
+    /// { keep }`: the image would have held them all; `on_disk`: the key has
+    /// older versions in history files from before the keep).
+    pub fn add_kept(&mut self, k: &[u8], on_disk: bool, history: &[(u64, Option<Value>)]) -> Result<()> {
+        let all: Vec<(u64, Option<&[u8]>)> =
+            history.iter().enumerate().map(|(i, (v, value))| (*v | if on_disk && i == 0 { ON_DISK } else { 0 }, value.as_deref())).collect();
+        self.add_versions(k, &all)
+    }
+
     /// Adds versions of key `k` of a run leaving memory, oldest first (the
     /// oldest perhaps marked [`ON_DISK`]): its newest with history files,
     /// every version memory keeps with `history: { keep }`.
