@@ -147,6 +147,59 @@ describe('history: { keep }', () => {
     }
   })
 
+  it('ended runs of a durable database leave memory with their kept versions (cold runs) and come back replaying as full history does from the horizon on, before and after a restart', async () => {
+    const dir = makeTmpDir('history-keep-cold')
+    try {
+      const reference = open()
+      const refs = [fill(reference, 6, 40), fill(reference, 3, 25), fill(reference, 8, 10)]
+      const opts = { durability: 'buffered' as const, history: { keep: 2 }, coldAfterMs: 0, checkpointBytes: 0, purgeIntervalMs: 600_000 }
+      let db = Database.open(dir, opts)
+      const runs = [fill(db, 6, 40), fill(db, 3, 25), fill(db, 8, 10)]
+      for (const run of runs) db.runs.complete(run)
+      for (const run of refs) reference.runs.complete(run)
+      const now = db.stats().version
+      expect(reference.stats().version).toBe(now)
+      const horizons = runs.map((run) => db.runs.horizon(run))
+      /** Each run's horizon, and replay from it to `now` against the reference's. */
+      const check = (label: string, at: (i: number) => number) => {
+        for (const [i, run] of runs.entries()) {
+          const horizon = at(i)
+          expect(horizon, `${label}: run ${i} has a horizon`).toBeGreaterThan(0)
+          expectError(() => db.replay(run, { at: horizon - 1 }), NotFoundError, 'NOT_FOUND')
+          for (let v = horizon; v <= now; v += 3) expect(seen(db, run, v), `${label}: run ${i} at ${v}`).toEqual(seen(reference, refs[i], v))
+          expect(db.kv.entries(run)).toEqual(reference.kv.entries(refs[i]))
+          expect(db.events.length(run)).toBe(reference.events.length(refs[i]))
+        }
+      }
+      await db.checkpoint()
+      expect(db.stats().memory.cold.runs).toBe(3)
+      // Each run's first read loads it with its kept versions: the same horizon, the same answers.
+      check('loaded back', (i) => {
+        expect(db.runs.horizon(runs[i])).toBe(horizons[i])
+        return horizons[i]
+      })
+      expect(db.stats().memory.cold.loads).toBe(3)
+      await db.checkpoint() // idle: out again
+      expect(db.stats().memory.cold.runs).toBe(3)
+      db.close()
+      db = Database.open(dir, opts)
+      expect(db.stats().memory.cold.runs).toBe(3)
+      // A replay before the horizon of a run still cold is refused (its horizon is found by loading it).
+      expectError(() => db.replay(runs[0], { at: horizons[0] - 1 }), NotFoundError, 'NOT_FOUND')
+      expect(db.stats().memory.cold.runs).toBe(2)
+      // After a restart the horizon is the conservative one a resident run gets: never earlier.
+      check('after a restart', (i) => {
+        const horizon = db.runs.horizon(runs[i])
+        expect(horizon).toBeGreaterThanOrEqual(horizons[i])
+        expect(horizon).toBeLessThanOrEqual(now)
+        return horizon
+      })
+      db.close()
+    } finally {
+      removeDir(dir)
+    }
+  })
+
   it('a fork pins only the versions it reads of its parent, and deleting it lets them go (found by a stranger)', () => {
     const db = open({ keep: 3 })
     const run = db.runs.begin()

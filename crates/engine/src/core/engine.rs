@@ -699,7 +699,7 @@ impl Engine {
     /// the fork) is whole at version `at`: with `history_keep`, versions
     /// before a run's horizon are gone. `what` names the operation.
     pub(crate) fn check_history(&self, run: &RunId, at: u64, what: &str) -> Result<()> {
-        let horizon = self.horizons.lock().get(run).copied().unwrap_or(0);
+        let horizon = self.history_horizon(run);
         if at < horizon {
             let why = match (self.options.history_keep, *self.history_cut.lock()) {
                 (Some(keep), _) => format!("history: {{ keep: {keep} }} keeps the newest {keep} versions of each key"),
@@ -743,6 +743,10 @@ impl Engine {
 
     /// The version `run`'s history is whole from (0: all of it).
     pub fn history_horizon(&self, run: &RunId) -> u64 {
+        // A run cold since the open has its horizon found when it is loaded.
+        if self.history_cut.lock().is_some() {
+            self.store.ensure_resident(run.as_bytes());
+        }
         self.horizons.lock().get(run).copied().unwrap_or(0)
     }
 
