@@ -346,6 +346,13 @@ describe('remote watch', () => {
     const slow = remote.watch({ run })
     const first = slow.next()
     for (let i = 0; i < 20; i++) await remote.kv.put(run, `k${i}`, i)
+    // The owner's worker thread streams the changes on its own time: still
+    // arriving one by one once this thread reads again, they would each be
+    // read as it came (a reader keeping up, which never lags; the test hung
+    // waiting for a LaggedError in 1 of 2 release runs). This thread stops
+    // reading meanwhile — blocked, so no frame is taken off the socket —
+    // and the changes wait in the socket for it to read them all at once.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300)
     const got: unknown[] = [(await first).value]
     const err = await (async () => {
       try {

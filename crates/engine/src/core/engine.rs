@@ -937,6 +937,7 @@ impl Engine {
         self.feed.record(version, writes);
         *last = version;
         self.tracker.publish(version);
+        self.feed.notify();
         // History waiting in memory for a checkpoint to move it to disk, or
         // a log long enough for one: wake the maintenance thread now rather
         // than at its next round.

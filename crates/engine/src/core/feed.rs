@@ -45,13 +45,19 @@ impl Feed {
         while ring.commits.len() > self.capacity {
             ring.commits.pop_front();
         }
-        drop(ring);
-        self.wake.notify_all();
+        // No wake-up here: the commit is not visible yet, and a watcher
+        // woken now would find nothing deliverable and sleep through it (up
+        // to its timeout, a second). The committer calls `notify` once it
+        // has published the version.
     }
 
-    /// Wakes waiting watchers (a commit became durable).
+    /// Wakes waiting watchers: a commit became visible (or, in strict
+    /// mode, durable). Taking the ring's lock first means a watcher is
+    /// either still to look at the deliverable version (and sees the new
+    /// one) or already waiting (and is woken): never between the two.
     pub fn notify(&self) {
         if self.watchers.load(Ordering::Acquire) > 0 {
+            drop(self.ring.lock());
             self.wake.notify_all();
         }
     }
