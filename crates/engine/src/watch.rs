@@ -167,3 +167,40 @@ pub fn tag_of(name: &str) -> Result<TypeTag> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+
+    use super::WatchFilter;
+    use crate::primitives::kv::{KvDb, key};
+
+    /// A watcher woken by a commit's record of its changes, before the
+    /// commit's version was published, found nothing to deliver and slept
+    /// until its timeout: the wake-up must come after the publish.
+    #[test]
+    fn a_waiting_watcher_gets_a_commit_as_soon_as_it_is_published() {
+        let db = crate::testing::memory();
+        let run = db.run_begin(None, None, vec![], None).unwrap().id;
+        let (id, after) = db.watch_open().unwrap();
+        let waiter = {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let got = db.watch_wait(id, after, &WatchFilter { run: None, tags: None }, Duration::from_secs(20)).unwrap();
+                (started.elapsed(), got)
+            })
+        };
+        // (The watcher is most likely waiting by now; if not, it finds the
+        // commit when it looks, and the test passes as it should.)
+        std::thread::sleep(Duration::from_millis(100));
+        db.pause_before_publish_ms.store(200, Ordering::Relaxed);
+        db.kv_put(&key(&run, b"k").unwrap(), &[0x01], None).unwrap();
+        let (elapsed, got) = waiter.join().unwrap();
+        let (changes, _) = got.expect("the watch is open");
+        assert_eq!(changes.len(), 1, "the one KV write");
+        assert!(elapsed < Duration::from_secs(10), "woken by the commit, not by its 20 s timeout: {elapsed:?}");
+        db.watch_close(id);
+    }
+}

@@ -220,6 +220,10 @@ pub struct Engine {
     /// (Shared with the cold runs, which find those of runs cold since the
     /// open when they load them.)
     horizons: Arc<Horizons>,
+    /// Unit tests: how long a commit waits between recording its changes
+    /// for watchers and publishing its version.
+    #[cfg(test)]
+    pub(crate) pause_before_publish_ms: std::sync::atomic::AtomicU64,
     /// The smallest `history: { keep }` this directory was ever opened with.
     history_cut: Mutex<Option<usize>>,
     recovery: RecoveryStats,
@@ -336,6 +340,8 @@ impl Engine {
             cold,
             deleted_runs: Mutex::default(),
             horizons: Arc::default(),
+            #[cfg(test)]
+            pause_before_publish_ms: std::sync::atomic::AtomicU64::new(0),
             history_cut: Mutex::default(),
             feed: Arc::new(Feed::new(watch_buffer)),
             forks: ForkTable::default(),
@@ -936,6 +942,8 @@ impl Engine {
         }
         self.feed.record(version, writes);
         *last = version;
+        #[cfg(test)]
+        std::thread::sleep(std::time::Duration::from_millis(self.pause_before_publish_ms.load(Ordering::Relaxed)));
         self.tracker.publish(version);
         self.feed.notify();
         // History waiting in memory for a checkpoint to move it to disk, or
