@@ -17,7 +17,9 @@
 //!   exclusive to take out), so no thread but the one at work sees it in
 //!   one index and not the other. A key a failed commit prepared goes again
 //!   ([`Store::discard_prepared`]); a read that finds a key with no version
-//!   while runs are cold loads its run as for a miss.
+//!   while runs are cold loads its run as for a miss. The apply writes to
+//!   the entry `prepare` gave unless the key was taken out meanwhile (its
+//!   chain is then marked dead, and the apply adds the key again).
 //! - Each chain is ordered by version, oldest first; versions are unique.
 //! - `apply` is called by one committer at a time, with versions rising.
 //! - Pruning keeps, for every reader at a snapshot `>= oldest_needed`, the
@@ -226,6 +228,9 @@ pub fn ends_hold(a: &[u8], b: &[u8], prefix: usize, suffix: usize) -> bool {
 /// every resident key 16 bytes more, measured with `bench/memory.mjs`).
 struct Chain {
     raw: parking_lot::RawMutex,
+    /// Set when the key is taken out of the indexes: a committer holding
+    /// the entry from before ([`Store::prepare`]) adds the key again.
+    dead: std::sync::atomic::AtomicBool,
     /// When a reader last read the key, in tenths of a second after the
     /// store's clock epoch ([`Store::set_clock`]; 0: never): what says
     /// whether an ended run is still read (cold runs).
@@ -241,7 +246,7 @@ unsafe impl Send for Chain {}
 impl Default for Chain {
     fn default() -> Chain {
         use parking_lot::lock_api::RawMutex as _;
-        Chain { raw: parking_lot::RawMutex::INIT, read_at: Default::default(), versions: Default::default() }
+        Chain { raw: parking_lot::RawMutex::INIT, dead: Default::default(), read_at: Default::default(), versions: Default::default() }
     }
 }
 
@@ -670,10 +675,12 @@ impl Store {
     /// takes as absent), so that the committer's apply under the commit
     /// lock finds it and inserts nothing — the hash and skip-list inserts
     /// (most of a new key's apply: ~0.8 of 1.2 µs under the lock, measured)
-    /// run beside other committers instead of one at a time. A commit that
-    /// then fails takes back what it added ([`Store::discard_prepared`]).
-    pub fn prepare(&self, key: &[u8]) {
-        self.entry_or_insert(key, None);
+    /// run beside other committers instead of one at a time. The entry goes
+    /// to the apply ([`Store::apply_known`]'s `entry`), which then looks
+    /// nothing up. A commit that then fails takes back what it added
+    /// ([`Store::discard_prepared`]).
+    pub fn prepare(&self, key: &[u8]) -> Entry {
+        self.entry_or_insert(key, None)
     }
 
     /// After a commit that [`Store::prepare`]d `key` failed (under the
@@ -747,14 +754,14 @@ impl Store {
     /// of the key at an older snapshot, but at a pin, would not see what was
     /// there.
     pub fn apply_keeping(&self, key: &[u8], version: u64, value: Option<Value>, oldest_needed: u64, keep: usize, pins: &[u64]) -> Option<u64> {
-        self.apply_known(key, version, value, oldest_needed, keep, pins, None)
+        self.apply_known(key, version, value, oldest_needed, keep, pins, None, None)
     }
 
     /// [`Store::apply_keeping`], told `ends`: leading and trailing bytes the
     /// key's newest value and `value` share ([`ends_hold`]), when the caller
     /// knows them already (the engine's WAL delta compared the same two, or
     /// a JSON splice knows what it replaced), so a large value is not
-    /// compared again.
+    /// compared again. `entry`: the key's entry from [`Store::prepare`].
     #[allow(clippy::too_many_arguments)]
     pub fn apply_known(
         &self,
@@ -765,9 +772,16 @@ impl Store {
         keep: usize,
         pins: &[u64],
         ends: Option<(usize, usize)>,
+        entry: Option<&Entry>,
     ) -> Option<u64> {
         let keep = keep.max(1);
-        let entry = self.entry_or_insert(key, None);
+        // The entry `prepare` gave, unless the key left the indexes since
+        // (another commit removed it while this one waited for the lock).
+        let entry = match entry {
+            Some(e) if !e.chain().dead.load(Ordering::Acquire) => e.clone(),
+            _ => self.entry_or_insert(key, None),
+        };
+        debug_assert_eq!(&*entry, key);
         let mut versions = entry.chain().lock();
         debug_assert!(versions.last().is_none_or(|v| v.version() < version));
         if let Some(last) = versions.last() {
@@ -893,7 +907,15 @@ impl Store {
     /// Takes `key` out of both indexes if `gone` says so of its versions.
     fn remove_where(&self, key: &[u8], gone: impl Fn(&SmallVec<[Version; 1]>) -> bool) {
         let _removing = self.indexing.write();
-        if let Some(k) = self.points.remove_if(key, |e| gone(&e.chain().lock())) {
+        let taken = |e: &Entry| {
+            let versions = e.chain().lock();
+            let gone = gone(&versions);
+            if gone {
+                e.chain().dead.store(true, Ordering::Release);
+            }
+            gone
+        };
+        if let Some(k) = self.points.remove_if(key, taken) {
             let versions = k.chain().lock();
             let newest = versions.last().map_or(0, |v| v.held_len());
             let older = versions.len().saturating_sub(1) as i64;
@@ -1339,17 +1361,26 @@ mod tests {
                         for i in 0..20u32 {
                             let k = key(1 + (i % 3) as u8, (round * 7 + i * 13 + t as u32) % 97);
                             match t {
-                                0 | 1 => store.prepare(&k),
-                                2 | 3 => {
+                                0 | 1 => {
+                                    store.prepare(&k);
+                                }
+                                2 => {
+                                    // As a commit: prepared before the lock, applied under it
+                                    // (the entry perhaps taken out meanwhile), and there after.
+                                    let entry = store.prepare(&k);
                                     let mut last = commit.lock();
                                     *last += 1;
-                                    if t == 2 {
-                                        store.apply(&k, *last, Some(super::value(b"written")), 0);
-                                    } else {
-                                        store.load_key(&k, *last, Some(super::value(b"loaded")), false);
-                                    }
+                                    store.apply_known(&k, *last, Some(super::value(b"written")), 0, 1, &[], None, Some(&entry));
+                                    assert_eq!(store.get(&k, u64::MAX).map(|(v, _)| v), Some(*last), "the write is in the indexes");
+                                }
+                                3 => {
+                                    let mut last = commit.lock();
+                                    *last += 1;
+                                    store.load_key(&k, *last, Some(super::value(b"loaded")), false);
                                 }
                                 _ => {
+                                    // As the engine drops a deleted run's keys: under the commit lock.
+                                    let _last = commit.lock();
                                     let run = [1 + (i % 3) as u8; 16];
                                     let end = [2 + (i % 3) as u8; 16];
                                     store.remove_range(&run, Some(&end));

@@ -28,7 +28,7 @@ use in_mem_concurrency::{CommitLock, Transaction, Write, validate};
 use in_mem_core::{Error, InternalKey, Result, RunId, TypeTag, now_ms};
 use in_mem_durability::repair::{Repair, repair};
 use in_mem_durability::{DirLock, Mode, Wal, WalOptions, recover, recover_read_only};
-use in_mem_storage::{Snapshot, SnapshotTracker, Source, Store, Value};
+use in_mem_storage::{Entry, Snapshot, SnapshotTracker, Source, Store, Value};
 use parking_lot::{Condvar, Mutex, RwLock};
 use serde_json::json;
 
@@ -542,16 +542,24 @@ impl Engine {
     /// Applies a commit's writes to the store and the derived in-memory
     /// state. Called with the commit lock held, or during recovery.
     pub(crate) fn apply<K: AsRef<[u8]>>(&self, version: u64, writes: &[(K, Option<Value>)], oldest_needed: u64) {
-        self.apply_with_ends(version, writes, oldest_needed, &[]);
+        self.apply_with_ends(version, writes, oldest_needed, &[], &[]);
     }
 
     /// [`Engine::apply`], given for some writes (by index) the shared ends
     /// of the key's newest value and the new one, as the WAL's deltas
     /// measured them (see `Store::apply_known`).
-    fn apply_with_ends<K: AsRef<[u8]>>(&self, version: u64, writes: &[(K, Option<Value>)], oldest_needed: u64, ends: &[(usize, usize, usize)]) {
+    /// `prepared`: the entries `Store::prepare` gave for the first writes.
+    fn apply_with_ends<K: AsRef<[u8]>>(
+        &self,
+        version: u64,
+        writes: &[(K, Option<Value>)],
+        oldest_needed: u64,
+        ends: &[(usize, usize, usize)],
+        prepared: &[Entry],
+    ) {
         for (i, (key, value)) in writes.iter().enumerate() {
             let known = ends.iter().find(|(j, _, _)| *j == i).map(|&(_, p, s)| (p, s));
-            self.apply_one(key.as_ref(), version, value.clone(), oldest_needed, known);
+            self.apply_one(key.as_ref(), version, value.clone(), oldest_needed, known, prepared.get(i));
         }
     }
 
@@ -640,7 +648,7 @@ impl Engine {
     /// Writes one key and keeps the derived in-memory state (run table, fork
     /// table, the secondary indexes) in step. Run data keeps every version: its history
     /// is what replay and forks read. Only the SYSTEM tables are pruned.
-    fn apply_one(&self, key: &[u8], version: u64, value: Option<Value>, oldest_needed: u64, ends: Option<(usize, usize)>) {
+    fn apply_one(&self, key: &[u8], version: u64, value: Option<Value>, oldest_needed: u64, ends: Option<(usize, usize)>, entry: Option<&Entry>) {
         let system = key[..16] == [0u8; 16];
         // A write to a cold run's key (recovery replaying a deleted run's
         // tombstones) lands on the run loaded back.
@@ -677,9 +685,11 @@ impl Engine {
             _ => {}
         }
         match self.options.history_keep {
-            _ if system => self.store.apply(key, version, value, oldest_needed),
+            _ if system => {
+                self.store.apply_known(key, version, value, oldest_needed, 1, &[], None, entry);
+            }
             None => {
-                self.store.apply_known(key, version, value, 0, 1, &[], ends);
+                self.store.apply_known(key, version, value, 0, 1, &[], ends, entry);
             }
             Some(keep) => {
                 // The event log's head (its length and the tip of its hash
@@ -690,7 +700,7 @@ impl Engine {
                 // it exists or a fork of it reads through it.
                 let pins: smallvec::SmallVec<[u64; 4]> =
                     self.forks.forks_of(&key[..16]).into_iter().filter(|(fork, _)| self.run_data_needed(fork.as_bytes())).map(|(_, at)| at).collect();
-                if let Some(from) = self.store.apply_known(key, version, value, oldest_needed, keep, &pins, ends)
+                if let Some(from) = self.store.apply_known(key, version, value, oldest_needed, keep, &pins, ends, entry)
                     && let Ok(run) = RunId::from_slice(&key[..16])
                 {
                     let mut horizons = self.horizons.lock();
@@ -860,15 +870,13 @@ impl Engine {
         // New keys go into the indexes before the commit lock, beside other
         // committers (see `Store::prepare`); a commit that fails takes them
         // back under the lock. A read-only database adds none.
-        let prepared = if self.options.read_only { 0 } else { writes.len().min(PREPARED) };
-        for (key, _) in &writes[..prepared] {
-            self.store.prepare(key.as_ref());
-        }
+        let n = if self.options.read_only { 0 } else { writes.len().min(PREPARED) };
+        let prepared: smallvec::SmallVec<[Entry; 4]> = writes[..n].iter().map(|(key, _)| self.store.prepare(key.as_ref())).collect();
         let version = {
             let mut last = self.commit.lock();
-            let committed = self.commit_locked(&mut last, writes, tx, state);
+            let committed = self.commit_locked(&mut last, writes, tx, state, &prepared);
             if committed.is_err() {
-                for (key, _) in &writes[..prepared] {
+                for (key, _) in &writes[..n] {
                     self.store.discard_prepared(key.as_ref());
                 }
             }
@@ -887,12 +895,13 @@ impl Engine {
         writes: &[(K, Option<Value>)],
         tx: Option<&Transaction>,
         state: Option<&Extensions>,
+        prepared: &[Entry],
     ) -> Result<u64> {
         if let Some(tx) = tx {
             validate(tx, &self.store, last)?;
         }
         let Some(state) = state else {
-            return self.log_and_apply(&mut *last, writes, None, &[]);
+            return self.log_and_apply(&mut *last, writes, None, &[], prepared);
         };
         let snapshot = tx.map_or(0, |t| t.snapshot_version());
         let mut resolved = Vec::new();
@@ -903,7 +912,8 @@ impl Engine {
         let known: Vec<(usize, usize, usize)> =
             resolved.iter().enumerate().filter_map(|(i, (_, _, ends))| ends.map(|(p, s)| (writes.len() + i, p, s))).collect();
         joined.extend(resolved.iter().map(|(k, v, _)| (&k[..], v.clone())));
-        self.log_and_apply(&mut *last, &joined, Some(state), &known)
+        // (The resolved writes come after `writes`: `prepared` still lines up.)
+        self.log_and_apply(&mut *last, &joined, Some(state), &known, prepared)
     }
 
     /// Steps 2–6 of the commit order, with the commit lock (`last`) held.
@@ -915,6 +925,7 @@ impl Engine {
         writes: &[(K, Option<Value>)],
         state: Option<&Extensions>,
         known: &[(usize, usize, usize)],
+        prepared: &[Entry],
     ) -> Result<u64> {
         if self.options.read_only {
             return Err(self.read_only_error());
@@ -936,7 +947,7 @@ impl Engine {
             wal.append_with(version, |buf| commit_record::encode(buf, ts, logged))?;
         }
         let oldest = self.tracker.oldest_needed();
-        self.apply_with_ends(version, writes, oldest, &ends);
+        self.apply_with_ends(version, writes, oldest, &ends, prepared);
         for index in &self.indexes {
             index.committed(version, state, &mut writes.iter().map(|(k, _)| k.as_ref()), oldest);
         }
@@ -1649,7 +1660,7 @@ impl LoadTarget for Engine {
     }
 
     fn apply_loaded(&self, version: u64, key: &[u8], value: Option<Value>, on_disk: bool) {
-        self.apply_one(key, version, value, version, None);
+        self.apply_one(key, version, value, version, None, None);
         if on_disk {
             self.store.mark_on_disk(key);
         }
