@@ -33,6 +33,11 @@ pub const MAGIC: &[u8; 8] = b"INMEMCKP";
 pub const FORMAT_VERSION: u32 = 2;
 /// Set in an entry's version: older versions of the key are in history files.
 pub const ON_DISK: u64 = 1 << 62;
+
+/// `version` as an entry stores it: with [`ON_DISK`] when `on_disk`.
+pub fn marked(version: u64, on_disk: bool) -> u64 {
+    if on_disk { version | ON_DISK } else { version }
+}
 const CHUNK_RAW_BYTES: usize = 1 << 20;
 const END_LEN: usize = 20;
 /// Chunks are written at about 1 MiB raw, but one entry may be a whole
@@ -81,7 +86,7 @@ impl CheckpointWriter {
         if version >= ON_DISK {
             return Err(Error::Internal { message: format!("commit version {version} is past what a checkpoint can hold (2^62)") });
         }
-        push_entry(&mut self.raw, key, version | if on_disk { ON_DISK } else { 0 }, value);
+        push_entry(&mut self.raw, key, marked(version, on_disk), value);
         self.entries += 1;
         if self.raw.len() >= CHUNK_RAW_BYTES {
             self.flush_chunk()?;

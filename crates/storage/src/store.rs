@@ -680,7 +680,7 @@ impl Store {
     /// nothing up. A commit that then fails takes back what it added
     /// ([`Store::discard_prepared`]).
     pub fn prepare(&self, key: &[u8]) -> Entry {
-        self.entry_or_insert(key, None)
+        self.entry_or_insert(key, None).0
     }
 
     /// After a commit that [`Store::prepare`]d `key` failed (under the
@@ -696,32 +696,34 @@ impl Store {
 
     /// The entry of `key`, added to both indexes if it is not there: with
     /// `first`, holding that version (a key of a run loaded back), else
-    /// with none. Whoever adds it to the hash index first adds it to the
+    /// with none; `first` comes back unless the new entry took it. Whoever adds it to the hash index first adds it to the
     /// skip list too; a thread that finds it there takes that entry (so
     /// both indexes always hold the same one), the skip-list insert perhaps
     /// still under way (a scan meanwhile misses a key with no version).
-    fn entry_or_insert(&self, key: &[u8], first: Option<Version>) -> Entry {
+    fn entry_or_insert(&self, key: &[u8], first: Option<Version>) -> (Entry, Option<Version>) {
         if let Some(e) = self.points.get(key) {
-            return e.clone();
+            return (e.clone(), first);
         }
         let _adding = self.indexing.read();
         if let Some(e) = self.points.get(key) {
-            return e.clone();
+            return (e.clone(), first);
         }
         let e = Entry::new(key);
-        let mut bytes = key.len() as i64;
+        let bytes = key.len() as i64 + first.as_ref().map_or(0, Version::held_len);
         if let Some(v) = first {
-            bytes += v.held_len();
             e.chain().lock().push(v);
         }
         if !self.points.insert(e.clone()) {
-            // Another thread added it between the look-up and the insert.
-            return self.points.get(key).map(|e| e.clone()).expect("no key leaves the indexes while one is being added");
+            // Another thread added it between the look-up and the insert:
+            // its entry, and the version back.
+            let first = e.chain().lock().pop();
+            let e = self.points.get(key).map(|e| e.clone()).expect("no key leaves the indexes while one is being added");
+            return (e, first);
         }
         self.ordered.insert(e.clone());
         self.live_keys.fetch_add(1, Ordering::Relaxed);
         self.live_bytes.fetch_add(bytes, Ordering::Relaxed);
-        e
+        (e, None)
     }
 
     /// The newest version written to `key`, tombstones included; 0 if never.
@@ -779,7 +781,7 @@ impl Store {
         // (another commit removed it while this one waited for the lock).
         let entry = match entry {
             Some(e) if !e.chain().dead.load(Ordering::Acquire) => e.clone(),
-            _ => self.entry_or_insert(key, None),
+            _ => self.entry_or_insert(key, None).0,
         };
         debug_assert_eq!(&*entry, key);
         let mut versions = entry.chain().lock();
@@ -1217,21 +1219,17 @@ impl Store {
     /// run is loading never sees it empty. (A key already here — none
     /// should be — takes the version as a write would.)
     pub fn load_key(&self, key: &[u8], version: u64, value: Option<Value>, on_disk: bool) {
-        if self.points.get(key).is_none() {
-            let mut v = Version::whole(version, value.clone());
-            if on_disk {
-                v.version |= ON_DISK;
-            }
-            let e = self.entry_or_insert(key, Some(v));
-            if e.chain().lock().last().is_some_and(|v| v.version() == version) {
-                return;
-            }
+        let mut v = Version::whole(version, value);
+        if on_disk {
+            v.version |= ON_DISK;
         }
         // Here already (a write prepared it, with no version yet), or added
         // by another thread meanwhile: the version goes on as a write's would.
-        self.apply(key, version, value, 0);
-        if on_disk {
-            self.mark_on_disk(key);
+        if let (_, Some(v)) = self.entry_or_insert(key, Some(v)) {
+            self.apply(key, version, v.value, 0);
+            if on_disk {
+                self.mark_on_disk(key);
+            }
         }
     }
 

@@ -24,16 +24,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use in_mem_core::{Error, Result, RunId, now_ms};
+use in_mem_durability::checkpoint::{ON_DISK, marked};
 use in_mem_durability::history::{self, HistoryFile, Kind};
 use in_mem_durability::manifest::ColdLine;
 use in_mem_storage::{ColdData, SnapshotTracker, Store, Value};
 use parking_lot::{Mutex, ReentrantMutex, RwLock};
 
 use crate::access::SecondaryIndex;
-
-/// The bit a cold file sets on a key's version when the key has older
-/// versions in history files (as a checkpoint image does).
-pub const ON_DISK: u64 = 1 << 62;
 
 /// A run loaded from a cold file: its keys' versions and whether each has
 /// older ones on disk.
@@ -420,16 +417,15 @@ impl<'a> ColdWriter<'a> {
 
     /// Adds the newest version of key `k` of a run leaving memory
     /// (`marked`: it has older versions in history files).
-    pub fn add(&mut self, k: &[u8], version: u64, marked: bool, value: Option<&[u8]>) -> Result<()> {
-        self.add_versions(k, &[(version | if marked { ON_DISK } else { 0 }, value)])
+    pub fn add(&mut self, k: &[u8], version: u64, on_disk: bool, value: Option<&[u8]>) -> Result<()> {
+        self.add_versions(k, &[(marked(version, on_disk), value)])
     }
 
     /// Adds every version of key `k` memory keeps, oldest first (`history:
     /// { keep }`: the image would have held them all; `on_disk`: the key has
     /// older versions in history files from before the keep).
     pub fn add_kept(&mut self, k: &[u8], on_disk: bool, history: &[(u64, Option<Value>)]) -> Result<()> {
-        let all: Vec<(u64, Option<&[u8]>)> =
-            history.iter().enumerate().map(|(i, (v, value))| (*v | if on_disk && i == 0 { ON_DISK } else { 0 }, value.as_deref())).collect();
+        let all: Vec<(u64, Option<&[u8]>)> = history.iter().enumerate().map(|(i, (v, value))| (marked(*v, on_disk && i == 0), value.as_deref())).collect();
         self.add_versions(k, &all)
     }
 
@@ -460,8 +456,7 @@ impl<'a> ColdWriter<'a> {
             let Ok(entries) = self.cold.read_run(&line) else { continue };
             // A key's versions (several with `history: { keep }`) in one call.
             for versions in entries.chunk_by(|a, b| a.0 == b.0) {
-                let all: Vec<(u64, Option<&[u8]>)> =
-                    versions.iter().map(|(_, v, value, on_disk)| (*v | if *on_disk { ON_DISK } else { 0 }, value.as_deref())).collect();
+                let all: Vec<(u64, Option<&[u8]>)> = versions.iter().map(|(_, v, value, on_disk)| (marked(*v, *on_disk), value.as_deref())).collect();
                 self.out()?.add_key(&versions[0].0, &all)?;
             }
             self.bytes += line.bytes;
