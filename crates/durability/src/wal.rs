@@ -1,7 +1,11 @@
-//! The WAL writer: each commit record is written under the engine's commit
-//! lock straight into a shared memory map of the current segment, so it is
-//! in the OS page cache (and survives the death of the process) before the
-//! commit is acknowledged, at the cost of a `memcpy`. A record of
+//! The WAL writer. In buffered mode each commit record is written under the
+//! engine's commit lock straight into a shared memory map of the current
+//! segment, so it is in the OS page cache (and survives the death of the
+//! process) before the commit is acknowledged, at the cost of a `memcpy`.
+//! In strict mode the record is gathered in memory (`Segment::pending`) and
+//! the next sync leader writes it with one `pwrite` before its fsync: no
+//! strict commit is acknowledged before that fsync, and the committing
+//! thread never touches pages that writeback holds. A record of
 //! [`PWRITE_FROM`] bytes or more is written with `pwrite` instead: the
 //! kernel copies it into the page cache without faulting the map's pages
 //! in one by one (and the flusher's writeback then has no mapped pages of
@@ -14,7 +18,8 @@
 //! Invariants:
 //! - Records are written in commit-version order: `append` is only called
 //!   with the commit lock held.
-//! - `written` is the newest version whose record is in the page cache;
+//! - `written` is the newest version whose record is in the page cache
+//!   (buffered) or gathered for the next sync (strict);
 //!   `durable` is raised only after `fdatasync` returned for every byte up
 //!   to the record of that version.
 //! - Group commit: `sync_to(v)` is called by every strict committer after it
@@ -66,8 +71,13 @@ pub const PWRITE_FROM: usize = 8 * 1024;
 /// targets; a larger page only makes the judgement coarser).
 const PAGE_BYTES: u64 = 4096;
 /// Pages of the map below the synced length are given back in steps of at
-/// least this many bytes (one `madvise` per MiB of log).
+/// least this many bytes (one `madvise` per MiB of log), where they are not
+/// unmapped before each fsync.
 const RELEASE_BYTES: u64 = 1 << 20;
+/// Whether a sync unmaps the whole pages of records before its fsync (Linux:
+/// an unmapped dirty page of a shared file map stays dirty in the page
+/// cache), or gives them back after it (elsewhere).
+const UNMAP_BEFORE_SYNC: bool = cfg!(target_os = "linux");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -120,6 +130,14 @@ struct Segment {
     /// The map's pages below this were given back after their fsync
     /// (records only ever go after them).
     released: u64,
+    /// Strict mode: records are not written to the file by the committer
+    /// but gathered here, and the sync leader writes them with one `pwrite`
+    /// before its fsync (`Shared::sync_to`). They start at `pending_at`; the
+    /// file holds every record before it. Empty in buffered mode.
+    pending: Vec<u8>,
+    pending_at: u64,
+    /// Whether records are gathered in `pending` (strict mode).
+    deferred: bool,
 }
 
 impl Segment {
@@ -134,7 +152,20 @@ impl Segment {
         let path = Self::path(dir, number);
         let capacity = file.metadata().map_err(|e| Error::io(path.display(), e))?.len();
         let map = MmapOptions::new().len(map_len as usize).map_raw(&file).map_err(|e| Error::io(path.display(), e))?;
-        Ok(Segment { file: Arc::new(file), map: Arc::new(map), number, len, capacity, seed: header.seed(), synced_len: len, scratch: Vec::new(), released: 0 })
+        Ok(Segment {
+            file: Arc::new(file),
+            map: Arc::new(map),
+            number,
+            len,
+            capacity,
+            seed: header.seed(),
+            synced_len: len,
+            scratch: Vec::new(),
+            released: 0,
+            pending: Vec::new(),
+            pending_at: len,
+            deferred: false,
+        })
     }
 
     /// Makes the file reach `end` bytes (at most the map's length).
@@ -160,6 +191,14 @@ impl Segment {
         let mut header = [0u8; RECORD_HEADER_LEN];
         header.copy_from_slice(&bytes[..RECORD_HEADER_LEN]);
         seed_record_header(&mut header, self.seed);
+        if self.deferred {
+            // Strict mode: the sync leader writes it (no commit is
+            // acknowledged before its fsync, which follows that write).
+            self.pending.extend_from_slice(&header);
+            self.pending.extend_from_slice(&bytes[RECORD_HEADER_LEN..]);
+            self.len += bytes.len() as u64;
+            return Ok(());
+        }
         // A record that starts in the page the last fsync wrote back would
         // take a write-protect fault in the map (each strict commit's record
         // would, after its predecessor's fsync): `pwrite` costs less there,
@@ -186,9 +225,22 @@ impl Segment {
         Ok(())
     }
 
-    /// Writes the mapped records back, cuts the file to them and fsyncs it:
-    /// the segment is closed.
-    fn seal(&self, dir: &Path) -> Result<()> {
+    /// Writes the gathered records (strict mode) to the file.
+    fn write_pending(&mut self, dir: &Path) -> Result<()> {
+        if !self.pending.is_empty() {
+            write_all_at(&self.file, &self.pending, self.pending_at).map_err(|e| Error::io(Self::path(dir, self.number).display(), e))?;
+            self.pending.clear();
+        }
+        self.pending_at = self.len;
+        Ok(())
+    }
+
+    /// Writes the mapped and gathered records back, cuts the file to them
+    /// and fsyncs it: the segment is closed. (The caller holds the WAL's
+    /// `writing` lock: no sync leader's write of earlier records is still
+    /// under way.)
+    fn seal(&mut self, dir: &Path) -> Result<()> {
+        self.write_pending(dir)?;
         let path = Self::path(dir, self.number);
         self.map.flush_range(0, self.len as usize).map_err(|e| Error::io(path.display(), e))?;
         self.file.set_len(self.len).map_err(|e| Error::io(path.display(), e))?;
@@ -266,6 +318,13 @@ struct Shared {
     held: AtomicBool,
     /// Set while an `fdatasync` of the current segment runs.
     syncing: AtomicBool,
+    /// Held by a sync leader while it writes gathered records (strict mode)
+    /// outside the segment lock, and by whoever seals a segment, so a seal
+    /// never cuts or fsyncs a file before those records are in it. Taken
+    /// after the segment lock, never before it.
+    writing: Mutex<()>,
+    /// The sync leader's buffer, swapped with the segment's `pending`.
+    spare: Mutex<Vec<u8>>,
 }
 
 /// Called by the syncer thread after each of its rounds: `Ok(durable
@@ -292,7 +351,7 @@ impl Wal {
         last_version: u64,
         segment_versions: Vec<(u64, u64)>,
     ) -> Result<Wal> {
-        let (segment, new) = match append_to {
+        let (mut segment, new) = match append_to {
             Some((number, len)) if len >= SEGMENT_HEADER_LEN as u64 && len < options.segment_bytes => {
                 let path = Segment::path(dir, number);
                 let file = OpenOptions::new().read(true).write(true).open(&path).map_err(|e| Error::io(path.display(), e))?;
@@ -308,6 +367,7 @@ impl Wal {
             }
             _ => (next_segment_file(dir, next_segment, database_id, options.segment_bytes)?, true),
         };
+        segment.deferred = options.mode == Mode::Strict;
         let mut segment_versions = segment_versions;
         if new {
             segment_versions.push((segment.number, last_version));
@@ -337,6 +397,8 @@ impl Wal {
             next_subscriber: AtomicU64::new(1),
             held: AtomicBool::new(false),
             syncing: AtomicBool::new(false),
+            writing: Mutex::new(()),
+            spare: Mutex::new(Vec::new()),
         });
         let s = shared.clone();
         let flusher = match options.mode {
@@ -521,10 +583,11 @@ impl Wal {
             let _ = handle.join();
         }
         let synced = self.flush();
-        let seg = self.shared.segment.lock();
+        let mut seg = self.shared.segment.lock();
         if self.shared.closed.swap(true, Ordering::AcqRel) {
             return synced;
         }
+        let _writing = self.shared.writing.lock();
         synced.and(seg.seal(&self.shared.dir))
     }
 
@@ -549,11 +612,15 @@ impl Shared {
         let len = record.len() as u64;
         if seg.len + len > seg.map.len() as u64 {
             // Every record before this one is fsynced as the segment closes.
-            seg.seal(&self.dir).map_err(|e| self.fail_with("closing a full WAL segment", e))?;
+            {
+                let _writing = self.writing.lock();
+                seg.seal(&self.dir).map_err(|e| self.fail_with("closing a full WAL segment", e))?;
+            }
             let written = self.written.load(Ordering::Acquire);
             self.durable.fetch_max(written, Ordering::AcqRel);
             let map_len = self.options.segment_bytes.max(SEGMENT_HEADER_LEN as u64 + len);
-            let next = next_segment_file(&self.dir, seg.number + 1, self.database_id, map_len)?;
+            let mut next = next_segment_file(&self.dir, seg.number + 1, self.database_id, map_len)?;
+            next.deferred = seg.deferred;
             *seg = next;
             self.segments.fetch_add(1, Ordering::Relaxed);
             let mut sv = self.segment_versions.lock();
@@ -582,22 +649,56 @@ impl Shared {
         }
         // Older segments were fsynced when they closed, so the current file
         // holds every record not yet durable.
-        let (file, map, len, released, covered) = {
+        let mut gathered = self.spare.lock();
+        let (file, map, len, unmap, covered, gathered_at, writing) = {
             let mut seg = self.segment.lock();
             seg.synced_len = seg.len;
-            (seg.file.clone(), seg.map.clone(), seg.len, seg.released, self.written.load(Ordering::Acquire))
+            // Strict mode: the records gathered since the last round are
+            // written here, outside the segment lock, so committers go on
+            // gathering meanwhile.
+            std::mem::swap(&mut *gathered, &mut seg.pending);
+            let gathered_at = seg.pending_at;
+            seg.pending_at = seg.len;
+            let writing = if gathered.is_empty() { None } else { Some(self.writing.lock()) };
+            let whole = seg.len / PAGE_BYTES * PAGE_BYTES;
+            let unmap = (seg.released, whole);
+            if UNMAP_BEFORE_SYNC && whole > seg.released {
+                seg.released = whole;
+            }
+            (seg.file.clone(), seg.map.clone(), seg.len, unmap, self.written.load(Ordering::Acquire), gathered_at, writing)
         };
+        if writing.is_some() {
+            let wrote = write_all_at(&file, &gathered, gathered_at);
+            gathered.clear();
+            if gathered.capacity() > GROW_BYTES as usize {
+                *gathered = Vec::new();
+            }
+            drop(writing);
+            wrote.map_err(|e| self.fail("writing the WAL", e))?;
+        }
+        drop(gathered);
         self.unsynced.store(0, Ordering::Release);
         if self.closed.load(Ordering::Acquire) {
             // close() sealed (and fsynced) the segment.
             self.durable.fetch_max(covered, Ordering::AcqRel);
             return Ok(());
         }
-        // On Linux fdatasync writes back the pages written through the map;
-        // elsewhere msync does it first.
+        // On Linux the whole pages of records are unmapped before the
+        // fdatasync (their bytes stay in the page cache, still dirty):
+        // writeback write-protects every mapped page it writes, one TLB
+        // shootdown across the process's cores per page, where one
+        // `madvise` unmaps them all in one. Elsewhere msync writes them back
+        // first and they are given back after (`release_synced`).
+        #[cfg(target_os = "linux")]
+        if unmap.1 > unmap.0 {
+            // SAFETY: the range is inside the map and below `len`: every
+            // record still to be written goes after it, and nothing in this
+            // process reads the map. The dirty pages keep their bytes in the
+            // page cache, where the fdatasync below finds them.
+            let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, unmap.0 as usize, (unmap.1 - unmap.0) as usize) };
+        }
         #[cfg(not(target_os = "linux"))]
         map.flush_range(0, len as usize).map_err(|e| self.fail("msync of the WAL", e))?;
-        let _ = (&map, len);
         self.syncing.store(true, Ordering::Release);
         let synced = file.sync_data();
         self.syncing.store(false, Ordering::Release);
@@ -605,7 +706,7 @@ impl Shared {
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.durable.fetch_max(covered, Ordering::AcqRel);
         // (The segment lock is taken again only when a MiB is due.)
-        if len / PAGE_BYTES * PAGE_BYTES >= released + RELEASE_BYTES {
+        if !UNMAP_BEFORE_SYNC && len / PAGE_BYTES * PAGE_BYTES >= unmap.0 + RELEASE_BYTES {
             self.release_synced(&map, len);
         }
         Ok(())
@@ -664,16 +765,26 @@ fn flusher_loop(shared: Arc<Shared>) {
 fn syncer_loop(shared: Arc<Shared>) {
     let mut reported = shared.durable.load(Ordering::Acquire);
     loop {
+        // Records nobody waits for (a commit whose caller does not wait for
+        // its durability, such as the engine's own) are gathered, not in
+        // the file: after a quiet `flush_interval` they are made durable
+        // too, so they do not wait for the next strict commit.
+        let mut unasked = false;
         {
             let mut g = shared.syncer_lock.lock();
             while !shared.stop.load(Ordering::Acquire) && (shared.want.load(Ordering::Acquire) <= reported || shared.held.load(Ordering::Acquire)) {
-                shared.syncer_wake.wait(&mut g);
+                let quiet = shared.syncer_wake.wait_for(&mut g, shared.options.flush_interval).timed_out();
+                if quiet && !shared.held.load(Ordering::Acquire) && shared.written.load(Ordering::Acquire) > shared.durable.load(Ordering::Acquire) {
+                    unasked = true;
+                    break;
+                }
             }
         }
         let stopping = shared.stop.load(Ordering::Acquire);
         let written = shared.written.load(Ordering::Acquire);
+        let target = if unasked { written } else { shared.want.load(Ordering::Acquire) };
         // Stopping: close() fsyncs what is left; report what it reached.
-        let result = if stopping || shared.durable.load(Ordering::Acquire) >= shared.want.load(Ordering::Acquire) { Ok(()) } else { shared.sync_to(written) };
+        let result = if stopping || shared.durable.load(Ordering::Acquire) >= target { Ok(()) } else { shared.sync_to(written) };
         let subscribers: Vec<Subscriber> = shared.subscribers.lock().iter().map(|(_, s)| s.clone()).collect();
         match result {
             Ok(()) => {
