@@ -2,7 +2,6 @@
  * `Database`: opening, transactions, run helpers and operations.
  * @module
  */
-import { AsyncLocalStorage } from 'node:async_hooks'
 import { AlreadyExistsError, ClosedError, ConflictError, InvalidArgumentError, translate } from './errors.js'
 import { Kv } from './kv.js'
 import { runBytes } from './keys.js'
@@ -24,6 +23,7 @@ import type { Storable, Value } from './codec.js'
 import { checkOptions } from './options.js'
 import { nativeHandles } from './internal.js'
 import { TxLease } from './txlease.js'
+import { asyncTxContext } from './txcontext.js'
 import { resolve as resolvePath } from 'node:path'
 import { type Server, serve } from './server/owner.js'
 import type { ServeOptions } from './server/listener.js'
@@ -377,9 +377,6 @@ export interface Stats {
   }
 }
 
-/** The handle whose `transactionAsync` closure is running, in that closure's async context. */
-const asyncTx = new AsyncLocalStorage<object>()
-
 /** How many finished native transactions a handle keeps for reuse (as many as usually run at once). */
 const KEPT_TRANSACTIONS = 128
 
@@ -544,7 +541,7 @@ export class Database {
    * outside the outer one's atomicity, and again on each outer retry.
    */
   #refuseNested(what: string): void {
-    if (this.#depth > 0 || asyncTx.getStore() === this) {
+    if (this.#depth > 0 || asyncTxContext.current() === this) {
       throw new InvalidArgumentError(
         `${what} was called inside another transaction's closure; it would commit on its own, outside the outer transaction — use the closure's tx (tx.kv, tx.state, ...) instead`,
       )
@@ -567,7 +564,11 @@ export class Database {
       let result: T
       let version: number
       try {
-        result = await asyncTx.run(this, () => fn(new TxScope(lease, this.#target.io, run)))
+        try {
+          result = await asyncTxContext.start(this, () => fn(new TxScope(lease, this.#target.io, run)))
+        } finally {
+          asyncTxContext.ended()
+        }
         version = this.#commit(lease, false)
       } catch (e) {
         // As in `transaction`: errors pass through as thrown.

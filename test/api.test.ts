@@ -8,8 +8,14 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ClosedError, ConflictError, Database, InvalidArgumentError, NotFoundError, type NotPromise, type OpenOptions } from '../dist/index.js'
 import { expectError, makeTmpDir, removeDir } from './helpers.js'
 import { walFiles } from './wal-helpers.js'
+import { createRequire } from 'node:module'
+import type * as TxContext from '../dist/txcontext.js'
 
 let dir: string
+// Through Node's own require, as dist/database.js loads it: the module
+// instance the handles use.
+const { asyncTxContext } = createRequire(__filename)('../dist/txcontext.js') as typeof TxContext
+
 const opened: Database[] = []
 function open(path?: string, options?: OpenOptions): Database {
   const db = Database.open(path, options)
@@ -80,6 +86,38 @@ describe('transactions as users write them', () => {
     // Concurrent, not nested, async transactions are still fine.
     await Promise.all([db.transactionAsync(run, async (tx) => tx.kv.put('c', 1)), db.transactionAsync(run, async (tx) => tx.kv.put('d', 1))])
     expect(db.kv.getMany(run, ['c', 'd'])).toEqual([1, 1])
+  })
+
+  it('the async context that refuses nested transactions is disabled once no closure has run for idleMs, and enabled again by the next', async () => {
+    // Before Node 24 an enabled AsyncLocalStorage makes every promise in the
+    // process dearer; the context is given back when transactions stop.
+    const saved = asyncTxContext.state().idleMs
+    asyncTxContext.setIdleMs(0)
+    try {
+      const db = open()
+      const run = db.runs.begin()
+      await db.transactionAsync(run, async (tx) => tx.kv.put('a', 1))
+      expect(asyncTxContext.state()).toMatchObject({ running: 0, enabled: true })
+      await new Promise((resolve) => setTimeout(resolve, 0)) // the idle timer, set first, fires first
+      expect(asyncTxContext.state()).toMatchObject({ running: 0, enabled: false })
+      // A closure that waits longer than idleMs is still inside its
+      // transaction: a transaction started there is refused, sync or async.
+      for (const nested of [() => db.transaction(run, (t2) => t2.kv.put('b', 1)), () => db.transactionAsync(run, async (t2) => t2.kv.put('b', 1))]) {
+        await expect(
+          db.transactionAsync(run, async (tx) => {
+            expect(asyncTxContext.state()).toMatchObject({ running: 1, enabled: true })
+            await new Promise((resolve) => setTimeout(resolve, 5))
+            tx.kv.put('c', 1)
+            await nested()
+          }),
+        ).rejects.toBeInstanceOf(InvalidArgumentError)
+      }
+      expect(db.kv.getMany(run, ['a', 'b', 'c'])).toEqual([1, undefined, undefined])
+      await new Promise((resolve) => setTimeout(resolve, 0))
+      expect(asyncTxContext.state()).toMatchObject({ running: 0, enabled: false })
+    } finally {
+      asyncTxContext.setIdleMs(saved)
+    }
   })
 
   it('200 transactionAsync writers on one hot key complete in far fewer attempts than lockstep retries (n(n+1)/2)', async () => {
