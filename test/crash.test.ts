@@ -12,7 +12,7 @@ const writer = join(__dirname, 'fixtures', 'crash-writer.cjs')
 interface Crash {
   run: string
   /** The writes acknowledged to us (every one the child reported, even in flight at the kill). */
-  acked: { type: 'put' | 'many' | 'tx'; i: number; t: number }[]
+  acked: { type: 'put' | 'many' | 'tx' | 'async'; i: number; t: number }[]
   killAfter: number
   /** When the parent sent SIGKILL (ms since the epoch). */
   killAt: number
@@ -115,6 +115,38 @@ describe('crash tests (SIGKILL)', () => {
           expect(db.kv.exists(crash.run, key), `${context}: acknowledged ${a.type} ${a.i} is lost`).toBe(true)
         }
         // Recovery replayed one record per commit, up to the last one.
+        expect(db.stats().recovery.records, context).toBe(db.stats().version)
+      } finally {
+        db.close()
+      }
+    }
+  })
+
+  it('strict, 32 concurrent transactionAsync writers (group commit, records gathered for the syncer): every acknowledged transaction survives whole (4 kills)', async () => {
+    for (let iteration = 0; iteration < 4; iteration++) {
+      const iterDir = join(dir, `async-${iteration}`)
+      const killAfter = 200 + Math.floor(Math.random() * 1801)
+      const crash = await crashWriter(iterDir, 'strict', killAfter, { asyncWriters: 32 })
+      const context = `iteration ${iteration}, killed after ${killAfter} acks`
+      const db = Database.open(iterDir, { durability: 'strict' })
+      try {
+        const byIndex = new Map<number, string[]>()
+        for (const key of db.kv.list(crash.run)) {
+          const i = Number(/^a(\d+)\//.exec(key)![1])
+          byIndex.set(i, [...(byIndex.get(i) ?? []), key])
+        }
+        // Commits land in version order, not index order: what is back is
+        // whole, and it holds every acknowledged transaction.
+        for (const [i, keys] of byIndex) {
+          expect(keys, `${context}: transaction ${i} is half-applied`).toEqual([`a${i}/x`, `a${i}/y`, `a${i}/z`])
+          expect(db.kv.getMany(crash.run, keys), context).toEqual([
+            { i, part: 'x' },
+            { i, part: 'y', pad: 'v'.repeat(i % 97) },
+            { i, part: 'z' },
+          ])
+        }
+        expect(crash.acked.length, context).toBeGreaterThanOrEqual(killAfter)
+        for (const a of crash.acked) expect(byIndex.has(a.i), `${context}: acknowledged transaction ${a.i} is lost`).toBe(true)
         expect(db.stats().recovery.records, context).toBe(db.stats().version)
       } finally {
         db.close()
