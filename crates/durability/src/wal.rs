@@ -318,13 +318,21 @@ struct Shared {
     held: AtomicBool,
     /// Set while an `fdatasync` of the current segment runs.
     syncing: AtomicBool,
-    /// Held by a sync leader while it writes gathered records (strict mode)
-    /// outside the segment lock, and by whoever seals a segment, so a seal
-    /// never cuts or fsyncs a file before those records are in it. Taken
-    /// after the segment lock, never before it.
+    /// Held by a sync leader from taking the gathered records (strict
+    /// mode) until its write and fsync are done and any failure recorded,
+    /// and by whoever seals a segment: a seal never cuts or fsyncs a file
+    /// before those records are in it, and never raises `durable` past a
+    /// failed write or fsync. Taken after the segment lock, never before it.
     writing: Mutex<()>,
     /// The sync leader's buffer, swapped with the segment's `pending`.
     spare: Mutex<Vec<u8>>,
+    /// Unit tests: a sync leader about to write gathered records says so
+    /// here, then waits until it is cleared; the write then fails if
+    /// `fail_write` is set.
+    #[cfg(test)]
+    paused: AtomicBool,
+    #[cfg(test)]
+    fail_write: AtomicBool,
 }
 
 /// Called by the syncer thread after each of its rounds: `Ok(durable
@@ -399,6 +407,10 @@ impl Wal {
             syncing: AtomicBool::new(false),
             writing: Mutex::new(()),
             spare: Mutex::new(Vec::new()),
+            #[cfg(test)]
+            paused: AtomicBool::new(false),
+            #[cfg(test)]
+            fail_write: AtomicBool::new(false),
         });
         let s = shared.clone();
         let flusher = match options.mode {
@@ -424,10 +436,12 @@ impl Wal {
     pub fn append_with(&self, version: u64, fill: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
         self.check_failed()?;
         let s = &*self.shared;
+        let mut seg = s.segment.lock();
+        // Checked under the segment lock, which close() holds while it
+        // seals: a record never goes into a sealed segment.
         if s.closed.load(Ordering::Acquire) {
             return Err(Error::Io { message: "the WAL is closed".into() });
         }
-        let mut seg = s.segment.lock();
         let mut scratch = std::mem::take(&mut seg.scratch);
         scratch.clear();
         let start = begin_record(&mut scratch);
@@ -612,12 +626,19 @@ impl Shared {
         let len = record.len() as u64;
         if seg.len + len > seg.map.len() as u64 {
             // Every record before this one is fsynced as the segment closes.
+            // `writing`: no sync leader is between taking records and
+            // recording how its write and fsync went, so a failure of
+            // either is known here (a second fsync of the same file would
+            // not report it again) and `durable` is not raised past it.
+            let written = self.written.load(Ordering::Acquire);
             {
                 let _writing = self.writing.lock();
+                if let Some(reason) = &*self.failed.lock() {
+                    return Err(Error::Io { message: format!("the WAL failed earlier: {reason}") });
+                }
                 seg.seal(&self.dir).map_err(|e| self.fail_with("closing a full WAL segment", e))?;
+                self.durable.fetch_max(written, Ordering::AcqRel);
             }
-            let written = self.written.load(Ordering::Acquire);
-            self.durable.fetch_max(written, Ordering::AcqRel);
             let map_len = self.options.segment_bytes.max(SEGMENT_HEADER_LEN as u64 + len);
             let mut next = next_segment_file(&self.dir, seg.number + 1, self.database_id, map_len)?;
             next.deferred = seg.deferred;
@@ -659,7 +680,10 @@ impl Shared {
             std::mem::swap(&mut *gathered, &mut seg.pending);
             let gathered_at = seg.pending_at;
             seg.pending_at = seg.len;
-            let writing = if gathered.is_empty() { None } else { Some(self.writing.lock()) };
+            // Held until this round's write and fsync are done and any
+            // failure recorded: a rotation or close that seals the segment
+            // meanwhile waits, and then sees the failure.
+            let writing = self.writing.lock();
             let whole = seg.len / PAGE_BYTES * PAGE_BYTES;
             let unmap = (seg.released, whole);
             if UNMAP_BEFORE_SYNC && whole > seg.released {
@@ -667,22 +691,19 @@ impl Shared {
             }
             (seg.file.clone(), seg.map.clone(), seg.len, unmap, self.written.load(Ordering::Acquire), gathered_at, writing)
         };
-        if writing.is_some() {
+        if !gathered.is_empty() {
+            #[cfg(test)]
+            let wrote = self.test_write(|| write_all_at(&file, &gathered, gathered_at));
+            #[cfg(not(test))]
             let wrote = write_all_at(&file, &gathered, gathered_at);
             gathered.clear();
             if gathered.capacity() > GROW_BYTES as usize {
                 *gathered = Vec::new();
             }
-            drop(writing);
             wrote.map_err(|e| self.fail("writing the WAL", e))?;
         }
         drop(gathered);
         self.unsynced.store(0, Ordering::Release);
-        if self.closed.load(Ordering::Acquire) {
-            // close() sealed (and fsynced) the segment.
-            self.durable.fetch_max(covered, Ordering::AcqRel);
-            return Ok(());
-        }
         // On Linux the whole pages of records are unmapped before the
         // fdatasync (their bytes stay in the page cache, still dirty):
         // writeback write-protects every mapped page it writes, one TLB
@@ -703,6 +724,7 @@ impl Shared {
         let synced = file.sync_data();
         self.syncing.store(false, Ordering::Release);
         synced.map_err(|e| self.fail("fdatasync of the WAL", e))?;
+        drop(writing);
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.durable.fetch_max(covered, Ordering::AcqRel);
         // (The segment lock is taken again only when a MiB is due.)
@@ -729,6 +751,17 @@ impl Shared {
         // of those pages would read them back from the file.
         let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, seg.released as usize, (upto - seg.released) as usize) };
         seg.released = upto;
+    }
+
+    /// Unit tests: the pause and the injected failure of a leader's write.
+    #[cfg(test)]
+    fn test_write(&self, write: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<()> {
+        if self.paused.load(Ordering::Acquire) {
+            while self.paused.load(Ordering::Acquire) {
+                std::thread::yield_now();
+            }
+        }
+        if self.fail_write.swap(false, Ordering::AcqRel) { Err(std::io::Error::other("an injected write failure")) } else { write() }
     }
 
     fn fail(&self, what: &str, e: std::io::Error) -> Error {
@@ -774,7 +807,11 @@ fn syncer_loop(shared: Arc<Shared>) {
             let mut g = shared.syncer_lock.lock();
             while !shared.stop.load(Ordering::Acquire) && (shared.want.load(Ordering::Acquire) <= reported || shared.held.load(Ordering::Acquire)) {
                 let quiet = shared.syncer_wake.wait_for(&mut g, shared.options.flush_interval).timed_out();
-                if quiet && !shared.held.load(Ordering::Acquire) && shared.written.load(Ordering::Acquire) > shared.durable.load(Ordering::Acquire) {
+                if quiet
+                    && !shared.held.load(Ordering::Acquire)
+                    && shared.written.load(Ordering::Acquire) > shared.durable.load(Ordering::Acquire)
+                    && shared.failed.lock().is_none()
+                {
                     unasked = true;
                     break;
                 }
@@ -886,4 +923,48 @@ fn create_segment(dir: &Path, number: u64, database_id: [u8; 16], map_len: u64) 
 /// fsyncs a directory so that a created or renamed entry in it survives.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir.display(), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sync leader whose write of the gathered records fails while a
+    /// committer waits to rotate the segment: the rotation is refused and
+    /// `durable` is not raised over records that never reached the file (a
+    /// review found the rotation sealing after the leader let go of
+    /// `writing` but before it recorded the failure, then raising
+    /// `durable` to every record written).
+    #[test]
+    fn a_failed_leader_write_is_seen_by_a_rotation_waiting_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = WalOptions { mode: Mode::Strict, segment_bytes: 4096, flush_interval: Duration::from_secs(600), max_pending_writes: 1000 };
+        let wal = Arc::new(Wal::open(dir.path(), [5; 16], options, None, 1, 0, Vec::new()).unwrap());
+        for v in 1..=5 {
+            wal.append(v, &[v as u8; 100]).unwrap();
+        }
+        let shared = wal.shared.clone();
+        shared.paused.store(true, Ordering::Release);
+        shared.fail_write.store(true, Ordering::Release);
+        let leader = {
+            let wal = wal.clone();
+            std::thread::spawn(move || wal.sync_to(5))
+        };
+        // The leader holds `writing` once the gathered records are gone
+        // from the segment.
+        while !shared.segment.lock().pending.is_empty() {
+            std::thread::yield_now();
+        }
+        let committer = {
+            let wal = wal.clone();
+            // Does not fit the 4 KiB segment: a rotation, which waits for `writing`.
+            std::thread::spawn(move || wal.append(6, &[6; 5000]))
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        shared.paused.store(false, Ordering::Release);
+        assert!(leader.join().unwrap().is_err(), "the injected write failure is the leader's error");
+        assert!(committer.join().unwrap().is_err(), "the rotation must not seal over a failed write");
+        assert_eq!(wal.durable_version(), 0, "nothing reached the file, so nothing is durable");
+        assert!(wal.sync_to(3).is_err());
+    }
 }
