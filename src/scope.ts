@@ -63,35 +63,68 @@ export class RunScope {
  * snapshot and its own writes; writes become visible together at commit.
  */
 export class TxScope {
-  /** KV of this run, inside the transaction (`put` returns nothing: the version is known at commit). */
-  readonly kv: ScopedKv<void>
-  /** The EventLog of this run, inside the transaction. */
-  readonly events: ScopedEvents
-  /** The StateCells of this run, inside the transaction. */
-  readonly state: ScopedState
-  /** The JSON documents of this run, inside the transaction. */
-  readonly json: ScopedJson
-  /** The traces of this run, inside the transaction. */
-  readonly traces: ScopedTraces
-  /** The state machines of this run, inside the transaction (definitions too: a define commits or rolls back with it). */
-  readonly machines: ScopedMachines
-  /** The vector collections of this run, inside the transaction: a search sees its snapshot and its own upserts and deletes. */
-  readonly vectors: ScopedVectors
+  // Each facade is made on first use: most transactions touch one or two
+  // primitives, and a transaction's scope is made for every attempt.
+  #kv?: ScopedKv<void>
+  #events?: ScopedEvents
+  #state?: ScopedState
+  #json?: ScopedJson
+  #traces?: ScopedTraces
+  #machines?: ScopedMachines
+  #vectors?: ScopedVectors
+  #ops?: TxOps
+  readonly #lease: TxLease
+  readonly #io: Io
+  /** The run of the transaction. */
+  readonly run: RunId
+
   /** @internal */
-  constructor(
-    lease: TxLease,
-    io: Io,
-    /** The run of the transaction. */
-    readonly run: RunId,
-  ) {
-    const ops = new TxOps(lease, io)
-    this.kv = new ScopedKv(new Kv<void>(new TxTarget(lease, io)), run)
-    this.events = new ScopedEvents(new Events(ops), run)
-    const state: State = new State(ops, (r, fn) => fn(new ScopedState(state, r)))
-    this.state = new ScopedState(state, run)
-    this.json = new ScopedJson(new Json(ops), run)
-    this.traces = new ScopedTraces(new Traces(ops), run)
-    this.machines = new ScopedMachines(new Machines(ops), run)
-    this.vectors = new ScopedVectors(new Vectors(ops), run)
+  constructor(lease: TxLease, io: Io, run: RunId) {
+    this.#lease = lease
+    this.#io = io
+    this.run = run
+  }
+
+  #txOps(): TxOps {
+    return (this.#ops ??= new TxOps(this.#lease, this.#io))
+  }
+
+  /** KV of this run, inside the transaction (`put` returns nothing: the version is known at commit). */
+  get kv(): ScopedKv<void> {
+    return (this.#kv ??= new ScopedKv(new Kv<void>(new TxTarget(this.#lease, this.#io)), this.run))
+  }
+
+  /** The EventLog of this run, inside the transaction. */
+  get events(): ScopedEvents {
+    return (this.#events ??= new ScopedEvents(new Events(this.#txOps()), this.run))
+  }
+
+  /** The StateCells of this run, inside the transaction. */
+  get state(): ScopedState {
+    if (this.#state === undefined) {
+      const state: State = new State(this.#txOps(), (r, fn) => fn(new ScopedState(state, r)))
+      this.#state = new ScopedState(state, this.run)
+    }
+    return this.#state
+  }
+
+  /** The JSON documents of this run, inside the transaction. */
+  get json(): ScopedJson {
+    return (this.#json ??= new ScopedJson(new Json(this.#txOps()), this.run))
+  }
+
+  /** The traces of this run, inside the transaction. */
+  get traces(): ScopedTraces {
+    return (this.#traces ??= new ScopedTraces(new Traces(this.#txOps()), this.run))
+  }
+
+  /** The state machines of this run, inside the transaction (definitions too: a define commits or rolls back with it). */
+  get machines(): ScopedMachines {
+    return (this.#machines ??= new ScopedMachines(new Machines(this.#txOps()), this.run))
+  }
+
+  /** The vector collections of this run, inside the transaction: a search sees its snapshot and its own upserts and deletes. */
+  get vectors(): ScopedVectors {
+    return (this.#vectors ??= new ScopedVectors(new Vectors(this.#txOps()), this.run))
   }
 }
