@@ -288,7 +288,9 @@ struct Shared {
     database_id: [u8; 16],
     options: WalOptions,
     segment: Mutex<Segment>,
-    sync_lock: Mutex<()>,
+    /// Held by the sync leader; holds the leader's buffer, swapped with the
+    /// segment's gathered records (`Segment::pending`) in strict mode.
+    sync_lock: Mutex<Vec<u8>>,
     written: AtomicU64,
     durable: AtomicU64,
     /// Records written since the last fsync began.
@@ -324,8 +326,6 @@ struct Shared {
     /// before those records are in it, and never raises `durable` past a
     /// failed write or fsync. Taken after the segment lock, never before it.
     writing: Mutex<()>,
-    /// The sync leader's buffer, swapped with the segment's `pending`.
-    spare: Mutex<Vec<u8>>,
     /// Unit tests: a sync leader about to write gathered records says so
     /// here, then waits until it is cleared; the write then fails if
     /// `fail_write` is set.
@@ -385,7 +385,7 @@ impl Wal {
             database_id,
             options: options.clone(),
             segment: Mutex::new(segment),
-            sync_lock: Mutex::new(()),
+            sync_lock: Mutex::new(Vec::new()),
             written: AtomicU64::new(last_version),
             durable: AtomicU64::new(last_version),
             unsynced: AtomicUsize::new(0),
@@ -406,7 +406,6 @@ impl Wal {
             held: AtomicBool::new(false),
             syncing: AtomicBool::new(false),
             writing: Mutex::new(()),
-            spare: Mutex::new(Vec::new()),
             #[cfg(test)]
             paused: AtomicBool::new(false),
             #[cfg(test)]
@@ -633,9 +632,7 @@ impl Shared {
             let written = self.written.load(Ordering::Acquire);
             {
                 let _writing = self.writing.lock();
-                if let Some(reason) = &*self.failed.lock() {
-                    return Err(Error::Io { message: format!("the WAL failed earlier: {reason}") });
-                }
+                self.check_failed()?;
                 seg.seal(&self.dir).map_err(|e| self.fail_with("closing a full WAL segment", e))?;
                 self.durable.fetch_max(written, Ordering::AcqRel);
             }
@@ -661,16 +658,14 @@ impl Shared {
         if self.durable.load(Ordering::Acquire) >= version {
             return Ok(());
         }
-        let _leader = self.sync_lock.lock();
+        // The leader's lock, and its buffer for the gathered records.
+        let mut gathered = self.sync_lock.lock();
         if self.durable.load(Ordering::Acquire) >= version {
             return Ok(());
         }
-        if let Some(reason) = &*self.failed.lock() {
-            return Err(Error::Io { message: format!("the WAL failed earlier: {reason}") });
-        }
+        self.check_failed()?;
         // Older segments were fsynced when they closed, so the current file
         // holds every record not yet durable.
-        let mut gathered = self.spare.lock();
         let (file, map, len, unmap, covered, gathered_at, writing) = {
             let mut seg = self.segment.lock();
             seg.synced_len = seg.len;
@@ -702,7 +697,7 @@ impl Shared {
             }
             wrote.map_err(|e| self.fail("writing the WAL", e))?;
         }
-        drop(gathered);
+        // (`gathered` is the leader's lock: held until the fsync is done.)
         self.unsynced.store(0, Ordering::Release);
         // On Linux the whole pages of records are unmapped before the
         // fdatasync (their bytes stay in the page cache, still dirty):
@@ -756,12 +751,19 @@ impl Shared {
     /// Unit tests: the pause and the injected failure of a leader's write.
     #[cfg(test)]
     fn test_write(&self, write: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<()> {
-        if self.paused.load(Ordering::Acquire) {
-            while self.paused.load(Ordering::Acquire) {
-                std::thread::yield_now();
-            }
+        while self.paused.load(Ordering::Acquire) {
+            std::thread::yield_now();
         }
         if self.fail_write.swap(false, Ordering::AcqRel) { Err(std::io::Error::other("an injected write failure")) } else { write() }
+    }
+
+    /// An error if the WAL failed earlier (an I/O error is remembered and
+    /// refuses everything after it).
+    fn check_failed(&self) -> Result<()> {
+        match &*self.failed.lock() {
+            Some(reason) => Err(Error::Io { message: format!("the WAL failed earlier: {reason}") }),
+            None => Ok(()),
+        }
     }
 
     fn fail(&self, what: &str, e: std::io::Error) -> Error {
