@@ -565,7 +565,10 @@ export class Database {
       let version: number
       try {
         try {
-          result = await asyncTxContext.start(this, () => fn(new TxScope(lease, this.#target.io, run)))
+          // A closure that returned a value (not a promise) commits in this
+          // tick: no await, no promise made for it.
+          const out = asyncTxContext.start(this, () => fn(new TxScope(lease, this.#target.io, run)))
+          result = isThenable(out) ? await out : out
         } finally {
           asyncTxContext.ended()
         }

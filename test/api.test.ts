@@ -88,6 +88,36 @@ describe('transactions as users write them', () => {
     expect(db.kv.getMany(run, ['c', 'd'])).toEqual([1, 1])
   })
 
+  it('a transactionAsync closure that returns a value (not a promise) commits before the call returns; nesting and throws behave as for an async closure', async () => {
+    const db = open()
+    const run = db.runs.begin()
+    // No await between the closure and the commit: the write is visible as
+    // soon as transactionAsync returns its promise.
+    const pending = db.transactionAsync(run, (tx) => tx.kv.put('a', 1))
+    expect(db.kv.get(run, 'a')).toBe(1)
+    await pending
+    // Returned values pass through; a thenable is still awaited.
+    expect(await db.transactionAsync(run, () => 'value')).toBe('value')
+    expect(await db.transactionAsync(run, (tx) => Promise.resolve(tx.kv.get('a')))).toBe(1)
+    // A nested transaction in a synchronous closure is refused; nothing commits.
+    await expect(
+      db.transactionAsync(run, (tx) => {
+        tx.kv.put('b', 1)
+        db.transaction(run, (t2) => t2.kv.put('c', 1))
+      }),
+    ).rejects.toBeInstanceOf(InvalidArgumentError)
+    // A synchronous throw rejects the promise and commits nothing.
+    const boom = new Error('boom')
+    await expect(
+      db.transactionAsync(run, (tx) => {
+        tx.kv.put('d', 1)
+        throw boom
+      }),
+    ).rejects.toBe(boom)
+    expect(db.kv.getMany(run, ['b', 'c', 'd'])).toEqual([undefined, undefined, undefined])
+    expect(asyncTxContext.state().running).toBe(0)
+  })
+
   it('the async context that refuses nested transactions is disabled once no closure has run for idleMs, and enabled again by the next', async () => {
     // Before Node 24 an enabled AsyncLocalStorage makes every promise in the
     // process dearer; the context is given back when transactions stop.
