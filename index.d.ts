@@ -25,7 +25,7 @@ export declare class NativeDatabase {
   close(): void
   get isOpen(): boolean
   /** The hot calls bound to this handle (see `hot.rs`). */
-  hotFunctions(): { get(keyLen: number, versioned: 0 | 1): number; put(keyLen: number, valueLen: number, ttlMs: number): number; exists(keyLen: number): boolean; delete(keyLen: number): boolean; stateGet(keyLen: number): number; jsonGet(keyLen: number, pathLen: number): number; isOpen(): boolean; requestDurable(version: number): boolean }
+  hotFunctions(): { get(keyLen: number, versioned: 0 | 1): number; put(keyLen: number, valueLen: number, ttlMs: number): number; exists(keyLen: number): boolean; delete(keyLen: number): boolean; stateGet(keyLen: number): number; stateSet(keyLen: number, valueLen: number): number; jsonGet(keyLen: number, pathLen: number): number; isOpen(): boolean; requestDurable(version: number): boolean }
   /**
    * A transaction's hot calls, each called as a method of a
    * `NativeTransaction` (see `transaction.rs`).

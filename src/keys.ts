@@ -8,6 +8,7 @@
  * @internal
  * @module
  */
+import { encodeInto } from './codec.js'
 import { InvalidArgumentError, LimitError } from './errors.js'
 
 /** Where a read writes its answer; the key area is before it. */
@@ -103,8 +104,28 @@ export class Io {
     return 17 + n
   }
 
+  /**
+   * Validates and encodes a put's value straight into the value area (see
+   * `encodeInto`): no copy from the encoder's own buffer. A value that did
+   * not fit is copied in, and the area grows to four times its size (at
+   * most 16 MiB), so that the next one like it fits: msgpackr wants room
+   * for three bytes a character before it writes a string.
+   */
+  encodeValue(value: unknown): Uint8Array {
+    const bytes = encodeInto(value, this.value)
+    if (bytes.buffer !== this.value.buffer || bytes.byteOffset !== this.value.byteOffset) {
+      const room = Math.max(bytes.length, Math.min(bytes.length * 4, 16 * 1024 * 1024))
+      if (IO_VALUE_OFFSET + room > this.buf.length) this.grow(room, 0)
+      this.buf.set(bytes, IO_VALUE_OFFSET)
+      return this.value.subarray(0, bytes.length)
+    }
+    return bytes
+  }
+
   /** Writes a put's value at {@link IO_VALUE_OFFSET} (growing the buffer if it does not fit). */
   setValue(bytes: Uint8Array): void {
+    // Packed in place already (encodeInto(value, io.value)): nothing to copy.
+    if (bytes.buffer === this.value.buffer && bytes.byteOffset === this.value.byteOffset) return
     if (IO_VALUE_OFFSET + bytes.length > this.buf.length) this.grow(bytes.length, 0)
     this.buf.set(bytes, IO_VALUE_OFFSET)
   }

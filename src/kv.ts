@@ -94,8 +94,9 @@ export class Kv<W = number> {
    * @throws InvalidArgumentError / LimitError for a bad key or value (nothing is written)
    */
   put<T = Value>(run: string, key: string, value: T & Storable<T>, opts?: PutOptions): W {
-    const n = this.target.io.key(run, TAG_KV, key)
-    const bytes = encode(value)
+    const io = this.target.io
+    const n = io.key(run, TAG_KV, key)
+    const bytes = io.encodeValue(value)
     const ttl = ttlOf(opts)
     try {
       return this.target.put(n, bytes, ttl)

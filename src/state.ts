@@ -91,6 +91,18 @@ export class State {
   /** Writes unconditionally (creating the cell at version 1); returns the new version. */
   set<T = Value>(run: string, name: string, value: T & Storable<T>): number {
     checkName(name)
+    const fast = this.fast
+    if (fast !== undefined) {
+      // Through the I/O buffer, as kv.put: no JS string or buffer for the
+      // native side to convert.
+      const n = fast.io.key(run, TAG_STATE, name)
+      const bytes = fast.io.encodeValue(value)
+      try {
+        return fast.stateSet(n, bytes)
+      } catch (e) {
+        throw translate(e)
+      }
+    }
     const bytes = encode(value)
     return this.target.write(run, (tx) => tx.stateSet(run, name, bytes))
   }

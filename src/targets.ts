@@ -58,6 +58,11 @@ export class DbTarget implements KvTarget<number> {
   stateGet(n: number): number {
     return this.hot.stateGet(n)
   }
+  /** `state.set` of the cell whose key is in the I/O buffer (its `n` bytes): the new version. */
+  stateSet(n: number, bytes: Uint8Array): number {
+    this.io.setValue(bytes)
+    return this.hot.stateSet(n, bytes.length)
+  }
   /** The value at the path (its UTF-8 bytes after the key) of the JSON document whose key is in the I/O buffer: its length, or -1. */
   jsonGet(n: number, pathLen: number): number {
     return this.hot.jsonGet(n, pathLen)

@@ -451,6 +451,34 @@ describe('KV inside transactions', () => {
 })
 
 describe('KV misc', () => {
+  it('values packed straight into the I/O buffer: every size across its growth, strings, bytes and objects, in and out of transactions, each read back whole after the next write', () => {
+    // Sizes below, at and far above the first value area (60 KiB), strings
+    // whose UTF-8 is 1 to 3 bytes a character (the encoder wants room for 3
+    // before it writes one), so some fit where they are packed and some
+    // are copied in after the area grows.
+    const values: Value[] = []
+    for (const n of [1, 100, 20_000, 61_000, 100_000, 400_000]) {
+      values.push('a'.repeat(n), 'é'.repeat(n), '漢'.repeat(n))
+      const b = Buffer.alloc(n) // bytes come back as a Buffer
+      for (let i = 0; i < n; i++) b[i] = (i * 7 + n) & 0xff
+      values.push(b, { n, text: 'x'.repeat(n), list: [n, 'y'] })
+    }
+    values.push(1, 'small again', { after: 'the large ones' })
+    const written = new Map<string, Value>()
+    values.forEach((v, i) => {
+      const key = `v${i}`
+      if (i % 3 === 0) db.transaction(run, (tx) => tx.kv.put(key, v))
+      else db.kv.put(run, key, v)
+      written.set(key, v)
+      // Every earlier value is still whole: nothing aliases the buffer.
+      if (i % 4 === 0) for (const [k, w] of written) expect(db.kv.get(run, k)).toEqual(w)
+      // state.set packs the same way.
+      expect(db.state.set(run, key, v)).toBe(1)
+      expect(db.state.get(run, key)?.value).toEqual(v)
+    })
+    for (const [k, w] of written) expect(db.kv.get(run, k)).toEqual(w)
+  })
+
   it('putMany takes a Map and a generator of pairs', () => {
     db.kv.putMany(run, new Map<string, Value>([['m1', 1], ['m2', 'two']]))
     function* pairs(): Generator<[string, Value]> {

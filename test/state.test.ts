@@ -101,6 +101,33 @@ describe('set', () => {
     db.state.set(run, 'n', 2)
     expect(db.stats().version).toBe(v + 2)
   })
+
+  it('db.state.set (through the I/O buffer) answers as a transaction set does: versions past a delete, large values, and every refusal writes nothing', () => {
+    // Versions continue past a delete, as in a transaction.
+    db.state.set(run, 'd', 1)
+    db.state.set(run, 'd', 2)
+    db.state.delete(run, 'd')
+    expect(db.state.set(run, 'd', 3)).toBe(3)
+    expect(db.transaction(run, (tx) => tx.state.set('d', 4))).toBe(4)
+    expect(db.state.get(run, 'd')).toMatchObject({ value: 4, version: 4 })
+    // A value larger than the I/O buffer's first size.
+    const big = 'v'.repeat(300_000)
+    expect(db.state.set(run, 'big', big)).toBe(1)
+    expect(db.state.get(run, 'big')?.value).toBe(big)
+    // Refusals: nothing written, the same errors as inside a transaction.
+    const done = db.runs.begin()
+    db.runs.complete(done)
+    expectRejectedWrite(() => db.state.set(run, '', 1), InvalidArgumentError, 'INVALID_ARGUMENT')
+    expectRejectedWrite(() => db.state.set(run, 'a\u0000b', 1), InvalidArgumentError, 'INVALID_ARGUMENT')
+    expectRejectedWrite(() => db.state.set(run, 'x'.repeat(MAX_KEY_BYTES + 1), 1), LimitError, 'LIMIT_EXCEEDED')
+    expectRejectedWrite(() => db.state.set(UNKNOWN_RUN, 'a', 1), NotFoundError, 'NOT_FOUND')
+    expectError(() => db.state.set(done, 'a', 1), RunClosedError, 'RUN_CLOSED')
+    expect(db.state.get(done, 'a')).toBeUndefined()
+    expectRejectedWrite(() => db.state.set(run, 'u', undefined as never), InvalidArgumentError, 'INVALID_ARGUMENT')
+    db.close()
+    expectError(() => db.state.set(run, 'a', 1), ClosedError, 'CLOSED')
+    db = Database.open() // for afterEach
+  })
 })
 
 describe('cas', () => {

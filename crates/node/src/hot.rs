@@ -199,6 +199,21 @@ fn kv_put(slot: &Slot, key_len: u32, value_len: u32, ttl_ms: f64) -> Result<Answ
     slot.with_engine(|engine| engine.kv_put(key, value, ttl).napi().map(|v| Answer::Number(v as f64)))
 }
 
+/// `state.set` outside a transaction: the cell's internal key at the start
+/// of the I/O buffer (run | State | name), the value at `IO_VALUE_OFFSET`;
+/// the same transaction of its own as the single-operation handle's
+/// `stateSet`, without a JS string or buffer to convert. Answers the new
+/// version.
+fn state_set(slot: &Slot, key_len: u32, value_len: u32) -> Result<Answer> {
+    let (key, value) = slot.put_args(key_len, value_len)?;
+    if key.len() < 17 || key[16] != in_mem_core::TypeTag::State as u8 {
+        return Err(invalid("malformed state cell key"));
+    }
+    let run = in_mem_core::RunId::from_slice(&key[..16]).napi()?;
+    let name = std::str::from_utf8(&key[17..]).map_err(|_| invalid("the state cell name is not UTF-8"))?;
+    crate::transaction::single_op(&slot.engine()?, |tx| tx.state_set(&run, name, value)).map(|v| Answer::Number(v as f64))
+}
+
 fn kv_exists(slot: &Slot, key_len: u32) -> Result<Answer> {
     let key = key_of(slot.io()?, key_len)?;
     slot.with_engine(|engine| Ok(Answer::Bool(engine.kv_get_with(key, |_, _, _| ()).napi()?.is_some())))
@@ -293,6 +308,10 @@ unsafe extern "C" fn put_cb(env: sys::napi_env, info: sys::napi_callback_info) -
     unsafe { call(env, info, 3, |s, a| kv_put(s, as_u32(a[0])?, as_u32(a[1])?, a[2])) }
 }
 
+unsafe extern "C" fn state_set_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    unsafe { call(env, info, 2, |s, a| state_set(s, as_u32(a[0])?, as_u32(a[1])?)) }
+}
+
 unsafe extern "C" fn exists_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     unsafe { call(env, info, 1, |s, a| kv_exists(s, as_u32(a[0])?)) }
 }
@@ -350,16 +369,18 @@ unsafe extern "C" fn release(_env: sys::napi_env, data: *mut c_void, _hint: *mut
 }
 
 /// Creates `{ get(keyLen, versioned 0|1), put(keyLen, valueLen, ttlMs),
-/// exists(keyLen), delete(keyLen), stateGet(keyLen), jsonGet(keyLen,
+/// exists(keyLen), delete(keyLen), stateGet(keyLen), stateSet(keyLen,
+/// valueLen), jsonGet(keyLen,
 /// pathLen), isOpen(), requestDurable(version) }` bound to `slot`. Every
 /// argument is a number: reading one costs a single Node-API call.
 pub fn hot_functions<'env>(env: &'env Env, slot: &Arc<Slot>) -> Result<Unknown<'env>> {
-    let table: [(&str, RawCallback); 8] = [
+    let table: [(&str, RawCallback); 9] = [
         ("get", get_cb),
         ("put", put_cb),
         ("exists", exists_cb),
         ("delete", delete_cb),
         ("stateGet", state_get_cb),
+        ("stateSet", state_set_cb),
         ("jsonGet", json_get_cb),
         ("isOpen", is_open_cb),
         ("requestDurable", request_durable_cb),

@@ -18,6 +18,22 @@ use crate::errors::{IntoNapi, invalid, to_napi};
 /// `ConflictError` reaches the caller.
 const SINGLE_OP_RETRIES: usize = 1000;
 
+/// Runs `op` in a transaction of its own that commits (waiting for
+/// durability in strict mode) before this returns, re-run on a conflict:
+/// a single operation outside a transaction.
+pub(crate) fn single_op<T>(engine: &Arc<in_mem_engine::Engine>, mut op: impl FnMut(&mut EngineTx) -> in_mem_core::Result<T>) -> Result<T> {
+    let mut attempt = 0;
+    loop {
+        let mut tx = EngineTx::begin(engine).napi()?;
+        let out = op(&mut tx).napi()?;
+        match tx.commit(true) {
+            Ok(_) => return Ok(out),
+            Err(Error::Conflict { .. }) if attempt < SINGLE_OP_RETRIES => attempt += 1,
+            Err(e) => return Err(to_napi(e)),
+        }
+    }
+}
+
 /// A transaction, or the database's single-operation handle. Its KV methods
 /// mirror `NativeDatabase`'s and use the same I/O buffer protocol; the other
 /// primitives' methods are in their own files and go through
@@ -68,19 +84,7 @@ impl NativeTransaction {
     pub(crate) fn run<T>(&mut self, mut op: impl FnMut(&mut EngineTx) -> in_mem_core::Result<T>) -> Result<T> {
         match &mut self.mode {
             Mode::Tx { .. } => op(self.tx()?).napi(),
-            Mode::Single(slot) => {
-                let engine = slot.engine()?;
-                let mut attempt = 0;
-                loop {
-                    let mut tx = EngineTx::begin(&engine).napi()?;
-                    let out = op(&mut tx).napi()?;
-                    match tx.commit(true) {
-                        Ok(_) => return Ok(out),
-                        Err(Error::Conflict { .. }) if attempt < SINGLE_OP_RETRIES => attempt += 1,
-                        Err(e) => return Err(to_napi(e)),
-                    }
-                }
-            }
+            Mode::Single(slot) => single_op(&slot.engine()?, op),
         }
     }
 

@@ -43,12 +43,10 @@ fn cell_key(run: &RunId, name: &str) -> Result<Vec<u8>> {
     Ok(InternalKey::build(run, TypeTag::State, name.as_bytes()))
 }
 
+/// The stored form, copied once into its allocation (was a `Vec`, then
+/// the value: two copies of a large value).
 fn stored(version: u64, value: &[u8]) -> Value {
-    let mut v = Vec::with_capacity(16 + value.len());
-    v.extend_from_slice(&version.to_le_bytes());
-    v.extend_from_slice(&now_ms().to_le_bytes());
-    v.extend_from_slice(value);
-    in_mem_storage::value(v)
+    in_mem_storage::joined(&[&version.to_le_bytes(), &now_ms().to_le_bytes(), value])
 }
 
 impl EngineTx {
