@@ -105,29 +105,26 @@ export class Io {
   }
 
   /**
-   * Validates and encodes a put's value straight into the value area (see
-   * `encodeInto`): no copy from the encoder's own buffer. A value that did
-   * not fit is copied in, and the area grows to four times its size (at
-   * most 16 MiB), so that the next one like it fits: msgpackr wants room
-   * for three bytes a character before it writes a string.
+   * Validates and encodes a put's value into the value area at
+   * {@link IO_VALUE_OFFSET}, where the native side reads it, and returns its
+   * length. msgpackr packs it there directly (`encodeInto`): no copy from
+   * the encoder's own buffer. A value that did not fit there is copied in,
+   * and the area grows to four times its size (at most 16 MiB) so that the
+   * next one like it fits: msgpackr wants room for three bytes a character
+   * before it writes a string.
    */
-  encodeValue(value: unknown): Uint8Array {
+  encodeValue(value: unknown): number {
     const bytes = encodeInto(value, this.value)
-    if (bytes.buffer !== this.value.buffer || bytes.byteOffset !== this.value.byteOffset) {
+    // Packed in place: the bytes start where the area does. A buffer of the
+    // encoder's own (a value that did not fit) starts at offset 0 of its
+    // memory, the area at IO_VALUE_OFFSET or more, so the offsets tell them
+    // apart without reading `.buffer` (which costs a put ~30 ns).
+    if (bytes.byteOffset !== this.value.byteOffset) {
       const room = Math.max(bytes.length, Math.min(bytes.length * 4, 16 * 1024 * 1024))
       if (IO_VALUE_OFFSET + room > this.buf.length) this.grow(room, 0)
       this.buf.set(bytes, IO_VALUE_OFFSET)
-      return this.value.subarray(0, bytes.length)
     }
-    return bytes
-  }
-
-  /** Writes a put's value at {@link IO_VALUE_OFFSET} (growing the buffer if it does not fit). */
-  setValue(bytes: Uint8Array): void {
-    // Packed in place already (encodeInto(value, io.value)): nothing to copy.
-    if (bytes.buffer === this.value.buffer && bytes.byteOffset === this.value.byteOffset) return
-    if (IO_VALUE_OFFSET + bytes.length > this.buf.length) this.grow(bytes.length, 0)
-    this.buf.set(bytes, IO_VALUE_OFFSET)
+    return bytes.length
   }
 
   /** Makes room for a value of `len` bytes (plus `extra` header bytes) at {@link IO_VALUE_OFFSET}. */

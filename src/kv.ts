@@ -96,10 +96,10 @@ export class Kv<W = number> {
   put<T = Value>(run: string, key: string, value: T & Storable<T>, opts?: PutOptions): W {
     const io = this.target.io
     const n = io.key(run, TAG_KV, key)
-    const bytes = io.encodeValue(value)
+    const len = io.encodeValue(value)
     const ttl = ttlOf(opts)
     try {
-      return this.target.put(n, bytes, ttl)
+      return this.target.put(n, len, ttl)
     } catch (e) {
       throw translate(e)
     }

@@ -96,9 +96,9 @@ export class State {
       // Through the I/O buffer, as kv.put: no JS string or buffer for the
       // native side to convert.
       const n = fast.io.key(run, TAG_STATE, name)
-      const bytes = fast.io.encodeValue(value)
+      const len = fast.io.encodeValue(value)
       try {
-        return fast.stateSet(n, bytes)
+        return fast.stateSet(n, len)
       } catch (e) {
         throw translate(e)
       }

@@ -14,7 +14,8 @@ export interface KvTarget<W> {
   readonly io: Io
   /** Reads the key of length `n`; answers at IO_VALUE_OFFSET; -1 if absent. */
   get(n: number, versioned: boolean): number
-  put(n: number, bytes: Uint8Array, ttlMs: number): W
+  /** Writes the value `encodeValue` put in the I/O buffer (`len` bytes) at the key there (`n` bytes). */
+  put(n: number, len: number, ttlMs: number): W
   delete(n: number): boolean
   exists(n: number): boolean
   /** Several values read at one snapshot, packed into the I/O buffer at IO_VALUE_OFFSET (see the binding; `keys` joined by NUL): the answer's length. Absent inside a transaction, which reads one snapshot anyway. */
@@ -38,9 +39,8 @@ export class DbTarget implements KvTarget<number> {
   get(n: number, versioned: boolean): number {
     return this.hot.get(n, versioned ? 1 : 0)
   }
-  put(n: number, bytes: Uint8Array, ttlMs: number): number {
-    this.io.setValue(bytes)
-    return this.hot.put(n, bytes.length, ttlMs)
+  put(n: number, len: number, ttlMs: number): number {
+    return this.hot.put(n, len, ttlMs)
   }
   delete(n: number): boolean {
     return this.hot.delete(n)
@@ -58,10 +58,9 @@ export class DbTarget implements KvTarget<number> {
   stateGet(n: number): number {
     return this.hot.stateGet(n)
   }
-  /** `state.set` of the cell whose key is in the I/O buffer (its `n` bytes): the new version. */
-  stateSet(n: number, bytes: Uint8Array): number {
-    this.io.setValue(bytes)
-    return this.hot.stateSet(n, bytes.length)
+  /** `state.set` of the cell whose key (`n` bytes) and value (`len` bytes, `encodeValue`) are in the I/O buffer: the new version. */
+  stateSet(n: number, len: number): number {
+    return this.hot.stateSet(n, len)
   }
   /** The value at the path (its UTF-8 bytes after the key) of the JSON document whose key is in the I/O buffer: its length, or -1. */
   jsonGet(n: number, pathLen: number): number {
@@ -87,10 +86,8 @@ export class TxTarget implements KvTarget<void> {
   get(n: number, versioned: boolean): number {
     return TX.kvGet.call(this.lease.tx, n, versioned ? 1 : 0)
   }
-  put(n: number, bytes: Uint8Array, ttlMs: number): void {
-    const tx = this.lease.tx
-    this.io.setValue(bytes)
-    TX.kvPut.call(tx, n, bytes.length, ttlMs)
+  put(n: number, len: number, ttlMs: number): void {
+    TX.kvPut.call(this.lease.tx, n, len, ttlMs)
   }
   delete(n: number): boolean {
     return this.lease.tx.kvDelete(this.io.buf, n)
