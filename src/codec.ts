@@ -52,10 +52,15 @@ export const MAX_DEPTH = 128
 const I64_MIN = -(2n ** 63n)
 const I64_MAX = 2n ** 63n - 1n
 
-const PACKR_OPTIONS = { useRecords: false, moreTypes: false, structuredClone: false, variableMapSize: true }
-const packr = new Packr(PACKR_OPTIONS)
-/** Packs into a buffer the caller gives ({@link encodeInto}); {@link packr} keeps its own. */
-const packrInto = new Packr(PACKR_OPTIONS)
+const packr = new Packr({ useRecords: false, moreTypes: false, structuredClone: false, variableMapSize: true })
+/**
+ * The buffer {@link encode} packs into. msgpackr's buffer and position are
+ * shared by every packer in the process (module state); {@link encodeInto}
+ * hands this one back after it packed into the caller's, so that no later
+ * {@link encode} writes into a database's I/O buffer.
+ */
+const OWN = Buffer.allocUnsafeSlow(64 * 1024)
+packr.useBuffer(OWN)
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'bigint', copyBuffers: true })
 
 function reject(path: string, what: string): never {
@@ -159,7 +164,8 @@ export function checkValue(value: unknown): void {
 
 /**
  * Validates and encodes a value. The returned bytes are only valid until the
- * next call (they live in the encoder's reusable buffer).
+ * next call of this or {@link encodeInto} (they live in the encoder's
+ * reusable buffer).
  * @throws InvalidArgumentError for values SPEC §3 rejects
  * @throws LimitError for nesting deeper than 128 or more than 16 MiB encoded
  */
@@ -178,8 +184,12 @@ export function encode(value: unknown): Uint8Array {
  */
 export function encodeInto(value: unknown, target: Uint8Array): Uint8Array {
   if (!storable(value, 0)) check(value, 0, '$', [])
-  packrInto.useBuffer(target)
-  return limited(packrInto.pack(value))
+  packr.useBuffer(target)
+  try {
+    return limited(packr.pack(value))
+  } finally {
+    packr.useBuffer(OWN)
+  }
 }
 
 function limited(bytes: Uint8Array): Uint8Array {

@@ -1,6 +1,6 @@
 // The API as users write it (issue 19): each case is a defect found by
 // writing an agent against the README. Type-level cases are in test/types.ts.
-import { decode, encode } from '../src/codec.js'
+import { decode, encode, encodeInto } from '../src/codec.js'
 import { spawnSync } from 'node:child_process'
 import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -546,6 +546,31 @@ describe('more errors that point the right way', () => {
     expect(db.json.get(run, 'k')).toEqual({ list: [{ name: 'x' }] })
     const err = expectError(() => db.json.set(run, 'm', '$.a[2]', 1), InvalidArgumentError, 'INVALID_ARGUMENT')
     expect(err.message).toContain('past the end of the array')
+  })
+})
+
+describe('encoding into a caller\'s buffer', () => {
+  it('encodeInto packs at the start of the buffer it is given when the value fits, else elsewhere; a later encode never writes into that buffer', () => {
+    const area = Buffer.alloc(64 * 1024, 0xee)
+    const small = encodeInto({ a: 1, s: 'x'.repeat(100) }, area)
+    expect(small.buffer).toBe(area.buffer)
+    expect(small.byteOffset).toBe(area.byteOffset)
+    expect(decode(area, 0, small.length)).toEqual({ a: 1, s: 'x'.repeat(100) })
+    // msgpackr's buffer is shared by every packer: after encodeInto, encode
+    // must not pack into the caller's buffer (a database's I/O buffer, which
+    // the next read overwrites).
+    const next = encode({ b: 2 })
+    expect(next.buffer).not.toBe(area.buffer)
+    area.fill(0xff)
+    expect(decode(next)).toEqual({ b: 2 })
+    // A value that does not fit is packed elsewhere, whole.
+    const big = 'y'.repeat(100_000)
+    const out = encodeInto(big, area)
+    expect(out.buffer).not.toBe(area.buffer)
+    expect(decode(out)).toBe(big)
+    // Refused values throw as encode does, and leave encode working.
+    expect(() => encodeInto({ f: () => 1 }, area)).toThrow(/a function at \$.f cannot be stored/)
+    expect(decode(encode([1, 2]))).toEqual([1, 2])
   })
 })
 
