@@ -305,7 +305,14 @@ const closers = []
   /** The native kv put and get of `r`'s keys with the codec `packr` around them. */
   const throughCodec = (name, r, packr) => ({
     name,
-    put: (val, i, v) => target.put(io.key(r, TAG_KV, keyOf(val, i)), packr.pack(v), 0),
+    put: (val, i, v) => {
+      // The value goes where the native put reads it (as Io.encodeValue
+      // leaves it), then the key.
+      const bytes = packr.pack(v)
+      if (IO_VALUE_OFFSET + bytes.length > io.buf.length) io.grow(bytes.length, 0)
+      io.buf.set(bytes, IO_VALUE_OFFSET)
+      return target.put(io.key(r, TAG_KV, keyOf(val, i)), bytes.length, 0)
+    },
     get: (val, i) => {
       const len = rawGet(r, keyOf(val, i))
       return len < 0 ? undefined : packr.unpack(io.buf, { start: IO_VALUE_OFFSET, end: IO_VALUE_OFFSET + len })

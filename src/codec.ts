@@ -53,14 +53,6 @@ const I64_MIN = -(2n ** 63n)
 const I64_MAX = 2n ** 63n - 1n
 
 const packr = new Packr({ useRecords: false, moreTypes: false, structuredClone: false, variableMapSize: true })
-/**
- * The buffer {@link encode} packs into. msgpackr's buffer and position are
- * shared by every packer in the process (module state); {@link encodeInto}
- * hands this one back after it packed into the caller's, so that no later
- * {@link encode} writes into a database's I/O buffer.
- */
-const OWN = Buffer.allocUnsafeSlow(64 * 1024)
-packr.useBuffer(OWN)
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'bigint', copyBuffers: true })
 
 function reject(path: string, what: string): never {
@@ -164,35 +156,13 @@ export function checkValue(value: unknown): void {
 
 /**
  * Validates and encodes a value. The returned bytes are only valid until the
- * next call of this or {@link encodeInto} (they live in the encoder's
- * reusable buffer).
+ * next call (they live in the encoder's reusable buffer).
  * @throws InvalidArgumentError for values SPEC §3 rejects
  * @throws LimitError for nesting deeper than 128 or more than 16 MiB encoded
  */
 export function encode(value: unknown): Uint8Array {
   if (!storable(value, 0)) check(value, 0, '$', [])
-  return limited(packr.pack(value))
-}
-
-/**
- * {@link encode}, packing into `target` from its start when the value fits
- * there (the I/O buffer's value area: the native side reads it there, with
- * no copy from the encoder's own buffer; a 100 KB value's copy was ~a
- * fifth of its put). Returns the bytes: a view of `target`, or of a buffer
- * of the encoder's when the value did not fit.
- * @throws as {@link encode}
- */
-export function encodeInto(value: unknown, target: Uint8Array): Uint8Array {
-  if (!storable(value, 0)) check(value, 0, '$', [])
-  packr.useBuffer(target)
-  try {
-    return limited(packr.pack(value))
-  } finally {
-    packr.useBuffer(OWN)
-  }
-}
-
-function limited(bytes: Uint8Array): Uint8Array {
+  const bytes = packr.pack(value)
   if (bytes.length > MAX_VALUE_BYTES) {
     throw new LimitError(`value is ${bytes.length} bytes encoded; the limit is ${MAX_VALUE_BYTES} bytes (16 MiB)`, {
       size: bytes.length,

@@ -8,11 +8,19 @@
  * @internal
  * @module
  */
-import { encodeInto } from './codec.js'
+import { MAX_VALUE_BYTES, encode } from './codec.js'
 import { InvalidArgumentError, LimitError } from './errors.js'
 
 /** Where a read writes its answer; the key area is before it. */
 export const IO_VALUE_OFFSET = 4096
+/**
+ * Strings (in UTF-16 units) and byte arrays from this length on are written
+ * into the I/O buffer directly ({@link Io.encodeValue}); shorter ones go
+ * through msgpackr, whose copy is then small.
+ */
+export const DIRECT_FROM = 256
+/** The most room {@link Io.encodeValue} makes for a string's worst case (three bytes a character) rather than counting its bytes first. */
+export const ONE_PASS_ROOM = 4 * 1024 * 1024
 /** Longest user key, in UTF-8 bytes. */
 export const MAX_KEY_BYTES = 1024
 /** The type tag of KV entries (`crates/core/src/key.rs`). */
@@ -107,24 +115,89 @@ export class Io {
   /**
    * Validates and encodes a put's value into the value area at
    * {@link IO_VALUE_OFFSET}, where the native side reads it, and returns its
-   * length. msgpackr packs it there directly (`encodeInto`): no copy from
-   * the encoder's own buffer. A value that did not fit there is copied in,
-   * and the area grows to four times its size (at most 16 MiB) so that the
-   * next one like it fits: msgpackr wants room for three bytes a character
-   * before it writes a string.
+   * length. A string or byte array of {@link DIRECT_FROM} or more is written
+   * there directly, with the header msgpackr would give it (the smallest
+   * for its length: the same bytes), so that its bytes are copied once, not
+   * into the encoder's buffer and then here; msgpackr's buffer also churns
+   * on large values (it packs each after the last and allocates anew near
+   * its end). Anything else goes through {@link encode} and is copied in.
+   * msgpackr's own state (shared by every packer in the process) is never
+   * touched here.
    */
   encodeValue(value: unknown): number {
-    const bytes = encodeInto(value, this.value)
-    // Packed in place: the bytes start where the area does. A buffer of the
-    // encoder's own (a value that did not fit) starts at offset 0 of its
-    // memory, the area at IO_VALUE_OFFSET or more, so the offsets tell them
-    // apart without reading `.buffer` (which costs a put ~30 ns).
-    if (bytes.byteOffset !== this.value.byteOffset) {
-      const room = Math.max(bytes.length, Math.min(bytes.length * 4, 16 * 1024 * 1024))
-      if (IO_VALUE_OFFSET + room > this.buf.length) this.grow(room, 0)
-      this.buf.set(bytes, IO_VALUE_OFFSET)
+    if (typeof value === 'string' && value.length >= DIRECT_FROM && value.isWellFormed()) return this.writeString(value)
+    if (value instanceof Uint8Array && value.length >= DIRECT_FROM) {
+      // bin16 or bin32.
+      const n = value.length
+      const head = n < 0x10000 ? 3 : 5
+      this.room(head + n)
+      const buf = this.buf
+      const at = IO_VALUE_OFFSET
+      if (head === 3) {
+        buf[at] = 0xc5
+        buf.writeUInt16BE(n, at + 1)
+      } else {
+        buf[at] = 0xc6
+        buf.writeUInt32BE(n, at + 1)
+      }
+      buf.set(value, at + head)
+      return head + n
     }
+    const bytes = encode(value)
+    if (IO_VALUE_OFFSET + bytes.length > this.buf.length) this.grow(bytes.length, 0)
+    this.buf.set(bytes, IO_VALUE_OFFSET)
     return bytes.length
+  }
+
+  /**
+   * A string as str16 or str32 (256 or more characters are 256 or more
+   * bytes) at {@link IO_VALUE_OFFSET}, in one pass of the UTF-8 encoder, as
+   * msgpackr does: written after the larger header when the byte length is
+   * not known yet, then moved back if the smaller one fits (counting the
+   * bytes first cost more than the write: `String::Utf8Length`). The area
+   * grows to the worst case, three bytes a character, up to
+   * {@link ONE_PASS_ROOM}; a longer string is counted first and given
+   * exactly its room.
+   */
+  private writeString(value: string): number {
+    const at = IO_VALUE_OFFSET
+    const most = value.length * 3
+    let head: number
+    if (IO_VALUE_OFFSET + 5 + most <= this.buf.length || most <= ONE_PASS_ROOM) {
+      this.room(5 + most, false)
+      head = most < 0x10000 ? 3 : 5
+    } else {
+      const n = Buffer.byteLength(value, 'utf8')
+      head = n < 0x10000 ? 3 : 5
+      this.room(head + n, true)
+    }
+    const buf = this.buf
+    const n = buf.write(value, at + head, 'utf8')
+    if (head === 5 && n < 0x10000) {
+      buf.copyWithin(at + 3, at + 5, at + 5 + n)
+      head = 3
+    }
+    this.limit(head + n)
+    if (head === 3) {
+      buf[at] = 0xda
+      buf.writeUInt16BE(n, at + 1)
+    } else {
+      buf[at] = 0xdb
+      buf.writeUInt32BE(n, at + 1)
+    }
+    return head + n
+  }
+
+  /** Checks an encoded length against the limit, as {@link encode} does, and makes room for it. */
+  private room(len: number, exact = true): void {
+    if (exact) this.limit(len)
+    if (IO_VALUE_OFFSET + len > this.buf.length) this.grow(len, 0)
+  }
+
+  private limit(len: number): void {
+    if (len > MAX_VALUE_BYTES) {
+      throw new LimitError(`value is ${len} bytes encoded; the limit is ${MAX_VALUE_BYTES} bytes (16 MiB)`, { size: len, limit: MAX_VALUE_BYTES })
+    }
   }
 
   /** Makes room for a value of `len` bytes (plus `extra` header bytes) at {@link IO_VALUE_OFFSET}. */

@@ -95,9 +95,11 @@ export class Kv<W = number> {
    */
   put<T = Value>(run: string, key: string, value: T & Storable<T>, opts?: PutOptions): W {
     const io = this.target.io
-    const n = io.key(run, TAG_KV, key)
-    const len = io.encodeValue(value)
+    // The value first: encoding it may call the caller's getters, and one
+    // that reads through this handle overwrites the I/O buffer's key area.
     const ttl = ttlOf(opts)
+    const len = io.encodeValue(value)
+    const n = io.key(run, TAG_KV, key)
     try {
       return this.target.put(n, len, ttl)
     } catch (e) {

@@ -95,8 +95,9 @@ export class State {
     if (fast !== undefined) {
       // Through the I/O buffer, as kv.put: no JS string or buffer for the
       // native side to convert.
-      const n = fast.io.key(run, TAG_STATE, name)
+      // The value first, as kv.put: its getters may read through this handle.
       const len = fast.io.encodeValue(value)
+      const n = fast.io.key(run, TAG_STATE, name)
       try {
         return fast.stateSet(n, len)
       } catch (e) {

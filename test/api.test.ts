@@ -1,6 +1,7 @@
 // The API as users write it (issue 19): each case is a defect found by
 // writing an agent against the README. Type-level cases are in test/types.ts.
-import { decode, encode, encodeInto } from '../src/codec.js'
+import { decode, encode } from '../src/codec.js'
+import { DIRECT_FROM, IO_VALUE_OFFSET, Io, ONE_PASS_ROOM } from '../src/keys.js'
 import { spawnSync } from 'node:child_process'
 import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -549,28 +550,56 @@ describe('more errors that point the right way', () => {
   })
 })
 
-describe('encoding into a caller\'s buffer', () => {
-  it('encodeInto packs at the start of the buffer it is given when the value fits, else elsewhere; a later encode never writes into that buffer', () => {
-    const area = Buffer.alloc(64 * 1024, 0xee)
-    const small = encodeInto({ a: 1, s: 'x'.repeat(100) }, area)
-    expect(small.buffer).toBe(area.buffer)
-    expect(small.byteOffset).toBe(area.byteOffset)
-    expect(decode(area, 0, small.length)).toEqual({ a: 1, s: 'x'.repeat(100) })
-    // msgpackr's buffer is shared by every packer: after encodeInto, encode
-    // must not pack into the caller's buffer (a database's I/O buffer, which
-    // the next read overwrites).
-    const next = encode({ b: 2 })
-    expect(next.buffer).not.toBe(area.buffer)
-    area.fill(0xff)
-    expect(decode(next)).toEqual({ b: 2 })
-    // A value that does not fit is packed elsewhere, whole.
-    const big = 'y'.repeat(100_000)
-    const out = encodeInto(big, area)
-    expect(out.buffer).not.toBe(area.buffer)
-    expect(decode(out)).toBe(big)
-    // Refused values throw as encode does, and leave encode working.
-    expect(() => encodeInto({ f: () => 1 }, area)).toThrow(/a function at \$.f cannot be stored/)
-    expect(decode(encode([1, 2]))).toEqual([1, 2])
+describe('values written into the I/O buffer', () => {
+  it('Io.encodeValue writes exactly the bytes encode() gives, for strings and bytes written directly and for everything else', () => {
+    const io = new Io()
+    const values: unknown[] = [0, 'short', { a: [1, 'b'] }, new Uint8Array(3), Buffer.alloc(DIRECT_FROM - 1, 7)]
+    for (const n of [DIRECT_FROM - 1, DIRECT_FROM, 1000, 0xffff, 0x10000, 200_000]) {
+      values.push('a'.repeat(n), 'é'.repeat(n), '漢'.repeat(n), '😀'.repeat(Math.ceil(n / 2)))
+      values.push(Buffer.alloc(n, n & 0xff), new Uint8Array(n).fill(3))
+    }
+    // Byte lengths around the 16-bit header's edge (written after the
+    // larger header, then moved back), and strings whose worst case is more
+    // than ONE_PASS_ROOM (counted first).
+    values.push('x'.repeat(0xffff - 1) + 'é', 'x'.repeat(0xfffe) + 'é', 'x'.repeat(0xfffd) + 'é')
+    values.push('a'.repeat(Math.ceil(ONE_PASS_ROOM / 3) + 1), 'é'.repeat(Math.ceil(ONE_PASS_ROOM / 3) + 1))
+    for (const v of values) {
+      const len = io.encodeValue(v)
+      const want = Buffer.from(encode(v))
+      expect(len).toBe(want.length)
+      expect(Buffer.compare(io.buf.subarray(IO_VALUE_OFFSET, IO_VALUE_OFFSET + len), want)).toBe(0)
+    }
+  })
+
+  it('Io.encodeValue refuses what encode refuses, with the same errors, strings and bytes over the limit included', () => {
+    const io = new Io()
+    expect(() => io.encodeValue('a\ud800'.repeat(DIRECT_FROM))).toThrow(/lone surrogate/)
+    expect(() => io.encodeValue(undefined)).toThrow(/undefined at \$ cannot be stored/)
+    const big = 'x'.repeat(16 * 1024 * 1024)
+    expect(() => io.encodeValue(big)).toThrow(/value is 16777221 bytes encoded; the limit is 16777216 bytes/)
+    expect(() => encode(big)).toThrow(/value is 16777221 bytes encoded; the limit is 16777216 bytes/)
+    expect(() => io.encodeValue(Buffer.alloc(16 * 1024 * 1024))).toThrow(/value is 16777221 bytes encoded/)
+  })
+
+  it('a value whose getter reads through the same handle is written whole, to the key it was put at', () => {
+    const db = open()
+    const run = db.runs.begin()
+    const big = 'b'.repeat(200_000)
+    db.kv.put(run, 'big', big)
+    db.state.set(run, 'bigcell', big)
+    const value = {
+      a: 1,
+      get b() {
+        return (db.kv.get(run, 'big') as string).length + (db.state.get(run, 'bigcell')?.value as string).length
+      },
+    }
+    db.kv.put(run, 'k', value)
+    db.state.set(run, 'c', value)
+    expect(db.kv.get(run, 'k')).toEqual({ a: 1, b: 400_000 })
+    expect(db.state.get(run, 'c')?.value).toEqual({ a: 1, b: 400_000 })
+    expect(db.kv.get(run, 'big')).toBe(big)
+    expect(db.kv.list(run)).toEqual(['big', 'k'])
+    expect(db.state.list(run).map((c) => c.name)).toEqual(['bigcell', 'c'])
   })
 })
 

@@ -451,11 +451,10 @@ describe('KV inside transactions', () => {
 })
 
 describe('KV misc', () => {
-  it('values packed straight into the I/O buffer: every size across its growth, strings, bytes and objects, in and out of transactions, each read back whole after the next write', () => {
+  it('values written into the I/O buffer: every size across its growth, strings, bytes and objects, in and out of transactions, each read back whole after the next write', () => {
     // Sizes below, at and far above the first value area (60 KiB), strings
-    // whose UTF-8 is 1 to 3 bytes a character (the encoder wants room for 3
-    // before it writes one), so some fit where they are packed and some
-    // are copied in after the area grows.
+    // whose UTF-8 is 1 to 3 bytes a character, short ones through msgpackr
+    // and long ones written directly, some after the area grows.
     const values: Value[] = []
     for (const n of [1, 100, 20_000, 61_000, 100_000, 400_000]) {
       values.push('a'.repeat(n), 'é'.repeat(n), '漢'.repeat(n))
