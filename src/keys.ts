@@ -127,21 +127,12 @@ export class Io {
   encodeValue(value: unknown): number {
     if (typeof value === 'string' && value.length >= DIRECT_FROM && value.isWellFormed()) return this.writeString(value)
     if (value instanceof Uint8Array && value.length >= DIRECT_FROM) {
-      // bin16 or bin32.
+      // bin16 or bin32 (0xc5 / 0xc6).
       const n = value.length
       const head = n < 0x10000 ? 3 : 5
       this.room(head + n)
-      const buf = this.buf
-      const at = IO_VALUE_OFFSET
-      if (head === 3) {
-        buf[at] = 0xc5
-        buf.writeUInt16BE(n, at + 1)
-      } else {
-        buf[at] = 0xc6
-        buf.writeUInt32BE(n, at + 1)
-      }
-      buf.set(value, at + head)
-      return head + n
+      this.buf.set(value, IO_VALUE_OFFSET + head)
+      return this.header(0xc5, n)
     }
     const bytes = encode(value)
     if (IO_VALUE_OFFSET + bytes.length > this.buf.length) this.grow(bytes.length, 0)
@@ -178,14 +169,24 @@ export class Io {
       head = 3
     }
     this.limit(head + n)
-    if (head === 3) {
-      buf[at] = 0xda
-      buf.writeUInt16BE(n, at + 1)
-    } else {
-      buf[at] = 0xdb
-      buf.writeUInt32BE(n, at + 1)
+    return this.header(0xda, n)
+  }
+
+  /**
+   * Writes the 16-bit form's type byte `type16` (str16 0xda, bin16 0xc5) or
+   * the 32-bit form's (the next byte) and the length `n` at
+   * {@link IO_VALUE_OFFSET}; returns the encoded length.
+   */
+  private header(type16: number, n: number): number {
+    const at = IO_VALUE_OFFSET
+    if (n < 0x10000) {
+      this.buf[at] = type16
+      this.buf.writeUInt16BE(n, at + 1)
+      return 3 + n
     }
-    return head + n
+    this.buf[at] = type16 + 1
+    this.buf.writeUInt32BE(n, at + 1)
+    return 5 + n
   }
 
   /** Checks an encoded length against the limit, as {@link encode} does, and makes room for it. */
