@@ -26,7 +26,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 use std::sync::Arc;
 
-use in_mem_engine::{Engine, Handle, JsonDb, KvDb, StateDb};
+use in_mem_core::Error;
+use in_mem_engine::{Engine, EngineTx, Handle, JsonDb, KvDb, StateDb};
 use napi::bindgen_prelude::*;
 use napi::sys;
 use napi::threadsafe_function::{ThreadsafeFunction, UnknownReturnValue};
@@ -199,6 +200,26 @@ fn kv_put(slot: &Slot, key_len: u32, value_len: u32, ttl_ms: f64) -> Result<Answ
     slot.with_engine(|engine| engine.kv_put(key, value, ttl).napi().map(|v| Answer::Number(v as f64)))
 }
 
+/// How often a single operation is re-run after a conflict before the
+/// `ConflictError` reaches the caller.
+const SINGLE_OP_RETRIES: usize = 1000;
+
+/// Runs `op` in a transaction of its own that commits (waiting for
+/// durability in strict mode) before this returns, re-run on a conflict:
+/// a single operation outside a transaction.
+pub(crate) fn single_op<T>(engine: &Arc<Engine>, mut op: impl FnMut(&mut EngineTx) -> in_mem_core::Result<T>) -> Result<T> {
+    let mut attempt = 0;
+    loop {
+        let mut tx = EngineTx::begin(engine).napi()?;
+        let out = op(&mut tx).napi()?;
+        match tx.commit(true) {
+            Ok(_) => return Ok(out),
+            Err(Error::Conflict { .. }) if attempt < SINGLE_OP_RETRIES => attempt += 1,
+            Err(e) => return Err(to_napi(e)),
+        }
+    }
+}
+
 /// `state.set` outside a transaction: the cell's internal key at the start
 /// of the I/O buffer (run | State | name), the value at `IO_VALUE_OFFSET`;
 /// the same transaction of its own as the single-operation handle's
@@ -211,7 +232,7 @@ fn state_set(slot: &Slot, key_len: u32, value_len: u32) -> Result<Answer> {
     }
     let run = in_mem_core::RunId::from_slice(&key[..16]).napi()?;
     let name = std::str::from_utf8(&key[17..]).map_err(|_| invalid("the state cell name is not UTF-8"))?;
-    crate::transaction::single_op(&slot.engine()?, |tx| tx.state_set(&run, name, value)).map(|v| Answer::Number(v as f64))
+    single_op(&slot.engine()?, |tx| tx.state_set(&run, name, value)).map(|v| Answer::Number(v as f64))
 }
 
 fn kv_exists(slot: &Slot, key_len: u32) -> Result<Answer> {

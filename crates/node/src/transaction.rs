@@ -6,33 +6,13 @@ use in_mem_engine::{EngineTx, kv_payload};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 
-use crate::hot::{Answer, RawCallback, Slot, answer, as_u32, function_table, numbers};
+use crate::hot::{Answer, RawCallback, Slot, answer, as_u32, function_table, numbers, single_op};
 use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
 
 use crate::convert::{key_of, keys_of, list_options, pack_entries, parse_run, ttl_of, write_answer};
 use crate::errors::{IntoNapi, invalid, to_napi};
-
-/// How often a single operation is re-run after a conflict before the
-/// `ConflictError` reaches the caller.
-const SINGLE_OP_RETRIES: usize = 1000;
-
-/// Runs `op` in a transaction of its own that commits (waiting for
-/// durability in strict mode) before this returns, re-run on a conflict:
-/// a single operation outside a transaction.
-pub(crate) fn single_op<T>(engine: &Arc<in_mem_engine::Engine>, mut op: impl FnMut(&mut EngineTx) -> in_mem_core::Result<T>) -> Result<T> {
-    let mut attempt = 0;
-    loop {
-        let mut tx = EngineTx::begin(engine).napi()?;
-        let out = op(&mut tx).napi()?;
-        match tx.commit(true) {
-            Ok(_) => return Ok(out),
-            Err(Error::Conflict { .. }) if attempt < SINGLE_OP_RETRIES => attempt += 1,
-            Err(e) => return Err(to_napi(e)),
-        }
-    }
-}
 
 /// A transaction, or the database's single-operation handle. Its KV methods
 /// mirror `NativeDatabase`'s and use the same I/O buffer protocol; the other
