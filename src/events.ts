@@ -6,6 +6,7 @@ import { checkOptions, describe } from './options.js'
 import { type Storable, type Value, encode } from './codec.js'
 import { InvalidArgumentError } from './errors.js'
 import type { OpTarget } from './ops.js'
+import { checkWellFormed } from './keys.js'
 
 /** What {@link Events.append} returns. */
 export interface Appended {
@@ -61,6 +62,7 @@ function seq(name: string, v: unknown): number | undefined {
 
 function checkType(type: unknown): asserts type is string {
   if (typeof type !== 'string') throw new InvalidArgumentError('an event type must be a string')
+  checkWellFormed('an event type', type)
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import { type Storable, type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError, translate } from './errors.js'
-import { IO_VALUE_OFFSET, TAG_JSON, readIntoIo } from './keys.js'
+import { IO_VALUE_OFFSET, TAG_JSON, checkWellFormed, readIntoIo } from './keys.js'
 import type { DbTarget } from './targets.js'
 import type { OpTarget } from './ops.js'
 import { checkOptions } from './options.js'
@@ -22,6 +22,8 @@ export interface JsonListOptions {
 function checkDoc(doc: unknown, path: unknown): asserts doc is string {
   if (typeof doc !== 'string') throw new InvalidArgumentError('a document id must be a string')
   if (typeof path !== 'string') throw new InvalidArgumentError('a JSON path must be a string such as "$.a.b"')
+  checkWellFormed('a document id', doc)
+  checkWellFormed('a JSON path', path)
 }
 
 /**

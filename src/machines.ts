@@ -8,6 +8,7 @@ import { checkOptions } from './options.js'
 import { type Storable, type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError } from './errors.js'
 import type { OpTarget } from './ops.js'
+import { checkWellFormed } from './keys.js'
 
 /** An object value: the context of an instance, or the payload of an event. */
 export type MachineContext = { [key: string]: Value }
@@ -180,6 +181,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 function str(what: string, v: unknown): string {
   if (typeof v !== 'string') throw new InvalidArgumentError(`${what} must be a string`)
+  checkWellFormed(what, v)
   return v
 }
 

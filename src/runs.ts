@@ -5,7 +5,7 @@
 import { checkOptions } from './options.js'
 import { type Storable, type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError, translate } from './errors.js'
-import { type Io, runBytes } from './keys.js'
+import { type Io, checkWellFormed, runBytes } from './keys.js'
 import { readAnswer } from './ops.js'
 import { type At, type LoggedCommit, resolveAt } from './history.js'
 import type { NativeDatabase, NativeRunInfo } from './native.js'
@@ -120,10 +120,12 @@ export class Runs {
     checkOptions(opts, ['name', 'parent', 'tags', 'metadata'], 'begin options')
     const { name, parent, tags, metadata } = opts
     if (name !== undefined && typeof name !== 'string') throw new InvalidArgumentError('name must be a string')
+    if (name !== undefined) checkWellFormed('name', name)
     if (parent !== undefined) runBytes(parent)
     if (tags !== undefined && (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string'))) {
       throw new InvalidArgumentError('tags must be an array of strings')
     }
+    for (const t of tags ?? []) checkWellFormed('a tag', t)
     const meta = metadata === undefined ? undefined : Buffer.from(encode(metadata))
     try {
       return this.db.runBegin(name, parent, tags, meta).id
@@ -170,6 +172,7 @@ export class Runs {
     if (tags !== undefined && (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string'))) {
       throw new InvalidArgumentError('tags must be an array of strings')
     }
+    for (const t of tags ?? []) checkWellFormed('a tag', t)
     const meta = 'metadata' in changes ? Buffer.from(encode(metadata as Value)) : undefined
     try {
       return toRunInfo(this.db.runEdit(run, tags, meta))
@@ -192,6 +195,7 @@ export class Runs {
   #tag(run: RunId, tags: string[], add: boolean): RunInfo {
     runBytes(run)
     if (tags.some((t) => typeof t !== 'string')) throw new InvalidArgumentError('tags must be strings')
+    for (const t of tags) checkWellFormed('a tag', t)
     try {
       return toRunInfo(this.db.runTag(run, tags, add))
     } catch (e) {
@@ -227,6 +231,7 @@ export class Runs {
     checkOptions(opts, ['name', 'at'], 'fork options')
     const { name } = opts
     if (name !== undefined && typeof name !== 'string') throw new InvalidArgumentError('name must be a string')
+    if (name !== undefined) checkWellFormed('name', name)
     try {
       const at = resolveAt(opts.at, (sequence) => this.db.eventVersion(run, sequence))
       return this.db.runFork(run, name, at).id

@@ -5,7 +5,7 @@
 import { describe } from './options.js'
 import { type Storable, type Value, encode } from './codec.js'
 import { ConflictError, InvalidArgumentError, translate } from './errors.js'
-import { TAG_STATE, readIntoIo } from './keys.js'
+import { TAG_STATE, checkWellFormed, readIntoIo } from './keys.js'
 import { versionedAt } from './kv.js'
 import type { OpTarget } from './ops.js'
 import type { DbTarget } from './targets.js'
@@ -47,6 +47,7 @@ const TRANSITION_RETRIES = 1000
 
 function checkName(name: unknown): asserts name is string {
   if (typeof name !== 'string') throw new InvalidArgumentError('a state cell name must be a string')
+  checkWellFormed('a state cell name', name)
 }
 
 /**

@@ -8,6 +8,7 @@ import { type Value, encode } from './codec.js'
 import { InvalidArgumentError } from './errors.js'
 import type { OpTarget } from './ops.js'
 import type { RunId } from './runs.js'
+import { checkWellFormed } from './keys.js'
 
 /** A trace id: a UUIDv7 string, so ids sort in the order traces were recorded. */
 export type TraceId = string
@@ -210,6 +211,7 @@ function checkData(type: string, data: unknown): void {
 
 function checkId(name: string, id: unknown): asserts id is string {
   if (typeof id !== 'string') fail(`${name} must be a trace id string`)
+  checkWellFormed(name, id)
 }
 
 function wholeNumber(name: string, v: unknown): number | undefined {
@@ -265,6 +267,7 @@ export class Traces {
     checkData(type, data)
     if (parent !== undefined) checkId('parent', parent)
     if (tags !== undefined && (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string'))) fail('tags must be an array of strings')
+    for (const t of tags ?? []) checkWellFormed('a tag', t)
     const dataBytes = Buffer.from(encode(data))
     const metaBytes = metadata === undefined ? undefined : Buffer.from(encode(metadata))
     return this.target.write(run, (tx) => tx.tracesRecord(run, type, parent, dataBytes, tags, metaBytes))
@@ -318,6 +321,7 @@ export class Traces {
       fail(`unknown trace type ${JSON.stringify(type)}; a trace type is one of tool_call, decision, thought, query, error, custom`)
     }
     if (tag !== undefined && typeof tag !== 'string') fail('tag must be a string')
+    if (tag !== undefined) checkWellFormed('tag', tag)
     const since = wholeNumber('since', opts.since)
     const until = wholeNumber('until', opts.until)
     const limit = wholeNumber('limit', opts.limit)

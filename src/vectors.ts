@@ -16,6 +16,7 @@ import { type Storable, type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError } from './errors.js'
 import type { OpTarget } from './ops.js'
 import { checkOptions } from './options.js'
+import { checkWellFormed } from './keys.js'
 
 /** How a collection scores a match; higher is better for all three. */
 export type Metric = 'cosine' | 'dot' | 'euclidean'
@@ -109,6 +110,7 @@ interface RawVector {
 
 function checkName(what: string, v: unknown): asserts v is string {
   if (typeof v !== 'string') throw new InvalidArgumentError(`${what} must be a string`)
+  checkWellFormed(what, v)
 }
 
 /** A vector as the little-endian f32 bytes the engine takes; bad components are refused here. */

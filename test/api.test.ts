@@ -314,6 +314,50 @@ describe('values: lone surrogates wherever a string can be', () => {
     expect(db.kv.get(run, 'k')).toBeUndefined()
   })
 
+  it('a lone surrogate in a name or id (cell, document, path, event type, machine, instance, trace tag, vector collection or id, run name or tag) is InvalidArgumentError and writes nothing, in and out of transactions', () => {
+    // The native side would be handed U+FFFD in its place: another name.
+    const db = open()
+    const run = db.runs.begin()
+    db.state.set(run, 'ok', 1)
+    db.machines.define({ name: 'm', version: 1, initial: 'a', states: ['a', 'b'], transitions: [{ from: 'a', event: 'go', to: 'b' }] })
+    db.vectors.create(run, 'c', { dimension: 2 })
+    const bad = 'x\ud800y'
+    const calls: [string, () => unknown][] = [
+      ['db.state.set', () => db.state.set(run, bad, 1)],
+      ['db.state.init', () => db.state.init(run, bad, 1)],
+      ['db.state.cas', () => db.state.cas(run, bad, 0, 1)],
+      ['tx.state.set', () => db.transaction(run, (tx) => tx.state.set(bad, 1))],
+      ['db.json.set doc', () => db.json.set(run, bad, '$', { a: 1 })],
+      ['db.json.set path', () => db.json.set(run, 'd', `$.${bad}`, 1)],
+      ['tx.json.set doc', () => db.transaction(run, (tx) => tx.json.set(bad, '$', 1))],
+      ['db.events.append', () => db.events.append(run, bad, {})],
+      ['db.machines.create id', () => db.machines.create(run, bad, { machine: 'm' })],
+      ['db.machines.create machine', () => db.machines.create(run, 'i', { machine: bad })],
+      ['db.traces.record tags', () => db.traces.record(run, { type: 'thought', data: { content: 't' }, tags: [bad] })],
+      ['db.vectors.create', () => db.vectors.create(run, bad, { dimension: 2 })],
+      ['db.vectors.upsert id', () => db.vectors.upsert(run, 'c', bad, [1, 0])],
+      ['db.runs.begin name', () => db.runs.begin({ name: bad })],
+      ['db.runs.begin tags', () => db.runs.begin({ tags: [bad] })],
+      ['db.runs.fork name', () => db.runs.fork(run, { name: bad })],
+      ['db.runs.update tags', () => db.runs.update(run, { tags: [bad] })],
+      ['db.runs.tag', () => db.runs.tag(run, bad)],
+    ]
+    const before = db.stats().version
+    for (const [what, call] of calls) {
+      let err: unknown
+      try {
+        call()
+      } catch (e) {
+        err = e
+      }
+      expect(err, what).toBeInstanceOf(InvalidArgumentError)
+      expect((err as Error).message, what).toContain('lone surrogate')
+    }
+    expect(db.stats().version).toBe(before)
+    expect(db.state.list(run).map((c) => c.name)).toEqual(['ok'])
+    expect(db.runs.list().length).toBe(1)
+  })
+
   it('strings whose UTF-8 holds 0xED or 0xEF (Hangul, U+FFFD, U+F000–U+FFFF, a surrogate pair) round-trip exactly', () => {
     const db = open()
     const run = db.runs.begin()
