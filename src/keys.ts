@@ -47,7 +47,6 @@ export function runBytes(run: string): Buffer {
   return bytes
 }
 
-/** Checks a user key: a string of 1–1024 UTF-8 bytes, well-formed, no NUL. */
 /**
  * Refuses a name or id (a state cell, document, path, event type, machine,
  * trace, vector or run name or tag) with a lone surrogate: UTF-8 cannot
@@ -58,6 +57,7 @@ export function checkWellFormed(what: string, s: string): void {
   if (!s.isWellFormed()) throw new InvalidArgumentError(`${what} has a lone surrogate (not valid Unicode); it cannot be stored as UTF-8`)
 }
 
+/** Checks a user key: a string of 1–1024 UTF-8 bytes, well-formed, no NUL. */
 export function checkKey(key: unknown): asserts key is string {
   if (typeof key !== 'string') throw new InvalidArgumentError(`a key must be a string, not ${typeof key}`)
   if (key.length === 0) throw new InvalidArgumentError('a key must not be empty')

@@ -96,6 +96,20 @@ export interface RunChanges<M = Value> {
   metadata?: M
 }
 
+/** A run's optional name: a well-formed string. */
+function checkName(name: unknown): asserts name is string | undefined {
+  if (name === undefined) return
+  if (typeof name !== 'string') throw new InvalidArgumentError('name must be a string')
+  checkWellFormed('name', name)
+}
+
+/** A run's optional tags: an array of well-formed strings. */
+function checkTags(tags: unknown): asserts tags is string[] | undefined {
+  if (tags === undefined) return
+  if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string')) throw new InvalidArgumentError('tags must be an array of strings')
+  for (const t of tags) checkWellFormed('a tag', t)
+}
+
 /**
  * Runs: every data operation belongs to one. Status moves `active` →
  * `completed | failed | cancelled`, `active ↔ paused`, and any ended status
@@ -119,13 +133,9 @@ export class Runs {
     if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('begin options must be an object')
     checkOptions(opts, ['name', 'parent', 'tags', 'metadata'], 'begin options')
     const { name, parent, tags, metadata } = opts
-    if (name !== undefined && typeof name !== 'string') throw new InvalidArgumentError('name must be a string')
-    if (name !== undefined) checkWellFormed('name', name)
+    checkName(name)
     if (parent !== undefined) runBytes(parent)
-    if (tags !== undefined && (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string'))) {
-      throw new InvalidArgumentError('tags must be an array of strings')
-    }
-    for (const t of tags ?? []) checkWellFormed('a tag', t)
+    checkTags(tags)
     const meta = metadata === undefined ? undefined : Buffer.from(encode(metadata))
     try {
       return this.db.runBegin(name, parent, tags, meta).id
@@ -169,10 +179,7 @@ export class Runs {
     if (typeof changes !== 'object' || changes === null) throw new InvalidArgumentError('update takes an object of changes')
     checkOptions(changes, ['tags', 'metadata'], 'runs.update changes')
     const { tags, metadata } = changes
-    if (tags !== undefined && (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string'))) {
-      throw new InvalidArgumentError('tags must be an array of strings')
-    }
-    for (const t of tags ?? []) checkWellFormed('a tag', t)
+    checkTags(tags)
     const meta = 'metadata' in changes ? Buffer.from(encode(metadata as Value)) : undefined
     try {
       return toRunInfo(this.db.runEdit(run, tags, meta))
@@ -230,8 +237,7 @@ export class Runs {
     if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('fork options must be an object')
     checkOptions(opts, ['name', 'at'], 'fork options')
     const { name } = opts
-    if (name !== undefined && typeof name !== 'string') throw new InvalidArgumentError('name must be a string')
-    if (name !== undefined) checkWellFormed('name', name)
+    checkName(name)
     try {
       const at = resolveAt(opts.at, (sequence) => this.db.eventVersion(run, sequence))
       return this.db.runFork(run, name, at).id

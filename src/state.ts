@@ -94,9 +94,9 @@ export class State {
     checkName(name)
     const fast = this.fast
     if (fast !== undefined) {
-      // Through the I/O buffer, as kv.put: no JS string or buffer for the
-      // native side to convert.
-      // The value first, as kv.put: its getters may read through this handle.
+      // Through the I/O buffer, as kv.put (no JS string or buffer for the
+      // native side to convert), the value first: its getters may read
+      // through this handle.
       const len = fast.io.encodeValue(value)
       const n = fast.io.key(run, TAG_STATE, name)
       try {

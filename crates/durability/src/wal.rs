@@ -605,10 +605,7 @@ impl Wal {
     }
 
     fn check_failed(&self) -> Result<()> {
-        match &*self.shared.failed.lock() {
-            Some(reason) => Err(Error::Io { message: format!("the WAL failed earlier and accepts no writes: {reason}") }),
-            None => Ok(()),
-        }
+        self.shared.check_failed()
     }
 }
 
@@ -761,7 +758,7 @@ impl Shared {
     /// refuses everything after it).
     fn check_failed(&self) -> Result<()> {
         match &*self.failed.lock() {
-            Some(reason) => Err(Error::Io { message: format!("the WAL failed earlier: {reason}") }),
+            Some(reason) => Err(Error::Io { message: format!("the WAL failed earlier and accepts no writes: {reason}") }),
             None => Ok(()),
         }
     }
