@@ -25,12 +25,12 @@ export declare class NativeDatabase {
   close(): void
   get isOpen(): boolean
   /** The hot calls bound to this handle (see `hot.rs`). */
-  hotFunctions(): { get(keyLen: number, versioned: 0 | 1): number; put(keyLen: number, valueLen: number, ttlMs: number): number; exists(keyLen: number): boolean; delete(keyLen: number): boolean; stateGet(keyLen: number): number; stateSet(keyLen: number, valueLen: number): number; jsonGet(keyLen: number, pathLen: number): number; isOpen(): boolean; requestDurable(version: number): boolean }
+  hotFunctions(): { get(keyLen: number, versioned: 0 | 1): number | string | Buffer; put(keyLen: number, valueLen: number, ttlMs: number): number; exists(keyLen: number): boolean; delete(keyLen: number): boolean; stateGet(keyLen: number): number | string | Buffer; stateSet(keyLen: number, valueLen: number): number; jsonGet(keyLen: number, pathLen: number): number; isOpen(): boolean; requestDurable(version: number): boolean }
   /**
    * A transaction's hot calls, each called as a method of a
    * `NativeTransaction` (see `transaction.rs`).
    */
-  static transactionFunctions(): { kvGet(this: NativeTransaction, keyLen: number, versioned: 0 | 1): number; kvPut(this: NativeTransaction, keyLen: number, valueLen: number, ttlMs: number): void; commit(this: NativeTransaction, wait: 0 | 1): number; restart(this: NativeTransaction): void }
+  static transactionFunctions(): { kvGet(this: NativeTransaction, keyLen: number, versioned: 0 | 1): number | string | Buffer; kvPut(this: NativeTransaction, keyLen: number, valueLen: number, ttlMs: number): void; commit(this: NativeTransaction, wait: 0 | 1): number; restart(this: NativeTransaction): void }
   /**
    * Registers the I/O buffer of the hot functions. The caller keeps it
    * alive until it registers another.

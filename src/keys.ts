@@ -226,12 +226,14 @@ export class Io {
 /**
  * Runs a hot read whose answer (a `header`-byte prefix, then the value)
  * goes to `IO_VALUE_OFFSET`: when the value did not fit, grows the buffer and
- * reads again. Returns the value's length, or -1 when absent.
+ * reads again. Returns the value's length, or -1 when absent, or what the
+ * read answered that is not a number (a string or `Buffer` a KV or
+ * state read hands over whole).
  * @internal
  */
-export function readIntoIo(io: Io, header: number, read: () => number): number {
+export function readIntoIo<D = never>(io: Io, header: number, read: () => number | D): number | D {
   let len = read()
-  if (len >= 0 && IO_VALUE_OFFSET + header + len > io.buf.length) {
+  if (typeof len === 'number' && len >= 0 && IO_VALUE_OFFSET + header + len > io.buf.length) {
     io.grow(len, header)
     len = read()
   }

@@ -6,7 +6,7 @@ import { checkOptions } from './options.js'
 import { type Storable, type Value, decode, encode } from './codec.js'
 import { InvalidArgumentError, translate } from './errors.js'
 import { IO_VALUE_OFFSET, TAG_KV, readIntoIo, runBytes } from './keys.js'
-import type { KvTarget } from './targets.js'
+import type { Direct, KvTarget } from './targets.js'
 
 /** Options of {@link Kv.put}. */
 export interface PutOptions {
@@ -112,13 +112,15 @@ export class Kv<W = number> {
     // The hottest read: inline, with no closure (see readIntoIo for the rest).
     const io = this.target.io
     const n = io.key(run, TAG_KV, key)
-    let len: number
+    let len: number | Direct
     try {
       len = this.target.get(n, false)
+      if (typeof len !== 'number') return len as T
       if (len < 0) return undefined
       if (IO_VALUE_OFFSET + len > io.buf.length) {
         io.grow(len, 0)
         len = this.target.get(n, false)
+        if (typeof len !== 'number') return len as T
         if (len < 0) return undefined
       }
     } catch (e) {
@@ -131,13 +133,13 @@ export class Kv<W = number> {
   getVersioned<T = Value>(run: string, key: string): Versioned<T> | undefined {
     const io = this.target.io
     const n = io.key(run, TAG_KV, key)
-    let len: number
+    let len: number | Direct
     try {
       len = readIntoIo(io, 16, () => this.target.get(n, true))
     } catch (e) {
       throw translate(e)
     }
-    return len < 0 ? undefined : versionedAt<T>(io.value, len)
+    return len === -1 ? undefined : versionedAt<T>(io.value, len)
   }
 
   /**
@@ -304,10 +306,10 @@ export class ScopedKv<W = number> {
   count(opts?: Pick<ListOptions, 'prefix'>): number { return this.kv.count(this.run, opts) }
 }
 
-/** The versioned answer of a hot read at `IO_VALUE_OFFSET` (`value`: the I/O buffer from there on): version, write time, then the value. @internal */
-export function versionedAt<T>(value: Buffer, len: number): Versioned<T> {
+/** The versioned answer of a hot read at `IO_VALUE_OFFSET` (`value`: the I/O buffer from there on): version, write time, then the value (`len` bytes of it, or the {@link Direct} value the read answered). @internal */
+export function versionedAt<T>(value: Buffer, len: number | Direct): Versioned<T> {
   return {
-    value: decode(value, 16, 16 + len) as T,
+    value: (typeof len === 'number' ? decode(value, 16, 16 + len) : len) as T,
     version: value.readDoubleLE(0),
     updatedAt: value.readDoubleLE(8),
   }

@@ -8,7 +8,7 @@ import { ConflictError, InvalidArgumentError, translate } from './errors.js'
 import { TAG_STATE, checkWellFormed, readIntoIo } from './keys.js'
 import { versionedAt } from './kv.js'
 import type { OpTarget } from './ops.js'
-import type { DbTarget } from './targets.js'
+import type { DbTarget, Direct } from './targets.js'
 
 /** A cell's value with its version and write time. */
 export interface Cell<T = Value> {
@@ -78,13 +78,13 @@ export class State {
       // Through the I/O buffer: no native object per call.
       const io = fast.io
       const n = io.key(run, TAG_STATE, name)
-      let len: number
+      let len: number | Direct
       try {
         len = readIntoIo(io, 16, () => fast.stateGet(n))
       } catch (e) {
         throw translate(e)
       }
-      return len < 0 ? undefined : versionedAt<T>(io.value, len)
+      return len === -1 ? undefined : versionedAt<T>(io.value, len)
     }
     return this.target.answer<Cell<T>>(run, (tx, buf) => tx.stateGetInto(buf, run, name))
   }

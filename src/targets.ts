@@ -9,11 +9,24 @@ import { Io } from './keys.js'
 import { type HotFunctions, type NativeDatabase, TX } from './native.js'
 import type { TxLease } from './txlease.js'
 
+/**
+ * A read's value handed over whole by the native side (`hot.rs`,
+ * `direct_value`): a string or byte array of 1 KiB or more, made from the
+ * stored bytes instead of copied into the I/O buffer and decoded there.
+ * @internal
+ */
+export type Direct = string | Buffer
+
 /** @internal */
 export interface KvTarget<W> {
   readonly io: Io
-  /** Reads the key of length `n`; answers at IO_VALUE_OFFSET; -1 if absent. */
-  get(n: number, versioned: boolean): number
+  /**
+   * Reads the key of length `n`: the value's length, its answer written at
+   * IO_VALUE_OFFSET; -1 if absent; or the value itself when it is one
+   * string or byte array of 1 KiB or more (a {@link Direct}: when
+   * `versioned`, version and write time at IO_VALUE_OFFSET still).
+   */
+  get(n: number, versioned: boolean): number | Direct
   /** Writes the value `encodeValue` put in the I/O buffer (`len` bytes) at the key there (`n` bytes). */
   put(n: number, len: number, ttlMs: number): W
   delete(n: number): boolean
@@ -36,7 +49,7 @@ export class DbTarget implements KvTarget<number> {
     this.hot = native.hotFunctions()
     this.io = new Io((buf) => native.registerIo(buf))
   }
-  get(n: number, versioned: boolean): number {
+  get(n: number, versioned: boolean): number | Direct {
     return this.hot.get(n, versioned ? 1 : 0)
   }
   put(n: number, len: number, ttlMs: number): number {
@@ -55,7 +68,7 @@ export class DbTarget implements KvTarget<number> {
     return this.native.kvGetManyInto(this.io.buf, run, keys)
   }
   /** The state cell whose key (run | State | name) is in the I/O buffer: payload length, or -1; version and updatedAt first. */
-  stateGet(n: number): number {
+  stateGet(n: number): number | Direct {
     return this.hot.stateGet(n)
   }
   /** `state.set` of the cell whose key (`n` bytes) and value (`len` bytes, `encodeValue`) are in the I/O buffer: the new version. */
@@ -83,7 +96,7 @@ export class TxTarget implements KvTarget<void> {
     private readonly lease: TxLease,
     readonly io: Io,
   ) {}
-  get(n: number, versioned: boolean): number {
+  get(n: number, versioned: boolean): number | Direct {
     return TX.kvGet.call(this.lease.tx, n, versioned ? 1 : 0)
   }
   put(n: number, len: number, ttlMs: number): void {

@@ -478,6 +478,59 @@ describe('KV misc', () => {
     for (const [k, w] of written) expect(db.kv.get(run, k)).toEqual(w)
   })
 
+  it('strings and byte arrays of 256 bytes or more, which reads hand over whole (not through the I/O buffer), come back exact at every header edge, from every read', () => {
+    // UTF-8 lengths just below and at 256 (str8 → str16), at 65,535 and
+    // 65,536 (str16 → str32), with 1- to 4-byte characters, a leading BOM
+    // and a NUL inside; byte arrays at the same edges (bin8/16/32).
+    const strings = [
+      'a'.repeat(255), 'a'.repeat(256), 'é'.repeat(127) + 'a', 'é'.repeat(128), '漢'.repeat(86), '🎉'.repeat(64),
+      '\uFEFF' + 'z'.repeat(300), 'nul\u0000inside'.repeat(40), 'b'.repeat(65_535), 'b'.repeat(65_536), '漢'.repeat(21_846), '🎉'.repeat(30_000),
+    ]
+    const bytes = [255, 256, 65_535, 65_536, 200_000].map((n) => {
+      const b = Buffer.alloc(n)
+      for (let i = 0; i < n; i++) b[i] = (i * 13 + n) & 0xff
+      return b
+    })
+    const values: Value[] = [...strings, ...bytes]
+    values.forEach((v, i) => {
+      const key = `d${i}`
+      db.kv.put(run, key, v)
+      db.state.set(run, key, v)
+      const reads: [string, Value | undefined][] = [
+        ['kv.get', db.kv.get(run, key)],
+        ['kv.getVersioned', db.kv.getVersioned(run, key)?.value],
+        ['state.get', db.state.get(run, key)?.value],
+        ['scope kv.get', db.scope(run).kv.get(key)],
+        ['tx.kv.get', db.transaction(run, (tx) => tx.kv.get(key))],
+        ['tx.kv.getVersioned', db.transaction(run, (tx) => tx.kv.getVersioned(key)?.value)],
+        // A transaction's own write, read back before its commit.
+        ['tx.kv.get of its own write', db.transaction(run, (tx) => { tx.kv.put(`own${i}`, v); return tx.kv.get(`own${i}`) })],
+      ]
+      for (const [what, got] of reads) {
+        if (typeof v === 'string') {
+          expect(typeof got, `${what} of string ${i}`).toBe('string')
+          expect(got === v, `${what} of string ${i} (length ${v.length})`).toBe(true)
+        } else {
+          expect(Buffer.isBuffer(got), `${what} of bytes ${i}`).toBe(true)
+          expect(Buffer.compare(got as Buffer, v as Buffer), `${what} of bytes ${i}`).toBe(0)
+        }
+      }
+      const versioned = db.kv.getVersioned(run, key)!
+      expect(versioned.version).toBe(db.kv.getVersioned(run, key)!.version)
+      expect(versioned.updatedAt).toBeGreaterThan(0)
+      expect(db.state.get(run, key)!.version).toBe(1)
+      if (typeof v !== 'string') {
+        // Each read is the caller's own copy.
+        const a = db.kv.get(run, key) as Buffer
+        a[0] ^= 0xff
+        expect((db.kv.get(run, key) as Buffer)[0]).toBe((v as Buffer)[0])
+      }
+    })
+    expect(db.kv.get(run, 'absent')).toBeUndefined()
+    expect(db.kv.getVersioned(run, 'absent')).toBeUndefined()
+    expect(db.state.get(run, 'absent')).toBeUndefined()
+  })
+
   it('putMany takes a Map and a generator of pairs', () => {
     db.kv.putMany(run, new Map<string, Value>([['m1', 1], ['m2', 'two']]))
     function* pairs(): Generator<[string, Value]> {

@@ -166,7 +166,7 @@ impl NativeDatabase {
 
     /// The hot calls bound to this handle (see `hot.rs`).
     #[napi(
-        ts_return_type = "{ get(keyLen: number, versioned: 0 | 1): number; put(keyLen: number, valueLen: number, ttlMs: number): number; exists(keyLen: number): boolean; delete(keyLen: number): boolean; stateGet(keyLen: number): number; stateSet(keyLen: number, valueLen: number): number; jsonGet(keyLen: number, pathLen: number): number; isOpen(): boolean; requestDurable(version: number): boolean }"
+        ts_return_type = "{ get(keyLen: number, versioned: 0 | 1): number | string | Buffer; put(keyLen: number, valueLen: number, ttlMs: number): number; exists(keyLen: number): boolean; delete(keyLen: number): boolean; stateGet(keyLen: number): number | string | Buffer; stateSet(keyLen: number, valueLen: number): number; jsonGet(keyLen: number, pathLen: number): number; isOpen(): boolean; requestDurable(version: number): boolean }"
     )]
     pub fn hot_functions<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
         crate::hot::hot_functions(env, &self.slot)
@@ -175,7 +175,7 @@ impl NativeDatabase {
     /// A transaction's hot calls, each called as a method of a
     /// `NativeTransaction` (see `transaction.rs`).
     #[napi(
-        ts_return_type = "{ kvGet(this: NativeTransaction, keyLen: number, versioned: 0 | 1): number; kvPut(this: NativeTransaction, keyLen: number, valueLen: number, ttlMs: number): void; commit(this: NativeTransaction, wait: 0 | 1): number; restart(this: NativeTransaction): void }"
+        ts_return_type = "{ kvGet(this: NativeTransaction, keyLen: number, versioned: 0 | 1): number | string | Buffer; kvPut(this: NativeTransaction, keyLen: number, valueLen: number, ttlMs: number): void; commit(this: NativeTransaction, wait: 0 | 1): number; restart(this: NativeTransaction): void }"
     )]
     pub fn transaction_functions<'env>(env: &'env Env) -> Result<Unknown<'env>> {
         crate::transaction::transaction_functions(env)

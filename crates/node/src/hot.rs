@@ -159,6 +159,49 @@ pub(crate) enum Answer {
     Number(f64),
     Bool(bool),
     Undefined,
+    /// A JS value made during the call (a read's string or `Buffer`, see
+    /// [`direct_value`]).
+    Value(sys::napi_value),
+}
+
+/// A read answers a value whose MessagePack is one string or one byte array
+/// of this many bytes or more (str16/str32, bin16/bin32) as a JS string or
+/// `Buffer` made from the stored bytes, instead of copying them into the
+/// I/O buffer for the codec to decode from there: one copy of the bytes
+/// instead of two, and no growth of the I/O buffer for it (the same string
+/// or bytes the codec would make: `docs/format.md`, "KV values").
+pub(crate) const DIRECT_FROM: usize = 256;
+
+/// `payload` (an encoded value) as a JS string or `Buffer` when it is one
+/// string or byte array of [`DIRECT_FROM`] bytes or more; `None` otherwise.
+/// A string's bytes are UTF-8 (every writer checks its strings), decoded
+/// as the codec would.
+pub(crate) fn direct_value(env: sys::napi_env, payload: &[u8]) -> Result<Option<sys::napi_value>> {
+    if payload.len() < DIRECT_FROM + 3 {
+        return Ok(None);
+    }
+    let (string, head, len) = match payload[0] {
+        0xda => (true, 3, u16::from_be_bytes([payload[1], payload[2]]) as usize),
+        0xc5 => (false, 3, u16::from_be_bytes([payload[1], payload[2]]) as usize),
+        0xdb => (true, 5, u32::from_be_bytes(payload[1..5].try_into().expect("4 bytes")) as usize),
+        0xc6 => (false, 5, u32::from_be_bytes(payload[1..5].try_into().expect("4 bytes")) as usize),
+        _ => return Ok(None),
+    };
+    // One string or byte array, and nothing after it.
+    if head + len != payload.len() || len < DIRECT_FROM {
+        return Ok(None);
+    }
+    let bytes = &payload[head..];
+    let mut out = ptr::null_mut();
+    let status = if string {
+        unsafe { sys::napi_create_string_utf8(env, bytes.as_ptr().cast(), len as isize, &mut out) }
+    } else {
+        unsafe { sys::napi_create_buffer_copy(env, len, bytes.as_ptr().cast(), ptr::null_mut(), &mut out) }
+    };
+    if status != sys::Status::napi_ok {
+        return Err(invalid(format!("could not make a {} of {len} bytes", if string { "string" } else { "Buffer" })));
+    }
+    Ok(Some(out))
 }
 
 /// A read of the hot path: the key is at the start of the I/O buffer, and
@@ -169,15 +212,34 @@ fn read_into_io(slot: &Slot, key_len: u32, read: impl FnOnce(&Engine, &[u8], &mu
     slot.with_engine(|engine| read(engine, key, out).map(|n| Answer::Number(n as f64)))
 }
 
-fn kv_get(slot: &Slot, key_len: u32, versioned: bool) -> Result<Answer> {
-    read_into_io(slot, key_len, |engine, key, out| {
-        Ok(engine.kv_get_with(key, |version, updated_at, payload| write_answer(out, version, updated_at, payload, versioned)).napi()?.unwrap_or(-1))
+/// A read's answer: the value as a JS value ([`direct_value`]; when
+/// `versioned`, its version and write time at `IO_VALUE_OFFSET` first), or
+/// written at `IO_VALUE_OFFSET` ([`write_answer`]: its length).
+pub(crate) fn answer_value(env: sys::napi_env, out: &mut [u8], version: u64, updated_at: u64, payload: &[u8], versioned: bool) -> Result<Answer> {
+    match direct_value(env, payload)? {
+        Some(value) => {
+            if versioned {
+                write_answer(out, version, updated_at, &[], true);
+            }
+            Ok(Answer::Value(value))
+        }
+        None => Ok(Answer::Number(write_answer(out, version, updated_at, payload, versioned) as f64)),
+    }
+}
+
+fn kv_get(env: sys::napi_env, slot: &Slot, key_len: u32, versioned: bool) -> Result<Answer> {
+    let (key, out) = slot.read_area(key_len)?;
+    slot.with_engine(|engine| {
+        let answer = engine.kv_get_with(key, |version, updated_at, payload| answer_value(env, out, version, updated_at, payload, versioned));
+        answer.napi()?.unwrap_or(Ok(Answer::Number(-1.0)))
     })
 }
 
-fn state_get(slot: &Slot, key_len: u32) -> Result<Answer> {
-    read_into_io(slot, key_len, |engine, key, out| {
-        Ok(engine.state_get_with(key, |version, updated_at, value| write_answer(out, version, updated_at, value, true)).napi()?.unwrap_or(-1))
+fn state_get(env: sys::napi_env, slot: &Slot, key_len: u32) -> Result<Answer> {
+    let (key, out) = slot.read_area(key_len)?;
+    slot.with_engine(|engine| {
+        let answer = engine.state_get_with(key, |version, updated_at, value| answer_value(env, out, version, updated_at, value, true));
+        answer.napi()?.unwrap_or(Ok(Answer::Number(-1.0)))
     })
 }
 
@@ -281,9 +343,19 @@ pub(crate) fn as_u32(x: f64) -> Result<u32> {
 /// Runs one hot call: reads its arguments, catches panics, and turns the
 /// answer into a JS value or a thrown error.
 unsafe fn call(env: sys::napi_env, info: sys::napi_callback_info, n: usize, f: fn(&Slot, [f64; 4]) -> Result<Answer>) -> sys::napi_value {
+    unsafe { call_env(env, info, n, |_, slot, a| f(slot, a)) }
+}
+
+/// [`call`] for a call that makes a JS value itself (with `env`).
+unsafe fn call_env(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+    n: usize,
+    f: impl FnOnce(sys::napi_env, &Slot, [f64; 4]) -> Result<Answer>,
+) -> sys::napi_value {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let (slot, a) = unsafe { args(env, info, n) }?;
-        f(slot, a)
+        f(env, slot, a)
     }));
     unsafe { answer(env, outcome) }
 }
@@ -295,6 +367,7 @@ pub(crate) unsafe fn answer(env: sys::napi_env, outcome: std::thread::Result<Res
         Ok(Ok(Answer::Number(x))) => unsafe { sys::napi_create_double(env, x, &mut result) },
         Ok(Ok(Answer::Bool(b))) => unsafe { sys::napi_get_boolean(env, b, &mut result) },
         Ok(Ok(Answer::Undefined)) => unsafe { sys::napi_get_undefined(env, &mut result) },
+        Ok(Ok(Answer::Value(value))) => return value,
         Ok(Err(e)) => {
             throw(env, &e.reason);
             return ptr::null_mut();
@@ -314,11 +387,11 @@ fn throw(env: sys::napi_env, message: &str) {
 }
 
 unsafe extern "C" fn get_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    unsafe { call(env, info, 2, |s, a| kv_get(s, as_u32(a[0])?, a[1] != 0.0)) }
+    unsafe { call_env(env, info, 2, |env, s, a| kv_get(env, s, as_u32(a[0])?, a[1] != 0.0)) }
 }
 
 unsafe extern "C" fn state_get_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    unsafe { call(env, info, 1, |s, a| state_get(s, as_u32(a[0])?)) }
+    unsafe { call_env(env, info, 1, |env, s, a| state_get(env, s, as_u32(a[0])?)) }
 }
 
 unsafe extern "C" fn json_get_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {

@@ -6,12 +6,12 @@ use in_mem_engine::{EngineTx, kv_payload};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 
-use crate::hot::{Answer, RawCallback, Slot, answer, as_u32, function_table, numbers, single_op};
+use crate::hot::{Answer, RawCallback, Slot, answer, answer_value, as_u32, function_table, numbers, single_op};
 use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
 
-use crate::convert::{key_of, keys_of, list_options, pack_entries, parse_run, ttl_of, write_answer};
+use crate::convert::{key_of, keys_of, list_options, pack_entries, parse_run, ttl_of};
 use crate::errors::{IntoNapi, invalid, to_napi};
 
 /// A transaction, or the database's single-operation handle. Its KV methods
@@ -78,13 +78,13 @@ impl NativeTransaction {
     /// KV get on the handle's registered I/O buffer (the key at its start,
     /// the answer at `IO_VALUE_OFFSET`): the answer's length, -1 if absent.
     /// Called through `hot.rs`'s raw callbacks.
-    pub(crate) fn kv_get_io(&mut self, key_len: u32, versioned: bool) -> Result<i64> {
+    pub(crate) fn kv_get_io(&mut self, env: sys::napi_env, key_len: u32, versioned: bool) -> Result<Answer> {
         let (slot, tx) = self.parts()?;
         let (key, out) = slot.read_area(key_len)?;
-        Ok(match tx.kv_get(key).napi()? {
-            Some((version, updated_at, stored)) => write_answer(out, version, updated_at, kv_payload(&stored), versioned),
-            None => -1,
-        })
+        match tx.kv_get(key).napi()? {
+            Some((version, updated_at, stored)) => answer_value(env, out, version, updated_at, kv_payload(&stored), versioned),
+            None => Ok(Answer::Number(-1.0)),
+        }
     }
 
     /// KV put from the handle's registered I/O buffer: the key at its
@@ -209,28 +209,33 @@ unsafe fn tx_args(env: sys::napi_env, info: sys::napi_callback_info, n: usize) -
 }
 
 /// `hot.rs`'s `call`, for a call made as a method of a `NativeTransaction`.
-unsafe fn call_tx(env: sys::napi_env, info: sys::napi_callback_info, n: usize, f: fn(&mut NativeTransaction, [f64; 4]) -> Result<Answer>) -> sys::napi_value {
+unsafe fn call_tx(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+    n: usize,
+    f: fn(sys::napi_env, &mut NativeTransaction, [f64; 4]) -> Result<Answer>,
+) -> sys::napi_value {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let (tx, a) = unsafe { tx_args(env, info, n) }?;
-        f(tx, a)
+        f(env, tx, a)
     }));
     unsafe { answer(env, outcome) }
 }
 
 unsafe extern "C" fn tx_get_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    unsafe { call_tx(env, info, 2, |t, a| t.kv_get_io(as_u32(a[0])?, a[1] != 0.0).map(|n| Answer::Number(n as f64))) }
+    unsafe { call_tx(env, info, 2, |env, t, a| t.kv_get_io(env, as_u32(a[0])?, a[1] != 0.0)) }
 }
 
 unsafe extern "C" fn tx_put_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    unsafe { call_tx(env, info, 3, |t, a| t.kv_put_io(as_u32(a[0])?, as_u32(a[1])?, a[2]).map(|_| Answer::Undefined)) }
+    unsafe { call_tx(env, info, 3, |_, t, a| t.kv_put_io(as_u32(a[0])?, as_u32(a[1])?, a[2]).map(|_| Answer::Undefined)) }
 }
 
 unsafe extern "C" fn tx_commit_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    unsafe { call_tx(env, info, 1, |t, a| t.commit_now(a[0] != 0.0).map(Answer::Number)) }
+    unsafe { call_tx(env, info, 1, |_, t, a| t.commit_now(a[0] != 0.0).map(Answer::Number)) }
 }
 
 unsafe extern "C" fn tx_restart_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    unsafe { call_tx(env, info, 0, |t, _| t.restart_now().map(|_| Answer::Undefined)) }
+    unsafe { call_tx(env, info, 0, |_, t, _| t.restart_now().map(|_| Answer::Undefined)) }
 }
 
 /// The transaction calls of the fast path, `{ kvGet(keyLen, versioned 0|1),
