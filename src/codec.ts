@@ -1,12 +1,19 @@
 /**
  * The value codec: validates a JavaScript value against SPEC §3 and encodes
- * it as plain MessagePack (msgpackr), so that a round trip is exact:
- * integers stay numbers, bigints stay bigints, bytes stay bytes, object key
- * order is kept. A string (or object key) with a lone surrogate is refused:
- * UTF-8 cannot carry it, and it would come back as U+FFFD.
+ * it as plain MessagePack — the bytes msgpackr's `pack` gives (without
+ * records) —, decoded by msgpackr's `unpack`, so that a round trip is
+ * exact: integers stay numbers, bigints stay bigints, bytes stay bytes,
+ * object key order is kept. A string (or object key) with a lone surrogate
+ * is refused: UTF-8 cannot carry it, and it would come back as U+FFFD.
+ *
+ * The encoder is in-mem's own: one walk checks and writes each part
+ * (msgpackr's `pack` after a separate checking walk cost a third more; an
+ * object's value check was most of a large object put's gap to lmdb-js,
+ * which checks nothing). Its bytes are msgpackr's, compared in the tests
+ * over random values.
  * @module
  */
-import { Packr, Unpackr } from 'msgpackr'
+import { Unpackr } from 'msgpackr'
 import { InvalidArgumentError, LimitError } from './errors.js'
 
 /** A value in-mem can store. */
@@ -52,7 +59,6 @@ export const MAX_DEPTH = 128
 const I64_MIN = -(2n ** 63n)
 const I64_MAX = 2n ** 63n - 1n
 
-const packr = new Packr({ useRecords: false, moreTypes: false, structuredClone: false, variableMapSize: true })
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'bigint', copyBuffers: true })
 
 function reject(path: string, what: string): never {
@@ -161,27 +167,340 @@ export function checkValue(value: unknown): void {
  * @throws LimitError for nesting deeper than 128 or more than 16 MiB encoded
  */
 export function encode(value: unknown): Uint8Array {
-  if (!storable(value, 0)) check(value, 0, '$', [])
-  const bytes = packr.pack(value)
-  if (bytes.length > MAX_VALUE_BYTES) {
-    throw new LimitError(`value is ${bytes.length} bytes encoded; the limit is ${MAX_VALUE_BYTES} bytes (16 MiB)`, {
-      size: bytes.length,
-      limit: MAX_VALUE_BYTES,
-    })
+  if (writing) return encodeNested(value)
+  writing = true
+  try {
+    if (scratch.length > SCRATCH_KEPT) useScratch(Buffer.allocUnsafe(SCRATCH_BYTES))
+    const end = writeValue(value, 0)
+    return out.subarray(0, end)
+  } finally {
+    writing = false
   }
-  return bytes
+}
+
+/**
+ * Writes `value`, a string or byte array, encoded into `target` at `at`
+ * (the I/O buffer's value area: its bytes are copied once), making room
+ * with `grow(need)`, which returns a buffer of at least `need` bytes
+ * holding `target`'s first `at` bytes (room is made before anything is
+ * written); returns the encoded length. No user
+ * code runs while a string or byte array is written, so nothing can
+ * re-enter the encoder or the target meanwhile.
+ * @throws InvalidArgumentError / LimitError as {@link encode}
+ */
+export function encodeStringOrBytesInto(value: string | Uint8Array, target: Buffer, at: number, grow: (need: number) => Buffer): number {
+  const savedOut = out
+  const savedView = view
+  const savedPos = pos
+  const savedGrow = growOut
+  if (target !== targetViewed) {
+    targetViewed = target
+    targetView = viewOf(target)
+  }
+  out = target
+  view = targetView
+  growOut = grow
+  try {
+    return writeValue(value, at) - at
+  } finally {
+    out = savedOut
+    view = savedView
+    pos = savedPos
+    growOut = savedGrow
+  }
+}
+
+
+/** Default size of the encoder's buffer; one grown past {@link SCRATCH_KEPT} is dropped at the next call. */
+const SCRATCH_BYTES = 64 * 1024
+const SCRATCH_KEPT = 1024 * 1024
+/** The most room made for a string's worst case (three bytes a character) rather than counting its bytes first. */
+export const ONE_PASS_ROOM = 4 * 1024 * 1024
+
+// The writer's state: the buffer written (the encoder's own, or the I/O
+// buffer for {@link encodeStringOrBytesInto}), a view of it, the position,
+// and how it grows.
+let scratch: Buffer = Buffer.allocUnsafe(SCRATCH_BYTES)
+let out: Buffer = scratch
+let view: DataView = viewOf(scratch)
+let pos = 0
+let growOut: (need: number) => Buffer = growScratch
+/** An {@link encode} is under way (a getter of the value may encode another). */
+let writing = false
+/** The last target of {@link encodeStringOrBytesInto} and its view (a DataView costs more to make than a short string to write). */
+let targetViewed: Buffer = scratch
+let targetView: DataView = view
+
+function viewOf(b: Buffer): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength)
+}
+
+function useScratch(b: Buffer): void {
+  scratch = out = b
+  view = viewOf(b)
+  growOut = growScratch
+}
+
+function growScratch(need: number): Buffer {
+  let size = out.length * 2
+  while (size < need) size *= 2
+  const next = Buffer.allocUnsafe(size)
+  out.copy(next, 0, 0, pos)
+  useScratch(next)
+  return next
+}
+
+/** An {@link encode} called while another is under way (from a getter of its value): in a buffer of its own, the outer one's left as it was. */
+function encodeNested(value: unknown): Uint8Array {
+  const saved = [scratch, out, view, pos, growOut] as const
+  useScratch(Buffer.allocUnsafe(1024))
+  try {
+    const end = writeValue(value, 0)
+    return out.subarray(0, end)
+  } finally {
+    ;[scratch, out, view, pos, growOut] = saved
+  }
+}
+
+/**
+ * Thrown by the writer at the first part that cannot be stored; {@link check}
+ * then walks the value again to say what and where.
+ */
+const REFUSED = new Error('not storable')
+
+/** Writes `value` at `at` of `out`; returns where it ends. */
+function writeValue(value: unknown, at: number): number {
+  pos = at
+  try {
+    write(value, 0)
+  } catch (e) {
+    if (e !== REFUSED) throw e
+    check(value, 0, '$', [])
+    throw new InvalidArgumentError('value cannot be stored', { path: '$' })
+  }
+  const len = pos - at
+  if (len > MAX_VALUE_BYTES) tooLarge(len, false)
+  return pos
+}
+
+function tooLarge(size: number, atLeast: boolean): never {
+  throw new LimitError(`value is ${atLeast ? 'at least ' : ''}${size} bytes encoded; the limit is ${MAX_VALUE_BYTES} bytes (16 MiB)`, {
+    size,
+    limit: MAX_VALUE_BYTES,
+  })
+}
+
+/** Makes room for `n` more bytes at `pos`. */
+function room(n: number): void {
+  if (pos + n > out.length) {
+    out = growOut(pos + n)
+    view = viewOf(out)
+  }
+}
+
+/** A map, array, str or bin header: `fix` (the fixed form's first byte) up to `fixMax`, else the 8-bit form's type byte `t8` (0 when there is none), then `t16`, `t32`. */
+function header(n: number, fix: number, fixMax: number, t8: number, t16: number, t32: number): void {
+  if (n <= fixMax) out[pos++] = fix | n
+  else if (t8 !== 0 && n < 0x100) {
+    out[pos++] = t8
+    out[pos++] = n
+  } else if (n < 0x10000) {
+    out[pos++] = t16
+    out[pos++] = n >> 8
+    out[pos++] = n & 0xff
+  } else {
+    out[pos++] = t32
+    view.setUint32(pos, n)
+    pos += 4
+  }
+}
+
+function write(v: unknown, depth: number): void {
+  switch (typeof v) {
+    case 'string':
+      return writeString(v)
+    case 'number':
+      return writeNumber(v)
+    case 'boolean':
+      room(1)
+      out[pos++] = v ? 0xc3 : 0xc2
+      return
+    case 'bigint':
+      if (v < I64_MIN || v > I64_MAX) throw REFUSED
+      room(9)
+      out[pos++] = 0xd3
+      view.setBigInt64(pos, v)
+      pos += 8
+      return
+    case 'object':
+      break
+    default:
+      throw REFUSED
+  }
+  if (v === null) {
+    room(1)
+    out[pos++] = 0xc0
+    return
+  }
+  if (v instanceof Uint8Array) return writeBytes(v)
+  // A cycle shows up as nesting past the limit.
+  if (depth >= MAX_DEPTH) throw REFUSED
+  if (Array.isArray(v)) {
+    const n = v.length
+    room(5)
+    header(n, 0x90, 0x0f, 0, 0xdc, 0xdd)
+    for (let i = 0; i < n; i++) write(v[i], depth + 1)
+    return
+  }
+  const proto = Object.getPrototypeOf(v)
+  if (proto !== Object.prototype && proto !== null) throw REFUSED
+  const keys = Object.keys(v)
+  const n = keys.length
+  room(5)
+  header(n, 0x80, 0x0f, 0, 0xde, 0xdf)
+  for (let i = 0; i < n; i++) {
+    const key = keys[i]
+    if (key === '__proto__') throw REFUSED
+    writeString(key)
+    write((v as Record<string, unknown>)[key], depth + 1)
+  }
+  if (Object.getOwnPropertySymbols(v).length > 0) throw REFUSED
+}
+
+function writeNumber(v: number): void {
+  room(9)
+  if (v >>> 0 === v) {
+    // 0 to 2^32 - 1 (and -0, as msgpackr writes it: 0).
+    if (v < 0x80) out[pos++] = v
+    else if (v < 0x100) {
+      out[pos++] = 0xcc
+      out[pos++] = v
+    } else if (v < 0x10000) {
+      out[pos++] = 0xcd
+      out[pos++] = v >> 8
+      out[pos++] = v & 0xff
+    } else {
+      out[pos++] = 0xce
+      view.setUint32(pos, v)
+      pos += 4
+    }
+  } else if (v >> 0 === v) {
+    // -2^31 to -1.
+    if (v >= -0x20) out[pos++] = 0x100 + v
+    else if (v >= -0x80) {
+      out[pos++] = 0xd0
+      out[pos++] = v + 0x100
+    } else if (v >= -0x8000) {
+      out[pos++] = 0xd1
+      view.setInt16(pos, v)
+      pos += 2
+    } else {
+      out[pos++] = 0xd2
+      view.setInt32(pos, v)
+      pos += 4
+    }
+  } else {
+    out[pos++] = 0xcb
+    view.setFloat64(pos, v)
+    pos += 8
+  }
+}
+
+function writeBytes(b: Uint8Array): void {
+  const n = b.length
+  if (n > MAX_VALUE_BYTES) tooLarge(pos + 5 + n, true)
+  room(5 + n)
+  header(n, 0, -1, 0xc4, 0xc5, 0xc6)
+  out.set(b, pos)
+  pos += n
+}
+
+/**
+ * A string as the smallest str header for its UTF-8 length, as msgpackr
+ * writes it. Short ones are encoded here, checking for lone surrogates as
+ * they go; longer ones are checked (`isWellFormed`) and written in one pass
+ * of the UTF-8 encoder after the largest header they could need, then
+ * moved back when a smaller one fits (counting the bytes first cost more
+ * than the write, `Buffer.byteLength`); past {@link ONE_PASS_ROOM} of worst
+ * case they are counted first.
+ */
+function writeString(s: string): void {
+  const n = s.length
+  if (n < 0x40) {
+    room(2 + n * 3)
+    // fixstr up to 31 bytes, str8 beyond (at most 189 bytes here).
+    let head = n < 0x20 ? 1 : 2
+    let p = pos + head
+    for (let i = 0; i < n; i++) {
+      let c = s.charCodeAt(i)
+      if (c < 0x80) out[p++] = c
+      else if (c < 0x800) {
+        out[p++] = (c >> 6) | 0xc0
+        out[p++] = (c & 0x3f) | 0x80
+      } else if ((c & 0xf800) === 0xd800) {
+        const d = s.charCodeAt(i + 1)
+        if (c > 0xdbff || (d & 0xfc00) !== 0xdc00) throw REFUSED
+        c = 0x10000 + ((c & 0x3ff) << 10) + (d & 0x3ff)
+        i++
+        out[p++] = (c >> 18) | 0xf0
+        out[p++] = ((c >> 12) & 0x3f) | 0x80
+        out[p++] = ((c >> 6) & 0x3f) | 0x80
+        out[p++] = (c & 0x3f) | 0x80
+      } else {
+        out[p++] = (c >> 12) | 0xe0
+        out[p++] = ((c >> 6) & 0x3f) | 0x80
+        out[p++] = (c & 0x3f) | 0x80
+      }
+    }
+    const len = p - pos - head
+    if (len < 0x20) {
+      if (head === 2) out.copyWithin(pos + 1, pos + 2, p)
+      out[pos] = 0xa0 | len
+      head = 1
+    } else {
+      if (head === 1) out.copyWithin(pos + 2, pos + 1, p)
+      out[pos] = 0xd9
+      out[pos + 1] = len
+      head = 2
+    }
+    pos += head + len
+    return
+  }
+  if (!wellFormed(s)) throw REFUSED
+  let most = n * 3
+  if (most > ONE_PASS_ROOM) {
+    most = Buffer.byteLength(s, 'utf8')
+    if (most > MAX_VALUE_BYTES) tooLarge(pos + 5 + most, true)
+  }
+  room(5 + most)
+  const head = most < 0x100 ? 2 : most < 0x10000 ? 3 : 5
+  const len = out.write(s, pos + head, 'utf8')
+  const fits = len < 0x100 ? 2 : len < 0x10000 ? 3 : 5
+  if (fits < head) out.copyWithin(pos + fits, pos + head, pos + head + len)
+  if (fits === 2) {
+    out[pos] = 0xd9
+    out[pos + 1] = len
+  } else if (fits === 3) {
+    out[pos] = 0xda
+    out[pos + 1] = len >> 8
+    out[pos + 2] = len & 0xff
+  } else {
+    out[pos] = 0xdb
+    view.setUint32(pos + 1, len)
+  }
+  pos += fits + len
 }
 
 /**
  * msgpackr decodes short strings in JS and caches object keys only when the
  * value ends within the first {@link SMALL} bytes of the buffer it is given;
- * a small value further in is copied to the start of `scratch` first (a
+ * a small value further in is copied to the start of `decodeScratch` first (a
  * 100-byte object at offset 4796: ~390 ns to decode in place, ~335 ns
  * copied first, ~260 ns where it already starts at 0 — what the hot
  * reads arrange, see `Io.value`).
  */
 const SMALL = 139
-const scratch = Buffer.allocUnsafe(SMALL)
+const decodeScratch = Buffer.allocUnsafe(SMALL)
 
 /** Decodes `bytes[start, end)`. */
 export function decode(bytes: Uint8Array, start = 0, end = bytes.length): Value {
@@ -189,8 +508,8 @@ export function decode(bytes: Uint8Array, start = 0, end = bytes.length): Value 
   // (Buffers only: bytes values come back as the source's class, and the
   // scratch is a Buffer.)
   if (start > 0 && n > 0 && n <= SMALL && Buffer.isBuffer(bytes)) {
-    bytes.copy(scratch, 0, start, end)
-    return unpackr.unpack(scratch, n) as Value
+    bytes.copy(decodeScratch, 0, start, end)
+    return unpackr.unpack(decodeScratch, n) as Value
   }
   return unpackr.unpack(bytes, { start, end }) as Value
 }

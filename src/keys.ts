@@ -8,19 +8,11 @@
  * @internal
  * @module
  */
-import { MAX_VALUE_BYTES, encode } from './codec.js'
+import { encode, encodeStringOrBytesInto } from './codec.js'
 import { InvalidArgumentError, LimitError } from './errors.js'
 
 /** Where a read writes its answer; the key area is before it. */
 export const IO_VALUE_OFFSET = 4096
-/**
- * Strings (in UTF-16 units) and byte arrays from this length on are written
- * into the I/O buffer directly ({@link Io.encodeValue}); shorter ones go
- * through msgpackr, whose copy is then small.
- */
-export const DIRECT_FROM = 256
-/** The most room {@link Io.encodeValue} makes for a string's worst case (three bytes a character) rather than counting its bytes first. */
-export const ONE_PASS_ROOM = 4 * 1024 * 1024
 /** Longest user key, in UTF-8 bytes. */
 export const MAX_KEY_BYTES = 1024
 /** The type tag of KV entries (`crates/core/src/key.rs`). */
@@ -125,24 +117,15 @@ export class Io {
   /**
    * Validates and encodes a put's value into the value area at
    * {@link IO_VALUE_OFFSET}, where the native side reads it, and returns its
-   * length. A string or byte array of {@link DIRECT_FROM} or more is written
-   * there directly, with the header msgpackr would give it (the smallest
-   * for its length: the same bytes), so that its bytes are copied once, not
-   * into the encoder's buffer and then here; msgpackr's buffer also churns
-   * on large values (it packs each after the last and allocates anew near
-   * its end). Anything else goes through {@link encode} and is copied in.
-   * msgpackr's own state (shared by every packer in the process) is never
-   * touched here.
+   * length. A string or byte array is encoded there directly
+   * (`encodeStringOrBytesInto`: its bytes are copied once); anything else is
+   * encoded into the encoder's own buffer and copied in, so that a getter of
+   * the value that reads through this handle (which answers into this
+   * buffer) cannot overwrite a value half written.
    */
   encodeValue(value: unknown): number {
-    if (typeof value === 'string' && value.length >= DIRECT_FROM && value.isWellFormed()) return this.writeString(value)
-    if (value instanceof Uint8Array && value.length >= DIRECT_FROM) {
-      // bin16 or bin32 (0xc5 / 0xc6).
-      const n = value.length
-      const head = n < 0x10000 ? 3 : 5
-      this.room(head + n)
-      this.buf.set(value, IO_VALUE_OFFSET + head)
-      return this.header(0xc5, n)
+    if (typeof value === 'string' || value instanceof Uint8Array) {
+      return encodeStringOrBytesInto(value, this.buf, IO_VALUE_OFFSET, this.growTo)
     }
     const bytes = encode(value)
     if (IO_VALUE_OFFSET + bytes.length > this.buf.length) this.grow(bytes.length, 0)
@@ -150,65 +133,10 @@ export class Io {
     return bytes.length
   }
 
-  /**
-   * A string as str16 or str32 (256 or more characters are 256 or more
-   * bytes) at {@link IO_VALUE_OFFSET}, in one pass of the UTF-8 encoder, as
-   * msgpackr does: written after the larger header when the byte length is
-   * not known yet, then moved back if the smaller one fits (counting the
-   * bytes first cost more than the write: `String::Utf8Length`). The area
-   * grows to the worst case, three bytes a character, up to
-   * {@link ONE_PASS_ROOM}; a longer string is counted first and given
-   * exactly its room.
-   */
-  private writeString(value: string): number {
-    const at = IO_VALUE_OFFSET
-    const most = value.length * 3
-    let head: number
-    if (IO_VALUE_OFFSET + 5 + most <= this.buf.length || most <= ONE_PASS_ROOM) {
-      this.room(5 + most, false)
-      head = most < 0x10000 ? 3 : 5
-    } else {
-      const n = Buffer.byteLength(value, 'utf8')
-      head = n < 0x10000 ? 3 : 5
-      this.room(head + n, true)
-    }
-    const buf = this.buf
-    const n = buf.write(value, at + head, 'utf8')
-    if (head === 5 && n < 0x10000) {
-      buf.copyWithin(at + 3, at + 5, at + 5 + n)
-      head = 3
-    }
-    this.limit(head + n)
-    return this.header(0xda, n)
-  }
-
-  /**
-   * Writes the 16-bit form's type byte `type16` (str16 0xda, bin16 0xc5) or
-   * the 32-bit form's (the next byte) and the length `n` at
-   * {@link IO_VALUE_OFFSET}; returns the encoded length.
-   */
-  private header(type16: number, n: number): number {
-    const at = IO_VALUE_OFFSET
-    if (n < 0x10000) {
-      this.buf[at] = type16
-      this.buf.writeUInt16BE(n, at + 1)
-      return 3 + n
-    }
-    this.buf[at] = type16 + 1
-    this.buf.writeUInt32BE(n, at + 1)
-    return 5 + n
-  }
-
-  /** Checks an encoded length against the limit, as {@link encode} does, and makes room for it. */
-  private room(len: number, exact = true): void {
-    if (exact) this.limit(len)
-    if (IO_VALUE_OFFSET + len > this.buf.length) this.grow(len, 0)
-  }
-
-  private limit(len: number): void {
-    if (len > MAX_VALUE_BYTES) {
-      throw new LimitError(`value is ${len} bytes encoded; the limit is ${MAX_VALUE_BYTES} bytes (16 MiB)`, { size: len, limit: MAX_VALUE_BYTES })
-    }
+  /** The encoder's `grow` for this buffer: room for `need` bytes from its start, the key area kept. */
+  private readonly growTo = (need: number): Buffer => {
+    this.grow(need - IO_VALUE_OFFSET, 0)
+    return this.buf
   }
 
   /** Makes room for a value of `len` bytes (plus `extra` header bytes) at {@link IO_VALUE_OFFSET}. */
