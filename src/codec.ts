@@ -117,9 +117,10 @@ function check(v: unknown, depth: number, path: string, stack: object[]): void {
 }
 
 /**
- * The allocation-free check of the hot path: true if `v` is storable. On
- * false, {@link check} walks again to say what and where. A cycle shows up
- * here as nesting past the depth limit.
+ * The allocation-free check of {@link checkValue}: true if `v` is
+ * storable (as the encoder's writer decides it). On false, {@link check}
+ * walks again to say what and where. A cycle shows up here as nesting past
+ * the depth limit.
  */
 function storable(v: unknown, depth: number): boolean {
   switch (typeof v) {
@@ -183,33 +184,32 @@ export function encode(value: unknown): Uint8Array {
  * (the I/O buffer's value area: its bytes are copied once), making room
  * with `grow(need)`, which returns a buffer of at least `need` bytes
  * holding `target`'s first `at` bytes (room is made before anything is
- * written); returns the encoded length. No user
- * code runs while a string or byte array is written, so nothing can
- * re-enter the encoder or the target meanwhile.
+ * written); `view` is a DataView of `target`. Returns the encoded length.
+ * A byte array's length is read once, before anything is written; should
+ * a subclass's getter encode a value meanwhile, that one goes to a buffer
+ * of its own, as from any getter during {@link encode}.
  * @throws InvalidArgumentError / LimitError as {@link encode}
  */
-export function encodeStringOrBytesInto(value: string | Uint8Array, target: Buffer, at: number, grow: (need: number) => Buffer): number {
+export function encodeStringOrBytesInto(value: string | Uint8Array, target: Buffer, view: DataView, at: number, grow: (need: number) => Buffer): number {
+  const saved = writing
   const savedOut = out
-  const savedView = view
+  const savedView = outView
   const savedPos = pos
   const savedGrow = growOut
-  if (target !== targetViewed) {
-    targetViewed = target
-    targetView = viewOf(target)
-  }
+  writing = true
   out = target
-  view = targetView
+  outView = view
   growOut = grow
   try {
     return writeValue(value, at) - at
   } finally {
+    writing = saved
     out = savedOut
-    view = savedView
+    outView = savedView
     pos = savedPos
     growOut = savedGrow
   }
 }
-
 
 /** Default size of the encoder's buffer; one grown past {@link SCRATCH_KEPT} is dropped at the next call. */
 const SCRATCH_BYTES = 64 * 1024
@@ -222,14 +222,11 @@ export const ONE_PASS_ROOM = 4 * 1024 * 1024
 // and how it grows.
 let scratch: Buffer = Buffer.allocUnsafe(SCRATCH_BYTES)
 let out: Buffer = scratch
-let view: DataView = viewOf(scratch)
+let outView: DataView = viewOf(scratch)
 let pos = 0
 let growOut: (need: number) => Buffer = growScratch
 /** An {@link encode} is under way (a getter of the value may encode another). */
 let writing = false
-/** The last target of {@link encodeStringOrBytesInto} and its view (a DataView costs more to make than a short string to write). */
-let targetViewed: Buffer = scratch
-let targetView: DataView = view
 
 function viewOf(b: Buffer): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength)
@@ -237,7 +234,7 @@ function viewOf(b: Buffer): DataView {
 
 function useScratch(b: Buffer): void {
   scratch = out = b
-  view = viewOf(b)
+  outView = viewOf(b)
   growOut = growScratch
 }
 
@@ -252,13 +249,13 @@ function growScratch(need: number): Buffer {
 
 /** An {@link encode} called while another is under way (from a getter of its value): in a buffer of its own, the outer one's left as it was. */
 function encodeNested(value: unknown): Uint8Array {
-  const saved = [scratch, out, view, pos, growOut] as const
+  const saved = [scratch, out, outView, pos, growOut] as const
   useScratch(Buffer.allocUnsafe(1024))
   try {
     const end = writeValue(value, 0)
     return out.subarray(0, end)
   } finally {
-    ;[scratch, out, view, pos, growOut] = saved
+    ;[scratch, out, outView, pos, growOut] = saved
   }
 }
 
@@ -268,9 +265,13 @@ function encodeNested(value: unknown): Uint8Array {
  */
 const REFUSED = new Error('not storable')
 
+/** Where the value being written starts in `out`. */
+let base = 0
+
 /** Writes `value` at `at` of `out`; returns where it ends. */
 function writeValue(value: unknown, at: number): number {
-  pos = at
+  const savedBase = base
+  base = pos = at
   try {
     write(value, 0)
   } catch (e) {
@@ -278,6 +279,7 @@ function writeValue(value: unknown, at: number): number {
     check(value, 0, '$', [])
     throw new InvalidArgumentError('value cannot be stored', { path: '$' })
   }
+  base = savedBase
   const len = pos - at
   if (len > MAX_VALUE_BYTES) tooLarge(len, false)
   return pos
@@ -294,7 +296,7 @@ function tooLarge(size: number, atLeast: boolean): never {
 function room(n: number): void {
   if (pos + n > out.length) {
     out = growOut(pos + n)
-    view = viewOf(out)
+    outView = viewOf(out)
   }
 }
 
@@ -310,7 +312,7 @@ function header(n: number, fix: number, fixMax: number, t8: number, t16: number,
     out[pos++] = n & 0xff
   } else {
     out[pos++] = t32
-    view.setUint32(pos, n)
+    outView.setUint32(pos, n)
     pos += 4
   }
 }
@@ -329,7 +331,7 @@ function write(v: unknown, depth: number): void {
       if (v < I64_MIN || v > I64_MAX) throw REFUSED
       room(9)
       out[pos++] = 0xd3
-      view.setBigInt64(pos, v)
+      outView.setBigInt64(pos, v)
       pos += 8
       return
     case 'object':
@@ -381,7 +383,7 @@ function writeNumber(v: number): void {
       out[pos++] = v & 0xff
     } else {
       out[pos++] = 0xce
-      view.setUint32(pos, v)
+      outView.setUint32(pos, v)
       pos += 4
     }
   } else if (v >> 0 === v) {
@@ -392,23 +394,28 @@ function writeNumber(v: number): void {
       out[pos++] = v + 0x100
     } else if (v >= -0x8000) {
       out[pos++] = 0xd1
-      view.setInt16(pos, v)
+      outView.setInt16(pos, v)
       pos += 2
     } else {
       out[pos++] = 0xd2
-      view.setInt32(pos, v)
+      outView.setInt32(pos, v)
       pos += 4
     }
   } else {
     out[pos++] = 0xcb
-    view.setFloat64(pos, v)
+    outView.setFloat64(pos, v)
     pos += 8
   }
 }
 
+/** Refuses a part of `n` bytes with a header of 5 that cannot fit the limit, before room is made for it: exactly its size when it is the whole value. */
+function beyondLimit(n: number): void {
+  if (n > MAX_VALUE_BYTES) tooLarge(pos - base + 5 + n, pos !== base)
+}
+
 function writeBytes(b: Uint8Array): void {
   const n = b.length
-  if (n > MAX_VALUE_BYTES) tooLarge(pos + 5 + n, true)
+  beyondLimit(n)
   room(5 + n)
   header(n, 0, -1, 0xc4, 0xc5, 0xc6)
   out.set(b, pos)
@@ -470,7 +477,7 @@ function writeString(s: string): void {
   let most = n * 3
   if (most > ONE_PASS_ROOM) {
     most = Buffer.byteLength(s, 'utf8')
-    if (most > MAX_VALUE_BYTES) tooLarge(pos + 5 + most, true)
+    beyondLimit(most)
   }
   room(5 + most)
   const head = most < 0x100 ? 2 : most < 0x10000 ? 3 : 5
@@ -486,7 +493,7 @@ function writeString(s: string): void {
     out[pos + 2] = len & 0xff
   } else {
     out[pos] = 0xdb
-    view.setUint32(pos + 1, len)
+    outView.setUint32(pos + 1, len)
   }
   pos += fits + len
 }

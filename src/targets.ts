@@ -11,7 +11,7 @@ import type { TxLease } from './txlease.js'
 
 /**
  * A read's value handed over whole by the native side (`hot.rs`,
- * `direct_value`): a string or byte array of 1 KiB or more, made from the
+ * `direct_value`): a string or byte array of 256 bytes or more, made from the
  * stored bytes instead of copied into the I/O buffer and decoded there.
  * @internal
  */
@@ -23,7 +23,7 @@ export interface KvTarget<W> {
   /**
    * Reads the key of length `n`: the value's length, its answer written at
    * IO_VALUE_OFFSET; -1 if absent; or the value itself when it is one
-   * string or byte array of 1 KiB or more (a {@link Direct}: when
+   * string or byte array of 256 bytes or more (a {@link Direct}: when
    * `versioned`, version and write time at IO_VALUE_OFFSET still).
    */
   get(n: number, versioned: boolean): number | Direct

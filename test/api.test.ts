@@ -674,6 +674,20 @@ describe('values written into the I/O buffer', () => {
     }
   })
 
+  it('a byte array whose length getter encodes another value is written whole (the other goes to a buffer of its own)', () => {
+    class Noisy extends Uint8Array {
+      override get length(): number {
+        encode({ x: 'y'.repeat(300) })
+        return super.length
+      }
+    }
+    const io = new Io()
+    const len = io.encodeValue(new Noisy([1, 2, 3]))
+    expect(len).toBe(5)
+    expect([...io.buf.subarray(IO_VALUE_OFFSET, IO_VALUE_OFFSET + len)]).toEqual([0xc4, 3, 1, 2, 3])
+    expect([...encode([new Noisy([4, 5])])]).toEqual([0x91, 0xc4, 2, 4, 5])
+  })
+
   it('a getter that writes through the same handle while its value is encoded: both values land whole', () => {
     const db = open()
     const run = db.runs.begin()
@@ -706,6 +720,14 @@ describe('values written into the I/O buffer', () => {
     expect(() => io.encodeValue(big)).toThrow(/value is 16777221 bytes encoded; the limit is 16777216 bytes/)
     expect(() => encode(big)).toThrow(/value is 16777221 bytes encoded; the limit is 16777216 bytes/)
     expect(() => io.encodeValue(Buffer.alloc(16 * 1024 * 1024))).toThrow(/value is 16777221 bytes encoded/)
+    // Over the limit by a byte, refused before room is made for it: the
+    // exact size of a value that is the string or bytes alone, a lower
+    // bound of one that holds them.
+    const over = 16 * 1024 * 1024 + 1
+    expect(() => io.encodeValue(Buffer.alloc(over))).toThrow(/^value is 16777222 bytes encoded; the limit is 16777216 bytes/)
+    expect(() => encode(Buffer.alloc(over))).toThrow(/^value is 16777222 bytes encoded/)
+    expect(() => io.encodeValue('é'.repeat(over / 2 + 1))).toThrow(/^value is 16777223 bytes encoded/)
+    expect(() => encode({ big: Buffer.alloc(over) })).toThrow(/^value is at least 16777227 bytes encoded/)
   })
 
   it('a value whose getter reads through the same handle is written whole, to the key it was put at', () => {

@@ -348,7 +348,7 @@ pub trait Db: Source {
     fn get_visible(&self, key: &[u8]) -> Option<(u64, Value)>;
     /// Calls `f(version, value)` with `key`'s value at the newest visible
     /// version while it is pinned, without copying it.
-    fn with_visible<R>(&self, key: &[u8], f: impl FnOnce(u64, &[u8]) -> R) -> Option<R>;
+    fn with_visible<R>(&self, key: &[u8], f: impl FnOnce(u64, &Value) -> R) -> Option<R>;
     /// Commits `writes` as one commit; returns once it is durable for the
     /// database's mode.
     fn commit_writes<K: AsRef<[u8]>>(&self, writes: &[(K, Option<Value>)]) -> Result<u64>;

@@ -35,6 +35,8 @@ pub use core::runs::{RunAction, RunInfo, RunListOptions, RunStatus};
 pub use core::{Engine, Handle, MaintenanceStats, RecoveryStats, Stats, defer_durability};
 pub use history::{DiffEntry, LoggedCommit, RunDiff};
 pub use in_mem_durability::Subscriber as DurableSubscriber;
+/// A stored value: immutable bytes behind one reference count.
+pub use in_mem_storage::Value;
 pub use primitives::events::{Appended, Event, RangeOptions as EventRangeOptions, Verification};
 pub use primitives::json::JsonDb;
 pub use primitives::kv::{KvDb, KvEntry, KvListOptions, payload as kv_payload};

@@ -160,7 +160,7 @@ pub(crate) enum Answer {
     Bool(bool),
     Undefined,
     /// A JS value made during the call (a read's string or `Buffer`, see
-    /// [`direct_value`]).
+    /// [`direct_value`]), with no engine lock held.
     Value(sys::napi_value),
 }
 
@@ -172,36 +172,38 @@ pub(crate) enum Answer {
 /// or bytes the codec would make: `docs/format.md`, "KV values").
 pub(crate) const DIRECT_FROM: usize = 256;
 
-/// `payload` (an encoded value) as a JS string or `Buffer` when it is one
-/// string or byte array of [`DIRECT_FROM`] bytes or more; `None` otherwise.
-/// A string's bytes are UTF-8 (every writer checks its strings), decoded
-/// as the codec would.
-pub(crate) fn direct_value(env: sys::napi_env, payload: &[u8]) -> Result<Option<sys::napi_value>> {
+/// Whether `payload` (an encoded value) is one string (`Some(true)`) or
+/// byte array (`Some(false)`) of [`DIRECT_FROM`] bytes or more, and nothing
+/// else; and the length of its header.
+fn direct_kind(payload: &[u8]) -> Option<(bool, usize)> {
     if payload.len() < DIRECT_FROM + 3 {
-        return Ok(None);
+        return None;
     }
     let (string, head, len) = match payload[0] {
         0xda => (true, 3, u16::from_be_bytes([payload[1], payload[2]]) as usize),
         0xc5 => (false, 3, u16::from_be_bytes([payload[1], payload[2]]) as usize),
         0xdb => (true, 5, u32::from_be_bytes(payload[1..5].try_into().expect("4 bytes")) as usize),
         0xc6 => (false, 5, u32::from_be_bytes(payload[1..5].try_into().expect("4 bytes")) as usize),
-        _ => return Ok(None),
+        _ => return None,
     };
-    // One string or byte array, and nothing after it.
-    if head + len != payload.len() || len < DIRECT_FROM {
-        return Ok(None);
-    }
+    (head + len == payload.len() && len >= DIRECT_FROM).then_some((string, head))
+}
+
+/// `payload`, which [`direct_kind`] found to be one string or byte array,
+/// as a JS string or `Buffer`. A string's bytes are UTF-8 (every writer
+/// checks its strings), decoded as the codec would.
+fn direct_value(env: sys::napi_env, payload: &[u8], (string, head): (bool, usize)) -> Result<sys::napi_value> {
     let bytes = &payload[head..];
     let mut out = ptr::null_mut();
     let status = if string {
-        unsafe { sys::napi_create_string_utf8(env, bytes.as_ptr().cast(), len as isize, &mut out) }
+        unsafe { sys::napi_create_string_utf8(env, bytes.as_ptr().cast(), bytes.len() as isize, &mut out) }
     } else {
-        unsafe { sys::napi_create_buffer_copy(env, len, bytes.as_ptr().cast(), ptr::null_mut(), &mut out) }
+        unsafe { sys::napi_create_buffer_copy(env, bytes.len(), bytes.as_ptr().cast(), ptr::null_mut(), &mut out) }
     };
     if status != sys::Status::napi_ok {
-        return Err(invalid(format!("could not make a {} of {len} bytes", if string { "string" } else { "Buffer" })));
+        return Err(invalid(format!("could not make a {} of {} bytes", if string { "string" } else { "Buffer" }, bytes.len())));
     }
-    Ok(Some(out))
+    Ok(out)
 }
 
 /// A read of the hot path: the key is at the start of the I/O buffer, and
@@ -212,34 +214,62 @@ fn read_into_io(slot: &Slot, key_len: u32, read: impl FnOnce(&Engine, &[u8], &mu
     slot.with_engine(|engine| read(engine, key, out).map(|n| Answer::Number(n as f64)))
 }
 
-/// A read's answer: the value as a JS value ([`direct_value`]; when
+/// A read's answer, the encoded value `payload` (not borrowed from under
+/// an engine lock: see [`Found`]): the value as a JS value ([`direct_value`]; when
 /// `versioned`, its version and write time at `IO_VALUE_OFFSET` first), or
 /// written at `IO_VALUE_OFFSET` ([`write_answer`]: its length).
 pub(crate) fn answer_value(env: sys::napi_env, out: &mut [u8], version: u64, updated_at: u64, payload: &[u8], versioned: bool) -> Result<Answer> {
-    match direct_value(env, payload)? {
-        Some(value) => {
+    match direct_kind(payload) {
+        Some(kind) => {
             if versioned {
                 write_answer(out, version, updated_at, &[], true);
             }
-            Ok(Answer::Value(value))
+            direct_value(env, payload, kind).map(Answer::Value)
         }
         None => Ok(Answer::Number(write_answer(out, version, updated_at, payload, versioned) as f64)),
+    }
+}
+
+/// What a fast read finds while the key is locked: its answer already
+/// written, or a value to make into a JS value once the lock is released
+/// (making one may run V8's garbage collector, which must not hold up
+/// committers and readers of the key: they wait on its lock).
+enum Found {
+    Written(i64),
+    Direct { version: u64, updated_at: u64, stored: in_mem_engine::Value, at: usize },
+}
+
+/// Under the key's lock: the answer written at `IO_VALUE_OFFSET`, or the
+/// stored value kept for [`answer_value`].
+fn found(out: &mut [u8], version: u64, updated_at: u64, stored: &in_mem_engine::Value, at: usize, versioned: bool) -> Found {
+    if direct_kind(&stored[at..]).is_some() {
+        return Found::Direct { version, updated_at, stored: stored.clone(), at };
+    }
+    Found::Written(write_answer(out, version, updated_at, &stored[at..], versioned))
+}
+
+/// The answer of a fast read from what it [`found`] (`None`: absent).
+fn finish(env: sys::napi_env, out: &mut [u8], found: Option<Found>, versioned: bool) -> Result<Answer> {
+    match found {
+        None => Ok(Answer::Number(-1.0)),
+        Some(Found::Written(n)) => Ok(Answer::Number(n as f64)),
+        Some(Found::Direct { version, updated_at, stored, at }) => answer_value(env, out, version, updated_at, &stored[at..], versioned),
     }
 }
 
 fn kv_get(env: sys::napi_env, slot: &Slot, key_len: u32, versioned: bool) -> Result<Answer> {
     let (key, out) = slot.read_area(key_len)?;
     slot.with_engine(|engine| {
-        let answer = engine.kv_get_with(key, |version, updated_at, payload| answer_value(env, out, version, updated_at, payload, versioned));
-        answer.napi()?.unwrap_or(Ok(Answer::Number(-1.0)))
+        let got = engine.kv_get_stored(key, |version, updated_at, stored, at| found(out, version, updated_at, stored, at, versioned)).napi()?;
+        finish(env, out, got, versioned)
     })
 }
 
 fn state_get(env: sys::napi_env, slot: &Slot, key_len: u32) -> Result<Answer> {
     let (key, out) = slot.read_area(key_len)?;
     slot.with_engine(|engine| {
-        let answer = engine.state_get_with(key, |version, updated_at, value| answer_value(env, out, version, updated_at, value, true));
-        answer.napi()?.unwrap_or(Ok(Answer::Number(-1.0)))
+        let got = engine.state_get_stored(key, |version, updated_at, stored, at| found(out, version, updated_at, stored, at, true)).napi()?;
+        finish(env, out, got, true)
     })
 }
 

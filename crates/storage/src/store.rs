@@ -658,15 +658,15 @@ impl Store {
     /// Calls `f` with the value of `key` at the newest visible version while
     /// it is pinned, without cloning it; the version is chosen as in
     /// [`Store::get_visible`].
-    pub fn with_visible<R>(&self, key: &[u8], tracker: &SnapshotTracker, f: impl FnOnce(u64, &[u8]) -> R) -> Option<R> {
+    pub fn with_visible<R>(&self, key: &[u8], tracker: &SnapshotTracker, f: impl FnOnce(u64, &Value) -> R) -> Option<R> {
         let entry = self.entry(key)?;
         self.touch(&entry);
         let versions = entry.chain().lock();
         let snapshot = tracker.visible();
         let i = versions.iter().rposition(|v| v.version() <= snapshot)?;
         match versions[i].held() {
-            Held::Whole(v) => v.as_deref().map(|bytes| f(versions[i].version(), bytes)),
-            Held::Back { .. } => value_at(&versions, i).map(|bytes| f(versions[i].version(), &bytes)),
+            Held::Whole(v) => v.as_ref().map(|value| f(versions[i].version(), value)),
+            Held::Back { .. } => value_at(&versions, i).map(|value| f(versions[i].version(), &value)),
         }
     }
 

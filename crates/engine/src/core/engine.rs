@@ -1627,7 +1627,7 @@ impl Db for Engine {
         self.store.get_visible(key, &self.tracker)
     }
 
-    fn with_visible<R>(&self, key: &[u8], f: impl FnOnce(u64, &[u8]) -> R) -> Option<R> {
+    fn with_visible<R>(&self, key: &[u8], f: impl FnOnce(u64, &Value) -> R) -> Option<R> {
         if self.has_forks() {
             let snap = self.tracker.acquire();
             return self.read(key, snap.version()).map(|(version, stored)| f(version, &stored));

@@ -239,13 +239,20 @@ pub trait KvDb: Db {
     /// Reads a KV entry by its internal key; `f` sees (version, updatedAt,
     /// encoded value) while the value is pinned.
     fn kv_get_with<R>(&self, key: &[u8], f: impl FnOnce(u64, u64, &[u8]) -> R) -> Result<Option<R>> {
+        self.kv_get_stored(key, |version, updated_at, stored, at| f(version, updated_at, &stored[at..]))
+    }
+
+    /// [`KvDb::kv_get_with`], with the stored value itself and where its
+    /// encoded value starts in it: `f` runs while the key is locked, and
+    /// can keep the value (a reference count) to use after.
+    fn kv_get_stored<R>(&self, key: &[u8], f: impl FnOnce(u64, u64, &Value, usize) -> R) -> Result<Option<R>> {
         self.check_open()?;
         check_key_shape(key)?;
         Ok(self
             .with_visible(key, |version, stored| {
                 // The clock is read only for entries that can expire.
                 let live = expires_at(stored).is_none_or(|e| e > self.now());
-                live.then(|| f(version, updated_at(stored), payload(stored)))
+                live.then(|| f(version, updated_at(stored), stored, stored.len() - payload(stored).len()))
             })
             .flatten())
     }

@@ -146,12 +146,18 @@ pub trait StateDb: Db {
     /// current snapshot, calling `f(cell version, updatedAt, value)`: the
     /// fast path of `state.get`, as `kv_get_with` is of `kv.get`.
     fn state_get_with<R>(&self, key: &[u8], f: impl FnOnce(u64, u64, &[u8]) -> R) -> Result<Option<R>> {
+        self.state_get_stored(key, |version, updated_at, stored, at| f(version, updated_at, &stored[at..]))
+    }
+
+    /// [`StateDb::state_get_with`], with the stored value itself and where
+    /// the cell's encoded value starts in it (as [`KvDb::kv_get_stored`]).
+    fn state_get_stored<R>(&self, key: &[u8], f: impl FnOnce(u64, u64, &Value, usize) -> R) -> Result<Option<R>> {
         self.check_open()?;
         check_fast_key(key, TypeTag::State, "state cell")?;
         Ok(self.with_visible(key, |_, stored| {
             let version = u64::from_le_bytes(stored[..8].try_into().unwrap());
             let updated_at = u64::from_le_bytes(stored[8..16].try_into().unwrap());
-            f(version, updated_at, &stored[16..])
+            f(version, updated_at, stored, 16)
         }))
     }
 }
