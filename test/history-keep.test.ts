@@ -3,7 +3,7 @@
 // every version kept from a run's horizon on, and failing clearly before it.
 import { afterEach, describe, expect, it } from 'vitest'
 import { Database, InvalidArgumentError, NotFoundError, type RunId } from '../dist/index.js'
-import { expectError, makeTmpDir, removeDir } from './helpers.js'
+import { Rng, expectError, makeTmpDir, removeDir } from './helpers.js'
 
 const opened: Database[] = []
 function open(history?: 'all' | { keep: number }): Database {
@@ -194,6 +194,113 @@ describe('history: { keep }', () => {
         expect(horizon).toBeLessThanOrEqual(now)
         return horizon
       })
+      db.close()
+    } finally {
+      removeDir(dir)
+    }
+  })
+
+  it('randomized: runs of a durable { keep } database go cold and come back at random moments, and answer as a full-history reference does from their horizons on, before and after a restart', async () => {
+    const env = process.env.HISTORY_SEED
+    const seed = env !== undefined ? Number(env) >>> 0 : (Math.random() * 0x1_0000_0000) >>> 0
+    const dir = makeTmpDir('history-keep-cold-random')
+    const r = new Rng(seed)
+    const keep = r.range(1, 3)
+    const note = `seed ${seed} (HISTORY_SEED=${seed} repeats it), keep ${keep}`
+    try {
+      const reference = open()
+      const opts = { durability: 'buffered' as const, history: { keep }, coldAfterMs: 0, checkpointBytes: 0, purgeIntervalMs: 600_000 }
+      let db = Database.open(dir, opts)
+      // The same runs in both, paired by index; each op is made on both, so versions line up.
+      const runs: [RunId, RunId][] = []
+      const ended = new Set<number>()
+      /** The version each run was begun at. */
+      const begun: number[] = []
+      /** What a run shows through `d` (live, or a replay view at `at`): KV entries, state cells, and the event log without its times and hashes. */
+      const shown = (d: Database, run: RunId, at?: number): unknown => {
+        const v = at === undefined ? d.scope(run) : d.replay(run, { at })
+        try {
+          return {
+            kv: v.kv.entries(),
+            state: v.state.list().map((c) => ({ name: c.name, value: c.value, version: c.version })),
+            events: v.events.range().map((e) => ({ sequence: e.sequence, type: e.type, payload: e.payload })),
+          }
+        } finally {
+          if ('close' in v) (v as { close(): void }).close()
+        }
+      }
+      const check = (label: string, horizonsBefore?: Map<number, number>) => {
+        const now = db.stats().version
+        expect(reference.stats().version, `${note}: ${label}: versions line up`).toBe(now)
+        for (const [i, [run, ref]] of runs.entries()) {
+          // 0 while nothing of the run was dropped.
+          const horizon = db.runs.horizon(run)
+          if (horizonsBefore?.has(i)) expect(horizon, `${note}: ${label}: run ${i}'s horizon never moves back`).toBeGreaterThanOrEqual(horizonsBefore.get(i)!)
+          if (horizon > begun[i]) expectError(() => db.replay(run, { at: horizon - 1 }), NotFoundError, 'NOT_FOUND')
+          expect(shown(db, run), `${note}: ${label}: run ${i} live`).toEqual(shown(reference, ref))
+          for (let k = 0; k < 4; k++) {
+            const at = r.range(Math.max(horizon, begun[i]), now)
+            expect(shown(db, run, at), `${note}: ${label}: run ${i} at ${at} (horizon ${horizon})`).toEqual(shown(reference, ref, at))
+          }
+        }
+      }
+      let cold = 0
+      for (let round = 0; round < 12; round++) {
+        if (runs.length < 8 && r.chance(0.6)) {
+          // (every run holds data: a run with none has nothing to move out of memory)
+          const pair: [RunId, RunId] = [db.runs.begin({ name: `r${runs.length}` }), reference.runs.begin({ name: `r${runs.length}` })]
+          begun.push(db.stats().version)
+          db.kv.put(pair[0], 'first', runs.length)
+          reference.kv.put(pair[1], 'first', runs.length)
+          runs.push(pair)
+        }
+        const active = runs.map((_, i) => i).filter((i) => !ended.has(i))
+        for (let op = r.range(5, 40); op > 0 && active.length > 0; op--) {
+          const i = r.pick(active)
+          const key = `k${r.int(6)}`
+          const value = { round, op, pad: 'x'.repeat(r.int(3) * 40) }
+          // (a delete of an absent key writes nothing: a put then)
+          const drawn = r.int(5)
+          const kind = drawn === 1 && !reference.kv.exists(runs[i][1], key) ? 0 : drawn
+          const cell = r.int(3) === 0 ? 'c0' : 'c1'
+          for (const [d, run] of [[db, runs[i][0]], [reference, runs[i][1]]] as const) {
+            if (kind === 0) d.kv.put(run, key, value)
+            else if (kind === 1) d.kv.delete(run, key)
+            else if (kind === 2) d.state.set(run, cell, value)
+            else if (kind === 3) d.events.append(run, 'step', value)
+            else d.transaction(run, (tx) => { tx.kv.put(key, value); tx.state.set('c1', round) })
+          }
+        }
+        // End some runs; checkpoint (ended runs go cold); at random, read some (which loads them back).
+        for (const i of active) {
+          if (r.chance(0.25)) {
+            db.runs.complete(runs[i][0])
+            reference.runs.complete(runs[i][1])
+            ended.add(i)
+          }
+        }
+        if (r.chance(0.7)) {
+          await db.checkpoint()
+          cold = Math.max(cold, db.stats().memory.cold.runs)
+        }
+        if (r.chance(0.4)) check(`round ${round}`)
+      }
+      for (const i of runs.keys()) if (!ended.has(i)) {
+        db.runs.complete(runs[i][0])
+        reference.runs.complete(runs[i][1])
+        ended.add(i)
+      }
+      await db.checkpoint()
+      expect(db.stats().memory.cold.runs, `${note}: every run ended and unread: all cold`).toBe(runs.length)
+      check('all loaded back')
+      expect(db.stats().memory.cold.loads, `${note}: cold runs were loaded back`).toBeGreaterThanOrEqual(runs.length)
+      const horizons = new Map(runs.map(([run], i) => [i, db.runs.horizon(run)]))
+      expect([...horizons.values()].some((h) => h > 0), `${note}: some run's history was cut`).toBe(true)
+      await db.checkpoint()
+      db.close()
+      db = Database.open(dir, opts)
+      expect(db.stats().memory.cold.runs, `${note}: still cold after a restart`).toBe(runs.length)
+      check('after a restart', horizons)
       db.close()
     } finally {
       removeDir(dir)
