@@ -117,40 +117,6 @@ function check(v: unknown, depth: number, path: string, stack: object[]): void {
 }
 
 /**
- * The allocation-free check of {@link checkValue}: true if `v` is
- * storable (as the encoder's writer decides it). On false, {@link check}
- * walks again to say what and where. A cycle shows up here as nesting past
- * the depth limit.
- */
-function storable(v: unknown, depth: number): boolean {
-  switch (typeof v) {
-    case 'string':
-      return wellFormed(v)
-    case 'number':
-    case 'boolean':
-      return true
-    case 'bigint':
-      return v >= I64_MIN && v <= I64_MAX
-    case 'object':
-      break
-    default:
-      return false
-  }
-  if (v === null || v instanceof Uint8Array) return true
-  if (depth >= MAX_DEPTH) return false
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) if (!storable(v[i], depth + 1)) return false
-    return true
-  }
-  const proto = Object.getPrototypeOf(v)
-  if (proto !== Object.prototype && proto !== null) return false
-  for (const key in v) {
-    if (key === '__proto__' || !wellFormed(key) || !storable((v as Record<string, unknown>)[key], depth + 1)) return false
-  }
-  return Object.getOwnPropertySymbols(v).length === 0
-}
-
-/**
  * Validates a value as {@link encode} does, without encoding it: the check a
  * remote client makes before a value leaves, so that it is refused there as
  * in process (MessagePack would turn a Map into an array, a class instance
@@ -158,7 +124,7 @@ function storable(v: unknown, depth: number): boolean {
  * @throws InvalidArgumentError / LimitError as {@link encode}
  */
 export function checkValue(value: unknown): void {
-  if (!storable(value, 0)) check(value, 0, '$', [])
+  encode(value)
 }
 
 /**
@@ -168,15 +134,16 @@ export function checkValue(value: unknown): void {
  * @throws LimitError for nesting deeper than 128 or more than 16 MiB encoded
  */
 export function encode(value: unknown): Uint8Array {
-  if (writing) return encodeNested(value)
-  writing = true
-  try {
-    if (scratch.length > SCRATCH_KEPT) useScratch(Buffer.allocUnsafe(SCRATCH_BYTES))
-    const end = writeValue(value, 0)
-    return out.subarray(0, end)
-  } finally {
-    writing = false
+  if (writing) {
+    // From a getter of a value being encoded: a buffer of its own.
+    const own = Buffer.allocUnsafe(1024)
+    return writeTo(value, own, viewOf(own), 0, subarray)
   }
+  if (scratch.length > SCRATCH_KEPT) {
+    scratch = Buffer.allocUnsafe(SCRATCH_BYTES)
+    scratchView = viewOf(scratch)
+  }
+  return writeTo(value, scratch, scratchView, 0, keepScratch)
 }
 
 /**
@@ -191,24 +158,7 @@ export function encode(value: unknown): Uint8Array {
  * @throws InvalidArgumentError / LimitError as {@link encode}
  */
 export function encodeStringOrBytesInto(value: string | Uint8Array, target: Buffer, view: DataView, at: number, grow: (need: number) => Buffer): number {
-  const saved = writing
-  const savedOut = out
-  const savedView = outView
-  const savedPos = pos
-  const savedGrow = growOut
-  writing = true
-  out = target
-  outView = view
-  growOut = grow
-  try {
-    return writeValue(value, at) - at
-  } finally {
-    writing = saved
-    out = savedOut
-    outView = savedView
-    pos = savedPos
-    growOut = savedGrow
-  }
+  return writeTo(value, target, view, at, endOf, grow) - at
 }
 
 /** Default size of the encoder's buffer; one grown past {@link SCRATCH_KEPT} is dropped at the next call. */
@@ -217,45 +167,81 @@ const SCRATCH_KEPT = 1024 * 1024
 /** The most room made for a string's worst case (three bytes a character) rather than counting its bytes first. */
 export const ONE_PASS_ROOM = 4 * 1024 * 1024
 
-// The writer's state: the buffer written (the encoder's own, or the I/O
-// buffer for {@link encodeStringOrBytesInto}), a view of it, the position,
-// and how it grows.
+/** The encoder's own buffer (grown as values need, kept between calls) and a view of it. */
 let scratch: Buffer = Buffer.allocUnsafe(SCRATCH_BYTES)
+let scratchView: DataView = viewOf(scratch)
+
+// The writer's state, set by {@link writeTo} for one value: the buffer
+// written, a view of it, how it grows, the position, where the value
+// started, and whether a value is being written (a getter of it may encode
+// another).
 let out: Buffer = scratch
-let outView: DataView = viewOf(scratch)
+let outView: DataView = scratchView
+let growOut: (need: number) => Buffer = grown
 let pos = 0
-let growOut: (need: number) => Buffer = growScratch
-/** An {@link encode} is under way (a getter of the value may encode another). */
+let base = 0
 let writing = false
 
 function viewOf(b: Buffer): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength)
 }
 
-function useScratch(b: Buffer): void {
-  scratch = out = b
-  outView = viewOf(b)
-  growOut = growScratch
-}
-
-function growScratch(need: number): Buffer {
+/** A buffer of at least `need` bytes holding `out`'s first `pos`. */
+function grown(need: number): Buffer {
   let size = out.length * 2
   while (size < need) size *= 2
   const next = Buffer.allocUnsafe(size)
   out.copy(next, 0, 0, pos)
-  useScratch(next)
   return next
 }
 
-/** An {@link encode} called while another is under way (from a getter of its value): in a buffer of its own, the outer one's left as it was. */
-function encodeNested(value: unknown): Uint8Array {
-  const saved = [scratch, out, outView, pos, growOut] as const
-  useScratch(Buffer.allocUnsafe(1024))
+// What {@link writeTo} makes of the buffer written and the value's end.
+const subarray = (written: Buffer, end: number): Uint8Array => written.subarray(0, end)
+const endOf = (_: Buffer, end: number): number => end
+/** The encoder's buffer is the one written (grown, perhaps) from now on. */
+function keepScratch(written: Buffer, end: number): Uint8Array {
+  if (written !== scratch) {
+    scratch = written
+    scratchView = viewOf(written)
+  }
+  return written.subarray(0, end)
+}
+
+/**
+ * Writes `value` into `target` (viewed by `view`) from `at`, growing it
+ * with `grow`, and returns `done(the buffer written, where the value
+ * ends)`; the writer's state is saved and restored around it, as an
+ * encode may be under way (this one is from a getter of its value).
+ */
+function writeTo<R>(value: unknown, target: Buffer, view: DataView, at: number, done: (written: Buffer, end: number) => R, grow = grown): R {
+  const savedOut = out
+  const savedView = outView
+  const savedGrow = growOut
+  const savedPos = pos
+  const savedBase = base
+  const savedWriting = writing
+  out = target
+  outView = view
+  growOut = grow
+  base = pos = at
+  writing = true
   try {
-    const end = writeValue(value, 0)
-    return out.subarray(0, end)
+    try {
+      write(value, 0)
+    } catch (e) {
+      if (e !== REFUSED) throw e
+      check(value, 0, '$', [])
+      throw new InvalidArgumentError('value cannot be stored', { path: '$' })
+    }
+    if (pos - at > MAX_VALUE_BYTES) tooLarge(pos - at, false)
+    return done(out, pos)
   } finally {
-    ;[scratch, out, outView, pos, growOut] = saved
+    out = savedOut
+    outView = savedView
+    growOut = savedGrow
+    pos = savedPos
+    base = savedBase
+    writing = savedWriting
   }
 }
 
@@ -264,26 +250,6 @@ function encodeNested(value: unknown): Uint8Array {
  * then walks the value again to say what and where.
  */
 const REFUSED = new Error('not storable')
-
-/** Where the value being written starts in `out`. */
-let base = 0
-
-/** Writes `value` at `at` of `out`; returns where it ends. */
-function writeValue(value: unknown, at: number): number {
-  const savedBase = base
-  base = pos = at
-  try {
-    write(value, 0)
-  } catch (e) {
-    if (e !== REFUSED) throw e
-    check(value, 0, '$', [])
-    throw new InvalidArgumentError('value cannot be stored', { path: '$' })
-  }
-  base = savedBase
-  const len = pos - at
-  if (len > MAX_VALUE_BYTES) tooLarge(len, false)
-  return pos
-}
 
 function tooLarge(size: number, atLeast: boolean): never {
   throw new LimitError(`value is ${atLeast ? 'at least ' : ''}${size} bytes encoded; the limit is ${MAX_VALUE_BYTES} bytes (16 MiB)`, {

@@ -220,14 +220,19 @@ fn read_into_io(slot: &Slot, key_len: u32, read: impl FnOnce(&Engine, &[u8], &mu
 /// written at `IO_VALUE_OFFSET` ([`write_answer`]: its length).
 pub(crate) fn answer_value(env: sys::napi_env, out: &mut [u8], version: u64, updated_at: u64, payload: &[u8], versioned: bool) -> Result<Answer> {
     match direct_kind(payload) {
-        Some(kind) => {
-            if versioned {
-                write_answer(out, version, updated_at, &[], true);
-            }
-            direct_value(env, payload, kind).map(Answer::Value)
-        }
+        Some(kind) => direct_answer(env, out, version, updated_at, payload, kind, versioned),
         None => Ok(Answer::Number(write_answer(out, version, updated_at, payload, versioned) as f64)),
     }
+}
+
+/// The answer of a value [`direct_kind`] found to be `kind`: made into a JS
+/// value, with its version and write time at `IO_VALUE_OFFSET` first when
+/// `versioned`.
+fn direct_answer(env: sys::napi_env, out: &mut [u8], version: u64, updated_at: u64, payload: &[u8], kind: (bool, usize), versioned: bool) -> Result<Answer> {
+    if versioned {
+        write_answer(out, version, updated_at, &[], true);
+    }
+    direct_value(env, payload, kind).map(Answer::Value)
 }
 
 /// What a fast read finds while the key is locked: its answer already
@@ -236,14 +241,14 @@ pub(crate) fn answer_value(env: sys::napi_env, out: &mut [u8], version: u64, upd
 /// committers and readers of the key: they wait on its lock).
 enum Found {
     Written(i64),
-    Direct { version: u64, updated_at: u64, stored: in_mem_engine::Value, at: usize },
+    Direct { version: u64, updated_at: u64, stored: in_mem_engine::Value, at: usize, kind: (bool, usize) },
 }
 
 /// Under the key's lock: the answer written at `IO_VALUE_OFFSET`, or the
-/// stored value kept for [`answer_value`].
+/// stored value kept for [`direct_answer`].
 fn found(out: &mut [u8], version: u64, updated_at: u64, stored: &in_mem_engine::Value, at: usize, versioned: bool) -> Found {
-    if direct_kind(&stored[at..]).is_some() {
-        return Found::Direct { version, updated_at, stored: stored.clone(), at };
+    if let Some(kind) = direct_kind(&stored[at..]) {
+        return Found::Direct { version, updated_at, stored: stored.clone(), at, kind };
     }
     Found::Written(write_answer(out, version, updated_at, &stored[at..], versioned))
 }
@@ -253,7 +258,7 @@ fn finish(env: sys::napi_env, out: &mut [u8], found: Option<Found>, versioned: b
     match found {
         None => Ok(Answer::Number(-1.0)),
         Some(Found::Written(n)) => Ok(Answer::Number(n as f64)),
-        Some(Found::Direct { version, updated_at, stored, at }) => answer_value(env, out, version, updated_at, &stored[at..], versioned),
+        Some(Found::Direct { version, updated_at, stored, at, kind }) => direct_answer(env, out, version, updated_at, &stored[at..], kind, versioned),
     }
 }
 
@@ -319,12 +324,7 @@ pub(crate) fn single_op<T>(engine: &Arc<Engine>, mut op: impl FnMut(&mut EngineT
 /// version.
 fn state_set(slot: &Slot, key_len: u32, value_len: u32) -> Result<Answer> {
     let (key, value) = slot.put_args(key_len, value_len)?;
-    if key.len() < 17 || key[16] != in_mem_core::TypeTag::State as u8 {
-        return Err(invalid("malformed state cell key"));
-    }
-    let run = in_mem_core::RunId::from_slice(&key[..16]).napi()?;
-    let name = std::str::from_utf8(&key[17..]).map_err(|_| invalid("the state cell name is not UTF-8"))?;
-    single_op(&slot.engine()?, |tx| tx.state_set(&run, name, value)).map(|v| Answer::Number(v as f64))
+    single_op(&slot.engine()?, |tx| tx.state_set_key(key, value)).map(|v| Answer::Number(v as f64))
 }
 
 fn kv_exists(slot: &Slot, key_len: u32) -> Result<Answer> {

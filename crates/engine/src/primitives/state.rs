@@ -99,8 +99,20 @@ impl EngineTx {
     pub fn state_set(&mut self, run: &RunId, name: &str, value: &[u8]) -> Result<u64> {
         self.check_run_writable(run)?;
         let key = cell_key(run, name)?;
-        let (_, current) = self.current_version(&key);
-        self.state_write(&key, current + 1, value)
+        self.state_set_at(&key, value)
+    }
+
+    /// [`EngineTx::state_set`] of the cell whose internal key (run | State |
+    /// name) is `key`, as the fast path has it: the key checked, not rebuilt.
+    pub fn state_set_key(&mut self, key: &[u8], value: &[u8]) -> Result<u64> {
+        check_fast_key(key, TypeTag::State, "state cell")?;
+        self.check_run_writable(&RunId::from_slice(&key[..16])?)?;
+        self.state_set_at(key, value)
+    }
+
+    fn state_set_at(&mut self, key: &[u8], value: &[u8]) -> Result<u64> {
+        let (_, current) = self.current_version(key);
+        self.state_write(key, current + 1, value)
     }
 
     /// Writes if the cell is at `expected` (0: absent). Returns whether it
