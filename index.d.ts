@@ -82,6 +82,17 @@ export declare class NativeDatabase {
    */
   durableListen(callback: (durableVersion: number, error?: string | null) => void): boolean
   /**
+   * `callback()` is called on this thread (never keeping the event loop
+   * alive) after the engine's maintenance freed memory this thread may
+   * have allocated (keys moved into the packed arena): it calls
+   * `releaseMemory`, so that the allocator gives those pages back to the
+   * OS (it does so only on the thread that allocated them). Replaces an
+   * earlier callback.
+   */
+  freedListen(callback: () => void): void
+  /** Gives the memory this thread's allocator holds free back to the OS. */
+  releaseMemory(): void
+  /**
    * Whether the `durableListen` callback keeps the event loop alive: on
    * while this handle waits for an fsync, so that a process with nothing
    * else to do still hears of it.

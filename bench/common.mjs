@@ -94,6 +94,19 @@ export function fullGc() {
  * The process's RSS in bytes after a full GC; with `settleMs`, after a pause
  * of that long and another full GC (in-mem's maintenance runs every second).
  */
+/**
+ * As {@link rssAfterGc}, but the pause lets the event loop run (a timer, not
+ * a blocked thread), as an idle program's does: what a library's background
+ * work hands back to the JS thread (in-mem: the word to return the memory
+ * its maintenance freed) happens meanwhile.
+ */
+export async function rssAfterSettle(settleMs) {
+  fullGc()
+  await new Promise((resolve) => setTimeout(resolve, settleMs))
+  fullGc()
+  return process.memoryUsage().rss
+}
+
 export function rssAfterGc(settleMs = 0) {
   fullGc()
   if (settleMs > 0) {

@@ -2,9 +2,12 @@
 // data, in a fresh child process of this script per measurement (in one
 // process, memory an earlier measurement freed would be reused and hide
 // growth). Each child takes its RSS before opening the database and again
-// after loading it, each time after a full GC, a pause of
+// after loading it, each time after a full GC, a pause (a timer: the event
+// loop runs, as an idle program's does) of
 // BENCH_MEMORY_SETTLE_MS and another full GC (V8 frees swept pages in the
-// background; in-mem's maintenance runs every second); the growth is what
+// background; in-mem's maintenance runs every second, and its first round
+// that finds no key added since the round before moves the keys written
+// once into the packed arena: the default settle spans two rounds); the growth is what
 // the data costs. Before its first RSS a child
 // warms up: it opens the library, writes 1,000 keys and closes it (so that
 // the code the writes run is resident), and makes twice as many keys and
@@ -60,13 +63,13 @@
 // positive number.
 //
 // Environment: BENCH_MEMORY_KEYS, BENCH_MEMORY_OVERWRITES,
-// BENCH_MEMORY_SETTLE_MS (default 1500), BENCH_MEMORY_CASES (default
+// BENCH_MEMORY_SETTLE_MS (default 2500), BENCH_MEMORY_CASES (default
 // "load,overwrite": 1. and 2.), BENCH_ONLY (the libraries of 1.:
 // in-mem,lmdb,better-sqlite3), BENCH_DIR (where the databases go, default
 // the OS tmp dir; on a RAM file system their files would count as shared
 // memory), BENCH_OUT (default bench/results/memory.json).
 
-import { dirBytes, endOfRun, envInt, jsonParseProbe, loadInMem, machineInfo, rssAfterGc, rssByKind } from './common.mjs'
+import { dirBytes, endOfRun, envInt, jsonParseProbe, loadInMem, machineInfo, rssAfterSettle, rssByKind } from './common.mjs'
 import { spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -80,7 +83,7 @@ const root = join(here, '..')
 
 const KEYS = envInt('BENCH_MEMORY_KEYS', 1_000_000)
 const OVERWRITES = envInt('BENCH_MEMORY_OVERWRITES', 1_000_000)
-const SETTLE_MS = envInt('BENCH_MEMORY_SETTLE_MS', 1500)
+const SETTLE_MS = envInt('BENCH_MEMORY_SETTLE_MS', 2500)
 const CASES = new Set((process.env.BENCH_MEMORY_CASES ?? 'load,overwrite').split(','))
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null
 const BASE = process.env.BENCH_DIR ?? tmpdir()
@@ -273,7 +276,7 @@ async function measureChild(id) {
   const churn = Math.min(2_000_000, 2 * (load ? KEYS : OVERWRITES))
   for (let i = 0; i < churn; i++) ring[i & 1023] = [keyOf(i), loadValue(i)]
 
-  const rssBefore = rssAfterGc(SETTLE_MS)
+  const rssBefore = await rssAfterSettle(SETTLE_MS)
   const kindsBefore = rssByKind()
   const heapBefore = process.memoryUsage().heapTotal
   const l = openLib(lib, mode, mods, over?.history)
@@ -289,7 +292,7 @@ async function measureChild(id) {
     rawBytes = HOT_KEYS * (Buffer.byteLength(keyOf(0)) + VALUE_CHARS)
   }
   const writeMs = performance.now() - t0
-  const rssAfter = rssAfterGc(SETTLE_MS)
+  const rssAfter = await rssAfterSettle(SETTLE_MS)
   const kindsAfter = rssByKind()
   const heapAfter = process.memoryUsage().heapTotal
   const memory = l.db ? l.db.stats().memory ?? null : null
@@ -387,7 +390,7 @@ function child(c) {
 }
 
 const kindGrowth = (r) => (r.kindsBefore && r.kindsAfter ? { anon: r.kindsAfter.anon - r.kindsBefore.anon, file: r.kindsAfter.file - r.kindsBefore.file, shmem: r.kindsAfter.shmem - r.kindsBefore.shmem } : null)
-const memoryText = (m) => (m ? `keys ${num(m.keys)}, liveBytes ${MiB(m.liveBytes)}, historyVersions ${num(m.historyVersions)}, historyBytes ${MiB(m.historyBytes)}` : 'stats().memory: -')
+const memoryText = (m) => (m ? `keys ${num(m.keys)}, liveBytes ${MiB(m.liveBytes)}, historyVersions ${num(m.historyVersions)}, historyBytes ${MiB(m.historyBytes)}, packedKeys ${num(m.packedKeys ?? 0)}` : 'stats().memory: -')
 
 if (CASES.has('load')) {
   const keyBytes = Buffer.byteLength(keyOf(0))

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect } from 'vitest'
 import { createRequire } from 'node:module'
-import { type Database, InMemError } from '../dist/index.js'
+import { type Database, InMemError, type RunId } from '../dist/index.js'
 
 // Through Node's own require, as dist/database.js loads them: the module
 // instances (and so the map of native handles) it uses.
@@ -77,6 +77,7 @@ interface TestHooks {
   panicForTest(): void
   panicInMaintenanceForTest(): void
   holdSyncerForTest(on: boolean): void
+  packForTest(): number
 }
 
 function hooks(db: Database): TestHooks {
@@ -92,6 +93,11 @@ export function panicForTest(db: Database): void {
   } catch (e) {
     throw translate(e)
   }
+}
+
+/** A packing pass now (keys holding one version leave the store's indexes for its packed arena); how many keys moved. */
+export function packForTest(db: Database): number {
+  return hooks(db).packForTest()
 }
 
 /** Makes the maintenance thread's next round panic. */
@@ -131,5 +137,25 @@ export class Rng {
   }
   pick<T>(xs: readonly T[]): T {
     return xs[this.int(xs.length)]
+  }
+}
+
+/**
+ * What a run shows through `d`, live or in a replay view at `at`: its KV
+ * entries, state cells (name, value, version: not the wall-clock time), the
+ * event log without its times and hashes, and the JSON document `doc` —
+ * what two databases given the same writes must show alike.
+ */
+export function shownRun(d: Database, run: RunId, at?: number): unknown {
+  const v = at === undefined ? d.scope(run) : d.replay(run, { at })
+  try {
+    return {
+      kv: v.kv.entries(),
+      state: v.state.list().map((c) => ({ name: c.name, value: c.value, version: c.version })),
+      events: v.events.range().map((e) => ({ sequence: e.sequence, type: e.type, payload: e.payload })),
+      doc: v.json.get('doc'),
+    }
+  } finally {
+    if ('close' in v) (v as { close(): void }).close()
   }
 }

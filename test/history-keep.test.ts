@@ -3,7 +3,7 @@
 // every version kept from a run's horizon on, and failing clearly before it.
 import { afterEach, describe, expect, it } from 'vitest'
 import { Database, InvalidArgumentError, NotFoundError, type RunId } from '../dist/index.js'
-import { Rng, expectError, makeTmpDir, removeDir } from './helpers.js'
+import { Rng, expectError, makeTmpDir, removeDir, shownRun } from './helpers.js'
 
 const opened: Database[] = []
 function open(history?: 'all' | { keep: number }): Database {
@@ -216,19 +216,6 @@ describe('history: { keep }', () => {
       const ended = new Set<number>()
       /** The version each run was begun at. */
       const begun: number[] = []
-      /** What a run shows through `d` (live, or a replay view at `at`): KV entries, state cells, and the event log without its times and hashes. */
-      const shown = (d: Database, run: RunId, at?: number): unknown => {
-        const v = at === undefined ? d.scope(run) : d.replay(run, { at })
-        try {
-          return {
-            kv: v.kv.entries(),
-            state: v.state.list().map((c) => ({ name: c.name, value: c.value, version: c.version })),
-            events: v.events.range().map((e) => ({ sequence: e.sequence, type: e.type, payload: e.payload })),
-          }
-        } finally {
-          if ('close' in v) (v as { close(): void }).close()
-        }
-      }
       const check = (label: string, horizonsBefore?: Map<number, number>) => {
         const now = db.stats().version
         expect(reference.stats().version, `${note}: ${label}: versions line up`).toBe(now)
@@ -237,10 +224,10 @@ describe('history: { keep }', () => {
           const horizon = db.runs.horizon(run)
           if (horizonsBefore?.has(i)) expect(horizon, `${note}: ${label}: run ${i}'s horizon never moves back`).toBeGreaterThanOrEqual(horizonsBefore.get(i)!)
           if (horizon > begun[i]) expectError(() => db.replay(run, { at: horizon - 1 }), NotFoundError, 'NOT_FOUND')
-          expect(shown(db, run), `${note}: ${label}: run ${i} live`).toEqual(shown(reference, ref))
+          expect(shownRun(db, run), `${note}: ${label}: run ${i} live`).toEqual(shownRun(reference, ref))
           for (let k = 0; k < 4; k++) {
             const at = r.range(Math.max(horizon, begun[i]), now)
-            expect(shown(db, run, at), `${note}: ${label}: run ${i} at ${at} (horizon ${horizon})`).toEqual(shown(reference, ref, at))
+            expect(shownRun(db, run, at), `${note}: ${label}: run ${i} at ${at} (horizon ${horizon})`).toEqual(shownRun(reference, ref, at))
           }
         }
       }

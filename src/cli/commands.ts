@@ -861,7 +861,7 @@ const stats: Command = {
             ...served,
             ['version', String(s.version)],
             ['runs', s.runs.toLocaleString('en-US')],
-            ['keys', `${s.keys.toLocaleString('en-US')} in memory (every primitive and index, tombstones included)`],
+            ['keys', `${s.keys.toLocaleString('en-US')} in memory (every primitive and index, tombstones included; ${s.memory.packedKeys.toLocaleString('en-US')} packed)`],
             ['memory', `${bytes(s.memory.liveBytes)} of keys and newest values; history ${s.memory.historyVersions.toLocaleString('en-US')} older versions, ${bytes(s.memory.historyBytes)}; indexes about ${bytes(s.memory.indexBytes)}`],
             ['history', `${s.memory.historyOnDisk.versions.toLocaleString('en-US')} older versions on disk in ${plural(s.memory.historyOnDisk.files, 'file')}, ${bytes(s.memory.historyOnDisk.bytes)} (read back by replay, fork and diff)`],
             ['cold runs', `${s.memory.cold.runs.toLocaleString('en-US')} out of memory (${bytes(s.memory.cold.bytes)} of data in ${plural(s.memory.cold.files, 'cold file')}, ${bytes(s.memory.cold.fileBytes)} on disk; loaded back when read)`],

@@ -32,7 +32,7 @@ pub use access::{Db, EngineTx, IndexLoad, SecondaryIndex};
 pub use core::checkpointing::{CheckpointProgress, CheckpointReport, set_memory_release};
 pub use core::options::{Durability, OpenOptions};
 pub use core::runs::{RunAction, RunInfo, RunListOptions, RunStatus};
-pub use core::{Engine, Handle, MaintenanceStats, RecoveryStats, Stats, defer_durability};
+pub use core::{Engine, FreedSubscriber, Handle, MaintenanceStats, RecoveryStats, Stats, defer_durability};
 pub use history::{DiffEntry, LoggedCommit, RunDiff};
 pub use in_mem_durability::Subscriber as DurableSubscriber;
 /// A stored value: immutable bytes behind one reference count.

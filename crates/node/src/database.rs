@@ -52,6 +52,7 @@ pub struct NativeDatabase {
 impl Drop for NativeDatabase {
     fn drop(&mut self) {
         self.slot.durable.borrow_mut().take();
+        self.slot.freed.borrow_mut().take();
     }
 }
 
@@ -148,6 +149,7 @@ impl NativeDatabase {
     #[napi(catch_unwind)]
     pub fn close(&self) -> Result<()> {
         self.slot.durable.borrow_mut().take();
+        self.slot.freed.borrow_mut().take();
         if let Some(handle) = self.slot.take() {
             handle.flush().napi()?;
             // The last handle shuts the engine down here, before close returns.
@@ -384,6 +386,35 @@ impl NativeDatabase {
         Ok(true)
     }
 
+    /// `callback()` is called on this thread (never keeping the event loop
+    /// alive) after the engine's maintenance freed memory this thread may
+    /// have allocated (keys moved into the packed arena): it calls
+    /// `releaseMemory`, so that the allocator gives those pages back to the
+    /// OS (it does so only on the thread that allocated them). Replaces an
+    /// earlier callback.
+    #[napi(catch_unwind, ts_args_type = "callback: () => void")]
+    pub fn freed_listen(&self, env: Env, callback: crate::hot::FreedCallback) -> Result<()> {
+        let engine = self.engine()?;
+        self.slot.freed.borrow_mut().take();
+        let mut callback = callback;
+        #[allow(deprecated)]
+        callback.unref(&env)?;
+        let callback = std::sync::Mutex::new(callback);
+        let id = engine.subscribe_freed(Arc::new(move || {
+            if let Ok(cb) = callback.lock() {
+                cb.call((), ThreadsafeFunctionCallMode::NonBlocking);
+            }
+        }));
+        *self.slot.freed.borrow_mut() = Some(crate::hot::FreedSubscription { id, engine: Arc::downgrade(&engine) });
+        Ok(())
+    }
+
+    /// Gives the memory this thread's allocator holds free back to the OS.
+    #[napi(catch_unwind)]
+    pub fn release_memory(&self) {
+        crate::release_freed_memory();
+    }
+
     /// Whether the `durableListen` callback keeps the event loop alive: on
     /// while this handle waits for an fsync, so that a process with nothing
     /// else to do still hears of it.
@@ -446,6 +477,7 @@ impl NativeDatabase {
                 "liveBytes": s.memory.live_bytes,
                 "historyVersions": s.memory.history_versions,
                 "historyBytes": s.memory.history_bytes,
+                "packedKeys": s.memory.packed_keys,
                 "runsWithHorizon": s.runs_with_horizon,
                 "historyOnDisk": {
                     "files": s.history_on_disk.files,

@@ -46,6 +46,9 @@ pub struct Slot {
     /// The handle's subscription to the strict WAL syncer's reports
     /// (`durableListen`).
     pub(crate) durable: RefCell<Option<DurableSubscription>>,
+    /// The handle's subscription to the engine's word that its maintenance
+    /// freed memory (`freedListen`).
+    pub(crate) freed: RefCell<Option<FreedSubscription>>,
 }
 
 impl Slot {
@@ -53,7 +56,7 @@ impl Slot {
     // all on the JS thread that owns them (see `Slot`); never sent across threads.
     #[allow(clippy::arc_with_non_send_sync)]
     pub fn new(engine: Handle) -> Arc<Slot> {
-        Arc::new(Slot { engine: RefCell::new(Some(engine)), io: Cell::new((0, 0)), durable: RefCell::new(None) })
+        Arc::new(Slot { engine: RefCell::new(Some(engine)), io: Cell::new((0, 0)), durable: RefCell::new(None), freed: RefCell::new(None) })
     }
 
     pub fn engine(&self) -> Result<Arc<Engine>> {
@@ -135,6 +138,22 @@ impl Drop for DurableSubscription {
     fn drop(&mut self) {
         if let Some(engine) = self.engine.upgrade() {
             engine.unsubscribe_durable(self.id);
+        }
+    }
+}
+
+/// What `freedListen` calls on the handle's JS thread.
+pub(crate) type FreedCallback = ThreadsafeFunction<(), UnknownReturnValue, (), Status, false>;
+
+pub(crate) struct FreedSubscription {
+    pub(crate) id: u64,
+    pub(crate) engine: std::sync::Weak<Engine>,
+}
+
+impl Drop for FreedSubscription {
+    fn drop(&mut self) {
+        if let Some(engine) = self.engine.upgrade() {
+            engine.unsubscribe_freed(self.id);
         }
     }
 }

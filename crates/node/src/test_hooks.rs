@@ -23,6 +23,12 @@ impl NativeDatabase {
         Ok(())
     }
 
+    /// A packing pass now, due or not; how many keys moved.
+    #[napi(catch_unwind, skip_typescript)]
+    pub fn pack_for_test(&self) -> Result<u32> {
+        Ok(self.engine()?.pack(true) as u32)
+    }
+
     /// The maintenance thread's next round panics.
     #[napi(catch_unwind, skip_typescript)]
     pub fn panic_in_maintenance_for_test(&self) -> Result<()> {

@@ -7,6 +7,7 @@
 //! blocks readers for longer than one key's chain update, and that a reader
 //! never sees a version above its snapshot.
 
+mod packed;
 mod snapshots;
 mod store;
 

@@ -41,6 +41,7 @@ use dashmap::DashSet;
 use smallvec::SmallVec;
 
 use crate::SnapshotTracker;
+use crate::packed::{Builder, Packed};
 
 /// A stored value: immutable bytes shared between the store and readers, in
 /// one allocation with a single reference count (`triomphe`: no weak count,
@@ -113,6 +114,14 @@ impl Version {
         len_of(&self.value)
     }
 }
+
+/// A packing pass is due once the indexes hold this many keys more than
+/// the last pass left there, or a quarter of the arena's live keys if that
+/// is more (so each key is copied into a new arena a bounded number of
+/// times), or the arena holds that many dead keys; or, when no key was
+/// added or removed since the last call (the maintenance thread calls
+/// every second), once they hold a sixteenth of this many more.
+pub const PACK_MIN: usize = 65_536;
 
 /// Values from this size on keep their older versions as [`Held::Back`].
 pub const BACK_DELTAS_FROM: usize = 4096;
@@ -378,6 +387,15 @@ impl Entry {
     fn chain(&self) -> &Chain {
         &self.head().chain
     }
+
+    /// An entry, in neither index, holding the one version of the packed
+    /// arena's key `i` (what a range yields for it).
+    fn standing_for(p: &Packed, i: usize) -> Entry {
+        let e = Entry::new(p.key(i));
+        e.chain().lock().push(Version { version: p.version_bits(i), value: Some(p.value(i).clone()) });
+        e.chain().read_at.store(p.read_at(i).load(Ordering::Relaxed), Ordering::Relaxed);
+        e
+    }
 }
 
 impl Clone for Entry {
@@ -452,45 +470,163 @@ impl Hash for Entry {
     }
 }
 
-/// The entries of `[start, end)` of the ordered index, in key order or
-/// reverse ([`Store::range`]), stepping from entry to entry.
+/// The keys of `[start, end)`, in key order or reverse ([`Store::range`]):
+/// the ordered index's entries merged with the packed arena's live keys
+/// (each as a stand-alone [`Entry`] holding its one version; a key in both,
+/// for the moment it moves, is the index's).
 ///
-/// Not crossbeam-skiplist's own `range`: in 0.1.3 its iterator replaces the
-/// entry it holds without releasing it, leaking a reference to every node
-/// it passes (crossbeam-rs/crossbeam#1178, tikv/tikv#19285), so a key
-/// removed after a scan passed it (a deleted run, a cold run) never freed
-/// its memory. Stepping with `Entry::next`/`prev` releases each entry as
-/// it is dropped.
+/// The skip list is stepped with `Entry::next`/`prev`, not crossbeam-
+/// skiplist's own `range`: in 0.1.3 its iterator replaces the entry it
+/// holds without releasing it, leaking a reference to every node it passes
+/// (crossbeam-rs/crossbeam#1178, tikv/tikv#19285), so a key removed after a
+/// scan passed it (a deleted run, a cold run) never freed its memory.
+///
+/// Each step looks at the arena before the skip list, and finds the skip
+/// list's next entry then, not when it yielded the one before: a key moving
+/// out of the arena goes into the indexes before it is marked dead there,
+/// so a step that finds it dead finds it in the skip list. (A key moving
+/// into the arena does so only while no range that reads the arena is
+/// under way: such a range holds `Store::residency`, which a packing pass
+/// takes exclusively.)
 struct KeyRange<'a> {
     set: &'a SkipSet<Entry>,
-    next: Option<crossbeam_skiplist::set::Entry<'a, Entry>>,
+    /// The skip-list entry yielded last.
+    node: Option<crossbeam_skiplist::set::Entry<'a, Entry>>,
+    /// The key yielded last, from either side.
+    last: Option<Entry>,
+    packed: Option<Arc<Packed>>,
+    /// The arena's next key to look at: forward, its index; in reverse, one
+    /// past it.
+    at: usize,
+    /// Stamps the arena's keys it yields as read at this time (0: not).
+    stamp: u32,
     start: std::borrow::Cow<'a, [u8]>,
     end: Option<std::borrow::Cow<'a, [u8]>>,
     reverse: bool,
+    hold: Option<Hold<'a>>,
 }
 
 impl<'a> KeyRange<'a> {
     fn new(set: &'a SkipSet<Entry>, start: std::borrow::Cow<'a, [u8]>, end: Option<std::borrow::Cow<'a, [u8]>>, reverse: bool) -> KeyRange<'a> {
-        let next = if reverse { set.upper_bound(end.as_deref().map_or(Bound::Unbounded, Bound::Excluded)) } else { set.lower_bound(Bound::Included(&*start)) };
-        KeyRange { set, next, start, end, reverse }
+        KeyRange { set, node: None, last: None, packed: None, at: 0, stamp: 0, start, end, reverse, hold: None }
     }
 
-    /// The same range, from its other end.
+    /// The same range with the packed arena's keys too (`stamp`: see the field).
+    fn with_packed(mut self, packed: Option<Arc<Packed>>, stamp: u32, hold: Hold<'a>) -> KeyRange<'a> {
+        if let Some(p) = &packed {
+            self.at = if self.reverse { self.end.as_deref().map_or(p.len(), |e| p.lower_bound(e)) } else { p.lower_bound(&self.start) };
+        }
+        self.packed = packed;
+        self.stamp = stamp;
+        self.hold = Some(hold);
+        self
+    }
+
+    /// The same range, from its other end (before it is read).
     fn rev(self) -> KeyRange<'a> {
-        KeyRange::new(self.set, self.start, self.end, !self.reverse)
+        let fresh = KeyRange::new(self.set, self.start, self.end, !self.reverse);
+        match self.hold {
+            Some(hold) => fresh.with_packed(self.packed, self.stamp, hold),
+            None => fresh,
+        }
+    }
+
+    fn inside(&self, key: &[u8]) -> bool {
+        if self.reverse { key >= &*self.start } else { self.end.as_deref().is_none_or(|end| key < end) }
+    }
+
+    /// The arena's next live key in the range.
+    fn next_packed(&mut self) -> Option<usize> {
+        let p = self.packed.as_ref()?;
+        loop {
+            let i = if self.reverse { self.at.checked_sub(1)? } else { self.at };
+            if i >= p.len() || !self.inside(p.key(i)) {
+                return None;
+            }
+            if p.is_live(i) {
+                return Some(i);
+            }
+            self.at = if self.reverse { i } else { i + 1 };
+        }
+    }
+
+    /// The skip list's next entry in the range, past the key yielded last.
+    fn next_node(&self) -> Option<crossbeam_skiplist::set::Entry<'a, Entry>> {
+        let step = |e: &crossbeam_skiplist::set::Entry<'a, Entry>| if self.reverse { e.prev() } else { e.next() };
+        let mut n = match &self.node {
+            Some(e) => step(e),
+            None => match &self.last {
+                Some(k) => {
+                    if self.reverse {
+                        self.set.upper_bound(Bound::Excluded(&k[..]))
+                    } else {
+                        self.set.lower_bound(Bound::Excluded(&k[..]))
+                    }
+                }
+                None if self.reverse => self.set.upper_bound(self.end.as_deref().map_or(Bound::Unbounded, Bound::Excluded)),
+                None => self.set.lower_bound(Bound::Included(&*self.start)),
+            },
+        };
+        // Past the key the arena gave last (a key added behind it since is
+        // not this range's to see).
+        if let Some(k) = &self.last {
+            while let Some(e) = &n {
+                let behind = if self.reverse { **e.value() >= **k } else { **e.value() <= **k };
+                if !behind {
+                    break;
+                }
+                n = step(e);
+            }
+        }
+        n.filter(|e| self.inside(e.value()))
     }
 }
 
 impl<'a> Iterator for KeyRange<'a> {
-    type Item = crossbeam_skiplist::set::Entry<'a, Entry>;
-    fn next(&mut self) -> Option<Self::Item> {
-        let e = self.next.take()?;
-        let inside = if self.reverse { **e.value() >= *self.start } else { self.end.as_deref().is_none_or(|end| **e.value() < *end) };
-        if !inside {
-            return None;
-        }
-        self.next = if self.reverse { e.prev() } else { e.next() };
-        Some(e)
+    type Item = Entry;
+    fn next(&mut self) -> Option<Entry> {
+        let a = self.next_packed();
+        let n = self.next_node();
+        let from_index = match (a, &n) {
+            (None, None) => return None,
+            (Some(_), None) => false,
+            (None, Some(_)) => true,
+            (Some(i), Some(e)) => {
+                let p = self.packed.as_ref().expect("a packed key came from the arena");
+                match p.key(i).cmp(&e.value()[..]) {
+                    std::cmp::Ordering::Equal => {
+                        // Moving: the index's entry is the key's.
+                        self.at = if self.reverse { i } else { i + 1 };
+                        true
+                    }
+                    std::cmp::Ordering::Less => self.reverse,
+                    std::cmp::Ordering::Greater => !self.reverse,
+                }
+            }
+        };
+        let entry = if from_index {
+            let n = n.expect("chosen");
+            let entry = n.value().clone();
+            self.node = Some(n);
+            entry
+        } else {
+            let i = a.expect("chosen");
+            let p = self.packed.as_ref().expect("a packed key came from the arena");
+            self.at = if self.reverse { i } else { i + 1 };
+            if self.stamp != 0 {
+                stamp(p.read_at(i), self.stamp);
+            }
+            Entry::standing_for(p, i)
+        };
+        self.last = Some(entry.clone());
+        Some(entry)
+    }
+}
+
+/// Stamps a read time (as [`Store::touch`]).
+fn stamp(at: &std::sync::atomic::AtomicU32, now: u32) {
+    if at.load(Ordering::Relaxed) < now {
+        at.store(now, Ordering::Relaxed);
     }
 }
 
@@ -540,6 +676,13 @@ impl Source for Store {
     }
 }
 
+/// Where a point read found a key.
+enum Look<'a> {
+    Index(dashmap::setref::one::Ref<'a, Entry>),
+    /// In the packed arena: its version (with the flag bits) and value.
+    Packed(u64, Value),
+}
+
 pub struct Store {
     /// Older versions of values from this size on are held as back deltas
     /// where that saves half (0: never).
@@ -570,6 +713,21 @@ pub struct Store {
     /// outside the commit lock ([`Store::prepare`]) and taken out under it
     /// or by an eviction.
     indexing: parking_lot::RwLock<()>,
+    /// Keys that hold one version and are not being written, out of both
+    /// indexes (see the `packed` module): null until a [`Store::pack`]
+    /// pass made one. Replaced whole by the next pass, under `residency`
+    /// and `indexing` held exclusively; freed once no reader is pinned.
+    packed: crossbeam_epoch::Atomic<Arc<Packed>>,
+    /// The arena's length (0: reads do not look there).
+    packed_len: std::sync::atomic::AtomicUsize,
+    /// One [`Store::pack`] pass at a time; the keys the indexes held after
+    /// the last one (those it could not move), and how many more make the
+    /// next one due.
+    packing: parking_lot::Mutex<()>,
+    pack_floor: std::sync::atomic::AtomicUsize,
+    pack_min: std::sync::atomic::AtomicUsize,
+    /// The indexes' key count at the last [`Store::pack`] call.
+    pack_seen: std::sync::atomic::AtomicUsize,
     /// Keys, and the bytes of their keys and newest versions.
     live_keys: AtomicI64,
     live_bytes: AtomicI64,
@@ -589,10 +747,25 @@ pub struct Memory {
     pub history_versions: u64,
     /// Their value bytes.
     pub history_bytes: u64,
+    /// Of `keys`, those in the packed arena: one version each, out of both
+    /// indexes ([`Store::pack`]).
+    pub packed_keys: u64,
 }
 
 fn len_of(value: &Option<Value>) -> i64 {
     value.as_ref().map_or(0, |v| v.len() as i64)
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self`: no reader is pinned on this store's arena.
+        unsafe {
+            let arena = self.packed.swap(crossbeam_epoch::Shared::null(), Ordering::AcqRel, crossbeam_epoch::unprotected());
+            if !arena.is_null() {
+                drop(arena.into_owned());
+            }
+        }
+    }
 }
 
 impl Default for Store {
@@ -622,6 +795,12 @@ impl Store {
             clock_epoch: std::sync::atomic::AtomicU64::new(0),
             residency: parking_lot::RwLock::new(()),
             indexing: parking_lot::RwLock::new(()),
+            packed: crossbeam_epoch::Atomic::null(),
+            packed_len: std::sync::atomic::AtomicUsize::new(0),
+            packing: parking_lot::Mutex::new(()),
+            pack_floor: std::sync::atomic::AtomicUsize::new(0),
+            pack_min: std::sync::atomic::AtomicUsize::new(PACK_MIN),
+            pack_seen: std::sync::atomic::AtomicUsize::new(0),
             live_keys: AtomicI64::new(0),
             live_bytes: AtomicI64::new(0),
             history_versions: AtomicI64::new(0),
@@ -633,8 +812,7 @@ impl Store {
     /// `snapshot` must be registered with the tracker, or be one no commit
     /// can prune past (see [`Store::get_visible`]).
     pub fn get(&self, key: &[u8], snapshot: u64) -> Option<(u64, Value)> {
-        let entry = self.entry(key)?;
-        match self.read_entry(&entry, snapshot)? {
+        match self.read_any(key, snapshot)? {
             (v, Some(value)) => Some((v, value)),
             (_, None) => None,
         }
@@ -647,7 +825,10 @@ impl Store {
     /// registered readers and the visible version need), and a key that
     /// exists would read as absent.
     pub fn get_visible(&self, key: &[u8], tracker: &SnapshotTracker) -> Option<(u64, Value)> {
-        let entry = self.entry(key)?;
+        let entry = match self.entry(key)? {
+            Look::Index(e) => e,
+            Look::Packed(bits, value) => return (bits & !ON_DISK <= tracker.visible()).then_some((bits & !ON_DISK, value)),
+        };
         self.touch(&entry);
         let versions = entry.chain().lock();
         let snapshot = tracker.visible();
@@ -659,7 +840,10 @@ impl Store {
     /// it is pinned, without cloning it; the version is chosen as in
     /// [`Store::get_visible`].
     pub fn with_visible<R>(&self, key: &[u8], tracker: &SnapshotTracker, f: impl FnOnce(u64, &Value) -> R) -> Option<R> {
-        let entry = self.entry(key)?;
+        let entry = match self.entry(key)? {
+            Look::Index(e) => e,
+            Look::Packed(bits, value) => return (bits & !ON_DISK <= tracker.visible()).then(|| f(bits & !ON_DISK, &value)),
+        };
         self.touch(&entry);
         let versions = entry.chain().lock();
         let snapshot = tracker.visible();
@@ -708,34 +892,57 @@ impl Store {
         if let Some(e) = self.points.get(key) {
             return (e.clone(), first);
         }
+        // A key live in the packed arena comes back with its version (the
+        // arena is not replaced while `indexing` is held), and `first`
+        // goes back to the caller, as when the key is here already.
+        let packed = self.with_packed(|p| p.find(key).filter(|&i| p.is_live(i)).map(|i| (Arc::clone(p), i))).flatten();
         let e = Entry::new(key);
-        let bytes = key.len() as i64 + first.as_ref().map_or(0, Version::held_len);
-        if let Some(v) = first {
+        let (held, first) = match &packed {
+            Some((p, i)) => {
+                e.chain().read_at.store(p.read_at(*i).load(Ordering::Relaxed), Ordering::Relaxed);
+                (Some(Version { version: p.version_bits(*i), value: Some(p.value(*i).clone()) }), first)
+            }
+            None => (first, None),
+        };
+        let bytes = key.len() as i64 + held.as_ref().map_or(0, Version::held_len);
+        if let Some(v) = held {
             e.chain().lock().push(v);
         }
         if !self.points.insert(e.clone()) {
             // Another thread added it between the look-up and the insert:
-            // its entry, and the version back.
-            let first = e.chain().lock().pop();
+            // its entry, and the version back (if it was the caller's).
+            let held = e.chain().lock().pop();
             let e = self.points.get(key).map(|e| e.clone()).expect("no key leaves the indexes while one is being added");
-            return (e, first);
+            return (e, if packed.is_some() { first } else { held });
         }
         self.ordered.insert(e.clone());
-        self.live_keys.fetch_add(1, Ordering::Relaxed);
-        self.live_bytes.fetch_add(bytes, Ordering::Relaxed);
-        (e, None)
+        match packed {
+            // Counted when it was written; now in the indexes, and only there.
+            Some((p, i)) => {
+                p.kill(i);
+            }
+            None => {
+                self.live_keys.fetch_add(1, Ordering::Relaxed);
+                self.live_bytes.fetch_add(bytes, Ordering::Relaxed);
+            }
+        }
+        (e, first)
     }
 
     /// The newest version written to `key`, tombstones included; 0 if never.
     pub fn latest_version(&self, key: &[u8]) -> u64 {
-        self.points.get(key).and_then(|e| e.chain().lock().last().map(|v| v.version())).unwrap_or(0)
+        match self.find(key, false) {
+            Some(Look::Index(e)) => e.chain().lock().last().map_or(0, |v| v.version()),
+            Some(Look::Packed(bits, _)) => bits & !ON_DISK,
+            None => 0,
+        }
     }
 
     /// The newest version written to any key in `[start, end)`.
     pub fn latest_version_in(&self, start: &[u8], end: Option<&[u8]>) -> u64 {
         let mut max = 0;
         for entry in self.range(start, end) {
-            if let Some(v) = entry.value().chain().lock().last() {
+            if let Some(v) = entry.chain().lock().last() {
                 max = max.max(v.version());
             }
         }
@@ -779,12 +986,22 @@ impl Store {
         let keep = keep.max(1);
         // The entry `prepare` gave, unless the key left the indexes since
         // (another commit removed it while this one waited for the lock).
-        let entry = match entry {
+        let mut entry = match entry {
             Some(e) if !e.chain().dead.load(Ordering::Acquire) => e.clone(),
             _ => self.entry_or_insert(key, None).0,
         };
         debug_assert_eq!(&*entry, key);
-        let mut versions = entry.chain().lock();
+        // A packing pass may take the key out of the indexes up to the
+        // moment the chain is locked (it marks the chain dead under the
+        // lock): then the key is added again, with its packed version.
+        let mut versions = loop {
+            let versions = entry.chain().lock();
+            if !entry.chain().dead.load(Ordering::Acquire) {
+                break versions;
+            }
+            drop(versions);
+            entry = self.entry_or_insert(key, None).0;
+        };
         debug_assert!(versions.last().is_none_or(|v| v.version() < version));
         if let Some(last) = versions.last() {
             // The newest version becomes history: as a back delta over the
@@ -865,12 +1082,12 @@ impl Store {
     /// Calls `f` with every key whose chain holds at least `n` versions,
     /// and the oldest of them.
     pub fn chains_of_at_least(&self, n: usize, mut f: impl FnMut(&[u8], u64)) {
-        for entry in self.ordered.iter() {
-            let versions = entry.value().chain().lock();
+        for entry in self.range(&[], None) {
+            let versions = entry.chain().lock();
             if versions.len() >= n
                 && let Some(oldest) = versions.first()
             {
-                f(entry.value(), oldest.version());
+                f(&entry, oldest.version());
             }
         }
     }
@@ -888,6 +1105,7 @@ impl Store {
             live_bytes: get(&self.live_bytes),
             history_versions: get(&self.history_versions),
             history_bytes: get(&self.history_bytes),
+            packed_keys: self.packed_keys() as u64,
         }
     }
 
@@ -899,7 +1117,31 @@ impl Store {
             self.remove(key);
             return true;
         }
-        false
+        latest.is_none() && self.kill_packed(key, None, Some(version)) > 0
+    }
+
+    /// Marks dead the keys of `[start, end)` live in the packed arena and
+    /// not in the indexes, and stops counting them as live; how many. With
+    /// `only`, the one key `start` if its version is that.
+    fn kill_packed(&self, start: &[u8], end: Option<&[u8]>, only: Option<u64>) -> usize {
+        // No key moves between the arena and the indexes meanwhile, and the
+        // arena is not replaced (a pass takes over the deaths it saw).
+        let _removing = self.indexing.write();
+        let Some(p) = self.packed_now() else { return 0 };
+        let mut n = 0;
+        for i in p.lower_bound(start)..p.len() {
+            let key = p.key(i);
+            let past = if only.is_some() { key != start } else { end.is_some_and(|end| key >= end) };
+            if past {
+                break;
+            }
+            if p.is_live(i) && only.is_none_or(|v| p.version_bits(i) & !ON_DISK == v) && self.points.get(key).is_none() && p.kill(i) {
+                self.live_keys.fetch_sub(1, Ordering::Relaxed);
+                self.live_bytes.fetch_sub((key.len() + p.value(i).len()) as i64, Ordering::Relaxed);
+                n += 1;
+            }
+        }
+        n
     }
 
     fn remove(&self, key: &[u8]) {
@@ -935,10 +1177,10 @@ impl Store {
     /// (or reverse order), until `f` returns false.
     pub fn scan(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, reverse: bool, mut f: impl FnMut(&[u8], u64, &Value) -> bool) {
         let _whole = self.resident(start);
-        let range = self.range(start, end);
-        let mut visit = |entry: crossbeam_skiplist::set::Entry<'_, Entry>| -> bool {
-            match self.read_entry(entry.value(), snapshot) {
-                Some((v, Some(value))) => f(entry.value(), v, &value),
+        let range = self.keys(start.into(), end.map(Into::into), false, true);
+        let mut visit = |entry: Entry| -> bool {
+            match self.read_entry(&entry, snapshot) {
+                Some((v, Some(value))) => f(&entry, v, &value),
                 _ => true,
             }
         };
@@ -960,16 +1202,27 @@ impl Store {
     /// The newest version of `key` at or below `snapshot`, tombstone or not:
     /// `None` if the key had no version then.
     pub fn read_any(&self, key: &[u8], snapshot: u64) -> Option<(u64, Option<Value>)> {
-        let entry = self.entry(key)?;
-        self.read_entry(&entry, snapshot)
+        match self.entry(key)? {
+            Look::Index(entry) => self.read_entry(&entry, snapshot),
+            Look::Packed(bits, value) => {
+                let v = bits & !ON_DISK;
+                if v <= snapshot {
+                    Some((v, Some(value)))
+                } else if bits & ON_DISK != 0 {
+                    self.disk()?.read(key, snapshot)
+                } else {
+                    None
+                }
+            }
+        }
     }
 
     /// The entries of `[start, end)` at `snapshot` as an iterator, in key
     /// order or reverse, tombstones included (`None`).
     pub fn range_any(&self, start: Vec<u8>, end: Option<Vec<u8>>, snapshot: u64, reverse: bool) -> Box<dyn Iterator<Item = (Entry, u64, Option<Value>)> + '_> {
         let whole = self.resident(&start);
-        let range = KeyRange::new(&self.ordered, start.into(), end.map(Into::into), reverse);
-        let read = move |e: crossbeam_skiplist::set::Entry<'_, Entry>| self.read_entry(e.value(), snapshot).map(|(v, value)| (e.value().clone(), v, value));
+        let range = self.keys(start.into(), end.map(Into::into), reverse, true);
+        let read = move |e: Entry| self.read_entry(&e, snapshot).map(|(v, value)| (e, v, value));
         let entries: Box<dyn Iterator<Item = _> + '_> = Box::new(range.filter_map(read));
         Box::new(Resident { entries, _whole: whole })
     }
@@ -978,9 +1231,9 @@ impl Store {
     /// (`None`).
     pub fn scan_any(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, mut f: impl FnMut(&[u8], u64, Option<&Value>) -> bool) {
         let _whole = self.resident(start);
-        for entry in self.range(start, end) {
-            if let Some((v, value)) = self.read_entry(entry.value(), snapshot)
-                && !f(entry.value(), v, value.as_ref())
+        for entry in self.keys(start.into(), end.map(Into::into), false, true) {
+            if let Some((v, value)) = self.read_entry(&entry, snapshot)
+                && !f(&entry, v, value.as_ref())
             {
                 break;
             }
@@ -995,16 +1248,16 @@ impl Store {
         let _whole = self.resident(start);
         let mut buf: Vec<(u64, Option<Value>)> = Vec::new();
         let mut older: Vec<(u64, Option<Value>)> = Vec::new();
-        for entry in self.range(start, end) {
-            self.touch(entry.value());
-            let on_disk = resident_history(entry.value(), snapshot, &mut buf);
+        for entry in self.keys(start.into(), end.map(Into::into), false, true) {
+            self.touch(&entry);
+            let on_disk = resident_history(&entry, snapshot, &mut buf);
             if on_disk && let Some(disk) = self.disk() {
                 // Read after the memory's versions: a checkpoint may move
                 // some of those to disk meanwhile, never the other way, so
                 // together they miss nothing (and repeats are dropped).
                 let oldest_here = buf.first().map_or(u64::MAX, |(v, _)| *v);
                 older.clear();
-                disk.versions(entry.value(), snapshot, &mut |v, value| {
+                disk.versions(&entry, snapshot, &mut |v, value| {
                     if v < oldest_here {
                         older.push((v, value));
                     }
@@ -1014,7 +1267,7 @@ impl Store {
                     std::mem::swap(&mut older, &mut buf);
                 }
             }
-            if !buf.is_empty() && !f(entry.value(), &buf) {
+            if !buf.is_empty() && !f(&entry, &buf) {
                 break;
             }
         }
@@ -1026,8 +1279,8 @@ impl Store {
     /// needs, without reading the history files for keys memory answers.
     pub fn scan_newest_values(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, mut f: impl FnMut(&[u8], u64, &Value)) {
         let _whole = self.resident(start);
-        for entry in self.range(start, end) {
-            let e = entry.value();
+        for entry in self.keys(start.into(), end.map(Into::into), false, true) {
+            let e = &entry;
             self.touch(e);
             let (found, on_disk) = {
                 let versions = e.chain().lock();
@@ -1072,8 +1325,8 @@ impl Store {
     pub fn scan_resident(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, mut f: impl FnMut(&[u8], bool, &[(u64, Option<Value>)]) -> bool) {
         let mut buf: Vec<(u64, Option<Value>)> = Vec::new();
         for entry in self.range(start, end) {
-            let on_disk = resident_history(entry.value(), snapshot, &mut buf);
-            if !buf.is_empty() && !f(entry.value(), on_disk, &buf) {
+            let on_disk = resident_history(&entry, snapshot, &mut buf);
+            if !buf.is_empty() && !f(&entry, on_disk, &buf) {
                 break;
             }
         }
@@ -1081,15 +1334,15 @@ impl Store {
 
     /// The entry of `key`; a miss on a key of a cold run loads the run back
     /// and looks again.
-    fn entry(&self, key: &[u8]) -> Option<dashmap::setref::one::Ref<'_, Entry>> {
+    fn entry(&self, key: &[u8]) -> Option<Look<'_>> {
         let epoch = self.cold_epoch.load(Ordering::Acquire);
-        if let Some(e) = self.points.get(key) {
-            // A key with no version may be one a write prepared (and will
-            // be refused) in a run that is cold: then the run is loaded as
-            // for a miss.
-            if self.cold_runs.load(Ordering::Acquire) == 0 || !e.chain().lock().is_empty() {
-                return Some(e);
-            }
+        match self.find(key, true) {
+            // A key with no version may be one a write prepared (and will be
+            // refused) in a run that is cold: then the run is loaded as for
+            // a miss.
+            Some(Look::Index(e)) if self.cold_runs.load(Ordering::Acquire) == 0 || !e.chain().lock().is_empty() => return Some(Look::Index(e)),
+            Some(Look::Index(_)) | None => {}
+            Some(packed) => return Some(packed),
         }
         if key.len() < 16 || key[..16] == [0u8; 16] || (self.cold_runs.load(Ordering::Acquire) == 0 && self.cold_epoch.load(Ordering::Acquire) == epoch) {
             return None;
@@ -1104,13 +1357,60 @@ impl Store {
             let _held = Hold::new(&self.residency);
             let found = self.points.get(key);
             if found.as_ref().is_some_and(|e| !e.chain().lock().is_empty()) {
-                return found;
+                return found.map(Look::Index);
             }
             drop(found);
             if !cold.warm(self, &key[..16]) {
-                return self.points.get(key);
+                return self.points.get(key).map(Look::Index);
             }
         }
+    }
+
+    /// `key` in the indexes or, when not there, live in the packed arena
+    /// (`touch`: stamped as read there). A key the arena holds dead moved
+    /// back into the indexes since they were looked at (it goes there
+    /// before it is marked dead), or is gone: the indexes are asked again,
+    /// and the arena again only if it was replaced meanwhile.
+    fn find(&self, key: &[u8], touch: bool) -> Option<Look<'_>> {
+        let mut seen: *const Packed = std::ptr::null();
+        loop {
+            if let Some(e) = self.points.get(key) {
+                return Some(Look::Index(e));
+            }
+            let now = if touch { self.clock.load(Ordering::Relaxed) } else { 0 };
+            let got = self.with_packed(|p| match p.find(key) {
+                Some(i) if p.is_live(i) => {
+                    if now != 0 {
+                        stamp(p.read_at(i), now);
+                    }
+                    Ok((p.version_bits(i), p.value(i).clone()))
+                }
+                Some(_) => Err(Arc::as_ptr(p)),
+                None => Err(std::ptr::null()),
+            })?;
+            match got {
+                Ok((bits, value)) => return Some(Look::Packed(bits, value)),
+                Err(arena) if !arena.is_null() && arena != seen => seen = arena,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Calls `f` with the packed arena, if there is one, pinned meanwhile.
+    fn with_packed<R>(&self, f: impl FnOnce(&Arc<Packed>) -> R) -> Option<R> {
+        if self.packed_len.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let guard = crossbeam_epoch::pin();
+        let arena = self.packed.load(Ordering::Acquire, &guard);
+        // SAFETY: an arena replaced is destroyed only once every thread
+        // pinned when it was replaced has unpinned ([`Store::pack`]).
+        unsafe { arena.as_ref() }.map(f)
+    }
+
+    /// The packed arena now (kept alive by the caller's reference).
+    fn packed_now(&self) -> Option<Arc<Packed>> {
+        self.with_packed(Arc::clone)
     }
 
     /// Loads back the run of `key` if it is cold; whether it was.
@@ -1145,7 +1445,7 @@ impl Store {
     /// When a key of `[start, end)` was last read (ms since the Unix epoch,
     /// to a tenth of a second; 0: none since it was loaded). Stamps nothing.
     pub fn last_read(&self, start: &[u8], end: Option<&[u8]>) -> u64 {
-        let stamp = self.range(start, end).map(|e| e.value().chain().read_at.load(Ordering::Relaxed)).max().unwrap_or(0);
+        let stamp = self.range(start, end).map(|e| e.chain().read_at.load(Ordering::Relaxed)).max().unwrap_or(0);
         if stamp == 0 { 0 } else { self.clock_epoch.load(Ordering::Relaxed) + (stamp as u64 - 1) * 100 }
     }
 
@@ -1189,7 +1489,23 @@ impl Store {
     }
 
     /// The entries of `[start, end)` in key order (`end` `None`: to the last).
+    /// The packed arena's keys among them; no key moves into the arena
+    /// while the range lives.
     fn range<'a>(&'a self, start: &'a [u8], end: Option<&'a [u8]>) -> KeyRange<'a> {
+        self.keys(start.into(), end.map(Into::into), false, false)
+    }
+
+    /// [`Store::range`], in reverse if `reverse`; with `read`, the arena's
+    /// keys it yields are stamped as read now (as [`Store::touch`]).
+    fn keys<'a>(&'a self, start: std::borrow::Cow<'a, [u8]>, end: Option<std::borrow::Cow<'a, [u8]>>, reverse: bool, read: bool) -> KeyRange<'a> {
+        // The hold first: no arena replaces this one while it is held.
+        let hold = Hold::new(&self.residency);
+        let stamp = if read { self.clock.load(Ordering::Relaxed) } else { 0 };
+        KeyRange::new(&self.ordered, start, end, reverse).with_packed(self.packed_now(), stamp, hold)
+    }
+
+    /// The keys of `[start, end)` the indexes hold, in key order.
+    fn index_range<'a>(&'a self, start: &'a [u8], end: Option<&'a [u8]>) -> KeyRange<'a> {
         KeyRange::new(&self.ordered, start.into(), end.map(Into::into), false)
     }
 
@@ -1235,6 +1551,10 @@ impl Store {
 
     /// Marks `key` (just loaded by recovery) as having older versions on disk.
     pub fn mark_on_disk(&self, key: &[u8]) {
+        if self.points.get(key).is_none() && matches!(self.find(key, false), Some(Look::Packed(..))) {
+            // Back into the indexes, where the mark is kept.
+            self.entry_or_insert(key, None);
+        }
         if let Some(entry) = self.points.get(key)
             && let Some(first) = entry.chain().lock().first_mut()
         {
@@ -1248,8 +1568,9 @@ impl Store {
     /// `wrote` accepts (the keys whose history the file took), and marks
     /// the key as having history on disk.
     pub fn spill(&self, snapshot: u64, wrote: impl Fn(&[u8]) -> bool) {
-        for entry in self.ordered.iter() {
-            let e = entry.value();
+        // The packed arena's keys hold one version each: nothing to drop.
+        for entry in self.index_range(&[], None) {
+            let e = &entry;
             if !wrote(e) {
                 continue;
             }
@@ -1274,16 +1595,188 @@ impl Store {
 
     /// Removes every key of `[start, end)` outright, history and all.
     pub fn remove_range(&self, start: &[u8], end: Option<&[u8]>) -> usize {
-        let keys: Vec<Entry> = self.range(start, end).map(|e| e.value().clone()).collect();
+        let keys: Vec<Entry> = self.index_range(start, end).collect();
         for k in &keys {
             self.remove(k);
         }
-        keys.len()
+        keys.len() + self.kill_packed(start, end, None)
     }
 
     /// Number of keys with at least one version (live or not).
     pub fn key_count(&self) -> usize {
-        self.points.len()
+        self.points.len() + self.with_packed(|p| p.live_count()).unwrap_or(0)
+    }
+
+    /// Keys in the packed arena now (live ones).
+    pub fn packed_keys(&self) -> usize {
+        self.with_packed(|p| p.live_count()).unwrap_or(0)
+    }
+
+    /// Sets how many keys more than the last pass left in the indexes make
+    /// a [`Store::pack`] pass due ([`PACK_MIN`] by default).
+    pub fn set_pack_min(&self, n: usize) {
+        self.pack_min.store(n.max(1), Ordering::Relaxed);
+    }
+
+    /// A packing pass, if one is due (see [`PACK_MIN`]) or `force`: every
+    /// key of the indexes holding one version (a value, not a delete, held
+    /// whole) moves into a new packed arena with the live keys of the
+    /// current one, and leaves both indexes — the key's entry, skip-list
+    /// node and hash slot freed; its value is the same allocation, not a
+    /// copy. Returns how many keys moved.
+    ///
+    /// Readers and writers go on meanwhile. The arena is built from what
+    /// the indexes hold, unlocked; then, with `residency` and `indexing`
+    /// held (no range reads the arena, no key moves between it and the
+    /// indexes), it replaces the current one, taking the deaths that
+    /// arena saw meanwhile; then, in slices under the same two locks, each
+    /// key leaves the indexes if its chain still holds the version the
+    /// arena took — made live there first, so a reader that misses it in
+    /// the indexes finds it in the arena (one that finds it in both reads
+    /// the indexes: the same version). A key written meanwhile stays in the
+    /// indexes and dead in the arena. A slice that cannot take the locks
+    /// within 100 ms (a long scan) ends the pass: its keys stay where they
+    /// are, dead in the arena, until the next.
+    pub fn pack(&self, force: bool) -> usize {
+        let Some(_one) = self.packing.try_lock() else { return 0 };
+        let old = self.packed_now();
+        let (old_live, old_dead) = old.as_ref().map_or((0, 0), |p| (p.live_count(), p.dead_count()));
+        let min = self.pack_min.load(Ordering::Relaxed);
+        let step = min.max(old_live / 4);
+        let now = self.points.len();
+        let gathered = now.saturating_sub(self.pack_floor.load(Ordering::Relaxed));
+        // No key added or removed since the last call: what gathered need
+        // not wait for more.
+        let quiet = self.pack_seen.swap(now, Ordering::Relaxed) == now;
+        if !force && gathered < step && !(quiet && gathered >= min.div_ceil(16)) && (old_dead == 0 || old_dead < step) {
+            return 0;
+        }
+        // The keys to move, in key order.
+        let mut moving: Vec<(Entry, u64)> = Vec::new();
+        let (mut key_bytes, mut staying) = (0, 0);
+        for e in self.index_range(&[], None) {
+            let versions = e.chain().lock();
+            if versions.len() == 1 && !versions[0].is_back() && versions[0].value.is_some() && !e.chain().dead.load(Ordering::Acquire) {
+                let bits = versions[0].version;
+                drop(versions);
+                key_bytes += e.len();
+                moving.push((e, bits));
+            } else {
+                staying += 1;
+            }
+        }
+        // What the next pass counts from: the keys this one leaves in the
+        // indexes (not those added since it looked).
+        self.pack_floor.store(staying, Ordering::Relaxed);
+        if moving.is_empty() && old_dead == 0 {
+            return 0;
+        }
+        // The new arena: the moving keys dead until they leave the indexes,
+        // the current arena's live keys live (a key in both is moving back
+        // into the indexes: the index's).
+        let old_keys = old.as_ref().map_or(0, |p| p.len());
+        let mut b = Builder::with_capacity(moving.len() + old_live, key_bytes + old.as_ref().map_or(0, |p| (0..p.len()).map(|i| p.key(i).len()).sum()));
+        let mut kept: Vec<(usize, usize)> = Vec::with_capacity(old_live);
+        let mut slot_of_moving: Vec<usize> = Vec::with_capacity(moving.len());
+        let (mut i, mut j) = (0, 0);
+        while i < old_keys || j < moving.len() {
+            let o = old.as_ref().filter(|_| i < old_keys);
+            let take_old = match (o, moving.get(j)) {
+                (Some(p), Some((e, _))) => match p.key(i).cmp(&e[..]) {
+                    std::cmp::Ordering::Less => true,
+                    std::cmp::Ordering::Equal => {
+                        i += 1;
+                        continue;
+                    }
+                    std::cmp::Ordering::Greater => false,
+                },
+                (Some(_), None) => true,
+                _ => false,
+            };
+            if take_old {
+                let p = o.expect("chosen");
+                if p.is_live(i) {
+                    let at = b.push(p.key(i), p.version_bits(i), p.value(i).clone(), p.read_at(i).load(Ordering::Relaxed), true);
+                    kept.push((i, at));
+                }
+                i += 1;
+            } else {
+                let (e, bits) = &moving[j];
+                // The value: read again under the chain's lock (the chain
+                // may have changed; then the key stays in the indexes).
+                let value = {
+                    let versions = e.chain().lock();
+                    match versions.first() {
+                        Some(v) if versions.len() == 1 && v.version == *bits => v.value.clone(),
+                        _ => None,
+                    }
+                };
+                match value {
+                    Some(value) => slot_of_moving.push(b.push(e, *bits, value, e.chain().read_at.load(Ordering::Relaxed), false)),
+                    None => slot_of_moving.push(usize::MAX),
+                }
+                j += 1;
+            }
+        }
+        let new = Arc::new(b.finish());
+        {
+            let Some(_alone) = self.residency.try_write_for(std::time::Duration::from_millis(100)) else { return 0 };
+            let _indexing = self.indexing.write();
+            let guard = crossbeam_epoch::pin();
+            let replaced = self.packed.swap(crossbeam_epoch::Owned::new(Arc::clone(&new)), Ordering::AcqRel, &guard);
+            self.packed_len.store(new.len().max(1), Ordering::Release);
+            if !replaced.is_null() {
+                // SAFETY: unreachable from the store from here on; freed
+                // once every thread pinned now has unpinned.
+                unsafe { guard.defer_destroy(replaced) };
+            }
+            if let Some(p) = &old {
+                for &(o, n) in &kept {
+                    if !p.is_live(o) {
+                        new.kill(n);
+                    }
+                }
+            }
+            guard.flush();
+        }
+        // The moving keys leave the indexes.
+        let mut moved = 0;
+        for from in (0..moving.len()).step_by(4096) {
+            let Some(_alone) = self.residency.try_write_for(std::time::Duration::from_millis(100)) else { break };
+            let _indexing = self.indexing.write();
+            for j in from..moving.len().min(from + 4096) {
+                let at = slot_of_moving[j];
+                if at == usize::MAX {
+                    continue;
+                }
+                let (e, bits) = &moving[j];
+                let taken = |k: &Entry| {
+                    let versions = k.chain().lock();
+                    let same = versions.len() == 1 && versions[0].version == *bits && !k.chain().dead.load(Ordering::Acquire);
+                    if same {
+                        new.revive(at);
+                        k.chain().dead.store(true, Ordering::Release);
+                    }
+                    same
+                };
+                if self.points.remove_if(&e[..], taken).is_some() {
+                    self.ordered.remove(&e[..]);
+                    moved += 1;
+                }
+            }
+        }
+        if moved > 0 {
+            // The hash index keeps the room it grew to; the skip list's
+            // nodes and the arena replaced are freed by crossbeam-epoch's
+            // collector, a few hundred at each flush: flush until they
+            // can all have gone (each flush may advance the epoch, and
+            // frees what two epochs ago left).
+            self.points.shrink_to_fit();
+            for _ in 0..moved / 256 + 8 {
+                crossbeam_epoch::pin().flush();
+            }
+        }
+        moved
     }
 }
 
@@ -1399,6 +1892,216 @@ mod tests {
             assert!(std::ptr::eq(p.0.as_ptr(), e.value().0.as_ptr()), "both indexes hold the same entry");
         }
         assert_eq!(store.memory().keys as usize, store.points.len());
+    }
+
+    /// A seeded xorshift: the packing tests' random steps.
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// Everything a reader of `s` can see at `snapshot`, as text.
+    fn everything(s: &Store, keys: &[Vec<u8>], snapshot: u64) -> Vec<String> {
+        let m = s.memory();
+        // All but how many keys are packed: the one thing that differs.
+        let mut out = vec![format!("keys {} {} {} {} {}", s.key_count(), m.keys, m.live_bytes, m.history_versions, m.history_bytes)];
+        for k in keys {
+            out.push(format!("{k:?} get {:?} any {:?} latest {}", s.get(k, snapshot), s.read_any(k, snapshot), s.latest_version(k)));
+        }
+        for (start, end) in [(&[][..], None), (&[1u8; 16][..], Some(&[2u8; 16][..])), (&[2u8; 16][..], None)] {
+            for reverse in [false, true] {
+                let mut seen = vec![];
+                s.scan(start, end, snapshot, reverse, |k, v, value| {
+                    seen.push(format!("{k:?}@{v}={value:?}"));
+                    true
+                });
+                out.push(format!("scan {reverse}: {}", seen.join(" ")));
+                let any: Vec<String> = s
+                    .range_any(start.to_vec(), end.map(<[u8]>::to_vec), snapshot, reverse)
+                    .map(|(k, v, value)| format!("{:?}@{v}={value:?}", &k[..]))
+                    .collect();
+                out.push(format!("range_any {reverse}: {}", any.join(" ")));
+            }
+            let mut seen = vec![];
+            s.scan_history(start, end, snapshot, |k, versions| {
+                seen.push(format!("{k:?}:{versions:?}"));
+                true
+            });
+            out.push(format!("history: {}", seen.join(" ")));
+            let mut seen = vec![];
+            s.scan_resident(start, end, snapshot, |k, on_disk, versions| {
+                seen.push(format!("{k:?}:{on_disk}:{versions:?}"));
+                true
+            });
+            out.push(format!("resident: {}", seen.join(" ")));
+            out.push(format!("latest in {}", s.latest_version_in(start, end)));
+        }
+        out
+    }
+
+    #[test]
+    fn packed_keys_read_as_they_did_in_the_indexes() {
+        // The same random writes, deletes, removals and expiries applied to
+        // a store that packs at random moments and to one that never does:
+        // every read at every version answers the same.
+        for seed in 1..=40u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let (packing, plain) = (Store::new(), Store::new());
+            let keys: Vec<Vec<u8>> = (0..30u8).map(|i| [&[1 + i % 2; 16][..], &[0x10, i]].concat()).collect();
+            let mut version = 0;
+            let mut packed_any = false;
+            for step in 0..400 {
+                match rng.below(20) {
+                    0..=11 => {
+                        let k = &keys[rng.below(keys.len() as u64) as usize];
+                        version += 1;
+                        let value = (rng.below(5) > 0).then(|| super::value(format!("v{version}")));
+                        let oldest = if rng.below(3) == 0 { version } else { 0 };
+                        let keep = 1 + rng.below(2) as usize;
+                        for s in [&packing, &plain] {
+                            if rng.0.is_multiple_of(2) {
+                                let e = s.prepare(k);
+                                s.apply_known(k, version, value.clone(), oldest, keep, &[], None, Some(&e));
+                            } else {
+                                s.apply_keeping(k, version, value.clone(), oldest, keep, &[]);
+                            }
+                        }
+                    }
+                    12..=15 => packed_any |= packing.pack(true) > 0,
+                    16 => {
+                        let run = [1 + rng.below(2) as u8; 16];
+                        let end = [run[0] + 1; 16];
+                        assert_eq!(packing.remove_range(&run, Some(&end)), plain.remove_range(&run, Some(&end)), "seed {seed} step {step}");
+                    }
+                    17 => {
+                        let k = &keys[rng.below(keys.len() as u64) as usize];
+                        let v = plain.latest_version(k);
+                        assert_eq!(packing.remove_if_latest(k, v), plain.remove_if_latest(k, v), "seed {seed} step {step}");
+                    }
+                    _ => {
+                        let at = rng.below(version + 2);
+                        assert_eq!(everything(&packing, &keys, at), everything(&plain, &keys, at), "seed {seed} step {step} at {at}");
+                    }
+                }
+            }
+            assert!(packed_any, "seed {seed}: some keys were packed");
+            for at in 0..=version + 1 {
+                assert_eq!(everything(&packing, &keys, at), everything(&plain, &keys, at), "seed {seed} at {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_packed_key_costs_its_bytes_and_about_forty_more() {
+        let s = Store::new();
+        let n = 10_000u32;
+        for i in 0..n {
+            s.apply(format!("key:{i:08}").as_bytes(), i as u64 + 1, Some(super::value([7u8; 100])), 0);
+        }
+        assert_eq!(s.pack(true), n as usize);
+        assert_eq!((s.points.len(), s.ordered.len(), s.packed_keys(), s.key_count()), (0, 0, n as usize, n as usize));
+        let per_key = s.packed_now().unwrap().overhead_bytes() as f64 / n as f64;
+        // 12 bytes of key, 4 + 8 + 16 + 4 + 1 + ~5.6 bytes of offset, version, value pointer, stamp, flag and slot.
+        assert!(per_key < 12.0 + 40.0, "{per_key} bytes a packed key besides its value");
+        assert_eq!(s.get(b"key:00000042", u64::MAX).map(|(v, b)| (v, b.len())), Some((43, 100)));
+        // Written again: back in the indexes, the older version kept.
+        s.apply(b"key:00000042", n as u64 + 1, val("new"), 0);
+        assert_eq!((s.points.len(), s.packed_keys(), s.key_count()), (1, n as usize - 1, n as usize));
+        assert_eq!(s.get(b"key:00000042", 43).map(|(v, _)| v), Some(43));
+        assert_eq!(s.get(b"key:00000042", u64::MAX).map(|(v, b)| (v, b.to_vec())), Some((n as u64 + 1, b"new".to_vec())));
+        // Not due again until enough keys gather (or the arena is half dead).
+        assert_eq!(s.pack(false), 0);
+    }
+
+    #[test]
+    fn packing_while_keys_are_written_read_scanned_and_removed_loses_nothing() {
+        let store = Arc::new(Store::new());
+        let tracker = SnapshotTracker::new(0);
+        let commit = Arc::new(parking_lot::Mutex::new(0u64));
+        let key = |i: u32| [&[1u8; 16][..], &[0x10], &i.to_be_bytes()].concat();
+        // Keys 0..600 always exist (rewritten, never deleted); 600..900 come and go.
+        {
+            let mut last = commit.lock();
+            for i in 0..600 {
+                *last += 1;
+                store.apply(&key(i), *last, Some(super::value(last.to_le_bytes())), 0);
+            }
+            tracker.publish(*last);
+        }
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut threads = vec![];
+        for t in 0..2u64 {
+            let (store, tracker, commit, stop) = (store.clone(), tracker.clone(), commit.clone(), stop.clone());
+            threads.push(std::thread::spawn(move || {
+                let mut rng = Rng(t + 7);
+                while !stop.load(Ordering::Relaxed) {
+                    let i = rng.below(900) as u32;
+                    let k = key(i);
+                    let e = store.prepare(&k);
+                    let mut last = commit.lock();
+                    *last += 1;
+                    let value = (i < 600 || rng.below(2) == 0).then(|| super::value(last.to_le_bytes()));
+                    store.apply_known(&k, *last, value, tracker.oldest_needed(), 1, &[], None, Some(&e));
+                    tracker.publish(*last);
+                }
+            }));
+        }
+        for _ in 0..2 {
+            let (store, tracker, stop) = (store.clone(), tracker.clone(), stop.clone());
+            threads.push(std::thread::spawn(move || {
+                let mut rng = Rng(99);
+                while !stop.load(Ordering::Relaxed) {
+                    let k = key(rng.below(600) as u32);
+                    let (v, value) = store.get_visible(&k, &tracker).expect("a key that always exists is found");
+                    assert_eq!(value[..], v.to_le_bytes(), "the value is the one its version wrote");
+                    assert!(store.with_visible(&k, &tracker, |v, b| b[..] == v.to_le_bytes()).expect("found"));
+                    assert!(store.latest_version(&k) > 0);
+                }
+            }));
+        }
+        {
+            let (store, tracker, stop) = (store.clone(), tracker.clone(), stop.clone());
+            threads.push(std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let snapshot = tracker.acquire();
+                    let mut seen: Vec<Vec<u8>> = vec![];
+                    store.scan(&[1u8; 16], Some(&[2u8; 16]), snapshot.version(), false, |k, _, _| {
+                        seen.push(k.to_vec());
+                        true
+                    });
+                    drop(snapshot);
+                    assert!(seen.windows(2).all(|w| w[0] < w[1]), "a scan yields each key once, in order");
+                    let stable = seen.iter().filter(|k| u32::from_be_bytes(k[17..21].try_into().unwrap()) < 600).count();
+                    assert_eq!(stable, 600, "a scan sees every key that always exists");
+                }
+            }));
+        }
+        let mut moved = 0;
+        for _ in 0..300 {
+            moved += store.pack(true);
+        }
+        stop.store(true, Ordering::Relaxed);
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(moved > 0, "keys moved into the arena");
+        // Both indexes agree, and the counts add up.
+        assert_eq!(store.ordered.len(), store.points.len());
+        for e in store.ordered.iter() {
+            assert!(store.points.get(&e.value()[..]).is_some());
+        }
+        let mut n = 0;
+        store.scan(&[], None, u64::MAX, false, |_, _, _| {
+            n += 1;
+            true
+        });
+        assert_eq!(store.memory().keys as usize, store.key_count());
+        assert!(n <= store.key_count() && n >= 600);
     }
 
     /// A run that left memory, loaded back by the first read that misses.
@@ -1603,7 +2306,7 @@ mod tests {
         s.apply_keeping(b"k", 8, val("v8"), 6, 2, &[]);
         assert_eq!(&*s.get(b"k", 6).unwrap().1, b"v6");
         assert_eq!(s.apply_keeping(b"k", 9, val("v9"), 9, 2, &[]), Some(8));
-        assert_eq!(s.memory(), Memory { keys: 1, live_bytes: 1 + 2, history_versions: 1, history_bytes: 2 });
+        assert_eq!(s.memory(), Memory { keys: 1, live_bytes: 1 + 2, history_versions: 1, history_bytes: 2, packed_keys: 0 });
     }
 
     #[test]
@@ -1612,10 +2315,10 @@ mod tests {
         s.apply(b"ab", 1, val("xyz"), 0);
         s.apply(b"ab", 2, val("w"), 0);
         s.apply(b"c", 3, None, 0);
-        assert_eq!(s.memory(), Memory { keys: 2, live_bytes: 2 + 1 + 1, history_versions: 1, history_bytes: 3 });
+        assert_eq!(s.memory(), Memory { keys: 2, live_bytes: 2 + 1 + 1, history_versions: 1, history_bytes: 3, packed_keys: 0 });
         // Pruned to the one version readers need.
         s.apply(b"ab", 4, val("12345"), 4);
-        assert_eq!(s.memory(), Memory { keys: 2, live_bytes: 2 + 5 + 1, history_versions: 0, history_bytes: 0 });
+        assert_eq!(s.memory(), Memory { keys: 2, live_bytes: 2 + 5 + 1, history_versions: 0, history_bytes: 0, packed_keys: 0 });
         assert!(s.remove_if_latest(b"ab", 4));
         s.remove_range(b"c", None);
         assert_eq!(s.memory(), Memory::default());

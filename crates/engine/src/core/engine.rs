@@ -19,7 +19,7 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -188,6 +188,9 @@ pub fn defer_durability(on: bool) {
     DEFERRED.with(|d| d.set(on));
 }
 
+/// What [`Engine::subscribe_freed`] calls.
+pub type FreedSubscriber = Arc<dyn Fn() + Send + Sync>;
+
 pub struct Engine {
     path: Option<PathBuf>,
     options: OpenOptions,
@@ -228,6 +231,10 @@ pub struct Engine {
     history_cut: Mutex<Option<usize>>,
     recovery: RecoveryStats,
     maintenance: Arc<Maintenance>,
+    /// Told after the maintenance thread freed memory other threads
+    /// allocated ([`Engine::subscribe_freed`]).
+    freed: parking_lot::Mutex<Vec<(u64, FreedSubscriber)>>,
+    freed_ids: AtomicU64,
     maintenance_thread: Mutex<Option<JoinHandle<()>>>,
     /// One checkpoint at a time, its evictions included: a checkpoint that
     /// started while another's runs were still leaving memory would scan
@@ -346,6 +353,8 @@ impl Engine {
             feed: Arc::new(Feed::new(watch_buffer)),
             forks: ForkTable::default(),
             recovery,
+            freed: parking_lot::Mutex::new(Vec::new()),
+            freed_ids: AtomicU64::new(0),
             maintenance: Arc::new(Maintenance {
                 stop: Mutex::new(false),
                 wake: Condvar::new(),
@@ -1407,6 +1416,38 @@ impl Engine {
         }
     }
 
+    /// Moves the keys that hold one version out of the store's indexes
+    /// into its packed arena, when enough have gathered since the last
+    /// pass (or `force`); returns how many moved (see `Store::pack`).
+    pub fn pack(&self, force: bool) -> usize {
+        let moved = self.store.pack(force);
+        if moved > 0 {
+            checkpointing::release_freed_memory();
+            // The entries and nodes freed here were mostly allocated by the
+            // threads that wrote the keys: their allocator pages go back to
+            // the OS only when those threads collect them.
+            for (_, told) in self.freed.lock().iter() {
+                told();
+            }
+        }
+        moved
+    }
+
+    /// Calls `subscriber` (from the maintenance thread) after each pass that
+    /// freed memory other threads allocated, so that a thread writing to
+    /// this database can have its allocator return the freed pages (mimalloc
+    /// returns a page freed by another thread only when its own thread
+    /// collects). Returns the id [`Engine::unsubscribe_freed`] takes.
+    pub fn subscribe_freed(&self, subscriber: FreedSubscriber) -> u64 {
+        let id = self.freed_ids.fetch_add(1, Ordering::Relaxed);
+        self.freed.lock().push((id, subscriber));
+        id
+    }
+
+    pub fn unsubscribe_freed(&self, id: u64) {
+        self.freed.lock().retain(|(i, _)| *i != id);
+    }
+
     #[cfg(feature = "test-hooks")]
     pub fn panic_in_maintenance_for_test(&self) {
         self.maintenance.panic_next.store(true, Ordering::Release);
@@ -1570,6 +1611,8 @@ fn maintenance_loop(engine: Weak<Engine>, m: Arc<Maintenance>, interval: std::ti
             }
             // Reads stamp the keys they read with this clock (cold runs).
             engine.store.set_clock(now_ms());
+            // Keys written once leave the indexes for the packed arena.
+            engine.pack(false);
             let expired = engine.maintain_indexes() as u64;
             m.stats.lock().expired += expired;
             engine.drop_deleted_runs();

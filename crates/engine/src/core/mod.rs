@@ -16,4 +16,4 @@ pub mod runs;
 pub mod spilled;
 mod tx;
 
-pub use engine::{Engine, Handle, MaintenanceStats, RecoveryStats, Stats, defer_durability};
+pub use engine::{Engine, FreedSubscriber, Handle, MaintenanceStats, RecoveryStats, Stats, defer_durability};
