@@ -109,6 +109,17 @@ describe('opens racing closes on one path', () => {
     db.close()
   }, 60_000)
 
+  it('workers that write keys the maintenance thread packs, and close, exit or are terminated while it does: no crash, nothing lost', async () => {
+    const ended = await scenario(['packing-workers', join(dir, 'db')])
+    expectClean(ended)
+    const r = ended.result as { mainOk: boolean; workerRuns: number; everyRunWhole: boolean; packedAll: boolean }
+    expect(r.mainOk).toBe(true)
+    expect(r.packedAll).toBe(true)
+    // Workers 0 and 1 report each round; worker 2 when it finished before it was terminated.
+    expect(r.workerRuns).toBeGreaterThanOrEqual(16)
+    expect(r.everyRunWhole).toBe(true)
+  }, 60_000)
+
   it('a worker terminated mid-write: a new worker finds every acknowledged write, without gaps', async () => {
     const ended = await scenario(['terminate', join(dir, 'db')])
     expectClean(ended)
