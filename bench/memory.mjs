@@ -2,12 +2,13 @@
 // data, in a fresh child process of this script per measurement (in one
 // process, memory an earlier measurement freed would be reused and hide
 // growth). Each child takes its RSS before opening the database and again
-// after loading it, each time after a full GC, a pause (a timer: the event
-// loop runs, as an idle program's does) of
-// BENCH_MEMORY_SETTLE_MS and another full GC (V8 frees swept pages in the
-// background; in-mem's maintenance runs every second, and its first round
-// that finds no key added since the round before moves the keys written
-// once into the packed arena: the default settle spans two rounds); the growth is what
+// after loading it, each time after a full GC and then twice a pause of
+// BENCH_MEMORY_SETTLE_MS (a timer: the event loop runs, as an idle
+// program's does) and another full GC (V8 frees swept pages in the
+// background, and gives back ~30 MiB of the heap the warm-up grew only at
+// a GC some seconds into idle time; in-mem's maintenance runs every second,
+// and its first round that finds no key added since the round before moves
+// the keys written once into the packed arena); the growth is what
 // the data costs. Before its first RSS a child
 // warms up: it opens the library, writes 1,000 keys and closes it (so that
 // the code the writes run is resident), and makes twice as many keys and
