@@ -288,7 +288,7 @@ export interface Stats {
     /**
      * Of {@link keys}, those held packed: keys whose one version is not being
      * written, moved by the maintenance thread out of the store's indexes
-     * into a sorted arena (about 40 bytes a key besides its bytes and value,
+     * into a sorted arena (about 45 bytes a key besides its bytes and value,
      * instead of ~130). Reads, scans and writes find them as before.
      */
     packedKeys: number

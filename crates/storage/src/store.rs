@@ -393,7 +393,7 @@ impl Entry {
     fn standing_for(p: &Packed, i: usize) -> Entry {
         let e = Entry::new(p.key(i));
         e.chain().lock().push(Version { version: p.version_bits(i), value: Some(p.value(i).clone()) });
-        e.chain().read_at.store(p.read_at(i).load(Ordering::Relaxed), Ordering::Relaxed);
+        e.chain().read_at.store(p.read_at(i), Ordering::Relaxed);
         e
     }
 }
@@ -614,19 +614,12 @@ impl<'a> Iterator for KeyRange<'a> {
             let p = self.packed.as_ref().expect("a packed key came from the arena");
             self.at = if self.reverse { i } else { i + 1 };
             if self.stamp != 0 {
-                stamp(p.read_at(i), self.stamp);
+                p.touch(i, self.stamp);
             }
             Entry::standing_for(p, i)
         };
         self.last = Some(entry.clone());
         Some(entry)
-    }
-}
-
-/// Stamps a read time (as [`Store::touch`]).
-fn stamp(at: &std::sync::atomic::AtomicU32, now: u32) {
-    if at.load(Ordering::Relaxed) < now {
-        at.store(now, Ordering::Relaxed);
     }
 }
 
@@ -899,7 +892,7 @@ impl Store {
         let e = Entry::new(key);
         let (held, first) = match &packed {
             Some((p, i)) => {
-                e.chain().read_at.store(p.read_at(*i).load(Ordering::Relaxed), Ordering::Relaxed);
+                e.chain().read_at.store(p.read_at(*i), Ordering::Relaxed);
                 (Some(Version { version: p.version_bits(*i), value: Some(p.value(*i).clone()) }), first)
             }
             None => (first, None),
@@ -1381,7 +1374,7 @@ impl Store {
             let got = self.with_packed(|p| match p.find(key) {
                 Some(i) if p.is_live(i) => {
                     if now != 0 {
-                        stamp(p.read_at(i), now);
+                        p.touch(i, now);
                     }
                     Ok((p.version_bits(i), p.value(i).clone()))
                 }
@@ -1696,7 +1689,7 @@ impl Store {
             if take_old {
                 let p = o.expect("chosen");
                 if p.is_live(i) {
-                    let at = b.push(p.key(i), p.version_bits(i), p.value(i).clone(), p.read_at(i).load(Ordering::Relaxed), true);
+                    let at = b.push(p.key(i), p.version_bits(i), p.value(i).clone(), p.read_at(i), true);
                     kept.push((i, at));
                 }
                 i += 1;
@@ -2006,8 +1999,9 @@ mod tests {
         assert_eq!(s.pack(true), n as usize);
         assert_eq!((s.points.len(), s.ordered.len(), s.packed_keys(), s.key_count()), (0, 0, n as usize, n as usize));
         let per_key = s.packed_now().unwrap().overhead_bytes() as f64 / n as f64;
-        // 12 bytes of key, 4 + 8 + 16 + 4 + 1 + ~5.6 bytes of offset, version, value pointer, stamp, flag and slot.
-        assert!(per_key < 12.0 + 40.0, "{per_key} bytes a packed key besides its value");
+        // 12 bytes of key and 2 of its length, a 32-byte row (version, value
+        // pointer, where the key is, read stamp and flag), ~11 bytes of slots.
+        assert!(per_key < 12.0 + 2.0 + 32.0 + 12.0, "{per_key} bytes a packed key besides its value");
         assert_eq!(s.get(b"key:00000042", u64::MAX).map(|(v, b)| (v, b.len())), Some((43, 100)));
         // Written again: back in the indexes, the older version kept.
         s.apply(b"key:00000042", n as u64 + 1, val("new"), 0);
