@@ -115,12 +115,17 @@ impl Version {
     }
 }
 
-/// A packing pass is due once the indexes hold this many keys more than
-/// the last pass left there, or a quarter of the arena's live keys if that
-/// is more (so each key is copied into a new arena a bounded number of
-/// times), or the arena holds that many dead keys; or, when no key was
-/// added or removed since the last call (the maintenance thread calls
-/// every second), once they hold a sixteenth of this many more.
+/// When a packing pass is due ([`Store::pack`], called by the maintenance
+/// thread every round), in keys gathered in the indexes since the last pass
+/// (beyond those it left there): while keys come in slowly (fewer than a
+/// sixteenth of this many since the last call), once a sixteenth of this
+/// many have gathered, or an eighth of the arena's live keys if more; while
+/// they come in fast, once sixteen times this many have, or as many as the
+/// arena holds if more (a pass takes a core and holds new keys up in
+/// slices: writers in full flow are left alone until memory is worth it).
+/// The bounds that grow with the arena keep the copies of a key into new
+/// arenas few. And once the arena holds this many dead keys, or a quarter
+/// of its live ones if more.
 pub const PACK_MIN: usize = 65_536;
 
 /// Values from this size on keep their older versions as [`Held::Back`].
@@ -1635,13 +1640,15 @@ impl Store {
         let old = self.packed_now();
         let (old_live, old_dead) = old.as_ref().map_or((0, 0), |p| (p.live_count(), p.dead_count()));
         let min = self.pack_min.load(Ordering::Relaxed);
-        let step = min.max(old_live / 4);
         let now = self.points.len();
         let gathered = now.saturating_sub(self.pack_floor.load(Ordering::Relaxed));
-        // No key added or removed since the last call: what gathered need
-        // not wait for more.
-        let quiet = self.pack_seen.swap(now, Ordering::Relaxed) == now;
-        if !force && gathered < step && !(quiet && gathered >= min.div_ceil(16)) && (old_dead == 0 || old_dead < step) {
+        // Keys coming in fast: a pass would take a core from the writers
+        // (and hold new keys up while it moves keys out), so only a large
+        // gathering is worth one; coming in slowly (or not at all), a small
+        // one is (see [`PACK_MIN`]).
+        let busy = now.saturating_sub(self.pack_seen.swap(now, Ordering::Relaxed)) >= min.div_ceil(16);
+        let due = if busy { gathered >= (min * 16).max(old_live) } else { gathered >= min.div_ceil(16).max(old_live / 8) };
+        if !force && !due && (old_dead == 0 || old_dead < min.max(old_live / 4)) {
             return 0;
         }
         // The keys to move, in key order.
