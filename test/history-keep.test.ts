@@ -3,7 +3,7 @@
 // every version kept from a run's horizon on, and failing clearly before it.
 import { afterEach, describe, expect, it } from 'vitest'
 import { Database, InvalidArgumentError, NotFoundError, type RunId } from '../dist/index.js'
-import { Rng, expectError, makeTmpDir, removeDir, shownRun } from './helpers.js'
+import { Rng, expectError, makeTmpDir, packForTest, removeDir, shownRun } from './helpers.js'
 
 const opened: Database[] = []
 function open(history?: 'all' | { keep: number }): Database {
@@ -232,6 +232,7 @@ describe('history: { keep }', () => {
         }
       }
       let cold = 0
+      let packed = 0
       for (let round = 0; round < 12; round++) {
         if (runs.length < 8 && r.chance(0.6)) {
           // (every run holds data: a run with none has nothing to move out of memory)
@@ -270,6 +271,8 @@ describe('history: { keep }', () => {
           await db.checkpoint()
           cold = Math.max(cold, db.stats().memory.cold.runs)
         }
+        // Keys holding one version (cut to it, or loaded back) move into the packed arena at random moments too.
+        if (r.chance(0.5)) packed += packForTest(db)
         if (r.chance(0.4)) check(`round ${round}`)
       }
       for (const i of runs.keys()) if (!ended.has(i)) {
@@ -281,6 +284,7 @@ describe('history: { keep }', () => {
       expect(db.stats().memory.cold.runs, `${note}: every run ended and unread: all cold`).toBe(runs.length)
       check('all loaded back')
       expect(db.stats().memory.cold.loads, `${note}: cold runs were loaded back`).toBeGreaterThanOrEqual(runs.length)
+      expect(packed, `${note}: keys were packed`).toBeGreaterThan(0)
       const horizons = new Map(runs.map(([run], i) => [i, db.runs.horizon(run)]))
       expect([...horizons.values()].some((h) => h > 0), `${note}: some run's history was cut`).toBe(true)
       await db.checkpoint()

@@ -132,6 +132,21 @@ describe('the packed arena', () => {
     expect(db.kv.list(run, { limit: 100 }).length).toBe(50)
   })
 
+  it('a read-only database packs the keys recovery loaded, and reads them as before', async () => {
+    const dir = makeTmpDir('packed-read-only')
+    dirs.push(dir)
+    const w = Database.open(dir, { durability: 'buffered' })
+    const run = w.runs.begin()
+    for (let i = 0; i < 6000; i++) w.kv.put(run, `k${i}`, { i })
+    w.close()
+    const db = Database.open(dir, { readOnly: true, purgeIntervalMs: 20 })
+    opened.push(db)
+    for (let t = 0; t < 100 && db.stats().memory.packedKeys < 6000; t++) await sleep(50)
+    expect(db.stats().memory.packedKeys).toBeGreaterThanOrEqual(6000)
+    for (let i = 0; i < 6000; i += 599) expect(db.kv.get(run, `k${i}`)).toEqual({ i })
+    expect(db.kv.list(run, { limit: 10_000 }).length).toBe(6000)
+  })
+
   it('the maintenance thread packs keys written once when the writes pause, and kv.delete, TTL expiry and run deletion reach them there', async () => {
     const db = Database.open({ purgeIntervalMs: 50 })
     opened.push(db)

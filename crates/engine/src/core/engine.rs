@@ -1601,9 +1601,6 @@ fn maintenance_loop(engine: Weak<Engine>, m: Arc<Maintenance>, interval: std::ti
             }
         }
         let Some(engine) = engine.upgrade() else { return };
-        if engine.options.read_only {
-            continue;
-        }
         let round = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             #[cfg(feature = "test-hooks")]
             if m.panic_next.swap(false, Ordering::AcqRel) {
@@ -1611,8 +1608,13 @@ fn maintenance_loop(engine: Weak<Engine>, m: Arc<Maintenance>, interval: std::ti
             }
             // Reads stamp the keys they read with this clock (cold runs).
             engine.store.set_clock(now_ms());
-            // Keys written once leave the indexes for the packed arena.
+            // Keys written once leave the indexes for the packed arena — a
+            // read-only database's too (those recovery loaded): it writes
+            // nothing to disk.
             engine.pack(false);
+            if engine.options.read_only {
+                return;
+            }
             let expired = engine.maintain_indexes() as u64;
             m.stats.lock().expired += expired;
             engine.drop_deleted_runs();
