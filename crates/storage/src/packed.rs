@@ -23,7 +23,7 @@
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
-use crate::store::Value;
+use crate::store::{Value, Version};
 
 /// What the arena holds of one key besides its bytes, in 32 bytes: half a
 /// cache line. A point read touches the key's hash slot, its row, its
@@ -152,6 +152,12 @@ impl Packed {
     /// The version of key `i`, with the store's flag bits.
     pub(crate) fn version_bits(&self, i: usize) -> u64 {
         self.c.rows[i].version
+    }
+
+    /// Key `i`'s one version, as a chain holds it.
+    pub(crate) fn version(&self, i: usize) -> Version {
+        let row = &self.c.rows[i];
+        Version { version: row.version, value: Some(row.value.clone()) }
     }
 
     pub(crate) fn value(&self, i: usize) -> &Value {

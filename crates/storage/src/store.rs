@@ -34,7 +34,7 @@ use std::borrow::Borrow;
 use std::hash::{Hash, Hasher};
 use std::ops::Bound;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use crossbeam_skiplist::SkipSet;
 use dashmap::DashSet;
@@ -58,10 +58,10 @@ pub fn value(bytes: impl AsRef<[u8]>) -> Value {
 /// One version of a key: 24 bytes, as when every version was whole — a
 /// back delta is told by the top bit of `version`, and its `prefix`,
 /// `suffix` and middle bytes are the bytes of `value`.
-struct Version {
-    version: u64,
+pub(crate) struct Version {
+    pub(crate) version: u64,
     /// `None` is a tombstone.
-    value: Option<Value>,
+    pub(crate) value: Option<Value>,
 }
 
 /// The top bit of [`Version::version`]: the version is held as a back delta.
@@ -397,7 +397,7 @@ impl Entry {
     /// arena's key `i` (what a range yields for it).
     fn standing_for(p: &Packed, i: usize) -> Entry {
         let e = Entry::new(p.key(i));
-        e.chain().lock().push(Version { version: p.version_bits(i), value: Some(p.value(i).clone()) });
+        e.chain().lock().push(p.version(i));
         e.chain().read_at.store(p.read_at(i), Ordering::Relaxed);
         e
     }
@@ -677,8 +677,8 @@ impl Source for Store {
 /// Where a point read found a key.
 enum Look<'a> {
     Index(dashmap::setref::one::Ref<'a, Entry>),
-    /// In the packed arena: its version (with the flag bits) and value.
-    Packed(u64, Value),
+    /// In the packed arena: its one version (a value, held whole).
+    Packed(Version),
 }
 
 pub struct Store {
@@ -716,8 +716,9 @@ pub struct Store {
     /// pass made one. Replaced whole by the next pass, under `residency`
     /// and `indexing` held exclusively; freed once no reader is pinned.
     packed: crossbeam_epoch::Atomic<Arc<Packed>>,
-    /// The arena's length (0: reads do not look there).
-    packed_len: std::sync::atomic::AtomicUsize,
+    /// Whether a pass ever made an arena (until then reads do not pin an
+    /// epoch to look there).
+    packed_any: AtomicBool,
     /// One [`Store::pack`] pass at a time; the keys the indexes held after
     /// the last one (those it could not move), and how many more make the
     /// next one due.
@@ -794,7 +795,7 @@ impl Store {
             residency: parking_lot::RwLock::new(()),
             indexing: parking_lot::RwLock::new(()),
             packed: crossbeam_epoch::Atomic::null(),
-            packed_len: std::sync::atomic::AtomicUsize::new(0),
+            packed_any: AtomicBool::new(false),
             packing: parking_lot::Mutex::new(()),
             pack_floor: std::sync::atomic::AtomicUsize::new(0),
             pack_min: std::sync::atomic::AtomicUsize::new(PACK_MIN),
@@ -825,7 +826,7 @@ impl Store {
     pub fn get_visible(&self, key: &[u8], tracker: &SnapshotTracker) -> Option<(u64, Value)> {
         let entry = match self.entry(key)? {
             Look::Index(e) => e,
-            Look::Packed(bits, value) => return (bits & !ON_DISK <= tracker.visible()).then_some((bits & !ON_DISK, value)),
+            Look::Packed(v) => return (v.version() <= tracker.visible()).then(|| (v.version(), v.value.expect("a packed key holds a value"))),
         };
         self.touch(&entry);
         let versions = entry.chain().lock();
@@ -840,7 +841,7 @@ impl Store {
     pub fn with_visible<R>(&self, key: &[u8], tracker: &SnapshotTracker, f: impl FnOnce(u64, &Value) -> R) -> Option<R> {
         let entry = match self.entry(key)? {
             Look::Index(e) => e,
-            Look::Packed(bits, value) => return (bits & !ON_DISK <= tracker.visible()).then(|| f(bits & !ON_DISK, &value)),
+            Look::Packed(v) => return (v.version() <= tracker.visible()).then(|| f(v.version(), v.value.as_ref().expect("a packed key holds a value"))),
         };
         self.touch(&entry);
         let versions = entry.chain().lock();
@@ -894,18 +895,17 @@ impl Store {
         // arena is not replaced while `indexing` is held), and `first`
         // goes back to the caller, as when the key is here already.
         let packed = self.with_packed(|p| p.find(key).filter(|&i| p.is_live(i)).map(|i| (Arc::clone(p), i))).flatten();
-        let e = Entry::new(key);
-        let (held, first) = match &packed {
-            Some((p, i)) => {
-                e.chain().read_at.store(p.read_at(*i), Ordering::Relaxed);
-                (Some(Version { version: p.version_bits(*i), value: Some(p.value(*i).clone()) }), first)
+        let bytes = key.len() as i64 + first.as_ref().map_or(0, Version::held_len);
+        let (e, first) = match &packed {
+            Some((p, i)) => (Entry::standing_for(p, *i), first),
+            None => {
+                let e = Entry::new(key);
+                if let Some(v) = first {
+                    e.chain().lock().push(v);
+                }
+                (e, None)
             }
-            None => (first, None),
         };
-        let bytes = key.len() as i64 + held.as_ref().map_or(0, Version::held_len);
-        if let Some(v) = held {
-            e.chain().lock().push(v);
-        }
         if !self.points.insert(e.clone()) {
             // Another thread added it between the look-up and the insert:
             // its entry, and the version back (if it was the caller's).
@@ -931,7 +931,7 @@ impl Store {
     pub fn latest_version(&self, key: &[u8]) -> u64 {
         match self.find(key, false) {
             Some(Look::Index(e)) => e.chain().lock().last().map_or(0, |v| v.version()),
-            Some(Look::Packed(bits, _)) => bits & !ON_DISK,
+            Some(Look::Packed(v)) => v.version(),
             None => 0,
         }
     }
@@ -1115,13 +1115,13 @@ impl Store {
             self.remove(key);
             return true;
         }
-        latest.is_none() && self.kill_packed(key, None, Some(version)) > 0
+        latest.is_none() && self.kill_packed(key, Some(&[key, &[0][..]].concat()), Some(version)) > 0
     }
 
     /// Marks dead the keys of `[start, end)` live in the packed arena and
-    /// not in the indexes, and stops counting them as live; how many. With
-    /// `only`, the one key `start` if its version is that.
-    fn kill_packed(&self, start: &[u8], end: Option<&[u8]>, only: Option<u64>) -> usize {
+    /// not in the indexes (with `version`, only those of that version), and
+    /// stops counting them as live; how many.
+    fn kill_packed(&self, start: &[u8], end: Option<&[u8]>, version: Option<u64>) -> usize {
         // No key moves between the arena and the indexes meanwhile, and the
         // arena is not replaced (a pass takes over the deaths it saw).
         let _removing = self.indexing.write();
@@ -1129,11 +1129,10 @@ impl Store {
         let mut n = 0;
         for i in p.lower_bound(start)..p.len() {
             let key = p.key(i);
-            let past = if only.is_some() { key != start } else { end.is_some_and(|end| key >= end) };
-            if past {
+            if end.is_some_and(|end| key >= end) {
                 break;
             }
-            if p.is_live(i) && only.is_none_or(|v| p.version_bits(i) & !ON_DISK == v) && self.points.get(key).is_none() && p.kill(i) {
+            if p.is_live(i) && version.is_none_or(|v| p.version(i).version() == v) && self.points.get(key).is_none() && p.kill(i) {
                 self.live_keys.fetch_sub(1, Ordering::Relaxed);
                 self.live_bytes.fetch_sub((key.len() + p.value(i).len()) as i64, Ordering::Relaxed);
                 n += 1;
@@ -1202,16 +1201,9 @@ impl Store {
     pub fn read_any(&self, key: &[u8], snapshot: u64) -> Option<(u64, Option<Value>)> {
         match self.entry(key)? {
             Look::Index(entry) => self.read_entry(&entry, snapshot),
-            Look::Packed(bits, value) => {
-                let v = bits & !ON_DISK;
-                if v <= snapshot {
-                    Some((v, Some(value)))
-                } else if bits & ON_DISK != 0 {
-                    self.disk()?.read(key, snapshot)
-                } else {
-                    None
-                }
-            }
+            Look::Packed(v) if v.version() <= snapshot => Some((v.version(), v.value)),
+            Look::Packed(v) if v.on_disk() => self.disk()?.read(key, snapshot),
+            Look::Packed(_) => None,
         }
     }
 
@@ -1381,13 +1373,13 @@ impl Store {
                     if now != 0 {
                         p.touch(i, now);
                     }
-                    Ok((p.version_bits(i), p.value(i).clone()))
+                    Ok(p.version(i))
                 }
                 Some(_) => Err(Arc::as_ptr(p)),
                 None => Err(std::ptr::null()),
             })?;
             match got {
-                Ok((bits, value)) => return Some(Look::Packed(bits, value)),
+                Ok(v) => return Some(Look::Packed(v)),
                 Err(arena) if !arena.is_null() && arena != seen => seen = arena,
                 Err(_) => return None,
             }
@@ -1396,7 +1388,7 @@ impl Store {
 
     /// Calls `f` with the packed arena, if there is one, pinned meanwhile.
     fn with_packed<R>(&self, f: impl FnOnce(&Arc<Packed>) -> R) -> Option<R> {
-        if self.packed_len.load(Ordering::Acquire) == 0 {
+        if !self.packed_any.load(Ordering::Acquire) {
             return None;
         }
         let guard = crossbeam_epoch::pin();
@@ -1724,7 +1716,7 @@ impl Store {
             let _indexing = self.indexing.write();
             let guard = crossbeam_epoch::pin();
             let replaced = self.packed.swap(crossbeam_epoch::Owned::new(Arc::clone(&new)), Ordering::AcqRel, &guard);
-            self.packed_len.store(new.len().max(1), Ordering::Release);
+            self.packed_any.store(true, Ordering::Release);
             if !replaced.is_null() {
                 // SAFETY: unreachable from the store from here on; freed
                 // once every thread pinned now has unpinned.
