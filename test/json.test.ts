@@ -446,9 +446,14 @@ function asyncBarrier(parties: number): () => Promise<void> {
   }
 }
 
-describe('path-level conflicts between transactions that both began before either committed', () => {
+// A document of 4 KB or more takes a one-path set as a splice of its stored
+// bytes at commit (changed in place when nobody else holds them): the same
+// conflicts, the same results.
+for (const size of ['small', 'large'] as const) {
+describe(`path-level conflicts between transactions that both began before either committed (${size} document)`, () => {
+  const pad = size === 'large' ? { pad: 'p'.repeat(12_000) } : {}
   beforeEach(() => {
-    db.json.set(run, 'doc', '$', { a: { b: 0, c: 0 }, left: {}, right: {}, list: [0, 0] })
+    db.json.set(run, 'doc', '$', { a: { b: 0, c: 0 }, left: {}, right: {}, list: [0, 0], ...pad })
   })
 
   /**
@@ -503,7 +508,7 @@ describe('path-level conflicts between transactions that both began before eithe
       (tx) => tx.json.delete('doc', '$.right'),
     )
     expect([a.status, b.status]).toEqual(['fulfilled', 'fulfilled'])
-    expect(db.json.get(run, 'doc')).toStrictEqual({ a: { b: 0, c: 0 }, left: { m: 1 }, list: [0, 0] })
+    expect(db.json.get(run, 'doc')).toStrictEqual({ a: { b: 0, c: 0 }, left: { m: 1 }, list: [0, 0], ...pad })
   })
 
   const overlapping: [string, string][] = [
@@ -556,6 +561,7 @@ describe('path-level conflicts between transactions that both began before eithe
     expect(db.json.get(run, 'doc', '$.a')).toStrictEqual({ replaced: true, b: 'B' })
   })
 })
+}
 
 describe('reads take part in conflicts, by path', () => {
   beforeEach(() => {
@@ -750,4 +756,130 @@ describe('path-level conflicts between two worker_threads', () => {
     expect(other).toEqual({ role: 'second', committed: true })
     expect(d.json.get(r, 'shared')).toStrictEqual({ a: { b: 0 }, left: { x: 'first' }, right: { z: 'second' } })
   })
+})
+
+describe('one-path sets of a large document (spliced into the stored bytes at commit, in place when nobody else holds them)', () => {
+  interface Doc {
+    step: number
+    name: string
+    list: number[]
+    nested: { flag: boolean; text: string }
+    pad: string
+  }
+
+  it('random sets of every length, alone and in transactions, beside open replays and snapshots: the same document at every version, live, replayed and reopened', async () => {
+    const dir = makeTmpDir()
+    try {
+      let seed = 7
+      const rand = (n: number) => {
+        seed = (seed * 1103515245 + 12345) & 0x7fffffff
+        return seed % n
+      }
+      let d = Database.open(dir, { durability: 'buffered', checkpointBytes: 0, checkpointOnClose: false })
+      const r = d.runs.begin({ name: 'large doc' })
+      let model: Doc = { step: 0, name: 'a', list: [1, 2, 3], nested: { flag: false, text: 'x' }, pad: 'q'.repeat(100_000) }
+      d.json.set(r, 'doc', '$', model)
+      const seen: [number, Doc][] = [[d.stats().version, structuredClone(model)]]
+      const open: [ReturnType<Database['replay']>, Doc][] = []
+      const setOne = (m: Doc): [string, Value] => {
+        switch (rand(5)) {
+          case 0: {
+            // 0–127 keeps the step's length (a positive fixint); larger numbers do not.
+            const v = rand(3) === 0 ? 1000 + rand(100_000) : rand(128)
+            m.step = v
+            return ['$.step', v]
+          }
+          case 1: {
+            const v = 'n'.repeat(1 + rand(3))
+            m.name = v
+            return ['$.name', v]
+          }
+          case 2: {
+            const i = rand(3)
+            const v = rand(200)
+            m.list[i] = v
+            return [`$.list[${i}]`, v]
+          }
+          case 3: {
+            const v = rand(2) === 0
+            m.nested.flag = v
+            return ['$.nested.flag', v]
+          }
+          default: {
+            const v = String.fromCharCode(97 + rand(26))
+            m.nested.text = v
+            return ['$.nested.text', v]
+          }
+        }
+      }
+      for (let i = 0; i < 300; i++) {
+        const kind = rand(10)
+        if (kind < 6) {
+          const [path, value] = setOne(model)
+          d.json.set(r, 'doc', path, value)
+        } else if (kind < 8) {
+          // A transaction that reads its own write back (the set is spliced
+          // into its view then), or sets twice.
+          const next = structuredClone(model)
+          const [path, value] = setOne(next)
+          const readBack = rand(2) === 0
+          const twice = readBack ? undefined : setOne(next)
+          const got = d.transaction(r, (tx) => {
+            tx.json.set('doc', path, value)
+            expect(tx.json.list()).toEqual(['doc'])
+            if (twice) tx.json.set('doc', twice[0], twice[1])
+            return readBack ? tx.json.get('doc', path) : undefined
+          })
+          if (readBack) expect(got).toStrictEqual(value)
+          model = next
+        } else if (kind < 9) {
+          // A replay held open across later sets reads its version still.
+          open.push([d.replay(r, { at: d.stats().version }), structuredClone(model)])
+        } else {
+          // A snapshot taken before a set reads the document as it was.
+          const before = structuredClone(model)
+          const [path, value] = setOne(model)
+          await d.transactionAsync(r, async (tx) => {
+            const first = tx.json.get('doc')
+            d.json.set(r, 'doc', path, value)
+            await Promise.resolve()
+            expect(tx.json.get('doc')).toStrictEqual(first)
+            expect(first).toStrictEqual(before)
+          })
+        }
+        seen.push([d.stats().version, structuredClone(model)])
+        expect(d.json.get(r, 'doc', '$.step'), `set ${i}`).toBe(model.step)
+      }
+      expect(d.json.get(r, 'doc')).toStrictEqual(model)
+      for (const [view, doc] of open) {
+        expect(view.json.get('doc')).toStrictEqual(doc)
+        view.close()
+      }
+      const check = (db: Database, what: string) => {
+        for (const [version, doc] of seen.filter((_, k) => k % 5 === 0 || k === seen.length - 1)) {
+          const view = db.replay(r, { at: version })
+          try {
+            expect(view.json.get('doc'), `${what}, version ${version}`).toStrictEqual(doc)
+          } finally {
+            view.close()
+          }
+        }
+      }
+      check(d, 'live')
+      d.close()
+      // Reopened from the log alone (no checkpoint): its deltas rebuild every version.
+      d = Database.open(dir, { durability: 'buffered', checkpointOnClose: false })
+      try {
+        expect(d.json.get(r, 'doc')).toStrictEqual(model)
+        check(d, 'reopened')
+        const [path, value] = setOne(model)
+        d.json.set(r, 'doc', path, value)
+        expect(d.json.get(r, 'doc')).toStrictEqual(model)
+      } finally {
+        d.close()
+      }
+    } finally {
+      removeDir(dir)
+    }
+  }, 60_000)
 })

@@ -53,6 +53,24 @@ describe('db.watch', () => {
     await it.return!()
   })
 
+  it('a large document set at one path, again and again: each change holds the document as that commit left it', async () => {
+    // A one-path set of a document of 4 KB or more changes the stored bytes
+    // in place when nobody else holds them; the changes a watcher has not
+    // taken yet hold them, so each keeps its own.
+    const db = memory()
+    const run = db.runs.begin()
+    const pad = 'w'.repeat(20_000)
+    db.json.set(run, 'doc', '$', { step: 0, pad })
+    const it = db.watch({ run })
+    for (let step = 1; step <= 6; step++) db.json.set(run, 'doc', '$.step', step)
+    const got = await take(it, 6)
+    expect(got.map((c) => (c.value as { step: number }).step)).toEqual([1, 2, 3, 4, 5, 6])
+    expect(got.every((c) => (c.value as { pad: string }).pad === pad)).toBe(true)
+    await it.return!()
+    db.json.set(run, 'doc', '$.step', 7)
+    expect(db.json.get(run, 'doc')).toStrictEqual({ step: 7, pad })
+  })
+
   it('a transaction arrives as its writes with one version; traces and machines by id', async () => {
     const db = memory()
     const run = db.runs.begin()

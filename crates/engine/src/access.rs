@@ -34,11 +34,31 @@ pub struct IndexLoad {
     pub rebuilt: Vec<String>,
 }
 
-/// Writes produced at commit by a [`SecondaryIndex`]: key, value (or
-/// delete), and when known the value's ends: how many leading and trailing
-/// bytes it shares with the key's newest value (what changed lies between;
-/// the log's delta and the store's back delta then compare nothing).
-pub type Resolved = Vec<(Vec<u8>, Option<Value>, Option<(usize, usize)>)>;
+/// Writes produced at commit by a [`SecondaryIndex`].
+pub type Resolved = Vec<ResolvedWrite>;
+
+/// One write a [`SecondaryIndex`] resolves at commit, against the newest
+/// data (the commit lock is held from then until it is stored).
+#[derive(Debug)]
+pub enum ResolvedWrite {
+    /// The key's new value (`None`: delete), and when known its ends: how
+    /// many leading and trailing bytes it shares with the key's newest
+    /// value (what changed lies between; the log's delta and the store's
+    /// back delta then compare nothing).
+    Whole { key: Vec<u8>, value: Option<Value>, ends: Option<(usize, usize)> },
+    /// The key's newest value, which exists, with `[prefix, len - suffix)`
+    /// replaced by `middle`: the log holds it as a delta, and the store
+    /// changes the bytes in place when it can (`Store::apply_spliced`).
+    Spliced { key: Vec<u8>, prefix: usize, suffix: usize, middle: Vec<u8> },
+}
+
+impl ResolvedWrite {
+    pub fn key(&self) -> &[u8] {
+        match self {
+            ResolvedWrite::Whole { key, .. } | ResolvedWrite::Spliced { key, .. } => key,
+        }
+    }
+}
 
 /// A primitive's in-memory state derived from committed writes.
 ///

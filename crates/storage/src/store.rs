@@ -981,6 +981,110 @@ impl Store {
         ends: Option<(usize, usize)>,
         entry: Option<&Entry>,
     ) -> Option<u64> {
+        self.write_chain(key, entry, oldest_needed, keep, pins, |versions| {
+            debug_assert!(versions.last().is_none_or(|v| v.version() < version));
+            self.retire_newest(versions, &value, ends);
+            self.live_bytes.fetch_add(len_of(&value), Ordering::Relaxed);
+            versions.push(Version::whole(version, value));
+        })
+    }
+
+    /// [`Store::apply_known`] of the key's newest value with `[prefix,
+    /// len - suffix)` replaced by `middle` (a one-path change to a JSON
+    /// document): the caller holds the commit lock, so that newest value is
+    /// the one it measured, and it is a value.
+    ///
+    /// When the replaced stretch keeps its length, the newest version will
+    /// be held as a back delta, and nobody else holds its bytes (no reader
+    /// cloned them, no packed arena row or watcher keeps them), the bytes
+    /// are changed in place under the key's lock: the new version takes
+    /// the old one's allocation, and the old one keeps what it had there
+    /// as its back delta. A 100 KB document edited at one path then costs
+    /// what changed, not a copy. Otherwise the new value is spliced into a
+    /// new allocation, as [`Store::apply_known`] would store it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply_spliced(
+        &self,
+        key: &[u8],
+        version: u64,
+        (prefix, suffix): (usize, usize),
+        middle: &[u8],
+        oldest_needed: u64,
+        keep: usize,
+        pins: &[u64],
+    ) -> Option<u64> {
+        self.write_chain(key, None, oldest_needed, keep, pins, |versions| {
+            let run = versions.iter().rev().skip(1).take_while(|v| v.is_back()).count();
+            let last = versions.last_mut().expect("a spliced write's key has a newest version");
+            debug_assert!(last.version() < version);
+            assert!(!last.is_back(), "a chain's newest version is whole");
+            let old = last.value.as_ref().expect("a spliced write's key holds a value");
+            let len = old.len();
+            assert!(prefix + suffix <= len, "a splice within the value");
+            // Unique under the chain's lock stays unique: a reader clones the
+            // bytes only under it.
+            let in_place = middle.len() == len - prefix - suffix
+                && self.back_deltas_from > 0
+                && len >= self.back_deltas_from
+                && (prefix + suffix) * 2 >= len
+                && run < BACK_RUN
+                && old.is_unique();
+            if !in_place {
+                let value = Some(splice(old, prefix, suffix, middle));
+                self.retire_newest(versions, &value, Some((prefix, suffix)));
+                self.live_bytes.fetch_add(len_of(&value), Ordering::Relaxed);
+                versions.push(Version::whole(version, value));
+                return;
+            }
+            let mut back = Version::back(last.version(), prefix, suffix, &old[prefix..len - suffix]);
+            back.version |= last.version & ON_DISK;
+            let mut bytes = last.value.take().expect("checked");
+            triomphe::Arc::get_mut(&mut bytes).expect("checked: nobody else holds these bytes")[prefix..len - suffix].copy_from_slice(middle);
+            self.history_versions.fetch_add(1, Ordering::Relaxed);
+            self.history_bytes.fetch_add(back.held_len(), Ordering::Relaxed);
+            *last = back;
+            // The live bytes are the same many.
+            versions.push(Version::whole(version, Some(bytes)));
+        })
+    }
+
+    /// Turns the chain's newest version into history before `value` is
+    /// pushed: a back delta over the new value when that saves half of it
+    /// (and the run of deltas before it is short). `ends`: as for
+    /// [`Store::apply_known`].
+    fn retire_newest(&self, versions: &mut [Version], value: &Option<Value>, ends: Option<(usize, usize)>) {
+        let run = versions.iter().rev().skip(1).take_while(|v| v.is_back()).count();
+        let Some(last) = versions.last_mut() else { return };
+        let n = last.held_len();
+        let back = match (&last.value, value) {
+            (Some(old), Some(new)) if !last.is_back() && self.back_deltas_from > 0 && old.len() >= self.back_deltas_from => {
+                let (p, s) = ends.unwrap_or_else(|| shared_ends(old, new));
+                debug_assert!(ends_hold(old, new, p, s), "the ends the caller gave are not shared by the two values");
+                ((p + s) * 2 >= old.len() && run < BACK_RUN).then(|| Version::back(last.version(), p, s, &old[p..old.len() - s]))
+            }
+            _ => None,
+        };
+        if let Some(mut back) = back {
+            back.version |= last.version & ON_DISK;
+            *last = back;
+        }
+        self.live_bytes.fetch_sub(n, Ordering::Relaxed);
+        self.history_versions.fetch_add(1, Ordering::Relaxed);
+        self.history_bytes.fetch_add(last.held_len(), Ordering::Relaxed);
+    }
+
+    /// Locks the chain of `key` (adding the key to the indexes if it is not
+    /// there, or was packed), lets `push` add its new version, then drops
+    /// the versions no reader needs (see [`Store::apply_keeping`]).
+    fn write_chain(
+        &self,
+        key: &[u8],
+        entry: Option<&Entry>,
+        oldest_needed: u64,
+        keep: usize,
+        pins: &[u64],
+        push: impl FnOnce(&mut SmallVec<[Version; 1]>),
+    ) -> Option<u64> {
         let keep = keep.max(1);
         // The entry `prepare` gave, unless the key left the indexes since
         // (another commit removed it while this one waited for the lock).
@@ -1000,32 +1104,7 @@ impl Store {
             drop(versions);
             entry = self.entry_or_insert(key, None).0;
         };
-        debug_assert!(versions.last().is_none_or(|v| v.version() < version));
-        if let Some(last) = versions.last() {
-            // The newest version becomes history: as a back delta over the
-            // new one when that saves half of it (and the run of deltas
-            // before it is short).
-            let n = last.held_len();
-            let back = match (&last.value, &value) {
-                (Some(old), Some(new)) if !last.is_back() && self.back_deltas_from > 0 && old.len() >= self.back_deltas_from => {
-                    let (p, s) = ends.unwrap_or_else(|| shared_ends(old, new));
-                    debug_assert!(ends_hold(old, new, p, s), "the ends the caller gave are not shared by the two values");
-                    let run = versions.iter().rev().skip(1).take_while(|v| v.is_back()).count();
-                    ((p + s) * 2 >= old.len() && run < BACK_RUN).then(|| Version::back(last.version(), p, s, &old[p..old.len() - s]))
-                }
-                _ => None,
-            };
-            if let Some(mut back) = back {
-                let last = versions.last_mut().expect("checked");
-                back.version |= last.version & ON_DISK;
-                *last = back;
-            }
-            self.live_bytes.fetch_sub(n, Ordering::Relaxed);
-            self.history_versions.fetch_add(1, Ordering::Relaxed);
-            self.history_bytes.fetch_add(versions.last().expect("checked").held_len(), Ordering::Relaxed);
-        }
-        self.live_bytes.fetch_add(len_of(&value), Ordering::Relaxed);
-        versions.push(Version::whole(version, value));
+        push(&mut versions);
         // A reader at `oldest_needed` (0: none) or later sees the newest
         // version <= oldest_needed or a newer one: everything before that
         // one may go, the newest `keep` and the pinned ones excepted.
@@ -2369,5 +2448,74 @@ mod tests {
         assert_eq!(&*s.get(b"doc", 40).unwrap().1, &version_bytes(40)[..]);
         assert_eq!(&*s.get(b"doc", 101).unwrap().1, &version_bytes(101)[..]);
         assert!(s.get(b"doc", 60).map(|(v, _)| v) != Some(60), "version 60 went");
+    }
+
+    #[test]
+    fn a_splice_changes_the_newest_bytes_in_place_only_when_nobody_holds_them() {
+        // Random one-stretch changes of a 20 KB value through `apply_spliced`
+        // against the same values written whole through `apply_keeping`:
+        // every version reads back the same; a reader's copy of the bytes
+        // (held across writes) never changes; the bytes are changed in
+        // place only when nobody else holds them and the length stays.
+        for seed in 0..20u64 {
+            let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            let mut next = |n: usize| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                (rng % n as u64) as usize
+            };
+            let spliced = Store::new();
+            let whole = Store::new();
+            let mut cur: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+            spliced.apply(b"doc", 1, Some(super::value(&cur[..])), 0);
+            whole.apply(b"doc", 1, Some(super::value(&cur[..])), 0);
+            let mut held: Vec<(Value, Vec<u8>)> = Vec::new();
+            let (mut in_place, mut copied) = (0, 0);
+            let keep = if seed % 2 == 0 { usize::MAX } else { 1 + next(5) };
+            for version in 2..200u64 {
+                let prefix = next(cur.len());
+                let span = next(16).min(cur.len() - prefix);
+                let suffix = cur.len() - prefix - span;
+                let len = if next(4) == 0 { next(24) } else { span };
+                let middle: Vec<u8> = (0..len).map(|_| next(256) as u8).collect();
+                let before = spliced.get(b"doc", u64::MAX).unwrap().1;
+                let before_ptr = before.as_ptr();
+                let reader = next(5) == 0;
+                if reader {
+                    held.push((before.clone(), before.to_vec()));
+                }
+                drop(before);
+                let oldest = if keep == usize::MAX { 0 } else { version.saturating_sub(next(4) as u64) };
+                let pins: &[u64] = if next(6) == 0 { &[3] } else { &[] };
+                let a = spliced.apply_spliced(b"doc", version, (prefix, suffix), &middle, oldest, keep, pins);
+                cur = [&cur[..prefix], &middle[..], &cur[cur.len() - suffix..]].concat();
+                let b = whole.apply_known(b"doc", version, Some(super::value(&cur[..])), oldest, keep, pins, Some((prefix, suffix)), None);
+                assert_eq!(a, b, "seed {seed} version {version}: the same history kept");
+                let after = spliced.get(b"doc", u64::MAX).unwrap().1;
+                assert_eq!(&*after, &cur[..]);
+                if std::ptr::eq(after.as_ptr(), before_ptr) {
+                    in_place += 1;
+                    assert!(!reader && len == span, "seed {seed} version {version}: changed in place under a reader or at a new length");
+                } else {
+                    copied += 1;
+                }
+                for v in 1..=version {
+                    assert_eq!(
+                        spliced.get(b"doc", v).map(|(at, b)| (at, b.to_vec())),
+                        whole.get(b"doc", v).map(|(at, b)| (at, b.to_vec())),
+                        "seed {seed} version {v}"
+                    );
+                }
+                for (value, bytes) in &held {
+                    assert_eq!(&value[..], &bytes[..], "seed {seed}: a reader's bytes changed under it");
+                }
+                if next(8) == 0 {
+                    held.clear();
+                }
+            }
+            assert!(in_place > 50 && copied > 10, "seed {seed}: {in_place} in place, {copied} copied");
+            assert_eq!(spliced.memory(), whole.memory(), "seed {seed}: the same memory counted");
+        }
     }
 }

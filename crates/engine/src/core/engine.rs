@@ -40,7 +40,7 @@ use super::options::{Durability, OpenOptions};
 use super::runs::{self, RunAction, RunInfo, RunListOptions, RunStatus, validate_new_run};
 use super::spilled::HistoryFiles;
 use super::{commit_record, registry};
-use crate::access::{Db, Extensions, IndexLoad, SecondaryIndex};
+use crate::access::{Db, Extensions, IndexLoad, ResolvedWrite, SecondaryIndex};
 
 /// One engine per data directory per process (see `registry.rs`).
 static OPEN: std::sync::LazyLock<registry::Registry<Engine>> = std::sync::LazyLock::new(Default::default);
@@ -171,6 +171,15 @@ fn write_history_cut(dir: &Path, keep: usize) -> Result<()> {
 /// Writes of a commit whose new keys [`Engine::commit_with_state`] adds to
 /// the indexes before the commit lock (the rest are added under it).
 const PREPARED: usize = 16;
+
+/// A write resolved as a change to its key's newest value
+/// ([`ResolvedWrite::Spliced`]): `[prefix, len - suffix)` becomes `middle`.
+struct Splice<'a> {
+    key: &'a [u8],
+    prefix: usize,
+    suffix: usize,
+    middle: &'a [u8],
+}
 
 thread_local! {
     /// Whether commits made on this thread return before their fsync
@@ -693,12 +702,36 @@ impl Engine {
             }
             _ => {}
         }
+        self.store_write(key, system, oldest_needed, |oldest, keep, pins| self.store.apply_known(key, version, value, oldest, keep, pins, ends, entry));
+    }
+
+    /// [`Engine::apply_one`] of a spliced write (a JSON document's key,
+    /// never a SYSTEM one): the store changes the newest value's bytes in
+    /// place when it can (see `Store::apply_spliced`).
+    fn apply_spliced(&self, s: &Splice<'_>, version: u64, oldest_needed: u64) {
+        self.store.ensure_resident(s.key);
+        self.store_write(s.key, false, oldest_needed, |oldest, keep, pins| {
+            self.store.apply_spliced(s.key, version, (s.prefix, s.suffix), s.middle, oldest, keep, pins)
+        });
+        if !self.indexes.is_empty() {
+            let value = self.store.read_any(s.key, u64::MAX).and_then(|(_, v)| v);
+            for index in &self.indexes {
+                index.on_write(&self.store, s.key, value.as_deref(), version, oldest_needed);
+            }
+        }
+    }
+
+    /// Stores one write through `write(oldest_needed, keep, pins)`, with the
+    /// history this database keeps: run data keeps every version (its
+    /// history is what replay and forks read) unless `history: { keep }`
+    /// says otherwise; the SYSTEM tables are pruned.
+    fn store_write(&self, key: &[u8], system: bool, oldest_needed: u64, write: impl FnOnce(u64, usize, &[u64]) -> Option<u64>) {
         match self.options.history_keep {
             _ if system => {
-                self.store.apply_known(key, version, value, oldest_needed, 1, &[], None, entry);
+                write(oldest_needed, 1, &[]);
             }
             None => {
-                self.store.apply_known(key, version, value, 0, 1, &[], ends, entry);
+                write(0, 1, &[]);
             }
             Some(keep) => {
                 // The event log's head (its length and the tip of its hash
@@ -709,7 +742,7 @@ impl Engine {
                 // it exists or a fork of it reads through it.
                 let pins: smallvec::SmallVec<[u64; 4]> =
                     self.forks.forks_of(&key[..16]).into_iter().filter(|(fork, _)| self.run_data_needed(fork.as_bytes())).map(|(_, at)| at).collect();
-                if let Some(from) = self.store.apply_known(key, version, value, oldest_needed, keep, &pins, ends, entry)
+                if let Some(from) = write(oldest_needed, keep, &pins)
                     && let Ok(run) = RunId::from_slice(&key[..16])
                 {
                     let mut horizons = self.horizons.lock();
@@ -910,24 +943,54 @@ impl Engine {
             validate(tx, &self.store, last)?;
         }
         let Some(state) = state else {
-            return self.log_and_apply(&mut *last, writes, None, &[], prepared);
+            return self.log_and_apply(&mut *last, writes, None, &[], prepared, &[]);
         };
         let snapshot = tx.map_or(0, |t| t.snapshot_version());
         let mut resolved = Vec::new();
         for index in &self.indexes {
             resolved.extend(index.prepare(state, snapshot, self)?);
         }
+        // A splice is over the key's newest value before the commit: a key
+        // the commit writes more than once is stored whole.
+        if resolved.iter().any(|r| matches!(r, ResolvedWrite::Spliced { .. })) {
+            let mut seen: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::new();
+            for key in writes.iter().map(|(k, _)| k.as_ref()).chain(resolved.iter().map(|r| r.key())) {
+                *seen.entry(key).or_default() += 1;
+            }
+            let twice: Vec<Vec<u8>> = seen.into_iter().filter(|(_, n)| *n > 1).map(|(k, _)| k.to_vec()).collect();
+            for r in resolved.iter_mut() {
+                if let ResolvedWrite::Spliced { key, prefix, suffix, middle } = r
+                    && twice.contains(key)
+                {
+                    let newest = self.store.read_any(key, u64::MAX).and_then(|(_, v)| v).expect("a spliced write's key holds a value");
+                    let value = Some(in_mem_storage::splice(&newest, *prefix, *suffix, middle));
+                    *r = ResolvedWrite::Whole { key: std::mem::take(key), value, ends: Some((*prefix, *suffix)) };
+                }
+            }
+        }
         let mut joined: Vec<(&[u8], Option<Value>)> = writes.iter().map(|(k, v)| (k.as_ref(), v.clone())).collect();
-        let known: Vec<(usize, usize, usize)> =
-            resolved.iter().enumerate().filter_map(|(i, (_, _, ends))| ends.map(|(p, s)| (writes.len() + i, p, s))).collect();
-        joined.extend(resolved.iter().map(|(k, v, _)| (&k[..], v.clone())));
+        let mut known: Vec<(usize, usize, usize)> = Vec::new();
+        let mut spliced: Vec<Splice<'_>> = Vec::new();
+        for r in &resolved {
+            match r {
+                ResolvedWrite::Whole { key, value, ends } => {
+                    if let Some((p, s)) = ends {
+                        known.push((joined.len(), *p, *s));
+                    }
+                    joined.push((&key[..], value.clone()));
+                }
+                ResolvedWrite::Spliced { key, prefix, suffix, middle } => spliced.push(Splice { key, prefix: *prefix, suffix: *suffix, middle }),
+            }
+        }
         // (The resolved writes come after `writes`: `prepared` still lines up.)
-        self.log_and_apply(&mut *last, &joined, Some(state), &known, prepared)
+        self.log_and_apply(&mut *last, &joined, Some(state), &known, prepared, &spliced)
     }
 
     /// Steps 2–6 of the commit order, with the commit lock (`last`) held.
     /// `known`: (write index, prefix, suffix) of writes whose shared ends
     /// with the key's newest value a secondary index already knows.
+    /// `spliced`: writes of keys not in `writes` given as a change to their
+    /// newest value.
     fn log_and_apply<K: AsRef<[u8]>>(
         &self,
         last: &mut u64,
@@ -935,11 +998,15 @@ impl Engine {
         state: Option<&Extensions>,
         known: &[(usize, usize, usize)],
         prepared: &[Entry],
+        spliced: &[Splice<'_>],
     ) -> Result<u64> {
         if self.options.read_only {
             return Err(self.read_only_error());
         }
         self.check_writable(writes)?;
+        if !spliced.is_empty() {
+            self.check_writable(&spliced.iter().map(|s| (s.key, None)).collect::<Vec<(&[u8], Option<Value>)>>())?;
+        }
         let version = *last + 1;
         // The shared ends of each write that are known, or that the log
         // measured for a delta: the store's back delta of the old value is
@@ -953,14 +1020,32 @@ impl Engine {
                 }
                 (key, logged)
             });
-            wal.append_with(version, |buf| commit_record::encode(buf, ts, logged))?;
+            if spliced.is_empty() {
+                wal.append_with(version, |buf| commit_record::encode(buf, ts, logged))?;
+            } else {
+                let mut all: Vec<(&[u8], commit_record::Logged<'_>)> = logged.collect();
+                for s in spliced {
+                    let (base, _) = self.store.read_any(s.key, u64::MAX).expect("a spliced write's key holds a value");
+                    all.push((s.key, commit_record::Logged::Delta { base, prefix: s.prefix as u32, suffix: s.suffix as u32, middle: s.middle }));
+                }
+                wal.append_with(version, |buf| commit_record::encode(buf, ts, all.into_iter()))?;
+            }
         }
         let oldest = self.tracker.oldest_needed();
         self.apply_with_ends(version, writes, oldest, &ends, prepared);
-        for index in &self.indexes {
-            index.committed(version, state, &mut writes.iter().map(|(k, _)| k.as_ref()), oldest);
+        for s in spliced {
+            self.apply_spliced(s, version, oldest);
         }
-        self.feed.record(version, writes);
+        for index in &self.indexes {
+            index.committed(version, state, &mut writes.iter().map(|(k, _)| k.as_ref()).chain(spliced.iter().map(|s| s.key)), oldest);
+        }
+        if spliced.is_empty() {
+            self.feed.record(version, writes);
+        } else if self.feed.watched() {
+            let mut all: Vec<(&[u8], Option<Value>)> = writes.iter().map(|(k, v)| (k.as_ref(), v.clone())).collect();
+            all.extend(spliced.iter().map(|s| (s.key, self.store.read_any(s.key, u64::MAX).and_then(|(_, v)| v))));
+            self.feed.record(version, &all);
+        }
         *last = version;
         #[cfg(test)]
         std::thread::sleep(std::time::Duration::from_millis(self.pause_before_publish_ms.load(Ordering::Relaxed)));

@@ -32,6 +32,11 @@ impl Feed {
         Feed { ring: Mutex::default(), wake: Condvar::new(), watchers: AtomicUsize::new(0), next_id: AtomicU64::new(1), capacity: capacity.max(1) }
     }
 
+    /// Whether a watcher is listening (else [`Feed::record`] keeps nothing).
+    pub fn watched(&self) -> bool {
+        self.watchers.load(Ordering::Acquire) > 0
+    }
+
     /// Records a commit's writes, if anyone watches. Called with the commit
     /// lock held, so commits arrive in version order.
     pub fn record<K: AsRef<[u8]>>(&self, version: u64, writes: &[(K, Option<Value>)]) {

@@ -30,7 +30,7 @@ pub mod path;
 
 use self::path as json_path;
 use self::path::{Path, Segment, overlaps};
-use crate::access::{Db, EngineTx, Extensions, Resolved, SecondaryIndex, TxState, check_fast_key};
+use crate::access::{Db, EngineTx, Extensions, Resolved, ResolvedWrite, SecondaryIndex, TxState, check_fast_key};
 
 #[derive(Clone, Debug)]
 pub enum Op {
@@ -51,6 +51,35 @@ pub struct DocTx {
     /// While every operation was spliced into the view: the ends the view
     /// shares with `base` (see [`Spliced`]).
     ends: Option<(usize, usize)>,
+    /// A first and only `set` that replaces the value at its path, not yet
+    /// spliced into the view (which is still `base`): the commit may hand
+    /// it to the store as a change to the newest document
+    /// ([`ResolvedWrite::Spliced`]), so a transaction that never reads the
+    /// document back never copies it. Spliced into the view at the first
+    /// read or next write.
+    pending: Option<Pending>,
+    /// With `pending`: the view and `base` are let go (the transaction
+    /// holds no reference to the stored bytes, so the store can change
+    /// them in place at commit); [`EngineTx`] reads them again from the
+    /// snapshot if the transaction uses the document once more.
+    released: bool,
+}
+
+/// A `set` of `value` (encoded) over `[from, to)` of the document's bytes.
+#[derive(Clone, Debug)]
+struct Pending {
+    from: usize,
+    to: usize,
+    value: Vec<u8>,
+}
+
+/// Where the value at `path` lies in `bytes`, when a `set` there replaces
+/// it by splicing (see [`splice_set`]).
+fn replace_span(bytes: &[u8], path: &[Segment]) -> Result<Option<(usize, usize)>> {
+    if path.is_empty() {
+        return Ok(None);
+    }
+    Ok(locate(bytes, path)?.filter(|l| l.parent.is_some()).and_then(|l| l.value))
 }
 
 /// A document as a transaction sees it: encoded, as stored, while reads
@@ -640,11 +669,23 @@ pub fn finish(doc: &Doc) -> Result<Vec<u8>> {
 impl DocTx {
     /// A transaction's view of a document stored as `base` (or absent).
     pub fn new(base: Option<Value>) -> DocTx {
-        DocTx { ops: Vec::new(), reads: Vec::new(), current: base.clone().map_or(View::Tree(None), View::Encoded), base, ends: None }
+        DocTx {
+            ops: Vec::new(),
+            reads: Vec::new(),
+            current: base.clone().map_or(View::Tree(None), View::Encoded),
+            base,
+            ends: None,
+            pending: None,
+            released: false,
+        }
     }
 
     /// Whether the document exists in this view.
     pub fn exists(&self) -> bool {
+        if self.released {
+            // A pending set replaced a value in it.
+            return true;
+        }
         match &self.current {
             View::Tree(d) => d.is_some(),
             View::Encoded(_) => true,
@@ -652,15 +693,34 @@ impl DocTx {
     }
 
     /// The value at `path` in this view, encoded.
-    pub fn get_encoded(&self, path: &[Segment]) -> Result<Option<Vec<u8>>> {
+    pub fn get_encoded(&mut self, path: &[Segment]) -> Result<Option<Vec<u8>>> {
+        self.splice_pending();
         Ok(match &self.current {
             View::Tree(d) => d.as_ref().and_then(|v| get(v, path)).map(encode),
             View::Encoded(bytes) => find_encoded(bytes, path)?.map(<[u8]>::to_vec),
         })
     }
 
+    /// The view and base read again from the snapshot (`base`) after
+    /// they were let go.
+    fn reload(&mut self, base: Option<Value>) {
+        debug_assert!(self.released && base.is_some());
+        self.current = base.clone().map_or(View::Tree(None), View::Encoded);
+        self.base = base;
+        self.released = false;
+    }
+
+    /// Splices the pending `set` into the view.
+    fn splice_pending(&mut self) {
+        assert!(!self.released, "a document let go is read again before use");
+        if let (Some(p), View::Encoded(bytes)) = (self.pending.take(), &self.current) {
+            self.current = View::Encoded(joined(&[&bytes[..p.from], &p.value, &bytes[p.to..]]));
+        }
+    }
+
     /// The view decoded (once).
     fn tree(&mut self) -> Result<&mut Option<Doc>> {
+        self.splice_pending();
         if let View::Encoded(bytes) = &self.current {
             self.current = View::Tree(Some(decode(bytes)?));
         }
@@ -680,6 +740,21 @@ impl DocTx {
     /// call) and records it for commit. A `set` below the root of a document
     /// held encoded splices its bytes when it can (see [`splice_set`]).
     pub fn write(&mut self, path: Path, op: Op) -> Result<bool> {
+        if let (true, View::Encoded(bytes), Op::Set(v)) = (self.ops.is_empty(), &self.current, &op)
+            && let Some((from, to)) = replace_span(bytes, &path)?
+        {
+            let value = encode(v);
+            if splice_fits(&path, v, bytes.len() - (to - from) + value.len()) {
+                self.ends = Some((from, bytes.len() - to));
+                self.pending = Some(Pending { from, to, value });
+                self.ops.push((path, op));
+                self.current = View::Tree(None);
+                self.base = None;
+                self.released = true;
+                return Ok(true);
+            }
+        }
+        self.splice_pending();
         if let (View::Encoded(bytes), Op::Set(v)) = (&self.current, &op)
             && let Some(next) = splice_set(bytes, &path, &encode(v))?
             && splice_fits(&path, v, next.value.len())
@@ -771,25 +846,45 @@ impl PathLog {
     }
 }
 
+/// Documents from this size on take a one-path `set` as a splice of the
+/// stored bytes ([`ResolvedWrite::Spliced`]); the log holds it as a delta,
+/// as it would the whole document from this size on.
+const SPLICED_FROM: usize = crate::core::commit_record::DELTA_FROM;
+
 /// Replays each document's operations on its newest committed value: the
 /// writes the commit stores. Called with the commit lock held.
 pub fn resolve(store: &dyn Source, docs: &DocTxs) -> Result<Resolved> {
     let mut out = Vec::new();
     for (key, doc) in docs.iter().filter(|(_, d)| d.writes_anything()) {
         let latest = store.read(key, u64::MAX).map(|(_, v)| v);
+        // One `set` that replaces a value of a large document: the store
+        // splices it into the newest document, in place when it can.
+        if let ([(path, Op::Set(v))], Some(now)) = (&doc.ops[..], &latest)
+            && now.len() >= SPLICED_FROM
+            && let Some((from, to)) = replace_span(now, path)?
+        {
+            let middle = match &doc.pending {
+                Some(p) => p.value.clone(),
+                None => encode(v),
+            };
+            if splice_fits(path, v, now.len() - (to - from) + middle.len()) {
+                out.push(ResolvedWrite::Spliced { key: key.clone(), prefix: from, suffix: now.len() - to, middle });
+                continue;
+            }
+        }
         // Nothing committed to the document since the snapshot (the store
         // still holds the very value it started from) and every operation
         // was spliced into the view: the view is the result, no copy.
-        if let (Some(now), Some(base), View::Encoded(view)) = (&latest, &doc.base, &doc.current)
+        if let (Some(now), Some(base), View::Encoded(view), None) = (&latest, &doc.base, &doc.current, &doc.pending)
             && Value::ptr_eq(now, base)
             && !doc.ops.is_empty()
         {
-            out.push((key.clone(), Some(view.clone()), doc.ends));
+            out.push(ResolvedWrite::Whole { key: key.clone(), value: Some(view.clone()), ends: doc.ends });
             continue;
         }
         if let Some(spliced) = latest.as_ref().and_then(|b| splice_all(b, &doc.ops).transpose()) {
             let spliced = spliced?;
-            out.push((key.clone(), Some(spliced.value), Some(spliced.ends)));
+            out.push(ResolvedWrite::Whole { key: key.clone(), value: Some(spliced.value), ends: Some(spliced.ends) });
             continue;
         }
         let mut value = match &latest {
@@ -812,7 +907,7 @@ pub fn resolve(store: &dyn Source, docs: &DocTxs) -> Result<Resolved> {
             None => None,
         };
         if stored.is_some() || latest.is_some() {
-            out.push((key.clone(), stored, None));
+            out.push(ResolvedWrite::Whole { key: key.clone(), value: stored, ends: None });
         }
     }
     Ok(out)
@@ -847,9 +942,16 @@ impl EngineTx {
     /// This transaction's view of a document, loaded from its snapshot on
     /// first use.
     fn doc(&mut self, key: &[u8]) -> Result<&mut DocTx> {
-        if !self.state::<DocTxs>().is_some_and(|d| d.contains_key(key)) {
-            let base = self.read_untracked(key);
-            self.state_mut::<DocTxs>().insert(key.to_vec(), DocTx::new(base));
+        match self.state::<DocTxs>().and_then(|d| d.get(key)).map(|d| d.released) {
+            None => {
+                let base = self.read_untracked(key);
+                self.state_mut::<DocTxs>().insert(key.to_vec(), DocTx::new(base));
+            }
+            Some(true) => {
+                let base = self.read_untracked(key);
+                self.state_mut::<DocTxs>().get_mut(key).unwrap().reload(base);
+            }
+            Some(false) => {}
         }
         Ok(self.state_mut::<DocTxs>().get_mut(key).unwrap())
     }
