@@ -883,3 +883,30 @@ describe('one-path sets of a large document (spliced into the stored bytes at co
     }
   }, 60_000)
 })
+
+describe('a large document in a fork', () => {
+  it('a fork sets a path of the document it reads from its parent: the fork holds the change, the parent and its history keep theirs', () => {
+    const pad = 'f'.repeat(30_000)
+    db.json.set(run, 'doc', '$', { step: 1, name: 'parent', pad })
+    const at = db.stats().version
+    const fork = db.runs.fork(run, { name: 'fork' })
+    db.json.set(fork, 'doc', '$.step', 2)
+    db.json.set(fork, 'doc', '$.step', 3)
+    db.json.set(run, 'doc', '$.step', 4)
+    expect(db.json.get(fork, 'doc')).toStrictEqual({ step: 3, name: 'parent', pad })
+    expect(db.json.get(run, 'doc')).toStrictEqual({ step: 4, name: 'parent', pad })
+    const view = db.replay(run, { at })
+    try {
+      expect(view.json.get('doc')).toStrictEqual({ step: 1, name: 'parent', pad })
+    } finally {
+      view.close()
+    }
+    const fromFork = db.transaction(fork, (tx) => {
+      tx.json.set('doc', '$.name', 'forked')
+      return tx.json.get('doc', '$.name')
+    })
+    expect(fromFork).toBe('forked')
+    expect(db.json.get(fork, 'doc')).toStrictEqual({ step: 3, name: 'forked', pad })
+    expect(db.json.get(run, 'doc', '$.name')).toBe('parent')
+  })
+})

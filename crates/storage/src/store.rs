@@ -663,6 +663,12 @@ pub trait Source {
     /// The live entries of `[start, end)` at `snapshot`, in key order (or
     /// reverse), until `f` returns false.
     fn scan_live(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, reverse: bool, f: &mut dyn FnMut(&[u8], u64, &Value) -> bool);
+    /// Whether the newest value [`Source::read`] gives for `key` is one the
+    /// store holds under `key` itself (not one read through elsewhere, as a
+    /// fork reads its parent's data).
+    fn holds_own(&self, _key: &[u8]) -> bool {
+        true
+    }
 }
 
 impl Source for Store {

@@ -1778,6 +1778,11 @@ impl Source for Engine {
     fn scan_live(&self, start: &[u8], end: Option<&[u8]>, snapshot: u64, reverse: bool, f: &mut dyn FnMut(&[u8], u64, &Value) -> bool) {
         self.forks.scan(&self.store, start, end, snapshot, reverse, f)
     }
+
+    /// A fork's key with no version of its own reads its parent's.
+    fn holds_own(&self, key: &[u8]) -> bool {
+        self.store.read_any(key, u64::MAX).is_some_and(|(_, v)| v.is_some())
+    }
 }
 
 impl LoadTarget for Engine {

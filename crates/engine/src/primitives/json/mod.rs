@@ -858,9 +858,12 @@ pub fn resolve(store: &dyn Source, docs: &DocTxs) -> Result<Resolved> {
     for (key, doc) in docs.iter().filter(|(_, d)| d.writes_anything()) {
         let latest = store.read(key, u64::MAX).map(|(_, v)| v);
         // One `set` that replaces a value of a large document: the store
-        // splices it into the newest document, in place when it can.
+        // splices it into the newest document, in place when it can (a
+        // fork's first write of a document it reads from its parent stores
+        // the whole document under its own key).
         if let ([(path, Op::Set(v))], Some(now)) = (&doc.ops[..], &latest)
             && now.len() >= SPLICED_FROM
+            && store.holds_own(key)
             && let Some((from, to)) = replace_span(now, path)?
         {
             let middle = match &doc.pending {
