@@ -205,9 +205,11 @@ export declare class NativeTransaction {
   jsonGetInto(io: Buffer, run: string, doc: string, path: string): number
   /** Document ids of the run in id order (see `EngineTx::json_list`). */
   jsonList(run: string, prefix?: string | undefined | null, after?: string | undefined | null, limit?: number | undefined | null): Array<string>
-  jsonSet(run: string, doc: string, path: string, value: Uint8Array): void
+  /** Answers `true` (every write answers something: see `NativeOps.write`). */
+  jsonSet(run: string, doc: string, path: string, value: Uint8Array): boolean
   jsonDelete(run: string, doc: string, path: string): boolean
-  jsonMerge(run: string, doc: string, path: string, patch: Uint8Array): void
+  /** Answers `true`, as `json_set`. */
+  jsonMerge(run: string, doc: string, path: string, patch: Uint8Array): boolean
   /**
    * Defines a machine version from its MessagePack; true when written,
    * false when the same body was already defined.
@@ -254,12 +256,13 @@ export declare class NativeTransaction {
   abort(): void
   get snapshotVersion(): number
   vectorsCreate(run: string, collection: string, dimension: number, metric: string): boolean
-  vectorsUpsert(run: string, collection: string, id: string, vector: Uint8Array, metadata?: Uint8Array | undefined | null): void
+  /** Answers `true` (every write answers something: see `NativeOps.write`). */
+  vectorsUpsert(run: string, collection: string, id: string, vector: Uint8Array, metadata?: Uint8Array | undefined | null): boolean
   /**
    * Several upserts in one operation (on the single-operation handle: one
-   * commit, all or none).
+   * commit, all or none). Answers `true`, as `vectors_upsert`.
    */
-  vectorsUpsertMany(run: string, collection: string, ids: Array<string>, vectors: Array<Buffer>, metadata: Array<Buffer | undefined | null>): void
+  vectorsUpsertMany(run: string, collection: string, ids: Array<string>, vectors: Array<Buffer>, metadata: Array<Buffer | undefined | null>): boolean
   vectorsGet(run: string, collection: string, id: string): NativeVector | null
   vectorsDelete(run: string, collection: string, id: string): boolean
   vectorsCount(run: string, collection: string): number

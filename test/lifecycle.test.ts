@@ -135,6 +135,32 @@ describe('opens racing closes on one path', () => {
     again.close()
   })
 
+  it('a single write whose native call answers nothing is never taken for done, whatever the primitive', () => {
+    // As above, for the writes outside a transaction: each native write
+    // answers something (json.set and vectors.upsert answer true), so an
+    // answer of nothing is an error, not a write done.
+    const { nativeHandles } = createRequire(__filename)('../dist/internal.js') as typeof import('../dist/internal.js')
+    const db = Database.open(join(dir, 'db'), { durability: 'strict' })
+    const run = db.runs.begin()
+    db.json.set(run, 'doc', '$', { a: 1 })
+    // The class of the native transaction handles (single operations and transactions alike).
+    const proto = Object.getPrototypeOf(nativeHandles.get(db)!.singleOperations()) as Record<string, unknown>
+    const methods = ['jsonSet', 'jsonMerge', 'eventsAppend', 'stateSet']
+    const real = methods.map((m) => proto[m])
+    for (const m of methods) proto[m] = () => undefined
+    try {
+      expect(() => db.json.set(run, 'doc', '$.a', 2)).toThrow(InternalError)
+      expect(() => db.json.merge(run, 'doc', '$', { b: 1 })).toThrow(InternalError)
+      expect(() => db.events.append(run, 'e', {})).toThrow(InternalError)
+      expect(() => db.transaction(run, (tx) => tx.json.set('doc', '$.a', 3))).toThrow(InternalError)
+    } finally {
+      methods.forEach((m, i) => (proto[m] = real[i]))
+    }
+    db.json.set(run, 'doc', '$.c', 4)
+    expect(db.json.get(run, 'doc')).toStrictEqual({ a: 1, c: 4 })
+    db.close()
+  })
+
   it('a process whose only work is a strict transactionAsync waits for its acknowledgement, then ends without close()', async () => {
     const ended = await scenario(['strict-async-alone', join(dir, 'db')])
     expectClean(ended)

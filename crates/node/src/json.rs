@@ -26,10 +26,11 @@ impl NativeTransaction {
         self.run(|tx| tx.json_list(&run, prefix.as_deref(), after.as_deref(), limit))
     }
 
+    /// Answers `true` (every write answers something: see `NativeOps.write`).
     #[napi(catch_unwind)]
-    pub fn json_set(&mut self, run: String, doc: String, path: String, value: &[u8]) -> Result<()> {
+    pub fn json_set(&mut self, run: String, doc: String, path: String, value: &[u8]) -> Result<bool> {
         let run = parse_run(&run)?;
-        self.run(|tx| tx.json_set(&run, &doc, &path, value))
+        self.run(|tx| tx.json_set(&run, &doc, &path, value)).map(|()| true)
     }
 
     #[napi(catch_unwind)]
@@ -38,9 +39,10 @@ impl NativeTransaction {
         self.run(|tx| tx.json_delete(&run, &doc, &path))
     }
 
+    /// Answers `true`, as `json_set`.
     #[napi(catch_unwind)]
-    pub fn json_merge(&mut self, run: String, doc: String, path: String, patch: &[u8]) -> Result<()> {
+    pub fn json_merge(&mut self, run: String, doc: String, path: String, patch: &[u8]) -> Result<bool> {
         let run = parse_run(&run)?;
-        self.run(|tx| tx.json_merge(&run, &doc, &path, patch))
+        self.run(|tx| tx.json_merge(&run, &doc, &path, patch)).map(|()| true)
     }
 }

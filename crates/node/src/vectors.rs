@@ -63,14 +63,15 @@ impl NativeTransaction {
         self.run(|tx| tx.vectors_create(&run, &collection, dimension, metric))
     }
 
+    /// Answers `true` (every write answers something: see `NativeOps.write`).
     #[napi(catch_unwind)]
-    pub fn vectors_upsert(&mut self, run: String, collection: String, id: String, vector: &[u8], metadata: Option<&[u8]>) -> Result<()> {
+    pub fn vectors_upsert(&mut self, run: String, collection: String, id: String, vector: &[u8], metadata: Option<&[u8]>) -> Result<bool> {
         let run = parse_run(&run)?;
-        self.run(|tx| tx.vectors_upsert(&run, &collection, &id, vector, metadata))
+        self.run(|tx| tx.vectors_upsert(&run, &collection, &id, vector, metadata)).map(|()| true)
     }
 
     /// Several upserts in one operation (on the single-operation handle: one
-    /// commit, all or none).
+    /// commit, all or none). Answers `true`, as `vectors_upsert`.
     #[napi(catch_unwind)]
     pub fn vectors_upsert_many(
         &mut self,
@@ -79,7 +80,7 @@ impl NativeTransaction {
         ids: Vec<String>,
         vectors: Vec<Buffer>,
         metadata: Vec<Option<Buffer>>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let run = parse_run(&run)?;
         if ids.len() != vectors.len() || ids.len() != metadata.len() {
             return Err(invalid("upsertMany needs as many vectors and metadata as ids"));
@@ -88,7 +89,7 @@ impl NativeTransaction {
             for ((id, v), m) in ids.iter().zip(&vectors).zip(&metadata) {
                 tx.vectors_upsert(&run, &collection, id, v, m.as_deref())?;
             }
-            Ok(())
+            Ok(true)
         })
     }
 
