@@ -910,3 +910,56 @@ describe('a large document in a fork', () => {
     expect(db.json.get(run, 'doc', '$.name')).toBe('parent')
   })
 })
+
+describe('a large document set in place by one worker while others read it', () => {
+  it('every read, in the readers and the main thread, live and replayed, is a document some commit wrote', async () => {
+    const dir = makeTmpDir('in-mem-json')
+    const d = Database.open(dir, { durability: 'buffered' })
+    try {
+      const r = d.runs.begin({ name: 'in place' })
+      const pad = 'z'.repeat(50_000)
+      d.json.set(r, 'big', '$', { flag: 'aaaaaaaa', n: 0, pad })
+      const early = d.replay(r, { at: d.stats().version })
+      const common = { path: dir, run: r, pad, rounds: 2000 }
+      const workers = [
+        runWorker<{ role: string; done: number; bad: number }>('json-inplace-worker.cjs', { ...common, role: 'writer' }),
+        runWorker<{ role: string; done: number; bad: number }>('json-inplace-worker.cjs', { ...common, role: 'reader' }),
+      ]
+      let mainBad = 0
+      let mainReads = 0
+      let finished = false
+      const all = Promise.all(workers.map((w) => w.result)).finally(() => (finished = true))
+      while (!finished) {
+        const doc = d.json.get(r, 'big') as { flag: string; n: number; pad: string }
+        if (!(doc.flag === 'aaaaaaaa' || doc.flag === 'bbbbbbbb') || doc.n < 0 || doc.n > 127 || doc.pad !== pad) mainBad++
+        mainReads++
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      const results = await all
+      expect(results).toEqual([
+        { role: 'writer', done: 2000, bad: 0 },
+        { role: 'reader', done: 2000, bad: 0 },
+      ])
+      expect(mainReads).toBeGreaterThan(0)
+      expect(mainBad).toBe(0)
+      expect(early.json.get('big')).toStrictEqual({ flag: 'aaaaaaaa', n: 0, pad })
+      early.close()
+      expect(d.json.get(r, 'big')).toStrictEqual({ flag: 'bbbbbbbb', n: 1999 & 127, pad })
+      // Every version replays whole.
+      const log = d.runs.log(r)
+      for (const c of log.filter((_, k) => k % 97 === 0)) {
+        const v = d.replay(r, { at: c.version })
+        try {
+          const doc = v.json.get('big') as { flag: string; pad: string }
+          expect(doc.pad).toBe(pad)
+          expect(['aaaaaaaa', 'bbbbbbbb']).toContain(doc.flag)
+        } finally {
+          v.close()
+        }
+      }
+    } finally {
+      d.close()
+      removeDir(dir)
+    }
+  }, 60_000)
+})
