@@ -478,6 +478,22 @@ const decodeScratch = Buffer.allocUnsafe(SMALL)
 /** Decodes `bytes[start, end)`. */
 export function decode(bytes: Uint8Array, start = 0, end = bytes.length): Value {
   const n = end - start
+  // A byte array on its own (a `bin` that is the whole value) is copied
+  // into a Buffer as `Buffer.from` makes one (a small one from Node's
+  // pool): msgpackr's copy makes a new ArrayBuffer each time, ~900 ns for
+  // 100 bytes against ~150.
+  if (n >= 2 && Buffer.isBuffer(bytes)) {
+    const head = bytes[start]
+    const size = head === 0xc4 ? 2 : head === 0xc5 ? 3 : head === 0xc6 ? 5 : 0
+    if (size > 0 && n >= size) {
+      const len = size === 2 ? bytes[start + 1] : size === 3 ? bytes.readUInt16BE(start + 1) : bytes.readUInt32BE(start + 1)
+      if (size + len === n) {
+        const out = Buffer.allocUnsafe(len)
+        bytes.copy(out, 0, start + size, end)
+        return out
+      }
+    }
+  }
   // (Buffers only: bytes values come back as the source's class, and the
   // scratch is a Buffer.)
   if (start > 0 && n > 0 && n <= SMALL && Buffer.isBuffer(bytes)) {

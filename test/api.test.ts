@@ -2,7 +2,7 @@
 // writing an agent against the README. Type-level cases are in test/types.ts.
 import { ONE_PASS_ROOM, decode, encode } from '../src/codec.js'
 import { IO_VALUE_OFFSET, Io } from '../src/keys.js'
-import { Packr } from 'msgpackr'
+import { Packr, Unpackr } from 'msgpackr'
 import { spawnSync } from 'node:child_process'
 import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -753,6 +753,35 @@ describe('values written into the I/O buffer', () => {
 })
 
 describe('decoding is the same wherever a value sits in a buffer', () => {
+  it('a byte array on its own decodes as msgpackr decodes it, at every header size and offset, into a Buffer of its own', () => {
+    const msgpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'bigint', copyBuffers: true })
+    for (const n of [0, 1, 100, 255, 256, 4095, 65_535, 65_536, 70_000]) {
+      const value = Buffer.alloc(n)
+      for (let i = 0; i < n; i++) value[i] = (i * 7 + n) & 0xff
+      const bytes = Buffer.from(encode(value))
+      expect(bytes[0], `bin header for ${n} bytes`).toBe(n < 256 ? 0xc4 : n < 65_536 ? 0xc5 : 0xc6)
+      for (const at of [0, 1, 139, 4096]) {
+        const inBuffer = Buffer.alloc(at + bytes.length + 5, 0xee)
+        bytes.copy(inBuffer, at)
+        const got = decode(inBuffer, at, at + bytes.length) as Buffer
+        const theirs = msgpackr.unpack(inBuffer.subarray(at, at + bytes.length)) as Buffer
+        expect(Buffer.isBuffer(got)).toBe(true)
+        expect(Buffer.compare(got, theirs), `${n} bytes at ${at}`).toBe(0)
+        expect(Buffer.compare(got, value), `${n} bytes at ${at}`).toBe(0)
+        // Its own copy: changing the source changes nothing in it.
+        inBuffer.fill(0x55)
+        expect(Buffer.compare(got, value), `${n} bytes at ${at}, source overwritten`).toBe(0)
+      }
+    }
+    // A bin that is not the whole value is left to msgpackr: a bin in an
+    // array, and a bin with bytes after it (refused, as msgpackr refuses it).
+    const inArray = Buffer.from(encode([new Uint8Array([1, 2])]))
+    expect(decode(inArray)).toEqual(msgpackr.unpack(inArray))
+    const trailing = Buffer.concat([Buffer.from(encode(new Uint8Array([3]))), Buffer.from([0x01])])
+    expect(() => msgpackr.unpack(trailing)).toThrow(/end of buffer not reached/)
+    expect(() => decode(trailing)).toThrow(/end of buffer not reached/)
+  })
+
   it('values of 1 to 400 bytes decode the same at offset 0 and further into a Buffer or a plain Uint8Array (small ones go through a scratch copy)', () => {
     const values: unknown[] = [
       0,
