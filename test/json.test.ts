@@ -763,7 +763,7 @@ describe('one-path sets of a large document (spliced into the stored bytes at co
     step: number
     name: string
     list: number[]
-    nested: { flag: boolean; text: string }
+    nested: { flag: boolean; text?: string }
     pad: string
   }
 
@@ -781,8 +781,18 @@ describe('one-path sets of a large document (spliced into the stored bytes at co
       d.json.set(r, 'doc', '$', model)
       const seen: [number, Doc][] = [[d.stats().version, structuredClone(model)]]
       const open: [ReturnType<Database['replay']>, Doc][] = []
-      const setOne = (m: Doc): [string, Value] => {
-        switch (rand(5)) {
+      // A path's new value, or undefined: the path is deleted (the key goes
+      // from the document; a later set adds it back, at the end).
+      const setOne = (m: Doc): [string, Value | undefined] => {
+        switch (rand(6)) {
+          case 5: {
+            if ('text' in m.nested) {
+              delete (m.nested as { text?: string }).text
+              return ['$.nested.text', undefined]
+            }
+            m.nested.text = 'back'
+            return ['$.nested.text', 'back']
+          }
           case 0: {
             // 0–127 keeps the step's length (a positive fixint); larger numbers do not.
             const v = rand(3) === 0 ? 1000 + rand(100_000) : rand(128)
@@ -812,11 +822,13 @@ describe('one-path sets of a large document (spliced into the stored bytes at co
           }
         }
       }
+      const write = (target: { json: { set(doc: string, path: string, value: Value): void; delete(doc: string, path: string): boolean } }, path: string, value: Value | undefined) =>
+        value === undefined ? target.json.delete('doc', path) : target.json.set('doc', path, value)
       for (let i = 0; i < 300; i++) {
         const kind = rand(10)
         if (kind < 6) {
           const [path, value] = setOne(model)
-          d.json.set(r, 'doc', path, value)
+          write(d.scope(r), path, value)
         } else if (kind < 8) {
           // A transaction that reads its own write back (the set is spliced
           // into its view then), or sets twice.
@@ -825,9 +837,9 @@ describe('one-path sets of a large document (spliced into the stored bytes at co
           const readBack = rand(2) === 0
           const twice = readBack ? undefined : setOne(next)
           const got = d.transaction(r, (tx) => {
-            tx.json.set('doc', path, value)
+            write(tx, path, value)
             expect(tx.json.list()).toEqual(['doc'])
-            if (twice) tx.json.set('doc', twice[0], twice[1])
+            if (twice) write(tx, twice[0], twice[1])
             return readBack ? tx.json.get('doc', path) : undefined
           })
           if (readBack) expect(got).toStrictEqual(value)
@@ -841,7 +853,7 @@ describe('one-path sets of a large document (spliced into the stored bytes at co
           const [path, value] = setOne(model)
           await d.transactionAsync(r, async (tx) => {
             const first = tx.json.get('doc')
-            d.json.set(r, 'doc', path, value)
+            write(d.scope(r), path, value)
             await Promise.resolve()
             expect(tx.json.get('doc')).toStrictEqual(first)
             expect(first).toStrictEqual(before)
@@ -873,7 +885,7 @@ describe('one-path sets of a large document (spliced into the stored bytes at co
         expect(d.json.get(r, 'doc')).toStrictEqual(model)
         check(d, 'reopened')
         const [path, value] = setOne(model)
-        d.json.set(r, 'doc', path, value)
+        write(d.scope(r), path, value)
         expect(d.json.get(r, 'doc')).toStrictEqual(model)
       } finally {
         d.close()

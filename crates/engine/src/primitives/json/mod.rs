@@ -382,6 +382,9 @@ struct Located {
     value: Option<(usize, usize)>,
     /// When it does not: where the parent's entries end (an entry appended goes there).
     parent_end: usize,
+    /// Where the value's entry in its parent starts: its key's offset in a
+    /// map, its own in an array (what a delete takes out runs from here).
+    entry_start: usize,
 }
 
 /// Finds the value at `path` in `bytes` by offsets, stepping over what is
@@ -393,6 +396,7 @@ fn locate(bytes: &[u8], path: &[Segment]) -> Result<Option<Located>> {
     let len_at = |at: usize| encoded_len(&bytes[at..]).map_err(damaged);
     let (mut start, mut end) = (0usize, None);
     let mut parent = None;
+    let mut entry_start = 0;
     for (step, seg) in path.iter().enumerate() {
         let (kind, len, header) = container(&bytes[start..]).ok_or_else(|| damaged("unexpected end of input".into()))?;
         let mut pos = start + header;
@@ -400,12 +404,14 @@ fn locate(bytes: &[u8], path: &[Segment]) -> Result<Option<Located>> {
         match (seg, kind) {
             (Segment::Key(k), Container::Map) => {
                 for _ in 0..len {
+                    let key_at = pos;
                     let key_len = len_at(pos)?;
                     let is_key = str_bytes(&bytes[pos..pos + key_len]) == Some(k.as_bytes());
                     pos += key_len;
                     let value_len = len_at(pos)?;
                     if is_key {
                         found = Some((pos, pos + value_len));
+                        entry_start = key_at;
                         break;
                     }
                     pos += value_len;
@@ -416,6 +422,7 @@ fn locate(bytes: &[u8], path: &[Segment]) -> Result<Option<Located>> {
                     let n = len_at(pos)?;
                     if j == *i {
                         found = Some((pos, pos + n));
+                        entry_start = pos;
                         break;
                     }
                     pos += n;
@@ -427,7 +434,7 @@ fn locate(bytes: &[u8], path: &[Segment]) -> Result<Option<Located>> {
         match found {
             Some((from, to)) => (start, end) = (from, Some(to)),
             // Missing at the last step: the parent was walked to its end.
-            None if step + 1 == path.len() => return Ok(Some(Located { parent, value: None, parent_end: pos })),
+            None if step + 1 == path.len() => return Ok(Some(Located { parent, value: None, parent_end: pos, entry_start: pos })),
             None => return Ok(None),
         }
     }
@@ -435,7 +442,7 @@ fn locate(bytes: &[u8], path: &[Segment]) -> Result<Option<Located>> {
         Some(end) => end,
         None => len_at(0)?,
     };
-    Ok(Some(Located { parent, value: Some((start, end)), parent_end: end }))
+    Ok(Some(Located { parent, value: Some((start, end)), parent_end: end, entry_start }))
 }
 
 fn container_header(out: &mut Vec<u8>, kind: Container, len: usize) {
@@ -478,6 +485,24 @@ pub fn splice_set(bytes: &[u8], path: &[Segment], value: &[u8]) -> Result<Option
             }
         }
     }))
+}
+
+/// The document `bytes` with the value at `path` deleted, made by splicing
+/// bytes: its entry (a map's key and value, an array's element, the later
+/// elements moving down one) taken out and its parent's header written for
+/// one entry fewer. `None` when there is nothing there to delete or it
+/// needs the tree (the root, a missing step before the last, a step through
+/// something that is not a container). Equal, decoded, to [`apply`] of
+/// `Op::Delete` on the decoded document when that deletes something.
+pub fn splice_delete(bytes: &[u8], path: &[Segment]) -> Result<Option<Spliced>> {
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let Some(l) = locate(bytes, path)? else { return Ok(None) };
+    let (Some((start, kind, len, header)), Some((_, to))) = (l.parent, l.value) else { return Ok(None) };
+    let mut head = Vec::new();
+    container_header(&mut head, kind, len - 1);
+    Ok(Some(Spliced { value: joined(&[&bytes[..start], &head, &bytes[start + header..l.entry_start], &bytes[to..]]), ends: (start, bytes.len() - to) }))
 }
 
 /// A document with one `set` spliced into its bytes.
@@ -755,10 +780,12 @@ impl DocTx {
             }
         }
         self.splice_pending();
-        if let (View::Encoded(bytes), Op::Set(v)) = (&self.current, &op)
-            && let Some(next) = splice_set(bytes, &path, &encode(v))?
-            && splice_fits(&path, v, next.value.len())
-        {
+        let spliced = match (&self.current, &op) {
+            (View::Encoded(bytes), Op::Set(v)) => splice_set(bytes, &path, &encode(v))?.filter(|next| splice_fits(&path, v, next.value.len())),
+            (View::Encoded(bytes), Op::Delete) => splice_delete(bytes, &path)?,
+            _ => None,
+        };
+        if let Some(next) = spliced {
             let (p, s) = next.ends;
             self.ends = Some(match (self.ops.is_empty(), self.ends) {
                 (true, _) => (p, s),
@@ -921,10 +948,14 @@ pub fn resolve(store: &dyn Source, docs: &DocTxs) -> Result<Resolved> {
 fn splice_all(bytes: &[u8], ops: &[(Path, Op)]) -> Result<Option<Spliced>> {
     let mut cur: Option<Spliced> = None;
     for (path, op) in ops {
-        let Op::Set(v) = op else { return Ok(None) };
         let from = cur.as_ref().map_or(bytes, |c| &c.value[..]);
-        match splice_set(from, path, &encode(v))? {
-            Some(next) if splice_fits(path, v, next.value.len()) => {
+        let next = match op {
+            Op::Set(v) => splice_set(from, path, &encode(v))?.filter(|next| splice_fits(path, v, next.value.len())),
+            Op::Delete => splice_delete(from, path)?,
+            Op::Merge(_) => None,
+        };
+        match next {
+            Some(next) => {
                 cur = Some(match cur {
                     Some(c) => c.then(next),
                     None => next,
@@ -1082,6 +1113,70 @@ mod tests {
         assert!(decode(&vec![0x91; 100_000]).is_err());
     }
     use crate::primitives::json::path::parse;
+
+    #[test]
+    fn a_spliced_delete_equals_the_tree_delete() {
+        let doc = r#"{"a": {"b": [1, {"x": 2}, "s"], "c": {}}, "n": 1, "l": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15], "m": {"k0": 0, "k1": 1, "k2": 2, "k3": 3, "k4": 4, "k5": 5, "k6": 6, "k7": 7, "k8": 8, "k9": 9, "k10": 10, "k11": 11, "k12": 12, "k13": 13, "k14": 14, "k15": 15}}"#;
+        let j: serde_json::Value = serde_json::from_str(doc).unwrap();
+        let bytes = rmp_serde::to_vec(&j).unwrap();
+        // The map `m` and the array `l` hold 16 entries: one fewer changes their header's size.
+        let paths = [
+            "$.n",
+            "$.a",
+            "$.a.b[0]",
+            "$.a.b[1]",
+            "$.a.b[2]",
+            "$.a.b[1].x",
+            "$.a.c",
+            "$.l[0]",
+            "$.l[15]",
+            "$.l[7]",
+            "$.m.k0",
+            "$.m.k15",
+            "$.m.k9",
+            "$.missing",
+            "$.a.b[3]",
+            "$.n.x",
+            "$.a.missing.x",
+            "$",
+        ];
+        let mut spliced = 0;
+        for p in paths {
+            let path = parse(p).unwrap();
+            let mut tree = Some(decode(&bytes).unwrap());
+            let deleted = apply(&mut tree, &path, &Op::Delete);
+            match splice_delete(&bytes, &path).unwrap() {
+                Some(out) => {
+                    spliced += 1;
+                    assert!(deleted.unwrap(), "{p}: spliced, but the tree deletes nothing");
+                    assert!(in_mem_storage::ends_hold(&bytes, &out.value, out.ends.0, out.ends.1), "{p}: the ends do not hold");
+                    assert_eq!(Some(decode(&out.value).unwrap()), tree, "{p}");
+                    // The bytes are the tree's own encoding (the smallest header for the new count).
+                    assert_eq!(&out.value[..], &encode(tree.as_ref().unwrap())[..], "{p}");
+                }
+                // Nothing there (the tree deletes nothing, or says why not), or the root.
+                None => assert!(matches!(p, "$.missing" | "$.a.b[3]" | "$.n.x" | "$.a.missing.x" | "$"), "{p} was not spliced"),
+            }
+        }
+        assert_eq!(spliced, 13);
+        // Emptied one entry at a time, a map and an array pass through every header size.
+        for (start, prefix) in [(r#"{}"#, "$.k"), (r#"[]"#, "$[")] {
+            let mut tree = Some(v(start));
+            for i in 0..20 {
+                let path = if prefix == "$.k" { format!("$.k{i}") } else { format!("$[{i}]") };
+                apply(&mut tree, &parse(&path).unwrap(), &Op::Set(Doc::from(i))).unwrap();
+            }
+            let mut cur = encode(tree.as_ref().unwrap());
+            for i in 0..20 {
+                let path = parse(&if prefix == "$.k" { format!("$.k{i}") } else { "$[0]".to_string() }).unwrap();
+                let next = splice_delete(&cur, &path).unwrap().unwrap();
+                assert!(apply(&mut tree, &path, &Op::Delete).unwrap());
+                assert_eq!(&next.value[..], &encode(tree.as_ref().unwrap())[..], "{start} at {i}");
+                cur = next.value.to_vec();
+            }
+            assert_eq!(decode(&cur).unwrap(), v(start));
+        }
+    }
 
     #[test]
     fn a_spliced_set_equals_the_tree_set() {
