@@ -2,7 +2,7 @@
  * `Database`: opening, transactions, run helpers and operations.
  * @module
  */
-import { AlreadyExistsError, ClosedError, ConflictError, InternalError, InvalidArgumentError, translate } from './errors.js'
+import { AlreadyExistsError, ClosedError, ConflictError, InvalidArgumentError, answered, translate } from './errors.js'
 import { Kv } from './kv.js'
 import { runBytes } from './keys.js'
 import { NativeDatabase, type NativeTransaction, TX } from './native.js'
@@ -626,13 +626,8 @@ export class Database {
       // A handle closed inside the closure accepts no more writes, even
       // though the transaction still holds the engine.
       if (!this.#target.hot.isOpen()) throw new ClosedError()
-      const version: unknown = TX.commit.call(native, wait ? 1 : 0)
-      // A native call whose error cannot be thrown returns nothing: on a
-      // worker thread being terminated, JavaScript runs on for a moment
-      // after the native side can no longer throw into it. Nothing but a
-      // version is ever an acknowledgement.
-      if (typeof version !== 'number') throw new InternalError('the commit did not complete: its native call returned no version (is this thread being terminated?)')
-      return version
+      // An answer of nothing is never an acknowledgement (see `answered`).
+      return answered(TX.commit.call(native, wait ? 1 : 0))
     } catch (e) {
       native.abort()
       throw translate(e)

@@ -146,6 +146,19 @@ export function errorClassOf(code: string): ErrorClass {
 }
 
 /**
+ * A native write's answer, checked. Every native write answers something
+ * (a version, a flag, `true`); a native call whose error cannot be thrown —
+ * on a worker thread being terminated, JavaScript runs on for a moment
+ * after the native side can no longer throw into it — answers nothing, and
+ * that is never taken for a write done.
+ * @internal
+ */
+export function answered<T>(answer: T): T {
+  if (answer === undefined) throw new InternalError('the write did not complete: its native call answered nothing (is this thread being terminated?)')
+  return answer
+}
+
+/**
  * Turns an error thrown by the native addon into the matching class. Engine
  * errors arrive as a JSON reason; anything else (a panic, a failed argument
  * conversion) becomes an `InternalError` or `InvalidArgumentError`. Only

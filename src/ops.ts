@@ -6,7 +6,7 @@
  * @module
  */
 import { decode } from './codec.js'
-import { InternalError, translate } from './errors.js'
+import { answered, translate } from './errors.js'
 import type { NativeDatabase, NativeTransaction } from './native.js'
 import { IO_VALUE_OFFSET, type Io, runBytes } from './keys.js'
 import type { TxLease } from './txlease.js'
@@ -46,17 +46,9 @@ abstract class NativeOps implements OpTarget {
     return this.unscoped(fn)
   }
 
-  /**
-   * Every native write answers something (a version, a flag, `true`): a
-   * native call whose error cannot be thrown answers nothing — on a worker
-   * thread being terminated, JavaScript runs on for a moment after the
-   * native side can no longer throw into it — and that is never taken for
-   * a write done.
-   */
+  /** Runs a write; its answer is checked (`answered` in errors.ts). */
   write<T>(run: string, fn: (tx: NativeTransaction) => T): T {
-    const answer = this.read(run, fn)
-    if (answer === undefined) throw new InternalError('the write did not complete: its native call answered nothing (is this thread being terminated?)')
-    return answer
+    return answered(this.read(run, fn))
   }
 
   answer<T>(run: string, read: (tx: NativeTransaction, buf: Buffer) => number): T | undefined {

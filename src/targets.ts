@@ -5,7 +5,7 @@
  * @internal
  * @module
  */
-import { InternalError } from './errors.js'
+import { answered } from './errors.js'
 import { Io } from './keys.js'
 import { type HotFunctions, type NativeDatabase, TX } from './native.js'
 import type { TxLease } from './txlease.js'
@@ -41,17 +41,6 @@ export interface KvTarget<W> {
   count(run: string, prefix?: string): number
 }
 
-/**
- * A write's answer, checked: a native call whose error cannot be thrown
- * (on a worker thread being terminated, JavaScript runs on for a moment
- * after the native side can no longer throw into it) returns nothing, and
- * nothing but the answer the write gives is an acknowledgement.
- */
-function acknowledged<T extends number | boolean>(answer: T, type: 'number' | 'boolean'): T {
-  if (typeof answer !== type) throw new InternalError('the write did not complete: its native call returned nothing (is this thread being terminated?)')
-  return answer
-}
-
 /** @internal */
 export class DbTarget implements KvTarget<number> {
   readonly io: Io
@@ -65,10 +54,10 @@ export class DbTarget implements KvTarget<number> {
     return this.hot.get(n, versioned ? 1 : 0)
   }
   put(n: number, len: number, ttlMs: number): number {
-    return acknowledged(this.hot.put(n, len, ttlMs), 'number')
+    return answered(this.hot.put(n, len, ttlMs))
   }
   delete(n: number): boolean {
-    return acknowledged(this.hot.delete(n), 'boolean')
+    return answered(this.hot.delete(n))
   }
   exists(n: number): boolean {
     return this.hot.exists(n)
@@ -85,7 +74,7 @@ export class DbTarget implements KvTarget<number> {
   }
   /** `state.set` of the cell whose key (`n` bytes) and value (`len` bytes, `encodeValue`) are in the I/O buffer: the new version. */
   stateSet(n: number, len: number): number {
-    return acknowledged(this.hot.stateSet(n, len), 'number')
+    return answered(this.hot.stateSet(n, len))
   }
   /** The value at the path (its UTF-8 bytes after the key) of the JSON document whose key is in the I/O buffer: its length, or -1. */
   jsonGet(n: number, pathLen: number): number {

@@ -989,10 +989,26 @@ impl Store {
     ) -> Option<u64> {
         self.write_chain(key, entry, oldest_needed, keep, pins, |versions| {
             debug_assert!(versions.last().is_none_or(|v| v.version() < version));
-            self.retire_newest(versions, &value, ends);
-            self.live_bytes.fetch_add(len_of(&value), Ordering::Relaxed);
-            versions.push(Version::whole(version, value));
+            self.push_whole(versions, version, value, ends);
         })
+    }
+
+    /// Pushes `value` as the chain's newest version, whole, the one before
+    /// it turned into history ([`Store::retire_newest`]).
+    fn push_whole(&self, versions: &mut SmallVec<[Version; 1]>, version: u64, value: Option<Value>, ends: Option<(usize, usize)>) {
+        self.retire_newest(versions, &value, ends);
+        self.live_bytes.fetch_add(len_of(&value), Ordering::Relaxed);
+        versions.push(Version::whole(version, value));
+    }
+
+    /// Whether the chain's newest version, `len` bytes of which `shared`
+    /// leading and trailing ones are the same in the value written over it,
+    /// is kept as a back delta over that value: from `back_deltas_from`
+    /// bytes on, when that saves half of it, and the run of deltas before
+    /// it is short.
+    fn keeps_back(&self, versions: &[Version], len: usize, shared: usize) -> bool {
+        let run = versions.iter().rev().skip(1).take_while(|v| v.is_back()).count();
+        self.back_deltas_from > 0 && len >= self.back_deltas_from && shared * 2 >= len && run < BACK_RUN
     }
 
     /// [`Store::apply_known`] of the key's newest value with `[prefix,
@@ -1020,8 +1036,7 @@ impl Store {
         pins: &[u64],
     ) -> Option<u64> {
         self.write_chain(key, None, oldest_needed, keep, pins, |versions| {
-            let run = versions.iter().rev().skip(1).take_while(|v| v.is_back()).count();
-            let last = versions.last_mut().expect("a spliced write's key has a newest version");
+            let last = versions.last().expect("a spliced write's key has a newest version");
             debug_assert!(last.version() < version);
             assert!(!last.is_back(), "a chain's newest version is whole");
             let old = last.value.as_ref().expect("a spliced write's key holds a value");
@@ -1029,19 +1044,14 @@ impl Store {
             assert!(prefix + suffix <= len, "a splice within the value");
             // Unique under the chain's lock stays unique: a reader clones the
             // bytes only under it.
-            let in_place = middle.len() == len - prefix - suffix
-                && self.back_deltas_from > 0
-                && len >= self.back_deltas_from
-                && (prefix + suffix) * 2 >= len
-                && run < BACK_RUN
-                && old.is_unique();
+            let in_place = middle.len() == len - prefix - suffix && self.keeps_back(versions, len, prefix + suffix) && old.is_unique();
             if !in_place {
                 let value = Some(splice(old, prefix, suffix, middle));
-                self.retire_newest(versions, &value, Some((prefix, suffix)));
-                self.live_bytes.fetch_add(len_of(&value), Ordering::Relaxed);
-                versions.push(Version::whole(version, value));
+                self.push_whole(versions, version, value, Some((prefix, suffix)));
                 return;
             }
+            let last = versions.last_mut().expect("checked");
+            let old = last.value.as_ref().expect("checked");
             let mut back = Version::back(last.version(), prefix, suffix, &old[prefix..len - suffix]);
             back.version |= last.version & ON_DISK;
             let mut bytes = last.value.take().expect("checked");
@@ -1059,17 +1069,18 @@ impl Store {
     /// (and the run of deltas before it is short). `ends`: as for
     /// [`Store::apply_known`].
     fn retire_newest(&self, versions: &mut [Version], value: &Option<Value>, ends: Option<(usize, usize)>) {
-        let run = versions.iter().rev().skip(1).take_while(|v| v.is_back()).count();
-        let Some(last) = versions.last_mut() else { return };
+        let Some(last) = versions.last() else { return };
         let n = last.held_len();
         let back = match (&last.value, value) {
+            // (Values too small for a back delta are not compared.)
             (Some(old), Some(new)) if !last.is_back() && self.back_deltas_from > 0 && old.len() >= self.back_deltas_from => {
                 let (p, s) = ends.unwrap_or_else(|| shared_ends(old, new));
                 debug_assert!(ends_hold(old, new, p, s), "the ends the caller gave are not shared by the two values");
-                ((p + s) * 2 >= old.len() && run < BACK_RUN).then(|| Version::back(last.version(), p, s, &old[p..old.len() - s]))
+                self.keeps_back(versions, old.len(), p + s).then(|| Version::back(last.version(), p, s, &old[p..old.len() - s]))
             }
             _ => None,
         };
+        let last = versions.last_mut().expect("checked");
         if let Some(mut back) = back {
             back.version |= last.version & ON_DISK;
             *last = back;

@@ -951,21 +951,16 @@ impl Engine {
             resolved.extend(index.prepare(state, snapshot, self)?);
         }
         // A splice is over the key's newest value before the commit: a key
-        // the commit writes more than once is stored whole.
-        if resolved.iter().any(|r| matches!(r, ResolvedWrite::Spliced { .. })) {
-            let mut seen: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::new();
-            for key in writes.iter().map(|(k, _)| k.as_ref()).chain(resolved.iter().map(|r| r.key())) {
-                *seen.entry(key).or_default() += 1;
-            }
-            let twice: Vec<Vec<u8>> = seen.into_iter().filter(|(_, n)| *n > 1).map(|(k, _)| k.to_vec()).collect();
-            for r in resolved.iter_mut() {
-                if let ResolvedWrite::Spliced { key, prefix, suffix, middle } = r
-                    && twice.contains(key)
-                {
-                    let newest = self.store.read_any(key, u64::MAX).and_then(|(_, v)| v).expect("a spliced write's key holds a value");
-                    let value = Some(in_mem_storage::splice(&newest, *prefix, *suffix, middle));
-                    *r = ResolvedWrite::Whole { key: std::mem::take(key), value, ends: Some((*prefix, *suffix)) };
-                }
+        // the commit also writes otherwise is stored whole. (Only the JSON
+        // path log resolves splices, one per document, and resolves no
+        // other write of a document.)
+        for r in resolved.iter_mut() {
+            if let ResolvedWrite::Spliced { key, prefix, suffix, middle } = r
+                && writes.iter().any(|(k, _)| k.as_ref() == &key[..])
+            {
+                let newest = self.store.read_any(key, u64::MAX).and_then(|(_, v)| v).expect("a spliced write's key holds a value");
+                let value = Some(in_mem_storage::splice(&newest, *prefix, *suffix, middle));
+                *r = ResolvedWrite::Whole { key: std::mem::take(key), value, ends: Some((*prefix, *suffix)) };
             }
         }
         let mut joined: Vec<(&[u8], Option<Value>)> = writes.iter().map(|(k, v)| (k.as_ref(), v.clone())).collect();
@@ -1779,9 +1774,10 @@ impl Source for Engine {
         self.forks.scan(&self.store, start, end, snapshot, reverse, f)
     }
 
-    /// A fork's key with no version of its own reads its parent's.
+    /// A fork's key with no version of its own reads its parent's (with no
+    /// fork in the database, every read is the key's own).
     fn holds_own(&self, key: &[u8]) -> bool {
-        self.store.read_any(key, u64::MAX).is_some_and(|(_, v)| v.is_some())
+        !self.forks.any() || self.store.read_any(key, u64::MAX).is_some_and(|(_, v)| v.is_some())
     }
 }
 
